@@ -1,0 +1,25 @@
+# TG_CUDA = AUTO | ON | OFF. Sets TG_HAVE_CUDA and, when on, enables CUDA with
+# CMAKE_CUDA_ARCHITECTURES defaulting to 90 (H200/H100). With OFF nothing needs nvcc.
+set(TG_HAVE_CUDA OFF)
+if(NOT TG_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      set(CMAKE_CUDA_ARCHITECTURES 90)
+    endif()
+    enable_language(CUDA)
+    find_package(CUDAToolkit REQUIRED)
+    # CMake 3.25 does not know nvcc's C++20 flag (CUDA_STANDARD 20 fails at generate
+    # time), so ask for it directly; nvcc >= 12 supports -std=c++20.
+    add_compile_options("$<$<COMPILE_LANGUAGE:CUDA>:-std=c++20>")
+    set(TG_HAVE_CUDA ON)
+  elseif(TG_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "TG_CUDA=ON but no CUDA compiler was found (set CUDACXX or put nvcc on PATH)")
+  else()
+    message(STATUS "tilegrad: nvcc not found, building without CUDA")
+  endif()
+endif()

@@ -1,0 +1,29 @@
+# Compiler flags shared by every target: warnings, sanitizers, per-ISA source flags.
+
+# Sanitizers apply to every target and every test (TG_SANITIZE="address;undefined").
+# -fno-sanitize-recover makes a UBSan report fail the test instead of scrolling past.
+if(TG_SANITIZE)
+  list(JOIN TG_SANITIZE "," _tg_san)
+  add_compile_options(
+    "$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=${_tg_san};-fno-omit-frame-pointer;-fno-sanitize-recover=all>")
+  add_link_options("-fsanitize=${_tg_san}")
+  add_compile_definitions(TG_SANITIZED=1)
+endif()
+
+# Warnings for our own targets (peers' headers come in as SYSTEM and stay quiet).
+function(tg_set_warnings target)
+  target_compile_options(${target} PRIVATE
+    "$<$<COMPILE_LANGUAGE:CXX>:-Wall;-Wextra;-Wpedantic;-Wshadow;-Wconversion;-Wno-sign-conversion>")
+  if(TG_WERROR)
+    target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CXX>:-Werror>")
+    target_compile_options(${target} PRIVATE "$<$<COMPILE_LANGUAGE:CUDA>:-Werror=all-warnings>")
+  endif()
+endfunction()
+
+# SIMD code lives in its own translation units, named *_avx2.cpp, and only those get
+# -mavx2 -mfma; the rest of the library is plain x86-64, so the binary runs anywhere
+# and picks its path at run time (cpu/isa.hpp).
+set(TG_AVX2_FLAGS -mavx2 -mfma)
+function(tg_avx2_sources)
+  set_source_files_properties(${ARGN} PROPERTIES COMPILE_OPTIONS "${TG_AVX2_FLAGS}")
+endfunction()

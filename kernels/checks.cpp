@@ -1,0 +1,256 @@
+// The argument checks of the public API (the check_* functions of the contract
+// headers). Each throws tg::Error naming the op, the argument, what was expected and
+// what came. Overlap is judged on address ranges, so it is conservative: two strided
+// views that interleave without sharing an element are rejected too.
+#include <algorithm>
+#include <cstdint>
+#include <initializer_list>
+#include <type_traits>
+
+#include "kernels/error.hpp"
+#include "kernels/ops.hpp"
+
+namespace tg {
+
+namespace {
+
+struct Range {
+  std::uintptr_t lo = 0, hi = 0;  // [lo, hi) in bytes; empty when lo == hi
+  bool empty() const { return lo == hi; }
+};
+
+bool overlap(Range a, Range b) { return !a.empty() && !b.empty() && a.lo < b.hi && b.lo < a.hi; }
+
+void check_size(const char* op, const char* arg, index_t v) {
+  TG_CHECK(v >= 0, op, arg, "expected a size >= 0, got ", v);
+}
+
+// A (rows x cols) row-major view with row stride ld. Returns its address range.
+Range check_view(const char* op, const char* ptr_arg, const char* ld_arg, index_t rows,
+                 index_t cols, const void* p, index_t ld, std::size_t elem, bool strict_ld) {
+  if (strict_ld || rows > 1)
+    TG_CHECK(ld >= std::max<index_t>(cols, strict_ld ? 1 : 0), op, ld_arg, "expected ", ld_arg,
+             " >= ", std::max<index_t>(cols, strict_ld ? 1 : 0), " (a row of ", cols,
+             " elements), got ", ld);
+  TG_CHECK(ld >= 0, op, ld_arg, "expected ", ld_arg, " >= 0, got ", ld);
+  if (rows == 0 || cols == 0) return {};
+  TG_CHECK(p != nullptr, op, ptr_arg, "expected a non-null pointer for a ", rows, "x", cols,
+           " view");
+  index_t extent = checked_add(checked_mul(rows - 1, ld, op, ld_arg), cols, op, ld_arg);
+  index_t bytes = checked_mul(extent, index_t(elem), op, ld_arg);
+  auto lo = reinterpret_cast<std::uintptr_t>(p);
+  return {lo, lo + std::uintptr_t(bytes)};
+}
+
+Range check_vector(const char* op, const char* arg, index_t n, const void* p, std::size_t elem) {
+  if (n == 0) return {};
+  TG_CHECK(p != nullptr, op, arg, "expected a non-null pointer to ", n, " elements");
+  auto lo = reinterpret_cast<std::uintptr_t>(p);
+  return {lo, lo + std::uintptr_t(checked_mul(n, index_t(elem), op, arg))};
+}
+
+// An output may be the same view as an input (in place) but must not partly overlap it.
+void check_in_place(const char* op, const char* out_arg, Range out, const void* out_p,
+                    index_t out_ld, const char* in_arg, Range in, const void* in_p,
+                    index_t in_ld) {
+  if (out_p == in_p && out_ld == in_ld) return;
+  TG_CHECK(!overlap(out, in), op, out_arg, "must not overlap ", in_arg,
+           " (in place needs the same pointer and leading dimension)");
+}
+
+void check_disjoint(const char* op, const char* out_arg, Range out, const char* in_arg, Range in) {
+  TG_CHECK(!overlap(out, in), op, out_arg, "must not overlap ", in_arg);
+}
+
+// A strided view of up to 4 dims: strides >= 0 and the extent in bytes fits.
+Range check_strided(const char* op, const char* arg, const void* p, std::initializer_list<index_t> n,
+                    std::initializer_list<index_t> s, std::size_t elem) {
+  for (index_t st : s) TG_CHECK(st >= 0, op, arg, "expected strides >= 0, got ", st);
+  for (index_t sz : n) if (sz == 0) return {};
+  TG_CHECK(p != nullptr, op, arg, "expected a non-null pointer for a view of ", n.size(), " dims");
+  index_t last = 0;
+  for (auto ni = n.begin(), si = s.begin(); ni != n.end(); ++ni, ++si)
+    last = checked_add(last, checked_mul(*ni - 1, *si, op, arg), op, arg);
+  index_t bytes = checked_mul(checked_add(last, 1, op, arg), index_t(elem), op, arg);
+  auto lo = reinterpret_cast<std::uintptr_t>(p);
+  return {lo, lo + std::uintptr_t(bytes)};
+}
+
+template <class T>
+Range check_view4(const char* op, const char* arg, const View4<T>& v, index_t n0, index_t n1,
+                  index_t n2, index_t n3) {
+  return check_strided(op, arg, v.data, {n0, n1, n2, n3}, {v.sb, v.sh, v.ss, v.sd},
+                       sizeof(std::remove_const_t<T>));
+}
+
+void check_attention_dims(const char* op, const AttentionDims& d, float scale) {
+  check_size(op, "batch", d.batch);
+  check_size(op, "heads", d.heads);
+  check_size(op, "seq_q", d.seq_q);
+  check_size(op, "seq_k", d.seq_k);
+  TG_CHECK(d.kv_heads >= 1 && d.heads % d.kv_heads == 0, op, "kv_heads",
+           "expected kv_heads >= 1 dividing heads = ", d.heads, ", got ", d.kv_heads);
+  TG_CHECK(d.head_dim >= 1, op, "head_dim", "expected head_dim >= 1, got ", d.head_dim);
+  TG_CHECK(scale == scale, op, "scale", "expected a number, got NaN");
+}
+
+}  // namespace
+
+void check_gemm(const char* op, Trans ta, Trans tb, index_t M, index_t N, index_t K, double alpha,
+                const void* A, index_t lda, const void* B, index_t ldb, const void* C,
+                index_t ldc, const void* bias, std::size_t elem) {
+  check_size(op, "M", M);
+  check_size(op, "N", N);
+  check_size(op, "K", K);
+  // A and B are read only when the product is formed (BLAS: alpha == 0 leaves them alone).
+  const bool reads_ab = alpha != 0 && M > 0 && N > 0 && K > 0;
+  Range a = ta == Trans::N ? check_view(op, "A", "lda", reads_ab ? M : 0, K, A, lda, elem, true)
+                           : check_view(op, "A", "lda", reads_ab ? K : 0, M, A, lda, elem, true);
+  Range b = tb == Trans::N ? check_view(op, "B", "ldb", reads_ab ? K : 0, N, B, ldb, elem, true)
+                           : check_view(op, "B", "ldb", reads_ab ? N : 0, K, B, ldb, elem, true);
+  Range c = check_view(op, "C", "ldc", M, N, C, ldc, elem, true);
+  Range bi = bias ? check_vector(op, "bias", M > 0 ? N : 0, bias, elem) : Range{};
+  check_disjoint(op, "C", c, "A", a);
+  check_disjoint(op, "C", c, "B", b);
+  check_disjoint(op, "C", c, "bias", bi);
+}
+
+void check_act_forward(const char* op, index_t rows, index_t cols, const void* x, index_t ldx,
+                       const void* bias, const void* y, index_t ldy, std::size_t elem) {
+  check_size(op, "rows", rows);
+  check_size(op, "cols", cols);
+  Range rx = check_view(op, "x", "ldx", rows, cols, x, ldx, elem, false);
+  Range ry = check_view(op, "y", "ldy", rows, cols, y, ldy, elem, false);
+  Range rb = bias ? check_vector(op, "bias", rows > 0 ? cols : 0, bias, elem) : Range{};
+  check_in_place(op, "y", ry, y, ldy, "x", rx, x, ldx);
+  check_disjoint(op, "y", ry, "bias", rb);
+}
+
+void check_act_backward(const char* op, index_t rows, index_t cols, const void* x, index_t ldx,
+                        const void* bias, const void* dy, index_t lddy, const void* dx,
+                        index_t lddx, std::size_t elem) {
+  check_size(op, "rows", rows);
+  check_size(op, "cols", cols);
+  Range rx = check_view(op, "x", "ldx", rows, cols, x, ldx, elem, false);
+  Range rdy = check_view(op, "dy", "lddy", rows, cols, dy, lddy, elem, false);
+  Range rdx = check_view(op, "dx", "lddx", rows, cols, dx, lddx, elem, false);
+  Range rb = bias ? check_vector(op, "bias", rows > 0 ? cols : 0, bias, elem) : Range{};
+  check_in_place(op, "dx", rdx, dx, lddx, "dy", rdy, dy, lddy);
+  check_disjoint(op, "dx", rdx, "x", rx);
+  check_disjoint(op, "dx", rdx, "bias", rb);
+}
+
+void check_softmax_forward(const char* op, index_t rows, index_t cols, const void* x,
+                           index_t ldx, const void* y, index_t ldy, std::size_t elem) {
+  check_size(op, "rows", rows);
+  check_size(op, "cols", cols);
+  Range rx = check_view(op, "x", "ldx", rows, cols, x, ldx, elem, false);
+  Range ry = check_view(op, "y", "ldy", rows, cols, y, ldy, elem, false);
+  check_in_place(op, "y", ry, y, ldy, "x", rx, x, ldx);
+}
+
+void check_softmax_backward(const char* op, index_t rows, index_t cols, const void* y,
+                            index_t ldy, const void* dy, index_t lddy, const void* dx,
+                            index_t lddx, std::size_t elem) {
+  check_size(op, "rows", rows);
+  check_size(op, "cols", cols);
+  Range ry = check_view(op, "y", "ldy", rows, cols, y, ldy, elem, false);
+  Range rdy = check_view(op, "dy", "lddy", rows, cols, dy, lddy, elem, false);
+  Range rdx = check_view(op, "dx", "lddx", rows, cols, dx, lddx, elem, false);
+  check_in_place(op, "dx", rdx, dx, lddx, "dy", rdy, dy, lddy);
+  check_disjoint(op, "dx", rdx, "y", ry);
+}
+
+void check_layer_norm_forward(const char* op, index_t rows, index_t cols, const void* x,
+                              index_t ldx, const void* y, index_t ldy, float eps,
+                              std::size_t elem) {
+  check_size(op, "rows", rows);
+  check_size(op, "cols", cols);
+  TG_CHECK(rows == 0 || cols > 0, op, "cols", "expected cols > 0 (a row to normalize), got 0");
+  TG_CHECK(eps > 0, op, "eps", "expected eps > 0, got ", eps);
+  Range rx = check_view(op, "x", "ldx", rows, cols, x, ldx, elem, false);
+  Range ry = check_view(op, "y", "ldy", rows, cols, y, ldy, elem, false);
+  check_in_place(op, "y", ry, y, ldy, "x", rx, x, ldx);
+}
+
+void check_layer_norm_backward(const char* op, index_t rows, index_t cols, const void* x,
+                               index_t ldx, const void* dy, index_t lddy, const void* mean,
+                               const void* rstd, const void* dx, index_t lddx,
+                               std::size_t elem) {
+  check_size(op, "rows", rows);
+  check_size(op, "cols", cols);
+  TG_CHECK(rows == 0 || cols > 0, op, "cols", "expected cols > 0 (a row to normalize), got 0");
+  Range rx = check_view(op, "x", "ldx", rows, cols, x, ldx, elem, false);
+  Range rdy = check_view(op, "dy", "lddy", rows, cols, dy, lddy, elem, false);
+  Range rdx = check_view(op, "dx", "lddx", rows, cols, dx, lddx, elem, false);
+  check_vector(op, "mean", rows, mean, elem);
+  check_vector(op, "rstd", rows, rstd, elem);
+  check_in_place(op, "dx", rdx, dx, lddx, "dy", rdy, dy, lddy);
+  check_disjoint(op, "dx", rdx, "x", rx);
+}
+
+void check_reduce(const char* op, index_t outer, index_t n, index_t inner, const void* x,
+                  index_t xs_outer, index_t xs_n, index_t xs_inner, const void* y,
+                  index_t ys_outer, index_t ys_inner, std::size_t elem) {
+  check_size(op, "outer", outer);
+  check_size(op, "n", n);
+  check_size(op, "inner", inner);
+  Range rx = check_strided(op, "x", x, {outer, n, inner}, {xs_outer, xs_n, xs_inner}, elem);
+  Range ry = check_strided(op, "y", y, {outer, inner}, {ys_outer, ys_inner}, elem);
+  check_disjoint(op, "y", ry, "x", rx);
+}
+
+template <class T>
+void check_attention_forward(const char* op, const AttentionForwardArgs<T>& a) {
+  const AttentionDims& d = a.dims;
+  check_attention_dims(op, d, a.scale);
+  const index_t nq = checked_mul(checked_mul(d.batch, d.heads, op, "lse"), d.seq_q, op, "lse");
+  const Range in[4] = {
+      check_view4(op, "q", a.q, d.batch, d.heads, d.seq_q, d.head_dim),
+      check_view4(op, "k", a.k, d.batch, d.kv_heads, d.seq_k, d.head_dim),
+      check_view4(op, "v", a.v, d.batch, d.kv_heads, d.seq_k, d.head_dim),
+      a.mask.data ? check_view4(op, "mask", a.mask, d.batch, d.heads, d.seq_q, d.seq_k) : Range{},
+  };
+  const char* in_names[4] = {"q", "k", "v", "mask"};
+  const Range o = check_view4(op, "o", a.o, d.batch, d.heads, d.seq_q, d.head_dim);
+  const Range lse = a.lse ? check_vector(op, "lse", nq, a.lse, sizeof(T)) : Range{};
+  for (int j = 0; j < 4; ++j) {
+    check_disjoint(op, "o", o, in_names[j], in[j]);
+    check_disjoint(op, "lse", lse, in_names[j], in[j]);
+  }
+  check_disjoint(op, "lse", lse, "o", o);
+}
+
+template <class T>
+void check_attention_backward(const char* op, const AttentionBackwardArgs<T>& a) {
+  const AttentionDims& d = a.dims;
+  check_attention_dims(op, d, a.scale);
+  const index_t nq = checked_mul(checked_mul(d.batch, d.heads, op, "lse"), d.seq_q, op, "lse");
+  Range in[7] = {
+      check_view4(op, "q", a.q, d.batch, d.heads, d.seq_q, d.head_dim),
+      check_view4(op, "k", a.k, d.batch, d.kv_heads, d.seq_k, d.head_dim),
+      check_view4(op, "v", a.v, d.batch, d.kv_heads, d.seq_k, d.head_dim),
+      check_view4(op, "o", a.o, d.batch, d.heads, d.seq_q, d.head_dim),
+      check_view4(op, "d_o", a.d_o, d.batch, d.heads, d.seq_q, d.head_dim),
+      a.mask.data ? check_view4(op, "mask", a.mask, d.batch, d.heads, d.seq_q, d.seq_k) : Range{},
+      check_vector(op, "lse", nq, a.lse, sizeof(T)),
+  };
+  const char* in_names[7] = {"q", "k", "v", "o", "d_o", "mask", "lse"};
+  Range out[3] = {
+      check_view4(op, "dq", a.dq, d.batch, d.heads, d.seq_q, d.head_dim),
+      check_view4(op, "dk", a.dk, d.batch, d.kv_heads, d.seq_k, d.head_dim),
+      check_view4(op, "dv", a.dv, d.batch, d.kv_heads, d.seq_k, d.head_dim),
+  };
+  const char* out_names[3] = {"dq", "dk", "dv"};
+  for (int i = 0; i < 3; ++i) {
+    for (int j = 0; j < 7; ++j) check_disjoint(op, out_names[i], out[i], in_names[j], in[j]);
+    for (int j = i + 1; j < 3; ++j) check_disjoint(op, out_names[i], out[i], out_names[j], out[j]);
+  }
+}
+
+template void check_attention_forward(const char*, const AttentionForwardArgs<float>&);
+template void check_attention_forward(const char*, const AttentionForwardArgs<double>&);
+template void check_attention_backward(const char*, const AttentionBackwardArgs<float>&);
+template void check_attention_backward(const char*, const AttentionBackwardArgs<double>&);
+
+}  // namespace tg

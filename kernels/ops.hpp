@@ -1,0 +1,123 @@
+// The op table: one function pointer per op and dtype, the seam between the layers
+// (ggml's backend function table; BLIS's context of kernels).
+//
+// Every backend (reference here, cpu/ per ISA, cuda/) fills one OpTable, in one visible
+// place, and static_asserts that it is complete. Callers above the kernels (autograd,
+// benchmarks, the shared test bodies) pick a table and call through it; the raw entries
+// trust their input, so public entry points run the check_* functions first.
+//
+// Adding an op: its contract header, a line in TG_OPS below, a reference, and an entry
+// in every backend's table (the static_asserts list what is missing).
+#pragma once
+
+#include <type_traits>
+
+#include "kernels/activation.hpp"
+#include "kernels/attention.hpp"
+#include "kernels/gemm.hpp"
+#include "kernels/layer_norm.hpp"
+#include "kernels/reduce.hpp"
+#include "kernels/softmax.hpp"
+
+namespace tg {
+
+template <class T>
+struct OpSignatures {
+  using gemm = void (*)(Trans, Trans, index_t, index_t, index_t, T, const T*, index_t,
+                        const T*, index_t, T, T*, index_t, const GemmEpilogue<T>&);
+  using act_forward = void (*)(Activation, index_t, index_t, const T*, index_t, const T*, T*,
+                               index_t);
+  using act_backward = void (*)(Activation, index_t, index_t, const T*, index_t, const T*,
+                                const T*, index_t, T*, index_t);
+  using softmax_forward = void (*)(index_t, index_t, const T*, index_t, T*, index_t);
+  using log_softmax_forward = softmax_forward;
+  using softmax_backward = void (*)(index_t, index_t, const T*, index_t, const T*, index_t, T*,
+                                    index_t);
+  using log_softmax_backward = softmax_backward;
+  using layer_norm_forward = void (*)(index_t, index_t, const T*, index_t, const T*, const T*,
+                                      float, T*, index_t, T*, T*);
+  using layer_norm_backward = void (*)(index_t, index_t, const T*, index_t, const T*, index_t,
+                                       const T*, const T*, const T*, float, T*, index_t, T*, T*);
+  using attention_forward = void (*)(const AttentionForwardArgs<T>&);
+  using attention_backward = void (*)(const AttentionBackwardArgs<T>&);
+  using reduce = void (*)(Reduce, index_t, index_t, index_t, const T*, index_t, index_t,
+                          index_t, T*, index_t, index_t);
+};
+
+// X(name): every op, in one list.
+#define TG_OPS(X)          \
+  X(gemm)                  \
+  X(act_forward)           \
+  X(act_backward)          \
+  X(softmax_forward)       \
+  X(log_softmax_forward)   \
+  X(softmax_backward)      \
+  X(log_softmax_backward)  \
+  X(layer_norm_forward)    \
+  X(layer_norm_backward)   \
+  X(attention_forward)     \
+  X(attention_backward)    \
+  X(reduce)
+
+template <class T>
+struct TypedOps {
+#define TG_OP_MEMBER(name) typename OpSignatures<T>::name name = nullptr;
+  TG_OPS(TG_OP_MEMBER)
+#undef TG_OP_MEMBER
+
+  // True when every entry is set; backends static_assert it on their constexpr tables.
+  constexpr bool complete() const {
+    bool ok = true;
+#define TG_OP_SET(name) ok = ok && (name != nullptr);
+    TG_OPS(TG_OP_SET)
+#undef TG_OP_SET
+    return ok;
+  }
+};
+
+struct OpTable {
+  const char* name = "";  // "reference", "cpu-avx2", "cpu-scalar", "cuda"
+  TypedOps<float> f32;
+  TypedOps<double> f64;
+
+  template <class T> const TypedOps<T>& get() const {
+    static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);
+    if constexpr (std::is_same_v<T, float>) return f32; else return f64;
+  }
+  constexpr bool complete() const { return f32.complete() && f64.complete(); }
+};
+
+// A backend's constexpr table must be complete. GCC cannot fold "&f != nullptr" in a
+// constant expression under -fsanitize=undefined (which keeps null-pointer checks), so
+// in sanitizer builds this is checked at run time only (tests/test_isa.cpp checks every
+// table in every build).
+#if defined(TG_SANITIZED)
+#define TG_ASSERT_COMPLETE(table, message) static_assert(true)
+#else
+#define TG_ASSERT_COMPLETE(table, message) static_assert((table).complete(), message)
+#endif
+
+// The reference kernels (kernels/reference/): plain loops in double, the oracle.
+const OpTable& reference_ops();
+
+// The reference entries for one dtype: where every backend's table starts, so that an op
+// a backend has not (yet) implemented falls back to the oracle instead of failing.
+template <class T>
+constexpr TypedOps<T> reference_typed_ops() {
+  TypedOps<T> t;
+  t.gemm = &gemm_ref<T>;
+  t.act_forward = &act_forward_ref<T>;
+  t.act_backward = &act_backward_ref<T>;
+  t.softmax_forward = &softmax_forward_ref<T>;
+  t.log_softmax_forward = &log_softmax_forward_ref<T>;
+  t.softmax_backward = &softmax_backward_ref<T>;
+  t.log_softmax_backward = &log_softmax_backward_ref<T>;
+  t.layer_norm_forward = &layer_norm_forward_ref<T>;
+  t.layer_norm_backward = &layer_norm_backward_ref<T>;
+  t.attention_forward = &attention_forward_ref<T>;
+  t.attention_backward = &attention_backward_ref<T>;
+  t.reduce = &reduce_ref<T>;
+  return t;
+}
+
+}  // namespace tg
