@@ -1,0 +1,18 @@
+// cuda/runtime.hpp for builds without CUDA (TG_CUDA=OFF or no nvcc): no devices, and a
+// reason that says so. Nothing here needs the CUDA toolkit.
+#include "cuda/runtime.hpp"
+#include "kernels/error.hpp"
+
+namespace tg::cuda {
+
+bool built() { return false; }
+int device_count() { return 0; }
+std::string unavailable_reason() { return "tilegrad was built without CUDA (TG_CUDA=OFF or no nvcc)"; }
+DeviceInfo device_info(int index) {
+  detail::throw_error("cuda::device_info", "index", "no CUDA device (built without CUDA), got ",
+                      index);
+}
+std::string version_string() { return "built without CUDA"; }
+std::string launch_check(int /*index*/) { return unavailable_reason(); }
+
+}  // namespace tg::cuda
