@@ -1,0 +1,52 @@
+#include "bench/peers/peers.hpp"
+
+#include <dlfcn.h>
+
+namespace tg::peers {
+
+// Each peer's adapter lives in its own translation unit, compiled only when found.
+#ifdef TG_PEER_OPENBLAS
+SgemmPeer openblas_sgemm_peer();
+#endif
+#ifdef TG_PEER_BLIS
+SgemmPeer blis_sgemm_peer();
+#endif
+#ifdef TG_PEER_EIGEN
+SgemmPeer eigen_sgemm_peer();
+#endif
+#ifdef TG_PEER_ONEDNN
+SgemmPeer onednn_sgemm_peer();
+#endif
+
+std::vector<SgemmPeer> sgemm_peers() {
+  std::vector<SgemmPeer> v;
+#ifdef TG_PEER_OPENBLAS
+  v.push_back(openblas_sgemm_peer());
+#endif
+#ifdef TG_PEER_BLIS
+  v.push_back(blis_sgemm_peer());
+#endif
+#ifdef TG_PEER_EIGEN
+  // Compiled with -mavx2 -mfma (bench/CMakeLists.txt): only where the CPU has them.
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back(eigen_sgemm_peer());
+#endif
+#ifdef TG_PEER_ONEDNN
+  v.push_back(onednn_sgemm_peer());
+#endif
+  return v;
+}
+
+const SgemmPeer* find_sgemm_peer(const std::string& name) {
+  static const std::vector<SgemmPeer> all = sgemm_peers();
+  for (const SgemmPeer& p : all)
+    if (name == p.name) return &p;
+  return nullptr;
+}
+
+std::string library_of(const void* symbol) {
+  Dl_info info{};
+  if (dladdr(symbol, &info) == 0 || info.dli_fname == nullptr) return "?";
+  return info.dli_fname;
+}
+
+}  // namespace tg::peers

@@ -1,0 +1,33 @@
+// Peers: other libraries' kernels behind one small interface, so that tests can use
+// them as a second oracle and benchmarks can time them beside ours in the same run.
+// Only the peers found at configure time are compiled in (cmake/TgPeers.cmake).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "kernels/gemm.hpp"
+
+namespace tg::peers {
+
+// Row-major SGEMM, C = alpha op(A) op(B) + beta C, with the arguments of tg::gemm_ref.
+using SgemmFn = void (*)(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha,
+                         const float* A, index_t lda, const float* B, index_t ldb, float beta,
+                         float* C, index_t ldc);
+
+struct SgemmPeer {
+  const char* name;              // "openblas", "blis", "eigen", "onednn"
+  SgemmFn sgemm;
+  void (*set_threads)(int n);    // the peer's own thread knob
+  std::string (*describe)();     // version and the library file that served the call
+};
+
+std::vector<SgemmPeer> sgemm_peers();
+// nullptr when that peer was not found at configure time.
+const SgemmPeer* find_sgemm_peer(const std::string& name);
+
+// The shared object that holds `symbol`'s code ("?" when unknown), e.g. to show that
+// cblas_sgemm came from libopenblas and not from another BLAS that exports it too.
+std::string library_of(const void* symbol);
+
+}  // namespace tg::peers

@@ -1,0 +1,106 @@
+#include "bench/support/machine.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <sstream>
+
+#if defined(_OPENMP)
+#include <omp.h>
+#endif
+
+#include "cpu/isa.hpp"
+#include "cuda/runtime.hpp"
+
+namespace tg::bench {
+
+double fma_gflops_one_thread(long iterations);  // fma_avx2.cpp
+
+namespace {
+
+template <class F>
+double best_of(int runs, F&& f) {
+  double best = 0;
+  for (int r = 0; r < runs; ++r) best = std::max(best, f());
+  return best;
+}
+
+}  // namespace
+
+double measure_fma_gflops(int threads) {
+  if (!cpu::isa_supported(cpu::Isa::avx2)) return 0;
+  constexpr long kIterations = 20'000'000;  // 3.8 GFLOP per thread, ~40 ms at peak
+  return best_of(3, [&] {
+    double total = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+      total += fma_gflops_one_thread(kIterations);
+    }
+    return total;
+  });
+}
+
+double measure_copy_gbs(int threads) {
+  constexpr std::size_t kN = std::size_t(32) << 20;  // 32M floats = 128 MiB per array
+  std::unique_ptr<float[]> a(new float[kN]), b(new float[kN]);
+  const long n = long(kN);
+  // First touch by the threads that will copy, so pages sit where they are used.
+#pragma omp parallel for schedule(static) num_threads(threads)
+  for (long i = 0; i < n; ++i) {
+    a[i] = float(i & 1023);
+    b[i] = 0;
+  }
+  float* pa = a.get();
+  float* pb = b.get();
+  return best_of(4, [&] {
+    const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel for schedule(static) num_threads(threads)
+    for (long i = 0; i < n; ++i) pb[i] = pa[i];
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return 2.0 * double(kN) * sizeof(float) / s / 1e9;
+  });
+}
+
+const Ceilings& ceilings() {
+  static const Ceilings c = [] {
+    Ceilings r;
+    r.threads = cpu::num_threads();
+    r.fma_gflops_1t = measure_fma_gflops(1);
+    r.fma_gflops = r.threads == 1 ? r.fma_gflops_1t : measure_fma_gflops(r.threads);
+    r.copy_gbs_1t = measure_copy_gbs(1);
+    r.copy_gbs = r.threads == 1 ? r.copy_gbs_1t : measure_copy_gbs(r.threads);
+    return r;
+  }();
+  return c;
+}
+
+std::string machine_summary() {
+  const cpu::CpuInfo& info = cpu::cpu_info();
+  const Ceilings& c = ceilings();
+  std::ostringstream os;
+  char line[160];
+  os << "cpu:          " << info.model << " (" << info.vendor << ")\n";
+  os << "isa features: " << info.features() << "\n";
+  os << "cpu path:     " << cpu::isa_name(cpu::selected_isa()) << " (TG_ISA forces one)\n";
+  os << "threads:      " << c.threads << " (OpenMP)\n";
+  std::snprintf(line, sizeof line, "fma peak:     %.1f GFLOP/s on 1 thread, %.1f on %d\n",
+                c.fma_gflops_1t, c.fma_gflops, c.threads);
+  os << line;
+  std::snprintf(line, sizeof line, "copy:         %.1f GB/s on 1 thread, %.1f on %d (read + write)\n",
+                c.copy_gbs_1t, c.copy_gbs, c.threads);
+  os << line;
+  os << "cuda:         " << cuda::version_string() << "\n";
+  const int n = cuda::device_count();
+  if (n == 0) os << "cuda devices: none (" << cuda::unavailable_reason() << ")\n";
+  for (int i = 0; i < n; ++i) {
+    const cuda::DeviceInfo d = cuda::device_info(i);
+    std::snprintf(line, sizeof line, "cuda:%d:       %s, sm_%d%d, %d SMs, %.1f GiB\n", i,
+                  d.name.c_str(), d.cc_major, d.cc_minor, d.sm_count,
+                  double(d.total_memory) / double(1 << 30));
+    os << line;
+  }
+  return os.str();
+}
+
+}  // namespace tg::bench
