@@ -1,0 +1,75 @@
+// cpuid, the TG_ISA override and the CPU op tables.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "cpu/isa.hpp"
+#include "cpu/ops.hpp"
+#include "kernels/error.hpp"
+
+namespace tg::cpu {
+namespace {
+
+// Sets TG_ISA for the scope of one test and restores what was there.
+class ScopedIsaEnv {
+ public:
+  explicit ScopedIsaEnv(const char* value) {
+    if (const char* old = std::getenv("TG_ISA")) saved_ = old, had_ = true;
+    ::setenv("TG_ISA", value, 1);
+  }
+  ~ScopedIsaEnv() { had_ ? (void)::setenv("TG_ISA", saved_.c_str(), 1) : (void)::unsetenv("TG_ISA"); }
+
+ private:
+  std::string saved_;
+  bool had_ = false;
+};
+
+TEST(Isa, ReadsTheCpuConsistently) {
+  const CpuInfo& info = cpu_info();
+  EXPECT_FALSE(info.model.empty());
+  EXPECT_TRUE(!info.avx2 || info.avx);
+  EXPECT_TRUE(!(info.avx2 || info.fma) || info.os_ymm);
+  EXPECT_TRUE(!info.avx512f || info.os_zmm);
+  EXPECT_EQ(supported_isas().front(), Isa::scalar);
+  EXPECT_EQ(isa_supported(Isa::avx2), info.avx2 && info.fma);
+}
+
+TEST(Isa, TgIsaForcesAPathAndRejectsNonsense) {
+  {
+    ScopedIsaEnv env("scalar");
+    EXPECT_EQ(selected_isa(), Isa::scalar);
+  }
+  {
+    ScopedIsaEnv env("avx2");
+    if (isa_supported(Isa::avx2)) {
+      EXPECT_EQ(selected_isa(), Isa::avx2);
+    } else {
+      EXPECT_THROW(selected_isa(), Error);
+    }
+  }
+  {
+    ScopedIsaEnv env("avx9000");
+    EXPECT_THROW(selected_isa(), Error);
+  }
+}
+
+TEST(CpuOps, EveryPathHasACompleteTable) {
+  for (Isa isa : supported_isas()) {
+    const OpTable& t = ops(isa);
+    EXPECT_TRUE(t.complete()) << t.name;
+    EXPECT_NE(std::string(t.name).find(isa_name(isa)), std::string::npos) << t.name;
+  }
+  EXPECT_TRUE(ops().complete());
+  EXPECT_TRUE(reference_ops().complete());
+}
+
+TEST(Threads, SetAndQuery) {
+  const int before = num_threads();
+  set_num_threads(1);
+  EXPECT_EQ(num_threads(), 1);
+  set_num_threads(before);
+  EXPECT_THROW(set_num_threads(0), Error);
+}
+
+}  // namespace
+}  // namespace tg::cpu
