@@ -1,15 +1,28 @@
 #include "cpu/ops.hpp"
 
+#include "cpu/gemm.hpp"
 #include "kernels/error.hpp"
 
 namespace tg::cpu {
 
 namespace {
 
-// No CPU kernel has landed yet: both paths serve the reference entries. The CPU GEMM,
-// activation/softmax and attention issues replace them here, one line per op.
-constexpr OpTable kScalar{"cpu-scalar", reference_typed_ops<float>(), reference_typed_ops<double>()};
-constexpr OpTable kAvx2{"cpu-avx2", reference_typed_ops<float>(), reference_typed_ops<double>()};
+// Which kernel serves which op, per path; an op not listed here runs the reference.
+template <class T>
+constexpr TypedOps<T> scalar_ops() {
+  TypedOps<T> t = reference_typed_ops<T>();
+  t.gemm = &gemm_portable<T>;
+  return t;
+}
+
+constexpr TypedOps<float> avx2_ops_f32() {
+  TypedOps<float> t = scalar_ops<float>();
+  t.gemm = &gemm_avx2;
+  return t;
+}
+
+constexpr OpTable kScalar{"cpu-scalar", scalar_ops<float>(), scalar_ops<double>()};
+constexpr OpTable kAvx2{"cpu-avx2", avx2_ops_f32(), scalar_ops<double>()};
 TG_ASSERT_COMPLETE(kScalar, "the scalar table lacks an op of TG_OPS");
 TG_ASSERT_COMPLETE(kAvx2, "the avx2 table lacks an op of TG_OPS");
 

@@ -1,15 +1,20 @@
 // GEMM: the reference against closed forms and exact integer products, its BLAS
 // semantics (beta = 0, alpha = 0, K = 0, empty shapes, padding), and OpenBLAS as a
-// second oracle where it was found. The shared body over the CPU and CUDA kernels
-// joins this file with the CPU GEMM issue.
+// second oracle where it was found; then one test body over every implementation (each
+// CPU path, on 1 and 2 threads) against the reference.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bench/peers/peers.hpp"
+#include "cpu/gemm.hpp"
+#include "cpu/ops.hpp"
+#include "kernels/error.hpp"
 #include "kernels/gemm.hpp"
 #include "tests/support/testing.hpp"
 
@@ -179,6 +184,192 @@ TEST(GemmReference, AgreesWithOpenBlas) {
     EXPECT_TRUE(rel_close(ours, theirs, tol))
         << M << "x" << N << "x" << K << " ta=" << int(ta) << " tb=" << int(tb) << " alpha=" << alpha << " beta=" << beta;
   }
+}
+
+// ---------------------------------------------------------------------------------
+// Every implementation against the reference.
+// ---------------------------------------------------------------------------------
+
+struct Impl {
+  std::string name;
+  OpSignatures<float>::gemm gemm;
+  int threads;
+};
+
+// Each CPU path this machine can run, on 1 and 2 threads.
+std::vector<Impl> implementations() {
+  std::vector<Impl> v;
+  for (cpu::Isa isa : cpu::supported_isas())
+    for (int t : {1, 2}) v.push_back({cpu::ops(isa).name, cpu::ops(isa).f32.gemm, t});
+  return v;
+}
+
+// Restores the thread count after a test changes it.
+struct ThreadsGuard {
+  int saved = cpu::num_threads();
+  ~ThreadsGuard() { cpu::set_num_threads(saved); }
+};
+
+// The tolerance model: each element is an fp32 sum of K products accumulated in fp32
+// (the reference rounds the exact sum once). The relative norm error of such sums grows
+// like sqrt(K) * u (u = 2^-24 ~ 6e-8) for random data; 5x that plus two roundings (the
+// epilogue's) leaves room without hiding an error: a wrong element or a lost block is
+// off by O(1), a lost product by about 1 / sqrt(K) relative.
+double gemm_tolerance(index_t K) { return 5 * 6e-8 * std::sqrt(double(K) + 1) + 2 * 6e-8; }
+
+const Act kActs[] = {Act::none, Act::relu, Act::leaky_relu, Act::gelu_erf, Act::gelu_tanh,
+                     Act::silu, Act::sigmoid, Act::tanh};
+
+TEST(Gemm, MatchesReferenceOnRandomShapesTransposesAndEpilogues) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  const float scalars[][2] = {{1, 0}, {1, 1}, {-1, 0.5f}, {0.5f, -1}, {0, 1}, {2, 0}};
+  std::vector<index_t> sizes = testing::mixed_sizes(rng, 24, 300);
+  sizes.insert(sizes.end(), {5, 6, 11, 12, 15, 18, 31, 47, 96, 97, 191, 193});
+  for (const Impl& impl : implementations()) {
+    cpu::set_num_threads(impl.threads);
+    for (int rep = 0; rep < 60; ++rep) {
+      const index_t M = sizes[rng.integer(0, index_t(sizes.size()) - 1)];
+      const index_t N = sizes[rng.integer(0, index_t(sizes.size()) - 1)];
+      const index_t K = rep % 7 == 0 ? rng.integer(257, 700) : sizes[rng.integer(0, index_t(sizes.size()) - 1)];
+      const Trans ta = rng.coin() ? Trans::T : Trans::N, tb = rng.coin() ? Trans::T : Trans::N;
+      const float alpha = scalars[rep % 6][0], beta = scalars[rep % 6][1];
+      const Activation act{kActs[rng.integer(0, 7)], 0.1f};
+      Mat<float> a = stored(rng, ta, M, K), b = stored(rng, tb, K, N);
+      std::vector<float> bias = testing::random_vec<float>(rng, N);
+      const bool with_bias = rng.coin();
+      const GemmEpilogue<float> ep{with_bias ? bias.data() : nullptr, act};
+      const index_t ldc = random_ld(rng, N);
+      Mat<float> c0 = beta == 0 ? poisoned_mat<float>(M, N, ldc) : random_mat<float>(rng, M, N, ldc);
+      Mat<float> ours = c0, ref = c0;
+      const index_t lda = std::max<index_t>(a.ld, 1), ldb = std::max<index_t>(b.ld, 1), ldcc = std::max<index_t>(ldc, 1);
+      gemm_ref<float>(ta, tb, M, N, K, alpha, a.ptr(), lda, b.ptr(), ldb, beta, ref.ptr(), ldcc, ep);
+      impl.gemm(ta, tb, M, N, K, alpha, a.ptr(), lda, b.ptr(), ldb, beta, ours.ptr(), ldcc, ep);
+      const std::string what = impl.name + " threads " + std::to_string(impl.threads) + ": " + std::to_string(M) + "x" +
+                               std::to_string(N) + "x" + std::to_string(K) + (ta == Trans::T ? " T" : " N") +
+                               (tb == Trans::T ? "T" : "N") + " alpha " + std::to_string(alpha) + " beta " +
+                               std::to_string(beta) + " " + act_name(act.kind) + (with_bias ? " +bias" : "");
+      ASSERT_TRUE(rel_close(ours, ref, gemm_tolerance(K))) << what;
+      ASSERT_TRUE(ours.padding_untouched()) << what;
+    }
+  }
+}
+
+// ||C x - A (B x)|| / ||A (B x)|| in double: checks a big product without a big reference.
+double probe_error(const Mat<float>& a, const Mat<float>& b, const Mat<float>& c, testing::Rng& rng) {
+  std::vector<double> x(c.cols), bx(b.rows, 0.0);
+  for (double& v : x) v = rng.uniform();
+  for (index_t k = 0; k < b.rows; ++k)
+    for (index_t j = 0; j < b.cols; ++j) bx[k] += double(b.at(k, j)) * x[j];
+  double num = 0, den = 0;
+  for (index_t i = 0; i < c.rows; ++i) {
+    double abx = 0, cx = 0;
+    for (index_t k = 0; k < a.cols; ++k) abx += double(a.at(i, k)) * bx[k];
+    for (index_t j = 0; j < c.cols; ++j) cx += double(c.at(i, j)) * x[j];
+    num += (cx - abx) * (cx - abx);
+    den += abx * abx;
+  }
+  return std::sqrt(num / den);
+}
+
+TEST(Gemm, LargeSquareProductsPassTheProbeCheck) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  for (index_t n : {1024, 1031}) {
+    Mat<float> a = random_mat<float>(rng, n, n, n), b = random_mat<float>(rng, n, n, n);
+    for (const Impl& impl : implementations()) {
+      if (impl.threads == 1 && impl.name != "cpu-avx2") continue;  // keep the unit test quick
+      cpu::set_num_threads(impl.threads);
+      Mat<float> c = poisoned_mat<float>(n, n, n);
+      impl.gemm(Trans::N, Trans::N, n, n, n, 1.0f, a.ptr(), n, b.ptr(), n, 0.0f, c.ptr(), n, {});
+      EXPECT_LT(probe_error(a, b, c, rng), gemm_tolerance(n)) << impl.name << " " << n;
+    }
+  }
+}
+
+TEST(Gemm, ThreadCountDoesNotChangeAnyBit) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{300, 97, 513}, {61, 700, 200}, {2048, 64, 64}}) {
+      Mat<float> a = random_mat<float>(rng, M, K, K), b = random_mat<float>(rng, K, N, N);
+      Mat<float> c1 = poisoned_mat<float>(M, N, N), c2 = c1;
+      cpu::set_num_threads(1);
+      cpu::ops(isa).f32.gemm(Trans::N, Trans::N, M, N, K, 1.0f, a.ptr(), K, b.ptr(), N, 0.0f, c1.ptr(), N, {});
+      cpu::set_num_threads(2);
+      cpu::ops(isa).f32.gemm(Trans::N, Trans::N, M, N, K, 1.0f, a.ptr(), K, b.ptr(), N, 0.0f, c2.ptr(), N, {});
+      EXPECT_TRUE(rel_close(c1, c2, 0.0)) << cpu::isa_name(isa) << " " << M << "x" << N << "x" << K;
+    }
+  }
+}
+
+TEST(Gemm, BlasSemanticsOfAlphaAndBetaOnEveryPath) {
+  TG_TEST_RNG(rng);
+  for (const Impl& impl : implementations()) {
+    for (index_t n : {3, 40, 130}) {
+      Mat<float> a = random_mat<float>(rng, n, n, n), b = random_mat<float>(rng, n, n, n);
+      Mat<float> c = poisoned_mat<float>(n, n, n);  // beta = 0: NaN in C must not leak
+      impl.gemm(Trans::N, Trans::N, n, n, n, 1.0f, a.ptr(), n, b.ptr(), n, 0.0f, c.ptr(), n, {});
+      for (index_t i = 0; i < n; ++i)
+        for (index_t j = 0; j < n; ++j) ASSERT_FALSE(std::isnan(c.at(i, j))) << impl.name;
+      Mat<float> nan_a = poisoned_mat<float>(n, n, n);  // alpha = 0: A is not read
+      Mat<float> c2 = random_mat<float>(rng, n, n, n), expected = c2;
+      for (float& v : expected.data) v *= 0.5f;
+      impl.gemm(Trans::N, Trans::N, n, n, n, 0.0f, nan_a.ptr(), n, b.ptr(), n, 0.5f, c2.ptr(), n, {});
+      for (index_t i = 0; i < n; ++i)
+        for (index_t j = 0; j < n; ++j) ASSERT_EQ(c2.at(i, j), expected.at(i, j)) << impl.name;
+    }
+  }
+}
+
+TEST(Gemm, TinyMlpShapes) {
+  TG_TEST_RNG(rng);
+  for (const Impl& impl : implementations())
+    for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{10, 10, 1}, {10, 1, 10}, {128, 10, 1}, {1, 1, 1}, {1, 257, 3}}) {
+      Mat<float> a = random_mat<float>(rng, M, K, K), b = random_mat<float>(rng, K, N, N);
+      std::vector<float> bias = testing::random_vec<float>(rng, N);
+      Mat<float> ours = poisoned_mat<float>(M, N, N), ref = ours;
+      const GemmEpilogue<float> ep{bias.data(), {Act::relu}};
+      gemm_ref<float>(Trans::N, Trans::N, M, N, K, 1.0f, a.ptr(), K, b.ptr(), N, 0.0f, ref.ptr(), N, ep);
+      impl.gemm(Trans::N, Trans::N, M, N, K, 1.0f, a.ptr(), K, b.ptr(), N, 0.0f, ours.ptr(), N, ep);
+      EXPECT_TRUE(rel_close(ours, ref, gemm_tolerance(K))) << impl.name << " " << M << "x" << N << "x" << K;
+    }
+}
+
+// Regression: the per-thread packing buffer was sized by balanced(rows), which is not
+// monotonic (516 rows -> blocks of 258, 510 rows -> one block of 510); after a 256^3
+// call on one thread, a 1024-row call on two threads packed 510 rows into a buffer for
+// 258 and overran it (caught by ASan in the benchmark; heap corruption in Release).
+TEST(Gemm, PackingBuffersGrowWithTheProblem) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  // Best path first: the buffers are per thread and only grow, so the paths' calls
+  // must not pre-grow them for each other (the bug showed on avx2, 6x16, KC = 256).
+  std::vector<cpu::Isa> isas = cpu::supported_isas();
+  std::reverse(isas.begin(), isas.end());
+  for (cpu::Isa isa : isas) {
+    cpu::set_num_threads(1);
+    Mat<float> a = random_mat<float>(rng, 256, 256, 256), b = random_mat<float>(rng, 256, 256, 256);
+    Mat<float> c = poisoned_mat<float>(256, 256, 256);
+    cpu::ops(isa).f32.gemm(Trans::N, Trans::N, 256, 256, 256, 1.0f, a.ptr(), 256, b.ptr(), 256, 0.0f, c.ptr(), 256, {});
+    cpu::set_num_threads(2);
+    Mat<float> a2 = random_mat<float>(rng, 1024, 256, 256), b2 = random_mat<float>(rng, 256, 16, 16);
+    Mat<float> c2 = poisoned_mat<float>(1024, 16, 16), ref = c2;
+    cpu::ops(isa).f32.gemm(Trans::N, Trans::N, 1024, 16, 256, 1.0f, a2.ptr(), 256, b2.ptr(), 16, 0.0f, c2.ptr(), 16, {});
+    gemm_ref<float>(Trans::N, Trans::N, 1024, 16, 256, 1.0f, a2.ptr(), 256, b2.ptr(), 16, 0.0f, ref.ptr(), 16);
+    EXPECT_TRUE(rel_close(c2, ref, gemm_tolerance(256))) << cpu::isa_name(isa);
+  }
+}
+
+TEST(Gemm, PublicEntryChecksItsArguments) {
+  std::vector<float> a(64), b(64), c(64);
+  EXPECT_NO_THROW(cpu::gemm(Trans::N, Trans::N, 4, 4, 4, 1.0f, a.data(), 4, b.data(), 4, 0.0f, c.data(), 4));
+  EXPECT_THROW(cpu::gemm(Trans::N, Trans::N, 4, 4, 4, 1.0f, a.data(), 3, b.data(), 4, 0.0f, c.data(), 4), Error);
+  EXPECT_THROW(cpu::gemm(Trans::N, Trans::N, -1, 4, 4, 1.0f, a.data(), 4, b.data(), 4, 0.0f, c.data(), 4), Error);
+  EXPECT_THROW(cpu::gemm(Trans::N, Trans::N, 4, 4, 4, 1.0f, nullptr, 4, b.data(), 4, 0.0f, c.data(), 4), Error);
+  EXPECT_THROW(cpu::gemm(Trans::N, Trans::N, 4, 4, 4, 1.0f, a.data(), 4, b.data(), 4, 0.0f, a.data() + 2, 4), Error);
+  std::vector<double> ad(16), bd(16), cd(16);
+  EXPECT_THROW(cpu::gemm(Trans::T, Trans::N, 4, 4, 4, 1.0, ad.data(), 3, bd.data(), 4, 0.0, cd.data(), 4), Error);
 }
 
 }  // namespace

@@ -1,0 +1,331 @@
+// CPU GEMM: the five-loop driver, the cache blocking, the threading, and the portable
+// (plain C++) packers and micro-kernel. The AVX2/FMA leaves are in gemm_avx2.cpp.
+//
+// Numerical promise: each C element is a sum over K of fp32 products accumulated in
+// fp32, in K blocks of KC, each block in k order; its error bound is the usual
+// |C - C_exact| <= K * u * sum_k |a_ik b_kj| (u = 2^-24), and in practice ~sqrt(K) u
+// relative (tests/test_gemm.cpp states its tolerance from this). The result does not
+// depend on the thread count: threads split C into disjoint parts and every element is
+// computed by the same instructions in the same order whatever part it falls in.
+//
+//   build/tests/test_gemm                      the shared body over every path
+//   build/bench/bench_gemm --benchmark_filter=gemm/tilegrad
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <exception>
+#include <fstream>
+#include <new>
+#include <string>
+#include <unistd.h>
+
+#include "cpu/gemm/gemm_impl.hpp"
+#include "kernels/activation.hpp"
+
+namespace tg::cpu::gemm_impl {
+
+namespace {
+
+// ---------------------------------------------------------------------------------
+// Cache sizes. L1 and L2 from sysconf (glibc reads cpuid); L3 from sysfs, because under
+// some hypervisors glibc reports it tenfold (320 MiB on a 32 MiB Zen 4 VM, seen here).
+// ---------------------------------------------------------------------------------
+std::size_t sysfs_cache_bytes(int index) {
+  std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/size");
+  std::string s;
+  if (!(f >> s) || s.empty()) return 0;
+  std::size_t v = std::strtoull(s.c_str(), nullptr, 10);
+  if (s.back() == 'K') v <<= 10;
+  if (s.back() == 'M') v <<= 20;
+  return v;
+}
+
+struct Caches {
+  std::size_t l1, l2, l3;
+};
+
+Caches caches() {
+  static const Caches c = [] {
+    auto pick = [](long v, std::size_t fallback) { return v > 0 ? std::size_t(v) : fallback; };
+    Caches r{pick(sysconf(_SC_LEVEL1_DCACHE_SIZE), 32 << 10), pick(sysconf(_SC_LEVEL2_CACHE_SIZE), 512 << 10),
+             sysfs_cache_bytes(3)};
+    if (r.l3 == 0) r.l3 = pick(sysconf(_SC_LEVEL3_CACHE_SIZE), 8 << 20);
+    r.l1 = std::clamp<std::size_t>(r.l1, 16 << 10, 128 << 10);
+    r.l2 = std::clamp<std::size_t>(r.l2, 256 << 10, 4 << 20);
+    r.l3 = std::clamp<std::size_t>(r.l3, 2 << 20, 256 << 20);
+    return r;
+  }();
+  return c;
+}
+
+index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
+index_t ceil_div(index_t x, index_t m) { return (x + m - 1) / m; }
+
+// Balanced blocks: ceil(n / max) blocks of (nearly) equal size, each a multiple of
+// `align`, so K = 784 gives 4 x 196 rather than 3 x 256 + 16.
+index_t balanced(index_t n, index_t max, index_t align) {
+  if (n <= max) return round_up(n, align);
+  const index_t blocks = ceil_div(n, max);
+  return round_up(ceil_div(n, blocks), align);
+}
+
+// Per-thread packing buffers, kept between calls (OpenMP's threads persist), 64-byte
+// aligned, grown on demand. Two per thread: A's block and B's.
+template <class T>
+T* scratch(int which, index_t elements) {
+  struct Buf {
+    void* p = nullptr;
+    std::size_t bytes = 0;
+    ~Buf() { ::operator delete(p, std::align_val_t(64)); }
+  };
+  thread_local Buf bufs[2];
+  Buf& b = bufs[which];
+  const std::size_t need = std::size_t(elements + 16) * sizeof(T);  // slack for 8-wide stores
+  if (b.bytes < need) {
+    ::operator delete(b.p, std::align_val_t(64));
+    b.p = nullptr;
+    b.bytes = 0;
+    b.p = ::operator new(need, std::align_val_t(64));
+    b.bytes = need;
+  }
+  return static_cast<T*>(b.p);
+}
+
+// The five loops, run by thread `tid` of a team of `nt` (nt = 1: alone). The team
+// shares one packed block of op(B) (`bbuf`, packed cooperatively, one slice of NR
+// panels per thread, between barriers) and splits the rows of C: each thread packs
+// only its own rows of op(A), into its own buffer, and computes only its own tiles. So
+// nothing is packed twice and every element is computed by the same instructions in
+// the same order whatever the team size.
+template <class T>
+void gemm_team(const Arch<T>& arch, const Blocking& blk, int tid, int nt, T* bbuf, T* abuf,
+               Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A,
+               index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,
+               const GemmEpilogue<T>& ep) {
+  const index_t mr = arch.mr, nr = arch.nr;
+  const index_t kc = balanced(K, blk.kc, 1);
+  const index_t nc = balanced(N, blk.nc, nr);
+  const index_t units = ceil_div(M, mr);
+  const index_t r0 = std::min(M, units * tid / nt * mr), r1 = std::min(M, units * (tid + 1) / nt * mr);
+  const index_t mc = balanced(std::max<index_t>(r1 - r0, 1), blk.mc, mr);
+  auto a_at = [&](index_t i, index_t p) { return ta == Trans::N ? A + i * lda + p : A + p * lda + i; };
+  auto b_at = [&](index_t p, index_t j) { return tb == Trans::N ? B + p * ldb + j : B + j * ldb + p; };
+
+  for (index_t jc = 0; jc < N; jc += nc) {
+    const index_t ncur = std::min(nc, N - jc);
+    const index_t panels = ceil_div(ncur, nr);
+    const index_t p0 = panels * tid / nt, p1 = panels * (tid + 1) / nt;
+    for (index_t pc = 0; pc < K; pc += kc) {
+      const index_t kcur = std::min(kc, K - pc);
+      const bool last = pc + kcur == K;
+      TileEpilogue<T> e;
+      e.alpha = alpha;
+      e.beta = pc == 0 ? beta : T(1);
+      if (last) e.act = ep.act;
+      if (p1 > p0)
+        arch.pack_b(tb, b_at(pc, jc + p0 * nr), ldb, kcur, std::min(ncur - p0 * nr, (p1 - p0) * nr),
+                    bbuf + p0 * nr * kcur);
+      if (nt > 1) {
+#pragma omp barrier
+      }
+      for (index_t ic = r0; ic < r1; ic += mc) {
+        const index_t mcur = std::min(mc, r1 - ic);
+        arch.pack_a(ta, a_at(ic, pc), lda, mcur, kcur, abuf);
+        for (index_t jr = 0; jr < ncur; jr += nr) {
+          e.bias = last && ep.bias ? ep.bias + jc + jr : nullptr;
+          const T* bp = bbuf + jr * kcur;
+          T* cp = C + ic * ldc + jc + jr;
+          const int n = int(std::min(nr, ncur - jr));
+          for (index_t ir = 0; ir < mcur; ir += mr)
+            arch.kernel(kcur, abuf + ir * kcur, bp, cp + ir * ldc, ldc, int(std::min(mr, mcur - ir)), n, e);
+        }
+      }
+      if (nt > 1) {
+#pragma omp barrier  // the next block of op(B) overwrites bbuf
+      }
+    }
+  }
+}
+
+// Packing buffer sizes (elements): upper bounds of what gemm_team packs for `cols`
+// columns or `rows` rows. balanced() never exceeds its (aligned) maximum, and the
+// maximum is only reached when there are that many rows: min() of the two is a bound
+// that grows with the problem (balanced() itself does not: 510 rows make one block of
+// 510, 516 rows two of 258).
+template <class T>
+index_t b_block_elems(const Arch<T>& arch, const Blocking& blk, index_t cols, index_t K) {
+  return balanced(K, blk.kc, 1) * std::min(round_up(cols, arch.nr), blk.nc);
+}
+template <class T>
+index_t a_block_elems(const Arch<T>& arch, const Blocking& blk, index_t rows, index_t K) {
+  return balanced(K, blk.kc, 1) * std::min(round_up(rows, arch.mr), blk.mc);
+}
+
+// Below this many multiply-adds one thread finishes before a second would start
+// (cpu/gemm/NOTES.md: an OpenMP fork/join costs a few microseconds here).
+constexpr double kParallelMacs = 48.0 * 48 * 48;
+
+// ---------------------------------------------------------------------------------
+// The portable leaves: plain C++ the compiler vectorizes for whatever ISA it targets.
+// MR x NR = 4 x 8: 32 accumulators, 8 SSE2 registers of float on baseline x86-64.
+// ---------------------------------------------------------------------------------
+template <class T, int MR>
+void pack_a_portable(Trans ta, const T* A, index_t lda, index_t rows, index_t kc, T* out) {
+  for (index_t i0 = 0; i0 < rows; i0 += MR) {
+    for (index_t k = 0; k < kc; ++k)
+      for (int r = 0; r < MR; ++r) {
+        const index_t i = i0 + r;
+        out[k * MR + r] = i < rows ? (ta == Trans::N ? A[i * lda + k] : A[k * lda + i]) : T(0);
+      }
+    out += kc * MR;
+  }
+}
+
+template <class T, int NR>
+void pack_b_portable(Trans tb, const T* B, index_t ldb, index_t kc, index_t cols, T* out) {
+  for (index_t j0 = 0; j0 < cols; j0 += NR) {
+    for (index_t k = 0; k < kc; ++k)
+      for (int c = 0; c < NR; ++c) {
+        const index_t j = j0 + c;
+        out[k * NR + c] = j < cols ? (tb == Trans::N ? B[k * ldb + j] : B[j * ldb + k]) : T(0);
+      }
+    out += kc * NR;
+  }
+}
+
+template <class T, int MR, int NR>
+void kernel_portable(index_t kc, const T* a, const T* b, T* c, index_t ldc, int m, int n,
+                     const TileEpilogue<T>& e) {
+  T acc[MR][NR] = {};
+  for (index_t k = 0; k < kc; ++k) {
+    for (int i = 0; i < MR; ++i) {
+      const T ai = a[k * MR + i];
+      for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[k * NR + j];
+    }
+  }
+  for (int i = 0; i < m; ++i) {
+    T* ci = c + i * ldc;
+    for (int j = 0; j < n; ++j) {
+      T v = e.alpha * acc[i][j];
+      if (e.beta != T(0)) v += e.beta * ci[j];
+      if (e.bias) v += e.bias[j];
+      ci[j] = v;
+    }
+  }
+  if (e.act.kind != Act::none) activate_tile(e.act, c, ldc, m, n);
+}
+
+template <class T>
+constexpr Arch<T> portable_arch() {
+  return {"portable", 4, 8, &pack_a_portable<T, 4>, &pack_b_portable<T, 8>, &kernel_portable<T, 4, 8>, nullptr};
+}
+
+constexpr Arch<float> kPortableF32 = portable_arch<float>();
+constexpr Arch<double> kPortableF64 = portable_arch<double>();
+
+}  // namespace
+
+Blocking blocking_for(int mr, int nr, std::size_t elem) {
+  const Caches c = caches();
+  // KC: the B micro-panel (KC x NR) and the A micro-panel (KC x MR) in 70% of L1, the
+  // rest for C's tile lines and prefetched panels: 32 KiB and 6x16 fp32 give KC = 256
+  // (22 KiB). MC: the A block (MC x KC) in half of L2. NC: the B block (KC x NC) in a
+  // quarter of L3, which other cores share.
+  index_t kc = index_t(c.l1 * 7 / 10 / (elem * std::size_t(mr + nr)));
+  kc = std::clamp<index_t>(kc / 64 * 64, 64, 512);
+  index_t mc = index_t(c.l2 / 2 / (elem * std::size_t(kc)));
+  mc = std::clamp<index_t>(mc / mr * mr, mr, 1024 / mr * mr);
+  index_t nc = index_t(c.l3 / 4 / (elem * std::size_t(kc)));
+  nc = std::clamp<index_t>(nc / nr * nr, nr, 8192);
+  if (const char* env = std::getenv("TG_GEMM_KC")) kc = std::max<index_t>(16, std::atol(env));
+  if (const char* env = std::getenv("TG_GEMM_MC")) mc = std::max<index_t>(mr, std::atol(env) / mr * mr);
+  return {mc, kc, nc};
+}
+
+template <class T>
+void gemm_blocked(const Arch<T>& arch, Trans ta, Trans tb, index_t M, index_t N, index_t K,
+                  T alpha, const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C,
+                  index_t ldc, const GemmEpilogue<T>& ep) {
+  static const Blocking blk = blocking_for(arch.mr, arch.nr, sizeof(T));
+  const double macs = double(M) * double(N) * double(K);
+  int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  if (macs < kParallelMacs) threads = 1;
+  const index_t m_units = ceil_div(M, arch.mr), n_units = ceil_div(N, arch.nr);
+
+  if (threads <= 1 || (m_units < 2 * threads && n_units < 2 * threads)) {
+    T* bbuf = scratch<T>(1, b_block_elems(arch, blk, N, K));
+    T* abuf = scratch<T>(0, a_block_elems(arch, blk, M, K));
+    gemm_team(arch, blk, 0, 1, bbuf, abuf, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+    return;
+  }
+
+  std::exception_ptr error;
+  bool failed = false;
+  if (m_units >= 2 * threads) {
+    // Rows split, op(B) shared: the usual case.
+    T* bbuf = scratch<T>(1, b_block_elems(arch, blk, N, K));
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      T* abuf = nullptr;
+      try {
+        abuf = scratch<T>(0, a_block_elems(arch, blk, ceil_div(m_units, nt) * arch.mr, K));
+      } catch (...) {
+#pragma omp critical(tg_gemm_error)
+        {
+          error = std::current_exception();
+          failed = true;
+        }
+      }
+#pragma omp barrier
+      // No thread leaves early: every one must reach gemm_team's barriers.
+      if (!failed)
+        gemm_team(arch, blk, t, nt, bbuf, abuf, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+    }
+  } else {
+    // Few rows, many columns (M < 2 x MR x threads): each thread takes a slice of the
+    // columns as an independent problem, packing all of op(A) (small here) itself.
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      const index_t j0 = std::min(N, n_units * t / nt * arch.nr), j1 = std::min(N, n_units * (t + 1) / nt * arch.nr);
+      try {
+        if (j1 > j0) {
+          GemmEpilogue<T> part = ep;
+          if (part.bias) part.bias += j0;
+          T* bbuf = scratch<T>(1, b_block_elems(arch, blk, j1 - j0, K));
+          T* abuf = scratch<T>(0, a_block_elems(arch, blk, M, K));
+          gemm_team(arch, blk, 0, 1, bbuf, abuf, ta, tb, M, j1 - j0, K, alpha, A, lda,
+                    tb == Trans::N ? B + j0 : B + j0 * ldb, ldb, beta, C + j0, ldc, part);
+        }
+      } catch (...) {
+#pragma omp critical(tg_gemm_error)
+        error = std::current_exception();
+      }
+    }
+  }
+  if (error) std::rethrow_exception(error);
+}
+
+template void gemm_blocked(const Arch<float>&, Trans, Trans, index_t, index_t, index_t, float,
+                           const float*, index_t, const float*, index_t, float, float*, index_t,
+                           const GemmEpilogue<float>&);
+template void gemm_blocked(const Arch<double>&, Trans, Trans, index_t, index_t, index_t, double,
+                           const double*, index_t, const double*, index_t, double, double*,
+                           index_t, const GemmEpilogue<double>&);
+
+const Arch<float>& arch_portable_f32() { return kPortableF32; }
+const Arch<double>& arch_portable_f64() { return kPortableF64; }
+
+template <class T>
+void activate_tile(Activation act, T* c, index_t ldc, index_t rows, index_t cols) {
+  // The reference's math, per element: exact but slow. The activation kernels of
+  // cpu/ replace this with their vector code.
+  for (index_t i = 0; i < rows; ++i)
+    for (index_t j = 0; j < cols; ++j) c[i * ldc + j] = T(act_value(act, double(c[i * ldc + j])));
+}
+template void activate_tile(Activation, float*, index_t, index_t, index_t);
+template void activate_tile(Activation, double*, index_t, index_t, index_t);
+
+}  // namespace tg::cpu::gemm_impl

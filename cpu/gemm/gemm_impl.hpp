@@ -1,0 +1,77 @@
+// The CPU GEMM's internals, shared by the portable driver (gemm.cpp) and the AVX2/FMA
+// kernels (gemm_avx2.cpp). Not a public header: cpu/gemm.hpp is.
+//
+// Structure (Goto & van de Geijn 2008, "Anatomy of high-performance matrix
+// multiplication"; Van Zee & van de Geijn 2015, BLIS): five loops around a register-
+// blocked micro-kernel. op(B) is packed in KC x NC blocks of NR-column micro-panels,
+// op(A) in MC x KC blocks of MR-row micro-panels, k-major, zero-padded to whole panels;
+// the packing absorbs transposes and leading dimensions, so the micro-kernel sees one
+// layout whatever the operands' were. cpu/gemm/NOTES.md has the blocking, its
+// reasoning and the measurements.
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/gemm.hpp"
+
+namespace tg::cpu::gemm_impl {
+
+// What the micro-kernel does with its MR x NR accumulator tile `acc` before storing:
+//   C = act(alpha * acc + beta * C + bias)
+// beta == 0 never reads C; bias (nullptr for none) points at the tile's first column.
+// Bias and activation are passed only with the last K block; earlier blocks pass
+// bias = nullptr and Act::none, and later blocks accumulate with beta = 1.
+template <class T>
+struct TileEpilogue {
+  T alpha = 1;
+  T beta = 0;
+  const T* bias = nullptr;
+  Activation act{};
+};
+
+// One implementation of the five loops' leaves: the packers, the micro-kernel and a
+// direct path for problems too small for packing to pay.
+template <class T>
+struct Arch {
+  const char* name;
+  int mr, nr;
+  // Packs `rows` rows x kc columns of op(A), starting at A (already offset to the block's
+  // first element), into ceil(rows / mr) micro-panels of kc x mr, k-major, rows past
+  // `rows` zero. May write up to 8 elements past the last panel (buffers have slack).
+  void (*pack_a)(Trans ta, const T* A, index_t lda, index_t rows, index_t kc, T* out);
+  // Packs kc rows x `cols` columns of op(B) into ceil(cols / nr) micro-panels of kc x nr.
+  void (*pack_b)(Trans tb, const T* B, index_t ldb, index_t kc, index_t cols, T* out);
+  // C[0:m, 0:n] = epilogue(A panel (kc x mr) * B panel (kc x nr)); m <= mr, n <= nr.
+  void (*kernel)(index_t kc, const T* a, const T* b, T* c, index_t ldc, int m, int n,
+                 const TileEpilogue<T>& e);
+  // The whole GEMM without packing, for tiny problems (nullptr: none).
+  void (*small)(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A,
+                index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,
+                const GemmEpilogue<T>& ep);
+};
+
+// Cache blocking for this CPU, from its cache sizes (cpu/gemm/NOTES.md).
+struct Blocking {
+  index_t mc, kc, nc;
+};
+Blocking blocking_for(int mr, int nr, std::size_t elem);
+
+// Problems at or under this many multiply-adds go to Arch::small.
+inline constexpr double kSmallMacs = 16.0 * 16 * 16;
+
+// The driver: threads, blocks, packs and calls the micro-kernel (gemm.cpp).
+template <class T>
+void gemm_blocked(const Arch<T>& arch, Trans ta, Trans tb, index_t M, index_t N, index_t K,
+                  T alpha, const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C,
+                  index_t ldc, const GemmEpilogue<T>& ep);
+
+const Arch<float>& arch_avx2_f32();  // gemm_avx2.cpp
+const Arch<float>& arch_portable_f32();
+const Arch<double>& arch_portable_f64();
+
+// Applies act in place to a rows x cols tile of C (row stride ldc): the epilogue for the
+// activations the micro-kernel does not evaluate in registers.
+template <class T>
+void activate_tile(Activation act, T* c, index_t ldc, index_t rows, index_t cols);
+
+}  // namespace tg::cpu::gemm_impl
