@@ -92,30 +92,24 @@ T* scratch(int which, index_t elements) {
   return static_cast<T*>(b.p);
 }
 
-// The five loops, run by thread `tid` of a team of `nt` (nt = 1: alone). The team
-// shares one packed block of op(B) (`bbuf`, packed cooperatively, one slice of NR
-// panels per thread, between barriers) and splits the rows of C: each thread packs
-// only its own rows of op(A), into its own buffer, and computes only its own tiles. So
-// nothing is packed twice and every element is computed by the same instructions in
-// the same order whatever the team size.
+// The five loops on one thread's part of C, with that thread's own packing buffers.
 template <class T>
-void gemm_team(const Arch<T>& arch, const Blocking& blk, int tid, int nt, T* bbuf, T* abuf,
-               Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A,
-               index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,
-               const GemmEpilogue<T>& ep) {
+void gemm_part(const Arch<T>& arch, const Blocking& blk, T* bbuf, T* abuf, Trans ta, Trans tb,
+               index_t M, index_t N, index_t K, T alpha, const T* A, index_t lda, const T* B,
+               index_t ldb, T beta, T* C, index_t ldc, const GemmEpilogue<T>& ep) {
   const index_t mr = arch.mr, nr = arch.nr;
   const index_t kc = balanced(K, blk.kc, 1);
   const index_t nc = balanced(N, blk.nc, nr);
-  const index_t units = ceil_div(M, mr);
-  const index_t r0 = std::min(M, units * tid / nt * mr), r1 = std::min(M, units * (tid + 1) / nt * mr);
-  const index_t mc = balanced(std::max<index_t>(r1 - r0, 1), blk.mc, mr);
+  const index_t mc = balanced(M, blk.mc, mr);
   auto a_at = [&](index_t i, index_t p) { return ta == Trans::N ? A + i * lda + p : A + p * lda + i; };
   auto b_at = [&](index_t p, index_t j) { return tb == Trans::N ? B + p * ldb + j : B + j * ldb + p; };
+  // A row-major op(A) is read in place when its block meets few B panels (N <= 256:
+  // at most 16 of 16 columns); beyond that the packed single stream is faster than six
+  // row streams (measured: +6% at 512x64x512, +1% at 256^3, -4% at 1024^3; NOTES.md).
+  const bool direct_a = N <= 256;
 
   for (index_t jc = 0; jc < N; jc += nc) {
     const index_t ncur = std::min(nc, N - jc);
-    const index_t panels = ceil_div(ncur, nr);
-    const index_t p0 = panels * tid / nt, p1 = panels * (tid + 1) / nt;
     for (index_t pc = 0; pc < K; pc += kc) {
       const index_t kcur = std::min(kc, K - pc);
       const bool last = pc + kcur == K;
@@ -123,32 +117,31 @@ void gemm_team(const Arch<T>& arch, const Blocking& blk, int tid, int nt, T* bbu
       e.alpha = alpha;
       e.beta = pc == 0 ? beta : T(1);
       if (last) e.act = ep.act;
-      if (p1 > p0)
-        arch.pack_b(tb, b_at(pc, jc + p0 * nr), ldb, kcur, std::min(ncur - p0 * nr, (p1 - p0) * nr),
-                    bbuf + p0 * nr * kcur);
-      if (nt > 1) {
-#pragma omp barrier
-      }
-      for (index_t ic = r0; ic < r1; ic += mc) {
-        const index_t mcur = std::min(mc, r1 - ic);
-        arch.pack_a(ta, a_at(ic, pc), lda, mcur, kcur, abuf);
+      arch.pack_b(tb, b_at(pc, jc), ldb, kcur, ncur, bbuf);
+      for (index_t ic = 0; ic < M; ic += mc) {
+        const index_t mcur = std::min(mc, M - ic);
+        // op(A) read in place, whole tiles of mr rows at a time (rows of A, or columns of
+        // a transposed A); only the last, partial tile (if any) is packed, zero-padded.
+        const index_t full = direct_a ? mcur / mr * mr : 0;
+        arch.pack_a(ta, a_at(ic + full, pc), lda, mcur - full, kcur, abuf);
         for (index_t jr = 0; jr < ncur; jr += nr) {
           e.bias = last && ep.bias ? ep.bias + jc + jr : nullptr;
           const T* bp = bbuf + jr * kcur;
           T* cp = C + ic * ldc + jc + jr;
           const int n = int(std::min(nr, ncur - jr));
-          for (index_t ir = 0; ir < mcur; ir += mr)
-            arch.kernel(kcur, abuf + ir * kcur, bp, cp + ir * ldc, ldc, int(std::min(mr, mcur - ir)), n, e);
+          index_t ir = 0;
+          for (; ir < full; ir += mr)
+            arch.kernel(kcur, a_at(ic + ir, pc), ta == Trans::N ? lda : 1, ta == Trans::N ? 1 : lda, bp,
+                        cp + ir * ldc, ldc, int(mr), n, e);
+          for (; ir < mcur; ir += mr)
+            arch.kernel(kcur, abuf + (ir - full) * kcur, 1, mr, bp, cp + ir * ldc, ldc, int(std::min(mr, mcur - ir)), n, e);
         }
-      }
-      if (nt > 1) {
-#pragma omp barrier  // the next block of op(B) overwrites bbuf
       }
     }
   }
 }
 
-// Packing buffer sizes (elements): upper bounds of what gemm_team packs for `cols`
+// Packing buffer sizes (elements): upper bounds of what gemm_part packs for `cols`
 // columns or `rows` rows. balanced() never exceeds its (aligned) maximum, and the
 // maximum is only reached when there are that many rows: min() of the two is a bound
 // that grows with the problem (balanced() itself does not: 510 rows make one block of
@@ -195,12 +188,12 @@ void pack_b_portable(Trans tb, const T* B, index_t ldb, index_t kc, index_t cols
 }
 
 template <class T, int MR, int NR>
-void kernel_portable(index_t kc, const T* a, const T* b, T* c, index_t ldc, int m, int n,
-                     const TileEpilogue<T>& e) {
+void kernel_portable(index_t kc, const T* a, index_t a_rs, index_t a_ks, const T* b, T* c,
+                     index_t ldc, int m, int n, const TileEpilogue<T>& e) {
   T acc[MR][NR] = {};
   for (index_t k = 0; k < kc; ++k) {
     for (int i = 0; i < MR; ++i) {
-      const T ai = a[k * MR + i];
+      const T ai = a[i * a_rs + k * a_ks];
       for (int j = 0; j < NR; ++j) acc[i][j] += ai * b[k * NR + j];
     }
   }
@@ -251,58 +244,50 @@ void gemm_blocked(const Arch<T>& arch, Trans ta, Trans tb, index_t M, index_t N,
   const double macs = double(M) * double(N) * double(K);
   int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (macs < kParallelMacs) threads = 1;
-  const index_t m_units = ceil_div(M, arch.mr), n_units = ceil_div(N, arch.nr);
+  // Threads take disjoint parts of C, each packing what it needs into its own buffers.
+  // Splitting the rows makes every thread pack all of op(B) (K x N); splitting the
+  // columns, all of op(A) (M x K): split the dimension whose duplicate is cheaper.
+  // Sharing one packed block instead (BLIS's way) costs more on this machine: the
+  // buffer's lines change owner every call, and packing 256 x 256 of B took 58 us
+  // instead of 5 (cpu/gemm/NOTES.md).
+  const bool split_m = M >= N;
+  const index_t units = split_m ? ceil_div(M, arch.mr) : ceil_div(N, arch.nr);
+  threads = int(std::min<index_t>(threads, units));
 
-  if (threads <= 1 || (m_units < 2 * threads && n_units < 2 * threads)) {
+  if (threads <= 1) {
     T* bbuf = scratch<T>(1, b_block_elems(arch, blk, N, K));
     T* abuf = scratch<T>(0, a_block_elems(arch, blk, M, K));
-    gemm_team(arch, blk, 0, 1, bbuf, abuf, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+    gemm_part(arch, blk, bbuf, abuf, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
     return;
   }
-
   std::exception_ptr error;
-  bool failed = false;
-  if (m_units >= 2 * threads) {
-    // Rows split, op(B) shared: the usual case.
-    T* bbuf = scratch<T>(1, b_block_elems(arch, blk, N, K));
 #pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      T* abuf = nullptr;
-      try {
-        abuf = scratch<T>(0, a_block_elems(arch, blk, ceil_div(m_units, nt) * arch.mr, K));
-      } catch (...) {
-#pragma omp critical(tg_gemm_error)
-        {
-          error = std::current_exception();
-          failed = true;
+  {
+    const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+    const index_t u0 = units * t / nt, u1 = units * (t + 1) / nt;
+    try {
+      if (split_m) {
+        const index_t i0 = std::min(M, u0 * arch.mr), i1 = std::min(M, u1 * arch.mr);
+        if (i1 > i0) {
+          T* bbuf = scratch<T>(1, b_block_elems(arch, blk, N, K));
+          T* abuf = scratch<T>(0, a_block_elems(arch, blk, i1 - i0, K));
+          gemm_part(arch, blk, bbuf, abuf, ta, tb, i1 - i0, N, K, alpha, ta == Trans::N ? A + i0 * lda : A + i0,
+                    lda, B, ldb, beta, C + i0 * ldc, ldc, ep);
         }
-      }
-#pragma omp barrier
-      // No thread leaves early: every one must reach gemm_team's barriers.
-      if (!failed)
-        gemm_team(arch, blk, t, nt, bbuf, abuf, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
-    }
-  } else {
-    // Few rows, many columns (M < 2 x MR x threads): each thread takes a slice of the
-    // columns as an independent problem, packing all of op(A) (small here) itself.
-#pragma omp parallel num_threads(threads)
-    {
-      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
-      const index_t j0 = std::min(N, n_units * t / nt * arch.nr), j1 = std::min(N, n_units * (t + 1) / nt * arch.nr);
-      try {
+      } else {
+        const index_t j0 = std::min(N, u0 * arch.nr), j1 = std::min(N, u1 * arch.nr);
         if (j1 > j0) {
           GemmEpilogue<T> part = ep;
           if (part.bias) part.bias += j0;
           T* bbuf = scratch<T>(1, b_block_elems(arch, blk, j1 - j0, K));
           T* abuf = scratch<T>(0, a_block_elems(arch, blk, M, K));
-          gemm_team(arch, blk, 0, 1, bbuf, abuf, ta, tb, M, j1 - j0, K, alpha, A, lda,
+          gemm_part(arch, blk, bbuf, abuf, ta, tb, M, j1 - j0, K, alpha, A, lda,
                     tb == Trans::N ? B + j0 : B + j0 * ldb, ldb, beta, C + j0, ldc, part);
         }
-      } catch (...) {
-#pragma omp critical(tg_gemm_error)
-        error = std::current_exception();
       }
+    } catch (...) {
+#pragma omp critical(tg_gemm_error)
+      error = std::current_exception();
     }
   }
   if (error) std::rethrow_exception(error);

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 
 #include "cpu/gemm/gemm_impl.hpp"
 
@@ -70,36 +71,55 @@ inline void store_row(float* c, __m256 v0, __m256 v1, const TileEpilogue<float>&
   }
 }
 
-// One k step of the 6x16 tile in AT&T syntax: B's 16 floats into ymm0/ymm1, each A
-// value broadcast into ymm2/ymm3 (alternating, so a broadcast can issue while the
-// previous one feeds its two FMAs), 12 FMAs into the accumulators %[c00]..%[c51].
-#define TG_K_STEP(aoff, boff)                               \
+// One k step of the 6x16 tile in AT&T syntax. A's six values for this k sit at
+// %[a] + r * rs (rows 0-2, rs in %%r9) and %%r11 + (r - 3) * rs (rows 3-5); B's 16
+// floats at boff(%[b]) go into ymm0/ymm1; each A value is broadcast into ymm2/ymm3
+// (alternating, so one broadcast issues while the previous feeds its two FMAs) and
+// feeds 2 of the 12 FMAs into the accumulators %[c00]..%[c51]. Then A moves one k on
+// (ks bytes, in %%r10).
+#define TG_K_STEP(boff)                                     \
   "vmovaps " #boff "(%[b]), %%ymm0\n\t"                     \
   "vmovaps " #boff "+32(%[b]), %%ymm1\n\t"                  \
-  "vbroadcastss " #aoff "(%[a]), %%ymm2\n\t"                \
+  "vbroadcastss (%[a]), %%ymm2\n\t"                         \
   "vfmadd231ps %%ymm0, %%ymm2, %[c00]\n\t"                  \
   "vfmadd231ps %%ymm1, %%ymm2, %[c01]\n\t"                  \
-  "vbroadcastss " #aoff "+4(%[a]), %%ymm3\n\t"              \
+  "vbroadcastss (%[a],%%r9,1), %%ymm3\n\t"                  \
   "vfmadd231ps %%ymm0, %%ymm3, %[c10]\n\t"                  \
   "vfmadd231ps %%ymm1, %%ymm3, %[c11]\n\t"                  \
-  "vbroadcastss " #aoff "+8(%[a]), %%ymm2\n\t"              \
+  "vbroadcastss (%[a],%%r9,2), %%ymm2\n\t"                  \
   "vfmadd231ps %%ymm0, %%ymm2, %[c20]\n\t"                  \
   "vfmadd231ps %%ymm1, %%ymm2, %[c21]\n\t"                  \
-  "vbroadcastss " #aoff "+12(%[a]), %%ymm3\n\t"             \
+  "vbroadcastss (%%r11), %%ymm3\n\t"                        \
   "vfmadd231ps %%ymm0, %%ymm3, %[c30]\n\t"                  \
   "vfmadd231ps %%ymm1, %%ymm3, %[c31]\n\t"                  \
-  "vbroadcastss " #aoff "+16(%[a]), %%ymm2\n\t"             \
+  "vbroadcastss (%%r11,%%r9,1), %%ymm2\n\t"                 \
   "vfmadd231ps %%ymm0, %%ymm2, %[c40]\n\t"                  \
   "vfmadd231ps %%ymm1, %%ymm2, %[c41]\n\t"                  \
-  "vbroadcastss " #aoff "+20(%[a]), %%ymm3\n\t"             \
+  "vbroadcastss (%%r11,%%r9,2), %%ymm3\n\t"                 \
   "vfmadd231ps %%ymm0, %%ymm3, %[c50]\n\t"                  \
-  "vfmadd231ps %%ymm1, %%ymm3, %[c51]\n\t"
+  "vfmadd231ps %%ymm1, %%ymm3, %[c51]\n\t"                  \
+  "add %%r10, %[a]\n\t"                                     \
+  "add %%r10, %%r11\n\t"
 
-void gemm_avx2_6x16(index_t kc, const float* a, const float* b, float* c, index_t ldc, int m,
-                    int n, const TileEpilogue<float>& e) {
+// The k loop's scalars, read by the assembly from memory (an asm statement takes at
+// most 30 operands, and the 12 accumulators take 24).
+struct KLoop {
+  index_t k4, k1;         // k steps in groups of 4, then single ones
+  index_t rs, ks;         // A's row and k strides, in bytes
+};
+
+static_assert(offsetof(KLoop, k4) == 0 && offsetof(KLoop, k1) == 8 && offsetof(KLoop, rs) == 16 &&
+              offsetof(KLoop, ks) == 24, "the assembly reads KLoop by these offsets");
+
+// C[0:m, 0:n] = epilogue(A (6 x kc) * B panel (kc x 16)). A is read in place: element
+// (r, k) at a[r * a_rs + k * a_ks], so one kernel serves packed panels (a_rs = 1,
+// a_ks = 6) and rows of a row-major A (a_rs = lda, a_ks = 1) without packing them.
+void gemm_avx2_6x16(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b,
+                    float* c, index_t ldc, int m, int n, const TileEpilogue<float>& e) {
   // The k loop is inline assembly: GCC 12 compiles the same loop written with
   // intrinsics with register moves and a stack spill per iteration (86% of peak at 256^3
-  // against 97% here; cpu/gemm/NOTES.md). The accumulators are pinned to ymm4-ymm15.
+  // against 92%; the kernel alone reaches 99%; cpu/gemm/NOTES.md). The accumulators
+  // are pinned to ymm4-ymm15.
   register __m256 c00 asm("ymm4") = _mm256_setzero_ps();
   register __m256 c01 asm("ymm5") = _mm256_setzero_ps();
   register __m256 c10 asm("ymm6") = _mm256_setzero_ps();
@@ -113,39 +133,40 @@ void gemm_avx2_6x16(index_t kc, const float* a, const float* b, float* c, index_
   register __m256 c50 asm("ymm14") = _mm256_setzero_ps();
   register __m256 c51 asm("ymm15") = _mm256_setzero_ps();
   for (int i = 0; i < m; ++i) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc), _MM_HINT_T0);
-  index_t k4 = kc / 4, k1 = kc % 4;
-#define TG_ACCUMULATORS                                                                  \
-  [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20), \
-      [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41), \
-      [c50] "+x"(c50), [c51] "+x"(c51)
-  if (k4 > 0)
-    asm volatile(
-        ".p2align 5\n"
-        "1:\n\t"
-        "prefetcht0 384(%[a])\n\t"
-        TG_K_STEP(0, 0)
-        TG_K_STEP(24, 64)
-        TG_K_STEP(48, 128)
-        TG_K_STEP(72, 192)
-        "add $96, %[a]\n\t"
-        "add $256, %[b]\n\t"
-        "dec %[k]\n\t"
-        "jnz 1b\n\t"
-        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(k4), TG_ACCUMULATORS
-        :
-        : "ymm0", "ymm1", "ymm2", "ymm3", "cc", "memory");
-  if (k1 > 0)
-    asm volatile(
-        "1:\n\t"
-        TG_K_STEP(0, 0)
-        "add $24, %[a]\n\t"
-        "add $64, %[b]\n\t"
-        "dec %[k]\n\t"
-        "jnz 1b\n\t"
-        : [a] "+r"(a), [b] "+r"(b), [k] "+r"(k1), TG_ACCUMULATORS
-        :
-        : "ymm0", "ymm1", "ymm2", "ymm3", "cc", "memory");
-#undef TG_ACCUMULATORS
+  const KLoop loop{kc / 4, kc % 4, a_rs * index_t(sizeof(float)), a_ks * index_t(sizeof(float))};
+  asm volatile(
+      "mov 16(%[loop]), %%r9\n\t"          // rs
+      "mov 24(%[loop]), %%r10\n\t"         // ks
+      "lea (%[a],%%r9,2), %%r11\n\t"
+      "add %%r9, %%r11\n\t"                // r11 = a + 3 rs: rows 3-5
+      "mov 0(%[loop]), %%r8\n\t"           // k4
+      "test %%r8, %%r8\n\t"
+      "jz 2f\n\t"
+      ".p2align 5\n"
+      "1:\n\t"
+      TG_K_STEP(0)
+      TG_K_STEP(64)
+      TG_K_STEP(128)
+      TG_K_STEP(192)
+      "add $256, %[b]\n\t"
+      "dec %%r8\n\t"
+      "jnz 1b\n"
+      "2:\n\t"
+      "mov 8(%[loop]), %%r8\n\t"           // k1
+      "test %%r8, %%r8\n\t"
+      "jz 4f\n"
+      "3:\n\t"
+      TG_K_STEP(0)
+      "add $64, %[b]\n\t"
+      "dec %%r8\n\t"
+      "jnz 3b\n"
+      "4:\n\t"
+      : [a] "+r"(a), [b] "+r"(b),
+        [c00] "+x"(c00), [c01] "+x"(c01), [c10] "+x"(c10), [c11] "+x"(c11), [c20] "+x"(c20),
+        [c21] "+x"(c21), [c30] "+x"(c30), [c31] "+x"(c31), [c40] "+x"(c40), [c41] "+x"(c41),
+        [c50] "+x"(c50), [c51] "+x"(c51)
+      : [loop] "r"(&loop)
+      : "r8", "r9", "r10", "r11", "ymm0", "ymm1", "ymm2", "ymm3", "cc", "memory");
   const __m256 acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
   if (m == kMR && n == kNR) {
     const __m256i all = _mm256_set1_epi32(-1);

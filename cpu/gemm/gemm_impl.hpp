@@ -41,9 +41,12 @@ struct Arch {
   void (*pack_a)(Trans ta, const T* A, index_t lda, index_t rows, index_t kc, T* out);
   // Packs kc rows x `cols` columns of op(B) into ceil(cols / nr) micro-panels of kc x nr.
   void (*pack_b)(Trans tb, const T* B, index_t ldb, index_t kc, index_t cols, T* out);
-  // C[0:m, 0:n] = epilogue(A panel (kc x mr) * B panel (kc x nr)); m <= mr, n <= nr.
-  void (*kernel)(index_t kc, const T* a, const T* b, T* c, index_t ldc, int m, int n,
-                 const TileEpilogue<T>& e);
+  // C[0:m, 0:n] = epilogue(A (mr x kc) * B panel (kc x nr)); m <= mr, n <= nr. A's
+  // element (r, k) is a[r * a_rs + k * a_ks]: a packed panel (a_rs = 1, a_ks = mr) or
+  // mr rows of a row-major op(A) read in place (a_rs = lda, a_ks = 1). All mr rows are
+  // read, valid or not: a caller with m < mr passes a packed, zero-padded panel.
+  void (*kernel)(index_t kc, const T* a, index_t a_rs, index_t a_ks, const T* b, T* c,
+                 index_t ldc, int m, int n, const TileEpilogue<T>& e);
   // The whole GEMM without packing, for tiny problems (nullptr: none).
   void (*small)(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A,
                 index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,
