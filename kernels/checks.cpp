@@ -96,9 +96,15 @@ void check_attention_dims(const char* op, const AttentionDims& d, float scale) {
 
 }  // namespace
 
-void check_gemm(const char* op, Trans ta, Trans tb, index_t M, index_t N, index_t K, double alpha,
-                const void* A, index_t lda, const void* B, index_t ldb, const void* C,
-                index_t ldc, const void* bias, std::size_t elem) {
+namespace {
+
+// The detailed checks of check_gemm: run only when the fast test below failed, to find
+// which argument is wrong and say so.
+[[gnu::cold, gnu::noinline]] void check_gemm_slow(const char* op, Trans ta, Trans tb, index_t M,
+                                                  index_t N, index_t K, double alpha, const void* A,
+                                                  index_t lda, const void* B, index_t ldb,
+                                                  const void* C, index_t ldc, const void* bias,
+                                                  std::size_t elem) {
   check_size(op, "M", M);
   check_size(op, "N", N);
   check_size(op, "K", K);
@@ -113,6 +119,41 @@ void check_gemm(const char* op, Trans ta, Trans tb, index_t M, index_t N, index_
   check_disjoint(op, "C", c, "A", a);
   check_disjoint(op, "C", c, "B", b);
   check_disjoint(op, "C", c, "bias", bi);
+}
+
+// [p, p + ((rows - 1) ld + cols) elem) for a non-empty view; false on overflow.
+inline bool extent(const void* p, index_t rows, index_t cols, index_t ld, std::size_t elem, Range& r) {
+  index_t e = 0, bytes = 0;
+  if (__builtin_mul_overflow(rows - 1, ld, &e) || __builtin_add_overflow(e, cols, &e) ||
+      __builtin_mul_overflow(e, index_t(elem), &bytes))
+    return false;
+  r.lo = reinterpret_cast<std::uintptr_t>(p);
+  r.hi = r.lo + std::uintptr_t(bytes);
+  return true;
+}
+
+}  // namespace
+
+// The common case is answered by one pass of compares (tens of instructions: a 10x10x1
+// GEMM takes tens of nanoseconds, and this runs before it); anything off goes to
+// check_gemm_slow, which names the argument.
+void check_gemm(const char* op, Trans ta, Trans tb, index_t M, index_t N, index_t K, double alpha,
+                const void* A, index_t lda, const void* B, index_t ldb, const void* C,
+                index_t ldc, const void* bias, std::size_t elem) {
+  const index_t a_cols = ta == Trans::N ? K : M, b_cols = tb == Trans::N ? N : K;
+  bool ok = M >= 0 && N >= 0 && K >= 0 && lda >= std::max<index_t>(a_cols, 1) &&
+            ldb >= std::max<index_t>(b_cols, 1) && ldc >= std::max<index_t>(N, 1);
+  if (ok && M > 0 && N > 0) {
+    Range c, a, b, bi;
+    ok = C != nullptr && extent(C, M, N, ldc, elem, c);
+    if (ok && alpha != 0 && K > 0) {
+      ok = A != nullptr && B != nullptr &&
+           extent(A, ta == Trans::N ? M : K, a_cols, lda, elem, a) &&
+           extent(B, tb == Trans::N ? K : N, b_cols, ldb, elem, b) && !overlap(c, a) && !overlap(c, b);
+    }
+    if (ok && bias) ok = extent(bias, 1, N, N, elem, bi) && !overlap(c, bi);
+  }
+  if (!ok) check_gemm_slow(op, ta, tb, M, N, K, alpha, A, lda, B, ldb, C, ldc, bias, elem);
 }
 
 void check_act_forward(const char* op, index_t rows, index_t cols, const void* x, index_t ldx,

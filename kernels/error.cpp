@@ -22,16 +22,10 @@ void assert_fail(const char* cond, const char* file, int line) {
 }
 }  // namespace detail
 
-std::int64_t checked_mul(std::int64_t a, std::int64_t b, const char* op, const char* arg) {
-  std::int64_t r = 0;
-  TG_CHECK(!__builtin_mul_overflow(a, b, &r), op, arg, "expected a size that fits in int64, got ", a, " * ", b, " (overflow)");
-  return r;
+namespace detail {
+void overflow(std::int64_t a, char how, std::int64_t b, const char* op, const char* arg) {
+  throw_error(op, arg, "expected a size that fits in int64, got ", a, " ", how, " ", b, " (overflow)");
 }
-
-std::int64_t checked_add(std::int64_t a, std::int64_t b, const char* op, const char* arg) {
-  std::int64_t r = 0;
-  TG_CHECK(!__builtin_add_overflow(a, b, &r), op, arg, "expected a size that fits in int64, got ", a, " + ", b, " (overflow)");
-  return r;
-}
+}  // namespace detail
 
 }  // namespace tg

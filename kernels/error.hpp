@@ -30,8 +30,10 @@ class Error : public std::runtime_error {
 
 namespace detail {
 
+// Cold and out of line: the checks that call it stay a few compares on the hot path.
 template <class... Parts>
-[[noreturn]] void throw_error(const char* op, const char* arg, const Parts&... parts) {
+[[noreturn, gnu::cold, gnu::noinline]] void throw_error(const char* op, const char* arg,
+                                                        const Parts&... parts) {
   std::ostringstream what;
   (what << ... << parts);
   throw Error(op, arg, what.str());
@@ -41,9 +43,22 @@ template <class... Parts>
 
 }  // namespace detail
 
+namespace detail {
+[[noreturn]] void overflow(std::int64_t a, char how, std::int64_t b, const char* op, const char* arg);
+}
+
 // a * b and a + b for sizes, or a tg::Error naming op and arg when int64 overflows.
-std::int64_t checked_mul(std::int64_t a, std::int64_t b, const char* op, const char* arg);
-std::int64_t checked_add(std::int64_t a, std::int64_t b, const char* op, const char* arg);
+// Inline: argument checks call them on every entry, and tiny GEMMs take tens of ns.
+inline std::int64_t checked_mul(std::int64_t a, std::int64_t b, const char* op, const char* arg) {
+  std::int64_t r = 0;
+  if (__builtin_mul_overflow(a, b, &r)) [[unlikely]] detail::overflow(a, '*', b, op, arg);
+  return r;
+}
+inline std::int64_t checked_add(std::int64_t a, std::int64_t b, const char* op, const char* arg) {
+  std::int64_t r = 0;
+  if (__builtin_add_overflow(a, b, &r)) [[unlikely]] detail::overflow(a, '+', b, op, arg);
+  return r;
+}
 
 }  // namespace tg
 

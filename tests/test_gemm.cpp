@@ -322,17 +322,28 @@ TEST(Gemm, BlasSemanticsOfAlphaAndBetaOnEveryPath) {
   }
 }
 
-TEST(Gemm, TinyMlpShapes) {
+// The tiny path's special cases (one column, one input, transposed A) in every
+// transpose, with and without reading C, with the Linear layer's epilogue.
+TEST(Gemm, TinyMlpShapesInEveryLayout) {
   TG_TEST_RNG(rng);
   for (const Impl& impl : implementations())
-    for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{10, 10, 1}, {10, 1, 10}, {128, 10, 1}, {1, 1, 1}, {1, 257, 3}}) {
-      Mat<float> a = random_mat<float>(rng, M, K, K), b = random_mat<float>(rng, K, N, N);
-      std::vector<float> bias = testing::random_vec<float>(rng, N);
-      Mat<float> ours = poisoned_mat<float>(M, N, N), ref = ours;
-      const GemmEpilogue<float> ep{bias.data(), {Act::relu}};
-      gemm_ref<float>(Trans::N, Trans::N, M, N, K, 1.0f, a.ptr(), K, b.ptr(), N, 0.0f, ref.ptr(), N, ep);
-      impl.gemm(Trans::N, Trans::N, M, N, K, 1.0f, a.ptr(), K, b.ptr(), N, 0.0f, ours.ptr(), N, ep);
-      EXPECT_TRUE(rel_close(ours, ref, gemm_tolerance(K))) << impl.name << " " << M << "x" << N << "x" << K;
+    for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{10, 10, 1}, {10, 1, 10}, {128, 10, 1}, {1, 1, 1},
+                           {1, 257, 3}, {33, 1, 7}, {17, 9, 2}}) {
+      for (Trans ta : {Trans::N, Trans::T})
+        for (Trans tb : {Trans::N, Trans::T})
+          for (float beta : {0.0f, 0.5f}) {
+            Mat<float> a = stored(rng, ta, M, K), b = stored(rng, tb, K, N);
+            std::vector<float> bias = testing::random_vec<float>(rng, N);
+            const index_t ldc = random_ld(rng, N);
+            Mat<float> ours = beta == 0 ? poisoned_mat<float>(M, N, ldc) : random_mat<float>(rng, M, N, ldc);
+            Mat<float> ref = ours;
+            const GemmEpilogue<float> ep{bias.data(), {Act::relu}};
+            gemm_ref<float>(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ref.ptr(), ldc, ep);
+            impl.gemm(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ours.ptr(), ldc, ep);
+            EXPECT_TRUE(rel_close(ours, ref, gemm_tolerance(K)))
+                << impl.name << " " << M << "x" << N << "x" << K << " ta=" << int(ta) << " tb=" << int(tb) << " beta=" << beta;
+            EXPECT_TRUE(ours.padding_untouched());
+          }
     }
 }
 

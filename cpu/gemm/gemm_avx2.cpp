@@ -44,30 +44,71 @@ inline __m256 act_reg(const Activation& act, __m256 v) {
   }
 }
 
-// C[0:16] of one row = act(alpha * acc + beta * C + bias), masked past n when !kFull.
+// Stores the first r (0..8) lanes of v. Not vmaskmovps: its store form is microcoded
+// on AMD (tens of cycles); 4-, 2- and 1-float stores chosen by r's bits are a few.
+inline void store_partial(float* p, __m256 v, int r) {
+  if (r >= 8) {
+    _mm256_storeu_ps(p, v);
+    return;
+  }
+  __m128 x = _mm256_castps256_ps128(v);
+  if (r & 4) {
+    _mm_storeu_ps(p, x);
+    x = _mm256_extractf128_ps(v, 1);
+    p += 4;
+  }
+  if (r & 2) {
+    _mm_storel_pi(reinterpret_cast<__m64*>(p), x);
+    x = _mm_movehl_ps(x, x);
+    p += 2;
+  }
+  if (r & 1) _mm_store_ss(p, x);
+}
+
+// The epilogue's operands, built once per tile or row loop into locals: stores to C
+// could alias a TileEpilogue's fields, which would make the compiler reload them after
+// every row (the tiny path spent its time so).
+struct RowEpilogue {
+  __m256 alpha, beta;
+  bool scale, read_c;
+  const float* bias;
+  Activation act;
+  int n;           // columns of the row (partial rows: < 16)
+  __m256i m0, m1;  // lanes [0, n) and [8, n) of the two halves
+
+  RowEpilogue(const TileEpilogue<float>& e, int cols)
+      : alpha(_mm256_set1_ps(e.alpha)), beta(_mm256_set1_ps(e.beta)), scale(e.alpha != 1.0f),
+        read_c(e.beta != 0.0f), bias(e.bias), act(e.act), n(cols),
+        m0(lanes_below(cols)), m1(lanes_below(cols - 8)) {}
+};
+
+// C[0:16] of one row = act(alpha * acc + beta * C + bias); only n columns when !kFull.
+// bias points at the row's first column (the caller offsets it).
 template <bool kFull>
-inline void store_row(float* c, __m256 v0, __m256 v1, const TileEpilogue<float>& e,
-                      __m256i m0, __m256i m1) {
-  const __m256 alpha = _mm256_set1_ps(e.alpha);
-  v0 = _mm256_mul_ps(v0, alpha);
-  v1 = _mm256_mul_ps(v1, alpha);
-  if (e.beta != 0.0f) {  // beta == 0 never reads C
-    const __m256 beta = _mm256_set1_ps(e.beta);
-    v0 = _mm256_fmadd_ps(beta, kFull ? _mm256_loadu_ps(c) : _mm256_maskload_ps(c, m0), v0);
-    v1 = _mm256_fmadd_ps(beta, kFull ? _mm256_loadu_ps(c + 8) : _mm256_maskload_ps(c + 8, m1), v1);
+inline void store_row(float* c, __m256 v0, __m256 v1, const RowEpilogue& r, const float* bias) {
+  const bool two = kFull || r.n > 8;
+  if (r.scale) {
+    v0 = _mm256_mul_ps(v0, r.alpha);
+    v1 = _mm256_mul_ps(v1, r.alpha);
   }
-  if (e.bias) {
-    v0 = _mm256_add_ps(v0, kFull ? _mm256_loadu_ps(e.bias) : _mm256_maskload_ps(e.bias, m0));
-    v1 = _mm256_add_ps(v1, kFull ? _mm256_loadu_ps(e.bias + 8) : _mm256_maskload_ps(e.bias + 8, m1));
+  if (r.read_c) {  // beta == 0 never reads C
+    v0 = _mm256_fmadd_ps(r.beta, kFull ? _mm256_loadu_ps(c) : _mm256_maskload_ps(c, r.m0), v0);
+    if (two) v1 = _mm256_fmadd_ps(r.beta, kFull ? _mm256_loadu_ps(c + 8) : _mm256_maskload_ps(c + 8, r.m1), v1);
   }
-  v0 = act_reg(e.act, v0);
-  v1 = act_reg(e.act, v1);
+  if (bias) {
+    v0 = _mm256_add_ps(v0, kFull ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, r.m0));
+    if (two) v1 = _mm256_add_ps(v1, kFull ? _mm256_loadu_ps(bias + 8) : _mm256_maskload_ps(bias + 8, r.m1));
+  }
+  v0 = act_reg(r.act, v0);
+  if (two) v1 = act_reg(r.act, v1);
   if (kFull) {
     _mm256_storeu_ps(c, v0);
     _mm256_storeu_ps(c + 8, v1);
+  } else if (r.n >= 8) {
+    _mm256_storeu_ps(c, v0);
+    store_partial(c + 8, v1, r.n - 8);
   } else {
-    _mm256_maskstore_ps(c, m0, v0);
-    _mm256_maskstore_ps(c + 8, m1, v1);
+    store_partial(c, v0, r.n);
   }
 }
 
@@ -168,12 +209,11 @@ void gemm_avx2_6x16(index_t kc, const float* a, index_t a_rs, index_t a_ks, cons
       : [loop] "r"(&loop)
       : "r8", "r9", "r10", "r11", "ymm0", "ymm1", "ymm2", "ymm3", "cc", "memory");
   const __m256 acc[kMR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31}, {c40, c41}, {c50, c51}};
+  const RowEpilogue r(e, n);
   if (m == kMR && n == kNR) {
-    const __m256i all = _mm256_set1_epi32(-1);
-    for (int i = 0; i < kMR; ++i) store_row<true>(c + i * ldc, acc[i][0], acc[i][1], e, all, all);
+    for (int i = 0; i < kMR; ++i) store_row<true>(c + i * ldc, acc[i][0], acc[i][1], r, e.bias);
   } else {
-    const __m256i m0 = lanes_below(n), m1 = lanes_below(n - 8);
-    for (int i = 0; i < m; ++i) store_row<false>(c + i * ldc, acc[i][0], acc[i][1], e, m0, m1);
+    for (int i = 0; i < m; ++i) store_row<false>(c + i * ldc, acc[i][0], acc[i][1], r, e.bias);
   }
   if (!act_in_registers(e.act.kind)) activate_tile(e.act, c, ldc, m, n);
 }
@@ -275,66 +315,243 @@ void pack_b_avx2(Trans tb, const float* B, index_t ldb, index_t kc, index_t cols
   }
 }
 
-inline float hsum(__m256 v) {
-  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-  s = _mm_add_ss(s, _mm_movehdup_ps(s));
-  return _mm_cvtss_f32(s);
+// Lane 0 of the result = the sum of v's 8 lanes.
+inline __m128 hsum(__m256 v) {
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  return _mm_add_ss(x, _mm_movehdup_ps(x));
 }
 
-// Tiny problems, no packing: with op(B) rows contiguous (tb == N) a row of C is built
-// 16 columns at a time from broadcasts of op(A); with B transposed each element is a
-// dot product along K (vectorized when op(A)'s rows are contiguous too).
+// The products of a K-long row of op(A) (stride a_ks) and a contiguous column of op(B),
+// summed 8 lanes wide (reduce with hsum).
+inline __m256 dot(const float* a, index_t a_ks, const float* b, index_t K) {
+  __m256 acc = _mm256_setzero_ps();
+  if (a_ks == 1) {
+    index_t p = 0;
+    for (; p + 8 <= K; p += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(a + p), _mm256_loadu_ps(b + p), acc);
+    if (p < K) {
+      const __m256i mk = lanes_below(int(K - p));
+      acc = _mm256_fmadd_ps(_mm256_maskload_ps(a + p, mk), _mm256_maskload_ps(b + p, mk), acc);
+    }
+  } else {
+    for (index_t p = 0; p < K; ++p)
+      acc = _mm256_fmadd_ps(_mm256_zextps128_ps256(_mm_set_ss(a[p * a_ks])),
+                            _mm256_zextps128_ps256(_mm_set_ss(b[p])), acc);
+  }
+  return acc;
+}
+
+// Lane c of the result = the sum of the 8 lanes of s[c].
+inline __m256 hsum8(const __m256 s[8]) {
+  const __m256 t0 = _mm256_hadd_ps(s[0], s[1]), t1 = _mm256_hadd_ps(s[2], s[3]);
+  const __m256 t2 = _mm256_hadd_ps(s[4], s[5]), t3 = _mm256_hadd_ps(s[6], s[7]);
+  const __m256 u0 = _mm256_hadd_ps(t0, t1), u1 = _mm256_hadd_ps(t2, t3);
+  return _mm256_add_ps(_mm256_permute2f128_ps(u0, u1, 0x20), _mm256_permute2f128_ps(u0, u1, 0x31));
+}
+
+// Tiny problems (at most 16^3 multiply-adds): no packing, no threads, and the
+// epilogue's choices (read C? bias? which activation?) made once per call by template
+// parameters, not per row: at 10x10x1 the per-row branches and reloads were most of the
+// time (cpu/gemm/NOTES.md). Two loops:
+//   rows: a row of C, 16 columns at a time, from broadcasts of op(A)(i, p) times rows
+//         of op(B) (contiguous when tb == N);
+//   dots: each element a dot product along K, 8 products per FMA, when a column of
+//         op(B) is contiguous (tb == T, or a single column with ldb == 1: 10x1x10).
+struct Tiny {
+  Trans ta, tb;
+  index_t M, N, K;
+  float alpha;
+  const float* A;
+  index_t lda;
+  const float* B;
+  index_t ldb;
+  float beta;
+  float* C;
+  index_t ldc;
+  const float* bias;
+  float slope;
+};
+
+template <int kAct>  // 0 none, 1 relu, 2 leaky_relu (others: none here, applied after)
+inline __m256 tiny_act(__m256 v, __m256 slope) {
+  if constexpr (kAct == 1) return _mm256_max_ps(_mm256_setzero_ps(), v);
+  if constexpr (kAct == 2)
+    return _mm256_blendv_ps(_mm256_mul_ps(v, slope), v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ));
+  return v;
+}
+
+// One column of C (N == 1, the layer of width 1), with op(A)'s rows and op(B)'s column
+// contiguous: per row one dot product, summed in lane 0, and a scalar epilogue.
+template <bool kReadC, bool kBias, int kAct>
+void tiny_gemv(const Tiny& t) {
+  const float* bcol = t.B;
+  const __m128 alpha = _mm_set_ss(t.alpha), beta = _mm_set_ss(t.beta);
+  const __m128 bias = kBias ? _mm_load_ss(t.bias) : _mm_setzero_ps();
+  const __m256 slope = _mm256_set1_ps(t.slope);
+  for (index_t i = 0; i < t.M; ++i) {
+    __m128 v = _mm_mul_ss(hsum(dot(t.A + i * t.lda, 1, bcol, t.K)), alpha);
+    float* c = t.C + i * t.ldc;
+    if constexpr (kReadC) v = _mm_fmadd_ss(beta, _mm_load_ss(c), v);
+    if constexpr (kBias) v = _mm_add_ss(v, bias);
+    _mm_store_ss(c, _mm256_castps256_ps128(tiny_act<kAct>(_mm256_castps128_ps256(v), slope)));
+  }
+}
+
+// K == 1 (the layer fed by one input): C = act(alpha a b^T + beta C + bias), op(B)'s
+// row held in registers, alpha folded into it, bias the FMA's addend: a few
+// instructions per row of C.
+template <bool kReadC, bool kBias, int kAct>
+void tiny_outer(const Tiny& t) {
+  // Locals, not t's fields: the row loop then keeps them in registers.
+  const index_t M = t.M, N = t.N, ldc = t.ldc;
+  const index_t a_rs = t.ta == Trans::N ? t.lda : 1;
+  const index_t b_cs = t.tb == Trans::N ? 1 : t.ldb;
+  const float* A = t.A;
+  const __m256 alpha = _mm256_set1_ps(t.alpha), beta = _mm256_set1_ps(t.beta), slope = _mm256_set1_ps(t.slope);
+  for (index_t j0 = 0; j0 < N; j0 += kNR) {
+    const int n = int(std::min<index_t>(kNR, N - j0));
+    const __m256i m0 = lanes_below(n), m1 = lanes_below(n - 8);
+    __m256 b0, b1;
+    if (b_cs == 1) {
+      b0 = _mm256_maskload_ps(t.B + j0, m0);
+      b1 = _mm256_maskload_ps(t.B + j0 + 8, m1);
+    } else {
+      alignas(32) float row[kNR] = {};
+      for (int c = 0; c < n; ++c) row[c] = t.B[(j0 + c) * b_cs];
+      b0 = _mm256_load_ps(row);
+      b1 = _mm256_load_ps(row + 8);
+    }
+    b0 = _mm256_mul_ps(b0, alpha);
+    b1 = _mm256_mul_ps(b1, alpha);
+    const __m256 add0 = kBias ? _mm256_maskload_ps(t.bias + j0, m0) : _mm256_setzero_ps();
+    const __m256 add1 = kBias ? _mm256_maskload_ps(t.bias + j0 + 8, m1) : _mm256_setzero_ps();
+    float* c = t.C + j0;
+    const float* a = A;
+    for (index_t i = 0; i < M; ++i, c += ldc, a += a_rs) {
+      const __m256 ai = _mm256_broadcast_ss(a);
+      __m256 v0 = _mm256_fmadd_ps(ai, b0, add0);
+      if constexpr (kReadC) v0 = _mm256_fmadd_ps(beta, _mm256_maskload_ps(c, m0), v0);
+      v0 = tiny_act<kAct>(v0, slope);
+      if (n > 8) {
+        __m256 v1 = _mm256_fmadd_ps(ai, b1, add1);
+        if constexpr (kReadC) v1 = _mm256_fmadd_ps(beta, _mm256_maskload_ps(c + 8, m1), v1);
+        v1 = tiny_act<kAct>(v1, slope);
+        _mm256_storeu_ps(c, v0);
+        store_partial(c + 8, v1, n - 8);
+      } else {
+        store_partial(c, v0, n);
+      }
+    }
+  }
+}
+
+// One column of C with A transposed (y = A^T x, as in a backward pass): op(A)'s rows
+// are strided but A's rows are contiguous, so C's column is built 8 rows at a time
+// from broadcasts of x_p times rows of A.
+template <bool kReadC, bool kBias, int kAct>
+void tiny_gemv_t(const Tiny& t) {
+  const index_t M = t.M, K = t.K, lda = t.lda, ldc = t.ldc;
+  const index_t b_ks = t.tb == Trans::N ? t.ldb : 1;  // op(B)(p, 0)
+  const __m256 alpha = _mm256_set1_ps(t.alpha), beta = _mm256_set1_ps(t.beta), slope = _mm256_set1_ps(t.slope);
+  const __m256 bias = _mm256_set1_ps(kBias ? t.bias[0] : 0.0f);
+  for (index_t i0 = 0; i0 < M; i0 += 8) {
+    const int m = int(std::min<index_t>(8, M - i0));
+    const __m256i mask = lanes_below(m);
+    __m256 v = _mm256_setzero_ps();
+    for (index_t p = 0; p < K; ++p)
+      v = _mm256_fmadd_ps(_mm256_broadcast_ss(t.B + p * b_ks), _mm256_maskload_ps(t.A + p * lda + i0, mask), v);
+    alignas(32) float col[8] = {};
+    v = _mm256_mul_ps(v, alpha);
+    if constexpr (kReadC) {
+      for (int r = 0; r < m; ++r) col[r] = t.C[(i0 + r) * ldc];
+      v = _mm256_fmadd_ps(beta, _mm256_load_ps(col), v);  // lanes >= m: unused
+    }
+    if constexpr (kBias) v = _mm256_add_ps(v, bias);
+    _mm256_store_ps(col, tiny_act<kAct>(v, slope));
+    for (int r = 0; r < m; ++r) t.C[(i0 + r) * ldc] = col[r];
+  }
+}
+
+template <bool kReadC, bool kBias, int kAct>
+void tiny_gemm(const Tiny& t) {
+  if (t.N == 1 && t.ta == Trans::N && (t.tb == Trans::T || t.ldb == 1)) return tiny_gemv<kReadC, kBias, kAct>(t);
+  if (t.N == 1 && t.ta == Trans::T) return tiny_gemv_t<kReadC, kBias, kAct>(t);
+  if (t.K == 1) return tiny_outer<kReadC, kBias, kAct>(t);
+  const index_t a_rs = t.ta == Trans::N ? t.lda : 1, a_ks = t.ta == Trans::N ? 1 : t.lda;
+  const bool dots = t.tb == Trans::T || (t.N == 1 && t.ldb == 1);
+  const index_t b_cs = t.tb == Trans::T ? t.ldb : 1;  // column stride of op(B), for dots
+  const __m256 alpha = _mm256_set1_ps(t.alpha), beta = _mm256_set1_ps(t.beta), slope = _mm256_set1_ps(t.slope);
+  for (index_t j0 = 0; j0 < t.N; j0 += kNR) {
+    const int n = int(std::min<index_t>(kNR, t.N - j0));
+    const __m256i m0 = lanes_below(n), m1 = lanes_below(n - 8);
+    const __m256 bias0 = kBias ? _mm256_maskload_ps(t.bias + j0, m0) : _mm256_setzero_ps();
+    const __m256 bias1 = kBias ? _mm256_maskload_ps(t.bias + j0 + 8, m1) : _mm256_setzero_ps();
+    for (index_t i = 0; i < t.M; ++i) {
+      const float* arow = t.A + i * a_rs;
+      __m256 v0 = _mm256_setzero_ps(), v1 = _mm256_setzero_ps();
+      if (!dots) {
+        const float* brow = t.B + j0;
+        for (index_t p = 0; p < t.K; ++p, brow += t.ldb) {
+          const __m256 ai = _mm256_broadcast_ss(arow + p * a_ks);
+          v0 = _mm256_fmadd_ps(ai, _mm256_maskload_ps(brow, m0), v0);
+          if (n > 8) v1 = _mm256_fmadd_ps(ai, _mm256_maskload_ps(brow + 8, m1), v1);
+        }
+      } else {
+        // Up to 16 dot products, reduced 8 at a time into one vector (hsum8): storing
+        // each scalar and reloading a vector would stall on store forwarding per row.
+        for (int g = 0; g < n; g += 8) {
+          __m256 sums[8];
+          const int cnt = std::min(8, n - g);
+          for (int c = 0; c < cnt; ++c) sums[c] = dot(arow, a_ks, t.B + (j0 + g + c) * b_cs, t.K);
+          __m256 part;
+          if (cnt == 1) {
+            part = _mm256_zextps128_ps256(_mm_move_ss(_mm_setzero_ps(), hsum(sums[0])));
+          } else {
+            for (int c = cnt; c < 8; ++c) sums[c] = _mm256_setzero_ps();
+            part = hsum8(sums);
+          }
+          (g == 0 ? v0 : v1) = part;
+        }
+      }
+      float* c = t.C + i * t.ldc + j0;
+      v0 = _mm256_mul_ps(v0, alpha);
+      if constexpr (kReadC) v0 = _mm256_fmadd_ps(beta, _mm256_maskload_ps(c, m0), v0);
+      if constexpr (kBias) v0 = _mm256_add_ps(v0, bias0);
+      v0 = tiny_act<kAct>(v0, slope);
+      if (n > 8) {
+        v1 = _mm256_mul_ps(v1, alpha);
+        if constexpr (kReadC) v1 = _mm256_fmadd_ps(beta, _mm256_maskload_ps(c + 8, m1), v1);
+        if constexpr (kBias) v1 = _mm256_add_ps(v1, bias1);
+        v1 = tiny_act<kAct>(v1, slope);
+        _mm256_storeu_ps(c, v0);
+        store_partial(c + 8, v1, n - 8);
+      } else {
+        store_partial(c, v0, n);
+      }
+    }
+  }
+}
+
+template <bool kReadC, bool kBias>
+void tiny_gemm_act(const Tiny& t, Act act) {
+  switch (act) {
+    case Act::relu: return tiny_gemm<kReadC, kBias, 1>(t);
+    case Act::leaky_relu: return tiny_gemm<kReadC, kBias, 2>(t);
+    default: return tiny_gemm<kReadC, kBias, 0>(t);
+  }
+}
+
 void small_avx2(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
                 index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc,
                 const GemmEpilogue<float>& ep) {
-  TileEpilogue<float> e{alpha, beta, nullptr, ep.act};
-  auto a_at = [&](index_t i, index_t p) { return ta == Trans::N ? A[i * lda + p] : A[p * lda + i]; };
-  for (index_t i = 0; i < M; ++i) {
-    for (index_t j0 = 0; j0 < N; j0 += kNR) {
-      const int n = int(std::min<index_t>(kNR, N - j0));
-      const __m256i m0 = lanes_below(n), m1 = lanes_below(n - 8);
-      __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-      if (tb == Trans::N) {
-        for (index_t p = 0; p < K; ++p) {
-          const __m256 ai = _mm256_set1_ps(a_at(i, p));
-          acc0 = _mm256_fmadd_ps(ai, _mm256_maskload_ps(B + p * ldb + j0, m0), acc0);
-          acc1 = _mm256_fmadd_ps(ai, _mm256_maskload_ps(B + p * ldb + j0 + 8, m1), acc1);
-        }
-      } else {
-        alignas(32) float dots[kNR] = {};
-        for (int c = 0; c < n; ++c) {
-          const float* bj = B + (j0 + c) * ldb;
-          if (ta == Trans::N) {
-            const float* ai = A + i * lda;
-            __m256 s = _mm256_setzero_ps();
-            index_t p = 0;
-            for (; p + 8 <= K; p += 8) s = _mm256_fmadd_ps(_mm256_loadu_ps(ai + p), _mm256_loadu_ps(bj + p), s);
-            if (p < K) {
-              const __m256i mk = lanes_below(int(K - p));
-              s = _mm256_fmadd_ps(_mm256_maskload_ps(ai + p, mk), _mm256_maskload_ps(bj + p, mk), s);
-            }
-            dots[c] = hsum(s);
-          } else {
-            float s = 0;
-            for (index_t p = 0; p < K; ++p) s = std::fma(a_at(i, p), bj[p], s);
-            dots[c] = s;
-          }
-        }
-        acc0 = _mm256_load_ps(dots);
-        acc1 = _mm256_load_ps(dots + 8);
-      }
-      e.bias = ep.bias ? ep.bias + j0 : nullptr;
-      float* c = C + i * ldc + j0;
-      if (n == kNR) {
-        const __m256i all = _mm256_set1_epi32(-1);
-        store_row<true>(c, acc0, acc1, e, all, all);
-      } else {
-        store_row<false>(c, acc0, acc1, e, m0, m1);
-      }
-      if (!act_in_registers(e.act.kind)) activate_tile(e.act, c, ldc, 1, n);
-    }
+  const Tiny t{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep.bias, ep.act.slope};
+  const bool read_c = beta != 0.0f, bias = ep.bias != nullptr;
+  if (read_c) {
+    bias ? tiny_gemm_act<true, true>(t, ep.act.kind) : tiny_gemm_act<true, false>(t, ep.act.kind);
+  } else {
+    bias ? tiny_gemm_act<false, true>(t, ep.act.kind) : tiny_gemm_act<false, false>(t, ep.act.kind);
   }
+  if (!act_in_registers(ep.act.kind)) activate_tile(ep.act, C, ldc, M, N);
 }
 
 constexpr Arch<float> kAvx2{"avx2", kMR, kNR, &pack_a_avx2, &pack_b_avx2, &gemm_avx2_6x16, &small_avx2};
