@@ -287,6 +287,26 @@ TEST(Gemm, LargeSquareProductsPassTheProbeCheck) {
   }
 }
 
+// Label slow: 2048^3 in every transpose and 4096 x 4096 x 64 against OpenBLAS, the
+// sizes where blocks, threads and packing all take their large-problem paths.
+TEST(GemmSlow, LargeShapesAgreeWithOpenBlasInEveryTranspose) {
+  const peers::SgemmPeer* openblas = peers::find_sgemm_peer("openblas");
+  if (!openblas) GTEST_SKIP() << "OpenBLAS was not found at configure time";
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{2048, 2048, 2048}, {4096, 4096, 64}, {1999, 2053, 1031}})
+    for (Trans ta : {Trans::N, Trans::T})
+      for (Trans tb : {Trans::N, Trans::T}) {
+        Mat<float> a = stored(rng, ta, M, K), b = stored(rng, tb, K, N);
+        Mat<float> ours = poisoned_mat<float>(M, N, N), theirs = ours;
+        cpu::gemm(ta, tb, M, N, K, 1.0f, a.ptr(), a.ld, b.ptr(), b.ld, 0.0f, ours.ptr(), N);
+        openblas->sgemm(ta, tb, M, N, K, 1.0f, a.ptr(), a.ld, b.ptr(), b.ld, 0.0f, theirs.ptr(), N);
+        // Two fp32 sums of K products in different orders: each within gemm_tolerance.
+        EXPECT_TRUE(rel_close(ours, theirs, 2 * gemm_tolerance(K)))
+            << M << "x" << N << "x" << K << " ta=" << int(ta) << " tb=" << int(tb);
+      }
+}
+
 TEST(Gemm, ThreadCountDoesNotChangeAnyBit) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
