@@ -1,7 +1,10 @@
 #include "cpu/ops.hpp"
 
+#include "cpu/activation.hpp"
 #include "cpu/gemm.hpp"
 #include "kernels/error.hpp"
+
+#include <type_traits>
 
 namespace tg::cpu {
 
@@ -12,12 +15,18 @@ template <class T>
 constexpr TypedOps<T> scalar_ops() {
   TypedOps<T> t = reference_typed_ops<T>();
   t.gemm = &gemm_portable<T>;
+  if constexpr (std::is_same_v<T, float>) {
+    t.act_forward = &act_forward_portable;
+    t.act_backward = &act_backward_portable;
+  }
   return t;
 }
 
 constexpr TypedOps<float> avx2_ops_f32() {
   TypedOps<float> t = scalar_ops<float>();
   t.gemm = &gemm_avx2;
+  t.act_forward = &act_forward_avx2;
+  t.act_backward = &act_backward_avx2;
   return t;
 }
 

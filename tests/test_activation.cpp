@@ -1,14 +1,18 @@
 // Activations: the reference math against closed forms, limits and special values, its
 // derivatives against central differences, and the reference kernels' strided views,
-// bias and in-place behaviour. The shared body over the CPU kernels joins this file with
-// the activation/softmax issue.
+// bias and in-place behaviour; then one body over every CPU path (each ISA, 1 and 2
+// threads) against the reference.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
+#include "cpu/activation.hpp"
+#include "cpu/ops.hpp"
 #include "kernels/activation.hpp"
+#include "kernels/error.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -140,6 +144,127 @@ TEST(ActivationReference, BackwardIsDyTimesTheDerivativeAtXPlusBias) {
       }
     EXPECT_TRUE(dx.padding_untouched());
   }
+}
+
+// ---------------------------------------------------------------------------------
+// Every CPU path against the reference.
+// ---------------------------------------------------------------------------------
+
+struct Impl {
+  std::string name;
+  OpSignatures<float>::act_forward forward;
+  OpSignatures<float>::act_backward backward;
+  int threads;
+};
+
+std::vector<Impl> implementations() {
+  std::vector<Impl> v;
+  for (cpu::Isa isa : cpu::supported_isas())
+    for (int t : {1, 2}) v.push_back({cpu::ops(isa).name, cpu::ops(isa).f32.act_forward, cpu::ops(isa).f32.act_backward, t});
+  return v;
+}
+
+struct ThreadsGuard {
+  int saved = cpu::num_threads();
+  ~ThreadsGuard() { cpu::set_num_threads(saved); }
+};
+
+// Forward: each element within 4 ulp of the exact value (cpu/vmath/NOTES.md), so the
+// relative norm error is below 4 * 2^-24 = 2.4e-7: 1e-6 leaves room for nothing else.
+// Backward: the derivatives are formed from several rounded pieces and cancel near
+// their zeros (silu' at x ~ -1.28); DESIGN.md's 1e-5 for elementwise ops.
+constexpr double kForwardTol = 1e-6;
+constexpr double kBackwardTol = 1e-5;
+
+TEST(Activation, EveryPathMatchesTheReference) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  std::vector<index_t> sizes = testing::mixed_sizes(rng, 16, 300);
+  for (const Impl& impl : implementations()) {
+    cpu::set_num_threads(impl.threads);
+    for (Act a : kAll) {
+      for (int rep = 0; rep < 6; ++rep) {
+        index_t rows = sizes[rng.integer(0, 15)], cols = sizes[rng.integer(0, 15)];
+        if (rep == 0) rows = 1, cols = 100003;       // one long row: threads split it
+        if (rep == 1) rows = 257, cols = 129;        // many rows
+        const Activation act{a, float(rng.uniform(0.01, 0.3))};
+        const bool with_bias = rng.coin(), in_place = rng.coin();
+        Mat<float> x = random_mat<float>(rng, rows, cols, random_ld(rng, cols), -6, 6);
+        std::vector<float> bias = testing::random_vec<float>(rng, cols);
+        const float* b = with_bias ? bias.data() : nullptr;
+        Mat<float> ref = testing::poisoned_mat<float>(rows, cols, cols);
+        act_forward_ref<float>(act, rows, cols, x.ptr(), x.ld, b, ref.ptr(), cols);
+        Mat<float> y = in_place ? x : testing::poisoned_mat<float>(rows, cols, random_ld(rng, cols));
+        impl.forward(act, rows, cols, in_place ? y.ptr() : x.ptr(), in_place ? y.ld : x.ld, b, y.ptr(), y.ld);
+        const std::string what = impl.name + " threads " + std::to_string(impl.threads) + " " + act_name(a) + " " +
+                                 std::to_string(rows) + "x" + std::to_string(cols) + (with_bias ? " +bias" : "") +
+                                 (in_place ? " in place" : "");
+        ASSERT_TRUE(testing::rel_close(y, ref, kForwardTol)) << what;
+        ASSERT_TRUE(in_place || y.padding_untouched()) << what;
+
+        Mat<float> dy = random_mat<float>(rng, rows, cols, random_ld(rng, cols));
+        Mat<float> dref = testing::poisoned_mat<float>(rows, cols, cols);
+        act_backward_ref<float>(act, rows, cols, x.ptr(), x.ld, b, dy.ptr(), dy.ld, dref.ptr(), cols);
+        Mat<float> dx = in_place ? dy : testing::poisoned_mat<float>(rows, cols, random_ld(rng, cols));
+        impl.backward(act, rows, cols, x.ptr(), x.ld, b, in_place ? dx.ptr() : dy.ptr(), in_place ? dx.ld : dy.ld,
+                      dx.ptr(), dx.ld);
+        ASSERT_TRUE(testing::rel_close(dx, dref, kBackwardTol)) << what << " backward";
+        ASSERT_TRUE(in_place || dx.padding_untouched()) << what << " backward";
+      }
+    }
+  }
+}
+
+// Large outputs take the non-temporal store path (over 8 MiB): same results.
+TEST(Activation, StreamingStoresOnLargeOutputs) {
+  TG_TEST_RNG(rng);
+  const index_t n = (index_t(9) << 20) / 4 + 5;  // 9 MiB + 20 bytes, unaligned tail
+  std::vector<float> x = testing::random_vec<float>(rng, n, -5, 5), y(n + 1, testing::kPoison<float>), ref(n);
+  for (const Impl& impl : implementations()) {
+    if (impl.threads != 2) continue;
+    impl.forward({Act::gelu_tanh}, 1, n, x.data(), n, nullptr, y.data() + 1, n);  // misaligned output
+    act_forward_ref<float>({Act::gelu_tanh}, 1, n, x.data(), n, nullptr, ref.data(), n);
+    EXPECT_TRUE(testing::rel_close(y.data() + 1, n, ref.data(), n, 1, n, kForwardTol)) << impl.name;
+    EXPECT_TRUE(std::isnan(y[0])) << impl.name;
+  }
+}
+
+TEST(Activation, SpecialValuesMatchTheReferenceExactly) {
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> x = {inf, -inf, nan, 0.0f, -0.0f, 1e30f, -1e30f, 3.4e38f, -3.4e38f, 1e-40f, -1e-40f};
+  const index_t n = index_t(x.size());
+  for (const Impl& impl : implementations()) {
+    for (Act a : kAll) {
+      std::vector<float> y(n), dx(n), ones(n, 1.0f);
+      impl.forward({a, 0.1f}, 1, n, x.data(), n, nullptr, y.data(), n);
+      impl.backward({a, 0.1f}, 1, n, x.data(), n, nullptr, ones.data(), n, dx.data(), n);
+      for (index_t i = 0; i < n; ++i) {
+        const float fv = float(act_value({a, 0.1f}, x[i])), dv = float(act_derivative({a, 0.1f}, x[i]));
+        if (std::isnan(fv)) {
+          EXPECT_TRUE(std::isnan(y[i])) << impl.name << " " << act_name(a) << "(" << x[i] << ")";
+        } else if (std::isinf(fv) || fv == 0 || std::fabs(fv) < 1e-30f) {
+          EXPECT_EQ(y[i], fv) << impl.name << " " << act_name(a) << "(" << x[i] << ")";
+        } else {
+          EXPECT_NEAR(y[i], fv, 4e-7 * std::fabs(fv)) << impl.name << " " << act_name(a) << "(" << x[i] << ")";
+        }
+        if (std::isnan(dv)) {
+          EXPECT_TRUE(std::isnan(dx[i])) << impl.name << " " << act_name(a) << "'(" << x[i] << ")";
+        } else {
+          EXPECT_NEAR(dx[i], dv, 1e-6 * (1 + std::fabs(dv))) << impl.name << " " << act_name(a) << "'(" << x[i] << ")";
+        }
+      }
+    }
+  }
+}
+
+TEST(Activation, PublicEntriesCheckTheirArguments) {
+  std::vector<float> x(32), y(32);
+  EXPECT_NO_THROW(cpu::act_forward({Act::relu}, 4, 8, x.data(), 8, nullptr, y.data(), 8));
+  EXPECT_THROW(cpu::act_forward({Act::relu}, 4, 8, x.data(), 7, nullptr, y.data(), 8), Error);
+  EXPECT_THROW(cpu::act_forward({Act::relu}, 4, 8, x.data(), 8, nullptr, x.data() + 1, 8), Error);
+  EXPECT_THROW(cpu::act_backward({Act::relu}, 4, 8, x.data(), 8, nullptr, y.data(), 8, x.data(), 8), Error);
+  std::vector<double> xd(32), yd(32);
+  EXPECT_NO_THROW(cpu::act_forward({Act::tanh}, 4, 8, xd.data(), 8, nullptr, yd.data(), 8));
 }
 
 }  // namespace

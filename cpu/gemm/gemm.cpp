@@ -18,8 +18,10 @@
 #include <fstream>
 #include <new>
 #include <string>
+#include <type_traits>
 #include <unistd.h>
 
+#include "cpu/activation.hpp"
 #include "cpu/gemm/gemm_impl.hpp"
 #include "kernels/activation.hpp"
 
@@ -214,7 +216,8 @@ void kernel_portable(index_t kc, const T* a, index_t a_rs, index_t a_ks, const T
 
 template <class T>
 constexpr Arch<T> portable_arch() {
-  return {"portable", 4, 8, &pack_a_portable<T, 4>, &pack_b_portable<T, 8>, &kernel_portable<T, 4, 8>, nullptr};
+  return {"portable", 4, 8, &pack_a_portable<T, 4>, &pack_b_portable<T, 8>, &kernel_portable<T, 4, 8>, nullptr,
+          &activate_tile<T>};
 }
 
 constexpr Arch<float> kPortableF32 = portable_arch<float>();
@@ -308,10 +311,10 @@ const Arch<double>& arch_portable_f64() { return kPortableF64; }
 
 template <class T>
 void activate_tile(Activation act, T* c, index_t ldc, index_t rows, index_t cols) {
-  // The reference's math, per element: exact but slow. The activation kernels of
-  // cpu/ replace this with their vector code.
-  for (index_t i = 0; i < rows; ++i)
-    for (index_t j = 0; j < cols; ++j) c[i * ldc + j] = T(act_value(act, double(c[i * ldc + j])));
+  if constexpr (std::is_same_v<T, float>)
+    act_forward_portable(act, rows, cols, c, ldc, nullptr, c, ldc);
+  else
+    act_forward_ref<T>(act, rows, cols, c, ldc, nullptr, c, ldc);
 }
 template void activate_tile(Activation, float*, index_t, index_t, index_t);
 template void activate_tile(Activation, double*, index_t, index_t, index_t);

@@ -16,12 +16,13 @@ using gemm_impl::Arch;
 
 // alpha == 0 or K == 0: no product, C = act(beta C + bias) (beta == 0 never reads C).
 template <class T>
-void scale_c(index_t M, index_t N, T beta, T* C, index_t ldc, const GemmEpilogue<T>& ep) {
+void scale_c(const Arch<T>& arch, index_t M, index_t N, T beta, T* C, index_t ldc,
+             const GemmEpilogue<T>& ep) {
   for (index_t i = 0; i < M; ++i) {
     T* ci = C + i * ldc;
     for (index_t j = 0; j < N; ++j) ci[j] = (beta == T(0) ? T(0) : beta * ci[j]) + (ep.bias ? ep.bias[j] : T(0));
   }
-  if (ep.act.kind != Act::none) gemm_impl::activate_tile(ep.act, C, ldc, M, N);
+  if (ep.act.kind != Act::none) arch.activate(ep.act, C, ldc, M, N);
 }
 
 template <class T>
@@ -29,7 +30,7 @@ void run(const Arch<T>& arch, Trans ta, Trans tb, index_t M, index_t N, index_t 
          const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,
          const GemmEpilogue<T>& ep) {
   if (M == 0 || N == 0) return;
-  if (alpha == T(0) || K == 0) return scale_c(M, N, beta, C, ldc, ep);
+  if (alpha == T(0) || K == 0) return scale_c(arch, M, N, beta, C, ldc, ep);
   if (arch.small && double(M) * double(N) * double(K) <= gemm_impl::kSmallMacs)
     return arch.small(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
   gemm_impl::gemm_blocked(arch, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);

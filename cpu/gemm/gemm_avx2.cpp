@@ -13,7 +13,10 @@
 #include <cmath>
 #include <cstddef>
 
+#include "cpu/activation.hpp"
 #include "cpu/gemm/gemm_impl.hpp"
+#include "cpu/vmath/vec_avx2.hpp"
+#include "cpu/vmath/vmath.hpp"
 
 namespace tg::cpu::gemm_impl {
 
@@ -27,21 +30,21 @@ inline __m256i lanes_below(int n) {
   return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-// Activations evaluated in registers; the others are applied to the stored tile by
-// activate_tile while it is still in L1.
-inline bool act_in_registers(Act a) { return a == Act::none || a == Act::relu || a == Act::leaky_relu; }
-
+// The epilogue's activation on one vector, in registers (cpu/vmath): the kind is a
+// per-call constant, so the switch is predicted and each case is the inlined math.
 inline __m256 act_reg(const Activation& act, __m256 v) {
+  const simd::F8 x(v), slope(act.slope);
   switch (act.kind) {
-    case Act::relu:  // max(0, v): MAXPS returns its second operand when either is NaN
-      return _mm256_max_ps(_mm256_setzero_ps(), v);
-    case Act::leaky_relu: {
-      const __m256 neg = _mm256_mul_ps(v, _mm256_set1_ps(act.slope));
-      return _mm256_blendv_ps(neg, v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GE_OQ));
-    }
-    default:
-      return v;
+    case Act::none: return v;
+    case Act::relu: return vmath::activate<Act::relu>(x, slope).v;
+    case Act::leaky_relu: return vmath::activate<Act::leaky_relu>(x, slope).v;
+    case Act::gelu_erf: return vmath::activate<Act::gelu_erf>(x, slope).v;
+    case Act::gelu_tanh: return vmath::activate<Act::gelu_tanh>(x, slope).v;
+    case Act::silu: return vmath::activate<Act::silu>(x, slope).v;
+    case Act::sigmoid: return vmath::activate<Act::sigmoid>(x, slope).v;
+    case Act::tanh: return vmath::activate<Act::tanh>(x, slope).v;
   }
+  return v;
 }
 
 // Stores the first r (0..8) lanes of v. Not vmaskmovps: its store form is microcoded
@@ -215,7 +218,6 @@ void gemm_avx2_6x16(index_t kc, const float* a, index_t a_rs, index_t a_ks, cons
   } else {
     for (int i = 0; i < m; ++i) store_row<false>(c + i * ldc, acc[i][0], acc[i][1], r, e.bias);
   }
-  if (!act_in_registers(e.act.kind)) activate_tile(e.act, c, ldc, m, n);
 }
 #undef TG_K_STEP
 
@@ -572,10 +574,18 @@ void small_avx2(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha
   } else {
     bias ? tiny_gemm_act<false, true>(t, ep.act.kind) : tiny_gemm_act<false, false>(t, ep.act.kind);
   }
-  if (!act_in_registers(ep.act.kind)) activate_tile(ep.act, C, ldc, M, N);
+  // The tiny loops do none, relu and leaky_relu themselves; the other activations run
+  // over the (L1-hot) result.
+  const Act k = ep.act.kind;
+  if (k != Act::none && k != Act::relu && k != Act::leaky_relu) act_forward_avx2(ep.act, M, N, C, ldc, nullptr, C, ldc);
 }
 
-constexpr Arch<float> kAvx2{"avx2", kMR, kNR, &pack_a_avx2, &pack_b_avx2, &gemm_avx2_6x16, &small_avx2};
+void activate_avx2(Activation act, float* c, index_t ldc, index_t rows, index_t cols) {
+  act_forward_avx2(act, rows, cols, c, ldc, nullptr, c, ldc);
+}
+
+constexpr Arch<float> kAvx2{"avx2", kMR, kNR, &pack_a_avx2, &pack_b_avx2, &gemm_avx2_6x16, &small_avx2,
+                            &activate_avx2};
 
 }  // namespace
 

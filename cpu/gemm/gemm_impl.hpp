@@ -51,6 +51,9 @@ struct Arch {
   void (*small)(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A,
                 index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,
                 const GemmEpilogue<T>& ep);
+  // The path's activation, in place over rows x cols of C (for epilogues applied
+  // outside the micro-kernel: alpha == 0 or K == 0).
+  void (*activate)(Activation act, T* c, index_t ldc, index_t rows, index_t cols);
 };
 
 // Cache blocking for this CPU, from its cache sizes (cpu/gemm/NOTES.md).
@@ -72,8 +75,8 @@ const Arch<float>& arch_avx2_f32();  // gemm_avx2.cpp
 const Arch<float>& arch_portable_f32();
 const Arch<double>& arch_portable_f64();
 
-// Applies act in place to a rows x cols tile of C (row stride ldc): the epilogue for the
-// activations the micro-kernel does not evaluate in registers.
+// Applies act in place to a rows x cols tile of C (row stride ldc) on the portable path:
+// float through cpu/activation's portable kernel, double through the reference.
 template <class T>
 void activate_tile(Activation act, T* c, index_t ldc, index_t rows, index_t cols);
 

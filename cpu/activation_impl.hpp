@@ -1,0 +1,143 @@
+// The activation kernels' loops, written once over a lane type V (simd::F8 in
+// activation_avx2.cpp, simd::F1 in activation.cpp). Not a public header.
+#pragma once
+
+#include <cstdint>
+
+#include "cpu/activation.hpp"
+#include "cpu/parallel.hpp"
+#include "cpu/vmath/vec_scalar.hpp"
+#include "cpu/vmath/vmath.hpp"
+
+namespace tg::cpu::act_impl {
+
+inline constexpr index_t kParallelElems = index_t(1) << 15;
+inline constexpr index_t kStreamBytes = index_t(8) << 20;
+
+// One row segment: y = f(x + bias). kStream: non-temporal stores once y is aligned.
+template <class V, Act kKind, bool kBias, bool kStream>
+void forward_segment(index_t n, const float* x, const float* bias, float* y, V slope, float slope_f) {
+  constexpr int L = V::kLanes;
+  index_t j = 0;
+  if constexpr (kStream) {  // one lane at a time up to 32-byte alignment
+    for (; j < n && (reinterpret_cast<std::uintptr_t>(y + j) & 31) != 0; ++j) {
+      const float b = kBias ? bias[j] : 0.0f;
+      y[j] = vmath::activate<kKind>(simd::F1(x[j] + b), simd::F1(slope_f)).v;
+    }
+  }
+  for (; j + L <= n; j += L) {
+    V v = V::load(x + j);
+    if constexpr (kBias) v = v + V::load(bias + j);
+    v = vmath::activate<kKind>(v, slope);
+    if constexpr (kStream) {
+      simd::store_stream(y + j, v);
+    } else {
+      v.store(y + j);
+    }
+  }
+  if (j < n) {
+    const int r = int(n - j);
+    V v = V::load_partial(x + j, r);
+    if constexpr (kBias) v = v + V::load_partial(bias + j, r);
+    simd::store_partial(y + j, vmath::activate<kKind>(v, slope), r);
+  }
+}
+
+template <class V, Act kKind, bool kBias>
+void backward_segment(index_t n, const float* x, const float* bias, const float* dy, float* dx,
+                      V slope) {
+  constexpr int L = V::kLanes;
+  index_t j = 0;
+  for (; j + L <= n; j += L) {
+    V v = V::load(x + j);
+    if constexpr (kBias) v = v + V::load(bias + j);
+    (V::load(dy + j) * vmath::activate_grad<kKind>(v, slope)).store(dx + j);
+  }
+  if (j < n) {
+    const int r = int(n - j);
+    V v = V::load_partial(x + j, r);
+    if constexpr (kBias) v = v + V::load_partial(bias + j, r);
+    simd::store_partial(dx + j, V::load_partial(dy + j, r) * vmath::activate_grad<kKind>(v, slope), r);
+  }
+}
+
+template <class V, Act kKind>
+void forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* bias, float* y,
+             index_t ldy, float slope) {
+  const bool stream = rows * cols * index_t(sizeof(float)) >= kStreamBytes;
+  const V s(slope);
+  for_each_range(rows, cols, kParallelElems, [&](index_t i, index_t j0, index_t j1) {
+    const float* xi = x + i * ldx + j0;
+    float* yi = y + i * ldy + j0;
+    const float* bi = bias ? bias + j0 : nullptr;
+    if (bias) {
+      stream ? forward_segment<V, kKind, true, true>(j1 - j0, xi, bi, yi, s, slope)
+             : forward_segment<V, kKind, true, false>(j1 - j0, xi, bi, yi, s, slope);
+    } else {
+      stream ? forward_segment<V, kKind, false, true>(j1 - j0, xi, bi, yi, s, slope)
+             : forward_segment<V, kKind, false, false>(j1 - j0, xi, bi, yi, s, slope);
+    }
+  });
+  if (stream) V::stream_fence();
+}
+
+template <class V, Act kKind>
+void backward(index_t rows, index_t cols, const float* x, index_t ldx, const float* bias,
+              const float* dy, index_t lddy, float* dx, index_t lddx, float slope) {
+  const V s(slope);
+  for_each_range(rows, cols, kParallelElems, [&](index_t i, index_t j0, index_t j1) {
+    const float* bi = bias ? bias + j0 : nullptr;
+    if (bias) {
+      backward_segment<V, kKind, true>(j1 - j0, x + i * ldx + j0, bi, dy + i * lddy + j0, dx + i * lddx + j0, s);
+    } else {
+      backward_segment<V, kKind, false>(j1 - j0, x + i * ldx + j0, bi, dy + i * lddy + j0, dx + i * lddx + j0, s);
+    }
+  });
+}
+
+// The kind chosen once, outside every loop.
+template <class V>
+void forward_any(Activation act, index_t rows, index_t cols, const float* x, index_t ldx,
+                 const float* bias, float* y, index_t ldy) {
+  switch (act.kind) {
+#define TG_CASE(k) \
+  case Act::k: return forward<V, Act::k>(rows, cols, x, ldx, bias, y, ldy, act.slope);
+    TG_CASE(none) TG_CASE(relu) TG_CASE(leaky_relu) TG_CASE(gelu_erf) TG_CASE(gelu_tanh)
+    TG_CASE(silu) TG_CASE(sigmoid) TG_CASE(tanh)
+#undef TG_CASE
+  }
+}
+
+template <class V>
+void backward_any(Activation act, index_t rows, index_t cols, const float* x, index_t ldx,
+                  const float* bias, const float* dy, index_t lddy, float* dx, index_t lddx) {
+  switch (act.kind) {
+#define TG_CASE(k) \
+  case Act::k: return backward<V, Act::k>(rows, cols, x, ldx, bias, dy, lddy, dx, lddx, act.slope);
+    TG_CASE(none) TG_CASE(relu) TG_CASE(leaky_relu) TG_CASE(gelu_erf) TG_CASE(gelu_tanh)
+    TG_CASE(silu) TG_CASE(sigmoid) TG_CASE(tanh)
+#undef TG_CASE
+  }
+}
+
+template <class V>
+void math_array(MathFn fn, index_t n, const float* x, float* y) {
+  for_each_range(1, n, kParallelElems, [&](index_t, index_t j0, index_t j1) {
+    constexpr int L = V::kLanes;
+    auto apply = [fn](V v) {
+      switch (fn) {
+        case MathFn::exp: return vmath::exp(v);
+        case MathFn::log: return vmath::log(v);
+        case MathFn::tanh: return vmath::tanh(v);
+        case MathFn::sigmoid: return vmath::sigmoid(v);
+        case MathFn::erf: return vmath::erf(v);
+      }
+      return v;
+    };
+    index_t j = j0;
+    for (; j + L <= j1; j += L) apply(V::load(x + j)).store(y + j);
+    if (j < j1) simd::store_partial(y + j, apply(V::load_partial(x + j, int(j1 - j))), int(j1 - j));
+  });
+}
+
+}  // namespace tg::cpu::act_impl

@@ -1,0 +1,84 @@
+// F1: one float with F8's interface (vec_avx2.hpp), so cpu/vmath/vmath.hpp's algorithms
+// run unchanged on the portable path, plain C++ that compiles for any target.
+#pragma once
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+
+namespace tg::cpu::simd {
+
+struct M1 {
+  bool m;
+};
+inline M1 operator&(M1 a, M1 b) { return {a.m && b.m}; }
+inline M1 operator|(M1 a, M1 b) { return {a.m || b.m}; }
+inline M1 operator!(M1 a) { return {!a.m}; }
+inline bool any(M1 a) { return a.m; }
+inline bool all(M1 a) { return a.m; }
+
+struct F1 {
+  using Mask = M1;
+  static constexpr int kLanes = 1;
+  float v;
+
+  F1() = default;
+  F1(float x) : v(x) {}
+  static F1 load(const float* p) { return *p; }
+  static F1 load_partial(const float* p, int n) { return n > 0 ? *p : 0.0f; }
+  static void stream_fence() {}
+  void store(float* p) const { *p = v; }
+};
+
+inline F1 operator+(F1 a, F1 b) { return a.v + b.v; }
+inline F1 operator-(F1 a, F1 b) { return a.v - b.v; }
+inline F1 operator*(F1 a, F1 b) { return a.v * b.v; }
+inline F1 operator/(F1 a, F1 b) { return a.v / b.v; }
+inline F1 operator-(F1 a) { return -a.v; }
+inline F1 fma(F1 a, F1 b, F1 c) { return std::fma(a.v, b.v, c.v); }
+inline F1 fnma(F1 a, F1 b, F1 c) { return std::fma(-a.v, b.v, c.v); }
+inline F1 fms(F1 a, F1 b, F1 c) { return std::fma(a.v, b.v, -c.v); }
+// As MINPS/MAXPS: b when either is NaN.
+inline F1 min(F1 a, F1 b) { return a.v < b.v ? a.v : b.v; }
+inline F1 max(F1 a, F1 b) { return a.v > b.v ? a.v : b.v; }
+inline F1 abs(F1 a) { return std::fabs(a.v); }
+inline F1 sign_bit(F1 a) { return std::bit_cast<float>(std::bit_cast<std::uint32_t>(a.v) & 0x80000000u); }
+inline F1 xor_bits(F1 a, F1 b) {
+  return std::bit_cast<float>(std::bit_cast<std::uint32_t>(a.v) ^ std::bit_cast<std::uint32_t>(b.v));
+}
+inline F1 select(M1 m, F1 a, F1 b) { return m.m ? a : b; }
+inline M1 operator<(F1 a, F1 b) { return {a.v < b.v}; }
+inline M1 operator<=(F1 a, F1 b) { return {a.v <= b.v}; }
+inline M1 operator>(F1 a, F1 b) { return {a.v > b.v}; }
+inline M1 operator>=(F1 a, F1 b) { return {a.v >= b.v}; }
+inline M1 operator==(F1 a, F1 b) { return {a.v == b.v}; }
+inline M1 is_nan(F1 a) { return {a.v != a.v}; }
+
+inline F1 round_int(F1 a) { return std::nearbyint(a.v); }
+inline F1 pow2_int(F1 n) { return std::bit_cast<float>(std::uint32_t(int(n.v) + 127) << 23); }
+inline F1 exponent_of(F1 a) { return float(int(std::bit_cast<std::uint32_t>(a.v) >> 23) - 127); }
+inline F1 mantissa_of(F1 a) {
+  return std::bit_cast<float>((std::bit_cast<std::uint32_t>(a.v) & 0x007fffffu) | 0x3f800000u);
+}
+template <int N>
+inline F1 mills_part(F1 a, const double (&c)[N]) {
+  const double t = 1.0 / (1.0 + 0.5 * double(a.v));
+  double acc = c[N - 1];
+  for (int i = N - 2; i >= 0; --i) acc = std::fma(acc, t, c[i]);
+  return float(acc * t);
+}
+inline F1 cubic_arg_hi_lo(F1 x, double k, double c, F1& lo) {
+  const double xd = x.v, y = k * xd * std::fma(c * xd, xd, 1.0);
+  const float hi = float(y);
+  lo = float(y - double(hi));
+  return hi;
+}
+
+inline void store_stream(float* p, F1 v) { *p = v.v; }
+inline void store_partial(float* p, F1 v, int n) {
+  if (n > 0) *p = v.v;
+}
+inline float reduce_add(F1 v) { return v.v; }
+inline float reduce_max(F1 v) { return v.v; }
+
+}  // namespace tg::cpu::simd

@@ -1,0 +1,311 @@
+// Vector math for the CPU kernels: exp, log, tanh, sigmoid, erf, the normal CDF, and
+// the activations with their derivatives, each written once over a lane type V (F8:
+// eight floats in AVX2, vec_avx2.hpp; F1: one float, vec_scalar.hpp), so the AVX2 and
+// the portable paths compute the same thing.
+//
+// Methods: range reduction + minimax polynomials fitted by scripts/fit-vmath (Remez,
+// relative error), no libm in the loops. Accuracy, measured by tests/test_vmath.cpp over
+// every finite float (cpu/vmath/NOTES.md has the table): exp, sigmoid, tanh within
+// 2 ulp of the correctly rounded result, erf and the gelus within 4. Special values as
+// the functions have them: NaN in gives NaN, +-inf give the limits, exp overflows to
+// +inf above 88.72 and is subnormal then 0 below -87.3, -0 is kept where f(-0) = -0.
+//
+// Two devices recur:
+//   - results that may be subnormal are formed as (something normal) * 2^n with 2^n
+//     applied last (scale2), so they are rounded once, not after a subnormal exp lost
+//     its bits;
+//   - exp of a quantity known only as hi + lo (-x^2/2, gelu_tanh's argument) is
+//     exp(hi) (1 + lo), lo from an FMA or from double arithmetic: the float rounding of
+//     x^2 alone would cost hundreds of ulps at |x| ~ 10.
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/activation.hpp"
+
+namespace tg::cpu::vmath {
+
+namespace k {
+constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2Hi = 0.693359375f;        // 355/512: n * kLn2Hi exact for |n| < 2^15
+constexpr float kLn2Lo = -2.12194440e-4f;     // ln 2 - kLn2Hi
+constexpr float kSqrt2 = 1.41421356237309505f;
+constexpr float kInvSqrt2 = 0.70710678118654752f;
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+// exp: e^r = 1 + r + r^2 q(r), |r| <= ln2/2 (scripts/fit-vmath exp).
+constexpr float kExpQ[] = {0.49999999552860608f, 0.16666577319915851f, 0.041666853345612265f,
+                           0.0083631403801029871f, 0.0013901285053852016f};
+// tanh: x + x^3 p(x^2), |x| <= 0.625.
+constexpr float kTanhP[] = {-0.33333333172298618f, 0.13333303576871486f, -0.053959263624177259f,
+                            0.021768947458646413f, -0.0083440293625300921f, 0.0022928303306421539f};
+// Normal CDF: 1/2 + x e(x^2), |x| <= 1.
+constexpr float kPhiE[] = {0.39894228039705887f, -0.06649037964399597f, 0.0099735502932449868f,
+                           -0.0011872879984273349f, 0.00011531931911798688f,
+                           -9.2731411589339163e-06f, 5.3684644558221997e-07f};
+// erf: x E(x^2), |x| <= 0.75.
+constexpr float kErfE[] = {1.1283791670678003f, -0.37612638427558576f, 0.11283778252403141f,
+                           -0.026864742519014218f, 0.0052166899794962723f,
+                           -0.00083553665178392545f, 9.461262420717413e-05f};
+// Normal tail: Phi(-a) = exp(-a^2/2) t h(t), t = 1 / (1 + a/2), a in [1, 15].
+// (double: evaluated in double by mills_part, see vec_avx2.hpp)
+constexpr double kMillsH[] = {0.19947343107197685, 0.19939322516333768, 0.15071287888095414,
+                              0.04131434891872094, -0.024343026501377152, -0.20289946266750183,
+                              0.025446315380128034, 0.3756314331028055, -0.39057079832433123,
+                              0.12643385153457881};
+constexpr double kGeluTanhK2 = 1.5957691216057308;  // 2 sqrt(2 / pi): y = 2u
+constexpr double kGeluTanhC = 0.044715;
+}  // namespace k
+
+template <class V, std::size_t N>
+inline V horner(V x, const float (&c)[N]) {
+  V acc = c[N - 1];
+  for (std::size_t i = N - 1; i-- > 0;) acc = fma(acc, x, V(c[i]));
+  return acc;
+}
+
+// p * 2^n with a single rounding, n integral in [-252, 254]: 2^n as two normal
+// factors, the first product exact (p is in [0.7, 1.5] or another normal value).
+template <class V>
+inline V scale2(V p, V n) {
+  const V n1 = round_int(n * V(0.5f));
+  return (p * pow2_int(n1)) * pow2_int(n - n1);
+}
+
+// e^x = (1 + t) 2^n for finite x in [-174, 88.8] (Cody & Waite reduction, then the
+// minimax polynomial): t in [-0.3, 0.42] known to ~0.1 ulp of 1 + t, n integral.
+// Callers that divide by or multiply into e^x keep 1 + t unrounded (fma(q, t, q))
+// and save an ulp.
+template <class V>
+struct ExpParts {
+  V t, n;
+  V p() const { return t + V(1.0f); }
+};
+template <class V>
+inline ExpParts<V> exp_parts(V x) {
+  const V n = round_int(x * V(k::kLog2e));
+  V r = fnma(n, V(k::kLn2Hi), x);
+  r = fnma(n, V(k::kLn2Lo), r);
+  return {fma(r * r, horner(r, k::kExpQ), r), n};
+}
+
+template <class V>
+inline V exp(V x) {
+  const typename V::Mask nan = is_nan(x);
+  // Clamped: above 89 the result is +inf, below -104 it rounds to 0. NaN lanes take 0
+  // through the integer part and get their NaN back at the end.
+  const V xc = select(nan, V(0.0f), max(V(-104.0f), min(V(89.0f), x)));
+  const ExpParts<V> e = exp_parts(xc);
+  return select(nan, x, scale2(e.p(), e.n));
+}
+
+// Natural log: x = 2^e m, m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) with
+// s = (m - 1) / (m + 1), |s| <= 0.172, as 2s (1 + s^2/3 + s^4/5 + ...): the series'
+// truncation after s^10 is below 2e-9.
+template <class V>
+inline V log(V x) {
+  using M = typename V::Mask;
+  const M sub = x < V(1.17549435e-38f);  // subnormal (or 0, negative): scale up first
+  const V xs = select(sub, x * V(8388608.0f), x);
+  V e = exponent_of(xs) - select(sub, V(23.0f), V(0.0f));
+  V m = mantissa_of(xs);
+  const M hi = m > V(k::kSqrt2);
+  m = select(hi, m * V(0.5f), m);
+  e = select(hi, e + V(1.0f), e);
+  const V s = (m - V(1.0f)) / (m + V(1.0f));
+  const V z = s * s;
+  const V r = z * fma(z, fma(z, fma(z, fma(z, V(1.0f / 11), V(1.0f / 9)), V(1.0f / 7)), V(1.0f / 5)), V(1.0f / 3));
+  const V log_m = fma(s + s, r, s + s);
+  V y = fma(e, V(k::kLn2Hi), fma(e, V(k::kLn2Lo), log_m));
+  y = select(x == V(0.0f), V(-__builtin_inff()), y);
+  y = select(x == V(__builtin_inff()), x, y);
+  return select((x < V(0.0f)) | is_nan(x), V(__builtin_nanf("")), y);
+}
+
+// x sigmoid(y), y = yhi + ylo (ylo a correction, 0 for plain arguments), with
+// e = e^-|y| = (1 + t) 2^n:
+//   y >= 0: x / (1 + e)
+//   y <  0: x e / (1 + e) = (q (1 + t)) 2^n, q = x / (1 + e): 2^n applied last, so
+//           sigmoid(-100) (subnormal) and silu(-100) = -100 sigmoid(-100) are rounded
+//           once, and 1 + t never rounded (fma(q, t, q)): 1.5 ulp instead of 2.
+// Beyond |y| = 174 the negative side is a signed zero (x e underflows).
+template <class V>
+inline V mul_sigmoid(V x, V yhi, V ylo) {
+  using M = typename V::Mask;
+  const M neg = yhi < V(0.0f);
+  const V a = min(V(174.0f), abs(yhi));  // NaN: min keeps it
+  const M nan = is_nan(a);
+  const ExpParts<V> e = exp_parts(select(nan, V(0.0f), -a));
+  // e^-a (1 - ylo) or e^y (1 + ylo); a lo that is not small (inf - inf, NaN) is dropped.
+  const V lo_ok = select(abs(ylo) < V(1.0f), ylo, V(0.0f));
+  const V lo = select(neg, lo_ok, -lo_ok);
+  const V t = fma(e.t, lo, e.t + lo);          // (1 + t)(1 + lo) = 1 + t'
+  const V den = V(1.0f) + scale2(t + V(1.0f), e.n);  // 1 + e^-|y|
+  const V q = x / den;
+  const V pos_result = q;
+  const V neg_result = select(abs(yhi) >= V(174.0f), x * V(0.0f), scale2(fma(q, t, q), e.n));
+  return select(nan, yhi, select(neg, neg_result, pos_result));
+}
+
+template <class V>
+inline V sigmoid(V x) {
+  return mul_sigmoid(V(1.0f), x, V(0.0f));
+}
+
+// tanh: x + x^3 p(x^2) for |x| < 0.625; beyond, sign(x) (1 - 2 / (e^2|x| + 1)).
+template <class V>
+inline V tanh(V x) {
+  const V a = abs(x);
+  const V z = x * x;
+  const V small = select(x == V(0.0f), x, fma(x * z, horner(z, k::kTanhP), x));  // keep -0
+  const V e = exp(a + a);
+  const V big = xor_bits(V(1.0f) - V(2.0f) / (e + V(1.0f)), sign_bit(x));
+  return select(a < V(0.625f), small, big);
+}
+
+// e^(-x^2/2) as p 2^n, x^2 = hi + lo exactly (FMA): e^-hi/2 (1 - lo/2).
+template <class V>
+inline ExpParts<V> exp_neg_half_square(V x) {
+  const V hi = x * x;
+  const V lo = fms(x, x, hi);
+  ExpParts<V> e = exp_parts(max(V(-174.0f), hi * V(-0.5f)));
+  const V l = lo * V(-0.5f);
+  e.t = fma(e.t, l, e.t + l);  // (1 + t)(1 - lo/2)
+  return e;
+}
+
+// Phi(-a) for a in [1, 15] as (m (1 + te)) 2^n: m = t h(t) the normal part, e^(-a^2/2)
+// = (1 + te) 2^n. Kept apart so callers multiply into m first, apply (1 + te) by an
+// fma (unrounded) and 2^n last.
+template <class V>
+struct TailParts {
+  V m, te, n;
+  V value() const { return scale2(fma(m, te, m), n); }  // Phi(-a)
+};
+template <class V>
+inline TailParts<V> normal_tail(V a) {
+  const V ac = min(V(15.0f), a);
+  const ExpParts<V> e = exp_neg_half_square(ac);
+  return {mills_part(ac, k::kMillsH), e.t, e.n};
+}
+
+// The standard normal CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2.
+template <class V>
+inline V normal_cdf(V x) {
+  const V central = fma(x, horner(x * x, k::kPhiE), V(0.5f));
+  const V tail = normal_tail(abs(x)).value();
+  const V outer = select(x < V(0.0f), tail, V(1.0f) - tail);
+  return select(abs(x) <= V(1.0f), central, select(is_nan(x), x, outer));
+}
+
+// erf(x) = x E(x^2) for |x| <= 0.75; beyond, sign(x) (1 - erfc|x|) with
+// erfc(a) = 2 Phi(-a sqrt 2) = 2 e^(-a^2) t h(t), t = 1 / (1 + a / sqrt 2).
+template <class V>
+inline V erf(V x) {
+  const V a = abs(x);
+  const V central = x * horner(x * x, k::kErfE);
+  const V ac = min(V(10.0f), a);
+  const V hi = ac * ac;
+  const V lo = fms(ac, ac, hi);
+  ExpParts<V> e = exp_parts(-hi);
+  const V p = fnma(e.p(), lo, e.p());  // e^-(hi + lo)
+  const V erfc = scale2(V(2.0f) * mills_part(ac * V(k::kSqrt2), k::kMillsH) * p, e.n);
+  const V outer = xor_bits(V(1.0f) - erfc, sign_bit(x));
+  return select(a <= V(0.75f), central, select(is_nan(x), x, outer));
+}
+
+// r, except the limits at x = -inf and +inf (where inf * 0 would make NaN).
+template <class V>
+inline V with_limits(V x, V r, float at_neg_inf, float at_pos_inf) {
+  const V inf(__builtin_inff());
+  return select(x == -inf, V(at_neg_inf), select(x == inf, V(at_pos_inf), r));
+}
+
+// gelu(x) = x Phi(x); for x < -1 formed as (x t h(t) p) 2^n, rounded once.
+template <class V>
+inline V gelu_erf(V x) {
+  const V central = x * fma(x, horner(x * x, k::kPhiE), V(0.5f));
+  const TailParts<V> t = normal_tail(abs(x));
+  // Beyond |x| = 15 the tail (clamped there) is below every float: a signed zero.
+  const V xm = x * t.m;
+  const V neg = select(abs(x) > V(15.0f), x * V(0.0f), scale2(fma(xm, t.te, xm), t.n));
+  const V pos = fnma(x, t.value(), x);  // x (1 - Phi(-x))
+  const V outer = with_limits(x, select(x < V(0.0f), neg, pos), -0.0f, __builtin_inff());
+  return select(abs(x) <= V(1.0f), central, select(is_nan(x), x, outer));
+}
+
+// gelu_tanh(x) = x/2 (1 + tanh u) = x sigmoid(2u), 2u = 2 sqrt(2/pi) (x + 0.044715 x^3)
+// computed in double (cubic_arg_hi_lo): at x = -10, 2u = -99 and a float 2u would be
+// off by 1e-5, i.e. 170 ulp after exp.
+template <class V>
+inline V gelu_tanh(V x) {
+  V lo;
+  const V hi = cubic_arg_hi_lo(x, k::kGeluTanhK2, k::kGeluTanhC, lo);
+  return select(is_nan(x), x, with_limits(x, mul_sigmoid(x, hi, lo), -0.0f, __builtin_inff()));
+}
+
+template <class V>
+inline V silu(V x) {
+  return with_limits(x, mul_sigmoid(x, x, V(0.0f)), -0.0f, __builtin_inff());
+}
+
+// ---------------------------------------------------------------------------------
+// Activations and their derivatives by kind: the kernels pick the kind outside their
+// loops (activate<kind>), so these switches fold away.
+// ---------------------------------------------------------------------------------
+template <Act kKind, class V>
+inline V activate(V x, V slope) {
+  if constexpr (kKind == Act::none) return x;
+  if constexpr (kKind == Act::relu) return max(V(0.0f), x);  // MAXPS: NaN in, NaN out
+  if constexpr (kKind == Act::leaky_relu) return select(x >= V(0.0f), x, x * slope);
+  if constexpr (kKind == Act::gelu_erf) return gelu_erf(x);
+  if constexpr (kKind == Act::gelu_tanh) return gelu_tanh(x);
+  if constexpr (kKind == Act::silu) return silu(x);
+  if constexpr (kKind == Act::sigmoid) return sigmoid(x);
+  if constexpr (kKind == Act::tanh) return tanh(x);
+}
+
+// f'(x); at the kinks the left derivative (0 for relu, slope for leaky_relu), NaN for
+// NaN, limits at +-inf (as act_derivative in kernels/reference/activation.cpp).
+template <Act kKind, class V>
+inline V activate_grad(V x, V slope) {
+  using M = typename V::Mask;
+  const M nan = is_nan(x);
+  V g;
+  if constexpr (kKind == Act::none) {
+    g = V(1.0f);
+  } else if constexpr (kKind == Act::relu) {
+    g = select(x > V(0.0f), V(1.0f), V(0.0f));
+  } else if constexpr (kKind == Act::leaky_relu) {
+    g = select(x > V(0.0f), V(1.0f), slope);
+  } else if constexpr (kKind == Act::sigmoid) {
+    const V s = sigmoid(x);
+    g = s - s * s;
+  } else if constexpr (kKind == Act::tanh) {
+    // 1 - tanh^2 = 4 e / (1 + e)^2 with e = e^-2|x|: no cancellation once tanh ~ +-1.
+    const V a = abs(x);
+    const V e = exp(-(a + a));
+    const V d = V(1.0f) + e;
+    g = V(4.0f) * e / (d * d);
+  } else if constexpr (kKind == Act::silu) {
+    const V s = sigmoid(x);
+    g = with_limits(x, s * fma(x, V(1.0f) - s, V(1.0f)), 0.0f, 1.0f);  // s (1 + x (1 - s))
+  } else if constexpr (kKind == Act::gelu_erf) {
+    // Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi).
+    const ExpParts<V> e = exp_neg_half_square(x);
+    const V phi = select(abs(x) > V(18.0f), V(0.0f), scale2(e.p() * V(k::kInvSqrt2Pi), e.n));
+    g = with_limits(x, fma(x, phi, normal_cdf(x)), 0.0f, 1.0f);
+  } else if constexpr (kKind == Act::gelu_tanh) {
+    // s + x s (1 - s) dy/dx, s = sigmoid(y), dy/dx = k2 (1 + 3 c x^2).
+    V lo;
+    const V y = cubic_arg_hi_lo(x, k::kGeluTanhK2, k::kGeluTanhC, lo);
+    const V s = mul_sigmoid(V(1.0f), y, lo);
+    const V dy = V(float(k::kGeluTanhK2)) * fma(V(float(3 * k::kGeluTanhC)) * x, x, V(1.0f));
+    g = fma(x * (s - s * s), dy, s);
+    // Past |x| = 15 the derivative is 0 or 1 to float precision, and x^2 in dy/dx
+    // overflows at |x| ~ 1e19 (inf * 0).
+    g = select(abs(x) > V(15.0f), select(x > V(0.0f), V(1.0f), V(0.0f)), g);
+  }
+  return select(nan, x, g);
+}
+
+}  // namespace tg::cpu::vmath
