@@ -2,6 +2,8 @@
 
 #include "cpu/activation.hpp"
 #include "cpu/gemm.hpp"
+#include "cpu/layer_norm.hpp"
+#include "cpu/softmax.hpp"
 #include "kernels/error.hpp"
 
 #include <type_traits>
@@ -18,6 +20,12 @@ constexpr TypedOps<T> scalar_ops() {
   if constexpr (std::is_same_v<T, float>) {
     t.act_forward = &act_forward_portable;
     t.act_backward = &act_backward_portable;
+    t.softmax_forward = &softmax_forward_portable;
+    t.log_softmax_forward = &log_softmax_forward_portable;
+    t.softmax_backward = &softmax_backward_portable;
+    t.log_softmax_backward = &log_softmax_backward_portable;
+    t.layer_norm_forward = &layer_norm_forward_portable;
+    t.layer_norm_backward = &layer_norm_backward_portable;
   }
   return t;
 }
@@ -27,6 +35,12 @@ constexpr TypedOps<float> avx2_ops_f32() {
   t.gemm = &gemm_avx2;
   t.act_forward = &act_forward_avx2;
   t.act_backward = &act_backward_avx2;
+  t.softmax_forward = &softmax_forward_avx2;
+  t.log_softmax_forward = &log_softmax_forward_avx2;
+  t.softmax_backward = &softmax_backward_avx2;
+  t.log_softmax_backward = &log_softmax_backward_avx2;
+  t.layer_norm_forward = &layer_norm_forward_avx2;
+  t.layer_norm_backward = &layer_norm_backward_avx2;
   return t;
 }
 

@@ -1,11 +1,16 @@
 // layer_norm: the reference against its defining properties (zero mean, unit variance,
 // constant rows, the affine part, the saved statistics) and its backward against
-// central differences in double for x, gamma and beta.
+// central differences in double for x, gamma and beta; then one body over every CPU path
+// (each ISA, 1 and 2 threads) against the reference.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <string>
 #include <vector>
 
+#include "cpu/layer_norm.hpp"
+#include "cpu/ops.hpp"
+#include "kernels/error.hpp"
 #include "kernels/layer_norm.hpp"
 #include "tests/support/testing.hpp"
 
@@ -111,6 +116,114 @@ TEST(LayerNormReference, BackwardMatchesCentralDifferences) {
       EXPECT_NEAR(dbeta[j], fd[rows * cols + cols + j], 1e-6) << "dbeta " << j;
     }
   }
+}
+
+struct Impl {
+  std::string name;
+  const TypedOps<float>* ops;
+  int threads;
+};
+
+std::vector<Impl> implementations() {
+  std::vector<Impl> v;
+  for (cpu::Isa isa : cpu::supported_isas())
+    for (int t : {1, 2}) v.push_back({cpu::ops(isa).name, &cpu::ops(isa).f32, t});
+  return v;
+}
+
+struct ThreadsGuard {
+  int saved = cpu::num_threads();
+  ~ThreadsGuard() { cpu::set_num_threads(saved); }
+};
+
+// Forward: the statistics in double, each output a few roundings from (x - mean) rstd:
+// 1e-6 relative. Backward: dgamma and dbeta sum over rows: DESIGN.md's reduction bound
+// 1e-4 sqrt(n) / 16 for n terms, floored at 1e-5. dx = rstd (g - mean(g) - xhat
+// mean(g xhat)) cancels (two-element rows: dx ~ 0), and xhat comes from the saved
+// float mean, as the contract says: its error is measured against the terms' size,
+// s_j = rstd (|g_j| + |mean(g)| + |xhat_j mean(g xhat)|), not against |dx|.
+double reduce_tol(index_t n) { return std::max(1e-5, 1e-4 * std::sqrt(double(n)) / 16); }
+
+::testing::AssertionResult dx_close(const Mat<float>& x, const Mat<float>& dy, const float* gamma,
+                                    const std::vector<float>& mean, const std::vector<float>& rstd,
+                                    const Mat<float>& dx, const Mat<float>& ref, double tol) {
+  double err = 0, scale = 0;
+  for (index_t i = 0; i < dx.rows; ++i) {
+    double mg = 0, mgx = 0;
+    const index_t n = dx.cols;
+    for (index_t j = 0; j < n; ++j) {
+      const double g = double(dy.at(i, j)) * (gamma ? gamma[j] : 1.0);
+      mg += g / double(n);
+      mgx += g * (double(x.at(i, j)) - mean[i]) * rstd[i] / double(n);
+    }
+    for (index_t j = 0; j < n; ++j) {
+      const double g = double(dy.at(i, j)) * (gamma ? gamma[j] : 1.0);
+      const double xh = (double(x.at(i, j)) - mean[i]) * rstd[i];
+      const double s = rstd[i] * (std::fabs(g) + std::fabs(mg) + std::fabs(xh * mgx));
+      const double d = double(dx.at(i, j)) - double(ref.at(i, j));
+      if (d != d) return ::testing::AssertionFailure() << "NaN at " << i << "," << j;
+      err += d * d;
+      scale += s * s;
+    }
+  }
+  const double rel = scale > 0 ? std::sqrt(err / scale) : std::sqrt(err);
+  if (rel <= tol) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "error " << rel << " of the terms' size exceeds " << tol;
+}
+
+TEST(LayerNorm, EveryPathMatchesTheReference) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  std::vector<index_t> sizes = testing::mixed_sizes(rng, 16, 600);
+  for (const Impl& impl : implementations()) {
+    cpu::set_num_threads(impl.threads);
+    for (int rep = 0; rep < 10; ++rep) {
+      index_t rows = std::max<index_t>(1, sizes[rng.integer(0, 15)]), cols = std::max<index_t>(1, sizes[rng.integer(0, 15)]);
+      if (rep == 0) rows = 1, cols = 100003;
+      if (rep == 1) rows = 5001, cols = 64;  // many rows: threads, dgamma folded over rows
+      const bool affine = rep % 2 == 0, in_place = rep % 3 == 2;
+      const float eps = rep % 4 == 0 ? 1e-5f : 0.1f;
+      Mat<float> x = random_mat<float>(rng, rows, cols, random_ld(rng, cols), -3, 5);
+      std::vector<float> gamma = testing::random_vec<float>(rng, cols, 0.5, 1.5), beta = testing::random_vec<float>(rng, cols);
+      const float* g = affine ? gamma.data() : nullptr;
+      const float* b = affine ? beta.data() : nullptr;
+      Mat<float> ref = testing::poisoned_mat<float>(rows, cols, cols);
+      std::vector<float> mean_ref(rows), rstd_ref(rows), mean(rows, testing::kPoison<float>), rstd(rows, testing::kPoison<float>);
+      layer_norm_forward_ref<float>(rows, cols, x.ptr(), x.ld, g, b, eps, ref.ptr(), cols, mean_ref.data(), rstd_ref.data());
+      Mat<float> y = in_place ? x : testing::poisoned_mat<float>(rows, cols, random_ld(rng, cols));
+      impl.ops->layer_norm_forward(rows, cols, in_place ? y.ptr() : x.ptr(), in_place ? y.ld : x.ld, g, b, eps, y.ptr(),
+                                   y.ld, mean.data(), rstd.data());
+      const std::string what = impl.name + " threads " + std::to_string(impl.threads) + " " + std::to_string(rows) +
+                               "x" + std::to_string(cols) + (affine ? " affine" : "") + (in_place ? " in place" : "");
+      ASSERT_TRUE(testing::rel_close(y, ref, 1e-6)) << what;
+      ASSERT_TRUE(in_place || y.padding_untouched()) << what;
+      ASSERT_TRUE(testing::rel_close(mean, mean_ref, 1e-6)) << what << " mean";
+      ASSERT_TRUE(testing::rel_close(rstd, rstd_ref, 1e-6)) << what << " rstd";
+
+      Mat<float> dy = random_mat<float>(rng, rows, cols, random_ld(rng, cols));
+      Mat<float> dref = testing::poisoned_mat<float>(rows, cols, cols);
+      std::vector<float> dg_ref(cols), db_ref(cols), dg(cols, testing::kPoison<float>), db(cols, testing::kPoison<float>);
+      layer_norm_backward_ref<float>(rows, cols, x.ptr(), x.ld, dy.ptr(), dy.ld, g, mean_ref.data(), rstd_ref.data(), eps,
+                                     dref.ptr(), cols, dg_ref.data(), db_ref.data());
+      Mat<float> dx = in_place ? dy : testing::poisoned_mat<float>(rows, cols, random_ld(rng, cols));
+      impl.ops->layer_norm_backward(rows, cols, x.ptr(), x.ld, in_place ? dx.ptr() : dy.ptr(), in_place ? dx.ld : dy.ld, g,
+                                    mean.data(), rstd.data(), eps, dx.ptr(), dx.ld, dg.data(), db.data());
+      ASSERT_TRUE(dx_close(x, dy, g, mean_ref, rstd_ref, dx, dref, reduce_tol(cols))) << what << " dx";
+      ASSERT_TRUE(in_place || dx.padding_untouched()) << what << " dx";
+      ASSERT_TRUE(testing::rel_close(dg, dg_ref, reduce_tol(rows))) << what << " dgamma";
+      ASSERT_TRUE(testing::rel_close(db, db_ref, reduce_tol(rows))) << what << " dbeta";
+    }
+  }
+}
+
+TEST(LayerNorm, PublicEntriesCheckTheirArguments) {
+  std::vector<float> x(32), y(32), mean(4), rstd(4);
+  EXPECT_NO_THROW(cpu::layer_norm_forward(4, 8, x.data(), 8, nullptr, nullptr, 1e-5f, y.data(), 8, mean.data(), rstd.data()));
+  EXPECT_THROW(cpu::layer_norm_forward(4, 8, x.data(), 8, nullptr, nullptr, 0.0f, y.data(), 8, nullptr, nullptr), Error);
+  EXPECT_THROW(cpu::layer_norm_forward(4, 0, x.data(), 8, nullptr, nullptr, 1e-5f, y.data(), 8, nullptr, nullptr), Error);
+  EXPECT_THROW(cpu::layer_norm_backward(4, 8, x.data(), 8, y.data(), 8, nullptr, mean.data(), nullptr, 1e-5f, y.data(), 8,
+                                        nullptr, nullptr),
+               Error);
 }
 
 }  // namespace

@@ -1,12 +1,17 @@
 // softmax and log_softmax: the reference against closed forms and properties (equal
 // values, rows summing to 1, shift invariance, log_softmax = log softmax), the special
-// rows of the contract, and the backward against central differences in double.
+// rows of the contract, and the backward against central differences in double; then
+// one body over every CPU path (each ISA, 1 and 2 threads) against the reference.
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <limits>
+#include <string>
 #include <vector>
 
+#include "cpu/ops.hpp"
+#include "cpu/softmax.hpp"
+#include "kernels/error.hpp"
 #include "kernels/softmax.hpp"
 #include "tests/support/testing.hpp"
 
@@ -137,6 +142,132 @@ TEST(SoftmaxReference, BackwardMatchesCentralDifferences) {
       }
     }
   }
+}
+
+// ---------------------------------------------------------------------------------
+// Every CPU path against the reference.
+// ---------------------------------------------------------------------------------
+
+struct Impl {
+  std::string name;
+  const TypedOps<float>* ops;
+  int threads;
+};
+
+std::vector<Impl> implementations() {
+  std::vector<Impl> v;
+  for (cpu::Isa isa : cpu::supported_isas())
+    for (int t : {1, 2}) v.push_back({cpu::ops(isa).name, &cpu::ops(isa).f32, t});
+  return v;
+}
+
+struct ThreadsGuard {
+  int saved = cpu::num_threads();
+  ~ThreadsGuard() { cpu::set_num_threads(saved); }
+};
+
+// Tolerances from the error model. Forward: each output carries the exp's ~1 ulp, the
+// scale's and the division's roundings, and the row sum's error (blocks of 256 summed
+// in float lanes of 32 terms, blocks in double): a few ulps, so 1e-6 relative.
+// Backward: dx_j = y_j (dy_j - dot) and dy_j - e^y_j sum cancel whenever the two terms
+// are close (y ~ one-hot: dx ~ 0), so the error is measured against the size of the
+// terms, s_j = |y_j| (|dy_j| + sum_k |dy_k y_k|) (log: |dy_j| + e^y_j sum_k |dy_k|), not
+// against |dx|: ||dx - ref|| <= tol ||s||, tol from DESIGN.md's reduction bound
+// 1e-4 sqrt(n) / 16 (n the row length), floored at 1e-6.
+double back_tol(index_t n) { return std::max(1e-6, 1e-4 * std::sqrt(double(n)) / 16); }
+
+::testing::AssertionResult backward_close(bool log, const Mat<float>& y, const Mat<float>& dy,
+                                          const Mat<float>& dx, const Mat<float>& ref, double tol) {
+  double err = 0, scale = 0;
+  for (index_t i = 0; i < dx.rows; ++i) {
+    double sum = 0;
+    for (index_t j = 0; j < dx.cols; ++j)
+      sum += log ? std::fabs(double(dy.at(i, j))) : std::fabs(double(dy.at(i, j)) * double(y.at(i, j)));
+    for (index_t j = 0; j < dx.cols; ++j) {
+      const double o = dx.at(i, j), r = ref.at(i, j);
+      if (std::isnan(o) != std::isnan(r)) return ::testing::AssertionFailure() << "NaN mismatch at " << i << "," << j;
+      if (std::isnan(r)) continue;
+      const double yv = y.at(i, j), d = std::fabs(double(dy.at(i, j)));
+      const double s = log ? d + (std::isinf(yv) ? 0.0 : std::exp(yv)) * sum : std::fabs(yv) * (d + sum);
+      err += (o - r) * (o - r);
+      scale += s * s;
+    }
+  }
+  const double rel = scale > 0 ? std::sqrt(err / scale) : std::sqrt(err);
+  if (rel <= tol) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "error " << rel << " of the terms' size exceeds " << tol;
+}
+
+TEST(Softmax, EveryPathMatchesTheReference) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  std::vector<index_t> sizes = testing::mixed_sizes(rng, 16, 700);
+  const float inf = std::numeric_limits<float>::infinity();
+  for (const Impl& impl : implementations()) {
+    cpu::set_num_threads(impl.threads);
+    for (bool log : {false, true}) {
+      auto fwd = log ? impl.ops->log_softmax_forward : impl.ops->softmax_forward;
+      auto bwd = log ? impl.ops->log_softmax_backward : impl.ops->softmax_backward;
+      auto fwd_ref = log ? &log_softmax_forward_ref<float> : &softmax_forward_ref<float>;
+      auto bwd_ref = log ? &log_softmax_backward_ref<float> : &softmax_backward_ref<float>;
+      for (int rep = 0; rep < 10; ++rep) {
+        index_t rows = sizes[rng.integer(0, 15)], cols = sizes[rng.integer(0, 15)];
+        if (rep == 0) rows = 1, cols = 200003;   // one long row: split across the threads
+        if (rep == 1) rows = 3, cols = 70001;    // long rows, fewer than threads or not
+        if (rep == 2) rows = 300, cols = 1;
+        const bool in_place = rep % 3 == 1;
+        Mat<float> x = random_mat<float>(rng, rows, cols, random_ld(rng, cols), -20, 20);
+        // Rows that are not ordinary numbers: masked entries, a fully masked row, +inf
+        // entries, a NaN.
+        for (index_t i = 0; i < rows && cols > 1; ++i) {
+          const index_t kind = rng.integer(0, 9);
+          for (index_t j = 0; j < cols; ++j) {
+            if (kind == 0 && rng.coin()) x.at(i, j) = -inf;
+            if (kind == 1) x.at(i, j) = -inf;
+          }
+          if (kind == 2) x.at(i, rng.integer(0, cols - 1)) = inf, x.at(i, rng.integer(0, cols - 1)) = inf;
+          if (kind == 3) x.at(i, rng.integer(0, cols - 1)) = std::numeric_limits<float>::quiet_NaN();
+        }
+        Mat<float> ref = poisoned_mat<float>(rows, cols, cols);
+        fwd_ref(rows, cols, x.ptr(), x.ld, ref.ptr(), cols);
+        Mat<float> y = in_place ? x : poisoned_mat<float>(rows, cols, random_ld(rng, cols));
+        fwd(rows, cols, in_place ? y.ptr() : x.ptr(), in_place ? y.ld : x.ld, y.ptr(), y.ld);
+        const std::string what = impl.name + " threads " + std::to_string(impl.threads) + (log ? " log_" : " ") +
+                                 "softmax " + std::to_string(rows) + "x" + std::to_string(cols) +
+                                 (in_place ? " in place" : "");
+        // NaN rows must be NaN on both sides: compare them apart, the rest by norm.
+        for (index_t i = 0; i < rows; ++i) {
+          const bool nan_row = cols > 0 && std::isnan(ref.at(i, 0));
+          for (index_t j = 0; nan_row && j < cols; ++j) ASSERT_TRUE(std::isnan(y.at(i, j))) << what << " row " << i;
+          if (nan_row) {
+            for (index_t j = 0; j < cols; ++j) y.at(i, j) = ref.at(i, j) = 0;
+          }
+        }
+        ASSERT_TRUE(testing::rel_close(y, ref, 1e-6)) << what;
+        ASSERT_TRUE(in_place || y.padding_untouched()) << what;
+
+        // Backward from the reference's (NaN-free) output.
+        Mat<float> dy = random_mat<float>(rng, rows, cols, random_ld(rng, cols));
+        Mat<float> dref = poisoned_mat<float>(rows, cols, cols);
+        bwd_ref(rows, cols, ref.ptr(), cols, dy.ptr(), dy.ld, dref.ptr(), cols);
+        Mat<float> dx = in_place ? dy : poisoned_mat<float>(rows, cols, random_ld(rng, cols));
+        bwd(rows, cols, ref.ptr(), cols, in_place ? dx.ptr() : dy.ptr(), in_place ? dx.ld : dy.ld, dx.ptr(), dx.ld);
+        ASSERT_TRUE(backward_close(log, ref, dy, dx, dref, back_tol(cols))) << what << " backward";
+        ASSERT_TRUE(in_place || dx.padding_untouched()) << what << " backward";
+      }
+    }
+  }
+}
+
+TEST(Softmax, PublicEntriesCheckTheirArguments) {
+  std::vector<float> x(32), y(32);
+  EXPECT_NO_THROW(cpu::softmax_forward(4, 8, x.data(), 8, y.data(), 8));
+  EXPECT_NO_THROW(cpu::log_softmax_forward(4, 8, x.data(), 8, x.data(), 8));
+  EXPECT_THROW(cpu::softmax_forward(4, 8, x.data(), 7, y.data(), 8), Error);
+  EXPECT_THROW(cpu::log_softmax_forward(4, 8, x.data(), 8, x.data() + 1, 8), Error);
+  EXPECT_THROW(cpu::softmax_backward(4, 8, y.data(), 8, x.data(), 8, y.data(), 8), Error);
+  std::vector<double> xd(32), yd(32);
+  EXPECT_NO_THROW(cpu::softmax_forward(4, 8, xd.data(), 8, yd.data(), 8));
 }
 
 }  // namespace

@@ -36,6 +36,11 @@ struct F8 {
   static F8 load_partial(const float* p, int n) {  // the first n < 8 floats, zeros beyond
     return _mm256_maskload_ps(p, _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7)));
   }
+  // The first n < 8 floats, `fill` beyond.
+  static F8 load_partial_fill(const float* p, int n, float fill) {
+    const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+    return _mm256_blendv_ps(_mm256_set1_ps(fill), _mm256_maskload_ps(p, m), _mm256_castsi256_ps(m));
+  }
   static void stream_fence() { _mm_sfence(); }  // after store_stream, before handing on
   void store(float* p) const { _mm256_storeu_ps(p, v); }
 };

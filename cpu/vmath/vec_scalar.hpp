@@ -26,6 +26,7 @@ struct F1 {
   F1(float x) : v(x) {}
   static F1 load(const float* p) { return *p; }
   static F1 load_partial(const float* p, int n) { return n > 0 ? *p : 0.0f; }
+  static F1 load_partial_fill(const float* p, int n, float fill) { return n > 0 ? *p : fill; }
   static void stream_fence() {}
   void store(float* p) const { *p = v; }
 };

@@ -98,6 +98,16 @@ inline V exp(V x) {
   return select(nan, x, scale2(e.p(), e.n));
 }
 
+// e^x for x <= 0 only, where results below FLT_MIN do not matter (softmax: a
+// probability under 1e-38 next to a sum >= 1): one power of two, no subnormals, and 0
+// below -87.3 or for -inf. ~1 ulp like exp.
+template <class V>
+inline V exp_nonpositive(V x) {
+  const V xc = max(V(-87.33f), x);  // -inf -> -87.33 -> underflow test below
+  const ExpParts<V> e = exp_parts(xc);
+  return select(x < V(-87.33f), V(0.0f), e.p() * pow2_int(e.n));
+}
+
 // Natural log: x = 2^e m, m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) with
 // s = (m - 1) / (m + 1), |s| <= 0.172, as 2s (1 + s^2/3 + s^4/5 + ...): the series'
 // truncation after s^10 is below 2e-9.
@@ -139,8 +149,14 @@ inline V mul_sigmoid(V x, V yhi, V ylo) {
   const V lo_ok = select(abs(ylo) < V(1.0f), ylo, V(0.0f));
   const V lo = select(neg, lo_ok, -lo_ok);
   const V t = fma(e.t, lo, e.t + lo);          // (1 + t)(1 + lo) = 1 + t'
-  const V den = V(1.0f) + scale2(t + V(1.0f), e.n);  // 1 + e^-|y|
-  const V q = x / den;
+  // 1 + e^-|y| as den + den_lo exactly (Fast2Sum: e^-|y| <= 1), and q = x / (den +
+  // den_lo) corrected to first order: the rounding of the sum is where sigmoid lost
+  // most of its accuracy (2.25 ulp at -ln 3, where the result crosses 0.25).
+  const V ev = scale2(t + V(1.0f), e.n);
+  const V den = V(1.0f) + ev;
+  const V den_lo = (V(1.0f) - den) + ev;
+  V q = x / den;
+  q = fnma(q, den_lo / den, q);
   const V pos_result = q;
   const V neg_result = select(abs(yhi) >= V(174.0f), x * V(0.0f), scale2(fma(q, t, q), e.n));
   return select(nan, yhi, select(neg, neg_result, pos_result));

@@ -1,0 +1,217 @@
+// layer_norm kernels, written once over a lane type V (simd::F8 in
+// layer_norm_avx2.cpp, simd::F1 in layer_norm.cpp). Not a public header.
+//
+// Forward, per row: the statistics in one pass over memory, in blocks of 256 that sit
+// in L1: each block's mean and centred sum of squares (two passes over the block),
+// merged into the row's in double by Chan, Golub & LeVeque's pairwise update (no
+// cancellation, unlike E[x^2] - E[x]^2); then y = (x - mean) rstd gamma + beta.
+// Backward, per row: sum(g) and sum(g xhat), g = dy gamma, xhat from the saved mean
+// and rstd; then dx = rstd (g - mean(g) - xhat mean(g xhat)). dgamma and dbeta sum over
+// rows: each thread into its own double accumulators, added in thread order.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <exception>
+#include <vector>
+
+#include "cpu/layer_norm.hpp"
+#include "cpu/parallel.hpp"
+
+namespace tg::cpu::ln_impl {
+
+inline constexpr index_t kBlock = 256;
+inline constexpr index_t kParallelElems = index_t(1) << 15;
+
+struct Stats {
+  double mean = 0, m2 = 0;  // m2 = sum (x - mean)^2
+  double n = 0;
+};
+
+// Chan et al.: the statistics of a set merged with a block's (nb, mean_b, m2_b).
+inline void merge(Stats& a, double nb, double mean_b, double m2_b) {
+  const double n = a.n + nb, delta = mean_b - a.mean;
+  a.mean += delta * nb / n;
+  a.m2 += m2_b + delta * delta * a.n * nb / n;
+  a.n = n;
+}
+
+template <class V>
+Stats row_stats(index_t n, const float* x) {
+  constexpr int L = V::kLanes;
+  Stats st;
+  for (index_t b0 = 0; b0 < n; b0 += kBlock) {
+    const index_t len = std::min(kBlock, n - b0);
+    const float* xb = x + b0;
+    V s(0.0f);
+    index_t j = 0;
+    for (; j + L <= len; j += L) s = s + V::load(xb + j);
+    if (j < len) s = s + V::load_partial(xb + j, int(len - j));
+    const float mean_b = simd::reduce_add(s) / float(len);
+    // The float mean is off by up to an ulp of the sum; the deviations' own sum c
+    // corrects it: mean = mean_b + c / len, m2 = sum d^2 - c^2 / len (the corrected
+    // two-pass algorithm). Without it, (4.81372881, 4.81402397) normalized to
+    // (-0.04654, 0.04669) instead of +-0.04662 at eps = 1e-5.
+    const V mv(mean_b);
+    V q(0.0f), c(0.0f);
+    for (j = 0; j + L <= len; j += L) {
+      const V d = V::load(xb + j) - mv;
+      c = c + d;
+      q = fma(d, d, q);
+    }
+    if (j < len) {  // lanes past the row read as the mean: they add 0
+      const V d = V::load_partial_fill(xb + j, int(len - j), mean_b) - mv;
+      c = c + d;
+      q = fma(d, d, q);
+    }
+    const double cs = double(simd::reduce_add(c)), nb = double(len);
+    merge(st, nb, double(mean_b) + cs / nb, double(simd::reduce_add(q)) - cs * cs / nb);
+  }
+  return st;
+}
+
+template <class V>
+void forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma,
+             const float* beta, float eps, float* y, index_t ldy, float* mean, float* rstd) {
+  constexpr int L = V::kLanes;
+  for_each_rows(rows, cols, kParallelElems, [&](index_t i0, index_t i1) {
+    for (index_t i = i0; i < i1; ++i) {
+      const float* xi = x + i * ldx;
+      float* yi = y + i * ldy;
+      const Stats st = row_stats<V>(cols, xi);
+      const double rs = 1.0 / std::sqrt(st.m2 / double(cols) + double(eps));
+      if (mean) mean[i] = float(st.mean);
+      if (rstd) rstd[i] = float(rs);
+      // x - mean with the mean as hi + lo: a row whose spread is far below its mean
+      // (1.0001, 1.0003) would otherwise lose its xhat to the mean's rounding.
+      const float mean_hi = float(st.mean);
+      const V mv = V(mean_hi), ml = V(float(st.mean - double(mean_hi))), rv = V(float(rs));
+      auto out = [&](V v, V g, V b) { return fma(((v - mv) - ml) * rv, g, b); };
+      index_t j = 0;
+      for (; j + L <= cols; j += L)
+        out(V::load(xi + j), gamma ? V::load(gamma + j) : V(1.0f), beta ? V::load(beta + j) : V(0.0f)).store(yi + j);
+      if (j < cols) {
+        const int r = int(cols - j);
+        simd::store_partial(yi + j,
+                            out(V::load_partial(xi + j, r), gamma ? V::load_partial(gamma + j, r) : V(1.0f),
+                                beta ? V::load_partial(beta + j, r) : V(0.0f)),
+                            r);
+      }
+    }
+  });
+}
+
+// Per-thread accumulators for dgamma and dbeta: float partial sums over at most kFold
+// rows, folded into double (a float sum over 10^5 rows would drift by ~1e-5).
+struct ParamGrads {
+  static constexpr int kFold = 32;
+  std::vector<float> dg, db;
+  std::vector<double> dg_total, db_total;
+  int pending = 0;
+  void resize(index_t cols, bool want_g, bool want_b) {
+    dg.assign(want_g ? std::size_t(cols) : 0, 0.0f);
+    db.assign(want_b ? std::size_t(cols) : 0, 0.0f);
+    dg_total.assign(dg.size(), 0.0);
+    db_total.assign(db.size(), 0.0);
+  }
+  void fold() {
+    for (std::size_t j = 0; j < dg.size(); ++j) dg_total[j] += dg[j], dg[j] = 0;
+    for (std::size_t j = 0; j < db.size(); ++j) db_total[j] += db[j], db[j] = 0;
+    pending = 0;
+  }
+};
+
+template <class V>
+void backward(index_t rows, index_t cols, const float* x, index_t ldx, const float* dy,
+              index_t lddy, const float* gamma, const float* mean, const float* rstd, float* dx,
+              index_t lddx, float* dgamma, float* dbeta) {
+  constexpr int L = V::kLanes;
+  const bool params = dgamma || dbeta;
+  const int threads = (rows * cols < kParallelElems || omp_in_parallel() || rows == 1)
+                          ? 1 : int(std::min<index_t>(omp_get_max_threads(), rows));
+  std::vector<ParamGrads> acc(std::size_t(params ? threads : 0));
+  for (ParamGrads& pg : acc) pg.resize(cols, dgamma != nullptr, dbeta != nullptr);  // not in the region
+  auto run = [&](int t, index_t i0, index_t i1) {
+    ParamGrads* pg = params ? &acc[std::size_t(t)] : nullptr;
+    for (index_t i = i0; i < i1; ++i) {
+      const float* xi = x + i * ldx;
+      const float* dyi = dy + i * lddy;
+      float* dxi = dx + i * lddx;
+      const V mv(mean[i]), rv(rstd[i]);
+      // Pass 1: sum(g), sum(g xhat), in blocks folded into double.
+      double sg = 0, sgx = 0;
+      for (index_t b0 = 0; b0 < cols; b0 += ln_impl::kBlock) {
+        const index_t len = std::min(kBlock, cols - b0);
+        V ag(0.0f), agx(0.0f);
+        index_t j = b0;
+        for (; j + L <= b0 + len; j += L) {
+          const V xh = (V::load(xi + j) - mv) * rv;
+          const V g = V::load(dyi + j) * (gamma ? V::load(gamma + j) : V(1.0f));
+          ag = ag + g;
+          agx = fma(g, xh, agx);
+        }
+        if (j < b0 + len) {
+          const int r = int(b0 + len - j);
+          const V xh = (V::load_partial(xi + j, r) - mv) * rv;
+          const V g = V::load_partial(dyi + j, r) * (gamma ? V::load_partial(gamma + j, r) : V(1.0f));
+          ag = ag + g;
+          agx = fma(g, xh, agx);  // g = 0 past the row
+        }
+        sg += simd::reduce_add(ag);
+        sgx += simd::reduce_add(agx);
+      }
+      const V mg(float(sg / double(cols))), mgx(float(sgx / double(cols)));
+      // Pass 2: dx, and this row's share of dgamma, dbeta. dx may be dy (in place):
+      // each element's dy is read before its dx is written.
+      auto step = [&](index_t j, int r) {
+        const bool full = r == L;
+        const V xv = full ? V::load(xi + j) : V::load_partial(xi + j, r);
+        const V d = full ? V::load(dyi + j) : V::load_partial(dyi + j, r);
+        const V gm = gamma ? (full ? V::load(gamma + j) : V::load_partial(gamma + j, r)) : V(1.0f);
+        const V xh = (xv - mv) * rv;
+        const V out = rv * fnma(xh, mgx, d * gm - mg);
+        if (pg) {
+          if (dgamma) {
+            const V a = full ? V::load(pg->dg.data() + j) : V::load_partial(pg->dg.data() + j, r);
+            const V s2 = fma(d, xh, a);
+            full ? s2.store(pg->dg.data() + j) : simd::store_partial(pg->dg.data() + j, s2, r);
+          }
+          if (dbeta) {
+            const V a = full ? V::load(pg->db.data() + j) : V::load_partial(pg->db.data() + j, r);
+            const V s2 = a + d;
+            full ? s2.store(pg->db.data() + j) : simd::store_partial(pg->db.data() + j, s2, r);
+          }
+        }
+        full ? out.store(dxi + j) : simd::store_partial(dxi + j, out, r);
+      };
+      index_t j = 0;
+      for (; j + L <= cols; j += L) step(j, L);
+      if (j < cols) step(j, int(cols - j));
+      if (pg && ++pg->pending == ParamGrads::kFold) pg->fold();
+    }
+    if (pg) pg->fold();
+  };
+  if (threads <= 1) {
+    run(0, 0, rows);
+  } else {
+#pragma omp parallel num_threads(threads)
+    {
+      const int t = omp_get_thread_num(), nt = omp_get_num_threads();
+      run(t, rows * t / nt, rows * (t + 1) / nt);
+    }
+  }
+  if (!params) return;
+  for (index_t j = 0; j < cols; ++j) {
+    double g = 0, b = 0;
+    for (const ParamGrads& pg : acc) {  // thread order: the same sum on every run
+      if (dgamma) g += pg.dg_total[std::size_t(j)];
+      if (dbeta) b += pg.db_total[std::size_t(j)];
+    }
+    if (dgamma) dgamma[j] = float(g);
+    if (dbeta) dbeta[j] = float(b);
+  }
+}
+
+}  // namespace tg::cpu::ln_impl
