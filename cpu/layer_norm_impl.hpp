@@ -42,6 +42,7 @@ template <class V>
 Stats row_stats(index_t n, const float* x) {
   constexpr int L = V::kLanes;
   Stats st;
+  const bool one_block = n <= kBlock;  // the block's statistics are the row's: no merge
   for (index_t b0 = 0; b0 < n; b0 += kBlock) {
     const index_t len = std::min(kBlock, n - b0);
     const float* xb = x + b0;
@@ -67,15 +68,36 @@ Stats row_stats(index_t n, const float* x) {
       q = fma(d, d, q);
     }
     const double cs = double(simd::reduce_add(c)), nb = double(len);
-    merge(st, nb, double(mean_b) + cs / nb, double(simd::reduce_add(q)) - cs * cs / nb);
+    const double mean_c = double(mean_b) + cs / nb, m2 = double(simd::reduce_add(q)) - cs * cs / nb;
+    if (one_block) return {mean_c, m2, nb};
+    merge(st, nb, mean_c, m2);
   }
   return st;
+}
+
+// y = ((x - mean_hi) - mean_lo) rstd gamma + beta over one row; the affine parts chosen
+// at compile time (a branch per vector doubled the loop's instructions).
+template <class V, bool kGamma, bool kBeta>
+void normalize_row(index_t n, const float* x, const float* gamma, const float* beta, float* y, V mv,
+                   V ml, V rv) {
+  constexpr int L = V::kLanes;
+  auto out = [&](V v, index_t j, int r) {
+    V z = ((v - mv) - ml) * rv;
+    if constexpr (kGamma) z = z * (r == L ? V::load(gamma + j) : V::load_partial(gamma + j, r));
+    if constexpr (kBeta) z = z + (r == L ? V::load(beta + j) : V::load_partial(beta + j, r));
+    return z;
+  };
+  index_t j = 0;
+  for (; j + L <= n; j += L) out(V::load(x + j), j, L).store(y + j);
+  if (j < n) {
+    const int r = int(n - j);
+    simd::store_partial(y + j, out(V::load_partial(x + j, r), j, r), r);
+  }
 }
 
 template <class V>
 void forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma,
              const float* beta, float eps, float* y, index_t ldy, float* mean, float* rstd) {
-  constexpr int L = V::kLanes;
   for_each_rows(rows, cols, kParallelElems, [&](index_t i0, index_t i1) {
     for (index_t i = i0; i < i1; ++i) {
       const float* xi = x + i * ldx;
@@ -88,16 +110,14 @@ void forward(index_t rows, index_t cols, const float* x, index_t ldx, const floa
       // (1.0001, 1.0003) would otherwise lose its xhat to the mean's rounding.
       const float mean_hi = float(st.mean);
       const V mv = V(mean_hi), ml = V(float(st.mean - double(mean_hi))), rv = V(float(rs));
-      auto out = [&](V v, V g, V b) { return fma(((v - mv) - ml) * rv, g, b); };
-      index_t j = 0;
-      for (; j + L <= cols; j += L)
-        out(V::load(xi + j), gamma ? V::load(gamma + j) : V(1.0f), beta ? V::load(beta + j) : V(0.0f)).store(yi + j);
-      if (j < cols) {
-        const int r = int(cols - j);
-        simd::store_partial(yi + j,
-                            out(V::load_partial(xi + j, r), gamma ? V::load_partial(gamma + j, r) : V(1.0f),
-                                beta ? V::load_partial(beta + j, r) : V(0.0f)),
-                            r);
+      if (gamma && beta) {
+        normalize_row<V, true, true>(cols, xi, gamma, beta, yi, mv, ml, rv);
+      } else if (gamma) {
+        normalize_row<V, true, false>(cols, xi, gamma, beta, yi, mv, ml, rv);
+      } else if (beta) {
+        normalize_row<V, false, true>(cols, xi, gamma, beta, yi, mv, ml, rv);
+      } else {
+        normalize_row<V, false, false>(cols, xi, gamma, beta, yi, mv, ml, rv);
       }
     }
   });

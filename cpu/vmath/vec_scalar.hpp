@@ -56,14 +56,21 @@ inline M1 operator==(F1 a, F1 b) { return {a.v == b.v}; }
 inline M1 is_nan(F1 a) { return {a.v != a.v}; }
 
 inline F1 round_int(F1 a) { return std::nearbyint(a.v); }
-inline F1 pow2_int(F1 n) { return std::bit_cast<float>(std::uint32_t(int(n.v) + 127) << 23); }
+// (NaN gives 1, as a NaN result follows anyway: int(NaN) would be undefined behaviour.)
+inline F1 pow2_int(F1 n) {
+  if (n.v != n.v) return 1.0f;
+  return std::bit_cast<float>(std::uint32_t(int(n.v) + 127) << 23);
+}
 inline F1 exponent_of(F1 a) { return float(int(std::bit_cast<std::uint32_t>(a.v) >> 23) - 127); }
 inline F1 mantissa_of(F1 a) {
   return std::bit_cast<float>((std::bit_cast<std::uint32_t>(a.v) & 0x007fffffu) | 0x3f800000u);
 }
 template <int N>
 inline F1 mills_part(F1 a, const double (&c)[N]) {
-  const double t = 1.0 / (1.0 + 0.5 * double(a.v));
+  // As vec_avx2.hpp: a float reciprocal refined once in double.
+  const float tf = 1.0f / std::fma(a.v, 0.5f, 1.0f);
+  const double d = std::fma(double(a.v), 0.5, 1.0), t0 = tf;
+  const double t = std::fma(t0, std::fma(-d, t0, 1.0), t0);
   double acc = c[N - 1];
   for (int i = N - 2; i >= 0; --i) acc = std::fma(acc, t, c[i]);
   return float(acc * t);

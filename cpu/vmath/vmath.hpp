@@ -95,7 +95,19 @@ inline V exp(V x) {
   // through the integer part and get their NaN back at the end.
   const V xc = select(nan, V(0.0f), max(V(-104.0f), min(V(89.0f), x)));
   const ExpParts<V> e = exp_parts(xc);
+  // One power of two while every lane's result is normal; the rare vector with a
+  // subnormal or near-overflow lane takes scale2.
+  if (!any((e.n < V(-125.0f)) | (e.n > V(127.0f)))) return select(nan, x, e.p() * pow2_int(e.n));
   return select(nan, x, scale2(e.p(), e.n));
+}
+
+// e^y - 1 for y in [0, 30], accurate near 0: 2^n t + (2^n - 1), both parts exact, one
+// rounding.
+template <class V>
+inline V expm1_nonnegative(V y) {
+  const ExpParts<V> e = exp_parts(y);
+  const V s = pow2_int(e.n);
+  return fma(s, e.t, s - V(1.0f));
 }
 
 // e^x for x <= 0 only, where results below FLT_MIN do not matter (softmax: a
@@ -134,10 +146,15 @@ inline V log(V x) {
 // x sigmoid(y), y = yhi + ylo (ylo a correction, 0 for plain arguments), with
 // e = e^-|y| = (1 + t) 2^n:
 //   y >= 0: x / (1 + e)
-//   y <  0: x e / (1 + e) = (q (1 + t)) 2^n, q = x / (1 + e): 2^n applied last, so
-//           sigmoid(-100) (subnormal) and silu(-100) = -100 sigmoid(-100) are rounded
-//           once, and 1 + t never rounded (fma(q, t, q)): 1.5 ulp instead of 2.
-// Beyond |y| = 174 the negative side is a signed zero (x e underflows).
+//   y <  0: x e / (1 + e)
+// 1 + e is kept exact as den + den_lo (Fast2Sum: e <= 1), and the quotient is one
+// division corrected by an FMA residual: inv = 1 / den, c = 1 - inv (den + den_lo), so
+// 1 / (1 + e) = inv (1 + c). Then x inv (1 + c) and x inv (1 + t)(1 + c) 2^n, the 2^n
+// applied last. While every lane's e is normal (|y| <= 87) 2^n is one multiply; a vector
+// with a larger |y| applies it by scale2 (rounded once, as sigmoid(-100) is subnormal),
+// and since scale2 equals the multiply wherever the result is normal, every lane gets the
+// same value whichever way its vector went. Beyond |y| = 174 the negative side is a
+// signed zero. Max error: sigmoid 1.2 ulp, silu 1.6 (the product with x).
 template <class V>
 inline V mul_sigmoid(V x, V yhi, V ylo) {
   using M = typename V::Mask;
@@ -145,21 +162,21 @@ inline V mul_sigmoid(V x, V yhi, V ylo) {
   const V a = min(V(174.0f), abs(yhi));  // NaN: min keeps it
   const M nan = is_nan(a);
   const ExpParts<V> e = exp_parts(select(nan, V(0.0f), -a));
-  // e^-a (1 - ylo) or e^y (1 + ylo); a lo that is not small (inf - inf, NaN) is dropped.
-  const V lo_ok = select(abs(ylo) < V(1.0f), ylo, V(0.0f));
-  const V lo = select(neg, lo_ok, -lo_ok);
-  const V t = fma(e.t, lo, e.t + lo);          // (1 + t)(1 + lo) = 1 + t'
-  // 1 + e^-|y| as den + den_lo exactly (Fast2Sum: e^-|y| <= 1), and q = x / (den +
-  // den_lo) corrected to first order: the rounding of the sum is where sigmoid lost
-  // most of its accuracy (2.25 ulp at -ln 3, where the result crosses 0.25).
-  const V ev = scale2(t + V(1.0f), e.n);
+  const V lo_ok = select(abs(ylo) < V(1.0f), ylo, V(0.0f));  // drop inf - inf, NaN
+  const V lo = select(neg, lo_ok, -lo_ok);                    // e^-a (1 - ylo) or e^y (1 + ylo)
+  const V t = fma(e.t, lo, e.t + lo);
+  const bool normal = !any(a > V(87.0f));
+  auto scaled = [&](V v) { return normal ? v * pow2_int(e.n) : scale2(v, e.n); };
+  const V ev = scaled(t + V(1.0f));
   const V den = V(1.0f) + ev;
   const V den_lo = (V(1.0f) - den) + ev;
-  V q = x / den;
-  q = fnma(q, den_lo / den, q);
-  const V pos_result = q;
-  const V neg_result = select(abs(yhi) >= V(174.0f), x * V(0.0f), scale2(fma(q, t, q), e.n));
-  return select(nan, yhi, select(neg, neg_result, pos_result));
+  const V inv = V(1.0f) / den;
+  const V c = fnma(inv, den_lo, fnma(inv, den, V(1.0f)));
+  const V pos = x * fma(inv, c, inv);
+  const V s = fma(t, c, t + c);  // (1 + t)(1 + c) - 1
+  V negr = scaled(x * fma(inv, s, inv));
+  if (!normal) negr = select(abs(yhi) >= V(174.0f), x * V(0.0f), negr);
+  return select(nan, yhi, select(neg, negr, pos));
 }
 
 template <class V>
@@ -167,15 +184,22 @@ inline V sigmoid(V x) {
   return mul_sigmoid(V(1.0f), x, V(0.0f));
 }
 
-// tanh: x + x^3 p(x^2) for |x| < 0.625; beyond, sign(x) (1 - 2 / (e^2|x| + 1)).
+// tanh |x| = E / (E + 2), E = e^2|x| - 1 (expm1: accurate near 0, so one formula
+// serves every |x|; beyond 10 tanh is 1 in float), the sign put back. E + 2 is kept
+// exact as D + D_lo and the quotient corrected by its residual (as mul_sigmoid): the
+// plain division left 2.3 ulp near |x| = 0.2.
 template <class V>
 inline V tanh(V x) {
-  const V a = abs(x);
-  const V z = x * x;
-  const V small = select(x == V(0.0f), x, fma(x * z, horner(z, k::kTanhP), x));  // keep -0
-  const V e = exp(a + a);
-  const V big = xor_bits(V(1.0f) - V(2.0f) / (e + V(1.0f)), sign_bit(x));
-  return select(a < V(0.625f), small, big);
+  const V a = min(V(10.0f), abs(x));  // NaN: min keeps it
+  const V e = expm1_nonnegative(a + a);
+  const V big = max(e, V(2.0f)), small = min(e, V(2.0f));
+  const V d = big + small;
+  const V d_lo = (big - d) + small;  // Fast2Sum: d + d_lo = E + 2 exactly
+  const V inv = V(1.0f) / d;
+  const V q0 = e * inv;
+  const V r = fnma(q0, d, e);                    // E - q0 d, exact
+  const V q = fma(fnma(q0, d_lo, r), inv, q0);   // q0 + (E - q0 (d + d_lo)) / d
+  return xor_bits(q, sign_bit(x));
 }
 
 // e^(-x^2/2) as p 2^n, x^2 = hi + lo exactly (FMA): e^-hi/2 (1 - lo/2).
@@ -191,23 +215,27 @@ inline ExpParts<V> exp_neg_half_square(V x) {
 
 // Phi(-a) for a in [1, 15] as (m (1 + te)) 2^n: m = t h(t) the normal part, e^(-a^2/2)
 // = (1 + te) 2^n. Kept apart so callers multiply into m first, apply (1 + te) by an
-// fma (unrounded) and 2^n last.
+// fma (unrounded) and 2^n last: one multiply while every lane's 2^n is normal (a <= 13),
+// scale2 otherwise (equal wherever the result is normal).
 template <class V>
 struct TailParts {
   V m, te, n;
-  V value() const { return scale2(fma(m, te, m), n); }  // Phi(-a)
+  bool normal;
+  V scaled(V v) const { return normal ? v * pow2_int(n) : scale2(v, n); }
+  V value() const { return scaled(fma(m, te, m)); }  // Phi(-a)
 };
 template <class V>
 inline TailParts<V> normal_tail(V a) {
   const V ac = min(V(15.0f), a);
   const ExpParts<V> e = exp_neg_half_square(ac);
-  return {mills_part(ac, k::kMillsH), e.t, e.n};
+  return {mills_part(ac, k::kMillsH), e.t, e.n, !any(ac > V(13.0f))};
 }
 
 // The standard normal CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2.
 template <class V>
 inline V normal_cdf(V x) {
   const V central = fma(x, horner(x * x, k::kPhiE), V(0.5f));
+  if (all(abs(x) <= V(1.0f))) return central;
   const V tail = normal_tail(abs(x)).value();
   const V outer = select(x < V(0.0f), tail, V(1.0f) - tail);
   return select(abs(x) <= V(1.0f), central, select(is_nan(x), x, outer));
@@ -219,12 +247,14 @@ template <class V>
 inline V erf(V x) {
   const V a = abs(x);
   const V central = x * horner(x * x, k::kErfE);
+  if (all(a <= V(0.75f))) return central;
   const V ac = min(V(10.0f), a);
   const V hi = ac * ac;
   const V lo = fms(ac, ac, hi);
-  ExpParts<V> e = exp_parts(-hi);
+  const ExpParts<V> e = exp_parts(-hi);
   const V p = fnma(e.p(), lo, e.p());  // e^-(hi + lo)
-  const V erfc = scale2(V(2.0f) * mills_part(ac * V(k::kSqrt2), k::kMillsH) * p, e.n);
+  const V m = V(2.0f) * mills_part(ac * V(k::kSqrt2), k::kMillsH) * p;
+  const V erfc = any(ac > V(9.0f)) ? scale2(m, e.n) : m * pow2_int(e.n);
   const V outer = xor_bits(V(1.0f) - erfc, sign_bit(x));
   return select(a <= V(0.75f), central, select(is_nan(x), x, outer));
 }
@@ -240,10 +270,11 @@ inline V with_limits(V x, V r, float at_neg_inf, float at_pos_inf) {
 template <class V>
 inline V gelu_erf(V x) {
   const V central = x * fma(x, horner(x * x, k::kPhiE), V(0.5f));
+  if (all(abs(x) <= V(1.0f))) return central;
   const TailParts<V> t = normal_tail(abs(x));
   // Beyond |x| = 15 the tail (clamped there) is below every float: a signed zero.
   const V xm = x * t.m;
-  const V neg = select(abs(x) > V(15.0f), x * V(0.0f), scale2(fma(xm, t.te, xm), t.n));
+  const V neg = select(abs(x) > V(15.0f), x * V(0.0f), t.scaled(fma(xm, t.te, xm)));
   const V pos = fnma(x, t.value(), x);  // x (1 - Phi(-x))
   const V outer = with_limits(x, select(x < V(0.0f), neg, pos), -0.0f, __builtin_inff());
   return select(abs(x) <= V(1.0f), central, select(is_nan(x), x, outer));
