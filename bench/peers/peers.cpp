@@ -18,6 +18,20 @@ SgemmPeer eigen_sgemm_peer();
 SgemmPeer onednn_sgemm_peer();
 #endif
 
+NormPeer libm_norm_peer();  // libm_norm.cpp (always built)
+#ifdef TG_PEER_EIGEN
+NormPeer eigen_norm_peer();
+#endif
+
+std::vector<NormPeer> norm_peers() {
+  std::vector<NormPeer> v;
+#ifdef TG_PEER_EIGEN
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back(eigen_norm_peer());
+#endif
+  v.push_back(libm_norm_peer());
+  return v;
+}
+
 std::vector<SgemmPeer> sgemm_peers() {
   std::vector<SgemmPeer> v;
 #ifdef TG_PEER_OPENBLAS

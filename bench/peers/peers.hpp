@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/activation.hpp"
 #include "kernels/gemm.hpp"
 
 namespace tg::peers {
@@ -25,6 +26,23 @@ struct SgemmPeer {
 std::vector<SgemmPeer> sgemm_peers();
 // nullptr when that peer was not found at configure time.
 const SgemmPeer* find_sgemm_peer(const std::string& name);
+
+// Elementwise and row-wise kernels of the array-expression peer (Eigen) and of a plain
+// loop over libm (compiled at -O3, no vector flags), over contiguous rows x cols, OpenMP
+// over rows (or chunks of a long row) at omp_get_max_threads(). What a user of those
+// libraries would write for these ops.
+struct NormPeer {
+  const char* name;  // "eigen", "libm"
+  void (*act_fwd)(Activation act, index_t n, const float* x, float* y);
+  void (*act_bwd)(Activation act, index_t n, const float* x, const float* dy, float* dx);
+  void (*softmax_fwd)(bool log, index_t rows, index_t cols, const float* x, float* y);
+  void (*softmax_bwd)(bool log, index_t rows, index_t cols, const float* y, const float* dy, float* dx);
+  void (*layer_norm_fwd)(index_t rows, index_t cols, const float* x, float eps, float* y, float* mean,
+                         float* rstd);
+  void (*layer_norm_bwd)(index_t rows, index_t cols, const float* x, const float* dy, const float* mean,
+                         const float* rstd, float* dx);
+};
+std::vector<NormPeer> norm_peers();
 
 // The shared object that holds `symbol`'s code ("?" when unknown), e.g. to show that
 // cblas_sgemm came from libopenblas and not from another BLAS that exports it too.

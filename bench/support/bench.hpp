@@ -10,6 +10,9 @@
 
 #include <benchmark/benchmark.h>
 
+#include <cstdint>
+#include <string>
+
 #include "bench/support/machine.hpp"
 
 namespace tg::bench {
@@ -20,5 +23,13 @@ void set_rates(benchmark::State& state, double flops, double bytes, int threads)
 
 // Pins the OpenMP thread count for tilegrad's kernels and every peer that has a knob.
 void set_threads(int threads);
+
+// Fills p[0, n) with uniform values in [lo, hi), deterministic for a seed, in parallel
+// (the memory-bound benchmarks allocate hundreds of MiB per row).
+void fill_uniform(float* p, std::int64_t n, std::uint64_t seed, float lo, float hi);
+
+// Registers copy/stream/<shape>/threads:<t>: a copy of n floats on t threads, the
+// floor that memory-bound rows quote (bytes = read + written).
+void register_copy_floor(const std::string& shape, std::int64_t n, int threads);
 
 }  // namespace tg::bench
