@@ -23,6 +23,10 @@
 
 #include "kernels/activation.hpp"
 
+// Forced inline: these are building blocks of one loop body, and a call would pass
+// X2 vectors through memory (GCC's size limits refuse the larger X2 bodies otherwise).
+#define TG_VMATH_INLINE inline __attribute__((always_inline))
+
 namespace tg::cpu::vmath {
 
 namespace k {
@@ -57,7 +61,7 @@ constexpr double kGeluTanhC = 0.044715;
 }  // namespace k
 
 template <class V, std::size_t N>
-inline V horner(V x, const float (&c)[N]) {
+TG_VMATH_INLINE V horner(V x, const float (&c)[N]) {
   V acc = c[N - 1];
   for (std::size_t i = N - 1; i-- > 0;) acc = fma(acc, x, V(c[i]));
   return acc;
@@ -66,9 +70,16 @@ inline V horner(V x, const float (&c)[N]) {
 // p * 2^n with a single rounding, n integral in [-252, 254]: 2^n as two normal
 // factors, the first product exact (p is in [0.7, 1.5] or another normal value).
 template <class V>
-inline V scale2(V p, V n) {
+TG_VMATH_INLINE V scale2(V p, V n) {
   const V n1 = round_int(n * V(0.5f));
   return (p * pow2_int(n1)) * pow2_int(n - n1);
+}
+
+// v 2^n: one multiply when every lane's 2^n is known normal, scale2 otherwise. Equal
+// wherever the result is normal, so a lane's value does not depend on its neighbours.
+template <class V>
+TG_VMATH_INLINE V times_pow2(V v, V n, bool normal) {
+  return normal ? v * pow2_int(n) : scale2(v, n);
 }
 
 // e^x = (1 + t) 2^n for finite x in [-174, 88.8] (Cody & Waite reduction, then the
@@ -78,10 +89,10 @@ inline V scale2(V p, V n) {
 template <class V>
 struct ExpParts {
   V t, n;
-  V p() const { return t + V(1.0f); }
+  TG_VMATH_INLINE V p() const { return t + V(1.0f); }
 };
 template <class V>
-inline ExpParts<V> exp_parts(V x) {
+TG_VMATH_INLINE ExpParts<V> exp_parts(V x) {
   const V n = round_int(x * V(k::kLog2e));
   V r = fnma(n, V(k::kLn2Hi), x);
   r = fnma(n, V(k::kLn2Lo), r);
@@ -89,7 +100,7 @@ inline ExpParts<V> exp_parts(V x) {
 }
 
 template <class V>
-inline V exp(V x) {
+TG_VMATH_INLINE V exp(V x) {
   const typename V::Mask nan = is_nan(x);
   // Clamped: above 89 the result is +inf, below -104 it rounds to 0. NaN lanes take 0
   // through the integer part and get their NaN back at the end.
@@ -104,7 +115,7 @@ inline V exp(V x) {
 // e^y - 1 for y in [0, 30], accurate near 0: 2^n t + (2^n - 1), both parts exact, one
 // rounding.
 template <class V>
-inline V expm1_nonnegative(V y) {
+TG_VMATH_INLINE V expm1_nonnegative(V y) {
   const ExpParts<V> e = exp_parts(y);
   const V s = pow2_int(e.n);
   return fma(s, e.t, s - V(1.0f));
@@ -114,7 +125,7 @@ inline V expm1_nonnegative(V y) {
 // probability under 1e-38 next to a sum >= 1): one power of two, no subnormals, and 0
 // below -87.3 or for -inf. ~1 ulp like exp.
 template <class V>
-inline V exp_nonpositive(V x) {
+TG_VMATH_INLINE V exp_nonpositive(V x) {
   const V xc = max(V(-87.33f), x);  // -inf -> -87.33 -> underflow test below
   const ExpParts<V> e = exp_parts(xc);
   return select(x < V(-87.33f), V(0.0f), e.p() * pow2_int(e.n));
@@ -124,7 +135,7 @@ inline V exp_nonpositive(V x) {
 // s = (m - 1) / (m + 1), |s| <= 0.172, as 2s (1 + s^2/3 + s^4/5 + ...): the series'
 // truncation after s^10 is below 2e-9.
 template <class V>
-inline V log(V x) {
+TG_VMATH_INLINE V log(V x) {
   using M = typename V::Mask;
   const M sub = x < V(1.17549435e-38f);  // subnormal (or 0, negative): scale up first
   const V xs = select(sub, x * V(8388608.0f), x);
@@ -155,33 +166,36 @@ inline V log(V x) {
 // and since scale2 equals the multiply wherever the result is normal, every lane gets the
 // same value whichever way its vector went. Beyond |y| = 174 the negative side is a
 // signed zero. Max error: sigmoid 1.2 ulp, silu 1.6 (the product with x).
-template <class V>
-inline V mul_sigmoid(V x, V yhi, V ylo) {
+// kLo = false: ylo is zero and its correction is skipped (sigmoid, silu).
+template <bool kLo = true, class V>
+TG_VMATH_INLINE V mul_sigmoid(V x, V yhi, V ylo) {
   using M = typename V::Mask;
   const M neg = yhi < V(0.0f);
   const V a = min(V(174.0f), abs(yhi));  // NaN: min keeps it
   const M nan = is_nan(a);
   const ExpParts<V> e = exp_parts(select(nan, V(0.0f), -a));
-  const V lo_ok = select(abs(ylo) < V(1.0f), ylo, V(0.0f));  // drop inf - inf, NaN
-  const V lo = select(neg, lo_ok, -lo_ok);                    // e^-a (1 - ylo) or e^y (1 + ylo)
-  const V t = fma(e.t, lo, e.t + lo);
+  V t = e.t;
+  if constexpr (kLo) {
+    const V lo_ok = select(abs(ylo) < V(1.0f), ylo, V(0.0f));  // drop inf - inf, NaN
+    const V lo = select(neg, lo_ok, -lo_ok);                    // e^-a (1 - ylo) or e^y (1 + ylo)
+    t = fma(e.t, lo, e.t + lo);
+  }
   const bool normal = !any(a > V(87.0f));
-  auto scaled = [&](V v) { return normal ? v * pow2_int(e.n) : scale2(v, e.n); };
-  const V ev = scaled(t + V(1.0f));
+  const V ev = times_pow2(t + V(1.0f), e.n, normal);
   const V den = V(1.0f) + ev;
   const V den_lo = (V(1.0f) - den) + ev;
   const V inv = V(1.0f) / den;
   const V c = fnma(inv, den_lo, fnma(inv, den, V(1.0f)));
   const V pos = x * fma(inv, c, inv);
   const V s = fma(t, c, t + c);  // (1 + t)(1 + c) - 1
-  V negr = scaled(x * fma(inv, s, inv));
+  V negr = times_pow2(x * fma(inv, s, inv), e.n, normal);
   if (!normal) negr = select(abs(yhi) >= V(174.0f), x * V(0.0f), negr);
   return select(nan, yhi, select(neg, negr, pos));
 }
 
 template <class V>
-inline V sigmoid(V x) {
-  return mul_sigmoid(V(1.0f), x, V(0.0f));
+TG_VMATH_INLINE V sigmoid(V x) {
+  return mul_sigmoid<false>(V(1.0f), x, V(0.0f));
 }
 
 // tanh |x| = E / (E + 2), E = e^2|x| - 1 (expm1: accurate near 0, so one formula
@@ -189,7 +203,7 @@ inline V sigmoid(V x) {
 // exact as D + D_lo and the quotient corrected by its residual (as mul_sigmoid): the
 // plain division left 2.3 ulp near |x| = 0.2.
 template <class V>
-inline V tanh(V x) {
+TG_VMATH_INLINE V tanh(V x) {
   const V a = min(V(10.0f), abs(x));  // NaN: min keeps it
   const V e = expm1_nonnegative(a + a);
   const V big = max(e, V(2.0f)), small = min(e, V(2.0f));
@@ -204,7 +218,7 @@ inline V tanh(V x) {
 
 // e^(-x^2/2) as p 2^n, x^2 = hi + lo exactly (FMA): e^-hi/2 (1 - lo/2).
 template <class V>
-inline ExpParts<V> exp_neg_half_square(V x) {
+TG_VMATH_INLINE ExpParts<V> exp_neg_half_square(V x) {
   const V hi = x * x;
   const V lo = fms(x, x, hi);
   ExpParts<V> e = exp_parts(max(V(-174.0f), hi * V(-0.5f)));
@@ -221,11 +235,11 @@ template <class V>
 struct TailParts {
   V m, te, n;
   bool normal;
-  V scaled(V v) const { return normal ? v * pow2_int(n) : scale2(v, n); }
-  V value() const { return scaled(fma(m, te, m)); }  // Phi(-a)
+  TG_VMATH_INLINE V scaled(V v) const { return times_pow2(v, n, normal); }
+  TG_VMATH_INLINE V value() const { return scaled(fma(m, te, m)); }  // Phi(-a)
 };
 template <class V>
-inline TailParts<V> normal_tail(V a) {
+TG_VMATH_INLINE TailParts<V> normal_tail(V a) {
   const V ac = min(V(15.0f), a);
   const ExpParts<V> e = exp_neg_half_square(ac);
   return {mills_part(ac, k::kMillsH), e.t, e.n, !any(ac > V(13.0f))};
@@ -233,7 +247,7 @@ inline TailParts<V> normal_tail(V a) {
 
 // The standard normal CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2.
 template <class V>
-inline V normal_cdf(V x) {
+TG_VMATH_INLINE V normal_cdf(V x) {
   const V central = fma(x, horner(x * x, k::kPhiE), V(0.5f));
   if (all(abs(x) <= V(1.0f))) return central;
   const V tail = normal_tail(abs(x)).value();
@@ -244,7 +258,7 @@ inline V normal_cdf(V x) {
 // erf(x) = x E(x^2) for |x| <= 0.75; beyond, sign(x) (1 - erfc|x|) with
 // erfc(a) = 2 Phi(-a sqrt 2) = 2 e^(-a^2) t h(t), t = 1 / (1 + a / sqrt 2).
 template <class V>
-inline V erf(V x) {
+TG_VMATH_INLINE V erf(V x) {
   const V a = abs(x);
   const V central = x * horner(x * x, k::kErfE);
   if (all(a <= V(0.75f))) return central;
@@ -261,14 +275,14 @@ inline V erf(V x) {
 
 // r, except the limits at x = -inf and +inf (where inf * 0 would make NaN).
 template <class V>
-inline V with_limits(V x, V r, float at_neg_inf, float at_pos_inf) {
+TG_VMATH_INLINE V with_limits(V x, V r, float at_neg_inf, float at_pos_inf) {
   const V inf(__builtin_inff());
   return select(x == -inf, V(at_neg_inf), select(x == inf, V(at_pos_inf), r));
 }
 
 // gelu(x) = x Phi(x); for x < -1 formed as (x t h(t) p) 2^n, rounded once.
 template <class V>
-inline V gelu_erf(V x) {
+TG_VMATH_INLINE V gelu_erf(V x) {
   const V central = x * fma(x, horner(x * x, k::kPhiE), V(0.5f));
   if (all(abs(x) <= V(1.0f))) return central;
   const TailParts<V> t = normal_tail(abs(x));
@@ -284,15 +298,15 @@ inline V gelu_erf(V x) {
 // computed in double (cubic_arg_hi_lo): at x = -10, 2u = -99 and a float 2u would be
 // off by 1e-5, i.e. 170 ulp after exp.
 template <class V>
-inline V gelu_tanh(V x) {
+TG_VMATH_INLINE V gelu_tanh(V x) {
   V lo;
   const V hi = cubic_arg_hi_lo(x, k::kGeluTanhK2, k::kGeluTanhC, lo);
   return select(is_nan(x), x, with_limits(x, mul_sigmoid(x, hi, lo), -0.0f, __builtin_inff()));
 }
 
 template <class V>
-inline V silu(V x) {
-  return with_limits(x, mul_sigmoid(x, x, V(0.0f)), -0.0f, __builtin_inff());
+TG_VMATH_INLINE V silu(V x) {
+  return with_limits(x, mul_sigmoid<false>(x, x, V(0.0f)), -0.0f, __builtin_inff());
 }
 
 // ---------------------------------------------------------------------------------
@@ -300,7 +314,7 @@ inline V silu(V x) {
 // loops (activate<kind>), so these switches fold away.
 // ---------------------------------------------------------------------------------
 template <Act kKind, class V>
-inline V activate(V x, V slope) {
+TG_VMATH_INLINE V activate(V x, V slope) {
   if constexpr (kKind == Act::none) return x;
   if constexpr (kKind == Act::relu) return max(V(0.0f), x);  // MAXPS: NaN in, NaN out
   if constexpr (kKind == Act::leaky_relu) return select(x >= V(0.0f), x, x * slope);
@@ -314,7 +328,7 @@ inline V activate(V x, V slope) {
 // f'(x); at the kinks the left derivative (0 for relu, slope for leaky_relu), NaN for
 // NaN, limits at +-inf (as act_derivative in kernels/reference/activation.cpp).
 template <Act kKind, class V>
-inline V activate_grad(V x, V slope) {
+TG_VMATH_INLINE V activate_grad(V x, V slope) {
   using M = typename V::Mask;
   const M nan = is_nan(x);
   V g;

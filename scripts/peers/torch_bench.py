@@ -1,0 +1,260 @@
+"""PyTorch as a peer: the rows of tilegrad's benchmark binaries, timed in torch.
+
+Run through scripts/peers/torch-bench, which installs Debian's python3-torch, pins
+OpenBLAS (OpenMP build) per process and sets the thread environment; this file does
+the timing. It writes Google Benchmark's JSON layout (iteration rows, then mean, median
+and stddev per row) so scripts/bench-summary reads it beside the C++ results, with rows
+named <op>/pytorch/<shape>/threads:<n> like the binaries' rows.
+
+Each row is computed once and compared with the same op in float64 before it is timed:
+a peer that computes something else is an error, not a fast row. Outputs are written
+into preallocated tensors (the out= forms), as the C++ rows do, so allocation is not
+timed.
+"""
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+
+import torch
+
+EPS = 1e-5
+LEAKY_SLOPE = 0.01  # bench_eltwise's slope
+
+
+def uniform(shape, lo, hi, seed):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(shape, generator=g, dtype=torch.float32) * (hi - lo) + lo
+
+
+# --- eltwise: forward y = f(x), backward dx = dy f'(x) (bench_eltwise's byte counts) ----
+
+def _gelu(approx):
+    def fwd(x, y):
+        torch._C._nn.gelu(x, approximate=approx, out=y)
+
+    def bwd(x, dy, dx):
+        torch.ops.aten.gelu_backward.grad_input(dy, x, approximate=approx, grad_input=dx)
+
+    def ref(x):
+        return torch.nn.functional.gelu(x, approximate=approx)
+    return fwd, bwd, ref
+
+
+def _sigmoid_bwd(x, dy, dx):
+    # torch's sigmoid_backward takes the forward's output, as autograd saves it
+    torch.ops.aten.sigmoid_backward.grad_input(dy, torch.sigmoid(x), grad_input=dx)
+
+
+ACTIVATIONS = {
+    "relu": (lambda x, y: torch.clamp_min(x, 0.0, out=y),
+             lambda x, dy, dx: torch.ops.aten.threshold_backward.grad_input(dy, x, 0.0, grad_input=dx),
+             torch.relu),
+    "leaky_relu": (lambda x, y: torch._C._nn.leaky_relu(x, LEAKY_SLOPE, out=y),
+                   lambda x, dy, dx: torch.ops.aten.leaky_relu_backward.grad_input(
+                       dy, x, LEAKY_SLOPE, False, grad_input=dx),
+                   lambda x: torch.nn.functional.leaky_relu(x, LEAKY_SLOPE)),
+    "gelu_erf": _gelu("none"),
+    "gelu_tanh": _gelu("tanh"),
+    "silu": (lambda x, y: torch._C._nn.silu(x, out=y),
+             lambda x, dy, dx: torch.ops.aten.silu_backward.grad_input(dy, x, grad_input=dx),
+             torch.nn.functional.silu),
+    "sigmoid": (lambda x, y: torch.sigmoid(x, out=y), None, torch.sigmoid),
+    "tanh": (lambda x, y: torch.tanh(x, out=y), None, torch.tanh),
+}
+
+
+def eltwise_rows(shapes):
+    """(name, bytes, elements, setup) for every activation, forward and backward."""
+    for act, (fwd, bwd, ref) in ACTIVATIONS.items():
+        for backward in (False, True):
+            if backward and bwd is None:
+                continue  # sigmoid/tanh backward take the output in torch: not the same op
+            for shape_name, shape in shapes:
+                n = shape[0] * shape[1]
+
+                def setup(shape=shape, fwd=fwd, bwd=bwd, ref=ref, backward=backward):
+                    x = uniform(shape, -4, 4, 21)
+                    y = torch.empty(shape)
+                    if not backward:
+                        def run():
+                            fwd(x, y)
+                        def check():
+                            run()
+                            return y, ref(x.double())
+                        return run, check
+                    dy = uniform(shape, -1, 1, 22)
+
+                    def run():
+                        bwd(x, dy, y)
+
+                    def check():
+                        run()
+                        xd = x.double().requires_grad_()
+                        ref(xd).backward(dy.double())
+                        return y, xd.grad
+                    return run, check
+                yield (f"{act}_{'bwd' if backward else 'fwd'}/pytorch/{shape_name}",
+                       (12 if backward else 8) * n, n, setup)
+
+
+# --- softmax, log_softmax and layer_norm over rows (bench_softmax's rows) ----------------
+
+def norm_rows(shapes):
+    for op in ("softmax_fwd", "softmax_bwd", "log_softmax_fwd", "log_softmax_bwd",
+               "layer_norm_fwd", "layer_norm_bwd"):
+        for shape_name, shape in shapes:
+            n = shape[0] * shape[1]
+
+            def setup(op=op, shape=shape):
+                x = uniform(shape, -4, 4, 21)
+                dy = uniform(shape, -1, 1, 22)
+                out = torch.empty(shape)
+                cols = shape[1]
+                if op == "softmax_fwd":
+                    run = lambda: torch.ops.aten._softmax.out(x, -1, False, out=out)
+                    ref = lambda: torch.softmax(x.double(), -1)
+                elif op == "log_softmax_fwd":
+                    run = lambda: torch.ops.aten._log_softmax.out(x, -1, False, out=out)
+                    ref = lambda: torch.log_softmax(x.double(), -1)
+                elif op == "softmax_bwd":
+                    y = torch.softmax(x, -1)
+                    run = lambda: torch.ops.aten._softmax_backward_data.out(
+                        dy, y, -1, torch.float32, grad_input=out)
+                    yd = y.double()
+                    ref = lambda: yd * (dy.double() - (dy.double() * yd).sum(-1, keepdim=True))
+                elif op == "log_softmax_bwd":
+                    y = torch.log_softmax(x, -1)
+                    run = lambda: torch.ops.aten._log_softmax_backward_data.out(
+                        dy, y, -1, torch.float32, out=out)
+                    yd = y.double()
+                    ref = lambda: dy.double() - yd.exp() * dy.double().sum(-1, keepdim=True)
+                elif op == "layer_norm_fwd":
+                    # native_layer_norm has no out= form: its timing includes allocating
+                    # y, mean and rstd, as every torch call of it does
+                    run = lambda: torch.native_layer_norm(x, [cols], None, None, EPS)
+                    ref = lambda: torch.nn.functional.layer_norm(x.double(), [cols], eps=EPS)
+                    check = lambda: (torch.native_layer_norm(x, [cols], None, None, EPS)[0], ref())
+                    return run, check
+                else:
+                    _, mean, rstd = torch.native_layer_norm(x, [cols], None, None, EPS)
+                    run = lambda: torch.ops.aten.native_layer_norm_backward(
+                        dy, x, [cols], mean, rstd, None, None, [True, False, False])
+
+                    def check():
+                        xd = x.double().requires_grad_()
+                        torch.nn.functional.layer_norm(xd, [cols], eps=EPS).backward(dy.double())
+                        return run()[0], xd.grad
+                    return run, check
+
+                def check():
+                    run()
+                    return out, ref()
+                return run, check
+            yield (f"{op}/pytorch/{shape_name}", (12 if op.endswith("bwd") else 8) * n, n, setup)
+
+
+SUITES = {
+    "eltwise": lambda: eltwise_rows([("16777216", (1, 16777216)), ("4096x1024", (4096, 1024)),
+                                     ("65536x64", (65536, 64)), ("64x65536", (64, 65536))]),
+    "softmax": lambda: norm_rows([("4096x1024", (4096, 1024)), ("65536x64", (65536, 64)),
+                                  ("64x65536", (64, 65536)), ("1x1048576", (1, 1048576))]),
+}
+
+
+def max_rel_error(got, want):
+    got, want = got.double(), want.double()
+    scale = want.abs().max().clamp_min(1e-30)
+    return float((got - want).abs().max() / scale)
+
+
+def time_row(run, min_time, repetitions):
+    """Seconds per call for each repetition: calls batched to last min_time each."""
+    run()
+    iters, elapsed = 1, 0.0
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            run()
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_time / 4:
+            break
+        iters *= 4
+    iters = max(1, int(iters * min_time / max(elapsed, 1e-9)))
+    times = []
+    for _ in range(repetitions):
+        t0 = time.perf_counter()
+        for _ in range(iters):
+            run()
+        times.append((time.perf_counter() - t0) / iters)
+    return iters, times
+
+
+def loaded_blas():
+    torch.ones(64, 64) @ torch.ones(64, 64)  # make sure the BLAS is loaded
+    with open("/proc/self/maps") as f:
+        libs = sorted(set(re.findall(r"(/\S*(?:blas|mkl)\S*\.so[.\d]*)", f.read())))
+    return ", ".join(libs) or "none found"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--suite", choices=sorted(SUITES), required=True)
+    ap.add_argument("--threads", type=int, required=True)
+    ap.add_argument("--filter", default="")
+    ap.add_argument("--repetitions", type=int, default=5)
+    ap.add_argument("--min-time", type=float, default=0.2, help="seconds per repetition")
+    ap.add_argument("--out", required=True, help="JSON file to write")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    blas = loaded_blas()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, BLAS: {blas}, "
+          f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}", file=sys.stderr)
+    pattern = re.compile(args.filter)
+    rows = []
+    for name, nbytes, items, setup in SUITES[args.suite]():
+        name = f"{name}/threads:{args.threads}"
+        if not pattern.search(name):
+            continue
+        run, check = setup()
+        got, want = check()
+        err = max_rel_error(got, want)
+        if not err < 1e-3:
+            rows.append({"name": name, "run_name": name, "run_type": "iteration",
+                         "error_occurred": True,
+                         "error_message": f"result check failed: relative error {err:.3g}"})
+            print(f"{name}: result check failed ({err:.3g})", file=sys.stderr)
+            continue
+        iters, times = time_row(run, args.min_time, args.repetitions)
+        base = {"run_name": name, "repetitions": args.repetitions, "threads": args.threads,
+                "iterations": iters, "time_unit": "us"}
+        for i, t in enumerate(times):
+            rows.append({**base, "name": name, "run_type": "iteration", "repetition_index": i,
+                         "real_time": t * 1e6, "bytes_per_second": nbytes / t,
+                         "items_per_second": items / t})
+        for agg, t in (("mean", statistics.mean(times)), ("median", statistics.median(times))):
+            rows.append({**base, "name": f"{name}_{agg}", "run_type": "aggregate",
+                         "aggregate_name": agg, "real_time": t * 1e6,
+                         "bytes_per_second": nbytes / t, "items_per_second": items / t})
+        med = statistics.median(times)
+        print(f"{name}: {nbytes / med / 1e9:.1f} GB/s (median of {args.repetitions})", file=sys.stderr)
+
+    doc = {"context": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host_name": platform.node(),
+                       "executable": f"torch {torch.__version__}", "tg_threads": args.threads,
+                       "tg_peer": f"pytorch {torch.__version__}, BLAS {blas}",
+                       "tg_cpu_model": platform.processor() or platform.machine()},
+           "benchmarks": rows}
+    tmp = args.out + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(doc, f, indent=1)
+    os.replace(tmp, args.out)  # never a partly written file
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
