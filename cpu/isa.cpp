@@ -1,11 +1,15 @@
 #include "cpu/isa.hpp"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <string>
 #include <string_view>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#include <unistd.h>
 #define TG_X86 1
 #endif
 #if defined(_OPENMP)
@@ -145,6 +149,32 @@ void set_num_threads(int n) {
 #if defined(_OPENMP)
   omp_set_num_threads(n);
 #endif
+}
+
+namespace {
+std::size_t sysfs_cache_bytes(int index) {
+  std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/size");
+  std::string s;
+  if (!(f >> s) || s.empty()) return 0;
+  std::size_t v = std::strtoull(s.c_str(), nullptr, 10);
+  if (s.back() == 'K') v <<= 10;
+  if (s.back() == 'M') v <<= 20;
+  return v;
+}
+}  // namespace
+
+const CacheSizes& cache_sizes() {
+  static const CacheSizes c = [] {
+    auto pick = [](long v, std::size_t fallback) { return v > 0 ? std::size_t(v) : fallback; };
+    CacheSizes r{pick(sysconf(_SC_LEVEL1_DCACHE_SIZE), 32 << 10), pick(sysconf(_SC_LEVEL2_CACHE_SIZE), 512 << 10),
+                 sysfs_cache_bytes(3)};
+    if (r.l3 == 0) r.l3 = pick(sysconf(_SC_LEVEL3_CACHE_SIZE), 8 << 20);
+    r.l1 = std::clamp<std::size_t>(r.l1, 16 << 10, 128 << 10);
+    r.l2 = std::clamp<std::size_t>(r.l2, 256 << 10, 4 << 20);
+    r.l3 = std::clamp<std::size_t>(r.l3, 2 << 20, 256 << 20);
+    return r;
+  }();
+  return c;
 }
 
 }  // namespace tg::cpu

@@ -6,6 +6,7 @@
 // a path the CPU lacks throws tg::Error instead of dying on an illegal instruction.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -28,6 +29,15 @@ const char* isa_name(Isa isa);       // "scalar", "avx2"
 bool isa_supported(Isa isa);
 std::vector<Isa> supported_isas();   // every path this CPU can run, scalar first
 Isa selected_isa();                  // TG_ISA if set (checked), else the best supported
+
+// Data cache sizes in bytes (per core for L1 and L2; L3 as one core sees it). L1 and L2
+// from sysconf (glibc reads cpuid); L3 from sysfs, because under some hypervisors glibc
+// reports it tenfold (320 MiB on a 32 MiB Zen 4 VM, seen here). Read once; clamped to
+// sane ranges with conservative fallbacks when unknown.
+struct CacheSizes {
+  std::size_t l1, l2, l3;
+};
+const CacheSizes& cache_sizes();
 
 // OpenMP threads the CPU kernels use (1 when built without OpenMP).
 int num_threads();

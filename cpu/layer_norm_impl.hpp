@@ -1,8 +1,8 @@
 // layer_norm kernels, written once over a lane type V (simd::F8 in
 // layer_norm_avx2.cpp, simd::F1 in layer_norm.cpp). Not a public header.
 //
-// Forward, per row: the statistics in one pass over memory, in blocks of 256 that sit
-// in L1: each block's mean and centred sum of squares (two passes over the block),
+// Forward, per row: the statistics in one pass over memory, in blocks of 2048 that sit
+// in L1 (rows up to 1024 four at a time, interleaved): each block's mean and centred sum of squares (two passes over the block),
 // merged into the row's in double by Chan, Golub & LeVeque's pairwise update (no
 // cancellation, unlike E[x^2] - E[x]^2); then y = (x - mean) rstd gamma + beta.
 // Backward, per row: sum(g) and sum(g xhat), g = dy gamma, xhat from the saved mean
@@ -22,7 +22,10 @@
 
 namespace tg::cpu::ln_impl {
 
-inline constexpr index_t kBlock = 256;
+// Statistics blocks are read twice (sum, then deviations) and must stay in L1: 2048
+// floats is 8 KiB. Rows up to kGroupCols go four at a time (16 KiB).
+inline constexpr index_t kBlock = 2048;
+inline constexpr index_t kGroupCols = 256;
 inline constexpr index_t kParallelElems = index_t(1) << 15;
 
 struct Stats {
@@ -38,41 +41,105 @@ inline void merge(Stats& a, double nb, double mean_b, double m2_b) {
   a.n = n;
 }
 
+template <class V, int kRows>
+void short_rows_stats(index_t n, const float* x, index_t ldx, Stats* out);
+
+// Rows longer than kGroupCols: each block summed in four accumulators (a single one
+// made the loop wait on its own adds: 3-4 cycles per vector, ~1 cycle per element).
 template <class V>
 Stats row_stats(index_t n, const float* x) {
   constexpr int L = V::kLanes;
   Stats st;
+  if (n <= kGroupCols) {  // the grouped path's arithmetic, so a row's result never
+    short_rows_stats<V, 1>(n, x, 0, &st);  // depends on how rows fell into groups
+    return st;
+  }
   const bool one_block = n <= kBlock;  // the block's statistics are the row's: no merge
   for (index_t b0 = 0; b0 < n; b0 += kBlock) {
     const index_t len = std::min(kBlock, n - b0);
     const float* xb = x + b0;
-    V s(0.0f);
+    V s0(0.0f), s1(0.0f), s2(0.0f), s3(0.0f);
     index_t j = 0;
-    for (; j + L <= len; j += L) s = s + V::load(xb + j);
-    if (j < len) s = s + V::load_partial(xb + j, int(len - j));
-    const float mean_b = simd::reduce_add(s) / float(len);
+    for (; j + 4 * L <= len; j += 4 * L) {
+      s0 = s0 + V::load(xb + j);
+      s1 = s1 + V::load(xb + j + L);
+      s2 = s2 + V::load(xb + j + 2 * L);
+      s3 = s3 + V::load(xb + j + 3 * L);
+    }
+    for (; j + L <= len; j += L) s0 = s0 + V::load(xb + j);
+    if (j < len) s1 = s1 + V::load_partial(xb + j, int(len - j));
+    const float mean_b = simd::reduce_add((s0 + s1) + (s2 + s3)) / float(len);
     // The float mean is off by up to an ulp of the sum; the deviations' own sum c
     // corrects it: mean = mean_b + c / len, m2 = sum d^2 - c^2 / len (the corrected
     // two-pass algorithm). Without it, (4.81372881, 4.81402397) normalized to
     // (-0.04654, 0.04669) instead of +-0.04662 at eps = 1e-5.
     const V mv(mean_b);
-    V q(0.0f), c(0.0f);
-    for (j = 0; j + L <= len; j += L) {
+    V c0(0.0f), c1(0.0f), q0(0.0f), q1(0.0f);
+    for (j = 0; j + 2 * L <= len; j += 2 * L) {
+      const V d0 = V::load(xb + j) - mv, d1 = V::load(xb + j + L) - mv;
+      c0 = c0 + d0;
+      c1 = c1 + d1;
+      q0 = fma(d0, d0, q0);
+      q1 = fma(d1, d1, q1);
+    }
+    for (; j + L <= len; j += L) {
       const V d = V::load(xb + j) - mv;
-      c = c + d;
-      q = fma(d, d, q);
+      c0 = c0 + d;
+      q0 = fma(d, d, q0);
     }
     if (j < len) {  // lanes past the row read as the mean: they add 0
       const V d = V::load_partial_fill(xb + j, int(len - j), mean_b) - mv;
-      c = c + d;
-      q = fma(d, d, q);
+      c1 = c1 + d;
+      q1 = fma(d, d, q1);
     }
-    const double cs = double(simd::reduce_add(c)), nb = double(len);
-    const double mean_c = double(mean_b) + cs / nb, m2 = double(simd::reduce_add(q)) - cs * cs / nb;
+    const double cs = double(simd::reduce_add(c0 + c1)), nb = double(len);
+    const double mean_c = double(mean_b) + cs / nb, m2 = double(simd::reduce_add(q0 + q1)) - cs * cs / nb;
     if (one_block) return {mean_c, m2, nb};
     merge(st, nb, mean_c, m2);
   }
   return st;
+}
+
+// The statistics of kRows rows of n <= kGroupCols each (one block, no merge),
+// interleaved: a short row is one chain of dependent latency (sum, reduce, deviations,
+// reduce, rsqrt) that a core cannot overlap with the next row's on its own; four at
+// once it can. row_stats uses it with kRows = 1 for short rows, so grouped or not a
+// row gets the same bits.
+template <class V, int kRows>
+void short_rows_stats(index_t n, const float* x, index_t ldx, Stats* out) {
+  constexpr int L = V::kLanes;
+  const index_t full = n / L * L;
+  const int r = int(n - full);
+  V s[kRows];
+  for (int k = 0; k < kRows; ++k) s[k] = V(0.0f);
+  for (index_t j = 0; j < full; j += L)
+    for (int k = 0; k < kRows; ++k) s[k] = s[k] + V::load(x + k * ldx + j);
+  if (r)
+    for (int k = 0; k < kRows; ++k) s[k] = s[k] + V::load_partial(x + k * ldx + full, r);
+  float mean_b[kRows];
+  V mv[kRows], c[kRows], q[kRows];
+  for (int k = 0; k < kRows; ++k) {
+    mean_b[k] = simd::reduce_add(s[k]) / float(n);
+    mv[k] = V(mean_b[k]);
+    c[k] = V(0.0f);
+    q[k] = V(0.0f);
+  }
+  for (index_t j = 0; j < full; j += L)
+    for (int k = 0; k < kRows; ++k) {
+      const V d = V::load(x + k * ldx + j) - mv[k];
+      c[k] = c[k] + d;
+      q[k] = fma(d, d, q[k]);
+    }
+  if (r)
+    for (int k = 0; k < kRows; ++k) {
+      const V d = V::load_partial_fill(x + k * ldx + full, r, mean_b[k]) - mv[k];
+      c[k] = c[k] + d;
+      q[k] = fma(d, d, q[k]);
+    }
+  for (int k = 0; k < kRows; ++k) {
+    const double cs = double(simd::reduce_add(c[k])), nb = double(n);
+    out[k] = {double(mean_b[k]) + cs / nb, double(simd::reduce_add(q[k])) - cs * cs / nb, nb};
+  }
 }
 
 // y = ((x - mean_hi) - mean_lo) rstd gamma + beta over one row; the affine parts chosen
@@ -98,11 +165,16 @@ void normalize_row(index_t n, const float* x, const float* gamma, const float* b
 template <class V>
 void forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma,
              const float* beta, float eps, float* y, index_t ldy, float* mean, float* rstd) {
+  constexpr int kGroup = 4;
   for_each_rows(rows, cols, kParallelElems, [&](index_t i0, index_t i1) {
+    Stats group[kGroup];
     for (index_t i = i0; i < i1; ++i) {
       const float* xi = x + i * ldx;
       float* yi = y + i * ldy;
-      const Stats st = row_stats<V>(cols, xi);
+      const index_t g = (i - i0) % kGroup;
+      if (cols <= kGroupCols && g == 0 && i + kGroup <= i1) short_rows_stats<V, kGroup>(cols, xi, ldx, group);
+      const bool grouped = cols <= kGroupCols && i - g + kGroup <= i1;
+      const Stats st = grouped ? group[g] : row_stats<V>(cols, xi);
       const double rs = 1.0 / std::sqrt(st.m2 / double(cols) + double(eps));
       if (mean) mean[i] = float(st.mean);
       if (rstd) rstd[i] = float(rs);

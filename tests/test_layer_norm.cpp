@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -212,6 +213,33 @@ TEST(LayerNorm, EveryPathMatchesTheReference) {
       ASSERT_TRUE(in_place || dx.padding_untouched()) << what << " dx";
       ASSERT_TRUE(testing::rel_close(dg, dg_ref, reduce_tol(rows))) << what << " dgamma";
       ASSERT_TRUE(testing::rel_close(db, db_ref, reduce_tol(rows))) << what << " dbeta";
+    }
+  }
+}
+
+// Rows are grouped four at a time inside each thread's range, so the groups move with
+// the thread count; a row's output must not.
+TEST(LayerNorm, ForwardIsTheSameBitsOnOneAndTwoThreads) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    const TypedOps<float>& ops = cpu::ops(isa).f32;
+    for (index_t cols : {index_t(7), index_t(64), index_t(256), index_t(257), index_t(1500), index_t(5000)}) {
+      const index_t rows = rng.integer(1200, 1300) * 8192 / (cols + 8192) + rng.integer(1, 7);
+      Mat<float> x = random_mat<float>(rng, rows, cols, cols, -3, 5);
+      std::vector<float> y[2], mean[2], rstd[2];
+      for (int t : {1, 2}) {
+        cpu::set_num_threads(t);
+        y[t - 1].assign(std::size_t(rows * cols), testing::kPoison<float>);
+        mean[t - 1].assign(std::size_t(rows), testing::kPoison<float>);
+        rstd[t - 1].assign(std::size_t(rows), testing::kPoison<float>);
+        ops.layer_norm_forward(rows, cols, x.ptr(), x.ld, nullptr, nullptr, 1e-5f, y[t - 1].data(), cols,
+                               mean[t - 1].data(), rstd[t - 1].data());
+      }
+      const std::string what = std::string(cpu::isa_name(isa)) + " " + std::to_string(rows) + "x" + std::to_string(cols);
+      EXPECT_EQ(0, std::memcmp(y[0].data(), y[1].data(), y[0].size() * sizeof(float))) << what;
+      EXPECT_EQ(0, std::memcmp(mean[0].data(), mean[1].data(), mean[0].size() * sizeof(float))) << what;
+      EXPECT_EQ(0, std::memcmp(rstd[0].data(), rstd[1].data(), rstd[0].size() * sizeof(float))) << what;
     }
   }
 }

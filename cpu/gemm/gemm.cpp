@@ -15,51 +15,18 @@
 #include <algorithm>
 #include <cstdlib>
 #include <exception>
-#include <fstream>
 #include <new>
 #include <string>
 #include <type_traits>
-#include <unistd.h>
 
 #include "cpu/activation.hpp"
 #include "cpu/gemm/gemm_impl.hpp"
+#include "cpu/isa.hpp"
 #include "kernels/activation.hpp"
 
 namespace tg::cpu::gemm_impl {
 
 namespace {
-
-// ---------------------------------------------------------------------------------
-// Cache sizes. L1 and L2 from sysconf (glibc reads cpuid); L3 from sysfs, because under
-// some hypervisors glibc reports it tenfold (320 MiB on a 32 MiB Zen 4 VM, seen here).
-// ---------------------------------------------------------------------------------
-std::size_t sysfs_cache_bytes(int index) {
-  std::ifstream f("/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/size");
-  std::string s;
-  if (!(f >> s) || s.empty()) return 0;
-  std::size_t v = std::strtoull(s.c_str(), nullptr, 10);
-  if (s.back() == 'K') v <<= 10;
-  if (s.back() == 'M') v <<= 20;
-  return v;
-}
-
-struct Caches {
-  std::size_t l1, l2, l3;
-};
-
-Caches caches() {
-  static const Caches c = [] {
-    auto pick = [](long v, std::size_t fallback) { return v > 0 ? std::size_t(v) : fallback; };
-    Caches r{pick(sysconf(_SC_LEVEL1_DCACHE_SIZE), 32 << 10), pick(sysconf(_SC_LEVEL2_CACHE_SIZE), 512 << 10),
-             sysfs_cache_bytes(3)};
-    if (r.l3 == 0) r.l3 = pick(sysconf(_SC_LEVEL3_CACHE_SIZE), 8 << 20);
-    r.l1 = std::clamp<std::size_t>(r.l1, 16 << 10, 128 << 10);
-    r.l2 = std::clamp<std::size_t>(r.l2, 256 << 10, 4 << 20);
-    r.l3 = std::clamp<std::size_t>(r.l3, 2 << 20, 256 << 20);
-    return r;
-  }();
-  return c;
-}
 
 index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
 index_t ceil_div(index_t x, index_t m) { return (x + m - 1) / m; }
@@ -226,7 +193,7 @@ constexpr Arch<double> kPortableF64 = portable_arch<double>();
 }  // namespace
 
 Blocking blocking_for(int mr, int nr, std::size_t elem) {
-  const Caches c = caches();
+  const CacheSizes& c = cache_sizes();
   // KC: the B micro-panel (KC x NR) and the A micro-panel (KC x MR) in 70% of L1, the
   // rest for C's tile lines and prefetched panels: 32 KiB and 6x16 fp32 give KC = 256
   // (22 KiB). MC: the A block (MC x KC) in half of L2. NC: the B block (KC x NC) in a

@@ -78,7 +78,7 @@ def eltwise_rows(shapes):
                 n = shape[0] * shape[1]
 
                 def setup(shape=shape, fwd=fwd, bwd=bwd, ref=ref, backward=backward):
-                    x = uniform(shape, -4, 4, 21)
+                    x = uniform(shape, -6, 6, 11)  # bench_eltwise's ranges
                     y = torch.empty(shape)
                     if not backward:
                         def run():
@@ -87,7 +87,7 @@ def eltwise_rows(shapes):
                             run()
                             return y, ref(x.double())
                         return run, check
-                    dy = uniform(shape, -1, 1, 22)
+                    dy = uniform(shape, -1, 1, 12)
 
                     def run():
                         bwd(x, dy, y)
