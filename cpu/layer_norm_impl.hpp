@@ -236,8 +236,19 @@ void backward(index_t rows, index_t cols, const float* x, index_t ldx, const flo
       double sg = 0, sgx = 0;
       for (index_t b0 = 0; b0 < cols; b0 += ln_impl::kBlock) {
         const index_t len = std::min(kBlock, cols - b0);
-        V ag(0.0f), agx(0.0f);
+        V ag(0.0f), agx(0.0f), ag1(0.0f), agx1(0.0f);  // two chains: the adds' latency
         index_t j = b0;
+        for (; j + 2 * L <= b0 + len; j += 2 * L) {
+          const V xh = (V::load(xi + j) - mv) * rv, xh1 = (V::load(xi + j + L) - mv) * rv;
+          const V g = V::load(dyi + j) * (gamma ? V::load(gamma + j) : V(1.0f));
+          const V g1 = V::load(dyi + j + L) * (gamma ? V::load(gamma + j + L) : V(1.0f));
+          ag = ag + g;
+          ag1 = ag1 + g1;
+          agx = fma(g, xh, agx);
+          agx1 = fma(g1, xh1, agx1);
+        }
+        ag = ag + ag1;
+        agx = agx + agx1;
         for (; j + L <= b0 + len; j += L) {
           const V xh = (V::load(xi + j) - mv) * rv;
           const V g = V::load(dyi + j) * (gamma ? V::load(gamma + j) : V(1.0f));
