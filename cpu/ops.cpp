@@ -1,6 +1,7 @@
 #include "cpu/ops.hpp"
 
 #include "cpu/activation.hpp"
+#include "cpu/elementwise.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/layer_norm.hpp"
 #include "cpu/softmax.hpp"
@@ -17,6 +18,9 @@ template <class T>
 constexpr TypedOps<T> scalar_ops() {
   TypedOps<T> t = reference_typed_ops<T>();
   t.gemm = &gemm_portable<T>;
+  t.unary = &unary_portable;
+  t.binary = &binary_portable;
+  t.where = &where_portable;
   if constexpr (std::is_same_v<T, float>) {
     t.act_forward = &act_forward_portable;
     t.act_backward = &act_backward_portable;
@@ -41,11 +45,22 @@ constexpr TypedOps<float> avx2_ops_f32() {
   t.log_softmax_backward = &log_softmax_backward_avx2;
   t.layer_norm_forward = &layer_norm_forward_avx2;
   t.layer_norm_backward = &layer_norm_backward_avx2;
+  t.unary = &unary_avx2;
+  t.binary = &binary_avx2;
+  t.where = &where_avx2;
+  return t;
+}
+
+constexpr TypedOps<double> avx2_ops_f64() {
+  TypedOps<double> t = scalar_ops<double>();
+  t.unary = &unary_avx2;
+  t.binary = &binary_avx2;
+  t.where = &where_avx2;
   return t;
 }
 
 constexpr OpTable kScalar{"cpu-scalar", scalar_ops<float>(), scalar_ops<double>()};
-constexpr OpTable kAvx2{"cpu-avx2", avx2_ops_f32(), scalar_ops<double>()};
+constexpr OpTable kAvx2{"cpu-avx2", avx2_ops_f32(), avx2_ops_f64()};
 TG_ASSERT_COMPLETE(kScalar, "the scalar table lacks an op of TG_OPS");
 TG_ASSERT_COMPLETE(kAvx2, "the avx2 table lacks an op of TG_OPS");
 

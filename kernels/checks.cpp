@@ -9,6 +9,9 @@
 
 #include "kernels/error.hpp"
 #include "kernels/ops.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/random.hpp"
+#include "kernels/cross_entropy.hpp"
 
 namespace tg {
 
@@ -293,5 +296,96 @@ template void check_attention_forward(const char*, const AttentionForwardArgs<fl
 template void check_attention_forward(const char*, const AttentionForwardArgs<double>&);
 template void check_attention_backward(const char*, const AttentionBackwardArgs<float>&);
 template void check_attention_backward(const char*, const AttentionBackwardArgs<double>&);
+
+// ---------------------------------------------------------------------------------
+// Elementwise, random, dropout, cross-entropy.
+// ---------------------------------------------------------------------------------
+namespace {
+
+// A Shape-described view: non-null when non-empty; its byte range.
+Range check_nd(const char* op, const char* arg, const Shape& v, const void* p, std::size_t elem) {
+  if (v.numel() == 0) return {};
+  TG_CHECK(p != nullptr, op, arg, "expected a non-null pointer for a view of shape ", v.str());
+  auto lo = reinterpret_cast<std::uintptr_t>(p);
+  return {lo, lo + std::uintptr_t(checked_mul(v.extent(), index_t(elem), op, arg))};
+}
+
+void check_same_sizes(const char* op, const char* arg, const Shape& v, const Shape& out) {
+  bool same = v.rank() == out.rank();
+  for (int d = 0; same && d < v.rank(); ++d) same = v.sizes()[std::size_t(d)] == out.sizes()[std::size_t(d)];
+  TG_CHECK(same, op, arg, "expected the sizes of y ", out.str(), ", got ", v.str());
+}
+
+// An output writes each element once: no stride 0 on a dimension of size > 1.
+Range check_output_nd(const char* op, const Shape& y, const void* p, std::size_t elem) {
+  for (int d = 0; d < y.rank(); ++d)
+    TG_CHECK(y.sizes()[std::size_t(d)] <= 1 || y.strides()[std::size_t(d)] > 0, op, "y",
+             "expected an output that does not broadcast (stride 0 at dim ", d, " of ", y.str(), ")");
+  return check_nd(op, "y", y, p, elem);
+}
+
+// In place means the very same view; anything else must be disjoint.
+void check_input_nd(const char* op, const char* arg, const Shape& v, const void* p, const Shape& y,
+                    const void* yp, Range ry, std::size_t elem) {
+  Range r = check_nd(op, arg, v, p, elem);
+  check_same_sizes(op, arg, v, y);
+  if (p == yp && v == y) return;
+  TG_CHECK(!overlap(r, ry), op, "y", "must not overlap ", arg, " (in place needs the same pointer and strides)");
+}
+
+}  // namespace
+
+void check_unary(const char* op, const Shape& xs, const void* x, const Shape& ys, const void* y,
+                 std::size_t elem, bool reads_x) {
+  Range ry = check_output_nd(op, ys, y, elem);
+  if (reads_x) check_input_nd(op, "x", xs, x, ys, y, ry, elem);
+}
+
+void check_binary(const char* op, const Shape& as, const void* a, const Shape& bs, const void* b,
+                  const Shape& ys, const void* y, std::size_t elem) {
+  Range ry = check_output_nd(op, ys, y, elem);
+  check_input_nd(op, "a", as, a, ys, y, ry, elem);
+  check_input_nd(op, "b", bs, b, ys, y, ry, elem);
+}
+
+void check_where(const char* op, const Shape& cs, const void* c, const Shape& as, const void* a,
+                 const Shape& bs, const void* b, const Shape& ys, const void* y, std::size_t elem) {
+  Range ry = check_output_nd(op, ys, y, elem);
+  check_input_nd(op, "cond", cs, c, ys, y, ry, elem);
+  check_input_nd(op, "a", as, a, ys, y, ry, elem);
+  check_input_nd(op, "b", bs, b, ys, y, ry, elem);
+}
+
+void check_random(const char* op, index_t n, const void* y) {
+  check_size(op, "n", n);
+  TG_CHECK(n == 0 || y != nullptr, op, "y", "expected a non-null pointer to ", n, " elements");
+}
+
+void check_dropout(const char* op, index_t n, const void* x, const void* y, double p, std::size_t elem) {
+  check_size(op, "n", n);
+  TG_CHECK(p >= 0 && p < 1, op, "p", "expected a drop probability in [0, 1), got ", p);
+  TG_CHECK(n == 0 || (x != nullptr && y != nullptr), op, x ? "y" : "x", "expected non-null pointers to ", n,
+           " elements");
+  if (x == y || n == 0) return;
+  const Range rx = check_vector(op, "x", n, x, elem), ry = check_vector(op, "y", n, y, elem);
+  TG_CHECK(!overlap(rx, ry), op, "y", "must be x itself (in place) or not overlap it");
+}
+
+void check_cross_entropy(const char* op, index_t rows, index_t classes, const void* logits, index_t ld,
+                         const index_t* target, index_t ignore_index, double smoothing,
+                         const void* out0, const void* out1, std::size_t elem) {
+  check_size(op, "rows", rows);
+  TG_CHECK(classes >= 1, op, "classes", "expected at least one class, got ", classes);
+  TG_CHECK(smoothing >= 0 && smoothing < 1, op, "label_smoothing", "expected a value in [0, 1), got ", smoothing);
+  check_view(op, "logits", "ld", rows, classes, logits, ld, elem, false);
+  if (rows == 0) return;
+  TG_CHECK(target != nullptr, op, "target", "expected a non-null pointer to ", rows, " class indices");
+  TG_CHECK(out0 != nullptr && out1 != nullptr, op, out0 ? "lse" : "loss", "expected a non-null pointer to ", rows,
+           " elements");
+  for (index_t i = 0; i < rows; ++i)
+    TG_CHECK(target[i] == ignore_index || (target[i] >= 0 && target[i] < classes), op, "target",
+             "expected class indices in [0, ", classes, ") or ignore_index = ", ignore_index, ", got ", target[i],
+             " at row ", i);
+}
 
 }  // namespace tg

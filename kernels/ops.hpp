@@ -14,8 +14,11 @@
 
 #include "kernels/activation.hpp"
 #include "kernels/attention.hpp"
+#include "kernels/cross_entropy.hpp"
+#include "kernels/elementwise.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/layer_norm.hpp"
+#include "kernels/random.hpp"
 #include "kernels/reduce.hpp"
 #include "kernels/softmax.hpp"
 
@@ -42,6 +45,16 @@ struct OpSignatures {
   using attention_backward = void (*)(const AttentionBackwardArgs<T>&);
   using reduce = void (*)(Reduce, index_t, index_t, index_t, const T*, index_t, index_t,
                           index_t, T*, index_t, index_t);
+  using unary = void (*)(Unary, double, double, const Shape&, const T*, const Shape&, T*);
+  using binary = void (*)(Binary, const Shape&, const T*, const Shape&, const T*, const Shape&, T*);
+  using where = void (*)(const Shape&, const T*, const Shape&, const T*, const Shape&, const T*,
+                         const Shape&, T*);
+  using random = void (*)(Random, index_t, T*, double, double, std::uint64_t, std::uint64_t);
+  using dropout = void (*)(index_t, const T*, T*, double, std::uint64_t, std::uint64_t);
+  using cross_entropy_forward = void (*)(index_t, index_t, const T*, index_t, const index_t*, index_t,
+                                         double, T*, T*);
+  using cross_entropy_backward = void (*)(index_t, index_t, const T*, index_t, const index_t*, index_t,
+                                          double, const T*, const T*, T*, index_t);
 };
 
 // X(name): every op, in one list.
@@ -57,7 +70,14 @@ struct OpSignatures {
   X(layer_norm_backward)   \
   X(attention_forward)     \
   X(attention_backward)    \
-  X(reduce)
+  X(reduce)                \
+  X(unary)                 \
+  X(binary)                \
+  X(where)                 \
+  X(random)                \
+  X(dropout)               \
+  X(cross_entropy_forward) \
+  X(cross_entropy_backward)
 
 template <class T>
 struct TypedOps {
@@ -117,6 +137,13 @@ constexpr TypedOps<T> reference_typed_ops() {
   t.attention_forward = &attention_forward_ref<T>;
   t.attention_backward = &attention_backward_ref<T>;
   t.reduce = &reduce_ref<T>;
+  t.unary = &unary_ref<T>;
+  t.binary = &binary_ref<T>;
+  t.where = &where_ref<T>;
+  t.random = &random_ref<T>;
+  t.dropout = &dropout_ref<T>;
+  t.cross_entropy_forward = &cross_entropy_forward_ref<T>;
+  t.cross_entropy_backward = &cross_entropy_backward_ref<T>;
   return t;
 }
 

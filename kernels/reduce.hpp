@@ -1,12 +1,13 @@
-// Sum and mean over one axis of a strided view.
+// Sum, mean and max over one axis of a strided view.
 //
 // Any single-axis reduction of a strided tensor is a reduction over the middle axis of
 // a 3-D view (outer, n, inner): merge the axes before the reduced one into `outer` and
 // those after it into `inner` (the Tensor layer does this).
 //   y[o, i] = sum_{r < n} x[o * xs_outer + r * xs_n + i * xs_inner]      (Reduce::sum)
 //   y[o, i] = that sum / n                                               (Reduce::mean)
-// y is (outer, inner) with strides ys_outer, ys_inner. n == 0 gives 0 for sum and NaN
-// (0 / 0) for mean, as NumPy does. Strides are non-negative; y must not overlap x.
+//   y[o, i] = max_{r < n} x[...], NaN if any is NaN                      (Reduce::max)
+// y is (outer, inner) with strides ys_outer, ys_inner. n == 0 gives 0 for sum, NaN
+// (0 / 0) for mean and -inf for max. Strides are non-negative; y must not overlap x.
 #pragma once
 
 #include <cstddef>
@@ -16,7 +17,7 @@
 
 namespace tg {
 
-enum class Reduce : std::uint8_t { sum, mean };
+enum class Reduce : std::uint8_t { sum, mean, max };
 
 void check_reduce(const char* op, index_t outer, index_t n, index_t inner, const void* x,
                   index_t xs_outer, index_t xs_n, index_t xs_inner, const void* y,

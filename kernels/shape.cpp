@@ -8,9 +8,10 @@
 namespace tg {
 
 namespace {
-// Row-major strides of a contiguous tensor; the element count is checked in init().
-std::vector<index_t> contiguous_strides(std::span<const index_t> sizes) {
-  std::vector<index_t> strides(sizes.size());
+// Row-major strides of a contiguous tensor (rank checked by the caller); the element
+// count is checked in init(). No heap: Tensors build Shapes on every op.
+std::array<index_t, Shape::kMaxRank> contiguous_strides(std::span<const index_t> sizes) {
+  std::array<index_t, Shape::kMaxRank> strides{};
   index_t s = 1;
   for (std::size_t d = sizes.size(); d-- > 0;) {
     strides[d] = s;
@@ -27,8 +28,8 @@ Shape::Shape(std::span<const index_t> sizes) {
   TG_CHECK(sizes.size() <= std::size_t(kMaxRank), "Shape", "sizes", "expected rank <= ",
            kMaxRank, ", got ", sizes.size());
   for (index_t s : sizes) TG_CHECK(s >= 0, "Shape", "sizes", "expected sizes >= 0, got ", s);
-  std::vector<index_t> strides = contiguous_strides(sizes);
-  init(sizes, strides);
+  const std::array<index_t, kMaxRank> strides = contiguous_strides(sizes);
+  init(sizes, std::span<const index_t>(strides.data(), sizes.size()));
 }
 
 Shape::Shape(std::span<const index_t> sizes, std::span<const index_t> strides) {

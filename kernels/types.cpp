@@ -29,6 +29,7 @@ const char* dtype_name(DType t) {
     case DType::f64: return "f64";
     case DType::bf16: return "bf16";
     case DType::f16: return "f16";
+    case DType::i64: return "i64";
   }
   return "?";
 }

@@ -30,7 +30,9 @@ struct Device {
   friend constexpr bool operator==(Device, Device) = default;
 };
 
-enum class DType : std::uint8_t { f32, f64, bf16, f16 };
+// i64: integer data (class indices for cross_entropy); the arithmetic kernels take the
+// floating types only.
+enum class DType : std::uint8_t { f32, f64, bf16, f16, i64 };
 
 constexpr std::size_t dtype_size(DType t) {
   switch (t) {
@@ -38,15 +40,17 @@ constexpr std::size_t dtype_size(DType t) {
     case DType::f64: return 8;
     case DType::bf16: return 2;
     case DType::f16: return 2;
+    case DType::i64: return 8;
   }
   return 0;
 }
 
-const char* dtype_name(DType t);  // "f32", "f64", "bf16", "f16"
+const char* dtype_name(DType t);  // "f32", "f64", "bf16", "f16", "i64"
 
 template <class T> struct dtype_of;
 template <> struct dtype_of<float> { static constexpr DType value = DType::f32; };
 template <> struct dtype_of<double> { static constexpr DType value = DType::f64; };
+template <> struct dtype_of<std::int64_t> { static constexpr DType value = DType::i64; };
 template <class T> inline constexpr DType dtype_v = dtype_of<T>::value;
 
 }  // namespace tg

@@ -2,7 +2,9 @@
 // tensor, empty reductions, and Kokkos's parallel_reduce as a second oracle where found.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -66,6 +68,25 @@ TEST(ReduceReference, EmptyReductionGivesZeroSumAndNaNMean) {
   reduce_ref<float>(Reduce::mean, 1, 0, 1, nullptr, 0, 1, 0, &m, 0, 0);
   EXPECT_EQ(s, 0.0f);
   EXPECT_TRUE(std::isnan(m));
+}
+
+TEST(ReduceReference, MaxIsTheLargestElementNaNWinsAndEmptyIsMinusInfinity) {
+  TG_TEST_RNG(rng);
+  std::vector<float> x(37);
+  for (float& v : x) v = float(rng.uniform(-5, 5));
+  float y = 0;
+  reduce_ref<float>(Reduce::max, 1, 37, 1, x.data(), 0, 1, 0, &y, 0, 0);
+  EXPECT_EQ(y, *std::max_element(x.begin(), x.end()));
+  // Strided: the max of every third element.
+  reduce_ref<float>(Reduce::max, 1, 12, 1, x.data(), 0, 3, 0, &y, 0, 0);
+  float want = x[0];
+  for (int r = 0; r < 12; ++r) want = std::max(want, x[std::size_t(3 * r)]);
+  EXPECT_EQ(y, want);
+  x[20] = std::numeric_limits<float>::quiet_NaN();
+  reduce_ref<float>(Reduce::max, 1, 37, 1, x.data(), 0, 1, 0, &y, 0, 0);
+  EXPECT_TRUE(std::isnan(y));
+  reduce_ref<float>(Reduce::max, 1, 0, 1, nullptr, 0, 1, 0, &y, 0, 0);
+  EXPECT_EQ(y, -std::numeric_limits<float>::infinity());
 }
 
 TEST(ReduceReference, AgreesWithKokkos) {

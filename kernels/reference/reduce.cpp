@@ -1,4 +1,4 @@
-// Reference sum and mean over the middle axis of an (outer, n, inner) view, in double.
+// Reference sum, mean and max over the middle axis of an (outer, n, inner) view, in double.
 #include <limits>
 
 #include "kernels/reduce.hpp"
@@ -11,8 +11,12 @@ void reduce_ref(Reduce kind, index_t outer, index_t n, index_t inner, const T* x
                 index_t ys_inner) {
   for (index_t o = 0; o < outer; ++o)
     for (index_t i = 0; i < inner; ++i) {
-      double s = 0;
-      for (index_t r = 0; r < n; ++r) s += double(x[o * xs_outer + r * xs_n + i * xs_inner]);
+      double s = kind == Reduce::max ? -std::numeric_limits<double>::infinity() : 0.0;
+      for (index_t r = 0; r < n; ++r) {
+        const double v = double(x[o * xs_outer + r * xs_n + i * xs_inner]);
+        s = kind != Reduce::max ? s + v : (v > s || v != v) ? v : s;
+        if (s != s) break;  // max: a NaN wins
+      }
       if (kind == Reduce::mean)
         s = n > 0 ? s / double(n) : std::numeric_limits<double>::quiet_NaN();
       y[o * ys_outer + i * ys_inner] = T(s);

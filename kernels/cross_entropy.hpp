@@ -1,0 +1,39 @@
+// Cross-entropy over class logits, fused: log-softmax and the negative log-likelihood of
+// the target class in one pass per row, never materializing the probabilities.
+//
+// logits: rows x C, row stride ld; target[i] in [0, C) or == ignore_index. With label
+// smoothing s in [0, 1) the target distribution is (1 - s) onehot(t) + s / C:
+//
+//   lse_i  = log sum_j e^(z_ij)
+//   loss_i = lse_i - (1 - s) z_it - (s / C) sum_j z_ij        (0 for an ignored row)
+//
+// forward writes loss[i] and lse[i] (lse is kept for the backward; it is written for
+// ignored rows too). Backward, given dloss[i] (the upstream gradient of each row's loss):
+//
+//   dz_ij = dloss_i (e^(z_ij - lse_i) - (1 - s) [j == t_i] - s / C),  0 for an ignored row
+//
+// The mean over non-ignored rows is the caller's (autograd divides by the count).
+// A target outside [0, C) that is not ignore_index is rejected by the checked entry.
+// Rows with an infinite or NaN logit give NaN loss (no special-row contract here).
+#pragma once
+
+#include <cstddef>
+
+#include "kernels/types.hpp"
+
+namespace tg {
+
+void check_cross_entropy(const char* op, index_t rows, index_t classes, const void* logits, index_t ld,
+                         const index_t* target, index_t ignore_index, double smoothing,
+                         const void* out0, const void* out1, std::size_t elem);
+
+template <class T>
+void cross_entropy_forward_ref(index_t rows, index_t classes, const T* logits, index_t ld,
+                               const index_t* target, index_t ignore_index, double smoothing, T* loss,
+                               T* lse);
+template <class T>
+void cross_entropy_backward_ref(index_t rows, index_t classes, const T* logits, index_t ld,
+                                const index_t* target, index_t ignore_index, double smoothing, const T* lse,
+                                const T* dloss, T* dlogits, index_t ldd);
+
+}  // namespace tg

@@ -1,0 +1,61 @@
+// Reference fused cross-entropy, in double per row (kernels/cross_entropy.hpp).
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "kernels/cross_entropy.hpp"
+
+namespace tg {
+
+template <class T>
+void cross_entropy_forward_ref(index_t rows, index_t classes, const T* logits, index_t ld,
+                               const index_t* target, index_t ignore_index, double smoothing, T* loss,
+                               T* lse) {
+  for (index_t i = 0; i < rows; ++i) {
+    const T* z = logits + i * ld;
+    double m = -std::numeric_limits<double>::infinity(), zsum = 0;
+    for (index_t j = 0; j < classes; ++j) m = std::max(m, double(z[j]));
+    double s = 0;
+    for (index_t j = 0; j < classes; ++j) {
+      s += std::exp(double(z[j]) - m);
+      zsum += double(z[j]);
+    }
+    const double l = m + std::log(s);
+    lse[i] = T(l);
+    const index_t t = target[i];
+    if (t == ignore_index) {
+      loss[i] = T(0);
+      continue;
+    }
+    loss[i] = T(l - (1.0 - smoothing) * double(z[t]) - smoothing / double(classes) * zsum);
+  }
+}
+
+template <class T>
+void cross_entropy_backward_ref(index_t rows, index_t classes, const T* logits, index_t ld,
+                                const index_t* target, index_t ignore_index, double smoothing, const T* lse,
+                                const T* dloss, T* dlogits, index_t ldd) {
+  for (index_t i = 0; i < rows; ++i) {
+    const T* z = logits + i * ld;
+    T* dz = dlogits + i * ldd;
+    const index_t t = target[i];
+    if (t == ignore_index) {
+      std::fill(dz, dz + classes, T(0));
+      continue;
+    }
+    const double g = double(dloss[i]), l = double(lse[i]), u = smoothing / double(classes);
+    for (index_t j = 0; j < classes; ++j)
+      dz[j] = T(g * (std::exp(double(z[j]) - l) - (j == t ? 1.0 - smoothing : 0.0) - u));
+  }
+}
+
+#define TG_INSTANTIATE(T)                                                                             \
+  template void cross_entropy_forward_ref<T>(index_t, index_t, const T*, index_t, const index_t*, index_t, \
+                                             double, T*, T*);                                          \
+  template void cross_entropy_backward_ref<T>(index_t, index_t, const T*, index_t, const index_t*,      \
+                                              index_t, double, const T*, const T*, T*, index_t);
+TG_INSTANTIATE(float)
+TG_INSTANTIATE(double)
+#undef TG_INSTANTIATE
+
+}  // namespace tg
