@@ -98,6 +98,11 @@ std::string version_string() {
   return "runtime " + fmt(runtime) + ", driver " + (driver ? fmt(driver) : std::string("none"));
 }
 
+void copy_bytes(void* dst, bool /*dst_on_device*/, const void* src, bool /*src_on_device*/, std::size_t bytes) {
+  if (bytes == 0) return;
+  TG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+}
+
 std::string launch_check(int index) {
   try {
     TG_CHECK(index >= 0 && index < device_count(), "cuda::launch_check", "index",

@@ -30,6 +30,10 @@ std::string unavailable_reason(); // why device_count() is 0; "" when it is not
 DeviceInfo device_info(int index);  // tg::Error unless 0 <= index < device_count()
 std::string version_string();     // "runtime 13.0, driver 13.0" or "built without CUDA"
 
+// Copies bytes between any two of host memory and CUDA devices (cudaMemcpy with unified
+// addressing); synchronous. tg::Error when a side is a device and CUDA is absent.
+void copy_bytes(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t bytes);
+
 // Runs a tiny kernel on `index` (y = 2x + 1 over 1M elements), copies the result back and
 // checks every element: proves compile, launch and copy work on this device. Returns ""
 // when it passed, else what went wrong.

@@ -1,0 +1,48 @@
+// Helpers shared by the autograd sources: the op table of a device, dtype dispatch,
+// argument checks, broadcasting. Not a public header.
+#pragma once
+
+#include <initializer_list>
+#include <span>
+#include <vector>
+
+#include "autograd/node.hpp"
+#include "autograd/tensor.hpp"
+#include "kernels/error.hpp"
+#include "kernels/ops.hpp"
+
+namespace tg::detail {
+
+// The kernels serving `device`: the CPU's selected path, or CUDA's table once it exists.
+const OpTable& table_for(const char* op, Device device);
+
+// Calls f(T{}) with T = float or double for dtype; other dtypes are an error naming op.
+template <class F>
+decltype(auto) with_float_type(const char* op, DType dtype, F&& f) {
+  switch (dtype) {
+    case DType::f32: return f(float{});
+    case DType::f64: return f(double{});
+    default: break;
+  }
+  throw_error(op, "dtype", "expected f32 or f64, got ", dtype_name(dtype));
+}
+
+// Every tensor defined, and all on one device with one dtype.
+void check_same(const char* op, std::initializer_list<const Tensor*> tensors);
+// A dimension index, negative from the end, checked against rank.
+int wrap_dim(const char* op, int d, int rank);
+// NumPy broadcast of two size lists.
+std::vector<index_t> broadcast_sizes(const char* op, std::span<const index_t> a, std::span<const index_t> b);
+// t seen with `sizes` (t's sizes broadcast to them): stride 0 where t stretches.
+Shape broadcast_view(const Tensor& t, std::span<const index_t> sizes);
+// The shape of a contiguous output, as a vector.
+std::vector<index_t> to_vector(std::span<const index_t> s);
+
+// y = op(x) elementwise into a new contiguous tensor (no autograd).
+Tensor unary_kernel(const char* name, Unary op, const Tensor& x, double p0 = 0, double p1 = 0);
+// y = op(a, b) with broadcasting into a new contiguous tensor (no autograd).
+Tensor binary_kernel(const char* name, Binary op, const Tensor& a, const Tensor& b);
+// Copies src (any layout, broadcast to dst's sizes) into dst's view.
+void copy_into(const char* name, const Tensor& dst, const Tensor& src);
+
+}  // namespace tg::detail

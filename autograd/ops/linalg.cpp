@@ -1,0 +1,191 @@
+// matmul and linear on the GEMM kernel. A 2-D operand whose rows or whose columns are
+// contiguous goes to the GEMM as is (a transposed view becomes Trans::T), so the
+// backward's a^T and b^T cost no copy; other layouts are copied once.
+#include "autograd/detail.hpp"
+#include "autograd/node.hpp"
+#include "autograd/ops.hpp"
+
+namespace tg {
+
+namespace {
+
+// A (rows x cols) matrix view as the GEMM sees it: op(A) = A with lda, or A^T with lda.
+struct GemmOperand {
+  Trans trans = Trans::N;
+  index_t ld = 0;
+  bool ok = false;
+};
+GemmOperand as_gemm(index_t rows, index_t cols, index_t s0, index_t s1) {
+  if (s1 == 1 && (rows <= 1 || s0 >= cols)) return {Trans::N, std::max<index_t>(rows <= 1 ? cols : s0, 1), true};
+  if (s0 == 1 && (cols <= 1 || s1 >= rows)) return {Trans::T, std::max<index_t>(cols <= 1 ? rows : s1, 1), true};
+  return {};
+}
+
+// y (batch..., M, N) = a (batch..., M, K) @ b (batch..., K, N), every operand expanded
+// to the same batch sizes; no autograd.
+Tensor matmul_kernel(const Tensor& a_in, const Tensor& b_in) {
+  detail::check_same("matmul", {&a_in, &b_in});
+  const int ra = a_in.dim(), rb = b_in.dim();
+  const index_t M = a_in.size(-2), K = a_in.size(-1), N = b_in.size(-1);
+  TG_CHECK(b_in.size(-2) == K, "matmul", "b", "expected ", K, " rows in b to match a ", a_in.shape().str(), ", got ",
+           b_in.shape().str());
+  std::vector<index_t> batch = detail::broadcast_sizes("matmul", a_in.sizes().first(std::size_t(ra - 2)),
+                                                       b_in.sizes().first(std::size_t(rb - 2)));
+  std::vector<index_t> as = batch, bs = batch, ys = batch;
+  as.insert(as.end(), {M, K});
+  bs.insert(bs.end(), {K, N});
+  ys.insert(ys.end(), {M, N});
+  Tensor a = a_in.detach().expand(as), b = b_in.detach().expand(bs);
+  const int r = int(ys.size());
+  GemmOperand ga = as_gemm(M, K, a.strides()[std::size_t(r - 2)], a.strides()[std::size_t(r - 1)]);
+  GemmOperand gb = as_gemm(K, N, b.strides()[std::size_t(r - 2)], b.strides()[std::size_t(r - 1)]);
+  if (!ga.ok) a = a.contiguous(), ga = as_gemm(M, K, K, 1);
+  if (!gb.ok) b = b.contiguous(), gb = as_gemm(K, N, N, 1);
+  Tensor y = make_tensor(ys, a.dtype(), a.device());
+  index_t count = 1;
+  for (index_t s : batch) count *= s;
+  detail::with_float_type("matmul", a.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const auto& gemm = detail::table_for("matmul", a.device()).get<T>().gemm;
+    for (index_t i = 0; i < count; ++i) {
+      index_t oa = 0, ob = 0, rest = i;  // batch index -> element offsets
+      for (int d = r - 3; d >= 0; --d) {
+        const index_t n = ys[std::size_t(d)], k = rest % n;
+        rest /= n;
+        oa += k * a.strides()[std::size_t(d)];
+        ob += k * b.strides()[std::size_t(d)];
+      }
+      gemm(ga.trans, gb.trans, M, N, K, T(1), a.data<T>() + oa, ga.ld, b.data<T>() + ob, gb.ld, T(0),
+           y.data<T>() + i * M * N, std::max<index_t>(N, 1), GemmEpilogue<T>{});
+    }
+  });
+  return y;
+}
+
+// da = g b^T, db = a^T g (summed over broadcast batch dims): each needs only the other
+// operand, which is all that is saved.
+struct MatmulBackward final : Node {
+  SavedTensor a, b;
+  std::vector<index_t> a_sizes, b_sizes;
+  const char* name() const override { return "MatmulBackward"; }
+  void release_saved() override { a.reset(), b.reset(); }
+  index_t saved_bytes() const override { return a.bytes() + b.bytes(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    Tensor ga, gb;
+    if (next[0].node) ga = sum_to(matmul(g, b.unpack(*this).transpose(-1, -2)), a_sizes);
+    if (next[1].node) gb = sum_to(matmul(a.unpack(*this).transpose(-1, -2), g), b_sizes);
+    return {ga, gb};
+  }
+};
+
+}  // namespace
+
+Tensor matmul(const Tensor& a, const Tensor& b, Loc where) {
+  detail::check_same("matmul", {&a, &b});
+  TG_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul", a.dim() < 1 ? "a" : "b", "expected at least 1 dim, got a scalar");
+  // Vectors as in NumPy: (K) @ (.., K, N) is a row, (.., M, K) @ (K) a column, removed after.
+  if (a.dim() == 1 || b.dim() == 1) {
+    Tensor y = matmul(a.dim() == 1 ? a.unsqueeze(0) : a, b.dim() == 1 ? b.unsqueeze(-1) : b, where);
+    if (b.dim() == 1) y = y.squeeze(-1);
+    if (a.dim() == 1) y = y.squeeze(b.dim() == 1 ? -1 : -2);
+    return y;
+  }
+  Tensor y = matmul_kernel(a, b);
+  if (needs_graph({&a, &b})) {
+    auto n = std::make_shared<MatmulBackward>();
+    if (b.requires_grad()) n->a = SavedTensor(a);
+    if (a.requires_grad()) n->b = SavedTensor(b);
+    n->a_sizes = detail::to_vector(a.sizes());
+    n->b_sizes = detail::to_vector(b.sizes());
+    attach(n, {&a, &b}, y, where);
+  }
+  if (anomaly_enabled()) check_finite(y, "forward", y.grad_fn().get(), "matmul", where);
+  return y;
+}
+
+// ---------------------------------------------------------------------------------
+// linear: act(x W^T + bias) with the bias (and, when nothing needs the pre-activation,
+// the activation) in the GEMM's epilogue.
+// ---------------------------------------------------------------------------------
+namespace {
+
+struct LinearBackward final : Node {
+  SavedTensor x, w, z;  // z: the pre-activation, kept when act is not none
+  Activation act{};
+  bool has_bias = false;
+  const char* name() const override { return "LinearBackward"; }
+  void release_saved() override { x.reset(), w.reset(), z.reset(); }
+  index_t saved_bytes() const override { return x.bytes() + w.bytes() + z.bytes(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    const Tensor xv = x.unpack(*this), wv = w.unpack(*this);
+    const index_t out = wv.size(0), in = wv.size(1);
+    Tensor dz = g.reshape({-1, out});
+    if (act.kind != Act::none) {
+      TG_CHECK(!grad_enabled(), "linear", "create_graph",
+               "linear with a fused activation has no double backward; use linear without activation followed by "
+               "the activation op");
+      const Tensor zv = z.unpack(*this);
+      Tensor d = make_tensor(dz.sizes(), dz.dtype(), dz.device());
+      const Tensor dzc = dz.contiguous();
+      detail::with_float_type("linear", dz.dtype(), [&](auto zero) {
+        using T = decltype(zero);
+        detail::table_for("linear", dz.device())
+            .get<T>()
+            .act_backward(act, dzc.size(0), out, zv.data<T>(), out, nullptr, dzc.data<T>(), out, d.data<T>(), out);
+      });
+      dz = d;
+    }
+    const Tensor x2 = xv.reshape({-1, in});
+    Tensor gx, gw, gb;
+    if (next[0].node) gx = matmul(dz, wv).reshape(xv.sizes());
+    if (next[1].node) gw = matmul(dz.t(), x2);
+    if (has_bias && next[2].node) gb = sum(dz, {0});
+    return {gx, gw, gb};
+  }
+};
+
+}  // namespace
+
+Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, Activation act, Loc where) {
+  detail::check_same("linear", {&x, &w});
+  TG_CHECK(w.dim() == 2, "linear", "weight", "expected a 2-D weight (out, in), got ", w.shape().str());
+  const index_t out = w.size(0), in = w.size(1);
+  TG_CHECK(x.dim() >= 1 && x.size(-1) == in, "linear", "x", "expected last dim ", in, " (weight ", w.shape().str(),
+           "), got ", x.shape().str());
+  if (bias.defined()) {
+    detail::check_same("linear", {&x, &bias});
+    TG_CHECK(bias.dim() == 1 && bias.size(0) == out, "linear", "bias", "expected shape (", out, "), got ",
+             bias.shape().str());
+  }
+  const bool graph = needs_graph({&x, &w, &bias});
+  const Tensor x2 = x.detach().reshape({-1, in}).contiguous();
+  const Tensor wc = w.detach().contiguous(), bc = bias.defined() ? bias.detach().contiguous() : Tensor();
+  const index_t rows = x2.size(0);
+  std::vector<index_t> out_sizes = detail::to_vector(x.sizes());
+  out_sizes.back() = out;
+  // With a graph and an activation, z = x W^T + b is kept for the backward; y = act(z).
+  const bool keep_z = graph && act.kind != Act::none;
+  Tensor z = make_tensor(out_sizes, x.dtype(), x.device());
+  Tensor y = keep_z ? make_tensor(out_sizes, x.dtype(), x.device()) : z;
+  detail::with_float_type("linear", x.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    const auto& ops = detail::table_for("linear", x.device()).get<T>();
+    GemmEpilogue<T> epi{bc.defined() ? bc.template data<T>() : nullptr, keep_z ? Activation{} : act};
+    ops.gemm(Trans::N, Trans::T, rows, out, in, T(1), x2.data<T>(), std::max<index_t>(in, 1), wc.data<T>(),
+             std::max<index_t>(in, 1), T(0), z.data<T>(), std::max<index_t>(out, 1), epi);
+    if (keep_z) ops.act_forward(act, rows, out, z.data<T>(), out, nullptr, y.data<T>(), out);
+  });
+  if (graph) {
+    auto n = std::make_shared<LinearBackward>();
+    n->x = SavedTensor(x);
+    n->w = SavedTensor(w);
+    if (keep_z) n->z = SavedTensor(z);
+    n->act = act;
+    n->has_bias = bias.defined();
+    attach(n, {&x, &w, &bias}, y, where);
+  }
+  if (anomaly_enabled()) check_finite(y, "forward", y.grad_fn().get(), "linear", where);
+  return y;
+}
+
+}  // namespace tg

@@ -1,0 +1,160 @@
+// Losses (cross_entropy on its fused kernel, mse_loss as composed ops) and joining
+// (cat, stack).
+#include "autograd/detail.hpp"
+#include "autograd/node.hpp"
+#include "autograd/ops.hpp"
+
+namespace tg {
+
+namespace {
+
+struct CrossEntropyBackward final : Node {
+  SavedTensor logits, target, lse;
+  Reduction reduction = Reduction::mean;
+  index_t ignore_index = -100;
+  double smoothing = 0;
+  double count = 1;  // targets not ignored (the mean's divisor)
+  const char* name() const override { return "CrossEntropyBackward"; }
+  void release_saved() override { logits.reset(), target.reset(), lse.reset(); }
+  index_t saved_bytes() const override { return logits.bytes() + target.bytes() + lse.bytes(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    TG_CHECK(!grad_enabled(), "cross_entropy", "create_graph",
+             "the fused cross_entropy has no double backward; compose log_softmax and a gather for that");
+    const Tensor z = logits.unpack(*this), t = target.unpack(*this), l = lse.unpack(*this);
+    const index_t rows = z.size(0), classes = z.size(1);
+    // Each row's upstream gradient: g itself (none), or g spread (sum) and divided (mean).
+    Tensor dloss = reduction == Reduction::none ? g.detach().contiguous()
+                                                : Tensor::full({rows}, g.item() / (reduction == Reduction::mean ? count : 1.0),
+                                                               TensorOptions().with_dtype(z.dtype()));
+    Tensor dz = make_tensor(z.sizes(), z.dtype(), z.device());
+    detail::with_float_type("cross_entropy", z.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      detail::table_for("cross_entropy", z.device())
+          .get<T>()
+          .cross_entropy_backward(rows, classes, z.data<T>(), classes, t.data<std::int64_t>(), ignore_index, smoothing,
+                                  l.data<T>(), dloss.data<T>(), dz.data<T>(), classes);
+    });
+    return {dz, Tensor()};
+  }
+};
+
+}  // namespace
+
+Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduction, index_t ignore_index,
+                     double label_smoothing, Loc where) {
+  const char* op = "cross_entropy";
+  TG_CHECK(logits.defined() && logits.dim() == 2, op, "logits", "expected (N, C) logits, got ",
+           logits.defined() ? logits.shape().str() : std::string("undefined"));
+  TG_CHECK(target.defined() && target.dtype() == DType::i64 && target.dim() == 1 && target.size(0) == logits.size(0),
+           op, "target", "expected (", logits.size(0), ") class indices of dtype i64, got ",
+           target.defined() ? target.shape().str() + " " + dtype_name(target.dtype()) : std::string("undefined"));
+  TG_CHECK(logits.device().is_cpu() && target.device().is_cpu(), op, "device",
+           "cross_entropy runs on the CPU in this version");
+  const Tensor z = logits.detach().contiguous(), t = target.contiguous();
+  const index_t rows = z.size(0), classes = z.size(1);
+  const TensorOptions o = TensorOptions().with_dtype(z.dtype());
+  Tensor loss = Tensor::empty({rows}, o), lse = Tensor::empty({rows}, o);
+  detail::with_float_type(op, z.dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    check_cross_entropy(op, rows, classes, z.data<T>(), classes, t.data<std::int64_t>(), ignore_index, label_smoothing,
+                        loss.data<T>(), lse.data<T>(), sizeof(T));
+    detail::table_for(op, z.device())
+        .get<T>()
+        .cross_entropy_forward(rows, classes, z.data<T>(), classes, t.data<std::int64_t>(), ignore_index,
+                               label_smoothing, loss.data<T>(), lse.data<T>());
+  });
+  index_t count = 0;
+  const std::int64_t* tp = t.data<std::int64_t>();
+  for (index_t i = 0; i < rows; ++i) count += tp[i] != ignore_index;
+  Tensor y;
+  {
+    NoGradGuard no_grad;
+    y = reduction == Reduction::none ? loss
+        : reduction == Reduction::sum ? sum(loss)
+                                      : sum(loss) * (1.0 / double(count));  // 0 / 0 = NaN when all are ignored
+  }
+  if (needs_graph({&logits})) {
+    auto n = std::make_shared<CrossEntropyBackward>();
+    n->logits = SavedTensor(z), n->target = SavedTensor(t), n->lse = SavedTensor(lse);
+    n->reduction = reduction, n->ignore_index = ignore_index, n->smoothing = label_smoothing;
+    n->count = double(count);
+    attach(n, {&logits, &target}, y, where);
+  }
+  if (anomaly_enabled()) check_finite(y, "forward", y.grad_fn().get(), op, where);
+  return y;
+}
+
+Tensor mse_loss(const Tensor& input, const Tensor& target, Reduction reduction, Loc where) {
+  detail::check_same("mse_loss", {&input, &target});
+  const Tensor d = sub(input, target, where);
+  const Tensor sq = mul(d, d, where);
+  return reduction == Reduction::none ? sq : reduction == Reduction::sum ? sum(sq, {}, false, where)
+                                                                         : mean(sq, {}, false, where);
+}
+
+// ---- cat / stack ----
+namespace {
+struct CatBackward final : Node {
+  int dim = 0;
+  std::vector<index_t> lengths;
+  const char* name() const override { return "CatBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    std::vector<Tensor> out;
+    index_t start = 0;
+    for (std::size_t i = 0; i < lengths.size(); ++i) {
+      out.push_back(next[i].node ? g.slice(dim, start, start + lengths[i]) : Tensor());
+      start += lengths[i];
+    }
+    return out;
+  }
+};
+}  // namespace
+
+Tensor cat(const std::vector<Tensor>& tensors, int dim, Loc where) {
+  TG_CHECK(!tensors.empty(), "cat", "tensors", "expected at least one tensor");
+  const Tensor& first = tensors[0];
+  TG_CHECK(first.defined() && first.dim() >= 1, "cat", "tensors", "expected tensors of at least 1 dim");
+  dim = detail::wrap_dim("cat", dim, first.dim());
+  std::vector<index_t> sizes = detail::to_vector(first.sizes());
+  sizes[std::size_t(dim)] = 0;
+  for (std::size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    detail::check_same("cat", {&first, &t});
+    bool ok = t.dim() == first.dim();
+    for (int d = 0; ok && d < t.dim(); ++d) ok = d == dim || t.sizes()[std::size_t(d)] == first.sizes()[std::size_t(d)];
+    TG_CHECK(ok, "cat", "tensors", "expected every tensor of shape ", first.shape().str(), " except along dim ", dim,
+             ", got ", t.shape().str(), " at position ", i);
+    sizes[std::size_t(dim)] += t.sizes()[std::size_t(dim)];
+  }
+  Tensor y = make_tensor(sizes, first.dtype(), first.device());
+  index_t start = 0;
+  std::vector<index_t> lengths;
+  {
+    NoGradGuard no_grad;
+    for (const Tensor& t : tensors) {
+      const index_t len = t.sizes()[std::size_t(dim)];
+      detail::copy_into("cat", y.slice(dim, start, start + len), t);
+      lengths.push_back(len);
+      start += len;
+    }
+  }
+  bool graph = false;
+  for (const Tensor& t : tensors) graph = graph || needs_graph({&t});
+  if (graph) {
+    auto n = std::make_shared<CatBackward>();
+    n->dim = dim;
+    n->lengths = lengths;
+    for (const Tensor& t : tensors) n->next.push_back(edge_of(t));
+    attach(n, {}, y, where);
+  }
+  return y;
+}
+
+Tensor stack(const std::vector<Tensor>& tensors, int dim, Loc where) {
+  TG_CHECK(!tensors.empty(), "stack", "tensors", "expected at least one tensor");
+  std::vector<Tensor> parts;
+  for (const Tensor& t : tensors) parts.push_back(t.unsqueeze(detail::wrap_dim("stack", dim, t.dim() + 1)));
+  return cat(parts, dim, where);
+}
+
+}  // namespace tg

@@ -1,0 +1,649 @@
+// Tensor: storage and views, factories, element access, printing, device and dtype
+// copies, in-place writes. The view ops record their (linear) backward here too.
+#include "autograd/tensor.hpp"
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <ostream>
+#include <sstream>
+
+#include "autograd/detail.hpp"
+#include "autograd/node.hpp"
+#include "autograd/ops.hpp"
+#include "cuda/runtime.hpp"
+#include "kernels/reference/nd.hpp"
+
+namespace tg {
+
+Generator& default_generator() {
+  static Generator g;  // one per process, as torch's default CPU generator
+  return g;
+}
+void manual_seed(std::uint64_t seed) { default_generator().manual_seed(seed); }
+
+TensorImpl& Tensor::impl() const {
+  if (!impl_) [[unlikely]]
+    detail::throw_error("Tensor", "tensor", "expected a defined tensor, got an undefined (default-constructed) one");
+  return *impl_;
+}
+
+Tensor make_tensor(std::span<const index_t> sizes, DType dtype, Device device) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = Shape(sizes);
+  impl->storage = std::make_shared<Storage>();
+  impl->storage->buffer = Buffer(std::size_t(impl->shape.numel()) * dtype_size(dtype), device);
+  impl->dtype = dtype;
+  impl->device = device;
+  return Tensor(std::move(impl));
+}
+
+Tensor make_view(const Tensor& t, const Shape& shape, index_t offset) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = t.storage();
+  impl->shape = shape;
+  impl->offset = offset;
+  impl->dtype = t.dtype();
+  impl->device = t.device();
+  return Tensor(std::move(impl));
+}
+
+// ---------------------------------------------------------------------------------
+// Factories
+// ---------------------------------------------------------------------------------
+namespace {
+Tensor finish(Tensor t, const TensorOptions& opts) {
+  if (opts.requires_grad) t.requires_grad_(true);
+  return t;
+}
+}  // namespace
+
+Tensor Tensor::empty(std::span<const index_t> sizes, TensorOptions opts) {
+  return finish(make_tensor(sizes, opts.dtype, opts.device), opts);
+}
+
+Tensor Tensor::full(std::span<const index_t> sizes, double value, TensorOptions opts) {
+  Tensor t = make_tensor(sizes, opts.dtype, opts.device);
+  t.fill_(value);
+  return finish(t, opts);
+}
+Tensor Tensor::zeros(std::span<const index_t> sizes, TensorOptions opts) { return full(sizes, 0.0, opts); }
+Tensor Tensor::ones(std::span<const index_t> sizes, TensorOptions opts) { return full(sizes, 1.0, opts); }
+
+Tensor Tensor::arange(double start, double end, double step, TensorOptions opts) {
+  TG_CHECK(step != 0 && std::isfinite(step), "arange", "step", "expected a finite nonzero step, got ", step);
+  const double count = std::ceil((end - start) / step);
+  const index_t n = count > 0 ? index_t(count) : 0;
+  std::vector<double> v(static_cast<std::size_t>(n));
+  for (index_t i = 0; i < n; ++i) v[std::size_t(i)] = start + double(i) * step;
+  const index_t sizes[] = {n};
+  Tensor t = from_vector(v, sizes, TensorOptions().with_device(opts.device));
+  if (opts.dtype != DType::f64) t = t.to(opts.dtype);
+  return finish(t, opts);
+}
+
+namespace {
+Tensor random_tensor(const char* op, Random kind, std::span<const index_t> sizes, TensorOptions opts, Generator* gen,
+                     double a, double b) {
+  Tensor t = make_tensor(sizes, opts.dtype, opts.device);
+  Generator& g = gen ? *gen : default_generator();
+  const std::uint64_t offset = g.take();
+  detail::with_float_type(op, opts.dtype, [&](auto zero) {
+    using T = decltype(zero);
+    detail::table_for(op, opts.device).get<T>().random(kind, t.numel(), t.data<T>(), a, b, g.seed(), offset);
+  });
+  return finish(t, opts);
+}
+}  // namespace
+
+Tensor Tensor::rand(std::span<const index_t> sizes, TensorOptions opts, Generator* gen) {
+  return random_tensor("rand", Random::uniform, sizes, opts, gen, 0.0, 1.0);
+}
+Tensor Tensor::randn(std::span<const index_t> sizes, TensorOptions opts, Generator* gen) {
+  return random_tensor("randn", Random::normal, sizes, opts, gen, 0.0, 1.0);
+}
+
+template <class T>
+Tensor Tensor::from_vector(const std::vector<T>& values, std::span<const index_t> sizes, TensorOptions opts) {
+  Tensor t = make_tensor(sizes, dtype_v<T>, Device::cpu());
+  TG_CHECK(t.numel() == index_t(values.size()), "from_vector", "values", "expected ", t.numel(),
+           " values for shape ", t.shape().str(), ", got ", values.size());
+  if (!values.empty()) std::memcpy(t.raw_data(), values.data(), values.size() * sizeof(T));
+  if (!opts.device.is_cpu()) t = t.to(opts.device);
+  return finish(t, opts);
+}
+template Tensor Tensor::from_vector<float>(const std::vector<float>&, std::span<const index_t>, TensorOptions);
+template Tensor Tensor::from_vector<double>(const std::vector<double>&, std::span<const index_t>, TensorOptions);
+template Tensor Tensor::from_vector<std::int64_t>(const std::vector<std::int64_t>&, std::span<const index_t>,
+                                                  TensorOptions);
+
+Tensor Tensor::from_blob(void* data, std::span<const index_t> sizes, DType dtype) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->shape = Shape(sizes);
+  impl->storage = std::make_shared<Storage>();
+  impl->storage->buffer = Buffer::borrow(data, std::size_t(impl->shape.numel()) * dtype_size(dtype));
+  impl->dtype = dtype;
+  return Tensor(std::move(impl));
+}
+
+// ---------------------------------------------------------------------------------
+// Element access and printing
+// ---------------------------------------------------------------------------------
+index_t Tensor::size(int d) const { return sizes()[std::size_t(detail::wrap_dim("size", d, dim()))]; }
+
+void* Tensor::raw_data() const {
+  const TensorImpl& t = impl();
+  return static_cast<char*>(t.storage->buffer.data()) + t.offset * index_t(dtype_size(t.dtype));
+}
+
+template <class T>
+T* Tensor::data() const {
+  TG_CHECK(dtype() == dtype_v<T>, "Tensor::data", "T", "expected the tensor's dtype ", dtype_name(dtype()),
+           ", got a pointer type for ", dtype_name(dtype_v<T>));
+  return static_cast<T*>(raw_data());
+}
+template float* Tensor::data<float>() const;
+template double* Tensor::data<double>() const;
+template std::int64_t* Tensor::data<std::int64_t>() const;
+
+template <class T>
+std::vector<T> Tensor::to_vector() const {
+  const Tensor host = device().is_cpu() ? *this : to(Device::cpu());
+  std::vector<T> out;
+  out.reserve(std::size_t(numel()));
+  const Shape& s = host.shape();
+  auto gather = [&](auto* p) {
+    ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) { out.push_back(T(p[o])); });
+  };
+  switch (dtype()) {
+    case DType::f32: gather(host.data<float>()); break;
+    case DType::f64: gather(host.data<double>()); break;
+    case DType::i64: gather(host.data<std::int64_t>()); break;
+    default: detail::throw_error("Tensor::to_vector", "dtype", "cannot read ", dtype_name(dtype()), " elements");
+  }
+  return out;
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+template std::vector<std::int64_t> Tensor::to_vector<std::int64_t>() const;
+
+double Tensor::item() const {
+  TG_CHECK(numel() == 1, "item", "tensor", "expected one element, got shape ", shape().str());
+  return to_vector<double>()[0];
+}
+
+namespace {
+// NumPy's print options: summarize beyond 1000 elements, 3 items at each edge.
+constexpr index_t kThreshold = 1000, kEdge = 3;
+
+struct Printer {
+  const std::vector<double>& v;
+  std::span<const index_t> sizes;
+  bool summarize, integer, sci;
+  std::ostringstream out;
+
+  std::string number(double x) const {
+    char buf[64];
+    if (integer) std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(x));
+    else if (sci) std::snprintf(buf, sizeof buf, "%.4e", x);
+    else std::snprintf(buf, sizeof buf, "%.4f", x);
+    return buf;
+  }
+  // Prints the sub-array at dim d starting at flat index base (row-major strides).
+  void print(int d, index_t base, int indent) {
+    const int rank = int(sizes.size());
+    if (rank == 0) {
+      out << number(v[0]);
+      return;
+    }
+    index_t inner = 1;
+    for (int k = d + 1; k < rank; ++k) inner *= sizes[std::size_t(k)];
+    const index_t n = sizes[std::size_t(d)];
+    out << "[";
+    for (index_t i = 0; i < n; ++i) {
+      if (summarize && n > 2 * kEdge && i == kEdge) {
+        out << (d + 1 == rank ? "..., " : "...,\n" + std::string(std::size_t(indent + 1), ' '));
+        i = n - kEdge;
+      }
+      if (d + 1 == rank) out << number(v[std::size_t(base + i)]);
+      else print(d + 1, base + i * inner, indent + 1);
+      if (i + 1 < n) out << (d + 1 == rank ? ", " : ",\n" + std::string(std::size_t(indent + 1), ' '));
+    }
+    out << "]";
+  }
+};
+}  // namespace
+
+std::string Tensor::str() const {
+  if (!defined()) return "tensor(undefined)";
+  const std::vector<double> v = to_vector<double>();
+  double big = 0, small = INFINITY;
+  for (double x : v)
+    if (std::isfinite(x) && x != 0) big = std::max(big, std::fabs(x)), small = std::min(small, std::fabs(x));
+  Printer p{v, sizes(), numel() > kThreshold, dtype() == DType::i64, big >= 1e8 || small < 1e-4, {}};
+  p.out << "tensor(";
+  p.print(0, 0, 7);
+  p.out << ", shape=" << shape().str() << ", dtype=" << dtype_name(dtype()) << ", device=" << device().str();
+  if (grad_fn()) p.out << ", grad_fn=" << grad_fn()->name();
+  else if (requires_grad()) p.out << ", requires_grad=true";
+  p.out << ")";
+  return p.out.str();
+}
+
+std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }
+
+// ---------------------------------------------------------------------------------
+// Autograd state
+// ---------------------------------------------------------------------------------
+Tensor& Tensor::requires_grad_(bool on) {
+  TG_CHECK(is_leaf(), "requires_grad_", "tensor",
+           "can only be set on a leaf (this tensor was made by ", grad_fn()->name(), "); use detach() first");
+  TG_CHECK(!on || dtype() == DType::f32 || dtype() == DType::f64, "requires_grad_", "dtype",
+           "only floating tensors can require grad, got ", dtype_name(dtype()));
+  impl().requires_grad = on;
+  return *this;
+}
+
+Tensor Tensor::grad() const { return impl().grad ? Tensor(impl().grad) : Tensor(); }
+void Tensor::set_grad(const Tensor& g) { impl().grad = g.impl_ptr(); }
+
+Tensor Tensor::detach() const { return make_view(*this, shape(), offset()); }
+
+void Tensor::register_hook(GradHook hook) const {
+  TG_CHECK(requires_grad(), "register_hook", "tensor", "expected a tensor that requires grad");
+  edge_of(*this).node->hooks.push_back(std::move(hook));
+}
+
+void Tensor::register_post_accumulate_grad_hook(PostAccumulateHook hook) const {
+  TG_CHECK(requires_grad() && is_leaf(), "register_post_accumulate_grad_hook", "tensor",
+           "expected a leaf that requires grad");
+  std::static_pointer_cast<AccumulateGrad>(edge_of(*this).node)->post_hooks.push_back(std::move(hook));
+}
+
+Tensor& Tensor::set_name(std::string n) {
+  impl().name = std::move(n);
+  return *this;
+}
+
+// ---------------------------------------------------------------------------------
+// Views
+// ---------------------------------------------------------------------------------
+namespace {
+
+// reshape/view/squeeze/unsqueeze: the gradient is reshaped back.
+struct ViewBackward final : Node {
+  std::vector<index_t> in_sizes;
+  const char* name() const override { return "ViewBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {g.reshape(in_sizes)}; }
+};
+
+struct PermuteBackward final : Node {
+  std::vector<int> inverse;
+  const char* name() const override { return "PermuteBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {g.permute(inverse)}; }
+};
+
+struct ExpandBackward final : Node {
+  std::vector<index_t> in_sizes;
+  const char* name() const override { return "ExpandBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {sum_to(g, in_sizes)}; }
+};
+
+Tensor embed_slice(const Tensor& g, const std::vector<index_t>& in_sizes, int d, index_t start, index_t step,
+                   Loc where);
+
+// The gradient of a slice is zero outside it; the gradient of that embedding is the
+// slice again: both linear, so second derivatives pass through.
+struct SliceBackward final : Node {
+  std::vector<index_t> in_sizes;
+  int d = 0;
+  index_t start = 0, step = 1;
+  const char* name() const override { return "SliceBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {embed_slice(g, in_sizes, d, start, step, where)}; }
+};
+
+struct EmbedSliceBackward final : Node {
+  int d = 0;
+  index_t start = 0, step = 1, len = 0;
+  const char* name() const override { return "EmbedSliceBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {g.slice(d, start, start + len * step, step)}; }
+};
+
+Tensor embed_slice(const Tensor& g, const std::vector<index_t>& in_sizes, int d, index_t start, index_t step,
+                   Loc where) {
+  Tensor out = Tensor::zeros(in_sizes, TensorOptions().with_dtype(g.dtype()).with_device(g.device()));
+  {
+    NoGradGuard no_grad;
+    detail::copy_into("slice_backward", out.slice(d, start, start + g.size(d) * step, step), g);
+  }
+  if (needs_graph({&g})) {
+    auto n = std::make_shared<EmbedSliceBackward>();
+    n->d = d, n->start = start, n->step = step, n->len = g.size(d);
+    attach(n, {&g}, out, where);
+  }
+  return out;
+}
+
+Tensor as_view(const Tensor& t, const Shape& s, index_t offset, const std::shared_ptr<Node>& node, Loc where) {
+  Tensor v = make_view(t, s, offset);
+  if (node) attach(node, {&t}, v, where);
+  return v;
+}
+
+}  // namespace
+
+Tensor Tensor::view(std::span<const index_t> req) const {
+  // Infer a -1, then require a layout that the new sizes can walk: contiguous.
+  std::vector<index_t> sizes(req.begin(), req.end());
+  index_t known = 1;
+  int infer = -1;
+  for (std::size_t i = 0; i < sizes.size(); ++i) {
+    if (sizes[i] == -1) {
+      TG_CHECK(infer < 0, "view", "sizes", "expected at most one -1");
+      infer = int(i);
+    } else {
+      TG_CHECK(sizes[i] >= 0, "view", "sizes", "expected sizes >= 0 or -1, got ", sizes[i]);
+      known *= sizes[i];
+    }
+  }
+  if (infer >= 0) {
+    TG_CHECK(known > 0 && numel() % known == 0, "view", "sizes", "cannot infer -1 for ", numel(),
+             " elements from the other sizes");
+    sizes[std::size_t(infer)] = numel() / known;
+    known *= sizes[std::size_t(infer)];
+  }
+  TG_CHECK(known == numel(), "view", "sizes", "expected sizes with ", numel(), " elements (shape ",
+           shape().str(), "), got ", Shape(sizes).str());
+  TG_CHECK(is_contiguous(), "view", "tensor",
+           "expected a contiguous tensor (shape ", shape().str(), "); use reshape(), which copies when it must");
+  std::shared_ptr<Node> node;
+  if (needs_graph({this})) {
+    auto n = std::make_shared<ViewBackward>();
+    n->in_sizes = detail::to_vector(this->sizes());
+    node = n;
+  }
+  return as_view(*this, Shape(sizes), offset(), node, Loc::current());
+}
+
+Tensor Tensor::reshape(std::span<const index_t> sizes) const {
+  return is_contiguous() ? view(sizes) : contiguous().view(sizes);
+}
+
+Tensor Tensor::permute(std::span<const int> order) const {
+  const int rank = dim();
+  TG_CHECK(int(order.size()) == rank, "permute", "order", "expected ", rank, " dims, got ", order.size());
+  std::vector<index_t> sz(static_cast<std::size_t>(rank), 0), st(std::size_t(rank), 0);
+  std::vector<int> inverse(static_cast<std::size_t>(rank), -1);
+  for (int i = 0; i < rank; ++i) {
+    const int d = detail::wrap_dim("permute", order[std::size_t(i)], rank);
+    TG_CHECK(inverse[std::size_t(d)] < 0, "permute", "order", "expected a permutation, dim ", d, " repeats");
+    inverse[std::size_t(d)] = i;
+    sz[std::size_t(i)] = sizes()[std::size_t(d)];
+    st[std::size_t(i)] = strides()[std::size_t(d)];
+  }
+  std::shared_ptr<Node> node;
+  if (needs_graph({this})) {
+    auto n = std::make_shared<PermuteBackward>();
+    n->inverse = inverse;
+    node = n;
+  }
+  return as_view(*this, Shape(sz, st), offset(), node, Loc::current());
+}
+
+Tensor Tensor::transpose(int d0, int d1) const {
+  const int rank = dim();
+  std::vector<int> order(static_cast<std::size_t>(rank));
+  std::iota(order.begin(), order.end(), 0);
+  std::swap(order[std::size_t(detail::wrap_dim("transpose", d0, rank))],
+            order[std::size_t(detail::wrap_dim("transpose", d1, rank))]);
+  return permute(order);
+}
+
+Tensor Tensor::slice(int d, index_t start, index_t end, index_t step) const {
+  d = detail::wrap_dim("slice", d, dim());
+  TG_CHECK(step >= 1, "slice", "step", "expected step >= 1, got ", step);
+  const index_t n = size(d);
+  if (start < 0) start += n;
+  if (end < 0) end += n;
+  start = std::clamp<index_t>(start, 0, n);
+  end = std::clamp<index_t>(end, start, n);
+  std::vector<index_t> sz = detail::to_vector(sizes()), st = detail::to_vector(strides());
+  sz[std::size_t(d)] = (end - start + step - 1) / step;
+  const index_t off = offset() + (sz[std::size_t(d)] > 0 ? start * st[std::size_t(d)] : 0);
+  st[std::size_t(d)] *= step;
+  std::shared_ptr<Node> node;
+  if (needs_graph({this})) {
+    auto s = std::make_shared<SliceBackward>();
+    s->in_sizes = detail::to_vector(sizes());
+    s->d = d, s->start = start, s->step = step;
+    node = s;
+  }
+  return as_view(*this, Shape(sz, st), off, node, Loc::current());
+}
+
+Tensor Tensor::select(int d, index_t i) const {
+  d = detail::wrap_dim("select", d, dim());
+  TG_CHECK(i >= -size(d) && i < size(d), "select", "index", "expected an index in [", -size(d), ", ", size(d),
+           "), got ", i);
+  if (i < 0) i += size(d);
+  return slice(d, i, i + 1).squeeze(d);
+}
+
+Tensor Tensor::expand(std::span<const index_t> req) const {
+  const int rank = dim(), out_rank = int(req.size());
+  TG_CHECK(out_rank >= rank, "expand", "sizes", "expected at least ", rank, " sizes, got ", out_rank);
+  std::vector<index_t> sz(req.begin(), req.end()), st(req.size(), 0);
+  for (int i = out_rank - 1, j = rank - 1; i >= 0; --i, --j) {
+    if (j < 0) {
+      TG_CHECK(sz[std::size_t(i)] >= 0, "expand", "sizes", "expected a size for new dim ", i, ", got -1");
+      continue;  // new leading dims: stride 0
+    }
+    const index_t have = sizes()[std::size_t(j)];
+    if (sz[std::size_t(i)] == -1) sz[std::size_t(i)] = have;
+    if (have == sz[std::size_t(i)]) {
+      st[std::size_t(i)] = strides()[std::size_t(j)];
+    } else {
+      TG_CHECK(have == 1, "expand", "sizes", "can only stretch dims of size 1: dim ", j, " of ", shape().str(),
+               " to ", sz[std::size_t(i)]);
+    }
+  }
+  std::shared_ptr<Node> node;
+  if (needs_graph({this})) {
+    auto n = std::make_shared<ExpandBackward>();
+    n->in_sizes = detail::to_vector(sizes());
+    node = n;
+  }
+  return as_view(*this, Shape(sz, st), offset(), node, Loc::current());
+}
+
+namespace {
+Tensor reshaped_view(const Tensor& t, std::vector<index_t> sz, std::vector<index_t> st) {
+  std::shared_ptr<Node> node;
+  if (needs_graph({&t})) {
+    auto n = std::make_shared<ViewBackward>();
+    n->in_sizes = detail::to_vector(t.sizes());
+    node = n;
+  }
+  return as_view(t, Shape(sz, st), t.offset(), node, Loc::current());
+}
+}  // namespace
+
+Tensor Tensor::squeeze(int d) const {
+  d = detail::wrap_dim("squeeze", d, dim());
+  if (size(d) != 1) return *this;
+  std::vector<index_t> sz = detail::to_vector(sizes()), st = detail::to_vector(strides());
+  sz.erase(sz.begin() + d);
+  st.erase(st.begin() + d);
+  return reshaped_view(*this, sz, st);
+}
+
+Tensor Tensor::squeeze() const {
+  std::vector<index_t> sz, st;
+  for (int d = 0; d < dim(); ++d)
+    if (sizes()[std::size_t(d)] != 1) sz.push_back(sizes()[std::size_t(d)]), st.push_back(strides()[std::size_t(d)]);
+  if (int(sz.size()) == dim()) return *this;
+  return reshaped_view(*this, sz, st);
+}
+
+Tensor Tensor::unsqueeze(int d) const {
+  d = detail::wrap_dim("unsqueeze", d, dim() + 1);
+  std::vector<index_t> sz = detail::to_vector(sizes()), st = detail::to_vector(strides());
+  const index_t stride = d < dim() ? st[std::size_t(d)] * sz[std::size_t(d)] : 1;
+  sz.insert(sz.begin() + d, 1);
+  st.insert(st.begin() + d, stride);
+  return reshaped_view(*this, sz, st);
+}
+
+// ---------------------------------------------------------------------------------
+// Copies between layouts, devices and dtypes
+// ---------------------------------------------------------------------------------
+namespace {
+struct CloneBackward final : Node {
+  const char* name() const override { return "CloneBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {g}; }
+};
+struct ToDeviceBackward final : Node {
+  Device from{};
+  const char* name() const override { return "ToDeviceBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {g.to(from)}; }
+};
+struct ToDTypeBackward final : Node {
+  DType from = DType::f32;
+  const char* name() const override { return "ToDTypeBackward"; }
+  std::vector<Tensor> backward(const Tensor& g) override { return {g.to(from)}; }
+};
+
+// A contiguous copy of t on the same device (i64 by plain loops on the CPU).
+Tensor copy_contiguous(const Tensor& t) {
+  Tensor out = make_tensor(t.sizes(), t.dtype(), t.device());
+  if (t.dtype() == DType::i64) {
+    TG_CHECK(t.device().is_cpu(), "clone", "device", "i64 tensors are copied on the CPU only");
+    const Shape& s = t.shape();
+    const std::int64_t* src = t.data<std::int64_t>();
+    std::int64_t* dst = out.data<std::int64_t>();
+    ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) { *dst++ = src[o]; });
+  } else {
+    detail::copy_into("clone", out, t);
+  }
+  return out;
+}
+}  // namespace
+
+Tensor Tensor::clone() const {
+  Tensor out = copy_contiguous(*this);
+  if (needs_graph({this})) attach(std::make_shared<CloneBackward>(), {this}, out, Loc::current());
+  return out;
+}
+
+Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
+
+Tensor Tensor::to(Device d) const {
+  if (d == device()) return *this;
+  const Tensor src = contiguous();
+  Tensor out = make_tensor(sizes(), dtype(), d);
+  cuda::copy_bytes(out.raw_data(), !d.is_cpu(), src.raw_data(), !device().is_cpu(),
+                   std::size_t(numel()) * dtype_size(dtype()));
+  if (needs_graph({this})) {
+    auto n = std::make_shared<ToDeviceBackward>();
+    n->from = device();
+    attach(n, {this}, out, Loc::current());
+  }
+  return out;
+}
+
+Tensor Tensor::to(DType t) const {
+  if (t == dtype()) return *this;
+  TG_CHECK(device().is_cpu(), "to", "device", "dtype conversion runs on the CPU; move the tensor there first");
+  Tensor out = make_tensor(sizes(), t, device());
+  const Shape& s = shape();
+  auto convert = [&](auto* src, auto* dst) {
+    ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) { *dst++ = static_cast<std::remove_pointer_t<decltype(dst)>>(src[o]); });
+  };
+  auto from = [&](auto* src) {
+    switch (t) {
+      case DType::f32: return convert(src, out.data<float>());
+      case DType::f64: return convert(src, out.data<double>());
+      case DType::i64: return convert(src, out.data<std::int64_t>());
+      default: detail::throw_error("to", "dtype", "cannot convert to ", dtype_name(t));
+    }
+  };
+  switch (dtype()) {
+    case DType::f32: from(data<float>()); break;
+    case DType::f64: from(data<double>()); break;
+    case DType::i64: from(data<std::int64_t>()); break;
+    default: detail::throw_error("to", "dtype", "cannot convert from ", dtype_name(dtype()));
+  }
+  if (needs_graph({this}) && t != DType::i64) {
+    auto n = std::make_shared<ToDTypeBackward>();
+    n->from = dtype();
+    attach(n, {this}, out, Loc::current());
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------
+// In place
+// ---------------------------------------------------------------------------------
+namespace {
+void check_in_place(const char* op, const Tensor& t) {
+  TG_CHECK(!(grad_enabled() && t.requires_grad()), op, "tensor",
+           "in-place write to a tensor that requires grad while grad mode is on; use the out-of-place op, or "
+           "write under NoGradGuard (as optimizers do)");
+}
+void bump(const Tensor& t) { ++t.storage()->version; }
+}  // namespace
+
+Tensor& Tensor::fill_(double value) {
+  check_in_place("fill_", *this);
+  if (dtype() == DType::i64) {
+    TG_CHECK(device().is_cpu(), "fill_", "device", "i64 tensors are filled on the CPU only");
+    const Shape& s = shape();
+    std::int64_t* p = data<std::int64_t>();
+    ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) { p[o] = std::int64_t(value); });
+  } else {
+    detail::with_float_type("fill_", dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      detail::table_for("fill_", device()).get<T>().unary(Unary::fill, value, 0, shape(), nullptr, shape(), data<T>());
+    });
+  }
+  bump(*this);
+  return *this;
+}
+
+Tensor& Tensor::zero_() { return fill_(0.0); }
+
+Tensor& Tensor::copy_(const Tensor& src) {
+  check_in_place("copy_", *this);
+  const Tensor s = src.device() == device() && src.dtype() == dtype() ? src : src.to(device()).to(dtype());
+  detail::copy_into("copy_", *this, s);
+  bump(*this);
+  return *this;
+}
+
+Tensor& Tensor::add_(const Tensor& other, double alpha) {
+  check_in_place("add_", *this);
+  detail::check_same("add_", {this, &other});
+  const Tensor o = alpha == 1 ? other : detail::unary_kernel("add_", Unary::mul_scalar, other, alpha);
+  detail::with_float_type("add_", dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    detail::table_for("add_", device()).get<T>().binary(Binary::add, shape(), data<T>(),
+                                                         detail::broadcast_view(o, sizes()), o.data<T>(), shape(),
+                                                         data<T>());
+  });
+  bump(*this);
+  return *this;
+}
+
+Tensor& Tensor::mul_(double value) {
+  check_in_place("mul_", *this);
+  detail::with_float_type("mul_", dtype(), [&](auto zero) {
+    using T = decltype(zero);
+    detail::table_for("mul_", device()).get<T>().unary(Unary::mul_scalar, value, 0, shape(), data<T>(), shape(),
+                                                        data<T>());
+  });
+  bump(*this);
+  return *this;
+}
+
+}  // namespace tg
