@@ -70,7 +70,9 @@ Tensor unary_kernel(const char* name, Unary op, const Tensor& x, double p0, doub
 Tensor binary_kernel(const char* name, Binary op, const Tensor& a, const Tensor& b) {
   check_same(name, {&a, &b});
   const bool same = a.dim() == b.dim() && std::equal(a.sizes().begin(), a.sizes().end(), b.sizes().begin());
-  const std::vector<index_t> sizes = same ? to_vector(a.sizes()) : broadcast_sizes(name, a.sizes(), b.sizes());
+  std::vector<index_t> broadcast;  // allocated only when the sizes differ
+  if (!same) broadcast = broadcast_sizes(name, a.sizes(), b.sizes());
+  const std::span<const index_t> sizes = same ? a.sizes() : std::span<const index_t>(broadcast);
   Tensor y = make_tensor(sizes, a.dtype(), a.device());
   with_float_type(name, a.dtype(), [&](auto zero) {
     using T = decltype(zero);

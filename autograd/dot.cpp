@@ -1,5 +1,6 @@
 #include "autograd/dot.hpp"
 
+#include <cstdio>
 #include <sstream>
 #include <unordered_map>
 #include <vector>
@@ -10,11 +11,11 @@ namespace tg {
 
 namespace {
 std::string bytes_str(index_t b) {
-  std::ostringstream s;
-  if (b >= (index_t(1) << 20)) s << double(b) / double(1 << 20) << " MiB";
-  else if (b >= 1024) s << double(b) / 1024.0 << " KiB";
-  else s << b << " B";
-  return s.str();
+  char buf[32];
+  if (b >= (index_t(1) << 20)) std::snprintf(buf, sizeof buf, "%.1f MiB", double(b) / double(1 << 20));
+  else if (b >= 1024) std::snprintf(buf, sizeof buf, "%.1f KiB", double(b) / 1024.0);
+  else std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(b));
+  return buf;
 }
 }  // namespace
 

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <new>
 #include <utility>
+#include <vector>
 
 #include "kernels/error.hpp"
 
@@ -47,6 +48,49 @@ std::size_t round_up(std::size_t bytes) {
   return (bytes + Buffer::kAlignment - 1) / Buffer::kAlignment * Buffer::kAlignment;
 }
 
+// Host blocks up to 32 KiB are kept after release, per thread and per size class
+// (64 B << k), and handed out again: autograd makes and drops a few tiny buffers per op,
+// and an aligned allocation with its free cost ~900 instructions, more than a 1-element
+// op itself. At most kKeep blocks a class (64 x 32 KiB = 2 MiB at worst per thread);
+// blocks return to the heap when their thread ends.
+constexpr int kClasses = 10;
+constexpr std::size_t kKeep = 64;
+int size_class(std::size_t bytes) {
+  for (int k = 0; k < kClasses; ++k)
+    if (bytes <= (std::size_t(64) << k)) return k;
+  return -1;
+}
+struct HostCache {
+  std::array<std::vector<void*>, kClasses> blocks;
+  ~HostCache();
+};
+thread_local bool t_cache_gone = false;  // trivially destructible: readable after ~HostCache
+thread_local HostCache t_cache;
+HostCache::~HostCache() {
+  t_cache_gone = true;
+  for (auto& v : blocks)
+    for (void* p : v) ::operator delete(p, std::align_val_t(Buffer::kAlignment));
+}
+
+void* host_allocate(std::size_t bytes) {
+  const int k = size_class(bytes);
+  if (k >= 0 && !t_cache_gone && !t_cache.blocks[std::size_t(k)].empty()) {
+    void* p = t_cache.blocks[std::size_t(k)].back();
+    t_cache.blocks[std::size_t(k)].pop_back();
+    return p;
+  }
+  return ::operator new(k >= 0 ? std::size_t(64) << k : round_up(bytes), std::align_val_t(Buffer::kAlignment));
+}
+
+void host_free(void* p, std::size_t bytes) {
+  const int k = size_class(bytes);
+  if (k >= 0 && !t_cache_gone && t_cache.blocks[std::size_t(k)].size() < kKeep) {
+    t_cache.blocks[std::size_t(k)].push_back(p);
+    return;
+  }
+  ::operator delete(p, std::align_val_t(Buffer::kAlignment));
+}
+
 }  // namespace
 
 void set_device_allocator(DeviceType type, const DeviceAllocator* allocator) {
@@ -68,7 +112,7 @@ Buffer::Buffer(std::size_t bytes, Device device) : bytes_(bytes), device_(device
   if (bytes == 0) return;
   if (device.is_cpu()) {
     try {
-      data_ = ::operator new(round_up(bytes), std::align_val_t(kAlignment));
+      data_ = host_allocate(bytes);
     } catch (const std::bad_alloc&) {
       detail::throw_error("Buffer", "bytes", "cannot allocate ", bytes, " bytes of host memory");
     }
@@ -114,7 +158,7 @@ Buffer::~Buffer() { release(); }
 void Buffer::release() noexcept {
   if (owns_ && bytes_ > 0) {
     if (device_.is_cpu()) {
-      ::operator delete(data_, std::align_val_t(kAlignment));
+      host_free(data_, bytes_);
     } else if (const DeviceAllocator* a = device_allocator(device_.type)) {
       a->deallocate(device_.index, data_, bytes_);
     }

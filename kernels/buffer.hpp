@@ -2,9 +2,11 @@
 //
 // Host memory is 64-byte aligned (a cache line; a full AVX-512 vector) and its size is
 // rounded up to a multiple of 64, so SIMD kernels may read whole vectors at the tail of
-// an aligned buffer without touching another allocation. Device memory comes from the
-// allocator that the device's backend installs with set_device_allocator (cuda/ installs
-// its caching allocator); without one, allocating on that device throws tg::Error.
+// an aligned buffer without touching another allocation. Host blocks up to 32 KiB are
+// recycled per thread by power-of-two size class (tiny tensors come and go on every
+// autograd op). Device memory comes from the allocator that the device's backend
+// installs with set_device_allocator (cuda/ installs its caching allocator); without
+// one, allocating on that device throws tg::Error.
 #pragma once
 
 #include <cstddef>

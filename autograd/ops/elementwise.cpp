@@ -17,7 +17,7 @@ using detail::unary_kernel;
 // A node of a binary op: both inputs' sizes (for sum_to) and, when the formula needs
 // them, the inputs themselves.
 struct BinaryNode : Node {
-  std::vector<index_t> a_sizes, b_sizes;
+  Shape a_shape, b_shape;  // for sum_to (a Shape: no heap, unlike a vector)
   SavedTensor a, b;
   void release_saved() override { a.reset(), b.reset(); }
   index_t saved_bytes() const override { return a.bytes() + b.bytes(); }
@@ -27,20 +27,20 @@ struct BinaryNode : Node {
 struct AddBackward final : BinaryNode {
   const char* name() const override { return "AddBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    return {wants(0) ? sum_to(g, a_sizes) : Tensor(), wants(1) ? sum_to(g, b_sizes) : Tensor()};
+    return {wants(0) ? sum_to(g, a_shape.sizes()) : Tensor(), wants(1) ? sum_to(g, b_shape.sizes()) : Tensor()};
   }
 };
 struct SubBackward final : BinaryNode {
   const char* name() const override { return "SubBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    return {wants(0) ? sum_to(g, a_sizes) : Tensor(), wants(1) ? sum_to(-g, b_sizes) : Tensor()};
+    return {wants(0) ? sum_to(g, a_shape.sizes()) : Tensor(), wants(1) ? sum_to(-g, b_shape.sizes()) : Tensor()};
   }
 };
 struct MulBackward final : BinaryNode {
   const char* name() const override { return "MulBackward"; }
   std::vector<Tensor> backward(const Tensor& g) override {
-    return {wants(0) ? sum_to(g * b.unpack(*this), a_sizes) : Tensor(),
-            wants(1) ? sum_to(g * a.unpack(*this), b_sizes) : Tensor()};
+    return {wants(0) ? sum_to(g * b.unpack(*this), a_shape.sizes()) : Tensor(),
+            wants(1) ? sum_to(g * a.unpack(*this), b_shape.sizes()) : Tensor()};
   }
 };
 struct DivBackward final : BinaryNode {
@@ -48,8 +48,8 @@ struct DivBackward final : BinaryNode {
   std::vector<Tensor> backward(const Tensor& g) override {
     const Tensor bv = b.unpack(*this);
     Tensor ga, gb;
-    if (wants(0)) ga = sum_to(g / bv, a_sizes);
-    if (wants(1)) gb = sum_to(-(g * a.unpack(*this)) / (bv * bv), b_sizes);  // -g a / b^2
+    if (wants(0)) ga = sum_to(g / bv, a_shape.sizes());
+    if (wants(1)) gb = sum_to(-(g * a.unpack(*this)) / (bv * bv), b_shape.sizes());  // -g a / b^2
     return {ga, gb};
   }
 };
@@ -59,7 +59,7 @@ struct MaximumBackward final : BinaryNode {
   std::vector<Tensor> backward(const Tensor& g) override {
     const Tensor av = a.unpack(*this), bv = b.unpack(*this);
     const Tensor to_a = gt(av, bv) + eq(av, bv) * 0.5;
-    return {wants(0) ? sum_to(g * to_a, a_sizes) : Tensor(), wants(1) ? sum_to(g * (1.0 - to_a), b_sizes) : Tensor()};
+    return {wants(0) ? sum_to(g * to_a, a_shape.sizes()) : Tensor(), wants(1) ? sum_to(g * (1.0 - to_a), b_shape.sizes()) : Tensor()};
   }
 };
 
@@ -68,8 +68,8 @@ Tensor binary(const char* name, Binary op, const Tensor& a, const Tensor& b, boo
   Tensor y = binary_kernel(name, op, a, b);
   if (needs_graph({&a, &b})) {
     auto n = std::make_shared<N>();
-    n->a_sizes = to_vector(a.sizes());
-    n->b_sizes = to_vector(b.sizes());
+    n->a_shape = a.shape();
+    n->b_shape = b.shape();
     if (save_a) n->a = SavedTensor(a);
     if (save_b) n->b = SavedTensor(b);
     attach(n, {&a, &b}, y, where);
@@ -150,15 +150,15 @@ Tensor unary(const char* name, Unary op, const Tensor& x, double p0, double p1, 
 
 struct WhereBackward final : Node {
   SavedTensor cond;
-  std::vector<index_t> a_sizes, b_sizes;
+  Shape a_shape, b_shape;
   const char* name() const override { return "WhereBackward"; }
   void release_saved() override { cond.reset(); }
   std::vector<Tensor> backward(const Tensor& g) override {
     const Tensor c = cond.unpack(*this);
     const Tensor zero = Tensor::zeros({}, TensorOptions().with_dtype(g.dtype()).with_device(g.device()));
     Tensor ga, gb;
-    if (next[1].node) ga = sum_to(tg::where(c, g, zero), a_sizes);
-    if (next[2].node) gb = sum_to(tg::where(c, zero, g), b_sizes);
+    if (next[1].node) ga = sum_to(tg::where(c, g, zero), a_shape.sizes());
+    if (next[2].node) gb = sum_to(tg::where(c, zero, g), b_shape.sizes());
     return {Tensor(), ga, gb};
   }
 };
@@ -209,8 +209,8 @@ Tensor where(const Tensor& cond, const Tensor& a, const Tensor& b, Loc w) {
   if (needs_graph({&a, &b})) {
     auto n = std::make_shared<WhereBackward>();
     n->cond = SavedTensor(cond.detach());
-    n->a_sizes = to_vector(a.sizes());
-    n->b_sizes = to_vector(b.sizes());
+    n->a_shape = a.shape();
+    n->b_shape = b.shape();
     attach(n, {&cond, &a, &b}, y, w);
   }
   return y;

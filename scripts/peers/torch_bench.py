@@ -158,11 +158,77 @@ def norm_rows(shapes):
             yield (f"{op}/pytorch/{shape_name}", (12 if op.endswith("bwd") else 8) * n, n, setup)
 
 
+# --- autograd overhead (bench_autograd's rows) ---------------------------------------
+
+def autograd_rows():
+    def add_fwd(no_grad):
+        def setup():
+            a = torch.full((1,), 1.0, requires_grad=True)
+            b = torch.full((1,), 2.0, requires_grad=True)
+            if no_grad:
+                def run():
+                    with torch.no_grad():
+                        return a + b
+            else:
+                def run():
+                    return a + b
+            return run, lambda: (run().detach(), torch.tensor([3.0], dtype=torch.float64))
+        return setup
+
+    def chain10():
+        x = torch.full((1,), 1.5, requires_grad=True)
+        c, d = torch.full((1,), 1.01), torch.full((1,), 0.5)
+        one = torch.ones(1)
+
+        def run():
+            y = x
+            for _ in range(5):
+                y = (y * c) + d
+            y.backward(one)
+            g = x.grad
+            x.grad = None
+            return g
+        return run, lambda: (run(), torch.tensor([1.01 ** 5], dtype=torch.float64))
+
+    def mlp_step():
+        g = torch.Generator().manual_seed(0)
+        w1 = torch.randn(10, 1, generator=g).requires_grad_()
+        b1 = torch.zeros(10, requires_grad=True)
+        w2 = (torch.randn(1, 10, generator=g) * 0.3).requires_grad_()
+        b2 = torch.zeros(1, requires_grad=True)
+        x = torch.randn(10, 1, generator=g)
+        t = x * 3 + 1
+        F = torch.nn.functional
+
+        def run():
+            loss = F.mse_loss(F.linear(F.relu(F.linear(x, w1, b1)), w2, b2), t)
+            loss.backward()
+            with torch.no_grad():
+                for p in (w1, b1, w2, b2):
+                    p.add_(p.grad, alpha=-0.01)
+                    p.grad = None
+            return loss
+
+        def check():
+            first = run().detach()
+            for _ in range(200):
+                run()
+            last = run().detach()
+            return torch.tensor([float(last < first)]), torch.tensor([1.0], dtype=torch.float64)
+        return run, check
+
+    yield "add_fwd/pytorch/1", 0, 1, add_fwd(False)
+    yield "add_fwd/pytorch/1/no_grad", 0, 1, add_fwd(True)
+    yield "chain10_fwdbwd/pytorch/1", 0, 10, chain10
+    yield "mlp_step/pytorch/1x10x1_b10", 0, 1, mlp_step
+
+
 SUITES = {
     "eltwise": lambda: eltwise_rows([("16777216", (1, 16777216)), ("4096x1024", (4096, 1024)),
                                      ("65536x64", (65536, 64)), ("64x65536", (64, 65536))]),
     "softmax": lambda: norm_rows([("4096x1024", (4096, 1024)), ("65536x64", (65536, 64)),
                                   ("64x65536", (64, 65536)), ("1x1048576", (1, 1048576))]),
+    "autograd": autograd_rows,
 }
 
 
@@ -234,15 +300,20 @@ def main():
         base = {"run_name": name, "repetitions": args.repetitions, "threads": args.threads,
                 "iterations": iters, "time_unit": "us"}
         for i, t in enumerate(times):
-            rows.append({**base, "name": name, "run_type": "iteration", "repetition_index": i,
-                         "real_time": t * 1e6, "bytes_per_second": nbytes / t,
-                         "items_per_second": items / t})
+            row = {**base, "name": name, "run_type": "iteration", "repetition_index": i,
+                   "real_time": t * 1e6, "items_per_second": items / t}
+            if nbytes:
+                row["bytes_per_second"] = nbytes / t
+            rows.append(row)
         for agg, t in (("mean", statistics.mean(times)), ("median", statistics.median(times))):
-            rows.append({**base, "name": f"{name}_{agg}", "run_type": "aggregate",
-                         "aggregate_name": agg, "real_time": t * 1e6,
-                         "bytes_per_second": nbytes / t, "items_per_second": items / t})
+            row = {**base, "name": f"{name}_{agg}", "run_type": "aggregate",
+                   "aggregate_name": agg, "real_time": t * 1e6, "items_per_second": items / t}
+            if nbytes:
+                row["bytes_per_second"] = nbytes / t
+            rows.append(row)
         med = statistics.median(times)
-        print(f"{name}: {nbytes / med / 1e9:.1f} GB/s (median of {args.repetitions})", file=sys.stderr)
+        rate = f"{nbytes / med / 1e9:.1f} GB/s" if nbytes else f"{med * 1e6:.3f} us per call"
+        print(f"{name}: {rate} (median of {args.repetitions})", file=sys.stderr)
 
     doc = {"context": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host_name": platform.node(),
                        "executable": f"torch {torch.__version__}", "tg_threads": args.threads,
