@@ -2,6 +2,7 @@
 
 #include "cpu/activation.hpp"
 #include "cpu/elementwise.hpp"
+#include "cpu/optimizer.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/layer_norm.hpp"
 #include "cpu/softmax.hpp"
@@ -21,6 +22,8 @@ constexpr TypedOps<T> scalar_ops() {
   t.unary = &unary_portable;
   t.binary = &binary_portable;
   t.where = &where_portable;
+  t.sgd_step = &sgd_step_portable;
+  t.adam_step = &adam_step_portable;
   if constexpr (std::is_same_v<T, float>) {
     t.act_forward = &act_forward_portable;
     t.act_backward = &act_backward_portable;
@@ -48,6 +51,8 @@ constexpr TypedOps<float> avx2_ops_f32() {
   t.unary = &unary_avx2;
   t.binary = &binary_avx2;
   t.where = &where_avx2;
+  t.sgd_step = &sgd_step_avx2;
+  t.adam_step = &adam_step_avx2;
   return t;
 }
 
@@ -56,6 +61,8 @@ constexpr TypedOps<double> avx2_ops_f64() {
   t.unary = &unary_avx2;
   t.binary = &binary_avx2;
   t.where = &where_avx2;
+  t.sgd_step = &sgd_step_avx2;
+  t.adam_step = &adam_step_avx2;
   return t;
 }
 

@@ -6,12 +6,14 @@
 #include <cstdint>
 #include <initializer_list>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/error.hpp"
 #include "kernels/ops.hpp"
 #include "kernels/elementwise.hpp"
 #include "kernels/random.hpp"
 #include "kernels/cross_entropy.hpp"
+#include "kernels/optimizer.hpp"
 
 namespace tg {
 
@@ -387,5 +389,25 @@ void check_cross_entropy(const char* op, index_t rows, index_t classes, const vo
              "expected class indices in [0, ", classes, ") or ignore_index = ", ignore_index, ", got ", target[i],
              " at row ", i);
 }
+
+template <class T>
+void check_param_slots(const char* op, std::span<const ParamSlot<T>> slots, bool needs_m, bool needs_v) {
+  std::vector<std::pair<Range, const char*>> ranges;
+  for (std::size_t i = 0; i < slots.size(); ++i) {
+    const ParamSlot<T>& s = slots[i];
+    check_size(op, "n", s.n);
+    TG_CHECK(s.n == 0 || (s.param && s.grad && (!needs_m || s.m) && (!needs_v || s.v)), op, "slots",
+             "expected param, grad", needs_m ? ", m" : "", needs_v ? ", v" : "", " pointers for slot ", i);
+    ranges.push_back({check_vector(op, "param", s.n, s.param, sizeof(T)), "param"});
+    if (s.m) ranges.push_back({check_vector(op, "m", s.n, s.m, sizeof(T)), "m"});
+    if (s.v) ranges.push_back({check_vector(op, "v", s.n, s.v, sizeof(T)), "v"});
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const auto& a, const auto& b) { return a.first.lo < b.first.lo; });
+  for (std::size_t i = 1; i < ranges.size(); ++i)
+    TG_CHECK(!overlap(ranges[i - 1].first, ranges[i].first), op, ranges[i].second,
+             "must not overlap another written array (", ranges[i - 1].second, ")");
+}
+template void check_param_slots<float>(const char*, std::span<const ParamSlot<float>>, bool, bool);
+template void check_param_slots<double>(const char*, std::span<const ParamSlot<double>>, bool, bool);
 
 }  // namespace tg

@@ -18,6 +18,7 @@
 #include "kernels/elementwise.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/layer_norm.hpp"
+#include "kernels/optimizer.hpp"
 #include "kernels/random.hpp"
 #include "kernels/reduce.hpp"
 #include "kernels/softmax.hpp"
@@ -55,6 +56,8 @@ struct OpSignatures {
                                          double, T*, T*);
   using cross_entropy_backward = void (*)(index_t, index_t, const T*, index_t, const index_t*, index_t,
                                           double, const T*, const T*, T*, index_t);
+  using sgd_step = void (*)(const SgdConfig&, std::span<const ParamSlot<T>>);
+  using adam_step = void (*)(const AdamConfig&, std::span<const ParamSlot<T>>);
 };
 
 // X(name): every op, in one list.
@@ -77,7 +80,9 @@ struct OpSignatures {
   X(random)                \
   X(dropout)               \
   X(cross_entropy_forward) \
-  X(cross_entropy_backward)
+  X(cross_entropy_backward) \
+  X(sgd_step)              \
+  X(adam_step)
 
 template <class T>
 struct TypedOps {
@@ -144,6 +149,8 @@ constexpr TypedOps<T> reference_typed_ops() {
   t.dropout = &dropout_ref<T>;
   t.cross_entropy_forward = &cross_entropy_forward_ref<T>;
   t.cross_entropy_backward = &cross_entropy_backward_ref<T>;
+  t.sgd_step = &sgd_step_ref<T>;
+  t.adam_step = &adam_step_ref<T>;
   return t;
 }
 

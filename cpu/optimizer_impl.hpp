@@ -1,0 +1,88 @@
+// The fused optimizer steps (kernels/optimizer.hpp) over all parameter slots, compiled
+// per path (optimizer.cpp portable, optimizer_avx2.cpp with AVX2/FMA). Each slot is cut
+// into chunks of kChunk elements and the chunks of every slot are shared among the
+// threads (one parallel region for the whole model, none below kParallelElems). The
+// arithmetic is in T, the bias corrections in double, as PyTorch's CPU kernels do.
+// Not a public header.
+#pragma once
+
+#include <omp.h>
+
+#include <cmath>
+#include <span>
+#include <vector>
+
+#include "kernels/optimizer.hpp"
+
+namespace tg::cpu::optim_impl {
+
+inline constexpr index_t kChunk = index_t(1) << 14;
+inline constexpr index_t kParallelElems = index_t(1) << 16;
+
+template <class T, class Body>
+void for_each_chunk(std::span<const ParamSlot<T>> slots, Body&& body) {
+  struct Piece {
+    const ParamSlot<T>* slot;
+    index_t begin, end;
+  };
+  std::vector<Piece> pieces;
+  index_t total = 0;
+  for (const ParamSlot<T>& s : slots) {
+    for (index_t b = 0; b < s.n; b += kChunk) pieces.push_back({&s, b, std::min(s.n, b + kChunk)});
+    total += s.n;
+  }
+  const int threads = total < kParallelElems || omp_in_parallel() ? 1 : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+  for (std::size_t k = 0; k < pieces.size(); ++k) body(*pieces[k].slot, pieces[k].begin, pieces[k].end);
+}
+
+template <class T>
+void sgd(const SgdConfig& c, std::span<const ParamSlot<T>> slots) {
+  const T lr = T(c.lr), wd = T(c.weight_decay), mom = T(c.momentum), keep = T(1 - c.dampening);
+  for_each_chunk<T>(slots, [&](const ParamSlot<T>& s, index_t b, index_t e) {
+    T* __restrict p = s.param;
+    const T* __restrict g = s.grad;
+    T* __restrict m = s.m;
+    if (c.momentum == 0) {
+      for (index_t i = b; i < e; ++i) p[i] -= lr * (g[i] + wd * p[i]);
+    } else if (c.first_step) {
+      for (index_t i = b; i < e; ++i) {
+        const T gi = g[i] + wd * p[i];
+        m[i] = gi;
+        p[i] -= lr * (c.nesterov ? gi + mom * gi : gi);
+      }
+    } else {
+      for (index_t i = b; i < e; ++i) {
+        const T gi = g[i] + wd * p[i];
+        const T bi = mom * m[i] + keep * gi;
+        m[i] = bi;
+        p[i] -= lr * (c.nesterov ? gi + mom * bi : bi);
+      }
+    }
+  });
+}
+
+template <class T>
+void adam(const AdamConfig& c, std::span<const ParamSlot<T>> slots) {
+  const double bc1 = 1 - std::pow(c.beta1, double(c.step)), bc2 = 1 - std::pow(c.beta2, double(c.step));
+  const T b1 = T(c.beta1), b2 = T(c.beta2), ob1 = T(1 - c.beta1), ob2 = T(1 - c.beta2), eps = T(c.eps);
+  const T step_size = T(c.lr / bc1), inv_sqrt_bc2 = T(1 / std::sqrt(bc2));
+  const T decay = T(1 - c.lr * c.weight_decay), wd = T(c.weight_decay);
+  for_each_chunk<T>(slots, [&](const ParamSlot<T>& s, index_t b, index_t e) {
+    T* __restrict p = s.param;
+    const T* __restrict g = s.grad;
+    T* __restrict m = s.m;
+    T* __restrict v = s.v;
+    for (index_t i = b; i < e; ++i) {
+      T pi = p[i], gi = g[i];
+      if (c.decoupled) pi *= decay;
+      else gi += wd * pi;
+      const T mi = b1 * m[i] + ob1 * gi, vi = b2 * v[i] + ob2 * gi * gi;
+      m[i] = mi;
+      v[i] = vi;
+      p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+    }
+  });
+}
+
+}  // namespace tg::cpu::optim_impl

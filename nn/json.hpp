@@ -1,0 +1,32 @@
+// A small, strict JSON reader and writer for the safetensors header: RFC 8259 values,
+// integers kept exact (64-bit) apart from doubles, nesting limited to 64 levels, every
+// error a tg::Error with the byte offset. Objects keep their keys in file order,
+// duplicates included (the caller decides whether a duplicate is an error).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+namespace tg::nn {
+
+struct Json {
+  enum class Kind { null, boolean, number, string, array, object } kind = Kind::null;
+  bool boolean = false;
+  double number = 0;
+  bool integral = false;     // a number written without fraction or exponent
+  std::int64_t integer = 0;  // its value, when integral and in range
+  std::string string;
+  std::vector<Json> array;
+  std::vector<std::pair<std::string, Json>> object;
+};
+
+// Parses one value spanning the whole text (surrounding whitespace allowed). `what`
+// names the document in errors ("header of model.safetensors").
+Json parse_json(std::string_view text, const std::string& what);
+// A JSON string literal for s (quotes and escapes added).
+std::string json_quote(std::string_view s);
+
+}  // namespace tg::nn
