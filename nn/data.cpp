@@ -93,6 +93,20 @@ Batch DataLoader::batch(index_t b) const {
   return {gather_rows(data_.x(), rows, count), gather_rows(data_.y(), rows, count), count};
 }
 
+Regression make_regression(index_t n, index_t d, double noise, std::uint64_t seed, index_t informative, double bias,
+                           DType dtype) {
+  TG_CHECK(n >= 1 && d >= 1, "make_regression", n < 1 ? "n" : "d", "expected n, d >= 1, got ", n, ", ", d);
+  if (informative < 0 || informative > d) informative = d;
+  Generator g(seed);
+  const TensorOptions o = TensorOptions().with_dtype(DType::f64);
+  const Tensor x = Tensor::randn({n, d}, o, &g);
+  std::vector<double> coef = Tensor::rand({d}, o, &g).to_vector<double>();
+  for (index_t j = 0; j < d; ++j) coef[std::size_t(j)] = j < informative ? 100 * coef[std::size_t(j)] : 0.0;
+  const Tensor c = Tensor::from_vector(coef, {d, 1});
+  const Tensor y = matmul(x, c) + bias + Tensor::randn({n, 1}, o, &g) * noise;
+  return {TensorDataset(x.to(dtype), y.to(dtype)), c.view({d}).to(dtype), bias};
+}
+
 std::vector<TensorDataset> split(const TensorDataset& data, const std::vector<double>& fractions, std::uint64_t seed) {
   TG_CHECK(!fractions.empty(), "split", "fractions", "expected at least one fraction");
   double total = 0;

@@ -67,6 +67,17 @@ class DataLoader {
   std::vector<index_t> order_;
 };
 
+// A synthetic linear regression problem, as scikit-learn's make_regression: X (n, d)
+// standard normal, the first `informative` coefficients 100 U(0, 1) (the rest 0),
+// y = X coef + bias + noise N(0, 1), all from `seed`. y is (n, 1).
+struct Regression {
+  TensorDataset data;
+  Tensor coef;  // (d)
+  double bias = 0;
+};
+Regression make_regression(index_t n, index_t d, double noise, std::uint64_t seed, index_t informative = -1,
+                           double bias = 0.0, DType dtype = DType::f32);
+
 // A permutation of [0, n) from (seed, stream): Fisher-Yates on Philox draws.
 std::vector<index_t> permutation(index_t n, std::uint64_t seed, std::uint64_t stream = 0);
 

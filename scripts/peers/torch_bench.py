@@ -223,12 +223,92 @@ def autograd_rows():
     yield "mlp_step/pytorch/1x10x1_b10", 0, 1, mlp_step
 
 
+# --- training throughput (bench_train's rows) --------------------------------------------
+
+def train_rows():
+    nn, F = torch.nn, torch.nn.functional
+
+    def linreg(batch):
+        def setup():
+            g = torch.Generator().manual_seed(1)
+            x = torch.randn(batch, 10, generator=g)
+            y = x @ (100 * torch.rand(10, 1, generator=g)) + torch.randn(batch, 1, generator=g)
+            model = nn.Linear(10, 1)
+            opt = torch.optim.SGD(model.parameters(), lr=0.01)
+
+            def run():
+                loss = F.mse_loss(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                return loss
+
+            def check():
+                first = run().item()
+                for _ in range(50):
+                    run()
+                return torch.tensor([float(run().item() < first)]), torch.tensor([1.0], dtype=torch.float64)
+            return run, check
+        return setup
+
+    def mlp_seed_run():
+        g = torch.Generator().manual_seed(1)
+        x = torch.randn(72, 1, generator=g)
+        y = 100 * torch.rand(1, generator=g) * x + 10 * torch.randn(72, 1, generator=g)
+        data = torch.utils.data.TensorDataset(x, y)
+
+        def run():
+            torch.manual_seed(3)
+            model = nn.Sequential(nn.Linear(1, 10), nn.ReLU(), nn.Linear(10, 1))
+            opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+            loader = torch.utils.data.DataLoader(data, batch_size=10, shuffle=True)
+            for _ in range(100):
+                for xb, yb in loader:
+                    loss = F.mse_loss(model(xb), yb)
+                    opt.zero_grad(set_to_none=True)
+                    loss.backward()
+                    opt.step()
+            return loss
+        return run, lambda: (torch.tensor([float(run().item() > 0)]), torch.tensor([1.0], dtype=torch.float64))
+
+    def mlp_fashion(batch):
+        def setup():
+            g = torch.Generator().manual_seed(5)
+            x = torch.rand(batch, 784, generator=g)
+            y = torch.arange(batch) % 10
+            model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
+                                  nn.Linear(256, 10))
+            opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
+
+            def run():
+                loss = F.cross_entropy(model(x), y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                return loss
+
+            def check():
+                first = run().item()
+                for _ in range(20):
+                    run()
+                return torch.tensor([float(run().item() < first)]), torch.tensor([1.0], dtype=torch.float64)
+            return run, check
+        return setup
+
+    for b in (10, 1024):
+        yield f"train_step/pytorch/linreg_d10_b{b}", 0, b, linreg(b)
+    yield "train_run/pytorch/mlp_1x10x1_e100", 0, 7200, mlp_seed_run
+    for b in (128, 1024):
+        yield f"train_step/pytorch/mlp_784x256x256x10_b{b}", 0, b, mlp_fashion(b)
+
+
 SUITES = {
     "eltwise": lambda: eltwise_rows([("16777216", (1, 16777216)), ("4096x1024", (4096, 1024)),
                                      ("65536x64", (65536, 64)), ("64x65536", (64, 65536))]),
     "softmax": lambda: norm_rows([("4096x1024", (4096, 1024)), ("65536x64", (65536, 64)),
                                   ("64x65536", (64, 65536)), ("1x1048576", (1, 1048576))]),
     "autograd": autograd_rows,
+    "train": train_rows,
 }
 
 

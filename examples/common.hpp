@@ -1,0 +1,117 @@
+// What every example shares: the command line (--device cpu|cuda, --threads, --seed,
+// --epochs, --out DIR, plus the example's own flags), the final `result key=value ...`
+// line that scripts read, and small CSV writing.
+#pragma once
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cpu/isa.hpp"
+#include "kernels/error.hpp"
+#include "kernels/types.hpp"
+
+namespace examples {
+
+struct Args {
+  tg::Device device = tg::Device::cpu();
+  int threads = 0;  // 0: leave OpenMP's default
+  std::uint64_t seed = 0;
+  int epochs = -1;  // -1: the example's default
+  std::string out;  // where files go ("" = none)
+  std::map<std::string, std::string> flags;  // the example's own --name value / --name
+
+  bool has(const std::string& name) const { return flags.count(name) > 0; }
+  std::string get(const std::string& name, const std::string& fallback) const {
+    auto it = flags.find(name);
+    return it == flags.end() ? fallback : it->second;
+  }
+};
+
+// Parses argv; `own` lists the example's own flags ("resume" takes a value when it is
+// given as "resume=", a switch otherwise). Prints usage and exits 2 on anything else.
+inline Args parse_args(int argc, char** argv, const std::string& usage, const std::vector<std::string>& own = {}) {
+  Args a;
+  auto fail = [&](const std::string& why) {
+    std::fprintf(stderr, "%s: %s\nusage: %s [--device cpu|cuda] [--threads N] [--seed N] [--epochs N] [--out DIR]%s\n",
+                 argv[0], why.c_str(), argv[0], usage.c_str());
+    std::exit(2);
+  };
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) fail("missing value after " + k);
+      return argv[++i];
+    };
+    try {
+      if (k == "--device") a.device = tg::Device::parse(value());
+      else if (k == "--threads") a.threads = std::stoi(value());
+      else if (k == "--seed") a.seed = std::stoull(value());
+      else if (k == "--epochs") a.epochs = std::stoi(value());
+      else if (k == "--out") a.out = value();
+      else if (k == "-h" || k == "--help") fail("help");
+      else {
+        bool known = false;
+        for (const std::string& o : own) {
+          const bool takes_value = !o.empty() && o.back() == '=';
+          const std::string name = takes_value ? o.substr(0, o.size() - 1) : o;
+          if (k == "--" + name) {
+            a.flags[name] = takes_value ? value() : "1";
+            known = true;
+          }
+        }
+        if (!known) fail("unknown argument " + k);
+      }
+    } catch (const std::exception& e) {
+      fail(std::string("bad value: ") + e.what());
+    }
+  }
+  if (a.threads > 0) tg::cpu::set_num_threads(a.threads);
+  if (!a.out.empty()) std::filesystem::create_directories(a.out);
+  return a;
+}
+
+// The machine-readable last line: "result k1=v1 k2=v2".
+class Result {
+ public:
+  Result& add(const std::string& k, double v) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.6g", v);
+    items_.push_back(k + "=" + buf);
+    return *this;
+  }
+  Result& add(const std::string& k, const std::string& v) {
+    items_.push_back(k + "=" + v);
+    return *this;
+  }
+  void print() const {
+    std::string line = "result";
+    for (const std::string& s : items_) line += " " + s;
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
+  }
+
+ private:
+  std::vector<std::string> items_;
+};
+
+// Writes a CSV with a header; rows of doubles.
+inline void write_csv(const std::string& path, const std::vector<std::string>& header,
+                      const std::vector<std::vector<double>>& rows) {
+  std::ofstream f(path);
+  TG_CHECK(f.good(), "write_csv", "path", "cannot write ", path);
+  for (std::size_t i = 0; i < header.size(); ++i) f << (i ? "," : "") << header[i];
+  f << "\n";
+  f.precision(9);
+  for (const auto& r : rows) {
+    for (std::size_t i = 0; i < r.size(); ++i) f << (i ? "," : "") << r[i];
+    f << "\n";
+  }
+}
+
+}  // namespace examples

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The examples end to end: same seed and threads give the same output to the last digit
+# (timings stripped), and mlp_fashion resumed from a checkpoint ends where an
+# uninterrupted run ends. Exit 77 (skipped) when the Fashion-MNIST files are absent.
+#
+#   tests/examples.sh BUILD_DIR reproducible|resume
+set -euo pipefail
+build="$1" what="$2"
+ex="$build/examples"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+strip() { sed -E 's/(seconds|samples_per_s|seconds_to_88)=[^ ]*//g; s/ [0-9.]+ samples\/s//; s/ [0-9.]+ s$//'; }
+have_data() { [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; }
+
+case "$what" in
+  reproducible)
+    for run in 1 2; do
+      "$ex/linear_regression" --threads 2 --seed 3 | strip > "$tmp/lin$run"
+      "$ex/mlp_regression" --threads 2 --seed 3 | strip > "$tmp/mlp$run"
+    done
+    diff "$tmp/lin1" "$tmp/lin2"
+    diff "$tmp/mlp1" "$tmp/mlp2"
+    if have_data; then
+      for run in 1 2; do
+        "$ex/mlp_fashion" --threads 2 --limit 3000 --epochs 2 2>/dev/null | strip > "$tmp/fm$run"
+      done
+      diff "$tmp/fm1" "$tmp/fm2"
+    fi
+    grep -q "^result t0=" "$tmp/lin1" && grep -q "^result test_mse=" "$tmp/mlp1"
+    echo "examples: identical output on repeated runs"
+    ;;
+  resume)
+    have_data || { echo "no Fashion-MNIST files: skipped"; exit 77; }
+    args=(--threads 2 --limit 3000 --epochs 3)
+    "$ex/mlp_fashion" "${args[@]}" 2>/dev/null | strip | grep -E "^epoch 3/3|^result" > "$tmp/straight"
+    "$ex/mlp_fashion" "${args[@]}" --stop-after 2 --out "$tmp/ck" > /dev/null 2>&1
+    "$ex/mlp_fashion" "${args[@]}" --resume "$tmp/ck/checkpoint.safetensors" 2>/dev/null | strip |
+      grep -E "^epoch 3/3|^result" > "$tmp/resumed"
+    diff "$tmp/straight" "$tmp/resumed"
+    [ -s "$tmp/straight" ]
+    echo "examples: the resumed run ends where the uninterrupted one does"
+    ;;
+  *) echo "usage: $0 BUILD_DIR reproducible|resume" >&2; exit 2 ;;
+esac
