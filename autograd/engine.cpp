@@ -13,8 +13,8 @@
 //
 // Everything runs under grad mode = create_graph: with it, the backward formulas (written
 // with differentiable ops) record a graph of their own, and second derivatives follow.
+#include <atomic>
 #include <queue>
-#include <unordered_map>
 #include <vector>
 
 #include "autograd/node.hpp"
@@ -38,33 +38,42 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
   GradModeGuard mode(create_graph);
   const Edge start = edge_of(root);
 
-  // 1. Dependencies: edges into each reachable node.
-  std::unordered_map<Node*, int> deps{{start.node.get(), 0}};
-  std::vector<Node*> stack{start.node.get()};
-  while (!stack.empty()) {
-    Node* n = stack.back();
-    stack.pop_back();
-    for (const Edge& e : n->next) {
-      if (!e.node) continue;
-      auto [it, fresh] = deps.try_emplace(e.node.get(), 0);
-      ++it->second;
-      if (fresh) stack.push_back(e.node.get());
+  // 1. Dependencies: edges into each reachable node (counted in the nodes themselves,
+  // under a fresh walk number; `seen` lists them so that a throwing backward leaves no
+  // gradient behind in the graph).
+  static std::atomic<std::uint64_t> walks{0};
+  const std::uint64_t walk = ++walks;
+  std::vector<Node*> seen{start.node.get()};
+  start.node->walk = walk;
+  start.node->walk_deps = 0;
+  for (std::size_t i = 0; i < seen.size(); ++i)
+    for (const Edge& e : seen[i]->next) {
+      Node* n = e.node.get();
+      if (!n) continue;
+      if (n->walk != walk) {
+        n->walk = walk;
+        n->walk_deps = 0;
+        seen.push_back(n);
+      }
+      ++n->walk_deps;
     }
-  }
+  struct Cleanup {
+    std::vector<Node*>& nodes;
+    ~Cleanup() {
+      for (Node* n : nodes) n->walk_grad = Tensor();
+    }
+  } cleanup{seen};
 
   // 2. Kahn's walk, latest node first among the ready ones.
-  std::unordered_map<Node*, Tensor> pending{{start.node.get(), seed}};
+  start.node->walk_grad = seed;
   auto later = [](const Node* a, const Node* b) { return a->sequence < b->sequence; };
   std::priority_queue<Node*, std::vector<Node*>, decltype(later)> ready(later);
   ready.push(start.node.get());
   while (!ready.empty()) {
     Node* node = ready.top();
     ready.pop();
-    Tensor grad;
-    if (auto it = pending.find(node); it != pending.end()) {
-      grad = std::move(it->second);
-      pending.erase(it);
-    }
+    Tensor grad = std::move(node->walk_grad);
+    node->walk_grad = Tensor();
     if (grad.defined())
       for (const GradHook& hook : node->hooks)
         if (Tensor replaced = hook(grad); replaced.defined()) grad = replaced;
@@ -83,10 +92,10 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
       Node* next = node->next[i].node.get();
       if (!next) continue;
       if (i < inputs.size() && inputs[i].defined()) {
-        Tensor& slot = pending[next];
-        slot = slot.defined() ? slot + inputs[i] : inputs[i];
+        Tensor& slot = next->walk_grad;
+        slot = slot.defined() ? slot + inputs[i] : std::move(inputs[i]);
       }
-      if (--deps[next] == 0) ready.push(next);
+      if (--next->walk_deps == 0) ready.push(next);
     }
   }
 }

@@ -98,6 +98,14 @@ class Node {
   bool released = false;
   std::uint64_t sequence = 0;  // creation order: the engine breaks ties by it
 
+  // The engine's bookkeeping during a backward walk (engine.cpp), kept in the node
+  // rather than in hash maps: the walk that last visited it, how many edges into it are
+  // still to deliver, and the sum of the gradients delivered so far. One backward walks
+  // a graph at a time.
+  std::uint64_t walk = 0;
+  int walk_deps = 0;
+  Tensor walk_grad;
+
   std::string describe() const;  // "MulBackward at file.cpp:12, inputs (2, 3), (3)"
 };
 

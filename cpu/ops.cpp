@@ -3,6 +3,7 @@
 #include "cpu/activation.hpp"
 #include "cpu/elementwise.hpp"
 #include "cpu/optimizer.hpp"
+#include "cpu/reduce.hpp"
 #include "cpu/gemm.hpp"
 #include "cpu/layer_norm.hpp"
 #include "cpu/softmax.hpp"
@@ -22,6 +23,7 @@ constexpr TypedOps<T> scalar_ops() {
   t.unary = &unary_portable;
   t.binary = &binary_portable;
   t.where = &where_portable;
+  t.reduce = &reduce_portable;
   t.sgd_step = &sgd_step_portable;
   t.adam_step = &adam_step_portable;
   if constexpr (std::is_same_v<T, float>) {
@@ -51,6 +53,7 @@ constexpr TypedOps<float> avx2_ops_f32() {
   t.unary = &unary_avx2;
   t.binary = &binary_avx2;
   t.where = &where_avx2;
+  t.reduce = &reduce_avx2;
   t.sgd_step = &sgd_step_avx2;
   t.adam_step = &adam_step_avx2;
   return t;
@@ -61,6 +64,7 @@ constexpr TypedOps<double> avx2_ops_f64() {
   t.unary = &unary_avx2;
   t.binary = &binary_avx2;
   t.where = &where_avx2;
+  t.reduce = &reduce_avx2;
   t.sgd_step = &sgd_step_avx2;
   t.adam_step = &adam_step_avx2;
   return t;

@@ -21,18 +21,21 @@ inline constexpr index_t kParallelElems = index_t(1) << 16;
 
 template <class T, class Body>
 void for_each_chunk(std::span<const ParamSlot<T>> slots, Body&& body) {
+  index_t total = 0;
+  for (const ParamSlot<T>& s : slots) total += s.n;
+  if (total < kParallelElems || omp_in_parallel() || omp_get_max_threads() == 1) {
+    // No OpenMP at all: even a one-thread parallel region costs a small model's step.
+    for (const ParamSlot<T>& s : slots) body(s, index_t(0), s.n);
+    return;
+  }
   struct Piece {
     const ParamSlot<T>* slot;
     index_t begin, end;
   };
   std::vector<Piece> pieces;
-  index_t total = 0;
-  for (const ParamSlot<T>& s : slots) {
+  for (const ParamSlot<T>& s : slots)
     for (index_t b = 0; b < s.n; b += kChunk) pieces.push_back({&s, b, std::min(s.n, b + kChunk)});
-    total += s.n;
-  }
-  const int threads = total < kParallelElems || omp_in_parallel() ? 1 : omp_get_max_threads();
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1)
+#pragma omp parallel for schedule(static)
   for (std::size_t k = 0; k < pieces.size(); ++k) body(*pieces[k].slot, pieces[k].begin, pieces[k].end);
 }
 

@@ -5,6 +5,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -30,6 +31,24 @@ struct Args {
   std::string get(const std::string& name, const std::string& fallback) const {
     auto it = flags.find(name);
     return it == flags.end() ? fallback : it->second;
+  }
+  // The flag's value as a number, or `fallback` when absent; exits 2 with a message
+  // naming the flag when the value is not a number.
+  double number(const std::string& name, double fallback) const {
+    auto it = flags.find(name);
+    if (it == flags.end()) return fallback;
+    std::size_t used = 0;
+    double v = 0;
+    try {
+      v = std::stod(it->second, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used == 0 || used != it->second.size()) {
+      std::fprintf(stderr, "bad value for --%s: expected a number, got '%s'\n", name.c_str(), it->second.c_str());
+      std::exit(2);
+    }
+    return v;
   }
 };
 
@@ -71,6 +90,21 @@ inline Args parse_args(int argc, char** argv, const std::string& usage, const st
       fail(std::string("bad value: ") + e.what());
     }
   }
+  // A tg::Error that reaches main (a bad flag value, a missing data file) ends the run
+  // with its message and exit status 1, not an abort.
+  std::set_terminate([] {
+    if (std::exception_ptr e = std::current_exception()) {
+      try {
+        std::rethrow_exception(e);
+      } catch (const std::exception& x) {
+        std::fprintf(stderr, "error: %s\n", x.what());
+      } catch (...) {
+        std::fprintf(stderr, "error: unknown exception\n");
+      }
+    }
+    std::fflush(stdout);
+    std::_Exit(1);
+  });
   if (a.threads > 0) tg::cpu::set_num_threads(a.threads);
   if (!a.out.empty()) std::filesystem::create_directories(a.out);
   return a;

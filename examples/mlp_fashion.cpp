@@ -11,7 +11,8 @@
 //   build/examples/mlp_fashion --resume DIR/checkpoint.safetensors
 // Options: --data DIR (the four IDX files), --batch 128, --lr 1e-3, --limit N (first N
 // training images, for tests), --stop-after N (stop after epoch N as if interrupted; the
-// schedule still spans --epochs). Ends with
+// schedule still spans --epochs), --target ACC (stop after the first epoch whose test
+// accuracy reaches ACC; the schedule still spans --epochs: time-to-accuracy runs). Ends with
 // `result test_accuracy=... macro_f1=... epochs=... seconds=... samples_per_s=... seconds_to_88=...`.
 #include <chrono>
 #include <cstdio>
@@ -52,15 +53,16 @@ std::vector<index_t> predict(Mlp& model, const Tensor& x) {
 
 int main(int argc, char** argv) {
   const examples::Args args = examples::parse_args(
-      argc, argv, " [--quick] [--resume FILE] [--data DIR] [--batch N] [--lr X] [--limit N]",
-      {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after="});
+      argc, argv, " [--quick] [--resume FILE] [--data DIR] [--batch N] [--lr X] [--limit N] [--stop-after N] [--target ACC]",
+      {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after=", "target="});
   const int epochs = args.epochs > 0 ? args.epochs : args.has("quick") ? 2 : 15;
-  const index_t batch = std::stoll(args.get("batch", "128"));
-  const double lr = std::stod(args.get("lr", "1e-3"));
+  const index_t batch = index_t(args.number("batch", 128));
+  const double lr = args.number("lr", 1e-3);
+  const double target = args.number("target", 2);  // above 1: never stops early
 
   nn::FashionMnist data = nn::load_fashion_mnist(args.get("data", nn::kFashionMnistDir));
   if (args.has("limit")) {
-    const index_t n = std::min<index_t>(std::stoll(args.get("limit", "0")), data.train_x.size(0));
+    const index_t n = std::min<index_t>(index_t(args.number("limit", 0)), data.train_x.size(0));
     data.train_x = data.train_x.slice(0, 0, n).contiguous();
     data.train_y = data.train_y.slice(0, 0, n).contiguous();
   }
@@ -80,7 +82,7 @@ int main(int argc, char** argv) {
   const index_t warmup = std::min<index_t>(steps_per_epoch, 500);  // the schedule counts steps
   nn::LinearWarmup sched(opt, warmup, 0.1,
                          std::make_unique<nn::CosineAnnealingLR>(opt, std::max<index_t>(1, epochs * steps_per_epoch - warmup)));
-  int first_epoch = 0;
+  int first_epoch = 0, last_epoch = 0;
   if (args.has("resume")) {
     const auto extra = nn::load_checkpoint(args.get("resume", ""), {&model, &opt, &sched, &gen});
     first_epoch = int(extra.at("epoch"));
@@ -89,8 +91,9 @@ int main(int argc, char** argv) {
 
   double train_seconds = 0, seconds_to_88 = -1;
   nn::ClassReport report;
-  const int stop = std::min(epochs, std::stoi(args.get("stop-after", std::to_string(epochs))));
+  const int stop = std::min(epochs, int(args.number("stop-after", epochs)));
   for (int e = first_epoch; e < stop; ++e) {
+    last_epoch = e + 1;
     loader.set_epoch(e);
     nn::ProgressBar bar("epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs), loader.batches());
     const auto start = std::chrono::steady_clock::now();
@@ -116,16 +119,17 @@ int main(int argc, char** argv) {
     if (!bar.active()) std::printf("epoch %d/%d  %s  %.1f s\n", e + 1, epochs, msg, secs);
     if (!args.out.empty())
       nn::save_checkpoint(args.out + "/checkpoint.safetensors", {&model, &opt, &sched, &gen}, {{"epoch", double(e + 1)}});
+    if (report.accuracy >= target) break;
   }
   if (first_epoch >= stop) report = nn::classification_report(truth, predict(model, data.test_x), 10);
   std::printf("test accuracy %.4f, macro precision %.4f, recall %.4f, F1 %.4f\n", report.accuracy,
               report.macro_precision, report.macro_recall, report.macro_f1);
   std::printf("%s", report.confusion.str(kClasses).c_str());
-  const double trained = double(train.size()) * double(std::max(0, stop - first_epoch));
+  const double trained = double(train.size()) * double(std::max(0, last_epoch - first_epoch));
   examples::Result()
       .add("test_accuracy", report.accuracy)
       .add("macro_f1", report.macro_f1)
-      .add("epochs", double(epochs))
+      .add("epochs", double(std::max(first_epoch, last_epoch)))
       .add("seconds", train_seconds)
       .add("samples_per_s", train_seconds > 0 ? trained / train_seconds : 0)
       .add("seconds_to_88", seconds_to_88)

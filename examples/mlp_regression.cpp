@@ -19,7 +19,7 @@ using namespace tg;
 
 int main(int argc, char** argv) {
   const examples::Args args = examples::parse_args(argc, argv, " [--lr 0.001]", {"lr="});
-  const double lr = std::stod(args.get("lr", "0.001"));
+  const double lr = args.number("lr", 0.001);
   const int epochs = args.epochs > 0 ? args.epochs : 100;
   const nn::Regression problem = nn::make_regression(100, 1, 10.0, args.seed);
   const std::vector<nn::TensorDataset> tt = nn::split(problem.data, {0.8, 0.2}, args.seed);

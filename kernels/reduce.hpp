@@ -18,6 +18,9 @@
 namespace tg {
 
 enum class Reduce : std::uint8_t { sum, mean, max };
+inline const char* reduce_name(Reduce kind) {
+  return kind == Reduce::sum ? "sum" : kind == Reduce::mean ? "mean" : "max";
+}
 
 void check_reduce(const char* op, index_t outer, index_t n, index_t inner, const void* x,
                   index_t xs_outer, index_t xs_n, index_t xs_inner, const void* y,

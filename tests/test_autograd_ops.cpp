@@ -115,6 +115,10 @@ std::vector<Case> cases() {
                  return cross_entropy(x[0], t, Reduction::none);
                }});
   c.push_back({"mse_loss", {{4, 3}, {4, 3}}, -2, 2, [](const V& x) { return mse_loss(x[0], x[1]); }, true});
+  c.push_back({"mse_loss sum, broadcast target", {{5, 2}, {2}}, -2, 2,
+               [](const V& x) { return mse_loss(x[0], x[1], Reduction::sum); }, true});
+  c.push_back({"mse_loss none, of a computed input", {{3, 4}, {3, 4}}, -2, 2,
+               [](const V& x) { return mse_loss(tanh(x[0]) * x[1], x[1], Reduction::none); }, true});
   // views and joining
   c.push_back({"views", {{2, 3, 4}}, -1, 1, [](const V& x) {
                  return x[0].permute({2, 0, 1}).slice(0, 1, 4, 2).reshape({2, 6}).unsqueeze(0).expand({3, 2, 6}) * 1.5;

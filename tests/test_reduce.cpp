@@ -1,5 +1,9 @@
-// Sum and mean over one axis: closed forms (arange sums), every axis of a strided 3-D
-// tensor, empty reductions, and Kokkos's parallel_reduce as a second oracle where found.
+// Sum, mean and max over one axis. The reference: closed forms (arange sums), every axis
+// of a strided 3-D tensor, empty reductions, and Kokkos's parallel_reduce as a second
+// oracle where found. The CPU kernels (cpu/reduce_impl.hpp): every path, dtype and
+// thread count against the reference on random (outer, n, inner) views in the layouts
+// the kernels specialize (contiguous runs, unit-stride columns) and in any other,
+// outputs poisoned with NaN; long runs give the same bits on 1 and 2 threads.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -8,6 +12,10 @@
 #include <string>
 #include <vector>
 
+#include "cpu/isa.hpp"
+#include "cpu/ops.hpp"
+#include "cpu/reduce.hpp"
+#include "kernels/error.hpp"
 #include "kernels/reduce.hpp"
 #include "tests/support/testing.hpp"
 
@@ -104,6 +112,155 @@ TEST(ReduceReference, AgreesWithKokkos) {
   // Both sum 1013 values in [-1, 1] in double; orders differ: 1e-13 relative is ample.
   EXPECT_TRUE(testing::rel_close(ours, theirs, 1e-13)) << "Kokkos devices: " << devices;
 #endif
+}
+
+// ---- CPU kernels ----
+
+struct ThreadsGuard {
+  int saved = cpu::num_threads();
+  ~ThreadsGuard() { cpu::set_num_threads(saved); }
+};
+
+// A random (outer, n, inner) view in one of three layouts, NaN in every gap.
+template <class T>
+struct View {
+  index_t outer, n, inner, so, sn, si;
+  std::vector<T> data;
+  std::string layout;
+};
+
+template <class T>
+View<T> random_view(testing::Rng& rng, index_t outer, index_t n, index_t inner) {
+  View<T> v{outer, n, inner, 0, 0, 0, {}, ""};
+  const index_t pad = rng.coin() ? rng.integer(1, 5) : 0;
+  switch (rng.integer(0, 2)) {
+    case 0:  // runs: n contiguous
+      v.layout = "runs", v.sn = 1, v.si = n + pad, v.so = inner * v.si + pad;
+      break;
+    case 1:  // columns: inner contiguous
+      v.layout = "columns", v.si = 1, v.sn = inner + pad, v.so = n * v.sn + pad;
+      break;
+    default:  // strided: everything apart
+      v.layout = "strided", v.si = 2, v.sn = 2 * inner + pad + 1, v.so = n * v.sn + pad;
+      break;
+  }
+  const index_t extent = (outer - 1) * v.so + (n - 1) * v.sn + (inner - 1) * v.si + 1;
+  v.data.assign(std::size_t(std::max<index_t>(extent, 0) + 1), testing::kPoison<T>);
+  for (index_t o = 0; o < outer; ++o)
+    for (index_t r = 0; r < n; ++r)
+      for (index_t i = 0; i < inner; ++i) v.data[std::size_t(o * v.so + r * v.sn + i * v.si)] = T(rng.uniform(-1, 1));
+  return v;
+}
+
+// For each output: |out - ref| within tol * sum |x| (a sum's own error scale); max exact.
+template <class T>
+::testing::AssertionResult reduce_close(Reduce kind, const View<T>& v, const std::vector<T>& out,
+                                        const std::vector<double>& want, index_t ys_outer, index_t ys_inner,
+                                        double tol) {
+  for (index_t o = 0; o < v.outer; ++o)
+    for (index_t i = 0; i < v.inner; ++i) {
+      const double got = double(out[std::size_t(o * ys_outer + i * ys_inner)]), ref = want[std::size_t(o * v.inner + i)];
+      double scale = 0;
+      for (index_t r = 0; r < v.n; ++r) scale += std::fabs(double(v.data[std::size_t(o * v.so + r * v.sn + i * v.si)]));
+      if (kind == Reduce::mean && v.n > 0) scale /= double(v.n);
+      const bool ok = std::isnan(ref) ? std::isnan(got) : kind == Reduce::max ? got == ref
+                                                                               : std::fabs(got - ref) <= tol * scale + 1e-30;
+      if (!ok)
+        return ::testing::AssertionFailure() << "output (" << o << ", " << i << "): got " << got << ", want " << ref
+                                             << " (tolerance " << tol * scale << ")";
+    }
+  // Outputs' gaps untouched.
+  std::vector<char> hit(out.size(), 0);
+  for (index_t o = 0; o < v.outer; ++o)
+    for (index_t i = 0; i < v.inner; ++i) hit[std::size_t(o * ys_outer + i * ys_inner)] = 1;
+  for (std::size_t k = 0; k < out.size(); ++k)
+    if (!hit[k] && !std::isnan(out[k])) return ::testing::AssertionFailure() << "wrote outside the output at " << k;
+  return ::testing::AssertionSuccess();
+}
+
+template <class T>
+void check_every_path(testing::Rng& rng, double tol) {
+  ThreadsGuard guard;
+  const index_t ns[] = {0, 1, 2, 15, 16, 17, 100, 257, 1000, 4099};
+  const index_t sides[] = {0, 1, 2, 3, 7, 16, 63, 64, 65, 130};
+  for (cpu::Isa isa : cpu::supported_isas())
+    for (int threads : {1, 2}) {
+      cpu::set_num_threads(threads);
+      const auto& table = cpu::ops(isa).get<T>();
+      for (int rep = 0; rep < 40; ++rep) {
+        const Reduce kind = Reduce(rng.integer(0, 2));
+        index_t outer = sides[rng.integer(1, 5)], n = ns[rng.integer(0, 9)], inner = sides[rng.integer(1, 9)];
+        if (rep == 0) outer = 1, n = 100003, inner = 1;  // one long run: chunked over threads
+        if (rep == 1) outer = 2, n = 3000, inner = 200;   // a tall slab: column groups over threads
+        if (rep == 2) outer = 0;
+        if (rep == 3) inner = 0;
+        const View<T> v = random_view<T>(rng, outer, n, inner);
+        std::vector<double> want(std::size_t(outer * inner));
+        std::vector<double> xd(v.data.begin(), v.data.end());
+        reduce_ref<double>(kind, outer, n, inner, xd.data(), v.so, v.sn, v.si, want.data(), inner, 1);
+        const index_t ys_inner = rng.coin() ? 1 : 2, ys_outer = inner * ys_inner + (rng.coin() ? 3 : 0);
+        std::vector<T> y(std::size_t(std::max<index_t>(outer * ys_outer, 0) + 2), testing::kPoison<T>);
+        table.reduce(kind, outer, n, inner, v.data.data(), v.so, v.sn, v.si, y.data(), ys_outer, ys_inner);
+        EXPECT_TRUE(reduce_close(kind, v, y, want, ys_outer, ys_inner, tol))
+            << cpu::ops(isa).name << " threads " << threads << " " << reduce_name(kind) << " " << v.layout << " ("
+            << outer << ", " << n << ", " << inner << ")";
+      }
+    }
+}
+
+// Float lanes add 16 (runs) or 64 (columns) terms before double takes over: relative
+// to sum |x|, about 64 eps = 4e-6 at worst; 1e-5 leaves room and still fails a kernel
+// that sums in one float accumulator over 100 000 elements (about 1e-3 here).
+TEST(ReduceCpu, EveryPathMatchesTheReferenceF32) {
+  TG_TEST_RNG(rng);
+  check_every_path<float>(rng, 1e-5);
+}
+
+TEST(ReduceCpu, EveryPathMatchesTheReferenceF64) {
+  TG_TEST_RNG(rng);
+  check_every_path<double>(rng, 1e-13);
+}
+
+TEST(ReduceCpu, NaNPropagatesThroughSumAndMax) {
+  ThreadsGuard guard;
+  for (cpu::Isa isa : cpu::supported_isas())
+    for (index_t n : {5, 16, 40, 100000})
+      for (int layout : {0, 1}) {
+        std::vector<float> x(std::size_t(n * 3), 0.5f);
+        x[std::size_t(n * 3 / 2)] = std::numeric_limits<float>::quiet_NaN();
+        float y[3] = {0, 0, 0};
+        const auto& t = cpu::ops(isa).f32;
+        for (Reduce kind : {Reduce::sum, Reduce::max}) {
+          if (layout == 0) t.reduce(kind, 1, n * 3, 1, x.data(), 0, 1, 0, y, 0, 0);  // one run
+          else t.reduce(kind, 1, n, 3, x.data(), 0, 3, 1, y, 0, 1);                 // three columns
+          const bool any = std::isnan(y[0]) || std::isnan(y[1]) || std::isnan(y[2]);
+          EXPECT_TRUE(any) << cpu::ops(isa).name << " " << reduce_name(kind) << " n " << n << " layout " << layout;
+        }
+      }
+}
+
+TEST(ReduceCpu, LongRunsGiveTheSameBitsOnOneAndTwoThreads) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  const index_t n = 1000003;
+  const std::vector<float> x = testing::random_vec<float>(rng, n);
+  float y1 = 0, y2 = 1;
+  cpu::set_num_threads(1);
+  cpu::reduce_checked(Reduce::sum, 1, n, 1, x.data(), n, 1, 1, &y1, 1, 1);
+  cpu::set_num_threads(2);
+  cpu::reduce_checked(Reduce::sum, 1, n, 1, x.data(), n, 1, 1, &y2, 1, 1);
+  EXPECT_EQ(y1, y2);
+}
+
+TEST(ReduceCpu, CheckedEntryNamesTheBadArgument) {
+  std::vector<float> x(20), y(4);
+  try {
+    cpu::reduce_checked(Reduce::mean, 1, 5, 4, x.data(), 20, -4, 1, y.data(), 4, 1);
+    ADD_FAILURE() << "a negative stride was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mean"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("'x'"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

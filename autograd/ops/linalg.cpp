@@ -109,6 +109,17 @@ Tensor matmul(const Tensor& a, const Tensor& b, Loc where) {
 // ---------------------------------------------------------------------------------
 namespace {
 
+// The data of t as a contiguous tensor, without a graph: t itself when it already is
+// (no view made: small models pay per tensor object), else a copy.
+Tensor plain(const Tensor& t) { return t.is_contiguous() ? t : t.detach().contiguous(); }
+
+// Rows of x seen as (rows, in): the product of every size but the last.
+index_t leading_rows(const Tensor& x) {
+  index_t rows = 1;
+  for (int d = 0; d + 1 < x.dim(); ++d) rows *= x.sizes()[std::size_t(d)];
+  return rows;
+}
+
 struct LinearBackward final : Node {
   SavedTensor x, w, z;  // z: the pre-activation, kept when act is not none
   Activation act{};
@@ -118,28 +129,52 @@ struct LinearBackward final : Node {
   index_t saved_bytes() const override { return x.bytes() + w.bytes() + z.bytes(); }
   std::vector<Tensor> backward(const Tensor& g) override {
     const Tensor xv = x.unpack(*this), wv = w.unpack(*this);
-    const index_t out = wv.size(0), in = wv.size(1);
-    Tensor dz = g.reshape({-1, out});
+    const index_t out = wv.size(0), in = wv.size(1), rows = leading_rows(xv);
+    Tensor dz = g;
     if (act.kind != Act::none) {
       TG_CHECK(!grad_enabled(), "linear", "create_graph",
                "linear with a fused activation has no double backward; use linear without activation followed by "
                "the activation op");
       const Tensor zv = z.unpack(*this);
-      Tensor d = make_tensor(dz.sizes(), dz.dtype(), dz.device());
-      const Tensor dzc = dz.contiguous();
-      detail::with_float_type("linear", dz.dtype(), [&](auto zero) {
+      Tensor d = make_tensor(g.sizes(), g.dtype(), g.device());
+      const Tensor gc = plain(g);
+      detail::with_float_type("linear", g.dtype(), [&](auto zero) {
         using T = decltype(zero);
-        detail::table_for("linear", dz.device())
+        detail::table_for("linear", g.device())
             .get<T>()
-            .act_backward(act, dzc.size(0), out, zv.data<T>(), out, nullptr, dzc.data<T>(), out, d.data<T>(), out);
+            .act_backward(act, rows, out, zv.data<T>(), out, nullptr, gc.data<T>(), out, d.data<T>(), out);
       });
       dz = d;
     }
-    const Tensor x2 = xv.reshape({-1, in});
     Tensor gx, gw, gb;
-    if (next[0].node) gx = matmul(dz, wv).reshape(xv.sizes());
-    if (next[1].node) gw = matmul(dz.t(), x2);
-    if (has_bias && next[2].node) gb = sum(dz, {0});
+    if (grad_enabled()) {  // create_graph: differentiable ops, so that the gradients have a graph
+      const Tensor dz2 = dz.reshape({-1, out});
+      if (next[0].node) gx = matmul(dz2, wv).reshape(xv.sizes());
+      if (next[1].node) gw = matmul(dz2.t(), xv.reshape({-1, in}));
+      if (has_bias && next[2].node) gb = sum(dz2, {0});
+      return {gx, gw, gb};
+    }
+    // Otherwise straight to the kernels: two GEMMs with transpose flags and a column sum.
+    const Tensor dzc = plain(dz), xc = plain(xv), wc = plain(wv);
+    detail::with_float_type("linear", dz.dtype(), [&](auto zero) {
+      using T = decltype(zero);
+      const auto& ops = detail::table_for("linear", dz.device()).get<T>();
+      const index_t ld_out = std::max<index_t>(out, 1), ld_in = std::max<index_t>(in, 1);
+      if (next[0].node) {
+        gx = make_tensor(xv.sizes(), dz.dtype(), dz.device());
+        ops.gemm(Trans::N, Trans::N, rows, in, out, T(1), dzc.data<T>(), ld_out, wc.data<T>(), ld_in, T(0),
+                 gx.data<T>(), ld_in, GemmEpilogue<T>{});
+      }
+      if (next[1].node) {
+        gw = make_tensor(wv.sizes(), dz.dtype(), dz.device());
+        ops.gemm(Trans::T, Trans::N, out, in, rows, T(1), dzc.data<T>(), ld_out, xc.data<T>(), ld_in, T(0),
+                 gw.data<T>(), ld_in, GemmEpilogue<T>{});
+      }
+      if (has_bias && next[2].node) {
+        gb = make_tensor(std::vector<index_t>{out}, dz.dtype(), dz.device());
+        ops.reduce(Reduce::sum, 1, rows, out, dzc.data<T>(), 0, out, 1, gb.data<T>(), 0, 1);
+      }
+    });
     return {gx, gw, gb};
   }
 };
@@ -158,9 +193,8 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, Activation a
              bias.shape().str());
   }
   const bool graph = needs_graph({&x, &w, &bias});
-  const Tensor x2 = x.detach().reshape({-1, in}).contiguous();
-  const Tensor wc = w.detach().contiguous(), bc = bias.defined() ? bias.detach().contiguous() : Tensor();
-  const index_t rows = x2.size(0);
+  const Tensor xc = plain(x), wc = plain(w), bc = bias.defined() ? plain(bias) : Tensor();
+  const index_t rows = leading_rows(x);
   std::vector<index_t> out_sizes = detail::to_vector(x.sizes());
   out_sizes.back() = out;
   // With a graph and an activation, z = x W^T + b is kept for the backward; y = act(z).
@@ -171,7 +205,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, Activation a
     using T = decltype(zero);
     const auto& ops = detail::table_for("linear", x.device()).get<T>();
     GemmEpilogue<T> epi{bc.defined() ? bc.template data<T>() : nullptr, keep_z ? Activation{} : act};
-    ops.gemm(Trans::N, Trans::T, rows, out, in, T(1), x2.data<T>(), std::max<index_t>(in, 1), wc.data<T>(),
+    ops.gemm(Trans::N, Trans::T, rows, out, in, T(1), xc.data<T>(), std::max<index_t>(in, 1), wc.data<T>(),
              std::max<index_t>(in, 1), T(0), z.data<T>(), std::max<index_t>(out, 1), epi);
     if (keep_z) ops.act_forward(act, rows, out, z.data<T>(), out, nullptr, y.data<T>(), out);
   });
