@@ -42,7 +42,7 @@ void for_each_chunk(std::span<const ParamSlot<T>> slots, Body&& body) {
 template <class T>
 void sgd(const SgdConfig& c, std::span<const ParamSlot<T>> slots) {
   const T lr = T(c.lr), wd = T(c.weight_decay), mom = T(c.momentum), keep = T(1 - c.dampening);
-  for_each_chunk<T>(slots, [&](const ParamSlot<T>& s, index_t b, index_t e) {
+  for_each_chunk<T>(slots, [=](const ParamSlot<T>& s, index_t b, index_t e) {  // by value: see adam
     T* __restrict p = s.param;
     const T* __restrict g = s.grad;
     T* __restrict m = s.m;
@@ -71,19 +71,24 @@ void adam(const AdamConfig& c, std::span<const ParamSlot<T>> slots) {
   const T b1 = T(c.beta1), b2 = T(c.beta2), ob1 = T(1 - c.beta1), ob2 = T(1 - c.beta2), eps = T(c.eps);
   const T step_size = T(c.lr / bc1), inv_sqrt_bc2 = T(1 / std::sqrt(bc2));
   const T decay = T(1 - c.lr * c.weight_decay), wd = T(c.weight_decay);
-  for_each_chunk<T>(slots, [&](const ParamSlot<T>& s, index_t b, index_t e) {
+  const bool decoupled = c.decoupled;
+  // The constants are copied into the chunk's own locals (by value): read through the
+  // lambda's references they are reloaded per element and the loop stays scalar.
+  for_each_chunk<T>(slots, [=](const ParamSlot<T>& s, index_t b, index_t e) {
     T* __restrict p = s.param;
     const T* __restrict g = s.grad;
     T* __restrict m = s.m;
     T* __restrict v = s.v;
-    for (index_t i = b; i < e; ++i) {
-      T pi = p[i], gi = g[i];
-      if (c.decoupled) pi *= decay;
-      else gi += wd * pi;
+    auto update = [&](index_t i, T pi, T gi) {
       const T mi = b1 * m[i] + ob1 * gi, vi = b2 * v[i] + ob2 * gi * gi;
       m[i] = mi;
       v[i] = vi;
       p[i] = pi - step_size * mi / (std::sqrt(vi) * inv_sqrt_bc2 + eps);
+    };
+    if (decoupled) {
+      for (index_t i = b; i < e; ++i) update(i, p[i] * decay, g[i]);
+    } else {
+      for (index_t i = b; i < e; ++i) update(i, p[i], g[i] + wd * p[i]);
     }
   });
 }
