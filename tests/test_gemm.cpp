@@ -348,7 +348,11 @@ TEST(Gemm, TinyMlpShapesInEveryLayout) {
   TG_TEST_RNG(rng);
   for (const Impl& impl : implementations())
     for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{10, 10, 1}, {10, 1, 10}, {128, 10, 1}, {1, 1, 1},
-                           {1, 257, 3}, {33, 1, 7}, {17, 9, 2}}) {
+                           {1, 257, 3}, {33, 1, 7}, {17, 9, 2},
+                           // GEMV shapes over kSmallMacs that the unpacked loops serve too
+                           {1024, 1, 10}, {1, 10, 1024}, {1, 300, 200}, {4000, 1, 16}, {1, 1, 5000},
+                           // and just past kSkinnyMacs, back on the packed path
+                           {1, 257, 256}}) {
       for (Trans ta : {Trans::N, Trans::T})
         for (Trans tb : {Trans::N, Trans::T})
           for (float beta : {0.0f, 0.5f}) {

@@ -31,7 +31,11 @@ void run(const Arch<T>& arch, Trans ta, Trans tb, index_t M, index_t N, index_t 
          const GemmEpilogue<T>& ep) {
   if (M == 0 || N == 0) return;
   if (alpha == T(0) || K == 0) return scale_c(arch, M, N, beta, C, ldc, ep);
-  if (arch.small && double(M) * double(N) * double(K) <= gemm_impl::kSmallMacs)
+  const double macs = double(M) * double(N) * double(K);
+  // A single row or column of C (a GEMV: a width-1 layer, its weight gradient) wastes
+  // 15/16 or 5/6 of the packed micro-kernel's lanes: the unpacked loops serve it up to
+  // kSkinnyMacs, past which threads and bandwidth matter more.
+  if (arch.small && (macs <= gemm_impl::kSmallMacs || ((M == 1 || N == 1) && macs <= gemm_impl::kSkinnyMacs)))
     return arch.small(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
   gemm_impl::gemm_blocked(arch, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
 }

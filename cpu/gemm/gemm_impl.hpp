@@ -64,6 +64,8 @@ Blocking blocking_for(int mr, int nr, std::size_t elem);
 
 // Problems at or under this many multiply-adds go to Arch::small.
 inline constexpr double kSmallMacs = 16.0 * 16 * 16;
+// GEMV shapes (M == 1 or N == 1) at or under this many go there too.
+inline constexpr double kSkinnyMacs = 65536.0;
 
 // The driver: threads, blocks, packs and calls the micro-kernel (gemm.cpp).
 template <class T>
