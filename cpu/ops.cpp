@@ -1,6 +1,7 @@
 #include "cpu/ops.hpp"
 
 #include "cpu/activation.hpp"
+#include "cpu/attention.hpp"
 #include "cpu/elementwise.hpp"
 #include "cpu/optimizer.hpp"
 #include "cpu/reduce.hpp"
@@ -35,6 +36,8 @@ constexpr TypedOps<T> scalar_ops() {
     t.log_softmax_backward = &log_softmax_backward_portable;
     t.layer_norm_forward = &layer_norm_forward_portable;
     t.layer_norm_backward = &layer_norm_backward_portable;
+    t.attention_forward = &attention_forward_portable;
+    t.attention_backward = &attention_backward_portable;
   }
   return t;
 }
@@ -50,6 +53,8 @@ constexpr TypedOps<float> avx2_ops_f32() {
   t.log_softmax_backward = &log_softmax_backward_avx2;
   t.layer_norm_forward = &layer_norm_forward_avx2;
   t.layer_norm_backward = &layer_norm_backward_avx2;
+  t.attention_forward = &attention_forward_avx2;
+  t.attention_backward = &attention_backward_avx2;
   t.unary = &unary_avx2;
   t.binary = &binary_avx2;
   t.where = &where_avx2;

@@ -2,13 +2,25 @@
 // value; the first causal row sees one key), against the unfused composition of the
 // reference GEMM and softmax, under layout, broadcast and GQA rewrites that must not
 // change the result, on fully masked rows, and its backward against central differences.
+// The CPU fused kernels (cpu/attention_impl.hpp) on every path and 1 and 2 threads
+// against the reference on random problems (sequence lengths 1 to 500, head dims 16 to
+// 256, causal or not, additive masks broadcast over batch and heads with fully masked
+// rows, GQA, three layouts), outputs poisoned with NaN; the backward also against
+// central differences in float; the same bits on 1 and 2 threads.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
+#include <cstring>
+#include <string>
 #include <limits>
 #include <vector>
 
+#include "cpu/attention.hpp"
+#include "cpu/isa.hpp"
+#include "cpu/ops.hpp"
 #include "kernels/attention.hpp"
+#include "kernels/error.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/softmax.hpp"
 #include "tests/support/testing.hpp"
@@ -261,6 +273,336 @@ TEST(AttentionReference, BackwardMatchesCentralDifferences) {
         EXPECT_NEAR(grad->data[i], fd[i], 1e-7) << (input == &p.q ? "dq" : input == &p.k ? "dk" : "dv") << "[" << i << "]"
                                                 << (cs.causal ? " causal" : "") << (cs.mask ? " mask" : "");
     }
+  }
+}
+
+// ---- CPU fused kernels ----
+
+struct ThreadsGuard {
+  int saved = cpu::num_threads();
+  ~ThreadsGuard() { cpu::set_num_threads(saved); }
+};
+
+// A float (n0, n1, n2, n3) tensor in layout 0 (b, h, s, d), 1 (b, s, h, d) or 2 (b, h, s,
+// d) with every other element of d (sd = 2: a head dim that is not contiguous), NaN in the
+// gaps; and the same numbers as doubles at the same offsets, for the reference.
+struct F4 {
+  index_t n0, n1, n2, n3;
+  int layout;
+  std::vector<float> data;
+  std::vector<double> as_double;
+  F4(index_t a, index_t b, index_t c, index_t d, int lay)
+      : n0(a), n1(b), n2(c), n3(d), layout(lay),
+        data(std::size_t(a * b * c * d * (lay == 2 ? 2 : 1)) + 1, testing::kPoison<float>) {}
+  std::array<index_t, 4> strides() const {
+    if (layout == 1) return {n1 * n2 * n3, n3, n1 * n3, 1};
+    const index_t w = layout == 2 ? 2 : 1;
+    return {n1 * n2 * n3 * w, n2 * n3 * w, n3 * w, w};
+  }
+  template <class T>
+  View4<T> view_of(T* p) const {
+    const auto st = strides();
+    return {p, st[0], st[1], st[2], st[3]};
+  }
+  View4<float> view() { return view_of(data.data()); }
+  View4<const float> cview() { return view_of<const float>(data.data()); }
+  View4<const double> dview() {
+    as_double.assign(data.begin(), data.end());
+    return view_of<const double>(as_double.data());
+  }
+  void randomize(testing::Rng& rng) {
+    View4<float> v = view();
+    for (index_t a = 0; a < n0; ++a)
+      for (index_t b = 0; b < n1; ++b)
+        for (index_t c = 0; c < n2; ++c)
+          for (index_t d = 0; d < n3; ++d) v.at(a, b, c, d) = float(rng.uniform(-1, 1));
+  }
+  // ||this - ref|| / ||ref|| over the view, ref read at the same offsets (a double F4's).
+  double rel_error(const std::vector<double>& ref) const {
+    const auto st = strides();
+    double num = 0, den = 0;
+    for (index_t a = 0; a < n0; ++a)
+      for (index_t b = 0; b < n1; ++b)
+        for (index_t c = 0; c < n2; ++c)
+          for (index_t d = 0; d < n3; ++d) {
+            const std::size_t o = std::size_t(a * st[0] + b * st[1] + c * st[2] + d * st[3]);
+            num += (double(data[o]) - ref[o]) * (double(data[o]) - ref[o]);
+            den += ref[o] * ref[o];
+          }
+    return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+  }
+  // Every element the view does not reach is still NaN.
+  bool gaps_untouched() const {
+    if (layout != 2) return std::isnan(data.back());
+    for (std::size_t i = 1; i < data.size(); i += 2)
+      if (!std::isnan(data[i])) return false;
+    return true;
+  }
+};
+
+struct CpuProblem {
+  AttentionDims dims;
+  bool causal;
+  F4 q, k, v, o, d_o, dq, dk, dv;
+  std::vector<float> mask, lse;
+  std::array<index_t, 4> mask_strides{};
+  CpuProblem(AttentionDims d, bool c, int layout, testing::Rng& rng, int mask_kind)
+      : dims(d), causal(c),
+        q(d.batch, d.heads, d.seq_q, d.head_dim, layout), k(d.batch, d.kv_heads, d.seq_k, d.head_dim, layout),
+        v(d.batch, d.kv_heads, d.seq_k, d.head_dim, layout), o(d.batch, d.heads, d.seq_q, d.head_dim, layout),
+        d_o(d.batch, d.heads, d.seq_q, d.head_dim, layout), dq(d.batch, d.heads, d.seq_q, d.head_dim, layout),
+        dk(d.batch, d.kv_heads, d.seq_k, d.head_dim, layout), dv(d.batch, d.kv_heads, d.seq_k, d.head_dim, layout),
+        lse(std::size_t(d.batch * d.heads * d.seq_q), testing::kPoison<float>) {
+    q.randomize(rng);
+    k.randomize(rng);
+    v.randomize(rng);
+    d_o.randomize(rng);
+    if (mask_kind > 0) {
+      // 1: one (Sq, Sk) mask for every batch and head; 2: per batch, broadcast over heads;
+      // 3: per batch and head. A few rows fully masked, a few single -inf entries.
+      const index_t nb = mask_kind >= 2 ? d.batch : 1, nh = mask_kind == 3 ? d.heads : 1;
+      mask.assign(std::size_t(nb * nh * d.seq_q * d.seq_k) + 1, 0.0f);
+      for (float& x : mask) x = float(rng.uniform(-2, 2));
+      const index_t rows = nb * nh * d.seq_q;
+      for (index_t r = 0; r < rows; ++r) {
+        float* row = mask.data() + r * d.seq_k;
+        if (rng.integer(0, 9) == 0)
+          std::fill(row, row + d.seq_k, -std::numeric_limits<float>::infinity());
+        else if (d.seq_k > 0 && rng.coin())
+          row[rng.integer(0, d.seq_k - 1)] = -std::numeric_limits<float>::infinity();
+      }
+      mask_strides = {nb > 1 ? nh * d.seq_q * d.seq_k : 0, nh > 1 ? d.seq_q * d.seq_k : 0, d.seq_k, 1};
+    }
+  }
+  template <class T>
+  View4<const T> mask_view(const T* p) const {
+    return {mask.empty() ? nullptr : p, mask_strides[0], mask_strides[1], mask_strides[2], mask_strides[3]};
+  }
+  float scale() const { return float(1 / std::sqrt(double(dims.head_dim))); }
+  AttentionForwardArgs<float> fwd() {
+    AttentionForwardArgs<float> a;
+    a.dims = dims, a.scale = scale(), a.causal = causal;
+    a.q = q.cview(), a.k = k.cview(), a.v = v.cview(), a.mask = mask_view(mask.data());
+    a.o = o.view(), a.lse = lse.data();
+    return a;
+  }
+  AttentionBackwardArgs<float> bwd() {
+    AttentionBackwardArgs<float> a;
+    a.dims = dims, a.scale = scale(), a.causal = causal;
+    a.q = q.cview(), a.k = k.cview(), a.v = v.cview(), a.o = o.cview(), a.d_o = d_o.cview();
+    a.mask = mask_view(mask.data());
+    a.lse = lse.data();
+    a.dq = dq.view(), a.dk = dk.view(), a.dv = dv.view();
+    return a;
+  }
+};
+
+struct Path {
+  std::string name;
+  const TypedOps<float>* ops;
+  int threads;
+};
+
+std::vector<Path> cpu_paths() {
+  std::vector<Path> v;
+  for (cpu::Isa isa : cpu::supported_isas())
+    for (int t : {1, 2}) v.push_back({cpu::ops(isa).name, &cpu::ops(isa).f32, t});
+  return v;
+}
+
+// The double reference on the same numbers: o, lse, and dq, dk, dv (at the F4 offsets).
+struct Reference {
+  std::vector<double> o, lse, dq, dk, dv;
+};
+
+Reference reference(CpuProblem& p) {
+  Reference r;
+  r.o.assign(p.o.data.size(), 0.0);
+  r.lse.assign(p.lse.size(), 0.0);
+  std::vector<double> mask(p.mask.begin(), p.mask.end());
+  AttentionForwardArgs<double> f;
+  f.dims = p.dims, f.scale = p.scale(), f.causal = p.causal;
+  f.q = p.q.dview(), f.k = p.k.dview(), f.v = p.v.dview(), f.mask = p.mask_view(mask.data());
+  f.o = p.o.view_of(r.o.data()), f.lse = r.lse.data();
+  attention_forward_ref(f);
+  r.dq.assign(p.dq.data.size(), 0.0);
+  r.dk.assign(p.dk.data.size(), 0.0);
+  r.dv.assign(p.dv.data.size(), 0.0);
+  AttentionBackwardArgs<double> b;
+  b.dims = p.dims, b.scale = p.scale(), b.causal = p.causal;
+  b.q = f.q, b.k = f.k, b.v = f.v, b.mask = f.mask;
+  b.o = p.o.view_of<const double>(r.o.data()), b.d_o = p.d_o.dview(), b.lse = r.lse.data();
+  b.dq = p.dq.view_of(r.dq.data()), b.dk = p.dk.view_of(r.dk.data()), b.dv = p.dv.view_of(r.dv.data());
+  attention_backward_ref(b);
+  return r;
+}
+
+// lse within an absolute 1e-5 (|lse| ~ log Sk); -inf exactly where the reference has it.
+::testing::AssertionResult lse_close(const std::vector<float>& got, const std::vector<double>& want) {
+  for (std::size_t i = 0; i < want.size(); ++i) {
+    const bool ok = std::isinf(want[i]) ? got[i] == float(want[i]) : std::fabs(double(got[i]) - want[i]) <= 1e-5 * (1 + std::fabs(want[i]));
+    if (!ok) return ::testing::AssertionFailure() << "lse[" << i << "] = " << got[i] << ", want " << want[i];
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Float sums of Sk products of D-long float dots: relative norm error ~ sqrt(D + Sk) u.
+double attention_tol(const AttentionDims& d) { return 2e-6 * std::sqrt(double(d.head_dim + d.seq_k)) + 1e-6; }
+
+TEST(AttentionCpu, EveryPathMatchesTheReferenceForwardAndBackward) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  const index_t seqs[] = {1, 7, 33, 129, 500};
+  const index_t dims[] = {16, 24, 64, 80, 128, 256};
+  for (const Path& path : cpu_paths()) {
+    cpu::set_num_threads(path.threads);
+    for (int rep = 0; rep < 10; ++rep) {
+      AttentionDims d;
+      d.batch = rng.integer(1, 2);
+      d.kv_heads = rng.integer(1, 2);
+      d.heads = d.kv_heads * rng.integer(1, 3);  // GQA when the factor is > 1
+      d.seq_q = seqs[rng.integer(0, 4)];
+      d.seq_k = rep == 0 ? d.seq_q : seqs[rng.integer(0, 4)];
+      d.head_dim = dims[rng.integer(0, 5)];
+      if (d.seq_q * d.seq_k * d.head_dim > 500 * 129 * 64) d.head_dim = 16;  // keep the reference quick
+      const bool causal = rng.coin();
+      const int layout = int(rng.integer(0, 2)), mask_kind = int(rng.integer(0, 3));
+      CpuProblem p(d, causal, layout, rng, mask_kind);
+      const Reference ref = reference(p);
+      const std::string what = path.name + " threads " + std::to_string(path.threads) + " B" + std::to_string(d.batch) +
+                               " H" + std::to_string(d.heads) + "/" + std::to_string(d.kv_heads) + " Sq" +
+                               std::to_string(d.seq_q) + " Sk" + std::to_string(d.seq_k) + " D" +
+                               std::to_string(d.head_dim) + (causal ? " causal" : "") + " layout " +
+                               std::to_string(layout) + " mask " + std::to_string(mask_kind);
+      const double tol = attention_tol(d);
+      path.ops->attention_forward(p.fwd());
+      EXPECT_LT(p.o.rel_error(ref.o), tol) << what << " O";
+      EXPECT_TRUE(lse_close(p.lse, ref.lse)) << what;
+      EXPECT_TRUE(p.o.gaps_untouched()) << what;
+      // The backward from the kernel's own O and lse.
+      path.ops->attention_backward(p.bwd());
+      EXPECT_LT(p.dq.rel_error(ref.dq), 10 * tol) << what << " dQ";
+      EXPECT_LT(p.dk.rel_error(ref.dk), 10 * tol) << what << " dK";
+      EXPECT_LT(p.dv.rel_error(ref.dv), 10 * tol) << what << " dV";
+      EXPECT_TRUE(p.dq.gaps_untouched() && p.dk.gaps_untouched() && p.dv.gaps_untouched()) << what;
+    }
+  }
+}
+
+TEST(AttentionCpu, FullyMaskedRowsGiveZerosAndZeroGradients) {
+  TG_TEST_RNG(rng);
+  for (const Path& path : cpu_paths()) {
+    // Causal with Sq > Sk: the first Sq - Sk rows see nothing; and a row masked by -inf.
+    AttentionDims d{1, 2, 2, 9, 4, 32};
+    CpuProblem p(d, true, 0, rng, 3);
+    std::fill(p.mask.begin(), p.mask.end(), 0.0f);
+    for (index_t j = 0; j < d.seq_k; ++j) p.mask[std::size_t(8 * d.seq_k + j)] = -std::numeric_limits<float>::infinity();
+    path.ops->attention_forward(p.fwd());
+    path.ops->attention_backward(p.bwd());
+    const View4<float> o = p.o.view(), dq = p.dq.view();
+    for (index_t i : {0, 1, 2, 3, 4, 8}) {  // rows 0-4: causal offset -5; row 8 of head 0: the mask
+      for (index_t c = 0; c < d.head_dim; ++c) {
+        EXPECT_EQ(o.at(0, 0, i, c), 0.0f) << path.name << " row " << i;
+        EXPECT_EQ(dq.at(0, 0, i, c), 0.0f) << path.name << " row " << i;
+      }
+      EXPECT_EQ(p.lse[std::size_t(i)], -std::numeric_limits<float>::infinity());
+    }
+    for (std::size_t i = 0; i + 1 < p.dk.data.size(); ++i) EXPECT_FALSE(std::isnan(p.dk.data[i])) << path.name;
+    const Reference ref = reference(p);
+    EXPECT_LT(p.dk.rel_error(ref.dk), 1e-4) << path.name;
+  }
+}
+
+TEST(AttentionCpu, ThreadCountDoesNotChangeAnyBit) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    const auto& ops = cpu::ops(isa).f32;
+    AttentionDims d{2, 4, 2, 150, 300, 64};
+    CpuProblem p(d, true, 1, rng, 2);
+    cpu::set_num_threads(1);
+    ops.attention_forward(p.fwd());
+    ops.attention_backward(p.bwd());
+    const std::vector<float> o1 = p.o.data, dq1 = p.dq.data, dk1 = p.dk.data, lse1 = p.lse;
+    cpu::set_num_threads(2);
+    for (int run = 0; run < 2; ++run) {
+      ops.attention_forward(p.fwd());
+      ops.attention_backward(p.bwd());
+      EXPECT_EQ(0, std::memcmp(o1.data(), p.o.data.data(), o1.size() * sizeof(float))) << cpu::ops(isa).name;
+      EXPECT_EQ(0, std::memcmp(lse1.data(), p.lse.data(), lse1.size() * sizeof(float))) << cpu::ops(isa).name;
+      EXPECT_EQ(0, std::memcmp(dq1.data(), p.dq.data.data(), dq1.size() * sizeof(float))) << cpu::ops(isa).name;
+      EXPECT_EQ(0, std::memcmp(dk1.data(), p.dk.data.data(), dk1.size() * sizeof(float))) << cpu::ops(isa).name;
+    }
+  }
+}
+
+// The float backward against central differences of L = sum(O * dO) in float, on a
+// small problem (the reference's own check is in double above).
+TEST(AttentionCpu, BackwardMatchesFloatCentralDifferences) {
+  TG_TEST_RNG(rng);
+  AttentionDims d{1, 2, 1, 5, 7, 16};
+  CpuProblem p(d, true, 0, rng, 1);
+  const auto& ops = cpu::ops().f32;
+  ops.attention_forward(p.fwd());
+  ops.attention_backward(p.bwd());
+  auto loss = [&] {
+    ops.attention_forward(p.fwd());
+    double s = 0;
+    const View4<float> o = p.o.view(), g = p.d_o.view();
+    for (index_t h = 0; h < d.heads; ++h)
+      for (index_t i = 0; i < d.seq_q; ++i)
+        for (index_t c = 0; c < d.head_dim; ++c) s += double(o.at(0, h, i, c)) * double(g.at(0, h, i, c));
+    return s;
+  };
+  const float eps = 1e-2f;
+  for (F4* t : {&p.q, &p.k, &p.v}) {
+    F4& grad = t == &p.q ? p.dq : t == &p.k ? p.dk : p.dv;
+    const std::vector<float> analytic = grad.data;
+    for (int trial = 0; trial < 12; ++trial) {
+      const index_t h = rng.integer(0, t->n1 - 1), i = rng.integer(0, t->n2 - 1), c = rng.integer(0, t->n3 - 1);
+      float& x = t->view().at(0, h, i, c);
+      const float x0 = x;
+      x = x0 + eps;
+      const double up = loss();
+      x = x0 - eps;
+      const double down = loss();
+      x = x0;
+      const double numeric = (up - down) / (2 * double(eps));
+      const double got = double(grad.view_of(const_cast<float*>(analytic.data())).at(0, h, i, c));
+      EXPECT_NEAR(got, numeric, 2e-3 + 1e-2 * std::fabs(numeric)) << (t == &p.q ? "q" : t == &p.k ? "k" : "v")
+                                                                   << " (" << h << ", " << i << ", " << c << ")";
+    }
+  }
+}
+
+TEST(AttentionCpu, WorkspaceDependsOnHeadDimAndThreadsOnly) {
+  // 8 heads of seq 16384 at d 64 would need 8 GiB for materialized scores; the fused
+  // kernel's workspace is a few hundred KiB per thread whatever the length.
+  const std::size_t w = cpu::attention_workspace_bytes(64, 2);
+  EXPECT_LT(w, std::size_t(16) << 20);
+  EXPECT_GT(cpu::attention_workspace_bytes(256, 2), w);
+  EXPECT_EQ(cpu::attention_workspace_bytes(64, 4), 2 * w);
+}
+
+TEST(AttentionCpu, CheckedEntryNamesTheBadArgument) {
+  TG_TEST_RNG(rng);
+  AttentionDims d{1, 2, 2, 3, 3, 300};
+  CpuProblem p(d, false, 0, rng, 0);
+  try {
+    cpu::attention_forward(p.fwd());
+    ADD_FAILURE() << "head_dim 300 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("head_dim"), std::string::npos) << e.what();
+  }
+  AttentionDims g{1, 3, 2, 3, 3, 16};  // 3 heads over 2 key/value heads
+  CpuProblem p2(AttentionDims{1, 3, 1, 3, 3, 16}, false, 0, rng, 0);
+  auto a = p2.fwd();
+  a.dims = g;
+  try {
+    cpu::attention_forward(a);
+    ADD_FAILURE() << "heads 3 over kv_heads 2 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("kv_heads"), std::string::npos) << e.what();
   }
 }
 

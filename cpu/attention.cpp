@@ -1,0 +1,56 @@
+// Fused attention's portable path (the portable GEMM micro-kernel, one float lane) and
+// the checked entries.
+#include "cpu/attention.hpp"
+
+#include "cpu/attention_impl.hpp"
+#include "cpu/isa.hpp"
+#include "cpu/ops.hpp"
+
+namespace tg::cpu {
+
+void attention_forward_portable(const AttentionForwardArgs<float>& a) {
+  attn_impl::forward<simd::F1>(gemm_impl::arch_portable_f32(), a);
+}
+void attention_backward_portable(const AttentionBackwardArgs<float>& a) {
+  attn_impl::backward<simd::F1>(gemm_impl::arch_portable_f32(), a);
+}
+std::size_t attention_workspace_bytes_portable(index_t head_dim, int threads) {
+  const auto& arch = gemm_impl::arch_portable_f32();
+  return attn_impl::workspace_bytes(head_dim, threads, arch.mr, arch.nr);
+}
+
+std::size_t attention_workspace_bytes(index_t head_dim, int threads) {
+  TG_CHECK(head_dim >= 1 && head_dim <= kMaxHeadDim, "attention_workspace_bytes", "head_dim", "expected 1 to ",
+           kMaxHeadDim, ", got ", head_dim);
+  TG_CHECK(threads >= 0, "attention_workspace_bytes", "threads", "expected >= 0, got ", threads);
+  if (threads == 0) threads = num_threads();
+  return selected_isa() == Isa::avx2 ? attention_workspace_bytes_avx2(head_dim, threads)
+                                     : attention_workspace_bytes_portable(head_dim, threads);
+}
+
+namespace {
+void check_head_dim(const char* op, index_t head_dim) {
+  TG_CHECK(head_dim <= kMaxHeadDim, op, "head_dim", "expected at most ", kMaxHeadDim,
+           " on the CPU (the tiles are sized for it), got ", head_dim);
+}
+}  // namespace
+
+template <class T>
+static void forward_checked(const AttentionForwardArgs<T>& a) {
+  check_attention_forward("attention_forward", a);
+  check_head_dim("attention_forward", a.dims.head_dim);
+  ops().get<T>().attention_forward(a);
+}
+template <class T>
+static void backward_checked(const AttentionBackwardArgs<T>& a) {
+  check_attention_backward("attention_backward", a);
+  check_head_dim("attention_backward", a.dims.head_dim);
+  ops().get<T>().attention_backward(a);
+}
+
+void attention_forward(const AttentionForwardArgs<float>& a) { forward_checked(a); }
+void attention_forward(const AttentionForwardArgs<double>& a) { forward_checked(a); }
+void attention_backward(const AttentionBackwardArgs<float>& a) { backward_checked(a); }
+void attention_backward(const AttentionBackwardArgs<double>& a) { backward_checked(a); }
+
+}  // namespace tg::cpu

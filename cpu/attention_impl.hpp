@@ -1,0 +1,390 @@
+// Fused scaled dot-product attention on the CPU (kernels/attention.hpp's contract), float,
+// written once over a GEMM Arch (packers and micro-kernel, cpu/gemm/gemm_impl.hpp) and a
+// lane type V for the exponentials; compiled per path by attention.cpp (portable) and
+// attention_avx2.cpp. Not a public header. cpu/attention_NOTES.md has the reasoning and
+// the measurements.
+//
+// Forward (FlashAttention-2, Dao 2023, Algorithm 1): one work unit is a tile of kBr query
+// rows of one (batch, head). The tile's Q is packed once; key/value blocks of kBc rows
+// stream past it: S = scale Q K^T by the micro-kernel into an L1/L2-resident kBr x kBc
+// tile, the mask added, then per row the online softmax (running max m and sum l; the
+// partial output rescaled by exp(m_old - m_new) when the max grows), and O += P V by the
+// micro-kernel again. With a causal mask the blocks wholly above the diagonal are never
+// visited, and only the blocks that straddle it are masked element by element. At the
+// end O /= l and lse = m + log l; a row that saw no key (l = 0) gives O = 0, lse = -inf.
+//
+// Backward (Algorithm 2, recomputing P from lse): one work unit is a (batch, key/value
+// head): it owns dK and dV of that head and dQ of the query heads that share it, so no
+// two threads write one element, no atomics are needed and the sums are formed in a
+// fixed order (the same bits on any thread count). For each key/value block: K and V
+// packed, dK and dV accumulated in the workspace; for each query head of the group and
+// each query tile that sees the block: S and P from lse, dP = dO V^T, dS = P (dP - D)
+// with D = rowsum(dO o O), dV += P^T dO, dK += dS^T Q, dQ += scale dS K (read-modify-write
+// into dQ, zeroed when the unit starts). Five micro-kernel GEMMs per tile pair.
+//
+// Memory: the workspace (attention_workspace_bytes) holds per thread the packed tiles
+// and the score tile: it depends on the head dim and the thread count, never on the
+// sequence lengths. Nothing else is allocated.
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <memory>
+
+#include "cpu/gemm/gemm_impl.hpp"
+#include "cpu/vmath/vec_scalar.hpp"
+#include "cpu/vmath/vmath.hpp"
+#include "kernels/attention.hpp"
+#include "kernels/error.hpp"
+
+namespace tg::cpu::attn_impl {
+
+inline constexpr index_t kBr = 48;   // query rows per tile
+inline constexpr index_t kBc = 128;  // key rows per block
+inline constexpr float kInf = std::numeric_limits<float>::infinity();
+
+inline index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
+
+// The per-thread workspace, in floats, laid out by Layout (forward or backward).
+struct Layout {
+  index_t total = 0;
+  index_t take(index_t n) {
+    const index_t at = total;
+    total += round_up(n + 16, 16);  // slack: the packers may write 8 floats past the end
+    return at;
+  }
+};
+
+struct FwdLayout : Layout {
+  index_t qa, kb, vb, s, pa, o, m, l, g;
+  FwdLayout(index_t D, int mr, int nr) {
+    qa = take(round_up(kBr, mr) * D);  // Q tile packed as A
+    kb = take(D * round_up(kBc, nr));  // K block packed as B (K^T)
+    vb = take(kBc * round_up(D, nr));  // V block packed as B
+    s = take(kBr * kBc);               // scores, then probabilities
+    pa = take(mr * kBc);               // the last, partial row panel of P packed as A
+    o = take(kBr * D);                 // the output accumulator
+    m = take(kBr);
+    l = take(kBr);
+    g = take(kBc * D);  // a gathered tile, for views whose head dim is not contiguous
+  }
+};
+
+struct BwdLayout : Layout {
+  index_t qa, oa, qb, ob, kb, vb, kn, p, ds, at, sa, dk, dv, dq, di, g, g2;
+  BwdLayout(index_t D, int mr, int nr) {
+    qa = take(round_up(kBr, mr) * D);      // Q tile as A (S = Q K^T)
+    oa = take(round_up(kBr, mr) * D);      // dO tile as A (dP = dO V^T)
+    qb = take(kBr * round_up(D, nr));      // Q tile as B (dK += dS^T Q)
+    ob = take(kBr * round_up(D, nr));      // dO tile as B (dV += P^T dO)
+    kb = take(D * round_up(kBc, nr));      // K^T as B
+    vb = take(D * round_up(kBc, nr));      // V^T as B
+    kn = take(kBc * round_up(D, nr));      // K as B (dQ += dS K)
+    p = take(kBr * kBc);                   // P
+    ds = take(kBr * kBc);                  // dP, then dS
+    at = take(round_up(kBc, mr) * kBr);    // P^T or dS^T packed as A
+    sa = take(round_up(kBr, mr) * kBc);    // dS packed as A
+    dk = take(kBc * D);
+    dv = take(kBc * D);
+    dq = take(kBr * D);  // a dQ tile, when dQ's head dim is not contiguous
+    di = take(kBr);
+    g = take(kBc * D);   // gathered tiles, when a view's head dim is not contiguous
+    g2 = take(kBc * D);
+  }
+};
+
+// Rows [r0, r0 + n) of the (b, h) slice of a view as (pointer, row stride) with a unit
+// column stride: the view itself when its head dim is contiguous, else a copy in buf.
+template <class T>
+std::pair<const float*, index_t> rows_of(const View4<T>& v, index_t b, index_t h, index_t r0, index_t n, index_t D,
+                                         float* buf) {
+  const float* base = &v.at(b, h, r0, 0);
+  if (v.sd == 1) return {base, v.ss};
+  for (index_t i = 0; i < n; ++i)
+    for (index_t c = 0; c < D; ++c) buf[i * D + c] = base[i * v.ss + c * v.sd];
+  return {buf, D};
+}
+
+// C (m x n, ldc) [+]= alpha A B over whole micro-tiles: A packed (mr-row panels of kc),
+// B packed (nr-column panels of kc).
+template <class Arch>
+void tile_gemm(const Arch& arch, index_t m, index_t n, index_t kc, const float* ap, const float* bp, float* c,
+               index_t ldc, float alpha, float beta) {
+  const gemm_impl::TileEpilogue<float> e{alpha, beta, nullptr, {}};
+  const index_t mr = arch.mr, nr = arch.nr;
+  for (index_t j = 0; j < n; j += nr)
+    for (index_t i = 0; i < m; i += mr)
+      arch.kernel(kc, ap + i * kc, 1, mr, bp + j * kc, c + i * ldc + j, ldc, int(std::min(mr, m - i)),
+                  int(std::min(nr, n - j)), e);
+}
+
+// The same with A read in place (row-major, lda, unit column stride) for its whole
+// mr-row panels and packed into `tail` for the last partial one.
+template <class Arch>
+void tile_gemm_rows(const Arch& arch, index_t m, index_t n, index_t kc, const float* a, index_t lda, const float* bp,
+                    float* c, index_t ldc, float alpha, float beta, float* tail) {
+  const gemm_impl::TileEpilogue<float> e{alpha, beta, nullptr, {}};
+  const index_t mr = arch.mr, nr = arch.nr, full = m / mr * mr;
+  if (full < m) arch.pack_a(Trans::N, a + full * lda, lda, m - full, kc, tail);
+  for (index_t j = 0; j < n; j += nr) {
+    for (index_t i = 0; i < full; i += mr)
+      arch.kernel(kc, a + i * lda, lda, 1, bp + j * kc, c + i * ldc + j, ldc, int(mr), int(std::min(nr, n - j)), e);
+    if (full < m) arch.kernel(kc, tail, 1, mr, bp + j * kc, c + full * ldc + j, ldc, int(m - full),
+                              int(std::min(nr, n - j)), e);
+  }
+}
+
+// Adds the mask and the causal -inf to the scores of rows [i0, i0 + br) x keys
+// [j0, j0 + bc) (s: br x kBc); off = Sk - Sq (bottom-right causal alignment).
+inline void mask_scores(const View4<const float>& mask, bool causal, index_t b, index_t h, index_t i0, index_t br,
+                        index_t j0, index_t bc, index_t off, float* s) {
+  if (mask.data)
+    for (index_t i = 0; i < br; ++i) {
+      const float* mrow = &mask.at(b, h, i0 + i, j0);
+      float* si = s + i * kBc;
+      if (mask.sd == 1)
+        for (index_t j = 0; j < bc; ++j) si[j] += mrow[j];
+      else
+        for (index_t j = 0; j < bc; ++j) si[j] += mrow[j * mask.sd];
+    }
+  if (causal && j0 + bc - 1 > i0 + off)  // the block straddles the diagonal
+    for (index_t i = 0; i < br; ++i) {
+      const index_t first_hidden = std::max<index_t>(i0 + i + off + 1 - j0, 0);
+      float* si = s + i * kBc;
+      for (index_t j = first_hidden; j < bc; ++j) si[j] = -kInf;
+    }
+}
+
+template <class V>
+float row_max(const float* x, index_t n) {
+  constexpr int L = V::kLanes;
+  V m(-kInf);
+  index_t j = 0;
+  for (; j + L <= n; j += L) m = max(m, V::load(x + j));
+  float r = reduce_max(m);  // by ADL: the lane type's namespace
+  for (; j < n; ++j) r = std::max(r, x[j]);
+  return r;
+}
+
+// x[j] = exp(x[j] - m) for j < n, returns their sum (m finite).
+template <class V>
+float exp_row(float* x, index_t n, float m) {
+  constexpr int L = V::kLanes;
+  const V mv(m);
+  V sum(0.0f);
+  index_t j = 0;
+  for (; j + L <= n; j += L) {
+    const V p = vmath::exp_nonpositive(V::load(x + j) - mv);
+    p.store(x + j);
+    sum = sum + p;
+  }
+  float r = reduce_add(sum);
+  for (; j < n; ++j) {
+    const float p = vmath::exp_nonpositive(simd::F1(x[j] - m)).v;
+    x[j] = p;
+    r += p;
+  }
+  return r;
+}
+
+template <class V>
+void scale_row(float* x, index_t n, float f) {
+  constexpr int L = V::kLanes;
+  index_t j = 0;
+  for (; j + L <= n; j += L) (V::load(x + j) * V(f)).store(x + j);
+  for (; j < n; ++j) x[j] *= f;
+}
+
+// One query tile of one (b, h): rows [i0, i0 + br).
+template <class V, class Arch>
+void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_t b, index_t h, index_t i0,
+                  float* ws, const FwdLayout& L) {
+  const AttentionDims& d = a.dims;
+  const index_t D = d.head_dim, br = std::min(kBr, d.seq_q - i0), off = d.seq_k - d.seq_q;
+  const index_t kh = h / (d.heads / d.kv_heads);
+  float *s = ws + L.s, *o = ws + L.o, *m = ws + L.m, *l = ws + L.l;
+  auto [q, ldq] = rows_of(a.q, b, h, i0, br, D, ws + L.g);
+  arch.pack_a(Trans::N, q, ldq, br, D, ws + L.qa);
+  std::fill(o, o + br * D, 0.0f);
+  std::fill(m, m + br, -kInf);
+  std::fill(l, l + br, 0.0f);
+  // Keys past the last visible one of the tile's last row are never visited.
+  const index_t end = a.causal ? std::clamp<index_t>(i0 + br - 1 + off + 1, 0, d.seq_k) : d.seq_k;
+  for (index_t j0 = 0; j0 < end; j0 += kBc) {
+    const index_t bc = std::min(kBc, end - j0);
+    auto [k, ldk] = rows_of(a.k, b, kh, j0, bc, D, ws + L.g);
+    arch.pack_b(Trans::T, k, ldk, D, bc, ws + L.kb);
+    tile_gemm(arch, br, bc, D, ws + L.qa, ws + L.kb, s, kBc, a.scale, 0.0f);
+    mask_scores(a.mask, a.causal, b, h, i0, br, j0, bc, off, s);
+    for (index_t i = 0; i < br; ++i) {
+      float* si = s + i * kBc;
+      const float m_new = std::max(m[i], row_max<V>(si, bc));
+      if (m_new == -kInf) {  // nothing visible yet: P = 0
+        std::fill(si, si + bc, 0.0f);
+        continue;
+      }
+      const float rescale = vmath::exp_nonpositive(simd::F1(m[i] - m_new)).v;  // exp(-inf) = 0
+      const float sum = exp_row<V>(si, bc, m_new);
+      if (rescale != 1.0f) scale_row<V>(o + i * D, D, rescale);
+      l[i] = l[i] * rescale + sum;
+      m[i] = m_new;
+    }
+    auto [v, ldv] = rows_of(a.v, b, kh, j0, bc, D, ws + L.g);
+    arch.pack_b(Trans::N, v, ldv, bc, D, ws + L.vb);
+    tile_gemm_rows(arch, br, D, bc, s, kBc, ws + L.vb, o, D, 1.0f, 1.0f, ws + L.pa);
+  }
+  for (index_t i = 0; i < br; ++i) {
+    const float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
+    float* out = &a.o.at(b, h, i0 + i, 0);
+    for (index_t c = 0; c < D; ++c) out[c * a.o.sd] = o[i * D + c] * inv;
+    if (a.lse) a.lse[(b * d.heads + h) * d.seq_q + i0 + i] = l[i] > 0 ? m[i] + std::log(l[i]) : -kInf;
+  }
+}
+
+// A 64-byte aligned block of floats, freed on scope exit.
+struct Workspace {
+  std::unique_ptr<float, decltype(&std::free)> p{nullptr, &std::free};
+  explicit Workspace(index_t floats) {
+    const std::size_t bytes = (std::size_t(std::max<index_t>(floats, 16)) * sizeof(float) + 63) / 64 * 64;
+    p.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
+    TG_CHECK(p != nullptr, "attention", "workspace", "cannot allocate ", bytes, " bytes");
+  }
+  float* get() const { return p.get(); }
+};
+
+inline int threads_for(index_t units) {
+  if (omp_in_parallel() || units <= 1) return 1;
+  return int(std::min<index_t>(omp_get_max_threads(), units));
+}
+
+template <class V, class Arch>
+void forward(const Arch& arch, const AttentionForwardArgs<float>& a) {
+  const AttentionDims& d = a.dims;
+  const index_t tiles = (d.seq_q + kBr - 1) / kBr, units = d.batch * d.heads * tiles;
+  if (units == 0 || d.head_dim == 0) return;
+  const FwdLayout L(d.head_dim, arch.mr, arch.nr);
+  const int threads = threads_for(units);
+  const Workspace ws(L.total * threads);
+  // Dynamic: causal tiles near the top cost a fraction of those at the bottom.
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+  for (index_t u = 0; u < units; ++u) {
+    const index_t t = u % tiles, bh = u / tiles;
+    forward_tile<V>(arch, a, bh / d.heads, bh % d.heads, t * kBr, ws.get() + L.total * omp_get_thread_num(), L);
+  }
+}
+
+// ---- backward ----
+
+// One (b, kv head): dK, dV of that head, dQ of its query heads.
+template <class V, class Arch>
+void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, index_t b, index_t kh, float* ws,
+                   const BwdLayout& L) {
+  const AttentionDims& d = a.dims;
+  const index_t D = d.head_dim, off = d.seq_k - d.seq_q, group = d.heads / d.kv_heads;
+  // dQ rows of the group start at zero: they are accumulated block by block.
+  for (index_t h = kh * group; h < (kh + 1) * group; ++h)
+    for (index_t i = 0; i < d.seq_q; ++i)
+      for (index_t c = 0; c < D; ++c) a.dq.at(b, h, i, c) = 0.0f;
+  float *p = ws + L.p, *ds = ws + L.ds, *dk = ws + L.dk, *dv = ws + L.dv, *di = ws + L.di;
+  for (index_t j0 = 0; j0 < d.seq_k; j0 += kBc) {
+    const index_t bc = std::min(kBc, d.seq_k - j0);
+    {
+      auto [k, ldk] = rows_of(a.k, b, kh, j0, bc, D, ws + L.g);
+      arch.pack_b(Trans::T, k, ldk, D, bc, ws + L.kb);
+      arch.pack_b(Trans::N, k, ldk, bc, D, ws + L.kn);
+      auto [v, ldv] = rows_of(a.v, b, kh, j0, bc, D, ws + L.g);
+      arch.pack_b(Trans::T, v, ldv, D, bc, ws + L.vb);
+    }
+    std::fill(dk, dk + bc * D, 0.0f);
+    std::fill(dv, dv + bc * D, 0.0f);
+    // Causal: query row i sees key j0 iff i + off >= j0.
+    const index_t first_row = a.causal ? std::clamp<index_t>(j0 - off, 0, d.seq_q) : 0;
+    for (index_t h = kh * group; h < (kh + 1) * group; ++h) {
+      const float* lse = a.lse + (b * d.heads + h) * d.seq_q;
+      for (index_t i0 = first_row / kBr * kBr; i0 < d.seq_q; i0 += kBr) {
+        const index_t br = std::min(kBr, d.seq_q - i0);
+        auto [q, ldq] = rows_of(a.q, b, h, i0, br, D, ws + L.g);
+        arch.pack_a(Trans::N, q, ldq, br, D, ws + L.qa);
+        arch.pack_b(Trans::N, q, ldq, br, D, ws + L.qb);
+        auto [g, ldg] = rows_of(a.d_o, b, h, i0, br, D, ws + L.g);
+        arch.pack_a(Trans::N, g, ldg, br, D, ws + L.oa);
+        arch.pack_b(Trans::N, g, ldg, br, D, ws + L.ob);
+        auto [o, ldo] = rows_of(a.o, b, h, i0, br, D, ws + L.g2);
+        for (index_t i = 0; i < br; ++i) {  // D_i = dO_i . O_i
+          double s = 0;
+          for (index_t c = 0; c < D; ++c) s += double(g[i * ldg + c]) * double(o[i * ldo + c]);
+          di[i] = float(s);
+        }
+        // P = exp(scale Q K^T + mask - lse), 0 where masked or the row sees nothing.
+        tile_gemm(arch, br, bc, D, ws + L.qa, ws + L.kb, p, kBc, a.scale, 0.0f);
+        mask_scores(a.mask, a.causal, b, h, i0, br, j0, bc, off, p);
+        for (index_t i = 0; i < br; ++i) {
+          float* pi = p + i * kBc;
+          const float li = lse[i0 + i];
+          if (li == -kInf) {
+            std::fill(pi, pi + bc, 0.0f);
+            continue;
+          }
+          exp_row<V>(pi, bc, li);
+        }
+        // dS = P (dO V^T - D)
+        tile_gemm(arch, br, bc, D, ws + L.oa, ws + L.vb, ds, kBc, 1.0f, 0.0f);
+        for (index_t i = 0; i < br; ++i) {
+          constexpr int Ln = V::kLanes;
+          float *pi = p + i * kBc, *si = ds + i * kBc;
+          const V dv_i(di[i]);
+          index_t j = 0;
+          for (; j + Ln <= bc; j += Ln) (V::load(pi + j) * (V::load(si + j) - dv_i)).store(si + j);
+          for (; j < bc; ++j) si[j] = pi[j] * (si[j] - di[i]);
+        }
+        // dV += P^T dO, dK += dS^T Q (scale applied when dK is written)
+        arch.pack_a(Trans::T, p, kBc, bc, br, ws + L.at);
+        tile_gemm(arch, bc, D, br, ws + L.at, ws + L.ob, dv, D, 1.0f, 1.0f);
+        arch.pack_a(Trans::T, ds, kBc, bc, br, ws + L.at);
+        tile_gemm(arch, bc, D, br, ws + L.at, ws + L.qb, dk, D, 1.0f, 1.0f);
+        // dQ += scale dS K
+        if (a.dq.sd == 1) {
+          tile_gemm_rows(arch, br, D, bc, ds, kBc, ws + L.kn, &a.dq.at(b, h, i0, 0), a.dq.ss, a.scale, 1.0f,
+                         ws + L.sa);
+        } else {
+          float* dq = ws + L.dq;
+          for (index_t i = 0; i < br; ++i)
+            for (index_t c = 0; c < D; ++c) dq[i * D + c] = a.dq.at(b, h, i0 + i, c);
+          tile_gemm_rows(arch, br, D, bc, ds, kBc, ws + L.kn, dq, D, a.scale, 1.0f, ws + L.sa);
+          for (index_t i = 0; i < br; ++i)
+            for (index_t c = 0; c < D; ++c) a.dq.at(b, h, i0 + i, c) = dq[i * D + c];
+        }
+      }
+    }
+    for (index_t j = 0; j < bc; ++j)
+      for (index_t c = 0; c < D; ++c) {
+        a.dk.at(b, kh, j0 + j, c) = a.scale * dk[j * D + c];
+        a.dv.at(b, kh, j0 + j, c) = dv[j * D + c];
+      }
+  }
+}
+
+template <class V, class Arch>
+void backward(const Arch& arch, const AttentionBackwardArgs<float>& a) {
+  const AttentionDims& d = a.dims;
+  const index_t units = d.batch * d.kv_heads;
+  if (units == 0 || d.head_dim == 0) return;
+  const BwdLayout L(d.head_dim, arch.mr, arch.nr);
+  const int threads = threads_for(units);
+  const Workspace ws(L.total * threads);
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
+  for (index_t u = 0; u < units; ++u)
+    backward_unit<V>(arch, a, u / d.kv_heads, u % d.kv_heads, ws.get() + L.total * omp_get_thread_num(), L);
+}
+
+// Bytes the calls above allocate for `threads` threads (forward and backward alike).
+inline std::size_t workspace_bytes(index_t head_dim, int threads, int mr, int nr) {
+  const index_t per = std::max(FwdLayout(head_dim, mr, nr).total, BwdLayout(head_dim, mr, nr).total);
+  return std::size_t(per) * sizeof(float) * std::size_t(std::max(threads, 1));
+}
+
+}  // namespace tg::cpu::attn_impl
