@@ -43,7 +43,9 @@
 
 namespace tg::cpu::attn_impl {
 
-inline constexpr index_t kBr = 48;   // query rows per tile
+inline constexpr index_t kBr = 48;    // query rows per score tile (forward)
+inline constexpr index_t kBrO = 192;  // query rows per work unit (forward): 4 score tiles
+inline constexpr index_t kBrB = 96;   // query rows per tile (backward: the k-depth of dK, dV)
 inline constexpr index_t kBc = 128;  // key rows per block
 inline constexpr float kInf = std::numeric_limits<float>::infinity();
 
@@ -60,40 +62,41 @@ struct Layout {
 };
 
 struct FwdLayout : Layout {
-  index_t qa, kb, vb, s, pa, o, m, l, g;
+  index_t qa, kb, vb, s, pa, o, m, l, g, g2;
   FwdLayout(index_t D, int mr, int nr) {
-    qa = take(round_up(kBr, mr) * D);  // Q tile packed as A
-    kb = take(D * round_up(kBc, nr));  // K block packed as B (K^T)
-    vb = take(kBc * round_up(D, nr));  // V block packed as B
-    s = take(kBr * kBc);               // scores, then probabilities
-    pa = take(mr * kBc);               // the last, partial row panel of P packed as A
-    o = take(kBr * D);                 // the output accumulator
-    m = take(kBr);
-    l = take(kBr);
-    g = take(kBc * D);  // a gathered tile, for views whose head dim is not contiguous
+    qa = take(round_up(kBrO, mr) * D);  // the unit's Q packed as A
+    kb = take(D * round_up(kBc, nr));   // K block packed as B (K^T)
+    vb = take(kBc * round_up(D, nr));   // V block packed as B
+    s = take(kBr * kBc);                // scores, then probabilities, of one sub-tile
+    pa = take(mr * kBc);                // the last, partial row panel of P packed as A
+    o = take(kBrO * D);                 // the output accumulator
+    m = take(kBrO);
+    l = take(kBrO);
+    g = take(std::max(kBrO, kBc) * D);  // gathered tiles, for views whose head dim is not contiguous
+    g2 = take(kBc * D);
   }
 };
 
 struct BwdLayout : Layout {
   index_t qa, oa, qb, ob, kb, vb, kn, p, ds, at, sa, dk, dv, dq, di, g, g2;
   BwdLayout(index_t D, int mr, int nr) {
-    qa = take(round_up(kBr, mr) * D);      // Q tile as A (S = Q K^T)
-    oa = take(round_up(kBr, mr) * D);      // dO tile as A (dP = dO V^T)
-    qb = take(kBr * round_up(D, nr));      // Q tile as B (dK += dS^T Q)
-    ob = take(kBr * round_up(D, nr));      // dO tile as B (dV += P^T dO)
+    qa = take(round_up(kBrB, mr) * D);      // Q tile as A (S = Q K^T)
+    oa = take(round_up(kBrB, mr) * D);      // dO tile as A (dP = dO V^T)
+    qb = take(kBrB * round_up(D, nr));      // Q tile as B (dK += dS^T Q)
+    ob = take(kBrB * round_up(D, nr));      // dO tile as B (dV += P^T dO)
     kb = take(D * round_up(kBc, nr));      // K^T as B
     vb = take(D * round_up(kBc, nr));      // V^T as B
     kn = take(kBc * round_up(D, nr));      // K as B (dQ += dS K)
-    p = take(kBr * kBc);                   // P
-    ds = take(kBr * kBc);                  // dP, then dS
-    at = take(round_up(kBc, mr) * kBr);    // P^T or dS^T packed as A
-    sa = take(round_up(kBr, mr) * kBc);    // dS packed as A
+    p = take(kBrB * kBc);                   // P
+    ds = take(kBrB * kBc);                  // dP, then dS
+    at = take(round_up(kBc, mr) * kBrB);    // P^T or dS^T packed as A
+    sa = take(round_up(kBrB, mr) * kBc);    // dS packed as A
     dk = take(kBc * D);
     dv = take(kBc * D);
-    dq = take(kBr * D);  // a dQ tile, when dQ's head dim is not contiguous
-    di = take(kBr);
-    g = take(kBc * D);   // gathered tiles, when a view's head dim is not contiguous
-    g2 = take(kBc * D);
+    dq = take(kBrB * D);  // a dQ tile, when dQ's head dim is not contiguous
+    di = take(kBrB);
+    g = take(std::max(kBc, kBrB) * D);   // gathered tiles, when a view's head dim is not contiguous
+    g2 = take(std::max(kBc, kBrB) * D);
   }
 };
 
@@ -109,16 +112,17 @@ std::pair<const float*, index_t> rows_of(const View4<T>& v, index_t b, index_t h
   return {buf, D};
 }
 
-// C (m x n, ldc) [+]= alpha A B over whole micro-tiles: A packed (mr-row panels of kc),
-// B packed (nr-column panels of kc).
+// C (m x n, ldc) [+]= alpha A B over whole micro-tiles, k from 0 to kc: A packed
+// (mr-row panels of depth kc), B packed (nr-column panels of depth bk >= kc: a prefix of
+// each panel is used when kc < bk).
 template <class Arch>
-void tile_gemm(const Arch& arch, index_t m, index_t n, index_t kc, const float* ap, const float* bp, float* c,
-               index_t ldc, float alpha, float beta) {
+void tile_gemm(const Arch& arch, index_t m, index_t n, index_t kc, const float* ap, const float* bp, index_t bk,
+               float* c, index_t ldc, float alpha, float beta) {
   const gemm_impl::TileEpilogue<float> e{alpha, beta, nullptr, {}};
   const index_t mr = arch.mr, nr = arch.nr;
   for (index_t j = 0; j < n; j += nr)
     for (index_t i = 0; i < m; i += mr)
-      arch.kernel(kc, ap + i * kc, 1, mr, bp + j * kc, c + i * ldc + j, ldc, int(std::min(mr, m - i)),
+      arch.kernel(kc, ap + i * kc, 1, mr, bp + j * bk, c + i * ldc + j, ldc, int(std::min(mr, m - i)),
                   int(std::min(nr, n - j)), e);
 }
 
@@ -126,14 +130,14 @@ void tile_gemm(const Arch& arch, index_t m, index_t n, index_t kc, const float* 
 // mr-row panels and packed into `tail` for the last partial one.
 template <class Arch>
 void tile_gemm_rows(const Arch& arch, index_t m, index_t n, index_t kc, const float* a, index_t lda, const float* bp,
-                    float* c, index_t ldc, float alpha, float beta, float* tail) {
+                    index_t bk, float* c, index_t ldc, float alpha, float beta, float* tail) {
   const gemm_impl::TileEpilogue<float> e{alpha, beta, nullptr, {}};
   const index_t mr = arch.mr, nr = arch.nr, full = m / mr * mr;
   if (full < m) arch.pack_a(Trans::N, a + full * lda, lda, m - full, kc, tail);
   for (index_t j = 0; j < n; j += nr) {
     for (index_t i = 0; i < full; i += mr)
-      arch.kernel(kc, a + i * lda, lda, 1, bp + j * kc, c + i * ldc + j, ldc, int(mr), int(std::min(nr, n - j)), e);
-    if (full < m) arch.kernel(kc, tail, 1, mr, bp + j * kc, c + full * ldc + j, ldc, int(m - full),
+      arch.kernel(kc, a + i * lda, lda, 1, bp + j * bk, c + i * ldc + j, ldc, int(mr), int(std::min(nr, n - j)), e);
+    if (full < m) arch.kernel(kc, tail, 1, mr, bp + j * bk, c + full * ldc + j, ldc, int(m - full),
                               int(std::min(nr, n - j)), e);
   }
 }
@@ -199,16 +203,18 @@ void scale_row(float* x, index_t n, float f) {
   for (; j < n; ++j) x[j] *= f;
 }
 
-// One query tile of one (b, h): rows [i0, i0 + br).
+// One query tile of one (b, h): rows [i0, i0 + br), br <= kBrO, in sub-tiles of kBr
+// rows that share each packed key/value block (the packing is paid once per kBrO rows,
+// the score tile stays kBr x kBc).
 template <class V, class Arch>
 void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_t b, index_t h, index_t i0,
                   float* ws, const FwdLayout& L) {
   const AttentionDims& d = a.dims;
-  const index_t D = d.head_dim, br = std::min(kBr, d.seq_q - i0), off = d.seq_k - d.seq_q;
+  const index_t D = d.head_dim, br = std::min(kBrO, d.seq_q - i0), off = d.seq_k - d.seq_q;
   const index_t kh = h / (d.heads / d.kv_heads);
   float *s = ws + L.s, *o = ws + L.o, *m = ws + L.m, *l = ws + L.l;
   auto [q, ldq] = rows_of(a.q, b, h, i0, br, D, ws + L.g);
-  arch.pack_a(Trans::N, q, ldq, br, D, ws + L.qa);
+  arch.pack_a(Trans::N, q, ldq, br, D, ws + L.qa);  // kBr is a multiple of mr: sub-tile t starts at t kBr D
   std::fill(o, o + br * D, 0.0f);
   std::fill(m, m + br, -kInf);
   std::fill(l, l + br, 0.0f);
@@ -218,24 +224,31 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
     const index_t bc = std::min(kBc, end - j0);
     auto [k, ldk] = rows_of(a.k, b, kh, j0, bc, D, ws + L.g);
     arch.pack_b(Trans::T, k, ldk, D, bc, ws + L.kb);
-    tile_gemm(arch, br, bc, D, ws + L.qa, ws + L.kb, s, kBc, a.scale, 0.0f);
-    mask_scores(a.mask, a.causal, b, h, i0, br, j0, bc, off, s);
-    for (index_t i = 0; i < br; ++i) {
-      float* si = s + i * kBc;
-      const float m_new = std::max(m[i], row_max<V>(si, bc));
-      if (m_new == -kInf) {  // nothing visible yet: P = 0
-        std::fill(si, si + bc, 0.0f);
-        continue;
-      }
-      const float rescale = vmath::exp_nonpositive(simd::F1(m[i] - m_new)).v;  // exp(-inf) = 0
-      const float sum = exp_row<V>(si, bc, m_new);
-      if (rescale != 1.0f) scale_row<V>(o + i * D, D, rescale);
-      l[i] = l[i] * rescale + sum;
-      m[i] = m_new;
-    }
-    auto [v, ldv] = rows_of(a.v, b, kh, j0, bc, D, ws + L.g);
+    auto [v, ldv] = rows_of(a.v, b, kh, j0, bc, D, ws + L.g2);
     arch.pack_b(Trans::N, v, ldv, bc, D, ws + L.vb);
-    tile_gemm_rows(arch, br, D, bc, s, kBc, ws + L.vb, o, D, 1.0f, 1.0f, ws + L.pa);
+    for (index_t t0 = 0; t0 < br; t0 += kBr) {
+      const index_t tr = std::min(kBr, br - t0);
+      if (a.causal && i0 + t0 + tr - 1 + off < j0) continue;  // the sub-tile sees none of the block
+      // Causal: only the block's columns that the sub-tile's last row sees are formed.
+      const index_t bct = a.causal ? std::min(bc, i0 + t0 + tr + off - j0) : bc;
+      tile_gemm(arch, tr, bct, D, ws + L.qa + t0 * D, ws + L.kb, D, s, kBc, a.scale, 0.0f);
+      mask_scores(a.mask, a.causal, b, h, i0 + t0, tr, j0, bct, off, s);
+      for (index_t i = 0; i < tr; ++i) {
+        float* si = s + i * kBc;
+        const index_t r = t0 + i;
+        const float m_new = std::max(m[r], row_max<V>(si, bct));
+        if (m_new == -kInf) {  // nothing visible yet: P = 0
+          std::fill(si, si + bct, 0.0f);
+          continue;
+        }
+        const float rescale = vmath::exp_nonpositive(simd::F1(m[r] - m_new)).v;  // exp(-inf) = 0
+        const float sum = exp_row<V>(si, bct, m_new);
+        if (rescale != 1.0f) scale_row<V>(o + r * D, D, rescale);
+        l[r] = l[r] * rescale + sum;
+        m[r] = m_new;
+      }
+      tile_gemm_rows(arch, tr, D, bct, s, kBc, ws + L.vb, bc, o + t0 * D, D, 1.0f, 1.0f, ws + L.pa);
+    }
   }
   for (index_t i = 0; i < br; ++i) {
     const float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
@@ -264,7 +277,7 @@ inline int threads_for(index_t units) {
 template <class V, class Arch>
 void forward(const Arch& arch, const AttentionForwardArgs<float>& a) {
   const AttentionDims& d = a.dims;
-  const index_t tiles = (d.seq_q + kBr - 1) / kBr, units = d.batch * d.heads * tiles;
+  const index_t tiles = (d.seq_q + kBrO - 1) / kBrO, units = d.batch * d.heads * tiles;
   if (units == 0 || d.head_dim == 0) return;
   const FwdLayout L(d.head_dim, arch.mr, arch.nr);
   const int threads = threads_for(units);
@@ -272,8 +285,10 @@ void forward(const Arch& arch, const AttentionForwardArgs<float>& a) {
   // Dynamic: causal tiles near the top cost a fraction of those at the bottom.
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
   for (index_t u = 0; u < units; ++u) {
-    const index_t t = u % tiles, bh = u / tiles;
-    forward_tile<V>(arch, a, bh / d.heads, bh % d.heads, t * kBr, ws.get() + L.total * omp_get_thread_num(), L);
+    // Last tiles first: under a causal mask they see the most keys, and taking the
+    // longest work first leaves the short tiles to even out the threads at the end.
+    const index_t heads = d.batch * d.heads, t = tiles - 1 - u / heads, bh = u % heads;
+    forward_tile<V>(arch, a, bh / d.heads, bh % d.heads, t * kBrO, ws.get() + L.total * omp_get_thread_num(), L);
   }
 }
 
@@ -305,8 +320,8 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
     const index_t first_row = a.causal ? std::clamp<index_t>(j0 - off, 0, d.seq_q) : 0;
     for (index_t h = kh * group; h < (kh + 1) * group; ++h) {
       const float* lse = a.lse + (b * d.heads + h) * d.seq_q;
-      for (index_t i0 = first_row / kBr * kBr; i0 < d.seq_q; i0 += kBr) {
-        const index_t br = std::min(kBr, d.seq_q - i0);
+      for (index_t i0 = first_row / kBrB * kBrB; i0 < d.seq_q; i0 += kBrB) {
+        const index_t br = std::min(kBrB, d.seq_q - i0);
         auto [q, ldq] = rows_of(a.q, b, h, i0, br, D, ws + L.g);
         arch.pack_a(Trans::N, q, ldq, br, D, ws + L.qa);
         arch.pack_b(Trans::N, q, ldq, br, D, ws + L.qb);
@@ -319,42 +334,44 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
           for (index_t c = 0; c < D; ++c) s += double(g[i * ldg + c]) * double(o[i * ldo + c]);
           di[i] = float(s);
         }
+        // Causal: only the block's columns that the tile's last row sees take part.
+        const index_t bct = a.causal ? std::min(bc, i0 + br + off - j0) : bc;
         // P = exp(scale Q K^T + mask - lse), 0 where masked or the row sees nothing.
-        tile_gemm(arch, br, bc, D, ws + L.qa, ws + L.kb, p, kBc, a.scale, 0.0f);
-        mask_scores(a.mask, a.causal, b, h, i0, br, j0, bc, off, p);
+        tile_gemm(arch, br, bct, D, ws + L.qa, ws + L.kb, D, p, kBc, a.scale, 0.0f);
+        mask_scores(a.mask, a.causal, b, h, i0, br, j0, bct, off, p);
         for (index_t i = 0; i < br; ++i) {
           float* pi = p + i * kBc;
           const float li = lse[i0 + i];
           if (li == -kInf) {
-            std::fill(pi, pi + bc, 0.0f);
+            std::fill(pi, pi + bct, 0.0f);
             continue;
           }
-          exp_row<V>(pi, bc, li);
+          exp_row<V>(pi, bct, li);
         }
         // dS = P (dO V^T - D)
-        tile_gemm(arch, br, bc, D, ws + L.oa, ws + L.vb, ds, kBc, 1.0f, 0.0f);
+        tile_gemm(arch, br, bct, D, ws + L.oa, ws + L.vb, D, ds, kBc, 1.0f, 0.0f);
         for (index_t i = 0; i < br; ++i) {
           constexpr int Ln = V::kLanes;
           float *pi = p + i * kBc, *si = ds + i * kBc;
           const V dv_i(di[i]);
           index_t j = 0;
-          for (; j + Ln <= bc; j += Ln) (V::load(pi + j) * (V::load(si + j) - dv_i)).store(si + j);
-          for (; j < bc; ++j) si[j] = pi[j] * (si[j] - di[i]);
+          for (; j + Ln <= bct; j += Ln) (V::load(pi + j) * (V::load(si + j) - dv_i)).store(si + j);
+          for (; j < bct; ++j) si[j] = pi[j] * (si[j] - di[i]);
         }
         // dV += P^T dO, dK += dS^T Q (scale applied when dK is written)
-        arch.pack_a(Trans::T, p, kBc, bc, br, ws + L.at);
-        tile_gemm(arch, bc, D, br, ws + L.at, ws + L.ob, dv, D, 1.0f, 1.0f);
-        arch.pack_a(Trans::T, ds, kBc, bc, br, ws + L.at);
-        tile_gemm(arch, bc, D, br, ws + L.at, ws + L.qb, dk, D, 1.0f, 1.0f);
+        arch.pack_a(Trans::T, p, kBc, bct, br, ws + L.at);
+        tile_gemm(arch, bct, D, br, ws + L.at, ws + L.ob, br, dv, D, 1.0f, 1.0f);
+        arch.pack_a(Trans::T, ds, kBc, bct, br, ws + L.at);
+        tile_gemm(arch, bct, D, br, ws + L.at, ws + L.qb, br, dk, D, 1.0f, 1.0f);
         // dQ += scale dS K
         if (a.dq.sd == 1) {
-          tile_gemm_rows(arch, br, D, bc, ds, kBc, ws + L.kn, &a.dq.at(b, h, i0, 0), a.dq.ss, a.scale, 1.0f,
+          tile_gemm_rows(arch, br, D, bct, ds, kBc, ws + L.kn, bc, &a.dq.at(b, h, i0, 0), a.dq.ss, a.scale, 1.0f,
                          ws + L.sa);
         } else {
           float* dq = ws + L.dq;
           for (index_t i = 0; i < br; ++i)
             for (index_t c = 0; c < D; ++c) dq[i * D + c] = a.dq.at(b, h, i0 + i, c);
-          tile_gemm_rows(arch, br, D, bc, ds, kBc, ws + L.kn, dq, D, a.scale, 1.0f, ws + L.sa);
+          tile_gemm_rows(arch, br, D, bct, ds, kBc, ws + L.kn, bc, dq, D, a.scale, 1.0f, ws + L.sa);
           for (index_t i = 0; i < br; ++i)
             for (index_t c = 0; c < D; ++c) a.dq.at(b, h, i0 + i, c) = dq[i * D + c];
         }

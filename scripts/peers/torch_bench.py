@@ -302,6 +302,60 @@ def train_rows():
         yield f"train_step/pytorch/mlp_784x256x256x10_b{b}", 0, b, mlp_fashion(b)
 
 
+def attention_rows(seqs):
+    """softmax(Q K^T / sqrt(d)) V with autograd, (1, 8, S, 64), as bench_attention's rows.
+
+    torch 1.13 (Debian 12) has no scaled_dot_product_attention (it came in 2.0): the
+    composition is what its users write. Causal masks with masked_fill of the upper
+    triangle. FLOPs as bench_attention counts them (visible pairs only).
+    """
+    heads, dim = 8, 64
+
+    def make(S, causal, backward):
+        def setup():
+            g = torch.Generator().manual_seed(7)
+            q, k, v = (torch.rand(1, heads, S, dim, generator=g) * 2 - 1 for _ in range(3))
+            dout = torch.rand(1, heads, S, dim, generator=g) * 2 - 1
+            hidden = torch.triu(torch.ones(S, S, dtype=torch.bool), diagonal=1) if causal else None
+            scale = 1 / dim ** 0.5
+            if backward:
+                q.requires_grad_(), k.requires_grad_(), v.requires_grad_()
+
+            def attend(q, k, v):
+                s = (q @ k.transpose(-1, -2)) * scale
+                if hidden is not None:
+                    s = s.masked_fill(hidden, float("-inf"))
+                return torch.softmax(s, dim=-1) @ v
+
+            def run():
+                if not backward:
+                    with torch.no_grad():
+                        return attend(q, k, v)
+                q.grad = k.grad = v.grad = None
+                out = attend(q, k, v)
+                out.backward(dout)
+                return out
+
+            def check():
+                small = slice(0, min(S, 64))
+                got = attend(q, k, v)[0, 0, small].detach()
+                qd, kd, vd = (t.detach().double()[0, 0] for t in (q, k, v))
+                s = qd @ kd.T * scale
+                if causal:
+                    s = s.masked_fill(torch.triu(torch.ones(S, S, dtype=torch.bool), 1), float("-inf"))
+                want = (torch.softmax(s, -1) @ vd)[small]
+                return got, want
+            return run, check
+        return setup
+
+    for backward in (False, True):
+        for S in seqs:
+            for causal in (False, True):
+                pairs = heads * (S * (S + 1) / 2 if causal else S * S)
+                name = f"attention_{'fwdbwd' if backward else 'fwd'}/pytorch/1x8x{S}x{S}x64" + ("/causal" if causal else "")
+                yield name, 0, (14 if backward else 4) * pairs * dim, make(S, causal, backward)
+
+
 SUITES = {
     "eltwise": lambda: eltwise_rows([("16777216", (1, 16777216)), ("4096x1024", (4096, 1024)),
                                      ("65536x64", (65536, 64)), ("64x65536", (64, 65536))]),
@@ -309,7 +363,12 @@ SUITES = {
                                   ("64x65536", (64, 65536)), ("1x1048576", (1, 1048576))]),
     "autograd": autograd_rows,
     "train": train_rows,
+    "attention": lambda: attention_rows([int(x) for x in os.environ.get("TG_ATTENTION_SEQS", "256 512 1024 2048").split()]),
 }
+
+
+# Suites whose "items" are FLOPs: their rows carry a FLOPS counter like the C++ rows.
+FLOP_SUITES = {"attention"}
 
 
 def max_rel_error(got, want):
@@ -382,12 +441,16 @@ def main():
         for i, t in enumerate(times):
             row = {**base, "name": name, "run_type": "iteration", "repetition_index": i,
                    "real_time": t * 1e6, "items_per_second": items / t}
+            if args.suite in FLOP_SUITES:
+                row["FLOPS"] = items / t
             if nbytes:
                 row["bytes_per_second"] = nbytes / t
             rows.append(row)
         for agg, t in (("mean", statistics.mean(times)), ("median", statistics.median(times))):
             row = {**base, "name": f"{name}_{agg}", "run_type": "aggregate",
                    "aggregate_name": agg, "real_time": t * 1e6, "items_per_second": items / t}
+            if args.suite in FLOP_SUITES:
+                row["FLOPS"] = items / t
             if nbytes:
                 row["bytes_per_second"] = nbytes / t
             rows.append(row)

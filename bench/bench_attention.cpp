@@ -1,0 +1,189 @@
+// Attention: the fused CPU kernels (cpu/attention.hpp) against the materialized form
+// built from our own GEMM and softmax, and our GEMM at 1024^3 for the FLOP-rate ratio;
+// PyTorch's rows come from scripts/peers/torch-bench attention.
+//
+// Rows (B = 1, H = 8, D = 64, Sq = Sk = S; layout (b, h, s, d)):
+//   attention_fwd/<impl>/1x8xSxSx64[/causal]/threads:<n>      impl: tilegrad, unfused
+//   attention_fwdbwd/<impl>/1x8xSxSx64[/causal]/threads:<n>   forward, then backward
+//   gemm/tilegrad/1024x1024x1024/nn/threads:<n>               the rate to compare with
+// S = 256, 512, 1024, 2048; with TG_BENCH_SLOW=1 also 4096, 8192 and a fused-only
+// 1x8x16384x16384x64 forward (its scores would need 8 GiB).
+//
+// FLOP convention: 4 S_q S_k D per head for the forward (two products of 2 S_q S_k D),
+// 14 S_q S_k D for forward + backward (the backward's five products, the FlashAttention
+// count with the recomputed S); causal rows count only the (i, j) pairs the mask leaves
+// visible, S (S + 1) / 2 of S^2, whatever an implementation computes. Counters:
+// FLOPS, peak_frac, and work_MiB: what the implementation allocates beyond its inputs
+// and outputs (the fused workspace, or the materialized scores and probabilities).
+//
+//   build/bench/bench_attention --benchmark_repetitions=3
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <cstdlib>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "bench/support/bench.hpp"
+#include "cpu/attention.hpp"
+#include "cpu/gemm.hpp"
+#include "cpu/softmax.hpp"
+
+namespace tg::bench {
+namespace {
+
+constexpr index_t kHeads = 8, kDim = 64;
+
+struct Data {
+  index_t S;
+  std::vector<float> q, k, v, o, d_o, dq, dk, dv, lse;
+  explicit Data(index_t s)
+      : S(s), q(std::size_t(kHeads * s * kDim)), k(q.size()), v(q.size()), o(q.size()), d_o(q.size()),
+        dq(q.size()), dk(q.size()), dv(q.size()), lse(std::size_t(kHeads * s)) {
+    fill_uniform(q.data(), std::int64_t(q.size()), 1, -1, 1);
+    fill_uniform(k.data(), std::int64_t(q.size()), 2, -1, 1);
+    fill_uniform(v.data(), std::int64_t(q.size()), 3, -1, 1);
+    fill_uniform(d_o.data(), std::int64_t(q.size()), 4, -1, 1);
+  }
+  template <class T>
+  View4<T> view(T* p) const {
+    return {p, kHeads * S * kDim, S * kDim, kDim, 1};
+  }
+  AttentionForwardArgs<float> fwd(bool causal) {
+    AttentionForwardArgs<float> a;
+    a.dims = {1, kHeads, kHeads, S, S, kDim};
+    a.scale = float(1 / std::sqrt(double(kDim)));
+    a.causal = causal;
+    a.q = view<const float>(q.data()), a.k = view<const float>(k.data()), a.v = view<const float>(v.data());
+    a.o = view(o.data());
+    a.lse = lse.data();
+    return a;
+  }
+  AttentionBackwardArgs<float> bwd(bool causal) {
+    AttentionBackwardArgs<float> a;
+    a.dims = {1, kHeads, kHeads, S, S, kDim};
+    a.scale = float(1 / std::sqrt(double(kDim)));
+    a.causal = causal;
+    a.q = view<const float>(q.data()), a.k = view<const float>(k.data()), a.v = view<const float>(v.data());
+    a.o = view<const float>(o.data()), a.d_o = view<const float>(d_o.data());
+    a.lse = lse.data();
+    a.dq = view(dq.data()), a.dk = view(dk.data()), a.dv = view(dv.data());
+    return a;
+  }
+};
+
+double visible_pairs(index_t S, bool causal) { return causal ? double(S) * double(S + 1) / 2 : double(S) * double(S); }
+
+// The materialized form: per head S = scale Q K^T (S x S, -inf above the diagonal when
+// causal), P = softmax(S), O = P V; the backward dV = P^T dO, dP = dO V^T,
+// dS = softmax_backward(P, dP), dQ = scale dS K, dK = scale dS^T Q.
+struct Unfused {
+  std::vector<float> p, dp;
+  explicit Unfused(index_t S) : p(std::size_t(kHeads * S * S)), dp(std::size_t(S * S)) {}
+  void forward(Data& d, bool causal) {
+    const index_t S = d.S;
+    const float scale = float(1 / std::sqrt(double(kDim)));
+    for (index_t h = 0; h < kHeads; ++h) {
+      float* ph = p.data() + h * S * S;
+      const float *q = d.q.data() + h * S * kDim, *k = d.k.data() + h * S * kDim, *v = d.v.data() + h * S * kDim;
+      cpu::gemm(Trans::N, Trans::T, S, S, kDim, scale, q, kDim, k, kDim, 0.0f, ph, S, {});
+      if (causal)
+        for (index_t i = 0; i < S; ++i)
+          for (index_t j = i + 1; j < S; ++j) ph[i * S + j] = -std::numeric_limits<float>::infinity();
+      cpu::softmax_forward(S, S, ph, S, ph, S);
+      cpu::gemm(Trans::N, Trans::N, S, kDim, S, 1.0f, ph, S, v, kDim, 0.0f, d.o.data() + h * S * kDim, kDim, {});
+    }
+  }
+  void backward(Data& d) {
+    const index_t S = d.S;
+    const float scale = float(1 / std::sqrt(double(kDim)));
+    for (index_t h = 0; h < kHeads; ++h) {
+      const float* ph = p.data() + h * S * S;
+      const index_t off = h * S * kDim;
+      cpu::gemm(Trans::T, Trans::N, S, kDim, S, 1.0f, ph, S, d.d_o.data() + off, kDim, 0.0f, d.dv.data() + off, kDim,
+                {});
+      cpu::gemm(Trans::N, Trans::T, S, S, kDim, 1.0f, d.d_o.data() + off, kDim, d.v.data() + off, kDim, 0.0f,
+                dp.data(), S, {});
+      cpu::softmax_backward(S, S, ph, S, dp.data(), S, dp.data(), S);
+      cpu::gemm(Trans::N, Trans::N, S, kDim, S, scale, dp.data(), S, d.k.data() + off, kDim, 0.0f,
+                d.dq.data() + off, kDim, {});
+      cpu::gemm(Trans::T, Trans::N, S, kDim, S, scale, dp.data(), S, d.q.data() + off, kDim, 0.0f,
+                d.dk.data() + off, kDim, {});
+    }
+  }
+  double bytes() const { return double(p.size() + dp.size()) * sizeof(float); }
+};
+
+void run(benchmark::State& state, index_t S, bool causal, bool fused, bool backward, int threads) {
+  set_threads(threads);
+  Data d(S);
+  double work = 0;
+  if (fused) {
+    work = double(cpu::attention_workspace_bytes(kDim, threads));
+    for (auto _ : state) {
+      cpu::attention_forward(d.fwd(causal));
+      if (backward) cpu::attention_backward(d.bwd(causal));
+      benchmark::ClobberMemory();
+    }
+  } else {
+    Unfused u(S);
+    work = u.bytes();
+    for (auto _ : state) {
+      u.forward(d, causal);
+      if (backward) u.backward(d);
+      benchmark::ClobberMemory();
+    }
+  }
+  const double pairs = double(kHeads) * visible_pairs(S, causal);
+  set_rates(state, (backward ? 14.0 : 4.0) * pairs * double(kDim), 0, threads);
+  state.counters["work_MiB"] = work / (1 << 20);
+}
+
+void gemm_1024(benchmark::State& state, int threads) {
+  set_threads(threads);
+  const index_t n = 1024;
+  std::vector<float> a(std::size_t(n * n)), b(a.size()), c(a.size());
+  fill_uniform(a.data(), std::int64_t(a.size()), 5, -1, 1);
+  fill_uniform(b.data(), std::int64_t(a.size()), 6, -1, 1);
+  for (auto _ : state) {
+    cpu::gemm(Trans::N, Trans::N, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n, {});
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, 2.0 * double(n) * double(n) * double(n), 0, threads);
+}
+
+const bool kRegistered = [] {
+  const bool slow = std::getenv("TG_BENCH_SLOW") != nullptr;
+  std::vector<index_t> seqs = {256, 512, 1024, 2048};
+  if (slow) seqs.insert(seqs.end(), {4096, 8192});
+  for (int t : {1, 2}) {
+    const std::string th = "/threads:" + std::to_string(t);
+    benchmark::RegisterBenchmark(("gemm/tilegrad/1024x1024x1024/nn" + th).c_str(),
+                                 [t](benchmark::State& s) { gemm_1024(s, t); })
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
+    for (bool backward : {false, true})
+      for (index_t S : seqs)
+        for (bool causal : {false, true})
+          for (bool fused : {true, false}) {
+            if (!fused && S > 4096) continue;  // 8 heads x 8192^2 x 4 B = 2 GiB of scores: the fused rows only
+            const std::string name = std::string(backward ? "attention_fwdbwd/" : "attention_fwd/") +
+                                     (fused ? "tilegrad/" : "unfused/") + "1x8x" + std::to_string(S) + "x" +
+                                     std::to_string(S) + "x64" + (causal ? "/causal" : "") + th;
+            benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run(s, S, causal, fused, backward, t); })
+                ->UseRealTime()
+                ->Unit(benchmark::kMillisecond);
+          }
+    if (slow)
+      benchmark::RegisterBenchmark(("attention_fwd/tilegrad/1x8x16384x16384x64" + th).c_str(),
+                                   [t](benchmark::State& s) { run(s, 16384, false, true, false, t); })
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond)
+          ->Iterations(1);
+  }
+  return true;
+}();
+
+}  // namespace
+}  // namespace tg::bench
