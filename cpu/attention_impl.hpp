@@ -1,17 +1,19 @@
 // Fused scaled dot-product attention on the CPU (kernels/attention.hpp's contract), float,
 // written once over a GEMM Arch (packers and micro-kernel, cpu/gemm/gemm_impl.hpp) and a
 // lane type V for the exponentials; compiled per path by attention.cpp (portable) and
-// attention_avx2.cpp. Not a public header. cpu/attention_NOTES.md has the reasoning and
-// the measurements.
+// attention_avx2.cpp. Not a public header. cpu/NOTES.md ("Attention") has the floors,
+// the steps and the measurements.
 //
-// Forward (FlashAttention-2, Dao 2023, Algorithm 1): one work unit is a tile of kBr query
-// rows of one (batch, head). The tile's Q is packed once; key/value blocks of kBc rows
-// stream past it: S = scale Q K^T by the micro-kernel into an L1/L2-resident kBr x kBc
-// tile, the mask added, then per row the online softmax (running max m and sum l; the
-// partial output rescaled by exp(m_old - m_new) when the max grows), and O += P V by the
-// micro-kernel again. With a causal mask the blocks wholly above the diagonal are never
-// visited, and only the blocks that straddle it are masked element by element. At the
-// end O /= l and lse = m + log l; a row that saw no key (l = 0) gives O = 0, lse = -inf.
+// Forward (FlashAttention-2, Dao 2023, Algorithm 1): one work unit is kBrO query rows of
+// one (batch, head), their Q packed once; key/value blocks of kBc rows stream past it,
+// each packed once for the unit and used by its kBr-row score tiles in turn:
+// S = scale Q K^T by the micro-kernel into an L1/L2-resident kBr x kBc tile, the mask
+// added, then per row the online softmax (running max m and sum l; the partial output
+// rescaled by exp(m_old - m_new) when the max grows), and O += P V by the micro-kernel
+// again. With a causal mask the blocks wholly above the diagonal are never visited, and
+// in a block that straddles it a score tile forms only the columns its last row sees,
+// masking the rest of the triangle element by element. At the end O /= l and
+// lse = m + log l; a row that saw no key (l = 0) gives O = 0, lse = -inf.
 //
 // Backward (Algorithm 2, recomputing P from lse): one work unit is a (batch, key/value
 // head): it owns dK and dV of that head and dQ of the query heads that share it, so no
