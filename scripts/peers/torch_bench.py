@@ -356,6 +356,37 @@ def attention_rows(seqs):
                 yield name, 0, (14 if backward else 4) * pairs * dim, make(S, causal, backward)
 
 
+def optimizer_rows():
+    """torch.optim.AdamW and SGD(momentum) with foreach=True (the multi-tensor path)
+    over 64 tensors, as bench_optimizer's rows; bytes as it counts them."""
+    def make(kind, n):
+        def setup():
+            g = torch.Generator().manual_seed(1)
+            params = [torch.nn.Parameter(torch.rand(n // 64, generator=g) * 2 - 1) for _ in range(64)]
+            for p in params:
+                p.grad = (torch.rand(p.shape, generator=g) * 2 - 1) * 1e-2
+            if kind == "adamw":
+                opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2, foreach=True)
+            else:
+                opt = torch.optim.SGD(params, lr=1e-2, momentum=0.9, foreach=True)
+            opt.step()  # state allocated outside the timing
+
+            def run():
+                opt.step()
+
+            def check():
+                before = params[0].detach().clone().double()
+                opt.step()
+                moved = (params[0].detach().double() - before).abs().max()
+                return torch.tensor([float(moved > 0)]), torch.tensor([1.0], dtype=torch.float64)
+            return run, check
+        return setup
+
+    for n in (1 << 20, 1 << 24):
+        yield f"adamw_step/pytorch/{n}", 7 * 4 * n, n, make("adamw", n)
+        yield f"sgd_momentum_step/pytorch/{n}", 5 * 4 * n, n, make("sgd", n)
+
+
 SUITES = {
     "eltwise": lambda: eltwise_rows([("16777216", (1, 16777216)), ("4096x1024", (4096, 1024)),
                                      ("65536x64", (65536, 64)), ("64x65536", (64, 65536))]),
@@ -363,6 +394,7 @@ SUITES = {
                                   ("64x65536", (64, 65536)), ("1x1048576", (1, 1048576))]),
     "autograd": autograd_rows,
     "train": train_rows,
+    "optimizer": optimizer_rows,
     "attention": lambda: attention_rows([int(x) for x in os.environ.get("TG_ATTENTION_SEQS", "256 512 1024 2048").split()]),
 }
 
