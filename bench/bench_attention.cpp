@@ -1,9 +1,10 @@
 // Attention: the fused CPU kernels (cpu/attention.hpp) against the materialized form
-// built from our own GEMM and softmax, and our GEMM at 1024^3 for the FLOP-rate ratio;
+// built from our own GEMM and softmax and from the Kokkos peer's (S <= 1024, the
+// threads Kokkos has), and our GEMM at 1024^3 for the FLOP-rate ratio;
 // PyTorch's rows come from scripts/peers/torch-bench attention.
 //
 // Rows (B = 1, H = 8, D = 64, Sq = Sk = S; layout (b, h, s, d)):
-//   attention_fwd/<impl>/1x8xSxSx64[/causal]/threads:<n>      impl: tilegrad, unfused
+//   attention_fwd/<impl>/1x8xSxSx64[/causal]/threads:<n>      impl: tilegrad, unfused, kokkos
 //   attention_fwdbwd/<impl>/1x8xSxSx64[/causal]/threads:<n>   forward, then backward
 //   gemm/tilegrad/1024x1024x1024/nn/threads:<n>               the rate to compare with
 // S = 256, 512, 1024, 2048; with TG_BENCH_SLOW=1 also 4096, 8192 and a fused-only
@@ -25,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/peers/peers.hpp"
 #include "bench/support/bench.hpp"
 #include "cpu/attention.hpp"
 #include "cpu/gemm.hpp"
@@ -77,22 +79,40 @@ double visible_pairs(index_t S, bool causal) { return causal ? double(S) * doubl
 
 // The materialized form: per head S = scale Q K^T (S x S, -inf above the diagonal when
 // causal), P = softmax(S), O = P V; the backward dV = P^T dO, dP = dO V^T,
-// dS = softmax_backward(P, dP), dQ = scale dS K, dK = scale dS^T Q.
+// dS = softmax_backward(P, dP), dQ = scale dS K, dK = scale dS^T Q. Built from our own
+// GEMM and softmax ("unfused"), or from the Kokkos peer's team-policy GEMM and
+// team-reduction softmax ("kokkos": the portable composition).
+struct Backend {
+  peers::SgemmFn gemm;
+  void (*softmax_fwd)(index_t rows, index_t cols, const float* x, float* y);
+  void (*softmax_bwd)(index_t rows, index_t cols, const float* y, const float* dy, float* dx);
+};
+
+void ours_gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+               const float* B, index_t ldb, float beta, float* C, index_t ldc) {
+  cpu::gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, {});
+}
+const Backend kOurs{&ours_gemm, [](index_t r, index_t c, const float* x, float* y) { cpu::softmax_forward(r, c, x, c, y, c); },
+                    [](index_t r, index_t c, const float* y, const float* dy, float* dx) {
+                      cpu::softmax_backward(r, c, y, c, dy, c, dx, c);
+                    }};
+
 struct Unfused {
+  const Backend& be;
   std::vector<float> p, dp;
-  explicit Unfused(index_t S) : p(std::size_t(kHeads * S * S)), dp(std::size_t(S * S)) {}
+  Unfused(const Backend& b, index_t S) : be(b), p(std::size_t(kHeads * S * S)), dp(std::size_t(S * S)) {}
   void forward(Data& d, bool causal) {
     const index_t S = d.S;
     const float scale = float(1 / std::sqrt(double(kDim)));
     for (index_t h = 0; h < kHeads; ++h) {
       float* ph = p.data() + h * S * S;
       const float *q = d.q.data() + h * S * kDim, *k = d.k.data() + h * S * kDim, *v = d.v.data() + h * S * kDim;
-      cpu::gemm(Trans::N, Trans::T, S, S, kDim, scale, q, kDim, k, kDim, 0.0f, ph, S, {});
+      be.gemm(Trans::N, Trans::T, S, S, kDim, scale, q, kDim, k, kDim, 0.0f, ph, S);
       if (causal)
         for (index_t i = 0; i < S; ++i)
           for (index_t j = i + 1; j < S; ++j) ph[i * S + j] = -std::numeric_limits<float>::infinity();
-      cpu::softmax_forward(S, S, ph, S, ph, S);
-      cpu::gemm(Trans::N, Trans::N, S, kDim, S, 1.0f, ph, S, v, kDim, 0.0f, d.o.data() + h * S * kDim, kDim, {});
+      be.softmax_fwd(S, S, ph, ph);
+      be.gemm(Trans::N, Trans::N, S, kDim, S, 1.0f, ph, S, v, kDim, 0.0f, d.o.data() + h * S * kDim, kDim);
     }
   }
   void backward(Data& d) {
@@ -101,25 +121,41 @@ struct Unfused {
     for (index_t h = 0; h < kHeads; ++h) {
       const float* ph = p.data() + h * S * S;
       const index_t off = h * S * kDim;
-      cpu::gemm(Trans::T, Trans::N, S, kDim, S, 1.0f, ph, S, d.d_o.data() + off, kDim, 0.0f, d.dv.data() + off, kDim,
-                {});
-      cpu::gemm(Trans::N, Trans::T, S, S, kDim, 1.0f, d.d_o.data() + off, kDim, d.v.data() + off, kDim, 0.0f,
-                dp.data(), S, {});
-      cpu::softmax_backward(S, S, ph, S, dp.data(), S, dp.data(), S);
-      cpu::gemm(Trans::N, Trans::N, S, kDim, S, scale, dp.data(), S, d.k.data() + off, kDim, 0.0f,
-                d.dq.data() + off, kDim, {});
-      cpu::gemm(Trans::T, Trans::N, S, kDim, S, scale, dp.data(), S, d.q.data() + off, kDim, 0.0f,
-                d.dk.data() + off, kDim, {});
+      be.gemm(Trans::T, Trans::N, S, kDim, S, 1.0f, ph, S, d.d_o.data() + off, kDim, 0.0f, d.dv.data() + off, kDim);
+      be.gemm(Trans::N, Trans::T, S, S, kDim, 1.0f, d.d_o.data() + off, kDim, d.v.data() + off, kDim, 0.0f, dp.data(),
+              S);
+      be.softmax_bwd(S, S, ph, dp.data(), dp.data());
+      be.gemm(Trans::N, Trans::N, S, kDim, S, scale, dp.data(), S, d.k.data() + off, kDim, 0.0f, d.dq.data() + off,
+              kDim);
+      be.gemm(Trans::T, Trans::N, S, kDim, S, scale, dp.data(), S, d.q.data() + off, kDim, 0.0f, d.dk.data() + off,
+              kDim);
     }
   }
   double bytes() const { return double(p.size() + dp.size()) * sizeof(float); }
 };
 
-void run(benchmark::State& state, index_t S, bool causal, bool fused, bool backward, int threads) {
+// The Kokkos peer's composition, when that peer was compiled in.
+const Backend* kokkos_backend() {
+  static const Backend* b = [] () -> const Backend* {
+    const peers::SgemmPeer* g = peers::find_sgemm_peer("kokkos");
+    if (!g) return nullptr;
+    static peers::NormPeer norm{};
+    for (const peers::NormPeer& n : peers::norm_peers())
+      if (std::string(n.name) == "kokkos") norm = n;
+    static Backend kb{g->sgemm, [](index_t r, index_t c, const float* x, float* y) { norm.softmax_fwd(false, r, c, x, y); },
+                      [](index_t r, index_t c, const float* y, const float* dy, float* dx) {
+                        norm.softmax_bwd(false, r, c, y, dy, dx);
+                      }};
+    return norm.softmax_fwd ? &kb : nullptr;
+  }();
+  return b;
+}
+
+void run(benchmark::State& state, index_t S, bool causal, const Backend* unfused, bool backward, int threads) {
   set_threads(threads);
   Data d(S);
   double work = 0;
-  if (fused) {
+  if (!unfused) {
     work = double(cpu::attention_workspace_bytes(kDim, threads));
     for (auto _ : state) {
       cpu::attention_forward(d.fwd(causal));
@@ -127,7 +163,7 @@ void run(benchmark::State& state, index_t S, bool causal, bool fused, bool backw
       benchmark::ClobberMemory();
     }
   } else {
-    Unfused u(S);
+    Unfused u(*unfused, S);
     work = u.bytes();
     for (auto _ : state) {
       u.forward(d, causal);
@@ -165,19 +201,24 @@ const bool kRegistered = [] {
         ->Unit(benchmark::kMillisecond);
     for (bool backward : {false, true})
       for (index_t S : seqs)
-        for (bool causal : {false, true})
-          for (bool fused : {true, false}) {
-            if (!fused && S > 4096) continue;  // 8 heads x 8192^2 x 4 B = 2 GiB of scores: the fused rows only
-            const std::string name = std::string(backward ? "attention_fwdbwd/" : "attention_fwd/") +
-                                     (fused ? "tilegrad/" : "unfused/") + "1x8x" + std::to_string(S) + "x" +
-                                     std::to_string(S) + "x64" + (causal ? "/causal" : "") + th;
-            benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run(s, S, causal, fused, backward, t); })
+        for (bool causal : {false, true}) {
+          std::vector<std::pair<std::string, const Backend*>> impls = {{"tilegrad", nullptr}};
+          if (S <= 4096) impls.push_back({"unfused", &kOurs});  // 8 x 8192^2 x 4 B = 2 GiB of scores: fused only
+          // The portable composition on Kokkos's execution space (Serial in Debian: one
+          // thread, and seconds per call past 1024).
+          if (kokkos_backend() && S <= 1024 && t <= peers::max_threads("kokkos")) impls.push_back({"kokkos", kokkos_backend()});
+          for (const auto& [impl, backend] : impls) {
+            const std::string name = std::string(backward ? "attention_fwdbwd/" : "attention_fwd/") + impl + "/1x8x" +
+                                     std::to_string(S) + "x" + std::to_string(S) + "x64" + (causal ? "/causal" : "") + th;
+            const Backend* be = backend;
+            benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run(s, S, causal, be, backward, t); })
                 ->UseRealTime()
                 ->Unit(benchmark::kMillisecond);
           }
+        }
     if (slow)
       benchmark::RegisterBenchmark(("attention_fwd/tilegrad/1x8x16384x16384x64" + th).c_str(),
-                                   [t](benchmark::State& s) { run(s, 16384, false, true, false, t); })
+                                   [t](benchmark::State& s) { run(s, 16384, false, nullptr, false, t); })
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond)
           ->Iterations(1);

@@ -118,6 +118,7 @@ const bool kRegistered = [] {
       for (const Shape& s : shapes)
         for (int t : threads)
           for (const auto& [name, make] : impls) {
+            if (t > peers::max_threads(name)) continue;
             const std::string row = std::string(act_name(a)) + (backward ? "_bwd/" : "_fwd/") + name + "/" + s.name +
                                     "/threads:" + std::to_string(t);
             benchmark::RegisterBenchmark(row.c_str(), [=, make = make](benchmark::State& st) {

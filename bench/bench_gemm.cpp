@@ -135,13 +135,15 @@ void add_all(Shape s, Trans ta, Trans tb, bool epilogue, const std::vector<int>&
       cpu::gemm(p.ta, p.tb, p.M, p.N, p.K, 1.0f, p.a.as<float>(), p.lda, p.b.as<float>(), p.ldb, 0.0f,
                 p.c.as<float>(), p.ldc, ep);
     });
-    for (const peers::SgemmPeer& peer : peers::sgemm_peers())
+    for (const peers::SgemmPeer& peer : peers::sgemm_peers()) {
+      if (t > peers::max_threads(peer.name)) continue;
       add(peer.name, s, ta, tb, epilogue, t, [peer, t, epilogue](Problem& p) {
         peer.set_threads(t);
         peer.sgemm(p.ta, p.tb, p.M, p.N, p.K, 1.0f, p.a.as<float>(), p.lda, p.b.as<float>(), p.ldb, 0.0f,
                    p.c.as<float>(), p.ldc);
         if (epilogue) bias_relu_pass(p);
       });
+    }
   }
   // The reference: one thread, and only where it finishes in tens of milliseconds.
   if (double(s.M) * double(s.N) * double(s.K) <= 32.0 * 1024 * 1024)

@@ -200,6 +200,7 @@ const bool kRegistered = [] {
     for (const Shape& s : shapes)
       for (int t : threads)
         for (const auto& [name, make] : impls) {
+          if (t > peers::max_threads(name)) continue;
           const std::string row = std::string(op_name(op)) + "/" + name + "/" + s.name + "/threads:" + std::to_string(t);
           benchmark::RegisterBenchmark(row.c_str(), [=, make = make](benchmark::State& st) { run_row(st, op, s, t, make); })
               ->UseRealTime()

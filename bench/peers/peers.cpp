@@ -19,6 +19,11 @@ SgemmPeer onednn_sgemm_peer();
 #endif
 
 NormPeer libm_norm_peer();  // libm_norm.cpp (always built)
+#ifdef TG_PEER_KOKKOS
+SgemmPeer kokkos_sgemm_peer();  // kokkos.cpp
+SgemmPeer kokkos_blas_sgemm_peer();
+NormPeer kokkos_norm_peer();
+#endif
 #ifdef TG_PEER_EIGEN
 NormPeer eigen_norm_peer();
 #endif
@@ -29,6 +34,9 @@ std::vector<NormPeer> norm_peers() {
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) v.push_back(eigen_norm_peer());
 #endif
   v.push_back(libm_norm_peer());
+#ifdef TG_PEER_KOKKOS
+  v.push_back(kokkos_norm_peer());
+#endif
   return v;
 }
 
@@ -47,6 +55,10 @@ std::vector<SgemmPeer> sgemm_peers() {
 #ifdef TG_PEER_ONEDNN
   v.push_back(onednn_sgemm_peer());
 #endif
+#ifdef TG_PEER_KOKKOS
+  v.push_back(kokkos_sgemm_peer());
+  v.push_back(kokkos_blas_sgemm_peer());
+#endif
   return v;
 }
 
@@ -55,6 +67,20 @@ const SgemmPeer* find_sgemm_peer(const std::string& name) {
   for (const SgemmPeer& p : all)
     if (name == p.name) return &p;
   return nullptr;
+}
+
+#ifdef TG_PEER_KOKKOS
+namespace kk {
+int concurrency();  // kokkos_kernels.cpp
+}
+#endif
+
+int max_threads(const std::string& name) {
+#ifdef TG_PEER_KOKKOS
+  if (name == "kokkos" || name == "kokkos_blas") return kk::concurrency();
+#endif
+  (void)name;
+  return 1 << 20;
 }
 
 std::string library_of(const void* symbol) {

@@ -44,6 +44,10 @@ struct NormPeer {
 };
 std::vector<NormPeer> norm_peers();
 
+// The most threads a peer can use: its rows at higher thread counts are not registered
+// (Debian's Kokkos runs only its Serial execution space: 1).
+int max_threads(const std::string& name);
+
 // The shared object that holds `symbol`'s code ("?" when unknown), e.g. to show that
 // cblas_sgemm came from libopenblas and not from another BLAS that exports it too.
 std::string library_of(const void* symbol);
