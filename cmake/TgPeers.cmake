@@ -71,6 +71,11 @@ if(NOT TG_PEERS STREQUAL "OFF")
              LIBS ${KokkosKernels_LIBRARIES} ${Kokkos_LIBRARIES}
              DEFS "TG_KOKKOS_DEVICES=\"${Kokkos_DEVICES}\"")
     set(TG_KOKKOS_NOTE " (Kokkos ${Kokkos_VERSION}, devices ${Kokkos_DEVICES})")
+    if(Kokkos_DEVICES STREQUAL "SERIAL")
+      # Debian's build: the Kokkos peer's rows are 1-thread rows. Another Kokkos (OpenMP,
+      # CUDA) is picked up with -DKokkos_ROOT=... and runs the same peer code.
+      string(APPEND TG_KOKKOS_NOTE " - Serial only: the kokkos rows run on 1 thread; -DKokkos_ROOT=<a build with OpenMP or CUDA> for more")
+    endif()
   else()
     list(APPEND TG_PEERS_MISSING kokkos)
   endif()
