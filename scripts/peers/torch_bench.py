@@ -228,27 +228,29 @@ def autograd_rows():
 def train_rows():
     nn, F = torch.nn, torch.nn.functional
 
+    def step_row(model, opt, loss_fn, x, y, warmup):
+        """run: one training step; check: the loss fell after `warmup` more steps."""
+        def run():
+            loss = loss_fn(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            return loss
+
+        def check():
+            first = run().item()
+            for _ in range(warmup):
+                run()
+            return torch.tensor([float(run().item() < first)]), torch.tensor([1.0], dtype=torch.float64)
+        return run, check
+
     def linreg(batch):
         def setup():
             g = torch.Generator().manual_seed(1)
             x = torch.randn(batch, 10, generator=g)
             y = x @ (100 * torch.rand(10, 1, generator=g)) + torch.randn(batch, 1, generator=g)
             model = nn.Linear(10, 1)
-            opt = torch.optim.SGD(model.parameters(), lr=0.01)
-
-            def run():
-                loss = F.mse_loss(model(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                return loss
-
-            def check():
-                first = run().item()
-                for _ in range(50):
-                    run()
-                return torch.tensor([float(run().item() < first)]), torch.tensor([1.0], dtype=torch.float64)
-            return run, check
+            return step_row(model, torch.optim.SGD(model.parameters(), lr=0.01), F.mse_loss, x, y, 50)
         return setup
 
     def mlp_seed_run():
@@ -279,20 +281,7 @@ def train_rows():
             model = nn.Sequential(nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 256), nn.ReLU(),
                                   nn.Linear(256, 10))
             opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-4)
-
-            def run():
-                loss = F.cross_entropy(model(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                return loss
-
-            def check():
-                first = run().item()
-                for _ in range(20):
-                    run()
-                return torch.tensor([float(run().item() < first)]), torch.tensor([1.0], dtype=torch.float64)
-            return run, check
+            return step_row(model, opt, F.cross_entropy, x, y, 20)
         return setup
 
     for b in (10, 1024):
