@@ -20,6 +20,8 @@ int main() {
       const std::string why = tg::cuda::launch_check(i);
       std::printf("cuda:%d launch check: %s\n", i, why.empty() ? "ok" : why.c_str());
       failures += !why.empty();
+      const double cublas = tg::peers::cublas_sgemm_gflops(i);
+      if (cublas > 0) std::printf("cuda:%d cuBLAS SGEMM 4096^3: %.0f GFLOP/s\n", i, cublas);
     }
     return failures == 0 ? 0 : 1;
   } catch (const std::exception& e) {

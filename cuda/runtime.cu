@@ -103,6 +103,38 @@ void copy_bytes(void* dst, bool /*dst_on_device*/, const void* src, bool /*src_o
   TG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
 }
 
+double measure_copy_gbs(int index) {
+  if (index < 0 || index >= device_count()) return 0;
+  int previous = 0;
+  TG_CUDA_CHECK(cudaGetDevice(&previous));
+  TG_CUDA_CHECK(cudaSetDevice(index));
+  const std::size_t bytes = std::size_t(256) << 20;
+  void *a = nullptr, *b = nullptr;
+  cudaEvent_t start, stop;
+  float best_ms = 0;
+  TG_CUDA_CHECK(cudaMalloc(&a, bytes));
+  TG_CUDA_CHECK(cudaMalloc(&b, bytes));
+  TG_CUDA_CHECK(cudaEventCreate(&start));
+  TG_CUDA_CHECK(cudaEventCreate(&stop));
+  TG_CUDA_CHECK(cudaMemset(a, 0, bytes));
+  TG_CUDA_CHECK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));  // warm-up
+  for (int rep = 0; rep < 5; ++rep) {
+    TG_CUDA_CHECK(cudaEventRecord(start));
+    TG_CUDA_CHECK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+    TG_CUDA_CHECK(cudaEventRecord(stop));
+    TG_CUDA_CHECK(cudaEventSynchronize(stop));
+    float ms = 0;
+    TG_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+    if (rep == 0 || ms < best_ms) best_ms = ms;
+  }
+  cudaEventDestroy(start);
+  cudaEventDestroy(stop);
+  cudaFree(a);
+  cudaFree(b);
+  TG_CUDA_CHECK(cudaSetDevice(previous));
+  return best_ms > 0 ? 2.0 * double(bytes) / (double(best_ms) * 1e-3) / 1e9 : 0;
+}
+
 std::string launch_check(int index) {
   try {
     TG_CHECK(index >= 0 && index < device_count(), "cuda::launch_check", "index",

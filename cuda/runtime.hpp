@@ -34,6 +34,11 @@ std::string version_string();     // "runtime 13.0, driver 13.0" or "built witho
 // addressing); synchronous. tg::Error when a side is a device and CUDA is absent.
 void copy_bytes(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t bytes);
 
+// Device-to-device copy bandwidth of device `index` in GB/s (bytes read + written per
+// second; cudaMemcpy of 256 MiB, timed with events, best of 5): the memory ceiling the
+// GPU rows quote. 0 when there is no such device.
+double measure_copy_gbs(int index);
+
 // Runs a tiny kernel on `index` (y = 2x + 1 over 1M elements), copies the result back and
 // checks every element: proves compile, launch and copy work on this device. Returns ""
 // when it passed, else what went wrong.

@@ -14,6 +14,7 @@ DeviceInfo device_info(int index) {
 }
 std::string version_string() { return "built without CUDA"; }
 std::string launch_check(int /*index*/) { return unavailable_reason(); }
+double measure_copy_gbs(int /*index*/) { return 0; }
 void copy_bytes(void* /*dst*/, bool /*dst_on_device*/, const void* /*src*/, bool /*src_on_device*/,
                 std::size_t /*bytes*/) {
   detail::throw_error("cuda::copy_bytes", "device", unavailable_reason());

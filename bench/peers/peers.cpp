@@ -69,6 +69,10 @@ const SgemmPeer* find_sgemm_peer(const std::string& name) {
   return nullptr;
 }
 
+#ifndef TG_PEER_CUBLAS
+double cublas_sgemm_gflops(int /*device*/) { return 0; }
+#endif
+
 #ifdef TG_PEER_KOKKOS
 namespace kk {
 int concurrency();  // kokkos_kernels.cpp

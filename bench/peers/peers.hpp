@@ -44,6 +44,10 @@ struct NormPeer {
 };
 std::vector<NormPeer> norm_peers();
 
+// cuBLAS SGEMM at 4096^3 on `device`, GFLOP/s (best of 5); 0 without a device or
+// without cuBLAS in this build.
+double cublas_sgemm_gflops(int device);
+
 // The most threads a peer can use: its rows at higher thread counts are not registered
 // (Debian's Kokkos runs only its Serial execution space: 1).
 int max_threads(const std::string& name);

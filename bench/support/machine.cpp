@@ -95,9 +95,9 @@ std::string machine_summary() {
   if (n == 0) os << "cuda devices: none (" << cuda::unavailable_reason() << ")\n";
   for (int i = 0; i < n; ++i) {
     const cuda::DeviceInfo d = cuda::device_info(i);
-    std::snprintf(line, sizeof line, "cuda:%d:       %s, sm_%d%d, %d SMs, %.1f GiB\n", i,
-                  d.name.c_str(), d.cc_major, d.cc_minor, d.sm_count,
-                  double(d.total_memory) / double(1 << 30));
+    std::snprintf(line, sizeof line, "cuda:%d:       %s, sm_%d%d, %d SMs, %.1f GiB, copy %.0f GB/s (device to device)\n",
+                  i, d.name.c_str(), d.cc_major, d.cc_minor, d.sm_count, double(d.total_memory) / double(1 << 30),
+                  cuda::measure_copy_gbs(i));
     os << line;
   }
   return os.str();

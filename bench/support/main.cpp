@@ -13,6 +13,7 @@
 
 #include "bench/support/machine.hpp"
 #include "cpu/isa.hpp"
+#include "bench/peers/peers.hpp"
 #include "cuda/runtime.hpp"
 
 #ifndef TG_BENCH_RESULTS_DIR
@@ -39,7 +40,14 @@ void add_context() {
   benchmark::AddCustomContext("tg_copy_gbs", num(c.copy_gbs));
   std::string cuda = tg::cuda::version_string();
   const int n = tg::cuda::device_count();
-  for (int i = 0; i < n; ++i) cuda += "; cuda:" + std::to_string(i) + " " + tg::cuda::device_info(i).name;
+  // Per device: its name and the GPU ceilings, measured here: device-to-device copy
+  // bandwidth and cuBLAS's SGEMM rate at 4096^3.
+  for (int i = 0; i < n; ++i) {
+    cuda += "; cuda:" + std::to_string(i) + " " + tg::cuda::device_info(i).name;
+    const double copy = tg::cuda::measure_copy_gbs(i), gemm = tg::peers::cublas_sgemm_gflops(i);
+    benchmark::AddCustomContext("tg_gpu" + std::to_string(i) + "_copy_gbs", num(copy));
+    benchmark::AddCustomContext("tg_gpu" + std::to_string(i) + "_cublas_sgemm_gflops", num(gemm));
+  }
   if (n == 0) cuda += "; no device (" + tg::cuda::unavailable_reason() + ")";
   benchmark::AddCustomContext("tg_cuda", cuda);
   benchmark::AddCustomContext("tg_commit", TG_GIT_COMMIT);
