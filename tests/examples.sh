@@ -9,7 +9,7 @@ build="$1" what="$2"
 ex="$build/examples"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-strip() { sed -E 's/(seconds|samples_per_s|seconds_to_88)=[^ ]*//g; s/ [0-9.]+ samples\/s//; s/ [0-9.]+ s$//'; }
+strip() { sed -E 's/(seconds|samples_per_s|seconds_to_88|tokens_per_s)=[^ ]*//g; s/ [0-9.]+ samples\/s//; s/ [0-9.]+ s$//'; }
 have_data() { [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; }
 
 case "$what" in
@@ -17,9 +17,12 @@ case "$what" in
     for run in 1 2; do
       "$ex/linear_regression" --threads 2 --seed 3 | strip > "$tmp/lin$run"
       "$ex/mlp_regression" --threads 2 --seed 3 | strip > "$tmp/mlp$run"
+      "$ex/tiny_transformer" --threads 2 --epochs 1 --steps 5 --batch 4 --sample 30 | strip > "$tmp/tt$run"
     done
     diff "$tmp/lin1" "$tmp/lin2"
     diff "$tmp/mlp1" "$tmp/mlp2"
+    diff "$tmp/tt1" "$tmp/tt2"
+    grep -q "^result train_loss=" "$tmp/tt1"
     if have_data; then
       for run in 1 2; do
         "$ex/mlp_fashion" --threads 2 --limit 3000 --epochs 2 2>/dev/null | strip > "$tmp/fm$run"
