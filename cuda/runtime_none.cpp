@@ -1,5 +1,6 @@
 // cuda/runtime.hpp for builds without CUDA (TG_CUDA=OFF or no nvcc): no devices, and a
 // reason that says so. Nothing here needs the CUDA toolkit.
+#include "cuda/gemm.hpp"
 #include "cuda/runtime.hpp"
 #include "kernels/error.hpp"
 
@@ -18,6 +19,11 @@ double measure_copy_gbs(int /*index*/) { return 0; }
 void copy_bytes(void* /*dst*/, bool /*dst_on_device*/, const void* /*src*/, bool /*src_on_device*/,
                 std::size_t /*bytes*/) {
   detail::throw_error("cuda::copy_bytes", "device", unavailable_reason());
+}
+
+void gemm(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t, float, float*,
+          index_t, const GemmEpilogue<float>&) {
+  detail::throw_error("cuda::gemm", "device", unavailable_reason());
 }
 
 }  // namespace tg::cuda

@@ -11,6 +11,26 @@
 
 namespace tg::peers {
 
+namespace {
+cublasHandle_t handle_for_current_device() {
+  static cublasHandle_t handles[64] = {};
+  int d = 0;
+  cudaGetDevice(&d);
+  if (d < 0 || d >= 64) return nullptr;
+  if (!handles[d] && cublasCreate(&handles[d]) != CUBLAS_STATUS_SUCCESS) handles[d] = nullptr;
+  return handles[d];
+}
+}  // namespace
+
+void cublas_sgemm_rowmajor(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
+                           index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc) {
+  cublasHandle_t h = handle_for_current_device();
+  if (!h) return;
+  // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: B first.
+  cublasSgemm(h, tb == Trans::N ? CUBLAS_OP_N : CUBLAS_OP_T, ta == Trans::N ? CUBLAS_OP_N : CUBLAS_OP_T, int(N), int(M),
+              int(K), &alpha, B, int(ldb), A, int(lda), &beta, C, int(ldc));
+}
+
 double cublas_sgemm_gflops(int device) {
   if (device < 0 || device >= cuda::device_count()) return 0;
   const int n = 4096;

@@ -71,6 +71,8 @@ const SgemmPeer* find_sgemm_peer(const std::string& name) {
 
 #ifndef TG_PEER_CUBLAS
 double cublas_sgemm_gflops(int /*device*/) { return 0; }
+void cublas_sgemm_rowmajor(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t,
+                           float, float*, index_t) {}
 #endif
 
 #ifdef TG_PEER_KOKKOS

@@ -47,6 +47,10 @@ std::vector<NormPeer> norm_peers();
 // cuBLAS SGEMM at 4096^3 on `device`, GFLOP/s (best of 5); 0 without a device or
 // without cuBLAS in this build.
 double cublas_sgemm_gflops(int device);
+// Row-major SGEMM by cuBLAS on device pointers (the column-major call with the operands
+// swapped), asynchronous; does nothing without cuBLAS in the build.
+void cublas_sgemm_rowmajor(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
+                           index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc);
 
 // The most threads a peer can use: its rows at higher thread counts are not registered
 // (Debian's Kokkos runs only its Serial execution space: 1).

@@ -1,0 +1,118 @@
+// The CUDA SGEMM (cuda/gemm.cu) against the double-precision reference on random shapes
+// (sizes 1 to 600, odd ones among them), all four transposes, alpha and beta, the bias +
+// activation epilogue, leading dimensions that keep the 128-bit path or force the
+// scalar one, C poisoned with NaN when beta == 0. Runs where a GPU exists; skips
+// elsewhere with the reason.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "cuda/gemm.hpp"
+#include "cuda/runtime.hpp"
+#include "kernels/buffer.hpp"
+#include "kernels/error.hpp"
+#include "kernels/gemm.hpp"
+#include "tests/support/testing.hpp"
+
+namespace tg {
+namespace {
+
+#define TG_REQUIRE_GPU()                                                             \
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
+
+// A host vector mirrored on the device.
+struct DeviceVec {
+  Buffer buf;
+  explicit DeviceVec(const std::vector<float>& host) : buf(std::max<std::size_t>(host.size(), 1) * sizeof(float), Device::cuda(0)) {
+    if (!host.empty()) cuda::copy_bytes(buf.data(), true, host.data(), false, host.size() * sizeof(float));
+  }
+  float* ptr() { return static_cast<float*>(buf.data()); }
+  std::vector<float> download(std::size_t n) {
+    std::vector<float> out(n);
+    if (n) cuda::copy_bytes(out.data(), false, buf.data(), true, n * sizeof(float));
+    return out;
+  }
+};
+
+TEST(CudaGemm, MatchesTheReferenceOnRandomShapesTransposesAndEpilogues) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  const index_t sizes[] = {1, 2, 7, 33, 64, 127, 128, 129, 200, 256, 300, 517};
+  const Act acts[] = {Act::none, Act::relu, Act::leaky_relu, Act::gelu_erf, Act::gelu_tanh, Act::silu, Act::sigmoid,
+                      Act::tanh};
+  for (int rep = 0; rep < 60; ++rep) {
+    const index_t M = sizes[rng.integer(0, 11)], N = sizes[rng.integer(0, 11)];
+    const index_t K = rep % 10 == 0 ? rng.integer(500, 600) : sizes[rng.integer(0, 11)];
+    const Trans ta = rng.coin() ? Trans::T : Trans::N, tb = rng.coin() ? Trans::T : Trans::N;
+    // Padding by a multiple of 4 keeps rows 16-byte aligned (the vector path); by 1-3 forces scalar loads.
+    auto ld_for = [&](index_t cols) { return cols + (rng.coin() ? 4 * rng.integer(0, 2) : rng.integer(1, 3)); };
+    const index_t lda = ld_for(ta == Trans::N ? K : M), ldb = ld_for(tb == Trans::N ? N : K), ldc = ld_for(N);
+    const std::vector<float> a = testing::random_vec<float>(rng, (ta == Trans::N ? M : K) * lda);
+    const std::vector<float> b = testing::random_vec<float>(rng, (tb == Trans::N ? K : N) * ldb);
+    const std::vector<float> bias = testing::random_vec<float>(rng, N);
+    const float alpha = rep % 3 == 0 ? 1.0f : float(rng.uniform(-2, 2));
+    const float beta = rep % 4 == 0 ? float(rng.uniform(-1, 1)) : 0.0f;
+    std::vector<float> c = beta == 0 ? std::vector<float>(std::size_t(M * ldc), testing::kPoison<float>)
+                                     : testing::random_vec<float>(rng, M * ldc);
+    const bool with_bias = rng.coin();
+    const Activation act{acts[rng.integer(0, 7)], 0.1f};
+    // Reference in double, on the same numbers.
+    std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end()), want(c.begin(), c.end()), biasd(bias.begin(), bias.end());
+    gemm_ref<double>(ta, tb, M, N, K, alpha, ad.data(), lda, bd.data(), ldb, beta, want.data(), ldc,
+                     GemmEpilogue<double>{with_bias ? biasd.data() : nullptr, act});
+    DeviceVec da(a), db(b), dc(c), dbias(bias);
+    cuda::gemm(ta, tb, M, N, K, alpha, da.ptr(), lda, db.ptr(), ldb, beta, dc.ptr(), ldc,
+               GemmEpilogue<float>{with_bias ? dbias.ptr() : nullptr, act});
+    const std::vector<float> got = dc.download(c.size());
+    const std::string what = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) +
+                             (ta == Trans::T ? " T" : " N") + (tb == Trans::T ? "T" : "N") + " lda " + std::to_string(lda) +
+                             " ldb " + std::to_string(ldb) + " ldc " + std::to_string(ldc) + " alpha " +
+                             std::to_string(alpha) + " beta " + std::to_string(beta) + " " + act_name(act.kind) +
+                             (with_bias ? " +bias" : "");
+    double num = 0, den = 0;
+    bool pads_ok = true;
+    for (index_t i = 0; i < M; ++i)
+      for (index_t j = 0; j < ldc; ++j) {
+        const std::size_t k = std::size_t(i * ldc + j);
+        if (j >= N) {
+          pads_ok &= std::isnan(got[k]) == std::isnan(c[k]) && (std::isnan(c[k]) || got[k] == c[k]);
+          continue;
+        }
+        num += (double(got[k]) - want[k]) * (double(got[k]) - want[k]);
+        den += want[k] * want[k];
+      }
+    const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+    EXPECT_LT(err, 1e-5 * std::sqrt(double(K) + 1) + 1e-5) << what;
+    EXPECT_TRUE(pads_ok) << what << ": wrote outside C";
+  }
+}
+
+TEST(CudaGemm, KZeroAndAlphaZeroGiveBetaCPlusBias) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  const index_t M = 37, N = 19;
+  const std::vector<float> c0 = testing::random_vec<float>(rng, M * N), bias = testing::random_vec<float>(rng, N);
+  DeviceVec dc(c0), dbias(bias), dummy(std::vector<float>(4, 1.0f));
+  cuda::gemm(Trans::N, Trans::N, M, N, 0, 1.0f, dummy.ptr(), 1, dummy.ptr(), N, 0.5f, dc.ptr(), N,
+             GemmEpilogue<float>{dbias.ptr(), {}});
+  const std::vector<float> got = dc.download(c0.size());
+  for (index_t i = 0; i < M; ++i)
+    for (index_t j = 0; j < N; ++j)
+      EXPECT_FLOAT_EQ(got[std::size_t(i * N + j)], 0.5f * c0[std::size_t(i * N + j)] + bias[std::size_t(j)]);
+}
+
+TEST(CudaGemm, BadArgumentsAreAClearError) {
+  // Checked before any device is touched: runs everywhere.
+  std::vector<float> a(16), b(16), c(16);
+  try {
+    cuda::gemm(Trans::N, Trans::N, 4, 4, 4, 1.0f, a.data(), 2, b.data(), 4, 0.0f, c.data(), 4);
+    ADD_FAILURE() << "lda 2 < K 4 was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("lda"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace tg
