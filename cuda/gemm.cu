@@ -5,7 +5,9 @@
 // operand's rows are 16-byte aligned, and the next k step's tiles fetched into registers
 // while the current one is multiplied (register double buffering, two shared buffers,
 // one barrier per step). All four transposes are handled by the tile loaders; the
-// epilogue applies alpha, beta, the bias and the activation before the store.
+// epilogue applies alpha, beta, the bias and the activation before the store. When the
+// tiles of C are too few to fill the GPU and K is long, K is split over blocks and a
+// second pass adds the slices.
 //
 // Thread (ty, tx) of the 16 x 16 grid owns rows {4 ty + i, 64 + 4 ty + i} and columns
 // {4 tx + j, 64 + 4 tx + j} of the block tile: the B fragment reads of a warp's
@@ -13,6 +15,7 @@
 // broadcasts.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "cuda/check.cuh"
@@ -50,6 +53,8 @@ struct Args {
   const float* bias;
   Act act;
   float slope;
+  int kslice;  // split-K: slice z covers k in [z kslice, (z + 1) kslice) and writes
+               // alpha op(A) op(B) of its slice to C + z M ldc (beta, bias, act later)
 };
 
 // Loads this thread's share of the A tile (rows m0.., k0..) and B tile into registers:
@@ -119,6 +124,13 @@ struct Loader {
 
 template <bool kTA, bool kTB>
 __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
+  if (a.kslice > 0) {  // this block's slice of K as a GEMM of its own
+    const int kb = blockIdx.z * a.kslice;
+    a.A += kTA ? std::int64_t(kb) * a.lda : kb;
+    a.B += kTB ? kb : std::int64_t(kb) * a.ldb;
+    a.K = min(a.kslice, a.K - kb);
+    a.C += std::int64_t(blockIdx.z) * a.M * a.ldc;
+  }
   __shared__ __align__(16) float as[2][kBK][kBM];
   __shared__ __align__(16) float bs[2][kBK][kBN];
   const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
@@ -188,6 +200,52 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
 
 bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0; }
 
+// Split-K's second pass: C = act(sum of the slices + beta C + bias), the slices added in
+// order (the same bits every run).
+__global__ void reduce_slices(Args a, const float* ws, int slices) {
+  const std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
+  if (i >= std::int64_t(a.M) * a.N) return;
+  const int r = int(i / a.N), c = int(i % a.N);
+  float x = 0;
+  for (int z = 0; z < slices; ++z) x += ws[std::int64_t(z) * a.M * a.N + i];
+  float* out = a.C + std::int64_t(r) * a.ldc + c;
+  x += (a.beta != 0.0f ? a.beta * *out : 0.0f) + (a.bias ? a.bias[c] : 0.0f);
+  *out = activate(a.act, a.slope, x);
+}
+
+// A grow-only device buffer per device for split-K's partial products: allocated from
+// the driver the first time a size is needed, reused after.
+float* split_workspace(std::size_t floats) {
+  struct Slot {
+    float* p = nullptr;
+    std::size_t n = 0;
+  };
+  static Slot slots[64];
+  int d = 0;
+  TG_CUDA_CHECK(cudaGetDevice(&d));
+  Slot& s = slots[d & 63];
+  if (s.n < floats) {
+    if (s.p) TG_CUDA_CHECK(cudaFree(s.p));
+    s.p = nullptr;
+    TG_CUDA_CHECK(cudaMalloc(&s.p, floats * sizeof(float)));
+    s.n = floats;
+  }
+  return s.p;
+}
+
+int sm_count() {
+  static int count[64] = {};
+  int d = 0;
+  TG_CUDA_CHECK(cudaGetDevice(&d));
+  if (!count[d & 63]) TG_CUDA_CHECK(cudaDeviceGetAttribute(&count[d & 63], cudaDevAttrMultiProcessorCount, d));
+  return count[d & 63];
+}
+
+template <bool kTA, bool kTB>
+void launch(dim3 grid, const Args& a, bool vec) {
+  sgemm_128x128<kTA, kTB><<<grid, kThreads>>>(a, vec);
+}
+
 // K == 0 or alpha == 0: C = act(beta C + bias), no product.
 __global__ void scale_c(Args a) {
   const std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x;
@@ -207,7 +265,7 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
                ldb < (index_t(1) << 31) && ldc < (index_t(1) << 31),
            "cuda::gemm", "M", "expected sizes and leading dimensions below 2^31");
   if (M == 0 || N == 0) return;
-  Args a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind, ep.act.slope};
+  Args a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind, ep.act.slope, 0};
   if (K == 0 || alpha == 0.0f) {
     const std::int64_t n = std::int64_t(M) * N;
     scale_c<<<unsigned((n + 255) / 256), 256>>>(a);
@@ -215,12 +273,30 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
     return;
   }
   // 128-bit loads and stores need every operand's rows on 16-byte boundaries.
-  const bool vec = lda % 4 == 0 && ldb % 4 == 0 && ldc % 4 == 0 && aligned16(A) && aligned16(B) && aligned16(C);
-  const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
-  if (ta == Trans::N && tb == Trans::N) sgemm_128x128<false, false><<<grid, kThreads>>>(a, vec);
-  else if (ta == Trans::N) sgemm_128x128<false, true><<<grid, kThreads>>>(a, vec);
-  else if (tb == Trans::N) sgemm_128x128<true, false><<<grid, kThreads>>>(a, vec);
-  else sgemm_128x128<true, true><<<grid, kThreads>>>(a, vec);
+  const bool aligned = lda % 4 == 0 && ldb % 4 == 0 && aligned16(A) && aligned16(B);
+  dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
+  // Split-K when the tiles of C cannot fill the GPU and K is long (a weight gradient:
+  // 256 x 784 over a batch of 8192 is 14 tiles for 132 SMs): slices of K in their own
+  // blocks, partial products to a workspace, then one pass that adds them in order.
+  const index_t tiles = index_t(grid.x) * grid.y, sms = sm_count();
+  int slices = 1;
+  if (tiles < sms && K >= 2048) slices = int(std::min<index_t>((2 * sms + tiles - 1) / tiles, K / 512));
+  void (*kernel)(dim3, const Args&, bool) = ta == Trans::N ? (tb == Trans::N ? &launch<false, false> : &launch<false, true>)
+                                                           : (tb == Trans::N ? &launch<true, false> : &launch<true, true>);
+  if (slices > 1) {
+    Args part = a;
+    part.kslice = int((K + slices - 1) / slices + kBK - 1) / kBK * kBK;
+    slices = int((K + part.kslice - 1) / part.kslice);
+    float* ws = split_workspace(std::size_t(slices) * std::size_t(M) * std::size_t(N));
+    part.C = ws, part.ldc = int(N), part.beta = 0.0f, part.bias = nullptr, part.act = Act::none;
+    grid.z = unsigned(slices);
+    kernel(grid, part, aligned && N % 4 == 0);
+    TG_CUDA_LAUNCHED();
+    const std::int64_t n = std::int64_t(M) * N;
+    reduce_slices<<<unsigned((n + 255) / 256), 256>>>(a, ws, slices);
+  } else {
+    kernel(grid, a, aligned && ldc % 4 == 0 && aligned16(C));
+  }
   TG_CUDA_LAUNCHED();
 }
 

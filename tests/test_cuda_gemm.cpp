@@ -1,5 +1,5 @@
 // The CUDA SGEMM (cuda/gemm.cu) against the double-precision reference on random shapes
-// (sizes 1 to 600, odd ones among them), all four transposes, alpha and beta, the bias +
+// (sizes 1 to 600, odd ones among them; small C with K up to 5000 for split-K), all four transposes, alpha and beta, the bias +
 // activation epilogue, leading dimensions that keep the 128-bit path or force the
 // scalar one, C poisoned with NaN when beta == 0. Runs where a GPU exists; skips
 // elsewhere with the reason.
@@ -42,9 +42,12 @@ TEST(CudaGemm, MatchesTheReferenceOnRandomShapesTransposesAndEpilogues) {
   const index_t sizes[] = {1, 2, 7, 33, 64, 127, 128, 129, 200, 256, 300, 517};
   const Act acts[] = {Act::none, Act::relu, Act::leaky_relu, Act::gelu_erf, Act::gelu_tanh, Act::silu, Act::sigmoid,
                       Act::tanh};
-  for (int rep = 0; rep < 60; ++rep) {
-    const index_t M = sizes[rng.integer(0, 11)], N = sizes[rng.integer(0, 11)];
-    const index_t K = rep % 10 == 0 ? rng.integer(500, 600) : sizes[rng.integer(0, 11)];
+  for (int rep = 0; rep < 72; ++rep) {
+    index_t M = sizes[rng.integer(0, 11)], N = sizes[rng.integer(0, 11)];
+    index_t K = rep % 10 == 0 ? rng.integer(500, 600) : sizes[rng.integer(0, 11)];
+    if (rep >= 60) {  // few tiles of C, a long K: the split-K path (a weight gradient's shape)
+      M = rng.integer(1, 200), N = rng.integer(1, 300), K = rng.integer(2048, 5000);
+    }
     const Trans ta = rng.coin() ? Trans::T : Trans::N, tb = rng.coin() ? Trans::T : Trans::N;
     // Padding by a multiple of 4 keeps rows 16-byte aligned (the vector path); by 1-3 forces scalar loads.
     auto ld_for = [&](index_t cols) { return cols + (rng.coin() ? 4 * rng.integer(0, 2) : rng.integer(1, 3)); };
