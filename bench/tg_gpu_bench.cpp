@@ -18,6 +18,7 @@
 
 #include "bench/peers/peers.hpp"
 #include "cuda/gemm.hpp"
+#include "cuda/kernels.hpp"
 #include "cuda/runtime.hpp"
 
 namespace {
@@ -87,7 +88,7 @@ int main(int argc, char** argv) {
   cases.push_back({8192, 256, 784, Trans::N, Trans::T});
   cases.push_back({256, 784, 8192, Trans::T, Trans::N});
 
-  const index_t max_elems = 8192 * 8192;
+  const index_t max_elems = index_t(1) << 28;  // 8192^2 floats for GEMM, 1 GiB for the memory-bound rows
   float *a = nullptr, *b = nullptr, *c = nullptr;
   CHECK(cudaMalloc(&a, std::size_t(max_elems) * sizeof(float)));
   CHECK(cudaMalloc(&b, std::size_t(max_elems) * sizeof(float)));
@@ -116,6 +117,37 @@ int main(int argc, char** argv) {
               ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(ms > 0 ? flop / ms * 1e3 : 0.0) + "}";
       first = false;
     }
+  }
+  // Memory-bound kernels on 1 GiB: GB/s (bytes read + written) against the
+  // device-to-device copy of the same run.
+  const double copy = tg::cuda::measure_copy_gbs(0);
+  std::printf("\n%-30s %12s %10s   (copy %.0f GB/s)\n", "memory-bound", "GB/s", "of copy", copy);
+  struct Mem {
+    std::string name;
+    double bytes;
+    std::function<void()> run;
+  };
+  const index_t n = 1 << 28;  // 1 GiB of floats per operand
+  const std::vector<Mem> mems = {
+      {"gelu_erf_fwd/268435456", 8.0 * double(n),
+       [&] { tg::cuda::act_forward({tg::Act::gelu_erf}, 1, n, a, n, nullptr, c, n); }},
+      {"gelu_erf_bwd/268435456", 12.0 * double(n),
+       [&] { tg::cuda::act_backward({tg::Act::gelu_erf}, 1, n, a, n, nullptr, b, n, c, n); }},
+      {"softmax_fwd/262144x1024", 8.0 * double(n),
+       [&] { tg::cuda::softmax_forward(false, 262144, 1024, a, 1024, c, 1024); }},
+      {"softmax_fwd/8192x32768", 8.0 * double(n),
+       [&] { tg::cuda::softmax_forward(false, 8192, 32768, a, 32768, c, 32768); }},
+      {"softmax_fwd/1024x262144", 8.0 * double(n),
+       [&] { tg::cuda::softmax_forward(false, 1024, 262144, a, 262144, c, 262144); }},
+      {"softmax_bwd/262144x1024", 12.0 * double(n),
+       [&] { tg::cuda::softmax_backward(false, 262144, 1024, a, 1024, b, 1024, c, 1024); }},
+  };
+  for (const Mem& m : mems) {
+    const double ms = median_ms(m.run, 10), gbs = m.bytes / (ms * 1e-3) / 1e9;
+    std::printf("%-30s %12.0f %9.0f%%\n", m.name.c_str(), gbs, copy > 0 ? 100 * gbs / copy : 0.0);
+    json += ",\n {\"name\": \"" + m.name.substr(0, m.name.find('/')) + "/tilegrad" + m.name.substr(m.name.find('/')) +
+            "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(ms) +
+            ", \"time_unit\": \"ms\", \"bytes_per_second\": " + std::to_string(gbs * 1e9) + "}";
   }
   json += "\n]}\n";
   cudaFree(a);

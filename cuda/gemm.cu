@@ -18,6 +18,7 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "cuda/act.cuh"
 #include "cuda/check.cuh"
 #include "cuda/gemm.hpp"
 #include "kernels/error.hpp"
@@ -28,18 +29,7 @@ namespace {
 
 constexpr int kBM = 128, kBN = 128, kBK = 8, kThreads = 256;
 
-__device__ __forceinline__ float activate(Act kind, float slope, float x) {
-  switch (kind) {
-    case Act::relu: return fmaxf(x, 0.0f);
-    case Act::leaky_relu: return x >= 0.0f ? x : slope * x;
-    case Act::gelu_erf: return 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
-    case Act::gelu_tanh: return 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * x * x * x)));
-    case Act::silu: return x / (1.0f + expf(-x));
-    case Act::sigmoid: return 1.0f / (1.0f + expf(-x));
-    case Act::tanh: return tanhf(x);
-    default: return x;
-  }
-}
+__device__ __forceinline__ float activate(Act kind, float slope, float x) { return act_forward1(kind, slope, x); }
 
 struct Args {
   int M, N, K;

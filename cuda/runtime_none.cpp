@@ -1,6 +1,7 @@
 // cuda/runtime.hpp for builds without CUDA (TG_CUDA=OFF or no nvcc): no devices, and a
 // reason that says so. Nothing here needs the CUDA toolkit.
 #include "cuda/gemm.hpp"
+#include "cuda/kernels.hpp"
 #include "cuda/runtime.hpp"
 #include "kernels/error.hpp"
 
@@ -24,6 +25,20 @@ void copy_bytes(void* /*dst*/, bool /*dst_on_device*/, const void* /*src*/, bool
 void gemm(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t, float, float*,
           index_t, const GemmEpilogue<float>&) {
   detail::throw_error("cuda::gemm", "device", unavailable_reason());
+}
+
+void act_forward(Activation, index_t, index_t, const float*, index_t, const float*, float*, index_t) {
+  detail::throw_error("cuda::act_forward", "device", unavailable_reason());
+}
+void act_backward(Activation, index_t, index_t, const float*, index_t, const float*, const float*, index_t, float*,
+                  index_t) {
+  detail::throw_error("cuda::act_backward", "device", unavailable_reason());
+}
+void softmax_forward(bool, index_t, index_t, const float*, index_t, float*, index_t) {
+  detail::throw_error("cuda::softmax_forward", "device", unavailable_reason());
+}
+void softmax_backward(bool, index_t, index_t, const float*, index_t, const float*, index_t, float*, index_t) {
+  detail::throw_error("cuda::softmax_backward", "device", unavailable_reason());
 }
 
 }  // namespace tg::cuda

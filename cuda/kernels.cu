@@ -1,0 +1,249 @@
+// CUDA activations and softmax, step 1 (cuda/NOTES.md).
+//   activations: a grid-stride loop over the elements, 128-bit loads and stores when
+//                every row is 16-byte aligned and cols % 4 == 0, scalar otherwise;
+//   softmax:     a warp per row up to 1024 columns (8 rows per block), a 256-thread block
+//                per row beyond; one pass for the row's statistics (online max and sum,
+//                with the +inf count and a NaN flag for the special rows of
+//                kernels/softmax.hpp), merged by shuffles (and shared memory across the
+//                warps of a block), then one pass that writes.
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <limits>
+
+#include "cuda/act.cuh"
+#include "cuda/check.cuh"
+#include "cuda/kernels.hpp"
+#include "kernels/error.hpp"
+#include "kernels/softmax.hpp"
+
+namespace tg::cuda {
+
+namespace {
+
+bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0; }
+
+unsigned blocks_for(std::int64_t n, int threads) {
+  const std::int64_t b = (n + threads - 1) / threads;
+  return unsigned(b < 65535 * 16 ? b : 65535 * 16);
+}
+
+template <bool kBackward>
+__global__ void act_scalar(Act kind, float slope, int rows, int cols, const float* x, std::int64_t ldx,
+                           const float* bias, const float* dy, std::int64_t lddy, float* y, std::int64_t ldy) {
+  const std::int64_t n = std::int64_t(rows) * cols;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / cols, c = i % cols;
+    const float z = x[r * ldx + c] + (bias ? bias[c] : 0.0f);
+    y[r * ldy + c] = kBackward ? dy[r * lddy + c] * act_derivative1(kind, slope, z) : act_forward1(kind, slope, z);
+  }
+}
+
+template <bool kBackward>
+__global__ void act_vec4(Act kind, float slope, int rows, int cols, const float* x, std::int64_t ldx,
+                         const float* bias, const float* dy, std::int64_t lddy, float* y, std::int64_t ldy) {
+  const int c4 = cols / 4;
+  const std::int64_t n = std::int64_t(rows) * c4;
+  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / c4, c = (i % c4) * 4;
+    float4 v = *reinterpret_cast<const float4*>(x + r * ldx + c);
+    if (bias) {
+      const float4 b = *reinterpret_cast<const float4*>(bias + c);
+      v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w;
+    }
+    float4 o;
+    if constexpr (kBackward) {
+      const float4 g = *reinterpret_cast<const float4*>(dy + r * lddy + c);
+      o = make_float4(g.x * act_derivative1(kind, slope, v.x), g.y * act_derivative1(kind, slope, v.y),
+                      g.z * act_derivative1(kind, slope, v.z), g.w * act_derivative1(kind, slope, v.w));
+    } else {
+      o = make_float4(act_forward1(kind, slope, v.x), act_forward1(kind, slope, v.y), act_forward1(kind, slope, v.z),
+                      act_forward1(kind, slope, v.w));
+    }
+    *reinterpret_cast<float4*>(y + r * ldy + c) = o;
+  }
+}
+
+template <bool kBackward>
+void act_launch(Activation act, index_t rows, index_t cols, const float* x, index_t ldx, const float* bias,
+                const float* dy, index_t lddy, float* y, index_t ldy) {
+  if (rows == 0 || cols == 0) return;
+  const bool vec = cols % 4 == 0 && (rows == 1 || (ldx % 4 == 0 && ldy % 4 == 0 && (!kBackward || lddy % 4 == 0))) &&
+                   aligned16(x) && aligned16(y) && (!bias || aligned16(bias)) && (!kBackward || aligned16(dy));
+  const int threads = 256;
+  if (vec)
+    act_vec4<kBackward><<<blocks_for(rows * (cols / 4), threads), threads>>>(act.kind, act.slope, int(rows), int(cols),
+                                                                           x, ldx, bias, dy, lddy, y, ldy);
+  else
+    act_scalar<kBackward><<<blocks_for(rows * cols, threads), threads>>>(act.kind, act.slope, int(rows), int(cols), x,
+                                                                       ldx, bias, dy, lddy, y, ldy);
+  TG_CUDA_LAUNCHED();
+}
+
+// ---- softmax ----
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+struct Stats {
+  float m, s;  // running max of the finite entries and sum of exp(x - m)
+  int pinf;    // entries equal to +inf
+  int nan;     // any NaN
+};
+
+__device__ __forceinline__ void add(Stats& st, float v) {
+  if (v != v) st.nan = 1;
+  else if (v == kInf) ++st.pinf;
+  else if (v > -kInf) {
+    if (v > st.m) {
+      st.s = st.s * __expf(st.m - v) + 1.0f;  // exp(-inf) = 0 when st.m is still -inf
+      st.m = v;
+    } else {
+      st.s += __expf(v - st.m);
+    }
+  }
+}
+
+__device__ __forceinline__ Stats merge(Stats a, Stats b) {
+  Stats r;
+  r.m = fmaxf(a.m, b.m);
+  r.s = (a.m > -kInf ? a.s * __expf(a.m - r.m) : 0.0f) + (b.m > -kInf ? b.s * __expf(b.m - r.m) : 0.0f);
+  r.pinf = a.pinf + b.pinf;
+  r.nan = a.nan | b.nan;
+  return r;
+}
+
+__device__ __forceinline__ Stats warp_merge(Stats st) {
+  for (int o = 16; o > 0; o /= 2) {
+    Stats other{__shfl_xor_sync(0xffffffffu, st.m, o), __shfl_xor_sync(0xffffffffu, st.s, o),
+                __shfl_xor_sync(0xffffffffu, st.pinf, o), __shfl_xor_sync(0xffffffffu, st.nan, o)};
+    st = merge(st, other);
+  }
+  return st;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// The group that owns a row: a warp (kWarp) or the whole block.
+template <bool kWarp>
+struct Group {
+  __device__ static int lane() { return kWarp ? int(threadIdx.x % 32) : int(threadIdx.x); }
+  __device__ static int size() { return kWarp ? 32 : int(blockDim.x); }
+  __device__ static int row() { return kWarp ? int(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) : int(blockIdx.x); }
+  __device__ static Stats reduce(Stats st) {
+    st = warp_merge(st);
+    if constexpr (kWarp) return st;
+    __shared__ Stats part[32];
+    __shared__ Stats total;
+    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = st;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+      Stats t = threadIdx.x < blockDim.x / 32 ? part[threadIdx.x] : Stats{-kInf, 0.0f, 0, 0};
+      t = warp_merge(t);
+      if (threadIdx.x == 0) total = t;
+    }
+    __syncthreads();
+    return total;
+  }
+  __device__ static float sum(float v) {
+    v = warp_sum(v);
+    if constexpr (kWarp) return v;
+    __shared__ float part[32];
+    __shared__ float total;
+    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = v;
+    __syncthreads();
+    if (threadIdx.x < 32) {
+      float t = threadIdx.x < blockDim.x / 32 ? part[threadIdx.x] : 0.0f;
+      t = warp_sum(t);
+      if (threadIdx.x == 0) total = t;
+    }
+    __syncthreads();
+    return total;
+  }
+};
+
+template <bool kWarp>
+__global__ void softmax_fwd(bool log, int rows, int cols, const float* x, std::int64_t ldx, float* y, std::int64_t ldy) {
+  using G = Group<kWarp>;
+  const int r = G::row();
+  if (kWarp && r >= rows) return;  // whole warps leave together
+  const float* xr = x + std::int64_t(r) * ldx;
+  float* yr = y + std::int64_t(r) * ldy;
+  Stats st{-kInf, 0.0f, 0, 0};
+  for (int j = G::lane(); j < cols; j += G::size()) add(st, xr[j]);
+  st = G::reduce(st);
+  const float nan = __int_as_float(0x7fc00000);
+  const float log_c = logf(float(st.pinf)), log_s = logf(st.s);
+  for (int j = G::lane(); j < cols; j += G::size()) {
+    const float v = xr[j];
+    float out;
+    if (st.nan) out = nan;
+    else if (st.pinf > 0) out = v == kInf ? (log ? -log_c : 1.0f / float(st.pinf)) : (log ? -kInf : 0.0f);
+    else if (st.m == -kInf) out = log ? -kInf : 0.0f;
+    else out = log ? v - st.m - log_s : __expf(v - st.m) / st.s;
+    yr[j] = out;
+  }
+}
+
+template <bool kWarp>
+__global__ void softmax_bwd(bool log, int rows, int cols, const float* y, std::int64_t ldy, const float* dy,
+                            std::int64_t lddy, float* dx, std::int64_t lddx) {
+  using G = Group<kWarp>;
+  const int r = G::row();
+  if (kWarp && r >= rows) return;
+  const float* yr = y + std::int64_t(r) * ldy;
+  const float* gr = dy + std::int64_t(r) * lddy;
+  float* out = dx + std::int64_t(r) * lddx;
+  float acc = 0, finite = 0;
+  for (int j = G::lane(); j < cols; j += G::size()) {
+    acc += log ? gr[j] : gr[j] * yr[j];
+    finite += (log && yr[j] != -kInf) ? 1.0f : 0.0f;
+  }
+  acc = G::sum(acc);
+  const bool masked = log && G::sum(finite) == 0.0f;
+  for (int j = G::lane(); j < cols; j += G::size())
+    out[j] = log ? (masked ? 0.0f : gr[j] - __expf(yr[j]) * acc) : yr[j] * (gr[j] - acc);
+}
+
+}  // namespace
+
+void act_forward(Activation act, index_t rows, index_t cols, const float* x, index_t ldx, const float* bias, float* y,
+                 index_t ldy) {
+  check_act_forward("cuda::act_forward", rows, cols, x, ldx, bias, y, ldy, sizeof(float));
+  act_launch<false>(act, rows, cols, x, ldx, bias, nullptr, 0, y, ldy);
+}
+
+void act_backward(Activation act, index_t rows, index_t cols, const float* x, index_t ldx, const float* bias,
+                  const float* dy, index_t lddy, float* dx, index_t lddx) {
+  check_act_backward("cuda::act_backward", rows, cols, x, ldx, bias, dy, lddy, dx, lddx, sizeof(float));
+  act_launch<true>(act, rows, cols, x, ldx, bias, dy, lddy, dx, lddx);
+}
+
+void softmax_forward(bool log, index_t rows, index_t cols, const float* x, index_t ldx, float* y, index_t ldy) {
+  check_softmax_forward(log ? "cuda::log_softmax_forward" : "cuda::softmax_forward", rows, cols, x, ldx, y, ldy,
+                        sizeof(float));
+  if (rows == 0 || cols == 0) return;
+  if (cols <= 1024) {
+    softmax_fwd<true><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
+  } else {
+    softmax_fwd<false><<<unsigned(rows), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
+  }
+  TG_CUDA_LAUNCHED();
+}
+
+void softmax_backward(bool log, index_t rows, index_t cols, const float* y, index_t ldy, const float* dy,
+                      index_t lddy, float* dx, index_t lddx) {
+  check_softmax_backward(log ? "cuda::log_softmax_backward" : "cuda::softmax_backward", rows, cols, y, ldy, dy, lddy,
+                         dx, lddx, sizeof(float));
+  if (rows == 0 || cols == 0) return;
+  if (cols <= 1024) {
+    softmax_bwd<true><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
+  } else {
+    softmax_bwd<false><<<unsigned(rows), 256>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
+  }
+  TG_CUDA_LAUNCHED();
+}
+
+}  // namespace tg::cuda

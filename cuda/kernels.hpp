@@ -1,0 +1,22 @@
+// CUDA activations and softmax: the CPU kernels' contracts (kernels/activation.hpp,
+// kernels/softmax.hpp) on device pointers, asynchronous on the current device's default
+// stream, checked like the CPU entries. Plain C++: callers need no nvcc. Without CUDA
+// in the build they throw tg::Error.
+#pragma once
+
+#include "kernels/activation.hpp"
+
+namespace tg::cuda {
+
+// y = act(x + bias) over a strided (rows, cols) view; dx = dy act'(x + bias).
+void act_forward(Activation act, index_t rows, index_t cols, const float* x, index_t ldx, const float* bias, float* y,
+                 index_t ldy);
+void act_backward(Activation act, index_t rows, index_t cols, const float* x, index_t ldx, const float* bias,
+                  const float* dy, index_t lddy, float* dx, index_t lddx);
+
+// softmax (log = false) or log_softmax over each row, and their backward from y.
+void softmax_forward(bool log, index_t rows, index_t cols, const float* x, index_t ldx, float* y, index_t ldy);
+void softmax_backward(bool log, index_t rows, index_t cols, const float* y, index_t ldy, const float* dy,
+                      index_t lddy, float* dx, index_t lddx);
+
+}  // namespace tg::cuda

@@ -1,0 +1,126 @@
+// The CUDA activations and softmax (cuda/kernels.cu) against the double references:
+// every activation forward and backward with and without bias on random strided shapes
+// (aligned rows for the 128-bit path, odd ones for the scalar path) and on +-inf and NaN;
+// softmax and log_softmax forward and backward on rows of 1 to 5000 columns (the
+// warp-per-row and block-per-row kernels) with the special rows of kernels/softmax.hpp.
+// Outputs poisoned with NaN. Runs where a GPU exists; skips elsewhere.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "cuda/kernels.hpp"
+#include "cuda/runtime.hpp"
+#include "kernels/activation.hpp"
+#include "kernels/buffer.hpp"
+#include "kernels/softmax.hpp"
+#include "tests/support/testing.hpp"
+
+namespace tg {
+namespace {
+
+#define TG_REQUIRE_GPU()                                                             \
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+struct Dev {
+  Buffer buf;
+  explicit Dev(const std::vector<float>& h) : buf(std::max<std::size_t>(h.size(), 1) * sizeof(float), Device::cuda(0)) {
+    if (!h.empty()) cuda::copy_bytes(buf.data(), true, h.data(), false, h.size() * sizeof(float));
+  }
+  float* p() { return static_cast<float*>(buf.data()); }
+  std::vector<float> get(std::size_t n) {
+    std::vector<float> o(n);
+    if (n) cuda::copy_bytes(o.data(), false, buf.data(), true, n * sizeof(float));
+    return o;
+  }
+};
+
+// Elementwise agreement: both NaN, equal infinities, or |got - want| <= tol (1 + |want|).
+::testing::AssertionResult close(const std::vector<float>& got, const std::vector<double>& want, index_t rows,
+                                 index_t cols, index_t ld, double tol) {
+  for (index_t i = 0; i < rows; ++i)
+    for (index_t j = 0; j < ld; ++j) {
+      const std::size_t k = std::size_t(i * ld + j);
+      if (j >= cols) {
+        if (!std::isnan(got[k])) return ::testing::AssertionFailure() << "wrote the padding at (" << i << ", " << j << ")";
+        continue;
+      }
+      const double g = got[k], w = want[k];
+      const bool ok = (std::isnan(w) && std::isnan(g)) || (std::isinf(w) && g == w) ||
+                      (std::isfinite(w) && std::fabs(g - w) <= tol * (1 + std::fabs(w)));
+      if (!ok) return ::testing::AssertionFailure() << "(" << i << ", " << j << "): got " << g << ", want " << w;
+    }
+  return ::testing::AssertionSuccess();
+}
+
+TEST(CudaKernels, ActivationsMatchTheReference) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  const Act acts[] = {Act::none, Act::relu, Act::leaky_relu, Act::gelu_erf, Act::gelu_tanh, Act::silu, Act::sigmoid, Act::tanh};
+  for (Act a : acts)
+    for (int rep = 0; rep < 6; ++rep) {
+      const index_t rows = rng.integer(1, 40), cols = rep % 2 ? 4 * rng.integer(1, 100) : rng.integer(1, 333);
+      const index_t ld = cols + (rep % 3 == 0 ? 0 : rep % 3 == 1 ? 4 : rng.integer(1, 3));
+      std::vector<float> x = testing::random_vec<float>(rng, rows * ld, -6, 6), dy = testing::random_vec<float>(rng, rows * ld);
+      const std::vector<float> bias = testing::random_vec<float>(rng, cols);
+      if (rep == 0) {  // special values in the first row
+        const float special[] = {kInf, -kInf, std::numeric_limits<float>::quiet_NaN(), 0.0f, -0.0f, 30.0f, -30.0f};
+        for (index_t j = 0; j < std::min<index_t>(cols, 7); ++j) x[std::size_t(j)] = special[j];
+      }
+      const bool with_bias = rep >= 3;
+      const Activation act{a, 0.1f};
+      std::vector<double> xd(x.begin(), x.end()), dyd(dy.begin(), dy.end()), bd(bias.begin(), bias.end());
+      std::vector<double> want(x.size(), testing::kPoison<double>), dwant(x.size(), testing::kPoison<double>);
+      act_forward_ref<double>(act, rows, cols, xd.data(), ld, with_bias ? bd.data() : nullptr, want.data(), ld);
+      act_backward_ref<double>(act, rows, cols, xd.data(), ld, with_bias ? bd.data() : nullptr, dyd.data(), ld,
+                               dwant.data(), ld);
+      Dev dx(x), dg(dy), db(bias), dout(std::vector<float>(x.size(), testing::kPoison<float>)),
+          dgrad(std::vector<float>(x.size(), testing::kPoison<float>));
+      cuda::act_forward(act, rows, cols, dx.p(), ld, with_bias ? db.p() : nullptr, dout.p(), ld);
+      cuda::act_backward(act, rows, cols, dx.p(), ld, with_bias ? db.p() : nullptr, dg.p(), ld, dgrad.p(), ld);
+      const std::string what = std::string(act_name(a)) + " " + std::to_string(rows) + "x" + std::to_string(cols) +
+                               " ld " + std::to_string(ld) + (with_bias ? " +bias" : "");
+      EXPECT_TRUE(close(dout.get(x.size()), want, rows, cols, ld, 2e-6)) << what << " forward";
+      EXPECT_TRUE(close(dgrad.get(x.size()), dwant, rows, cols, ld, 1e-5)) << what << " backward";
+    }
+}
+
+TEST(CudaKernels, SoftmaxMatchesTheReferenceIncludingSpecialRows) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  const index_t col_sizes[] = {1, 7, 33, 1000, 1024, 1025, 5000};
+  for (bool log : {false, true})
+    for (index_t cols : col_sizes) {
+      const index_t rows = rng.integer(5, 20), ld = cols + rng.integer(0, 3);
+      std::vector<float> x = testing::random_vec<float>(rng, rows * ld, -8, 8), dy = testing::random_vec<float>(rng, rows * ld);
+      for (index_t j = 0; j < cols; ++j) x[std::size_t(0 * ld + j)] = -kInf;  // a fully masked row
+      x[std::size_t(1 * ld)] = kInf;                                          // +inf takes the mass
+      if (cols > 2) x[std::size_t(1 * ld + cols - 1)] = kInf;
+      x[std::size_t(2 * ld + cols / 2)] = std::numeric_limits<float>::quiet_NaN();  // a NaN row
+      x[std::size_t(3 * ld + cols / 3)] = -kInf;                                    // one masked entry
+      std::vector<double> xd(x.begin(), x.end()), dyd(dy.begin(), dy.end());
+      std::vector<double> want(x.size(), testing::kPoison<double>), dwant(x.size(), testing::kPoison<double>);
+      if (log) log_softmax_forward_ref<double>(rows, cols, xd.data(), ld, want.data(), ld);
+      else softmax_forward_ref<double>(rows, cols, xd.data(), ld, want.data(), ld);
+      Dev dx(x), dout(std::vector<float>(x.size(), testing::kPoison<float>));
+      cuda::softmax_forward(log, rows, cols, dx.p(), ld, dout.p(), ld);
+      const std::vector<float> y = dout.get(x.size());
+      const std::string what = std::string(log ? "log_softmax " : "softmax ") + std::to_string(rows) + "x" + std::to_string(cols);
+      EXPECT_TRUE(close(y, want, rows, cols, ld, 1e-5)) << what << " forward";
+      // Backward from the kernel's own y, against the reference on the same y (rows 3..: ordinary).
+      std::vector<double> yd(y.begin(), y.end());
+      if (log) log_softmax_backward_ref<double>(rows, cols, yd.data(), ld, dyd.data(), ld, dwant.data(), ld);
+      else softmax_backward_ref<double>(rows, cols, yd.data(), ld, dyd.data(), ld, dwant.data(), ld);
+      Dev dyv(y), dgv(dy), dgrad(std::vector<float>(x.size(), testing::kPoison<float>));
+      cuda::softmax_backward(log, rows, cols, dyv.p(), ld, dgv.p(), ld, dgrad.p(), ld);
+      std::vector<float> g = dgrad.get(x.size());
+      EXPECT_TRUE(close(g, dwant, rows, cols, ld, 1e-4)) << what << " backward";
+    }
+}
+
+}  // namespace
+}  // namespace tg
