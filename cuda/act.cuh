@@ -30,8 +30,7 @@ __device__ __forceinline__ float act_forward1(Act kind, float slope, float x) {
 }
 
 __device__ __forceinline__ float act_derivative1(Act kind, float slope, float x) {
-  if (kind == Act::none) return 1.0f;
-  if (x != x) return x;
+  if (x != x) return x;  // NaN in gives NaN out, the identity's derivative included (as the reference)
   switch (kind) {
     case Act::relu: return x > 0.0f ? 1.0f : 0.0f;
     case Act::leaky_relu: return x > 0.0f ? 1.0f : slope;
