@@ -207,6 +207,92 @@ __global__ void softmax_bwd(bool log, int rows, int cols, const float* y, std::i
     out[j] = log ? (masked ? 0.0f : gr[j] - __expf(yr[j]) * acc) : yr[j] * (gr[j] - acc);
 }
 
+// Rows of up to 1024 columns, a warp per row, the row held in registers (32 values per
+// lane) so that it is read once: kVec = 4 reads and writes 16 bytes per lane and step
+// (cols % 4 == 0 and aligned rows), 1 reads 4.
+constexpr int kRowMax = 1024, kPerLane = kRowMax / 32;
+
+template <int kVec>
+__device__ __forceinline__ void load_row(const float* r, int cols, int lane, float (&v)[kPerLane]) {
+#pragma unroll
+  for (int t = 0; t < kPerLane / kVec; ++t) {
+    const int c = (t * 32 + lane) * kVec;
+    if constexpr (kVec == 4) {
+      if (c < cols) {
+        const float4 q = *reinterpret_cast<const float4*>(r + c);
+        v[4 * t] = q.x, v[4 * t + 1] = q.y, v[4 * t + 2] = q.z, v[4 * t + 3] = q.w;
+      } else {
+        v[4 * t] = v[4 * t + 1] = v[4 * t + 2] = v[4 * t + 3] = -kInf;
+      }
+    } else {
+      v[t] = c < cols ? r[c] : -kInf;
+    }
+  }
+}
+
+template <int kVec>
+__device__ __forceinline__ void store_row(float* r, int cols, int lane, const float (&v)[kPerLane]) {
+#pragma unroll
+  for (int t = 0; t < kPerLane / kVec; ++t) {
+    const int c = (t * 32 + lane) * kVec;
+    if (c >= cols) continue;
+    if constexpr (kVec == 4) {
+      *reinterpret_cast<float4*>(r + c) = make_float4(v[4 * t], v[4 * t + 1], v[4 * t + 2], v[4 * t + 3]);
+    } else {
+      r[c] = v[t];
+    }
+  }
+}
+
+template <int kVec>
+__global__ void softmax_fwd_regs(bool log, int rows, int cols, const float* x, std::int64_t ldx, float* y,
+                                 std::int64_t ldy) {
+  const int r = int(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  if (r >= rows) return;
+  float v[kPerLane];
+  load_row<kVec>(x + std::int64_t(r) * ldx, cols, lane, v);
+  Stats st{-kInf, 0.0f, 0, 0};
+#pragma unroll
+  for (int t = 0; t < kPerLane; ++t) add(st, v[t]);  // padding is -inf: it adds nothing
+  st = warp_merge(st);
+  const float nan = __int_as_float(0x7fc00000);
+  const float log_c = logf(float(st.pinf)), log_s = logf(st.s), inv_s = 1.0f / st.s;
+#pragma unroll
+  for (int t = 0; t < kPerLane; ++t) {
+    const float e = v[t];
+    if (st.nan) v[t] = nan;
+    else if (st.pinf > 0) v[t] = e == kInf ? (log ? -log_c : 1.0f / float(st.pinf)) : (log ? -kInf : 0.0f);
+    else if (st.m == -kInf) v[t] = log ? -kInf : 0.0f;
+    else v[t] = log ? e - st.m - log_s : __expf(e - st.m) * inv_s;
+  }
+  store_row<kVec>(y + std::int64_t(r) * ldy, cols, lane, v);
+}
+
+template <int kVec>
+__global__ void softmax_bwd_regs(bool log, int rows, int cols, const float* y, std::int64_t ldy, const float* dy,
+                                 std::int64_t lddy, float* dx, std::int64_t lddx) {
+  const int r = int(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  if (r >= rows) return;
+  float yv[kPerLane], gv[kPerLane];
+  load_row<kVec>(y + std::int64_t(r) * ldy, cols, lane, yv);
+  load_row<kVec>(dy + std::int64_t(r) * lddy, cols, lane, gv);
+  float acc = 0, finite = 0;
+#pragma unroll
+  for (int t = 0; t < kPerLane; ++t) {
+    // Which column register t holds (load_row's layout); past cols it is padding.
+    const bool real = ((t / kVec) * 32 + lane) * kVec + t % kVec < cols;
+    const float g = real ? gv[t] : 0.0f;
+    acc += log ? g : (real ? g * yv[t] : 0.0f);
+    finite += (log && real && yv[t] != -kInf) ? 1.0f : 0.0f;
+  }
+  acc = warp_sum(acc);
+  const bool masked = log && warp_sum(finite) == 0.0f;
+#pragma unroll
+  for (int t = 0; t < kPerLane; ++t)
+    gv[t] = log ? (masked ? 0.0f : gv[t] - __expf(yv[t]) * acc) : yv[t] * (gv[t] - acc);
+  store_row<kVec>(dx + std::int64_t(r) * lddx, cols, lane, gv);
+}
+
 }  // namespace
 
 void act_forward(Activation act, index_t rows, index_t cols, const float* x, index_t ldx, const float* bias, float* y,
@@ -225,8 +311,10 @@ void softmax_forward(bool log, index_t rows, index_t cols, const float* x, index
   check_softmax_forward(log ? "cuda::log_softmax_forward" : "cuda::softmax_forward", rows, cols, x, ldx, y, ldy,
                         sizeof(float));
   if (rows == 0 || cols == 0) return;
-  if (cols <= 1024) {
-    softmax_fwd<true><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
+  const bool vec = cols % 4 == 0 && (rows == 1 || (ldx % 4 == 0 && ldy % 4 == 0)) && aligned16(x) && aligned16(y);
+  if (cols <= kRowMax) {
+    if (vec) softmax_fwd_regs<4><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
+    else softmax_fwd_regs<1><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
   } else {
     softmax_fwd<false><<<unsigned(rows), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
   }
@@ -238,8 +326,11 @@ void softmax_backward(bool log, index_t rows, index_t cols, const float* y, inde
   check_softmax_backward(log ? "cuda::log_softmax_backward" : "cuda::softmax_backward", rows, cols, y, ldy, dy, lddy,
                          dx, lddx, sizeof(float));
   if (rows == 0 || cols == 0) return;
-  if (cols <= 1024) {
-    softmax_bwd<true><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
+  const bool vec = cols % 4 == 0 && (rows == 1 || (ldy % 4 == 0 && lddy % 4 == 0 && lddx % 4 == 0)) && aligned16(y) &&
+                   aligned16(dy) && aligned16(dx);
+  if (cols <= kRowMax) {
+    if (vec) softmax_bwd_regs<4><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
+    else softmax_bwd_regs<1><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
   } else {
     softmax_bwd<false><<<unsigned(rows), 256>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
   }
