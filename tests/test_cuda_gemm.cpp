@@ -14,6 +14,7 @@
 #include "kernels/buffer.hpp"
 #include "kernels/error.hpp"
 #include "kernels/gemm.hpp"
+#include "tests/support/device_vec.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -22,19 +23,7 @@ namespace {
 #define TG_REQUIRE_GPU()                                                             \
   if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
 
-// A host vector mirrored on the device.
-struct DeviceVec {
-  Buffer buf;
-  explicit DeviceVec(const std::vector<float>& host) : buf(std::max<std::size_t>(host.size(), 1) * sizeof(float), Device::cuda(0)) {
-    if (!host.empty()) cuda::copy_bytes(buf.data(), true, host.data(), false, host.size() * sizeof(float));
-  }
-  float* ptr() { return static_cast<float*>(buf.data()); }
-  std::vector<float> download(std::size_t n) {
-    std::vector<float> out(n);
-    if (n) cuda::copy_bytes(out.data(), false, buf.data(), true, n * sizeof(float));
-    return out;
-  }
-};
+using testing::DeviceVec;
 
 TEST(CudaGemm, MatchesTheReferenceOnRandomShapesTransposesAndEpilogues) {
   TG_REQUIRE_GPU();

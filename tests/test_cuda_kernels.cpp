@@ -16,6 +16,7 @@
 #include "kernels/activation.hpp"
 #include "kernels/buffer.hpp"
 #include "kernels/softmax.hpp"
+#include "tests/support/device_vec.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -26,18 +27,7 @@ namespace {
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-struct Dev {
-  Buffer buf;
-  explicit Dev(const std::vector<float>& h) : buf(std::max<std::size_t>(h.size(), 1) * sizeof(float), Device::cuda(0)) {
-    if (!h.empty()) cuda::copy_bytes(buf.data(), true, h.data(), false, h.size() * sizeof(float));
-  }
-  float* p() { return static_cast<float*>(buf.data()); }
-  std::vector<float> get(std::size_t n) {
-    std::vector<float> o(n);
-    if (n) cuda::copy_bytes(o.data(), false, buf.data(), true, n * sizeof(float));
-    return o;
-  }
-};
+using Dev = testing::DeviceVec;
 
 // Elementwise agreement: both NaN, equal infinities, or |got - want| <= tol (1 + |want|).
 ::testing::AssertionResult close(const std::vector<float>& got, const std::vector<double>& want, index_t rows,
@@ -80,12 +70,12 @@ TEST(CudaKernels, ActivationsMatchTheReference) {
                                dwant.data(), ld);
       Dev dx(x), dg(dy), db(bias), dout(std::vector<float>(x.size(), testing::kPoison<float>)),
           dgrad(std::vector<float>(x.size(), testing::kPoison<float>));
-      cuda::act_forward(act, rows, cols, dx.p(), ld, with_bias ? db.p() : nullptr, dout.p(), ld);
-      cuda::act_backward(act, rows, cols, dx.p(), ld, with_bias ? db.p() : nullptr, dg.p(), ld, dgrad.p(), ld);
+      cuda::act_forward(act, rows, cols, dx.ptr(), ld, with_bias ? db.ptr() : nullptr, dout.ptr(), ld);
+      cuda::act_backward(act, rows, cols, dx.ptr(), ld, with_bias ? db.ptr() : nullptr, dg.ptr(), ld, dgrad.ptr(), ld);
       const std::string what = std::string(act_name(a)) + " " + std::to_string(rows) + "x" + std::to_string(cols) +
                                " ld " + std::to_string(ld) + (with_bias ? " +bias" : "");
-      EXPECT_TRUE(close(dout.get(x.size()), want, rows, cols, ld, 2e-6)) << what << " forward";
-      EXPECT_TRUE(close(dgrad.get(x.size()), dwant, rows, cols, ld, 1e-5)) << what << " backward";
+      EXPECT_TRUE(close(dout.download(x.size()), want, rows, cols, ld, 2e-6)) << what << " forward";
+      EXPECT_TRUE(close(dgrad.download(x.size()), dwant, rows, cols, ld, 1e-5)) << what << " backward";
     }
 }
 
@@ -107,8 +97,8 @@ TEST(CudaKernels, SoftmaxMatchesTheReferenceIncludingSpecialRows) {
       if (log) log_softmax_forward_ref<double>(rows, cols, xd.data(), ld, want.data(), ld);
       else softmax_forward_ref<double>(rows, cols, xd.data(), ld, want.data(), ld);
       Dev dx(x), dout(std::vector<float>(x.size(), testing::kPoison<float>));
-      cuda::softmax_forward(log, rows, cols, dx.p(), ld, dout.p(), ld);
-      const std::vector<float> y = dout.get(x.size());
+      cuda::softmax_forward(log, rows, cols, dx.ptr(), ld, dout.ptr(), ld);
+      const std::vector<float> y = dout.download(x.size());
       const std::string what = std::string(log ? "log_softmax " : "softmax ") + std::to_string(rows) + "x" + std::to_string(cols);
       EXPECT_TRUE(close(y, want, rows, cols, ld, 1e-5)) << what << " forward";
       // Backward from the kernel's own y, against the reference on the same y (rows 3..: ordinary).
@@ -116,8 +106,8 @@ TEST(CudaKernels, SoftmaxMatchesTheReferenceIncludingSpecialRows) {
       if (log) log_softmax_backward_ref<double>(rows, cols, yd.data(), ld, dyd.data(), ld, dwant.data(), ld);
       else softmax_backward_ref<double>(rows, cols, yd.data(), ld, dyd.data(), ld, dwant.data(), ld);
       Dev dyv(y), dgv(dy), dgrad(std::vector<float>(x.size(), testing::kPoison<float>));
-      cuda::softmax_backward(log, rows, cols, dyv.p(), ld, dgv.p(), ld, dgrad.p(), ld);
-      std::vector<float> g = dgrad.get(x.size());
+      cuda::softmax_backward(log, rows, cols, dyv.ptr(), ld, dgv.ptr(), ld, dgrad.ptr(), ld);
+      std::vector<float> g = dgrad.download(x.size());
       EXPECT_TRUE(close(g, dwant, rows, cols, ld, 1e-4)) << what << " backward";
     }
 }
