@@ -1,8 +1,9 @@
 // CUDA activations and softmax, step 1 (cuda/NOTES.md).
 //   activations: a grid-stride loop over the elements, 128-bit loads and stores when
 //                every row is 16-byte aligned and cols % 4 == 0, scalar otherwise;
-//   softmax:     a warp per row up to 1024 columns (8 rows per block), a 256-thread block
-//                per row beyond; one pass for the row's statistics (online max and sum,
+//   softmax:     a warp per row up to 1024 columns (8 rows per block, the row in
+//                registers), a 512-thread block per row with the row in shared memory up
+//                to 48K columns (forward), a 256-thread block per row beyond; one pass for the row's statistics (online max and sum,
 //                with the +inf count and a NaN flag for the special rows of
 //                kernels/softmax.hpp), merged by shuffles (and shared memory across the
 //                warps of a block), then one pass that writes.
@@ -187,6 +188,45 @@ __global__ void softmax_fwd(bool log, int rows, int cols, const float* x, std::i
   }
 }
 
+// Rows too long for registers but short enough for shared memory (kSmemCols): a block
+// per row copies the row into shared memory (128-bit loads when aligned), takes the
+// statistics from there and writes from there: the row is read from DRAM once.
+constexpr int kSmemCols = 48 * 1024;  // 192 KiB of the H100/H200's 227 KiB per block
+
+template <bool kVec>
+__global__ void softmax_fwd_smem(bool log, int cols, const float* x, std::int64_t ldx, float* y, std::int64_t ldy) {
+  extern __shared__ __align__(16) float row[];
+  const float* xr = x + std::int64_t(blockIdx.x) * ldx;
+  float* yr = y + std::int64_t(blockIdx.x) * ldy;
+  Stats st{-kInf, 0.0f, 0, 0};
+  if constexpr (kVec) {
+    for (int j = threadIdx.x * 4; j < cols; j += blockDim.x * 4) {
+      const float4 q = *reinterpret_cast<const float4*>(xr + j);
+      *reinterpret_cast<float4*>(row + j) = q;
+      add(st, q.x), add(st, q.y), add(st, q.z), add(st, q.w);
+    }
+  } else {
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) add(st, row[j] = xr[j]);
+  }
+  st = Group<false>::reduce(st);  // its barriers also order the row's writes before the reads below
+  const float nan = __int_as_float(0x7fc00000);
+  const float log_c = logf(float(st.pinf)), log_s = logf(st.s), inv_s = 1.0f / st.s;
+  auto value = [&](float v) {
+    if (st.nan) return nan;
+    if (st.pinf > 0) return v == kInf ? (log ? -log_c : 1.0f / float(st.pinf)) : (log ? -kInf : 0.0f);
+    if (st.m == -kInf) return log ? -kInf : 0.0f;
+    return log ? v - st.m - log_s : __expf(v - st.m) * inv_s;
+  };
+  if constexpr (kVec) {
+    for (int j = threadIdx.x * 4; j < cols; j += blockDim.x * 4) {
+      const float4 q = *reinterpret_cast<const float4*>(row + j);
+      *reinterpret_cast<float4*>(yr + j) = make_float4(value(q.x), value(q.y), value(q.z), value(q.w));
+    }
+  } else {
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = value(row[j]);
+  }
+}
+
 template <bool kWarp>
 __global__ void softmax_bwd(bool log, int rows, int cols, const float* y, std::int64_t ldy, const float* dy,
                             std::int64_t lddy, float* dx, std::int64_t lddx) {
@@ -315,6 +355,24 @@ void softmax_forward(bool log, index_t rows, index_t cols, const float* x, index
   if (cols <= kRowMax) {
     if (vec) softmax_fwd_regs<4><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
     else softmax_fwd_regs<1><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
+  } else if (cols <= kSmemCols) {
+    const std::size_t bytes = std::size_t(cols) * sizeof(float);
+    static bool raised[2] = {false, false};  // the opt-in above 48 KiB, once per kernel
+    if (vec) {
+      if (!raised[1]) {
+        TG_CUDA_CHECK(cudaFuncSetAttribute(softmax_fwd_smem<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           int(kSmemCols * sizeof(float))));
+        raised[1] = true;
+      }
+      softmax_fwd_smem<true><<<unsigned(rows), 512, bytes>>>(log, int(cols), x, ldx, y, ldy);
+    } else {
+      if (!raised[0]) {
+        TG_CUDA_CHECK(cudaFuncSetAttribute(softmax_fwd_smem<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                           int(kSmemCols * sizeof(float))));
+        raised[0] = true;
+      }
+      softmax_fwd_smem<false><<<unsigned(rows), 512, bytes>>>(log, int(cols), x, ldx, y, ldy);
+    }
   } else {
     softmax_fwd<false><<<unsigned(rows), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
   }

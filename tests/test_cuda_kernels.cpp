@@ -1,8 +1,8 @@
 // The CUDA activations and softmax (cuda/kernels.cu) against the double references:
 // every activation forward and backward with and without bias on random strided shapes
 // (aligned rows for the 128-bit path, odd ones for the scalar path) and on +-inf and NaN;
-// softmax and log_softmax forward and backward on rows of 1 to 5000 columns (the
-// warp-per-row and block-per-row kernels) with the special rows of kernels/softmax.hpp.
+// softmax and log_softmax forward and backward on rows of 1 to 50001 columns (the
+// register, shared-memory and two-pass kernels) with the special rows of kernels/softmax.hpp.
 // Outputs poisoned with NaN. Runs where a GPU exists; skips elsewhere.
 #include <gtest/gtest.h>
 
@@ -82,7 +82,7 @@ TEST(CudaKernels, ActivationsMatchTheReference) {
 TEST(CudaKernels, SoftmaxMatchesTheReferenceIncludingSpecialRows) {
   TG_REQUIRE_GPU();
   TG_TEST_RNG(rng);
-  const index_t col_sizes[] = {1, 7, 33, 1000, 1024, 1025, 5000};
+  const index_t col_sizes[] = {1, 7, 33, 1000, 1024, 1025, 5000, 40000, 50001};
   for (bool log : {false, true})
     for (index_t cols : col_sizes) {
       const index_t rows = rng.integer(5, 20), ld = cols + rng.integer(0, 3);
