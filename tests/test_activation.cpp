@@ -13,6 +13,7 @@
 #include "cpu/ops.hpp"
 #include "kernels/activation.hpp"
 #include "kernels/error.hpp"
+#include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -164,10 +165,7 @@ std::vector<Impl> implementations() {
   return v;
 }
 
-struct ThreadsGuard {
-  int saved = cpu::num_threads();
-  ~ThreadsGuard() { cpu::set_num_threads(saved); }
-};
+using testing::ThreadsGuard;
 
 // Forward: each element within 4 ulp of the exact value (cpu/vmath/NOTES.md), so the
 // relative norm error is below 4 * 2^-24 = 2.4e-7: 1e-6 leaves room for nothing else.

@@ -23,6 +23,7 @@
 #include "kernels/error.hpp"
 #include "kernels/gemm.hpp"
 #include "kernels/softmax.hpp"
+#include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -278,10 +279,7 @@ TEST(AttentionReference, BackwardMatchesCentralDifferences) {
 
 // ---- CPU fused kernels ----
 
-struct ThreadsGuard {
-  int saved = cpu::num_threads();
-  ~ThreadsGuard() { cpu::set_num_threads(saved); }
-};
+using testing::ThreadsGuard;
 
 // A float (n0, n1, n2, n3) tensor in layout 0 (b, h, s, d), 1 (b, s, h, d) or 2 (b, h, s,
 // d) with every other element of d (sd = 2: a head dim that is not contiguous), NaN in the

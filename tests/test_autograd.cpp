@@ -9,20 +9,14 @@
 #include "autograd/autograd.hpp"
 #include "kernels/buffer.hpp"
 #include "kernels/error.hpp"
+#include "tests/support/guards.hpp"
 
 namespace tg {
 namespace {
 
 TensorOptions f64_grad() { return TensorOptions().with_dtype(DType::f64).with_requires_grad(); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 TEST(Autograd, ChainOfAHundredThousandOpsNeedsNoRecursion) {
   const Tensor x = Tensor::full({}, 1.0, f64_grad());

@@ -16,6 +16,7 @@
 #include "cpu/ops.hpp"
 #include "kernels/error.hpp"
 #include "kernels/gemm.hpp"
+#include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -204,11 +205,7 @@ std::vector<Impl> implementations() {
   return v;
 }
 
-// Restores the thread count after a test changes it.
-struct ThreadsGuard {
-  int saved = cpu::num_threads();
-  ~ThreadsGuard() { cpu::set_num_threads(saved); }
-};
+using testing::ThreadsGuard;
 
 // The tolerance model: each element is an fp32 sum of K products accumulated in fp32
 // (the reference rounds the exact sum once). The relative norm error of such sums grows

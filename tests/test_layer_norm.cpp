@@ -13,6 +13,7 @@
 #include "cpu/ops.hpp"
 #include "kernels/error.hpp"
 #include "kernels/layer_norm.hpp"
+#include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -132,10 +133,7 @@ std::vector<Impl> implementations() {
   return v;
 }
 
-struct ThreadsGuard {
-  int saved = cpu::num_threads();
-  ~ThreadsGuard() { cpu::set_num_threads(saved); }
-};
+using testing::ThreadsGuard;
 
 // Forward: the statistics in double, each output a few roundings from (x - mean) rstd:
 // 1e-6 relative. Backward: dgamma and dbeta sum over rows: DESIGN.md's reduction bound

@@ -10,6 +10,7 @@
 
 #include "kernels/error.hpp"
 #include "nn/nn.hpp"
+#include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg::nn {
@@ -17,14 +18,7 @@ namespace {
 
 TensorOptions f64() { return TensorOptions().with_dtype(DType::f64); }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 struct Mlp : Module {
   std::shared_ptr<Linear> fc1, fc2;

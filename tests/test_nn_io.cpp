@@ -11,6 +11,7 @@
 
 #include "kernels/error.hpp"
 #include "nn/nn.hpp"
+#include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg::nn {
@@ -38,14 +39,7 @@ class TempDir {
   fs::path path_;
 };
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using testing::error_of;
 
 // ---- CSV ----
 TEST(Csv, ReadsNumbersAndFillsMissingCellsWithMeanOrMedian) {

@@ -21,15 +21,6 @@ namespace {
 
 using testing::Rng;
 
-double rel_err(const std::vector<float>& got, const std::vector<double>& want) {
-  double num = 0, den = 0;
-  for (std::size_t i = 0; i < want.size(); ++i) {
-    num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]);
-    den += want[i] * want[i];
-  }
-  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
-}
-
 std::vector<double> widen(const std::vector<float>& v) { return {v.begin(), v.end()}; }
 
 TEST(Peers, EverySgemmPeerMatchesTheReference) {
@@ -51,12 +42,9 @@ TEST(Peers, EverySgemmPeerMatchesTheReference) {
       const std::vector<double> ad = widen(a), bd = widen(b);
       gemm_ref<double>(ta, tb, M, N, K, 1.5, ad.data(), lda, bd.data(), ldb, beta, want.data(), ldc);
       p.sgemm(ta, tb, M, N, K, 1.5f, a.data(), lda, b.data(), ldb, beta, c.data(), ldc);
-      // Compare the M x N view only (the padding columns are not C's).
-      std::vector<float> got;
-      std::vector<double> ref;
-      for (index_t i = 0; i < M; ++i)
-        for (index_t j = 0; j < N; ++j) got.push_back(c[std::size_t(i * ldc + j)]), ref.push_back(want[std::size_t(i * ldc + j)]);
-      EXPECT_LT(rel_err(got, ref), 1e-5 * std::sqrt(double(K))) << p.name << " " << M << "x" << N << "x" << K
+      // The M x N view only (the padding columns are not C's).
+      EXPECT_TRUE(testing::rel_close(c.data(), ldc, want.data(), ldc, M, N, 1e-5 * std::sqrt(double(K))))
+          << p.name << " " << M << "x" << N << "x" << K
                                                                 << " ta " << int(ta) << " tb " << int(tb);
     }
   }
@@ -77,8 +65,8 @@ TEST(Peers, EveryNormPeerMatchesTheReferences) {
       act_backward_ref<double>(act, 1, n, xd.data(), n, nullptr, dyd.data(), n, dwant.data(), n);
       p.act_fwd(act, n, x.data(), y.data());
       p.act_bwd(act, n, x.data(), dy.data(), dx.data());
-      EXPECT_LT(rel_err(y, want), 1e-5) << p.name << " " << act_name(a) << " forward";
-      EXPECT_LT(rel_err(dx, dwant), 1e-4) << p.name << " " << act_name(a) << " backward";
+      EXPECT_TRUE(testing::rel_close(y, want, 1e-5)) << p.name << " " << act_name(a) << " forward";
+      EXPECT_TRUE(testing::rel_close(dx, dwant, 1e-4)) << p.name << " " << act_name(a) << " backward";
     }
     for (bool log : {false, true}) {
       std::vector<float> y(std::size_t(n), testing::kPoison<float>), dx = y;
@@ -86,12 +74,12 @@ TEST(Peers, EveryNormPeerMatchesTheReferences) {
       if (log) log_softmax_forward_ref<double>(rows, cols, xd.data(), cols, want.data(), cols);
       else softmax_forward_ref<double>(rows, cols, xd.data(), cols, want.data(), cols);
       p.softmax_fwd(log, rows, cols, x.data(), y.data());
-      EXPECT_LT(rel_err(y, want), 1e-5) << p.name << (log ? " log_softmax" : " softmax");
+      EXPECT_TRUE(testing::rel_close(y, want, 1e-5)) << p.name << (log ? " log_softmax" : " softmax");
       if (log) log_softmax_backward_ref<double>(rows, cols, want.data(), cols, dyd.data(), cols, dwant.data(), cols);
       else softmax_backward_ref<double>(rows, cols, want.data(), cols, dyd.data(), cols, dwant.data(), cols);
       std::vector<float> yf(want.begin(), want.end());
       p.softmax_bwd(log, rows, cols, yf.data(), dy.data(), dx.data());
-      EXPECT_LT(rel_err(dx, dwant), 1e-4) << p.name << (log ? " log_softmax" : " softmax") << " backward";
+      EXPECT_TRUE(testing::rel_close(dx, dwant, 1e-4)) << p.name << (log ? " log_softmax" : " softmax") << " backward";
     }
     std::vector<float> y(static_cast<std::size_t>(n), testing::kPoison<float>), dx = y, mean(static_cast<std::size_t>(rows)), rstd = mean;
     std::vector<double> want(static_cast<std::size_t>(n)), dwant(static_cast<std::size_t>(n)), md(static_cast<std::size_t>(rows)), rd = md;
@@ -99,11 +87,11 @@ TEST(Peers, EveryNormPeerMatchesTheReferences) {
     layer_norm_forward_ref<double>(rows, cols, xd.data(), cols, nullptr, nullptr, 1e-5f, want.data(), cols, md.data(),
                                    rd.data());
     p.layer_norm_fwd(rows, cols, x.data(), 1e-5f, y.data(), mean.data(), rstd.data());
-    EXPECT_LT(rel_err(y, want), 1e-5) << p.name << " layer_norm";
+    EXPECT_TRUE(testing::rel_close(y, want, 1e-5)) << p.name << " layer_norm";
     layer_norm_backward_ref<double>(rows, cols, xd.data(), cols, dyd.data(), cols, nullptr, md.data(), rd.data(),
                                     1e-5f, dwant.data(), cols, dg.data(), db.data());
     p.layer_norm_bwd(rows, cols, x.data(), dy.data(), mean.data(), rstd.data(), dx.data());
-    EXPECT_LT(rel_err(dx, dwant), 1e-4) << p.name << " layer_norm backward";
+    EXPECT_TRUE(testing::rel_close(dx, dwant, 1e-4)) << p.name << " layer_norm backward";
   }
 }
 

@@ -13,6 +13,7 @@
 #include "cpu/softmax.hpp"
 #include "kernels/error.hpp"
 #include "kernels/softmax.hpp"
+#include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -161,10 +162,7 @@ std::vector<Impl> implementations() {
   return v;
 }
 
-struct ThreadsGuard {
-  int saved = cpu::num_threads();
-  ~ThreadsGuard() { cpu::set_num_threads(saved); }
-};
+using testing::ThreadsGuard;
 
 // Tolerances from the error model. Forward: each output carries the exp's ~1 ulp, the
 // scale's and the division's roundings, and the row sum's error (blocks of 256 summed
