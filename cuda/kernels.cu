@@ -127,65 +127,51 @@ __device__ __forceinline__ float warp_sum(float v) {
   return v;
 }
 
-// The group that owns a row: a warp (kWarp) or the whole block.
-template <bool kWarp>
-struct Group {
-  __device__ static int lane() { return kWarp ? int(threadIdx.x % 32) : int(threadIdx.x); }
-  __device__ static int size() { return kWarp ? 32 : int(blockDim.x); }
-  __device__ static int row() { return kWarp ? int(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32) : int(blockIdx.x); }
-  __device__ static Stats reduce(Stats st) {
-    st = warp_merge(st);
-    if constexpr (kWarp) return st;
-    __shared__ Stats part[32];
-    __shared__ Stats total;
-    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = st;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-      Stats t = threadIdx.x < blockDim.x / 32 ? part[threadIdx.x] : Stats{-kInf, 0.0f, 0, 0};
-      t = warp_merge(t);
-      if (threadIdx.x == 0) total = t;
-    }
-    __syncthreads();
-    return total;
+// A value merged over the whole block (every thread gets it): warp shuffles, then the
+// warps' results through shared memory. `warp` merges within a warp, `none` is the
+// identity for the lanes past the block's warps.
+template <class T, class WarpOp>
+__device__ __forceinline__ T block_all(T v, T none, WarpOp warp) {
+  __shared__ T part[32];
+  __shared__ T total;
+  v = warp(v);
+  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = v;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    T t = threadIdx.x < blockDim.x / 32 ? part[threadIdx.x] : none;
+    t = warp(t);
+    if (threadIdx.x == 0) total = t;
   }
-  __device__ static float sum(float v) {
-    v = warp_sum(v);
-    if constexpr (kWarp) return v;
-    __shared__ float part[32];
-    __shared__ float total;
-    if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = v;
-    __syncthreads();
-    if (threadIdx.x < 32) {
-      float t = threadIdx.x < blockDim.x / 32 ? part[threadIdx.x] : 0.0f;
-      t = warp_sum(t);
-      if (threadIdx.x == 0) total = t;
-    }
-    __syncthreads();
-    return total;
+  __syncthreads();
+  return total;
+}
+__device__ __forceinline__ Stats block_stats(Stats st) { return block_all(st, Stats{-kInf, 0.0f, 0, 0}, warp_merge); }
+__device__ __forceinline__ float block_sum(float v) { return block_all(v, 0.0f, warp_sum); }
+
+// A row's output from its statistics, with the special rows of kernels/softmax.hpp.
+struct RowOutput {
+  bool log, nan, any_pinf, masked;
+  float pinf_out, m, log_s, inv_s;
+  __device__ RowOutput(const Stats& st, bool lg)
+      : log(lg), nan(st.nan != 0), any_pinf(st.pinf > 0), masked(st.m == -kInf),
+        pinf_out(lg ? -logf(float(st.pinf)) : 1.0f / float(st.pinf)), m(st.m), log_s(logf(st.s)), inv_s(1.0f / st.s) {}
+  __device__ float operator()(float v) const {
+    if (nan) return __int_as_float(0x7fc00000);
+    if (any_pinf) return v == kInf ? pinf_out : (log ? -kInf : 0.0f);
+    if (masked) return log ? -kInf : 0.0f;
+    return log ? v - m - log_s : __expf(v - m) * inv_s;
   }
 };
 
-template <bool kWarp>
-__global__ void softmax_fwd(bool log, int rows, int cols, const float* x, std::int64_t ldx, float* y, std::int64_t ldy) {
-  using G = Group<kWarp>;
-  const int r = G::row();
-  if (kWarp && r >= rows) return;  // whole warps leave together
-  const float* xr = x + std::int64_t(r) * ldx;
-  float* yr = y + std::int64_t(r) * ldy;
+// Rows past the shared-memory limit: a block per row, one pass for the statistics and
+// one that reads the row again to write.
+__global__ void softmax_fwd_block(bool log, int cols, const float* x, std::int64_t ldx, float* y, std::int64_t ldy) {
+  const float* xr = x + std::int64_t(blockIdx.x) * ldx;
+  float* yr = y + std::int64_t(blockIdx.x) * ldy;
   Stats st{-kInf, 0.0f, 0, 0};
-  for (int j = G::lane(); j < cols; j += G::size()) add(st, xr[j]);
-  st = G::reduce(st);
-  const float nan = __int_as_float(0x7fc00000);
-  const float log_c = logf(float(st.pinf)), log_s = logf(st.s);
-  for (int j = G::lane(); j < cols; j += G::size()) {
-    const float v = xr[j];
-    float out;
-    if (st.nan) out = nan;
-    else if (st.pinf > 0) out = v == kInf ? (log ? -log_c : 1.0f / float(st.pinf)) : (log ? -kInf : 0.0f);
-    else if (st.m == -kInf) out = log ? -kInf : 0.0f;
-    else out = log ? v - st.m - log_s : __expf(v - st.m) / st.s;
-    yr[j] = out;
-  }
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) add(st, xr[j]);
+  const RowOutput out(block_stats(st), log);
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = out(xr[j]);
 }
 
 // Rows too long for registers but short enough for shared memory (kSmemCols): a block
@@ -208,42 +194,30 @@ __global__ void softmax_fwd_smem(bool log, int cols, const float* x, std::int64_
   } else {
     for (int j = threadIdx.x; j < cols; j += blockDim.x) add(st, row[j] = xr[j]);
   }
-  st = Group<false>::reduce(st);  // its barriers also order the row's writes before the reads below
-  const float nan = __int_as_float(0x7fc00000);
-  const float log_c = logf(float(st.pinf)), log_s = logf(st.s), inv_s = 1.0f / st.s;
-  auto value = [&](float v) {
-    if (st.nan) return nan;
-    if (st.pinf > 0) return v == kInf ? (log ? -log_c : 1.0f / float(st.pinf)) : (log ? -kInf : 0.0f);
-    if (st.m == -kInf) return log ? -kInf : 0.0f;
-    return log ? v - st.m - log_s : __expf(v - st.m) * inv_s;
-  };
+  const RowOutput out(block_stats(st), log);  // its barriers order the row's writes before the reads
   if constexpr (kVec) {
     for (int j = threadIdx.x * 4; j < cols; j += blockDim.x * 4) {
       const float4 q = *reinterpret_cast<const float4*>(row + j);
-      *reinterpret_cast<float4*>(yr + j) = make_float4(value(q.x), value(q.y), value(q.z), value(q.w));
+      *reinterpret_cast<float4*>(yr + j) = make_float4(out(q.x), out(q.y), out(q.z), out(q.w));
     }
   } else {
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = value(row[j]);
+    for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = out(row[j]);
   }
 }
 
-template <bool kWarp>
-__global__ void softmax_bwd(bool log, int rows, int cols, const float* y, std::int64_t ldy, const float* dy,
-                            std::int64_t lddy, float* dx, std::int64_t lddx) {
-  using G = Group<kWarp>;
-  const int r = G::row();
-  if (kWarp && r >= rows) return;
-  const float* yr = y + std::int64_t(r) * ldy;
-  const float* gr = dy + std::int64_t(r) * lddy;
-  float* out = dx + std::int64_t(r) * lddx;
+__global__ void softmax_bwd_block(bool log, int cols, const float* y, std::int64_t ldy, const float* dy,
+                                  std::int64_t lddy, float* dx, std::int64_t lddx) {
+  const float* yr = y + std::int64_t(blockIdx.x) * ldy;
+  const float* gr = dy + std::int64_t(blockIdx.x) * lddy;
+  float* out = dx + std::int64_t(blockIdx.x) * lddx;
   float acc = 0, finite = 0;
-  for (int j = G::lane(); j < cols; j += G::size()) {
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) {
     acc += log ? gr[j] : gr[j] * yr[j];
     finite += (log && yr[j] != -kInf) ? 1.0f : 0.0f;
   }
-  acc = G::sum(acc);
-  const bool masked = log && G::sum(finite) == 0.0f;
-  for (int j = G::lane(); j < cols; j += G::size())
+  acc = block_sum(acc);
+  const bool masked = log && block_sum(finite) == 0.0f;
+  for (int j = threadIdx.x; j < cols; j += blockDim.x)
     out[j] = log ? (masked ? 0.0f : gr[j] - __expf(yr[j]) * acc) : yr[j] * (gr[j] - acc);
 }
 
@@ -294,17 +268,9 @@ __global__ void softmax_fwd_regs(bool log, int rows, int cols, const float* x, s
   Stats st{-kInf, 0.0f, 0, 0};
 #pragma unroll
   for (int t = 0; t < kPerLane; ++t) add(st, v[t]);  // padding is -inf: it adds nothing
-  st = warp_merge(st);
-  const float nan = __int_as_float(0x7fc00000);
-  const float log_c = logf(float(st.pinf)), log_s = logf(st.s), inv_s = 1.0f / st.s;
+  const RowOutput out(warp_merge(st), log);
 #pragma unroll
-  for (int t = 0; t < kPerLane; ++t) {
-    const float e = v[t];
-    if (st.nan) v[t] = nan;
-    else if (st.pinf > 0) v[t] = e == kInf ? (log ? -log_c : 1.0f / float(st.pinf)) : (log ? -kInf : 0.0f);
-    else if (st.m == -kInf) v[t] = log ? -kInf : 0.0f;
-    else v[t] = log ? e - st.m - log_s : __expf(e - st.m) * inv_s;
-  }
+  for (int t = 0; t < kPerLane; ++t) v[t] = out(v[t]);
   store_row<kVec>(y + std::int64_t(r) * ldy, cols, lane, v);
 }
 
@@ -374,7 +340,7 @@ void softmax_forward(bool log, index_t rows, index_t cols, const float* x, index
       softmax_fwd_smem<false><<<unsigned(rows), 512, bytes>>>(log, int(cols), x, ldx, y, ldy);
     }
   } else {
-    softmax_fwd<false><<<unsigned(rows), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
+    softmax_fwd_block<<<unsigned(rows), 256>>>(log, int(cols), x, ldx, y, ldy);
   }
   TG_CUDA_LAUNCHED();
 }
@@ -390,7 +356,7 @@ void softmax_backward(bool log, index_t rows, index_t cols, const float* y, inde
     if (vec) softmax_bwd_regs<4><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
     else softmax_bwd_regs<1><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
   } else {
-    softmax_bwd<false><<<unsigned(rows), 256>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
+    softmax_bwd_block<<<unsigned(rows), 256>>>(log, int(cols), y, ldy, dy, lddy, dx, lddx);
   }
   TG_CUDA_LAUNCHED();
 }
