@@ -42,8 +42,21 @@ constexpr TypedOps<T> scalar_ops() {
   return t;
 }
 
+// The AVX2 kernels that serve both float and double (the overload picks T).
+template <class T>
+constexpr TypedOps<T> avx2_ops_both() {
+  TypedOps<T> t = scalar_ops<T>();
+  t.unary = &unary_avx2;
+  t.binary = &binary_avx2;
+  t.where = &where_avx2;
+  t.reduce = &reduce_avx2;
+  t.sgd_step = &sgd_step_avx2;
+  t.adam_step = &adam_step_avx2;
+  return t;
+}
+
 constexpr TypedOps<float> avx2_ops_f32() {
-  TypedOps<float> t = scalar_ops<float>();
+  TypedOps<float> t = avx2_ops_both<float>();
   t.gemm = &gemm_avx2;
   t.act_forward = &act_forward_avx2;
   t.act_backward = &act_backward_avx2;
@@ -55,28 +68,11 @@ constexpr TypedOps<float> avx2_ops_f32() {
   t.layer_norm_backward = &layer_norm_backward_avx2;
   t.attention_forward = &attention_forward_avx2;
   t.attention_backward = &attention_backward_avx2;
-  t.unary = &unary_avx2;
-  t.binary = &binary_avx2;
-  t.where = &where_avx2;
-  t.reduce = &reduce_avx2;
-  t.sgd_step = &sgd_step_avx2;
-  t.adam_step = &adam_step_avx2;
-  return t;
-}
-
-constexpr TypedOps<double> avx2_ops_f64() {
-  TypedOps<double> t = scalar_ops<double>();
-  t.unary = &unary_avx2;
-  t.binary = &binary_avx2;
-  t.where = &where_avx2;
-  t.reduce = &reduce_avx2;
-  t.sgd_step = &sgd_step_avx2;
-  t.adam_step = &adam_step_avx2;
   return t;
 }
 
 constexpr OpTable kScalar{"cpu-scalar", scalar_ops<float>(), scalar_ops<double>()};
-constexpr OpTable kAvx2{"cpu-avx2", avx2_ops_f32(), avx2_ops_f64()};
+constexpr OpTable kAvx2{"cpu-avx2", avx2_ops_f32(), avx2_ops_both<double>()};
 TG_ASSERT_COMPLETE(kScalar, "the scalar table lacks an op of TG_OPS");
 TG_ASSERT_COMPLETE(kAvx2, "the avx2 table lacks an op of TG_OPS");
 
