@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""The CUDA checks that need no GPU (CTest cuda_static), on what the tg_cuda build left in
+its keep directory (cuda/CMakeLists.txt): ptxas's resource report and the PTX.
+
+  cuda_static_check.py KEEP_DIR          check, print a table of every kernel
+  cuda_static_check.py --sass KEEP_DIR   also disassemble the cubins with cuobjdump and
+                                         check the SASS (scripts/gpu-check; needs cuobjdump)
+
+Checks, each a failure when it does not hold:
+  report  every kernel: 0 bytes spill stores and loads; the kernels named in
+          NO_STACK (GEMM, softmax, layer norm, reductions): a 0-byte stack frame
+  PTX     the SGEMM kernels: no local memory (.local, ld.local, st.local); their hottest
+          loop (the one with the most fma.rn.f32) multiplies with fma.rn.f32, reads
+          shared memory only with ld.shared.v4.f32, and does >= 8 FMAs per such load
+  SASS    the SGEMM kernels: FFMA and LDS.128 present, no LDL / STL
+"""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+NO_STACK = ("sgemm", "softmax", "layer_norm", "reduce", "cross_entropy")
+SGEMM = "sgemm"
+
+
+def demangle(names):
+    tool = shutil.which("c++filt")
+    if not tool or not names:
+        return {n: n for n in names}
+    out = subprocess.run([tool], input="\n".join(names), capture_output=True, text=True).stdout.split("\n")
+    return {n: (out[i] if i < len(out) and out[i] else n) for i, n in enumerate(names)}
+
+
+def short(name):
+    """'tg::cuda::(anonymous namespace)::sgemm_128x128<false, true>(...)' -> 'sgemm_128x128<false, true>'"""
+    name = re.sub(r"\(anonymous namespace\)::", "", name)
+    depth, cut = 0, len(name)
+    for i, ch in enumerate(name):  # drop the parameter list (the first '(' outside <...>)
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif ch == "(" and depth == 0:
+            cut = i
+            break
+    return re.sub(r"^void ", "", name[:cut].replace("tg::cuda::", ""))
+
+
+def parse_report(path):
+    """{mangled kernel: {stack, spill_st, spill_ld, regs, smem}} from one ptxas -v report."""
+    kernels, current = {}, None
+    for line in open(path, errors="replace"):
+        m = re.search(r"Function properties for (\S+)", line)
+        if m:
+            current = kernels.setdefault(m.group(1), {"regs": 0, "smem": 0})
+            continue
+        m = re.search(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads", line)
+        if m and current is not None:
+            current.update(stack=int(m.group(1)), spill_st=int(m.group(2)), spill_ld=int(m.group(3)))
+            continue
+        m = re.search(r"Used (\d+) registers", line)
+        if m and current is not None:
+            current["regs"] = int(m.group(1))
+            s = re.search(r"(\d+) bytes smem", line)
+            current["smem"] = int(s.group(1)) if s else 0
+            current = None
+    return kernels
+
+
+def ptx_entries(path):
+    """{mangled entry: body text} of one PTX file."""
+    text = open(path, errors="replace").read()
+    starts = [(m.start(), m.group(1)) for m in re.finditer(r"\.entry\s+(\S+?)\s*\(", text)]
+    entries = {}
+    for i, (pos, name) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        entries[name] = text[pos:end]
+    return entries
+
+
+def loops(body):
+    """The bodies of the PTX loops: from a label to a later branch back to it."""
+    lines = body.split("\n")
+    where = {}
+    found = []
+    for i, line in enumerate(lines):
+        m = re.match(r"\s*(\$L__\w+):", line)
+        if m:
+            where[m.group(1)] = i
+        m = re.search(r"\bbra(?:\.uni)?\s+(\$L__\w+);", line)
+        if m and m.group(1) in where:
+            found.append("\n".join(lines[where[m.group(1)]:i + 1]))
+    return found
+
+
+def check_sgemm_ptx(name, body, failures):
+    if re.search(r"\.local\b|ld\.local|st\.local|__local_depot", body):
+        failures.append(f"PTX {name}: uses local memory")
+    candidates = loops(body)
+    if not candidates:
+        failures.append(f"PTX {name}: no loop found")
+        return None
+    hot = max(candidates, key=lambda l: l.count("fma.rn.f32"))
+    fma = hot.count("fma.rn.f32")
+    v4 = len(re.findall(r"ld\.shared\.v4\.f32", hot))
+    narrow = len(re.findall(r"ld\.shared\.(?:v2\.)?f32", hot))
+    if fma == 0:
+        failures.append(f"PTX {name}: the hottest loop has no fma.rn.f32")
+    if v4 == 0:
+        failures.append(f"PTX {name}: the hottest loop has no ld.shared.v4.f32")
+    if narrow:
+        failures.append(f"PTX {name}: the hottest loop has {narrow} narrower shared loads (ld.shared.f32 / .v2)")
+    if v4 and fma < 8 * v4:
+        failures.append(f"PTX {name}: {fma} FMAs for {v4} 128-bit shared loads (< 8 per load)")
+    return fma, v4
+
+
+def check_sass(cubin, failures):
+    tool = shutil.which("cuobjdump") or ("/usr/local/cuda/bin/cuobjdump" if os.path.exists("/usr/local/cuda/bin/cuobjdump") else None)
+    if not tool:
+        failures.append("SASS: cuobjdump not found")
+        return
+    out = subprocess.run([tool, "-sass", cubin], capture_output=True, text=True)
+    if out.returncode != 0:
+        failures.append(f"SASS: cuobjdump -sass {cubin} failed: {out.stderr.strip()}")
+        return
+    functions = re.split(r"\n\s*Function : ", out.stdout)[1:]
+    seen = 0
+    for fn in functions:
+        name = fn.split("\n", 1)[0].strip()
+        if SGEMM not in name:
+            continue
+        seen += 1
+        ffma, lds128 = len(re.findall(r"\bFFMA\b", fn)), len(re.findall(r"\bLDS\.128\b", fn))
+        local = len(re.findall(r"\b(?:LDL|STL)\b", fn))
+        print(f"SASS {short(demangle([name])[name])}: FFMA {ffma}, LDS.128 {lds128}, LDL/STL {local}")
+        if ffma == 0 or lds128 == 0:
+            failures.append(f"SASS {name}: FFMA {ffma}, LDS.128 {lds128} (both expected)")
+        if local:
+            failures.append(f"SASS {name}: {local} local-memory instructions (LDL/STL)")
+    if seen == 0:
+        failures.append(f"SASS: no SGEMM function in {cubin}")
+
+
+def main(argv):
+    sass = "--sass" in argv
+    args = [a for a in argv if a != "--sass"]
+    if len(args) != 1:
+        print(__doc__)
+        return 2
+    keep = args[0]
+    reports = sorted(glob.glob(os.path.join(keep, "*.ptxas.txt")))
+    ptxs = sorted(glob.glob(os.path.join(keep, "*.ptx")))
+    failures = []
+    if not reports or not ptxs:
+        print(f"cuda_static_check: no ptxas reports or PTX in {keep} (build tg_cuda first)")
+        return 1
+
+    kernels = {}
+    for r in reports:
+        kernels.update(parse_report(r))
+    names = demangle(sorted(kernels))
+    print(f"{'kernel':58} {'regs':>5} {'smem':>7} {'stack':>6} {'spills':>7}")
+    for mangled in sorted(kernels, key=lambda n: short(names[n])):
+        k = kernels[mangled]
+        if "stack" not in k:
+            failures.append(f"report {mangled}: no stack/spill line")
+            continue
+        label = short(names[mangled])
+        print(f"{label[:58]:58} {k['regs']:5} {k['smem']:7} {k['stack']:6} {k['spill_st'] + k['spill_ld']:7}")
+        if k["spill_st"] or k["spill_ld"]:
+            failures.append(f"report {label}: {k['spill_st']} bytes spill stores, {k['spill_ld']} bytes spill loads")
+        if k["stack"] and any(s in label for s in NO_STACK):
+            failures.append(f"report {label}: {k['stack']} bytes stack frame (local memory)")
+
+    sgemm_seen = 0
+    for p in ptxs:
+        entries = ptx_entries(p)
+        dm = demangle(sorted(entries))
+        for mangled, body in sorted(entries.items()):
+            label = short(dm[mangled])
+            if SGEMM not in label:
+                continue
+            sgemm_seen += 1
+            got = check_sgemm_ptx(label, body, failures)
+            if got:
+                print(f"PTX {label}: hottest loop {got[0]} fma.rn.f32, {got[1]} ld.shared.v4.f32")
+    if sgemm_seen == 0:
+        failures.append(f"PTX: no SGEMM entry in {keep}/*.ptx")
+
+    if sass:
+        for cubin in sorted(glob.glob(os.path.join(keep, "gemm*.cubin"))):
+            check_sass(cubin, failures)
+
+    for f in failures:
+        print("FAIL", f)
+    print(f"cuda_static_check: {len(kernels)} kernels, {sgemm_seen} SGEMM entries, "
+          f"{'ok' if not failures else str(len(failures)) + ' failures'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
