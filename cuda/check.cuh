@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "cuda/runtime.hpp"
 #include "kernels/error.hpp"
 
 namespace tg::cuda::detail {
@@ -20,6 +21,9 @@ inline void check(cudaError_t err, const char* call, const char* file, int line)
                               std::to_string(int(err)) + "): " + cudaGetErrorString(err) +
                               " at " + file + ":" + std::to_string(line));
 }
+
+// The stream work is queued on: the calling thread's current one (cuda/runtime.hpp).
+inline cudaStream_t stream() { return static_cast<cudaStream_t>(current_stream()); }
 
 inline bool sync_after_launch() {
   static const bool on = [] {
@@ -36,5 +40,5 @@ inline bool sync_after_launch() {
   do {                                                                      \
     TG_CUDA_CHECK(cudaGetLastError());                                      \
     if (::tg::cuda::detail::sync_after_launch())                            \
-      TG_CUDA_CHECK(cudaDeviceSynchronize());                               \
+      TG_CUDA_CHECK(cudaStreamSynchronize(::tg::cuda::detail::stream()));   \
   } while (0)

@@ -21,6 +21,7 @@
 #include "cuda/act.cuh"
 #include "cuda/check.cuh"
 #include "cuda/gemm.hpp"
+#include "kernels/buffer.hpp"
 #include "kernels/error.hpp"
 
 namespace tg::cuda {
@@ -203,26 +204,6 @@ __global__ void reduce_slices(Args a, const float* ws, int slices) {
   *out = activate(a.act, a.slope, x);
 }
 
-// A grow-only device buffer per device for split-K's partial products: allocated from
-// the driver the first time a size is needed, reused after.
-float* split_workspace(std::size_t floats) {
-  struct Slot {
-    float* p = nullptr;
-    std::size_t n = 0;
-  };
-  static Slot slots[64];
-  int d = 0;
-  TG_CUDA_CHECK(cudaGetDevice(&d));
-  Slot& s = slots[d & 63];
-  if (s.n < floats) {
-    if (s.p) TG_CUDA_CHECK(cudaFree(s.p));
-    s.p = nullptr;
-    TG_CUDA_CHECK(cudaMalloc(&s.p, floats * sizeof(float)));
-    s.n = floats;
-  }
-  return s.p;
-}
-
 int sm_count() {
   static int count[64] = {};
   int d = 0;
@@ -233,7 +214,7 @@ int sm_count() {
 
 template <bool kTA, bool kTB>
 void launch(dim3 grid, const Args& a, bool vec) {
-  sgemm_128x128<kTA, kTB><<<grid, kThreads>>>(a, vec);
+  sgemm_128x128<kTA, kTB><<<grid, kThreads, 0, detail::stream()>>>(a, vec);
 }
 
 // K == 0 or alpha == 0: C = act(beta C + bias), no product.
@@ -258,7 +239,7 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
   Args a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind, ep.act.slope, 0};
   if (K == 0 || alpha == 0.0f) {
     const std::int64_t n = std::int64_t(M) * N;
-    scale_c<<<unsigned((n + 255) / 256), 256>>>(a);
+    scale_c<<<unsigned((n + 255) / 256), 256, 0, detail::stream()>>>(a);
     TG_CUDA_LAUNCHED();
     return;
   }
@@ -277,13 +258,18 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
     Args part = a;
     part.kslice = int((K + slices - 1) / slices + kBK - 1) / kBK * kBK;
     slices = int((K + part.kslice - 1) / part.kslice);
-    float* ws = split_workspace(std::size_t(slices) * std::size_t(M) * std::size_t(N));
+    // From the caching allocator, on this stream: freed when the call returns, reused by
+    // the next work of the same stream only, so no other stream can overwrite it early.
+    int device = 0;
+    TG_CUDA_CHECK(cudaGetDevice(&device));
+    Buffer workspace(std::size_t(slices) * std::size_t(M) * std::size_t(N) * sizeof(float), Device::cuda(device));
+    float* ws = workspace.as<float>();
     part.C = ws, part.ldc = int(N), part.beta = 0.0f, part.bias = nullptr, part.act = Act::none;
     grid.z = unsigned(slices);
     kernel(grid, part, aligned && N % 4 == 0);
     TG_CUDA_LAUNCHED();
     const std::int64_t n = std::int64_t(M) * N;
-    reduce_slices<<<unsigned((n + 255) / 256), 256>>>(a, ws, slices);
+    reduce_slices<<<unsigned((n + 255) / 256), 256, 0, detail::stream()>>>(a, ws, slices);
   } else {
     kernel(grid, a, aligned && ldc % 4 == 0 && aligned16(C));
   }

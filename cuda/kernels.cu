@@ -73,10 +73,10 @@ void act_launch(Activation act, index_t rows, index_t cols, const float* x, inde
                    aligned16(x) && aligned16(y) && (!bias || aligned16(bias)) && (!kBackward || aligned16(dy));
   const int threads = 256;
   if (vec)
-    act_vec4<kBackward><<<blocks_for(rows * (cols / 4), threads), threads>>>(act.kind, act.slope, int(rows), int(cols),
+    act_vec4<kBackward><<<blocks_for(rows * (cols / 4), threads), threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), int(cols),
                                                                            x, ldx, bias, dy, lddy, y, ldy);
   else
-    act_scalar<kBackward><<<blocks_for(rows * cols, threads), threads>>>(act.kind, act.slope, int(rows), int(cols), x,
+    act_scalar<kBackward><<<blocks_for(rows * cols, threads), threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), int(cols), x,
                                                                        ldx, bias, dy, lddy, y, ldy);
   TG_CUDA_LAUNCHED();
 }
@@ -319,8 +319,8 @@ void softmax_forward(bool log, index_t rows, index_t cols, const float* x, index
   if (rows == 0 || cols == 0) return;
   const bool vec = cols % 4 == 0 && (rows == 1 || (ldx % 4 == 0 && ldy % 4 == 0)) && aligned16(x) && aligned16(y);
   if (cols <= kRowMax) {
-    if (vec) softmax_fwd_regs<4><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
-    else softmax_fwd_regs<1><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), x, ldx, y, ldy);
+    if (vec) softmax_fwd_regs<4><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), x, ldx, y, ldy);
+    else softmax_fwd_regs<1><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), x, ldx, y, ldy);
   } else if (cols <= kSmemCols) {
     const std::size_t bytes = std::size_t(cols) * sizeof(float);
     static bool raised[2] = {false, false};  // the opt-in above 48 KiB, once per kernel
@@ -330,17 +330,17 @@ void softmax_forward(bool log, index_t rows, index_t cols, const float* x, index
                                            int(kSmemCols * sizeof(float))));
         raised[1] = true;
       }
-      softmax_fwd_smem<true><<<unsigned(rows), 512, bytes>>>(log, int(cols), x, ldx, y, ldy);
+      softmax_fwd_smem<true><<<unsigned(rows), 512, bytes, detail::stream()>>>(log, int(cols), x, ldx, y, ldy);
     } else {
       if (!raised[0]) {
         TG_CUDA_CHECK(cudaFuncSetAttribute(softmax_fwd_smem<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                            int(kSmemCols * sizeof(float))));
         raised[0] = true;
       }
-      softmax_fwd_smem<false><<<unsigned(rows), 512, bytes>>>(log, int(cols), x, ldx, y, ldy);
+      softmax_fwd_smem<false><<<unsigned(rows), 512, bytes, detail::stream()>>>(log, int(cols), x, ldx, y, ldy);
     }
   } else {
-    softmax_fwd_block<<<unsigned(rows), 256>>>(log, int(cols), x, ldx, y, ldy);
+    softmax_fwd_block<<<unsigned(rows), 256, 0, detail::stream()>>>(log, int(cols), x, ldx, y, ldy);
   }
   TG_CUDA_LAUNCHED();
 }
@@ -353,10 +353,10 @@ void softmax_backward(bool log, index_t rows, index_t cols, const float* y, inde
   const bool vec = cols % 4 == 0 && (rows == 1 || (ldy % 4 == 0 && lddy % 4 == 0 && lddx % 4 == 0)) && aligned16(y) &&
                    aligned16(dy) && aligned16(dx);
   if (cols <= kRowMax) {
-    if (vec) softmax_bwd_regs<4><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
-    else softmax_bwd_regs<1><<<unsigned((rows + 7) / 8), 256>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
+    if (vec) softmax_bwd_regs<4><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
+    else softmax_bwd_regs<1><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
   } else {
-    softmax_bwd_block<<<unsigned(rows), 256>>>(log, int(cols), y, ldy, dy, lddy, dx, lddx);
+    softmax_bwd_block<<<unsigned(rows), 256, 0, detail::stream()>>>(log, int(cols), y, ldy, dy, lddy, dx, lddx);
   }
   TG_CUDA_LAUNCHED();
 }

@@ -1,8 +1,9 @@
-// The CUDA runtime wrapper (cuda/runtime.hpp) and the device allocator for Buffers.
-// The allocator is plain cudaMalloc/cudaFree for now; the caching allocator of the CUDA
-// path issue replaces it behind the same hook.
+// The CUDA runtime wrapper (cuda/runtime.hpp): devices, streams, copies, pinned memory,
+// and the caching allocators behind Buffers on cuda:N.
 #include <cuda_runtime.h>
 
+#include <atomic>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -36,18 +37,57 @@ const DeviceCount& probe() {
   return result;
 }
 
-void* allocate(int device, std::size_t bytes) {
+// The driver side of the caching allocators: cudaMalloc on the block's device; nullptr
+// (not an exception) when the device is out of memory, so that the allocator can empty
+// its cache and retry.
+void* raw_alloc(std::size_t bytes, void* context) {
+  const int device = int(reinterpret_cast<std::intptr_t>(context));
   int previous = 0;
   TG_CUDA_CHECK(cudaGetDevice(&previous));
   TG_CUDA_CHECK(cudaSetDevice(device));
   void* p = nullptr;
   const cudaError_t err = cudaMalloc(&p, bytes);
   cudaSetDevice(previous);
+  if (err == cudaErrorMemoryAllocation) {
+    cudaGetLastError();
+    return nullptr;
+  }
   TG_CUDA_CHECK(err);
   return p;
 }
 
-void deallocate(int /*device*/, void* p, std::size_t /*bytes*/) { cudaFree(p); }
+// Segments go back only when wholly free, but a kernel queued before the host freed the
+// last block may still be reading it: wait for the device first.
+void raw_free(void* p, void* context) {
+  const int device = int(reinterpret_cast<std::intptr_t>(context));
+  int previous = 0;
+  if (cudaGetDevice(&previous) != cudaSuccess) return;  // the runtime is gone (process exit)
+  cudaSetDevice(device);
+  cudaDeviceSynchronize();
+  cudaFree(p);
+  cudaSetDevice(previous);
+}
+
+// One caching allocator per device, made on first use and never destroyed: Buffers with
+// static storage duration may be freed after any destructor of this file has run.
+CachingAllocator& allocator_of(int device) {
+  static const std::vector<CachingAllocator*> all = [] {
+    std::vector<CachingAllocator*> v;
+    for (int i = 0; i < device_count(); ++i)
+      v.push_back(new CachingAllocator({&raw_alloc, &raw_free, reinterpret_cast<void*>(std::intptr_t(i))},
+                                       "cuda:" + std::to_string(i)));
+    return v;
+  }();
+  TG_CHECK(device >= 0 && device < int(all.size()), "cuda allocator", "device", "expected 0 <= device < ",
+           all.size(), ", got ", device);
+  return *all[std::size_t(device)];
+}
+
+void* allocate(int device, std::size_t bytes) {
+  return allocator_of(device).allocate(bytes, reinterpret_cast<std::uintptr_t>(current_stream()));
+}
+
+void deallocate(int device, void* p, std::size_t /*bytes*/) { allocator_of(device).deallocate(p); }
 
 constexpr DeviceAllocator kAllocator{&allocate, &deallocate};
 
@@ -57,6 +97,25 @@ const bool kInstalled = [] {
   set_device_allocator(DeviceType::cuda, &kAllocator);
   return true;
 }();
+
+thread_local void* g_stream = nullptr;  // this thread's current stream; nullptr: default
+
+struct TransferCounters {
+  std::atomic<std::uint64_t> h2d{0}, d2h{0}, d2d{0}, h2d_bytes{0}, d2h_bytes{0}, syncs{0};
+};
+TransferCounters g_transfers;
+
+void count_copy(bool dst_on_device, bool src_on_device, std::size_t bytes) {
+  if (dst_on_device && src_on_device) {
+    ++g_transfers.d2d;
+  } else if (dst_on_device) {
+    ++g_transfers.h2d;
+    g_transfers.h2d_bytes += bytes;
+  } else if (src_on_device) {
+    ++g_transfers.d2h;
+    g_transfers.d2h_bytes += bytes;
+  }
+}
 
 __global__ void affine_kernel(const float* x, float* y, int n) {
   const int i = blockIdx.x * blockDim.x + threadIdx.x;
@@ -98,9 +157,108 @@ std::string version_string() {
   return "runtime " + fmt(runtime) + ", driver " + (driver ? fmt(driver) : std::string("none"));
 }
 
-void copy_bytes(void* dst, bool /*dst_on_device*/, const void* src, bool /*src_on_device*/, std::size_t bytes) {
+void copy_bytes(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t bytes) {
   if (bytes == 0) return;
-  TG_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDefault));
+  const cudaStream_t stream = detail::stream();
+  TG_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
+  count_copy(dst_on_device, src_on_device, bytes);
+  if (!dst_on_device || !src_on_device) {
+    TG_CUDA_CHECK(cudaStreamSynchronize(stream));
+    ++g_transfers.syncs;
+  }
+}
+
+void copy_bytes_async(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t bytes) {
+  if (bytes == 0) return;
+  TG_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, detail::stream()));
+  count_copy(dst_on_device, src_on_device, bytes);
+}
+
+TransferStats transfer_stats() {
+  TransferStats t;
+  t.host_to_device = g_transfers.h2d;
+  t.device_to_host = g_transfers.d2h;
+  t.device_to_device = g_transfers.d2d;
+  t.host_to_device_bytes = g_transfers.h2d_bytes;
+  t.device_to_host_bytes = g_transfers.d2h_bytes;
+  t.synchronizations = g_transfers.syncs;
+  return t;
+}
+
+void reset_transfer_stats() {
+  for (auto* c : {&g_transfers.h2d, &g_transfers.d2h, &g_transfers.d2d, &g_transfers.h2d_bytes,
+                  &g_transfers.d2h_bytes, &g_transfers.syncs})
+    c->store(0);
+}
+
+Stream::Stream(int device) : device_(device) {
+  TG_CHECK(device >= 0 && device < device_count(), "cuda::Stream", "device", "expected 0 <= device < ",
+           device_count(), ", got ", device);
+  int previous = 0;
+  TG_CUDA_CHECK(cudaGetDevice(&previous));
+  TG_CUDA_CHECK(cudaSetDevice(device));
+  cudaStream_t s = nullptr;
+  const cudaError_t err = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  cudaSetDevice(previous);
+  TG_CUDA_CHECK(err);
+  handle_ = s;
+}
+
+Stream::~Stream() {
+  if (handle_) cudaStreamDestroy(static_cast<cudaStream_t>(handle_));
+}
+
+void Stream::synchronize() const {
+  TG_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
+  ++g_transfers.syncs;
+}
+
+StreamGuard::StreamGuard(const Stream& stream) : previous_(g_stream) {
+  TG_CUDA_CHECK(cudaGetDevice(&previous_device_));
+  TG_CUDA_CHECK(cudaSetDevice(stream.device()));
+  g_stream = stream.handle();
+}
+
+StreamGuard::~StreamGuard() {
+  g_stream = previous_;
+  cudaSetDevice(previous_device_);
+}
+
+void* current_stream() { return g_stream; }
+
+void synchronize() {
+  TG_CUDA_CHECK(cudaStreamSynchronize(detail::stream()));
+  ++g_transfers.syncs;
+}
+
+PinnedBuffer::PinnedBuffer(std::size_t bytes) : bytes_(bytes) {
+  if (bytes) TG_CUDA_CHECK(cudaMallocHost(&data_, bytes));
+}
+
+PinnedBuffer::PinnedBuffer(PinnedBuffer&& other) noexcept : data_(other.data_), bytes_(other.bytes_) {
+  other.data_ = nullptr;
+  other.bytes_ = 0;
+}
+
+PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
+  if (this != &other) {
+    if (data_) cudaFreeHost(data_);
+    data_ = other.data_;
+    bytes_ = other.bytes_;
+    other.data_ = nullptr;
+    other.bytes_ = 0;
+  }
+  return *this;
+}
+
+PinnedBuffer::~PinnedBuffer() {
+  if (data_) cudaFreeHost(data_);
+}
+
+AllocatorStats allocator_stats(int device) { return allocator_of(device).stats(); }
+void reset_allocator_peaks(int device) { allocator_of(device).reset_peaks(); }
+void empty_cache() {
+  for (int i = 0; i < device_count(); ++i) allocator_of(i).empty_cache();
 }
 
 double measure_copy_gbs(int index) {
@@ -145,11 +303,11 @@ std::string launch_check(int index) {
     for (int i = 0; i < n; ++i) host[i] = float(i % 1000) - 500.0f;
     Buffer x(n * sizeof(float), Device::cuda(index));
     Buffer y(n * sizeof(float), Device::cuda(index));
-    TG_CUDA_CHECK(cudaMemcpy(x.data(), host.data(), n * sizeof(float), cudaMemcpyHostToDevice));
-    affine_kernel<<<(n + 255) / 256, 256>>>(x.as<float>(), y.as<float>(), n);
+    copy_bytes(x.data(), true, host.data(), false, n * sizeof(float));
+    affine_kernel<<<(n + 255) / 256, 256, 0, detail::stream()>>>(x.as<float>(), y.as<float>(), n);
     TG_CUDA_LAUNCHED();
     std::vector<float> out(n);
-    TG_CUDA_CHECK(cudaMemcpy(out.data(), y.data(), n * sizeof(float), cudaMemcpyDeviceToHost));
+    copy_bytes(out.data(), false, y.data(), true, n * sizeof(float));
     for (int i = 0; i < n; ++i)
       if (out[i] != 2.0f * host[i] + 1.0f)
         return "element " + std::to_string(i) + ": got " + std::to_string(out[i]) +

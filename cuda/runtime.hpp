@@ -4,11 +4,14 @@
 // Without a usable GPU (no device, no driver: cudaGetDeviceCount fails with error 100 or
 // 35) device_count() is 0 and unavailable_reason() says why; nothing throws for that,
 // so GPU tests can GTEST_SKIP() with the reason. When CUDA is built in, linking this
-// library installs a cudaMalloc-backed allocator for Buffers on cuda:N.
+// library installs the caching allocator for Buffers on cuda:N.
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
+
+#include "cuda/caching_allocator.hpp"
 
 namespace tg::cuda {
 
@@ -30,9 +33,82 @@ std::string unavailable_reason(); // why device_count() is 0; "" when it is not
 DeviceInfo device_info(int index);  // tg::Error unless 0 <= index < device_count()
 std::string version_string();     // "runtime 13.0, driver 13.0" or "built without CUDA"
 
-// Copies bytes between any two of host memory and CUDA devices (cudaMemcpy with unified
-// addressing); synchronous. tg::Error when a side is a device and CUDA is absent.
+// Copies bytes between any two of host memory and CUDA devices (unified addressing), in
+// order on the current stream. A copy that touches host memory waits for it (the host
+// buffer may be pageable or reused at once); device-to-device copies do not wait.
+// tg::Error when a side is a device and CUDA is absent. Counted in transfer_stats().
 void copy_bytes(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t bytes);
+// The same without waiting: `host` must be pinned memory (PinnedBuffer) that stays
+// untouched until the stream reaches the copy (synchronize()).
+void copy_bytes_async(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t bytes);
+
+// Host<->device traffic and waits since the start (or reset_transfer_stats()): the proof
+// that a training step stays on the device (tests/test_cuda_tensor.cpp).
+struct TransferStats {
+  std::uint64_t host_to_device = 0, device_to_host = 0, device_to_device = 0;  // copies
+  std::uint64_t host_to_device_bytes = 0, device_to_host_bytes = 0;
+  std::uint64_t synchronizations = 0;  // host waits on a stream or the device
+};
+TransferStats transfer_stats();
+void reset_transfer_stats();
+
+// Streams. Work is queued on the calling thread's current stream: the device's default
+// stream unless a StreamGuard says otherwise. Blocks of the caching allocator are reused
+// only on the stream that allocated them.
+class Stream {
+ public:
+  explicit Stream(int device = 0);  // a new non-blocking stream on `device`
+  ~Stream();
+  Stream(const Stream&) = delete;
+  Stream& operator=(const Stream&) = delete;
+  void synchronize() const;  // waits for everything queued on it
+  void* handle() const { return handle_; }  // the cudaStream_t
+  int device() const { return device_; }
+
+ private:
+  void* handle_ = nullptr;
+  int device_ = 0;
+};
+// Makes `stream` the current one of this thread (and its device the current device)
+// until destruction.
+class StreamGuard {
+ public:
+  explicit StreamGuard(const Stream& stream);
+  ~StreamGuard();
+  StreamGuard(const StreamGuard&) = delete;
+  StreamGuard& operator=(const StreamGuard&) = delete;
+
+ private:
+  void* previous_ = nullptr;
+  int previous_device_ = 0;
+};
+void* current_stream();      // this thread's current cudaStream_t (nullptr: the default)
+void synchronize();          // waits for the current stream
+
+// Page-locked host memory: what copy_bytes_async needs, and twice the bandwidth of
+// pageable memory for large transfers.
+class PinnedBuffer {
+ public:
+  PinnedBuffer() = default;
+  explicit PinnedBuffer(std::size_t bytes);
+  PinnedBuffer(PinnedBuffer&& other) noexcept;
+  PinnedBuffer& operator=(PinnedBuffer&& other) noexcept;
+  PinnedBuffer(const PinnedBuffer&) = delete;
+  PinnedBuffer& operator=(const PinnedBuffer&) = delete;
+  ~PinnedBuffer();
+  void* data() const { return data_; }
+  std::size_t bytes() const { return bytes_; }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t bytes_ = 0;
+};
+
+// The caching allocator of each device (cuda/caching_allocator.hpp) behind every Buffer on
+// cuda:N. tg::Error unless 0 <= device < device_count().
+AllocatorStats allocator_stats(int device);
+void reset_allocator_peaks(int device);
+void empty_cache();  // every device: returns wholly free segments to the driver
 
 // Device-to-device copy bandwidth of device `index` in GB/s (bytes read + written per
 // second; cudaMemcpy of 256 MiB, timed with events, best of 5): the memory ceiling the
