@@ -1,13 +1,14 @@
 #include "autograd/detail.hpp"
 
 #include "cpu/ops.hpp"
+#include "cuda/ops.hpp"
 
 namespace tg::detail {
 
 const OpTable& table_for(const char* op, Device device) {
   if (device.is_cpu()) return cpu::ops();
-  throw_error(op, "device", "no CUDA kernels are built into this version of tilegrad yet (tensors can live on ",
-              device.str(), " but ops run on the CPU): move the inputs with .to(Device::cpu())");
+  if (device.is_cuda()) return cuda::ops();
+  throw_error(op, "device", "no kernels for device ", device.str());
 }
 
 void check_same(const char* op, std::initializer_list<const Tensor*> tensors) {

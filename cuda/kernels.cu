@@ -14,6 +14,7 @@
 
 #include "cuda/act.cuh"
 #include "cuda/check.cuh"
+#include "cuda/warp.cuh"
 #include "cuda/kernels.hpp"
 #include "kernels/error.hpp"
 #include "kernels/softmax.hpp"
@@ -122,31 +123,7 @@ __device__ __forceinline__ Stats warp_merge(Stats st) {
   return st;
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
-  for (int o = 16; o > 0; o /= 2) v += __shfl_xor_sync(0xffffffffu, v, o);
-  return v;
-}
-
-// A value merged over the whole block (every thread gets it): warp shuffles, then the
-// warps' results through shared memory. `warp` merges within a warp, `none` is the
-// identity for the lanes past the block's warps.
-template <class T, class WarpOp>
-__device__ __forceinline__ T block_all(T v, T none, WarpOp warp) {
-  __shared__ T part[32];
-  __shared__ T total;
-  v = warp(v);
-  if (threadIdx.x % 32 == 0) part[threadIdx.x / 32] = v;
-  __syncthreads();
-  if (threadIdx.x < 32) {
-    T t = threadIdx.x < blockDim.x / 32 ? part[threadIdx.x] : none;
-    t = warp(t);
-    if (threadIdx.x == 0) total = t;
-  }
-  __syncthreads();
-  return total;
-}
 __device__ __forceinline__ Stats block_stats(Stats st) { return block_all(st, Stats{-kInf, 0.0f, 0, 0}, warp_merge); }
-__device__ __forceinline__ float block_sum(float v) { return block_all(v, 0.0f, warp_sum); }
 
 // A row's output from its statistics, with the special rows of kernels/softmax.hpp.
 struct RowOutput {

@@ -2,6 +2,7 @@
 // reason that says so. Nothing here needs the CUDA toolkit.
 #include "cuda/gemm.hpp"
 #include "cuda/kernels.hpp"
+#include "cuda/ops.hpp"
 #include "cuda/runtime.hpp"
 #include "kernels/error.hpp"
 
@@ -74,5 +75,58 @@ void softmax_forward(bool, index_t, index_t, const float*, index_t, float*, inde
 void softmax_backward(bool, index_t, index_t, const float*, index_t, const float*, index_t, float*, index_t) {
   detail::throw_error("cuda::softmax_backward", "device", unavailable_reason());
 }
+
+// The op table and cuda/ops.hpp's entries: every one says why there is no device.
+namespace {
+[[noreturn]] void unavailable(const char* op) { detail::throw_error(op, "device", unavailable_reason()); }
+template <class F>
+struct Unavailable;
+template <class... A>
+struct Unavailable<void (*)(A...)> {
+  static void call(A...) { unavailable("cuda"); }
+};
+template <class T>
+constexpr TypedOps<T> unavailable_ops() {
+  TypedOps<T> t;
+#define TG_UNAVAILABLE_ENTRY(name) t.name = &Unavailable<typename OpSignatures<T>::name>::call;
+  TG_OPS(TG_UNAVAILABLE_ENTRY)
+#undef TG_UNAVAILABLE_ENTRY
+  return t;
+}
+constexpr OpTable kNone{"cuda (not built)", unavailable_ops<float>(), unavailable_ops<double>()};
+}  // namespace
+
+const OpTable& ops() { return kNone; }
+
+void unary(Unary, double, double, const Shape&, const float*, const Shape&, float*) { unavailable("cuda::unary"); }
+void binary(Binary, const Shape&, const float*, const Shape&, const float*, const Shape&, float*) {
+  unavailable("cuda::binary");
+}
+void where(const Shape&, const float*, const Shape&, const float*, const Shape&, const float*, const Shape&, float*) {
+  unavailable("cuda::where");
+}
+void reduce(Reduce, index_t, index_t, index_t, const float*, index_t, index_t, index_t, float*, index_t, index_t) {
+  unavailable("cuda::reduce");
+}
+void layer_norm_forward(index_t, index_t, const float*, index_t, const float*, const float*, float, float*, index_t,
+                        float*, float*) {
+  unavailable("cuda::layer_norm_forward");
+}
+void layer_norm_backward(index_t, index_t, const float*, index_t, const float*, index_t, const float*, const float*,
+                         const float*, float, float*, index_t, float*, float*) {
+  unavailable("cuda::layer_norm_backward");
+}
+void cross_entropy_forward(index_t, index_t, const float*, index_t, const index_t*, index_t, double, float*, float*) {
+  unavailable("cuda::cross_entropy_forward");
+}
+void cross_entropy_backward(index_t, index_t, const float*, index_t, const index_t*, index_t, double, const float*,
+                            const float*, float*, index_t) {
+  unavailable("cuda::cross_entropy_backward");
+}
+void count_targets(index_t, const index_t*, index_t, float*) { unavailable("cuda::count_targets"); }
+void random(Random, index_t, float*, double, double, std::uint64_t, std::uint64_t) { unavailable("cuda::random"); }
+void dropout(index_t, const float*, float*, double, std::uint64_t, std::uint64_t) { unavailable("cuda::dropout"); }
+void sgd_step(const SgdConfig&, std::span<const ParamSlot<float>>) { unavailable("cuda::sgd_step"); }
+void adam_step(const AdamConfig&, std::span<const ParamSlot<float>>) { unavailable("cuda::adam_step"); }
 
 }  // namespace tg::cuda

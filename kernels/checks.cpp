@@ -375,7 +375,7 @@ void check_dropout(const char* op, index_t n, const void* x, const void* y, doub
 
 void check_cross_entropy(const char* op, index_t rows, index_t classes, const void* logits, index_t ld,
                          const index_t* target, index_t ignore_index, double smoothing,
-                         const void* out0, const void* out1, std::size_t elem) {
+                         const void* out0, const void* out1, std::size_t elem, bool targets_on_host) {
   check_size(op, "rows", rows);
   TG_CHECK(classes >= 1, op, "classes", "expected at least one class, got ", classes);
   TG_CHECK(smoothing >= 0 && smoothing < 1, op, "label_smoothing", "expected a value in [0, 1), got ", smoothing);
@@ -384,7 +384,7 @@ void check_cross_entropy(const char* op, index_t rows, index_t classes, const vo
   TG_CHECK(target != nullptr, op, "target", "expected a non-null pointer to ", rows, " class indices");
   TG_CHECK(out0 != nullptr && out1 != nullptr, op, out0 ? "lse" : "loss", "expected a non-null pointer to ", rows,
            " elements");
-  for (index_t i = 0; i < rows; ++i)
+  for (index_t i = 0; targets_on_host && i < rows; ++i)
     TG_CHECK(target[i] == ignore_index || (target[i] >= 0 && target[i] < classes), op, "target",
              "expected class indices in [0, ", classes, ") or ignore_index = ", ignore_index, ", got ", target[i],
              " at row ", i);

@@ -23,9 +23,11 @@
 
 namespace tg {
 
+// With targets_on_host == false the target values are not read (they live on a device;
+// the CUDA kernels turn a bad target into a NaN loss instead).
 void check_cross_entropy(const char* op, index_t rows, index_t classes, const void* logits, index_t ld,
                          const index_t* target, index_t ignore_index, double smoothing,
-                         const void* out0, const void* out1, std::size_t elem);
+                         const void* out0, const void* out1, std::size_t elem, bool targets_on_host = true);
 
 template <class T>
 void cross_entropy_forward_ref(index_t rows, index_t classes, const T* logits, index_t ld,

@@ -3,17 +3,14 @@
 #include <cmath>
 #include <numbers>
 
-#include "cpu/ops.hpp"
+#include "autograd/detail.hpp"
 #include "kernels/error.hpp"
 
 namespace tg::nn {
 
 namespace {
 
-const OpTable& table_for(Device d) {
-  TG_CHECK(d.is_cpu(), "optimizer", "device", "optimizer steps run on the CPU in this version; got ", d.str());
-  return cpu::ops();
-}
+const OpTable& table_for(Device d) { return detail::table_for("optimizer", d); }
 
 Tensor scalar(double v) { return Tensor::full({}, v, TensorOptions().with_dtype(DType::f64)); }
 
@@ -28,6 +25,8 @@ void for_each_dtype(const std::vector<Tensor>& params, Use&& use, MakeSlot&& mak
     const Tensor& p = params[i];
     const Tensor g = p.grad();
     if (!g.defined() || !use(i)) continue;
+    TG_CHECK(p.device() == params[0].device(), "optimizer", "params", "expected every parameter on ",
+             params[0].device().str(), ", parameter ", i, " is on ", p.device().str());
     TG_CHECK(p.is_contiguous(), "optimizer", "params", "expected contiguous parameters, parameter ", i, " is ",
              p.shape().str(), " with strides");
     TG_CHECK(g.dtype() == p.dtype() && g.numel() == p.numel(), "optimizer", "grad",

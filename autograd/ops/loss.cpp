@@ -3,6 +3,7 @@
 #include "autograd/detail.hpp"
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
+#include "cuda/ops.hpp"
 
 namespace tg {
 
@@ -13,7 +14,8 @@ struct CrossEntropyBackward final : Node {
   Reduction reduction = Reduction::mean;
   index_t ignore_index = -100;
   double smoothing = 0;
-  double count = 1;  // targets not ignored (the mean's divisor)
+  double count = 1;  // targets not ignored (the mean's divisor), on the CPU
+  Tensor count_t;    // the same as a 0-d tensor on the device (read by no host)
   const char* name() const override { return "CrossEntropyBackward"; }
   void release_saved() override { logits.reset(), target.reset(), lse.reset(); }
   index_t saved_bytes() const override { return logits.bytes() + target.bytes() + lse.bytes(); }
@@ -23,9 +25,17 @@ struct CrossEntropyBackward final : Node {
     const Tensor z = logits.unpack(*this), t = target.unpack(*this), l = lse.unpack(*this);
     const index_t rows = z.size(0), classes = z.size(1);
     // Each row's upstream gradient: g itself (none), or g spread (sum) and divided (mean).
-    Tensor dloss = reduction == Reduction::none ? g.detach().contiguous()
-                                                : Tensor::full({rows}, g.item() / (reduction == Reduction::mean ? count : 1.0),
-                                                               TensorOptions().with_dtype(z.dtype()));
+    // On a device the division and the spread are tensor ops: reading g would synchronize.
+    Tensor dloss;
+    if (reduction == Reduction::none) {
+      dloss = g.detach().contiguous();
+    } else if (z.device().is_cpu()) {
+      dloss = Tensor::full({rows}, g.item() / (reduction == Reduction::mean ? count : 1.0),
+                           TensorOptions().with_dtype(z.dtype()));
+    } else {
+      const Tensor per_row = reduction == Reduction::mean ? g.detach() / count_t : g.detach();
+      dloss = per_row.expand({rows}).contiguous();
+    }
     Tensor dz = make_tensor(z.sizes(), z.dtype(), z.device());
     detail::with_float_type("cross_entropy", z.dtype(), [&](auto zero) {
       using T = decltype(zero);
@@ -48,36 +58,47 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   TG_CHECK(target.defined() && target.dtype() == DType::i64 && target.dim() == 1 && target.size(0) == logits.size(0),
            op, "target", "expected (", logits.size(0), ") class indices of dtype i64, got ",
            target.defined() ? target.shape().str() + " " + dtype_name(target.dtype()) : std::string("undefined"));
-  TG_CHECK(logits.device().is_cpu() && target.device().is_cpu(), op, "device",
-           "cross_entropy runs on the CPU in this version");
+  TG_CHECK(logits.device() == target.device(), op, "device", "expected logits and target on one device, got ",
+           logits.device().str(), " and ", target.device().str());
+  const bool host = logits.device().is_cpu();
   const Tensor z = logits.detach().contiguous(), t = target.contiguous();
   const index_t rows = z.size(0), classes = z.size(1);
-  const TensorOptions o = TensorOptions().with_dtype(z.dtype());
+  const TensorOptions o = TensorOptions().with_dtype(z.dtype()).with_device(z.device());
   Tensor loss = Tensor::empty({rows}, o), lse = Tensor::empty({rows}, o);
   detail::with_float_type(op, z.dtype(), [&](auto zero) {
     using T = decltype(zero);
     check_cross_entropy(op, rows, classes, z.data<T>(), classes, t.data<std::int64_t>(), ignore_index, label_smoothing,
-                        loss.data<T>(), lse.data<T>(), sizeof(T));
+                        loss.data<T>(), lse.data<T>(), sizeof(T), /*targets_on_host=*/host);
     detail::table_for(op, z.device())
         .get<T>()
         .cross_entropy_forward(rows, classes, z.data<T>(), classes, t.data<std::int64_t>(), ignore_index,
                                label_smoothing, loss.data<T>(), lse.data<T>());
   });
+  // The mean's divisor: counted by the host on the CPU, by a kernel on a device.
   index_t count = 0;
-  const std::int64_t* tp = t.data<std::int64_t>();
-  for (index_t i = 0; i < rows; ++i) count += tp[i] != ignore_index;
+  Tensor count_t;
+  if (host) {
+    const std::int64_t* tp = t.data<std::int64_t>();
+    for (index_t i = 0; i < rows; ++i) count += tp[i] != ignore_index;
+  } else if (reduction == Reduction::mean) {
+    TG_CHECK(z.dtype() == DType::f32, op, "dtype", "expected f32 logits on ", z.device().str());
+    count_t = Tensor::empty({}, o);
+    cuda::count_targets(rows, t.data<std::int64_t>(), ignore_index, count_t.data<float>());
+  }
   Tensor y;
   {
     NoGradGuard no_grad;
     y = reduction == Reduction::none ? loss
         : reduction == Reduction::sum ? sum(loss)
-                                      : sum(loss) * (1.0 / double(count));  // 0 / 0 = NaN when all are ignored
+        : host                        ? sum(loss) * (1.0 / double(count))  // 0 / 0 = NaN when all are ignored
+                                      : sum(loss) / count_t;
   }
   if (needs_graph({&logits})) {
     auto n = std::make_shared<CrossEntropyBackward>();
     n->logits = SavedTensor(z), n->target = SavedTensor(t), n->lse = SavedTensor(lse);
     n->reduction = reduction, n->ignore_index = ignore_index, n->smoothing = label_smoothing;
     n->count = double(count);
+    n->count_t = count_t;
     attach(n, {&logits, &target}, y, where);
   }
   if (anomaly_enabled()) check_finite(y, "forward", y.grad_fn().get(), op, where);

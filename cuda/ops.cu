@@ -1,0 +1,897 @@
+// The CUDA kernels between the big ones (cuda/ops.hpp), and the CUDA op table.
+//
+//   elementwise  unary, binary, where over strided N-D views: the host first drops size-1
+//                dimensions and merges those that are contiguous in every operand, so
+//                that a contiguous (or same-layout) call becomes one flat grid-stride
+//                loop; otherwise each element's offsets come from its row-major index.
+//   reduce       sum / mean / max over the middle axis of (outer, n, inner): a group of
+//                threads per output when inner == 1 (a warp for short rows, a 256-thread
+//                block for long ones), a 32-column x 8-row block per 32 outputs when
+//                inner > 1 (coalesced along inner); when those blocks cannot fill the GPU,
+//                n is cut into chunks whose partial results (double) go to a workspace
+//                from the caching allocator and a second kernel adds them in a fixed
+//                order. Accumulation in double: the same answer for any chunking, to a
+//                float rounding of the exact sum for the sizes of a training step.
+//   layer_norm   a warp per row with the row in registers up to 1024 columns (mean, then
+//                the variance around it, then the write: the row is read once), a block
+//                per row beyond; dgamma / dbeta through the column reduction.
+//   cross_entropy a warp (a block for rows over 1024 classes) per row: max, then the sum
+//                of exponentials and of logits, both in double; the backward is
+//                elementwise from the saved lse.
+//   random, dropout  Philox (kernels/random.hpp), element i from (seed, offset, i): the
+//                same bits as the CPU.
+//   sgd, adam    a multi-tensor apply: up to 24 parameters per launch, blocks assigned to
+//                4096-element chunks of them.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <numbers>
+#include <type_traits>
+
+#include "cuda/check.cuh"
+#include "cuda/gemm.hpp"
+#include "cuda/kernels.hpp"
+#include "cuda/ops.hpp"
+#include "cuda/warp.cuh"
+#include "kernels/buffer.hpp"
+#include "kernels/error.hpp"
+
+namespace tg::cuda {
+
+namespace {
+
+using i64 = std::int64_t;
+constexpr int kRank = Shape::kMaxRank;
+constexpr double kInfD = std::numeric_limits<double>::infinity();
+
+int device_now() {
+  int d = 0;
+  TG_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+int sms() {
+  static int count[64] = {};
+  const int d = device_now() & 63;
+  if (!count[d]) TG_CUDA_CHECK(cudaDeviceGetAttribute(&count[d], cudaDevAttrMultiProcessorCount, d));
+  return count[d];
+}
+
+unsigned grid_for(i64 n, int threads) {
+  const i64 b = (n + threads - 1) / threads;
+  return unsigned(std::min<i64>(std::max<i64>(b, 1), i64(sms()) * 32));  // grid-stride beyond
+}
+
+// ---- elementwise ----
+
+struct Dims {
+  int rank = 0;
+  i64 size[kRank] = {};
+};
+struct Strides {
+  i64 s[kRank] = {};
+};
+
+// The operands' views with size-1 dimensions dropped and dimensions merged where every
+// operand is contiguous across them: (4, 5):(5, 1) and (4, 5):(0, 0) stay one dimension
+// of 20 elements each.
+template <int N>
+struct Collapsed {
+  Dims dims;
+  Strides st[N];
+  bool flat() const {  // one dimension of unit stride in every operand (or a scalar)
+    if (dims.rank == 0) return true;
+    if (dims.rank != 1) return false;
+    for (int k = 0; k < N; ++k)
+      if (st[k].s[0] != 1) return false;
+    return true;
+  }
+};
+
+template <int N>
+Collapsed<N> collapse(const Shape& ys, const Shape* const (&shapes)[N]) {
+  Collapsed<N> c;
+  int r = 0;
+  for (int d = 0; d < ys.rank(); ++d) {
+    const i64 n = ys.sizes()[std::size_t(d)];
+    if (n == 1) continue;
+    bool merge = r > 0;
+    for (int k = 0; merge && k < N; ++k)
+      merge = c.st[k].s[r - 1] == shapes[k]->strides()[std::size_t(d)] * n;
+    if (merge) {
+      c.dims.size[r - 1] *= n;
+      for (int k = 0; k < N; ++k) c.st[k].s[r - 1] = shapes[k]->strides()[std::size_t(d)];
+    } else {
+      c.dims.size[r] = n;
+      for (int k = 0; k < N; ++k) c.st[k].s[r] = shapes[k]->strides()[std::size_t(d)];
+      ++r;
+    }
+  }
+  c.dims.rank = r;
+  return c;
+}
+
+// The operands' offsets of element i (row-major over d). Unrolled over every possible
+// dimension so that all indices are constants: the strides stay in registers and
+// parameter space, never in local memory.
+template <int N>
+__device__ __forceinline__ void offsets_of(const Dims& d, const Strides* const (&st)[N], i64 i, i64 (&off)[N]) {
+#pragma unroll
+  for (int k = 0; k < N; ++k) off[k] = 0;
+#pragma unroll
+  for (int j = kRank - 1; j >= 0; --j) {
+    if (j >= d.rank) continue;
+    const i64 q = i / d.size[j], c = i - q * d.size[j];
+    i = q;
+#pragma unroll
+    for (int k = 0; k < N; ++k) off[k] += c * st[k]->s[j];
+  }
+}
+
+__device__ __forceinline__ float unary_value(Unary op, float x, float p0, float p1) {
+  switch (op) {
+    case Unary::copy: return x;
+    case Unary::fill: return p0;
+    case Unary::neg: return -x;
+    case Unary::exp: return expf(x);
+    case Unary::log: return logf(x);
+    case Unary::sqrt: return sqrtf(x);
+    case Unary::rsqrt: return 1.0f / sqrtf(x);
+    case Unary::abs: return fabsf(x);
+    case Unary::sign: return x != x ? x : float((x > 0.0f) - (x < 0.0f));
+    case Unary::square: return x * x;
+    case Unary::reciprocal: return 1.0f / x;
+    case Unary::add_scalar: return x + p0;
+    case Unary::mul_scalar: return x * p0;
+    case Unary::pow_scalar: return powf(x, p0);
+    case Unary::clamp: return x != x ? x : fminf(fmaxf(x, p0), p1);
+    case Unary::in_range: return p0 <= x && x <= p1 ? 1.0f : 0.0f;
+    case Unary::gt_scalar: return x > p0 ? 1.0f : 0.0f;
+  }
+  return __int_as_float(0x7fc00000);
+}
+
+__device__ __forceinline__ float binary_value(Binary op, float a, float b) {
+  switch (op) {
+    case Binary::add: return a + b;
+    case Binary::sub: return a - b;
+    case Binary::mul: return a * b;
+    case Binary::div: return a / b;
+    case Binary::eq: return a == b ? 1.0f : 0.0f;
+    case Binary::gt: return a > b ? 1.0f : 0.0f;
+    case Binary::max: return a != a || b != b ? a + b : fmaxf(a, b);
+    case Binary::min: return a != a || b != b ? a + b : fminf(a, b);
+  }
+  return __int_as_float(0x7fc00000);
+}
+
+// Element i of a flat operand (or the single element of a scalar view).
+__global__ void unary_flat(Unary op, float p0, float p1, i64 n, const float* x, float* y) {
+  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < n; i += i64(gridDim.x) * blockDim.x)
+    y[i] = unary_value(op, op == Unary::fill ? 0.0f : x[i], p0, p1);
+}
+
+__global__ void unary_nd(Unary op, float p0, float p1, i64 n, Dims d, Strides sx, Strides sy, const float* x, float* y) {
+  const Strides* const st[2] = {&sx, &sy};
+  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < n; i += i64(gridDim.x) * blockDim.x) {
+    i64 off[2];
+    offsets_of<2>(d, st, i, off);
+    y[off[1]] = unary_value(op, op == Unary::fill ? 0.0f : x[off[0]], p0, p1);
+  }
+}
+
+__global__ void binary_flat(Binary op, i64 n, const float* a, const float* b, float* y) {
+  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < n; i += i64(gridDim.x) * blockDim.x)
+    y[i] = binary_value(op, a[i], b[i]);
+}
+
+__global__ void binary_nd(Binary op, i64 n, Dims d, Strides sa, Strides sb, Strides sy, const float* a, const float* b,
+                          float* y) {
+  const Strides* const st[3] = {&sa, &sb, &sy};
+  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < n; i += i64(gridDim.x) * blockDim.x) {
+    i64 off[3];
+    offsets_of<3>(d, st, i, off);
+    y[off[2]] = binary_value(op, a[off[0]], b[off[1]]);
+  }
+}
+
+__global__ void where_nd(i64 n, Dims d, Strides sc, Strides sa, Strides sb, Strides sy, const float* c, const float* a,
+                         const float* b, float* y) {
+  const Strides* const st[4] = {&sc, &sa, &sb, &sy};
+  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < n; i += i64(gridDim.x) * blockDim.x) {
+    i64 off[4];
+    offsets_of<4>(d, st, i, off);
+    y[off[3]] = c[off[0]] != 0.0f ? a[off[1]] : b[off[2]];
+  }
+}
+
+// ---- reductions ----
+
+// Combines in double; max keeps a NaN once seen (v > NaN and NaN > v are both false).
+struct SumOp {
+  static constexpr double init() { return 0.0; }
+  __device__ static double step(double acc, double v) { return acc + v; }
+  __device__ static double warp(double v) { return warp_sum(v); }
+};
+struct MaxOp {
+  static constexpr double init() { return -kInfD; }
+  __device__ static double step(double acc, double v) { return (v != v || v > acc) && acc == acc ? v : acc; }
+  __device__ static double warp(double v) {
+    for (int o = 16; o > 0; o /= 2) v = step(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+  }
+};
+
+// The values a reduction reads: x[o, r, i] of a strided view, or (layer norm's dgamma)
+// dy[r, i] * xhat[r, i] recomputed from the saved statistics.
+struct ViewLoader {
+  const float* x;
+  i64 so, sn, si;
+  __device__ double operator()(i64 o, i64 r, i64 i) const { return double(x[o * so + r * sn + i * si]); }
+};
+struct DGammaLoader {
+  const float *x, *dy, *mean, *rstd;
+  i64 ldx, lddy;
+  __device__ double operator()(i64 /*o*/, i64 r, i64 i) const {
+    return double(dy[r * lddy + i]) * ((double(x[r * ldx + i]) - double(mean[r])) * double(rstd[r]));
+  }
+};
+
+// Where the results go: straight to y (with the mean's division), or a chunk's partials.
+struct Out {
+  float* y;       // final outputs (ys_o, ys_i), or null when writing partials
+  i64 yo, yi;
+  double* part;   // partials [chunk][o][i] when y is null
+  bool mean;
+  i64 n;          // the full reduced length (for the mean)
+  i64 outer, inner;
+  __device__ void put(i64 chunk, i64 o, i64 i, double v) const {
+    if (y) y[o * yo + i * yi] = float(mean ? v / double(n) : v);
+    else part[(chunk * outer + o) * inner + i] = v;
+  }
+};
+
+// inner == 1: kGroup threads per output (32: a warp, 8 outputs per 256-thread block;
+// 256: the block); blockIdx.y is the chunk of n.
+template <int kGroup, class Op, class Loader>
+__global__ void reduce_rows(i64 outer, i64 n, i64 chunk_len, Loader load, Out out) {
+  constexpr int kPerBlock = 256 / kGroup;
+  const int lane = int(threadIdx.x % kGroup);
+  const i64 o = i64(blockIdx.x) * kPerBlock + threadIdx.x / kGroup;
+  const i64 r0 = i64(blockIdx.y) * chunk_len, r1 = min(n, r0 + chunk_len);
+  double acc = Op::init();
+  if (o < outer)
+    for (i64 r = r0 + lane; r < r1; r += kGroup) acc = Op::step(acc, load(o, r, 0));
+  if constexpr (kGroup == 32) {
+    acc = Op::warp(acc);
+  } else {
+    acc = block_all(acc, Op::init(), [](double v) { return Op::warp(v); });
+  }
+  if (lane == 0 && o < outer) out.put(blockIdx.y, o, 0, acc);
+}
+
+// inner > 1: a (32, 8) block per 32 consecutive outputs of one o; its 8 rows of threads
+// stride over the chunk of n, then add their results in a fixed order.
+template <class Op, class Loader>
+__global__ void reduce_cols(i64 outer, i64 n, i64 inner, i64 chunk_len, Loader load, Out out) {
+  __shared__ double part[8][33];
+  const i64 i = i64(blockIdx.x) * 32 + threadIdx.x;
+  const i64 r0 = i64(blockIdx.z) * chunk_len, r1 = min(n, r0 + chunk_len);
+  for (i64 o = blockIdx.y; o < outer; o += gridDim.y) {
+    double acc = Op::init();
+    if (i < inner)
+      for (i64 r = r0 + threadIdx.y; r < r1; r += 8) acc = Op::step(acc, load(o, r, i));
+    part[threadIdx.y][threadIdx.x] = acc;
+    __syncthreads();
+    if (threadIdx.y == 0 && i < inner) {
+      double v = part[0][threadIdx.x];
+      for (int k = 1; k < 8; ++k) v = Op::step(v, part[k][threadIdx.x]);
+      out.put(blockIdx.z, o, i, v);
+    }
+    __syncthreads();
+  }
+}
+
+template <class Op>
+__global__ void reduce_chunks(i64 outer, i64 inner, int chunks, const double* part, Out out) {
+  const i64 total = outer * inner;
+  for (i64 k = blockIdx.x * i64(blockDim.x) + threadIdx.x; k < total; k += i64(gridDim.x) * blockDim.x) {
+    double v = Op::init();
+    for (int c = 0; c < chunks; ++c) v = Op::step(v, part[c * total + k]);
+    out.put(0, k / inner, k % inner, v);
+  }
+}
+
+// Reduces (outer, n, inner) through `load` into y (strides yo, yi): picks the kernel,
+// and chunks n when the outputs alone cannot give every SM two blocks.
+template <class Op, class Loader>
+void launch_reduce(bool mean, i64 outer, i64 n, i64 inner, Loader load, float* y, i64 yo, i64 yi) {
+  if (outer == 0 || inner == 0) return;
+  const i64 want = 2 * i64(sms());
+  Out out{y, yo, yi, nullptr, mean, n, outer, inner};
+  const cudaStream_t stream = detail::stream();
+  i64 base = 0, min_chunk = 0;
+  const bool rows = inner == 1;
+  const bool warp_rows = rows && n <= 4096;
+  if (rows) {
+    base = warp_rows ? (outer + 7) / 8 : outer;
+    min_chunk = warp_rows ? 1024 : 8192;
+  } else {
+    base = ((inner + 31) / 32) * std::min<i64>(outer, 65535);
+    min_chunk = 256;
+  }
+  i64 chunks = 1;
+  if (base < want && n > min_chunk) chunks = std::min<i64>({(want + base - 1) / base, (n + min_chunk - 1) / min_chunk, 1024});
+  const i64 chunk_len = (n + chunks - 1) / std::max<i64>(chunks, 1);
+  Buffer ws;
+  if (chunks > 1) {
+    ws = Buffer(std::size_t(chunks * outer * inner) * sizeof(double), Device::cuda(device_now()));
+    out.y = nullptr;
+    out.part = ws.as<double>();
+  }
+  const unsigned gz = unsigned(chunks);
+  if (rows) {
+    TG_CHECK(outer <= i64(INT32_MAX) * 8, "cuda::reduce", "outer", "expected fewer than 2^34 outputs, got ", outer);
+    if (warp_rows) reduce_rows<32, Op><<<dim3(unsigned((outer + 7) / 8), gz), 256, 0, stream>>>(outer, n, std::max<i64>(chunk_len, 1), load, out);
+    else reduce_rows<256, Op><<<dim3(unsigned(outer), gz), 256, 0, stream>>>(outer, n, std::max<i64>(chunk_len, 1), load, out);
+  } else {
+    TG_CHECK((inner + 31) / 32 <= i64(INT32_MAX), "cuda::reduce", "inner", "expected fewer than 2^36 inner elements");
+    reduce_cols<Op><<<dim3(unsigned((inner + 31) / 32), unsigned(std::min<i64>(outer, 65535)), gz), dim3(32, 8), 0,
+                      stream>>>(outer, n, inner, std::max<i64>(chunk_len, 1), load, out);
+  }
+  TG_CUDA_LAUNCHED();
+  if (chunks > 1) {
+    Out final_out{y, yo, yi, nullptr, mean, n, outer, inner};
+    reduce_chunks<Op><<<grid_for(outer * inner, 256), 256, 0, stream>>>(outer, inner, int(chunks), ws.as<double>(), final_out);
+    TG_CUDA_LAUNCHED();
+  }
+}
+
+// ---- layer norm ----
+
+// A warp per row, kPer values per lane (column t * 32 + lane in register t).
+template <int kPer>
+__global__ void ln_fwd_warp(int rows, int cols, const float* x, i64 ldx, const float* gamma, const float* beta,
+                            float eps, float* y, i64 ldy, float* mean, float* rstd) {
+  const int r = int(blockIdx.x * 8 + threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  if (r >= rows) return;
+  const float* xr = x + i64(r) * ldx;
+  float v[kPer];
+  float s = 0.0f;
+#pragma unroll
+  for (int t = 0; t < kPer; ++t) {
+    const int c = t * 32 + lane;
+    v[t] = c < cols ? xr[c] : 0.0f;
+    s += v[t];
+  }
+  const float mu = warp_sum(s) / float(cols);
+  float q = 0.0f;
+#pragma unroll
+  for (int t = 0; t < kPer; ++t) {
+    const float d = t * 32 + lane < cols ? v[t] - mu : 0.0f;
+    q += d * d;
+  }
+  const float rs = 1.0f / sqrtf(warp_sum(q) / float(cols) + eps);
+  float* yr = y + i64(r) * ldy;
+#pragma unroll
+  for (int t = 0; t < kPer; ++t) {
+    const int c = t * 32 + lane;
+    if (c < cols) yr[c] = (v[t] - mu) * rs * (gamma ? gamma[c] : 1.0f) + (beta ? beta[c] : 0.0f);
+  }
+  if (lane == 0) {
+    if (mean) mean[r] = mu;
+    if (rstd) rstd[r] = rs;
+  }
+}
+
+// Rows over 1024 columns: a 256-thread block per row, three passes (the second and third
+// mostly from L1/L2).
+__global__ void ln_fwd_block(int cols, const float* x, i64 ldx, const float* gamma, const float* beta, float eps,
+                             float* y, i64 ldy, float* mean, float* rstd) {
+  const float* xr = x + i64(blockIdx.x) * ldx;
+  float s = 0.0f;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) s += xr[c];
+  const float mu = block_sum(s) / float(cols);
+  float q = 0.0f;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float d = xr[c] - mu;
+    q += d * d;
+  }
+  const float rs = 1.0f / sqrtf(block_sum(q) / float(cols) + eps);
+  float* yr = y + i64(blockIdx.x) * ldy;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x)
+    yr[c] = (xr[c] - mu) * rs * (gamma ? gamma[c] : 1.0f) + (beta ? beta[c] : 0.0f);
+  if (threadIdx.x == 0) {
+    if (mean) mean[blockIdx.x] = mu;
+    if (rstd) rstd[blockIdx.x] = rs;
+  }
+}
+
+// dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma.
+template <int kPer>
+__global__ void ln_bwd_warp(int rows, int cols, const float* x, i64 ldx, const float* dy, i64 lddy, const float* gamma,
+                            const float* mean, const float* rstd, float* dx, i64 lddx) {
+  const int r = int(blockIdx.x * 8 + threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  if (r >= rows) return;
+  const float mu = mean[r], rs = rstd[r];
+  const float *xr = x + i64(r) * ldx, *gr = dy + i64(r) * lddy;
+  float xh[kPer], g[kPer];
+  float s1 = 0.0f, s2 = 0.0f;
+#pragma unroll
+  for (int t = 0; t < kPer; ++t) {
+    const int c = t * 32 + lane;
+    const bool in = c < cols;
+    xh[t] = in ? (xr[c] - mu) * rs : 0.0f;
+    g[t] = in ? gr[c] * (gamma ? gamma[c] : 1.0f) : 0.0f;
+    s1 += g[t];
+    s2 += g[t] * xh[t];
+  }
+  const float m1 = warp_sum(s1) / float(cols), m2 = warp_sum(s2) / float(cols);
+  float* dr = dx + i64(r) * lddx;
+#pragma unroll
+  for (int t = 0; t < kPer; ++t) {
+    const int c = t * 32 + lane;
+    if (c < cols) dr[c] = rs * (g[t] - m1 - xh[t] * m2);
+  }
+}
+
+__global__ void ln_bwd_block(int cols, const float* x, i64 ldx, const float* dy, i64 lddy, const float* gamma,
+                             const float* mean, const float* rstd, float* dx, i64 lddx) {
+  const i64 r = blockIdx.x;
+  const float mu = mean[r], rs = rstd[r];
+  const float *xr = x + r * ldx, *gr = dy + r * lddy;
+  float s1 = 0.0f, s2 = 0.0f;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float g = gr[c] * (gamma ? gamma[c] : 1.0f);
+    s1 += g;
+    s2 += g * ((xr[c] - mu) * rs);
+  }
+  const float m1 = block_sum(s1) / float(cols), m2 = block_sum(s2) / float(cols);
+  float* dr = dx + r * lddx;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x) {
+    const float g = gr[c] * (gamma ? gamma[c] : 1.0f);
+    dr[c] = rs * (g - m1 - (xr[c] - mu) * rs * m2);
+  }
+}
+
+template <template <int> class Kernel, class... Args>
+void launch_rows_by_width(int cols, unsigned blocks, Args... args) {
+  const cudaStream_t s = detail::stream();
+  if (cols <= 32) Kernel<1>::launch(blocks, s, args...);
+  else if (cols <= 64) Kernel<2>::launch(blocks, s, args...);
+  else if (cols <= 128) Kernel<4>::launch(blocks, s, args...);
+  else if (cols <= 256) Kernel<8>::launch(blocks, s, args...);
+  else if (cols <= 512) Kernel<16>::launch(blocks, s, args...);
+  else Kernel<32>::launch(blocks, s, args...);
+}
+template <int kPer>
+struct LnFwdWarp {
+  template <class... Args>
+  static void launch(unsigned blocks, cudaStream_t s, Args... args) {
+    ln_fwd_warp<kPer><<<blocks, 256, 0, s>>>(args...);
+  }
+};
+template <int kPer>
+struct LnBwdWarp {
+  template <class... Args>
+  static void launch(unsigned blocks, cudaStream_t s, Args... args) {
+    ln_bwd_warp<kPer><<<blocks, 256, 0, s>>>(args...);
+  }
+};
+
+// ---- cross entropy ----
+
+template <int kGroup>
+__device__ __forceinline__ double group_sum(double v) {
+  if constexpr (kGroup == 32) return warp_sum(v);
+  else return block_sum(v);
+}
+template <int kGroup>
+__device__ __forceinline__ float group_max(float v) {
+  auto warp_max = [](float a) {
+    for (int o = 16; o > 0; o /= 2) a = fmaxf(a, __shfl_xor_sync(0xffffffffu, a, o));
+    return a;
+  };
+  if constexpr (kGroup == 32) return warp_max(v);
+  else return block_all(v, -std::numeric_limits<float>::infinity(), warp_max);
+}
+
+// A NaN anywhere in the row makes max NaN-free (fmaxf), but exp(NaN - m) makes the sum
+// and the loss NaN, as the contract says; +-inf logits give inf - inf = NaN likewise.
+template <int kGroup>
+__global__ void ce_fwd(int rows, int classes, const float* z, i64 ld, const i64* target, i64 ignore, float smoothing,
+                       float* loss, float* lse) {
+  constexpr int kPerBlock = 256 / kGroup;
+  const int lane = int(threadIdx.x % kGroup);
+  const int r = int(blockIdx.x) * kPerBlock + int(threadIdx.x / kGroup);
+  const bool live = r < rows;
+  if (kGroup == 32 && !live) return;  // whole warps only; the block version has one row
+  const float* zr = z + i64(r) * ld;
+  float m = -std::numeric_limits<float>::infinity();
+  for (int c = lane; c < classes; c += kGroup) m = fmaxf(m, zr[c]);
+  m = group_max<kGroup>(m);
+  double s = 0.0, zs = 0.0;
+  for (int c = lane; c < classes; c += kGroup) {
+    const float v = zr[c];
+    s += double(__expf(v - m));
+    zs += double(v);
+  }
+  s = group_sum<kGroup>(s);
+  zs = group_sum<kGroup>(zs);
+  if (lane != 0) return;
+  const float l = m + float(log(s));
+  lse[r] = l;
+  const i64 t = target[r];
+  if (t == ignore) loss[r] = 0.0f;
+  else if (t < 0 || t >= classes) loss[r] = __int_as_float(0x7fc00000);
+  else loss[r] = float(double(l) - (1.0 - double(smoothing)) * double(zr[t]) - double(smoothing) / classes * zs);
+}
+
+__global__ void ce_bwd(int rows, int classes, const float* z, i64 ld, const i64* target, i64 ignore, float smoothing,
+                       const float* lse, const float* dloss, float* dz, i64 ldd) {
+  const i64 n = i64(rows) * classes;
+  const float off = smoothing / float(classes);
+  for (i64 k = blockIdx.x * i64(blockDim.x) + threadIdx.x; k < n; k += i64(gridDim.x) * blockDim.x) {
+    const i64 r = k / classes, c = k - r * classes;
+    const i64 t = target[r];
+    float d = 0.0f;
+    if (t != ignore) d = dloss[r] * (expf(z[r * ld + c] - lse[r]) - (c == t ? 1.0f - smoothing : 0.0f) - off);
+    dz[r * ldd + c] = d;
+  }
+}
+
+__global__ void count_kernel(i64 n, const i64* target, i64 ignore, float* out) {
+  double c = 0;
+  for (i64 i = threadIdx.x; i < n; i += blockDim.x) c += target[i] != ignore ? 1.0 : 0.0;
+  c = block_sum(c);
+  if (threadIdx.x == 0) out[0] = float(c);
+}
+
+// ---- random, dropout ----
+
+__global__ void random_kernel(Random kind, i64 n, float* y, double a, double b, std::uint64_t seed, std::uint64_t offset) {
+  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < n; i += i64(gridDim.x) * blockDim.x) {
+    const auto w = Philox::block(seed, std::uint64_t(i), offset);
+    if (kind == Random::uniform) {
+      y[i] = float(a + (b - a) * Philox::unit(w[0]));
+    } else {
+      const double u1 = 1.0 - Philox::unit(w[0]), u2 = Philox::unit(w[1]);
+      y[i] = float(a + b * sqrt(-2.0 * log(u1)) * cos(2.0 * std::numbers::pi * u2));
+    }
+  }
+}
+
+__global__ void dropout_kernel(i64 n, const float* x, float* y, double p, double scale, std::uint64_t seed,
+                               std::uint64_t offset) {
+  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < n; i += i64(gridDim.x) * blockDim.x) {
+    const bool keep = Philox::unit(Philox::block(seed, std::uint64_t(i), offset)[0]) >= p;
+    y[i] = keep ? float(double(x[i]) * scale) : 0.0f;
+  }
+}
+
+// ---- optimizers ----
+
+constexpr int kSlots = 24;
+constexpr i64 kChunk = 4096;  // elements per block
+
+struct Pack {
+  float* p[kSlots];
+  const float* g[kSlots];
+  float* m[kSlots];
+  float* v[kSlots];
+  i64 n[kSlots];
+  int first_block[kSlots + 1];
+  int count;
+};
+
+struct AdamParams {
+  float lr, beta1, beta2, eps, wd, inv_bc1, inv_bc2;
+  bool decoupled;
+};
+struct SgdParams {
+  float lr, momentum, dampening, wd;
+  bool nesterov, first_step, has_m;
+};
+
+// This block's slot and element range.
+__device__ __forceinline__ bool my_chunk(const Pack& pk, int& slot, i64& lo, i64& hi) {
+  const int b = int(blockIdx.x);
+  slot = 0;
+  while (slot + 1 < pk.count && pk.first_block[slot + 1] <= b) ++slot;
+  lo = i64(b - pk.first_block[slot]) * kChunk;
+  hi = min(pk.n[slot], lo + kChunk);
+  return lo < hi;
+}
+
+__global__ void adam_kernel(Pack pk, AdamParams c) {
+  int k;
+  i64 lo, hi;
+  if (!my_chunk(pk, k, lo, hi)) return;
+  float *p = pk.p[k], *m = pk.m[k], *v = pk.v[k];
+  const float* g = pk.g[k];
+  for (i64 i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    float pi = p[i], gi = g[i];
+    if (c.decoupled) pi *= 1.0f - c.lr * c.wd;
+    else gi += c.wd * pi;
+    const float mi = c.beta1 * m[i] + (1.0f - c.beta1) * gi;
+    const float vi = c.beta2 * v[i] + (1.0f - c.beta2) * gi * gi;
+    m[i] = mi;
+    v[i] = vi;
+    p[i] = pi - c.lr * (mi * c.inv_bc1) / (sqrtf(vi * c.inv_bc2) + c.eps);
+  }
+}
+
+__global__ void sgd_kernel(Pack pk, SgdParams c) {
+  int k;
+  i64 lo, hi;
+  if (!my_chunk(pk, k, lo, hi)) return;
+  float *p = pk.p[k], *m = pk.m[k];
+  const float* g = pk.g[k];
+  for (i64 i = lo + threadIdx.x; i < hi; i += blockDim.x) {
+    float gi = g[i] + c.wd * p[i];
+    if (c.has_m) {
+      const float b = c.first_step ? gi : c.momentum * m[i] + (1.0f - c.dampening) * gi;
+      m[i] = b;
+      gi = c.nesterov ? gi + c.momentum * b : b;
+    }
+    p[i] -= c.lr * gi;
+  }
+}
+
+template <class Launch>
+void multi_tensor(std::span<const ParamSlot<float>> slots, Launch launch) {
+  Pack pk{};
+  int blocks = 0;
+  auto flush = [&] {
+    if (pk.count == 0) return;
+    pk.first_block[pk.count] = blocks;
+    if (blocks > 0) launch(pk, blocks);
+    pk = Pack{};
+    blocks = 0;
+  };
+  for (const ParamSlot<float>& s : slots) {
+    if (s.n == 0) continue;
+    const i64 chunks = (s.n + kChunk - 1) / kChunk;
+    if (pk.count == kSlots || blocks + chunks > i64(INT32_MAX)) flush();
+    pk.p[pk.count] = s.param, pk.g[pk.count] = s.grad, pk.m[pk.count] = s.m, pk.v[pk.count] = s.v;
+    pk.n[pk.count] = s.n;
+    pk.first_block[pk.count] = blocks;
+    blocks += int(chunks);
+    ++pk.count;
+  }
+  flush();
+}
+
+// ---- the table ----
+
+[[noreturn]] void no_f64(const char* op) {
+  ::tg::detail::throw_error(op, "dtype", "f64 tensors are not supported on CUDA (f32 only); compute in f32 or on the CPU");
+}
+
+template <class F>
+struct F64Unsupported;
+template <class... A>
+struct F64Unsupported<void (*)(A...)> {
+  static void call(A...) { no_f64("cuda"); }
+};
+
+void attention_forward_cuda(const AttentionForwardArgs<float>&) {
+  ::tg::detail::throw_error("cuda::attention_forward", "device",
+                      "attention has no CUDA kernel yet (the CUDA path II issue's flash attention); run it on the CPU");
+}
+void attention_backward_cuda(const AttentionBackwardArgs<float>&) {
+  ::tg::detail::throw_error("cuda::attention_backward", "device",
+                      "attention has no CUDA kernel yet (the CUDA path II issue's flash attention); run it on the CPU");
+}
+
+constexpr TypedOps<float> cuda_f32() {
+  TypedOps<float> t;
+  t.gemm = &cuda::gemm;
+  t.act_forward = &cuda::act_forward;
+  t.act_backward = &cuda::act_backward;
+  t.softmax_forward = [](index_t r, index_t c, const float* x, index_t ldx, float* y, index_t ldy) {
+    softmax_forward(false, r, c, x, ldx, y, ldy);
+  };
+  t.log_softmax_forward = [](index_t r, index_t c, const float* x, index_t ldx, float* y, index_t ldy) {
+    softmax_forward(true, r, c, x, ldx, y, ldy);
+  };
+  t.softmax_backward = [](index_t r, index_t c, const float* y, index_t ldy, const float* dy, index_t lddy, float* dx,
+                          index_t lddx) { softmax_backward(false, r, c, y, ldy, dy, lddy, dx, lddx); };
+  t.log_softmax_backward = [](index_t r, index_t c, const float* y, index_t ldy, const float* dy, index_t lddy,
+                              float* dx, index_t lddx) { softmax_backward(true, r, c, y, ldy, dy, lddy, dx, lddx); };
+  t.layer_norm_forward = &cuda::layer_norm_forward;
+  t.layer_norm_backward = &cuda::layer_norm_backward;
+  t.attention_forward = &attention_forward_cuda;
+  t.attention_backward = &attention_backward_cuda;
+  t.reduce = &cuda::reduce;
+  t.unary = &cuda::unary;
+  t.binary = &cuda::binary;
+  t.where = &cuda::where;
+  t.random = &cuda::random;
+  t.dropout = &cuda::dropout;
+  t.cross_entropy_forward = &cuda::cross_entropy_forward;
+  t.cross_entropy_backward = &cuda::cross_entropy_backward;
+  t.sgd_step = &cuda::sgd_step;
+  t.adam_step = &cuda::adam_step;
+  return t;
+}
+
+constexpr TypedOps<double> cuda_f64() {
+  TypedOps<double> t;
+#define TG_F64_ENTRY(name) t.name = &F64Unsupported<typename OpSignatures<double>::name>::call;
+  TG_OPS(TG_F64_ENTRY)
+#undef TG_F64_ENTRY
+  return t;
+}
+
+constexpr OpTable kCuda{"cuda", cuda_f32(), cuda_f64()};
+TG_ASSERT_COMPLETE(kCuda, "the cuda table lacks an op of TG_OPS");
+
+}  // namespace
+
+const OpTable& ops() { return kCuda; }
+
+void unary(Unary op, double p0, double p1, const Shape& xs, const float* x, const Shape& ys, float* y) {
+  check_unary("cuda::unary", xs, x, ys, y, sizeof(float), op != Unary::fill);
+  const i64 n = ys.numel();
+  if (n == 0) return;
+  const Shape* const shapes[2] = {&xs, &ys};
+  const Collapsed<2> c = collapse<2>(ys, shapes);
+  const cudaStream_t s = detail::stream();
+  if (c.flat())
+    unary_flat<<<grid_for(n, 256), 256, 0, s>>>(op, float(p0), float(p1), n, op == Unary::fill ? nullptr : x, y);
+  else
+    unary_nd<<<grid_for(n, 256), 256, 0, s>>>(op, float(p0), float(p1), n, c.dims, c.st[0], c.st[1], x, y);
+  TG_CUDA_LAUNCHED();
+}
+
+void binary(Binary op, const Shape& as, const float* a, const Shape& bs, const float* b, const Shape& ys, float* y) {
+  check_binary("cuda::binary", as, a, bs, b, ys, y, sizeof(float));
+  const i64 n = ys.numel();
+  if (n == 0) return;
+  const Shape* const shapes[3] = {&as, &bs, &ys};
+  const Collapsed<3> c = collapse<3>(ys, shapes);
+  const cudaStream_t s = detail::stream();
+  if (c.flat()) binary_flat<<<grid_for(n, 256), 256, 0, s>>>(op, n, a, b, y);
+  else binary_nd<<<grid_for(n, 256), 256, 0, s>>>(op, n, c.dims, c.st[0], c.st[1], c.st[2], a, b, y);
+  TG_CUDA_LAUNCHED();
+}
+
+void where(const Shape& cs, const float* c, const Shape& as, const float* a, const Shape& bs, const float* b,
+           const Shape& ys, float* y) {
+  check_where("cuda::where", cs, c, as, a, bs, b, ys, y, sizeof(float));
+  const i64 n = ys.numel();
+  if (n == 0) return;
+  const Shape* const shapes[4] = {&cs, &as, &bs, &ys};
+  const Collapsed<4> k = collapse<4>(ys, shapes);
+  where_nd<<<grid_for(n, 256), 256, 0, detail::stream()>>>(n, k.dims, k.st[0], k.st[1], k.st[2], k.st[3], c, a, b, y);
+  TG_CUDA_LAUNCHED();
+}
+
+void reduce(Reduce kind, index_t outer, index_t n, index_t inner, const float* x, index_t xs_outer, index_t xs_n,
+            index_t xs_inner, float* y, index_t ys_outer, index_t ys_inner) {
+  check_reduce("cuda::reduce", outer, n, inner, x, xs_outer, xs_n, xs_inner, y, ys_outer, ys_inner, sizeof(float));
+  const ViewLoader load{x, xs_outer, xs_n, xs_inner};
+  if (kind == Reduce::max) launch_reduce<MaxOp>(false, outer, n, inner, load, y, ys_outer, ys_inner);
+  else launch_reduce<SumOp>(kind == Reduce::mean, outer, n, inner, load, y, ys_outer, ys_inner);
+}
+
+void layer_norm_forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma, const float* beta,
+                        float eps, float* y, index_t ldy, float* mean, float* rstd) {
+  check_layer_norm_forward("cuda::layer_norm_forward", rows, cols, x, ldx, y, ldy, eps, sizeof(float));
+  if (rows == 0) return;
+  TG_CHECK(rows < (index_t(1) << 31) && cols < (index_t(1) << 31), "cuda::layer_norm_forward", "rows",
+           "expected rows and cols below 2^31");
+  if (cols <= 1024)
+    launch_rows_by_width<LnFwdWarp>(int(cols), unsigned((rows + 7) / 8), int(rows), int(cols), x, i64(ldx), gamma,
+                                    beta, eps, y, i64(ldy), mean, rstd);
+  else
+    ln_fwd_block<<<unsigned(rows), 256, 0, detail::stream()>>>(int(cols), x, ldx, gamma, beta, eps, y, ldy, mean, rstd);
+  TG_CUDA_LAUNCHED();
+}
+
+void layer_norm_backward(index_t rows, index_t cols, const float* x, index_t ldx, const float* dy, index_t lddy,
+                         const float* gamma, const float* mean, const float* rstd, float /*eps*/, float* dx,
+                         index_t lddx, float* dgamma, float* dbeta) {
+  check_layer_norm_backward("cuda::layer_norm_backward", rows, cols, x, ldx, dy, lddy, mean, rstd, dx, lddx,
+                            sizeof(float));
+  TG_CHECK(rows == 0 || (mean != nullptr && rstd != nullptr), "cuda::layer_norm_backward", "mean",
+           "expected the mean and rstd the forward saved (the CUDA backward does not recompute them)");
+  TG_CHECK(rows < (index_t(1) << 31) && cols < (index_t(1) << 31), "cuda::layer_norm_backward", "rows",
+           "expected rows and cols below 2^31");
+  if (rows > 0) {
+    if (cols <= 1024)
+      launch_rows_by_width<LnBwdWarp>(int(cols), unsigned((rows + 7) / 8), int(rows), int(cols), x, i64(ldx), dy,
+                                      i64(lddy), gamma, mean, rstd, dx, i64(lddx));
+    else
+      ln_bwd_block<<<unsigned(rows), 256, 0, detail::stream()>>>(int(cols), x, ldx, dy, lddy, gamma, mean, rstd, dx,
+                                                                  lddx);
+    TG_CUDA_LAUNCHED();
+  }
+  // Column sums over the rows (zeros when rows == 0).
+  if (dgamma) launch_reduce<SumOp>(false, 1, rows, cols, DGammaLoader{x, dy, mean, rstd, ldx, lddy}, dgamma, 0, 1);
+  if (dbeta) launch_reduce<SumOp>(false, 1, rows, cols, ViewLoader{dy, 0, lddy, 1}, dbeta, 0, 1);
+}
+
+void cross_entropy_forward(index_t rows, index_t classes, const float* logits, index_t ld, const index_t* target,
+                           index_t ignore_index, double smoothing, float* loss, float* lse) {
+  check_cross_entropy("cuda::cross_entropy_forward", rows, classes, logits, ld, target, ignore_index, smoothing, loss,
+                      lse, sizeof(float), /*targets_on_host=*/false);
+  if (rows == 0) return;
+  TG_CHECK(rows < (index_t(1) << 31) && classes < (index_t(1) << 31), "cuda::cross_entropy_forward", "rows",
+           "expected rows and classes below 2^31");
+  const cudaStream_t s = detail::stream();
+  if (classes <= 1024)
+    ce_fwd<32><<<unsigned((rows + 7) / 8), 256, 0, s>>>(int(rows), int(classes), logits, ld, target, ignore_index,
+                                                         float(smoothing), loss, lse);
+  else
+    ce_fwd<256><<<unsigned(rows), 256, 0, s>>>(int(rows), int(classes), logits, ld, target, ignore_index,
+                                               float(smoothing), loss, lse);
+  TG_CUDA_LAUNCHED();
+}
+
+void cross_entropy_backward(index_t rows, index_t classes, const float* logits, index_t ld, const index_t* target,
+                            index_t ignore_index, double smoothing, const float* lse, const float* dloss,
+                            float* dlogits, index_t ldd) {
+  check_cross_entropy("cuda::cross_entropy_backward", rows, classes, logits, ld, target, ignore_index, smoothing, lse,
+                      dloss, sizeof(float), /*targets_on_host=*/false);
+  TG_CHECK(rows == 0 || (dlogits != nullptr && ldd >= classes), "cuda::cross_entropy_backward", "dlogits",
+           "expected a (rows, classes) output with ldd >= ", classes, ", got ldd ", ldd);
+  if (rows == 0) return;
+  TG_CHECK(rows < (index_t(1) << 31) && classes < (index_t(1) << 31), "cuda::cross_entropy_backward", "rows",
+           "expected rows and classes below 2^31");
+  ce_bwd<<<grid_for(rows * classes, 256), 256, 0, detail::stream()>>>(int(rows), int(classes), logits, ld, target,
+                                                                       ignore_index, float(smoothing), lse, dloss,
+                                                                       dlogits, ldd);
+  TG_CUDA_LAUNCHED();
+}
+
+void count_targets(index_t n, const index_t* target, index_t ignore_index, float* out) {
+  TG_CHECK(n >= 0 && (n == 0 || target != nullptr) && out != nullptr, "cuda::count_targets", "target",
+           "expected n >= 0 targets and an output");
+  count_kernel<<<1, 1024, 0, detail::stream()>>>(n, target, ignore_index, out);
+  TG_CUDA_LAUNCHED();
+}
+
+void random(Random kind, index_t n, float* y, double a, double b, std::uint64_t seed, std::uint64_t offset) {
+  check_random("cuda::random", n, y);
+  if (n == 0) return;
+  random_kernel<<<grid_for(n, 256), 256, 0, detail::stream()>>>(kind, n, y, a, b, seed, offset);
+  TG_CUDA_LAUNCHED();
+}
+
+void dropout(index_t n, const float* x, float* y, double p, std::uint64_t seed, std::uint64_t offset) {
+  check_dropout("cuda::dropout", n, x, y, p, sizeof(float));
+  if (n == 0) return;
+  dropout_kernel<<<grid_for(n, 256), 256, 0, detail::stream()>>>(n, x, y, p, 1.0 / (1.0 - p), seed, offset);
+  TG_CUDA_LAUNCHED();
+}
+
+void sgd_step(const SgdConfig& c, std::span<const ParamSlot<float>> slots) {
+  check_param_slots("cuda::sgd_step", slots, c.momentum != 0, false);
+  const SgdParams p{float(c.lr), float(c.momentum), float(c.dampening), float(c.weight_decay), c.nesterov,
+                    c.first_step, c.momentum != 0};
+  const cudaStream_t s = detail::stream();
+  multi_tensor(slots, [&](const Pack& pk, int blocks) {
+    sgd_kernel<<<unsigned(blocks), 256, 0, s>>>(pk, p);
+    TG_CUDA_LAUNCHED();
+  });
+}
+
+void adam_step(const AdamConfig& c, std::span<const ParamSlot<float>> slots) {
+  check_param_slots("cuda::adam_step", slots, true, true);
+  TG_CHECK(c.step >= 1, "cuda::adam_step", "step", "expected step >= 1, got ", c.step);
+  const double bc1 = 1 - std::pow(c.beta1, double(c.step)), bc2 = 1 - std::pow(c.beta2, double(c.step));
+  const AdamParams p{float(c.lr), float(c.beta1), float(c.beta2), float(c.eps), float(c.weight_decay),
+                     float(1 / bc1), float(1 / bc2), c.decoupled};
+  const cudaStream_t s = detail::stream();
+  multi_tensor(slots, [&](const Pack& pk, int blocks) {
+    adam_kernel<<<unsigned(blocks), 256, 0, s>>>(pk, p);
+    TG_CUDA_LAUNCHED();
+  });
+}
+
+}  // namespace tg::cuda

@@ -1,0 +1,45 @@
+// The CUDA backend's op table (kernels/ops.hpp) and the entries cuda/ops.cu adds to those
+// of cuda/gemm.hpp and cuda/kernels.hpp: every op autograd's tensors need, in f32, with
+// the CPU kernels' signatures, on device pointers, queued on the current stream (no
+// host synchronization). f64 entries throw tg::Error (f32 only on CUDA); attention is
+// the CUDA path II issue's and throws until it lands. Plain C++: callers need no nvcc.
+// Without CUDA in the build every entry throws.
+#pragma once
+
+#include <span>
+
+#include "kernels/ops.hpp"
+
+namespace tg::cuda {
+
+const OpTable& ops();
+
+// Checked entries (the check_* of kernels/, pointers on one device).
+void unary(Unary op, double p0, double p1, const Shape& xs, const float* x, const Shape& ys, float* y);
+void binary(Binary op, const Shape& as, const float* a, const Shape& bs, const float* b, const Shape& ys, float* y);
+void where(const Shape& cs, const float* c, const Shape& as, const float* a, const Shape& bs, const float* b,
+           const Shape& ys, float* y);
+void reduce(Reduce kind, index_t outer, index_t n, index_t inner, const float* x, index_t xs_outer, index_t xs_n,
+            index_t xs_inner, float* y, index_t ys_outer, index_t ys_inner);
+void layer_norm_forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma, const float* beta,
+                        float eps, float* y, index_t ldy, float* mean, float* rstd);
+void layer_norm_backward(index_t rows, index_t cols, const float* x, index_t ldx, const float* dy, index_t lddy,
+                         const float* gamma, const float* mean, const float* rstd, float eps, float* dx, index_t lddx,
+                         float* dgamma, float* dbeta);
+// The targets live on the device and are not read by the host: a target outside
+// [0, classes) that is not ignore_index gives a NaN loss for its row (and no gradient
+// from the target term) instead of a tg::Error.
+void cross_entropy_forward(index_t rows, index_t classes, const float* logits, index_t ld, const index_t* target,
+                           index_t ignore_index, double smoothing, float* loss, float* lse);
+void cross_entropy_backward(index_t rows, index_t classes, const float* logits, index_t ld, const index_t* target,
+                            index_t ignore_index, double smoothing, const float* lse, const float* dloss,
+                            float* dlogits, index_t ldd);
+// out[0] = the number of targets != ignore_index, as a float (the mean's divisor).
+void count_targets(index_t n, const index_t* target, index_t ignore_index, float* out);
+void random(Random kind, index_t n, float* y, double a, double b, std::uint64_t seed, std::uint64_t offset);
+void dropout(index_t n, const float* x, float* y, double p, std::uint64_t seed, std::uint64_t offset);
+// One launch per 24 parameters (a multi-tensor apply); the slots' arrays on the device.
+void sgd_step(const SgdConfig& c, std::span<const ParamSlot<float>> slots);
+void adam_step(const AdamConfig& c, std::span<const ParamSlot<float>> slots);
+
+}  // namespace tg::cuda
