@@ -1,0 +1,436 @@
+// The CUDA kernels of cuda/ops.cu against the double references of kernels/: elementwise
+// ops on random strided, permuted, padded and broadcast N-D views (the gaps hold NaN and
+// must stay NaN); reductions over every kind of (outer, n, inner) view, long ones
+// included (the chunked path); layer norm forward and backward (warp and block
+// kernels); fused cross-entropy with ignored rows, smoothing and a bad target; Philox
+// random draws and dropout (the CPU's bits); multi-tensor SGD and Adam over more slots
+// than one launch takes. Outputs poisoned with NaN. Runs where a GPU exists (the first
+// test runs everywhere: the table itself needs no device).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "cuda/ops.hpp"
+#include "cuda/runtime.hpp"
+#include "kernels/buffer.hpp"
+#include "kernels/ops.hpp"
+#include "kernels/reference/nd.hpp"
+#include "tests/support/device_vec.hpp"
+#include "tests/support/guards.hpp"
+#include "tests/support/testing.hpp"
+
+namespace tg {
+namespace {
+
+#define TG_REQUIRE_GPU()                                                             \
+  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
+
+using testing::Rng;
+using Dev = testing::DeviceVec;
+constexpr float kNaN = testing::kPoison<float>;
+
+// Both NaN, the same infinity, or |got - want| <= tol (1 + |want|).
+bool near(double got, double want, double tol) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  return std::isfinite(got) && std::fabs(got - want) <= tol * (1 + std::fabs(want));
+}
+
+::testing::AssertionResult all_near(const std::vector<float>& got, const std::vector<float>& want, double tol) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << "sizes differ";
+  for (std::size_t i = 0; i < got.size(); ++i)
+    if (!near(got[i], want[i], tol))
+      return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", want " << want[i];
+  return ::testing::AssertionSuccess();
+}
+
+// A device array of class indices.
+struct DevIdx {
+  Buffer buf;
+  explicit DevIdx(const std::vector<index_t>& host)
+      : buf(std::max<std::size_t>(host.size(), 1) * sizeof(index_t), Device::cuda(0)) {
+    if (!host.empty()) cuda::copy_bytes(buf.data(), true, host.data(), false, host.size() * sizeof(index_t));
+  }
+  const index_t* ptr() const { return static_cast<const index_t*>(buf.data()); }
+};
+
+TEST(CudaOps, TheTableIsCompleteAndF64IsAClearError) {
+  const OpTable& t = cuda::ops();
+  EXPECT_TRUE(t.complete());
+  if (!cuda::built()) GTEST_SKIP() << "built without CUDA: every entry says so";
+  EXPECT_STREQ(t.name, "cuda");
+  double x = 0;
+  const std::string msg = testing::error_of([&] { t.f64.random(Random::uniform, 1, &x, 0, 1, 1, 0); });
+  EXPECT_NE(msg.find("f32 only"), std::string::npos) << msg;
+  const std::string att = testing::error_of([&] { t.f32.attention_forward(AttentionForwardArgs<float>{}); });
+  EXPECT_NE(att.find("attention"), std::string::npos) << att;
+}
+
+// ---- elementwise ----
+
+struct View {
+  Shape shape;
+  std::vector<float> data;  // the whole storage; NaN where the view does not reach
+};
+
+View make_view(Rng& rng, const std::vector<index_t>& sizes, bool input) {
+  const int rank = int(sizes.size());
+  std::vector<int> order(static_cast<std::size_t>(rank));
+  std::iota(order.begin(), order.end(), 0);
+  if (rng.coin()) std::shuffle(order.begin(), order.end(), rng.engine());
+  std::vector<index_t> strides(static_cast<std::size_t>(rank));
+  index_t s = 1;
+  for (int k = rank; k-- > 0;) {
+    const int d = order[std::size_t(k)];
+    const bool broadcast = input && rng.integer(0, 4) == 0;
+    strides[std::size_t(d)] = broadcast ? 0 : s;
+    if (!broadcast) s = s * std::max<index_t>(sizes[std::size_t(d)], 1) + (rng.coin() ? rng.integer(0, 3) : 0);
+  }
+  View v{Shape(sizes, strides), {}};
+  v.data.assign(std::size_t(v.shape.extent() + 1), kNaN);
+  if (input) ref::nd_for_each<1>(v.shape.sizes(), {&v.shape}, [&](index_t o) { v.data[std::size_t(o)] = float(rng.uniform(-3, 3)); });
+  return v;
+}
+
+std::vector<index_t> random_sizes(Rng& rng) {
+  const int rank = int(rng.integer(0, 5));
+  std::vector<index_t> sizes(static_cast<std::size_t>(rank));
+  const index_t pick[] = {0, 1, 1, 2, 3, 5, 7, 8, 13, 17, 33};
+  for (index_t& n : sizes) n = pick[rng.integer(0, 10)];
+  if (rng.integer(0, 4) == 0 && rank > 0) sizes.back() = rng.integer(100, 5000);
+  auto numel = [&] { return std::accumulate(sizes.begin(), sizes.end(), index_t(1), std::multiplies<>()); };
+  while (numel() > 200000) *std::max_element(sizes.begin(), sizes.end()) /= 2;
+  return sizes;
+}
+
+TEST(CudaOps, ElementwiseMatchesTheReferenceOnStridedAndBroadcastViews) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  // Elementwise float against double: a few roundings of the result (pow and exp: 2 ulp).
+  const double tol = 2e-6;
+  for (int rep = 0; rep < 60; ++rep) {
+    const std::vector<index_t> sizes = random_sizes(rng);
+    View a = make_view(rng, sizes, true), b = make_view(rng, sizes, true), c = make_view(rng, sizes, true);
+    for (std::size_t i = 0; i < c.data.size(); ++i)
+      if (!std::isnan(c.data[i])) c.data[i] = c.data[i] > 0 ? 1.0f : 0.0f;
+    View y = make_view(rng, sizes, false);
+    Dev da(a.data), db(b.data), dc(c.data);
+    SCOPED_TRACE("shape " + y.shape.str() + " a " + a.shape.str() + " b " + b.shape.str());
+    for (int op = 0; op < kUnaryCount; ++op) {
+      const Unary u = Unary(op);
+      const double p0 = u == Unary::pow_scalar ? double(rng.integer(-2, 3)) : rng.uniform(-1, 1), p1 = p0 + 1;
+      Dev dy(y.data);
+      cuda::unary(u, p0, p1, a.shape, da.ptr(), y.shape, dy.ptr());
+      const std::vector<float> got = dy.download(y.data.size());
+      std::vector<float> want(y.data.size(), kNaN);
+      unary_ref<float>(u, p0, p1, a.shape, a.data.data(), y.shape, want.data());
+      ASSERT_TRUE(all_near(got, want, tol)) << unary_name(u);
+    }
+    for (int op = 0; op < kBinaryCount; ++op) {
+      const Binary g = Binary(op);
+      Dev dy(y.data);
+      cuda::binary(g, a.shape, da.ptr(), b.shape, db.ptr(), y.shape, dy.ptr());
+      std::vector<float> want(y.data.size(), kNaN);
+      binary_ref<float>(g, a.shape, a.data.data(), b.shape, b.data.data(), y.shape, want.data());
+      ASSERT_TRUE(all_near(dy.download(y.data.size()), want, tol)) << binary_name(g);
+    }
+    Dev dy(y.data);
+    cuda::where(c.shape, dc.ptr(), a.shape, da.ptr(), b.shape, db.ptr(), y.shape, dy.ptr());
+    std::vector<float> want(y.data.size(), kNaN);
+    where_ref<float>(c.shape, c.data.data(), a.shape, a.data.data(), b.shape, b.data.data(), y.shape, want.data());
+    ASSERT_TRUE(all_near(dy.download(y.data.size()), want, 0.0)) << "where";
+  }
+}
+
+TEST(CudaOps, ElementwiseInPlaceAndFill) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  std::vector<float> x = testing::random_vec<float>(rng, 1001);
+  const Shape s({1001});
+  Dev d(x);
+  cuda::unary(Unary::mul_scalar, 3.0, 0, s, d.ptr(), s, d.ptr());  // in place
+  std::vector<float> got = d.download(x.size());
+  for (std::size_t i = 0; i < x.size(); ++i) ASSERT_EQ(got[i], x[i] * 3.0f);
+  cuda::unary(Unary::fill, 2.5, 0, s, nullptr, s, d.ptr());
+  got = d.download(x.size());
+  for (float v : got) ASSERT_EQ(v, 2.5f);
+}
+
+// ---- reductions ----
+
+TEST(CudaOps, ReduceMatchesTheReferenceOnEveryShapeIncludingLongRuns) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  struct Case {
+    index_t outer, n, inner;
+  };
+  std::vector<Case> cases = {{1, 0, 1},     {3, 0, 5},      {0, 7, 3},      {1, 1, 1},     {1, 100000, 1},
+                             {1, 300000, 3}, {2, 5000, 1},   {1000, 10, 1},  {7, 33, 257},  {1, 1024, 256},
+                             {1, 65536, 40}, {3, 9000, 1},   {40000, 3, 1},  {2, 2, 70000}, {1, 5, 1}};
+  for (int i = 0; i < 12; ++i) cases.push_back({rng.integer(1, 40), rng.integer(0, 3000), rng.integer(1, 70)});
+  for (const Case& c : cases)
+    for (int kind = 0; kind < 3; ++kind) {
+      const Reduce r = Reduce(kind);
+      // A random layout of (outer, n, inner) with padding: inner innermost or n innermost.
+      const bool n_inner = rng.coin();
+      const index_t pad = rng.integer(0, 2);
+      index_t xs_i, xs_n, xs_o;
+      if (n_inner) {
+        xs_n = 1, xs_i = c.n + pad, xs_o = xs_i * std::max<index_t>(c.inner, 1) + pad;
+      } else {
+        xs_i = 1, xs_n = c.inner + pad, xs_o = xs_n * std::max<index_t>(c.n, 1) + pad;
+      }
+      const index_t extent = c.outer * xs_o + 1;
+      std::vector<float> x(std::size_t(extent), kNaN);
+      for (index_t o = 0; o < c.outer; ++o)
+        for (index_t k = 0; k < c.n; ++k)
+          for (index_t i = 0; i < c.inner; ++i) x[std::size_t(o * xs_o + k * xs_n + i * xs_i)] = float(rng.uniform(-1, 2));
+      const index_t ys_i = rng.coin() ? 1 : c.outer, ys_o = ys_i == 1 ? c.inner : 1;
+      const std::size_t ny = std::size_t(c.outer * c.inner) + 1;
+      std::vector<float> want(ny, kNaN);
+      reduce_ref<float>(r, c.outer, c.n, c.inner, x.data(), xs_o, xs_n, xs_i, want.data(), ys_o, ys_i);
+      Dev dx(x), dy(std::vector<float>(ny, kNaN));
+      cuda::reduce(r, c.outer, c.n, c.inner, dx.ptr(), xs_o, xs_n, xs_i, dy.ptr(), ys_o, ys_i);
+      const std::vector<float> got = dy.download(ny);
+      // Double accumulation: the result is the exact value rounded once to float (the
+      // double sum's own error, n 2^-53 sum |x|, is far below): 1e-6 relative, plus 2e-7 n
+      // absolute for sums that cancel (|x| <= 2).
+      for (std::size_t k = 0; k < ny; ++k) {
+        const double scale = r == Reduce::max ? 0.0 : (r == Reduce::sum ? double(c.n) * 2 : 2.0);
+        const bool ok = std::isnan(want[k]) ? std::isnan(got[k])
+                        : std::isinf(want[k]) ? got[k] == want[k]
+                                              : std::fabs(double(got[k]) - want[k]) <= 1e-6 * (std::fabs(want[k]) + scale * 1e-1);
+        ASSERT_TRUE(ok) << reduce_name(r) << " (" << c.outer << ", " << c.n << ", " << c.inner << ") n_inner "
+                        << n_inner << " at " << k << ": got " << got[k] << ", want " << want[k];
+      }
+    }
+}
+
+TEST(CudaOps, ReduceMaxAndSumPropagateNaN) {
+  TG_REQUIRE_GPU();
+  std::vector<float> x(20000, 1.0f);
+  x[12345] = kNaN;
+  Dev dx(x), dy(std::vector<float>(2, 0.0f));
+  for (Reduce r : {Reduce::sum, Reduce::max}) {
+    cuda::reduce(r, 1, 20000, 1, dx.ptr(), 0, 1, 1, dy.ptr(), 1, 1);
+    EXPECT_TRUE(std::isnan(dy.download(1)[0])) << reduce_name(r);
+  }
+}
+
+// ---- layer norm ----
+
+TEST(CudaOps, LayerNormForwardAndBackwardMatchTheReference) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  const index_t widths[] = {1, 7, 32, 33, 100, 257, 512, 1000, 1024, 1025, 5000};
+  for (index_t cols : widths)
+    for (int rep = 0; rep < 2; ++rep) {
+      const index_t rows = rng.integer(1, 70), ldx = testing::random_ld(rng, cols), ldy = testing::random_ld(rng, cols);
+      const bool affine = rep == 0;
+      SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols) + (affine ? " affine" : ""));
+      const auto x = testing::random_mat<float>(rng, rows, cols, ldx, -2, 3);
+      const auto dy = testing::random_mat<float>(rng, rows, cols, ldy);
+      const std::vector<float> gamma = testing::random_vec<float>(rng, cols, 0.5, 1.5), beta = testing::random_vec<float>(rng, cols);
+      const float eps = 1e-5f;
+      auto y_ref = testing::poisoned_mat<double>(rows, cols, ldy);
+      std::vector<double> xd(x.data.begin(), x.data.end()), gd(gamma.begin(), gamma.end()), bd(beta.begin(), beta.end());
+      std::vector<double> mean_ref(static_cast<std::size_t>(rows)), rstd_ref(static_cast<std::size_t>(rows));
+      layer_norm_forward_ref<double>(rows, cols, xd.data(), ldx, affine ? gd.data() : nullptr, affine ? bd.data() : nullptr,
+                                     eps, y_ref.ptr(), ldy, mean_ref.data(), rstd_ref.data());
+      Dev dxv(x.data), dyv(std::vector<float>(y_ref.data.size(), kNaN)), dg(gamma), db(beta);
+      Dev dmean(std::vector<float>(std::size_t(rows), kNaN)), drstd(std::vector<float>(std::size_t(rows), kNaN));
+      cuda::layer_norm_forward(rows, cols, dxv.ptr(), ldx, affine ? dg.ptr() : nullptr, affine ? db.ptr() : nullptr, eps,
+                               dyv.ptr(), ldy, dmean.ptr(), drstd.ptr());
+      testing::Mat<float> y(rows, cols, ldy);
+      y.data = dyv.download(y.data.size());
+      // Forward: elementwise after two row reductions in float: 1e-5 relative norm.
+      EXPECT_TRUE(testing::rel_close(y, y_ref, 1e-5));
+      EXPECT_TRUE(y.padding_untouched());
+      EXPECT_TRUE(testing::rel_close(dmean.download(std::size_t(rows)), mean_ref, 1e-5));
+      EXPECT_TRUE(testing::rel_close(drstd.download(std::size_t(rows)), rstd_ref, 1e-5));
+
+      std::vector<double> dyd(dy.data.begin(), dy.data.end());
+      auto dx_ref = testing::poisoned_mat<double>(rows, cols, ldx);
+      std::vector<double> dgamma_ref(static_cast<std::size_t>(cols)), dbeta_ref(static_cast<std::size_t>(cols));
+      layer_norm_backward_ref<double>(rows, cols, xd.data(), ldx, dyd.data(), ldy, affine ? gd.data() : nullptr,
+                                      mean_ref.data(), rstd_ref.data(), eps, dx_ref.ptr(), ldx, dgamma_ref.data(),
+                                      dbeta_ref.data());
+      Dev ddy(dy.data), ddx(std::vector<float>(dx_ref.data.size(), kNaN));
+      Dev ddg(std::vector<float>(std::size_t(cols), kNaN)), ddb(std::vector<float>(std::size_t(cols), kNaN));
+      cuda::layer_norm_backward(rows, cols, dxv.ptr(), ldx, ddy.ptr(), ldy, affine ? dg.ptr() : nullptr, dmean.ptr(),
+                                drstd.ptr(), eps, ddx.ptr(), ldx, ddg.ptr(), ddb.ptr());
+      testing::Mat<float> dx(rows, cols, ldx);
+      dx.data = ddx.download(dx.data.size());
+      // Backward: two more row reductions and a cancellation (g - mean g - xhat mean(g xhat)):
+      // 1e-4 relative norm; the column sums accumulate in double: 1e-5.
+      EXPECT_TRUE(testing::rel_close(dx, dx_ref, 1e-4));
+      EXPECT_TRUE(dx.padding_untouched());
+      EXPECT_TRUE(testing::rel_close(ddg.download(std::size_t(cols)), dgamma_ref, 1e-5));
+      EXPECT_TRUE(testing::rel_close(ddb.download(std::size_t(cols)), dbeta_ref, 1e-5));
+    }
+}
+
+// ---- cross entropy ----
+
+TEST(CudaOps, CrossEntropyMatchesTheReferenceWithIgnoredRowsAndSmoothing) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  const index_t class_counts[] = {1, 2, 10, 33, 1000, 1024, 1025, 5000};
+  for (index_t classes : class_counts)
+    for (double smoothing : {0.0, 0.1}) {
+      const index_t rows = rng.integer(1, 60), ld = testing::random_ld(rng, classes);
+      SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(classes) + " smoothing " + std::to_string(smoothing));
+      const auto z = testing::random_mat<float>(rng, rows, classes, ld, -4, 4);
+      std::vector<index_t> target(static_cast<std::size_t>(rows));
+      index_t kept = 0;
+      for (index_t& t : target) {
+        t = rng.integer(0, 6) == 0 ? -100 : rng.integer(0, classes - 1);
+        kept += t != -100;
+      }
+      std::vector<float> loss_ref(static_cast<std::size_t>(rows)), lse_ref(static_cast<std::size_t>(rows));
+      cross_entropy_forward_ref<float>(rows, classes, z.ptr(), ld, target.data(), -100, smoothing, loss_ref.data(),
+                                       lse_ref.data());
+      Dev dz(z.data), dloss(std::vector<float>(std::size_t(rows), kNaN)), dlse(std::vector<float>(std::size_t(rows), kNaN));
+      DevIdx dt(target);
+      cuda::cross_entropy_forward(rows, classes, dz.ptr(), ld, dt.ptr(), -100, smoothing, dloss.ptr(), dlse.ptr());
+      // Sums in double, one exp per element in float: 1e-5 relative norm.
+      EXPECT_TRUE(testing::rel_close(dloss.download(std::size_t(rows)), loss_ref, 1e-5));
+      EXPECT_TRUE(testing::rel_close(dlse.download(std::size_t(rows)), lse_ref, 1e-5));
+
+      const std::vector<float> up = testing::random_vec<float>(rng, rows);
+      auto dz_ref = testing::poisoned_mat<float>(rows, classes, ld);
+      cross_entropy_backward_ref<float>(rows, classes, z.ptr(), ld, target.data(), -100, smoothing, lse_ref.data(),
+                                        up.data(), dz_ref.ptr(), ld);
+      Dev dup(up), dgrad(std::vector<float>(dz_ref.data.size(), kNaN));
+      cuda::cross_entropy_backward(rows, classes, dz.ptr(), ld, dt.ptr(), -100, smoothing, dlse.ptr(), dup.ptr(),
+                                   dgrad.ptr(), ld);
+      testing::Mat<float> g(rows, classes, ld);
+      g.data = dgrad.download(g.data.size());
+      EXPECT_TRUE(testing::rel_close(g, dz_ref, 1e-5));
+      EXPECT_TRUE(g.padding_untouched());
+
+      Dev count(std::vector<float>(1, kNaN));
+      cuda::count_targets(rows, dt.ptr(), -100, count.ptr());
+      EXPECT_EQ(count.download(1)[0], float(kept));
+    }
+}
+
+TEST(CudaOps, CrossEntropyTurnsABadTargetIntoNaNForItsRowOnly) {
+  TG_REQUIRE_GPU();
+  const std::vector<float> z = {1, 2, 3, 4, 5, 6};
+  Dev dz(z), loss(std::vector<float>(2, 0)), lse(std::vector<float>(2, 0));
+  DevIdx t(std::vector<index_t>{1, 7});
+  cuda::cross_entropy_forward(2, 3, dz.ptr(), 3, t.ptr(), -100, 0.0, loss.ptr(), lse.ptr());
+  const std::vector<float> l = loss.download(2);
+  EXPECT_TRUE(std::isfinite(l[0]));
+  EXPECT_TRUE(std::isnan(l[1]));
+}
+
+// ---- random, dropout ----
+
+TEST(CudaOps, RandomAndDropoutGiveTheCpuBits) {
+  TG_REQUIRE_GPU();
+  const index_t n = 100003;
+  for (Random kind : {Random::uniform, Random::normal}) {
+    std::vector<float> want(static_cast<std::size_t>(n));
+    random_ref<float>(kind, n, want.data(), -1.5, 2.0, 1234, 77);
+    Dev d(std::vector<float>(std::size_t(n), kNaN));
+    cuda::random(kind, n, d.ptr(), -1.5, 2.0, 1234, 77);
+    // uniform: exact (the same double expression); normal: the device's log and cos in
+    // double differ from glibc's by an ulp of double at most, far below float rounding.
+    EXPECT_TRUE(all_near(d.download(std::size_t(n)), want, kind == Random::uniform ? 0.0 : 1e-6));
+  }
+  TG_TEST_RNG(rng);
+  const std::vector<float> x = testing::random_vec<float>(rng, n);
+  std::vector<float> want(static_cast<std::size_t>(n));
+  dropout_ref<float>(n, x.data(), want.data(), 0.3, 99, 5);
+  Dev dx(x), dy(std::vector<float>(std::size_t(n), kNaN));
+  cuda::dropout(n, dx.ptr(), dy.ptr(), 0.3, 99, 5);
+  EXPECT_TRUE(all_near(dy.download(std::size_t(n)), want, 0.0));
+}
+
+// ---- optimizers ----
+
+TEST(CudaOps, SgdAndAdamMatchTheReferenceOverManySlots) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  // 30 parameters (two launches of 24), sizes 0, 1, odd, and over one 4096 chunk.
+  std::vector<index_t> sizes;
+  for (int i = 0; i < 30; ++i) sizes.push_back(i == 0 ? 0 : i % 5 == 0 ? rng.integer(4097, 20000) : rng.integer(1, 300));
+  for (int which = 0; which < 5; ++which) {
+    std::vector<std::vector<float>> p, g, m, v;
+    for (index_t n : sizes) {
+      p.push_back(testing::random_vec<float>(rng, n));
+      g.push_back(testing::random_vec<float>(rng, n));
+      m.push_back(testing::random_vec<float>(rng, n, -0.1, 0.1));
+      v.push_back(testing::random_vec<float>(rng, n, 0, 0.1));
+    }
+    std::vector<Dev> dp, dg, dm, dv;
+    for (std::size_t k = 0; k < sizes.size(); ++k) dp.emplace_back(p[k]), dg.emplace_back(g[k]), dm.emplace_back(m[k]), dv.emplace_back(v[k]);
+    std::vector<ParamSlot<float>> host, dev;
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      host.push_back({p[k].data(), g[k].data(), m[k].data(), v[k].data(), sizes[k]});
+      dev.push_back({dp[k].ptr(), dg[k].ptr(), dm[k].ptr(), dv[k].ptr(), sizes[k]});
+    }
+    std::string name;
+    if (which < 3) {
+      SgdConfig c;
+      c.lr = 0.05, c.momentum = which == 0 ? 0.0 : 0.9, c.nesterov = which == 2, c.weight_decay = 0.01;
+      c.dampening = which == 1 ? 0.1 : 0.0, c.first_step = which == 2;
+      if (c.momentum == 0)
+        for (auto* slots : {&host, &dev})
+          for (auto& s : *slots) s.m = nullptr;
+      sgd_step_ref<float>(c, host);
+      cuda::sgd_step(c, dev);
+      name = "sgd " + std::to_string(which);
+    } else {
+      AdamConfig c;
+      c.lr = 0.01, c.weight_decay = 0.05, c.decoupled = which == 4, c.step = 7;
+      adam_step_ref<float>(c, host);
+      cuda::adam_step(c, dev);
+      name = which == 4 ? "adamw" : "adam";
+    }
+    // Float against double per element: a few roundings (Adam's division and sqrt).
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      const std::size_t n = std::size_t(sizes[k]);
+      ASSERT_TRUE(all_near(dp[k].download(n), p[k], 2e-6)) << name << " param " << k;
+      if (host[k].m) {
+        ASSERT_TRUE(all_near(dm[k].download(n), m[k], 2e-6)) << name << " m " << k;
+      }
+      if (which >= 3) {
+        ASSERT_TRUE(all_near(dv[k].download(n), v[k], 2e-6)) << name << " v " << k;
+      }
+    }
+  }
+}
+
+TEST(CudaOps, SmallShapesOfEveryOpForTheSanitizer) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  // One call of each kernel on odd tiny shapes: compute-sanitizer (scripts/gpu-check)
+  // runs this test under memcheck and racecheck.
+  const std::vector<float> x = testing::random_vec<float>(rng, 7 * 13);
+  Dev dx(x), dy(std::vector<float>(7 * 13, kNaN)), small(std::vector<float>(13, kNaN)), stats(std::vector<float>(14, kNaN));
+  const index_t sizes[] = {7, 13}, transposed[] = {1, 7}, row_broadcast[] = {0, 1};
+  const Shape s(sizes), t(sizes, transposed), b(sizes, row_broadcast);
+  cuda::unary(Unary::exp, 0, 0, t, dx.ptr(), s, dy.ptr());
+  cuda::binary(Binary::add, s, dx.ptr(), b, dx.ptr(), s, dy.ptr());
+  cuda::reduce(Reduce::sum, 1, 7, 13, dx.ptr(), 0, 13, 1, small.ptr(), 0, 1);
+  cuda::reduce(Reduce::max, 7, 13, 1, dx.ptr(), 13, 1, 1, small.ptr(), 1, 1);
+  cuda::layer_norm_forward(7, 13, dx.ptr(), 13, nullptr, nullptr, 1e-5f, dy.ptr(), 13, stats.ptr(), stats.ptr() + 7);
+  cuda::layer_norm_backward(7, 13, dx.ptr(), 13, dx.ptr(), 13, nullptr, stats.ptr(), stats.ptr() + 7, 1e-5f, dy.ptr(), 13,
+                            small.ptr(), nullptr);
+  DevIdx target(std::vector<index_t>{0, 3, 12, -100, 5, 6, 1});
+  cuda::cross_entropy_forward(7, 13, dx.ptr(), 13, target.ptr(), -100, 0.1, small.ptr(), small.ptr() + 7);
+  cuda::cross_entropy_backward(7, 13, dx.ptr(), 13, target.ptr(), -100, 0.1, small.ptr() + 7, small.ptr(), dy.ptr(), 13);
+  cuda::synchronize();
+  for (float v : dy.download(7 * 13)) EXPECT_TRUE(std::isfinite(v));
+}
+
+}  // namespace
+}  // namespace tg
