@@ -4,6 +4,9 @@
 // of 10 calls; the inputs stay the same, so L2 holds what fits: at these sizes the
 // operands are 64-768 MiB and do not). Prints a table with the ratio to cuBLAS and writes
 // Google Benchmark-style JSON rows (gemm/<impl>/<M>x<N>x<K>/<tt>/device:<d>, FLOPS).
+// Then the memory-bound kernels on 1 GiB operands against the device-to-device copy
+// (activations, softmax, layer norm, reductions, binary ops, cross-entropy, Adam), and the
+// MLP 784-256-256-10 training step at batch 1024 through autograd on the device.
 //
 //   build/bench/tg_gpu_bench [--out FILE.json] [--quick]
 #include <cuda_runtime.h>
@@ -13,13 +16,18 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
+#include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "autograd/autograd.hpp"
 #include "bench/peers/peers.hpp"
 #include "cuda/gemm.hpp"
 #include "cuda/kernels.hpp"
+#include "cuda/ops.hpp"
 #include "cuda/runtime.hpp"
+#include "nn/nn.hpp"
 
 namespace {
 
@@ -56,6 +64,17 @@ double median_ms(const std::function<void()>& f, int reps) {
   std::sort(ms.begin(), ms.end());
   return double(ms[ms.size() / 2]);
 }
+
+struct Mlp : tg::nn::Module {
+  std::shared_ptr<tg::nn::Linear> fc1, fc2, fc3;
+  explicit Mlp(tg::Generator* g) {
+    using tg::Act, tg::Activation;
+    fc1 = register_module("fc1", std::make_shared<tg::nn::Linear>(784, 256, true, Activation{Act::relu}, g));
+    fc2 = register_module("fc2", std::make_shared<tg::nn::Linear>(256, 256, true, Activation{Act::relu}, g));
+    fc3 = register_module("fc3", std::make_shared<tg::nn::Linear>(256, 10, true, Activation{}, g));
+  }
+  tg::Tensor forward(const tg::Tensor& x) override { return (*fc3)((*fc2)((*fc1)(x))); }
+};
 
 }  // namespace
 
@@ -141,6 +160,43 @@ int main(int argc, char** argv) {
        [&] { tg::cuda::softmax_forward(false, 1024, 262144, a, 262144, c, 262144); }},
       {"softmax_bwd/262144x1024", 12.0 * double(n),
        [&] { tg::cuda::softmax_backward(false, 262144, 1024, a, 1024, b, 1024, c, 1024); }},
+      // Layer norm: x read, y written (gamma, beta and the statistics are noise); the
+      // backward reads x and dy and writes dx, then reads them again for dgamma / dbeta
+      // (counted once: the bytes a fused kernel would need).
+      {"layer_norm_fwd/262144x1024", 8.0 * double(n),
+       [&] { tg::cuda::layer_norm_forward(262144, 1024, a, 1024, b, b + 1024, 1e-5f, c, 1024, b + 2048, b + 2048 + 262144); }},
+      {"layer_norm_bwd/131072x1024", 12.0 * double(n / 2),
+       [&] {
+         tg::cuda::layer_norm_backward(131072, 1024, a, 1024, a + (index_t(1) << 27), 1024, b, b + 1024, b + 1024 + 131072,
+                                       1e-5f, c, 1024, b + (index_t(1) << 20), b + (index_t(1) << 20) + 1024);
+       }},
+      {"sum_rows/262144x1024", 4.0 * double(n),
+       [&] { tg::cuda::reduce(tg::Reduce::sum, 262144, 1024, 1, a, 1024, 1, 1, c, 1, 1); }},
+      {"sum_cols/262144x1024", 4.0 * double(n),
+       [&] { tg::cuda::reduce(tg::Reduce::sum, 1, 262144, 1024, a, 0, 1024, 1, c, 0, 1); }},
+      {"add/268435456", 12.0 * double(n),
+       [&] {
+         const tg::Shape s({n});
+         tg::cuda::binary(tg::Binary::add, s, a, s, b, s, c);
+       }},
+      {"add_bias/262144x1024", 8.0 * double(n),
+       [&] {
+         const index_t sz[] = {262144, 1024}, bst[] = {0, 1};
+         const tg::Shape s(sz), bs(sz, bst);
+         tg::cuda::binary(tg::Binary::add, s, a, bs, b, s, c);
+       }},
+      {"cross_entropy_fwd/65536x4096", 4.0 * double(n),
+       [&] {
+         tg::cuda::cross_entropy_forward(65536, 4096, a, 4096, reinterpret_cast<const index_t*>(b), -100, 0.0, c,
+                                         c + 65536);
+       }},
+      // Adam over 64 Mi parameters: p, g, m, v read, p, m, v written.
+      {"adam/67108864", 28.0 * double(n / 4),
+       [&] {
+         const tg::ParamSlot<float> slot{a, a + n / 4, a + n / 2, a + 3 * (n / 4), n / 4};
+         tg::AdamConfig cfg;
+         tg::cuda::adam_step(cfg, std::span<const tg::ParamSlot<float>>(&slot, 1));
+       }},
   };
   for (const Mem& m : mems) {
     const double ms = median_ms(m.run, 10), gbs = m.bytes / (ms * 1e-3) / 1e9;
@@ -148,6 +204,34 @@ int main(int argc, char** argv) {
     json += ",\n {\"name\": \"" + m.name.substr(0, m.name.find('/')) + "/tilegrad" + m.name.substr(m.name.find('/')) +
             "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(ms) +
             ", \"time_unit\": \"ms\", \"bytes_per_second\": " + std::to_string(gbs * 1e9) + "}";
+  }
+  // The MLP 784-256-256-10 AdamW training step at batch 1024 (the CUDA issue's target:
+  // faster than PyTorch's step on the same GPU; scripts/peers/torch_gpu_step.py times
+  // that): 7 warm-up steps, then the median over 10 runs of 20 steps, CUDA events.
+  {
+    using namespace tg;
+    Generator g(5), gd(6);
+    Mlp model(&g);
+    model.to(Device::cuda(0));
+    const Tensor x = Tensor::randn({1024, 784}, TensorOptions().with_device(Device::cuda(0)), &gd);
+    std::vector<std::int64_t> labels(1024);
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
+    const index_t rows[] = {1024};
+    const Tensor y = Tensor::from_vector(labels, rows, TensorOptions().with_device(Device::cuda(0)));
+    nn::AdamW opt(model.parameters(), 1e-3, 0.9, 0.999, 1e-8, 1e-4);
+    auto step = [&] {
+      Tensor loss = cross_entropy(model(x), y);
+      opt.zero_grad();
+      loss.backward();
+      opt.step();
+    };
+    for (int i = 0; i < 6; ++i) step();
+    const double ms = median_ms([&] { for (int i = 0; i < 20; ++i) step(); }, 10) / 20;
+    const double flop = 6.0 * 1024 * (784.0 * 256 + 256.0 * 256 + 256.0 * 10);
+    std::printf("\n%-30s %9.3f ms  %6.2f TF/s\n", "mlp_step/784-256-256-10/b1024", ms, flop / ms / 1e9);
+    json += ",\n {\"name\": \"train_step/tilegrad/mlp784-256-256-10/b1024/device:0\", \"run_type\": \"iteration\", "
+            "\"real_time\": " + std::to_string(ms) + ", \"time_unit\": \"ms\", \"FLOPS\": " +
+            std::to_string(flop / ms * 1e3) + "}";
   }
   json += "\n]}\n";
   cudaFree(a);
