@@ -137,6 +137,27 @@ int main(int argc, char** argv) {
       first = false;
     }
   }
+  // A Linear layer's forward with the bias and ReLU fused: our epilogue against
+  // cublasLt's RELU_BIAS epilogue (C = relu(A B^T + bias)).
+  const index_t linear_shapes[][3] = {{8192, 256, 784}, {4096, 4096, 4096}};
+  for (const auto& sh : linear_shapes) {
+    const index_t M = sh[0], N = sh[1], K = sh[2];
+    const double flop = 2.0 * double(M) * double(N) * double(K);
+    const tg::GemmEpilogue<float> ep{b, tg::Activation{tg::Act::relu}};
+    const double ours = median_ms([&] { tg::cuda::gemm(Trans::N, Trans::T, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N, ep); }, 10);
+    bool lt_ok = true;
+    const double theirs = median_ms([&] { lt_ok = tg::peers::cublaslt_linear_relu(M, N, K, a, b, b, c) && lt_ok; }, 10);
+    const std::string shape = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K);
+    std::printf("%-22s %4s %8.1f TF/s %8.1f TF/s %7.2fx  (bias+relu; cublasLt %s)\n", shape.c_str(), "nt",
+                flop / ours / 1e9, lt_ok ? flop / theirs / 1e9 : 0.0, lt_ok ? theirs / ours : 0.0,
+                lt_ok ? "RELU_BIAS" : "failed");
+    for (int impl = 0; impl < (lt_ok ? 2 : 1); ++impl) {
+      const double ms = impl == 0 ? ours : theirs;
+      json += std::string(",\n {\"name\": \"gemm/") + (impl == 0 ? "tilegrad" : "cublaslt") + "/" + shape +
+              "/nt_bias_relu/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(ms) +
+              ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(flop / ms * 1e3) + "}";
+    }
+  }
   // Memory-bound kernels on 1 GiB: GB/s (bytes read + written) against the
   // device-to-device copy of the same run.
   const double copy = tg::cuda::measure_copy_gbs(0);

@@ -81,7 +81,7 @@ if(NOT TG_PEERS STREQUAL "OFF")
   endif()
 
   if(TG_HAVE_CUDA AND TARGET CUDA::cublas)
-    _tg_peer(cublas LIBS CUDA::cublas CUDA::cudart)
+    _tg_peer(cublas LIBS CUDA::cublas CUDA::cublasLt CUDA::cudart)
   else()
     list(APPEND TG_PEERS_MISSING cublas)
   endif()

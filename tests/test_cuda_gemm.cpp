@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/peers/peers.hpp"
 #include "cuda/gemm.hpp"
 #include "cuda/runtime.hpp"
 #include "kernels/buffer.hpp"
@@ -93,6 +94,27 @@ TEST(CudaGemm, KZeroAndAlphaZeroGiveBetaCPlusBias) {
   for (index_t i = 0; i < M; ++i)
     for (index_t j = 0; j < N; ++j)
       EXPECT_FLOAT_EQ(got[std::size_t(i * N + j)], 0.5f * c0[std::size_t(i * N + j)] + bias[std::size_t(j)]);
+}
+
+// The benchmarks' fused peer (cublasLt RELU_BIAS) computes what our epilogue does:
+// checked here so that its rows compare like with like.
+TEST(CudaGemm, TheCublasLtLinearPeerMatchesTheReference) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  for (int rep = 0; rep < 4; ++rep) {
+    const index_t M = rng.integer(1, 300), N = rng.integer(1, 200), K = rng.integer(1, 400);
+    const std::vector<float> a = testing::random_vec<float>(rng, M * K), b = testing::random_vec<float>(rng, N * K);
+    const std::vector<float> bias = testing::random_vec<float>(rng, N);
+    std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end()), biasd(bias.begin(), bias.end()),
+        want(std::size_t(M * N));
+    gemm_ref<double>(Trans::N, Trans::T, M, N, K, 1.0, ad.data(), K, bd.data(), K, 0.0, want.data(), N,
+                     GemmEpilogue<double>{biasd.data(), Activation{Act::relu}});
+    DeviceVec da(a), db(b), dbias(bias), dc(std::vector<float>(std::size_t(M * N), testing::kPoison<float>));
+    if (!peers::cublaslt_linear_relu(M, N, K, da.ptr(), db.ptr(), dbias.ptr(), dc.ptr()))
+      GTEST_SKIP() << "cublasLt is not in this build or rejected the problem";
+    // FP32 accumulation over K terms: the GEMM bound of the reference tests.
+    EXPECT_TRUE(testing::rel_close(dc.download(std::size_t(M * N)), want, 1e-5 * std::sqrt(double(K) + 1) + 1e-5));
+  }
 }
 
 TEST(CudaGemm, BadArgumentsAreAClearError) {

@@ -1,9 +1,12 @@
 // cuBLAS as the GPU peer's ceiling: the SGEMM rate of a device at 4096^3 (the "measured
-// cuBLAS rate" of the benchmark context and tg_info). Compiled only when CUDA and cuBLAS
-// were found (cmake/TgPeers.cmake); returns 0 without a device.
+// cuBLAS rate" of the benchmark context and tg_info), row-major SGEMM for the GPU
+// benchmarks, and cublasLt's fused bias + ReLU epilogue for the Linear rows. Compiled
+// only when CUDA and cuBLAS were found (cmake/TgPeers.cmake); returns 0 without a device.
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 
+#include <cstdint>
 #include <string>
 
 #include "bench/peers/peers.hpp"
@@ -29,6 +32,40 @@ void cublas_sgemm_rowmajor(Trans ta, Trans tb, index_t M, index_t N, index_t K, 
   // Row-major C = op(A) op(B) is column-major C^T = op(B)^T op(A)^T: B first.
   cublasSgemm(h, tb == Trans::N ? CUBLAS_OP_N : CUBLAS_OP_T, ta == Trans::N ? CUBLAS_OP_N : CUBLAS_OP_T, int(N), int(M),
               int(K), &alpha, B, int(ldb), A, int(lda), &beta, C, int(ldc));
+}
+
+bool cublaslt_linear_relu(index_t M, index_t N, index_t K, const float* A, const float* B, const float* bias, float* C) {
+  // Column-major, row-major C^T (N x M) = B (N x K) A^T: cublasLt's A operand is our B
+  // (stored K x N column-major, transposed), its B operand our A (K x M, not transposed);
+  // the bias runs along the N rows of that C^T, one value per output feature.
+  static cublasLtHandle_t lt = nullptr;
+  static void* workspace = nullptr;
+  constexpr std::size_t kWorkspace = std::size_t(32) << 20;
+  if (!lt) {
+    if (cublasLtCreate(&lt) != CUBLAS_STATUS_SUCCESS) return false;
+    if (cudaMalloc(&workspace, kWorkspace) != cudaSuccess) return false;
+  }
+  cublasLtMatmulDesc_t op = nullptr;
+  cublasLtMatrixLayout_t la = nullptr, lb = nullptr, lc = nullptr;
+  const cublasOperation_t ta = CUBLAS_OP_T, tb = CUBLAS_OP_N;
+  const cublasLtEpilogue_t epi = CUBLASLT_EPILOGUE_RELU_BIAS;
+  bool ok = cublasLtMatmulDescCreate(&op, CUBLAS_COMPUTE_32F, CUDA_R_32F) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSA, &ta, sizeof ta) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_TRANSB, &tb, sizeof tb) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_EPILOGUE, &epi, sizeof epi) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatmulDescSetAttribute(op, CUBLASLT_MATMUL_DESC_BIAS_POINTER, &bias, sizeof bias) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatrixLayoutCreate(&la, CUDA_R_32F, std::uint64_t(K), std::uint64_t(N), std::int64_t(K)) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatrixLayoutCreate(&lb, CUDA_R_32F, std::uint64_t(K), std::uint64_t(M), std::int64_t(K)) == CUBLAS_STATUS_SUCCESS &&
+            cublasLtMatrixLayoutCreate(&lc, CUDA_R_32F, std::uint64_t(N), std::uint64_t(M), std::int64_t(N)) == CUBLAS_STATUS_SUCCESS;
+  const float one = 1, zero = 0;
+  if (ok)
+    ok = cublasLtMatmul(lt, op, &one, B, la, A, lb, &zero, C, lc, C, lc, nullptr, workspace, kWorkspace,
+                        static_cast<cudaStream_t>(cuda::current_stream())) == CUBLAS_STATUS_SUCCESS;
+  if (lc) cublasLtMatrixLayoutDestroy(lc);
+  if (lb) cublasLtMatrixLayoutDestroy(lb);
+  if (la) cublasLtMatrixLayoutDestroy(la);
+  if (op) cublasLtMatmulDescDestroy(op);
+  return ok;
 }
 
 double cublas_sgemm_gflops(int device) {

@@ -73,6 +73,7 @@ const SgemmPeer* find_sgemm_peer(const std::string& name) {
 double cublas_sgemm_gflops(int /*device*/) { return 0; }
 void cublas_sgemm_rowmajor(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t,
                            float, float*, index_t) {}
+bool cublaslt_linear_relu(index_t, index_t, index_t, const float*, const float*, const float*, float*) { return false; }
 #endif
 
 #ifdef TG_PEER_KOKKOS
