@@ -116,26 +116,38 @@ int main(int argc, char** argv) {
   CHECK(cudaMemset(b, 0, std::size_t(max_elems) * sizeof(float)));
   const tg::cuda::DeviceInfo dev = tg::cuda::device_info(0);
   std::printf("tg_gpu_bench: %s; SGEMM, median of 10 calls\n", dev.name.c_str());
-  std::printf("%-22s %4s %12s %12s %8s\n", "shape", "op", "tilegrad", "cuBLAS", "ratio");
+  std::printf("%-22s %4s %12s %12s %12s %12s %8s\n", "shape", "op", "tile128", "warp", "warp_async", "cuBLAS",
+              "best/cuBLAS");
   std::string json = "{\"context\": {\"tg_gpu\": \"" + dev.name + "\"}, \"benchmarks\": [";
   bool first = true;
+  auto row = [&](const std::string& impl, const std::string& shape, const std::string& variant, double ms, double flop) {
+    json += std::string(first ? "" : ",") + "\n {\"name\": \"gemm/" + impl + "/" + shape + "/" + variant +
+            "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(ms) +
+            ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(ms > 0 ? flop / ms * 1e3 : 0.0) + "}";
+    first = false;
+  };
   for (const Case& cs : cases) {
     const index_t lda = cs.ta == Trans::N ? cs.k : cs.m, ldb = cs.tb == Trans::N ? cs.n : cs.k, ldc = cs.n;
     const double flop = 2.0 * double(cs.m) * double(cs.n) * double(cs.k);
-    const double ours = median_ms([&] { tg::cuda::gemm(cs.ta, cs.tb, cs.m, cs.n, cs.k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc); }, 10);
+    // Every kernel configuration (cuda/gemm.hpp), then cuBLAS on the same pointers.
+    double ms[tg::cuda::kGemmKernels];
+    for (int k = 0; k < tg::cuda::kGemmKernels; ++k)
+      ms[k] = median_ms([&] {
+        tg::cuda::gemm(cs.ta, cs.tb, cs.m, cs.n, cs.k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc, {}, tg::cuda::GemmKernel(k));
+      }, 10);
     const double theirs = median_ms(
         [&] { tg::peers::cublas_sgemm_rowmajor(cs.ta, cs.tb, cs.m, cs.n, cs.k, 1.0f, a, lda, b, ldb, 0.0f, c, ldc); }, 10);
+    const double best = *std::min_element(ms, ms + tg::cuda::kGemmKernels);
     const std::string shape = std::to_string(cs.m) + "x" + std::to_string(cs.n) + "x" + std::to_string(cs.k);
     const std::string tt = std::string(cs.ta == Trans::N ? "n" : "t") + (cs.tb == Trans::N ? "n" : "t");
-    std::printf("%-22s %4s %8.1f TF/s %8.1f TF/s %7.2fx\n", shape.c_str(), tt.c_str(), flop / ours / 1e9,
-                theirs > 0 ? flop / theirs / 1e9 : 0.0, theirs > 0 ? theirs / ours : 0.0);
-    for (int impl = 0; impl < 2; ++impl) {
-      const double ms = impl == 0 ? ours : theirs;
-      json += std::string(first ? "" : ",") + "\n {\"name\": \"gemm/" + (impl == 0 ? "tilegrad" : "cublas") + "/" +
-              shape + "/" + tt + "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(ms) +
-              ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(ms > 0 ? flop / ms * 1e3 : 0.0) + "}";
-      first = false;
-    }
+    std::printf("%-22s %4s %7.1f TF/s %7.1f TF/s %7.1f TF/s %7.1f TF/s %7.2fx\n", shape.c_str(), tt.c_str(),
+                flop / ms[0] / 1e9, flop / ms[1] / 1e9, flop / ms[2] / 1e9, theirs > 0 ? flop / theirs / 1e9 : 0.0,
+                theirs > 0 ? theirs / best : 0.0);
+    // The default configuration is "tilegrad"; each configuration has its own variant row.
+    row("tilegrad", shape, tt, ms[int(tg::cuda::GemmKernel::tile128)], flop);
+    for (int k = 0; k < tg::cuda::kGemmKernels; ++k)
+      row("tilegrad", shape, tt + "_" + tg::cuda::gemm_kernel_name(tg::cuda::GemmKernel(k)), ms[k], flop);
+    row("cublas", shape, tt, theirs, flop);
   }
   // A Linear layer's forward with the bias and ReLU fused: our epilogue against
   // cublasLt's RELU_BIAS epilogue (C = relu(A B^T + bias)).

@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 
 #include "cuda/act.cuh"
 #include "cuda/check.cuh"
@@ -48,15 +49,28 @@ struct Args {
                // alpha op(A) op(B) of its slice to C + z M ldc (beta, bias, act later)
 };
 
-// Loads this thread's share of the A tile (rows m0.., k0..) and B tile into registers:
-// four floats each. kVec: 128-bit loads (rows 16-byte aligned; used for whole tiles).
+// cp.async (sm_80+): 16 bytes from global straight into shared memory, bypassing the
+// registers and L1; src_bytes < 16 copies that many and zero-fills the rest.
+__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
+  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(src_bytes));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
+
+// This thread's share of the A and B tiles (k0..k0+7): four floats each. Both tiles are
+// stored k-major in shared memory (as[k][m], bs[k][n]). An operand whose rows run along
+// m (A transposed) or n (B not transposed) is "natural": its 16-byte pieces land in
+// shared memory as they are, so it can go by cp.async; the others (A stored M x K, B
+// stored N x K) are transposed through registers on the way.
+//   A N: 128 rows x 8 k, thread t takes row t / 2, k (t % 2) * 4 .. +3 (along k);
+//   A T: stored K x M, thread t takes k t / 32, rows (t % 32) * 4 .. +3 (along m).
+//   B N: stored K x N, thread t takes k t / 32, cols (t % 32) * 4 .. +3;
+//   B T: stored N x K, thread t takes col t / 2, k (t % 2) * 4 .. +3.
+// whole: the tile is inside the matrix and its rows aligned: 128-bit loads.
 template <bool kTA, bool kTB>
 struct Loader {
-  // A: N: 128 rows x 8 k, thread t takes row t / 2, k (t % 2) * 4 .. +3 (along k);
-  //    T: stored K x M, thread t takes k t / 32, rows (t % 32) * 4 .. +3 (along m).
-  // B: N: stored K x N, thread t takes k t / 32, cols (t % 32) * 4 .. +3;
-  //    T: stored N x K, thread t takes col t / 2, k (t % 2) * 4 .. +3.
-  __device__ static void load(const Args& a, int m0, int n0, int k0, bool whole, float (&ra)[4], float (&rb)[4]) {
+  __device__ static void load_a(const Args& a, int m0, int k0, bool whole, float (&ra)[4]) {
     const int t = threadIdx.x;
     if constexpr (!kTA) {
       const int r = m0 + t / 2, k = k0 + (t % 2) * 4;
@@ -77,6 +91,9 @@ struct Loader {
         for (int i = 0; i < 4; ++i) ra[i] = (k < a.K && r + i < a.M) ? p[i] : 0.0f;
       }
     }
+  }
+  __device__ static void load_b(const Args& a, int n0, int k0, bool whole, float (&rb)[4]) {
+    const int t = threadIdx.x;
     if constexpr (!kTB) {
       const int k = k0 + t / 32, c = n0 + (t % 32) * 4;
       const float* p = a.B + std::int64_t(k) * a.ldb + c;
@@ -97,23 +114,61 @@ struct Loader {
       }
     }
   }
-  // Into shared memory, both tiles k-major: as[k][m], bs[k][n].
-  __device__ static void store(const float (&ra)[4], const float (&rb)[4], float (*as)[kBM], float (*bs)[kBN]) {
+  __device__ static void store_a(const float (&ra)[4], float (*as)[kBM]) {
     const int t = threadIdx.x;
     if constexpr (!kTA) {
       for (int i = 0; i < 4; ++i) as[(t % 2) * 4 + i][t / 2] = ra[i];
     } else {
       *reinterpret_cast<float4*>(&as[t / 32][(t % 32) * 4]) = make_float4(ra[0], ra[1], ra[2], ra[3]);
     }
+  }
+  __device__ static void store_b(const float (&rb)[4], float (*bs)[kBN]) {
+    const int t = threadIdx.x;
     if constexpr (!kTB) {
       *reinterpret_cast<float4*>(&bs[t / 32][(t % 32) * 4]) = make_float4(rb[0], rb[1], rb[2], rb[3]);
     } else {
       for (int i = 0; i < 4; ++i) bs[(t % 2) * 4 + i][t / 2] = rb[i];
     }
   }
+  // The natural operands by cp.async (the caller checked 16-byte alignment): a row of
+  // the tile past the matrix, or past K, copies 0 bytes (zeros) from a valid address.
+  __device__ static void async_a(const Args& a, int m0, int k0, float (*as)[kBM]) {
+    const int t = threadIdx.x, k = k0 + t / 32, r = m0 + (t % 32) * 4;
+    const int bytes = k < a.K ? max(0, min(16, (a.M - r) * 4)) : 0;
+    cp_async16(&as[t / 32][(t % 32) * 4], bytes ? a.A + std::int64_t(k) * a.lda + r : a.A, bytes);
+  }
+  __device__ static void async_b(const Args& a, int n0, int k0, float (*bs)[kBN]) {
+    const int t = threadIdx.x, k = k0 + t / 32, c = n0 + (t % 32) * 4;
+    const int bytes = k < a.K ? max(0, min(16, (a.N - c) * 4)) : 0;
+    cp_async16(&bs[t / 32][(t % 32) * 4], bytes ? a.B + std::int64_t(k) * a.ldb + c : a.B, bytes);
+  }
 };
 
-template <bool kTA, bool kTB>
+// Which outputs thread t computes: 8 rows and 8 columns of the 128 x 128 tile, as two
+// groups of 4 in each direction (rows row(i), columns col(j), i, j in 0..7).
+//   kWarp false (step 1): a 16 x 16 grid of threads, rows {4 ty + i, 64 + 4 ty + i}, columns
+//     {4 tx + j, 64 + 4 tx + j}; a warp covers 16 rows x 128 columns.
+//   kWarp true (warp tiling): 2 x 4 warps of 64 x 32 outputs; in a warp, lanes 8 x 4 with
+//     rows {32 h + 4 lm + i} and columns {16 h + 4 ln + j} of the warp's tile: per k step a
+//     warp reads 2 x 8 distinct 16-byte A words and 2 x 4 B words (a warp of step 1 reads
+//     2 x 2 and 2 x 16): 4 shared-memory wavefronts instead of ~10 for the same 512 FMAs
+//     per lane.
+template <bool kWarp>
+struct Map {
+  int r0, r1, c0, c1;  // the first row of each row group, the first column of each column group
+  __device__ Map() {
+    const int t = threadIdx.x;
+    if constexpr (!kWarp) {
+      const int tx = t % 16, ty = t / 16;
+      r0 = 4 * ty, r1 = 64 + 4 * ty, c0 = 4 * tx, c1 = 64 + 4 * tx;
+    } else {
+      const int w = t / 32, lane = t % 32, wm = w / 4, wn = w % 4, lm = lane / 4, ln = lane % 4;
+      r0 = 64 * wm + 4 * lm, r1 = r0 + 32, c0 = 32 * wn + 4 * ln, c1 = c0 + 16;
+    }
+  }
+};
+
+template <bool kTA, bool kTB, bool kWarp, bool kAsync>
 __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
   if (a.kslice > 0) {  // this block's slice of K as a GEMM of its own
     const int kb = blockIdx.z * a.kslice;
@@ -125,25 +180,37 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
   __shared__ __align__(16) float as[2][kBK][kBM];
   __shared__ __align__(16) float bs[2][kBK][kBN];
   const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
-  const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;
+  const Map<kWarp> map;
   using L = Loader<kTA, kTB>;
+  // By cp.async: the natural operands, when the caller found every row 16-byte aligned.
+  constexpr bool kAsyncA = kAsync && kTA, kAsyncB = kAsync && !kTB;
   // Whole tiles take the vector path: in bounds in m, n and k, and aligned rows.
   const bool mn_whole = vec && m0 + kBM <= a.M && n0 + kBN <= a.N;
   float acc[8][8] = {};
   float ra[4], rb[4];
-  L::load(a, m0, n0, 0, mn_whole && kBK <= a.K, ra, rb);
-  L::store(ra, rb, as[0], bs[0]);
+  if constexpr (kAsyncA) L::async_a(a, m0, 0, as[0]);
+  if constexpr (kAsyncB) L::async_b(a, n0, 0, bs[0]);
+  if constexpr (!kAsyncA) L::load_a(a, m0, 0, mn_whole && kBK <= a.K, ra), L::store_a(ra, as[0]);
+  if constexpr (!kAsyncB) L::load_b(a, n0, 0, mn_whole && kBK <= a.K, rb), L::store_b(rb, bs[0]);
+  if constexpr (kAsync) cp_async_commit(), cp_async_wait_all();
   __syncthreads();
   int buf = 0;
   for (int k0 = 0; k0 < a.K; k0 += kBK) {
     const bool more = k0 + kBK < a.K;
-    if (more) L::load(a, m0, n0, k0 + kBK, mn_whole && k0 + 2 * kBK <= a.K, ra, rb);
+    if (more) {  // the next k step: cp.async straight to the other buffer, or registers
+      const bool whole = mn_whole && k0 + 2 * kBK <= a.K;
+      if constexpr (kAsyncA) L::async_a(a, m0, k0 + kBK, as[buf ^ 1]);
+      if constexpr (kAsyncB) L::async_b(a, n0, k0 + kBK, bs[buf ^ 1]);
+      if constexpr (kAsync) cp_async_commit();
+      if constexpr (!kAsyncA) L::load_a(a, m0, k0 + kBK, whole, ra);
+      if constexpr (!kAsyncB) L::load_b(a, n0, k0 + kBK, whole, rb);
+    }
 #pragma unroll
     for (int k = 0; k < kBK; ++k) {
-      const float4 a0 = *reinterpret_cast<const float4*>(&as[buf][k][ty * 4]);
-      const float4 a1 = *reinterpret_cast<const float4*>(&as[buf][k][64 + ty * 4]);
-      const float4 b0 = *reinterpret_cast<const float4*>(&bs[buf][k][tx * 4]);
-      const float4 b1 = *reinterpret_cast<const float4*>(&bs[buf][k][64 + tx * 4]);
+      const float4 a0 = *reinterpret_cast<const float4*>(&as[buf][k][map.r0]);
+      const float4 a1 = *reinterpret_cast<const float4*>(&as[buf][k][map.r1]);
+      const float4 b0 = *reinterpret_cast<const float4*>(&bs[buf][k][map.c0]);
+      const float4 b1 = *reinterpret_cast<const float4*>(&bs[buf][k][map.c1]);
       const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
       const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
 #pragma unroll
@@ -152,7 +219,9 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
         for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
     if (more) {
-      L::store(ra, rb, as[buf ^ 1], bs[buf ^ 1]);
+      if constexpr (!kAsyncA) L::store_a(ra, as[buf ^ 1]);
+      if constexpr (!kAsyncB) L::store_b(rb, bs[buf ^ 1]);
+      if constexpr (kAsync) cp_async_wait_all();
       __syncthreads();
       buf ^= 1;
     }
@@ -160,11 +229,11 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
   // Epilogue: C = act(alpha acc + beta C + bias), row by row, 4 columns at a time.
 #pragma unroll
   for (int i = 0; i < 8; ++i) {
-    const int r = m0 + (i < 4 ? ty * 4 + i : 64 + ty * 4 + i - 4);
+    const int r = m0 + (i < 4 ? map.r0 + i : map.r1 + i - 4);
     if (r >= a.M) continue;
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const int c = n0 + h * 64 + tx * 4;
+      const int c = n0 + (h == 0 ? map.c0 : map.c1);
       float* out = a.C + std::int64_t(r) * a.ldc + c;
       float v[4];
 #pragma unroll
@@ -212,9 +281,39 @@ int sm_count() {
   return count[d & 63];
 }
 
-template <bool kTA, bool kTB>
+template <bool kTA, bool kTB, bool kWarp, bool kAsync>
 void launch(dim3 grid, const Args& a, bool vec) {
-  sgemm_128x128<kTA, kTB><<<grid, kThreads, 0, detail::stream()>>>(a, vec);
+  sgemm_128x128<kTA, kTB, kWarp, kAsync><<<grid, kThreads, 0, detail::stream()>>>(a, vec);
+}
+
+using Launch = void (*)(dim3, const Args&, bool);
+
+// The kernel for a configuration and transposes. cp.async needs a natural operand (A
+// transposed or B not) and 16-byte aligned rows (vec); otherwise the warp-tiled kernel
+// runs without it.
+Launch pick(GemmKernel kernel, bool ta, bool tb, bool vec) {
+  if (kernel == GemmKernel::tile128_warp_async && vec && (ta || !tb)) {
+    if (!ta) return &launch<false, false, true, true>;
+    return tb ? &launch<true, true, true, true> : &launch<true, false, true, true>;
+  }
+  if (kernel != GemmKernel::tile128) {
+    if (!ta) return tb ? &launch<false, true, true, false> : &launch<false, false, true, false>;
+    return tb ? &launch<true, true, true, false> : &launch<true, false, true, false>;
+  }
+  if (!ta) return tb ? &launch<false, true, false, false> : &launch<false, false, false, false>;
+  return tb ? &launch<true, true, false, false> : &launch<true, false, false, false>;
+}
+
+// The configuration gemm() uses: TG_CUDA_GEMM_KERNEL (0, 1, 2: for re-tuning on a GPU)
+// or the one measured best so far (cuda/NOTES.md: step 1's tile128 until the warp-tiled
+// kernels have been timed on a GPU).
+GemmKernel default_kernel() {
+  static const GemmKernel k = [] {
+    const char* v = std::getenv("TG_CUDA_GEMM_KERNEL");
+    if (v && v[0] >= '0' && v[0] < '0' + kGemmKernels && v[1] == '\0') return GemmKernel(v[0] - '0');
+    return GemmKernel::tile128;
+  }();
+  return k;
 }
 
 // K == 0 or alpha == 0: C = act(beta C + bias), no product.
@@ -229,8 +328,25 @@ __global__ void scale_c(Args a) {
 
 }  // namespace
 
+const char* gemm_kernel_name(GemmKernel kernel) {
+  switch (kernel) {
+    case GemmKernel::tile128: return "tile128";
+    case GemmKernel::tile128_warp: return "tile128_warp";
+    case GemmKernel::tile128_warp_async: return "tile128_warp_async";
+    case GemmKernel::auto_select: return "auto";
+  }
+  return "?";
+}
+
 void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
           const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
+  gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, GemmKernel::auto_select);
+}
+
+void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+          const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
+          GemmKernel config) {
+  const GemmKernel chosen = config == GemmKernel::auto_select ? default_kernel() : config;
   check_gemm("cuda::gemm", ta, tb, M, N, K, double(alpha), A, lda, B, ldb, C, ldc, ep.bias, sizeof(float));
   TG_CHECK(M < (index_t(1) << 31) && N < (index_t(1) << 31) && K < (index_t(1) << 31) && lda < (index_t(1) << 31) &&
                ldb < (index_t(1) << 31) && ldc < (index_t(1) << 31),
@@ -252,8 +368,7 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
   const index_t tiles = index_t(grid.x) * grid.y, sms = sm_count();
   int slices = 1;
   if (tiles < sms && K >= 2048) slices = int(std::min<index_t>((2 * sms + tiles - 1) / tiles, K / 512));
-  void (*kernel)(dim3, const Args&, bool) = ta == Trans::N ? (tb == Trans::N ? &launch<false, false> : &launch<false, true>)
-                                                           : (tb == Trans::N ? &launch<true, false> : &launch<true, true>);
+  const bool tA = ta == Trans::T, tB = tb == Trans::T;
   if (slices > 1) {
     Args part = a;
     part.kslice = int((K + slices - 1) / slices + kBK - 1) / kBK * kBK;
@@ -266,12 +381,14 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
     float* ws = workspace.as<float>();
     part.C = ws, part.ldc = int(N), part.beta = 0.0f, part.bias = nullptr, part.act = Act::none;
     grid.z = unsigned(slices);
-    kernel(grid, part, aligned && N % 4 == 0);
+    const bool vec = aligned && N % 4 == 0;
+    pick(chosen, tA, tB, vec)(grid, part, vec);
     TG_CUDA_LAUNCHED();
     const std::int64_t n = std::int64_t(M) * N;
     reduce_slices<<<unsigned((n + 255) / 256), 256, 0, detail::stream()>>>(a, ws, slices);
   } else {
-    kernel(grid, a, aligned && ldc % 4 == 0 && aligned16(C));
+    const bool vec = aligned && ldc % 4 == 0 && aligned16(C);
+    pick(chosen, tA, tB, vec)(grid, a, vec);
   }
   TG_CUDA_LAUNCHED();
 }

@@ -1,6 +1,6 @@
 // The CUDA SGEMM's entry: the CPU gemm's contract (kernels/gemm.hpp: row-major
 // C = act(alpha op(A) op(B) + beta C + bias), beta == 0 never reads C) with device
-// pointers, asynchronous on the current device's default stream. Written here from
+// pointers, asynchronous on the current stream. Written here from
 // scratch (cuda/gemm.cu, cuda/NOTES.md); cuBLAS serves only as test oracle and peer.
 // Plain C++: callers need no nvcc. Without CUDA in the build it throws tg::Error.
 #pragma once
@@ -12,5 +12,19 @@ namespace tg::cuda {
 // Checked entry: shapes and leading dimensions as check_gemm, pointers on a device.
 void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
           const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep = {});
+
+// The kernel configurations (cuda/NOTES.md). gemm() uses the one measured best
+// (TG_CUDA_GEMM_KERNEL=0|1|2 overrides it, for re-tuning on a GPU); the tests and the
+// GPU benchmarks run each.
+//   tile128             step 1: 128 x 128 tiles, a 16 x 16 thread grid of 8 x 8 outputs
+//   tile128_warp        the same tiles, threads mapped as 2 x 4 warps of 64 x 32 outputs
+//   tile128_warp_async  and the operands whose rows lie along m or n (A^T, B) copied to
+//                       shared memory by cp.async instead of through registers
+enum class GemmKernel : int { auto_select = -1, tile128 = 0, tile128_warp = 1, tile128_warp_async = 2 };
+inline constexpr int kGemmKernels = 3;
+const char* gemm_kernel_name(GemmKernel kernel);
+void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+          const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
+          GemmKernel kernel);
 
 }  // namespace tg::cuda

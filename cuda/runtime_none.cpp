@@ -62,6 +62,12 @@ void gemm(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t,
   detail::throw_error("cuda::gemm", "device", unavailable_reason());
 }
 
+void gemm(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t, float, float*,
+          index_t, const GemmEpilogue<float>&, GemmKernel) {
+  detail::throw_error("cuda::gemm", "device", unavailable_reason());
+}
+const char* gemm_kernel_name(GemmKernel) { return "none (built without CUDA)"; }
+
 void act_forward(Activation, index_t, index_t, const float*, index_t, const float*, float*, index_t) {
   detail::throw_error("cuda::act_forward", "device", unavailable_reason());
 }

@@ -11,7 +11,8 @@ Checks, each a failure when it does not hold:
           NO_STACK (GEMM, softmax, layer norm, reductions): a 0-byte stack frame
   PTX     the SGEMM kernels: no local memory (.local, ld.local, st.local); their hottest
           loop (the one with the most fma.rn.f32) multiplies with fma.rn.f32, reads
-          shared memory only with ld.shared.v4.f32, and does >= 8 FMAs per such load
+          shared memory only with ld.shared.v4.f32, and does >= 8 FMAs per such load; the
+          cp.async configuration copies with cp.async.cg.shared.global and waits on it
   SASS    the SGEMM kernels: FFMA and LDS.128 present, no LDL / STL
 """
 import glob
@@ -185,6 +186,9 @@ def main(argv):
                 continue
             sgemm_seen += 1
             got = check_sgemm_ptx(label, body, failures)
+            # The cp.async configuration (its last template argument) copies by cp.async.
+            if re.search(r",\s*true>$", label) and not ("cp.async.cg.shared.global" in body and "cp.async.wait_group" in body):
+                failures.append(f"PTX {label}: the cp.async kernel has no cp.async.cg.shared.global / wait_group")
             if got:
                 print(f"PTX {label}: hottest loop {got[0]} fma.rn.f32, {got[1]} ld.shared.v4.f32")
     if sgemm_seen == 0:

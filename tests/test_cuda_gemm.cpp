@@ -1,4 +1,4 @@
-// The CUDA SGEMM (cuda/gemm.cu) against the double-precision reference on random shapes
+// The CUDA SGEMM (cuda/gemm.cu), every kernel configuration, against the double-precision reference on random shapes
 // (sizes 1 to 600, odd ones among them; small C with K up to 5000 for split-K), all four transposes, alpha and beta, the bias +
 // activation epilogue, leading dimensions that keep the 128-bit path or force the
 // scalar one, C poisoned with NaN when beta == 0. Runs where a GPU exists; skips
@@ -55,30 +55,34 @@ TEST(CudaGemm, MatchesTheReferenceOnRandomShapesTransposesAndEpilogues) {
     std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end()), want(c.begin(), c.end()), biasd(bias.begin(), bias.end());
     gemm_ref<double>(ta, tb, M, N, K, alpha, ad.data(), lda, bd.data(), ldb, beta, want.data(), ldc,
                      GemmEpilogue<double>{with_bias ? biasd.data() : nullptr, act});
-    DeviceVec da(a), db(b), dc(c), dbias(bias);
-    cuda::gemm(ta, tb, M, N, K, alpha, da.ptr(), lda, db.ptr(), ldb, beta, dc.ptr(), ldc,
-               GemmEpilogue<float>{with_bias ? dbias.ptr() : nullptr, act});
-    const std::vector<float> got = dc.download(c.size());
-    const std::string what = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) +
-                             (ta == Trans::T ? " T" : " N") + (tb == Trans::T ? "T" : "N") + " lda " + std::to_string(lda) +
-                             " ldb " + std::to_string(ldb) + " ldc " + std::to_string(ldc) + " alpha " +
-                             std::to_string(alpha) + " beta " + std::to_string(beta) + " " + act_name(act.kind) +
-                             (with_bias ? " +bias" : "");
-    double num = 0, den = 0;
-    bool pads_ok = true;
-    for (index_t i = 0; i < M; ++i)
-      for (index_t j = 0; j < ldc; ++j) {
-        const std::size_t k = std::size_t(i * ldc + j);
-        if (j >= N) {
-          pads_ok &= std::isnan(got[k]) == std::isnan(c[k]) && (std::isnan(c[k]) || got[k] == c[k]);
-          continue;
+    DeviceVec da(a), db(b), dbias(bias);
+    for (int kernel = 0; kernel < cuda::kGemmKernels; ++kernel) {  // every configuration
+      DeviceVec dc(c);
+      cuda::gemm(ta, tb, M, N, K, alpha, da.ptr(), lda, db.ptr(), ldb, beta, dc.ptr(), ldc,
+                 GemmEpilogue<float>{with_bias ? dbias.ptr() : nullptr, act}, cuda::GemmKernel(kernel));
+      const std::vector<float> got = dc.download(c.size());
+      const std::string what = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) +
+                               (ta == Trans::T ? " T" : " N") + (tb == Trans::T ? "T" : "N") + " lda " + std::to_string(lda) +
+                               " ldb " + std::to_string(ldb) + " ldc " + std::to_string(ldc) + " alpha " +
+                               std::to_string(alpha) + " beta " + std::to_string(beta) + " " + act_name(act.kind) +
+                               (with_bias ? " +bias" : "") + " " +
+                               cuda::gemm_kernel_name(cuda::GemmKernel(kernel));
+      double num = 0, den = 0;
+      bool pads_ok = true;
+      for (index_t i = 0; i < M; ++i)
+        for (index_t j = 0; j < ldc; ++j) {
+          const std::size_t k = std::size_t(i * ldc + j);
+          if (j >= N) {
+            pads_ok &= std::isnan(got[k]) == std::isnan(c[k]) && (std::isnan(c[k]) || got[k] == c[k]);
+            continue;
+          }
+          num += (double(got[k]) - want[k]) * (double(got[k]) - want[k]);
+          den += want[k] * want[k];
         }
-        num += (double(got[k]) - want[k]) * (double(got[k]) - want[k]);
-        den += want[k] * want[k];
-      }
-    const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-    EXPECT_LT(err, 1e-5 * std::sqrt(double(K) + 1) + 1e-5) << what;
-    EXPECT_TRUE(pads_ok) << what << ": wrote outside C";
+      const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+      EXPECT_LT(err, 1e-5 * std::sqrt(double(K) + 1) + 1e-5) << what;
+      EXPECT_TRUE(pads_ok) << what << ": wrote outside C";
+    }
   }
 }
 
