@@ -78,6 +78,7 @@ CachingAllocator& allocator_of(int device) {
                                        "cuda:" + std::to_string(i)));
     return v;
   }();
+  TG_CHECK(!all.empty(), "cuda allocator", "device", "cannot allocate on cuda:", device, ": ", unavailable_reason());
   TG_CHECK(device >= 0 && device < int(all.size()), "cuda allocator", "device", "expected 0 <= device < ",
            all.size(), ", got ", device);
   return *all[std::size_t(device)];

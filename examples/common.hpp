@@ -54,7 +54,9 @@ struct Args {
 
 // Parses argv; `own` lists the example's own flags ("resume" takes a value when it is
 // given as "resume=", a switch otherwise). Prints usage and exits 2 on anything else.
-inline Args parse_args(int argc, char** argv, const std::string& usage, const std::vector<std::string>& own = {}) {
+// `devices`: the example moves its model and data to --device (else only cpu is accepted).
+inline Args parse_args(int argc, char** argv, const std::string& usage, const std::vector<std::string>& own = {},
+                       bool devices = false) {
   Args a;
   auto fail = [&](const std::string& why) {
     std::fprintf(stderr, "%s: %s\nusage: %s [--device cpu|cuda] [--threads N] [--seed N] [--epochs N] [--out DIR]%s\n",
@@ -106,6 +108,7 @@ inline Args parse_args(int argc, char** argv, const std::string& usage, const st
     std::_Exit(1);
   });
   if (a.threads > 0) tg::cpu::set_num_threads(a.threads);
+  if (!a.device.is_cpu() && !devices) fail("this example runs on the CPU only (mlp_fashion takes --device cuda)");
   if (!a.out.empty()) std::filesystem::create_directories(a.out);
   return a;
 }

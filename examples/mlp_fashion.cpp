@@ -43,7 +43,7 @@ std::vector<index_t> predict(Mlp& model, const Tensor& x) {
   NoGradGuard no_grad;
   std::vector<index_t> out;
   for (index_t b = 0; b < x.size(0); b += 1000) {
-    const std::vector<index_t> p = nn::argmax_rows(model(x.slice(0, b, b + 1000)));
+    const std::vector<index_t> p = nn::argmax_rows(model(x.slice(0, b, b + 1000).to(model.fc1->weight.device())));
     out.insert(out.end(), p.begin(), p.end());
   }
   return out;
@@ -54,7 +54,7 @@ std::vector<index_t> predict(Mlp& model, const Tensor& x) {
 int main(int argc, char** argv) {
   const examples::Args args = examples::parse_args(
       argc, argv, " [--quick] [--resume FILE] [--data DIR] [--batch N] [--lr X] [--limit N] [--stop-after N] [--target ACC]",
-      {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after=", "target="});
+      {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after=", "target="}, /*devices=*/true);
   const int epochs = args.epochs > 0 ? args.epochs : args.has("quick") ? 2 : 15;
   const index_t batch = index_t(args.number("batch", 128));
   const double lr = args.number("lr", 1e-3);
@@ -70,12 +70,13 @@ int main(int argc, char** argv) {
   std::vector<index_t> truth;
   for (std::int64_t v : data.test_y.to_vector<std::int64_t>()) truth.push_back(index_t(v));
   std::printf("mlp_fashion: %lld training and %lld test images, MLP 784-256-256-10, AdamW lr %g, batch %lld, %d epochs, "
-              "%d threads\n",
+              "%d threads, %s\n",
               static_cast<long long>(train.size()), static_cast<long long>(truth.size()), lr,
-              static_cast<long long>(batch), epochs, cpu::num_threads());
+              static_cast<long long>(batch), epochs, cpu::num_threads(), args.device.str().c_str());
 
   Generator gen(args.seed);
   Mlp model(&gen);
+  model.to(args.device);  // the parameters (and so the optimizer's state) live on --device
   nn::AdamW opt(model.parameters(), lr, 0.9, 0.999, 1e-8, 1e-4);
   nn::DataLoader loader(train, batch, true, args.seed);
   const index_t steps_per_epoch = loader.batches();
@@ -97,23 +98,25 @@ int main(int argc, char** argv) {
     loader.set_epoch(e);
     nn::ProgressBar bar("epoch " + std::to_string(e + 1) + "/" + std::to_string(epochs), loader.batches());
     const auto start = std::chrono::steady_clock::now();
-    double total = 0;
+    // The epoch's loss is summed where the model runs and read once at the end (on a GPU
+    // reading it every step would wait for every step).
+    Tensor total = Tensor::zeros({}, TensorOptions().with_device(args.device));
     for (index_t k = 0; k < loader.batches(); ++k) {
       const nn::Batch b = loader.batch(k);
-      const Tensor loss = cross_entropy(model(b.x), b.y);
+      const Tensor loss = cross_entropy(model(b.x.to(args.device)), b.y.to(args.device));
       opt.zero_grad();
       loss.backward();
       opt.step();
       sched.step();
-      total += loss.item() * double(b.size);
-      if (k % 20 == 0) bar.update(k, "loss " + std::to_string(loss.item()).substr(0, 6));
+      total.add_(loss.detach(), double(b.size));
+      if (k % 20 == 0 && bar.active()) bar.update(k, "loss " + std::to_string(loss.item()).substr(0, 6));
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     train_seconds += secs;
     report = nn::classification_report(truth, predict(model, data.test_x), 10);
     if (seconds_to_88 < 0 && report.accuracy >= 0.88) seconds_to_88 = train_seconds;
     char msg[160];
-    std::snprintf(msg, sizeof msg, "loss %.6f  test accuracy %.4f  %.0f samples/s", total / double(train.size()),
+    std::snprintf(msg, sizeof msg, "loss %.6f  test accuracy %.4f  %.0f samples/s", total.item() / double(train.size()),
                   report.accuracy, double(train.size()) / secs);
     bar.finish(msg);
     if (!bar.active()) std::printf("epoch %d/%d  %s  %.1f s\n", e + 1, epochs, msg, secs);
