@@ -168,10 +168,23 @@ __device__ __forceinline__ float binary_value(Binary op, float a, float b) {
   return __int_as_float(0x7fc00000);
 }
 
-// Element i of a flat operand (or the single element of a scalar view).
+// Flat operands (or the single element of a scalar view): 16 bytes per access when every
+// pointer is 16-byte aligned (kVec), then the n % 4 tail one float at a time.
+template <bool kVec>
 __global__ void unary_flat(Unary op, float p0, float p1, i64 n, const float* x, float* y) {
-  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < n; i += i64(gridDim.x) * blockDim.x)
-    y[i] = unary_value(op, op == Unary::fill ? 0.0f : x[i], p0, p1);
+  const i64 start = blockIdx.x * i64(blockDim.x) + threadIdx.x, stride = i64(gridDim.x) * blockDim.x;
+  const bool fill = op == Unary::fill;
+  i64 done = 0;
+  if constexpr (kVec) {
+    const i64 n4 = n / 4;
+    for (i64 i = start; i < n4; i += stride) {
+      const float4 v = fill ? make_float4(0, 0, 0, 0) : reinterpret_cast<const float4*>(x)[i];
+      reinterpret_cast<float4*>(y)[i] = make_float4(unary_value(op, v.x, p0, p1), unary_value(op, v.y, p0, p1),
+                                                    unary_value(op, v.z, p0, p1), unary_value(op, v.w, p0, p1));
+    }
+    done = 4 * n4;
+  }
+  for (i64 i = done + start; i < n; i += stride) y[i] = unary_value(op, fill ? 0.0f : x[i], p0, p1);
 }
 
 __global__ void unary_nd(Unary op, float p0, float p1, i64 n, Dims d, Strides sx, Strides sy, const float* x, float* y) {
@@ -183,10 +196,23 @@ __global__ void unary_nd(Unary op, float p0, float p1, i64 n, Dims d, Strides sx
   }
 }
 
+template <bool kVec>
 __global__ void binary_flat(Binary op, i64 n, const float* a, const float* b, float* y) {
-  for (i64 i = blockIdx.x * i64(blockDim.x) + threadIdx.x; i < n; i += i64(gridDim.x) * blockDim.x)
-    y[i] = binary_value(op, a[i], b[i]);
+  const i64 start = blockIdx.x * i64(blockDim.x) + threadIdx.x, stride = i64(gridDim.x) * blockDim.x;
+  i64 done = 0;
+  if constexpr (kVec) {
+    const i64 n4 = n / 4;
+    for (i64 i = start; i < n4; i += stride) {
+      const float4 u = reinterpret_cast<const float4*>(a)[i], v = reinterpret_cast<const float4*>(b)[i];
+      reinterpret_cast<float4*>(y)[i] = make_float4(binary_value(op, u.x, v.x), binary_value(op, u.y, v.y),
+                                                    binary_value(op, u.z, v.z), binary_value(op, u.w, v.w));
+    }
+    done = 4 * n4;
+  }
+  for (i64 i = done + start; i < n; i += stride) y[i] = binary_value(op, a[i], b[i]);
 }
+
+bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0; }
 
 __global__ void binary_nd(Binary op, i64 n, Dims d, Strides sa, Strides sb, Strides sy, const float* a, const float* b,
                           float* y) {
@@ -741,9 +767,13 @@ void unary(Unary op, double p0, double p1, const Shape& xs, const float* x, cons
   const Shape* const shapes[2] = {&xs, &ys};
   const Collapsed<2> c = collapse<2>(ys, shapes);
   const cudaStream_t s = detail::stream();
-  if (c.flat())
-    unary_flat<<<grid_for(n, 256), 256, 0, s>>>(op, float(p0), float(p1), n, op == Unary::fill ? nullptr : x, y);
-  else
+  if (c.flat()) {
+    const float* xin = op == Unary::fill ? nullptr : x;
+    if ((xin == nullptr || aligned16(xin)) && aligned16(y) && n >= 4)
+      unary_flat<true><<<grid_for(n / 4, 256), 256, 0, s>>>(op, float(p0), float(p1), n, xin, y);
+    else
+      unary_flat<false><<<grid_for(n, 256), 256, 0, s>>>(op, float(p0), float(p1), n, xin, y);
+  } else
     unary_nd<<<grid_for(n, 256), 256, 0, s>>>(op, float(p0), float(p1), n, c.dims, c.st[0], c.st[1], x, y);
   TG_CUDA_LAUNCHED();
 }
@@ -755,7 +785,10 @@ void binary(Binary op, const Shape& as, const float* a, const Shape& bs, const f
   const Shape* const shapes[3] = {&as, &bs, &ys};
   const Collapsed<3> c = collapse<3>(ys, shapes);
   const cudaStream_t s = detail::stream();
-  if (c.flat()) binary_flat<<<grid_for(n, 256), 256, 0, s>>>(op, n, a, b, y);
+  if (c.flat() && aligned16(a) && aligned16(b) && aligned16(y) && n >= 4)
+    binary_flat<true><<<grid_for(n / 4, 256), 256, 0, s>>>(op, n, a, b, y);
+  else if (c.flat())
+    binary_flat<false><<<grid_for(n, 256), 256, 0, s>>>(op, n, a, b, y);
   else binary_nd<<<grid_for(n, 256), 256, 0, s>>>(op, n, c.dims, c.st[0], c.st[1], c.st[2], a, b, y);
   TG_CUDA_LAUNCHED();
 }
