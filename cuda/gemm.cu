@@ -367,7 +367,9 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
   // blocks, partial products to a workspace, then one pass that adds them in order.
   const index_t tiles = index_t(grid.x) * grid.y, sms = sm_count();
   int slices = 1;
-  if (tiles < sms && K >= 2048) slices = int(std::min<index_t>((2 * sms + tiles - 1) / tiles, K / 512));
+  // (K >= 1024: 1024^3 is 64 tiles, half the H200's SMs idle, 0.53x cuBLAS measured in
+  // step 1; two slices fill them for ~3 us of partial sums: predicted ~0.9x, cuda/NOTES.md.)
+  if (tiles < sms && K >= 1024) slices = int(std::min<index_t>((2 * sms + tiles - 1) / tiles, K / 512));
   const bool tA = ta == Trans::T, tB = tb == Trans::T;
   if (slices > 1) {
     Args part = a;
