@@ -25,6 +25,7 @@ std::string AllocatorStats::str() const {
 }
 
 bool CachingAllocator::Order::operator()(const Block* a, const Block* b) const {
+  if (a->pool != b->pool) return a->pool < b->pool;
   if (a->stream != b->stream) return a->stream < b->stream;
   if (a->size != b->size) return a->size < b->size;
   return a->ptr < b->ptr;
@@ -42,19 +43,22 @@ CachingAllocator::~CachingAllocator() {
   release_free_segments();
 }
 
-CachingAllocator::Block* CachingAllocator::find_free(FreeList& list, std::size_t size, std::uintptr_t stream) {
+CachingAllocator::Block* CachingAllocator::find_free(FreeList& list, std::size_t size, std::uintptr_t stream,
+                                                     std::uint64_t pool) {
   Block key;
+  key.pool = pool;
   key.stream = stream;
   key.size = size;
   key.ptr = nullptr;
   auto it = list.lower_bound(&key);
-  if (it == list.end() || (*it)->stream != stream) return nullptr;
+  if (it == list.end() || (*it)->stream != stream || (*it)->pool != pool) return nullptr;
   Block* b = *it;
   list.erase(it);
   return b;
 }
 
-CachingAllocator::Block* CachingAllocator::new_segment(std::size_t segment_bytes, bool small, std::uintptr_t stream) {
+CachingAllocator::Block* CachingAllocator::new_segment(std::size_t segment_bytes, bool small, std::uintptr_t stream,
+                                                       std::uint64_t pool) {
   void* p = raw_.alloc(segment_bytes, raw_.context);
   if (p == nullptr) {  // out of memory: give back what is cached, then try once more
     ++stats_.oom_retries;
@@ -65,6 +69,7 @@ CachingAllocator::Block* CachingAllocator::new_segment(std::size_t segment_bytes
   auto block = std::make_unique<Block>();
   block->ptr = static_cast<char*>(p);
   block->size = segment_bytes;
+  block->pool = pool;
   block->stream = stream;
   block->small = small;
   Block* b = block.get();
@@ -76,16 +81,16 @@ CachingAllocator::Block* CachingAllocator::new_segment(std::size_t segment_bytes
   return b;
 }
 
-void* CachingAllocator::allocate(std::size_t bytes, std::uintptr_t stream) {
+void* CachingAllocator::allocate(std::size_t bytes, std::uintptr_t stream, std::uint64_t pool) {
   if (bytes == 0) return nullptr;
   TG_CHECK(bytes <= (std::size_t(1) << 50), op_.c_str(), "bytes", "expected at most 2^50 bytes, got ", bytes);
   const std::size_t size = round_up(bytes, kRound);
   const bool small = size <= kSmallRequest;
   std::lock_guard<std::mutex> lock(mutex_);
   ++stats_.allocations;
-  Block* b = find_free(pool(small), size, stream);
+  Block* b = find_free(free_list(small), size, stream, pool);
   if (b == nullptr) {
-    b = new_segment(small ? kSmallSegment : round_up(size, kLargeRound), small, stream);
+    b = new_segment(small ? kSmallSegment : round_up(size, kLargeRound), small, stream, pool);
     if (b == nullptr)
       detail::throw_error(op_.c_str(), "bytes", "out of device memory allocating ", bytes, " bytes (",
                           small ? "small" : "large", " pool) after emptying the cache: ", stats_.str());
@@ -97,6 +102,7 @@ void* CachingAllocator::allocate(std::size_t bytes, std::uintptr_t stream) {
     auto tail = std::make_unique<Block>();
     tail->ptr = b->ptr + size;
     tail->size = rest;
+    tail->pool = pool;
     tail->stream = stream;
     tail->small = small;
     tail->prev = b;
@@ -104,7 +110,7 @@ void* CachingAllocator::allocate(std::size_t bytes, std::uintptr_t stream) {
     if (b->next) b->next->prev = tail.get();
     b->next = tail.get();
     b->size = size;
-    pool(small).insert(tail.get());
+    free_list(small).insert(tail.get());
     blocks_.emplace(tail->ptr, std::move(tail));
     ++stats_.splits;
   }
@@ -128,7 +134,7 @@ void CachingAllocator::deallocate(void* ptr) {
   stats_.allocated -= b->size;
   --stats_.live_blocks;
   b->free = true;
-  FreeList& list = pool(b->small);
+  FreeList& list = free_list(b->small);
   // Merge with free neighbours: the segment keeps as few, as large free blocks as it can.
   if (Block* n = b->next; n && n->free) {
     list.erase(n);
@@ -151,11 +157,12 @@ void CachingAllocator::deallocate(void* ptr) {
   stats_.cached = stats_.reserved - stats_.allocated;
 }
 
-void CachingAllocator::release_free_segments() {
+void CachingAllocator::release_free_segments(const std::uint64_t* only_pool) {
   for (FreeList* list : {&small_free_, &large_free_})
     for (auto it = list->begin(); it != list->end();) {
       Block* b = *it;
-      if (b->prev != nullptr || b->next != nullptr) {  // part of a segment still in use
+      const bool wanted = only_pool ? b->pool == *only_pool : !pinned_.count(b->pool);
+      if (b->prev != nullptr || b->next != nullptr || !wanted) {  // in use, or kept
         ++it;
         continue;
       }
@@ -167,6 +174,17 @@ void CachingAllocator::release_free_segments() {
       blocks_.erase(b->ptr);
     }
   stats_.cached = stats_.reserved - stats_.allocated;
+}
+
+void CachingAllocator::pin_pool(std::uint64_t pool) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  pinned_.insert(pool);
+}
+
+void CachingAllocator::unpin_pool(std::uint64_t pool) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  pinned_.erase(pool);
+  release_free_segments(&pool);
 }
 
 void CachingAllocator::empty_cache() {
@@ -202,7 +220,7 @@ std::string CachingAllocator::validate() const {
     }
     if (b->free) {
       ++free_blocks;
-      if (!pool(b->small).count(const_cast<Block*>(b))) err << "a free block is missing from its free list; ";
+      if (!free_list(b->small).count(const_cast<Block*>(b))) err << "a free block is missing from its free list; ";
     } else {
       ++live;
       allocated += b->size;

@@ -19,6 +19,9 @@
 //     across streams needs the caller's event (cuda/runtime.hpp: Stream).
 //   - when the driver is out of memory, the cache is emptied and the request retried once;
 //     then tg::Error names the request and the allocator's statistics.
+//   - pools: a CUDA graph allocates from a private pool (its own segments, never handed to
+//     another pool) that is pinned while the graph lives, so that the addresses baked into
+//     the graph stay valid and belong to nobody else; empty_cache skips pinned pools.
 //
 // The policy is plain C++ over two raw functions (the driver's, or malloc in the tests of
 // tests/test_caching_allocator.cpp), so it is tested on every machine.
@@ -72,8 +75,12 @@ class CachingAllocator {
   CachingAllocator& operator=(const CachingAllocator&) = delete;
 
   // A block of at least `bytes` (0 gives nullptr) for work on `stream` (an opaque handle:
-  // cudaStream_t, 0 for the default stream). tg::Error when the driver cannot supply it.
-  void* allocate(std::size_t bytes, std::uintptr_t stream = 0);
+  // cudaStream_t, 0 for the default stream) from `pool` (0: the shared one). tg::Error
+  // when the driver cannot supply it.
+  void* allocate(std::size_t bytes, std::uintptr_t stream = 0, std::uint64_t pool = 0);
+  // A pinned pool keeps its segments through empty_cache and out-of-memory retries.
+  void pin_pool(std::uint64_t pool);
+  void unpin_pool(std::uint64_t pool);  // and returns its wholly free segments
   // Returns a block from allocate; nullptr is ignored; a pointer it did not hand out (or
   // one freed twice) is a tg::Error.
   void deallocate(void* ptr);
@@ -90,22 +97,24 @@ class CachingAllocator {
   struct Block {
     char* ptr = nullptr;
     std::size_t size = 0;
+    std::uint64_t pool = 0;
     std::uintptr_t stream = 0;
-    bool small = false;  // pool
+    bool small = false;  // size class (small or large free list)
     bool free = true;
     Block* prev = nullptr;  // neighbours in the same segment
     Block* next = nullptr;
   };
-  struct Order {  // (stream, size, address): best fit per stream
+  struct Order {  // (pool, stream, size, address): best fit per pool and stream
     bool operator()(const Block* a, const Block* b) const;
   };
   using FreeList = std::set<Block*, Order>;
 
-  Block* find_free(FreeList& list, std::size_t size, std::uintptr_t stream);
-  Block* new_segment(std::size_t segment_bytes, bool small, std::uintptr_t stream);
-  void release_free_segments();  // with the lock held
-  FreeList& pool(bool small) { return small ? small_free_ : large_free_; }
-  const FreeList& pool(bool small) const { return small ? small_free_ : large_free_; }
+  Block* find_free(FreeList& list, std::size_t size, std::uintptr_t stream, std::uint64_t pool);
+  Block* new_segment(std::size_t segment_bytes, bool small, std::uintptr_t stream, std::uint64_t pool);
+  // With the lock held: returns wholly free segments of unpinned pools (or only of `pool`).
+  void release_free_segments(const std::uint64_t* only_pool = nullptr);
+  FreeList& free_list(bool small) { return small ? small_free_ : large_free_; }
+  const FreeList& free_list(bool small) const { return small ? small_free_ : large_free_; }
 
   Raw raw_;
   std::string op_;  // "cuda:0 allocator": the op its errors name
@@ -114,6 +123,7 @@ class CachingAllocator {
   std::unordered_map<void*, Block*> live_;            // handed-out blocks by pointer
   std::map<char*, std::unique_ptr<Block>> blocks_;    // every block, by address
   AllocatorStats stats_;
+  std::set<std::uint64_t> pinned_;
 };
 
 }  // namespace tg::cuda

@@ -84,8 +84,13 @@ CachingAllocator& allocator_of(int device) {
   return *all[std::size_t(device)];
 }
 
+thread_local void* g_stream = nullptr;  // this thread's current stream; nullptr: default
+
+thread_local std::uint64_t g_pool = 0;  // the allocator pool of this thread: 0, or a graph's
+std::atomic<std::uint64_t> g_next_pool{1};
+
 void* allocate(int device, std::size_t bytes) {
-  return allocator_of(device).allocate(bytes, reinterpret_cast<std::uintptr_t>(current_stream()));
+  return allocator_of(device).allocate(bytes, reinterpret_cast<std::uintptr_t>(current_stream()), g_pool);
 }
 
 void deallocate(int device, void* p, std::size_t /*bytes*/) { allocator_of(device).deallocate(p); }
@@ -98,8 +103,6 @@ const bool kInstalled = [] {
   set_device_allocator(DeviceType::cuda, &kAllocator);
   return true;
 }();
-
-thread_local void* g_stream = nullptr;  // this thread's current stream; nullptr: default
 
 struct TransferCounters {
   std::atomic<std::uint64_t> h2d{0}, d2h{0}, d2d{0}, h2d_bytes{0}, d2h_bytes{0}, syncs{0};
@@ -254,6 +257,76 @@ PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
 
 PinnedBuffer::~PinnedBuffer() {
   if (data_) cudaFreeHost(data_);
+}
+
+Graph::Graph(const Stream& stream)
+    : stream_(stream.handle()), device_(stream.device()), pool_(g_next_pool.fetch_add(1)) {
+  allocator_of(device_).pin_pool(pool_);
+}
+
+Graph::~Graph() {
+  if (exec_) cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_));
+  if (graph_) cudaGraphDestroy(static_cast<cudaGraph_t>(graph_));
+  // Blocks still held by tensors made in the capture free into the pool later; its
+  // wholly free segments go now, the rest at the next empty_cache.
+  try {
+    allocator_of(device_).unpin_pool(pool_);
+  } catch (...) {
+  }
+}
+
+void Graph::capture(const std::function<void()>& work) {
+  TG_CHECK(exec_ == nullptr, "cuda::Graph::capture", "graph", "this graph was captured already");
+  const cudaStream_t s = static_cast<cudaStream_t>(stream_);
+  int previous_device = 0;
+  TG_CUDA_CHECK(cudaGetDevice(&previous_device));
+  TG_CUDA_CHECK(cudaSetDevice(device_));
+  TG_CUDA_CHECK(cudaDeviceSynchronize());  // what came before is done, on every stream
+  void* const previous_stream = g_stream;
+  const std::uint64_t previous_pool = g_pool;
+  auto restore = [&] {
+    g_stream = previous_stream;
+    g_pool = previous_pool;
+    cudaSetDevice(previous_device);
+  };
+  g_stream = stream_;
+  g_pool = pool_;
+  // Relaxed: the allocator may ask the driver for the pool's first segments meanwhile.
+  cudaError_t err = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
+  if (err != cudaSuccess) {
+    restore();
+    TG_CUDA_CHECK(err);
+  }
+  try {
+    work();
+  } catch (...) {
+    cudaGraph_t broken = nullptr;
+    cudaStreamEndCapture(s, &broken);
+    if (broken) cudaGraphDestroy(broken);
+    cudaGetLastError();
+    restore();
+    throw;
+  }
+  cudaGraph_t g = nullptr;
+  err = cudaStreamEndCapture(s, &g);
+  restore();
+  TG_CUDA_CHECK(err);
+  graph_ = g;
+  TG_CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &nodes_));
+  cudaGraphExec_t exec = nullptr;
+  TG_CUDA_CHECK(cudaGraphInstantiate(&exec, g, 0));
+  exec_ = exec;
+}
+
+void Graph::replay() {
+  TG_CHECK(exec_ != nullptr, "cuda::Graph::replay", "graph", "capture the graph before replaying it");
+  TG_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), static_cast<cudaStream_t>(stream_)));
+}
+
+bool capturing() {
+  cudaStreamCaptureStatus status = cudaStreamCaptureStatusNone;
+  TG_CUDA_CHECK(cudaStreamIsCapturing(detail::stream(), &status));
+  return status == cudaStreamCaptureStatusActive;
 }
 
 AllocatorStats allocator_stats(int device) { return allocator_of(device).stats(); }

@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "cuda/caching_allocator.hpp"
@@ -103,6 +104,38 @@ class PinnedBuffer {
   void* data_ = nullptr;
   std::size_t bytes_ = 0;
 };
+
+// A CUDA graph: the work one call queues on a stream, captured once and replayed with
+// one launch (no per-kernel launch cost). Its allocations come from a private pool of
+// the caching allocator, pinned while the graph lives: the addresses baked into the
+// graph stay valid and are never handed to another tensor. Tensors made during the
+// capture and still held afterwards (gradients, a returned loss) are the graph's outputs:
+// each replay rewrites them. Host values read during the capture (a learning rate, a
+// step count) are frozen into the graph. The capture records and does not run the work;
+// no host wait, copy to the host or driver allocation of the shared pool may happen in
+// it (CUDA rejects the capture). Replays are queued on the capture's stream: run the
+// work around them on it too (StreamGuard), or synchronize.
+class Graph {
+ public:
+  explicit Graph(const Stream& stream);
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+  void capture(const std::function<void()>& work);  // once
+  void replay();
+  bool captured() const { return exec_ != nullptr; }
+  std::size_t node_count() const { return nodes_; }
+
+ private:
+  void* stream_ = nullptr;
+  int device_ = 0;
+  std::uint64_t pool_ = 0;
+  void* graph_ = nullptr;  // cudaGraph_t
+  void* exec_ = nullptr;   // cudaGraphExec_t
+  std::size_t nodes_ = 0;
+};
+// True while this thread's current stream is being captured into a graph.
+bool capturing();
 
 // The caching allocator of each device (cuda/caching_allocator.hpp) behind every Buffer on
 // cuda:N. tg::Error unless 0 <= device < device_count().

@@ -49,6 +49,16 @@ PinnedBuffer& PinnedBuffer::operator=(PinnedBuffer&& other) noexcept {
 }
 PinnedBuffer::~PinnedBuffer() = default;
 
+Graph::Graph(const Stream& stream) : device_(stream.device()) {
+  detail::throw_error("cuda::Graph", "device", unavailable_reason());
+}
+Graph::~Graph() = default;
+void Graph::capture(const std::function<void()>& /*work*/) {
+  detail::throw_error("cuda::Graph::capture", "device", unavailable_reason());
+}
+void Graph::replay() { detail::throw_error("cuda::Graph::replay", "device", unavailable_reason()); }
+bool capturing() { return false; }
+
 AllocatorStats allocator_stats(int device) {
   detail::throw_error("cuda::allocator_stats", "device", "no CUDA device (built without CUDA), got ", device);
 }

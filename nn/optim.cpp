@@ -4,6 +4,7 @@
 #include <numbers>
 
 #include "autograd/detail.hpp"
+#include "cuda/runtime.hpp"
 #include "kernels/error.hpp"
 
 namespace tg::nn {
@@ -137,6 +138,10 @@ Adam::Adam(std::vector<Tensor> params, double lr, double b1, double b2, double e
 }
 
 void Adam::step() {
+  // A graph would freeze the step count, and with it the bias correction.
+  TG_CHECK(params_.empty() || params_[0].device().is_cpu() || !cuda::capturing(), decoupled ? "AdamW" : "Adam",
+           "capture", "cannot be captured in a CUDA graph: its bias correction depends on the step count, which the "
+           "graph would freeze (capture SGD, or step Adam outside the graph)");
   AdamConfig c{lr_, beta1, beta2, eps, weight_decay, decoupled, steps_ + 1};
   for_each_dtype(
       params_, [](std::size_t) { return true; },

@@ -129,6 +129,45 @@ TEST(CachingAllocator, KeepsStreamsApart) {
   EXPECT_EQ(a.validate(), "");
 }
 
+TEST(CachingAllocator, PrivatePoolsAreKeptApartAndPinnedPoolsSurviveEmptyCache) {
+  FakeDevice dev;
+  CachingAllocator a(dev.raw());
+  const std::uint64_t graph = 7;
+  a.pin_pool(graph);
+  void* g1 = a.allocate(64 * KiB, 1, graph);
+  a.deallocate(g1);
+  void* shared = a.allocate(64 * KiB, 1);  // the pool's free block is not the shared pool's
+  EXPECT_NE(shared, g1);
+  EXPECT_EQ(a.stats().driver_allocations, 2u);
+  void* g2 = a.allocate(64 * KiB, 1, graph);  // but the pool reuses its own
+  EXPECT_EQ(g2, g1);
+  a.deallocate(g2);
+  a.deallocate(shared);
+  a.empty_cache();  // the shared segment goes, the pinned pool's stays
+  EXPECT_EQ(a.stats().segments, 1u);
+  EXPECT_EQ(a.allocate(64 * KiB, 1, graph), g1);
+  a.deallocate(g1);
+  a.unpin_pool(graph);  // the graph is gone: its free segments go back to the driver
+  EXPECT_EQ(a.stats().segments, 0u);
+  EXPECT_TRUE(dev.live.empty());
+  EXPECT_EQ(a.validate(), "");
+}
+
+TEST(CachingAllocator, AnOutOfMemoryRetryLeavesPinnedPoolsAlone) {
+  FakeDevice dev;
+  dev.capacity = 16 * MiB;
+  CachingAllocator a(dev.raw());
+  a.pin_pool(3);
+  a.deallocate(a.allocate(8 * MiB, 0, 3));  // 8 MiB cached, pinned
+  EXPECT_NE(testing::error_of([&] { a.allocate(10 * MiB); }).find("out of device memory"), std::string::npos);
+  EXPECT_EQ(a.stats().reserved, 8 * MiB);  // still there for the graph
+  a.unpin_pool(3);
+  void* p = a.allocate(10 * MiB);
+  EXPECT_NE(p, nullptr);
+  a.deallocate(p);
+  EXPECT_EQ(a.validate(), "");
+}
+
 TEST(CachingAllocator, EmptiesItsCacheAndRetriesWhenTheDeviceIsFull) {
   FakeDevice dev;
   dev.capacity = 16 * MiB;

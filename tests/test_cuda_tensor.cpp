@@ -2,8 +2,9 @@
 // gives the CPU's values and gradients; cross_entropy's mean on the device; an MLP
 // 784-256-256-10 training step at batch 1024 matches the CPU step and, once warm, makes
 // no host<->device copy, no host wait and no driver allocation (the transfer counters
-// and the caching allocator's statistics say so) until the loss is read. Runs where a
-// GPU exists; skips elsewhere.
+// and the caching allocator's statistics say so) until the loss is read; a captured SGD
+// step (CUDA graph) replays like eager steps, and Adam refuses capture. Runs where a GPU
+// exists; skips elsewhere.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -151,6 +152,75 @@ TEST(CudaTensor, AnMlpTrainingStepMatchesTheCpuAndStaysOnTheDevice) {
   EXPECT_LT(last, l_gpu);
   EXPECT_EQ(cuda::transfer_stats().device_to_host, 1u);
   EXPECT_EQ(cuda::transfer_stats().synchronizations, 1u);
+}
+
+// A captured SGD step replayed n times leaves the parameters where n eager steps do.
+TEST(CudaTensor, ACapturedSgdStepReplaysLikeEagerSteps) {
+  TG_REQUIRE_GPU();
+  Generator g_a(9), g_b(9), g_data(10);
+  Mlp eager(&g_a), graphed(&g_b);
+  eager.to(kGpu), graphed.to(kGpu);
+  const Tensor x = Tensor::randn({128, 784}, TensorOptions().with_device(kGpu), &g_data);
+  std::vector<std::int64_t> labels(128);
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
+  const index_t n[] = {128};
+  const Tensor y = Tensor::from_vector(labels, n, TensorOptions().with_device(kGpu));
+  nn::SGD opt_a(eager.parameters(), 0.05, 0.9), opt_b(graphed.parameters(), 0.05, 0.9);
+  auto step = [&](Mlp& m, nn::Optimizer& opt) {
+    Tensor loss = cross_entropy(m(x), y);
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+    return loss;
+  };
+  cuda::Stream stream(0);
+  cuda::StreamGuard on(stream);
+  for (int i = 0; i < 3; ++i) step(eager, opt_a), step(graphed, opt_b);  // warm: momentum buffers exist
+  cuda::Graph graph(stream);
+  Tensor loss;
+  graph.capture([&] { loss = step(graphed, opt_b); });  // recorded, not run
+  EXPECT_TRUE(graph.captured());
+  EXPECT_GT(graph.node_count(), 10u);
+  const cuda::AllocatorStats before = cuda::allocator_stats(0);
+  for (int i = 0; i < 6; ++i) {
+    const Tensor l = step(eager, opt_a);
+    graph.replay();
+    if (i == 5) {
+      EXPECT_NEAR(loss.item(), l.item(), 1e-6 * (1 + std::fabs(l.item())));
+    }
+  }
+  EXPECT_EQ(cuda::allocator_stats(0).driver_allocations, before.driver_allocations);
+  const auto pa = eager.parameters(), pb = graphed.parameters();
+  for (std::size_t i = 0; i < pa.size(); ++i)
+    EXPECT_TRUE(same_values(pb[i], pa[i].to(Device::cpu()), 1e-6)) << "parameter " << i;
+}
+
+TEST(CudaTensor, AdamRefusesToBeCaptured) {
+  TG_REQUIRE_GPU();
+  Generator g(3);
+  Mlp m(&g);
+  m.to(kGpu);
+  const Tensor x = Tensor::randn({8, 784}, TensorOptions().with_device(kGpu), &g);
+  nn::Adam opt(m.parameters());
+  auto step = [&] {
+    Tensor loss = mean(m(x));
+    opt.zero_grad();
+    loss.backward();
+    opt.step();
+  };
+  cuda::Stream stream(0);
+  cuda::StreamGuard on(stream);
+  step();
+  cuda::Graph graph(stream);
+  try {
+    graph.capture(step);
+    FAIL() << "Adam was captured";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("CUDA graph"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(graph.captured());
+  step();  // the stream works after the failed capture
+  cuda::synchronize();
 }
 
 }  // namespace
