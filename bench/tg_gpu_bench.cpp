@@ -6,7 +6,8 @@
 // Google Benchmark-style JSON rows (gemm/<impl>/<M>x<N>x<K>/<tt>/device:<d>, FLOPS).
 // Then the memory-bound kernels on 1 GiB operands against the device-to-device copy
 // (activations, softmax, layer norm, reductions, binary ops, cross-entropy, Adam), and the
-// MLP 784-256-256-10 training step at batch 1024 through autograd on the device.
+// MLP 784-256-256-10 training step at batch 1024 through autograd on the device, and
+// the CUDA-graph replay of small training steps against their eager launches.
 //
 //   build/bench/tg_gpu_bench [--out FILE.json] [--quick]
 #include <cuda_runtime.h>
@@ -43,7 +44,9 @@ using tg::Trans;
     }                                                                                        \
   } while (0)
 
-double median_ms(const std::function<void()>& f, int reps) {
+// The median over `reps` calls of f, timed by events on `stream` (where f queues its
+// work; 0: the default stream), after one warm-up call.
+double median_ms(const std::function<void()>& f, int reps, cudaStream_t stream = nullptr) {
   cudaEvent_t a, b;
   CHECK(cudaEventCreate(&a));
   CHECK(cudaEventCreate(&b));
@@ -51,9 +54,9 @@ double median_ms(const std::function<void()>& f, int reps) {
   CHECK(cudaDeviceSynchronize());
   std::vector<float> ms;
   for (int r = 0; r < reps; ++r) {
-    CHECK(cudaEventRecord(a));
+    CHECK(cudaEventRecord(a, stream));
     f();
-    CHECK(cudaEventRecord(b));
+    CHECK(cudaEventRecord(b, stream));
     CHECK(cudaEventSynchronize(b));
     float t = 0;
     CHECK(cudaEventElapsedTime(&t, a, b));
@@ -265,6 +268,56 @@ int main(int argc, char** argv) {
     json += ",\n {\"name\": \"train_step/tilegrad/mlp784-256-256-10/b1024/device:0\", \"run_type\": \"iteration\", "
             "\"real_time\": " + std::to_string(ms) + ", \"time_unit\": \"ms\", \"FLOPS\": " +
             std::to_string(flop / ms * 1e3) + "}";
+  }
+  // CUDA graphs: one replay of a captured training step against the same step launched
+  // op by op, on one stream. SGD with momentum (a graph would freeze Adam's step count).
+  // The seed MLP 1-10-1 (MSE, batch 10) is all launch overhead; 784-256-256-10 at batch
+  // 128 (cross-entropy) partly.
+  {
+    using namespace tg;
+    tg::cuda::Stream stream(0);
+    tg::cuda::StreamGuard on(stream);
+    const cudaStream_t cs = static_cast<cudaStream_t>(stream.handle());
+    struct Net {
+      const char* name;
+      std::vector<index_t> widths;
+      index_t batch;
+    };
+    for (const Net& net : {Net{"mlp1-10-1/b10", {1, 10, 1}, 10}, Net{"mlp784-256-256-10/b128", {784, 256, 256, 10}, 128}}) {
+      Generator g(1);
+      nn::Sequential model;
+      for (std::size_t l = 0; l + 1 < net.widths.size(); ++l)
+        model.add(std::make_shared<nn::Linear>(net.widths[l], net.widths[l + 1], true,
+                                               Activation{l + 2 < net.widths.size() ? Act::relu : Act::none}, &g));
+      model.to(Device::cuda(0));
+      const TensorOptions on_gpu = TensorOptions().with_device(Device::cuda(0));
+      const Tensor x = Tensor::randn({net.batch, net.widths.front()}, on_gpu, &g);
+      const bool classify = net.widths.back() > 1;
+      std::vector<std::int64_t> labels(std::size_t(net.batch));
+      for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
+      const index_t rows[] = {net.batch};
+      const Tensor y = classify ? Tensor::from_vector(labels, rows, on_gpu) : Tensor::randn({net.batch, 1}, on_gpu, &g);
+      nn::SGD opt(model.parameters(), 0.01, 0.9);
+      Tensor loss;
+      auto step = [&] {
+        loss = classify ? cross_entropy(model(x), y) : mse_loss(model(x), y);
+        opt.zero_grad();
+        loss.backward();
+        opt.step();
+      };
+      for (int i = 0; i < 3; ++i) step();
+      const double eager = median_ms([&] { for (int i = 0; i < 20; ++i) step(); }, 10, cs) / 20;
+      tg::cuda::Graph graph(stream);
+      graph.capture(step);
+      const double replay = median_ms([&] { for (int i = 0; i < 20; ++i) graph.replay(); }, 10, cs) / 20;
+      std::printf("%-30s eager %8.1f us  graph %8.1f us  %5.2fx  (%zu nodes)\n",
+                  (std::string("graph_step/") + net.name).c_str(), eager * 1e3, replay * 1e3, eager / replay,
+                  graph.node_count());
+      for (int impl = 0; impl < 2; ++impl)
+        json += std::string(",\n {\"name\": \"train_step/tilegrad/") + net.name + (impl ? "/graph" : "/eager") +
+                "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(impl ? replay : eager) +
+                ", \"time_unit\": \"ms\"}";
+    }
   }
   json += "\n]}\n";
   cudaFree(a);
