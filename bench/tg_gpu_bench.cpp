@@ -13,6 +13,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -240,6 +241,46 @@ int main(int argc, char** argv) {
     json += ",\n {\"name\": \"" + m.name.substr(0, m.name.find('/')) + "/tilegrad" + m.name.substr(m.name.find('/')) +
             "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(ms) +
             ", \"time_unit\": \"ms\", \"bytes_per_second\": " + std::to_string(gbs * 1e9) + "}";
+  }
+  // Fused attention forward, FP32 (cuda/attention.cu), against our own unfused form
+  // (per head: SGEMM Q K^T, row softmax, SGEMM P V) on the same inputs; FLOPs 4 B H S^2 D,
+  // halved when causal. Inputs (B, H, S, D) contiguous in the 1 GiB buffers.
+  {
+    std::printf("\n%-34s %10s %10s %8s\n", "attention_fwd (B 4, H 16, fp32)", "fused", "unfused", "ratio");
+    const index_t B = 4, H = 16;
+    for (index_t S : {index_t(1024), index_t(4096)})
+      for (index_t D : {index_t(64), index_t(128)})
+        for (bool causal : {false, true}) {
+          const index_t head = S * D;  // elements of one head's Q (K, V, O alike)
+          float *q = a, *k = a + B * H * head, *v = b, *o = c, *scores = b + B * H * head;
+          tg::AttentionForwardArgs<float> fa;
+          fa.dims = {B, H, H, S, S, D};
+          fa.scale = 1.0f / std::sqrt(float(D));
+          fa.causal = causal;
+          fa.q = {q, H * head, head, D, 1}, fa.k = {k, H * head, head, D, 1}, fa.v = {v, H * head, head, D, 1};
+          fa.o = {o, H * head, head, D, 1};
+          const double fused = median_ms([&] { tg::cuda::attention_forward(fa); }, 10);
+          double unfused = 0;
+          if (!causal)  // (the unfused form has no causal skipping to compare with)
+            unfused = median_ms([&] {
+              for (index_t i = 0; i < B * H; ++i) {
+                tg::cuda::gemm(Trans::N, Trans::T, S, S, D, fa.scale, q + i * head, D, k + i * head, D, 0.0f, scores, S);
+                tg::cuda::softmax_forward(false, S, S, scores, S, scores, S);
+                tg::cuda::gemm(Trans::N, Trans::N, S, D, S, 1.0f, scores, S, v + i * head, D, 0.0f, o + i * head, D);
+              }
+            }, 5);
+          const double flop = 4.0 * double(B * H) * double(S) * double(S) * double(D) / (causal ? 2 : 1);
+          const std::string name = "attention_fwd/tilegrad/" + std::to_string(B) + "x" + std::to_string(H) + "x" +
+                                   std::to_string(S) + "x" + std::to_string(D) + (causal ? "/causal" : "");
+          std::printf("%-34s %7.1f TF/s %7.1f TF/s %7.2fx\n", name.substr(name.find('/') + 10).c_str(), flop / fused / 1e9,
+                      unfused > 0 ? flop / unfused / 1e9 : 0.0, unfused > 0 ? unfused / fused : 0.0);
+          json += ",\n {\"name\": \"" + name + "/device:0\", \"run_type\": \"iteration\", \"real_time\": " +
+                  std::to_string(fused) + ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(flop / fused * 1e3) + "}";
+          if (unfused > 0)
+            json += ",\n {\"name\": \"attention_fwd/tilegrad-unfused/" + name.substr(name.find("/tilegrad/") + 10) +
+                    "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(unfused) +
+                    ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(flop / unfused * 1e3) + "}";
+        }
   }
   // The MLP 784-256-256-10 AdamW training step at batch 1024 (the CUDA issue's target:
   // faster than PyTorch's step on the same GPU; scripts/peers/torch_gpu_step.py times

@@ -704,13 +704,10 @@ struct F64Unsupported<void (*)(A...)> {
   static void call(A...) { no_f64("cuda"); }
 };
 
-void attention_forward_cuda(const AttentionForwardArgs<float>&) {
-  ::tg::detail::throw_error("cuda::attention_forward", "device",
-                      "attention has no CUDA kernel yet (the CUDA path II issue's flash attention); run it on the CPU");
-}
 void attention_backward_cuda(const AttentionBackwardArgs<float>&) {
   ::tg::detail::throw_error("cuda::attention_backward", "device",
-                      "attention has no CUDA kernel yet (the CUDA path II issue's flash attention); run it on the CPU");
+                            "the CUDA attention backward is not written yet (the forward is); run the backward on "
+                            "the CPU");
 }
 
 constexpr TypedOps<float> cuda_f32() {
@@ -730,7 +727,7 @@ constexpr TypedOps<float> cuda_f32() {
                               float* dx, index_t lddx) { softmax_backward(true, r, c, y, ldy, dy, lddy, dx, lddx); };
   t.layer_norm_forward = &cuda::layer_norm_forward;
   t.layer_norm_backward = &cuda::layer_norm_backward;
-  t.attention_forward = &attention_forward_cuda;
+  t.attention_forward = &cuda::attention_forward;
   t.attention_backward = &attention_backward_cuda;
   t.reduce = &cuda::reduce;
   t.unary = &cuda::unary;

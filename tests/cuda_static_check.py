@@ -8,7 +8,8 @@ its keep directory (cuda/CMakeLists.txt): ptxas's resource report and the PTX.
 
 Checks, each a failure when it does not hold:
   report  every kernel: 0 bytes spill stores and loads; the kernels named in
-          NO_STACK (GEMM, softmax, layer norm, reductions): a 0-byte stack frame
+          NO_STACK (GEMM, softmax, layer norm, reductions, cross-entropy, attention): a
+          0-byte stack frame (no local memory)
   PTX     the SGEMM kernels: no local memory (.local, ld.local, st.local); their hottest
           loop (the one with the most fma.rn.f32) multiplies with fma.rn.f32, reads
           shared memory only with ld.shared.v4.f32, and does >= 8 FMAs per such load; the
@@ -22,7 +23,7 @@ import shutil
 import subprocess
 import sys
 
-NO_STACK = ("sgemm", "softmax", "layer_norm", "reduce", "cross_entropy")
+NO_STACK = ("sgemm", "softmax", "layer_norm", "reduce", "cross_entropy", "attention")
 SGEMM = "sgemm"
 
 
