@@ -259,7 +259,16 @@ int main(int argc, char** argv) {
           fa.causal = causal;
           fa.q = {q, H * head, head, D, 1}, fa.k = {k, H * head, head, D, 1}, fa.v = {v, H * head, head, D, 1};
           fa.o = {o, H * head, head, D, 1};
+          fa.lse = c + 5 * B * H * head;
           const double fused = median_ms([&] { tg::cuda::attention_forward(fa); }, 10);
+          // The backward (2.5x the forward's FLOPs) from this forward's O and lse.
+          tg::AttentionBackwardArgs<float> ba;
+          ba.dims = fa.dims, ba.scale = fa.scale, ba.causal = causal, ba.q = fa.q, ba.k = fa.k, ba.v = fa.v;
+          ba.o = {o, H * head, head, D, 1}, ba.lse = fa.lse;
+          ba.d_o = {c + B * H * head, H * head, head, D, 1};
+          ba.dq = {c + 2 * B * H * head, H * head, head, D, 1}, ba.dk = {c + 3 * B * H * head, H * head, head, D, 1};
+          ba.dv = {c + 4 * B * H * head, H * head, head, D, 1};
+          const double backward = median_ms([&] { tg::cuda::attention_backward(ba); }, 5);
           double unfused = 0;
           if (!causal)  // (the unfused form has no causal skipping to compare with)
             unfused = median_ms([&] {
@@ -272,8 +281,12 @@ int main(int argc, char** argv) {
           const double flop = 4.0 * double(B * H) * double(S) * double(S) * double(D) / (causal ? 2 : 1);
           const std::string name = "attention_fwd/tilegrad/" + std::to_string(B) + "x" + std::to_string(H) + "x" +
                                    std::to_string(S) + "x" + std::to_string(D) + (causal ? "/causal" : "");
-          std::printf("%-34s %7.1f TF/s %7.1f TF/s %7.2fx\n", name.substr(name.find('/') + 10).c_str(), flop / fused / 1e9,
-                      unfused > 0 ? flop / unfused / 1e9 : 0.0, unfused > 0 ? unfused / fused : 0.0);
+          std::printf("%-34s %7.1f TF/s %7.1f TF/s %7.2fx   backward %7.1f TF/s\n", name.substr(name.find('/') + 10).c_str(),
+                      flop / fused / 1e9, unfused > 0 ? flop / unfused / 1e9 : 0.0, unfused > 0 ? unfused / fused : 0.0,
+                      2.5 * flop / backward / 1e9);
+          json += ",\n {\"name\": \"attention_bwd/tilegrad/" + name.substr(name.find("/tilegrad/") + 10) +
+                  "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(backward) +
+                  ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(2.5 * flop / backward * 1e3) + "}";
           json += ",\n {\"name\": \"" + name + "/device:0\", \"run_type\": \"iteration\", \"real_time\": " +
                   std::to_string(fused) + ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(flop / fused * 1e3) + "}";
           if (unfused > 0)

@@ -1,5 +1,5 @@
-// Fused attention forward on CUDA, FP32 (FlashAttention-2's forward, Dao 2023, on CUDA
-// cores): the contract of kernels/attention.hpp (strided Q, K, V, O in any layout, GQA,
+// Fused attention on CUDA, FP32 (FlashAttention-2, Dao 2023, on CUDA cores), forward and
+// backward: the contract of kernels/attention.hpp (strided Q, K, V, O in any layout, GQA,
 // bottom-right causal masking, an additive broadcast mask, fully masked rows -> O = 0 and
 // lse = -inf) with no score matrix in memory.
 //
@@ -13,6 +13,7 @@
 // to 256, in four compiled widths (32, 64, 128, 256; the rest zero-padded).
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -20,6 +21,7 @@
 #include "cuda/check.cuh"
 #include "cuda/ops.hpp"
 #include "kernels/attention.hpp"
+#include "kernels/buffer.hpp"
 #include "kernels/error.hpp"
 
 namespace tg::cuda {
@@ -185,7 +187,289 @@ void launch_fwd(const Fwd& f) {
   TG_CUDA_LAUNCHED();
 }
 
+// ---- backward (FlashAttention-2's Algorithm 2 split in two passes, no atomics) ----
+//   dot:  D_i = dO_i . O_i, one warp per row, into a workspace
+//   kv:   a block per (batch, kv head, 64 keys) walks the query tiles of every query
+//         head of its group: P and dS recomputed from lse, dV += P^T dO, dK += dS^T Q
+//   q:    a block per (batch, head, 64 queries) walks the key tiles: dQ += dS K
+// Each output is owned by one block and summed in a fixed order: the same bits each run.
+// Head dims up to 128 (three widths).
+
+struct Bwd {
+  int B, H, Hkv, Sq, Sk, D;
+  float scale;
+  bool causal;
+  View4<const float> q, k, v, o, d_o, mask;
+  const float* lse;
+  const float* dvec;  // D_i, (B, H, Sq)
+  View4<float> dq, dk, dv;
+};
+
+__global__ void attention_bwd_dot(int rows, int H, int Sq, int D, View4<const float> o, View4<const float> d_o,
+                                  float* out) {
+  const int r = int(blockIdx.x * 8 + threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  if (r >= rows) return;
+  const int b = r / (H * Sq), h = (r / Sq) % H, i = r % Sq;
+  const float* orow = o.data + i64(b) * o.sb + i64(h) * o.sh + i64(i) * o.ss;
+  const float* grow = d_o.data + i64(b) * d_o.sb + i64(h) * d_o.sh + i64(i) * d_o.ss;
+  float acc = 0.0f;
+  for (int d = lane; d < D; d += 32) acc += orow[i64(d) * o.sd] * grow[i64(d) * d_o.sd];
+  for (int off = 16; off > 0; off /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, off);
+  if (lane == 0) out[r] = acc;
+}
+
+// Loads a 64-row tile (rows r0.., head-dim columns) of a strided (s, d) matrix into
+// shared memory with row stride ld, zeros past the matrix.
+template <int kD>
+__device__ __forceinline__ void load_tile(float* dst, int ld, const float* src, i64 ss, i64 sd, int r0, int rows, int D) {
+  for (int idx = threadIdx.x; idx < kTile * kD; idx += kThreads) {
+    const int r = idx / kD, d = idx % kD;
+    dst[r * ld + d] = (r0 + r < rows && d < D) ? src[i64(r0 + r) * ss + i64(d) * sd] : 0.0f;
+  }
+}
+
+// Dot products of 4 rows of `a` (rows 4 ty + i) with 4 rows of `b` (rows 16 jj + tx),
+// both tiles with row stride kLd: 128-bit reads along d.
+template <int kD>
+__device__ __forceinline__ void dots(const float* a, const float* b, int ty, int tx, float (&out)[4][4]) {
+  constexpr int kLd = kD + 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) out[i][j] = 0.0f;
+#pragma unroll 4
+  for (int d = 0; d < kD; d += 4) {
+    float4 av[4], bv[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) av[i] = *reinterpret_cast<const float4*>(&a[(4 * ty + i) * kLd + d]);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) bv[j] = *reinterpret_cast<const float4*>(&b[(16 * j + tx) * kLd + d]);
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        out[i][j] += av[i].x * bv[j].x + av[i].y * bv[j].y + av[i].z * bv[j].z + av[i].w * bv[j].w;
+  }
+}
+
+template <int kD>
+constexpr std::size_t bwd_smem_bytes() {
+  return sizeof(float) * (4 * kTile * (kD + 4) + 2 * kTile * kTile + 2 * kTile);
+}
+
+// p and ds of score (query qi, key kj) from the dot products q.k and dO.v.
+__device__ __forceinline__ void prob(const Bwd& a, int b, int h, int qi, int kj, float qk, float dov, float lse,
+                                     float dvec, float& p, float& ds) {
+  const bool seen = qi < a.Sq && kj < a.Sk && (!a.causal || kj <= qi + (a.Sk - a.Sq)) && lse != kNegInf;
+  p = 0.0f;
+  if (seen) {
+    float x = a.scale * qk;
+    if (a.mask.data) x += a.mask.data[i64(b) * a.mask.sb + i64(h) * a.mask.sh + i64(qi) * a.mask.ss + i64(kj) * a.mask.sd];
+    p = __expf(x - lse);
+  }
+  ds = p * (dov - dvec);
+}
+
+template <int kD>
+__global__ void __launch_bounds__(kThreads, 1) attention_bwd_kv(Bwd a) {
+  constexpr int kLd = kD + 4, kC = kD / 16;
+  extern __shared__ __align__(16) float smem[];
+  float* ks = smem;
+  float* vs = ks + kTile * kLd;
+  float* qs = vs + kTile * kLd;
+  float* gs = qs + kTile * kLd;      // dO
+  float* ps = gs + kTile * kLd;      // [key][query]
+  float* dss = ps + kTile * kTile;   // [key][query]
+  float* lse_s = dss + kTile * kTile;
+  float* dvec_s = lse_s + kTile;
+  const int t = threadIdx.x, tx = t % 16, ty = t / 16;
+  const int b = blockIdx.z, hk = blockIdx.y, k0 = blockIdx.x * kTile, group = a.H / a.Hkv;
+  load_tile<kD>(ks, kLd, a.k.data + i64(b) * a.k.sb + i64(hk) * a.k.sh, a.k.ss, a.k.sd, k0, a.Sk, a.D);
+  load_tile<kD>(vs, kLd, a.v.data + i64(b) * a.v.sb + i64(hk) * a.v.sh, a.v.ss, a.v.sd, k0, a.Sk, a.D);
+  float dk[4][kC] = {}, dv[4][kC] = {};
+  const int shift = a.Sk - a.Sq;
+  // Causal: the first query that sees key k0 is k0 - shift.
+  const int q_begin = a.causal ? max(0, (k0 - shift) / kTile * kTile) : 0;
+  for (int h = hk * group; h < (hk + 1) * group; ++h)
+    for (int q0 = q_begin; q0 < a.Sq; q0 += kTile) {
+      __syncthreads();
+      load_tile<kD>(qs, kLd, a.q.data + i64(b) * a.q.sb + i64(h) * a.q.sh, a.q.ss, a.q.sd, q0, a.Sq, a.D);
+      load_tile<kD>(gs, kLd, a.d_o.data + i64(b) * a.d_o.sb + i64(h) * a.d_o.sh, a.d_o.ss, a.d_o.sd, q0, a.Sq, a.D);
+      if (t < kTile) {
+        const i64 row = (i64(b) * a.H + h) * a.Sq + q0 + t;
+        lse_s[t] = q0 + t < a.Sq ? a.lse[row] : kNegInf;
+        dvec_s[t] = q0 + t < a.Sq ? a.dvec[row] : 0.0f;
+      }
+      __syncthreads();
+      float qk[4][4], dov[4][4];
+      dots<kD>(ks, qs, ty, tx, qk);   // keys 4 ty + i, queries 16 jj + tx
+      dots<kD>(vs, gs, ty, tx, dov);
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 4; ++j) {
+          const int key = 4 * ty + i, qr = 16 * j + tx;
+          float p, ds;
+          prob(a, b, h, q0 + qr, k0 + key, qk[i][j], dov[i][j], lse_s[qr], dvec_s[qr], p, ds);
+          ps[key * kTile + qr] = p;
+          dss[key * kTile + qr] = ds;
+        }
+      __syncthreads();
+#pragma unroll 2
+      for (int j = 0; j < kTile; j += 4) {
+        float4 p4[4], s4[4];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) {
+          p4[i] = *reinterpret_cast<const float4*>(&ps[(4 * ty + i) * kTile + j]);
+          s4[i] = *reinterpret_cast<const float4*>(&dss[(4 * ty + i) * kTile + j]);
+        }
+#pragma unroll
+        for (int c = 0; c < kC; ++c) {
+          const int d = tx + 16 * c;
+          const float g0 = gs[j * kLd + d], g1 = gs[(j + 1) * kLd + d], g2 = gs[(j + 2) * kLd + d], g3 = gs[(j + 3) * kLd + d];
+          const float q0v = qs[j * kLd + d], q1v = qs[(j + 1) * kLd + d], q2v = qs[(j + 2) * kLd + d],
+                      q3v = qs[(j + 3) * kLd + d];
+#pragma unroll
+          for (int i = 0; i < 4; ++i) {
+            dv[i][c] += p4[i].x * g0 + p4[i].y * g1 + p4[i].z * g2 + p4[i].w * g3;
+            dk[i][c] += s4[i].x * q0v + s4[i].y * q1v + s4[i].z * q2v + s4[i].w * q3v;
+          }
+        }
+      }
+    }
+  float* dkg = a.dk.data + i64(b) * a.dk.sb + i64(hk) * a.dk.sh;
+  float* dvg = a.dv.data + i64(b) * a.dv.sb + i64(hk) * a.dv.sh;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int key = k0 + 4 * ty + i;
+    if (key >= a.Sk) continue;
+#pragma unroll
+    for (int c = 0; c < kC; ++c) {
+      const int d = tx + 16 * c;
+      if (d >= a.D) continue;
+      dkg[i64(key) * a.dk.ss + i64(d) * a.dk.sd] = a.scale * dk[i][c];
+      dvg[i64(key) * a.dv.ss + i64(d) * a.dv.sd] = dv[i][c];
+    }
+  }
+}
+
+template <int kD>
+__global__ void __launch_bounds__(kThreads, 1) attention_bwd_q(Bwd a) {
+  constexpr int kLd = kD + 4, kC = kD / 16;
+  extern __shared__ __align__(16) float smem[];
+  float* qs = smem;
+  float* gs = qs + kTile * kLd;  // dO
+  float* ks = gs + kTile * kLd;
+  float* vs = ks + kTile * kLd;
+  float* dss = vs + kTile * kLd;  // [query][key]
+  float* lse_s = dss + 2 * kTile * kTile;
+  float* dvec_s = lse_s + kTile;
+  const int t = threadIdx.x, tx = t % 16, ty = t / 16;
+  const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kTile, hk = h / (a.H / a.Hkv);
+  load_tile<kD>(qs, kLd, a.q.data + i64(b) * a.q.sb + i64(h) * a.q.sh, a.q.ss, a.q.sd, q0, a.Sq, a.D);
+  load_tile<kD>(gs, kLd, a.d_o.data + i64(b) * a.d_o.sb + i64(h) * a.d_o.sh, a.d_o.ss, a.d_o.sd, q0, a.Sq, a.D);
+  if (t < kTile) {
+    const i64 row = (i64(b) * a.H + h) * a.Sq + q0 + t;
+    lse_s[t] = q0 + t < a.Sq ? a.lse[row] : kNegInf;
+    dvec_s[t] = q0 + t < a.Sq ? a.dvec[row] : 0.0f;
+  }
+  float dq[4][kC] = {};
+  const int shift = a.Sk - a.Sq;
+  const int k_end = a.causal ? min(a.Sk, max(0, q0 + kTile + shift)) : a.Sk;
+  for (int k0 = 0; k0 < k_end; k0 += kTile) {
+    __syncthreads();
+    load_tile<kD>(ks, kLd, a.k.data + i64(b) * a.k.sb + i64(hk) * a.k.sh, a.k.ss, a.k.sd, k0, a.Sk, a.D);
+    load_tile<kD>(vs, kLd, a.v.data + i64(b) * a.v.sb + i64(hk) * a.v.sh, a.v.ss, a.v.sd, k0, a.Sk, a.D);
+    __syncthreads();
+    float qk[4][4], dov[4][4];
+    dots<kD>(qs, ks, ty, tx, qk);  // queries 4 ty + i, keys 16 jj + tx
+    dots<kD>(gs, vs, ty, tx, dov);
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j) {
+        const int qr = 4 * ty + i, key = 16 * j + tx;
+        float p, ds;
+        prob(a, b, h, q0 + qr, k0 + key, qk[i][j], dov[i][j], lse_s[qr], dvec_s[qr], p, ds);
+        dss[qr * kTile + key] = ds;
+      }
+    __syncthreads();
+#pragma unroll 2
+    for (int j = 0; j < kTile; j += 4) {
+      float4 s4[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) s4[i] = *reinterpret_cast<const float4*>(&dss[(4 * ty + i) * kTile + j]);
+#pragma unroll
+      for (int c = 0; c < kC; ++c) {
+        const int d = tx + 16 * c;
+        const float k0v = ks[j * kLd + d], k1v = ks[(j + 1) * kLd + d], k2v = ks[(j + 2) * kLd + d],
+                    k3v = ks[(j + 3) * kLd + d];
+#pragma unroll
+        for (int i = 0; i < 4; ++i) dq[i][c] += s4[i].x * k0v + s4[i].y * k1v + s4[i].z * k2v + s4[i].w * k3v;
+      }
+    }
+  }
+  float* dqg = a.dq.data + i64(b) * a.dq.sb + i64(h) * a.dq.sh;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int qi = q0 + 4 * ty + i;
+    if (qi >= a.Sq) continue;
+#pragma unroll
+    for (int c = 0; c < kC; ++c) {
+      const int d = tx + 16 * c;
+      if (d < a.D) dqg[i64(qi) * a.dq.ss + i64(d) * a.dq.sd] = a.scale * dq[i][c];
+    }
+  }
+}
+
+template <int kD>
+void launch_bwd(const Bwd& w) {
+  constexpr std::size_t bytes = bwd_smem_bytes<kD>();
+  static bool raised = false;
+  if (!raised) {
+    TG_CUDA_CHECK(cudaFuncSetAttribute(attention_bwd_kv<kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+    TG_CUDA_CHECK(cudaFuncSetAttribute(attention_bwd_q<kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+    raised = true;
+  }
+  const cudaStream_t s = detail::stream();
+  if (w.Sk > 0)
+    attention_bwd_kv<kD><<<dim3(unsigned((w.Sk + kTile - 1) / kTile), unsigned(w.Hkv), unsigned(w.B)), kThreads, bytes,
+                           s>>>(w);
+  TG_CUDA_LAUNCHED();
+  if (w.Sq > 0)
+    attention_bwd_q<kD><<<dim3(unsigned((w.Sq + kTile - 1) / kTile), unsigned(w.H), unsigned(w.B)), kThreads, bytes,
+                          s>>>(w);
+  TG_CUDA_LAUNCHED();
+}
+
 }  // namespace
+
+void attention_backward(const AttentionBackwardArgs<float>& args) {
+  check_attention_backward("cuda::attention_backward", args);
+  const AttentionDims& d = args.dims;
+  TG_CHECK(d.head_dim <= 128, "cuda::attention_backward", "head_dim",
+           "expected a head dim of at most 128 for the CUDA backward, got ", d.head_dim);
+  TG_CHECK(d.batch <= 65535 && d.heads <= 65535 && d.seq_q < (index_t(1) << 31) && d.seq_k < (index_t(1) << 31) &&
+               d.batch * d.heads * d.seq_q < (index_t(1) << 31),
+           "cuda::attention_backward", "dims", "expected batch and heads <= 65535 and B H Sq below 2^31");
+  if (d.batch == 0 || d.heads == 0) return;
+  int device = 0;
+  TG_CUDA_CHECK(cudaGetDevice(&device));
+  const index_t rows = d.batch * d.heads * d.seq_q;
+  Buffer dvec(std::size_t(std::max<index_t>(rows, 1)) * sizeof(float), Device::cuda(device));
+  if (rows > 0) {
+    attention_bwd_dot<<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(int(rows), int(d.heads), int(d.seq_q),
+                                                                            int(d.head_dim), args.o, args.d_o,
+                                                                            dvec.as<float>());
+    TG_CUDA_LAUNCHED();
+  }
+  Bwd w{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), args.scale,
+        args.causal, args.q, args.k, args.v, args.o, args.d_o, args.mask, args.lse, dvec.as<float>(), args.dq,
+        args.dk, args.dv};
+  if (d.head_dim <= 32) launch_bwd<32>(w);
+  else if (d.head_dim <= 64) launch_bwd<64>(w);
+  else launch_bwd<128>(w);
+}
 
 void attention_forward(const AttentionForwardArgs<float>& args) {
   check_attention_forward("cuda::attention_forward", args);

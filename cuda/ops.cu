@@ -704,11 +704,6 @@ struct F64Unsupported<void (*)(A...)> {
   static void call(A...) { no_f64("cuda"); }
 };
 
-void attention_backward_cuda(const AttentionBackwardArgs<float>&) {
-  ::tg::detail::throw_error("cuda::attention_backward", "device",
-                            "the CUDA attention backward is not written yet (the forward is); run the backward on "
-                            "the CPU");
-}
 
 constexpr TypedOps<float> cuda_f32() {
   TypedOps<float> t;
@@ -728,7 +723,7 @@ constexpr TypedOps<float> cuda_f32() {
   t.layer_norm_forward = &cuda::layer_norm_forward;
   t.layer_norm_backward = &cuda::layer_norm_backward;
   t.attention_forward = &cuda::attention_forward;
-  t.attention_backward = &attention_backward_cuda;
+  t.attention_backward = &cuda::attention_backward;
   t.reduce = &cuda::reduce;
   t.unary = &cuda::unary;
   t.binary = &cuda::binary;

@@ -1,8 +1,7 @@
 // The CUDA backend's op table (kernels/ops.hpp) and the entries cuda/ops.cu adds to those
 // of cuda/gemm.hpp and cuda/kernels.hpp: every op autograd's tensors need, in f32, with
 // the CPU kernels' signatures, on device pointers, queued on the current stream (no
-// host synchronization). f64 entries throw tg::Error (f32 only on CUDA); attention's
-// forward is fused (cuda/attention.cu), its backward throws until it is written. Plain C++: callers need no nvcc.
+// host synchronization). f64 entries throw tg::Error (f32 only on CUDA). Plain C++: callers need no nvcc.
 // Without CUDA in the build every entry throws.
 #pragma once
 
@@ -38,9 +37,10 @@ void cross_entropy_backward(index_t rows, index_t classes, const float* logits, 
 void count_targets(index_t n, const index_t* target, index_t ignore_index, float* out);
 void random(Random kind, index_t n, float* y, double a, double b, std::uint64_t seed, std::uint64_t offset);
 void dropout(index_t n, const float* x, float* y, double p, std::uint64_t seed, std::uint64_t offset);
-// Fused attention forward (cuda/attention.cu), FP32, head dims up to 256; the backward
-// is not written yet (the table's entry says so).
+// Fused attention (cuda/attention.cu), FP32: forward for head dims up to 256, backward
+// (no atomics: the same bits each run) up to 128.
 void attention_forward(const AttentionForwardArgs<float>& args);
+void attention_backward(const AttentionBackwardArgs<float>& args);
 // One launch per 24 parameters (a multi-tensor apply); the slots' arrays on the device.
 void sgd_step(const SgdConfig& c, std::span<const ParamSlot<float>> slots);
 void adam_step(const AdamConfig& c, std::span<const ParamSlot<float>> slots);

@@ -80,6 +80,28 @@ TEST(CudaTensor, AGraphOfMostOpKindsGivesTheCpuValuesAndGradients) {
   }
 }
 
+TEST(CudaTensor, AttentionOnTheDeviceGivesTheCpuValuesAndGradients) {
+  TG_REQUIRE_GPU();
+  Generator g(12);
+  const TensorOptions req = TensorOptions().with_requires_grad();
+  Tensor q = Tensor::randn({2, 4, 37, 32}, req, &g), k = Tensor::randn({2, 2, 45, 32}, req, &g),
+         v = Tensor::randn({2, 2, 45, 32}, req, &g);
+  for (bool causal : {false, true}) {
+    for (Tensor* t : {&q, &k, &v}) t->set_grad({});
+    const Tensor w = Tensor::randn({2, 4, 37, 32}, {}, &g);
+    const Tensor loss_cpu = sum(scaled_dot_product_attention(q, k, v, {}, causal) * w);
+    loss_cpu.backward();
+    std::vector<Tensor> dev;
+    for (const Tensor& t : {q, k, v}) dev.push_back(t.detach().to(kGpu).requires_grad_(true));
+    const Tensor loss_gpu = sum(scaled_dot_product_attention(dev[0], dev[1], dev[2], {}, causal) * w.to(kGpu));
+    loss_gpu.backward();
+    EXPECT_NEAR(loss_gpu.item(), loss_cpu.item(), 1e-4 * (1 + std::fabs(loss_cpu.item()))) << causal;
+    const Tensor leaves[] = {q, k, v};
+    for (std::size_t i = 0; i < 3; ++i)
+      EXPECT_TRUE(same_values(dev[i].grad(), leaves[i].grad(), 1e-4)) << "gradient " << i << (causal ? " causal" : "");
+  }
+}
+
 TEST(CudaTensor, MixingDevicesInOneOpIsAClearError) {
   TG_REQUIRE_GPU();
   const Tensor a = Tensor::ones({3}), b = Tensor::ones({3}, TensorOptions().with_device(kGpu));
