@@ -69,16 +69,6 @@ double median_ms(const std::function<void()>& f, int reps, cudaStream_t stream =
   return double(ms[ms.size() / 2]);
 }
 
-struct Mlp : tg::nn::Module {
-  std::shared_ptr<tg::nn::Linear> fc1, fc2, fc3;
-  explicit Mlp(tg::Generator* g) {
-    using tg::Act, tg::Activation;
-    fc1 = register_module("fc1", std::make_shared<tg::nn::Linear>(784, 256, true, Activation{Act::relu}, g));
-    fc2 = register_module("fc2", std::make_shared<tg::nn::Linear>(256, 256, true, Activation{Act::relu}, g));
-    fc3 = register_module("fc3", std::make_shared<tg::nn::Linear>(256, 10, true, Activation{}, g));
-  }
-  tg::Tensor forward(const tg::Tensor& x) override { return (*fc3)((*fc2)((*fc1)(x))); }
-};
 
 }  // namespace
 
@@ -301,16 +291,16 @@ int main(int argc, char** argv) {
   {
     using namespace tg;
     Generator g(5), gd(6);
-    Mlp model(&g);
-    model.to(Device::cuda(0));
+    const auto model = nn::mlp({784, 256, 256, 10}, Activation{Act::relu}, &g);
+    model->to(Device::cuda(0));
     const Tensor x = Tensor::randn({1024, 784}, TensorOptions().with_device(Device::cuda(0)), &gd);
     std::vector<std::int64_t> labels(1024);
     for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
     const index_t rows[] = {1024};
     const Tensor y = Tensor::from_vector(labels, rows, TensorOptions().with_device(Device::cuda(0)));
-    nn::AdamW opt(model.parameters(), 1e-3, 0.9, 0.999, 1e-8, 1e-4);
+    nn::AdamW opt(model->parameters(), 1e-3, 0.9, 0.999, 1e-8, 1e-4);
     auto step = [&] {
-      Tensor loss = cross_entropy(model(x), y);
+      Tensor loss = cross_entropy((*model)(x), y);
       opt.zero_grad();
       loss.backward();
       opt.step();
@@ -339,11 +329,8 @@ int main(int argc, char** argv) {
     };
     for (const Net& net : {Net{"mlp1-10-1/b10", {1, 10, 1}, 10}, Net{"mlp784-256-256-10/b128", {784, 256, 256, 10}, 128}}) {
       Generator g(1);
-      nn::Sequential model;
-      for (std::size_t l = 0; l + 1 < net.widths.size(); ++l)
-        model.add(std::make_shared<nn::Linear>(net.widths[l], net.widths[l + 1], true,
-                                               Activation{l + 2 < net.widths.size() ? Act::relu : Act::none}, &g));
-      model.to(Device::cuda(0));
+      const auto model = nn::mlp(net.widths, Activation{Act::relu}, &g);
+      model->to(Device::cuda(0));
       const TensorOptions on_gpu = TensorOptions().with_device(Device::cuda(0));
       const Tensor x = Tensor::randn({net.batch, net.widths.front()}, on_gpu, &g);
       const bool classify = net.widths.back() > 1;
@@ -351,10 +338,10 @@ int main(int argc, char** argv) {
       for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
       const index_t rows[] = {net.batch};
       const Tensor y = classify ? Tensor::from_vector(labels, rows, on_gpu) : Tensor::randn({net.batch, 1}, on_gpu, &g);
-      nn::SGD opt(model.parameters(), 0.01, 0.9);
+      nn::SGD opt(model->parameters(), 0.01, 0.9);
       Tensor loss;
       auto step = [&] {
-        loss = classify ? cross_entropy(model(x), y) : mse_loss(model(x), y);
+        loss = classify ? cross_entropy((*model)(x), y) : mse_loss((*model)(x), y);
         opt.zero_grad();
         loss.backward();
         opt.step();

@@ -55,6 +55,70 @@ __device__ __forceinline__ float row_sum16(float v) {
   return v;
 }
 
+// Loads a 64-row tile (rows r0.., head-dim columns) of a strided (s, d) matrix into
+// shared memory with row stride ld, zeros past the matrix.
+template <int kD>
+__device__ __forceinline__ void load_tile(float* dst, int ld, const float* src, i64 ss, i64 sd, int r0, int rows, int D) {
+  for (int idx = threadIdx.x; idx < kTile * kD; idx += kThreads) {
+    const int r = idx / kD, d = idx % kD;
+    dst[r * ld + d] = (r0 + r < rows && d < D) ? src[i64(r0 + r) * ss + i64(d) * sd] : 0.0f;
+  }
+}
+
+// Dot products of 4 rows of `a` (rows 4 ty + i) with 4 rows of `b` (rows 16 jj + tx),
+// both tiles with row stride kLd: 128-bit reads along d.
+template <int kD>
+__device__ __forceinline__ void dots(const float* a, const float* b, int ty, int tx, float (&out)[4][4]) {
+  constexpr int kLd = kD + 4;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) out[i][j] = 0.0f;
+#pragma unroll 4
+  for (int d = 0; d < kD; d += 4) {
+    float4 av[4], bv[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) av[i] = *reinterpret_cast<const float4*>(&a[(4 * ty + i) * kLd + d]);
+#pragma unroll
+    for (int j = 0; j < 4; ++j) bv[j] = *reinterpret_cast<const float4*>(&b[(16 * j + tx) * kLd + d]);
+#pragma unroll
+    for (int i = 0; i < 4; ++i)
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        out[i][j] += av[i].x * bv[j].x + av[i].y * bv[j].y + av[i].z * bv[j].z + av[i].w * bv[j].w;
+  }
+}
+
+// acc[i][c] += sum_j w[4 ty + i][j] m[j][tx + 16 c] over the 64 j of a tile: w a 64 x 64
+// tile (row stride 64, read 128 bits at a time), m a 64-row tile with row stride ld.
+template <int kD>
+__device__ __forceinline__ void accumulate(const float* w, const float* m, int ld, int ty, int tx,
+                                           float (&acc)[4][kD / 16]) {
+#pragma unroll 2
+  for (int j = 0; j < kTile; j += 4) {
+    float4 w4[4];
+#pragma unroll
+    for (int i = 0; i < 4; ++i) w4[i] = *reinterpret_cast<const float4*>(&w[(4 * ty + i) * kTile + j]);
+#pragma unroll
+    for (int c = 0; c < kD / 16; ++c) {
+      const int d = tx + 16 * c;
+      const float m0 = m[j * ld + d], m1 = m[(j + 1) * ld + d], m2 = m[(j + 2) * ld + d], m3 = m[(j + 3) * ld + d];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) acc[i][c] += w4[i].x * m0 + w4[i].y * m1 + w4[i].z * m2 + w4[i].w * m3;
+    }
+  }
+}
+
+// This query tile's lse and D_i in shared memory (-inf and 0 past the sequence).
+__device__ __forceinline__ void load_row_stats(const float* lse, const float* dvec, i64 first_row, int q0, int Sq,
+                                               float* lse_s, float* dvec_s) {
+  const int t = threadIdx.x;
+  if (t < kTile) {
+    lse_s[t] = q0 + t < Sq ? lse[first_row + q0 + t] : kNegInf;
+    dvec_s[t] = q0 + t < Sq ? dvec[first_row + q0 + t] : 0.0f;
+  }
+}
+
 template <int kD>
 __global__ void __launch_bounds__(kThreads, 1) attention_fwd(Fwd a) {
   constexpr int kLd = kD + 4, kC = kD / 16;
@@ -70,10 +134,7 @@ __global__ void __launch_bounds__(kThreads, 1) attention_fwd(Fwd a) {
   const float* kg = a.k.data + i64(b) * a.k.sb + i64(hk) * a.k.sh;
   const float* vg = a.v.data + i64(b) * a.v.sb + i64(hk) * a.v.sh;
 
-  for (int idx = t; idx < kTile * kD; idx += kThreads) {
-    const int r = idx / kD, d = idx % kD;
-    qs[r * kLd + d] = (q0 + r < a.Sq && d < a.D) ? qg[i64(q0 + r) * a.q.ss + i64(d) * a.q.sd] : 0.0f;
-  }
+  load_tile<kD>(qs, kLd, qg, a.q.ss, a.q.sd, q0, a.Sq, a.D);
 
   float o[4][kC];
   float m[4], l[4];
@@ -88,28 +149,11 @@ __global__ void __launch_bounds__(kThreads, 1) attention_fwd(Fwd a) {
   const int k_end = a.causal ? min(a.Sk, max(0, q0 + kTile + shift)) : a.Sk;
   for (int k0 = 0; k0 < k_end; k0 += kTile) {
     __syncthreads();  // the previous tile's readers are done (and Q is stored, the first time)
-    for (int idx = t; idx < kTile * kD; idx += kThreads) {
-      const int r = idx / kD, d = idx % kD;
-      const bool in = k0 + r < a.Sk && d < a.D;
-      ks[r * kLd + d] = in ? kg[i64(k0 + r) * a.k.ss + i64(d) * a.k.sd] : 0.0f;
-      vs[r * kD + d] = in ? vg[i64(k0 + r) * a.v.ss + i64(d) * a.v.sd] : 0.0f;
-    }
+    load_tile<kD>(ks, kLd, kg, a.k.ss, a.k.sd, k0, a.Sk, a.D);
+    load_tile<kD>(vs, kD, vg, a.v.ss, a.v.sd, k0, a.Sk, a.D);
     __syncthreads();
-    // Scores of rows 4 ty + i, keys 16 jj + tx.
-    float s[4][4] = {};
-#pragma unroll 4
-    for (int d = 0; d < kD; d += 4) {
-      float4 qv[4], kv[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) qv[i] = *reinterpret_cast<const float4*>(&qs[(4 * ty + i) * kLd + d]);
-#pragma unroll
-      for (int j = 0; j < 4; ++j) kv[j] = *reinterpret_cast<const float4*>(&ks[(16 * j + tx) * kLd + d]);
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 4; ++j)
-          s[i][j] += qv[i].x * kv[j].x + qv[i].y * kv[j].y + qv[i].z * kv[j].z + qv[i].w * kv[j].w;
-    }
+    float s[4][4];
+    dots<kD>(qs, ks, ty, tx, s);  // scores of rows 4 ty + i, keys 16 jj + tx
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int qi = q0 + 4 * ty + i;
@@ -143,20 +187,7 @@ __global__ void __launch_bounds__(kThreads, 1) attention_fwd(Fwd a) {
       for (int c = 0; c < kC; ++c) o[i][c] *= alpha;
     }
     __syncthreads();
-    // O += P V over this tile's keys.
-#pragma unroll 2
-    for (int j = 0; j < kTile; j += 4) {
-      float4 p4[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) p4[i] = *reinterpret_cast<const float4*>(&ps[(4 * ty + i) * kTile + j]);
-#pragma unroll
-      for (int c = 0; c < kC; ++c) {
-        const int d = tx + 16 * c;
-        const float v0 = vs[j * kD + d], v1 = vs[(j + 1) * kD + d], v2 = vs[(j + 2) * kD + d], v3 = vs[(j + 3) * kD + d];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) o[i][c] += p4[i].x * v0 + p4[i].y * v1 + p4[i].z * v2 + p4[i].w * v3;
-      }
-    }
+    accumulate<kD>(ps, vs, kD, ty, tx, o);  // O += P V over this tile's keys
   }
   // O = o / l, lse = m + log l; a row that saw no key: O = 0, lse = -inf.
   float* og = a.o.data + i64(b) * a.o.sb + i64(h) * a.o.sh;
@@ -218,40 +249,6 @@ __global__ void attention_bwd_dot(int rows, int H, int Sq, int D, View4<const fl
   if (lane == 0) out[r] = acc;
 }
 
-// Loads a 64-row tile (rows r0.., head-dim columns) of a strided (s, d) matrix into
-// shared memory with row stride ld, zeros past the matrix.
-template <int kD>
-__device__ __forceinline__ void load_tile(float* dst, int ld, const float* src, i64 ss, i64 sd, int r0, int rows, int D) {
-  for (int idx = threadIdx.x; idx < kTile * kD; idx += kThreads) {
-    const int r = idx / kD, d = idx % kD;
-    dst[r * ld + d] = (r0 + r < rows && d < D) ? src[i64(r0 + r) * ss + i64(d) * sd] : 0.0f;
-  }
-}
-
-// Dot products of 4 rows of `a` (rows 4 ty + i) with 4 rows of `b` (rows 16 jj + tx),
-// both tiles with row stride kLd: 128-bit reads along d.
-template <int kD>
-__device__ __forceinline__ void dots(const float* a, const float* b, int ty, int tx, float (&out)[4][4]) {
-  constexpr int kLd = kD + 4;
-#pragma unroll
-  for (int i = 0; i < 4; ++i)
-#pragma unroll
-    for (int j = 0; j < 4; ++j) out[i][j] = 0.0f;
-#pragma unroll 4
-  for (int d = 0; d < kD; d += 4) {
-    float4 av[4], bv[4];
-#pragma unroll
-    for (int i = 0; i < 4; ++i) av[i] = *reinterpret_cast<const float4*>(&a[(4 * ty + i) * kLd + d]);
-#pragma unroll
-    for (int j = 0; j < 4; ++j) bv[j] = *reinterpret_cast<const float4*>(&b[(16 * j + tx) * kLd + d]);
-#pragma unroll
-    for (int i = 0; i < 4; ++i)
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-        out[i][j] += av[i].x * bv[j].x + av[i].y * bv[j].y + av[i].z * bv[j].z + av[i].w * bv[j].w;
-  }
-}
-
 template <int kD>
 constexpr std::size_t bwd_smem_bytes() {
   return sizeof(float) * (4 * kTile * (kD + 4) + 2 * kTile * kTile + 2 * kTile);
@@ -295,11 +292,7 @@ __global__ void __launch_bounds__(kThreads, 1) attention_bwd_kv(Bwd a) {
       __syncthreads();
       load_tile<kD>(qs, kLd, a.q.data + i64(b) * a.q.sb + i64(h) * a.q.sh, a.q.ss, a.q.sd, q0, a.Sq, a.D);
       load_tile<kD>(gs, kLd, a.d_o.data + i64(b) * a.d_o.sb + i64(h) * a.d_o.sh, a.d_o.ss, a.d_o.sd, q0, a.Sq, a.D);
-      if (t < kTile) {
-        const i64 row = (i64(b) * a.H + h) * a.Sq + q0 + t;
-        lse_s[t] = q0 + t < a.Sq ? a.lse[row] : kNegInf;
-        dvec_s[t] = q0 + t < a.Sq ? a.dvec[row] : 0.0f;
-      }
+      load_row_stats(a.lse, a.dvec, (i64(b) * a.H + h) * a.Sq, q0, a.Sq, lse_s, dvec_s);
       __syncthreads();
       float qk[4][4], dov[4][4];
       dots<kD>(ks, qs, ty, tx, qk);   // keys 4 ty + i, queries 16 jj + tx
@@ -315,27 +308,8 @@ __global__ void __launch_bounds__(kThreads, 1) attention_bwd_kv(Bwd a) {
           dss[key * kTile + qr] = ds;
         }
       __syncthreads();
-#pragma unroll 2
-      for (int j = 0; j < kTile; j += 4) {
-        float4 p4[4], s4[4];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) {
-          p4[i] = *reinterpret_cast<const float4*>(&ps[(4 * ty + i) * kTile + j]);
-          s4[i] = *reinterpret_cast<const float4*>(&dss[(4 * ty + i) * kTile + j]);
-        }
-#pragma unroll
-        for (int c = 0; c < kC; ++c) {
-          const int d = tx + 16 * c;
-          const float g0 = gs[j * kLd + d], g1 = gs[(j + 1) * kLd + d], g2 = gs[(j + 2) * kLd + d], g3 = gs[(j + 3) * kLd + d];
-          const float q0v = qs[j * kLd + d], q1v = qs[(j + 1) * kLd + d], q2v = qs[(j + 2) * kLd + d],
-                      q3v = qs[(j + 3) * kLd + d];
-#pragma unroll
-          for (int i = 0; i < 4; ++i) {
-            dv[i][c] += p4[i].x * g0 + p4[i].y * g1 + p4[i].z * g2 + p4[i].w * g3;
-            dk[i][c] += s4[i].x * q0v + s4[i].y * q1v + s4[i].z * q2v + s4[i].w * q3v;
-          }
-        }
-      }
+      accumulate<kD>(ps, gs, kLd, ty, tx, dv);   // dV += P^T dO
+      accumulate<kD>(dss, qs, kLd, ty, tx, dk);  // dK += dS^T Q (scaled at the end)
     }
   float* dkg = a.dk.data + i64(b) * a.dk.sb + i64(hk) * a.dk.sh;
   float* dvg = a.dv.data + i64(b) * a.dv.sb + i64(hk) * a.dv.sh;
@@ -368,11 +342,7 @@ __global__ void __launch_bounds__(kThreads, 1) attention_bwd_q(Bwd a) {
   const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kTile, hk = h / (a.H / a.Hkv);
   load_tile<kD>(qs, kLd, a.q.data + i64(b) * a.q.sb + i64(h) * a.q.sh, a.q.ss, a.q.sd, q0, a.Sq, a.D);
   load_tile<kD>(gs, kLd, a.d_o.data + i64(b) * a.d_o.sb + i64(h) * a.d_o.sh, a.d_o.ss, a.d_o.sd, q0, a.Sq, a.D);
-  if (t < kTile) {
-    const i64 row = (i64(b) * a.H + h) * a.Sq + q0 + t;
-    lse_s[t] = q0 + t < a.Sq ? a.lse[row] : kNegInf;
-    dvec_s[t] = q0 + t < a.Sq ? a.dvec[row] : 0.0f;
-  }
+  load_row_stats(a.lse, a.dvec, (i64(b) * a.H + h) * a.Sq, q0, a.Sq, lse_s, dvec_s);
   float dq[4][kC] = {};
   const int shift = a.Sk - a.Sq;
   const int k_end = a.causal ? min(a.Sk, max(0, q0 + kTile + shift)) : a.Sk;
@@ -394,20 +364,7 @@ __global__ void __launch_bounds__(kThreads, 1) attention_bwd_q(Bwd a) {
         dss[qr * kTile + key] = ds;
       }
     __syncthreads();
-#pragma unroll 2
-    for (int j = 0; j < kTile; j += 4) {
-      float4 s4[4];
-#pragma unroll
-      for (int i = 0; i < 4; ++i) s4[i] = *reinterpret_cast<const float4*>(&dss[(4 * ty + i) * kTile + j]);
-#pragma unroll
-      for (int c = 0; c < kC; ++c) {
-        const int d = tx + 16 * c;
-        const float k0v = ks[j * kLd + d], k1v = ks[(j + 1) * kLd + d], k2v = ks[(j + 2) * kLd + d],
-                    k3v = ks[(j + 3) * kLd + d];
-#pragma unroll
-        for (int i = 0; i < 4; ++i) dq[i][c] += s4[i].x * k0v + s4[i].y * k1v + s4[i].z * k2v + s4[i].w * k3v;
-      }
-    }
+    accumulate<kD>(dss, ks, kLd, ty, tx, dq);  // dQ += dS K (scaled at the end)
   }
   float* dqg = a.dq.data + i64(b) * a.dq.sb + i64(h) * a.dq.sh;
 #pragma unroll

@@ -161,21 +161,15 @@ std::string version_string() {
   return "runtime " + fmt(runtime) + ", driver " + (driver ? fmt(driver) : std::string("none"));
 }
 
-void copy_bytes(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t bytes) {
-  if (bytes == 0) return;
-  const cudaStream_t stream = detail::stream();
-  TG_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, stream));
-  count_copy(dst_on_device, src_on_device, bytes);
-  if (!dst_on_device || !src_on_device) {
-    TG_CUDA_CHECK(cudaStreamSynchronize(stream));
-    ++g_transfers.syncs;
-  }
-}
-
 void copy_bytes_async(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t bytes) {
   if (bytes == 0) return;
   TG_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDefault, detail::stream()));
   count_copy(dst_on_device, src_on_device, bytes);
+}
+
+void copy_bytes(void* dst, bool dst_on_device, const void* src, bool src_on_device, std::size_t bytes) {
+  copy_bytes_async(dst, dst_on_device, src, src_on_device, bytes);
+  if (bytes > 0 && (!dst_on_device || !src_on_device)) synchronize();  // the host side may be reused at once
 }
 
 TransferStats transfer_stats() {

@@ -33,6 +33,16 @@ Sequential& Sequential::add(std::shared_ptr<Module> layer) {
   return *this;
 }
 
+std::shared_ptr<Sequential> mlp(const std::vector<index_t>& widths, Activation hidden, Generator* gen) {
+  TG_CHECK(widths.size() >= 2, "mlp", "widths", "expected at least an input and an output width, got ",
+           widths.size(), " widths");
+  auto model = std::make_shared<Sequential>();
+  for (std::size_t l = 0; l + 1 < widths.size(); ++l)
+    model->add(std::make_shared<Linear>(widths[l], widths[l + 1], true, l + 2 < widths.size() ? hidden : Activation{},
+                                        gen));
+  return model;
+}
+
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
   for (auto& l : layers_) y = l->forward(y);

@@ -35,6 +35,11 @@ class Sequential : public Module {
   std::vector<std::shared_ptr<Module>> layers_;
 };
 
+// A multilayer perceptron: Linear layers between consecutive `widths` (at least two),
+// `hidden` fused into every layer but the last, registered "0", "1", ...
+std::shared_ptr<Sequential> mlp(const std::vector<index_t>& widths, Activation hidden = {Act::relu},
+                                Generator* gen = nullptr);
+
 class ActivationModule : public Module {
  public:
   explicit ActivationModule(Activation act) : act_(act) {}

@@ -25,6 +25,7 @@
 #include "kernels/reference/nd.hpp"
 #include "tests/support/device_vec.hpp"
 #include "tests/support/guards.hpp"
+#include "tests/support/nd.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -81,34 +82,13 @@ struct View {
 };
 
 View make_view(Rng& rng, const std::vector<index_t>& sizes, bool input) {
-  const int rank = int(sizes.size());
-  std::vector<int> order(static_cast<std::size_t>(rank));
-  std::iota(order.begin(), order.end(), 0);
-  if (rng.coin()) std::shuffle(order.begin(), order.end(), rng.engine());
-  std::vector<index_t> strides(static_cast<std::size_t>(rank));
-  index_t s = 1;
-  for (int k = rank; k-- > 0;) {
-    const int d = order[std::size_t(k)];
-    const bool broadcast = input && rng.integer(0, 4) == 0;
-    strides[std::size_t(d)] = broadcast ? 0 : s;
-    if (!broadcast) s = s * std::max<index_t>(sizes[std::size_t(d)], 1) + (rng.coin() ? rng.integer(0, 3) : 0);
-  }
-  View v{Shape(sizes, strides), {}};
+  View v{testing::random_layout(rng, sizes, input), {}};
   v.data.assign(std::size_t(v.shape.extent() + 1), kNaN);
   if (input) ref::nd_for_each<1>(v.shape.sizes(), {&v.shape}, [&](index_t o) { v.data[std::size_t(o)] = float(rng.uniform(-3, 3)); });
   return v;
 }
 
-std::vector<index_t> random_sizes(Rng& rng) {
-  const int rank = int(rng.integer(0, 5));
-  std::vector<index_t> sizes(static_cast<std::size_t>(rank));
-  const index_t pick[] = {0, 1, 1, 2, 3, 5, 7, 8, 13, 17, 33};
-  for (index_t& n : sizes) n = pick[rng.integer(0, 10)];
-  if (rng.integer(0, 4) == 0 && rank > 0) sizes.back() = rng.integer(100, 5000);
-  auto numel = [&] { return std::accumulate(sizes.begin(), sizes.end(), index_t(1), std::multiplies<>()); };
-  while (numel() > 200000) *std::max_element(sizes.begin(), sizes.end()) /= 2;
-  return sizes;
-}
+std::vector<index_t> random_sizes(Rng& rng) { return testing::random_nd_sizes(rng, 100, 5000, 200000); }
 
 TEST(CudaOps, ElementwiseMatchesTheReferenceOnStridedAndBroadcastViews) {
   TG_REQUIRE_GPU();

@@ -18,6 +18,7 @@
 #include "kernels/elementwise.hpp"
 #include "kernels/error.hpp"
 #include "kernels/reference/nd.hpp"
+#include "tests/support/nd.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -31,22 +32,8 @@ struct NdBuf {
   Shape view;
   std::vector<T> data;
 
-  // sizes with a random dimension order in memory, random padding and (for inputs)
-  // random broadcast dimensions.
   static NdBuf make(Rng& rng, const std::vector<index_t>& sizes, bool input) {
-    const int rank = int(sizes.size());
-    std::vector<int> order(static_cast<std::size_t>(rank));
-    std::iota(order.begin(), order.end(), 0);
-    if (rng.coin()) std::shuffle(order.begin(), order.end(), rng.engine());
-    std::vector<index_t> strides(static_cast<std::size_t>(rank));
-    index_t s = 1;
-    for (int k = rank; k-- > 0;) {  // order[rank - 1] innermost
-      const int d = order[std::size_t(k)];
-      const bool broadcast = input && rng.integer(0, 4) == 0;
-      strides[std::size_t(d)] = broadcast ? 0 : s;
-      if (!broadcast) s = s * std::max<index_t>(sizes[std::size_t(d)], 1) + (rng.coin() ? rng.integer(0, 3) : 0);
-    }
-    NdBuf b{Shape(sizes, strides), {}};
+    NdBuf b{testing::random_layout(rng, sizes, input), {}};
     b.data.assign(std::size_t(b.view.extent() + 2), testing::kPoison<T>);
     return b;
   }
@@ -63,16 +50,7 @@ struct NdBuf {
   }
 };
 
-std::vector<index_t> random_sizes(Rng& rng) {
-  const int rank = int(rng.integer(0, 5));
-  std::vector<index_t> sizes(static_cast<std::size_t>(rank));
-  const index_t pick[] = {0, 1, 1, 2, 3, 5, 7, 8, 13, 17, 33};
-  for (index_t& n : sizes) n = pick[rng.integer(0, 10)];
-  if (rng.integer(0, 5) == 0 && rank > 0) sizes.back() = rng.integer(100, 3000);  // a long inner run
-  auto numel = [&] { return std::accumulate(sizes.begin(), sizes.end(), index_t(1), std::multiplies<>()); };
-  while (numel() > 20000) *std::max_element(sizes.begin(), sizes.end()) /= 2;  // keep the test fast
-  return sizes;
-}
+std::vector<index_t> random_sizes(Rng& rng) { return testing::random_nd_sizes(rng, 100, 3000, 20000); }
 
 struct Path {
   std::string name;
