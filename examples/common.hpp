@@ -108,7 +108,7 @@ inline Args parse_args(int argc, char** argv, const std::string& usage, const st
     std::_Exit(1);
   });
   if (a.threads > 0) tg::cpu::set_num_threads(a.threads);
-  if (!a.device.is_cpu() && !devices) fail("this example runs on the CPU only (mlp_fashion takes --device cuda)");
+  if (!a.device.is_cpu() && !devices) fail("this example runs on the CPU only (mlp_fashion and tiny_transformer take --device cuda)");
   if (!a.out.empty()) std::filesystem::create_directories(a.out);
   return a;
 }

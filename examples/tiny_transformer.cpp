@@ -66,9 +66,9 @@ Tensor targets(const std::vector<index_t>& ids, const std::vector<index_t>& star
   return Tensor::from_vector(v, {index_t(v.size())});
 }
 
-double loss_of(CharModel& m, const std::vector<index_t>& ids, const std::vector<index_t>& starts, index_t T) {
-  const Tensor logits = m(one_hot(ids, starts, T, m.vocab));
-  return cross_entropy(logits.reshape({-1, m.vocab}), targets(ids, starts, T)).item();
+double loss_of(CharModel& m, const std::vector<index_t>& ids, const std::vector<index_t>& starts, index_t T, Device dev) {
+  const Tensor logits = m(one_hot(ids, starts, T, m.vocab).to(dev));
+  return cross_entropy(logits.reshape({-1, m.vocab}), targets(ids, starts, T).to(dev)).item();
 }
 
 }  // namespace
@@ -83,7 +83,8 @@ int main(int argc, char** argv) {
   const examples::Args args = examples::parse_args(
       int(rest.size()), rest.data(),
       " [FILE] [--steps N] [--batch N] [--context N] [--embed N] [--heads N] [--layers N] [--lr X] [--sample N]",
-      {"steps=", "batch=", "context=", "embed=", "heads=", "layers=", "lr=", "sample="});
+      {"steps=", "batch=", "context=", "embed=", "heads=", "layers=", "lr=", "sample="}, /*devices=*/true);
+  const Device dev = args.device;
   const int rounds = args.epochs > 0 ? args.epochs : 8;
   const index_t steps = index_t(args.number("steps", 50)), batch = index_t(args.number("batch", 16));
   const index_t T = index_t(args.number("context", 64)), embed = index_t(args.number("embed", 64));
@@ -111,13 +112,14 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("tiny_transformer: %s, %lld characters (%lld distinct), 90%% for training; %lld layers, embed %lld, "
-              "%lld heads, context %lld, batch %lld, AdamW lr %g, %d threads\n",
+              "%lld heads, context %lld, batch %lld, AdamW lr %g, %d threads, %s\n",
               path.c_str(), static_cast<long long>(n), static_cast<long long>(vocab), static_cast<long long>(layers),
               static_cast<long long>(embed), static_cast<long long>(heads), static_cast<long long>(T),
-              static_cast<long long>(batch), lr, cpu::num_threads());
+              static_cast<long long>(batch), lr, cpu::num_threads(), dev.str().c_str());
 
   Generator gen(args.seed);
   CharModel model(vocab, T, embed, heads, layers, &gen);
+  model.to(dev);  // the parameters (and the optimizer's state) live on --device
   nn::AdamW opt(model.parameters(), lr, 0.9, 0.99, 1e-8, 0.01);
   std::mt19937_64 rng(args.seed + 1);
   std::uniform_int_distribution<index_t> train_pos(0, n_train - T - 2), val_pos(n_train, n - T - 2);
@@ -131,8 +133,8 @@ int main(int argc, char** argv) {
     for (index_t s = 0; s < steps; ++s) {
       std::vector<index_t> starts;
       for (index_t b = 0; b < batch; ++b) starts.push_back(train_pos(rng));
-      const Tensor logits = model(one_hot(ids, starts, T, vocab));
-      const Tensor loss = cross_entropy(logits.reshape({-1, vocab}), targets(ids, starts, T));
+      const Tensor logits = model(one_hot(ids, starts, T, vocab).to(dev));
+      const Tensor loss = cross_entropy(logits.reshape({-1, vocab}), targets(ids, starts, T).to(dev));
       opt.zero_grad();
       loss.backward();
       nn::clip_grad_norm(model.parameters(), 1.0);
@@ -142,7 +144,7 @@ int main(int argc, char** argv) {
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     NoGradGuard no_grad;
     last_train = total / double(steps);
-    last_val = loss_of(model, ids, val_starts, T);
+    last_val = loss_of(model, ids, val_starts, T, dev);
     std::printf("round %d/%d  steps %lld  train loss %.4f  val loss %.4f  (uniform: %.4f)\n", r + 1, rounds,
                 static_cast<long long>((r + 1) * steps), last_train, last_val, std::log(double(vocab)));
   }
@@ -154,7 +156,7 @@ int main(int argc, char** argv) {
   for (index_t k = 0; k < sample_len; ++k) {
     const index_t len = std::min<index_t>(T, index_t(out.size()));
     const std::vector<index_t> window(out.end() - len, out.end());
-    const Tensor logits = model(one_hot(window, {0}, len, vocab));
+    const Tensor logits = model(one_hot(window, {0}, len, vocab).to(dev));
     const Tensor last = softmax(logits.select(0, 0).select(0, len - 1) * (1 / 0.8));
     const std::vector<float> p = last.to_vector<float>();
     double x = u(rng), acc = 0;
