@@ -143,6 +143,18 @@ int main(int argc, char** argv) {
       row("tilegrad", shape, tt + "_" + tg::cuda::gemm_kernel_name(tg::cuda::GemmKernel(k)), ms[k], flop);
     row("cublas", shape, tt, theirs, flop);
   }
+  // TF32 tensor cores (opt-in precision): ours against cuBLAS's TF32 on the same shapes.
+  for (index_t sz : {index_t(4096), index_t(8192)}) {
+    const double flop = 2.0 * double(sz) * double(sz) * double(sz);
+    const double ours = median_ms([&] { tg::cuda::gemm_tf32(Trans::N, Trans::N, sz, sz, sz, 1.0f, a, sz, b, sz, 0.0f, c, sz); }, 10);
+    const double theirs = median_ms(
+        [&] { tg::peers::cublas_sgemm_tf32_rowmajor(Trans::N, Trans::N, sz, sz, sz, 1.0f, a, sz, b, sz, 0.0f, c, sz); }, 10);
+    const std::string shape = std::to_string(sz) + "x" + std::to_string(sz) + "x" + std::to_string(sz);
+    std::printf("%-22s %4s %7.1f TF/s (tf32)   cuBLAS tf32 %7.1f TF/s %7.2fx\n", shape.c_str(), "nn", flop / ours / 1e9,
+                flop / theirs / 1e9, theirs / ours);
+    row("tilegrad", shape, "nn_tf32", ours, flop);
+    row("cublas", shape, "nn_tf32", theirs, flop);
+  }
   // A Linear layer's forward with the bias and ReLU fused: our epilogue against
   // cublasLt's RELU_BIAS epilogue (C = relu(A B^T + bias)).
   const index_t linear_shapes[][3] = {{8192, 256, 784}, {4096, 4096, 4096}};

@@ -68,7 +68,7 @@ __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wai
 //   B N: stored K x N, thread t takes k t / 32, cols (t % 32) * 4 .. +3;
 //   B T: stored N x K, thread t takes col t / 2, k (t % 2) * 4 .. +3.
 // whole: the tile is inside the matrix and its rows aligned: 128-bit loads.
-template <bool kTA, bool kTB>
+template <bool kTA, bool kTB, int kLdA = kBM, int kLdB = kBN>
 struct Loader {
   __device__ static void load_a(const Args& a, int m0, int k0, bool whole, float (&ra)[4]) {
     const int t = threadIdx.x;
@@ -114,7 +114,7 @@ struct Loader {
       }
     }
   }
-  __device__ static void store_a(const float (&ra)[4], float (*as)[kBM]) {
+  __device__ static void store_a(const float (&ra)[4], float (*as)[kLdA]) {
     const int t = threadIdx.x;
     if constexpr (!kTA) {
       for (int i = 0; i < 4; ++i) as[(t % 2) * 4 + i][t / 2] = ra[i];
@@ -122,7 +122,7 @@ struct Loader {
       *reinterpret_cast<float4*>(&as[t / 32][(t % 32) * 4]) = make_float4(ra[0], ra[1], ra[2], ra[3]);
     }
   }
-  __device__ static void store_b(const float (&rb)[4], float (*bs)[kBN]) {
+  __device__ static void store_b(const float (&rb)[4], float (*bs)[kLdB]) {
     const int t = threadIdx.x;
     if constexpr (!kTB) {
       *reinterpret_cast<float4*>(&bs[t / 32][(t % 32) * 4]) = make_float4(rb[0], rb[1], rb[2], rb[3]);
@@ -132,12 +132,12 @@ struct Loader {
   }
   // The natural operands by cp.async (the caller checked 16-byte alignment): a row of
   // the tile past the matrix, or past K, copies 0 bytes (zeros) from a valid address.
-  __device__ static void async_a(const Args& a, int m0, int k0, float (*as)[kBM]) {
+  __device__ static void async_a(const Args& a, int m0, int k0, float (*as)[kLdA]) {
     const int t = threadIdx.x, k = k0 + t / 32, r = m0 + (t % 32) * 4;
     const int bytes = k < a.K ? max(0, min(16, (a.M - r) * 4)) : 0;
     cp_async16(&as[t / 32][(t % 32) * 4], bytes ? a.A + std::int64_t(k) * a.lda + r : a.A, bytes);
   }
-  __device__ static void async_b(const Args& a, int n0, int k0, float (*bs)[kBN]) {
+  __device__ static void async_b(const Args& a, int n0, int k0, float (*bs)[kLdB]) {
     const int t = threadIdx.x, k = k0 + t / 32, c = n0 + (t % 32) * 4;
     const int bytes = k < a.K ? max(0, min(16, (a.N - c) * 4)) : 0;
     cp_async16(&bs[t / 32][(t % 32) * 4], bytes ? a.B + std::int64_t(k) * a.ldb + c : a.B, bytes);
@@ -258,6 +258,103 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
   }
 }
 
+// ---- TF32 tensor cores (opt-in: gemm_tf32) ----
+// mma.sync.m16n8k8 with TF32 inputs (10-bit mantissa, rounded to nearest by cvt.rna)
+// and FP32 accumulation, sm_80+. The same 128 x 128 block tiles, k steps of 8, loader
+// and register double buffering as the FP32 kernels; 8 warps as 2 x 4 of 64 x 32
+// outputs, each warp 4 x 4 mma tiles of 16 x 8. Shared rows padded to 136 floats so that
+// the fragment reads (lanes: k = lane % 4 across rows, m or n = lane / 4 along them) hit
+// 32 distinct banks. Fragment layouts: PTX ISA, "Matrix Fragments for mma.m16n8k8"
+// (tf32): a0 (g, t) a1 (g + 8, t) a2 (g, t + 4) a3 (g + 8, t + 4); b0 (k t, n g),
+// b1 (k t + 4, n g); c0/c1 (g, 2t / 2t + 1), c2/c3 (g + 8, 2t / 2t + 1), with g = lane / 4,
+// t = lane % 4.
+constexpr int kLdTc = 136;
+
+__device__ __forceinline__ float to_tf32(float x) {
+  unsigned r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return __uint_as_float(r);
+}
+
+__device__ __forceinline__ void mma_tf32(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+template <bool kTA, bool kTB>
+__global__ void __launch_bounds__(kThreads, 2) sgemm_tf32_128x128(Args a, bool vec) {
+  __shared__ __align__(16) float as[2][kBK][kLdTc];
+  __shared__ __align__(16) float bs[2][kBK][kLdTc];
+  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int lane = threadIdx.x % 32, w = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+  const int wm = 64 * (w / 4), wn = 32 * (w % 4);
+  using L = Loader<kTA, kTB, kLdTc, kLdTc>;
+  const bool mn_whole = vec && m0 + kBM <= a.M && n0 + kBN <= a.N;
+  float acc[4][4][4] = {};  // [m tile][n tile][c0..c3]
+  float ra[4], rb[4];
+  auto round_regs = [&] {
+#pragma unroll
+    for (int i = 0; i < 4; ++i) ra[i] = to_tf32(ra[i]), rb[i] = to_tf32(rb[i]);
+  };
+  L::load_a(a, m0, 0, mn_whole && kBK <= a.K, ra);
+  L::load_b(a, n0, 0, mn_whole && kBK <= a.K, rb);
+  round_regs();
+  L::store_a(ra, as[0]);
+  L::store_b(rb, bs[0]);
+  __syncthreads();
+  int buf = 0;
+  for (int k0 = 0; k0 < a.K; k0 += kBK) {
+    const bool more = k0 + kBK < a.K;
+    if (more) {
+      const bool whole = mn_whole && k0 + 2 * kBK <= a.K;
+      L::load_a(a, m0, k0 + kBK, whole, ra);
+      L::load_b(a, n0, k0 + kBK, whole, rb);
+    }
+    unsigned af[4][4], bf[4][2];
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi) {
+      const int r = wm + 16 * mi + g;
+      af[mi][0] = __float_as_uint(as[buf][t][r]);
+      af[mi][1] = __float_as_uint(as[buf][t][r + 8]);
+      af[mi][2] = __float_as_uint(as[buf][t + 4][r]);
+      af[mi][3] = __float_as_uint(as[buf][t + 4][r + 8]);
+    }
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni) {
+      const int c = wn + 8 * ni + g;
+      bf[ni][0] = __float_as_uint(bs[buf][t][c]);
+      bf[ni][1] = __float_as_uint(bs[buf][t + 4][c]);
+    }
+#pragma unroll
+    for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni) mma_tf32(acc[mi][ni], af[mi], bf[ni]);
+    if (more) {
+      round_regs();
+      L::store_a(ra, as[buf ^ 1]);
+      L::store_b(rb, bs[buf ^ 1]);
+      __syncthreads();
+      buf ^= 1;
+    }
+  }
+  // Epilogue: C = act(alpha acc + beta C + bias), element by element.
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = m0 + wm + 16 * mi + g + (e >= 2 ? 8 : 0), c = n0 + wn + 8 * ni + 2 * t + (e & 1);
+        if (r >= a.M || c >= a.N) continue;
+        float* out = a.C + std::int64_t(r) * a.ldc + c;
+        const float x = a.alpha * acc[mi][ni][e] + (a.beta != 0.0f ? a.beta * *out : 0.0f) + (a.bias ? a.bias[c] : 0.0f);
+        *out = activate(a.act, a.slope, x);
+      }
+}
+
 bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0; }
 
 // Split-K's second pass: C = act(sum of the slices + beta C + bias), the slices added in
@@ -327,6 +424,32 @@ __global__ void scale_c(Args a) {
 }
 
 }  // namespace
+
+void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+               const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
+  check_gemm("cuda::gemm_tf32", ta, tb, M, N, K, double(alpha), A, lda, B, ldb, C, ldc, ep.bias, sizeof(float));
+  TG_CHECK(M < (index_t(1) << 31) && N < (index_t(1) << 31) && K < (index_t(1) << 31) && lda < (index_t(1) << 31) &&
+               ldb < (index_t(1) << 31) && ldc < (index_t(1) << 31),
+           "cuda::gemm_tf32", "M", "expected sizes and leading dimensions below 2^31");
+  if (M == 0 || N == 0) return;
+  if (K == 0 || alpha == 0.0f) {  // no product: the FP32 path's C = act(beta C + bias)
+    gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+    return;
+  }
+  const Args a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
+               ep.act.slope, 0};
+  const bool vec = lda % 4 == 0 && ldb % 4 == 0 && aligned16(A) && aligned16(B);
+  const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
+  const cudaStream_t s = detail::stream();
+  if (ta == Trans::N) {
+    if (tb == Trans::N) sgemm_tf32_128x128<false, false><<<grid, kThreads, 0, s>>>(a, vec);
+    else sgemm_tf32_128x128<false, true><<<grid, kThreads, 0, s>>>(a, vec);
+  } else {
+    if (tb == Trans::N) sgemm_tf32_128x128<true, false><<<grid, kThreads, 0, s>>>(a, vec);
+    else sgemm_tf32_128x128<true, true><<<grid, kThreads, 0, s>>>(a, vec);
+  }
+  TG_CUDA_LAUNCHED();
+}
 
 const char* gemm_kernel_name(GemmKernel kernel) {
   switch (kernel) {

@@ -13,6 +13,12 @@ namespace tg::cuda {
 void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
           const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep = {});
 
+// TF32 tensor cores (opt-in: the inputs are rounded to 10-bit mantissas, a relative
+// error of ~2^-11 per input, ~1e-3 on C for random data; tests/test_cuda_gemm.cpp says
+// how much): the same contract, FP32 accumulation, mma.sync on sm_80+.
+void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+               const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep = {});
+
 // The kernel configurations (cuda/NOTES.md). gemm() uses the one measured best
 // (TG_CUDA_GEMM_KERNEL=0|1|2 overrides it, for re-tuning on a GPU); the tests and the
 // GPU benchmarks run each.

@@ -14,7 +14,9 @@ Checks, each a failure when it does not hold:
           loop (the one with the most fma.rn.f32) multiplies with fma.rn.f32, reads
           shared memory only with ld.shared.v4.f32, and does >= 8 FMAs per such load; the
           cp.async configuration copies with cp.async.cg.shared.global and waits on it
-  SASS    the SGEMM kernels: FFMA and LDS.128 present, no LDL / STL
+          the TF32 kernels: no local memory, >= 16 mma.sync.m16n8k8 tf32 in the hot
+          loop, inputs rounded by cvt.rna.tf32.f32
+  SASS    the SGEMM kernels: FFMA and LDS.128 present, no LDL / STL; TF32: HMMA
 """
 import glob
 import os
@@ -24,7 +26,9 @@ import subprocess
 import sys
 
 NO_STACK = ("sgemm", "softmax", "layer_norm", "reduce", "cross_entropy", "attention")
-SGEMM = "sgemm"
+SGEMM = "sgemm_128x128"   # the FP32 SGEMM kernels
+TF32 = "sgemm_tf32"       # the TF32 tensor-core kernels
+MMA_TF32 = "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32"
 
 
 def demangle(names):
@@ -119,6 +123,19 @@ def check_sgemm_ptx(name, body, failures):
     return fma, v4
 
 
+def check_tf32_ptx(name, body, failures):
+    if re.search(r"\.local\b|ld\.local|st\.local|__local_depot", body):
+        failures.append(f"PTX {name}: uses local memory")
+    candidates = loops(body)
+    hot = max(candidates, key=lambda l: l.count(MMA_TF32)) if candidates else ""
+    mma = hot.count(MMA_TF32)
+    if mma < 16:
+        failures.append(f"PTX {name}: the hottest loop has {mma} {MMA_TF32} (a warp's 4 x 4 tiles need 16)")
+    if "cvt.rna.tf32.f32" not in body:
+        failures.append(f"PTX {name}: no cvt.rna.tf32.f32 (inputs must be rounded to TF32)")
+    return mma
+
+
 def check_sass(cubin, failures):
     tool = shutil.which("cuobjdump") or ("/usr/local/cuda/bin/cuobjdump" if os.path.exists("/usr/local/cuda/bin/cuobjdump") else None)
     if not tool:
@@ -132,6 +149,12 @@ def check_sass(cubin, failures):
     seen = 0
     for fn in functions:
         name = fn.split("\n", 1)[0].strip()
+        if TF32 in name:
+            hmma = len(re.findall(r"\bHMMA\.", fn))
+            print(f"SASS {short(demangle([name])[name])}: HMMA {hmma}")
+            if hmma == 0:
+                failures.append(f"SASS {name}: no HMMA (tensor-core) instruction")
+            continue
         if SGEMM not in name:
             continue
         seen += 1
@@ -183,6 +206,10 @@ def main(argv):
         dm = demangle(sorted(entries))
         for mangled, body in sorted(entries.items()):
             label = short(dm[mangled])
+            if TF32 in label:
+                mma = check_tf32_ptx(label, body, failures)
+                print(f"PTX {label}: hottest loop {mma} mma.sync m16n8k8 tf32")
+                continue
             if SGEMM not in label:
                 continue
             sgemm_seen += 1

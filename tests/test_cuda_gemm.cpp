@@ -5,7 +5,9 @@
 // elsewhere with the reason.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -98,6 +100,45 @@ TEST(CudaGemm, KZeroAndAlphaZeroGiveBetaCPlusBias) {
   for (index_t i = 0; i < M; ++i)
     for (index_t j = 0; j < N; ++j)
       EXPECT_FLOAT_EQ(got[std::size_t(i * N + j)], 0.5f * c0[std::size_t(i * N + j)] + bias[std::size_t(j)]);
+}
+
+// TF32 tensor cores: the same contract with inputs rounded to 10-bit mantissas. Each
+// rounding errs by at most 2^-11 relative, so a product by ~2^-10 and, with random signs,
+// C by about 2^-11 sqrt(2) ~ 7e-4 relative norm whatever K: the bound is 3e-3 (DESIGN.md:
+// tensor-core paths between 1e-3 and 1e-2). The largest error seen is recorded.
+TEST(CudaGemm, Tf32MatchesTheReferenceWithinItsRounding) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  double worst = 0;
+  const index_t sizes[] = {1, 7, 33, 128, 129, 300, 517};
+  for (int rep = 0; rep < 24; ++rep) {
+    const index_t M = sizes[rng.integer(0, 6)], N = sizes[rng.integer(0, 6)], K = rep % 4 == 0 ? 2048 : sizes[rng.integer(0, 6)];
+    const Trans ta = rng.coin() ? Trans::T : Trans::N, tb = rng.coin() ? Trans::T : Trans::N;
+    const index_t lda = (ta == Trans::N ? K : M) + (rng.coin() ? 0 : 3), ldb = (tb == Trans::N ? N : K) + (rng.coin() ? 0 : 4);
+    const std::vector<float> a = testing::random_vec<float>(rng, (ta == Trans::N ? M : K) * lda);
+    const std::vector<float> b = testing::random_vec<float>(rng, (tb == Trans::N ? K : N) * ldb);
+    const std::vector<float> bias = testing::random_vec<float>(rng, N);
+    const Activation act{rep % 3 == 0 ? Act::relu : Act::none};
+    std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end()), biasd(bias.begin(), bias.end()),
+        want(std::size_t(M * N));
+    gemm_ref<double>(ta, tb, M, N, K, 1.0, ad.data(), lda, bd.data(), ldb, 0.0, want.data(), N,
+                     GemmEpilogue<double>{biasd.data(), act});
+    DeviceVec da(a), db(b), dbias(bias), dc(std::vector<float>(std::size_t(M * N), testing::kPoison<float>));
+    cuda::gemm_tf32(ta, tb, M, N, K, 1.0f, da.ptr(), lda, db.ptr(), ldb, 0.0f, dc.ptr(), N,
+                    GemmEpilogue<float>{dbias.ptr(), act});
+    const std::vector<float> got = dc.download(std::size_t(M * N));
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_FALSE(std::isnan(got[i])) << "NaN at " << i;
+      num += (got[i] - want[i]) * (got[i] - want[i]);
+      den += want[i] * want[i];
+    }
+    const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+    worst = std::max(worst, err);
+    EXPECT_LT(err, 3e-3) << M << "x" << N << "x" << K << (ta == Trans::T ? " T" : " N") << (tb == Trans::T ? "T" : "N");
+  }
+  RecordProperty("tf32_worst_relative_error", std::to_string(worst));
+  std::printf("TF32 GEMM: worst relative norm error %.2e over 24 shapes (FP32: ~1e-7)\n", worst);
 }
 
 // The benchmarks' fused peer (cublasLt RELU_BIAS) computes what our epilogue does:

@@ -34,6 +34,15 @@ void cublas_sgemm_rowmajor(Trans ta, Trans tb, index_t M, index_t N, index_t K, 
               int(K), &alpha, B, int(ldb), A, int(lda), &beta, C, int(ldc));
 }
 
+void cublas_sgemm_tf32_rowmajor(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
+                                index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc) {
+  cublasHandle_t h = handle_for_current_device();
+  if (!h) return;
+  cublasGemmEx(h, tb == Trans::N ? CUBLAS_OP_N : CUBLAS_OP_T, ta == Trans::N ? CUBLAS_OP_N : CUBLAS_OP_T, int(N), int(M),
+               int(K), &alpha, B, CUDA_R_32F, int(ldb), A, CUDA_R_32F, int(lda), &beta, C, CUDA_R_32F, int(ldc),
+               CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
+}
+
 bool cublaslt_linear_relu(index_t M, index_t N, index_t K, const float* A, const float* B, const float* bias, float* C) {
   // Column-major, row-major C^T (N x M) = B (N x K) A^T: cublasLt's A operand is our B
   // (stored K x N column-major, transposed), its B operand our A (K x M, not transposed);

@@ -74,6 +74,8 @@ double cublas_sgemm_gflops(int /*device*/) { return 0; }
 void cublas_sgemm_rowmajor(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t,
                            float, float*, index_t) {}
 bool cublaslt_linear_relu(index_t, index_t, index_t, const float*, const float*, const float*, float*) { return false; }
+void cublas_sgemm_tf32_rowmajor(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*,
+                                index_t, float, float*, index_t) {}
 #endif
 
 #ifdef TG_PEER_KOKKOS

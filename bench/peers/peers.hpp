@@ -52,6 +52,10 @@ double cublas_sgemm_gflops(int device);
 void cublas_sgemm_rowmajor(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
                            index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc);
 
+// The same with TF32 tensor cores (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_TF32).
+void cublas_sgemm_tf32_rowmajor(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
+                                index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc);
+
 // Row-major C = relu(A B^T + bias) by cublasLt with its RELU_BIAS epilogue (A M x K,
 // B N x K, bias N, C M x N, all contiguous on the device): the fused peer of a Linear
 // layer's forward, asynchronous. False without cuBLAS in the build or when cublasLt
