@@ -155,6 +155,19 @@ int main(int argc, char** argv) {
     row("tilegrad", shape, "nn_tf32", ours, flop);
     row("cublas", shape, "nn_tf32", theirs, flop);
   }
+  // BF16 tensor cores, C (FP32) = A B^T: ours against cuBLAS (cublasGemmEx) on the same bits.
+  for (index_t sz : {index_t(4096), index_t(8192)}) {
+    const double flop = 2.0 * double(sz) * double(sz) * double(sz);
+    const auto* ha = reinterpret_cast<const std::uint16_t*>(a);
+    const auto* hb = reinterpret_cast<const std::uint16_t*>(b);
+    const double ours = median_ms([&] { tg::cuda::gemm_bf16(sz, sz, sz, 1.0f, ha, sz, hb, sz, 0.0f, c, sz); }, 10);
+    const double theirs = median_ms([&] { tg::peers::cublas_gemm_bf16_nt(sz, sz, sz, ha, sz, hb, sz, c, sz); }, 10);
+    const std::string shape = std::to_string(sz) + "x" + std::to_string(sz) + "x" + std::to_string(sz);
+    std::printf("%-22s %4s %7.1f TF/s (bf16)   cuBLAS bf16 %7.1f TF/s %7.2fx\n", shape.c_str(), "nt", flop / ours / 1e9,
+                flop / theirs / 1e9, theirs / ours);
+    row("tilegrad", shape, "nt_bf16", ours, flop);
+    row("cublas", shape, "nt_bf16", theirs, flop);
+  }
   // A Linear layer's forward with the bias and ReLU fused: our epilogue against
   // cublasLt's RELU_BIAS epilogue (C = relu(A B^T + bias)).
   const index_t linear_shapes[][3] = {{8192, 256, 784}, {4096, 4096, 4096}};

@@ -355,6 +355,118 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_tf32_128x128(Args a, bool v
       }
 }
 
+// ---- BF16 tensor cores (gemm_bf16): C = act(alpha A B^T + beta C + bias) ----
+// A (M x K) and B (N x K) row-major bf16, FP32 accumulation and output: the layout of a
+// Linear layer's forward, where both operands run along k, as mma.sync m16n8k16 wants
+// them (a register holds two consecutive k of one row). 128 x 128 block tiles, k steps
+// of 32 (two mma k steps), two shared stages filled by cp.async (16 bytes = 8 bf16; a
+// chunk past K or the matrix is zero-filled) when rows are 16-byte aligned, else by
+// 2-byte loads; 8 warps as 2 x 4 of 64 x 32, each 4 x 4 mma tiles of 16 x 8. Shared rows
+// are 40 bf16 (80 bytes): the fragment reads of a warp (rows g, words t) hit 32 distinct
+// banks. Fragments (PTX ISA, "Matrix Fragments for mma.m16n8k16", .bf16): register 0 of
+// A = (g, 2t..2t+1), 1 = (g + 8, 2t..), 2 = (g, 2t + 8..), 3 = (g + 8, 2t + 8..); B:
+// 0 = (k 2t..2t+1, n g), 1 = (k 2t + 8.., n g); C as for m16n8k8.
+constexpr int kBkBf = 32, kLdBf = kBkBf + 8;
+
+struct ArgsBf16 {
+  int M, N, K;
+  float alpha, beta;
+  const std::uint16_t* A;
+  int lda;
+  const std::uint16_t* B;
+  int ldb;
+  float* C;
+  int ldc;
+  const float* bias;
+  Act act;
+  float slope;
+};
+
+__device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+}
+
+// Rows r0.. (128 of them, `rows` in the matrix) and k0.. (32) of a row-major bf16 matrix
+// into a shared tile [128][kLdBf]: two 16-byte cp.async per thread, or 2-byte loads.
+__device__ __forceinline__ void load_tile_bf16(std::uint16_t (*tile)[kLdBf], const std::uint16_t* m, int ld, int r0,
+                                               int rows, int k0, int K, bool vec) {
+  if (vec) {
+#pragma unroll
+    for (int part = 0; part < 2; ++part) {
+      const int chunk = threadIdx.x + part * kThreads, r = chunk / 4, k = (chunk % 4) * 8;
+      const int bytes = r0 + r < rows ? max(0, min(16, (K - (k0 + k)) * 2)) : 0;
+      cp_async16(&tile[r][k], bytes ? m + std::int64_t(r0 + r) * ld + k0 + k : m, bytes);
+    }
+  } else {
+    for (int e = threadIdx.x; e < kBM * kBkBf; e += kThreads) {
+      const int r = e / kBkBf, k = e % kBkBf;
+      tile[r][k] = (r0 + r < rows && k0 + k < K) ? m[std::int64_t(r0 + r) * ld + k0 + k] : std::uint16_t(0);
+    }
+  }
+}
+
+__global__ void __launch_bounds__(kThreads, 2) gemm_bf16_128x128(ArgsBf16 a, bool vec) {
+  __shared__ __align__(16) std::uint16_t as[2][kBM][kLdBf];
+  __shared__ __align__(16) std::uint16_t bs[2][kBN][kLdBf];
+  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int lane = threadIdx.x % 32, w = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+  const int wm = 64 * (w / 4), wn = 32 * (w % 4);
+  float acc[4][4][4] = {};
+  load_tile_bf16(as[0], a.A, a.lda, m0, a.M, 0, a.K, vec);
+  load_tile_bf16(bs[0], a.B, a.ldb, n0, a.N, 0, a.K, vec);
+  cp_async_commit();
+  int buf = 0;
+  for (int k0 = 0; k0 < a.K; k0 += kBkBf) {
+    if (k0 + kBkBf < a.K) {  // the next stage streams in while this one is multiplied
+      load_tile_bf16(as[buf ^ 1], a.A, a.lda, m0, a.M, k0 + kBkBf, a.K, vec);
+      load_tile_bf16(bs[buf ^ 1], a.B, a.ldb, n0, a.N, k0 + kBkBf, a.K, vec);
+    }
+    cp_async_commit();
+    asm volatile("cp.async.wait_group 1;\n" ::: "memory");  // this stage has landed
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < kBkBf; kk += 16) {
+      unsigned af[4][4], bf[4][2];
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi) {
+        const int r = wm + 16 * mi + g;
+        af[mi][0] = *reinterpret_cast<const unsigned*>(&as[buf][r][kk + 2 * t]);
+        af[mi][1] = *reinterpret_cast<const unsigned*>(&as[buf][r + 8][kk + 2 * t]);
+        af[mi][2] = *reinterpret_cast<const unsigned*>(&as[buf][r][kk + 2 * t + 8]);
+        af[mi][3] = *reinterpret_cast<const unsigned*>(&as[buf][r + 8][kk + 2 * t + 8]);
+      }
+#pragma unroll
+      for (int ni = 0; ni < 4; ++ni) {
+        const int c = wn + 8 * ni + g;
+        bf[ni][0] = *reinterpret_cast<const unsigned*>(&bs[buf][c][kk + 2 * t]);
+        bf[ni][1] = *reinterpret_cast<const unsigned*>(&bs[buf][c][kk + 2 * t + 8]);
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) mma_bf16(acc[mi][ni], af[mi], bf[ni]);
+    }
+    __syncthreads();  // every warp is done with this stage before it is refilled
+    buf ^= 1;
+  }
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = m0 + wm + 16 * mi + g + (e >= 2 ? 8 : 0), c = n0 + wn + 8 * ni + 2 * t + (e & 1);
+        if (r >= a.M || c >= a.N) continue;
+        float* out = a.C + std::int64_t(r) * a.ldc + c;
+        const float x = a.alpha * acc[mi][ni][e] + (a.beta != 0.0f ? a.beta * *out : 0.0f) + (a.bias ? a.bias[c] : 0.0f);
+        *out = activate(a.act, a.slope, x);
+      }
+}
+
 bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0; }
 
 // Split-K's second pass: C = act(sum of the slices + beta C + bias), the slices added in
@@ -448,6 +560,26 @@ void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha,
     if (tb == Trans::N) sgemm_tf32_128x128<true, false><<<grid, kThreads, 0, s>>>(a, vec);
     else sgemm_tf32_128x128<true, true><<<grid, kThreads, 0, s>>>(a, vec);
   }
+  TG_CUDA_LAUNCHED();
+}
+
+void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
+  const char* op = "cuda::gemm_bf16";
+  TG_CHECK(M >= 0 && N >= 0 && K >= 0, op, "M", "expected sizes >= 0, got ", M, " x ", N, " x ", K);
+  TG_CHECK(M < (index_t(1) << 31) && N < (index_t(1) << 31) && K < (index_t(1) << 31), op, "M",
+           "expected sizes below 2^31");
+  TG_CHECK(lda >= std::max<index_t>(K, 1) && ldb >= std::max<index_t>(K, 1) && ldc >= std::max<index_t>(N, 1) &&
+               lda < (index_t(1) << 31) && ldb < (index_t(1) << 31) && ldc < (index_t(1) << 31),
+           op, "lda", "expected lda, ldb >= K and ldc >= N (row-major A M x K, B N x K, C M x N), got ", lda, ", ",
+           ldb, ", ", ldc);
+  if (M == 0 || N == 0) return;
+  TG_CHECK(C != nullptr && (K == 0 || (A != nullptr && B != nullptr)), op, "C", "expected device pointers");
+  const ArgsBf16 a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
+                   ep.act.slope};
+  const bool vec = lda % 8 == 0 && ldb % 8 == 0 && aligned16(A) && aligned16(B);
+  const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
+  gemm_bf16_128x128<<<grid, kThreads, 0, detail::stream()>>>(a, vec);
   TG_CUDA_LAUNCHED();
 }
 

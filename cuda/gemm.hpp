@@ -5,6 +5,8 @@
 // Plain C++: callers need no nvcc. Without CUDA in the build it throws tg::Error.
 #pragma once
 
+#include <cstdint>
+
 #include "kernels/gemm.hpp"
 
 namespace tg::cuda {
@@ -18,6 +20,13 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
 // how much): the same contract, FP32 accumulation, mma.sync on sm_80+.
 void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
                const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep = {});
+
+// BF16 tensor cores: C = act(alpha A B^T + beta C + bias) with A (M x K) and B (N x K)
+// row-major bf16 (the bits, as std::uint16_t), FP32 accumulation, C FP32 (M x N).
+// mma.sync m16n8k16 on sm_80+. K == 0 gives act(beta C + bias).
+void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc,
+               const GemmEpilogue<float>& ep = {});
 
 // The kernel configurations (cuda/NOTES.md). gemm() uses the one measured best
 // (TG_CUDA_GEMM_KERNEL=0|1|2 overrides it, for re-tuning on a GPU); the tests and the

@@ -77,6 +77,10 @@ void gemm(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t,
   detail::throw_error("cuda::gemm", "device", unavailable_reason());
 }
 const char* gemm_kernel_name(GemmKernel) { return "none (built without CUDA)"; }
+void gemm_bf16(index_t, index_t, index_t, float, const std::uint16_t*, index_t, const std::uint16_t*, index_t, float,
+               float*, index_t, const GemmEpilogue<float>&) {
+  detail::throw_error("cuda::gemm_bf16", "device", unavailable_reason());
+}
 void gemm_tf32(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t, float,
                float*, index_t, const GemmEpilogue<float>&) {
   detail::throw_error("cuda::gemm_tf32", "device", unavailable_reason());

@@ -14,9 +14,9 @@ Checks, each a failure when it does not hold:
           loop (the one with the most fma.rn.f32) multiplies with fma.rn.f32, reads
           shared memory only with ld.shared.v4.f32, and does >= 8 FMAs per such load; the
           cp.async configuration copies with cp.async.cg.shared.global and waits on it
-          the TF32 kernels: no local memory, >= 16 mma.sync.m16n8k8 tf32 in the hot
-          loop, inputs rounded by cvt.rna.tf32.f32
-  SASS    the SGEMM kernels: FFMA and LDS.128 present, no LDL / STL; TF32: HMMA
+          the tensor-core kernels (TENSOR_CORE: TF32 and BF16): no local memory, their
+          mma.sync in the hot loop, TF32 inputs rounded by cvt.rna, BF16 tiles by cp.async
+  SASS    the SGEMM kernels: FFMA and LDS.128 present, no LDL / STL; tensor cores: HMMA
 """
 import glob
 import os
@@ -27,8 +27,13 @@ import sys
 
 NO_STACK = ("sgemm", "softmax", "layer_norm", "reduce", "cross_entropy", "attention")
 SGEMM = "sgemm_128x128"   # the FP32 SGEMM kernels
-TF32 = "sgemm_tf32"       # the TF32 tensor-core kernels
-MMA_TF32 = "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32"
+# The tensor-core kernels: name -> (their mma, how many per iteration of the hot loop at
+# least, what else their PTX must hold).
+TENSOR_CORE = {
+    "sgemm_tf32": ("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 16, ["cvt.rna.tf32.f32"]),
+    "gemm_bf16": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32,
+                  ["cp.async.cg.shared.global", "cp.async.wait_group"]),
+}
 
 
 def demangle(names):
@@ -123,16 +128,17 @@ def check_sgemm_ptx(name, body, failures):
     return fma, v4
 
 
-def check_tf32_ptx(name, body, failures):
+def check_tensor_core_ptx(name, body, failures, mma_op, least, needs):
     if re.search(r"\.local\b|ld\.local|st\.local|__local_depot", body):
         failures.append(f"PTX {name}: uses local memory")
     candidates = loops(body)
-    hot = max(candidates, key=lambda l: l.count(MMA_TF32)) if candidates else ""
-    mma = hot.count(MMA_TF32)
-    if mma < 16:
-        failures.append(f"PTX {name}: the hottest loop has {mma} {MMA_TF32} (a warp's 4 x 4 tiles need 16)")
-    if "cvt.rna.tf32.f32" not in body:
-        failures.append(f"PTX {name}: no cvt.rna.tf32.f32 (inputs must be rounded to TF32)")
+    hot = max(candidates, key=lambda l: l.count(mma_op)) if candidates else ""
+    mma = hot.count(mma_op)
+    if mma < least:
+        failures.append(f"PTX {name}: the hottest loop has {mma} {mma_op} (expected >= {least})")
+    for need in needs:
+        if need not in body:
+            failures.append(f"PTX {name}: no {need}")
     return mma
 
 
@@ -149,7 +155,7 @@ def check_sass(cubin, failures):
     seen = 0
     for fn in functions:
         name = fn.split("\n", 1)[0].strip()
-        if TF32 in name:
+        if any(k in name for k in TENSOR_CORE):
             hmma = len(re.findall(r"\bHMMA\.", fn))
             print(f"SASS {short(demangle([name])[name])}: HMMA {hmma}")
             if hmma == 0:
@@ -206,9 +212,11 @@ def main(argv):
         dm = demangle(sorted(entries))
         for mangled, body in sorted(entries.items()):
             label = short(dm[mangled])
-            if TF32 in label:
-                mma = check_tf32_ptx(label, body, failures)
-                print(f"PTX {label}: hottest loop {mma} mma.sync m16n8k8 tf32")
+            kind = next((k for k in TENSOR_CORE if k in label), None)
+            if kind:
+                mma_op, least, needs = TENSOR_CORE[kind]
+                mma = check_tensor_core_ptx(label, body, failures, mma_op, least, needs)
+                print(f"PTX {label}: hottest loop {mma} {mma_op.split('.')[3]} mma.sync")
                 continue
             if SGEMM not in label:
                 continue

@@ -43,6 +43,15 @@ void cublas_sgemm_tf32_rowmajor(Trans ta, Trans tb, index_t M, index_t N, index_
                CUBLAS_COMPUTE_32F_FAST_TF32, CUBLAS_GEMM_DEFAULT);
 }
 
+void cublas_gemm_bf16_nt(index_t M, index_t N, index_t K, const std::uint16_t* A, index_t lda, const std::uint16_t* B,
+                         index_t ldb, float* C, index_t ldc) {
+  cublasHandle_t h = handle_for_current_device();
+  if (!h) return;
+  const float one = 1, zero = 0;
+  cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, int(N), int(M), int(K), &one, B, CUDA_R_16BF, int(ldb), A, CUDA_R_16BF,
+               int(lda), &zero, C, CUDA_R_32F, int(ldc), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+}
+
 bool cublaslt_linear_relu(index_t M, index_t N, index_t K, const float* A, const float* B, const float* bias, float* C) {
   // Column-major, row-major C^T (N x M) = B (N x K) A^T: cublasLt's A operand is our B
   // (stored K x N column-major, transposed), its B operand our A (K x M, not transposed);

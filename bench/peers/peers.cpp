@@ -76,6 +76,8 @@ void cublas_sgemm_rowmajor(Trans, Trans, index_t, index_t, index_t, float, const
 bool cublaslt_linear_relu(index_t, index_t, index_t, const float*, const float*, const float*, float*) { return false; }
 void cublas_sgemm_tf32_rowmajor(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*,
                                 index_t, float, float*, index_t) {}
+void cublas_gemm_bf16_nt(index_t, index_t, index_t, const std::uint16_t*, index_t, const std::uint16_t*, index_t, float*,
+                         index_t) {}
 #endif
 
 #ifdef TG_PEER_KOKKOS

@@ -3,6 +3,8 @@
 // Only the peers found at configure time are compiled in (cmake/TgPeers.cmake).
 #pragma once
 
+#include <cstdint>
+
 #include <string>
 #include <vector>
 
@@ -55,6 +57,11 @@ void cublas_sgemm_rowmajor(Trans ta, Trans tb, index_t M, index_t N, index_t K, 
 // The same with TF32 tensor cores (cublasGemmEx, CUBLAS_COMPUTE_32F_FAST_TF32).
 void cublas_sgemm_tf32_rowmajor(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
                                 index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc);
+
+// Row-major C (FP32) = A B^T with A (M x K) and B (N x K) bf16 (bits as uint16):
+// cublasGemmEx, FP32 compute.
+void cublas_gemm_bf16_nt(index_t M, index_t N, index_t K, const std::uint16_t* A, index_t lda, const std::uint16_t* B,
+                         index_t ldb, float* C, index_t ldc);
 
 // Row-major C = relu(A B^T + bias) by cublasLt with its RELU_BIAS epilogue (A M x K,
 // B N x K, bias N, C M x N, all contiguous on the device): the fused peer of a Linear
