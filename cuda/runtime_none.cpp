@@ -67,14 +67,17 @@ void reset_allocator_peaks(int device) {
 }
 void empty_cache() {}
 
-void gemm(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t, float, float*,
-          index_t, const GemmEpilogue<float>&) {
+// The arguments are checked first, as in the CUDA build: a bad one is named either way.
+void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda, const float* B,
+          index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep, GemmKernel) {
+  (void)beta;
+  check_gemm("cuda::gemm", ta, tb, M, N, K, double(alpha), A, lda, B, ldb, C, ldc, ep.bias, sizeof(float));
   detail::throw_error("cuda::gemm", "device", unavailable_reason());
 }
 
-void gemm(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t, float, float*,
-          index_t, const GemmEpilogue<float>&, GemmKernel) {
-  detail::throw_error("cuda::gemm", "device", unavailable_reason());
+void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda, const float* B,
+          index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
+  gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, GemmKernel::auto_select);
 }
 const char* gemm_kernel_name(GemmKernel) { return "none (built without CUDA)"; }
 void gemm_bf16(index_t, index_t, index_t, float, const std::uint16_t*, index_t, const std::uint16_t*, index_t, float,
