@@ -1,5 +1,6 @@
 #include "nn/optim.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -161,12 +162,19 @@ void Adam::step() {
 double clip_grad_norm(const std::vector<Tensor>& params, double max_norm) {
   TG_CHECK(max_norm > 0, "clip_grad_norm", "max_norm", "expected > 0, got ", max_norm);
   NoGradGuard no_grad;
-  double total = 0;
+  // Squares summed where the gradients live (per device and dtype), so that a GPU step
+  // waits once, to read the total, instead of copying every gradient to the host.
+  std::vector<Tensor> partial;
   for (const Tensor& p : params)
     if (const Tensor g = p.grad(); g.defined()) {
-      const std::vector<double> v = g.to_vector<double>();
-      for (double x : v) total += x * x;
+      const Tensor sq = sum(g * g);
+      auto same = [&](const Tensor& t) { return t.device() == sq.device() && t.dtype() == sq.dtype(); };
+      auto it = std::find_if(partial.begin(), partial.end(), same);
+      if (it == partial.end()) partial.push_back(sq);
+      else *it = *it + sq;
     }
+  double total = 0;
+  for (const Tensor& t : partial) total += t.item();
   const double norm = std::sqrt(total);
   if (norm > max_norm)
     for (const Tensor& p : params)
