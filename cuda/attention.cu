@@ -19,6 +19,7 @@
 #include <limits>
 
 #include "cuda/check.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/ops.hpp"
 #include "kernels/attention.hpp"
 #include "kernels/buffer.hpp"
@@ -208,11 +209,7 @@ __global__ void __launch_bounds__(kThreads, 1) attention_fwd(Fwd a) {
 template <int kD>
 void launch_fwd(const Fwd& f) {
   constexpr std::size_t bytes = smem_bytes<kD>();
-  static bool raised = false;  // the opt-in above 48 KiB, once per width
-  if (!raised) {
-    TG_CUDA_CHECK(cudaFuncSetAttribute(attention_fwd<kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-    raised = true;
-  }
+  detail::allow_shared(reinterpret_cast<const void*>(&attention_fwd<kD>), bytes);
   const dim3 grid(unsigned((f.Sq + kTile - 1) / kTile), unsigned(f.H), unsigned(f.B));
   attention_fwd<kD><<<grid, kThreads, bytes, detail::stream()>>>(f);
   TG_CUDA_LAUNCHED();
@@ -382,12 +379,8 @@ __global__ void __launch_bounds__(kThreads, 1) attention_bwd_q(Bwd a) {
 template <int kD>
 void launch_bwd(const Bwd& w) {
   constexpr std::size_t bytes = bwd_smem_bytes<kD>();
-  static bool raised = false;
-  if (!raised) {
-    TG_CUDA_CHECK(cudaFuncSetAttribute(attention_bwd_kv<kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-    TG_CUDA_CHECK(cudaFuncSetAttribute(attention_bwd_q<kD>, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
-    raised = true;
-  }
+  detail::allow_shared(reinterpret_cast<const void*>(&attention_bwd_kv<kD>), bytes);
+  detail::allow_shared(reinterpret_cast<const void*>(&attention_bwd_q<kD>), bytes);
   const cudaStream_t s = detail::stream();
   if (w.Sk > 0)
     attention_bwd_kv<kD><<<dim3(unsigned((w.Sk + kTile - 1) / kTile), unsigned(w.Hkv), unsigned(w.B)), kThreads, bytes,
@@ -410,10 +403,8 @@ void attention_backward(const AttentionBackwardArgs<float>& args) {
                d.batch * d.heads * d.seq_q < (index_t(1) << 31),
            "cuda::attention_backward", "dims", "expected batch and heads <= 65535 and B H Sq below 2^31");
   if (d.batch == 0 || d.heads == 0) return;
-  int device = 0;
-  TG_CUDA_CHECK(cudaGetDevice(&device));
   const index_t rows = d.batch * d.heads * d.seq_q;
-  Buffer dvec(std::size_t(std::max<index_t>(rows, 1)) * sizeof(float), Device::cuda(device));
+  Buffer dvec(std::size_t(std::max<index_t>(rows, 1)) * sizeof(float), Device::cuda(detail::current_device()));
   if (rows > 0) {
     attention_bwd_dot<<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(int(rows), int(d.heads), int(d.seq_q),
                                                                             int(d.head_dim), args.o, args.d_o,

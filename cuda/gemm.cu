@@ -21,6 +21,7 @@
 
 #include "cuda/act.cuh"
 #include "cuda/check.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/gemm.hpp"
 #include "kernels/buffer.hpp"
 #include "kernels/error.hpp"
@@ -33,12 +34,15 @@ constexpr int kBM = 128, kBN = 128, kBK = 8, kThreads = 256;
 
 __device__ __forceinline__ float activate(Act kind, float slope, float x) { return act_forward1(kind, slope, x); }
 
-struct Args {
+// One GEMM call as its kernels see it; E is the element type of A and B (float, or the
+// bits of bf16).
+template <class E>
+struct ArgsOf {
   int M, N, K;
   float alpha, beta;
-  const float* A;
+  const E* A;
   int lda;
-  const float* B;
+  const E* B;
   int ldb;
   float* C;
   int ldc;
@@ -48,6 +52,7 @@ struct Args {
   int kslice;  // split-K: slice z covers k in [z kslice, (z + 1) kslice) and writes
                // alpha op(A) op(B) of its slice to C + z M ldc (beta, bias, act later)
 };
+using Args = ArgsOf<float>;
 
 // cp.async (sm_80+): 16 bytes from global straight into shared memory, bypassing the
 // registers and L1; src_bytes < 16 copies that many and zero-fills the rest.
@@ -70,48 +75,37 @@ __device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wai
 // whole: the tile is inside the matrix and its rows aligned: 128-bit loads.
 template <bool kTA, bool kTB, int kLdA = kBM, int kLdB = kBN>
 struct Loader {
+  // Four consecutive floats at p (elements first.. of a row): one 128-bit load for a
+  // whole tile, else guarded loads (zeros where the row is outside the matrix or an
+  // element at or past `end`).
+  __device__ __forceinline__ static void load4(const float* p, bool whole, bool row_in, int first, int end,
+                                               float (&r)[4]) {
+    if (whole) {
+      const float4 v = *reinterpret_cast<const float4*>(p);
+      r[0] = v.x, r[1] = v.y, r[2] = v.z, r[3] = v.w;
+    } else {
+#pragma unroll
+      for (int i = 0; i < 4; ++i) r[i] = row_in && first + i < end ? p[i] : 0.0f;
+    }
+  }
   __device__ static void load_a(const Args& a, int m0, int k0, bool whole, float (&ra)[4]) {
     const int t = threadIdx.x;
     if constexpr (!kTA) {
       const int r = m0 + t / 2, k = k0 + (t % 2) * 4;
-      const float* p = a.A + std::int64_t(r) * a.lda + k;
-      if (whole) {
-        const float4 v = *reinterpret_cast<const float4*>(p);
-        ra[0] = v.x, ra[1] = v.y, ra[2] = v.z, ra[3] = v.w;
-      } else {
-        for (int i = 0; i < 4; ++i) ra[i] = (r < a.M && k + i < a.K) ? p[i] : 0.0f;
-      }
+      load4(a.A + std::int64_t(r) * a.lda + k, whole, r < a.M, k, a.K, ra);
     } else {
       const int k = k0 + t / 32, r = m0 + (t % 32) * 4;
-      const float* p = a.A + std::int64_t(k) * a.lda + r;
-      if (whole) {
-        const float4 v = *reinterpret_cast<const float4*>(p);
-        ra[0] = v.x, ra[1] = v.y, ra[2] = v.z, ra[3] = v.w;
-      } else {
-        for (int i = 0; i < 4; ++i) ra[i] = (k < a.K && r + i < a.M) ? p[i] : 0.0f;
-      }
+      load4(a.A + std::int64_t(k) * a.lda + r, whole, k < a.K, r, a.M, ra);
     }
   }
   __device__ static void load_b(const Args& a, int n0, int k0, bool whole, float (&rb)[4]) {
     const int t = threadIdx.x;
     if constexpr (!kTB) {
       const int k = k0 + t / 32, c = n0 + (t % 32) * 4;
-      const float* p = a.B + std::int64_t(k) * a.ldb + c;
-      if (whole) {
-        const float4 v = *reinterpret_cast<const float4*>(p);
-        rb[0] = v.x, rb[1] = v.y, rb[2] = v.z, rb[3] = v.w;
-      } else {
-        for (int i = 0; i < 4; ++i) rb[i] = (k < a.K && c + i < a.N) ? p[i] : 0.0f;
-      }
+      load4(a.B + std::int64_t(k) * a.ldb + c, whole, k < a.K, c, a.N, rb);
     } else {
       const int c = n0 + t / 2, k = k0 + (t % 2) * 4;
-      const float* p = a.B + std::int64_t(c) * a.ldb + k;
-      if (whole) {
-        const float4 v = *reinterpret_cast<const float4*>(p);
-        rb[0] = v.x, rb[1] = v.y, rb[2] = v.z, rb[3] = v.w;
-      } else {
-        for (int i = 0; i < 4; ++i) rb[i] = (c < a.N && k + i < a.K) ? p[i] : 0.0f;
-      }
+      load4(a.B + std::int64_t(c) * a.ldb + k, whole, c < a.N, k, a.K, rb);
     }
   }
   __device__ static void store_a(const float (&ra)[4], float (*as)[kLdA]) {
@@ -284,6 +278,26 @@ __device__ __forceinline__ void mma_tf32(float (&c)[4], const unsigned (&a)[4], 
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
+// A warp's 64 x 32 tile of mma accumulators (4 x 4 tiles of 16 x 8, element e of a tile
+// at row g + 8 (e / 2), column 2 t + e % 2) through the epilogue into C:
+// C = act(alpha acc + beta C + bias), element by element.
+template <class E>
+__device__ __forceinline__ void store_warp_tile(const ArgsOf<E>& a, int row0, int col0, int g, int t,
+                                                const float (&acc)[4][4][4]) {
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = row0 + 16 * mi + g + (e >= 2 ? 8 : 0), c = col0 + 8 * ni + 2 * t + (e & 1);
+        if (r >= a.M || c >= a.N) continue;
+        float* out = a.C + std::int64_t(r) * a.ldc + c;
+        const float x = a.alpha * acc[mi][ni][e] + (a.beta != 0.0f ? a.beta * *out : 0.0f) + (a.bias ? a.bias[c] : 0.0f);
+        *out = activate(a.act, a.slope, x);
+      }
+}
+
 template <bool kTA, bool kTB>
 __global__ void __launch_bounds__(kThreads, 2) sgemm_tf32_128x128(Args a, bool vec) {
   __shared__ __align__(16) float as[2][kBK][kLdTc];
@@ -340,19 +354,7 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_tf32_128x128(Args a, bool v
       buf ^= 1;
     }
   }
-  // Epilogue: C = act(alpha acc + beta C + bias), element by element.
-#pragma unroll
-  for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < 4; ++ni)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = m0 + wm + 16 * mi + g + (e >= 2 ? 8 : 0), c = n0 + wn + 8 * ni + 2 * t + (e & 1);
-        if (r >= a.M || c >= a.N) continue;
-        float* out = a.C + std::int64_t(r) * a.ldc + c;
-        const float x = a.alpha * acc[mi][ni][e] + (a.beta != 0.0f ? a.beta * *out : 0.0f) + (a.bias ? a.bias[c] : 0.0f);
-        *out = activate(a.act, a.slope, x);
-      }
+  store_warp_tile(a, m0 + wm, n0 + wn, g, t, acc);
 }
 
 // ---- BF16 tensor cores (gemm_bf16): C = act(alpha A B^T + beta C + bias) ----
@@ -368,19 +370,7 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_tf32_128x128(Args a, bool v
 // 0 = (k 2t..2t+1, n g), 1 = (k 2t + 8.., n g); C as for m16n8k8.
 constexpr int kBkBf = 32, kLdBf = kBkBf + 8;
 
-struct ArgsBf16 {
-  int M, N, K;
-  float alpha, beta;
-  const std::uint16_t* A;
-  int lda;
-  const std::uint16_t* B;
-  int ldb;
-  float* C;
-  int ldc;
-  const float* bias;
-  Act act;
-  float slope;
-};
+using ArgsBf16 = ArgsOf<std::uint16_t>;
 
 __device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
   asm volatile(
@@ -453,21 +443,9 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_bf16_128x128(ArgsBf16 a, boo
     __syncthreads();  // every warp is done with this stage before it is refilled
     buf ^= 1;
   }
-#pragma unroll
-  for (int mi = 0; mi < 4; ++mi)
-#pragma unroll
-    for (int ni = 0; ni < 4; ++ni)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = m0 + wm + 16 * mi + g + (e >= 2 ? 8 : 0), c = n0 + wn + 8 * ni + 2 * t + (e & 1);
-        if (r >= a.M || c >= a.N) continue;
-        float* out = a.C + std::int64_t(r) * a.ldc + c;
-        const float x = a.alpha * acc[mi][ni][e] + (a.beta != 0.0f ? a.beta * *out : 0.0f) + (a.bias ? a.bias[c] : 0.0f);
-        *out = activate(a.act, a.slope, x);
-      }
+  store_warp_tile(a, m0 + wm, n0 + wn, g, t, acc);
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0; }
 
 // Split-K's second pass: C = act(sum of the slices + beta C + bias), the slices added in
 // order (the same bits every run).
@@ -482,13 +460,6 @@ __global__ void reduce_slices(Args a, const float* ws, int slices) {
   *out = activate(a.act, a.slope, x);
 }
 
-int sm_count() {
-  static int count[64] = {};
-  int d = 0;
-  TG_CUDA_CHECK(cudaGetDevice(&d));
-  if (!count[d & 63]) TG_CUDA_CHECK(cudaDeviceGetAttribute(&count[d & 63], cudaDevAttrMultiProcessorCount, d));
-  return count[d & 63];
-}
 
 template <bool kTA, bool kTB, bool kWarp, bool kAsync>
 void launch(dim3 grid, const Args& a, bool vec) {
@@ -535,23 +506,33 @@ __global__ void scale_c(Args a) {
   *out = activate(a.act, a.slope, x);
 }
 
+// The checks every FP32 entry runs (check_gemm, and sizes that fit the kernels' ints),
+// and the call as the kernels see it.
+Args checked_args(const char* op, Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
+                  index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc,
+                  const GemmEpilogue<float>& ep) {
+  check_gemm(op, ta, tb, M, N, K, double(alpha), A, lda, B, ldb, C, ldc, ep.bias, sizeof(float));
+  TG_CHECK(M < (index_t(1) << 31) && N < (index_t(1) << 31) && K < (index_t(1) << 31) && lda < (index_t(1) << 31) &&
+               ldb < (index_t(1) << 31) && ldc < (index_t(1) << 31),
+           op, "M", "expected sizes and leading dimensions below 2^31");
+  return Args{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
+              ep.act.slope, 0};
+}
+
+dim3 tile_grid(index_t M, index_t N) { return dim3(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM)); }
+
 }  // namespace
 
 void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
                const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
-  check_gemm("cuda::gemm_tf32", ta, tb, M, N, K, double(alpha), A, lda, B, ldb, C, ldc, ep.bias, sizeof(float));
-  TG_CHECK(M < (index_t(1) << 31) && N < (index_t(1) << 31) && K < (index_t(1) << 31) && lda < (index_t(1) << 31) &&
-               ldb < (index_t(1) << 31) && ldc < (index_t(1) << 31),
-           "cuda::gemm_tf32", "M", "expected sizes and leading dimensions below 2^31");
+  const Args a = checked_args("cuda::gemm_tf32", ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
   if (M == 0 || N == 0) return;
   if (K == 0 || alpha == 0.0f) {  // no product: the FP32 path's C = act(beta C + bias)
     gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
     return;
   }
-  const Args a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
-               ep.act.slope, 0};
-  const bool vec = lda % 4 == 0 && ldb % 4 == 0 && aligned16(A) && aligned16(B);
-  const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
+  const bool vec = lda % 4 == 0 && ldb % 4 == 0 && detail::aligned16(A) && detail::aligned16(B);
+  const dim3 grid = tile_grid(M, N);
   const cudaStream_t s = detail::stream();
   if (ta == Trans::N) {
     if (tb == Trans::N) sgemm_tf32_128x128<false, false><<<grid, kThreads, 0, s>>>(a, vec);
@@ -576,10 +557,9 @@ void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t
   if (M == 0 || N == 0) return;
   TG_CHECK(C != nullptr && (K == 0 || (A != nullptr && B != nullptr)), op, "C", "expected device pointers");
   const ArgsBf16 a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
-                   ep.act.slope};
-  const bool vec = lda % 8 == 0 && ldb % 8 == 0 && aligned16(A) && aligned16(B);
-  const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
-  gemm_bf16_128x128<<<grid, kThreads, 0, detail::stream()>>>(a, vec);
+                   ep.act.slope, 0};
+  const bool vec = lda % 8 == 0 && ldb % 8 == 0 && detail::aligned16(A) && detail::aligned16(B);
+  gemm_bf16_128x128<<<tile_grid(M, N), kThreads, 0, detail::stream()>>>(a, vec);
   TG_CUDA_LAUNCHED();
 }
 
@@ -602,12 +582,8 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
           const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
           GemmKernel config) {
   const GemmKernel chosen = config == GemmKernel::auto_select ? default_kernel() : config;
-  check_gemm("cuda::gemm", ta, tb, M, N, K, double(alpha), A, lda, B, ldb, C, ldc, ep.bias, sizeof(float));
-  TG_CHECK(M < (index_t(1) << 31) && N < (index_t(1) << 31) && K < (index_t(1) << 31) && lda < (index_t(1) << 31) &&
-               ldb < (index_t(1) << 31) && ldc < (index_t(1) << 31),
-           "cuda::gemm", "M", "expected sizes and leading dimensions below 2^31");
+  const Args a = checked_args("cuda::gemm", ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
   if (M == 0 || N == 0) return;
-  Args a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind, ep.act.slope, 0};
   if (K == 0 || alpha == 0.0f) {
     const std::int64_t n = std::int64_t(M) * N;
     scale_c<<<unsigned((n + 255) / 256), 256, 0, detail::stream()>>>(a);
@@ -615,12 +591,12 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
     return;
   }
   // 128-bit loads and stores need every operand's rows on 16-byte boundaries.
-  const bool aligned = lda % 4 == 0 && ldb % 4 == 0 && aligned16(A) && aligned16(B);
-  dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
+  const bool aligned = lda % 4 == 0 && ldb % 4 == 0 && detail::aligned16(A) && detail::aligned16(B);
+  dim3 grid = tile_grid(M, N);
   // Split-K when the tiles of C cannot fill the GPU and K is long (a weight gradient:
   // 256 x 784 over a batch of 8192 is 14 tiles for 132 SMs): slices of K in their own
   // blocks, partial products to a workspace, then one pass that adds them in order.
-  const index_t tiles = index_t(grid.x) * grid.y, sms = sm_count();
+  const index_t tiles = index_t(grid.x) * grid.y, sms = detail::sm_count();
   int slices = 1;
   // (K >= 1024: 1024^3 is 64 tiles, half the H200's SMs idle, 0.53x cuBLAS measured in
   // step 1; two slices fill them for ~3 us of partial sums: predicted ~0.9x, cuda/NOTES.md.)
@@ -632,9 +608,8 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
     slices = int((K + part.kslice - 1) / part.kslice);
     // From the caching allocator, on this stream: freed when the call returns, reused by
     // the next work of the same stream only, so no other stream can overwrite it early.
-    int device = 0;
-    TG_CUDA_CHECK(cudaGetDevice(&device));
-    Buffer workspace(std::size_t(slices) * std::size_t(M) * std::size_t(N) * sizeof(float), Device::cuda(device));
+    Buffer workspace(std::size_t(slices) * std::size_t(M) * std::size_t(N) * sizeof(float),
+                     Device::cuda(detail::current_device()));
     float* ws = workspace.as<float>();
     part.C = ws, part.ldc = int(N), part.beta = 0.0f, part.bias = nullptr, part.act = Act::none;
     grid.z = unsigned(slices);
@@ -644,7 +619,7 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
     const std::int64_t n = std::int64_t(M) * N;
     reduce_slices<<<unsigned((n + 255) / 256), 256, 0, detail::stream()>>>(a, ws, slices);
   } else {
-    const bool vec = aligned && ldc % 4 == 0 && aligned16(C);
+    const bool vec = aligned && ldc % 4 == 0 && detail::aligned16(C);
     pick(chosen, tA, tB, vec)(grid, a, vec);
   }
   TG_CUDA_LAUNCHED();

@@ -14,6 +14,7 @@
 
 #include "cuda/act.cuh"
 #include "cuda/check.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/warp.cuh"
 #include "cuda/kernels.hpp"
 #include "kernels/error.hpp"
@@ -23,12 +24,7 @@ namespace tg::cuda {
 
 namespace {
 
-bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0; }
 
-unsigned blocks_for(std::int64_t n, int threads) {
-  const std::int64_t b = (n + threads - 1) / threads;
-  return unsigned(b < 65535 * 16 ? b : 65535 * 16);
-}
 
 template <bool kBackward>
 __global__ void act_scalar(Act kind, float slope, int rows, int cols, const float* x, std::int64_t ldx,
@@ -71,13 +67,13 @@ void act_launch(Activation act, index_t rows, index_t cols, const float* x, inde
                 const float* dy, index_t lddy, float* y, index_t ldy) {
   if (rows == 0 || cols == 0) return;
   const bool vec = cols % 4 == 0 && (rows == 1 || (ldx % 4 == 0 && ldy % 4 == 0 && (!kBackward || lddy % 4 == 0))) &&
-                   aligned16(x) && aligned16(y) && (!bias || aligned16(bias)) && (!kBackward || aligned16(dy));
+                   detail::aligned16(x) && detail::aligned16(y) && (!bias || detail::aligned16(bias)) && (!kBackward || detail::aligned16(dy));
   const int threads = 256;
   if (vec)
-    act_vec4<kBackward><<<blocks_for(rows * (cols / 4), threads), threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), int(cols),
+    act_vec4<kBackward><<<detail::grid_for(rows * (cols / 4), threads), threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), int(cols),
                                                                            x, ldx, bias, dy, lddy, y, ldy);
   else
-    act_scalar<kBackward><<<blocks_for(rows * cols, threads), threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), int(cols), x,
+    act_scalar<kBackward><<<detail::grid_for(rows * cols, threads), threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), int(cols), x,
                                                                        ldx, bias, dy, lddy, y, ldy);
   TG_CUDA_LAUNCHED();
 }
@@ -294,28 +290,17 @@ void softmax_forward(bool log, index_t rows, index_t cols, const float* x, index
   check_softmax_forward(log ? "cuda::log_softmax_forward" : "cuda::softmax_forward", rows, cols, x, ldx, y, ldy,
                         sizeof(float));
   if (rows == 0 || cols == 0) return;
-  const bool vec = cols % 4 == 0 && (rows == 1 || (ldx % 4 == 0 && ldy % 4 == 0)) && aligned16(x) && aligned16(y);
+  const bool vec = cols % 4 == 0 && (rows == 1 || (ldx % 4 == 0 && ldy % 4 == 0)) && detail::aligned16(x) && detail::aligned16(y);
   if (cols <= kRowMax) {
     if (vec) softmax_fwd_regs<4><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), x, ldx, y, ldy);
     else softmax_fwd_regs<1><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), x, ldx, y, ldy);
   } else if (cols <= kSmemCols) {
     const std::size_t bytes = std::size_t(cols) * sizeof(float);
-    static bool raised[2] = {false, false};  // the opt-in above 48 KiB, once per kernel
-    if (vec) {
-      if (!raised[1]) {
-        TG_CUDA_CHECK(cudaFuncSetAttribute(softmax_fwd_smem<true>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(kSmemCols * sizeof(float))));
-        raised[1] = true;
-      }
-      softmax_fwd_smem<true><<<unsigned(rows), 512, bytes, detail::stream()>>>(log, int(cols), x, ldx, y, ldy);
-    } else {
-      if (!raised[0]) {
-        TG_CUDA_CHECK(cudaFuncSetAttribute(softmax_fwd_smem<false>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                           int(kSmemCols * sizeof(float))));
-        raised[0] = true;
-      }
-      softmax_fwd_smem<false><<<unsigned(rows), 512, bytes, detail::stream()>>>(log, int(cols), x, ldx, y, ldy);
-    }
+    // The opt-in above 48 KiB (once per kernel and device), then a block per row.
+    void (*kernel)(bool, int, const float*, std::int64_t, float*, std::int64_t) =
+        vec ? &softmax_fwd_smem<true> : &softmax_fwd_smem<false>;
+    detail::allow_shared(reinterpret_cast<const void*>(kernel), bytes);
+    kernel<<<unsigned(rows), 512, bytes, detail::stream()>>>(log, int(cols), x, ldx, y, ldy);
   } else {
     softmax_fwd_block<<<unsigned(rows), 256, 0, detail::stream()>>>(log, int(cols), x, ldx, y, ldy);
   }
@@ -327,8 +312,8 @@ void softmax_backward(bool log, index_t rows, index_t cols, const float* y, inde
   check_softmax_backward(log ? "cuda::log_softmax_backward" : "cuda::softmax_backward", rows, cols, y, ldy, dy, lddy,
                          dx, lddx, sizeof(float));
   if (rows == 0 || cols == 0) return;
-  const bool vec = cols % 4 == 0 && (rows == 1 || (ldy % 4 == 0 && lddy % 4 == 0 && lddx % 4 == 0)) && aligned16(y) &&
-                   aligned16(dy) && aligned16(dx);
+  const bool vec = cols % 4 == 0 && (rows == 1 || (ldy % 4 == 0 && lddy % 4 == 0 && lddx % 4 == 0)) && detail::aligned16(y) &&
+                   detail::aligned16(dy) && detail::aligned16(dx);
   if (cols <= kRowMax) {
     if (vec) softmax_bwd_regs<4><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
     else softmax_bwd_regs<1><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);

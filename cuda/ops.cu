@@ -32,6 +32,7 @@
 #include <type_traits>
 
 #include "cuda/check.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/gemm.hpp"
 #include "cuda/kernels.hpp"
 #include "cuda/ops.hpp"
@@ -46,24 +47,6 @@ namespace {
 using i64 = std::int64_t;
 constexpr int kRank = Shape::kMaxRank;
 constexpr double kInfD = std::numeric_limits<double>::infinity();
-
-int device_now() {
-  int d = 0;
-  TG_CUDA_CHECK(cudaGetDevice(&d));
-  return d;
-}
-
-int sms() {
-  static int count[64] = {};
-  const int d = device_now() & 63;
-  if (!count[d]) TG_CUDA_CHECK(cudaDeviceGetAttribute(&count[d], cudaDevAttrMultiProcessorCount, d));
-  return count[d];
-}
-
-unsigned grid_for(i64 n, int threads) {
-  const i64 b = (n + threads - 1) / threads;
-  return unsigned(std::min<i64>(std::max<i64>(b, 1), i64(sms()) * 32));  // grid-stride beyond
-}
 
 // ---- elementwise ----
 
@@ -212,7 +195,6 @@ __global__ void binary_flat(Binary op, i64 n, const float* a, const float* b, fl
   for (i64 i = done + start; i < n; i += stride) y[i] = binary_value(op, a[i], b[i]);
 }
 
-bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0; }
 
 __global__ void binary_nd(Binary op, i64 n, Dims d, Strides sa, Strides sb, Strides sy, const float* a, const float* b,
                           float* y) {
@@ -336,7 +318,7 @@ __global__ void reduce_chunks(i64 outer, i64 inner, int chunks, const double* pa
 template <class Op, class Loader>
 void launch_reduce(bool mean, i64 outer, i64 n, i64 inner, Loader load, float* y, i64 yo, i64 yi) {
   if (outer == 0 || inner == 0) return;
-  const i64 want = 2 * i64(sms());
+  const i64 want = 2 * i64(detail::sm_count());
   Out out{y, yo, yi, nullptr, mean, n, outer, inner};
   const cudaStream_t stream = detail::stream();
   i64 base = 0, min_chunk = 0;
@@ -351,27 +333,27 @@ void launch_reduce(bool mean, i64 outer, i64 n, i64 inner, Loader load, float* y
   }
   i64 chunks = 1;
   if (base < want && n > min_chunk) chunks = std::min<i64>({(want + base - 1) / base, (n + min_chunk - 1) / min_chunk, 1024});
-  const i64 chunk_len = (n + chunks - 1) / std::max<i64>(chunks, 1);
+  const i64 chunk_len = std::max<i64>((n + chunks - 1) / chunks, 1);  // chunks >= 1
   Buffer ws;
   if (chunks > 1) {
-    ws = Buffer(std::size_t(chunks * outer * inner) * sizeof(double), Device::cuda(device_now()));
+    ws = Buffer(std::size_t(chunks * outer * inner) * sizeof(double), Device::cuda(detail::current_device()));
     out.y = nullptr;
     out.part = ws.as<double>();
   }
   const unsigned gz = unsigned(chunks);
   if (rows) {
     TG_CHECK(outer <= i64(INT32_MAX) * 8, "cuda::reduce", "outer", "expected fewer than 2^34 outputs, got ", outer);
-    if (warp_rows) reduce_rows<32, Op><<<dim3(unsigned((outer + 7) / 8), gz), 256, 0, stream>>>(outer, n, std::max<i64>(chunk_len, 1), load, out);
-    else reduce_rows<256, Op><<<dim3(unsigned(outer), gz), 256, 0, stream>>>(outer, n, std::max<i64>(chunk_len, 1), load, out);
+    if (warp_rows) reduce_rows<32, Op><<<dim3(unsigned((outer + 7) / 8), gz), 256, 0, stream>>>(outer, n, chunk_len, load, out);
+    else reduce_rows<256, Op><<<dim3(unsigned(outer), gz), 256, 0, stream>>>(outer, n, chunk_len, load, out);
   } else {
     TG_CHECK((inner + 31) / 32 <= i64(INT32_MAX), "cuda::reduce", "inner", "expected fewer than 2^36 inner elements");
     reduce_cols<Op><<<dim3(unsigned((inner + 31) / 32), unsigned(std::min<i64>(outer, 65535)), gz), dim3(32, 8), 0,
-                      stream>>>(outer, n, inner, std::max<i64>(chunk_len, 1), load, out);
+                      stream>>>(outer, n, inner, chunk_len, load, out);
   }
   TG_CUDA_LAUNCHED();
   if (chunks > 1) {
     Out final_out{y, yo, yi, nullptr, mean, n, outer, inner};
-    reduce_chunks<Op><<<grid_for(outer * inner, 256), 256, 0, stream>>>(outer, inner, int(chunks), ws.as<double>(), final_out);
+    reduce_chunks<Op><<<detail::grid_for(outer * inner, 256), 256, 0, stream>>>(outer, inner, int(chunks), ws.as<double>(), final_out);
     TG_CUDA_LAUNCHED();
   }
 }
@@ -693,16 +675,9 @@ void multi_tensor(std::span<const ParamSlot<float>> slots, Launch launch) {
 
 // ---- the table ----
 
-[[noreturn]] void no_f64(const char* op) {
-  ::tg::detail::throw_error(op, "dtype", "f64 tensors are not supported on CUDA (f32 only); compute in f32 or on the CPU");
+[[noreturn]] void no_f64() {
+  ::tg::detail::throw_error("cuda", "dtype", "f64 tensors are not supported on CUDA (f32 only); compute in f32 or on the CPU");
 }
-
-template <class F>
-struct F64Unsupported;
-template <class... A>
-struct F64Unsupported<void (*)(A...)> {
-  static void call(A...) { no_f64("cuda"); }
-};
 
 
 constexpr TypedOps<float> cuda_f32() {
@@ -737,15 +712,8 @@ constexpr TypedOps<float> cuda_f32() {
   return t;
 }
 
-constexpr TypedOps<double> cuda_f64() {
-  TypedOps<double> t;
-#define TG_F64_ENTRY(name) t.name = &F64Unsupported<typename OpSignatures<double>::name>::call;
-  TG_OPS(TG_F64_ENTRY)
-#undef TG_F64_ENTRY
-  return t;
-}
 
-constexpr OpTable kCuda{"cuda", cuda_f32(), cuda_f64()};
+constexpr OpTable kCuda{"cuda", cuda_f32(), failing_ops<double, &no_f64>()};
 TG_ASSERT_COMPLETE(kCuda, "the cuda table lacks an op of TG_OPS");
 
 }  // namespace
@@ -761,12 +729,12 @@ void unary(Unary op, double p0, double p1, const Shape& xs, const float* x, cons
   const cudaStream_t s = detail::stream();
   if (c.flat()) {
     const float* xin = op == Unary::fill ? nullptr : x;
-    if ((xin == nullptr || aligned16(xin)) && aligned16(y) && n >= 4)
-      unary_flat<true><<<grid_for(n / 4, 256), 256, 0, s>>>(op, float(p0), float(p1), n, xin, y);
+    if ((xin == nullptr || detail::aligned16(xin)) && detail::aligned16(y) && n >= 4)
+      unary_flat<true><<<detail::grid_for(n / 4, 256), 256, 0, s>>>(op, float(p0), float(p1), n, xin, y);
     else
-      unary_flat<false><<<grid_for(n, 256), 256, 0, s>>>(op, float(p0), float(p1), n, xin, y);
+      unary_flat<false><<<detail::grid_for(n, 256), 256, 0, s>>>(op, float(p0), float(p1), n, xin, y);
   } else
-    unary_nd<<<grid_for(n, 256), 256, 0, s>>>(op, float(p0), float(p1), n, c.dims, c.st[0], c.st[1], x, y);
+    unary_nd<<<detail::grid_for(n, 256), 256, 0, s>>>(op, float(p0), float(p1), n, c.dims, c.st[0], c.st[1], x, y);
   TG_CUDA_LAUNCHED();
 }
 
@@ -777,11 +745,11 @@ void binary(Binary op, const Shape& as, const float* a, const Shape& bs, const f
   const Shape* const shapes[3] = {&as, &bs, &ys};
   const Collapsed<3> c = collapse<3>(ys, shapes);
   const cudaStream_t s = detail::stream();
-  if (c.flat() && aligned16(a) && aligned16(b) && aligned16(y) && n >= 4)
-    binary_flat<true><<<grid_for(n / 4, 256), 256, 0, s>>>(op, n, a, b, y);
+  if (c.flat() && detail::aligned16(a) && detail::aligned16(b) && detail::aligned16(y) && n >= 4)
+    binary_flat<true><<<detail::grid_for(n / 4, 256), 256, 0, s>>>(op, n, a, b, y);
   else if (c.flat())
-    binary_flat<false><<<grid_for(n, 256), 256, 0, s>>>(op, n, a, b, y);
-  else binary_nd<<<grid_for(n, 256), 256, 0, s>>>(op, n, c.dims, c.st[0], c.st[1], c.st[2], a, b, y);
+    binary_flat<false><<<detail::grid_for(n, 256), 256, 0, s>>>(op, n, a, b, y);
+  else binary_nd<<<detail::grid_for(n, 256), 256, 0, s>>>(op, n, c.dims, c.st[0], c.st[1], c.st[2], a, b, y);
   TG_CUDA_LAUNCHED();
 }
 
@@ -792,7 +760,7 @@ void where(const Shape& cs, const float* c, const Shape& as, const float* a, con
   if (n == 0) return;
   const Shape* const shapes[4] = {&cs, &as, &bs, &ys};
   const Collapsed<4> k = collapse<4>(ys, shapes);
-  where_nd<<<grid_for(n, 256), 256, 0, detail::stream()>>>(n, k.dims, k.st[0], k.st[1], k.st[2], k.st[3], c, a, b, y);
+  where_nd<<<detail::grid_for(n, 256), 256, 0, detail::stream()>>>(n, k.dims, k.st[0], k.st[1], k.st[2], k.st[3], c, a, b, y);
   TG_CUDA_LAUNCHED();
 }
 
@@ -868,7 +836,7 @@ void cross_entropy_backward(index_t rows, index_t classes, const float* logits, 
   if (rows == 0) return;
   TG_CHECK(rows < (index_t(1) << 31) && classes < (index_t(1) << 31), "cuda::cross_entropy_backward", "rows",
            "expected rows and classes below 2^31");
-  ce_bwd<<<grid_for(rows * classes, 256), 256, 0, detail::stream()>>>(int(rows), int(classes), logits, ld, target,
+  ce_bwd<<<detail::grid_for(rows * classes, 256), 256, 0, detail::stream()>>>(int(rows), int(classes), logits, ld, target,
                                                                        ignore_index, float(smoothing), lse, dloss,
                                                                        dlogits, ldd);
   TG_CUDA_LAUNCHED();
@@ -884,14 +852,14 @@ void count_targets(index_t n, const index_t* target, index_t ignore_index, float
 void random(Random kind, index_t n, float* y, double a, double b, std::uint64_t seed, std::uint64_t offset) {
   check_random("cuda::random", n, y);
   if (n == 0) return;
-  random_kernel<<<grid_for(n, 256), 256, 0, detail::stream()>>>(kind, n, y, a, b, seed, offset);
+  random_kernel<<<detail::grid_for(n, 256), 256, 0, detail::stream()>>>(kind, n, y, a, b, seed, offset);
   TG_CUDA_LAUNCHED();
 }
 
 void dropout(index_t n, const float* x, float* y, double p, std::uint64_t seed, std::uint64_t offset) {
   check_dropout("cuda::dropout", n, x, y, p, sizeof(float));
   if (n == 0) return;
-  dropout_kernel<<<grid_for(n, 256), 256, 0, detail::stream()>>>(n, x, y, p, 1.0 / (1.0 - p), seed, offset);
+  dropout_kernel<<<detail::grid_for(n, 256), 256, 0, detail::stream()>>>(n, x, y, p, 1.0 / (1.0 - p), seed, offset);
   TG_CUDA_LAUNCHED();
 }
 

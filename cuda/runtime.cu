@@ -2,12 +2,16 @@
 // and the caching allocators behind Buffers on cuda:N.
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <atomic>
+#include <map>
+#include <mutex>
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "cuda/check.cuh"
+#include "cuda/launch.cuh"
 #include "cuda/runtime.hpp"
 #include "kernels/buffer.hpp"
 
@@ -41,13 +45,9 @@ const DeviceCount& probe() {
 // (not an exception) when the device is out of memory, so that the allocator can empty
 // its cache and retry.
 void* raw_alloc(std::size_t bytes, void* context) {
-  const int device = int(reinterpret_cast<std::intptr_t>(context));
-  int previous = 0;
-  TG_CUDA_CHECK(cudaGetDevice(&previous));
-  TG_CUDA_CHECK(cudaSetDevice(device));
+  detail::DeviceGuard on(int(reinterpret_cast<std::intptr_t>(context)));
   void* p = nullptr;
   const cudaError_t err = cudaMalloc(&p, bytes);
-  cudaSetDevice(previous);
   if (err == cudaErrorMemoryAllocation) {
     cudaGetLastError();
     return nullptr;
@@ -59,13 +59,11 @@ void* raw_alloc(std::size_t bytes, void* context) {
 // Segments go back only when wholly free, but a kernel queued before the host freed the
 // last block may still be reading it: wait for the device first.
 void raw_free(void* p, void* context) {
-  const int device = int(reinterpret_cast<std::intptr_t>(context));
   int previous = 0;
   if (cudaGetDevice(&previous) != cudaSuccess) return;  // the runtime is gone (process exit)
-  cudaSetDevice(device);
+  detail::DeviceGuard on(int(reinterpret_cast<std::intptr_t>(context)));
   cudaDeviceSynchronize();
   cudaFree(p);
-  cudaSetDevice(previous);
 }
 
 // One caching allocator per device, made on first use and never destroyed: Buffers with
@@ -104,21 +102,27 @@ const bool kInstalled = [] {
   return true;
 }();
 
-struct TransferCounters {
-  std::atomic<std::uint64_t> h2d{0}, d2h{0}, d2d{0}, h2d_bytes{0}, d2h_bytes{0}, syncs{0};
-};
-TransferCounters g_transfers;
+// Host<->device traffic: counted under a lock (a copy costs microseconds; the lock is
+// noise beside it) so that a snapshot and a reset are plain assignments.
+std::mutex g_transfers_mutex;
+TransferStats g_transfers;
 
 void count_copy(bool dst_on_device, bool src_on_device, std::size_t bytes) {
+  std::lock_guard<std::mutex> lock(g_transfers_mutex);
   if (dst_on_device && src_on_device) {
-    ++g_transfers.d2d;
+    ++g_transfers.device_to_device;
   } else if (dst_on_device) {
-    ++g_transfers.h2d;
-    g_transfers.h2d_bytes += bytes;
+    ++g_transfers.host_to_device;
+    g_transfers.host_to_device_bytes += bytes;
   } else if (src_on_device) {
-    ++g_transfers.d2h;
-    g_transfers.d2h_bytes += bytes;
+    ++g_transfers.device_to_host;
+    g_transfers.device_to_host_bytes += bytes;
   }
+}
+
+void count_sync() {
+  std::lock_guard<std::mutex> lock(g_transfers_mutex);
+  ++g_transfers.synchronizations;
 }
 
 __global__ void affine_kernel(const float* x, float* y, int n) {
@@ -173,32 +177,21 @@ void copy_bytes(void* dst, bool dst_on_device, const void* src, bool src_on_devi
 }
 
 TransferStats transfer_stats() {
-  TransferStats t;
-  t.host_to_device = g_transfers.h2d;
-  t.device_to_host = g_transfers.d2h;
-  t.device_to_device = g_transfers.d2d;
-  t.host_to_device_bytes = g_transfers.h2d_bytes;
-  t.device_to_host_bytes = g_transfers.d2h_bytes;
-  t.synchronizations = g_transfers.syncs;
-  return t;
+  std::lock_guard<std::mutex> lock(g_transfers_mutex);
+  return g_transfers;
 }
 
 void reset_transfer_stats() {
-  for (auto* c : {&g_transfers.h2d, &g_transfers.d2h, &g_transfers.d2d, &g_transfers.h2d_bytes,
-                  &g_transfers.d2h_bytes, &g_transfers.syncs})
-    c->store(0);
+  std::lock_guard<std::mutex> lock(g_transfers_mutex);
+  g_transfers = {};
 }
 
 Stream::Stream(int device) : device_(device) {
   TG_CHECK(device >= 0 && device < device_count(), "cuda::Stream", "device", "expected 0 <= device < ",
            device_count(), ", got ", device);
-  int previous = 0;
-  TG_CUDA_CHECK(cudaGetDevice(&previous));
-  TG_CUDA_CHECK(cudaSetDevice(device));
+  detail::DeviceGuard on(device);
   cudaStream_t s = nullptr;
-  const cudaError_t err = cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
-  cudaSetDevice(previous);
-  TG_CUDA_CHECK(err);
+  TG_CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking));
   handle_ = s;
 }
 
@@ -208,7 +201,7 @@ Stream::~Stream() {
 
 void Stream::synchronize() const {
   TG_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(handle_)));
-  ++g_transfers.syncs;
+  count_sync();
 }
 
 StreamGuard::StreamGuard(const Stream& stream) : previous_(g_stream) {
@@ -226,7 +219,7 @@ void* current_stream() { return g_stream; }
 
 void synchronize() {
   TG_CUDA_CHECK(cudaStreamSynchronize(detail::stream()));
-  ++g_transfers.syncs;
+  count_sync();
 }
 
 PinnedBuffer::PinnedBuffer(std::size_t bytes) : bytes_(bytes) {
@@ -272,25 +265,18 @@ Graph::~Graph() {
 void Graph::capture(const std::function<void()>& work) {
   TG_CHECK(exec_ == nullptr, "cuda::Graph::capture", "graph", "this graph was captured already");
   const cudaStream_t s = static_cast<cudaStream_t>(stream_);
-  int previous_device = 0;
-  TG_CUDA_CHECK(cudaGetDevice(&previous_device));
-  TG_CUDA_CHECK(cudaSetDevice(device_));
+  detail::DeviceGuard on(device_);
   TG_CUDA_CHECK(cudaDeviceSynchronize());  // what came before is done, on every stream
-  void* const previous_stream = g_stream;
-  const std::uint64_t previous_pool = g_pool;
-  auto restore = [&] {
-    g_stream = previous_stream;
-    g_pool = previous_pool;
-    cudaSetDevice(previous_device);
-  };
+  // This thread queues on the graph's stream and allocates from its pool until the end.
+  struct Restore {
+    void* stream;
+    std::uint64_t pool;
+    ~Restore() { g_stream = stream, g_pool = pool; }
+  } restore{g_stream, g_pool};
   g_stream = stream_;
   g_pool = pool_;
   // Relaxed: the allocator may ask the driver for the pool's first segments meanwhile.
-  cudaError_t err = cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed);
-  if (err != cudaSuccess) {
-    restore();
-    TG_CUDA_CHECK(err);
-  }
+  TG_CUDA_CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeRelaxed));
   try {
     work();
   } catch (...) {
@@ -298,13 +284,10 @@ void Graph::capture(const std::function<void()>& work) {
     cudaStreamEndCapture(s, &broken);
     if (broken) cudaGraphDestroy(broken);
     cudaGetLastError();
-    restore();
     throw;
   }
   cudaGraph_t g = nullptr;
-  err = cudaStreamEndCapture(s, &g);
-  restore();
-  TG_CUDA_CHECK(err);
+  TG_CUDA_CHECK(cudaStreamEndCapture(s, &g));
   graph_ = g;
   TG_CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &nodes_));
   cudaGraphExec_t exec = nullptr;
@@ -331,9 +314,7 @@ void empty_cache() {
 
 double measure_copy_gbs(int index) {
   if (index < 0 || index >= device_count()) return 0;
-  int previous = 0;
-  TG_CUDA_CHECK(cudaGetDevice(&previous));
-  TG_CUDA_CHECK(cudaSetDevice(index));
+  detail::DeviceGuard on(index);
   const std::size_t bytes = std::size_t(256) << 20;
   void *a = nullptr, *b = nullptr;
   cudaEvent_t start, stop;
@@ -357,7 +338,6 @@ double measure_copy_gbs(int index) {
   cudaEventDestroy(stop);
   cudaFree(a);
   cudaFree(b);
-  TG_CUDA_CHECK(cudaSetDevice(previous));
   return best_ms > 0 ? 2.0 * double(bytes) / (double(best_ms) * 1e-3) / 1e9 : 0;
 }
 
@@ -365,7 +345,7 @@ std::string launch_check(int index) {
   try {
     TG_CHECK(index >= 0 && index < device_count(), "cuda::launch_check", "index",
              "expected 0 <= index < ", device_count(), ", got ", index);
-    TG_CUDA_CHECK(cudaSetDevice(index));
+    detail::DeviceGuard on(index);
     const int n = 1 << 20;
     std::vector<float> host(n);
     for (int i = 0; i < n; ++i) host[i] = float(i % 1000) - 500.0f;
@@ -385,5 +365,48 @@ std::string launch_check(int index) {
     return e.what();
   }
 }
+
+namespace detail {
+
+DeviceGuard::DeviceGuard(int device) {
+  TG_CUDA_CHECK(cudaGetDevice(&previous_));
+  if (device != previous_) TG_CUDA_CHECK(cudaSetDevice(device));
+}
+
+DeviceGuard::~DeviceGuard() { cudaSetDevice(previous_); }
+
+int current_device() {
+  int d = 0;
+  TG_CUDA_CHECK(cudaGetDevice(&d));
+  return d;
+}
+
+int sm_count() {
+  static std::mutex mutex;
+  static std::map<int, int> counts;
+  const int d = current_device();
+  std::lock_guard<std::mutex> lock(mutex);
+  int& n = counts[d];
+  if (n == 0) TG_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, d));
+  return n;
+}
+
+unsigned grid_for(std::int64_t n, int threads) {
+  const std::int64_t blocks = (n + threads - 1) / threads;
+  return unsigned(std::min<std::int64_t>(std::max<std::int64_t>(blocks, 1), std::int64_t(sm_count()) * 32));
+}
+
+void allow_shared(const void* kernel, std::size_t bytes) {
+  if (bytes <= 48 * 1024) return;  // the default limit
+  static std::mutex mutex;
+  static std::map<std::pair<const void*, int>, std::size_t> raised;  // per kernel and device
+  std::lock_guard<std::mutex> lock(mutex);
+  std::size_t& done = raised[{kernel, current_device()}];
+  if (done >= bytes) return;
+  TG_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, int(bytes)));
+  done = bytes;
+}
+
+}  // namespace detail
 
 }  // namespace tg::cuda

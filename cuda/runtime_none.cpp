@@ -106,21 +106,8 @@ void softmax_backward(bool, index_t, index_t, const float*, index_t, const float
 // The op table and cuda/ops.hpp's entries: every one says why there is no device.
 namespace {
 [[noreturn]] void unavailable(const char* op) { detail::throw_error(op, "device", unavailable_reason()); }
-template <class F>
-struct Unavailable;
-template <class... A>
-struct Unavailable<void (*)(A...)> {
-  static void call(A...) { unavailable("cuda"); }
-};
-template <class T>
-constexpr TypedOps<T> unavailable_ops() {
-  TypedOps<T> t;
-#define TG_UNAVAILABLE_ENTRY(name) t.name = &Unavailable<typename OpSignatures<T>::name>::call;
-  TG_OPS(TG_UNAVAILABLE_ENTRY)
-#undef TG_UNAVAILABLE_ENTRY
-  return t;
-}
-constexpr OpTable kNone{"cuda (not built)", unavailable_ops<float>(), unavailable_ops<double>()};
+[[noreturn]] void no_device() { unavailable("cuda"); }
+constexpr OpTable kNone{"cuda (not built)", failing_ops<float, &no_device>(), failing_ops<double, &no_device>()};
 }  // namespace
 
 const OpTable& ops() { return kNone; }

@@ -122,6 +122,26 @@ struct OpTable {
 #define TG_ASSERT_COMPLETE(table, message) static_assert((table).complete(), message)
 #endif
 
+// A table every entry of which calls kFail (which throws tg::Error): the entries of a
+// dtype a backend does not serve, or of a backend this build lacks.
+namespace detail {
+template <class F, void (*kFail)()>
+struct Failing;
+template <class... A, void (*kFail)()>
+struct Failing<void (*)(A...), kFail> {
+  static void call(A...) { kFail(); }
+};
+}  // namespace detail
+
+template <class T, void (*kFail)()>
+constexpr TypedOps<T> failing_ops() {
+  TypedOps<T> t;
+#define TG_FAILING_ENTRY(name) t.name = &detail::Failing<typename OpSignatures<T>::name, kFail>::call;
+  TG_OPS(TG_FAILING_ENTRY)
+#undef TG_FAILING_ENTRY
+  return t;
+}
+
 // The reference kernels (kernels/reference/): plain loops in double, the oracle.
 const OpTable& reference_ops();
 

@@ -12,7 +12,6 @@ namespace tg::nn {
 
 namespace {
 
-const OpTable& table_for(Device d) { return detail::table_for("optimizer", d); }
 
 Tensor scalar(double v) { return Tensor::full({}, v, TensorOptions().with_dtype(DType::f64)); }
 
@@ -126,7 +125,7 @@ void SGD::step() {
         [&](auto slots, auto zero) {
           using T = decltype(zero);
           check_param_slots<T>("SGD", slots, momentum != 0, false);
-          table_for(params_[0].device()).get<T>().sgd_step(c, slots);
+          detail::table_for("optimizer", params_[0].device()).get<T>().sgd_step(c, slots);
         });
   }
   ++steps_;
@@ -154,7 +153,7 @@ void Adam::step() {
       [&](auto slots, auto zero) {
         using T = decltype(zero);
         check_param_slots<T>(decoupled ? "AdamW" : "Adam", slots, true, true);
-        table_for(params_[0].device()).get<T>().adam_step(c, slots);
+        detail::table_for("optimizer", params_[0].device()).get<T>().adam_step(c, slots);
       });
   ++steps_;
 }

@@ -208,7 +208,7 @@ TEST(CachingAllocator, RandomStressNeverOverlapsAndKeepsItsBooks) {
     unsigned char tag;
   };
   std::vector<Live> live;
-  std::size_t peak = 0, now = 0;
+  std::size_t peak = 0;
   for (int op = 0; op < 6000; ++op) {
     if (live.empty() || rng.integer(0, 99) < 55) {
       // Sizes from 1 byte to 6 MiB, most of them small, as in a training step.
@@ -219,7 +219,6 @@ TEST(CachingAllocator, RandomStressNeverOverlapsAndKeepsItsBooks) {
       const auto tag = static_cast<unsigned char>(op);
       std::memset(p, tag, n);
       live.push_back({p, n, tag});
-      now += (n + 511) / 512 * 512;
     } else {
       const std::size_t i = std::size_t(rng.integer(0, index_t(live.size()) - 1));
       const Live b = live[i];
@@ -236,7 +235,6 @@ TEST(CachingAllocator, RandomStressNeverOverlapsAndKeepsItsBooks) {
       if (rng.integer(0, 3) == 0) a.empty_cache();
     }
   }
-  (void)now;
   EXPECT_EQ(a.stats().peak_allocated, peak);
   for (const Live& b : live) a.deallocate(b.p);
   ASSERT_EQ(a.validate(), "");

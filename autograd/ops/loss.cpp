@@ -14,8 +14,7 @@ struct CrossEntropyBackward final : Node {
   Reduction reduction = Reduction::mean;
   index_t ignore_index = -100;
   double smoothing = 0;
-  double count = 1;  // targets not ignored (the mean's divisor), on the CPU
-  Tensor count_t;    // the same as a 0-d tensor on the device (read by no host)
+  Tensor count;  // 0-d: the targets not ignored (the mean's divisor), where the logits live
   const char* name() const override { return "CrossEntropyBackward"; }
   void release_saved() override { logits.reset(), target.reset(), lse.reset(); }
   index_t saved_bytes() const override { return logits.bytes() + target.bytes() + lse.bytes(); }
@@ -24,18 +23,10 @@ struct CrossEntropyBackward final : Node {
              "the fused cross_entropy has no double backward; compose log_softmax and a gather for that");
     const Tensor z = logits.unpack(*this), t = target.unpack(*this), l = lse.unpack(*this);
     const index_t rows = z.size(0), classes = z.size(1);
-    // Each row's upstream gradient: g itself (none), or g spread (sum) and divided (mean).
-    // On a device the division and the spread are tensor ops: reading g would synchronize.
-    Tensor dloss;
-    if (reduction == Reduction::none) {
-      dloss = g.detach().contiguous();
-    } else if (z.device().is_cpu()) {
-      dloss = Tensor::full({rows}, g.item() / (reduction == Reduction::mean ? count : 1.0),
-                           TensorOptions().with_dtype(z.dtype()));
-    } else {
-      const Tensor per_row = reduction == Reduction::mean ? g.detach() / count_t : g.detach();
-      dloss = per_row.expand({rows}).contiguous();
-    }
+    // Each row's upstream gradient: g itself (none), or g spread (sum) and divided (mean),
+    // as tensor ops on g's device (reading g on the host would wait for a GPU).
+    const Tensor per_row = reduction == Reduction::mean ? g.detach() / count : g.detach();
+    const Tensor dloss = reduction == Reduction::none ? per_row.contiguous() : per_row.expand({rows}).contiguous();
     Tensor dz = make_tensor(z.sizes(), z.dtype(), z.device());
     detail::with_float_type("cross_entropy", z.dtype(), [&](auto zero) {
       using T = decltype(zero);
@@ -74,31 +65,33 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
         .cross_entropy_forward(rows, classes, z.data<T>(), classes, t.data<std::int64_t>(), ignore_index,
                                label_smoothing, loss.data<T>(), lse.data<T>());
   });
-  // The mean's divisor: counted by the host on the CPU, by a kernel on a device.
-  index_t count = 0;
-  Tensor count_t;
-  if (host) {
-    const std::int64_t* tp = t.data<std::int64_t>();
-    for (index_t i = 0; i < rows; ++i) count += tp[i] != ignore_index;
-  } else if (reduction == Reduction::mean) {
-    TG_CHECK(z.dtype() == DType::f32, op, "dtype", "expected f32 logits on ", z.device().str());
-    count_t = Tensor::empty({}, o);
-    cuda::count_targets(rows, t.data<std::int64_t>(), ignore_index, count_t.data<float>());
+  // The mean's divisor as a 0-d tensor beside the logits: counted by the host on the CPU,
+  // by a kernel on a device (the targets are not read by the host there).
+  Tensor count;
+  if (reduction == Reduction::mean) {
+    if (host) {
+      const std::int64_t* tp = t.data<std::int64_t>();
+      index_t n = 0;
+      for (index_t i = 0; i < rows; ++i) n += tp[i] != ignore_index;
+      count = Tensor::full({}, double(n), o);
+    } else {
+      TG_CHECK(z.dtype() == DType::f32, op, "dtype", "expected f32 logits on ", z.device().str());
+      count = Tensor::empty({}, o);
+      cuda::count_targets(rows, t.data<std::int64_t>(), ignore_index, count.data<float>());
+    }
   }
   Tensor y;
   {
     NoGradGuard no_grad;
     y = reduction == Reduction::none ? loss
         : reduction == Reduction::sum ? sum(loss)
-        : host                        ? sum(loss) * (1.0 / double(count))  // 0 / 0 = NaN when all are ignored
-                                      : sum(loss) / count_t;
+                                      : sum(loss) / count;  // 0 / 0 = NaN when all are ignored
   }
   if (needs_graph({&logits})) {
     auto n = std::make_shared<CrossEntropyBackward>();
     n->logits = SavedTensor(z), n->target = SavedTensor(t), n->lse = SavedTensor(lse);
     n->reduction = reduction, n->ignore_index = ignore_index, n->smoothing = label_smoothing;
-    n->count = double(count);
-    n->count_t = count_t;
+    n->count = count;
     attach(n, {&logits, &target}, y, where);
   }
   if (anomaly_enabled()) check_finite(y, "forward", y.grad_fn().get(), op, where);

@@ -1,0 +1,38 @@
+// What the launch sites of every .cu share: alignment tests, the current device and its
+// SM count, the grid of a grid-stride loop, the dynamic shared-memory opt-in, and a guard
+// that restores the current device. Defined once, in runtime.cu.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "cuda/check.cuh"
+
+namespace tg::cuda::detail {
+
+inline bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0; }
+
+int current_device();
+int sm_count();  // of the current device (cached per device)
+
+// Blocks of `threads` for a grid-stride loop over n items: enough to cover them, at most
+// 32 per SM (grid-stride beyond), at least 1.
+unsigned grid_for(std::int64_t n, int threads);
+
+// Lets `kernel` take `bytes` of dynamic shared memory on the current device (the opt-in
+// above 48 KiB): cudaFuncSetAttribute once per kernel, device and larger size.
+void allow_shared(const void* kernel, std::size_t bytes);
+
+// Makes `device` current for its lifetime, then restores the one that was.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device);
+  ~DeviceGuard();
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+}  // namespace tg::cuda::detail
