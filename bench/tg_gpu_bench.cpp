@@ -1,8 +1,8 @@
 // The GPU benchmarks that run without Google Benchmark (the GPU machine has none): our
 // CUDA SGEMM (cuda/gemm.cu) against cuBLAS on the same device pointers, square shapes
 // and all four transposes at 4096, timed with CUDA events (one warm-up, then the median
-// of 10 calls; the inputs stay the same, so L2 holds what fits: at these sizes the
-// operands are 64-768 MiB and do not). Prints a table with the ratio to cuBLAS and writes
+// of 10 calls on random operands; the inputs stay the same, so L2 (60 MB) holds what
+// fits: 1024^3's 12 MiB does, the larger shapes' 48-768 MiB do not). Prints a table with the ratio to cuBLAS and writes
 // Google Benchmark-style JSON rows (gemm/<impl>/<M>x<N>x<K>/<tt>/device:<d>, FLOPS).
 // Then the memory-bound kernels on 1 GiB operands against the device-to-device copy
 // (activations, softmax, layer norm, reductions, binary ops, cross-entropy, Adam), and the
@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -106,8 +107,15 @@ int main(int argc, char** argv) {
   CHECK(cudaMalloc(&a, std::size_t(max_elems) * sizeof(float)));
   CHECK(cudaMalloc(&b, std::size_t(max_elems) * sizeof(float)));
   CHECK(cudaMalloc(&c, std::size_t(max_elems) * sizeof(float)));
-  CHECK(cudaMemset(a, 0, std::size_t(max_elems) * sizeof(float)));
-  CHECK(cudaMemset(b, 0, std::size_t(max_elems) * sizeof(float)));
+  // Random operands, never zeros (which can run faster than real data, and hide wrong
+  // indexing): uniform in [-1, 1).
+  auto fill_uniform = [&](std::uint64_t seed) {
+    tg::cuda::random(tg::Random::uniform, max_elems, a, -1.0, 1.0, seed, 0);
+    tg::cuda::random(tg::Random::uniform, max_elems, b, -1.0, 1.0, seed + 1, 0);
+    CHECK(cudaMemset(c, 0, std::size_t(max_elems) * sizeof(float)));
+    CHECK(cudaDeviceSynchronize());
+  };
+  fill_uniform(11);
   const tg::cuda::DeviceInfo dev = tg::cuda::device_info(0);
   std::printf("tg_gpu_bench: %s; SGEMM, median of 10 calls\n", dev.name.c_str());
   std::printf("%-22s %4s %12s %12s %12s %12s %8s\n", "shape", "op", "tile128", "warp", "warp_async", "cuBLAS",
@@ -155,7 +163,22 @@ int main(int argc, char** argv) {
     row("tilegrad", shape, "nn_tf32", ours, flop);
     row("cublas", shape, "nn_tf32", theirs, flop);
   }
-  // BF16 tensor cores, C (FP32) = A B^T: ours against cuBLAS (cublasGemmEx) on the same bits.
+  // BF16 tensor cores, C (FP32) = A B^T: ours against cuBLAS (cublasGemmEx) on the same bits:
+  // A and B are 8192^2 bf16 values uniform in [-1, 1) at the front of a and b.
+  {
+    std::vector<std::uint16_t> h(std::size_t(8192) * 8192);
+    std::uint64_t state = 0x9e3779b97f4a7c15ull;
+    for (float* dst : {a, b}) {
+      for (std::uint16_t& v : h) {
+        state ^= state << 13, state ^= state >> 7, state ^= state << 17;  // xorshift64
+        const float u = float(double(state >> 11) * 0x1.0p-53 * 2.0 - 1.0);
+        std::uint32_t bits;
+        std::memcpy(&bits, &u, 4);
+        v = std::uint16_t(bits >> 16);
+      }
+      CHECK(cudaMemcpy(dst, h.data(), h.size() * sizeof(std::uint16_t), cudaMemcpyHostToDevice));
+    }
+  }
   for (index_t sz : {index_t(4096), index_t(8192)}) {
     const double flop = 2.0 * double(sz) * double(sz) * double(sz);
     const auto* ha = reinterpret_cast<const std::uint16_t*>(a);
@@ -168,6 +191,7 @@ int main(int argc, char** argv) {
     row("tilegrad", shape, "nt_bf16", ours, flop);
     row("cublas", shape, "nt_bf16", theirs, flop);
   }
+  fill_uniform(21);  // floats again
   // A Linear layer's forward with the bias and ReLU fused: our epilogue against
   // cublasLt's RELU_BIAS epilogue (C = relu(A B^T + bias)).
   const index_t linear_shapes[][3] = {{8192, 256, 784}, {4096, 4096, 4096}};
@@ -199,6 +223,13 @@ int main(int argc, char** argv) {
     std::function<void()> run;
   };
   const index_t n = 1 << 28;  // 1 GiB of floats per operand
+  index_t* targets = nullptr;  // cross-entropy's class indices, valid ones
+  {
+    std::vector<index_t> h(65536);
+    for (std::size_t i = 0; i < h.size(); ++i) h[i] = index_t((i * 2654435761u) % 4096);
+    CHECK(cudaMalloc(&targets, h.size() * sizeof(index_t)));
+    CHECK(cudaMemcpy(targets, h.data(), h.size() * sizeof(index_t), cudaMemcpyHostToDevice));
+  }
   const std::vector<Mem> mems = {
       {"gelu_erf_fwd/268435456", 8.0 * double(n),
        [&] { tg::cuda::act_forward({tg::Act::gelu_erf}, 1, n, a, n, nullptr, c, n); }},
@@ -212,6 +243,12 @@ int main(int argc, char** argv) {
        [&] { tg::cuda::softmax_forward(false, 1024, 262144, a, 262144, c, 262144); }},
       {"softmax_bwd/262144x1024", 12.0 * double(n),
        [&] { tg::cuda::softmax_backward(false, 262144, 1024, a, 1024, b, 1024, c, 1024); }},
+      {"softmax_bwd/8192x32768", 12.0 * double(n),
+       [&] { tg::cuda::softmax_backward(false, 8192, 32768, a, 32768, b, 32768, c, 32768); }},
+      {"softmax_bwd/1024x262144", 12.0 * double(n),
+       [&] { tg::cuda::softmax_backward(false, 1024, 262144, a, 262144, b, 262144, c, 262144); }},
+      {"log_softmax_fwd/8192x32768", 8.0 * double(n),
+       [&] { tg::cuda::softmax_forward(true, 8192, 32768, a, 32768, c, 32768); }},
       // Layer norm: x read, y written (gamma, beta and the statistics are noise); the
       // backward reads x and dy and writes dx, then reads them again for dgamma / dbeta
       // (counted once: the bytes a fused kernel would need).
@@ -239,8 +276,7 @@ int main(int argc, char** argv) {
        }},
       {"cross_entropy_fwd/65536x4096", 4.0 * double(n),
        [&] {
-         tg::cuda::cross_entropy_forward(65536, 4096, a, 4096, reinterpret_cast<const index_t*>(b), -100, 0.0, c,
-                                         c + 65536);
+         tg::cuda::cross_entropy_forward(65536, 4096, a, 4096, targets, -100, 0.0, c, c + 65536);
        }},
       // Adam over 64 Mi parameters: p, g, m, v read, p, m, v written.
       {"adam/67108864", 28.0 * double(n / 4),
@@ -386,6 +422,7 @@ int main(int argc, char** argv) {
     }
   }
   json += "\n]}\n";
+  cudaFree(targets);
   cudaFree(a);
   cudaFree(b);
   cudaFree(c);

@@ -7,8 +7,10 @@
 //                with the +inf count and a NaN flag for the special rows of
 //                kernels/softmax.hpp), merged by shuffles (and shared memory across the
 //                warps of a block), then one pass that writes.
+#include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -26,55 +28,72 @@ namespace {
 
 
 
+// Rows over blockIdx.y (grid-stride), columns over blockIdx.x and the threads: no
+// division per element (a 64-bit div/mod per float4 cost the forward ~15% of the copy's
+// speed). Contiguous calls without a bias come as one long row (act_launch collapses
+// them), so the columns are 64-bit.
 template <bool kBackward>
-__global__ void act_scalar(Act kind, float slope, int rows, int cols, const float* x, std::int64_t ldx,
+__global__ void act_scalar(Act kind, float slope, int rows, std::int64_t cols, const float* x, std::int64_t ldx,
                            const float* bias, const float* dy, std::int64_t lddy, float* y, std::int64_t ldy) {
-  const std::int64_t n = std::int64_t(rows) * cols;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t r = i / cols, c = i % cols;
-    const float z = x[r * ldx + c] + (bias ? bias[c] : 0.0f);
-    y[r * ldy + c] = kBackward ? dy[r * lddy + c] * act_derivative1(kind, slope, z) : act_forward1(kind, slope, z);
-  }
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (std::int64_t c = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; c < cols;
+         c += std::int64_t(gridDim.x) * blockDim.x) {
+      const float z = x[r * ldx + c] + (bias ? bias[c] : 0.0f);
+      y[r * ldy + c] = kBackward ? dy[r * lddy + c] * act_derivative1(kind, slope, z) : act_forward1(kind, slope, z);
+    }
 }
 
 template <bool kBackward>
-__global__ void act_vec4(Act kind, float slope, int rows, int cols, const float* x, std::int64_t ldx,
+__global__ void act_vec4(Act kind, float slope, int rows, std::int64_t cols, const float* x, std::int64_t ldx,
                          const float* bias, const float* dy, std::int64_t lddy, float* y, std::int64_t ldy) {
-  const int c4 = cols / 4;
-  const std::int64_t n = std::int64_t(rows) * c4;
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n; i += std::int64_t(gridDim.x) * blockDim.x) {
-    const std::int64_t r = i / c4, c = (i % c4) * 4;
-    float4 v = *reinterpret_cast<const float4*>(x + r * ldx + c);
-    if (bias) {
-      const float4 b = *reinterpret_cast<const float4*>(bias + c);
-      v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w;
+  const std::int64_t c4 = cols / 4;
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < c4;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+      const std::int64_t c = 4 * i;
+      float4 v = *reinterpret_cast<const float4*>(x + r * ldx + c);
+      if (bias) {
+        const float4 b = *reinterpret_cast<const float4*>(bias + c);
+        v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w;
+      }
+      float4 o;
+      if constexpr (kBackward) {
+        const float4 g = *reinterpret_cast<const float4*>(dy + r * lddy + c);
+        o = make_float4(g.x * act_derivative1(kind, slope, v.x), g.y * act_derivative1(kind, slope, v.y),
+                        g.z * act_derivative1(kind, slope, v.z), g.w * act_derivative1(kind, slope, v.w));
+      } else {
+        o = make_float4(act_forward1(kind, slope, v.x), act_forward1(kind, slope, v.y), act_forward1(kind, slope, v.z),
+                        act_forward1(kind, slope, v.w));
+      }
+      *reinterpret_cast<float4*>(y + r * ldy + c) = o;
     }
-    float4 o;
-    if constexpr (kBackward) {
-      const float4 g = *reinterpret_cast<const float4*>(dy + r * lddy + c);
-      o = make_float4(g.x * act_derivative1(kind, slope, v.x), g.y * act_derivative1(kind, slope, v.y),
-                      g.z * act_derivative1(kind, slope, v.z), g.w * act_derivative1(kind, slope, v.w));
-    } else {
-      o = make_float4(act_forward1(kind, slope, v.x), act_forward1(kind, slope, v.y), act_forward1(kind, slope, v.z),
-                      act_forward1(kind, slope, v.w));
-    }
-    *reinterpret_cast<float4*>(y + r * ldy + c) = o;
-  }
 }
 
 template <bool kBackward>
 void act_launch(Activation act, index_t rows, index_t cols, const float* x, index_t ldx, const float* bias,
                 const float* dy, index_t lddy, float* y, index_t ldy) {
   if (rows == 0 || cols == 0) return;
+  // Dense rows without a bias are one long row.
+  if (rows > 1 && !bias && ldx == cols && ldy == cols && (!kBackward || lddy == cols)) {
+    cols *= rows;
+    rows = 1;
+  }
   const bool vec = cols % 4 == 0 && (rows == 1 || (ldx % 4 == 0 && ldy % 4 == 0 && (!kBackward || lddy % 4 == 0))) &&
-                   detail::aligned16(x) && detail::aligned16(y) && (!bias || detail::aligned16(bias)) && (!kBackward || detail::aligned16(dy));
+                   detail::aligned16(x) && detail::aligned16(y) && (!bias || detail::aligned16(bias)) &&
+                   (!kBackward || detail::aligned16(dy));
   const int threads = 256;
+  const index_t per_row = vec ? cols / 4 : cols;
+  // grid_for's budget of blocks (at most 32 per SM), spent first along the row.
+  const index_t budget = detail::grid_for(rows * per_row, threads);
+  const index_t gx = std::min<index_t>((per_row + threads - 1) / threads, budget);
+  const index_t gy = std::min<index_t>({rows, std::max<index_t>(1, budget / gx), 65535});
+  const dim3 grid{unsigned(gx), unsigned(gy)};
   if (vec)
-    act_vec4<kBackward><<<detail::grid_for(rows * (cols / 4), threads), threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), int(cols),
-                                                                           x, ldx, bias, dy, lddy, y, ldy);
+    act_vec4<kBackward><<<grid, threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), cols, x, ldx, bias, dy,
+                                                                lddy, y, ldy);
   else
-    act_scalar<kBackward><<<detail::grid_for(rows * cols, threads), threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), int(cols), x,
-                                                                       ldx, bias, dy, lddy, y, ldy);
+    act_scalar<kBackward><<<grid, threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), cols, x, ldx, bias,
+                                                                  dy, lddy, y, ldy);
   TG_CUDA_LAUNCHED();
 }
 
@@ -147,34 +166,157 @@ __global__ void softmax_fwd_block(bool log, int cols, const float* x, std::int64
   for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = out(xr[j]);
 }
 
-// Rows too long for registers but short enough for shared memory (kSmemCols): a block
-// per row copies the row into shared memory (128-bit loads when aligned), takes the
-// statistics from there and writes from there: the row is read from DRAM once.
-constexpr int kSmemCols = 48 * 1024;  // 192 KiB of the H100/H200's 227 KiB per block
+// Rows past 1024 columns: a thread-block cluster per row (Hopper's distributed shared
+// memory). Each of the cluster's blocks copies its piece of the row into its shared
+// memory, kUnroll 16-byte loads in flight per thread, takes the piece's statistics,
+// publishes them in shared memory, and after a cluster barrier merges every block's
+// statistics in rank order (so all blocks agree, bit for bit), then writes its piece
+// from shared memory: the row is read from DRAM once, and the pieces are small enough
+// for several blocks per SM to overlap their read and write phases (one 512-thread
+// block per 32768-column row, the previous design, kept too few loads in flight: 45% of
+// the copy). Without clusters (before sm_90, or a build for an older architecture) the
+// cluster is one block and the row must fit in its shared memory.
+constexpr int kUnroll = 8;
+
+// Copies src[0, len) to dst (16-byte pieces when kVec; len % 4 == 0 then) and adds
+// every value to st. Each thread touches only its own elements: the same mapping as
+// for_own below, so no barrier is needed between the copy and the later reads.
+template <bool kVec, class F>
+__device__ __forceinline__ void copy_in(const float* src, int len, float* dst, F&& f) {
+  constexpr int w = kVec ? 4 : 1;
+  const int step = int(blockDim.x) * w;
+  for (int base = int(threadIdx.x) * w; base < len; base += step * kUnroll) {
+    float4 q[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int j = base + u * step;
+      if (j < len) {
+        if constexpr (kVec) q[u] = *reinterpret_cast<const float4*>(src + j);
+        else q[u].x = src[j];
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int j = base + u * step;
+      if (j < len) {
+        if constexpr (kVec) {
+          *reinterpret_cast<float4*>(dst + j) = q[u];
+          f(q[u].x), f(q[u].y), f(q[u].z), f(q[u].w);
+        } else {
+          dst[j] = q[u].x;
+          f(q[u].x);
+        }
+      }
+    }
+  }
+}
+
+// Calls g(j) for the elements copy_in gave this thread (j in whole 4-groups when kVec).
+template <bool kVec, class G>
+__device__ __forceinline__ void for_own(int len, G&& g) {
+  constexpr int w = kVec ? 4 : 1;
+  for (int j = int(threadIdx.x) * w; j < len; j += int(blockDim.x) * w) g(j);
+}
+
+// This block's rank in its cluster and the cluster's size (1 and 1 without clusters).
+struct ClusterPlace {
+  unsigned rank = 0, size = 1;
+  __device__ ClusterPlace() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    const cooperative_groups::cluster_group c = cooperative_groups::this_cluster();
+    rank = c.block_rank();
+    size = c.num_blocks();
+#endif
+  }
+  __device__ void sync() const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (size > 1) cooperative_groups::this_cluster().sync();
+#endif
+  }
+  // `value` (in this block's shared memory) as block `q` of the cluster holds it.
+  template <class T>
+  __device__ T read(T* value, unsigned q) const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (size > 1) return *cooperative_groups::this_cluster().map_shared_rank(value, q);
+#endif
+    (void)q;
+    return *value;
+  }
+};
 
 template <bool kVec>
-__global__ void softmax_fwd_smem(bool log, int cols, const float* x, std::int64_t ldx, float* y, std::int64_t ldy) {
-  extern __shared__ __align__(16) float row[];
-  const float* xr = x + std::int64_t(blockIdx.x) * ldx;
-  float* yr = y + std::int64_t(blockIdx.x) * ldy;
-  Stats st{-kInf, 0.0f, 0, 0};
-  if constexpr (kVec) {
-    for (int j = threadIdx.x * 4; j < cols; j += blockDim.x * 4) {
-      const float4 q = *reinterpret_cast<const float4*>(xr + j);
-      *reinterpret_cast<float4*>(row + j) = q;
-      add(st, q.x), add(st, q.y), add(st, q.z), add(st, q.w);
-    }
-  } else {
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) add(st, row[j] = xr[j]);
+__global__ void softmax_fwd_cluster(bool log, int rows, int cols, int chunk, const float* x, std::int64_t ldx,
+                                    float* y, std::int64_t ldy) {
+  extern __shared__ __align__(16) float piece[];
+  __shared__ Stats mine;
+  const ClusterPlace cl;
+  const int begin = int(cl.rank) * chunk, len = max(0, min(cols - begin, chunk));
+  for (int r = int(blockIdx.x / cl.size); r < rows; r += int(gridDim.x / cl.size)) {
+    const float* xr = x + std::int64_t(r) * ldx + begin;
+    float* yr = y + std::int64_t(r) * ldy + begin;
+    Stats st{-kInf, 0.0f, 0, 0};
+    copy_in<kVec>(xr, len, piece, [&](float v) { add(st, v); });
+    st = block_stats(st);
+    if (threadIdx.x == 0) mine = st;
+    cl.sync();  // every block's statistics are published
+    Stats all{-kInf, 0.0f, 0, 0};
+    for (unsigned q = 0; q < cl.size; ++q) all = merge(all, cl.read(&mine, q));
+    cl.sync();  // every block has read them: `mine` may change (next row) or go (exit)
+    const RowOutput out(all, log);
+    for_own<kVec>(len, [&](int j) {
+      if constexpr (kVec) {
+        const float4 q = *reinterpret_cast<const float4*>(piece + j);
+        *reinterpret_cast<float4*>(yr + j) = make_float4(out(q.x), out(q.y), out(q.z), out(q.w));
+      } else {
+        yr[j] = out(piece[j]);
+      }
+    });
   }
-  const RowOutput out(block_stats(st), log);  // its barriers order the row's writes before the reads
-  if constexpr (kVec) {
-    for (int j = threadIdx.x * 4; j < cols; j += blockDim.x * 4) {
-      const float4 q = *reinterpret_cast<const float4*>(row + j);
-      *reinterpret_cast<float4*>(yr + j) = make_float4(out(q.x), out(q.y), out(q.z), out(q.w));
+}
+
+// The backward's pieces: y and dy both in shared memory, the row sums merged as above.
+template <bool kVec>
+__global__ void softmax_bwd_cluster(bool log, int rows, int cols, int chunk, const float* y, std::int64_t ldy,
+                                    const float* dy, std::int64_t lddy, float* dx, std::int64_t lddx) {
+  extern __shared__ __align__(16) float piece[];  // y's piece, then dy's
+  __shared__ float2 mine;                         // (sum, finite entries)
+  const ClusterPlace cl;
+  const int begin = int(cl.rank) * chunk, len = max(0, min(cols - begin, chunk));
+  float* yp = piece;
+  float* gp = piece + chunk;
+  for (int r = int(blockIdx.x / cl.size); r < rows; r += int(gridDim.x / cl.size)) {
+    const float* yr = y + std::int64_t(r) * ldy + begin;
+    const float* gr = dy + std::int64_t(r) * lddy + begin;
+    float* out = dx + std::int64_t(r) * lddx + begin;
+    float finite = 0;
+    copy_in<kVec>(yr, len, yp, [&](float v) { finite += (log && v != -kInf) ? 1.0f : 0.0f; });
+    float acc = 0;
+    if (log) {
+      copy_in<kVec>(gr, len, gp, [&](float g) { acc += g; });
+    } else {
+      // dot(dy, y): the thread's own y values sit in yp at the same offsets.
+      copy_in<kVec>(gr, len, gp, [](float) {});
+      for_own<kVec>(len, [&](int j) {
+        for (int e = 0; e < (kVec ? 4 : 1); ++e) acc += gp[j + e] * yp[j + e];
+      });
     }
-  } else {
-    for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = out(row[j]);
+    acc = block_sum(acc);
+    finite = block_sum(finite);
+    if (threadIdx.x == 0) mine = make_float2(acc, finite);
+    cl.sync();
+    float2 all = make_float2(0.0f, 0.0f);
+    for (unsigned q = 0; q < cl.size; ++q) {
+      const float2 p = cl.read(&mine, q);
+      all.x += p.x, all.y += p.y;
+    }
+    cl.sync();
+    const bool masked = log && all.y == 0.0f;
+    for_own<kVec>(len, [&](int j) {
+      for (int e = 0; e < (kVec ? 4 : 1); ++e) {
+        const float yv = yp[j + e], g = gp[j + e];
+        out[j + e] = log ? (masked ? 0.0f : g - __expf(yv) * all.x) : yv * (g - all.x);
+      }
+    });
   }
 }
 
@@ -272,6 +414,52 @@ __global__ void softmax_bwd_regs(bool log, int rows, int cols, const float* y, s
   store_row<kVec>(dx + std::int64_t(r) * lddx, cols, lane, gv);
 }
 
+// How a row of `cols` columns is cut over a cluster of blocks: `arrays` pieces of `chunk`
+// floats in each block's shared memory. The smallest cluster (1, 2, 4, 8 blocks) whose
+// pieces take at most 32 KiB (several blocks per SM), else 8 blocks with larger pieces,
+// else none (`size` 0: the row does not fit).
+struct RowPlan {
+  int size = 0, chunk = 0, threads = 256;
+  std::size_t bytes = 0;
+};
+
+RowPlan plan_row(index_t cols, int arrays, bool clusters) {
+  const std::size_t limit = detail::shared_optin() - 1024;  // the kernels' static shared memory
+  RowPlan p;
+  for (int size = 1; size <= (clusters ? 8 : 1); size *= 2) {
+    const index_t chunk = ((cols + size - 1) / size + 3) / 4 * 4;
+    const std::size_t bytes = std::size_t(chunk) * sizeof(float) * std::size_t(arrays);
+    if (bytes > limit) continue;
+    p = {size, int(chunk), chunk > 8192 ? 512 : 256, bytes};
+    if (bytes <= 32 * 1024) break;
+  }
+  return p;
+}
+
+template <class... Args>
+void launch_rows(void (*kernel)(Args...), const RowPlan& p, index_t rows, auto... args) {
+  detail::allow_shared(reinterpret_cast<const void*>(kernel), p.bytes);
+  // At most 32 blocks per SM in all; each cluster loops over its rows.
+  const index_t clusters = std::min<index_t>(rows, std::max<index_t>(1, index_t(detail::sm_count()) * 32 / p.size));
+  if (p.size == 1) {
+    kernel<<<unsigned(clusters), p.threads, p.bytes, detail::stream()>>>(args...);
+    return;
+  }
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(unsigned(clusters * p.size));
+  config.blockDim = dim3(unsigned(p.threads));
+  config.dynamicSmemBytes = p.bytes;
+  config.stream = detail::stream();
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = unsigned(p.size);
+  attribute.val.clusterDim.y = 1;
+  attribute.val.clusterDim.z = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  TG_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, Args(args)...));
+}
+
 }  // namespace
 
 void act_forward(Activation act, index_t rows, index_t cols, const float* x, index_t ldx, const float* bias, float* y,
@@ -294,13 +482,11 @@ void softmax_forward(bool log, index_t rows, index_t cols, const float* x, index
   if (cols <= kRowMax) {
     if (vec) softmax_fwd_regs<4><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), x, ldx, y, ldy);
     else softmax_fwd_regs<1><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), x, ldx, y, ldy);
-  } else if (cols <= kSmemCols) {
-    const std::size_t bytes = std::size_t(cols) * sizeof(float);
-    // The opt-in above 48 KiB (once per kernel and device), then a block per row.
-    void (*kernel)(bool, int, const float*, std::int64_t, float*, std::int64_t) =
-        vec ? &softmax_fwd_smem<true> : &softmax_fwd_smem<false>;
-    detail::allow_shared(reinterpret_cast<const void*>(kernel), bytes);
-    kernel<<<unsigned(rows), 512, bytes, detail::stream()>>>(log, int(cols), x, ldx, y, ldy);
+  } else if (const RowPlan p = plan_row(cols, 1, detail::can_cluster(reinterpret_cast<const void*>(
+                                                      vec ? &softmax_fwd_cluster<true> : &softmax_fwd_cluster<false>)));
+             p.size > 0) {
+    launch_rows(vec ? &softmax_fwd_cluster<true> : &softmax_fwd_cluster<false>, p, rows, log, int(rows), int(cols),
+                p.chunk, x, std::int64_t(ldx), y, std::int64_t(ldy));
   } else {
     softmax_fwd_block<<<unsigned(rows), 256, 0, detail::stream()>>>(log, int(cols), x, ldx, y, ldy);
   }
@@ -317,6 +503,11 @@ void softmax_backward(bool log, index_t rows, index_t cols, const float* y, inde
   if (cols <= kRowMax) {
     if (vec) softmax_bwd_regs<4><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
     else softmax_bwd_regs<1><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
+  } else if (const RowPlan p = plan_row(cols, 2, detail::can_cluster(reinterpret_cast<const void*>(
+                                                      vec ? &softmax_bwd_cluster<true> : &softmax_bwd_cluster<false>)));
+             p.size > 0) {
+    launch_rows(vec ? &softmax_bwd_cluster<true> : &softmax_bwd_cluster<false>, p, rows, log, int(rows), int(cols), p.chunk, y, std::int64_t(ldy), dy, std::int64_t(lddy), dx,
+                std::int64_t(lddx));
   } else {
     softmax_bwd_block<<<unsigned(rows), 256, 0, detail::stream()>>>(log, int(cols), y, ldy, dy, lddy, dx, lddx);
   }

@@ -23,6 +23,14 @@ unsigned grid_for(std::int64_t n, int threads);
 // above 48 KiB): cudaFuncSetAttribute once per kernel, device and larger size.
 void allow_shared(const void* kernel, std::size_t bytes);
 
+// The most dynamic shared memory one block may opt into on the current device.
+std::size_t shared_optin();
+
+// Whether `kernel` may be launched in thread-block clusters on the current device: the
+// device supports cluster launch and the kernel's loaded binary is sm_90 or newer (a
+// build for an older architecture compiles the cluster code out).
+bool can_cluster(const void* kernel);
+
 // Makes `device` current for its lifetime, then restores the one that was.
 class DeviceGuard {
  public:

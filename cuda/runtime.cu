@@ -407,6 +407,32 @@ void allow_shared(const void* kernel, std::size_t bytes) {
   done = bytes;
 }
 
+std::size_t shared_optin() {
+  static std::mutex mutex;
+  static std::map<int, int> bytes;
+  const int d = current_device();
+  std::lock_guard<std::mutex> lock(mutex);
+  int& n = bytes[d];
+  if (n == 0) TG_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMaxSharedMemoryPerBlockOptin, d));
+  return std::size_t(n);
+}
+
+bool can_cluster(const void* kernel) {
+  static std::mutex mutex;
+  static std::map<std::pair<const void*, int>, bool> known;  // per kernel and device
+  const int d = current_device();
+  std::lock_guard<std::mutex> lock(mutex);
+  const auto it = known.find({kernel, d});
+  if (it != known.end()) return it->second;
+  int launch = 0;
+  TG_CUDA_CHECK(cudaDeviceGetAttribute(&launch, cudaDevAttrClusterLaunch, d));
+  cudaFuncAttributes fa{};
+  TG_CUDA_CHECK(cudaFuncGetAttributes(&fa, kernel));
+  const bool ok = launch != 0 && fa.binaryVersion >= 90;
+  known[{kernel, d}] = ok;
+  return ok;
+}
+
 }  // namespace detail
 
 }  // namespace tg::cuda
