@@ -60,6 +60,7 @@ Shape broadcast_view(const Tensor& t, std::span<const index_t> sizes) {
 std::vector<index_t> to_vector(std::span<const index_t> s) { return {s.begin(), s.end()}; }
 
 Tensor unary_kernel(const char* name, Unary op, const Tensor& x, double p0, double p1) {
+  if (is_half(x.dtype())) return unary_kernel(name, op, x.detach().to(DType::f32), p0, p1).to(x.dtype());
   Tensor y = make_tensor(x.sizes(), x.dtype(), x.device());
   with_float_type(name, x.dtype(), [&](auto zero) {
     using T = decltype(zero);
@@ -70,6 +71,8 @@ Tensor unary_kernel(const char* name, Unary op, const Tensor& x, double p0, doub
 
 Tensor binary_kernel(const char* name, Binary op, const Tensor& a, const Tensor& b) {
   check_same(name, {&a, &b});
+  if (is_half(a.dtype()))
+    return binary_kernel(name, op, a.detach().to(DType::f32), b.detach().to(DType::f32)).to(a.dtype());
   const bool same = a.dim() == b.dim() && std::equal(a.sizes().begin(), a.sizes().end(), b.sizes().begin());
   std::vector<index_t> broadcast;  // allocated only when the sizes differ
   if (!same) broadcast = broadcast_sizes(name, a.sizes(), b.sizes());

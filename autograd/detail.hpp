@@ -27,6 +27,10 @@ decltype(auto) with_float_type(const char* op, DType dtype, F&& f) {
   throw_error(op, "dtype", "expected f32 or f64, got ", dtype_name(dtype));
 }
 
+// The 16-bit floating types: storage only; the ops compute in f32 (detail.cpp,
+// ops/linalg.cpp).
+constexpr bool is_half(DType d) { return d == DType::bf16 || d == DType::f16; }
+
 // Every tensor defined, and all on one device with one dtype.
 void check_same(const char* op, std::initializer_list<const Tensor*> tensors);
 // A dimension index, negative from the end, checked against rank.
@@ -38,7 +42,8 @@ Shape broadcast_view(const Tensor& t, std::span<const index_t> sizes);
 // The shape of a contiguous output, as a vector.
 std::vector<index_t> to_vector(std::span<const index_t> s);
 
-// y = op(x) elementwise into a new contiguous tensor (no autograd).
+// y = op(x) elementwise into a new contiguous tensor (no autograd); 16-bit tensors are
+// computed in f32 and rounded once (unary_kernel and binary_kernel).
 Tensor unary_kernel(const char* name, Unary op, const Tensor& x, double p0 = 0, double p1 = 0);
 // y = op(a, b) with broadcasting into a new contiguous tensor (no autograd).
 Tensor binary_kernel(const char* name, Binary op, const Tensor& a, const Tensor& b);

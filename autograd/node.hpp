@@ -41,6 +41,24 @@ class GradModeGuard {
   bool saved_;
 };
 
+// Autocast (mixed precision) on this thread: while an AutocastGuard for bf16 or f16
+// lives, matmul and linear cast their f32 operands to that type (differentiable casts,
+// so the gradients reach f32 master weights as f32) and multiply the rounded values
+// exactly with f32 accumulation; their outputs stay f32, and every other op runs in f32
+// as before. AutocastGuard(DType::f32) turns autocast off for a scope (the backward
+// formulas run under it: their GEMMs take the saved 16-bit operands and f32 gradients).
+DType autocast_dtype();  // f32 when off
+class AutocastGuard {
+ public:
+  explicit AutocastGuard(DType dtype);  // f32, bf16 or f16 (else tg::Error)
+  ~AutocastGuard();
+  AutocastGuard(const AutocastGuard&) = delete;
+  AutocastGuard& operator=(const AutocastGuard&) = delete;
+
+ private:
+  DType saved_;
+};
+
 // Anomaly mode (process-wide): every op checks its outputs for NaN and Inf, in the
 // forward pass and in backward, and throws naming the op, its input shapes and where it
 // was created. Off, it costs one relaxed load per op.

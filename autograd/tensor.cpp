@@ -12,6 +12,7 @@
 #include "autograd/detail.hpp"
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
+#include "cuda/ops.hpp"
 #include "cuda/runtime.hpp"
 #include "kernels/reference/nd.hpp"
 
@@ -146,6 +147,16 @@ T* Tensor::data() const {
 template float* Tensor::data<float>() const;
 template double* Tensor::data<double>() const;
 template std::int64_t* Tensor::data<std::int64_t>() const;
+template bfloat16* Tensor::data<bfloat16>() const;
+template float16* Tensor::data<float16>() const;
+
+namespace {
+// An element as double (16-bit ones through float: exact).
+template <class S> double as_double(S v) {
+  if constexpr (std::is_same_v<S, bfloat16> || std::is_same_v<S, float16>) return double(float(v));
+  else return double(v);
+}
+}  // namespace
 
 template <class T>
 std::vector<T> Tensor::to_vector() const {
@@ -154,13 +165,17 @@ std::vector<T> Tensor::to_vector() const {
   out.reserve(std::size_t(numel()));
   const Shape& s = host.shape();
   auto gather = [&](auto* p) {
-    ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) { out.push_back(T(p[o])); });
+    ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) {
+      if constexpr (std::is_same_v<std::remove_cvref_t<decltype(p[o])>, std::int64_t>) out.push_back(T(p[o]));
+      else out.push_back(T(as_double(p[o])));
+    });
   };
   switch (dtype()) {
     case DType::f32: gather(host.data<float>()); break;
     case DType::f64: gather(host.data<double>()); break;
     case DType::i64: gather(host.data<std::int64_t>()); break;
-    default: detail::throw_error("Tensor::to_vector", "dtype", "cannot read ", dtype_name(dtype()), " elements");
+    case DType::bf16: gather(host.data<bfloat16>()); break;
+    case DType::f16: gather(host.data<float16>()); break;
   }
   return out;
 }
@@ -239,7 +254,7 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str
 Tensor& Tensor::requires_grad_(bool on) {
   TG_CHECK(is_leaf(), "requires_grad_", "tensor",
            "can only be set on a leaf (this tensor was made by ", grad_fn()->name(), "); use detach() first");
-  TG_CHECK(!on || dtype() == DType::f32 || dtype() == DType::f64, "requires_grad_", "dtype",
+  TG_CHECK(!on || dtype() != DType::i64, "requires_grad_", "dtype",
            "only floating tensors can require grad, got ", dtype_name(dtype()));
   impl().requires_grad = on;
   return *this;
@@ -517,12 +532,17 @@ struct ToDTypeBackward final : Node {
 // A contiguous copy of t on the same device (i64 by plain loops on the CPU).
 Tensor copy_contiguous(const Tensor& t) {
   Tensor out = make_tensor(t.sizes(), t.dtype(), t.device());
+  auto gather = [&](auto* src, auto* dst) {
+    const Shape& s = t.shape();
+    ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) { *dst++ = src[o]; });
+  };
   if (t.dtype() == DType::i64) {
     TG_CHECK(t.device().is_cpu(), "clone", "device", "i64 tensors are copied on the CPU only");
-    const Shape& s = t.shape();
-    const std::int64_t* src = t.data<std::int64_t>();
-    std::int64_t* dst = out.data<std::int64_t>();
-    ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) { *dst++ = src[o]; });
+    gather(t.data<std::int64_t>(), out.data<std::int64_t>());
+  } else if (t.dtype() == DType::bf16 || t.dtype() == DType::f16) {
+    if (t.device().is_cuda()) cuda::convert(t.dtype(), t.dtype(), t.shape(), t.raw_data(), out.raw_data());
+    else if (t.dtype() == DType::bf16) gather(t.data<bfloat16>(), out.data<bfloat16>());
+    else gather(t.data<float16>(), out.data<float16>());
   } else {
     detail::copy_into("clone", out, t);
   }
@@ -552,27 +572,70 @@ Tensor Tensor::to(Device d) const {
   return out;
 }
 
+namespace {
+// A double rounded to float toward zero, its last bit set when inexact ("round to odd"):
+// rounding that float to a 16-bit type then gives the correctly rounded result of the
+// double, which double -> float -> 16 bits (two roundings to nearest) does not always.
+float round_to_odd(double d) {
+  float f = float(d);
+  if (std::fabs(double(f)) > std::fabs(d)) f = std::nextafter(f, 0.0f);
+  if (double(f) != d && !std::isnan(d)) {
+    std::uint32_t u;
+    std::memcpy(&u, &f, 4);
+    u |= 1u;
+    std::memcpy(&f, &u, 4);
+  }
+  return f;
+}
+
+template <class D, class S> D convert_one(S v) {
+  constexpr bool to16 = std::is_same_v<D, bfloat16> || std::is_same_v<D, float16>;
+  constexpr bool from16 = std::is_same_v<S, bfloat16> || std::is_same_v<S, float16>;
+  if constexpr (to16 && from16) return D(float(v));
+  else if constexpr (to16 && std::is_same_v<S, float>) return D(v);
+  else if constexpr (to16) return D(round_to_odd(double(v)));
+  else if constexpr (from16) return static_cast<D>(float(v));
+  else return static_cast<D>(v);
+}
+}  // namespace
+
 Tensor Tensor::to(DType t) const {
   if (t == dtype()) return *this;
-  TG_CHECK(device().is_cpu(), "to", "device", "dtype conversion runs on the CPU; move the tensor there first");
   Tensor out = make_tensor(sizes(), t, device());
-  const Shape& s = shape();
-  auto convert = [&](auto* src, auto* dst) {
-    ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) { *dst++ = static_cast<std::remove_pointer_t<decltype(dst)>>(src[o]); });
-  };
-  auto from = [&](auto* src) {
-    switch (t) {
-      case DType::f32: return convert(src, out.data<float>());
-      case DType::f64: return convert(src, out.data<double>());
-      case DType::i64: return convert(src, out.data<std::int64_t>());
-      default: detail::throw_error("to", "dtype", "cannot convert to ", dtype_name(t));
+  if (device().is_cuda()) {
+    auto on_cuda = [](DType d) { return d == DType::f32 || d == DType::bf16 || d == DType::f16; };
+    TG_CHECK(on_cuda(dtype()) && on_cuda(t), "to", "dtype",
+             "dtype conversion on cuda takes f32, bf16 and f16; got ", dtype_name(dtype()), " -> ", dtype_name(t),
+             " (convert on the CPU)");
+    cuda::convert(dtype(), t, shape(), raw_data(), out.raw_data());
+  } else {
+    const Shape& s = shape();
+    const bool dense = is_contiguous();
+    auto convert = [&](auto* src, auto* dst) {
+      using D = std::remove_pointer_t<decltype(dst)>;
+      if (dense) {  // a plain loop the compiler vectorizes
+        const index_t n = numel();
+        for (index_t i = 0; i < n; ++i) dst[i] = convert_one<D>(src[i]);
+      } else {
+        ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) { *dst++ = convert_one<D>(src[o]); });
+      }
+    };
+    auto from = [&](auto* src) {
+      switch (t) {
+        case DType::f32: return convert(src, out.data<float>());
+        case DType::f64: return convert(src, out.data<double>());
+        case DType::i64: return convert(src, out.data<std::int64_t>());
+        case DType::bf16: return convert(src, out.data<bfloat16>());
+        case DType::f16: return convert(src, out.data<float16>());
+      }
+    };
+    switch (dtype()) {
+      case DType::f32: from(data<float>()); break;
+      case DType::f64: from(data<double>()); break;
+      case DType::i64: from(data<std::int64_t>()); break;
+      case DType::bf16: from(data<bfloat16>()); break;
+      case DType::f16: from(data<float16>()); break;
     }
-  };
-  switch (dtype()) {
-    case DType::f32: from(data<float>()); break;
-    case DType::f64: from(data<double>()); break;
-    case DType::i64: from(data<std::int64_t>()); break;
-    default: detail::throw_error("to", "dtype", "cannot convert from ", dtype_name(dtype()));
   }
   if (needs_graph({this}) && t != DType::i64) {
     auto n = std::make_shared<ToDTypeBackward>();

@@ -8,7 +8,10 @@
 // can tell that a tensor it saved has changed since (kernels/ of autograd/engine.cpp).
 //
 // dtypes: f32 everywhere, f64 on the CPU (the reference kernels serve it: gradcheck runs
-// in double), i64 for class indices (creation, copies, item, printing only). Devices:
+// in double), bf16 and f16 for mixed precision (casts with to(DType); matmul and linear
+// multiply them with f32 accumulation into f32; other ops compute them in f32 and round
+// once; AutocastGuard in node.hpp), i64 for class indices (creation, copies, item,
+// printing only). Devices:
 // cpu, and cuda where built (to(Device) copies; the ops dispatch on the inputs' device
 // and mixing devices in one op is an error).
 #pragma once
@@ -187,7 +190,7 @@ class Tensor {
 
   // ---- copies ----
   Tensor to(Device d) const;  // this when already there; differentiable
-  Tensor to(DType t) const;   // f32 <-> f64; differentiable
+  Tensor to(DType t) const;   // f32, f64, bf16, f16 (and i64 on the CPU); differentiable
   Tensor clone() const;       // a contiguous copy; differentiable
 
   // ---- in place (bump the version; refused on tensors that need grad while grad mode is on) ----

@@ -372,12 +372,21 @@ constexpr int kBkBf = 32, kLdBf = kBkBf + 8;
 
 using ArgsBf16 = ArgsOf<std::uint16_t>;
 
-__device__ __forceinline__ void mma_bf16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};\n"
-      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+// One m16n8k16 product, bf16 or (kF16) f16 inputs: the fragments are laid out alike.
+template <bool kF16>
+__device__ __forceinline__ void mma16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  if constexpr (kF16)
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
+  else
+    asm volatile(
+        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+        "{%0, %1, %2, %3};\n"
+        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
 // Rows r0.. (128 of them, `rows` in the matrix) and k0.. (32) of a row-major bf16 matrix
@@ -399,7 +408,9 @@ __device__ __forceinline__ void load_tile_bf16(std::uint16_t (*tile)[kLdBf], con
   }
 }
 
-__global__ void __launch_bounds__(kThreads, 2) gemm_bf16_128x128(ArgsBf16 a, bool vec) {
+// kF16: f16 inputs (gemm_f16), else bf16.
+template <bool kF16>
+__global__ void __launch_bounds__(kThreads, 2) gemm_half_128x128(ArgsBf16 a, bool vec) {
   __shared__ __align__(16) std::uint16_t as[2][kBM][kLdBf];
   __shared__ __align__(16) std::uint16_t bs[2][kBN][kLdBf];
   const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
@@ -438,7 +449,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_bf16_128x128(ArgsBf16 a, boo
 #pragma unroll
       for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < 4; ++ni) mma_bf16(acc[mi][ni], af[mi], bf[ni]);
+        for (int ni = 0; ni < 4; ++ni) mma16<kF16>(acc[mi][ni], af[mi], bf[ni]);
     }
     __syncthreads();  // every warp is done with this stage before it is refilled
     buf ^= 1;
@@ -544,9 +555,10 @@ void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha,
   TG_CUDA_LAUNCHED();
 }
 
-void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+namespace {
+void gemm_half(bool f16, index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
                const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
-  const char* op = "cuda::gemm_bf16";
+  const char* op = f16 ? "cuda::gemm_f16" : "cuda::gemm_bf16";
   TG_CHECK(M >= 0 && N >= 0 && K >= 0, op, "M", "expected sizes >= 0, got ", M, " x ", N, " x ", K);
   TG_CHECK(M < (index_t(1) << 31) && N < (index_t(1) << 31) && K < (index_t(1) << 31), op, "M",
            "expected sizes below 2^31");
@@ -559,8 +571,20 @@ void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t
   const ArgsBf16 a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
                    ep.act.slope, 0};
   const bool vec = lda % 8 == 0 && ldb % 8 == 0 && detail::aligned16(A) && detail::aligned16(B);
-  gemm_bf16_128x128<<<tile_grid(M, N), kThreads, 0, detail::stream()>>>(a, vec);
+  if (f16) gemm_half_128x128<true><<<tile_grid(M, N), kThreads, 0, detail::stream()>>>(a, vec);
+  else gemm_half_128x128<false><<<tile_grid(M, N), kThreads, 0, detail::stream()>>>(a, vec);
   TG_CUDA_LAUNCHED();
+}
+}  // namespace
+
+void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
+  gemm_half(false, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+}
+
+void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+              const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
+  gemm_half(true, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
 }
 
 const char* gemm_kernel_name(GemmKernel kernel) {

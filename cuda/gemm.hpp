@@ -28,6 +28,11 @@ void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t
                const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc,
                const GemmEpilogue<float>& ep = {});
 
+// The same with f16 (IEEE binary16) A and B: mma.sync m16n8k16 .f16, FP32 accumulation.
+void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+              const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc,
+              const GemmEpilogue<float>& ep = {});
+
 // The kernel configurations (cuda/NOTES.md). gemm() uses the one measured best
 // (TG_CUDA_GEMM_KERNEL=0|1|2 overrides it, for re-tuning on a GPU); the tests and the
 // GPU benchmarks run each.

@@ -13,6 +13,11 @@ namespace tg::cuda {
 
 const OpTable& ops();
 
+// y (contiguous, src.numel() elements of `to`) = the elements of x (`from`, laid out as
+// src) converted: f32, bf16, f16 in any direction (the same dtype copies), rounded to
+// nearest even (kernels/half.hpp).
+void convert(DType from, DType to, const Shape& src, const void* x, void* y);
+
 // Checked entries (the check_* of kernels/, pointers on one device).
 void unary(Unary op, double p0, double p1, const Shape& xs, const float* x, const Shape& ys, float* y);
 void binary(Binary op, const Shape& as, const float* a, const Shape& bs, const float* b, const Shape& ys, float* y);

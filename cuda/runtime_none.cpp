@@ -84,6 +84,10 @@ void gemm_bf16(index_t, index_t, index_t, float, const std::uint16_t*, index_t, 
                float*, index_t, const GemmEpilogue<float>&) {
   detail::throw_error("cuda::gemm_bf16", "device", unavailable_reason());
 }
+void gemm_f16(index_t, index_t, index_t, float, const std::uint16_t*, index_t, const std::uint16_t*, index_t, float,
+              float*, index_t, const GemmEpilogue<float>&) {
+  detail::throw_error("cuda::gemm_f16", "device", unavailable_reason());
+}
 void gemm_tf32(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t, float,
                float*, index_t, const GemmEpilogue<float>&) {
   detail::throw_error("cuda::gemm_tf32", "device", unavailable_reason());
@@ -144,5 +148,6 @@ void random(Random, index_t, float*, double, double, std::uint64_t, std::uint64_
 void dropout(index_t, const float*, float*, double, std::uint64_t, std::uint64_t) { unavailable("cuda::dropout"); }
 void sgd_step(const SgdConfig&, std::span<const ParamSlot<float>>) { unavailable("cuda::sgd_step"); }
 void adam_step(const AdamConfig&, std::span<const ParamSlot<float>>) { unavailable("cuda::adam_step"); }
+void convert(DType, DType, const Shape&, const void*, void*) { unavailable("cuda::convert"); }
 
 }  // namespace tg::cuda

@@ -12,7 +12,9 @@
 // Options: --data DIR (the four IDX files), --batch 128, --lr 1e-3, --limit N (first N
 // training images, for tests), --stop-after N (stop after epoch N as if interrupted; the
 // schedule still spans --epochs), --target ACC (stop after the first epoch whose test
-// accuracy reaches ACC; the schedule still spans --epochs: time-to-accuracy runs). Ends with
+// accuracy reaches ACC; the schedule still spans --epochs: time-to-accuracy runs), --amp
+// bf16|f16 (mixed precision: the Linear layers multiply under AutocastGuard, f32 master
+// weights; f16 with nn::GradScaler's loss scaling). Ends with
 // `result test_accuracy=... macro_f1=... epochs=... seconds=... samples_per_s=... seconds_to_88=...`.
 #include <chrono>
 #include <cstdio>
@@ -53,8 +55,16 @@ std::vector<index_t> predict(Mlp& model, const Tensor& x) {
 
 int main(int argc, char** argv) {
   const examples::Args args = examples::parse_args(
-      argc, argv, " [--quick] [--resume FILE] [--data DIR] [--batch N] [--lr X] [--limit N] [--stop-after N] [--target ACC]",
-      {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after=", "target="}, /*devices=*/true);
+      argc, argv,
+      " [--quick] [--resume FILE] [--data DIR] [--batch N] [--lr X] [--limit N] [--stop-after N] [--target ACC] "
+      "[--amp bf16|f16]",
+      {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after=", "target=", "amp="}, /*devices=*/true);
+  const std::string amp_name = args.get("amp", "off");
+  if (amp_name != "off" && amp_name != "bf16" && amp_name != "f16") {
+    std::fprintf(stderr, "mlp_fashion: --amp expects bf16 or f16, got '%s'\n", amp_name.c_str());
+    return 2;
+  }
+  const DType amp = amp_name == "bf16" ? DType::bf16 : amp_name == "f16" ? DType::f16 : DType::f32;
   const int epochs = args.epochs > 0 ? args.epochs : args.has("quick") ? 2 : 15;
   const index_t batch = index_t(args.number("batch", 128));
   const double lr = args.number("lr", 1e-3);
@@ -70,14 +80,18 @@ int main(int argc, char** argv) {
   std::vector<index_t> truth;
   for (std::int64_t v : data.test_y.to_vector<std::int64_t>()) truth.push_back(index_t(v));
   std::printf("mlp_fashion: %lld training and %lld test images, MLP 784-256-256-10, AdamW lr %g, batch %lld, %d epochs, "
-              "%d threads, %s\n",
+              "%d threads, %s, %s\n",
               static_cast<long long>(train.size()), static_cast<long long>(truth.size()), lr,
-              static_cast<long long>(batch), epochs, cpu::num_threads(), args.device.str().c_str());
+              static_cast<long long>(batch), epochs, cpu::num_threads(), args.device.str().c_str(),
+              amp == DType::f32 ? "f32" : amp == DType::bf16 ? "bf16 autocast" : "f16 autocast + loss scaling");
 
   Generator gen(args.seed);
   Mlp model(&gen);
   model.to(args.device);  // the parameters (and so the optimizer's state) live on --device
   nn::AdamW opt(model.parameters(), lr, 0.9, 0.999, 1e-8, 1e-4);
+  nn::GradScalerOptions scaling;
+  scaling.enabled = amp == DType::f16;  // bf16 has f32's range: no scaling
+  nn::GradScaler scaler(scaling);
   nn::DataLoader loader(train, batch, true, args.seed);
   const index_t steps_per_epoch = loader.batches();
   const index_t warmup = std::min<index_t>(steps_per_epoch, 500);  // the schedule counts steps
@@ -103,10 +117,14 @@ int main(int argc, char** argv) {
     Tensor total = Tensor::zeros({}, TensorOptions().with_device(args.device));
     for (index_t k = 0; k < loader.batches(); ++k) {
       const nn::Batch b = loader.batch(k);
-      const Tensor loss = cross_entropy(model(b.x.to(args.device)), b.y.to(args.device));
+      Tensor loss;
+      {
+        AutocastGuard autocast(amp);  // f32: off
+        loss = cross_entropy(model(b.x.to(args.device)), b.y.to(args.device));
+      }
       opt.zero_grad();
-      loss.backward();
-      opt.step();
+      scaler.scale(loss).backward();
+      scaler.step(opt);  // without scaling: opt.step()
       sched.step();
       total.add_(loss.detach(), double(b.size));
       if (k % 20 == 0 && bar.active()) bar.update(k, "loss " + std::to_string(loss.item()).substr(0, 6));
@@ -136,6 +154,7 @@ int main(int argc, char** argv) {
       .add("seconds", train_seconds)
       .add("samples_per_s", train_seconds > 0 ? trained / train_seconds : 0)
       .add("seconds_to_88", seconds_to_88)
+      .add("skipped_steps", double(scaler.skipped_steps()))
       .print();
   return 0;
 }

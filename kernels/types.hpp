@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "kernels/half.hpp"
+
 namespace tg {
 
 // Sizes, strides and leading dimensions are in elements and signed 64-bit, as in
@@ -31,7 +33,8 @@ struct Device {
 };
 
 // i64: integer data (class indices for cross_entropy); the arithmetic kernels take the
-// floating types only.
+// floating types only, f32 and f64; bf16 and f16 (kernels/half.hpp) are storage types
+// that the 16-bit GEMMs read and autograd widens to f32.
 enum class DType : std::uint8_t { f32, f64, bf16, f16, i64 };
 
 constexpr std::size_t dtype_size(DType t) {
@@ -51,6 +54,8 @@ template <class T> struct dtype_of;
 template <> struct dtype_of<float> { static constexpr DType value = DType::f32; };
 template <> struct dtype_of<double> { static constexpr DType value = DType::f64; };
 template <> struct dtype_of<std::int64_t> { static constexpr DType value = DType::i64; };
+template <> struct dtype_of<bfloat16> { static constexpr DType value = DType::bf16; };
+template <> struct dtype_of<float16> { static constexpr DType value = DType::f16; };
 template <class T> inline constexpr DType dtype_v = dtype_of<T>::value;
 
 }  // namespace tg

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "autograd/autograd.hpp"
+#include "nn/amp.hpp"
 #include "nn/checkpoint.hpp"
 #include "nn/data.hpp"
 #include "nn/init.hpp"

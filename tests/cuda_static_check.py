@@ -31,8 +31,10 @@ SGEMM = "sgemm_128x128"   # the FP32 SGEMM kernels
 # least, what else their PTX must hold).
 TENSOR_CORE = {
     "sgemm_tf32": ("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 16, ["cvt.rna.tf32.f32"]),
-    "gemm_bf16": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32,
-                  ["cp.async.cg.shared.global", "cp.async.wait_group"]),
+    "gemm_half_128x128<false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32,
+                                 ["cp.async.cg.shared.global", "cp.async.wait_group"]),
+    "gemm_half_128x128<true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 32,
+                                ["cp.async.cg.shared.global", "cp.async.wait_group"]),
 }
 
 

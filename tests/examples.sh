@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The examples end to end: same seed and threads give the same output to the last digit
-# (timings stripped), and mlp_fashion resumed from a checkpoint ends where an
+# (timings stripped; mlp_fashion under f16 autocast with loss scaling too), and mlp_fashion resumed from a checkpoint ends where an
 # uninterrupted run ends. Exit 77 (skipped) when the Fashion-MNIST files are absent.
 #
 #   tests/examples.sh BUILD_DIR reproducible|resume
@@ -26,8 +26,11 @@ case "$what" in
     if have_data; then
       for run in 1 2; do
         "$ex/mlp_fashion" --threads 2 --limit 3000 --epochs 2 2>/dev/null | strip > "$tmp/fm$run"
+        "$ex/mlp_fashion" --threads 2 --limit 2000 --epochs 1 --amp f16 2>/dev/null | strip > "$tmp/fm16_$run"
       done
       diff "$tmp/fm1" "$tmp/fm2"
+      diff "$tmp/fm16_1" "$tmp/fm16_2"
+      grep -q "f16 autocast" "$tmp/fm16_1"
     fi
     grep -q "^result t0=" "$tmp/lin1" && grep -q "^result test_mse=" "$tmp/mlp1"
     echo "examples: identical output on repeated runs"

@@ -18,6 +18,7 @@
 #include "cuda/runtime.hpp"
 #include "kernels/buffer.hpp"
 #include "kernels/error.hpp"
+#include "kernels/half.hpp"
 #include "kernels/gemm.hpp"
 #include "tests/support/device_vec.hpp"
 #include "tests/support/testing.hpp"
@@ -143,27 +144,15 @@ TEST(CudaGemm, Tf32MatchesTheReferenceWithinItsRounding) {
   std::printf("TF32 GEMM: worst relative norm error %.2e over 24 shapes (FP32: ~1e-7)\n", worst);
 }
 
-// BF16 tensor cores, C = act(alpha A B^T + beta C + bias). The bf16 inputs are exact in
-// the reference (decoded to double), and a bf16 x bf16 product is exact in FP32, so the
-// only error is FP32 accumulation: the SGEMM's bound. Against the float inputs before
-// rounding to bf16 (2^-9 relative each) the error is ~3e-3: bound 1e-2 (DESIGN.md).
-std::uint16_t to_bf16(float f) {  // round to nearest even
-  std::uint32_t u;
-  std::memcpy(&u, &f, 4);
-  if (std::isnan(f)) return 0x7fc0;
-  u += 0x7fffu + ((u >> 16) & 1u);
-  return std::uint16_t(u >> 16);
-}
-double from_bf16(std::uint16_t h) {
-  const std::uint32_t u = std::uint32_t(h) << 16;
-  float f;
-  std::memcpy(&f, &u, 4);
-  return f;
-}
-
-TEST(CudaGemm, Bf16MatchesTheReferenceOnItsRoundedInputs) {
-  TG_REQUIRE_GPU();
-  TG_TEST_RNG(rng);
+// BF16 and F16 tensor cores, C = act(alpha A B^T + beta C + bias). The 16-bit inputs are
+// exact in the reference (decoded to double: kernels/half.hpp, checked against the
+// formats' definitions in test_amp), and a product of two is exact in FP32, so the only
+// error is FP32 accumulation: the SGEMM's bound. Against the float inputs before
+// rounding (2^-9 relative each for bf16, 2^-12 for f16) the error is ~3e-3 / ~4e-4:
+// bound 1e-2 (DESIGN.md).
+void check_half_gemm(testing::Rng& rng, bool f16) {
+  auto to16 = [f16](float f) { return f16 ? f16_bits_from_float(f) : bf16_bits_from_float(f); };
+  auto from16 = [f16](std::uint16_t h) { return double(f16 ? float_from_f16_bits(h) : float_from_bf16_bits(h)); };
   double worst_vs_float = 0;
   const index_t sizes[] = {1, 7, 33, 128, 129, 300, 517};
   for (int rep = 0; rep < 24; ++rep) {
@@ -174,8 +163,8 @@ TEST(CudaGemm, Bf16MatchesTheReferenceOnItsRoundedInputs) {
     const std::vector<float> af = testing::random_vec<float>(rng, M * lda), bf = testing::random_vec<float>(rng, N * ldb);
     std::vector<std::uint16_t> a(af.size()), b(bf.size());
     std::vector<double> ad(af.size()), bd(bf.size()), af64(af.begin(), af.end()), bf64(bf.begin(), bf.end());
-    for (std::size_t i = 0; i < af.size(); ++i) a[i] = to_bf16(af[i]), ad[i] = from_bf16(a[i]);
-    for (std::size_t i = 0; i < bf.size(); ++i) b[i] = to_bf16(bf[i]), bd[i] = from_bf16(b[i]);
+    for (std::size_t i = 0; i < af.size(); ++i) a[i] = to16(af[i]), ad[i] = from16(a[i]);
+    for (std::size_t i = 0; i < bf.size(); ++i) b[i] = to16(bf[i]), bd[i] = from16(b[i]);
     const std::vector<float> bias = testing::random_vec<float>(rng, N);
     std::vector<double> biasd(bias.begin(), bias.end()), want(std::size_t(M * N)), want_float(std::size_t(M * N));
     const Activation act{rep % 3 == 0 ? Act::relu : Act::none};
@@ -187,8 +176,8 @@ TEST(CudaGemm, Bf16MatchesTheReferenceOnItsRoundedInputs) {
     cuda::copy_bytes(da.data(), true, a.data(), false, a.size() * 2);
     cuda::copy_bytes(db.data(), true, b.data(), false, b.size() * 2);
     DeviceVec dbias(bias), dc(std::vector<float>(std::size_t(M * N), testing::kPoison<float>));
-    cuda::gemm_bf16(M, N, K, 1.0f, da.as<std::uint16_t>(), lda, db.as<std::uint16_t>(), ldb, 0.0f, dc.ptr(), N,
-                    GemmEpilogue<float>{dbias.ptr(), act});
+    (f16 ? cuda::gemm_f16 : cuda::gemm_bf16)(M, N, K, 1.0f, da.as<std::uint16_t>(), lda, db.as<std::uint16_t>(), ldb,
+                                             0.0f, dc.ptr(), N, GemmEpilogue<float>{dbias.ptr(), act});
     const std::vector<float> got = dc.download(std::size_t(M * N));
     const std::string what = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) + " lda " +
                              std::to_string(lda) + " ldb " + std::to_string(ldb);
@@ -200,8 +189,21 @@ TEST(CudaGemm, Bf16MatchesTheReferenceOnItsRoundedInputs) {
     worst_vs_float = std::max(worst_vs_float, err);
     EXPECT_LT(err, 1e-2) << what << " against the unrounded inputs";
   }
-  RecordProperty("bf16_worst_relative_error_vs_fp32_inputs", std::to_string(worst_vs_float));
-  std::printf("BF16 GEMM: worst relative norm error against the FP32 inputs %.2e\n", worst_vs_float);
+  ::testing::Test::RecordProperty(f16 ? "f16_worst_relative_error_vs_fp32_inputs" : "bf16_worst_relative_error_vs_fp32_inputs",
+                                  std::to_string(worst_vs_float));
+  std::printf("%s GEMM: worst relative norm error against the FP32 inputs %.2e\n", f16 ? "F16" : "BF16", worst_vs_float);
+}
+
+TEST(CudaGemm, Bf16MatchesTheReferenceOnItsRoundedInputs) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  check_half_gemm(rng, false);
+}
+
+TEST(CudaGemm, F16MatchesTheReferenceOnItsRoundedInputs) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  check_half_gemm(rng, true);
 }
 
 // The benchmarks' fused peer (cublasLt RELU_BIAS) computes what our epilogue does:

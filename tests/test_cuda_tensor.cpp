@@ -238,5 +238,48 @@ TEST(CudaTensor, AdamRefusesToBeCaptured) {
   cuda::synchronize();
 }
 
+// 16-bit tensors on the device: the conversions give the CPU's bits (kernels/half.hpp
+// on both), strided sources included; matmul on the tensor cores (a's rows and b's
+// columns contiguous) and through the widened f32 GEMM (other layouts) gives the CPU's
+// products; autocast linear's values and gradients match the CPU's.
+TEST(CudaTensor, SixteenBitCastsMatmulAndAutocastMatchTheCpu) {
+  TG_REQUIRE_GPU();
+  Generator g(21);
+  for (DType dt : {DType::bf16, DType::f16}) {
+    const Tensor x = Tensor::randn({67, 45}, {}, &g) * 3.0;
+    const Tensor xt = x.transpose(0, 1);  // strided
+    EXPECT_EQ(xt.to(kGpu).transpose(0, 1).to(dt).to(Device::cpu()).to_vector<double>(), x.to(dt).to_vector<double>());
+    EXPECT_EQ(x.to(dt).to(kGpu).transpose(0, 1).contiguous().to(DType::f32).to(Device::cpu()).to_vector<double>(),
+              xt.to(dt).to(DType::f32).to_vector<double>());
+    const Tensor a = Tensor::randn({130, 72}, {}, &g).to(dt), w = Tensor::randn({129, 72}, {}, &g).to(dt);
+    const Tensor b = Tensor::randn({72, 33}, {}, &g).to(dt);
+    // Tensor cores: a (M x K) rows, w^T (K x N) columns contiguous; and the f32 fallback.
+    const Tensor y1 = matmul(a.to(kGpu), w.to(kGpu).t()), y2 = matmul(a.to(kGpu), b.to(kGpu));
+    EXPECT_EQ(y1.dtype(), DType::f32);
+    EXPECT_TRUE(same_values(y1, matmul(a, w.t()), 1e-6));
+    EXPECT_TRUE(same_values(y2, matmul(a, b), 1e-6));
+    // Autocast linear, forward and backward.
+    const TensorOptions req = TensorOptions().with_requires_grad();
+    const Tensor xc = Tensor::randn({64, 40}, req, &g), wc = Tensor::randn({24, 40}, req, &g);
+    const Tensor bc = Tensor::randn({24}, req, &g);
+    const Tensor xg = xc.to(kGpu).detach().requires_grad_(), wg = wc.to(kGpu).detach().requires_grad_();
+    const Tensor bg = bc.to(kGpu).detach().requires_grad_();
+    Tensor yc, yg;
+    {
+      AutocastGuard amp(dt);
+      yc = linear(xc, wc, bc, Activation{Act::gelu_erf});
+      yg = linear(xg, wg, bg, Activation{Act::gelu_erf});
+    }
+    EXPECT_TRUE(same_values(yg, yc, 1e-5));
+    sum(yc * yc).backward();
+    sum(yg * yg).backward();
+    // The gradients are rounded to 16 bits once; sums in another order may round a few
+    // of them the other way (one 16-bit ulp: 2^-8 or 2^-11 relative).
+    EXPECT_TRUE(same_values(wg.grad(), wc.grad(), dt == DType::bf16 ? 1e-2 : 2e-3));
+    EXPECT_TRUE(same_values(xg.grad(), xc.grad(), dt == DType::bf16 ? 1e-2 : 2e-3));
+    EXPECT_TRUE(same_values(bg.grad(), bc.grad(), 1e-5));
+  }
+}
+
 }  // namespace
 }  // namespace tg

@@ -4,6 +4,7 @@
 #include "autograd/detail.hpp"
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
+#include "cuda/gemm.hpp"
 
 namespace tg {
 
@@ -21,10 +22,37 @@ GemmOperand as_gemm(index_t rows, index_t cols, index_t s0, index_t s1) {
   return {};
 }
 
+// y (M x N, f32) = a (M x K) @ b (K x N) for 16-bit operands on a GPU, on its tensor
+// cores, when a's rows and b's columns are contiguous (b is then an N x K row-major
+// matrix seen transposed: a Linear layer's W^T, the layout cuda::gemm_bf16 / gemm_f16
+// take); undefined otherwise.
+Tensor tensor_core_matmul(const Tensor& a, const Tensor& b) {
+  if (a.dim() != 2 || b.dim() != 2 || b.size(0) != a.size(1)) return {};
+  const index_t M = a.size(0), K = a.size(1), N = b.size(1);
+  const index_t sa0 = a.strides()[0], sa1 = a.strides()[1], sb0 = b.strides()[0], sb1 = b.strides()[1];
+  const bool a_rows = (sa1 == 1 || K <= 1) && (M <= 1 || sa0 >= K);
+  const bool b_cols = (sb0 == 1 || K <= 1) && (N <= 1 || sb1 >= K);
+  if (!a_rows || !b_cols) return {};
+  const index_t lda = M <= 1 ? std::max<index_t>(K, 1) : sa0, ldb = N <= 1 ? std::max<index_t>(K, 1) : sb1;
+  Tensor y = make_tensor(std::vector<index_t>{M, N}, DType::f32, a.device());
+  const auto* pa = static_cast<const std::uint16_t*>(a.raw_data());
+  const auto* pb = static_cast<const std::uint16_t*>(b.raw_data());
+  if (a.dtype() == DType::bf16) cuda::gemm_bf16(M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, y.data<float>(), std::max<index_t>(N, 1));
+  else cuda::gemm_f16(M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, y.data<float>(), std::max<index_t>(N, 1));
+  return y;
+}
+
 // y (batch..., M, N) = a (batch..., M, K) @ b (batch..., K, N), every operand expanded
-// to the same batch sizes; no autograd.
+// to the same batch sizes; no autograd. 16-bit operands give an f32 y: their products
+// are exact in f32 and summed in f32, on the tensor cores where the layout allows, else
+// by the f32 GEMM on the widened values (the same function on every device).
 Tensor matmul_kernel(const Tensor& a_in, const Tensor& b_in) {
   detail::check_same("matmul", {&a_in, &b_in});
+  if (detail::is_half(a_in.dtype())) {
+    if (a_in.device().is_cuda())
+      if (Tensor y = tensor_core_matmul(a_in, b_in); y.defined()) return y;
+    return matmul_kernel(a_in.detach().to(DType::f32), b_in.detach().to(DType::f32));
+  }
   const int ra = a_in.dim(), rb = b_in.dim();
   const index_t M = a_in.size(-2), K = a_in.size(-1), N = b_in.size(-1);
   TG_CHECK(b_in.size(-2) == K, "matmul", "b", "expected ", K, " rows in b to match a ", a_in.shape().str(), ", got ",
@@ -63,17 +91,23 @@ Tensor matmul_kernel(const Tensor& a_in, const Tensor& b_in) {
 }
 
 // da = g b^T, db = a^T g (summed over broadcast batch dims): each needs only the other
-// operand, which is all that is saved.
+// operand, which is all that is saved. With 16-bit operands (g is f32) the saved one is
+// widened, the product taken in f32 and the gradient rounded to the operand's dtype.
 struct MatmulBackward final : Node {
   SavedTensor a, b;
   std::vector<index_t> a_sizes, b_sizes;
+  DType dtype = DType::f32;
   const char* name() const override { return "MatmulBackward"; }
   void release_saved() override { a.reset(), b.reset(); }
   index_t saved_bytes() const override { return a.bytes() + b.bytes(); }
   std::vector<Tensor> backward(const Tensor& g) override {
+    const AutocastGuard off(DType::f32);  // a backward computes as its forward did, autocast or not
+    const bool half = detail::is_half(dtype);
+    auto wide = [&](const Tensor& t) { return half ? t.to(DType::f32) : t; };
+    auto narrow = [&](const Tensor& t) { return half ? t.to(dtype) : t; };
     Tensor ga, gb;
-    if (next[0].node) ga = sum_to(matmul(g, b.unpack(*this).transpose(-1, -2)), a_sizes);
-    if (next[1].node) gb = sum_to(matmul(a.unpack(*this).transpose(-1, -2), g), b_sizes);
+    if (next[0].node) ga = narrow(sum_to(matmul(g, wide(b.unpack(*this)).transpose(-1, -2)), a_sizes));
+    if (next[1].node) gb = narrow(sum_to(matmul(wide(a.unpack(*this)).transpose(-1, -2), g), b_sizes));
     return {ga, gb};
   }
 };
@@ -83,6 +117,8 @@ struct MatmulBackward final : Node {
 Tensor matmul(const Tensor& a, const Tensor& b, Loc where) {
   detail::check_same("matmul", {&a, &b});
   TG_CHECK(a.dim() >= 1 && b.dim() >= 1, "matmul", a.dim() < 1 ? "a" : "b", "expected at least 1 dim, got a scalar");
+  if (const DType ac = autocast_dtype(); ac != DType::f32 && a.dtype() == DType::f32)
+    return matmul(a.to(ac), b.to(ac), where);
   // Vectors as in NumPy: (K) @ (.., K, N) is a row, (.., M, K) @ (K) a column, removed after.
   if (a.dim() == 1 || b.dim() == 1) {
     Tensor y = matmul(a.dim() == 1 ? a.unsqueeze(0) : a, b.dim() == 1 ? b.unsqueeze(-1) : b, where);
@@ -97,6 +133,7 @@ Tensor matmul(const Tensor& a, const Tensor& b, Loc where) {
     if (a.requires_grad()) n->b = SavedTensor(b);
     n->a_sizes = detail::to_vector(a.sizes());
     n->b_sizes = detail::to_vector(b.sizes());
+    n->dtype = a.dtype();
     attach(n, {&a, &b}, y, where);
   }
   if (anomaly_enabled()) check_finite(y, "forward", y.grad_fn().get(), "matmul", where);
@@ -191,6 +228,17 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias, Activation a
     detail::check_same("linear", {&x, &bias});
     TG_CHECK(bias.dim() == 1 && bias.size(0) == out, "linear", "bias", "expected shape (", out, "), got ",
              bias.shape().str());
+  }
+  // Autocast, or 16-bit x and W: a 16-bit matmul (f32 out), then the bias and the
+  // activation in f32, as differentiable ops.
+  if (const DType ac = autocast_dtype(); (ac != DType::f32 && x.dtype() == DType::f32) || detail::is_half(x.dtype())) {
+    const DType h = detail::is_half(x.dtype()) ? x.dtype() : ac;
+    std::vector<index_t> out_sizes = detail::to_vector(x.sizes());
+    out_sizes.back() = out;
+    Tensor z = matmul(x.reshape({-1, in}).to(h), w.to(h).t(), where);
+    if (bias.defined()) z = z + bias.to(DType::f32);
+    if (act.kind != Act::none) z = activation(z, act, where);
+    return z.reshape(out_sizes);
   }
   const bool graph = needs_graph({&x, &w, &bias});
   const Tensor xc = plain(x), wc = plain(w), bc = bias.defined() ? plain(bias) : Tensor();
