@@ -505,6 +505,38 @@ TEST(CudaOps, SmallShapesOfEveryOpForTheSanitizer) {
   cuda::cross_entropy_backward(7, 13, dx.ptr(), 13, target.ptr(), -100, 0.1, small.ptr() + 7, small.ptr(), dy.ptr(), 13);
   cuda::synchronize();
   for (float v : dy.download(7 * 13)) EXPECT_TRUE(std::isfinite(v));
+
+  // Fused attention forward and backward (B 1, 2 query heads over 1 kv head, 33 queries,
+  // 65 keys, head dim 64, causal: partial tiles, skipped tiles, grouped heads).
+  AttentionDims d;
+  d.batch = 1, d.heads = 2, d.kv_heads = 1, d.seq_q = 33, d.seq_k = 65, d.head_dim = 64;
+  const index_t nq = 2 * 33 * 64, nk = 65 * 64;
+  Dev q(testing::random_vec<float>(rng, nq)), k(testing::random_vec<float>(rng, nk)), v(testing::random_vec<float>(rng, nk));
+  Dev o(std::vector<float>(std::size_t(nq), kNaN)), lse(std::vector<float>(66, kNaN));
+  Dev d_o(testing::random_vec<float>(rng, nq)), dq(std::vector<float>(std::size_t(nq), kNaN));
+  Dev dk(std::vector<float>(std::size_t(nk), kNaN)), dv(std::vector<float>(std::size_t(nk), kNaN));
+  AttentionForwardArgs<float> fa;
+  fa.dims = d, fa.scale = 0.125f, fa.causal = true;
+  fa.q = {q.ptr(), 2 * 33 * 64, 33 * 64, 64, 1}, fa.k = {k.ptr(), nk, nk, 64, 1}, fa.v = {v.ptr(), nk, nk, 64, 1};
+  fa.o = {o.ptr(), 2 * 33 * 64, 33 * 64, 64, 1}, fa.lse = lse.ptr();
+  cuda::attention_forward(fa);
+  AttentionBackwardArgs<float> ba;
+  ba.dims = d, ba.scale = fa.scale, ba.causal = true, ba.q = fa.q, ba.k = fa.k, ba.v = fa.v;
+  ba.o = {o.ptr(), 2 * 33 * 64, 33 * 64, 64, 1}, ba.lse = lse.ptr();
+  ba.d_o = {d_o.ptr(), 2 * 33 * 64, 33 * 64, 64, 1}, ba.dq = {dq.ptr(), 2 * 33 * 64, 33 * 64, 64, 1};
+  ba.dk = {dk.ptr(), nk, nk, 64, 1}, ba.dv = {dv.ptr(), nk, nk, 64, 1};
+  cuda::attention_backward(ba);
+  // A strided f32 -> bf16 conversion and a 16-bit copy (Tensor::to, contiguous()).
+  Buffer h16(7 * 13 * 2, Device::cuda(0)), c16(7 * 13 * 2, Device::cuda(0));
+  cuda::convert(DType::f32, DType::bf16, t, dx.ptr(), h16.data());
+  cuda::convert(DType::bf16, DType::bf16, Shape(sizes, transposed), h16.data(), c16.data());
+  cuda::synchronize();
+  for (Dev* out : {&o, &dq}) {
+    for (float f : out->download(std::size_t(nq))) EXPECT_TRUE(std::isfinite(f));
+  }
+  for (Dev* out : {&dk, &dv}) {
+    for (float f : out->download(std::size_t(nk))) EXPECT_TRUE(std::isfinite(f));
+  }
 }
 
 }  // namespace
