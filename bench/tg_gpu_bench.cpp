@@ -30,6 +30,7 @@
 #include "cuda/kernels.hpp"
 #include "cuda/ops.hpp"
 #include "cuda/runtime.hpp"
+#include "kernels/half.hpp"
 #include "nn/nn.hpp"
 
 namespace {
@@ -165,20 +166,18 @@ int main(int argc, char** argv) {
   }
   // BF16 tensor cores, C (FP32) = A B^T: ours against cuBLAS (cublasGemmEx) on the same bits:
   // A and B are 8192^2 bf16 values uniform in [-1, 1) at the front of a and b.
-  {
+  auto fill_bf16 = [&] {
     std::vector<std::uint16_t> h(std::size_t(8192) * 8192);
     std::uint64_t state = 0x9e3779b97f4a7c15ull;
     for (float* dst : {a, b}) {
       for (std::uint16_t& v : h) {
         state ^= state << 13, state ^= state >> 7, state ^= state << 17;  // xorshift64
-        const float u = float(double(state >> 11) * 0x1.0p-53 * 2.0 - 1.0);
-        std::uint32_t bits;
-        std::memcpy(&bits, &u, 4);
-        v = std::uint16_t(bits >> 16);
+        v = tg::bf16_bits_from_float(float(double(state >> 11) * 0x1.0p-53 * 2.0 - 1.0));
       }
       CHECK(cudaMemcpy(dst, h.data(), h.size() * sizeof(std::uint16_t), cudaMemcpyHostToDevice));
     }
-  }
+  };
+  fill_bf16();
   for (index_t sz : {index_t(4096), index_t(8192)}) {
     const double flop = 2.0 * double(sz) * double(sz) * double(sz);
     const auto* ha = reinterpret_cast<const std::uint16_t*>(a);
@@ -420,6 +419,32 @@ int main(int argc, char** argv) {
                 "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(impl ? replay : eager) +
                 ", \"time_unit\": \"ms\"}";
     }
+  }
+  // The Hopper path of the BF16 GEMM (wgmma + TMA, sm_90a) against the mma.sync kernel and
+  // cuBLAS: last, so that a fault in the newest kernel costs no other row.
+  if (tg::cuda::half_gemm_wgmma_available()) {
+    fill_bf16();
+    std::printf("\n%-22s %4s %12s %12s %12s %8s\n", "bf16 GEMM (A B^T)", "op", "wgmma", "mma.sync", "cuBLAS",
+                "wgmma/cuBLAS");
+    for (index_t sz : {index_t(4096), index_t(8192)}) {
+      const double flop = 2.0 * double(sz) * double(sz) * double(sz);
+      const auto* ha = reinterpret_cast<const std::uint16_t*>(a);
+      const auto* hb = reinterpret_cast<const std::uint16_t*>(b);
+      const tg::GemmEpilogue<float> none{};
+      const double hopper = median_ms([&] {
+        tg::cuda::gemm_bf16(sz, sz, sz, 1.0f, ha, sz, hb, sz, 0.0f, c, sz, none, tg::cuda::HalfGemmPath::wgmma);
+      }, 10);
+      const double mma = median_ms([&] {
+        tg::cuda::gemm_bf16(sz, sz, sz, 1.0f, ha, sz, hb, sz, 0.0f, c, sz, none, tg::cuda::HalfGemmPath::mma_sync);
+      }, 10);
+      const double theirs = median_ms([&] { tg::peers::cublas_gemm_bf16_nt(sz, sz, sz, ha, sz, hb, sz, c, sz); }, 10);
+      const std::string shape = std::to_string(sz) + "x" + std::to_string(sz) + "x" + std::to_string(sz);
+      std::printf("%-22s %4s %7.1f TF/s %7.1f TF/s %7.1f TF/s %7.2fx\n", shape.c_str(), "nt", flop / hopper / 1e9,
+                  flop / mma / 1e9, flop / theirs / 1e9, theirs / hopper);
+      row("tilegrad", shape, "nt_bf16_wgmma", hopper, flop);
+    }
+  } else {
+    std::printf("\nbf16 GEMM, wgmma path: not available on this device (needs compute capability 9.0)\n");
   }
   json += "\n]}\n";
   cudaFree(targets);

@@ -18,11 +18,14 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 
 #include "cuda/act.cuh"
 #include "cuda/check.cuh"
 #include "cuda/launch.cuh"
 #include "cuda/gemm.hpp"
+#include "cuda/gemm_wgmma.hpp"
+#include "cuda/runtime.hpp"
 #include "kernels/buffer.hpp"
 #include "kernels/error.hpp"
 
@@ -556,8 +559,18 @@ void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha,
 }
 
 namespace {
+// auto's choice: TG_CUDA_HALF_GEMM (read once), else mma.sync (cuda/gemm.hpp).
+HalfGemmPath default_half_path() {
+  static const HalfGemmPath path = [] {
+    const char* v = std::getenv("TG_CUDA_HALF_GEMM");
+    return v && std::string(v) == "wgmma" ? HalfGemmPath::wgmma : HalfGemmPath::mma_sync;
+  }();
+  return path;
+}
+
 void gemm_half(bool f16, index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
-               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
+               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
+               HalfGemmPath path) {
   const char* op = f16 ? "cuda::gemm_f16" : "cuda::gemm_bf16";
   TG_CHECK(M >= 0 && N >= 0 && K >= 0, op, "M", "expected sizes >= 0, got ", M, " x ", N, " x ", K);
   TG_CHECK(M < (index_t(1) << 31) && N < (index_t(1) << 31) && K < (index_t(1) << 31), op, "M",
@@ -570,6 +583,17 @@ void gemm_half(bool f16, index_t M, index_t N, index_t K, float alpha, const std
   TG_CHECK(C != nullptr && (K == 0 || (A != nullptr && B != nullptr)), op, "C", "expected device pointers");
   const ArgsBf16 a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
                    ep.act.slope, 0};
+  const bool explicit_wgmma = path == HalfGemmPath::wgmma;
+  if (path == HalfGemmPath::auto_select) path = default_half_path();
+  if (path == HalfGemmPath::wgmma) {
+    if (detail::gemm_half_wgmma(f16, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc), ep.bias,
+                                ep.act.kind, ep.act.slope))
+      return;
+    TG_CHECK(!explicit_wgmma, op, "path",
+             "the wgmma path needs a compute capability 9.0 device running its sm_90a binary, A and B 16-byte "
+             "aligned, lda and ldb multiples of 8 and K > 0; got lda ",
+             lda, ", ldb ", ldb, ", K ", K, detail::wgmma_available() ? "" : " (no such device here)");
+  }
   const bool vec = lda % 8 == 0 && ldb % 8 == 0 && detail::aligned16(A) && detail::aligned16(B);
   if (f16) gemm_half_128x128<true><<<tile_grid(M, N), kThreads, 0, detail::stream()>>>(a, vec);
   else gemm_half_128x128<false><<<tile_grid(M, N), kThreads, 0, detail::stream()>>>(a, vec);
@@ -579,13 +603,25 @@ void gemm_half(bool f16, index_t M, index_t N, index_t K, float alpha, const std
 
 void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
                const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
-  gemm_half(false, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  gemm_half(false, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, HalfGemmPath::auto_select);
+}
+void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
+               HalfGemmPath path) {
+  gemm_half(false, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, path);
 }
 
 void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
-  gemm_half(true, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  gemm_half(true, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, HalfGemmPath::auto_select);
 }
+void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+              const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
+              HalfGemmPath path) {
+  gemm_half(true, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, path);
+}
+
+bool half_gemm_wgmma_available() { return device_count() > 0 && detail::wgmma_available(); }
 
 const char* gemm_kernel_name(GemmKernel kernel) {
   switch (kernel) {

@@ -33,6 +33,25 @@ void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t*
               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc,
               const GemmEpilogue<float>& ep = {});
 
+// Which kernel a 16-bit GEMM runs:
+//   mma_sync  gemm.cu's mma.sync kernel (sm_80 and newer; any layout the contract allows);
+//   wgmma     cuda/gemm_wgmma.cu's Hopper kernel (sm_90a: wgmma, TMA, a 4-stage ring):
+//             needs a compute capability 9.0 device, A and B 16-byte aligned, lda and
+//             ldb multiples of 8 and K > 0, else a tg::Error;
+//   auto      TG_CUDA_HALF_GEMM=wgmma|mma_sync if set, else mma_sync: the Hopper kernel
+//             becomes auto's choice on sm_90 once scripts/gpu-check has run it on one
+//             (cuda/NOTES.md), falling back to mma_sync where it does not apply.
+enum class HalfGemmPath : int { auto_select = -1, mma_sync = 0, wgmma = 1 };
+void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
+               HalfGemmPath path);
+void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+              const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
+              HalfGemmPath path);
+// Whether the current device can run HalfGemmPath::wgmma (compute capability 9.0 and the
+// sm_90a binary loaded); false without a device.
+bool half_gemm_wgmma_available();
+
 // The kernel configurations (cuda/NOTES.md). gemm() uses the one measured best
 // (TG_CUDA_GEMM_KERNEL=0|1|2 overrides it, for re-tuning on a GPU); the tests and the
 // GPU benchmarks run each.

@@ -29,12 +29,17 @@ NO_STACK = ("sgemm", "softmax", "layer_norm", "reduce", "cross_entropy", "attent
 SGEMM = "sgemm_128x128"   # the FP32 SGEMM kernels
 # The tensor-core kernels: name -> (their mma, how many per iteration of the hot loop at
 # least, what else their PTX must hold).
+WGMMA_NEEDS = ["cp.async.bulk.tensor.2d", "mbarrier.try_wait.parity", "mbarrier.arrive.expect_tx",
+               "wgmma.fence.sync.aligned", "wgmma.commit_group.sync.aligned", "wgmma.wait_group.sync.aligned"]
 TENSOR_CORE = {
     "sgemm_tf32": ("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 16, ["cvt.rna.tf32.f32"]),
     "gemm_half_128x128<false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32,
                                  ["cp.async.cg.shared.global", "cp.async.wait_group"]),
     "gemm_half_128x128<true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 32,
                                 ["cp.async.cg.shared.global", "cp.async.wait_group"]),
+    # The Hopper kernel (sm_90a): 4 warpgroup MMAs per k tile of 64, operands by TMA.
+    "gemm_wgmma_128x128<false>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", 4, WGMMA_NEEDS),
+    "gemm_wgmma_128x128<true>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", 4, WGMMA_NEEDS),
 }
 
 
@@ -145,23 +150,26 @@ def check_tensor_core_ptx(name, body, failures, mma_op, least, needs):
 
 
 def check_sass(cubin, failures):
+    """Checks one cubin's tensor-core and SGEMM functions; returns how many SGEMMs it holds."""
     tool = shutil.which("cuobjdump") or ("/usr/local/cuda/bin/cuobjdump" if os.path.exists("/usr/local/cuda/bin/cuobjdump") else None)
     if not tool:
         failures.append("SASS: cuobjdump not found")
-        return
+        return 0
     out = subprocess.run([tool, "-sass", cubin], capture_output=True, text=True)
     if out.returncode != 0:
         failures.append(f"SASS: cuobjdump -sass {cubin} failed: {out.stderr.strip()}")
-        return
+        return 0
     functions = re.split(r"\n\s*Function : ", out.stdout)[1:]
     seen = 0
     for fn in functions:
         name = fn.split("\n", 1)[0].strip()
         if any(k in name for k in TENSOR_CORE):
-            hmma = len(re.findall(r"\bHMMA\.", fn))
-            print(f"SASS {short(demangle([name])[name])}: HMMA {hmma}")
-            if hmma == 0:
-                failures.append(f"SASS {name}: no HMMA (tensor-core) instruction")
+            # wgmma is HGMMA in SASS, mma.sync HMMA.
+            op = "HGMMA" if "wgmma" in name else "HMMA"
+            count = len(re.findall(r"\b" + op + r"\.", fn))
+            print(f"SASS {short(demangle([name])[name])}: {op} {count}")
+            if count == 0:
+                failures.append(f"SASS {name}: no {op} (tensor-core) instruction")
             continue
         if SGEMM not in name:
             continue
@@ -173,8 +181,7 @@ def check_sass(cubin, failures):
             failures.append(f"SASS {name}: FFMA {ffma}, LDS.128 {lds128} (both expected)")
         if local:
             failures.append(f"SASS {name}: {local} local-memory instructions (LDL/STL)")
-    if seen == 0:
-        failures.append(f"SASS: no SGEMM function in {cubin}")
+    return seen
 
 
 def main(argv):
@@ -218,7 +225,7 @@ def main(argv):
             if kind:
                 mma_op, least, needs = TENSOR_CORE[kind]
                 mma = check_tensor_core_ptx(label, body, failures, mma_op, least, needs)
-                print(f"PTX {label}: hottest loop {mma} {mma_op.split('.')[3]} mma.sync")
+                print(f"PTX {label}: hottest loop {mma} x {mma_op}")
                 continue
             if SGEMM not in label:
                 continue
@@ -233,8 +240,9 @@ def main(argv):
         failures.append(f"PTX: no SGEMM entry in {keep}/*.ptx")
 
     if sass:
-        for cubin in sorted(glob.glob(os.path.join(keep, "gemm*.cubin"))):
-            check_sass(cubin, failures)
+        cubins = sorted(glob.glob(os.path.join(keep, "gemm*.cubin")))
+        if sum(check_sass(cubin, failures) for cubin in cubins) == 0:
+            failures.append(f"SASS: no SGEMM function in {keep}/gemm*.cubin")
 
     for f in failures:
         print("FAIL", f)

@@ -150,7 +150,9 @@ TEST(CudaGemm, Tf32MatchesTheReferenceWithinItsRounding) {
 // error is FP32 accumulation: the SGEMM's bound. Against the float inputs before
 // rounding (2^-9 relative each for bf16, 2^-12 for f16) the error is ~3e-3 / ~4e-4:
 // bound 1e-2 (DESIGN.md).
-void check_half_gemm(testing::Rng& rng, bool f16) {
+// `path`: the kernel (cuda/gemm.hpp); the wgmma path needs rows padded to 8 elements.
+void check_half_gemm(testing::Rng& rng, bool f16, cuda::HalfGemmPath path) {
+  const bool hopper = path == cuda::HalfGemmPath::wgmma;
   auto to16 = [f16](float f) { return f16 ? f16_bits_from_float(f) : bf16_bits_from_float(f); };
   auto from16 = [f16](std::uint16_t h) { return double(f16 ? float_from_f16_bits(h) : float_from_bf16_bits(h)); };
   double worst_vs_float = 0;
@@ -159,7 +161,8 @@ void check_half_gemm(testing::Rng& rng, bool f16) {
     const index_t M = sizes[rng.integer(0, 6)], N = sizes[rng.integer(0, 6)];
     const index_t K = rep % 4 == 0 ? 2048 : rep % 4 == 1 ? rng.integer(1, 70) : sizes[rng.integer(0, 6)];
     // Rows padded to a multiple of 8 keep the cp.async path; an odd padding forces 2-byte loads.
-    const index_t lda = K + (rng.coin() ? (8 - K % 8) % 8 : 3), ldb = K + (rng.coin() ? (8 - K % 8) % 8 : 1);
+    const index_t lda = K + (hopper || rng.coin() ? (8 - K % 8) % 8 + 8 * rng.integer(0, 1) : 3);
+    const index_t ldb = K + (hopper || rng.coin() ? (8 - K % 8) % 8 : 1);
     const std::vector<float> af = testing::random_vec<float>(rng, M * lda), bf = testing::random_vec<float>(rng, N * ldb);
     std::vector<std::uint16_t> a(af.size()), b(bf.size());
     std::vector<double> ad(af.size()), bd(bf.size()), af64(af.begin(), af.end()), bf64(bf.begin(), bf.end());
@@ -168,16 +171,26 @@ void check_half_gemm(testing::Rng& rng, bool f16) {
     const std::vector<float> bias = testing::random_vec<float>(rng, N);
     std::vector<double> biasd(bias.begin(), bias.end()), want(std::size_t(M * N)), want_float(std::size_t(M * N));
     const Activation act{rep % 3 == 0 ? Act::relu : Act::none};
-    gemm_ref<double>(Trans::N, Trans::T, M, N, K, 1.0, ad.data(), lda, bd.data(), ldb, 0.0, want.data(), N,
+    // Every fifth shape accumulates into C (alpha 0.75, beta 0.5); the others overwrite a
+    // NaN-poisoned C, which beta == 0 must never read.
+    const bool acc = rep % 5 == 2;
+    const float alpha = acc ? 0.75f : 1.0f, beta = acc ? 0.5f : 0.0f;
+    const std::vector<float> c0 = acc ? testing::random_vec<float>(rng, M * N)
+                                      : std::vector<float>(std::size_t(M * N), testing::kPoison<float>);
+    for (std::size_t i = 0; i < want.size(); ++i) want[i] = want_float[i] = acc ? double(c0[i]) : 0.0;
+    gemm_ref<double>(Trans::N, Trans::T, M, N, K, alpha, ad.data(), lda, bd.data(), ldb, beta, want.data(), N,
                      GemmEpilogue<double>{biasd.data(), act});
-    gemm_ref<double>(Trans::N, Trans::T, M, N, K, 1.0, af64.data(), lda, bf64.data(), ldb, 0.0, want_float.data(), N,
+    gemm_ref<double>(Trans::N, Trans::T, M, N, K, alpha, af64.data(), lda, bf64.data(), ldb, beta, want_float.data(), N,
                      GemmEpilogue<double>{biasd.data(), act});
     Buffer da(a.size() * 2, Device::cuda(0)), db(b.size() * 2, Device::cuda(0));
     cuda::copy_bytes(da.data(), true, a.data(), false, a.size() * 2);
     cuda::copy_bytes(db.data(), true, b.data(), false, b.size() * 2);
-    DeviceVec dbias(bias), dc(std::vector<float>(std::size_t(M * N), testing::kPoison<float>));
-    (f16 ? cuda::gemm_f16 : cuda::gemm_bf16)(M, N, K, 1.0f, da.as<std::uint16_t>(), lda, db.as<std::uint16_t>(), ldb,
-                                             0.0f, dc.ptr(), N, GemmEpilogue<float>{dbias.ptr(), act});
+    DeviceVec dbias(bias), dc(c0);
+    using Gemm16 = void (*)(index_t, index_t, index_t, float, const std::uint16_t*, index_t, const std::uint16_t*,
+                            index_t, float, float*, index_t, const GemmEpilogue<float>&, cuda::HalfGemmPath);
+    const Gemm16 gemm16 = f16 ? Gemm16(&cuda::gemm_f16) : Gemm16(&cuda::gemm_bf16);
+    gemm16(M, N, K, alpha, da.as<std::uint16_t>(), lda, db.as<std::uint16_t>(), ldb, beta, dc.ptr(), N,
+           GemmEpilogue<float>{dbias.ptr(), act}, path);
     const std::vector<float> got = dc.download(std::size_t(M * N));
     const std::string what = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) + " lda " +
                              std::to_string(lda) + " ldb " + std::to_string(ldb);
@@ -191,19 +204,41 @@ void check_half_gemm(testing::Rng& rng, bool f16) {
   }
   ::testing::Test::RecordProperty(f16 ? "f16_worst_relative_error_vs_fp32_inputs" : "bf16_worst_relative_error_vs_fp32_inputs",
                                   std::to_string(worst_vs_float));
-  std::printf("%s GEMM: worst relative norm error against the FP32 inputs %.2e\n", f16 ? "F16" : "BF16", worst_vs_float);
+  std::printf("%s GEMM (%s): worst relative norm error against the FP32 inputs %.2e\n", f16 ? "F16" : "BF16",
+              hopper ? "wgmma" : "mma.sync", worst_vs_float);
 }
 
 TEST(CudaGemm, Bf16MatchesTheReferenceOnItsRoundedInputs) {
   TG_REQUIRE_GPU();
   TG_TEST_RNG(rng);
-  check_half_gemm(rng, false);
+  check_half_gemm(rng, false, cuda::HalfGemmPath::mma_sync);
 }
 
 TEST(CudaGemm, F16MatchesTheReferenceOnItsRoundedInputs) {
   TG_REQUIRE_GPU();
   TG_TEST_RNG(rng);
-  check_half_gemm(rng, true);
+  check_half_gemm(rng, true, cuda::HalfGemmPath::mma_sync);
+}
+
+// The Hopper kernel (wgmma, TMA) on the same shapes, where the device has it; elsewhere,
+// and for layouts it does not take, asking for it is a tg::Error naming the path.
+TEST(CudaGemm, TheHopperPathMatchesTheReferenceOrSaysWhyNot) {
+  TG_REQUIRE_GPU();
+  Buffer a(64 * 2, Device::cuda(0)), b(64 * 2, Device::cuda(0)), c(16 * 4, Device::cuda(0));
+  auto odd_lda = [&] {
+    cuda::gemm_bf16(4, 4, 7, 1.0f, a.as<std::uint16_t>(), 7, b.as<std::uint16_t>(), 8, 0.0f, c.as<float>(), 4, {},
+                    cuda::HalfGemmPath::wgmma);
+  };
+  try {
+    odd_lda();
+    FAIL() << "expected tg::Error for lda 7 on the wgmma path";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("path"), std::string::npos) << e.what();
+  }
+  if (!cuda::half_gemm_wgmma_available()) GTEST_SKIP() << "no compute capability 9.0 device with the sm_90a kernel";
+  TG_TEST_RNG(rng);
+  check_half_gemm(rng, false, cuda::HalfGemmPath::wgmma);
+  check_half_gemm(rng, true, cuda::HalfGemmPath::wgmma);
 }
 
 // The benchmarks' fused peer (cublasLt RELU_BIAS) computes what our epilogue does:
