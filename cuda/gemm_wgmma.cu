@@ -265,7 +265,9 @@ bool wgmma_available() {
 bool gemm_half_wgmma(bool f16, int M, int N, int K, float alpha, const std::uint16_t* A, int lda,
                      const std::uint16_t* B, int ldb, float beta, float* C, int ldc, const float* bias, Act act,
                      float slope) {
-  if (K == 0 || lda % 8 != 0 || ldb % 8 != 0 || !aligned16(A) || !aligned16(B) || !wgmma_available()) return false;
+  if (K == 0 || lda % 8 != 0 || ldb % 8 != 0 || !aligned16(A) || !aligned16(B) || (M + kBM - 1) / kBM > 65535 ||
+      !wgmma_available())
+    return false;
   CUtensorMap map_a, map_b;
   if (!make_map(&map_a, f16, A, M, K, lda) || !make_map(&map_b, f16, B, N, K, ldb)) return false;
   const Epilogue e{C, ldc, M, N, alpha, beta, bias, act, slope};

@@ -14,7 +14,7 @@ bool wgmma_available();
 
 // C = act(alpha A B^T + beta C + bias) on the Hopper path, arguments already checked;
 // returns false, doing nothing, where it does not apply (no sm_90a device, K == 0, A or B
-// not 16-byte aligned, lda or ldb not a multiple of 8).
+// not 16-byte aligned, lda or ldb not a multiple of 8, more than 65535 row tiles).
 bool gemm_half_wgmma(bool f16, int M, int N, int K, float alpha, const std::uint16_t* A, int lda,
                      const std::uint16_t* B, int ldb, float beta, float* C, int ldc, const float* bias, Act act,
                      float slope);

@@ -24,6 +24,8 @@ const char* dtype_tag(DType t) {
     case DType::f32: return "F32";
     case DType::f64: return "F64";
     case DType::i64: return "I64";
+    case DType::bf16: return "BF16";
+    case DType::f16: return "F16";
     default: return nullptr;
   }
 }
@@ -32,6 +34,8 @@ bool dtype_from_tag(const std::string& s, DType& t) {
   if (s == "F32") t = DType::f32;
   else if (s == "F64") t = DType::f64;
   else if (s == "I64") t = DType::i64;
+  else if (s == "BF16") t = DType::bf16;
+  else if (s == "F16") t = DType::f16;
   else return false;
   return true;
 }
@@ -99,7 +103,7 @@ void save_safetensors(const std::string& path, const StateDict& tensors, const M
     TG_CHECK(t.defined(), "save_safetensors", "tensors", "tensor ", name, " is undefined");
     const char* tag = dtype_tag(t.dtype());
     TG_CHECK(tag != nullptr, "save_safetensors", "tensors", "tensor ", name, " has dtype ", dtype_name(t.dtype()),
-             "; F32, F64 and I64 are supported");
+             "; F32, F64, BF16, F16 and I64 are supported");
     const std::size_t begin = data.size();
     data += bytes_of(t);
     // Appended piece by piece (GCC 12 warns falsely on chained operator+ here).
@@ -182,7 +186,7 @@ StateDict parse_safetensors(const std::string& bytes, const std::string& what, M
     Entry e{name, DType::f32, {}, 0, 0};
     TG_CHECK(dt->kind == Json::Kind::string && dtype_from_tag(dt->string, e.dtype), op, "file", what, ": entry ", name,
              " has dtype ", dt->kind == Json::Kind::string ? dt->string : "(not a string)",
-             "; F32, F64 and I64 are supported");
+             "; F32, F64, BF16, F16 and I64 are supported");
     TG_CHECK(shape->kind == Json::Kind::array && shape->array.size() <= std::size_t(Shape::kMaxRank), op, "file",
              what, ": entry ", name, " needs a shape of at most ", Shape::kMaxRank, " dims");
     std::uint64_t numel = 1;

@@ -400,6 +400,25 @@ TEST(GradScaler, BadOptionsAreClearErrorsAndDisabledPassesThrough) {
   EXPECT_EQ(p.to_vector<double>(), std::vector<double>(2, -2.0));
 }
 
+// A bf16 checkpoint (safetensors BF16) loads into an f32 model: the parameters become the
+// rounded values, widened exactly.
+TEST(HalfTensor, Bf16CheckpointsLoadIntoF32Models) {
+  Generator g(4), h(5);
+  const auto a = nn::mlp({6, 5, 3}, Activation{Act::relu}, &g), b = nn::mlp({6, 5, 3}, Activation{Act::relu}, &h);
+  nn::StateDict half;
+  for (const auto& [name, t] : a->state_dict()) half[name] = t.to(DType::bf16);
+  const std::string path = ::testing::TempDir() + "tg_bf16_checkpoint.safetensors";
+  nn::save_safetensors(path, half);
+  b->load_state_dict(nn::load_safetensors(path));
+  const nn::StateDict got = b->state_dict();
+  for (const auto& [name, t] : a->state_dict()) {
+    EXPECT_EQ(got.at(name).dtype(), DType::f32) << name;
+    const std::vector<double> want = t.to_vector<double>(), have = got.at(name).to_vector<double>();
+    for (std::size_t i = 0; i < want.size(); ++i) ASSERT_EQ(have[i], round16(want[i], false)) << name << " " << i;
+  }
+  std::remove(path.c_str());
+}
+
 // ---- training ----
 
 // An MLP 16-32-4 on four Gaussian blobs, Adam, 150 full-batch steps from one init:
