@@ -123,6 +123,16 @@ int main(int argc, char** argv) {
               "best/cuBLAS");
   std::string json = "{\"context\": {\"tg_gpu\": \"" + dev.name + "\"}, \"benchmarks\": [";
   bool first = true;
+  // The JSON so far, rewritten after each section: a section that fails (the newest
+  // kernels run last) leaves the earlier rows on disk.
+  auto flush = [&] {
+    if (out.empty()) return;
+    {
+      std::ofstream f(out + ".tmp");
+      f << json << "\n]}\n";
+    }
+    std::rename((out + ".tmp").c_str(), out.c_str());
+  };
   auto row = [&](const std::string& impl, const std::string& shape, const std::string& variant, double ms, double flop) {
     json += std::string(first ? "" : ",") + "\n {\"name\": \"gemm/" + impl + "/" + shape + "/" + variant +
             "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(ms) +
@@ -152,6 +162,7 @@ int main(int argc, char** argv) {
       row("tilegrad", shape, tt + "_" + tg::cuda::gemm_kernel_name(tg::cuda::GemmKernel(k)), ms[k], flop);
     row("cublas", shape, tt, theirs, flop);
   }
+  flush();
   // TF32 tensor cores (opt-in precision): ours against cuBLAS's TF32 on the same shapes.
   for (index_t sz : {index_t(4096), index_t(8192)}) {
     const double flop = 2.0 * double(sz) * double(sz) * double(sz);
@@ -164,6 +175,7 @@ int main(int argc, char** argv) {
     row("tilegrad", shape, "nn_tf32", ours, flop);
     row("cublas", shape, "nn_tf32", theirs, flop);
   }
+  flush();
   // BF16 tensor cores, C (FP32) = A B^T: ours against cuBLAS (cublasGemmEx) on the same bits:
   // A and B are 8192^2 bf16 values uniform in [-1, 1) at the front of a and b.
   auto fill_bf16 = [&] {
@@ -190,6 +202,7 @@ int main(int argc, char** argv) {
     row("tilegrad", shape, "nt_bf16", ours, flop);
     row("cublas", shape, "nt_bf16", theirs, flop);
   }
+  flush();
   fill_uniform(21);  // floats again
   // A Linear layer's forward with the bias and ReLU fused: our epilogue against
   // cublasLt's RELU_BIAS epilogue (C = relu(A B^T + bias)).
@@ -212,6 +225,7 @@ int main(int argc, char** argv) {
               ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(flop / ms * 1e3) + "}";
     }
   }
+  flush();
   // Memory-bound kernels on 1 GiB: GB/s (bytes read + written) against the
   // device-to-device copy of the same run.
   const double copy = tg::cuda::measure_copy_gbs(0);
@@ -292,6 +306,7 @@ int main(int argc, char** argv) {
             "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(ms) +
             ", \"time_unit\": \"ms\", \"bytes_per_second\": " + std::to_string(gbs * 1e9) + "}";
   }
+  flush();
   // Fused attention forward, FP32 (cuda/attention.cu), against our own unfused form
   // (per head: SGEMM Q K^T, row softmax, SGEMM P V) on the same inputs; FLOPs 4 B H S^2 D,
   // halved when causal. Inputs (B, H, S, D) contiguous in the 1 GiB buffers.
@@ -345,6 +360,7 @@ int main(int argc, char** argv) {
                     ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(flop / unfused * 1e3) + "}";
         }
   }
+  flush();
   // The MLP 784-256-256-10 AdamW training step at batch 1024 (the CUDA issue's target:
   // faster than PyTorch's step on the same GPU; scripts/peers/torch_gpu_step.py times
   // that): 7 warm-up steps, then the median over 10 runs of 20 steps, CUDA events.
@@ -373,6 +389,7 @@ int main(int argc, char** argv) {
             "\"real_time\": " + std::to_string(ms) + ", \"time_unit\": \"ms\", \"FLOPS\": " +
             std::to_string(flop / ms * 1e3) + "}";
   }
+  flush();
   // CUDA graphs: one replay of a captured training step against the same step launched
   // op by op, on one stream. SGD with momentum (a graph would freeze Adam's step count).
   // The seed MLP 1-10-1 (MSE, batch 10) is all launch overhead; 784-256-256-10 at batch
@@ -420,6 +437,7 @@ int main(int argc, char** argv) {
                 ", \"time_unit\": \"ms\"}";
     }
   }
+  flush();
   // The Hopper path of the BF16 GEMM (wgmma + TMA, sm_90a) against the mma.sync kernel and
   // cuBLAS: last, so that a fault in the newest kernel costs no other row.
   if (tg::cuda::half_gemm_wgmma_available()) {
@@ -446,16 +464,10 @@ int main(int argc, char** argv) {
   } else {
     std::printf("\nbf16 GEMM, wgmma path: not available on this device (needs compute capability 9.0)\n");
   }
-  json += "\n]}\n";
+  flush();
   cudaFree(targets);
   cudaFree(a);
   cudaFree(b);
   cudaFree(c);
-  if (!out.empty()) {
-    std::ofstream f(out + ".tmp");
-    f << json;
-    f.close();
-    std::rename((out + ".tmp").c_str(), out.c_str());
-  }
   return 0;
 }

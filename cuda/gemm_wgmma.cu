@@ -63,14 +63,21 @@ __device__ __forceinline__ void barrier_expect(std::uint32_t bar, int bytes) {
   asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
 }
 
+// Waits for the phase of `parity` to complete. A copy that never lands would hang the
+// GPU: after ~10 s (2e10 cycles) the kernel traps instead, which the host reports as a
+// launch failure (a kernel not yet run on a GPU earns the guard).
 __device__ __forceinline__ void barrier_wait(std::uint32_t bar, int parity) {
   std::uint32_t done = 0;
-  while (!done)
+  const long long start = clock64();
+  while (true) {
     asm volatile(
         "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
         : "=r"(done)
         : "r"(bar), "r"(parity)
         : "memory");
+    if (done) return;
+    if (clock64() - start > 20000000000LL) __trap();
+  }
 }
 
 // The box at (k0, row0) of `map` into shared memory at `dst`, completing on `bar`.
