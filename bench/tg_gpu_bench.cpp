@@ -438,10 +438,11 @@ int main(int argc, char** argv) {
     }
   }
   flush();
-  // The Hopper path of the BF16 GEMM (wgmma + TMA, sm_90a) against the mma.sync kernel and
-  // cuBLAS: last, so that a fault in the newest kernel costs no other row.
+  // The newest kernels last, so that a fault there costs no other row: the Hopper path of
+  // the BF16 GEMM (wgmma + TMA, sm_90a) against the mma.sync kernel and cuBLAS, then the
+  // BF16 tensor-core attention forward.
+  fill_bf16();
   if (tg::cuda::half_gemm_wgmma_available()) {
-    fill_bf16();
     std::printf("\n%-22s %4s %12s %12s %12s %8s\n", "bf16 GEMM (A B^T)", "op", "wgmma", "mma.sync", "cuBLAS",
                 "wgmma/cuBLAS");
     for (index_t sz : {index_t(4096), index_t(8192)}) {
@@ -463,6 +464,34 @@ int main(int argc, char** argv) {
     }
   } else {
     std::printf("\nbf16 GEMM, wgmma path: not available on this device (needs compute capability 9.0)\n");
+  }
+  flush();
+  {
+    std::printf("\n%-34s %10s\n", "attention_fwd (B 4, H 16, bf16)", "mma.sync");
+    const index_t B = 4, H = 16;
+    auto* qa = reinterpret_cast<tg::bfloat16*>(a);
+    auto* vb = reinterpret_cast<tg::bfloat16*>(b);
+    auto* oc = reinterpret_cast<tg::bfloat16*>(c);
+    for (index_t S : {index_t(1024), index_t(4096)})
+      for (index_t D : {index_t(64), index_t(128)})
+        for (bool causal : {false, true}) {
+          const index_t head = S * D;  // 2^25 bf16 values per tensor at most: q and k fill a's 8192^2
+          tg::AttentionForwardArgs<tg::bfloat16> fa;
+          fa.dims = {B, H, H, S, S, D};
+          fa.scale = 1.0f / std::sqrt(float(D));
+          fa.causal = causal;
+          fa.q = {qa, H * head, head, D, 1}, fa.k = {qa + B * H * head, H * head, head, D, 1};
+          fa.v = {vb, H * head, head, D, 1}, fa.o = {oc, H * head, head, D, 1};
+          float* lse = c + B * H * head;  // past O's bytes
+          const double ms = median_ms([&] { tg::cuda::attention_forward_bf16(fa, lse); }, 10);
+          const double flop = 4.0 * double(B * H) * double(S) * double(S) * double(D) / (causal ? 2 : 1);
+          const std::string shape = std::to_string(B) + "x" + std::to_string(H) + "x" + std::to_string(S) + "x" +
+                                    std::to_string(D) + (causal ? "/causal" : "");
+          std::printf("%-34s %7.1f TF/s\n", shape.c_str(), flop / ms / 1e9);
+          json += ",\n {\"name\": \"attention_fwd/tilegrad-bf16/" + shape + "/device:0\", \"run_type\": \"iteration\", " +
+                  "\"real_time\": " + std::to_string(ms) + ", \"time_unit\": \"ms\", \"FLOPS\": " +
+                  std::to_string(flop / ms * 1e3) + "}";
+        }
   }
   flush();
   cudaFree(targets);

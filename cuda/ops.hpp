@@ -46,6 +46,11 @@ void dropout(index_t n, const float* x, float* y, double p, std::uint64_t seed, 
 // (no atomics: the same bits each run) up to 128.
 void attention_forward(const AttentionForwardArgs<float>& args);
 void attention_backward(const AttentionBackwardArgs<float>& args);
+// Fused attention forward on BF16 tensor cores (cuda/attention_bf16.cu): q, k, v, o bf16
+// with unit stride along the head dim and 16-byte aligned rows, head dims 64 and 128,
+// causal or not, grouped heads, no additive mask (args.mask and args.lse null); FP32
+// accumulation and softmax, P rounded to bf16 for P V; lse (B, H, Sq) as FP32, or null.
+void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& args, float* lse);
 // One launch per 24 parameters (a multi-tensor apply); the slots' arrays on the device.
 void sgd_step(const SgdConfig& c, std::span<const ParamSlot<float>> slots);
 void adam_step(const AdamConfig& c, std::span<const ParamSlot<float>> slots);

@@ -152,6 +152,9 @@ void cross_entropy_backward(index_t, index_t, const float*, index_t, const index
 }
 void attention_forward(const AttentionForwardArgs<float>&) { unavailable("cuda::attention_forward"); }
 void attention_backward(const AttentionBackwardArgs<float>&) { unavailable("cuda::attention_backward"); }
+void attention_forward_bf16(const AttentionForwardArgs<bfloat16>&, float*) {
+  unavailable("cuda::attention_forward_bf16");
+}
 void count_targets(index_t, const index_t*, index_t, float*) { unavailable("cuda::count_targets"); }
 void random(Random, index_t, float*, double, double, std::uint64_t, std::uint64_t) { unavailable("cuda::random"); }
 void dropout(index_t, const float*, float*, double, std::uint64_t, std::uint64_t) { unavailable("cuda::dropout"); }

@@ -37,6 +37,9 @@ TENSOR_CORE = {
                                  ["cp.async.cg.shared.global", "cp.async.wait_group"]),
     "gemm_half_128x128<true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 32,
                                 ["cp.async.cg.shared.global", "cp.async.wait_group"]),
+    # Attention forward on BF16 tensor cores: per 64-key tile, S = Q K^T and O += P V.
+    "attention_fwd_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, []),
+    "attention_fwd_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, []),
     # The Hopper kernel (sm_90a): 4 warpgroup MMAs per k tile of 64, operands by TMA.
     "gemm_wgmma_128x128<false>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", 4, WGMMA_NEEDS),
     "gemm_wgmma_128x128<true>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", 4, WGMMA_NEEDS),

@@ -9,8 +9,8 @@ not), forward and backward, in fp32 (whatever backend torch picks for fp32: the
 memory-efficient kernel on an H200) and in bf16 with the flash backend forced. Timing as
 tg_gpu_bench: one warm-up, then the median of 10 forward calls (5 backward), CUDA events.
 FLOPs 4 B H S^2 D, halved when causal; the backward counts 2.5x the forward. With
---ours, each fp32 row also gets our fused kernel's rate from tg_gpu_bench's JSON and the
-ratio (ours / torch). Exits 3 when torch or a CUDA device is missing.
+--ours, each row also gets our kernel's rate from tg_gpu_bench's JSON and the ratio
+(ours / torch): fp32 rows our fp32 kernel, bf16 rows our bf16 tensor-core forward. Exits 3 when torch or a CUDA device is missing.
 """
 import json
 import statistics
@@ -87,10 +87,13 @@ def main(argv):
                         continue
                     fwd_tf, bwd_tf = flop / t_fwd / 1e9, 2.5 * flop / t_bwd / 1e9
                     line = f"{impl[6:] + ' ' + shape:34s} {fwd_tf:9.1f} {bwd_tf:9.1f}"
-                    if dtype == torch.float32 and ours:
-                        of = ours.get(f"attention_fwd/tilegrad/{shape}/device:0", 0.0) / 1e12
-                        ob = ours.get(f"attention_bwd/tilegrad/{shape}/device:0", 0.0) / 1e12
-                        line += f" {of:9.1f} {of / fwd_tf if fwd_tf else 0:6.2f} {ob:9.1f} {ob / bwd_tf if bwd_tf else 0:6.2f}"
+                    if ours:  # fp32 rows against our fp32 kernel, bf16 rows against our bf16 forward
+                        ours_impl = "tilegrad" if dtype == torch.float32 else "tilegrad-bf16"
+                        of = ours.get(f"attention_fwd/{ours_impl}/{shape}/device:0", 0.0) / 1e12
+                        ob = ours.get(f"attention_bwd/{ours_impl}/{shape}/device:0", 0.0) / 1e12
+                        line += f" {of:9.1f} {of / fwd_tf if fwd_tf else 0:6.2f}"
+                        if ob:
+                            line += f" {ob:9.1f} {ob / bwd_tf if bwd_tf else 0:6.2f}"
                     print(line)
                     for kind, ms, f in (("attention_fwd", t_fwd, flop), ("attention_bwd", t_bwd, 2.5 * flop)):
                         rows.append({"name": f"{kind}/{impl}/{shape}/device:0", "run_type": "iteration",
