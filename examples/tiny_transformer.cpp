@@ -9,7 +9,9 @@
 //   build/examples/tiny_transformer                       # the GPL-3 text Debian ships
 //   build/examples/tiny_transformer FILE --epochs 20      # rounds of --steps steps
 // Options: --steps N (per round, 50), --batch N (16), --context N (64), --embed N (64),
-// --heads N (4), --layers N (2), --lr X (3e-3), --sample N (200 characters).
+// --heads N (4), --layers N (2), --lr X (3e-3), --sample N (200 characters), --amp bf16|f16
+// (mixed precision: the Linear layers under AutocastGuard, f32 master weights; f16 with
+// nn::GradScaler, unscaled before the gradient clipping).
 // Ends with `result train_loss=... val_loss=... steps=... seconds=... tokens_per_s=...`.
 #include <algorithm>
 #include <chrono>
@@ -82,8 +84,15 @@ int main(int argc, char** argv) {
   }
   const examples::Args args = examples::parse_args(
       int(rest.size()), rest.data(),
-      " [FILE] [--steps N] [--batch N] [--context N] [--embed N] [--heads N] [--layers N] [--lr X] [--sample N]",
-      {"steps=", "batch=", "context=", "embed=", "heads=", "layers=", "lr=", "sample="}, /*devices=*/true);
+      " [FILE] [--steps N] [--batch N] [--context N] [--embed N] [--heads N] [--layers N] [--lr X] [--sample N] "
+      "[--amp bf16|f16]",
+      {"steps=", "batch=", "context=", "embed=", "heads=", "layers=", "lr=", "sample=", "amp="}, /*devices=*/true);
+  const std::string amp_name = args.get("amp", "off");
+  if (amp_name != "off" && amp_name != "bf16" && amp_name != "f16") {
+    std::fprintf(stderr, "tiny_transformer: --amp expects bf16 or f16, got '%s'\n", amp_name.c_str());
+    return 2;
+  }
+  const DType amp = amp_name == "bf16" ? DType::bf16 : amp_name == "f16" ? DType::f16 : DType::f32;
   const Device dev = args.device;
   const int rounds = args.epochs > 0 ? args.epochs : 8;
   const index_t steps = index_t(args.number("steps", 50)), batch = index_t(args.number("batch", 16));
@@ -112,15 +121,19 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::printf("tiny_transformer: %s, %lld characters (%lld distinct), 90%% for training; %lld layers, embed %lld, "
-              "%lld heads, context %lld, batch %lld, AdamW lr %g, %d threads, %s\n",
+              "%lld heads, context %lld, batch %lld, AdamW lr %g, %d threads, %s, %s\n",
               path.c_str(), static_cast<long long>(n), static_cast<long long>(vocab), static_cast<long long>(layers),
               static_cast<long long>(embed), static_cast<long long>(heads), static_cast<long long>(T),
-              static_cast<long long>(batch), lr, cpu::num_threads(), dev.str().c_str());
+              static_cast<long long>(batch), lr, cpu::num_threads(), dev.str().c_str(),
+              amp == DType::f32 ? "f32" : amp == DType::bf16 ? "bf16 autocast" : "f16 autocast + loss scaling");
 
   Generator gen(args.seed);
   CharModel model(vocab, T, embed, heads, layers, &gen);
   model.to(dev);  // the parameters (and the optimizer's state) live on --device
   nn::AdamW opt(model.parameters(), lr, 0.9, 0.99, 1e-8, 0.01);
+  nn::GradScalerOptions scaling;
+  scaling.enabled = amp == DType::f16;  // bf16 has f32's range: no scaling
+  nn::GradScaler scaler(scaling);
   std::mt19937_64 rng(args.seed + 1);
   std::uniform_int_distribution<index_t> train_pos(0, n_train - T - 2), val_pos(n_train, n - T - 2);
   std::vector<index_t> val_starts;
@@ -133,12 +146,17 @@ int main(int argc, char** argv) {
     for (index_t s = 0; s < steps; ++s) {
       std::vector<index_t> starts;
       for (index_t b = 0; b < batch; ++b) starts.push_back(train_pos(rng));
-      const Tensor logits = model(one_hot(ids, starts, T, vocab).to(dev));
-      const Tensor loss = cross_entropy(logits.reshape({-1, vocab}), targets(ids, starts, T).to(dev));
+      Tensor loss;
+      {
+        AutocastGuard autocast(amp);  // f32: off
+        const Tensor logits = model(one_hot(ids, starts, T, vocab).to(dev));
+        loss = cross_entropy(logits.reshape({-1, vocab}), targets(ids, starts, T).to(dev));
+      }
       opt.zero_grad();
-      loss.backward();
+      scaler.scale(loss).backward();
+      scaler.unscale(opt);  // the clipping sees the true gradients
       nn::clip_grad_norm(model.parameters(), 1.0);
-      opt.step();
+      scaler.step(opt);     // without scaling: opt.step()
       total += loss.item();
     }
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
