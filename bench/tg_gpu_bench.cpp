@@ -195,11 +195,15 @@ int main(int argc, char** argv) {
     const auto* ha = reinterpret_cast<const std::uint16_t*>(a);
     const auto* hb = reinterpret_cast<const std::uint16_t*>(b);
     const double ours = median_ms([&] { tg::cuda::gemm_bf16(sz, sz, sz, 1.0f, ha, sz, hb, sz, 0.0f, c, sz); }, 10);
+    const double ring = median_ms([&] {
+      tg::cuda::gemm_bf16(sz, sz, sz, 1.0f, ha, sz, hb, sz, 0.0f, c, sz, {}, tg::cuda::HalfGemmPath::mma_sync_ring);
+    }, 10);
     const double theirs = median_ms([&] { tg::peers::cublas_gemm_bf16_nt(sz, sz, sz, ha, sz, hb, sz, c, sz); }, 10);
     const std::string shape = std::to_string(sz) + "x" + std::to_string(sz) + "x" + std::to_string(sz);
-    std::printf("%-22s %4s %7.1f TF/s (bf16)   cuBLAS bf16 %7.1f TF/s %7.2fx\n", shape.c_str(), "nt", flop / ours / 1e9,
-                flop / theirs / 1e9, theirs / ours);
+    std::printf("%-22s %4s %7.1f TF/s (bf16), ring %7.1f TF/s   cuBLAS bf16 %7.1f TF/s %7.2fx\n", shape.c_str(), "nt",
+                flop / ours / 1e9, flop / ring / 1e9, flop / theirs / 1e9, theirs / std::min(ours, ring));
     row("tilegrad", shape, "nt_bf16", ours, flop);
+    row("tilegrad", shape, "nt_bf16_ring", ring, flop);
     row("cublas", shape, "nt_bf16", theirs, flop);
   }
   flush();

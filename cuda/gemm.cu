@@ -461,6 +461,79 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_half_128x128(ArgsBf16 a, boo
 }
 
 
+// The ring configuration of the 16-bit kernel (HalfGemmPath::mma_sync_ring): the same
+// tiles, warps and epilogue, with kRing shared stages filled by cp.async (a 3-deep ring:
+// two k steps in flight while one is multiplied; 60 KiB of dynamic shared memory, two
+// blocks per SM) and the fragments read by ldmatrix (four 8 x 8 matrices per instruction
+// instead of one 32-bit read per register). The padded 80-byte rows that keep the 32-bit
+// reads conflict-free keep ldmatrix's eight 16-byte row reads on distinct banks too
+// (offsets 80 r mod 128 cover all 32 banks for r = 0..7): no swizzle needed.
+constexpr int kRing = 3;
+constexpr std::size_t kRingBytes = std::size_t(kRing) * 2 * kBM * kLdBf * sizeof(std::uint16_t);
+
+// Four 8 x 8 matrices of 16-bit values: lane i gives the address of row i % 8 of matrix
+// i / 8 and receives, in register j, row lane / 4, columns 2 (lane % 4).. of matrix j.
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const std::uint16_t* row) {
+  const unsigned at = static_cast<unsigned>(__cvta_generic_to_shared(row));
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(at));
+}
+
+template <bool kF16>
+__global__ void __launch_bounds__(kThreads, 2) gemm_half_ring_128x128(ArgsBf16 a, bool vec) {
+  extern __shared__ __align__(16) std::uint16_t ring[];  // [kRing][A, B][128][kLdBf]
+  auto tile = [&](int stage, int which) {
+    return reinterpret_cast<std::uint16_t(*)[kLdBf]>(ring + (2 * stage + which) * kBM * kLdBf);
+  };
+  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
+  const int lane = threadIdx.x % 32, w = threadIdx.x / 32, g = lane / 4, t = lane % 4;
+  const int wm = 64 * (w / 4), wn = 32 * (w % 4);
+  const int ktiles = (a.K + kBkBf - 1) / kBkBf;
+  float acc[4][4][4] = {};
+  // Stages 0 .. kRing - 2 first; one commit group per k step, empty ones included, so
+  // that "wait until kRing - 2 groups are pending" always means "this step has landed".
+  for (int s = 0; s < kRing - 1; ++s) {
+    if (s < ktiles) {
+      load_tile_bf16(tile(s, 0), a.A, a.lda, m0, a.M, s * kBkBf, a.K, vec);
+      load_tile_bf16(tile(s, 1), a.B, a.ldb, n0, a.N, s * kBkBf, a.K, vec);
+    }
+    cp_async_commit();
+  }
+  // ldmatrix rows: A matrices (rows 0-7 | 8-15) x (k 0-7 | 8-15) give a0..a3; B matrices
+  // (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15) give two n tiles' b0, b1.
+  const int a_row = (lane % 8) + 8 * ((lane / 8) % 2), a_col = 8 * (lane / 16);
+  const int b_row = (lane % 8) + 8 * (lane / 16), b_col = 8 * ((lane / 8) % 2);
+  for (int kt = 0; kt < ktiles; ++kt) {
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(kRing - 2) : "memory");
+    __syncthreads();  // step kt is in for every thread, and step kt - 1's stage is free
+    if (const int next = kt + kRing - 1; next < ktiles) {
+      load_tile_bf16(tile(next % kRing, 0), a.A, a.lda, m0, a.M, next * kBkBf, a.K, vec);
+      load_tile_bf16(tile(next % kRing, 1), a.B, a.ldb, n0, a.N, next * kBkBf, a.K, vec);
+    }
+    cp_async_commit();
+    std::uint16_t(*as)[kLdBf] = tile(kt % kRing, 0);
+    std::uint16_t(*bs)[kLdBf] = tile(kt % kRing, 1);
+#pragma unroll
+    for (int kk = 0; kk < kBkBf; kk += 16) {
+      unsigned af[4][4], bf[4][2];
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi) ldmatrix_x4(af[mi], &as[wm + 16 * mi + a_row][kk + a_col]);
+#pragma unroll
+      for (int p = 0; p < 2; ++p) {
+        unsigned r[4];
+        ldmatrix_x4(r, &bs[wn + 16 * p + b_row][kk + b_col]);
+        bf[2 * p][0] = r[0], bf[2 * p][1] = r[1], bf[2 * p + 1][0] = r[2], bf[2 * p + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) mma16<kF16>(acc[mi][ni], af[mi], bf[ni]);
+    }
+  }
+  store_warp_tile(a, m0 + wm, n0 + wn, g, t, acc);
+}
+
 // Split-K's second pass: C = act(sum of the slices + beta C + bias), the slices added in
 // order (the same bits every run).
 __global__ void reduce_slices(Args a, const float* ws, int slices) {
@@ -562,8 +635,8 @@ namespace {
 // auto's choice: TG_CUDA_HALF_GEMM (read once), else mma.sync (cuda/gemm.hpp).
 HalfGemmPath default_half_path() {
   static const HalfGemmPath path = [] {
-    const char* v = std::getenv("TG_CUDA_HALF_GEMM");
-    return v && std::string(v) == "wgmma" ? HalfGemmPath::wgmma : HalfGemmPath::mma_sync;
+    const std::string v = std::getenv("TG_CUDA_HALF_GEMM") ? std::getenv("TG_CUDA_HALF_GEMM") : "";
+    return v == "wgmma" ? HalfGemmPath::wgmma : v == "mma_sync_ring" ? HalfGemmPath::mma_sync_ring : HalfGemmPath::mma_sync;
   }();
   return path;
 }
@@ -595,6 +668,13 @@ void gemm_half(bool f16, index_t M, index_t N, index_t K, float alpha, const std
              lda, ", ldb ", ldb, ", K ", K, detail::wgmma_available() ? "" : " (no such device here)");
   }
   const bool vec = lda % 8 == 0 && ldb % 8 == 0 && detail::aligned16(A) && detail::aligned16(B);
+  if (path == HalfGemmPath::mma_sync_ring) {
+    void (*kernel)(ArgsBf16, bool) = f16 ? &gemm_half_ring_128x128<true> : &gemm_half_ring_128x128<false>;
+    detail::allow_shared(reinterpret_cast<const void*>(kernel), kRingBytes);
+    kernel<<<tile_grid(M, N), kThreads, kRingBytes, detail::stream()>>>(a, vec);
+    TG_CUDA_LAUNCHED();
+    return;
+  }
   if (f16) gemm_half_128x128<true><<<tile_grid(M, N), kThreads, 0, detail::stream()>>>(a, vec);
   else gemm_half_128x128<false><<<tile_grid(M, N), kThreads, 0, detail::stream()>>>(a, vec);
   TG_CUDA_LAUNCHED();

@@ -34,14 +34,16 @@ void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t*
               const GemmEpilogue<float>& ep = {});
 
 // Which kernel a 16-bit GEMM runs:
-//   mma_sync  gemm.cu's mma.sync kernel (sm_80 and newer; any layout the contract allows);
+//   mma_sync  gemm.cu's mma.sync kernel (sm_80 and newer; any layout the contract allows):
+//             two cp.async stages, 32-bit fragment reads;
+//   mma_sync_ring  the same with a 3-stage cp.async ring and ldmatrix fragment reads;
 //   wgmma     cuda/gemm_wgmma.cu's Hopper kernel (sm_90a: wgmma, TMA, a 4-stage ring):
 //             needs a compute capability 9.0 device, A and B 16-byte aligned, lda and
 //             ldb multiples of 8 and K > 0, else a tg::Error;
-//   auto      TG_CUDA_HALF_GEMM=wgmma|mma_sync if set, else mma_sync: the Hopper kernel
+//   auto      TG_CUDA_HALF_GEMM=wgmma|mma_sync|mma_sync_ring if set, else mma_sync: the Hopper kernel
 //             becomes auto's choice on sm_90 once scripts/gpu-check has run it on one
 //             (cuda/NOTES.md), falling back to mma_sync where it does not apply.
-enum class HalfGemmPath : int { auto_select = -1, mma_sync = 0, wgmma = 1 };
+enum class HalfGemmPath : int { auto_select = -1, mma_sync = 0, wgmma = 1, mma_sync_ring = 2 };
 void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
                const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
                HalfGemmPath path);

@@ -31,12 +31,16 @@ SGEMM = "sgemm_128x128"   # the FP32 SGEMM kernels
 # least, what else their PTX must hold).
 WGMMA_NEEDS = ["cp.async.bulk.tensor.2d", "mbarrier.try_wait.parity", "mbarrier.arrive.expect_tx",
                "wgmma.fence.sync.aligned", "wgmma.commit_group.sync.aligned", "wgmma.wait_group.sync.aligned"]
+RING_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "cp.async.cg.shared.global", "cp.async.wait_group 1"]
 TENSOR_CORE = {
     "sgemm_tf32": ("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 16, ["cvt.rna.tf32.f32"]),
     "gemm_half_128x128<false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32,
                                  ["cp.async.cg.shared.global", "cp.async.wait_group"]),
     "gemm_half_128x128<true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 32,
                                 ["cp.async.cg.shared.global", "cp.async.wait_group"]),
+    # The ring configuration: 3 cp.async stages, ldmatrix fragment reads.
+    "gemm_half_ring_128x128<false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, RING_NEEDS),
+    "gemm_half_ring_128x128<true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 32, RING_NEEDS),
     # Attention forward on BF16 tensor cores: per 64-key tile, S = Q K^T and O += P V.
     "attention_fwd_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, []),
     "attention_fwd_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, []),

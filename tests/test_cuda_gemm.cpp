@@ -205,7 +205,7 @@ void check_half_gemm(testing::Rng& rng, bool f16, cuda::HalfGemmPath path) {
   ::testing::Test::RecordProperty(f16 ? "f16_worst_relative_error_vs_fp32_inputs" : "bf16_worst_relative_error_vs_fp32_inputs",
                                   std::to_string(worst_vs_float));
   std::printf("%s GEMM (%s): worst relative norm error against the FP32 inputs %.2e\n", f16 ? "F16" : "BF16",
-              hopper ? "wgmma" : "mma.sync", worst_vs_float);
+              hopper ? "wgmma" : path == cuda::HalfGemmPath::mma_sync_ring ? "mma.sync ring" : "mma.sync", worst_vs_float);
 }
 
 TEST(CudaGemm, Bf16MatchesTheReferenceOnItsRoundedInputs) {
@@ -218,6 +218,14 @@ TEST(CudaGemm, F16MatchesTheReferenceOnItsRoundedInputs) {
   TG_REQUIRE_GPU();
   TG_TEST_RNG(rng);
   check_half_gemm(rng, true, cuda::HalfGemmPath::mma_sync);
+}
+
+// The ring configuration (3 cp.async stages, ldmatrix) on the same shapes, both dtypes.
+TEST(CudaGemm, TheRingConfigurationMatchesTheReference) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  check_half_gemm(rng, false, cuda::HalfGemmPath::mma_sync_ring);
+  check_half_gemm(rng, true, cuda::HalfGemmPath::mma_sync_ring);
 }
 
 // The Hopper kernel (wgmma, TMA) on the same shapes, where the device has it; elsewhere,
