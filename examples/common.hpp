@@ -50,6 +50,20 @@ struct Args {
     }
     return v;
   }
+  // --amp bf16|f16 as the autocast dtype (f32 when absent: autocast off); exits 2 with a
+  // message naming the flag on anything else.
+  tg::DType amp() const {
+    const std::string v = get("amp", "off");
+    if (v == "off") return tg::DType::f32;
+    if (v == "bf16") return tg::DType::bf16;
+    if (v == "f16") return tg::DType::f16;
+    std::fprintf(stderr, "bad value for --amp: expected bf16 or f16, got '%s'\n", v.c_str());
+    std::exit(2);
+  }
+  // How --amp reads in a run's opening line.
+  static const char* amp_name(tg::DType amp) {
+    return amp == tg::DType::f32 ? "f32" : amp == tg::DType::bf16 ? "bf16 autocast" : "f16 autocast + loss scaling";
+  }
 };
 
 // Parses argv; `own` lists the example's own flags ("resume" takes a value when it is

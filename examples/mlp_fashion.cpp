@@ -59,12 +59,7 @@ int main(int argc, char** argv) {
       " [--quick] [--resume FILE] [--data DIR] [--batch N] [--lr X] [--limit N] [--stop-after N] [--target ACC] "
       "[--amp bf16|f16]",
       {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after=", "target=", "amp="}, /*devices=*/true);
-  const std::string amp_name = args.get("amp", "off");
-  if (amp_name != "off" && amp_name != "bf16" && amp_name != "f16") {
-    std::fprintf(stderr, "mlp_fashion: --amp expects bf16 or f16, got '%s'\n", amp_name.c_str());
-    return 2;
-  }
-  const DType amp = amp_name == "bf16" ? DType::bf16 : amp_name == "f16" ? DType::f16 : DType::f32;
+  const DType amp = args.amp();
   const int epochs = args.epochs > 0 ? args.epochs : args.has("quick") ? 2 : 15;
   const index_t batch = index_t(args.number("batch", 128));
   const double lr = args.number("lr", 1e-3);
@@ -83,7 +78,7 @@ int main(int argc, char** argv) {
               "%d threads, %s, %s\n",
               static_cast<long long>(train.size()), static_cast<long long>(truth.size()), lr,
               static_cast<long long>(batch), epochs, cpu::num_threads(), args.device.str().c_str(),
-              amp == DType::f32 ? "f32" : amp == DType::bf16 ? "bf16 autocast" : "f16 autocast + loss scaling");
+              examples::Args::amp_name(amp));
 
   Generator gen(args.seed);
   Mlp model(&gen);

@@ -87,12 +87,7 @@ int main(int argc, char** argv) {
       " [FILE] [--steps N] [--batch N] [--context N] [--embed N] [--heads N] [--layers N] [--lr X] [--sample N] "
       "[--amp bf16|f16]",
       {"steps=", "batch=", "context=", "embed=", "heads=", "layers=", "lr=", "sample=", "amp="}, /*devices=*/true);
-  const std::string amp_name = args.get("amp", "off");
-  if (amp_name != "off" && amp_name != "bf16" && amp_name != "f16") {
-    std::fprintf(stderr, "tiny_transformer: --amp expects bf16 or f16, got '%s'\n", amp_name.c_str());
-    return 2;
-  }
-  const DType amp = amp_name == "bf16" ? DType::bf16 : amp_name == "f16" ? DType::f16 : DType::f32;
+  const DType amp = args.amp();
   const Device dev = args.device;
   const int rounds = args.epochs > 0 ? args.epochs : 8;
   const index_t steps = index_t(args.number("steps", 50)), batch = index_t(args.number("batch", 16));
@@ -125,7 +120,7 @@ int main(int argc, char** argv) {
               path.c_str(), static_cast<long long>(n), static_cast<long long>(vocab), static_cast<long long>(layers),
               static_cast<long long>(embed), static_cast<long long>(heads), static_cast<long long>(T),
               static_cast<long long>(batch), lr, cpu::num_threads(), dev.str().c_str(),
-              amp == DType::f32 ? "f32" : amp == DType::bf16 ? "bf16 autocast" : "f16 autocast + loss scaling");
+              examples::Args::amp_name(amp));
 
   Generator gen(args.seed);
   CharModel model(vocab, T, embed, heads, layers, &gen);
