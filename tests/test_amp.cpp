@@ -220,11 +220,13 @@ TEST(HalfMatmul, MatchesTheDoubleProductOfTheRoundedOperandsWithGradients) {
     const std::vector<double> want = product(av, bv, M, K, N);
     // f32 accumulation of exact products: ~K ulps of f32 at worst, far less in norm.
     EXPECT_TRUE(testing::rel_close(y.to_vector<double>(), want, 1e-6)) << M << "x" << K << "x" << N;
-    // Gradients: f32 products of g with the other 16-bit operand, rounded to the operand's dtype.
+    // Gradients: g rounded to the operands' dtype (as a 16-bit output's gradient), its
+    // f32 products with the other operand, rounded to the operand's dtype.
     const std::vector<float> gv = testing::random_vec<float>(rng, M * N);
     const index_t ys[] = {M, N};
     y.backward(Tensor::from_vector(gv, ys));
-    const std::vector<double> g(gv.begin(), gv.end());
+    std::vector<double> g(gv.begin(), gv.end());
+    for (double& x : g) x = round16(x, f16);
     const std::vector<double> da = product(g, transpose(bv, K, N), M, N, K), db = product(transpose(av, M, K), g, K, M, N);
     for (const auto& [got_t, want_v] : {std::pair{a.grad(), da}, std::pair{b.grad(), db}}) {
       ASSERT_TRUE(got_t.defined());
@@ -277,7 +279,7 @@ TEST(Autocast, LinearRoundsItsOperandsAndKeepsF32MasterGradients) {
         want[k] = std::max(0.0, z[k]);
       }
     EXPECT_TRUE(testing::rel_close(y.to_vector<double>(), want, 1e-6));
-    // Gradients reach the f32 leaves as f32: dW = round16(dz^T x16), db = sum dz.
+    // Gradients reach the f32 leaves as f32: dW = round16(round16(dz)^T x16), db = sum dz.
     const std::vector<float> gv = testing::random_vec<float>(rng, rows * out);
     const index_t ys[] = {rows, out};
     y.backward(Tensor::from_vector(gv, ys));
@@ -286,7 +288,7 @@ TEST(Autocast, LinearRoundsItsOperandsAndKeepsF32MasterGradients) {
       EXPECT_EQ(t.grad().dtype(), DType::f32);
     }
     std::vector<double> dz(gv.begin(), gv.end());
-    for (std::size_t k = 0; k < dz.size(); ++k) dz[k] = z[k] > 0 ? dz[k] : 0.0;
+    for (std::size_t k = 0; k < dz.size(); ++k) dz[k] = z[k] > 0 ? round16(dz[k], f16) : 0.0;
     const std::vector<double> dw = product(transpose(dz, rows, out), xr, out, rows, in);
     const std::vector<double> got = w.grad().to_vector<double>();
     for (std::size_t i = 0; i < got.size(); ++i) {

@@ -22,17 +22,19 @@ GemmOperand as_gemm(index_t rows, index_t cols, index_t s0, index_t s1) {
   return {};
 }
 
-// y (M x N, f32) = a (M x K) @ b (K x N) for 16-bit operands on a GPU, on its tensor
-// cores, when a's rows and b's columns are contiguous (b is then an N x K row-major
-// matrix seen transposed: a Linear layer's W^T, the layout cuda::gemm_bf16 / gemm_f16
-// take); undefined otherwise.
+// y (M x N, f32) = a (M x K) @ b (K x N) for 2-D 16-bit operands on a GPU, on its tensor
+// cores: cuda::gemm_bf16 / gemm_f16 take a with contiguous rows and b with contiguous
+// columns (an N x K row-major matrix seen transposed: a Linear layer's W^T); other
+// layouts are copied into those first (16-bit copies: cheap next to the product, and the
+// backward's a^T and g^T need them). Undefined for other ranks.
 Tensor tensor_core_matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() != 2 || b.dim() != 2 || b.size(0) != a.size(1)) return {};
   const index_t M = a.size(0), K = a.size(1), N = b.size(1);
   const index_t sa0 = a.strides()[0], sa1 = a.strides()[1], sb0 = b.strides()[0], sb1 = b.strides()[1];
   const bool a_rows = (sa1 == 1 || K <= 1) && (M <= 1 || sa0 >= K);
   const bool b_cols = (sb0 == 1 || K <= 1) && (N <= 1 || sb1 >= K);
-  if (!a_rows || !b_cols) return {};
+  if (!a_rows) return tensor_core_matmul(a.detach().contiguous(), b);
+  if (!b_cols) return tensor_core_matmul(a, b.detach().transpose(0, 1).contiguous().transpose(0, 1));
   const index_t lda = M <= 1 ? std::max<index_t>(K, 1) : sa0, ldb = N <= 1 ? std::max<index_t>(K, 1) : sb1;
   Tensor y = make_tensor(std::vector<index_t>{M, N}, DType::f32, a.device());
   const auto* pa = static_cast<const std::uint16_t*>(a.raw_data());
@@ -91,8 +93,10 @@ Tensor matmul_kernel(const Tensor& a_in, const Tensor& b_in) {
 }
 
 // da = g b^T, db = a^T g (summed over broadcast batch dims): each needs only the other
-// operand, which is all that is saved. With 16-bit operands (g is f32) the saved one is
-// widened, the product taken in f32 and the gradient rounded to the operand's dtype.
+// operand, which is all that is saved. With 16-bit operands g (f32) is rounded to their
+// dtype first, as a 16-bit output's gradient would be (PyTorch's autocast), so that the
+// backward products are 16-bit matmuls too (tensor cores on a GPU), and the gradients
+// are rounded to the operands' dtype.
 struct MatmulBackward final : Node {
   SavedTensor a, b;
   std::vector<index_t> a_sizes, b_sizes;
@@ -103,11 +107,11 @@ struct MatmulBackward final : Node {
   std::vector<Tensor> backward(const Tensor& g) override {
     const AutocastGuard off(DType::f32);  // a backward computes as its forward did, autocast or not
     const bool half = detail::is_half(dtype);
-    auto wide = [&](const Tensor& t) { return half ? t.to(DType::f32) : t; };
+    const Tensor gh = half ? g.to(dtype) : g;
     auto narrow = [&](const Tensor& t) { return half ? t.to(dtype) : t; };
     Tensor ga, gb;
-    if (next[0].node) ga = narrow(sum_to(matmul(g, wide(b.unpack(*this)).transpose(-1, -2)), a_sizes));
-    if (next[1].node) gb = narrow(sum_to(matmul(wide(a.unpack(*this)).transpose(-1, -2), g), b_sizes));
+    if (next[0].node) ga = narrow(sum_to(matmul(gh, b.unpack(*this).transpose(-1, -2)), a_sizes));
+    if (next[1].node) gb = narrow(sum_to(matmul(a.unpack(*this).transpose(-1, -2), gh), b_sizes));
     return {ga, gb};
   }
 };
