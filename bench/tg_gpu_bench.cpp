@@ -471,7 +471,7 @@ int main(int argc, char** argv) {
   }
   flush();
   {
-    std::printf("\n%-34s %10s\n", "attention_fwd (B 4, H 16, bf16)", "mma.sync");
+    std::printf("\n%-34s %10s %14s\n", "attention (B 4, H 16, bf16)", "forward", "backward");
     const index_t B = 4, H = 16;
     auto* qa = reinterpret_cast<tg::bfloat16*>(a);
     auto* vb = reinterpret_cast<tg::bfloat16*>(b);
@@ -488,13 +488,23 @@ int main(int argc, char** argv) {
           fa.v = {vb, H * head, head, D, 1}, fa.o = {oc, H * head, head, D, 1};
           float* lse = c + B * H * head;  // past O's bytes
           const double ms = median_ms([&] { tg::cuda::attention_forward_bf16(fa, lse); }, 10);
+          // The backward from this forward's O and lse; dO, dQ, dK, dV in b and c past O.
+          tg::AttentionBackwardArgs<tg::bfloat16> ba;
+          ba.dims = fa.dims, ba.scale = fa.scale, ba.causal = causal, ba.q = fa.q, ba.k = fa.k, ba.v = fa.v;
+          ba.o = {oc, H * head, head, D, 1}, ba.d_o = {vb + B * H * head, H * head, head, D, 1};
+          auto* grads = reinterpret_cast<tg::bfloat16*>(c + 2 * B * H * head);  // past O and lse
+          ba.dq = {grads, H * head, head, D, 1}, ba.dk = {grads + B * H * head, H * head, head, D, 1};
+          ba.dv = {grads + 2 * B * H * head, H * head, head, D, 1};
+          const double back = median_ms([&] { tg::cuda::attention_backward_bf16(ba, lse); }, 5);
           const double flop = 4.0 * double(B * H) * double(S) * double(S) * double(D) / (causal ? 2 : 1);
           const std::string shape = std::to_string(B) + "x" + std::to_string(H) + "x" + std::to_string(S) + "x" +
                                     std::to_string(D) + (causal ? "/causal" : "");
-          std::printf("%-34s %7.1f TF/s\n", shape.c_str(), flop / ms / 1e9);
-          json += ",\n {\"name\": \"attention_fwd/tilegrad-bf16/" + shape + "/device:0\", \"run_type\": \"iteration\", " +
-                  "\"real_time\": " + std::to_string(ms) + ", \"time_unit\": \"ms\", \"FLOPS\": " +
-                  std::to_string(flop / ms * 1e3) + "}";
+          std::printf("%-34s %7.1f TF/s %11.1f TF/s\n", shape.c_str(), flop / ms / 1e9, 2.5 * flop / back / 1e9);
+          for (int dir = 0; dir < 2; ++dir)
+            json += std::string(",\n {\"name\": \"") + (dir ? "attention_bwd" : "attention_fwd") + "/tilegrad-bf16/" +
+                    shape + "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(dir ? back : ms) +
+                    ", \"time_unit\": \"ms\", \"FLOPS\": " +
+                    std::to_string((dir ? 2.5 * flop / back : flop / ms) * 1e3) + "}";
         }
   }
   flush();

@@ -1,5 +1,6 @@
-// Fused attention forward on BF16 tensor cores (FlashAttention-2's forward with mma.sync
-// m16n8k16; the CUDA path II issue). Step 1, written without a GPU (cuda/NOTES.md):
+// Fused attention on BF16 tensor cores (FlashAttention-2 with mma.sync m16n8k16; the CUDA
+// path II issue): the forward, then the backward further down. Step 1, written without a
+// GPU (cuda/NOTES.md). The forward:
 //   - a block of 4 warps owns 64 query rows of one (batch, head), 16 per warp; its Q tile
 //     goes to shared memory once and into registers as mma A fragments;
 //   - K and V tiles of 64 keys: K row-major in shared memory (a B fragment is two
@@ -17,6 +18,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -24,7 +26,9 @@
 #include "cuda/launch.cuh"
 #include "cuda/ops.hpp"
 #include "kernels/attention.hpp"
+#include "kernels/buffer.hpp"
 #include "kernels/error.hpp"
+#include "kernels/half.hpp"
 
 namespace tg::cuda {
 
@@ -64,12 +68,12 @@ __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
 
 __device__ __forceinline__ unsigned u32_at(const std::uint16_t* p) { return *reinterpret_cast<const unsigned*>(p); }
 
-// Rows r0.. (64, `rows` in the matrix) of a (seq, kD) bf16 matrix with row stride ld into
-// shared memory [64][kD + 8], 16 bytes per thread per step, zeros past the matrix.
-template <int kD>
+// Rows r0.. (kR of them, `rows` in the matrix) of a (seq, kD) bf16 matrix with row stride
+// ld into shared memory [kR][kD + 8], 16 bytes per thread per step, zeros past the matrix.
+template <int kD, int kR = 64>
 __device__ __forceinline__ void load_rows(std::uint16_t* dst, const std::uint16_t* src, i64 ld, int r0, int rows) {
   constexpr int kChunks = kD / 8;  // 16-byte pieces per row
-  for (int c = int(threadIdx.x); c < kRows * kChunks; c += kThreads) {
+  for (int c = int(threadIdx.x); c < kR * kChunks; c += kThreads) {
     const int r = c / kChunks, d = (c % kChunks) * 8;
     uint4 v = make_uint4(0, 0, 0, 0);
     if (r0 + r < rows) v = *reinterpret_cast<const uint4*>(src + i64(r0 + r) * ld + d);
@@ -77,19 +81,43 @@ __device__ __forceinline__ void load_rows(std::uint16_t* dst, const std::uint16_
   }
 }
 
-// The same rows of V stored transposed: dst[d][key], row stride kKeys + 8.
-template <int kD>
+// The same rows stored transposed: dst[d][row], row stride kR + 8.
+template <int kD, int kR = 64>
 __device__ __forceinline__ void load_rows_transposed(std::uint16_t* dst, const std::uint16_t* src, i64 ld, int r0,
                                                      int rows) {
   constexpr int kChunks = kD / 8;
-  for (int c = int(threadIdx.x); c < kKeys * kChunks; c += kThreads) {
+  for (int c = int(threadIdx.x); c < kR * kChunks; c += kThreads) {
     const int r = c / kChunks, d = (c % kChunks) * 8;
     uint4 v = make_uint4(0, 0, 0, 0);
     if (r0 + r < rows) v = *reinterpret_cast<const uint4*>(src + i64(r0 + r) * ld + d);
     const std::uint16_t* e = reinterpret_cast<const std::uint16_t*>(&v);
 #pragma unroll
-    for (int i = 0; i < 8; ++i) dst[(d + i) * (kKeys + 8) + r] = e[i];
+    for (int i = 0; i < 8; ++i) dst[(d + i) * (kR + 8) + r] = e[i];
   }
+}
+
+// mma fragments from a row-major shared tile with row stride ld (lane: g = lane / 4,
+// t = lane % 4). A (16 x 16 at row0, col0): rows g, g + 8 and columns 2t.., 2t + 8..; B
+// from an n-major tile (row n, column k: B[k][n]) at n0, k0: row n0 + g, columns 2t..
+// and 2t + 8...
+__device__ __forceinline__ void frag_a(unsigned (&a)[4], const std::uint16_t* tile, int ld, int row0, int col0, int g,
+                                       int t) {
+  const std::uint16_t* p = tile + (row0 + g) * ld + col0 + 2 * t;
+  a[0] = u32_at(p), a[1] = u32_at(p + 8 * ld), a[2] = u32_at(p + 8), a[3] = u32_at(p + 8 * ld + 8);
+}
+__device__ __forceinline__ void mma_b(float (&c)[4], const unsigned (&a)[4], const std::uint16_t* tile, int ld, int n0,
+                                      int k0, int g, int t) {
+  const std::uint16_t* p = tile + (n0 + g) * ld + k0 + 2 * t;
+  mma_bf16_16816(c, a, u32_at(p), u32_at(p + 8));
+}
+// The A fragment of k16 step kk from FP32 accumulators c[n][0..3] of n8 tiles 2 kk and
+// 2 kk + 1 (rows g, g + 8): the accumulator layout of two tiles is the A layout of one step.
+template <int kN>
+__device__ __forceinline__ void acc_to_a(unsigned (&a)[4], const float (&c)[kN][4], int kk) {
+  a[0] = pack_bf16(c[2 * kk][0], c[2 * kk][1]);
+  a[1] = pack_bf16(c[2 * kk][2], c[2 * kk][3]);
+  a[2] = pack_bf16(c[2 * kk + 1][0], c[2 * kk + 1][1]);
+  a[3] = pack_bf16(c[2 * kk + 1][2], c[2 * kk + 1][3]);
 }
 
 template <int kD>
@@ -214,6 +242,234 @@ void launch(const FwdBf16& f) {
   TG_CUDA_LAUNCHED();
 }
 
+// ---- backward (FlashAttention-2's Algorithm 2 on bf16 tensor cores) ----
+// D_i = dO_i . O_i first; then a block per (batch, kv head, 64 keys) accumulates dK and
+// dV over the query heads of its group and the query tiles (32 rows at a time), and a
+// block per (batch, head, 64 queries) accumulates dQ over the key tiles: P and dS are
+// recomputed in each, no atomics, the same bits every run. Products in FP32 accumulators;
+// P and dS rounded to bf16 as the A fragments of the next product (as the forward's P).
+
+struct BwdBf16 {
+  int B, H, Hkv, Sq, Sk;
+  float scale;
+  bool causal;
+  const std::uint16_t *q, *k, *v, *o, *d_o;
+  std::uint16_t *dq, *dk, *dv;
+  i64 qb, qh, qs, kb, kh, ks, vb, vh, vs, ob, oh, os, gb, gh, gs;  // q, k, v, o, dO strides
+  i64 dqb, dqh, dqs, dkb, dkh, dks, dvb, dvh, dvs;                // dq, dk, dv strides
+  const float* lse;  // (B, H, Sq), the forward's
+  const float* dd;   // (B, H, Sq): D_i
+};
+
+constexpr int kQ = 32;  // query rows per step of the dK / dV kernel
+
+template <int kD>
+constexpr int smem_bwd_kv() {
+  return 2 * (2 * kKeys * (kD + 8) + 2 * kQ * (kD + 8) + 2 * kD * (kQ + 8)) + 2 * kQ * 4;
+}
+template <int kD>
+constexpr int smem_bwd_q() {
+  return 2 * (4 * kRows * (kD + 8) + kD * (kKeys + 8));
+}
+
+// D_i = sum_d dO_i,d O_i,d: a warp per row (bf16 in, FP32 out).
+__global__ void attention_bwd_dot_bf16(BwdBf16 f, int D, float* dd) {
+  const i64 row = i64(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= i64(f.B) * f.H * f.Sq) return;
+  const int i = int(row % f.Sq), h = int(row / f.Sq % f.H), b = int(row / f.Sq / f.H);
+  const std::uint16_t* o = f.o + i64(b) * f.ob + i64(h) * f.oh + i64(i) * f.os;
+  const std::uint16_t* g = f.d_o + i64(b) * f.gb + i64(h) * f.gh + i64(i) * f.gs;
+  float acc = 0;
+  for (int d = int(threadIdx.x % 32); d < D; d += 32) acc += float_from_bf16_bits(o[d]) * float_from_bf16_bits(g[d]);
+  for (int m = 16; m > 0; m /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, m);
+  if (threadIdx.x % 32 == 0) dd[row] = acc;
+}
+
+// Writes a warp's 16 rows x kD FP32 accumulators (times `mul`) as bf16 rows r0 + g, + 8.
+template <int kD>
+__device__ __forceinline__ void store_rows(std::uint16_t* base, i64 ld, int r0, int rows, const float (&c)[kD / 8][4],
+                                           float mul, int g, int t) {
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int row = r0 + g + 8 * r;
+    if (row >= rows) continue;
+    std::uint16_t* out = base + i64(row) * ld + 2 * t;
+#pragma unroll
+    for (int n = 0; n < kD / 8; ++n)
+      *reinterpret_cast<unsigned*>(out + 8 * n) = pack_bf16(c[n][2 * r] * mul, c[n][2 * r + 1] * mul);
+  }
+}
+
+template <int kD>
+__global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
+  extern __shared__ __align__(16) std::uint16_t smem[];
+  constexpr int ld = kD + 8, ldt = kQ + 8;
+  std::uint16_t* ks = smem;                 // [64][ld]  keys (A of S^T = K Q^T)
+  std::uint16_t* vs = ks + kKeys * ld;      // [64][ld]  values (A of dP^T = V dO^T)
+  std::uint16_t* qs = vs + kKeys * ld;      // [32][ld]  queries (B of S^T)
+  std::uint16_t* gs = qs + kQ * ld;         // [32][ld]  dO (B of dP^T)
+  std::uint16_t* qt = gs + kQ * ld;         // [kD][ldt] queries transposed (B of dK = dS^T Q)
+  std::uint16_t* gt = qt + kD * ldt;        // [kD][ldt] dO transposed (B of dV = P^T dO)
+  float* lse_s = reinterpret_cast<float*>(gt + kD * ldt);  // [32]
+  float* dd_s = lse_s + kQ;                                // [32]
+  const int b = int(blockIdx.y) / f.Hkv, hk = int(blockIdx.y) % f.Hkv, j0 = int(blockIdx.x) * kKeys;
+  const int w = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
+  load_rows<kD>(ks, f.k + i64(b) * f.kb + i64(hk) * f.kh, f.ks, j0, f.Sk);
+  load_rows<kD>(vs, f.v + i64(b) * f.vb + i64(hk) * f.vh, f.vs, j0, f.Sk);
+  float dk[kD / 8][4], dv[kD / 8][4];
+#pragma unroll
+  for (int n = 0; n < kD / 8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) dk[n][e] = dv[n][e] = 0.0f;
+  const int group = f.H / f.Hkv;
+  // Causal: query i sees key j iff j <= i + (Sk - Sq); the block's first key is j0.
+  const int first_q = f.causal ? max(0, j0 - (f.Sk - f.Sq)) / kQ * kQ : 0;
+  for (int h = hk * group; h < (hk + 1) * group; ++h) {
+    const std::uint16_t* q = f.q + i64(b) * f.qb + i64(h) * f.qh;
+    const std::uint16_t* go = f.d_o + i64(b) * f.gb + i64(h) * f.gh;
+    const i64 row0 = (i64(b) * f.H + h) * f.Sq;
+    for (int i0 = first_q; i0 < f.Sq; i0 += kQ) {
+      __syncthreads();  // the previous query tile is no longer read
+      load_rows<kD, kQ>(qs, q, f.qs, i0, f.Sq);
+      load_rows<kD, kQ>(gs, go, f.gs, i0, f.Sq);
+      load_rows_transposed<kD, kQ>(qt, q, f.qs, i0, f.Sq);
+      load_rows_transposed<kD, kQ>(gt, go, f.gs, i0, f.Sq);
+      if (threadIdx.x < kQ) {
+        const int i = i0 + int(threadIdx.x);
+        lse_s[threadIdx.x] = i < f.Sq ? f.lse[row0 + i] : kNegInf;
+        dd_s[threadIdx.x] = i < f.Sq ? f.dd[row0 + i] : 0.0f;
+      }
+      __syncthreads();
+      // S^T (this warp's 16 keys x 32 queries) = K Q^T.
+      float p[kQ / 8][4], dp[kQ / 8][4];
+#pragma unroll
+      for (int n = 0; n < kQ / 8; ++n) {
+        p[n][0] = p[n][1] = p[n][2] = p[n][3] = 0.0f;
+        dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.0f;
+#pragma unroll
+        for (int kk = 0; kk < kD / 16; ++kk) {
+          unsigned a[4];
+          frag_a(a, ks, ld, 16 * w, 16 * kk, g, t);
+          mma_b(p[n], a, qs, ld, 8 * n, 16 * kk, g, t);
+          frag_a(a, vs, ld, 16 * w, 16 * kk, g, t);
+          mma_b(dp[n], a, gs, ld, 8 * n, 16 * kk, g, t);  // dP^T = V dO^T
+        }
+      }
+      // P^T = exp(scale S^T - lse), zero where hidden, past the matrix or for a fully
+      // masked row (lse = -inf); dS^T = P^T (dP^T - D).
+#pragma unroll
+      for (int n = 0; n < kQ / 8; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const int j = j0 + 16 * w + g + (e >= 2 ? 8 : 0), qi = 8 * n + 2 * t + (e & 1), i = i0 + qi;
+          const float l = lse_s[qi];
+          const bool hidden = j >= f.Sk || i >= f.Sq || l == kNegInf || (f.causal && j > i + (f.Sk - f.Sq));
+          p[n][e] = hidden ? 0.0f : __expf(p[n][e] * f.scale - l);
+          dp[n][e] = p[n][e] * (dp[n][e] - dd_s[qi]);
+        }
+      // dV += P^T dO and dK += dS^T Q (scaled at the end): k runs over the 32 queries.
+#pragma unroll
+      for (int kk = 0; kk < kQ / 16; ++kk) {
+        unsigned pa[4], da[4];
+        acc_to_a(pa, p, kk);
+        acc_to_a(da, dp, kk);
+#pragma unroll
+        for (int n = 0; n < kD / 8; ++n) {
+          mma_b(dv[n], pa, gt, ldt, 8 * n, 16 * kk, g, t);
+          mma_b(dk[n], da, qt, ldt, 8 * n, 16 * kk, g, t);
+        }
+      }
+    }
+  }
+  store_rows<kD>(f.dk + i64(b) * f.dkb + i64(hk) * f.dkh, f.dks, j0 + 16 * w, f.Sk, dk, f.scale, g, t);
+  store_rows<kD>(f.dv + i64(b) * f.dvb + i64(hk) * f.dvh, f.dvs, j0 + 16 * w, f.Sk, dv, 1.0f, g, t);
+}
+
+template <int kD>
+__global__ void __launch_bounds__(kThreads) attention_bwd_q_bf16(BwdBf16 f) {
+  extern __shared__ __align__(16) std::uint16_t smem[];
+  constexpr int ld = kD + 8, ldt = kKeys + 8;
+  std::uint16_t* qs = smem;              // [64][ld] queries (A of S = Q K^T)
+  std::uint16_t* gs = qs + kRows * ld;   // [64][ld] dO (A of dP = dO V^T)
+  std::uint16_t* ks = gs + kRows * ld;   // [64][ld] keys (B of S)
+  std::uint16_t* vs = ks + kKeys * ld;   // [64][ld] values (B of dP)
+  std::uint16_t* kt = vs + kKeys * ld;   // [kD][ldt] keys transposed (B of dQ = dS K)
+  const int bh = int(blockIdx.y), b = bh / f.H, h = bh % f.H, hk = h / (f.H / f.Hkv), i0 = int(blockIdx.x) * kRows;
+  const int w = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
+  load_rows<kD>(qs, f.q + i64(b) * f.qb + i64(h) * f.qh, f.qs, i0, f.Sq);
+  load_rows<kD>(gs, f.d_o + i64(b) * f.gb + i64(h) * f.gh, f.gs, i0, f.Sq);
+  const int row[2] = {i0 + 16 * w + g, i0 + 16 * w + g + 8};
+  float lse[2], dd[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const i64 at = i64(bh) * f.Sq + row[r];
+    lse[r] = row[r] < f.Sq ? f.lse[at] : kNegInf;
+    dd[r] = row[r] < f.Sq ? f.dd[at] : 0.0f;
+  }
+  float dq[kD / 8][4];
+#pragma unroll
+  for (int n = 0; n < kD / 8; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.0f;
+  int kv_end = f.Sk;
+  if (f.causal) kv_end = max(0, min(f.Sk, min(i0 + kRows, f.Sq) + (f.Sk - f.Sq)));
+  const std::uint16_t* k = f.k + i64(b) * f.kb + i64(hk) * f.kh;
+  const std::uint16_t* v = f.v + i64(b) * f.vb + i64(hk) * f.vh;
+  for (int j0 = 0; j0 < kv_end; j0 += kKeys) {
+    __syncthreads();
+    load_rows<kD>(ks, k, f.ks, j0, f.Sk);
+    load_rows<kD>(vs, v, f.vs, j0, f.Sk);
+    load_rows_transposed<kD>(kt, k, f.ks, j0, f.Sk);
+    __syncthreads();
+    float p[kKeys / 8][4], dp[kKeys / 8][4];
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n) {
+      p[n][0] = p[n][1] = p[n][2] = p[n][3] = 0.0f;
+      dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.0f;
+#pragma unroll
+      for (int kk = 0; kk < kD / 16; ++kk) {
+        unsigned a[4];
+        frag_a(a, qs, ld, 16 * w, 16 * kk, g, t);
+        mma_b(p[n], a, ks, ld, 8 * n, 16 * kk, g, t);
+        frag_a(a, gs, ld, 16 * w, 16 * kk, g, t);
+        mma_b(dp[n], a, vs, ld, 8 * n, 16 * kk, g, t);  // dP = dO V^T
+      }
+    }
+#pragma unroll
+    for (int n = 0; n < kKeys / 8; ++n)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int r = e / 2, j = j0 + 8 * n + 2 * t + (e & 1);
+        const bool hidden = j >= f.Sk || lse[r] == kNegInf || (f.causal && j > row[r] + (f.Sk - f.Sq));
+        p[n][e] = hidden ? 0.0f : __expf(p[n][e] * f.scale - lse[r]);
+        dp[n][e] = p[n][e] * (dp[n][e] - dd[r]);  // dS
+      }
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; ++kk) {
+      unsigned da[4];
+      acc_to_a(da, dp, kk);
+#pragma unroll
+      for (int n = 0; n < kD / 8; ++n) mma_b(dq[n], da, kt, ldt, 8 * n, 16 * kk, g, t);
+    }
+  }
+  store_rows<kD>(f.dq + i64(b) * f.dqb + i64(h) * f.dqh, f.dqs, i0 + 16 * w, f.Sq, dq, f.scale, g, t);
+}
+
+template <int kD>
+void launch_bwd(const BwdBf16& f) {
+  constexpr int kv_bytes = smem_bwd_kv<kD>(), q_bytes = smem_bwd_q<kD>();
+  detail::allow_shared(reinterpret_cast<const void*>(&attention_bwd_kv_bf16<kD>), kv_bytes);
+  detail::allow_shared(reinterpret_cast<const void*>(&attention_bwd_q_bf16<kD>), q_bytes);
+  if (f.Sk > 0) {
+    attention_bwd_kv_bf16<kD><<<dim3(unsigned((f.Sk + kKeys - 1) / kKeys), unsigned(f.B * f.Hkv)), kThreads, kv_bytes,
+                                detail::stream()>>>(f);
+    TG_CUDA_LAUNCHED();
+  }
+  if (f.Sq > 0) {
+    attention_bwd_q_bf16<kD><<<dim3(unsigned((f.Sq + kRows - 1) / kRows), unsigned(f.B * f.H)), kThreads, q_bytes,
+                               detail::stream()>>>(f);
+    TG_CUDA_LAUNCHED();
+  }
+}
+
 }  // namespace
 
 void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& a, float* lse) {
@@ -245,6 +501,52 @@ void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& a, float* lse)
             a.q.sb, a.q.sh, a.q.ss, a.k.sb, a.k.sh, a.k.ss, a.v.sb, a.v.sh, a.v.ss, a.o.sb, a.o.sh, a.o.ss, lse};
   if (d.head_dim == 64) launch<64>(f);
   else launch<128>(f);
+}
+
+void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& a, const float* lse) {
+  const char* op = "cuda::attention_backward_bf16";
+  const AttentionDims& d = a.dims;
+  TG_CHECK(d.batch >= 0 && d.heads >= 1 && d.kv_heads >= 1 && d.heads % d.kv_heads == 0, op, "dims",
+           "expected batch >= 0 and heads a multiple of kv_heads >= 1, got ", d.batch, ", ", d.heads, ", ", d.kv_heads);
+  TG_CHECK(d.head_dim == 64 || d.head_dim == 128, op, "head_dim", "expected 64 or 128 on this path, got ", d.head_dim);
+  TG_CHECK(d.seq_q >= 0 && d.seq_k >= 0 && d.batch * d.heads * (d.seq_q + 1) < (index_t(1) << 31) &&
+               d.seq_k < (index_t(1) << 31) && d.batch * d.heads < 65536,
+           op, "dims", "expected B H Sq below 2^31 and batch x heads below 65536");
+  TG_CHECK(a.mask.data == nullptr, op, "mask", "no additive mask on the bf16 path (causal is supported)");
+  TG_CHECK(a.lse == nullptr, op, "lse", "pass the forward's FP32 lse through the lse argument");
+  if (d.batch == 0 || (d.seq_q == 0 && d.seq_k == 0)) return;
+  TG_CHECK(lse != nullptr || d.seq_q == 0, op, "lse", "expected the forward's lse (B, H, Sq) on the device");
+  auto check_view = [&](const char* name, const void* p, index_t sb, index_t sh, index_t ss, index_t sd) {
+    TG_CHECK(p != nullptr, op, name, "expected a device pointer");
+    TG_CHECK(sd == 1 && sb % 8 == 0 && sh % 8 == 0 && ss % 8 == 0 && sb >= 0 && sh >= 0 && ss >= d.head_dim &&
+                 detail::aligned16(p),
+             op, name, "expected unit stride along the head dim, other strides multiples of 8 (rows >= head_dim) and "
+             "16-byte alignment, got strides (", sb, ", ", sh, ", ", ss, ", ", sd, ")");
+  };
+  check_view("q", a.q.data, a.q.sb, a.q.sh, a.q.ss, a.q.sd);
+  check_view("k", a.k.data, a.k.sb, a.k.sh, a.k.ss, a.k.sd);
+  check_view("v", a.v.data, a.v.sb, a.v.sh, a.v.ss, a.v.sd);
+  check_view("o", a.o.data, a.o.sb, a.o.sh, a.o.ss, a.o.sd);
+  check_view("d_o", a.d_o.data, a.d_o.sb, a.d_o.sh, a.d_o.ss, a.d_o.sd);
+  check_view("dq", a.dq.data, a.dq.sb, a.dq.sh, a.dq.ss, a.dq.sd);
+  check_view("dk", a.dk.data, a.dk.sb, a.dk.sh, a.dk.ss, a.dk.sd);
+  check_view("dv", a.dv.data, a.dv.sb, a.dv.sh, a.dv.ss, a.dv.sd);
+  const auto in = [](const bfloat16* p) { return reinterpret_cast<const std::uint16_t*>(p); };
+  const auto out = [](bfloat16* p) { return reinterpret_cast<std::uint16_t*>(p); };
+  const index_t rows = d.batch * d.heads * d.seq_q;
+  Buffer dd(std::size_t(std::max<index_t>(rows, 1)) * sizeof(float), Device::cuda(detail::current_device()));
+  BwdBf16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), a.scale, a.causal,
+            in(a.q.data), in(a.k.data), in(a.v.data), in(a.o.data), in(a.d_o.data),
+            out(a.dq.data), out(a.dk.data), out(a.dv.data),
+            a.q.sb, a.q.sh, a.q.ss, a.k.sb, a.k.sh, a.k.ss, a.v.sb, a.v.sh, a.v.ss, a.o.sb, a.o.sh, a.o.ss,
+            a.d_o.sb, a.d_o.sh, a.d_o.ss, a.dq.sb, a.dq.sh, a.dq.ss, a.dk.sb, a.dk.sh, a.dk.ss, a.dv.sb, a.dv.sh, a.dv.ss,
+            lse, dd.as<float>()};
+  if (rows > 0) {
+    attention_bwd_dot_bf16<<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(f, int(d.head_dim), dd.as<float>());
+    TG_CUDA_LAUNCHED();
+  }
+  if (d.head_dim == 64) launch_bwd<64>(f);
+  else launch_bwd<128>(f);
 }
 
 }  // namespace tg::cuda

@@ -51,6 +51,10 @@ void attention_backward(const AttentionBackwardArgs<float>& args);
 // causal or not, grouped heads, no additive mask (args.mask and args.lse null); FP32
 // accumulation and softmax, P rounded to bf16 for P V; lse (B, H, Sq) as FP32, or null.
 void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& args, float* lse);
+// Its backward (FlashAttention-2, Algorithm 2, on BF16 tensor cores, no atomics): dq, dk,
+// dv bf16 (overwritten) from q, k, v, o, d_o bf16 and the forward's FP32 lse; the same
+// limits (args.mask and args.lse null).
+void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& args, const float* lse);
 // One launch per 24 parameters (a multi-tensor apply); the slots' arrays on the device.
 void sgd_step(const SgdConfig& c, std::span<const ParamSlot<float>> slots);
 void adam_step(const AdamConfig& c, std::span<const ParamSlot<float>> slots);

@@ -44,6 +44,11 @@ TENSOR_CORE = {
     # Attention forward on BF16 tensor cores: per 64-key tile, S = Q K^T and O += P V.
     "attention_fwd_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, []),
     "attention_fwd_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, []),
+    # Its backward: per 32-query step S^T, dP^T, dV, dK; per 64-key step S, dP, dQ.
+    "attention_bwd_kv_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, []),
+    "attention_bwd_kv_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, []),
+    "attention_bwd_q_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, []),
+    "attention_bwd_q_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 192, []),
     # The Hopper kernel (sm_90a): 4 warpgroup MMAs per k tile of 64, operands by TMA.
     "gemm_wgmma_128x128<false>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", 4, WGMMA_NEEDS),
     "gemm_wgmma_128x128<true>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", 4, WGMMA_NEEDS),

@@ -435,16 +435,16 @@ TEST(CudaOps, AttentionForwardAndBackwardMatchTheReference) {
 
 // ---- optimizers ----
 
-// BF16 tensor-core attention forward: against the double reference on the rounded
-// inputs. The error comes from P rounded to bf16 before P V (2^-9 relative per weight)
+// BF16 tensor-core attention, forward and backward: against the double reference on the
+// rounded inputs. The error comes from P rounded to bf16 before P V (2^-9 relative per weight)
 // and O rounded to bf16 (2^-9): bound 1e-2 in norm (DESIGN.md's bf16 range); lse is
 // FP32 from unrounded probabilities: 1e-5. Odd lengths, grouped heads, both layouts,
 // causal rows that see nothing (Sq > Sk) and Sk == 0.
-TEST(CudaOps, Bf16AttentionForwardMatchesTheReferenceOnItsRoundedInputs) {
+TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
   TG_REQUIRE_GPU();
   TG_TEST_RNG(rng);
   const index_t seqs[] = {0, 1, 33, 64, 65, 130, 257};
-  double worst = 0;
+  double worst = 0, worst_bwd = 0;
   for (int rep = 0; rep < 24; ++rep) {
     AttentionDims d;
     d.batch = rng.integer(1, 2);
@@ -492,12 +492,52 @@ TEST(CudaOps, Bf16AttentionForwardMatchesTheReferenceOnItsRoundedInputs) {
     for (std::size_t i = 0; i < ob.size(); ++i) o[i] = float_from_bf16_bits(ob[i]);
     EXPECT_TRUE(testing::rel_close(o, o_ref, 1e-2));
     EXPECT_TRUE(testing::rel_close(dlse.download(lse_ref.size()), lse_ref, 1e-5));
-    double num = 0, den = 0;
-    for (std::size_t i = 0; i < o.size(); ++i) num += (o[i] - o_ref[i]) * (o[i] - o_ref[i]), den += o_ref[i] * o_ref[i];
-    if (den > 0) worst = std::max(worst, std::sqrt(num / den));
+    auto rel = [](const std::vector<double>& got, const std::vector<double>& want) {
+      double num = 0, den = 0;
+      for (std::size_t i = 0; i < got.size(); ++i) num += (got[i] - want[i]) * (got[i] - want[i]), den += want[i] * want[i];
+      return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+    };
+    worst = std::max(worst, rel(o, o_ref));
+
+    // The backward from our O and lse, against the reference backward from its own: dO
+    // rounded to bf16; P and dS rounded to bf16 inside (as the forward's P), dq, dk, dv
+    // written as bf16; bound 1e-2 like the forward.
+    std::vector<std::uint16_t> gb;
+    std::vector<double> gd;
+    const std::vector<float> gf = testing::random_vec<float>(rng, index_t(q.data.size()));
+    round(gf, gb, gd);
+    std::vector<double> dq_ref(q.data.size(), 0.0), dk_ref(k.data.size(), 0.0), dv_ref(v.data.size(), 0.0);
+    AttentionBackwardArgs<double> rb;
+    rb.dims = d, rb.scale = ra.scale, rb.causal = causal, rb.q = ra.q, rb.k = ra.k, rb.v = ra.v;
+    rb.o = q.view<const double>(o_ref.data()), rb.d_o = q.view<const double>(gd.data()), rb.lse = lse_ref.data();
+    rb.dq = q.view<double>(dq_ref.data()), rb.dk = k.view<double>(dk_ref.data()), rb.dv = v.view<double>(dv_ref.data());
+    attention_backward_ref<double>(rb);
+    Buffer dgo = upload(gb);
+    Buffer ddq = upload(std::vector<std::uint16_t>(q.data.size(), 0x7fc0)), ddk = upload(std::vector<std::uint16_t>(k.data.size(), 0x7fc0));
+    Buffer ddv = upload(std::vector<std::uint16_t>(v.data.size(), 0x7fc0));
+    AttentionBackwardArgs<bfloat16> ba;
+    ba.dims = d, ba.scale = fa.scale, ba.causal = causal, ba.q = fa.q, ba.k = fa.k, ba.v = fa.v;
+    ba.o = q.view<const bfloat16>(dout.as<bfloat16>()), ba.d_o = q.view<const bfloat16>(dgo.as<bfloat16>());
+    ba.dq = q.view<bfloat16>(ddq.as<bfloat16>()), ba.dk = k.view<bfloat16>(ddk.as<bfloat16>());
+    ba.dv = v.view<bfloat16>(ddv.as<bfloat16>());
+    cuda::attention_backward_bf16(ba, dlse.ptr());
+    auto decode = [](Buffer& buf, std::size_t n) {
+      std::vector<std::uint16_t> h(n);
+      if (n) cuda::copy_bytes(h.data(), false, buf.data(), true, n * 2);
+      std::vector<double> out(n);
+      for (std::size_t i = 0; i < n; ++i) out[i] = float_from_bf16_bits(h[i]);
+      return out;
+    };
+    const std::vector<double> gq = decode(ddq, q.data.size()), gk = decode(ddk, k.data.size());
+    const std::vector<double> gv = decode(ddv, v.data.size());
+    EXPECT_TRUE(testing::rel_close(gq, dq_ref, 1e-2)) << "dq";
+    EXPECT_TRUE(testing::rel_close(gk, dk_ref, 1e-2)) << "dk";
+    EXPECT_TRUE(testing::rel_close(gv, dv_ref, 1e-2)) << "dv";
+    worst_bwd = std::max({worst_bwd, rel(gq, dq_ref), rel(gk, dk_ref), rel(gv, dv_ref)});
   }
   RecordProperty("bf16_attention_worst_relative_error", std::to_string(worst));
-  std::printf("BF16 attention forward: worst relative norm error %.2e (bound 1e-2)\n", worst);
+  RecordProperty("bf16_attention_backward_worst_relative_error", std::to_string(worst_bwd));
+  std::printf("BF16 attention: worst relative norm error forward %.2e, backward %.2e (bound 1e-2)\n", worst, worst_bwd);
   // What the path does not take is a clear error: a mask, a head dim it has no kernel for.
   AttentionForwardArgs<bfloat16> bad;
   bad.dims = {1, 1, 1, 4, 4, 96};
@@ -606,7 +646,7 @@ TEST(CudaOps, SmallShapesOfEveryOpForTheSanitizer) {
   ba.d_o = {d_o.ptr(), 2 * 33 * 64, 33 * 64, 64, 1}, ba.dq = {dq.ptr(), 2 * 33 * 64, 33 * 64, 64, 1};
   ba.dk = {dk.ptr(), nk, nk, 64, 1}, ba.dv = {dv.ptr(), nk, nk, 64, 1};
   cuda::attention_backward(ba);
-  // The bf16 tensor-core forward on the same shape (its own bf16 copies of q, k, v).
+  // The bf16 tensor-core forward and backward on the same shape (their own bf16 copies).
   Buffer q16(std::size_t(nq) * 2, Device::cuda(0)), k16(std::size_t(nk) * 2, Device::cuda(0));
   Buffer v16(std::size_t(nk) * 2, Device::cuda(0)), o16(std::size_t(nq) * 2, Device::cuda(0));
   const index_t dense[] = {nq}, dense_k[] = {nk};
@@ -618,6 +658,15 @@ TEST(CudaOps, SmallShapesOfEveryOpForTheSanitizer) {
   fb.q = {q16.as<bfloat16>(), 2 * 33 * 64, 33 * 64, 64, 1}, fb.k = {k16.as<bfloat16>(), nk, nk, 64, 1};
   fb.v = {v16.as<bfloat16>(), nk, nk, 64, 1}, fb.o = {o16.as<bfloat16>(), 2 * 33 * 64, 33 * 64, 64, 1};
   cuda::attention_forward_bf16(fb, lse.ptr());
+  Buffer g16(std::size_t(nq) * 2, Device::cuda(0)), dq16(std::size_t(nq) * 2, Device::cuda(0));
+  Buffer dk16(std::size_t(nk) * 2, Device::cuda(0)), dv16(std::size_t(nk) * 2, Device::cuda(0));
+  cuda::convert(DType::f32, DType::bf16, Shape(dense), d_o.ptr(), g16.data());
+  AttentionBackwardArgs<bfloat16> bb;
+  bb.dims = d, bb.scale = fb.scale, bb.causal = true, bb.q = fb.q, bb.k = fb.k, bb.v = fb.v;
+  bb.o = {o16.as<bfloat16>(), 2 * 33 * 64, 33 * 64, 64, 1}, bb.d_o = {g16.as<bfloat16>(), 2 * 33 * 64, 33 * 64, 64, 1};
+  bb.dq = {dq16.as<bfloat16>(), 2 * 33 * 64, 33 * 64, 64, 1}, bb.dk = {dk16.as<bfloat16>(), nk, nk, 64, 1};
+  bb.dv = {dv16.as<bfloat16>(), nk, nk, 64, 1};
+  cuda::attention_backward_bf16(bb, lse.ptr());
   // A strided f32 -> bf16 conversion and a 16-bit copy (Tensor::to, contiguous()).
   Buffer h16(7 * 13 * 2, Device::cuda(0)), c16(7 * 13 * 2, Device::cuda(0));
   cuda::convert(DType::f32, DType::bf16, t, dx.ptr(), h16.data());
