@@ -281,5 +281,36 @@ TEST(CudaTensor, SixteenBitCastsMatmulAndAutocastMatchTheCpu) {
   }
 }
 
+// Autocast bf16 attention on the device: the bf16 tensor-core kernels (the graph says
+// so), within bf16's error of the CPU's f32 attention, forward and backward.
+TEST(CudaTensor, AutocastBf16AttentionUsesTheTensorCoreKernels) {
+  TG_REQUIRE_GPU();
+  Generator g(31);
+  for (bool causal : {false, true}) {
+    const TensorOptions req = TensorOptions().with_requires_grad();
+    const Tensor q = Tensor::randn({2, 4, 70, 64}, req, &g), k = Tensor::randn({2, 2, 75, 64}, req, &g);
+    const Tensor v = Tensor::randn({2, 2, 75, 64}, req, &g), w = Tensor::randn({2, 4, 70, 64}, {}, &g);
+    const Tensor qg = q.to(kGpu).detach().requires_grad_(), kg = k.to(kGpu).detach().requires_grad_();
+    const Tensor vg = v.to(kGpu).detach().requires_grad_();
+    Tensor yc, yg;
+    {
+      AutocastGuard amp(DType::bf16);
+      yc = scaled_dot_product_attention(q, k, v, {}, causal);  // the CPU: f32
+      yg = scaled_dot_product_attention(qg, kg, vg, {}, causal);
+    }
+    EXPECT_EQ(yg.dtype(), DType::f32);
+    ASSERT_TRUE(yg.grad_fn());
+    ASSERT_FALSE(yg.grad_fn()->next.empty());
+    ASSERT_TRUE(yg.grad_fn()->next[0].node);
+    EXPECT_STREQ(yg.grad_fn()->next[0].node->name(), "AttentionBf16Backward");
+    EXPECT_TRUE(same_values(yg, yc, 1e-2));
+    sum(yc * w).backward();
+    sum(yg * w.to(kGpu)).backward();
+    EXPECT_TRUE(same_values(qg.grad(), q.grad(), 2e-2));
+    EXPECT_TRUE(same_values(kg.grad(), k.grad(), 2e-2));
+    EXPECT_TRUE(same_values(vg.grad(), v.grad(), 2e-2));
+  }
+}
+
 }  // namespace
 }  // namespace tg

@@ -8,6 +8,7 @@
 #include "autograd/detail.hpp"
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
+#include "cuda/ops.hpp"
 
 namespace tg {
 
@@ -185,6 +186,34 @@ struct AttentionBackward final : Node {
   }
 };
 
+// Attention on a GPU's bf16 tensor cores (autocast bf16): q, k, v, o bf16, lse FP32.
+struct AttentionBf16Backward final : Node {
+  SavedTensor q, k, v, o, lse;
+  bool causal = false;
+  float scale = 0;
+  const char* name() const override { return "AttentionBf16Backward"; }
+  void release_saved() override { q.reset(), k.reset(), v.reset(), o.reset(), lse.reset(); }
+  index_t saved_bytes() const override { return q.bytes() + k.bytes() + v.bytes() + o.bytes() + lse.bytes(); }
+  std::vector<Tensor> backward(const Tensor& g) override {
+    no_double_backward("scaled_dot_product_attention");
+    const Tensor qv = q.unpack(*this), kv = k.unpack(*this), vv = v.unpack(*this), ov = o.unpack(*this),
+                 lv = lse.unpack(*this);
+    const Tensor gd = g.detach().to(DType::bf16).contiguous();  // o's gradient, as a bf16 output's
+    Tensor dq = make_tensor(qv.sizes(), DType::bf16, qv.device());
+    Tensor dk = make_tensor(kv.sizes(), DType::bf16, kv.device());
+    Tensor dv = make_tensor(vv.sizes(), DType::bf16, vv.device());
+    AttentionBackwardArgs<bfloat16> a;
+    a.dims = {qv.size(0), qv.size(1), kv.size(1), qv.size(2), kv.size(2), qv.size(3)};
+    a.scale = scale, a.causal = causal;
+    a.q = view4<bfloat16, const bfloat16>(qv), a.k = view4<bfloat16, const bfloat16>(kv);
+    a.v = view4<bfloat16, const bfloat16>(vv), a.o = view4<bfloat16, const bfloat16>(ov);
+    a.d_o = view4<bfloat16, const bfloat16>(gd);
+    a.dq = view4<bfloat16, bfloat16>(dq), a.dk = view4<bfloat16, bfloat16>(dk), a.dv = view4<bfloat16, bfloat16>(dv);
+    cuda::attention_backward_bf16(a, lv.data<float>());
+    return {dq, dk, dv};
+  }
+};
+
 // ---- dropout ----
 struct DropoutBackward final : Node {
   double p = 0;
@@ -292,6 +321,31 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     m = make_view(mask.detach(), detail::broadcast_view(mask, full), mask.offset());
   }
   const float sc = float(scale.value_or(1.0 / std::sqrt(double(D))));
+  // Autocast bf16 on a GPU: the bf16 tensor-core kernels where they apply (no mask, head
+  // dim 64 or 128), behind differentiable casts; elsewhere (and on the CPU) attention
+  // stays f32.
+  if (autocast_dtype() == DType::bf16 && q.dtype() == DType::f32 && q.device().is_cuda() && !mask.defined() &&
+      (D == 64 || D == 128)) {
+    const Tensor qh = q.to(DType::bf16), kh = k.to(DType::bf16), vh = v.to(DType::bf16);  // contiguous
+    Tensor o16 = make_tensor(q.sizes(), DType::bf16, q.device());
+    Tensor lse = make_tensor(std::vector<index_t>{B, H, Sq}, DType::f32, q.device());
+    AttentionForwardArgs<bfloat16> a;
+    a.dims = {B, H, k.size(1), Sq, Sk, D};
+    a.scale = sc, a.causal = causal;
+    a.q = view4<bfloat16, const bfloat16>(qh), a.k = view4<bfloat16, const bfloat16>(kh);
+    a.v = view4<bfloat16, const bfloat16>(vh), a.o = view4<bfloat16, bfloat16>(o16);
+    cuda::attention_forward_bf16(a, lse.data<float>());
+    if (needs_graph({&qh, &kh, &vh})) {
+      auto n = std::make_shared<AttentionBf16Backward>();
+      n->q = SavedTensor(qh), n->k = SavedTensor(kh), n->v = SavedTensor(vh);
+      n->o = SavedTensor(o16.detach()), n->lse = SavedTensor(lse);
+      n->causal = causal, n->scale = sc;
+      attach(n, {&qh, &kh, &vh}, o16, where);
+    }
+    Tensor o = o16.to(DType::f32);
+    if (anomaly_enabled()) check_finite(o, "forward", o.grad_fn().get(), op, where);
+    return o;
+  }
   Tensor o = make_tensor(q.sizes(), q.dtype(), q.device());
   Tensor lse = make_tensor(std::vector<index_t>{B, H, Sq}, q.dtype(), q.device());
   detail::with_float_type(op, q.dtype(), [&](auto zero) {
