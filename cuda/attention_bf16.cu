@@ -300,6 +300,28 @@ __device__ __forceinline__ void store_rows(std::uint16_t* base, i64 ld, int r0, 
   }
 }
 
+// The two products both backward kernels start a tile with: c1 = A1 B1^T and c2 = A2 B2^T
+// over kD, for this warp's 16 rows of the row-major tiles a1, a2 (row 16 w..) and kN
+// columns from the n-major tiles b1, b2; all four with row stride ld.
+template <int kD, int kN>
+__device__ __forceinline__ void two_products(float (&c1)[kN / 8][4], float (&c2)[kN / 8][4], const std::uint16_t* a1,
+                                             const std::uint16_t* b1, const std::uint16_t* a2, const std::uint16_t* b2,
+                                             int ld, int w, int g, int t) {
+#pragma unroll
+  for (int n = 0; n < kN / 8; ++n) {
+    c1[n][0] = c1[n][1] = c1[n][2] = c1[n][3] = 0.0f;
+    c2[n][0] = c2[n][1] = c2[n][2] = c2[n][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < kD / 16; ++kk) {
+      unsigned a[4];
+      frag_a(a, a1, ld, 16 * w, 16 * kk, g, t);
+      mma_b(c1[n], a, b1, ld, 8 * n, 16 * kk, g, t);
+      frag_a(a, a2, ld, 16 * w, 16 * kk, g, t);
+      mma_b(c2[n], a, b2, ld, 8 * n, 16 * kk, g, t);
+    }
+  }
+}
+
 template <int kD>
 __global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
   extern __shared__ __align__(16) std::uint16_t smem[];
@@ -340,21 +362,9 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
         dd_s[threadIdx.x] = i < f.Sq ? f.dd[row0 + i] : 0.0f;
       }
       __syncthreads();
-      // S^T (this warp's 16 keys x 32 queries) = K Q^T.
+      // S^T = K Q^T and dP^T = V dO^T (this warp's 16 keys x 32 queries).
       float p[kQ / 8][4], dp[kQ / 8][4];
-#pragma unroll
-      for (int n = 0; n < kQ / 8; ++n) {
-        p[n][0] = p[n][1] = p[n][2] = p[n][3] = 0.0f;
-        dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.0f;
-#pragma unroll
-        for (int kk = 0; kk < kD / 16; ++kk) {
-          unsigned a[4];
-          frag_a(a, ks, ld, 16 * w, 16 * kk, g, t);
-          mma_b(p[n], a, qs, ld, 8 * n, 16 * kk, g, t);
-          frag_a(a, vs, ld, 16 * w, 16 * kk, g, t);
-          mma_b(dp[n], a, gs, ld, 8 * n, 16 * kk, g, t);  // dP^T = V dO^T
-        }
-      }
+      two_products<kD, kQ>(p, dp, ks, qs, vs, gs, ld, w, g, t);
       // P^T = exp(scale S^T - lse), zero where hidden, past the matrix or for a fully
       // masked row (lse = -inf); dS^T = P^T (dP^T - D).
 #pragma unroll
@@ -419,20 +429,9 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q_bf16(BwdBf16 f) {
     load_rows<kD>(vs, v, f.vs, j0, f.Sk);
     load_rows_transposed<kD>(kt, k, f.ks, j0, f.Sk);
     __syncthreads();
+    // S = Q K^T and dP = dO V^T (this warp's 16 queries x 64 keys).
     float p[kKeys / 8][4], dp[kKeys / 8][4];
-#pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n) {
-      p[n][0] = p[n][1] = p[n][2] = p[n][3] = 0.0f;
-      dp[n][0] = dp[n][1] = dp[n][2] = dp[n][3] = 0.0f;
-#pragma unroll
-      for (int kk = 0; kk < kD / 16; ++kk) {
-        unsigned a[4];
-        frag_a(a, qs, ld, 16 * w, 16 * kk, g, t);
-        mma_b(p[n], a, ks, ld, 8 * n, 16 * kk, g, t);
-        frag_a(a, gs, ld, 16 * w, 16 * kk, g, t);
-        mma_b(dp[n], a, vs, ld, 8 * n, 16 * kk, g, t);  // dP = dO V^T
-      }
-    }
+    two_products<kD, kKeys>(p, dp, qs, ks, gs, vs, ld, w, g, t);
 #pragma unroll
     for (int n = 0; n < kKeys / 8; ++n)
 #pragma unroll
