@@ -447,6 +447,30 @@ int main(int argc, char** argv) {
   // BF16 tensor-core attention forward.
   fill_bf16();
   if (tg::cuda::half_gemm_wgmma_available()) {
+    // TF32 first (it needs the float operands: random floats are in a and b's first
+    // 256 MiB until fill_bf16 overwrites the front), then bf16.
+    fill_uniform(41);
+    for (index_t sz : {index_t(4096), index_t(8192)}) {
+      const double flop = 2.0 * double(sz) * double(sz) * double(sz);
+      const double hopper = median_ms([&] {
+        tg::cuda::gemm_tf32(Trans::N, Trans::T, sz, sz, sz, 1.0f, a, sz, b, sz, 0.0f, c, sz, {},
+                            tg::cuda::HalfGemmPath::wgmma);
+      }, 10);
+      const double mma = median_ms([&] {
+        tg::cuda::gemm_tf32(Trans::N, Trans::T, sz, sz, sz, 1.0f, a, sz, b, sz, 0.0f, c, sz, {},
+                            tg::cuda::HalfGemmPath::mma_sync);
+      }, 10);
+      const double theirs = median_ms(
+          [&] { tg::peers::cublas_sgemm_tf32_rowmajor(Trans::N, Trans::T, sz, sz, sz, 1.0f, a, sz, b, sz, 0.0f, c, sz); },
+          10);
+      const std::string shape = std::to_string(sz) + "x" + std::to_string(sz) + "x" + std::to_string(sz);
+      std::printf("%-22s %4s %7.1f TF/s (tf32 wgmma), mma.sync %7.1f TF/s, cuBLAS tf32 %7.1f TF/s %7.2fx\n",
+                  shape.c_str(), "nt", flop / hopper / 1e9, flop / mma / 1e9, flop / theirs / 1e9, theirs / hopper);
+      row("tilegrad", shape, "nt_tf32_wgmma", hopper, flop);
+      row("tilegrad", shape, "nt_tf32", mma, flop);
+      row("cublas", shape, "nt_tf32", theirs, flop);
+    }
+    fill_bf16();
     std::printf("\n%-22s %4s %12s %12s %12s %8s\n", "bf16 GEMM (A B^T)", "op", "wgmma", "mma.sync", "cuBLAS",
                 "wgmma/cuBLAS");
     for (index_t sz : {index_t(4096), index_t(8192)}) {

@@ -612,11 +612,36 @@ dim3 tile_grid(index_t M, index_t N) { return dim3(unsigned((N + kBN - 1) / kBN)
 
 void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
                const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
-  const Args a = checked_args("cuda::gemm_tf32", ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  gemm_tf32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, HalfGemmPath::auto_select);
+}
+
+void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+               const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
+               HalfGemmPath path) {
+  const char* op = "cuda::gemm_tf32";
+  const Args a = checked_args(op, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  TG_CHECK(path != HalfGemmPath::mma_sync_ring, op, "path", "the ring configuration exists for the 16-bit GEMMs only");
   if (M == 0 || N == 0) return;
   if (K == 0 || alpha == 0.0f) {  // no product: the FP32 path's C = act(beta C + bias)
     gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
     return;
+  }
+  // The Hopper kernel takes A and B along k (a Linear layer's forward: N, T) when asked,
+  // or for auto when TG_CUDA_TF32_GEMM=wgmma.
+  const bool explicit_wgmma = path == HalfGemmPath::wgmma;
+  if (path == HalfGemmPath::auto_select) {
+    static const bool env = std::getenv("TG_CUDA_TF32_GEMM") && std::string(std::getenv("TG_CUDA_TF32_GEMM")) == "wgmma";
+    path = env ? HalfGemmPath::wgmma : HalfGemmPath::mma_sync;
+  }
+  if (path == HalfGemmPath::wgmma) {
+    if (ta == Trans::N && tb == Trans::T &&
+        detail::gemm_tf32_wgmma(int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc), ep.bias,
+                                ep.act.kind, ep.act.slope))
+      return;
+    TG_CHECK(!explicit_wgmma, op, "path",
+             "the wgmma path needs A and B along k (ta N, tb T), a compute capability 9.0 device running its sm_90a "
+             "binary, A and B 16-byte aligned and lda, ldb multiples of 4; got lda ",
+             lda, ", ldb ", ldb, detail::wgmma_available() ? "" : " (no such device here)");
   }
   const bool vec = lda % 4 == 0 && ldb % 4 == 0 && detail::aligned16(A) && detail::aligned16(B);
   const dim3 grid = tile_grid(M, N);

@@ -50,6 +50,13 @@ void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t
 void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
               HalfGemmPath path);
+// TF32 with a kernel choice: mma_sync (the kernel above, every transpose, rounded inputs)
+// or wgmma (the Hopper kernel: A and B along k, i.e. ta N and tb T, lda and ldb multiples
+// of 4; inputs truncated to TF32 by the tensor cores); auto: TG_CUDA_TF32_GEMM=wgmma if
+// set, else mma_sync.
+void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
+               const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
+               HalfGemmPath path);
 // Whether the current device can run HalfGemmPath::wgmma (compute capability 9.0 and the
 // sm_90a binary loaded); false without a device.
 bool half_gemm_wgmma_available();

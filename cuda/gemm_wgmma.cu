@@ -1,20 +1,21 @@
-// The Hopper path of the 16-bit GEMMs (cuda::gemm_bf16 / gemm_f16 with HalfGemmPath::wgmma):
-// C = act(alpha A B^T + beta C + bias), A (M x K) and B (N x K) row-major 16-bit, FP32
-// accumulation. Compiled for sm_90a only (its own target: wgmma and the tensor memory
+// The Hopper path of the tensor-core GEMMs (cuda::gemm_bf16 / gemm_f16 / gemm_tf32 with
+// HalfGemmPath::wgmma): C = act(alpha A B^T + beta C + bias), A (M x K) and B (N x K)
+// row-major bf16, f16 or FP32 read as TF32 (the tensor cores ignore the low 13 mantissa
+// bits: truncation, where the mma.sync TF32 kernel rounds), FP32 accumulation. Compiled for sm_90a only (its own target: wgmma and the tensor memory
 // accelerator exist on that architecture alone) and used where the device is compute
 // capability 9.0 and the kernel's binary loaded; everywhere else gemm.cu's mma.sync kernel
 // serves. Step 1 (cuda/NOTES.md):
-//   - 128 x 128 block tiles, k tiles of 64 (one 128-byte row of 16-bit values per tile row),
+//   - 128 x 128 block tiles, k tiles of one 128-byte row (64 16-bit values, 32 TF32),
 //     a ring of 4 shared-memory stages (32 KiB each: A's and B's tiles);
 //   - one thread issues the TMA copies (cp.async.bulk.tensor, 128-byte swizzle, the
 //     layout wgmma reads without bank conflicts; edges past the matrix are zero-filled by
 //     the copy engine) and an mbarrier per stage counts their bytes;
-//   - two warpgroups, each 64 rows x 128 columns of C as wgmma m64n128k16 (4 per k tile,
+//   - two warpgroups, each 64 rows x 128 columns of C as wgmma m64n128k16 / k8 (4 per k tile,
 //     both operands K-major from shared memory through matrix descriptors), the next k
 //     tile's products issued before the previous ones are waited for, a stage refilled
 //     once both warpgroups are done with it;
 //   - the epilogue from the accumulator registers: alpha, beta C, bias, activation.
-// Requires 16-byte aligned A and B with lda, ldb multiples of 8 (the TMA's global strides).
+// Requires 16-byte aligned A and B with rows a multiple of 16 bytes (the TMA's strides).
 #include <cuda.h>  // CUtensorMap; the encoder comes through the runtime's driver entry point
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
@@ -32,8 +33,11 @@ namespace tg::cuda::detail {
 
 namespace {
 
-constexpr int kBM = 128, kBN = 128, kBK = 64, kStages = 4, kThreads = 256;
-constexpr int kTileBytes = kBM * kBK * 2;  // 16 KiB: A's and B's tiles alike (kBM == kBN)
+// The operand types: a k tile is one 128-byte row of each, 64 16-bit values or 32 TF32.
+enum Kind : int { kBf16 = 0, kF16 = 1, kTf32 = 2 };
+constexpr int kBM = 128, kBN = 128, kStages = 4, kThreads = 256, kRowBytes = 128;
+constexpr int k_tile(int kind) { return kind == kTf32 ? 32 : 64; }
+constexpr int kTileBytes = kBM * kRowBytes;  // 16 KiB: A's and B's tiles alike (kBM == kBN)
 constexpr int kStageBytes = 2 * kTileBytes;
 // The stages, 1024-byte aligned by hand (the 128-byte swizzle repeats every 8 rows of 128
 // bytes, and the descriptors assume tiles start on that boundary), then the barriers.
@@ -108,17 +112,18 @@ __device__ __forceinline__ void fence_operands(float (&d)[64]) {
   for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
-// D (64 x 128, FP32, in the warpgroup's registers) += A (64 x 16) B^T (16 x 128); scale-d 1.
-// TYPE is the operands' PTX type (bf16 or f16).
-#define TG_WGMMA_M64N128K16(TYPE)                                                                                \
+// D (64 x 128, FP32, in the warpgroup's registers) += A B^T over one k step; scale-d 1.
+// TYPE is the shape and types ("m64n128k16.f32.bf16.bf16"), TRANS the operands' transpose
+// flags (", 0, 0": both K-major; TF32 takes none).
+#define TG_WGMMA_M64N128K16(TYPE, TRANS)                                                                         \
   asm volatile(                                                                                                  \
       "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                               \
-      "wgmma.mma_async.sync.aligned.m64n128k16.f32." TYPE "." TYPE " {"                                          \
+      "wgmma.mma_async.sync.aligned." TYPE " {"                                                                  \
       "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                   \
       "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "                         \
       "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "                         \
       "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63 "                          \
-      "}, %64, %65, p, 1, 1, 0, 0;\n}\n"                                                                         \
+      "}, %64, %65, p, 1, 1" TRANS ";\n}\n"                                                                      \
       :                                                                                                          \
       "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),                                    \
       "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),                                  \
@@ -133,16 +138,18 @@ __device__ __forceinline__ void fence_operands(float (&d)[64]) {
       "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])                                                         \
       : "l"(desc_a), "l"(desc_b), "n"(1))
 
-template <bool kF16>
-__device__ __forceinline__ void wgmma_m64n128k16(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b) {
-  if constexpr (kF16) TG_WGMMA_M64N128K16("f16");
-  else TG_WGMMA_M64N128K16("bf16");
+// One 32-byte k step of the swizzled rows: m64n128k16 for 16-bit types, m64n128k8 TF32.
+template <int kKind>
+__device__ __forceinline__ void wgmma_step(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b) {
+  if constexpr (kKind == kF16) TG_WGMMA_M64N128K16("m64n128k16.f32.f16.f16", ", 0, 0");
+  else if constexpr (kKind == kTf32) TG_WGMMA_M64N128K16("m64n128k8.f32.tf32.tf32", "");  // K-major only: no trans
+  else TG_WGMMA_M64N128K16("m64n128k16.f32.bf16.bf16", ", 0, 0");
 }
 #undef TG_WGMMA_M64N128K16
 
 #endif
 
-template <bool kF16>
+template <int kKind>
 __global__ void __launch_bounds__(kThreads, 1)
     gemm_wgmma_128x128(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, int K,
                        Epilogue e) {
@@ -151,6 +158,7 @@ __global__ void __launch_bounds__(kThreads, 1)
   unsigned char* tiles = reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(raw) + 1023) & ~std::uintptr_t(1023));
   const std::uint32_t tiles_at = shared_address(tiles), bars_at = tiles_at + kStages * kStageBytes;
   const int m0 = int(blockIdx.y) * kBM, n0 = int(blockIdx.x) * kBN;
+  constexpr int kBK = k_tile(kKind);
   const int tid = int(threadIdx.x), wg = tid / 128, ktiles = (K + kBK - 1) / kBK;
   if (tid == 0) {
     for (int s = 0; s < kStages; ++s) barrier_init(bars_at + 8 * s, 1);
@@ -179,8 +187,8 @@ __global__ void __launch_bounds__(kThreads, 1)
     fence_operands(d);
     wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < kBK / 16; ++kk)  // 16 k = 32 bytes further along the swizzled rows
-      wgmma_m64n128k16<kF16>(d, descriptor(a_at + 32 * kk), descriptor(b_at + 32 * kk));
+    for (int kk = 0; kk < 4; ++kk)  // 4 steps of 32 bytes along the swizzled 128-byte rows
+      wgmma_step<kKind>(d, descriptor(a_at + 32 * kk), descriptor(b_at + 32 * kk));
     wgmma_commit();
     wgmma_wait<1>();  // k tile kt - 1's products are done: its stage may be refilled ...
     fence_operands(d);
@@ -225,12 +233,15 @@ PFN_cuTensorMapEncodeTiled_v12000 encoder() {
 }
 
 // A rows x K row-major 16-bit matrix as a TMA map with 64 x 128 boxes, 128-byte swizzle.
-bool make_map(CUtensorMap* map, bool f16, const std::uint16_t* m, int rows, int K, int ld) {
+bool make_map(CUtensorMap* map, int kind, const void* m, int rows, int K, int ld) {
+  const cuuint64_t elem = kind == kTf32 ? 4 : 2;
   const cuuint64_t dims[2] = {cuuint64_t(K), cuuint64_t(rows)};
-  const cuuint64_t strides[1] = {cuuint64_t(ld) * 2};
-  const cuuint32_t box[2] = {kBK, kBM}, unit[2] = {1, 1};
-  return encoder()(map, f16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16 : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 2,
-                   const_cast<std::uint16_t*>(m), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
+  const cuuint64_t strides[1] = {cuuint64_t(ld) * elem};
+  const cuuint32_t box[2] = {cuuint32_t(k_tile(kind)), kBM}, unit[2] = {1, 1};
+  const CUtensorMapDataType type = kind == kTf32  ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32
+                                   : kind == kF16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
+                                                  : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
+  return encoder()(map, type, 2, const_cast<void*>(m), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
                    CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
@@ -250,7 +261,7 @@ bool wgmma_available() {
   bool ok = major == 9 && minor == 0 && encoder() != nullptr;
   if (ok) {
     cudaFuncAttributes fa{};
-    ok = cudaFuncGetAttributes(&fa, reinterpret_cast<const void*>(&gemm_wgmma_128x128<false>)) == cudaSuccess &&
+    ok = cudaFuncGetAttributes(&fa, reinterpret_cast<const void*>(&gemm_wgmma_128x128<kBf16>)) == cudaSuccess &&
          fa.binaryVersion == 90;
     cudaGetLastError();
   }
@@ -258,21 +269,34 @@ bool wgmma_available() {
   return ok;
 }
 
-bool gemm_half_wgmma(bool f16, int M, int N, int K, float alpha, const std::uint16_t* A, int lda,
-                     const std::uint16_t* B, int ldb, float beta, float* C, int ldc, const float* bias, Act act,
-                     float slope) {
-  if (K == 0 || lda % 8 != 0 || ldb % 8 != 0 || !aligned16(A) || !aligned16(B) || (M + kBM - 1) / kBM > 65535 ||
+bool gemm_wgmma(int kind, int M, int N, int K, float alpha, const void* A, int lda, const void* B, int ldb, float beta,
+                float* C, int ldc, const float* bias, Act act, float slope) {
+  const int align = kind == kTf32 ? 4 : 8;  // elements per 16 bytes: the TMA's stride unit
+  if (K == 0 || lda % align != 0 || ldb % align != 0 || !aligned16(A) || !aligned16(B) || (M + kBM - 1) / kBM > 65535 ||
       !wgmma_available())
     return false;
   CUtensorMap map_a, map_b;
-  if (!make_map(&map_a, f16, A, M, K, lda) || !make_map(&map_b, f16, B, N, K, ldb)) return false;
+  if (!make_map(&map_a, kind, A, M, K, lda) || !make_map(&map_b, kind, B, N, K, ldb)) return false;
   const Epilogue e{C, ldc, M, N, alpha, beta, bias, act, slope};
   const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
-  void (*kernel)(CUtensorMap, CUtensorMap, int, Epilogue) = f16 ? &gemm_wgmma_128x128<true> : &gemm_wgmma_128x128<false>;
+  void (*kernel)(CUtensorMap, CUtensorMap, int, Epilogue) = kind == kTf32  ? &gemm_wgmma_128x128<kTf32>
+                                                            : kind == kF16 ? &gemm_wgmma_128x128<kF16>
+                                                                           : &gemm_wgmma_128x128<kBf16>;
   allow_shared(reinterpret_cast<const void*>(kernel), kSmemBytes);
   kernel<<<grid, kThreads, kSmemBytes, stream()>>>(map_a, map_b, K, e);
   TG_CUDA_LAUNCHED();
   return true;
+}
+
+bool gemm_half_wgmma(bool f16, int M, int N, int K, float alpha, const std::uint16_t* A, int lda,
+                     const std::uint16_t* B, int ldb, float beta, float* C, int ldc, const float* bias, Act act,
+                     float slope) {
+  return gemm_wgmma(f16 ? kF16 : kBf16, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, slope);
+}
+
+bool gemm_tf32_wgmma(int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb, float beta,
+                     float* C, int ldc, const float* bias, Act act, float slope) {
+  return gemm_wgmma(kTf32, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, slope);
 }
 
 }  // namespace tg::cuda::detail

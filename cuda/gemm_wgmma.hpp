@@ -1,4 +1,4 @@
-// The sm_90a (Hopper) path of the 16-bit GEMMs, cuda/gemm_wgmma.cu: wgmma with TMA copies
+// The sm_90a (Hopper) path of the tensor-core GEMMs, cuda/gemm_wgmma.cu: wgmma with TMA copies
 // into a 4-stage shared-memory ring. Internal to cuda/.
 #pragma once
 
@@ -18,5 +18,8 @@ bool wgmma_available();
 bool gemm_half_wgmma(bool f16, int M, int N, int K, float alpha, const std::uint16_t* A, int lda,
                      const std::uint16_t* B, int ldb, float beta, float* C, int ldc, const float* bias, Act act,
                      float slope);
+// The same for FP32 A and B read as TF32 (truncated), lda and ldb multiples of 4.
+bool gemm_tf32_wgmma(int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb, float beta,
+                     float* C, int ldc, const float* bias, Act act, float slope);
 
 }  // namespace tg::cuda::detail

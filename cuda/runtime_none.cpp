@@ -98,6 +98,10 @@ void gemm_f16(index_t, index_t, index_t, float, const std::uint16_t*, index_t, c
 }
 bool half_gemm_wgmma_available() { return false; }
 void gemm_tf32(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t, float,
+               float*, index_t, const GemmEpilogue<float>&, HalfGemmPath) {
+  detail::throw_error("cuda::gemm_tf32", "device", unavailable_reason());
+}
+void gemm_tf32(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t, float,
                float*, index_t, const GemmEpilogue<float>&) {
   detail::throw_error("cuda::gemm_tf32", "device", unavailable_reason());
 }

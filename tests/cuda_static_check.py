@@ -50,8 +50,9 @@ TENSOR_CORE = {
     "attention_bwd_q_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, []),
     "attention_bwd_q_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 192, []),
     # The Hopper kernel (sm_90a): 4 warpgroup MMAs per k tile of 64, operands by TMA.
-    "gemm_wgmma_128x128<false>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", 4, WGMMA_NEEDS),
-    "gemm_wgmma_128x128<true>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", 4, WGMMA_NEEDS),
+    "gemm_wgmma_128x128<0>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", 4, WGMMA_NEEDS),
+    "gemm_wgmma_128x128<1>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", 4, WGMMA_NEEDS),
+    "gemm_wgmma_128x128<2>": ("wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32", 4, WGMMA_NEEDS),
 }
 
 

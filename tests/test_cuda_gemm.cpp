@@ -144,6 +144,47 @@ TEST(CudaGemm, Tf32MatchesTheReferenceWithinItsRounding) {
   std::printf("TF32 GEMM: worst relative norm error %.2e over 24 shapes (FP32: ~1e-7)\n", worst);
 }
 
+// TF32 on the Hopper kernel (A and B along k: ta N, tb T), where the device has it. The
+// tensor cores truncate the inputs to TF32 (2^-10 relative at worst, twice the rounding's
+// error): the same 3e-3 bound. Alpha, beta and the bias on some shapes.
+TEST(CudaGemm, Tf32OnTheHopperPathMatchesTheReference) {
+  TG_REQUIRE_GPU();
+  if (!cuda::half_gemm_wgmma_available()) GTEST_SKIP() << "no compute capability 9.0 device with the sm_90a kernel";
+  TG_TEST_RNG(rng);
+  double worst = 0;
+  const index_t sizes[] = {1, 7, 33, 128, 129, 300, 517};
+  for (int rep = 0; rep < 16; ++rep) {
+    const index_t M = sizes[rng.integer(0, 6)], N = sizes[rng.integer(0, 6)], K = rep % 4 == 0 ? 2048 : sizes[rng.integer(0, 6)];
+    const index_t lda = (K + 3) / 4 * 4 + 4 * rng.integer(0, 1), ldb = (K + 3) / 4 * 4;
+    const std::vector<float> a = testing::random_vec<float>(rng, M * lda), b = testing::random_vec<float>(rng, N * ldb);
+    const std::vector<float> bias = testing::random_vec<float>(rng, N);
+    const bool acc = rep % 3 == 1;
+    const std::vector<float> c0 = acc ? testing::random_vec<float>(rng, M * N)
+                                      : std::vector<float>(std::size_t(M * N), testing::kPoison<float>);
+    const Activation act{rep % 3 == 0 ? Act::relu : Act::none};
+    std::vector<double> ad(a.begin(), a.end()), bd(b.begin(), b.end()), biasd(bias.begin(), bias.end()), want(c0.size());
+    for (std::size_t i = 0; i < want.size(); ++i) want[i] = acc ? double(c0[i]) : 0.0;
+    const float alpha = acc ? 0.5f : 1.0f, beta = acc ? 2.0f : 0.0f;
+    gemm_ref<double>(Trans::N, Trans::T, M, N, K, alpha, ad.data(), lda, bd.data(), ldb, beta, want.data(), N,
+                     GemmEpilogue<double>{biasd.data(), act});
+    DeviceVec da(a), db(b), dbias(bias), dc(c0);
+    cuda::gemm_tf32(Trans::N, Trans::T, M, N, K, alpha, da.ptr(), lda, db.ptr(), ldb, beta, dc.ptr(), N,
+                    GemmEpilogue<float>{dbias.ptr(), act}, cuda::HalfGemmPath::wgmma);
+    const std::vector<float> got = dc.download(std::size_t(M * N));
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) {
+      ASSERT_FALSE(std::isnan(got[i])) << "NaN at " << i;
+      num += (got[i] - want[i]) * (got[i] - want[i]);
+      den += want[i] * want[i];
+    }
+    const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+    worst = std::max(worst, err);
+    EXPECT_LT(err, 3e-3) << M << "x" << N << "x" << K;
+  }
+  RecordProperty("tf32_wgmma_worst_relative_error", std::to_string(worst));
+  std::printf("TF32 GEMM (wgmma): worst relative norm error %.2e over 16 shapes\n", worst);
+}
+
 // BF16 and F16 tensor cores, C = act(alpha A B^T + beta C + bias). The 16-bit inputs are
 // exact in the reference (decoded to double: kernels/half.hpp, checked against the
 // formats' definitions in test_amp), and a product of two is exact in FP32, so the only
