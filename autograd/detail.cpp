@@ -1,7 +1,10 @@
 #include "autograd/detail.hpp"
 
+#include <cstdint>
+
 #include "cpu/ops.hpp"
 #include "cuda/ops.hpp"
+#include "kernels/reference/nd.hpp"
 
 namespace tg::detail {
 
@@ -97,6 +100,19 @@ void copy_into(const char* name, const Tensor& dst, const Tensor& src) {
   }
   TG_CHECK(fits, name, "src", "cannot broadcast ", src.shape().str(), " into ", dst.shape().str());
   const Shape sv = broadcast_view(src, dst.sizes());
+  if (is_half(dst.dtype())) {  // 16-bit words move as they are (no arithmetic kernel for them)
+    if (dst.device().is_cuda()) {
+      TG_CHECK(dst.is_contiguous(), name, "dst", "a 16-bit copy on cuda writes a contiguous tensor; got ",
+               dst.shape().str());
+      cuda::convert(dst.dtype(), dst.dtype(), sv, src.raw_data(), dst.raw_data());
+    } else {
+      auto* out = static_cast<std::uint16_t*>(dst.raw_data());
+      const auto* in = static_cast<const std::uint16_t*>(src.raw_data());
+      const Shape& ds = dst.shape();
+      ref::nd_for_each<2>(ds.sizes(), {&ds, &sv}, [&](index_t o, index_t i) { out[o] = in[i]; });
+    }
+    return;
+  }
   with_float_type(name, dst.dtype(), [&](auto zero) {
     using T = decltype(zero);
     table_for(name, dst.device()).get<T>().unary(Unary::copy, 0, 0, sv, src.data<T>(), dst.shape(), dst.data<T>());

@@ -532,17 +532,12 @@ struct ToDTypeBackward final : Node {
 // A contiguous copy of t on the same device (i64 by plain loops on the CPU).
 Tensor copy_contiguous(const Tensor& t) {
   Tensor out = make_tensor(t.sizes(), t.dtype(), t.device());
-  auto gather = [&](auto* src, auto* dst) {
-    const Shape& s = t.shape();
-    ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) { *dst++ = src[o]; });
-  };
   if (t.dtype() == DType::i64) {
     TG_CHECK(t.device().is_cpu(), "clone", "device", "i64 tensors are copied on the CPU only");
-    gather(t.data<std::int64_t>(), out.data<std::int64_t>());
-  } else if (t.dtype() == DType::bf16 || t.dtype() == DType::f16) {
-    if (t.device().is_cuda()) cuda::convert(t.dtype(), t.dtype(), t.shape(), t.raw_data(), out.raw_data());
-    else if (t.dtype() == DType::bf16) gather(t.data<bfloat16>(), out.data<bfloat16>());
-    else gather(t.data<float16>(), out.data<float16>());
+    const Shape& s = t.shape();
+    const std::int64_t* src = t.data<std::int64_t>();
+    std::int64_t* dst = out.data<std::int64_t>();
+    ref::nd_for_each<1>(s.sizes(), {&s}, [&](index_t o) { *dst++ = src[o]; });
   } else {
     detail::copy_into("clone", out, t);
   }

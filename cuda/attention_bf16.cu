@@ -21,6 +21,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <type_traits>
 
 #include "cuda/check.cuh"
 #include "cuda/launch.cuh"
@@ -38,13 +39,22 @@ using i64 = std::int64_t;
 constexpr int kRows = 64, kKeys = 64, kThreads = 128;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// The views as 16-bit words (the head dimension's stride is 1: checked on the host).
+using In = View4<const std::uint16_t>;
+using Out = View4<std::uint16_t>;
+
+// Row 0 of (batch b, head h) of a view.
+template <class T>
+__device__ __forceinline__ T* head(const View4<T>& x, int b, int h) {
+  return x.data + i64(b) * x.sb + i64(h) * x.sh;
+}
+
 struct FwdBf16 {
   int B, H, Hkv, Sq, Sk;
   float scale;
   bool causal;
-  const std::uint16_t *q, *k, *v;
-  std::uint16_t* o;
-  i64 qb, qh, qs, kb, kh, ks, vb, vh, vs, ob, oh, os;  // strides in elements (head dim: 1)
+  In q, k, v;
+  Out o;
   float* lse;
 };
 
@@ -129,11 +139,9 @@ __global__ void __launch_bounds__(kThreads) attention_fwd_bf16(FwdBf16 f) {
   const int bh = int(blockIdx.y), b = bh / f.H, h = bh % f.H, hk = h / (f.H / f.Hkv);
   const int i0 = int(blockIdx.x) * kRows;
   const int w = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
-  const std::uint16_t* q = f.q + i64(b) * f.qb + i64(h) * f.qh;
-  const std::uint16_t* k = f.k + i64(b) * f.kb + i64(hk) * f.kh;
-  const std::uint16_t* v = f.v + i64(b) * f.vb + i64(hk) * f.vh;
+  const std::uint16_t *q = head(f.q, b, h), *k = head(f.k, b, hk), *v = head(f.v, b, hk);
 
-  load_rows<kD>(qs, q, f.qs, i0, f.Sq);
+  load_rows<kD>(qs, q, f.q.ss, i0, f.Sq);
   __syncthreads();
   unsigned qa[kD / 16][4];  // this warp's 16 rows as A fragments, one per k16 step
 #pragma unroll
@@ -157,8 +165,8 @@ __global__ void __launch_bounds__(kThreads) attention_fwd_bf16(FwdBf16 f) {
   if (f.causal) kv_end = max(0, min(f.Sk, min(i0 + kRows, f.Sq) + (f.Sk - f.Sq)));
   for (int j0 = 0; j0 < kv_end; j0 += kKeys) {
     __syncthreads();  // the previous tile is no longer read
-    load_rows<kD>(ks, k, f.ks, j0, f.Sk);
-    load_rows_transposed<kD>(vt, v, f.vs, j0, f.Sk);
+    load_rows<kD>(ks, k, f.k.ss, j0, f.Sk);
+    load_rows_transposed<kD>(vt, v, f.v.ss, j0, f.Sk);
     __syncthreads();
     float s[kKeys / 8][4];
 #pragma unroll
@@ -225,7 +233,7 @@ __global__ void __launch_bounds__(kThreads) attention_fwd_bf16(FwdBf16 f) {
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (row[r] >= f.Sq) continue;
-    std::uint16_t* out = f.o + i64(b) * f.ob + i64(h) * f.oh + i64(row[r]) * f.os + 2 * t;
+    std::uint16_t* out = head(f.o, b, h) + i64(row[r]) * f.o.ss + 2 * t;
 #pragma unroll
     for (int n = 0; n < kD / 8; ++n)
       *reinterpret_cast<unsigned*>(out + 8 * n) = pack_bf16(acc[n][2 * r] * inv[r], acc[n][2 * r + 1] * inv[r]);
@@ -253,10 +261,8 @@ struct BwdBf16 {
   int B, H, Hkv, Sq, Sk;
   float scale;
   bool causal;
-  const std::uint16_t *q, *k, *v, *o, *d_o;
-  std::uint16_t *dq, *dk, *dv;
-  i64 qb, qh, qs, kb, kh, ks, vb, vh, vs, ob, oh, os, gb, gh, gs;  // q, k, v, o, dO strides
-  i64 dqb, dqh, dqs, dkb, dkh, dks, dvb, dvh, dvs;                // dq, dk, dv strides
+  In q, k, v, o, d_o;
+  Out dq, dk, dv;
   const float* lse;  // (B, H, Sq), the forward's
   const float* dd;   // (B, H, Sq): D_i
 };
@@ -277,8 +283,8 @@ __global__ void attention_bwd_dot_bf16(BwdBf16 f, int D, float* dd) {
   const i64 row = i64(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   if (row >= i64(f.B) * f.H * f.Sq) return;
   const int i = int(row % f.Sq), h = int(row / f.Sq % f.H), b = int(row / f.Sq / f.H);
-  const std::uint16_t* o = f.o + i64(b) * f.ob + i64(h) * f.oh + i64(i) * f.os;
-  const std::uint16_t* g = f.d_o + i64(b) * f.gb + i64(h) * f.gh + i64(i) * f.gs;
+  const std::uint16_t* o = head(f.o, b, h) + i64(i) * f.o.ss;
+  const std::uint16_t* g = head(f.d_o, b, h) + i64(i) * f.d_o.ss;
   float acc = 0;
   for (int d = int(threadIdx.x % 32); d < D; d += 32) acc += float_from_bf16_bits(o[d]) * float_from_bf16_bits(g[d]);
   for (int m = 16; m > 0; m /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, m);
@@ -336,8 +342,8 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
   float* dd_s = lse_s + kQ;                                // [32]
   const int b = int(blockIdx.y) / f.Hkv, hk = int(blockIdx.y) % f.Hkv, j0 = int(blockIdx.x) * kKeys;
   const int w = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
-  load_rows<kD>(ks, f.k + i64(b) * f.kb + i64(hk) * f.kh, f.ks, j0, f.Sk);
-  load_rows<kD>(vs, f.v + i64(b) * f.vb + i64(hk) * f.vh, f.vs, j0, f.Sk);
+  load_rows<kD>(ks, head(f.k, b, hk), f.k.ss, j0, f.Sk);
+  load_rows<kD>(vs, head(f.v, b, hk), f.v.ss, j0, f.Sk);
   float dk[kD / 8][4], dv[kD / 8][4];
 #pragma unroll
   for (int n = 0; n < kD / 8; ++n)
@@ -347,15 +353,14 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
   // Causal: query i sees key j iff j <= i + (Sk - Sq); the block's first key is j0.
   const int first_q = f.causal ? max(0, j0 - (f.Sk - f.Sq)) / kQ * kQ : 0;
   for (int h = hk * group; h < (hk + 1) * group; ++h) {
-    const std::uint16_t* q = f.q + i64(b) * f.qb + i64(h) * f.qh;
-    const std::uint16_t* go = f.d_o + i64(b) * f.gb + i64(h) * f.gh;
+    const std::uint16_t *q = head(f.q, b, h), *go = head(f.d_o, b, h);
     const i64 row0 = (i64(b) * f.H + h) * f.Sq;
     for (int i0 = first_q; i0 < f.Sq; i0 += kQ) {
       __syncthreads();  // the previous query tile is no longer read
-      load_rows<kD, kQ>(qs, q, f.qs, i0, f.Sq);
-      load_rows<kD, kQ>(gs, go, f.gs, i0, f.Sq);
-      load_rows_transposed<kD, kQ>(qt, q, f.qs, i0, f.Sq);
-      load_rows_transposed<kD, kQ>(gt, go, f.gs, i0, f.Sq);
+      load_rows<kD, kQ>(qs, q, f.q.ss, i0, f.Sq);
+      load_rows<kD, kQ>(gs, go, f.d_o.ss, i0, f.Sq);
+      load_rows_transposed<kD, kQ>(qt, q, f.q.ss, i0, f.Sq);
+      load_rows_transposed<kD, kQ>(gt, go, f.d_o.ss, i0, f.Sq);
       if (threadIdx.x < kQ) {
         const int i = i0 + int(threadIdx.x);
         lse_s[threadIdx.x] = i < f.Sq ? f.lse[row0 + i] : kNegInf;
@@ -391,8 +396,8 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
       }
     }
   }
-  store_rows<kD>(f.dk + i64(b) * f.dkb + i64(hk) * f.dkh, f.dks, j0 + 16 * w, f.Sk, dk, f.scale, g, t);
-  store_rows<kD>(f.dv + i64(b) * f.dvb + i64(hk) * f.dvh, f.dvs, j0 + 16 * w, f.Sk, dv, 1.0f, g, t);
+  store_rows<kD>(head(f.dk, b, hk), f.dk.ss, j0 + 16 * w, f.Sk, dk, f.scale, g, t);
+  store_rows<kD>(head(f.dv, b, hk), f.dv.ss, j0 + 16 * w, f.Sk, dv, 1.0f, g, t);
 }
 
 template <int kD>
@@ -406,8 +411,8 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q_bf16(BwdBf16 f) {
   std::uint16_t* kt = vs + kKeys * ld;   // [kD][ldt] keys transposed (B of dQ = dS K)
   const int bh = int(blockIdx.y), b = bh / f.H, h = bh % f.H, hk = h / (f.H / f.Hkv), i0 = int(blockIdx.x) * kRows;
   const int w = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
-  load_rows<kD>(qs, f.q + i64(b) * f.qb + i64(h) * f.qh, f.qs, i0, f.Sq);
-  load_rows<kD>(gs, f.d_o + i64(b) * f.gb + i64(h) * f.gh, f.gs, i0, f.Sq);
+  load_rows<kD>(qs, head(f.q, b, h), f.q.ss, i0, f.Sq);
+  load_rows<kD>(gs, head(f.d_o, b, h), f.d_o.ss, i0, f.Sq);
   const int row[2] = {i0 + 16 * w + g, i0 + 16 * w + g + 8};
   float lse[2], dd[2];
 #pragma unroll
@@ -421,13 +426,12 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q_bf16(BwdBf16 f) {
   for (int n = 0; n < kD / 8; ++n) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0.0f;
   int kv_end = f.Sk;
   if (f.causal) kv_end = max(0, min(f.Sk, min(i0 + kRows, f.Sq) + (f.Sk - f.Sq)));
-  const std::uint16_t* k = f.k + i64(b) * f.kb + i64(hk) * f.kh;
-  const std::uint16_t* v = f.v + i64(b) * f.vb + i64(hk) * f.vh;
+  const std::uint16_t *k = head(f.k, b, hk), *v = head(f.v, b, hk);
   for (int j0 = 0; j0 < kv_end; j0 += kKeys) {
     __syncthreads();
-    load_rows<kD>(ks, k, f.ks, j0, f.Sk);
-    load_rows<kD>(vs, v, f.vs, j0, f.Sk);
-    load_rows_transposed<kD>(kt, k, f.ks, j0, f.Sk);
+    load_rows<kD>(ks, k, f.k.ss, j0, f.Sk);
+    load_rows<kD>(vs, v, f.v.ss, j0, f.Sk);
+    load_rows_transposed<kD>(kt, k, f.k.ss, j0, f.Sk);
     __syncthreads();
     // S = Q K^T and dP = dO V^T (this warp's 16 queries x 64 keys).
     float p[kKeys / 8][4], dp[kKeys / 8][4];
@@ -449,7 +453,7 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q_bf16(BwdBf16 f) {
       for (int n = 0; n < kD / 8; ++n) mma_b(dq[n], da, kt, ldt, 8 * n, 16 * kk, g, t);
     }
   }
-  store_rows<kD>(f.dq + i64(b) * f.dqb + i64(h) * f.dqh, f.dqs, i0 + 16 * w, f.Sq, dq, f.scale, g, t);
+  store_rows<kD>(head(f.dq, b, h), f.dq.ss, i0 + 16 * w, f.Sq, dq, f.scale, g, t);
 }
 
 template <int kD>
@@ -471,80 +475,69 @@ void launch_bwd(const BwdBf16& f) {
 
 }  // namespace
 
-void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& a, float* lse) {
-  const char* op = "cuda::attention_forward_bf16";
-  const AttentionDims& d = a.dims;
-  TG_CHECK(d.batch >= 0 && d.heads >= 1 && d.kv_heads >= 1 && d.heads % d.kv_heads == 0, op, "dims",
-           "expected batch >= 0 and heads a multiple of kv_heads >= 1, got ", d.batch, ", ", d.heads, ", ", d.kv_heads);
-  TG_CHECK(d.head_dim == 64 || d.head_dim == 128, op, "head_dim", "expected 64 or 128 on this path, got ", d.head_dim);
-  TG_CHECK(d.seq_q >= 0 && d.seq_k >= 0 && d.seq_q < (index_t(1) << 31) && d.seq_k < (index_t(1) << 31) &&
-               d.batch * d.heads < 65536,
-           op, "dims", "expected sequence lengths below 2^31 and batch x heads below 65536");
-  TG_CHECK(a.mask.data == nullptr, op, "mask", "no additive mask on the bf16 path (causal is supported)");
-  TG_CHECK(a.lse == nullptr, op, "lse", "the bf16 path writes lse as FP32 through its own argument");
-  auto check_view = [&](const char* name, const void* p, index_t sb, index_t sh, index_t ss, index_t sd) {
-    TG_CHECK(p != nullptr, op, name, "expected a device pointer");
-    TG_CHECK(sd == 1 && sb % 8 == 0 && sh % 8 == 0 && ss % 8 == 0 && sb >= 0 && sh >= 0 && ss >= d.head_dim &&
-                 detail::aligned16(p),
-             op, name, "expected unit stride along the head dim, other strides multiples of 8 (rows >= head_dim) and "
-             "16-byte alignment, got strides (", sb, ", ", sh, ", ", ss, ", ", sd, ")");
-  };
-  if (d.batch == 0 || d.seq_q == 0) return;
-  check_view("q", a.q.data, a.q.sb, a.q.sh, a.q.ss, a.q.sd);
-  check_view("k", a.k.data, a.k.sb, a.k.sh, a.k.ss, a.k.sd);
-  check_view("v", a.v.data, a.v.sb, a.v.sh, a.v.ss, a.v.sd);
-  check_view("o", a.o.data, a.o.sb, a.o.sh, a.o.ss, a.o.sd);
-  const auto bits = [](const bfloat16* p) { return reinterpret_cast<const std::uint16_t*>(p); };
-  FwdBf16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), a.scale, a.causal,
-            bits(a.q.data), bits(a.k.data), bits(a.v.data), reinterpret_cast<std::uint16_t*>(a.o.data),
-            a.q.sb, a.q.sh, a.q.ss, a.k.sb, a.k.sh, a.k.ss, a.v.sb, a.v.sh, a.v.ss, a.o.sb, a.o.sh, a.o.ss, lse};
-  if (d.head_dim == 64) launch<64>(f);
-  else launch<128>(f);
-}
+namespace {
 
-void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& a, const float* lse) {
-  const char* op = "cuda::attention_backward_bf16";
+// The checks both entries share: dims the kernels take, no mask, FP32 lse apart.
+template <class Args>
+void check_dims(const char* op, const Args& a) {
   const AttentionDims& d = a.dims;
   TG_CHECK(d.batch >= 0 && d.heads >= 1 && d.kv_heads >= 1 && d.heads % d.kv_heads == 0, op, "dims",
            "expected batch >= 0 and heads a multiple of kv_heads >= 1, got ", d.batch, ", ", d.heads, ", ", d.kv_heads);
   TG_CHECK(d.head_dim == 64 || d.head_dim == 128, op, "head_dim", "expected 64 or 128 on this path, got ", d.head_dim);
   TG_CHECK(d.seq_q >= 0 && d.seq_k >= 0 && d.batch * d.heads * (d.seq_q + 1) < (index_t(1) << 31) &&
                d.seq_k < (index_t(1) << 31) && d.batch * d.heads < 65536,
-           op, "dims", "expected B H Sq below 2^31 and batch x heads below 65536");
+           op, "dims", "expected B H Sq and Sk below 2^31 and batch x heads below 65536");
   TG_CHECK(a.mask.data == nullptr, op, "mask", "no additive mask on the bf16 path (causal is supported)");
-  TG_CHECK(a.lse == nullptr, op, "lse", "pass the forward's FP32 lse through the lse argument");
+  TG_CHECK(a.lse == nullptr, op, "lse", "the bf16 path takes the FP32 lse through its own argument");
+}
+
+// A view the kernels can read in 16-byte pieces, as 16-bit words.
+template <class T>
+View4<std::conditional_t<std::is_const_v<T>, const std::uint16_t, std::uint16_t>> checked_view(const char* op,
+                                                                                              const char* name,
+                                                                                              const View4<T>& x,
+                                                                                              index_t head_dim) {
+  TG_CHECK(x.data != nullptr, op, name, "expected a device pointer");
+  TG_CHECK(x.sd == 1 && x.sb % 8 == 0 && x.sh % 8 == 0 && x.ss % 8 == 0 && x.sb >= 0 && x.sh >= 0 &&
+               x.ss >= head_dim && detail::aligned16(x.data),
+           op, name, "expected unit stride along the head dim, other strides multiples of 8 (rows >= head_dim) and "
+           "16-byte alignment, got strides (", x.sb, ", ", x.sh, ", ", x.ss, ", ", x.sd, ")");
+  using W = std::conditional_t<std::is_const_v<T>, const std::uint16_t, std::uint16_t>;
+  return {reinterpret_cast<W*>(x.data), x.sb, x.sh, x.ss, x.sd};
+}
+
+}  // namespace
+
+void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& a, float* lse) {
+  const char* op = "cuda::attention_forward_bf16";
+  check_dims(op, a);
+  const AttentionDims& d = a.dims;
+  if (d.batch == 0 || d.seq_q == 0) return;
+  const index_t D = d.head_dim;
+  const FwdBf16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), a.scale, a.causal,
+                  checked_view(op, "q", a.q, D), checked_view(op, "k", a.k, D), checked_view(op, "v", a.v, D),
+                  checked_view(op, "o", a.o, D), lse};
+  if (D == 64) launch<64>(f);
+  else launch<128>(f);
+}
+
+void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& a, const float* lse) {
+  const char* op = "cuda::attention_backward_bf16";
+  check_dims(op, a);
+  const AttentionDims& d = a.dims;
   if (d.batch == 0 || (d.seq_q == 0 && d.seq_k == 0)) return;
   TG_CHECK(lse != nullptr || d.seq_q == 0, op, "lse", "expected the forward's lse (B, H, Sq) on the device");
-  auto check_view = [&](const char* name, const void* p, index_t sb, index_t sh, index_t ss, index_t sd) {
-    TG_CHECK(p != nullptr, op, name, "expected a device pointer");
-    TG_CHECK(sd == 1 && sb % 8 == 0 && sh % 8 == 0 && ss % 8 == 0 && sb >= 0 && sh >= 0 && ss >= d.head_dim &&
-                 detail::aligned16(p),
-             op, name, "expected unit stride along the head dim, other strides multiples of 8 (rows >= head_dim) and "
-             "16-byte alignment, got strides (", sb, ", ", sh, ", ", ss, ", ", sd, ")");
-  };
-  check_view("q", a.q.data, a.q.sb, a.q.sh, a.q.ss, a.q.sd);
-  check_view("k", a.k.data, a.k.sb, a.k.sh, a.k.ss, a.k.sd);
-  check_view("v", a.v.data, a.v.sb, a.v.sh, a.v.ss, a.v.sd);
-  check_view("o", a.o.data, a.o.sb, a.o.sh, a.o.ss, a.o.sd);
-  check_view("d_o", a.d_o.data, a.d_o.sb, a.d_o.sh, a.d_o.ss, a.d_o.sd);
-  check_view("dq", a.dq.data, a.dq.sb, a.dq.sh, a.dq.ss, a.dq.sd);
-  check_view("dk", a.dk.data, a.dk.sb, a.dk.sh, a.dk.ss, a.dk.sd);
-  check_view("dv", a.dv.data, a.dv.sb, a.dv.sh, a.dv.ss, a.dv.sd);
-  const auto in = [](const bfloat16* p) { return reinterpret_cast<const std::uint16_t*>(p); };
-  const auto out = [](bfloat16* p) { return reinterpret_cast<std::uint16_t*>(p); };
-  const index_t rows = d.batch * d.heads * d.seq_q;
+  const index_t D = d.head_dim, rows = d.batch * d.heads * d.seq_q;
   Buffer dd(std::size_t(std::max<index_t>(rows, 1)) * sizeof(float), Device::cuda(detail::current_device()));
-  BwdBf16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), a.scale, a.causal,
-            in(a.q.data), in(a.k.data), in(a.v.data), in(a.o.data), in(a.d_o.data),
-            out(a.dq.data), out(a.dk.data), out(a.dv.data),
-            a.q.sb, a.q.sh, a.q.ss, a.k.sb, a.k.sh, a.k.ss, a.v.sb, a.v.sh, a.v.ss, a.o.sb, a.o.sh, a.o.ss,
-            a.d_o.sb, a.d_o.sh, a.d_o.ss, a.dq.sb, a.dq.sh, a.dq.ss, a.dk.sb, a.dk.sh, a.dk.ss, a.dv.sb, a.dv.sh, a.dv.ss,
-            lse, dd.as<float>()};
+  const BwdBf16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), a.scale, a.causal,
+                  checked_view(op, "q", a.q, D), checked_view(op, "k", a.k, D), checked_view(op, "v", a.v, D),
+                  checked_view(op, "o", a.o, D), checked_view(op, "d_o", a.d_o, D), checked_view(op, "dq", a.dq, D),
+                  checked_view(op, "dk", a.dk, D), checked_view(op, "dv", a.dv, D), lse, dd.as<float>()};
   if (rows > 0) {
-    attention_bwd_dot_bf16<<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(f, int(d.head_dim), dd.as<float>());
+    attention_bwd_dot_bf16<<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(f, int(D), dd.as<float>());
     TG_CUDA_LAUNCHED();
   }
-  if (d.head_dim == 64) launch_bwd<64>(f);
+  if (D == 64) launch_bwd<64>(f);
   else launch_bwd<128>(f);
 }
 

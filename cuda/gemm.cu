@@ -610,6 +610,16 @@ dim3 tile_grid(index_t M, index_t N) { return dim3(unsigned((N + kBN - 1) / kBN)
 
 }  // namespace
 
+namespace {
+// auto's choice for the tensor-core GEMMs: the environment variable `name` (wgmma,
+// mma_sync_ring), else mma.sync (cuda/gemm.hpp). Each call site reads its variable once.
+HalfGemmPath path_from_env(const char* name) {
+  const char* v = std::getenv(name);
+  const std::string s = v ? v : "";
+  return s == "wgmma" ? HalfGemmPath::wgmma : s == "mma_sync_ring" ? HalfGemmPath::mma_sync_ring : HalfGemmPath::mma_sync;
+}
+}  // namespace
+
 void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
                const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
   gemm_tf32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, HalfGemmPath::auto_select);
@@ -630,13 +640,13 @@ void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha,
   // or for auto when TG_CUDA_TF32_GEMM=wgmma.
   const bool explicit_wgmma = path == HalfGemmPath::wgmma;
   if (path == HalfGemmPath::auto_select) {
-    static const bool env = std::getenv("TG_CUDA_TF32_GEMM") && std::string(std::getenv("TG_CUDA_TF32_GEMM")) == "wgmma";
-    path = env ? HalfGemmPath::wgmma : HalfGemmPath::mma_sync;
+    static const HalfGemmPath env = path_from_env("TG_CUDA_TF32_GEMM");
+    path = env == HalfGemmPath::wgmma ? env : HalfGemmPath::mma_sync;  // no ring for TF32
   }
   if (path == HalfGemmPath::wgmma) {
     if (ta == Trans::N && tb == Trans::T &&
-        detail::gemm_tf32_wgmma(int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc), ep.bias,
-                                ep.act.kind, ep.act.slope))
+        detail::gemm_wgmma(detail::WgmmaType::tf32, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,
+                           int(ldc), ep.bias, ep.act.kind, ep.act.slope))
       return;
     TG_CHECK(!explicit_wgmma, op, "path",
              "the wgmma path needs A and B along k (ta N, tb T), a compute capability 9.0 device running its sm_90a "
@@ -657,14 +667,6 @@ void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha,
 }
 
 namespace {
-// auto's choice: TG_CUDA_HALF_GEMM (read once), else mma.sync (cuda/gemm.hpp).
-HalfGemmPath default_half_path() {
-  static const HalfGemmPath path = [] {
-    const std::string v = std::getenv("TG_CUDA_HALF_GEMM") ? std::getenv("TG_CUDA_HALF_GEMM") : "";
-    return v == "wgmma" ? HalfGemmPath::wgmma : v == "mma_sync_ring" ? HalfGemmPath::mma_sync_ring : HalfGemmPath::mma_sync;
-  }();
-  return path;
-}
 
 void gemm_half(bool f16, index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
                const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
@@ -682,10 +684,13 @@ void gemm_half(bool f16, index_t M, index_t N, index_t K, float alpha, const std
   const ArgsBf16 a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
                    ep.act.slope, 0};
   const bool explicit_wgmma = path == HalfGemmPath::wgmma;
-  if (path == HalfGemmPath::auto_select) path = default_half_path();
+  if (path == HalfGemmPath::auto_select) {
+    static const HalfGemmPath env = path_from_env("TG_CUDA_HALF_GEMM");
+    path = env;
+  }
   if (path == HalfGemmPath::wgmma) {
-    if (detail::gemm_half_wgmma(f16, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc), ep.bias,
-                                ep.act.kind, ep.act.slope))
+    if (detail::gemm_wgmma(f16 ? detail::WgmmaType::f16 : detail::WgmmaType::bf16, int(M), int(N), int(K), alpha, A,
+                           int(lda), B, int(ldb), beta, C, int(ldc), ep.bias, ep.act.kind, ep.act.slope))
       return;
     TG_CHECK(!explicit_wgmma, op, "path",
              "the wgmma path needs a compute capability 9.0 device running its sm_90a binary, A and B 16-byte "

@@ -21,8 +21,6 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <map>
-#include <mutex>
 
 #include "cuda/act.cuh"
 #include "cuda/check.cuh"
@@ -33,8 +31,9 @@ namespace tg::cuda::detail {
 
 namespace {
 
-// The operand types: a k tile is one 128-byte row of each, 64 16-bit values or 32 TF32.
-enum Kind : int { kBf16 = 0, kF16 = 1, kTf32 = 2 };
+// The operand types (WgmmaType) as template arguments: a k tile is one 128-byte row of
+// each, 64 16-bit values or 32 TF32.
+constexpr int kBf16 = int(WgmmaType::bf16), kF16 = int(WgmmaType::f16), kTf32 = int(WgmmaType::tf32);
 constexpr int kBM = 128, kBN = 128, kStages = 4, kThreads = 256, kRowBytes = 128;
 constexpr int k_tile(int kind) { return kind == kTf32 ? 32 : 64; }
 constexpr int kTileBytes = kBM * kRowBytes;  // 16 KiB: A's and B's tiles alike (kBM == kBN)
@@ -249,28 +248,14 @@ bool make_map(CUtensorMap* map, int kind, const void* m, int rows, int K, int ld
 }  // namespace
 
 bool wgmma_available() {
-  static std::mutex mutex;
-  static std::map<int, bool> known;  // per device
-  const int dev = current_device();
-  std::lock_guard<std::mutex> lock(mutex);
-  const auto it = known.find(dev);
-  if (it != known.end()) return it->second;
-  int major = 0, minor = 0;
-  TG_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
-  TG_CUDA_CHECK(cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, dev));
-  bool ok = major == 9 && minor == 0 && encoder() != nullptr;
-  if (ok) {
-    cudaFuncAttributes fa{};
-    ok = cudaFuncGetAttributes(&fa, reinterpret_cast<const void*>(&gemm_wgmma_128x128<kBf16>)) == cudaSuccess &&
-         fa.binaryVersion == 90;
-    cudaGetLastError();
-  }
-  known[dev] = ok;
-  return ok;
+  return device_attribute(cudaDevAttrComputeCapabilityMajor) == 9 &&
+         device_attribute(cudaDevAttrComputeCapabilityMinor) == 0 && encoder() != nullptr &&
+         binary_version(reinterpret_cast<const void*>(&gemm_wgmma_128x128<kBf16>)) == 90;
 }
 
-bool gemm_wgmma(int kind, int M, int N, int K, float alpha, const void* A, int lda, const void* B, int ldb, float beta,
+bool gemm_wgmma(WgmmaType type, int M, int N, int K, float alpha, const void* A, int lda, const void* B, int ldb, float beta,
                 float* C, int ldc, const float* bias, Act act, float slope) {
+  const int kind = int(type);
   const int align = kind == kTf32 ? 4 : 8;  // elements per 16 bytes: the TMA's stride unit
   if (K == 0 || lda % align != 0 || ldb % align != 0 || !aligned16(A) || !aligned16(B) || (M + kBM - 1) / kBM > 65535 ||
       !wgmma_available())
@@ -286,17 +271,6 @@ bool gemm_wgmma(int kind, int M, int N, int K, float alpha, const void* A, int l
   kernel<<<grid, kThreads, kSmemBytes, stream()>>>(map_a, map_b, K, e);
   TG_CUDA_LAUNCHED();
   return true;
-}
-
-bool gemm_half_wgmma(bool f16, int M, int N, int K, float alpha, const std::uint16_t* A, int lda,
-                     const std::uint16_t* B, int ldb, float beta, float* C, int ldc, const float* bias, Act act,
-                     float slope) {
-  return gemm_wgmma(f16 ? kF16 : kBf16, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, slope);
-}
-
-bool gemm_tf32_wgmma(int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb, float beta,
-                     float* C, int ldc, const float* bias, Act act, float slope) {
-  return gemm_wgmma(kTf32, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, bias, act, slope);
 }
 
 }  // namespace tg::cuda::detail

@@ -2,8 +2,6 @@
 // into a 4-stage shared-memory ring. Internal to cuda/.
 #pragma once
 
-#include <cstdint>
-
 #include "kernels/activation.hpp"
 
 namespace tg::cuda::detail {
@@ -12,14 +10,12 @@ namespace tg::cuda::detail {
 // tensor-map encoder found, the kernel's sm_90a binary loaded.
 bool wgmma_available();
 
-// C = act(alpha A B^T + beta C + bias) on the Hopper path, arguments already checked;
-// returns false, doing nothing, where it does not apply (no sm_90a device, K == 0, A or B
-// not 16-byte aligned, lda or ldb not a multiple of 8, more than 65535 row tiles).
-bool gemm_half_wgmma(bool f16, int M, int N, int K, float alpha, const std::uint16_t* A, int lda,
-                     const std::uint16_t* B, int ldb, float beta, float* C, int ldc, const float* bias, Act act,
-                     float slope);
-// The same for FP32 A and B read as TF32 (truncated), lda and ldb multiples of 4.
-bool gemm_tf32_wgmma(int M, int N, int K, float alpha, const float* A, int lda, const float* B, int ldb, float beta,
-                     float* C, int ldc, const float* bias, Act act, float slope);
+// C = act(alpha A B^T + beta C + bias) on the Hopper path, arguments already checked; A
+// and B row-major along k, bf16 / f16 bits or FP32 read as TF32 (truncated). Returns
+// false, doing nothing, where it does not apply (no sm_90a device, K == 0, A or B not
+// 16-byte aligned, rows not a multiple of 16 bytes, more than 65535 row tiles).
+enum class WgmmaType : int { bf16 = 0, f16 = 1, tf32 = 2 };
+bool gemm_wgmma(WgmmaType type, int M, int N, int K, float alpha, const void* A, int lda, const void* B, int ldb,
+                float beta, float* C, int ldc, const float* bias, Act act, float slope);
 
 }  // namespace tg::cuda::detail

@@ -13,7 +13,12 @@ namespace tg::cuda::detail {
 inline bool aligned16(const void* p) { return (reinterpret_cast<std::uintptr_t>(p) & 15) == 0; }
 
 int current_device();
-int sm_count();  // of the current device (cached per device)
+// An attribute of the current device (cached per device and attribute).
+int device_attribute(cudaDeviceAttr attr);
+// The architecture of `kernel`'s binary loaded for the current device (90 for sm_90 or
+// sm_90a; cached per kernel and device); 0 when it has none for this device.
+int binary_version(const void* kernel);
+int sm_count();  // of the current device
 
 // Blocks of `threads` for a grid-stride loop over n items: enough to cover them, at most
 // 32 per SM (grid-stride beyond), at least 1.

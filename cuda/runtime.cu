@@ -381,15 +381,34 @@ int current_device() {
   return d;
 }
 
-int sm_count() {
+int device_attribute(cudaDeviceAttr attr) {
   static std::mutex mutex;
-  static std::map<int, int> counts;
+  static std::map<std::pair<int, int>, int> known;  // per device and attribute
   const int d = current_device();
   std::lock_guard<std::mutex> lock(mutex);
-  int& n = counts[d];
-  if (n == 0) TG_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMultiProcessorCount, d));
-  return n;
+  const auto it = known.find({d, int(attr)});
+  if (it != known.end()) return it->second;
+  int v = 0;
+  TG_CUDA_CHECK(cudaDeviceGetAttribute(&v, attr, d));
+  known[{d, int(attr)}] = v;
+  return v;
 }
+
+int binary_version(const void* kernel) {
+  static std::mutex mutex;
+  static std::map<std::pair<const void*, int>, int> known;  // per kernel and device
+  const int d = current_device();
+  std::lock_guard<std::mutex> lock(mutex);
+  const auto it = known.find({kernel, d});
+  if (it != known.end()) return it->second;
+  cudaFuncAttributes fa{};
+  const int v = cudaFuncGetAttributes(&fa, kernel) == cudaSuccess ? fa.binaryVersion : 0;
+  cudaGetLastError();  // a kernel with no image for this device is an answer (0), not an error
+  known[{kernel, d}] = v;
+  return v;
+}
+
+int sm_count() { return device_attribute(cudaDevAttrMultiProcessorCount); }
 
 unsigned grid_for(std::int64_t n, int threads) {
   const std::int64_t blocks = (n + threads - 1) / threads;
@@ -407,30 +426,10 @@ void allow_shared(const void* kernel, std::size_t bytes) {
   done = bytes;
 }
 
-std::size_t shared_optin() {
-  static std::mutex mutex;
-  static std::map<int, int> bytes;
-  const int d = current_device();
-  std::lock_guard<std::mutex> lock(mutex);
-  int& n = bytes[d];
-  if (n == 0) TG_CUDA_CHECK(cudaDeviceGetAttribute(&n, cudaDevAttrMaxSharedMemoryPerBlockOptin, d));
-  return std::size_t(n);
-}
+std::size_t shared_optin() { return std::size_t(device_attribute(cudaDevAttrMaxSharedMemoryPerBlockOptin)); }
 
 bool can_cluster(const void* kernel) {
-  static std::mutex mutex;
-  static std::map<std::pair<const void*, int>, bool> known;  // per kernel and device
-  const int d = current_device();
-  std::lock_guard<std::mutex> lock(mutex);
-  const auto it = known.find({kernel, d});
-  if (it != known.end()) return it->second;
-  int launch = 0;
-  TG_CUDA_CHECK(cudaDeviceGetAttribute(&launch, cudaDevAttrClusterLaunch, d));
-  cudaFuncAttributes fa{};
-  TG_CUDA_CHECK(cudaFuncGetAttributes(&fa, kernel));
-  const bool ok = launch != 0 && fa.binaryVersion >= 90;
-  known[{kernel, d}] = ok;
-  return ok;
+  return device_attribute(cudaDevAttrClusterLaunch) != 0 && binary_version(kernel) >= 90;
 }
 
 }  // namespace detail

@@ -138,6 +138,10 @@ TEST(HalfTensor, ConvertsStridedViewsBothWaysAndPrints) {
     const Tensor ht = h.transpose(0, 1);
     EXPECT_EQ(ht.contiguous().to_vector<double>(), ht.to_vector<double>());
     EXPECT_EQ(ht.contiguous().dtype(), dt);
+    // A 16-bit copy into a strided 16-bit view moves the words unchanged.
+    Tensor into = Tensor::zeros({rows, cols}).to(dt);
+    into.transpose(0, 1).copy_(h);
+    EXPECT_EQ(into.to_vector<double>(), ht.to_vector<double>());
     EXPECT_NE(h.str().find(f16 ? "dtype=f16" : "dtype=bf16"), std::string::npos) << h.str();
     // Elementwise ops compute in f32 and round once.
     const Tensor s = h + h;
@@ -464,12 +468,11 @@ double train(DType amp, bool scaler_on) {
 TEST(Autocast, AnMlpTrainsUnderBf16AndF16WithLossScalingAsInF32) {
   const double f32 = train(DType::f32, false), bf16 = train(DType::bf16, false), f16 = train(DType::f16, true);
   std::printf("final loss: f32 %.8f, bf16 %.8f, f16 + scaler %.8f\n", f32, bf16, f16);
-  // Four separable blobs: f32 gets the loss near zero from ~1.4; the 16-bit runs follow.
-  EXPECT_LT(f32, 0.1);
-  EXPECT_LT(bf16, 0.1);
-  EXPECT_LT(f16, 0.1);
-  EXPECT_NEAR(bf16, f32, 0.05);
-  EXPECT_NEAR(f16, f32, 0.05);
+  // Four noisy blobs, which the MLP fits (f32 ends near 0.0036); the 16-bit runs land
+  // within 10% of the f32 loss (measured: within 0.5%).
+  EXPECT_LT(f32, 0.01);
+  EXPECT_NEAR(bf16, f32, 0.1 * f32);
+  EXPECT_NEAR(f16, f32, 0.1 * f32);
 }
 
 }  // namespace

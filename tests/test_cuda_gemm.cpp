@@ -130,13 +130,8 @@ TEST(CudaGemm, Tf32MatchesTheReferenceWithinItsRounding) {
     cuda::gemm_tf32(ta, tb, M, N, K, 1.0f, da.ptr(), lda, db.ptr(), ldb, 0.0f, dc.ptr(), N,
                     GemmEpilogue<float>{dbias.ptr(), act});
     const std::vector<float> got = dc.download(std::size_t(M * N));
-    double num = 0, den = 0;
-    for (std::size_t i = 0; i < got.size(); ++i) {
-      ASSERT_FALSE(std::isnan(got[i])) << "NaN at " << i;
-      num += (got[i] - want[i]) * (got[i] - want[i]);
-      den += want[i] * want[i];
-    }
-    const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+    for (std::size_t i = 0; i < got.size(); ++i) ASSERT_FALSE(std::isnan(got[i])) << "NaN at " << i;
+    const double err = testing::relative_error(got, want);
     worst = std::max(worst, err);
     EXPECT_LT(err, 3e-3) << M << "x" << N << "x" << K << (ta == Trans::T ? " T" : " N") << (tb == Trans::T ? "T" : "N");
   }
@@ -171,13 +166,8 @@ TEST(CudaGemm, Tf32OnTheHopperPathMatchesTheReference) {
     cuda::gemm_tf32(Trans::N, Trans::T, M, N, K, alpha, da.ptr(), lda, db.ptr(), ldb, beta, dc.ptr(), N,
                     GemmEpilogue<float>{dbias.ptr(), act}, cuda::HalfGemmPath::wgmma);
     const std::vector<float> got = dc.download(std::size_t(M * N));
-    double num = 0, den = 0;
-    for (std::size_t i = 0; i < got.size(); ++i) {
-      ASSERT_FALSE(std::isnan(got[i])) << "NaN at " << i;
-      num += (got[i] - want[i]) * (got[i] - want[i]);
-      den += want[i] * want[i];
-    }
-    const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+    for (std::size_t i = 0; i < got.size(); ++i) ASSERT_FALSE(std::isnan(got[i])) << "NaN at " << i;
+    const double err = testing::relative_error(got, want);
     worst = std::max(worst, err);
     EXPECT_LT(err, 3e-3) << M << "x" << N << "x" << K;
   }
@@ -236,10 +226,7 @@ void check_half_gemm(testing::Rng& rng, bool f16, cuda::HalfGemmPath path) {
     const std::string what = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) + " lda " +
                              std::to_string(lda) + " ldb " + std::to_string(ldb);
     EXPECT_TRUE(testing::rel_close(got, want, 1e-5 * std::sqrt(double(K) + 1) + 1e-5)) << what;
-    double num = 0, den = 0;
-    for (std::size_t i = 0; i < got.size(); ++i)
-      num += (got[i] - want_float[i]) * (got[i] - want_float[i]), den += want_float[i] * want_float[i];
-    const double err = den > 0 ? std::sqrt(num / den) : 0.0;
+    const double err = testing::relative_error(got, want_float);
     worst_vs_float = std::max(worst_vs_float, err);
     EXPECT_LT(err, 1e-2) << what << " against the unrounded inputs";
   }

@@ -492,12 +492,7 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
     for (std::size_t i = 0; i < ob.size(); ++i) o[i] = float_from_bf16_bits(ob[i]);
     EXPECT_TRUE(testing::rel_close(o, o_ref, 1e-2));
     EXPECT_TRUE(testing::rel_close(dlse.download(lse_ref.size()), lse_ref, 1e-5));
-    auto rel = [](const std::vector<double>& got, const std::vector<double>& want) {
-      double num = 0, den = 0;
-      for (std::size_t i = 0; i < got.size(); ++i) num += (got[i] - want[i]) * (got[i] - want[i]), den += want[i] * want[i];
-      return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-    };
-    worst = std::max(worst, rel(o, o_ref));
+    worst = std::max(worst, testing::relative_error(o, o_ref));
 
     // The backward from our O and lse, against the reference backward from its own: dO
     // rounded to bf16; P and dS rounded to bf16 inside (as the forward's P), dq, dk, dv
@@ -533,7 +528,8 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
     EXPECT_TRUE(testing::rel_close(gq, dq_ref, 1e-2)) << "dq";
     EXPECT_TRUE(testing::rel_close(gk, dk_ref, 1e-2)) << "dk";
     EXPECT_TRUE(testing::rel_close(gv, dv_ref, 1e-2)) << "dv";
-    worst_bwd = std::max({worst_bwd, rel(gq, dq_ref), rel(gk, dk_ref), rel(gv, dv_ref)});
+    worst_bwd = std::max({worst_bwd, testing::relative_error(gq, dq_ref), testing::relative_error(gk, dk_ref),
+                          testing::relative_error(gv, dv_ref)});
   }
   RecordProperty("bf16_attention_worst_relative_error", std::to_string(worst));
   RecordProperty("bf16_attention_backward_worst_relative_error", std::to_string(worst_bwd));

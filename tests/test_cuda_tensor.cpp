@@ -306,9 +306,9 @@ TEST(CudaTensor, AutocastBf16AttentionUsesTheTensorCoreKernels) {
     EXPECT_TRUE(same_values(yg, yc, 1e-2));
     sum(yc * w).backward();
     sum(yg * w.to(kGpu)).backward();
-    EXPECT_TRUE(same_values(qg.grad(), q.grad(), 2e-2));
-    EXPECT_TRUE(same_values(kg.grad(), k.grad(), 2e-2));
-    EXPECT_TRUE(same_values(vg.grad(), v.grad(), 2e-2));
+    EXPECT_TRUE(same_values(qg.grad(), q.grad(), 1e-2));
+    EXPECT_TRUE(same_values(kg.grad(), k.grad(), 1e-2));
+    EXPECT_TRUE(same_values(vg.grad(), v.grad(), 1e-2));
   }
 }
 

@@ -112,6 +112,19 @@ template <class T, class U>
                    index_t(out.size()), tol);
 }
 
+// ||out - ref|| / ||ref|| (||out - ref|| when ref is all zeros): the number rel_close
+// bounds, for the tests that also record the worst error they see.
+template <class T, class U>
+double relative_error(const std::vector<T>& out, const std::vector<U>& ref) {
+  double num = 0, den = 0;
+  for (std::size_t i = 0; i < out.size() && i < ref.size(); ++i) {
+    const double d = double(out[i]) - double(ref[i]);
+    num += d * d;
+    den += double(ref[i]) * double(ref[i]);
+  }
+  return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
 // Central differences of a scalar function of a vector, in double:
 // g_i = (f(x + h e_i) - f(x - h e_i)) / 2h.
 std::vector<double> central_diff(const std::function<double(const std::vector<double>&)>& f,
