@@ -22,8 +22,9 @@
 
 #include "cuda/act.cuh"
 #include "cuda/check.cuh"
-#include "cuda/launch.cuh"
 #include "cuda/gemm.hpp"
+#include "cuda/launch.cuh"
+#include "cuda/mma.cuh"
 #include "cuda/gemm_wgmma.hpp"
 #include "cuda/runtime.hpp"
 #include "kernels/buffer.hpp"
@@ -57,14 +58,6 @@ struct ArgsOf {
 };
 using Args = ArgsOf<float>;
 
-// cp.async (sm_80+): 16 bytes from global straight into shared memory, bypassing the
-// registers and L1; src_bytes < 16 copies that many and zero-fills the rest.
-__device__ __forceinline__ void cp_async16(void* smem, const void* gmem, int src_bytes) {
-  const unsigned dst = static_cast<unsigned>(__cvta_generic_to_shared(smem));
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(gmem), "r"(src_bytes));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-__device__ __forceinline__ void cp_async_wait_all() { asm volatile("cp.async.wait_group 0;\n" ::: "memory"); }
 
 // This thread's share of the A and B tiles (k0..k0+7): four floats each. Both tiles are
 // stored k-major in shared memory (as[k][m], bs[k][n]). An operand whose rows run along
@@ -375,23 +368,6 @@ constexpr int kBkBf = 32, kLdBf = kBkBf + 8;
 
 using ArgsBf16 = ArgsOf<std::uint16_t>;
 
-// One m16n8k16 product, bf16 or (kF16) f16 inputs: the fragments are laid out alike.
-template <bool kF16>
-__device__ __forceinline__ void mma16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
-  if constexpr (kF16)
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-  else
-    asm volatile(
-        "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-        "{%0, %1, %2, %3};\n"
-        : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
 // Rows r0.. (128 of them, `rows` in the matrix) and k0.. (32) of a row-major bf16 matrix
 // into a shared tile [128][kLdBf]: two 16-byte cp.async per thread, or 2-byte loads.
 __device__ __forceinline__ void load_tile_bf16(std::uint16_t (*tile)[kLdBf], const std::uint16_t* m, int ld, int r0,
@@ -430,7 +406,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_half_128x128(ArgsBf16 a, boo
       load_tile_bf16(bs[buf ^ 1], a.B, a.ldb, n0, a.N, k0 + kBkBf, a.K, vec);
     }
     cp_async_commit();
-    asm volatile("cp.async.wait_group 1;\n" ::: "memory");  // this stage has landed
+    cp_async_wait<1>();  // this stage has landed
     __syncthreads();
 #pragma unroll
     for (int kk = 0; kk < kBkBf; kk += 16) {
@@ -471,15 +447,6 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_half_128x128(ArgsBf16 a, boo
 constexpr int kRing = 3;
 constexpr std::size_t kRingBytes = std::size_t(kRing) * 2 * kBM * kLdBf * sizeof(std::uint16_t);
 
-// Four 8 x 8 matrices of 16-bit values: lane i gives the address of row i % 8 of matrix
-// i / 8 and receives, in register j, row lane / 4, columns 2 (lane % 4).. of matrix j.
-__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const std::uint16_t* row) {
-  const unsigned at = static_cast<unsigned>(__cvta_generic_to_shared(row));
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(at));
-}
-
 template <bool kF16>
 __global__ void __launch_bounds__(kThreads, 2) gemm_half_ring_128x128(ArgsBf16 a, bool vec) {
   extern __shared__ __align__(16) std::uint16_t ring[];  // [kRing][A, B][128][kLdBf]
@@ -505,7 +472,7 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_half_ring_128x128(ArgsBf16 a
   const int a_row = (lane % 8) + 8 * ((lane / 8) % 2), a_col = 8 * (lane / 16);
   const int b_row = (lane % 8) + 8 * (lane / 16), b_col = 8 * ((lane / 8) % 2);
   for (int kt = 0; kt < ktiles; ++kt) {
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(kRing - 2) : "memory");
+    cp_async_wait<kRing - 2>();
     __syncthreads();  // step kt is in for every thread, and step kt - 1's stage is free
     if (const int next = kt + kRing - 1; next < ktiles) {
       load_tile_bf16(tile(next % kRing, 0), a.A, a.lda, m0, a.M, next * kBkBf, a.K, vec);
