@@ -47,13 +47,14 @@ void dropout(index_t n, const float* x, float* y, double p, std::uint64_t seed, 
 void attention_forward(const AttentionForwardArgs<float>& args);
 void attention_backward(const AttentionBackwardArgs<float>& args);
 // Fused attention forward on BF16 tensor cores (cuda/attention_bf16.cu): q, k, v, o bf16
-// with unit stride along the head dim and 16-byte aligned rows, head dims 64 and 128,
-// causal or not, grouped heads, no additive mask (args.mask and args.lse null); FP32
+// with unit stride along the head dim and 16-byte aligned rows, head dims 8 to 128 in
+// steps of 8 (64 and 128 compiled, the rest zero-padded), causal or not, grouped heads,
+// an optional bf16 additive mask with any non-negative strides (args.lse null); FP32
 // accumulation and softmax, P rounded to bf16 for P V; lse (B, H, Sq) as FP32, or null.
 void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& args, float* lse);
 // Its backward (FlashAttention-2, Algorithm 2, on BF16 tensor cores, no atomics): dq, dk,
 // dv bf16 (overwritten) from q, k, v, o, d_o bf16 and the forward's FP32 lse; the same
-// limits (args.mask and args.lse null).
+// limits and mask.
 void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& args, const float* lse);
 // One launch per 24 parameters (a multi-tensor apply); the slots' arrays on the device.
 void sgd_step(const SgdConfig& c, std::span<const ParamSlot<float>> slots);

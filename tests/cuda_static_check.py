@@ -15,7 +15,8 @@ Checks, each a failure when it does not hold:
           shared memory only with ld.shared.v4.f32, and does >= 8 FMAs per such load; the
           cp.async configuration copies with cp.async.cg.shared.global and waits on it
           the tensor-core kernels (TENSOR_CORE: TF32 and BF16): no local memory, their
-          mma.sync in the hot loop, TF32 inputs rounded by cvt.rna, BF16 tiles by cp.async
+          mma.sync in the hot loop, TF32 inputs rounded by cvt.rna, BF16 tiles by cp.async;
+          the BF16 attention kernels also ldmatrix (.trans) and a cp.async double buffer
   SASS    the SGEMM kernels: FFMA and LDS.128 present, no LDL / STL; tensor cores: HMMA
 """
 import glob
@@ -32,6 +33,8 @@ SGEMM = "sgemm_128x128"   # the FP32 SGEMM kernels
 WGMMA_NEEDS = ["cp.async.bulk.tensor.2d", "mbarrier.try_wait.parity", "mbarrier.arrive.expect_tx",
                "wgmma.fence.sync.aligned", "wgmma.commit_group.sync.aligned", "wgmma.wait_group.sync.aligned"]
 RING_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "cp.async.cg.shared.global", "cp.async.wait_group 1"]
+ATTENTION_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16",
+                   "cp.async.cg.shared.global", "cp.async.wait_group 1", "ex2.approx.ftz.f32"]
 TENSOR_CORE = {
     "sgemm_tf32": ("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 16, ["cvt.rna.tf32.f32"]),
     "gemm_half_128x128<false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32,
@@ -41,14 +44,17 @@ TENSOR_CORE = {
     # The ring configuration: 3 cp.async stages, ldmatrix fragment reads.
     "gemm_half_ring_128x128<false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, RING_NEEDS),
     "gemm_half_ring_128x128<true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 32, RING_NEEDS),
-    # Attention forward on BF16 tensor cores: per 64-key tile, S = Q K^T and O += P V.
-    "attention_fwd_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, []),
-    "attention_fwd_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, []),
-    # Its backward: per 32-query step S^T, dP^T, dV, dK; per 64-key step S, dP, dQ.
-    "attention_bwd_kv_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, []),
-    "attention_bwd_kv_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, []),
-    "attention_bwd_q_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, []),
-    "attention_bwd_q_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 192, []),
+    # Attention forward on BF16 tensor cores: per 64-key tile, S = Q K^T and O += P V;
+    # K and V double-buffered by cp.async, their fragments by ldmatrix (V's by .trans).
+    "attention_fwd_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, ATTENTION_NEEDS),
+    "attention_fwd_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, ATTENTION_NEEDS),
+    # Its backward: per 32-query step S^T, dP^T, dV, dK; per 64-key step S, dP, dQ. At
+    # head dim 128 the k loop of S and dP stays rolled (unrolled, it spills): 80 and 96
+    # in the loop's text, 128 and 192 per step.
+    "attention_bwd_kv_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, ATTENTION_NEEDS),
+    "attention_bwd_kv_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 80, ATTENTION_NEEDS),
+    "attention_bwd_q_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, ATTENTION_NEEDS),
+    "attention_bwd_q_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, ATTENTION_NEEDS),
     # The Hopper kernel (sm_90a): 4 warpgroup MMAs per k tile of 64, operands by TMA.
     "gemm_wgmma_128x128<0>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", 4, WGMMA_NEEDS),
     "gemm_wgmma_128x128<1>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", 4, WGMMA_NEEDS),

@@ -439,23 +439,26 @@ TEST(CudaOps, AttentionForwardAndBackwardMatchTheReference) {
 // rounded inputs. The error comes from P rounded to bf16 before P V (2^-9 relative per weight)
 // and O rounded to bf16 (2^-9): bound 1e-2 in norm (DESIGN.md's bf16 range); lse is
 // FP32 from unrounded probabilities: 1e-5. Odd lengths, grouped heads, both layouts,
-// causal rows that see nothing (Sq > Sk) and Sk == 0.
+// causal rows that see nothing (Sq > Sk), Sk == 0, every compiled head dim and
+// zero-padded ones, and a bf16 additive mask broadcast over batch or heads with -inf
+// entries (rows of only -inf among them).
 TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
   TG_REQUIRE_GPU();
   TG_TEST_RNG(rng);
   const index_t seqs[] = {0, 1, 33, 64, 65, 130, 257};
+  const index_t dims[] = {64, 128, 8, 40, 72, 120};
   double worst = 0, worst_bwd = 0;
-  for (int rep = 0; rep < 24; ++rep) {
+  for (int rep = 0; rep < 36; ++rep) {
     AttentionDims d;
     d.batch = rng.integer(1, 2);
     d.kv_heads = rng.integer(1, 2);
     d.heads = d.kv_heads * rng.integer(1, 3);
     d.seq_q = seqs[rng.integer(1, 6)], d.seq_k = seqs[rng.integer(rep % 6 == 0 ? 0 : 1, 6)];
-    d.head_dim = rep % 2 ? 128 : 64;
-    const bool causal = rng.coin(), bshd = rng.coin();
+    d.head_dim = dims[rep % 6];
+    const bool causal = rng.coin(), bshd = rng.coin(), masked = rep % 3 == 2;
     std::ostringstream what;
     what << "B" << d.batch << " H" << d.heads << "/" << d.kv_heads << " Sq" << d.seq_q << " Sk" << d.seq_k << " D"
-         << d.head_dim << (causal ? " causal" : "") << (bshd ? " bshd" : " bhsd");
+         << d.head_dim << (causal ? " causal" : "") << (masked ? " mask" : "") << (bshd ? " bshd" : " bhsd");
     SCOPED_TRACE(what.str());
     const Dense4 q(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd), k(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd),
         v(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd);
@@ -467,10 +470,20 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
     std::vector<std::uint16_t> qb, kb, vb;
     std::vector<double> qd, kd, vd;
     round(q.data, qb, qd), round(k.data, kb, kd), round(v.data, vb, vd);
+    // The mask (Sq, Sk) per batch, broadcast over heads (stride 0); a tenth -inf, and the
+    // first row all -inf (a fully masked row).
+    std::vector<float> mf = testing::random_vec<float>(rng, d.batch * d.seq_q * d.seq_k, -2, 2);
+    for (std::size_t i = 0; i < mf.size(); ++i)
+      if (rng.integer(0, 9) == 0 || index_t(i) % (d.seq_q * d.seq_k) < d.seq_k) mf[i] = -std::numeric_limits<float>::infinity();
+    std::vector<std::uint16_t> mb;
+    std::vector<double> md;
+    round(mf, mb, md);
+    const index_t msb = d.seq_q * d.seq_k;
     std::vector<double> o_ref(q.data.size(), 0.0), lse_ref(std::size_t(d.batch * d.heads * d.seq_q), 0.0);
     AttentionForwardArgs<double> ra;
     ra.dims = d, ra.scale = float(1 / std::sqrt(double(d.head_dim))), ra.causal = causal;
     ra.q = q.view<const double>(qd.data()), ra.k = k.view<const double>(kd.data()), ra.v = v.view<const double>(vd.data());
+    if (masked) ra.mask = View4<const double>{md.data(), msb, 0, d.seq_k, 1};
     ra.o = q.view<double>(o_ref.data()), ra.lse = lse_ref.data();
     attention_forward_ref<double>(ra);
     auto upload = [](const std::vector<std::uint16_t>& h) {
@@ -485,6 +498,8 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
     fa.dims = d, fa.scale = ra.scale, fa.causal = causal;
     fa.q = q.view<const bfloat16>(dq.as<bfloat16>()), fa.k = k.view<const bfloat16>(dk.as<bfloat16>());
     fa.v = v.view<const bfloat16>(dv.as<bfloat16>()), fa.o = q.view<bfloat16>(dout.as<bfloat16>());
+    Buffer dmask = upload(mb);
+    if (masked) fa.mask = View4<const bfloat16>{dmask.as<bfloat16>(), msb, 0, d.seq_k, 1};
     cuda::attention_forward_bf16(fa, dlse.ptr());
     std::vector<std::uint16_t> ob(q.data.size());
     if (!ob.empty()) cuda::copy_bytes(ob.data(), false, dout.data(), true, ob.size() * 2);
@@ -503,7 +518,7 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
     round(gf, gb, gd);
     std::vector<double> dq_ref(q.data.size(), 0.0), dk_ref(k.data.size(), 0.0), dv_ref(v.data.size(), 0.0);
     AttentionBackwardArgs<double> rb;
-    rb.dims = d, rb.scale = ra.scale, rb.causal = causal, rb.q = ra.q, rb.k = ra.k, rb.v = ra.v;
+    rb.dims = d, rb.scale = ra.scale, rb.causal = causal, rb.q = ra.q, rb.k = ra.k, rb.v = ra.v, rb.mask = ra.mask;
     rb.o = q.view<const double>(o_ref.data()), rb.d_o = q.view<const double>(gd.data()), rb.lse = lse_ref.data();
     rb.dq = q.view<double>(dq_ref.data()), rb.dk = k.view<double>(dk_ref.data()), rb.dv = v.view<double>(dv_ref.data());
     attention_backward_ref<double>(rb);
@@ -511,7 +526,7 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
     Buffer ddq = upload(std::vector<std::uint16_t>(q.data.size(), 0x7fc0)), ddk = upload(std::vector<std::uint16_t>(k.data.size(), 0x7fc0));
     Buffer ddv = upload(std::vector<std::uint16_t>(v.data.size(), 0x7fc0));
     AttentionBackwardArgs<bfloat16> ba;
-    ba.dims = d, ba.scale = fa.scale, ba.causal = causal, ba.q = fa.q, ba.k = fa.k, ba.v = fa.v;
+    ba.dims = d, ba.scale = fa.scale, ba.causal = causal, ba.q = fa.q, ba.k = fa.k, ba.v = fa.v, ba.mask = fa.mask;
     ba.o = q.view<const bfloat16>(dout.as<bfloat16>()), ba.d_o = q.view<const bfloat16>(dgo.as<bfloat16>());
     ba.dq = q.view<bfloat16>(ddq.as<bfloat16>()), ba.dk = k.view<bfloat16>(ddk.as<bfloat16>());
     ba.dv = v.view<bfloat16>(ddv.as<bfloat16>());
@@ -534,16 +549,18 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
   RecordProperty("bf16_attention_worst_relative_error", std::to_string(worst));
   RecordProperty("bf16_attention_backward_worst_relative_error", std::to_string(worst_bwd));
   std::printf("BF16 attention: worst relative norm error forward %.2e, backward %.2e (bound 1e-2)\n", worst, worst_bwd);
-  // What the path does not take is a clear error: a mask, a head dim it has no kernel for.
-  AttentionForwardArgs<bfloat16> bad;
-  bad.dims = {1, 1, 1, 4, 4, 96};
-  Buffer any(4096, Device::cuda(0));
-  bad.q = {any.as<bfloat16>(), 0, 0, 96, 1}, bad.k = bad.q, bad.v = bad.q, bad.o = {any.as<bfloat16>(), 0, 0, 96, 1};
-  try {
-    cuda::attention_forward_bf16(bad, nullptr);
-    ADD_FAILURE() << "expected tg::Error for head dim 96";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("head_dim"), std::string::npos) << e.what();
+  // What the path does not take is a clear error: a head dim it has no kernel for.
+  for (index_t bad_dim : {index_t(100), index_t(136)}) {
+    AttentionForwardArgs<bfloat16> bad;
+    bad.dims = {1, 1, 1, 4, 4, bad_dim};
+    Buffer any(4096, Device::cuda(0));
+    bad.q = {any.as<bfloat16>(), 0, 0, 136, 1}, bad.k = bad.q, bad.v = bad.q, bad.o = {any.as<bfloat16>(), 0, 0, 136, 1};
+    try {
+      cuda::attention_forward_bf16(bad, nullptr);
+      ADD_FAILURE() << "expected tg::Error for head dim " << bad_dim;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("head_dim"), std::string::npos) << e.what();
+    }
   }
 }
 
