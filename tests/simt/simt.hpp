@@ -1,0 +1,115 @@
+// A host emulator of CUDA thread blocks, for testing the tensor-core kernels on a machine
+// without a GPU (tests/test_simt_attention.cpp). Include it before the kernel header: it
+// defines TG_SIMT_HOST (cuda/mma.cuh then steps aside), CUDA's qualifiers and built-ins,
+// and the sm_80 building blocks of cuda/mma.cuh, so that the kernels' own source compiles
+// as C++ and runs here.
+//
+// Every CUDA thread of a block is a fiber (ucontext) on one host thread; a fiber runs
+// until it reaches a collective and waits there for the rest of its warp (ldmatrix, mma,
+// shuffles) or block (__syncthreads). A warp runs as far as it can before the next one
+// starts (to a barrier), so warps drift apart as far as the barriers allow. The last
+// lane to arrive computes the collective for all, from the PTX ISA's definitions:
+//   ldmatrix .m8n8.x4 .b16: lane i gives the address of row i % 8 of matrix i / 8;
+//     register j of lane l holds row l / 4, elements 2 (l % 4) and 2 (l % 4) + 1 of matrix
+//     j; with .trans, elements (2 (l % 4), l / 4) and (2 (l % 4) + 1, l / 4);
+//   mma.m16n8k16 .bf16/.f16 -> .f32: the fragments of cuda/mma.cuh's header; products
+//     and sums in double, rounded once to float (the hardware's order of sums is
+//     unspecified, its products exact);
+//   cp.async: the copies a thread issues are performed at the latest moment PTX allows,
+//     its cp.async.wait_group, so a tile read before its wait reads what was there; and
+//     an ldmatrix of shared bytes that a copy still in flight writes is an error (on the
+//     hardware that copy may land at any time from its issue: a missing wait, or a
+//     missing barrier before a buffer is refilled).
+// What it checks on the way, each a std::runtime_error from launch(): a warp whose lanes
+// reach different collectives (divergence around a warp-wide instruction), a block
+// that can never finish (a barrier some thread does not reach), an ldmatrix address
+// that is not 16-byte aligned. Blocks run one after another; shared memory is the
+// kernel file's own `smem` array, poisoned with 0xff bytes before each block (NaN in
+// bf16 and FP32), so a read of a tile never written shows.
+#pragma once
+
+#define TG_SIMT_HOST 1
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <functional>
+
+#include "kernels/half.hpp"
+
+#define __device__
+#define __global__
+#define __host__
+#define __forceinline__ inline
+#define __launch_bounds__(...)
+#define __shared__
+#define __align__(n)  // the definition of the shared array carries the alignment
+
+namespace tg::simt {
+
+struct Dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+
+// The running fiber's threadIdx; the running block's blockIdx, and blockDim.
+const Dim3& thread_idx();
+const Dim3& block_idx();
+const Dim3& block_dim();
+
+void sync_threads();
+float shfl_xor(float v, int lane_mask);
+void ldmatrix_x4(unsigned (&r)[4], const std::uint16_t* row, bool trans);
+void mma_m16n8k16(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1, bool f16);
+void cp_async(void* dst, const void* src, int bytes, int src_bytes);
+void cp_async_commit();
+void cp_async_wait(int pending);
+
+struct Stats {
+  long long blocks = 0, collectives = 0, switches = 0;
+};
+const Stats& stats();
+
+// Runs kernel() as every thread of every block of the grid (x fastest), one block at a
+// time; shared_bytes of `shared` (the kernel file's smem array) are poisoned first.
+void launch(Dim3 grid, Dim3 block, void* shared, std::size_t shared_bytes, const std::function<void()>& kernel);
+
+}  // namespace tg::simt
+
+#define threadIdx (::tg::simt::thread_idx())
+#define blockIdx (::tg::simt::block_idx())
+#define blockDim (::tg::simt::block_dim())
+
+inline void __syncthreads() { ::tg::simt::sync_threads(); }
+inline float __shfl_xor_sync(unsigned /*mask: the emulator takes the whole warp*/, float v, int lane_mask) {
+  return ::tg::simt::shfl_xor(v, lane_mask);
+}
+inline float __log2f(float x) { return std::log2(x); }
+using std::max;
+using std::min;
+
+namespace tg::cuda {
+
+inline void cp_async16(void* dst, const void* src, int src_bytes) { simt::cp_async(dst, src, 16, src_bytes); }
+inline void cp_async4(void* dst, const void* src, int src_bytes) { simt::cp_async(dst, src, 4, src_bytes); }
+inline void cp_async_commit() { simt::cp_async_commit(); }
+template <int kPending>
+void cp_async_wait() {
+  simt::cp_async_wait(kPending);
+}
+inline void cp_async_wait_all() { simt::cp_async_wait(0); }
+inline void ldmatrix_x4(unsigned (&r)[4], const std::uint16_t* row) { simt::ldmatrix_x4(r, row, false); }
+inline void ldmatrix_x4_trans(unsigned (&r)[4], const std::uint16_t* row) { simt::ldmatrix_x4(r, row, true); }
+template <bool kF16 = false>
+void mma16(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  simt::mma_m16n8k16(c, a, b0, b1, kF16);
+}
+template <bool kF16 = false>
+void mma16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  simt::mma_m16n8k16(c, a, b[0], b[1], kF16);
+}
+inline float ex2_approx(float x) { return std::exp2(x); }
+inline unsigned pack_bf16(float lo, float hi) {
+  return unsigned(bf16_bits_from_float(lo)) | (unsigned(bf16_bits_from_float(hi)) << 16);
+}
+
+}  // namespace tg::cuda

@@ -1,0 +1,268 @@
+// The bf16 tensor-core attention kernels (cuda/attention_bf16.cuh), their own source, run
+// on the CPU by the SIMT emulator (tests/simt): forward and backward against the double
+// reference on the rounded inputs, as the GPU test does (test_cuda_ops,
+// Bf16AttentionMatchesTheReferenceOnItsRoundedInputs, with the same 1e-2 bound: the error
+// is P and dS rounded to bf16 and the outputs rounded to bf16). This checks what a GPU
+// test would check of the kernels' logic: fragment layouts, ldmatrix(.trans) addressing,
+// the cp.async double buffer and its waits, masks, causal skips, GQA, zero padding of
+// head dims, bounds; not their speed, and not the hardware's own semantics, which the
+// emulator takes from the PTX ISA. The emulator's checks are tested first.
+#include "tests/simt/simt.hpp"
+// The kernels, compiled for the host against the emulator.
+#include "cuda/attention_bf16.cuh"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <functional>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "kernels/attention.hpp"
+#include "kernels/half.hpp"
+#include "tests/support/testing.hpp"
+
+// The kernels' dynamic shared memory (`extern __shared__ u16 smem[]` in their namespace).
+namespace tg::cuda::attn16 {
+alignas(16) u16 smem[std::size_t(112) << 10];  // 224 KiB: the largest opt-in, as on an H200
+}
+
+namespace tg {
+namespace {
+
+using cuda::attn16::u16;
+namespace a16 = cuda::attn16;
+constexpr std::size_t kSmemBytes = sizeof(a16::smem);
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+void run(a16::Grid grid, int threads, std::size_t smem_bytes, const std::function<void()>& kernel) {
+  ASSERT_LE(smem_bytes, kSmemBytes);
+  simt::launch({grid.x, grid.y, 1}, {unsigned(threads), 1, 1}, a16::smem, smem_bytes, kernel);
+}
+
+// ---- the emulator's own checks ----
+
+// A warp-wide sum by shuffles, a tile through a cp.async double buffer, and ldmatrix +
+// mma on a 16 x 16 x 8 product: the emulator gives what CUDA would.
+TEST(Simt, ShufflesCopiesAndTensorCoreFragmentsComputeWhatCudaWould) {
+  std::vector<float> sums(64, -1);
+  run({1, 1}, 64, 0, [&] {
+    float v = float(threadIdx.x);
+    for (int m = 16; m > 0; m /= 2) v += __shfl_xor_sync(0xffffffffu, v, m);
+    sums[threadIdx.x] = v;
+  });
+  for (int i = 0; i < 64; ++i) EXPECT_EQ(sums[std::size_t(i)], i < 32 ? 496.0f : 1520.0f) << i;
+
+  // A (16 x 16) and B^T (8 x 16) bf16 rows in shared memory, 24 values a row (16-byte
+  // aligned rows), B^T's columns 12-15 zero-filled by short copies; D = A B by one mma
+  // from ldmatrix fragments, against the double product.
+  TG_TEST_RNG(rng);
+  std::vector<u16> a(16 * 24), bt(8 * 24);
+  for (u16& x : a) x = bf16_bits_from_float(float(rng.uniform(-1, 1)));
+  for (u16& x : bt) x = bf16_bits_from_float(float(rng.uniform(-1, 1)));
+  std::vector<float> d(16 * 8, std::nanf(""));
+  run({1, 1}, 32, 2 * (16 + 8) * 24, [&] {
+    u16* sa = a16::smem;
+    u16* sb = sa + 16 * 24;
+    const int lane = int(threadIdx.x), g = lane / 4, t = lane % 4, at = (lane / 2) * 24 + 8 * (lane % 2);
+    cuda::cp_async16(sa + at, &a[std::size_t(at)], 16);  // half lane % 2 of row lane / 2
+    cuda::cp_async_commit();
+    if (lane < 16) cuda::cp_async16(sb + at, &bt[std::size_t(at)], lane % 2 ? 8 : 16);
+    cuda::cp_async_commit();
+    cuda::cp_async_wait_all();
+    __syncthreads();
+    unsigned af[4], bf[4];
+    cuda::ldmatrix_x4(af, sa + (lane % 8 + 8 * ((lane / 8) % 2)) * 24 + 8 * (lane / 16));
+    cuda::ldmatrix_x4(bf, sb + (lane % 8) * 24 + 8 * (lane / 8 % 2));  // b0, b1 (matrices 2, 3 repeat them)
+    float c[4] = {1, 1, 1, 1};
+    cuda::mma16(c, af, bf[0], bf[1]);
+    d[std::size_t(g * 8 + 2 * t)] = c[0], d[std::size_t(g * 8 + 2 * t + 1)] = c[1];
+    d[std::size_t((g + 8) * 8 + 2 * t)] = c[2], d[std::size_t((g + 8) * 8 + 2 * t + 1)] = c[3];
+  });
+  for (int i = 0; i < 16; ++i)
+    for (int j = 0; j < 8; ++j) {
+      double want = 1;
+      for (int k = 0; k < 12; ++k)
+        want += double(float_from_bf16_bits(a[std::size_t(i * 24 + k)])) * float_from_bf16_bits(bt[std::size_t(j * 24 + k)]);
+      EXPECT_NEAR(d[std::size_t(i * 8 + j)], want, 1e-6 * (1 + std::fabs(want))) << i << ", " << j;
+    }
+}
+
+// A copy lands at its issuer's wait, not before: a tile read before that wait reads the
+// poison (0xffff, NaN in bf16) that shared memory starts with.
+TEST(Simt, ACopyReadBeforeItsWaitReadsThePoison) {
+  const std::vector<u16> src(8, 0x3f80);  // 1.0
+  std::vector<u16> early(32), late(32);
+  run({1, 1}, 32, 16, [&] {
+    if (threadIdx.x == 0) cuda::cp_async16(a16::smem, src.data(), 16);
+    cuda::cp_async_commit();
+    __syncthreads();
+    early[threadIdx.x] = a16::smem[threadIdx.x % 8];
+    __syncthreads();
+    cuda::cp_async_wait<0>();
+    __syncthreads();
+    late[threadIdx.x] = a16::smem[threadIdx.x % 8];
+  });
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(early[std::size_t(i)], 0xffff) << i;
+  for (int i = 0; i < 32; ++i) EXPECT_EQ(late[std::size_t(i)], 0x3f80) << i;
+}
+
+// Lanes at different warp-wide instructions, or a collective that part of a warp never
+// reaches, are errors, not wrong numbers.
+TEST(Simt, DivergentCollectivesAndDeadlocksAreErrors) {
+  auto message = [](const std::function<void()>& kernel) {
+    try {
+      simt::launch({1, 1, 1}, {32, 1, 1}, a16::smem, 0, kernel);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const std::string divergent = message([] {
+    if (threadIdx.x < 16) {
+      (void)__shfl_xor_sync(0xffffffffu, 1.0f, 1);
+    } else {
+      unsigned r[4];
+      cuda::ldmatrix_x4(r, a16::smem);
+    }
+  });
+  EXPECT_NE(divergent.find("shfl.xor"), std::string::npos) << divergent;
+  EXPECT_NE(divergent.find("ldmatrix.x4"), std::string::npos) << divergent;
+  const std::string deadlock = message([] {
+    if (threadIdx.x < 16) (void)__shfl_xor_sync(0xffffffffu, 1.0f, 1);
+  });
+  EXPECT_NE(deadlock.find("deadlock"), std::string::npos) << deadlock;
+}
+
+// ---- the attention kernels ----
+
+// A dense (n0, n1, n2, n3) bf16 tensor, (b, h, s, d) in memory or (b, s, h, d), with its
+// values decoded exactly (the reference's inputs).
+struct Bf16Tensor {
+  index_t n1, n2, n3;
+  bool bshd;
+  std::vector<u16> bits;
+  std::vector<double> values;
+  Bf16Tensor(testing::Rng& rng, index_t a, index_t b, index_t c, index_t d, bool seq_major)
+      : n1(b), n2(c), n3(d), bshd(seq_major), bits(std::size_t(a * b * c * d)), values(bits.size()) {
+    for (std::size_t i = 0; i < bits.size(); ++i) {
+      bits[i] = bf16_bits_from_float(float(rng.uniform(-1, 1)));
+      values[i] = float_from_bf16_bits(bits[i]);
+    }
+  }
+  template <class T>
+  View4<T> view(T* p) const {
+    return bshd ? View4<T>{p, n1 * n2 * n3, n3, n1 * n3, 1} : View4<T>{p, n1 * n2 * n3, n2 * n3, n3, 1};
+  }
+  std::vector<double> decoded(const std::vector<u16>& out) const {
+    std::vector<double> v(out.size());
+    for (std::size_t i = 0; i < out.size(); ++i) v[i] = float_from_bf16_bits(out[i]);
+    return v;
+  }
+};
+
+template <int kD>
+void run_forward(const a16::FwdBf16& f) {
+  run(a16::fwd_grid(f), a16::kFwdThreads, a16::smem_fwd<kD>(), [&] { a16::attention_fwd_bf16<kD>(f); });
+}
+template <int kD>
+void run_backward(const a16::BwdBf16& f, float* dd) {
+  const a16::i64 rows = a16::i64(f.B) * f.H * f.Sq;
+  if (rows > 0) run({a16::bwd_dot_blocks(rows), 1}, a16::kDotThreads, 0, [&] { a16::attention_bwd_dot_bf16(f, dd); });
+  if (f.Sk > 0) run(a16::bwd_kv_grid(f), a16::kThreads, a16::smem_bwd_kv<kD>(), [&] { a16::attention_bwd_kv_bf16<kD>(f); });
+  if (f.Sq > 0) run(a16::bwd_q_grid(f), a16::kThreads, a16::smem_bwd_q<kD>(), [&] { a16::attention_bwd_q_bf16<kD>(f); });
+}
+
+// Random shapes as the GPU test draws them (smaller: the emulator runs a thread at a
+// time): odd lengths, grouped heads, both layouts, causal rows that see nothing, Sk == 0,
+// both compiled head dims and zero-padded ones, a mask broadcast over heads with -inf
+// entries and a fully masked row; outputs poisoned before each call.
+TEST(SimtAttention, Bf16KernelsMatchTheReferenceOnTheirRoundedInputs) {
+  TG_TEST_RNG(rng);
+  const index_t seqs[] = {0, 1, 33, 64, 65, 130};
+  const index_t dims[] = {64, 128, 8, 40, 72, 120};
+  double worst = 0, worst_bwd = 0;
+  for (int rep = 0; rep < 12; ++rep) {
+    AttentionDims d;
+    d.batch = rng.integer(1, 2);
+    d.kv_heads = rng.integer(1, 2);
+    d.heads = d.kv_heads * rng.integer(1, 2);
+    d.seq_q = seqs[rng.integer(1, 5)], d.seq_k = seqs[rng.integer(rep == 5 ? 0 : 1, 5)];
+    d.head_dim = dims[rep % 6];
+    const bool causal = rep % 4 >= 2, bshd = rng.coin(), masked = rep % 3 == 1;
+    std::ostringstream what;
+    what << "B" << d.batch << " H" << d.heads << "/" << d.kv_heads << " Sq" << d.seq_q << " Sk" << d.seq_k << " D"
+         << d.head_dim << (causal ? " causal" : "") << (masked ? " mask" : "") << (bshd ? " bshd" : " bhsd");
+    SCOPED_TRACE(what.str());
+    const Bf16Tensor q(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd), k(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd),
+        v(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd), g(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd);
+    // The mask: (Sq, Sk) per batch, broadcast over heads; a tenth -inf, row 0 all -inf.
+    const index_t msb = d.seq_q * d.seq_k;
+    std::vector<u16> mask_bits(std::size_t(d.batch * msb));
+    std::vector<double> mask_values(mask_bits.size());
+    for (std::size_t i = 0; i < mask_bits.size(); ++i) {
+      const bool hide = rng.integer(0, 9) == 0 || index_t(i) % msb < d.seq_k;
+      mask_bits[i] = bf16_bits_from_float(hide ? -kInf : float(rng.uniform(-2, 2)));
+      mask_values[i] = float_from_bf16_bits(mask_bits[i]);
+    }
+    const float scale = float(1 / std::sqrt(double(d.head_dim)));
+
+    // The reference in double on the decoded values, forward and backward.
+    std::vector<double> o_ref(q.values.size()), lse_ref(std::size_t(d.batch * d.heads * d.seq_q));
+    AttentionForwardArgs<double> ra;
+    ra.dims = d, ra.scale = scale, ra.causal = causal;
+    ra.q = q.view<const double>(q.values.data()), ra.k = k.view<const double>(k.values.data());
+    ra.v = v.view<const double>(v.values.data());
+    if (masked) ra.mask = {mask_values.data(), msb, 0, d.seq_k, 1};
+    ra.o = q.view<double>(o_ref.data()), ra.lse = lse_ref.data();
+    attention_forward_ref<double>(ra);
+
+    // The kernels' forward, outputs poisoned.
+    std::vector<u16> o(q.bits.size(), 0x7fc0);
+    std::vector<float> lse(lse_ref.size(), std::nanf(""));
+    a16::FwdBf16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
+                   causal, q.view<const u16>(q.bits.data()), k.view<const u16>(k.bits.data()),
+                   v.view<const u16>(v.bits.data()), {}, q.view<u16>(o.data()), lse.data()};
+    if (masked) f.mask = {mask_bits.data(), msb, 0, d.seq_k, 1};
+    if (d.head_dim <= 64) run_forward<64>(f);
+    else run_forward<128>(f);
+    const std::vector<double> o_got = q.decoded(o);
+    EXPECT_TRUE(testing::rel_close(o_got, o_ref, 1e-2)) << "O";
+    EXPECT_TRUE(testing::rel_close(std::vector<double>(lse.begin(), lse.end()), lse_ref, 1e-5)) << "lse";
+    worst = std::max(worst, testing::relative_error(o_got, o_ref));
+
+    // The backward from the kernels' O and lse against the reference's from its own; dO
+    // is g's values.
+    std::vector<double> dq_ref(q.values.size()), dk_ref(k.values.size()), dv_ref(v.values.size());
+    AttentionBackwardArgs<double> rb;
+    rb.dims = d, rb.scale = scale, rb.causal = causal, rb.q = ra.q, rb.k = ra.k, rb.v = ra.v, rb.mask = ra.mask;
+    rb.o = q.view<const double>(o_ref.data()), rb.d_o = g.view<const double>(g.values.data()), rb.lse = lse_ref.data();
+    rb.dq = q.view<double>(dq_ref.data()), rb.dk = k.view<double>(dk_ref.data()), rb.dv = v.view<double>(dv_ref.data());
+    attention_backward_ref<double>(rb);
+    std::vector<u16> dq(q.bits.size(), 0x7fc0), dk(k.bits.size(), 0x7fc0), dv(v.bits.size(), 0x7fc0);
+    std::vector<float> dd(lse.size() + 1, std::nanf(""));
+    a16::BwdBf16 b{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
+                   causal, f.q, f.k, f.v, q.view<const u16>(o.data()), g.view<const u16>(g.bits.data()), f.mask,
+                   q.view<u16>(dq.data()), k.view<u16>(dk.data()), v.view<u16>(dv.data()), lse.data(), dd.data()};
+    if (d.head_dim <= 64) run_backward<64>(b, dd.data());
+    else run_backward<128>(b, dd.data());
+    const std::vector<double> gq = q.decoded(dq), gk = k.decoded(dk), gv = v.decoded(dv);
+    EXPECT_TRUE(testing::rel_close(gq, dq_ref, 1e-2)) << "dQ";
+    EXPECT_TRUE(testing::rel_close(gk, dk_ref, 1e-2)) << "dK";
+    EXPECT_TRUE(testing::rel_close(gv, dv_ref, 1e-2)) << "dV";
+    worst_bwd = std::max({worst_bwd, testing::relative_error(gq, dq_ref), testing::relative_error(gk, dk_ref),
+                          testing::relative_error(gv, dv_ref)});
+  }
+  std::printf("emulated bf16 attention: worst relative norm error forward %.2e, backward %.2e (bound 1e-2); "
+              "%lld blocks, %lld collectives, %lld fiber switches\n",
+              worst, worst_bwd, simt::stats().blocks, simt::stats().collectives, simt::stats().switches);
+}
+
+}  // namespace
+}  // namespace tg
