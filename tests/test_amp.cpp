@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <sstream>
 #include <vector>
 
 #include "autograd/autograd.hpp"
@@ -241,6 +242,46 @@ TEST(HalfMatmul, MatchesTheDoubleProductOfTheRoundedOperandsWithGradients) {
         const double r = round16(want_v[i], f16), ulp = std::ldexp(std::fabs(r) + 1e-30, f16 ? -10 : -7);
         ASSERT_LE(std::fabs(got[i] - r), ulp + (f16 ? 6e-8 : 0.0)) << "gradient " << i << " of " << M << "x" << K << "x" << N;
       }
+    }
+  }
+}
+
+// ---- attention on 16-bit tensors ----
+
+// Off the GPU's bf16 tensor-core path (here: on the CPU, and for f16), attention on 16-bit
+// tensors computes in f32 from the rounded inputs and rounds the output once; gradients
+// come back in the inputs' dtype, the f32 gradients rounded once. Both compared bit for
+// bit with the f32 computation on the same values.
+TEST(HalfAttention, ComputesInF32FromTheRoundedValuesAndRoundsOnce) {
+  TG_TEST_RNG(rng);
+  for (int rep = 0; rep < 8; ++rep) {
+    const DType dt = rep % 2 ? DType::f16 : DType::bf16;
+    const bool causal = rep % 4 >= 2, masked = rng.coin();
+    const index_t H = 2 * rng.integer(1, 2), Hkv = H / 2, Sq = rng.integer(1, 20), Sk = rng.integer(1, 20);
+    const index_t D = rng.integer(1, 24);
+    std::ostringstream what;
+    what << dtype_name(dt) << " H" << H << "/" << Hkv << " Sq" << Sq << " Sk" << Sk << " D" << D
+         << (causal ? " causal" : "") << (masked ? " mask" : "");
+    SCOPED_TRACE(what.str());
+    const Tensor q = Tensor::randn({2, H, Sq, D}).to(dt).detach().requires_grad_();
+    const Tensor k = Tensor::randn({2, Hkv, Sk, D}).to(dt).detach().requires_grad_();
+    const Tensor v = Tensor::randn({2, Hkv, Sk, D}).to(dt).detach().requires_grad_();
+    const Tensor mask = masked ? Tensor::randn({Sq, Sk}).to(dt) : Tensor();
+    const Tensor y = scaled_dot_product_attention(q, k, v, mask, causal);
+    EXPECT_EQ(y.dtype(), dt);
+    // The same values in f32.
+    const Tensor q32 = q.detach().to(DType::f32).requires_grad_(), k32 = k.detach().to(DType::f32).requires_grad_();
+    const Tensor v32 = v.detach().to(DType::f32).requires_grad_();
+    const Tensor y32 = scaled_dot_product_attention(q32, k32, v32, masked ? mask.to(DType::f32) : Tensor(), causal);
+    EXPECT_EQ(y.to_vector<double>(), y32.to(dt).to_vector<double>());
+    // The loss's weights rounded to 16 bits are y's gradient either way.
+    const Tensor w = Tensor::randn({2, H, Sq, D}).to(dt).to(DType::f32);
+    sum(y.to(DType::f32) * w).backward();
+    sum(y32 * w).backward();
+    for (const auto& [got, want] : {std::pair{q.grad(), q32.grad()}, {k.grad(), k32.grad()}, {v.grad(), v32.grad()}}) {
+      ASSERT_TRUE(got.defined());
+      EXPECT_EQ(got.dtype(), dt);
+      EXPECT_EQ(got.to_vector<double>(), want.to(dt).to_vector<double>());
     }
   }
 }

@@ -282,21 +282,27 @@ TEST(CudaTensor, SixteenBitCastsMatmulAndAutocastMatchTheCpu) {
 }
 
 // Autocast bf16 attention on the device: the bf16 tensor-core kernels (the graph says
-// so), within bf16's error of the CPU's f32 attention, forward and backward.
+// so), within bf16's error of the CPU's f32 attention, forward and backward; with and
+// without causal masking and an additive mask, at a compiled head dim and a padded one.
 TEST(CudaTensor, AutocastBf16AttentionUsesTheTensorCoreKernels) {
   TG_REQUIRE_GPU();
   Generator g(31);
-  for (bool causal : {false, true}) {
+  for (int rep = 0; rep < 4; ++rep) {
+    const bool causal = rep % 2 == 1, masked = rep >= 2;
+    const index_t D = masked ? 40 : 64;
+    SCOPED_TRACE(std::string(causal ? "causal" : "") + (masked ? " mask, D 40" : " D 64"));
     const TensorOptions req = TensorOptions().with_requires_grad();
-    const Tensor q = Tensor::randn({2, 4, 70, 64}, req, &g), k = Tensor::randn({2, 2, 75, 64}, req, &g);
-    const Tensor v = Tensor::randn({2, 2, 75, 64}, req, &g), w = Tensor::randn({2, 4, 70, 64}, {}, &g);
+    const Tensor q = Tensor::randn({2, 4, 70, D}, req, &g), k = Tensor::randn({2, 2, 75, D}, req, &g);
+    const Tensor v = Tensor::randn({2, 2, 75, D}, req, &g), w = Tensor::randn({2, 4, 70, D}, {}, &g);
+    // A mask broadcast over batch and heads; bf16 keeps these values to 2^-9.
+    const Tensor mask = masked ? Tensor::randn({70, 75}, {}, &g) : Tensor();
     const Tensor qg = q.to(kGpu).detach().requires_grad_(), kg = k.to(kGpu).detach().requires_grad_();
     const Tensor vg = v.to(kGpu).detach().requires_grad_();
     Tensor yc, yg;
     {
       AutocastGuard amp(DType::bf16);
-      yc = scaled_dot_product_attention(q, k, v, {}, causal);  // the CPU: f32
-      yg = scaled_dot_product_attention(qg, kg, vg, {}, causal);
+      yc = scaled_dot_product_attention(q, k, v, mask, causal);  // the CPU: f32
+      yg = scaled_dot_product_attention(qg, kg, vg, masked ? mask.to(kGpu) : Tensor(), causal);
     }
     EXPECT_EQ(yg.dtype(), DType::f32);
     ASSERT_TRUE(yg.grad_fn());
@@ -309,6 +315,31 @@ TEST(CudaTensor, AutocastBf16AttentionUsesTheTensorCoreKernels) {
     EXPECT_TRUE(same_values(qg.grad(), q.grad(), 1e-2));
     EXPECT_TRUE(same_values(kg.grad(), k.grad(), 1e-2));
     EXPECT_TRUE(same_values(vg.grad(), v.grad(), 1e-2));
+  }
+}
+
+// Attention on bf16 tensors on the device runs on the tensor-core kernels without casts:
+// a bf16 result and bf16 gradients, within bf16's error of f32 attention on the same values.
+TEST(CudaTensor, Bf16AttentionTakesBf16TensorsStraight) {
+  TG_REQUIRE_GPU();
+  Generator g(32);
+  const Tensor q = Tensor::randn({1, 2, 50, 128}, {}, &g).to(DType::bf16), k = Tensor::randn({1, 2, 90, 128}, {}, &g).to(DType::bf16);
+  const Tensor v = Tensor::randn({1, 2, 90, 128}, {}, &g).to(DType::bf16), w = Tensor::randn({1, 2, 50, 128}, {}, &g);
+  const Tensor qg = q.to(kGpu).requires_grad_(), kg = k.to(kGpu).requires_grad_(), vg = v.to(kGpu).requires_grad_();
+  const Tensor yg = scaled_dot_product_attention(qg, kg, vg, {}, true);
+  EXPECT_EQ(yg.dtype(), DType::bf16);
+  ASSERT_TRUE(yg.grad_fn());
+  EXPECT_STREQ(yg.grad_fn()->name(), "AttentionBf16Backward");
+  const Tensor q32 = q.to(DType::f32).requires_grad_(), k32 = k.to(DType::f32).requires_grad_();
+  const Tensor v32 = v.to(DType::f32).requires_grad_();
+  const Tensor yc = scaled_dot_product_attention(q32, k32, v32, {}, true);
+  EXPECT_TRUE(same_values(yg.to(DType::f32), yc, 1e-2));
+  sum(yg.to(DType::f32) * w.to(kGpu)).backward();
+  sum(yc * w).backward();
+  for (const auto& [dev, cpu] : {std::pair{qg, q32}, {kg, k32}, {vg, v32}}) {
+    ASSERT_TRUE(dev.grad().defined());
+    EXPECT_EQ(dev.grad().dtype(), DType::bf16);
+    EXPECT_TRUE(same_values(dev.grad().to(DType::f32), cpu.grad(), 1e-2));
   }
 }
 

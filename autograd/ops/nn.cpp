@@ -4,6 +4,7 @@
 // switch to that formula written with differentiable ops, and the rest say they have no
 // double backward.
 #include <cmath>
+#include <cstdint>
 
 #include "autograd/detail.hpp"
 #include "autograd/node.hpp"
@@ -186,18 +187,20 @@ struct AttentionBackward final : Node {
   }
 };
 
-// Attention on a GPU's bf16 tensor cores (autocast bf16): q, k, v, o bf16, lse FP32.
+// Attention on a GPU's bf16 tensor cores: q, k, v, o (and the mask) bf16, lse FP32.
 struct AttentionBf16Backward final : Node {
-  SavedTensor q, k, v, o, lse;
+  SavedTensor q, k, v, mask, o, lse;
   bool causal = false;
   float scale = 0;
   const char* name() const override { return "AttentionBf16Backward"; }
-  void release_saved() override { q.reset(), k.reset(), v.reset(), o.reset(), lse.reset(); }
-  index_t saved_bytes() const override { return q.bytes() + k.bytes() + v.bytes() + o.bytes() + lse.bytes(); }
+  void release_saved() override { q.reset(), k.reset(), v.reset(), mask.reset(), o.reset(), lse.reset(); }
+  index_t saved_bytes() const override {
+    return q.bytes() + k.bytes() + v.bytes() + mask.bytes() + o.bytes() + lse.bytes();
+  }
   std::vector<Tensor> backward(const Tensor& g) override {
     no_double_backward("scaled_dot_product_attention");
-    const Tensor qv = q.unpack(*this), kv = k.unpack(*this), vv = v.unpack(*this), ov = o.unpack(*this),
-                 lv = lse.unpack(*this);
+    const Tensor qv = q.unpack(*this), kv = k.unpack(*this), vv = v.unpack(*this), mv = mask.unpack(*this),
+                 ov = o.unpack(*this), lv = lse.unpack(*this);
     const Tensor gd = g.detach().to(DType::bf16).contiguous();  // o's gradient, as a bf16 output's
     Tensor dq = make_tensor(qv.sizes(), DType::bf16, qv.device());
     Tensor dk = make_tensor(kv.sizes(), DType::bf16, kv.device());
@@ -207,12 +210,24 @@ struct AttentionBf16Backward final : Node {
     a.scale = scale, a.causal = causal;
     a.q = view4<bfloat16, const bfloat16>(qv), a.k = view4<bfloat16, const bfloat16>(kv);
     a.v = view4<bfloat16, const bfloat16>(vv), a.o = view4<bfloat16, const bfloat16>(ov);
+    if (mv.defined()) a.mask = view4<bfloat16, const bfloat16>(mv);
     a.d_o = view4<bfloat16, const bfloat16>(gd);
     a.dq = view4<bfloat16, bfloat16>(dq), a.dk = view4<bfloat16, bfloat16>(dk), a.dv = view4<bfloat16, bfloat16>(dv);
     cuda::attention_backward_bf16(a, lv.data<float>());
     return {dq, dk, dv};
   }
 };
+
+// A bf16 (B, H, S, D) tensor as the tensor-core kernels read it: unit stride along D,
+// other strides multiples of 8 elements, 16-byte aligned data; else a contiguous copy
+// (differentiable either way).
+Tensor bf16_kernel_ready(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  const auto& st = c.strides();
+  const bool ready = st[3] == 1 && st[0] % 8 == 0 && st[1] % 8 == 0 && st[2] % 8 == 0 &&
+                     reinterpret_cast<std::uintptr_t>(c.raw_data()) % 16 == 0;
+  return ready ? c : c.clone();
+}
 
 // ---- dropout ----
 struct DropoutBackward final : Node {
@@ -321,12 +336,19 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     m = make_view(mask.detach(), detail::broadcast_view(mask, full), mask.offset());
   }
   const float sc = float(scale.value_or(1.0 / std::sqrt(double(D))));
-  // Autocast bf16 on a GPU: the bf16 tensor-core kernels where they apply (no mask, head
-  // dim 64 or 128), behind differentiable casts; elsewhere (and on the CPU) attention
-  // stays f32.
-  if (autocast_dtype() == DType::bf16 && q.dtype() == DType::f32 && q.device().is_cuda() && !mask.defined() &&
-      (D == 64 || D == 128)) {
-    const Tensor qh = q.to(DType::bf16), kh = k.to(DType::bf16), vh = v.to(DType::bf16);  // contiguous
+  // On a GPU's bf16 tensor cores: bf16 tensors, or f32 ones under autocast bf16 (behind
+  // differentiable casts, the result cast back), wherever the kernels apply (head dims 8
+  // to 128 in steps of 8; an f32 mask is rounded to bf16 as the inputs are).
+  const bool autocast_bf16 = autocast_dtype() == DType::bf16 && q.dtype() == DType::f32;
+  if (q.device().is_cuda() && (q.dtype() == DType::bf16 || autocast_bf16) && D >= 8 && D <= 128 && D % 8 == 0) {
+    const Tensor qh = bf16_kernel_ready(q.to(DType::bf16)), kh = bf16_kernel_ready(k.to(DType::bf16)),
+                 vh = bf16_kernel_ready(v.to(DType::bf16));
+    Tensor mh;
+    if (mask.defined()) {
+      const Tensor m16 = mask.detach().to(DType::bf16);
+      const index_t full[] = {B, H, Sq, Sk};
+      mh = make_view(m16, detail::broadcast_view(m16, full), m16.offset());
+    }
     Tensor o16 = make_tensor(q.sizes(), DType::bf16, q.device());
     Tensor lse = make_tensor(std::vector<index_t>{B, H, Sq}, DType::f32, q.device());
     AttentionForwardArgs<bfloat16> a;
@@ -334,18 +356,26 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     a.scale = sc, a.causal = causal;
     a.q = view4<bfloat16, const bfloat16>(qh), a.k = view4<bfloat16, const bfloat16>(kh);
     a.v = view4<bfloat16, const bfloat16>(vh), a.o = view4<bfloat16, bfloat16>(o16);
+    if (mh.defined()) a.mask = view4<bfloat16, const bfloat16>(mh);
     cuda::attention_forward_bf16(a, lse.data<float>());
     if (needs_graph({&qh, &kh, &vh})) {
       auto n = std::make_shared<AttentionBf16Backward>();
       n->q = SavedTensor(qh), n->k = SavedTensor(kh), n->v = SavedTensor(vh);
+      if (mh.defined()) n->mask = SavedTensor(mh);
       n->o = SavedTensor(o16.detach()), n->lse = SavedTensor(lse);
       n->causal = causal, n->scale = sc;
       attach(n, {&qh, &kh, &vh}, o16, where);
     }
-    Tensor o = o16.to(DType::f32);
+    Tensor o = autocast_bf16 ? o16.to(DType::f32) : o16;
     if (anomaly_enabled()) check_finite(o, "forward", o.grad_fn().get(), op, where);
     return o;
   }
+  // Other 16-bit tensors (the CPU, f16, head dims the kernels lack): computed in f32 and
+  // rounded once, through differentiable casts.
+  if (detail::is_half(q.dtype()))
+    return scaled_dot_product_attention(q.to(DType::f32), k.to(DType::f32), v.to(DType::f32),
+                                        mask.defined() ? mask.to(DType::f32) : Tensor(), causal, scale, where)
+        .to(q.dtype());
   Tensor o = make_tensor(q.sizes(), q.dtype(), q.device());
   Tensor lse = make_tensor(std::vector<index_t>{B, H, Sq}, q.dtype(), q.device());
   detail::with_float_type(op, q.dtype(), [&](auto zero) {
