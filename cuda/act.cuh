@@ -3,7 +3,9 @@
 // returns its limit, never inf * 0 = NaN; NaN in gives NaN out.
 #pragma once
 
+#ifndef TG_SIMT_HOST  // the host SIMT emulator (tests/simt) stands in for CUDA
 #include <cuda_runtime.h>
+#endif
 
 #include "kernels/activation.hpp"
 

@@ -178,7 +178,7 @@ constexpr int smem_fwd() {
 template <int kD>
 __global__ void __launch_bounds__(kFwdThreads) attention_fwd_bf16(FwdBf16 f) {
   constexpr int ld = kD + 8, kTile = kKeys * ld;
-  extern __shared__ __align__(16) u16 smem[];
+  TG_DYNAMIC_SHARED(u16, smem);
   u16* qs = smem;                // [128][ld]
   u16* ks = qs + kFwdRows * ld;  // [2][64][ld]
   u16* vs = ks + 2 * kTile;     // [2][64][ld]
@@ -367,7 +367,7 @@ __device__ __forceinline__ void issue_queries(const BwdBf16& f, u16* qs, u16* gs
 template <int kD>
 __global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
   constexpr int ld = kD + 8, kTile = kQ * ld;
-  extern __shared__ __align__(16) u16 smem[];
+  TG_DYNAMIC_SHARED(u16, smem);
   u16* ks = smem;                // [64][ld]  keys (A of S^T = K Q^T)
   u16* vs = ks + kKeys * ld;     // [64][ld]  values (A of dP^T = V dO^T)
   u16* qs = vs + kKeys * ld;     // [2][32][ld]  queries (B of S^T; .trans: B of dK = dS^T Q)
@@ -437,7 +437,7 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
 template <int kD>
 __global__ void __launch_bounds__(kThreads) attention_bwd_q_bf16(BwdBf16 f) {
   constexpr int ld = kD + 8, kTile = kKeys * ld;
-  extern __shared__ __align__(16) u16 smem[];
+  TG_DYNAMIC_SHARED(u16, smem);
   u16* qs = smem;               // [64][ld] queries (A of S = Q K^T)
   u16* gs = qs + kRows * ld;    // [64][ld] dO (A of dP = dO V^T)
   u16* ks = gs + kRows * ld;    // [2][64][ld] keys (B of S; .trans: B of dQ = dS K)

@@ -1,5 +1,6 @@
-// The sm_80 building blocks the 16-bit tensor-core kernels share (gemm.cu, attention_bf16.cu):
-// cp.async into shared memory, ldmatrix fragment loads and the m16n8k16 product.
+// The sm_80 building blocks the tensor-core kernels share (gemm.cuh, attention_bf16.cuh):
+// cp.async into shared memory, ldmatrix fragment loads, the m16n8k16 (bf16/f16) and
+// m16n8k8 (tf32) products, and the dynamic shared memory declaration.
 //
 // Fragments of mma.m16n8k16 with 16-bit inputs (PTX ISA, "Matrix Fragments for
 // mma.m16n8k16"), lane = 4 g + t: A (16 x 16, row-major) register 0 = (row g, columns 2t,
@@ -18,6 +19,9 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+
+// A kernel's dynamic shared memory (the launch's third argument) as an array of T.
+#define TG_DYNAMIC_SHARED(T, name) extern __shared__ __align__(16) T name[]
 
 namespace tg::cuda {
 
@@ -78,6 +82,25 @@ __device__ __forceinline__ void mma16(float (&c)[4], const unsigned (&a)[4], uns
 template <bool kF16 = false>
 __device__ __forceinline__ void mma16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
   mma16<kF16>(c, a, b[0], b[1]);
+}
+
+// FP32 rounded to TF32 (10-bit mantissa; to nearest, ties away from zero), kept in an
+// FP32 register with the low 13 bits zero.
+__device__ __forceinline__ float to_tf32(float x) {
+  unsigned r;
+  asm("cvt.rna.tf32.f32 %0, %1;\n" : "=r"(r) : "f"(x));
+  return __uint_as_float(r);
+}
+
+// c += a b, TF32 inputs (m16n8k8), FP32 accumulators. Fragments (PTX ISA, "Matrix
+// Fragments for mma.m16n8k8", .tf32): a0 (g, t) a1 (g + 8, t) a2 (g, t + 4) a3 (g + 8,
+// t + 4); b0 (k t, n g), b1 (k t + 4, n g); c as for m16n8k16.
+__device__ __forceinline__ void mma_tf32(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
 }
 
 // 2^x on the SFU (ex2.approx: ~2 ulp; 2^-inf = +0).

@@ -28,23 +28,19 @@
 #include "kernels/half.hpp"
 #include "tests/support/testing.hpp"
 
-// The kernels' dynamic shared memory (`extern __shared__ u16 smem[]` in their namespace).
-namespace tg::cuda::attn16 {
-alignas(16) u16 smem[std::size_t(112) << 10];  // 224 KiB: the largest opt-in, as on an H200
-}
-
 namespace tg {
 namespace {
 
 using cuda::attn16::u16;
 namespace a16 = cuda::attn16;
-constexpr std::size_t kSmemBytes = sizeof(a16::smem);
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 void run(a16::Grid grid, int threads, std::size_t smem_bytes, const std::function<void()>& kernel) {
-  ASSERT_LE(smem_bytes, kSmemBytes);
-  simt::launch({grid.x, grid.y, 1}, {unsigned(threads), 1, 1}, a16::smem, smem_bytes, kernel);
+  simt::launch({grid.x, grid.y, 1}, {unsigned(threads), 1, 1}, smem_bytes, kernel);
 }
+
+// The running block's dynamic shared memory, as the kernels see it.
+u16* shared16() { return static_cast<u16*>(simt::dynamic_shared()); }
 
 // ---- the emulator's own checks ----
 
@@ -68,7 +64,7 @@ TEST(Simt, ShufflesCopiesAndTensorCoreFragmentsComputeWhatCudaWould) {
   for (u16& x : bt) x = bf16_bits_from_float(float(rng.uniform(-1, 1)));
   std::vector<float> d(16 * 8, std::nanf(""));
   run({1, 1}, 32, 2 * (16 + 8) * 24, [&] {
-    u16* sa = a16::smem;
+    u16* sa = shared16();
     u16* sb = sa + 16 * 24;
     const int lane = int(threadIdx.x), g = lane / 4, t = lane % 4, at = (lane / 2) * 24 + 8 * (lane % 2);
     cuda::cp_async16(sa + at, &a[std::size_t(at)], 16);  // half lane % 2 of row lane / 2
@@ -100,14 +96,14 @@ TEST(Simt, ACopyReadBeforeItsWaitReadsThePoison) {
   const std::vector<u16> src(8, 0x3f80);  // 1.0
   std::vector<u16> early(32), late(32);
   run({1, 1}, 32, 16, [&] {
-    if (threadIdx.x == 0) cuda::cp_async16(a16::smem, src.data(), 16);
+    if (threadIdx.x == 0) cuda::cp_async16(shared16(), src.data(), 16);
     cuda::cp_async_commit();
     __syncthreads();
-    early[threadIdx.x] = a16::smem[threadIdx.x % 8];
+    early[threadIdx.x] = shared16()[threadIdx.x % 8];
     __syncthreads();
     cuda::cp_async_wait<0>();
     __syncthreads();
-    late[threadIdx.x] = a16::smem[threadIdx.x % 8];
+    late[threadIdx.x] = shared16()[threadIdx.x % 8];
   });
   for (int i = 0; i < 32; ++i) EXPECT_EQ(early[std::size_t(i)], 0xffff) << i;
   for (int i = 0; i < 32; ++i) EXPECT_EQ(late[std::size_t(i)], 0x3f80) << i;
@@ -118,7 +114,7 @@ TEST(Simt, ACopyReadBeforeItsWaitReadsThePoison) {
 TEST(Simt, DivergentCollectivesAndDeadlocksAreErrors) {
   auto message = [](const std::function<void()>& kernel) {
     try {
-      simt::launch({1, 1, 1}, {32, 1, 1}, a16::smem, 0, kernel);
+      simt::launch({1, 1, 1}, {32, 1, 1}, 16, kernel);
     } catch (const std::runtime_error& e) {
       return std::string(e.what());
     }
@@ -129,7 +125,7 @@ TEST(Simt, DivergentCollectivesAndDeadlocksAreErrors) {
       (void)__shfl_xor_sync(0xffffffffu, 1.0f, 1);
     } else {
       unsigned r[4];
-      cuda::ldmatrix_x4(r, a16::smem);
+      cuda::ldmatrix_x4(r, shared16());
     }
   });
   EXPECT_NE(divergent.find("shfl.xor"), std::string::npos) << divergent;

@@ -4,6 +4,7 @@
 
 #include <ucontext.h>
 
+#include <bit>
 #include <cstring>
 #include <memory>
 #include <stdexcept>
@@ -20,7 +21,7 @@ namespace {
 
 constexpr std::size_t kStackBytes = std::size_t(256) << 10;
 
-enum class Op { none, ldmatrix, ldmatrix_trans, mma_bf16, mma_f16, shfl };
+enum class Op { none, ldmatrix, ldmatrix_trans, mma_bf16, mma_f16, mma_tf32, shfl };
 
 const char* op_name(Op op) {
   switch (op) {
@@ -28,6 +29,7 @@ const char* op_name(Op op) {
     case Op::ldmatrix_trans: return "ldmatrix.x4.trans";
     case Op::mma_bf16: return "mma.m16n8k16.bf16";
     case Op::mma_f16: return "mma.m16n8k16.f16";
+    case Op::mma_tf32: return "mma.m16n8k8.tf32";
     case Op::shfl: return "shfl.xor";
     case Op::none: break;
   }
@@ -80,8 +82,9 @@ struct State {
   std::uint64_t barrier_generation = 0, events = 0;
   std::string error;
   const std::function<void()>* kernel = nullptr;
-  // Shared memory, and per byte how many issued cp.async copies into it have not landed.
-  char* shared = nullptr;
+  // Dynamic shared memory, and per byte how many issued cp.async copies into it have not
+  // landed.
+  alignas(128) char shared[kMaxDynamicShared];
   std::size_t shared_bytes = 0;
   std::vector<std::uint8_t> in_flight;
   Stats stats;
@@ -199,6 +202,27 @@ void compute(Warp& w, Op op) {
       }
       break;
     }
+    case Op::mma_tf32: {
+      auto value = [](unsigned bits) { return double(std::bit_cast<float>(bits & ~0x1fffu)); };  // TF32: the top 19 bits
+      double A[16][8], B[8][8];
+      for (int l = 0; l < 32; ++l) {
+        const int g = l / 4, t = l % 4;
+        const LaneIn& x = w.in[l];
+        A[g][t] = value(x.a[0]), A[g + 8][t] = value(x.a[1]), A[g][t + 4] = value(x.a[2]), A[g + 8][t + 4] = value(x.a[3]);
+        B[t][g] = value(x.b0), B[t + 4][g] = value(x.b1);
+      }
+      for (int l = 0; l < 32; ++l) {
+        const int g = l / 4, t = l % 4;
+        const int rows[4] = {g, g, g + 8, g + 8}, cols[4] = {2 * t, 2 * t + 1, 2 * t, 2 * t + 1};
+        for (int e = 0; e < 4; ++e) {  // C and D share the layout: a lane's own c[e]
+          const int r = rows[e], c = cols[e];
+          double acc = w.in[l].c[e];
+          for (int k = 0; k < 8; ++k) acc += A[r][k] * B[k][c];
+          w.out[l].d[e] = float(acc);
+        }
+      }
+      break;
+    }
     case Op::shfl:
       for (int l = 0; l < 32; ++l) w.out[l].v = w.in[l ^ w.in[l].lane_mask].v;
       break;
@@ -260,6 +284,7 @@ const LaneOut& collective(const LaneIn& in) {
 }  // namespace
 
 const Dim3& thread_idx() { return me().tid; }
+void* dynamic_shared() { return state().shared; }
 const Dim3& block_idx() { return state().block; }
 const Dim3& block_dim() { return state().block_dim; }
 const Stats& stats() { return state().stats; }
@@ -301,6 +326,15 @@ void ldmatrix_x4(unsigned (&r)[4], const std::uint16_t* row, bool trans) {
   for (int j = 0; j < 4; ++j) r[j] = out.r[j];
 }
 
+void mma_m16n8k8_tf32(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1) {
+  LaneIn in;
+  in.op = Op::mma_tf32;
+  for (int i = 0; i < 4; ++i) in.a[i] = a[i], in.c[i] = c[i];
+  in.b0 = b0, in.b1 = b1;
+  const LaneOut& out = collective(in);
+  for (int i = 0; i < 4; ++i) c[i] = out.d[i];
+}
+
 void mma_m16n8k16(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1, bool f16) {
   LaneIn in;
   in.op = f16 ? Op::mma_f16 : Op::mma_bf16;
@@ -337,22 +371,25 @@ void cp_async_wait(int pending) {
   }
 }
 
-void launch(Dim3 grid, Dim3 block, void* shared, std::size_t shared_bytes, const std::function<void()>& kernel) {
+void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, const std::function<void()>& kernel) {
   State& s = state();
   const int threads = int(block.x * block.y * block.z);
   if (threads <= 0 || threads % 32 != 0) throw std::runtime_error("simt::launch: blocks of whole warps only");
+  if (shared_bytes > kMaxDynamicShared)
+    throw std::runtime_error("simt::launch: " + std::to_string(shared_bytes) + " bytes of dynamic shared memory, more than " +
+                             std::to_string(kMaxDynamicShared));
   s.fibers.resize(std::size_t(threads));
   s.warps.assign(std::size_t(threads / 32), Warp{});
   for (Fiber& f : s.fibers)
     if (!f.stack) f.stack = std::make_unique<char[]>(kStackBytes);
   s.kernel = &kernel;
   s.block_dim = block;
-  s.shared = static_cast<char*>(shared), s.shared_bytes = shared_bytes;
+  s.shared_bytes = shared_bytes;
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
       for (unsigned bx = 0; bx < grid.x; ++bx) {
         s.block = {bx, by, bz};
-        std::memset(shared, 0xff, shared_bytes);
+        std::memset(s.shared, 0xff, shared_bytes);
         s.in_flight.assign(shared_bytes, 0);
         s.live = threads, s.barrier_arrived = 0, s.error.clear();
         for (int i = 0; i < threads; ++i) {

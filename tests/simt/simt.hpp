@@ -12,9 +12,9 @@
 //   ldmatrix .m8n8.x4 .b16: lane i gives the address of row i % 8 of matrix i / 8;
 //     register j of lane l holds row l / 4, elements 2 (l % 4) and 2 (l % 4) + 1 of matrix
 //     j; with .trans, elements (2 (l % 4), l / 4) and (2 (l % 4) + 1, l / 4);
-//   mma.m16n8k16 .bf16/.f16 -> .f32: the fragments of cuda/mma.cuh's header; products
-//     and sums in double, rounded once to float (the hardware's order of sums is
-//     unspecified, its products exact);
+//   mma.m16n8k16 .bf16/.f16 and m16n8k8 .tf32 -> .f32: the fragments of cuda/mma.cuh;
+//     products and sums in double, rounded once to float (the hardware's order of sums
+//     is unspecified, its products exact; TF32 operands are their registers' top 19 bits);
 //   cp.async: the copies a thread issues are performed at the latest moment PTX allows,
 //     its cp.async.wait_group, so a tile read before its wait reads what was there; and
 //     an ldmatrix of shared bytes that a copy still in flight writes is an error (on the
@@ -23,9 +23,9 @@
 // What it checks on the way, each a std::runtime_error from launch(): a warp whose lanes
 // reach different collectives (divergence around a warp-wide instruction), a block
 // that can never finish (a barrier some thread does not reach), an ldmatrix address
-// that is not 16-byte aligned. Blocks run one after another; shared memory is the
-// kernel file's own `smem` array, poisoned with 0xff bytes before each block (NaN in
-// bf16 and FP32), so a read of a tile never written shows.
+// that is not 16-byte aligned. Blocks run one after another; dynamic shared memory is
+// poisoned with 0xff bytes before each block (NaN in bf16 and FP32), so a read of a tile
+// never written shows; static __shared__ arrays are the kernel's statics.
 #pragma once
 
 #define TG_SIMT_HOST 1
@@ -33,6 +33,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 
 #include "kernels/half.hpp"
@@ -42,8 +43,11 @@
 #define __host__
 #define __forceinline__ inline
 #define __launch_bounds__(...)
-#define __shared__
-#define __align__(n)  // the definition of the shared array carries the alignment
+// Shared arrays declared in a kernel are its statics: one copy for all the threads of the
+// (one running) block. Dynamic shared memory is the emulator's buffer.
+#define __shared__ static
+#define __align__(n) __attribute__((aligned(n)))
+#define TG_DYNAMIC_SHARED(T, name) T* const name = static_cast<T*>(::tg::simt::dynamic_shared())
 
 namespace tg::simt {
 
@@ -56,10 +60,13 @@ const Dim3& thread_idx();
 const Dim3& block_idx();
 const Dim3& block_dim();
 
+// The running block's dynamic shared memory (launch()'s shared_bytes, 128-byte aligned).
+void* dynamic_shared();
 void sync_threads();
 float shfl_xor(float v, int lane_mask);
 void ldmatrix_x4(unsigned (&r)[4], const std::uint16_t* row, bool trans);
 void mma_m16n8k16(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1, bool f16);
+void mma_m16n8k8_tf32(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1);
 void cp_async(void* dst, const void* src, int bytes, int src_bytes);
 void cp_async_commit();
 void cp_async_wait(int pending);
@@ -69,9 +76,12 @@ struct Stats {
 };
 const Stats& stats();
 
+// The most dynamic shared memory a block may ask for (an H200's opt-in limit).
+constexpr std::size_t kMaxDynamicShared = 227 * 1024;
+
 // Runs kernel() as every thread of every block of the grid (x fastest), one block at a
-// time; shared_bytes of `shared` (the kernel file's smem array) are poisoned first.
-void launch(Dim3 grid, Dim3 block, void* shared, std::size_t shared_bytes, const std::function<void()>& kernel);
+// time, each with shared_bytes of dynamic shared memory poisoned with 0xff bytes.
+void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, const std::function<void()>& kernel);
 
 }  // namespace tg::simt
 
@@ -84,8 +94,29 @@ inline float __shfl_xor_sync(unsigned /*mask: the emulator takes the whole warp*
   return ::tg::simt::shfl_xor(v, lane_mask);
 }
 inline float __log2f(float x) { return std::log2(x); }
+using std::isinf;
+using std::isnan;
 using std::max;
 using std::min;
+
+struct alignas(16) float4 {
+  float x, y, z, w;
+};
+struct alignas(16) uint4 {
+  unsigned x, y, z, w;
+};
+inline float4 make_float4(float x, float y, float z, float w) { return {x, y, z, w}; }
+inline uint4 make_uint4(unsigned x, unsigned y, unsigned z, unsigned w) { return {x, y, z, w}; }
+inline float __uint_as_float(unsigned u) {
+  float f;
+  std::memcpy(&f, &u, sizeof f);
+  return f;
+}
+inline unsigned __float_as_uint(float f) {
+  unsigned u;
+  std::memcpy(&u, &f, sizeof u);
+  return u;
+}
 
 namespace tg::cuda {
 
@@ -108,6 +139,15 @@ void mma16(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
   simt::mma_m16n8k16(c, a, b[0], b[1], kF16);
 }
 inline float ex2_approx(float x) { return std::exp2(x); }
+// cvt.rna.tf32.f32: to nearest, ties away from zero, 10 mantissa bits; NaN and inf kept.
+inline float to_tf32(float x) {
+  unsigned u = __float_as_uint(x);
+  if ((u & 0x7f800000u) != 0x7f800000u) u += 0x1000u;
+  return __uint_as_float(u & ~0x1fffu);
+}
+inline void mma_tf32(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[2]) {
+  simt::mma_m16n8k8_tf32(c, a, b[0], b[1]);
+}
 inline unsigned pack_bf16(float lo, float hi) {
   return unsigned(bf16_bits_from_float(lo)) | (unsigned(bf16_bits_from_float(hi)) << 16);
 }
