@@ -1,14 +1,15 @@
-// The bf16 tensor-core attention kernels (cuda/attention_bf16.cuh), their own source, run
-// on the CPU by the SIMT emulator (tests/simt): forward and backward against the double
-// reference on the rounded inputs, as the GPU test does (test_cuda_ops,
-// Bf16AttentionMatchesTheReferenceOnItsRoundedInputs, with the same 1e-2 bound: the error
-// is P and dS rounded to bf16 and the outputs rounded to bf16). This checks what a GPU
+// The attention kernels, bf16 on tensor cores (cuda/attention_bf16.cuh) and FP32
+// (cuda/attention.cuh), their own source, run on the CPU by the SIMT emulator
+// (tests/simt): forward and backward against the double reference, as the GPU tests do
+// (test_cuda_ops) and with their bounds: bf16 1e-2 on the rounded inputs (P and dS
+// rounded to bf16, the outputs rounded to bf16), FP32 the CPU kernel's bound times 4. This checks what a GPU
 // test would check of the kernels' logic: fragment layouts, ldmatrix(.trans) addressing,
 // the cp.async double buffer and its waits, masks, causal skips, GQA, zero padding of
 // head dims, bounds; not their speed, and not the hardware's own semantics, which the
 // emulator takes from the PTX ISA. The emulator's checks are tested first.
 #include "tests/simt/simt.hpp"
 // The kernels, compiled for the host against the emulator.
+#include "cuda/attention.cuh"
 #include "cuda/attention_bf16.cuh"
 
 #include <gtest/gtest.h>
@@ -22,6 +23,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/attention.hpp"
@@ -258,6 +260,101 @@ TEST(SimtAttention, Bf16KernelsMatchTheReferenceOnTheirRoundedInputs) {
   std::printf("emulated bf16 attention: worst relative norm error forward %.2e, backward %.2e (bound 1e-2); "
               "%lld blocks, %lld collectives, %lld fiber switches\n",
               worst, worst_bwd, simt::stats().blocks, simt::stats().collectives, simt::stats().switches);
+}
+
+// The FP32 kernels on the same kinds of shapes, head dims in all four compiled widths
+// (and zero-padded ones between), strided layouts, an FP32 mask with -inf entries.
+TEST(SimtAttention, Fp32KernelsMatchTheReference) {
+  TG_TEST_RNG(rng);
+  namespace a32 = cuda::attn32;
+  const index_t seqs[] = {1, 7, 33, 64, 65, 130};
+  const index_t dims[] = {16, 33, 64, 100, 128, 200};
+  for (int rep = 0; rep < 12; ++rep) {
+    AttentionDims d;
+    d.batch = rng.integer(1, 2);
+    d.kv_heads = rng.integer(1, 2);
+    d.heads = d.kv_heads * rng.integer(1, 2);
+    d.seq_q = seqs[rng.integer(0, 5)], d.seq_k = seqs[rng.integer(0, 5)];
+    d.head_dim = dims[rep % 6];
+    const bool causal = rep % 4 >= 2, masked = rep % 3 == 0, bshd = rng.coin();
+    std::ostringstream what;
+    what << "B" << d.batch << " H" << d.heads << "/" << d.kv_heads << " Sq" << d.seq_q << " Sk" << d.seq_k << " D"
+         << d.head_dim << (causal ? " causal" : "") << (masked ? " mask" : "") << (bshd ? " bshd" : " bhsd");
+    SCOPED_TRACE(what.str());
+    auto dense = [&](index_t n1, index_t n2) { return testing::random_vec<float>(rng, d.batch * n1 * n2 * d.head_dim); };
+    auto view = [&](auto* p, index_t n1, index_t n2) {
+      using P = std::remove_pointer_t<decltype(p)>;
+      const index_t D = d.head_dim;
+      return bshd ? View4<P>{p, n1 * n2 * D, D, n1 * D, 1} : View4<P>{p, n1 * n2 * D, n2 * D, D, 1};
+    };
+    const std::vector<float> q = dense(d.heads, d.seq_q), k = dense(d.kv_heads, d.seq_k), v = dense(d.kv_heads, d.seq_k),
+                             g = dense(d.heads, d.seq_q);
+    std::vector<float> mask = testing::random_vec<float>(rng, d.seq_q * d.seq_k, -2, 2);
+    for (float& x : mask)
+      if (rng.integer(0, 9) == 0) x = -kInf;
+    auto widen = [](const std::vector<float>& f) { return std::vector<double>(f.begin(), f.end()); };
+    const std::vector<double> qd = widen(q), kd = widen(k), vd = widen(v), gd = widen(g), md = widen(mask);
+    const float scale = float(1 / std::sqrt(double(d.head_dim)));
+    std::vector<double> o_ref(q.size()), lse_ref(std::size_t(d.batch * d.heads * d.seq_q));
+    AttentionForwardArgs<double> ra;
+    ra.dims = d, ra.scale = scale, ra.causal = causal;
+    ra.q = view(qd.data(), d.heads, d.seq_q), ra.k = view(kd.data(), d.kv_heads, d.seq_k);
+    ra.v = view(vd.data(), d.kv_heads, d.seq_k), ra.o = view(o_ref.data(), d.heads, d.seq_q), ra.lse = lse_ref.data();
+    if (masked) ra.mask = {md.data(), 0, 0, d.seq_k, 1};
+    attention_forward_ref<double>(ra);
+
+    std::vector<float> o(q.size(), std::nanf("")), lse(lse_ref.size(), std::nanf(""));
+    const a32::Fwd f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
+                     causal, view(q.data(), d.heads, d.seq_q), view(k.data(), d.kv_heads, d.seq_k),
+                     view(v.data(), d.kv_heads, d.seq_k),
+                     masked ? View4<const float>{mask.data(), 0, 0, d.seq_k, 1} : View4<const float>{},
+                     view(o.data(), d.heads, d.seq_q), lse.data()};
+    const simt::Dim3 fgrid{unsigned((d.seq_q + a32::kTile - 1) / a32::kTile), unsigned(d.heads), unsigned(d.batch)};
+    auto fwd = [&]<int kD>() {
+      simt::launch(fgrid, {a32::kThreads, 1, 1}, a32::smem_bytes<kD>(), [&] { a32::attention_fwd<kD>(f); });
+    };
+    if (d.head_dim <= 32) fwd.operator()<32>();
+    else if (d.head_dim <= 64) fwd.operator()<64>();
+    else if (d.head_dim <= 128) fwd.operator()<128>();
+    else fwd.operator()<256>();
+    const double tol = 4 * (2e-6 * std::sqrt(double(d.head_dim + d.seq_k)) + 1e-6);
+    EXPECT_TRUE(testing::rel_close(o, o_ref, tol)) << "O";
+    EXPECT_TRUE(testing::rel_close(lse, lse_ref, 1e-5)) << "lse";
+    if (d.head_dim > 128) continue;  // the backward's limit
+
+    std::vector<double> dq_ref(q.size()), dk_ref(k.size()), dv_ref(v.size());
+    AttentionBackwardArgs<double> rb;
+    rb.dims = d, rb.scale = scale, rb.causal = causal, rb.q = ra.q, rb.k = ra.k, rb.v = ra.v, rb.mask = ra.mask;
+    rb.o = view(static_cast<const double*>(o_ref.data()), d.heads, d.seq_q);
+    rb.d_o = view(static_cast<const double*>(gd.data()), d.heads, d.seq_q), rb.lse = lse_ref.data();
+    rb.dq = view(dq_ref.data(), d.heads, d.seq_q), rb.dk = view(dk_ref.data(), d.kv_heads, d.seq_k);
+    rb.dv = view(dv_ref.data(), d.kv_heads, d.seq_k);
+    attention_backward_ref<double>(rb);
+    std::vector<float> dq(q.size(), std::nanf("")), dk(k.size(), std::nanf("")), dv(v.size(), std::nanf(""));
+    std::vector<float> dvec(lse.size() + 1, std::nanf(""));
+    const View4<const float> ov = view(static_cast<const float*>(o.data()), d.heads, d.seq_q);
+    const View4<const float> gv = view(g.data(), d.heads, d.seq_q);
+    const int rows = int(d.batch * d.heads * d.seq_q);
+    simt::launch({unsigned((rows + 7) / 8), 1, 1}, {256, 1, 1}, 0,
+                 [&] { a32::attention_bwd_dot(rows, int(d.heads), int(d.seq_q), int(d.head_dim), ov, gv, dvec.data()); });
+    const a32::Bwd w{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
+                     causal, f.q, f.k, f.v, ov, gv, f.mask, lse.data(), dvec.data(),
+                     view(dq.data(), d.heads, d.seq_q), view(dk.data(), d.kv_heads, d.seq_k),
+                     view(dv.data(), d.kv_heads, d.seq_k)};
+    auto bwd = [&]<int kD>() {
+      const std::size_t bytes = a32::bwd_smem_bytes<kD>();
+      simt::launch({unsigned((d.seq_k + a32::kTile - 1) / a32::kTile), unsigned(d.kv_heads), unsigned(d.batch)},
+                   {a32::kThreads, 1, 1}, bytes, [&] { a32::attention_bwd_kv<kD>(w); });
+      simt::launch({unsigned((d.seq_q + a32::kTile - 1) / a32::kTile), unsigned(d.heads), unsigned(d.batch)},
+                   {a32::kThreads, 1, 1}, bytes, [&] { a32::attention_bwd_q<kD>(w); });
+    };
+    if (d.head_dim <= 32) bwd.operator()<32>();
+    else if (d.head_dim <= 64) bwd.operator()<64>();
+    else bwd.operator()<128>();
+    EXPECT_TRUE(testing::rel_close(dq, dq_ref, 10 * tol)) << "dQ";
+    EXPECT_TRUE(testing::rel_close(dk, dk_ref, 10 * tol)) << "dK";
+    EXPECT_TRUE(testing::rel_close(dv, dv_ref, 10 * tol)) << "dV";
+  }
 }
 
 }  // namespace

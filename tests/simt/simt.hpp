@@ -94,6 +94,7 @@ inline float __shfl_xor_sync(unsigned /*mask: the emulator takes the whole warp*
   return ::tg::simt::shfl_xor(v, lane_mask);
 }
 inline float __log2f(float x) { return std::log2(x); }
+inline float __expf(float x) { return std::exp(x); }
 using std::isinf;
 using std::isnan;
 using std::max;
