@@ -196,6 +196,47 @@ void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t*
   gemm_half(true, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, path);
 }
 
+namespace {
+
+// The ring kernel for op(A) op(B) in the layouts the (N, T) kernels do not take.
+void gemm_half_transposed(bool f16, Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha,
+                          const std::uint16_t* A, index_t lda, const std::uint16_t* B, index_t ldb, float beta, float* C,
+                          index_t ldc, const GemmEpilogue<float>& ep) {
+  const char* op = f16 ? "cuda::gemm_f16" : "cuda::gemm_bf16";
+  check_gemm(op, ta, tb, M, N, K, double(alpha), A, lda, B, ldb, C, ldc, ep.bias, sizeof(std::uint16_t));
+  TG_CHECK(M < (index_t(1) << 31) && N < (index_t(1) << 31) && K < (index_t(1) << 31) && lda < (index_t(1) << 31) &&
+               ldb < (index_t(1) << 31) && ldc < (index_t(1) << 31),
+           op, "M", "expected sizes and leading dimensions below 2^31");
+  if (M == 0 || N == 0) return;
+  const ArgsBf16 a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
+                   ep.act.slope, 0};
+  const bool vec = lda % 8 == 0 && ldb % 8 == 0 && detail::aligned16(A) && detail::aligned16(B);
+  using Kernel = void (*)(ArgsBf16, bool);
+  // [f16][A stored K x M][B stored K x N]
+  const Kernel kernels[2][2][2] = {
+      {{&gemm_half_ring_128x128<false, false, false>, &gemm_half_ring_128x128<false, false, true>},
+       {&gemm_half_ring_128x128<false, true, false>, &gemm_half_ring_128x128<false, true, true>}},
+      {{&gemm_half_ring_128x128<true, false, false>, &gemm_half_ring_128x128<true, false, true>},
+       {&gemm_half_ring_128x128<true, true, false>, &gemm_half_ring_128x128<true, true, true>}}};
+  const Kernel kernel = kernels[f16][ta == Trans::T][tb == Trans::N];
+  detail::allow_shared(reinterpret_cast<const void*>(kernel), kRingBytes);
+  kernel<<<tile_grid(M, N), kThreads, kRingBytes, detail::stream()>>>(a, vec);
+  TG_CUDA_LAUNCHED();
+}
+
+}  // namespace
+
+void gemm_bf16(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
+  if (ta == Trans::N && tb == Trans::T) return gemm_bf16(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  gemm_half_transposed(false, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+}
+void gemm_f16(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+              const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
+  if (ta == Trans::N && tb == Trans::T) return gemm_f16(M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  gemm_half_transposed(true, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+}
+
 bool half_gemm_wgmma_available() { return device_count() > 0 && detail::wgmma_available(); }
 
 const char* gemm_kernel_name(GemmKernel kernel) {

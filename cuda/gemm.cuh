@@ -346,22 +346,26 @@ constexpr int kBkBf = 32, kLdBf = kBkBf + 8;
 
 using ArgsBf16 = ArgsOf<std::uint16_t>;
 
+// The 2-byte fallbacks of the tile loaders below (rows not 16-byte aligned), out of line:
+// rare, and inlined they would hold registers the cp.async path needs.
+__device__ TG_NOINLINE void load_tile_bf16_scalar(std::uint16_t (*tile)[kLdBf], const std::uint16_t* m, int ld, int r0,
+                                                   int rows, int k0, int K) {
+  for (int e = threadIdx.x; e < kBM * kBkBf; e += kThreads) {
+    const int r = e / kBkBf, k = e % kBkBf;
+    tile[r][k] = (r0 + r < rows && k0 + k < K) ? m[std::int64_t(r0 + r) * ld + k0 + k] : std::uint16_t(0);
+  }
+}
+
 // Rows r0.. (128 of them, `rows` in the matrix) and k0.. (32) of a row-major bf16 matrix
 // into a shared tile [128][kLdBf]: two 16-byte cp.async per thread, or 2-byte loads.
 __device__ __forceinline__ void load_tile_bf16(std::uint16_t (*tile)[kLdBf], const std::uint16_t* m, int ld, int r0,
                                                int rows, int k0, int K, bool vec) {
-  if (vec) {
+  if (!vec) return load_tile_bf16_scalar(tile, m, ld, r0, rows, k0, K);
 #pragma unroll
-    for (int part = 0; part < 2; ++part) {
-      const int chunk = threadIdx.x + part * kThreads, r = chunk / 4, k = (chunk % 4) * 8;
-      const int bytes = r0 + r < rows ? max(0, min(16, (K - (k0 + k)) * 2)) : 0;
-      cp_async16(&tile[r][k], bytes ? m + std::int64_t(r0 + r) * ld + k0 + k : m, bytes);
-    }
-  } else {
-    for (int e = threadIdx.x; e < kBM * kBkBf; e += kThreads) {
-      const int r = e / kBkBf, k = e % kBkBf;
-      tile[r][k] = (r0 + r < rows && k0 + k < K) ? m[std::int64_t(r0 + r) * ld + k0 + k] : std::uint16_t(0);
-    }
+  for (int part = 0; part < 2; ++part) {
+    const int chunk = threadIdx.x + part * kThreads, r = chunk / 4, k = (chunk % 4) * 8;
+    const int bytes = r0 + r < rows ? max(0, min(16, (K - (k0 + k)) * 2)) : 0;
+    cp_async16(&tile[r][k], bytes ? m + std::int64_t(r0 + r) * ld + k0 + k : m, bytes);
   }
 }
 
@@ -422,15 +426,51 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_half_128x128(ArgsBf16 a, boo
 // instead of one 32-bit read per register). The padded 80-byte rows that keep the 32-bit
 // reads conflict-free keep ldmatrix's eight 16-byte row reads on distinct banks too
 // (offsets 80 r mod 128 cover all 32 banks for r = 0..7): no swizzle needed.
+//
+// It also takes the operands the other way round (kAK: A stored K x M, i.e. op(A) = A^T;
+// kBK: B stored K x N), which autocast's backward products need: such a tile is stored
+// as it lies, 32 k rows of 128 values padded to 136 (272-byte rows: ldmatrix's eight
+// rows again on distinct banks), and its fragments come by ldmatrix.trans, which hands
+// each lane two consecutive k of one row or column, as mma wants them.
 constexpr int kRing = 3;
-constexpr std::size_t kRingBytes = std::size_t(kRing) * 2 * kBM * kLdBf * sizeof(std::uint16_t);
+constexpr int kLdK = kBM + 8;        // a k-major tile's row: 128 values and 8 of padding
+constexpr int kStage = kBM * kLdBf;  // one operand's stage, in 16-bit values (either layout)
+static_assert(kBkBf * kLdK <= kStage, "a k-major tile fits the stage of an m-major one");
+constexpr std::size_t kRingBytes = std::size_t(kRing) * 2 * kStage * sizeof(std::uint16_t);
 
-template <bool kF16>
+// k0.. (32 rows) and columns c0.. (128, `cols` in the matrix) of a K x cols row-major
+// 16-bit matrix into a k-major shared tile [32][kLdK]: two 16-byte cp.async per thread,
+// zero-filled past K and cols, or 2-byte loads.
+__device__ TG_NOINLINE void load_tile_kmajor_scalar(std::uint16_t (*tile)[kLdK], const std::uint16_t* m, int ld,
+                                                     int c0, int cols, int k0, int K) {
+  for (int e = threadIdx.x; e < kBkBf * kBM; e += kThreads) {
+    const int k = e / kBM, c = e % kBM;
+    tile[k][c] = (k0 + k < K && c0 + c < cols) ? m[std::int64_t(k0 + k) * ld + c0 + c] : std::uint16_t(0);
+  }
+}
+__device__ __forceinline__ void load_tile_kmajor(std::uint16_t (*tile)[kLdK], const std::uint16_t* m, int ld, int c0,
+                                                 int cols, int k0, int K, bool vec) {
+  if (!vec) return load_tile_kmajor_scalar(tile, m, ld, c0, cols, k0, K);
+#pragma unroll
+  for (int part = 0; part < 2; ++part) {
+    const int chunk = threadIdx.x + part * kThreads, k = chunk / 16, c = (chunk % 16) * 8;
+    const int bytes = k0 + k < K ? max(0, min(16, (cols - (c0 + c)) * 2)) : 0;
+    cp_async16(&tile[k][c], bytes ? m + std::int64_t(k0 + k) * ld + c0 + c : m, bytes);
+  }
+}
+
+// One operand's k step (32 deep) into its stage, in the layout kKMajor says.
+template <bool kKMajor>
+__device__ __forceinline__ void load_stage(std::uint16_t* stage, const std::uint16_t* m, int ld, int r0, int rows,
+                                           int k0, int K, bool vec) {
+  if constexpr (kKMajor) load_tile_kmajor(reinterpret_cast<std::uint16_t(*)[kLdK]>(stage), m, ld, r0, rows, k0, K, vec);
+  else load_tile_bf16(reinterpret_cast<std::uint16_t(*)[kLdBf]>(stage), m, ld, r0, rows, k0, K, vec);
+}
+
+template <bool kF16, bool kAK = false, bool kBK = false>
 __global__ void __launch_bounds__(kThreads, 2) gemm_half_ring_128x128(ArgsBf16 a, bool vec) {
-  TG_DYNAMIC_SHARED(std::uint16_t, ring);  // [kRing][A, B][128][kLdBf]
-  auto tile = [&](int stage, int which) {
-    return reinterpret_cast<std::uint16_t(*)[kLdBf]>(ring + (2 * stage + which) * kBM * kLdBf);
-  };
+  TG_DYNAMIC_SHARED(std::uint16_t, ring);  // [kRing][A, B][kStage]
+  auto stage = [&](int s, int which) { return ring + (2 * s + which) * kStage; };
   const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
   const int lane = threadIdx.x % 32, w = threadIdx.x / 32, g = lane / 4, t = lane % 4;
   const int wm = 64 * (w / 4), wn = 32 * (w % 4);
@@ -440,34 +480,44 @@ __global__ void __launch_bounds__(kThreads, 2) gemm_half_ring_128x128(ArgsBf16 a
   // that "wait until kRing - 2 groups are pending" always means "this step has landed".
   for (int s = 0; s < kRing - 1; ++s) {
     if (s < ktiles) {
-      load_tile_bf16(tile(s, 0), a.A, a.lda, m0, a.M, s * kBkBf, a.K, vec);
-      load_tile_bf16(tile(s, 1), a.B, a.ldb, n0, a.N, s * kBkBf, a.K, vec);
+      load_stage<kAK>(stage(s, 0), a.A, a.lda, m0, a.M, s * kBkBf, a.K, vec);
+      load_stage<kBK>(stage(s, 1), a.B, a.ldb, n0, a.N, s * kBkBf, a.K, vec);
     }
     cp_async_commit();
   }
-  // ldmatrix rows: A matrices (rows 0-7 | 8-15) x (k 0-7 | 8-15) give a0..a3; B matrices
-  // (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15) give two n tiles' b0, b1.
-  const int a_row = (lane % 8) + 8 * ((lane / 8) % 2), a_col = 8 * (lane / 16);
-  const int b_row = (lane % 8) + 8 * (lane / 16), b_col = 8 * ((lane / 8) % 2);
+  // ldmatrix rows. m-major A: matrices (rows 0-7 | 8-15) x (k 0-7 | 8-15) give a0..a3;
+  // n-major B: (n 0-7, k 0-7), (n 0-7, k 8-15), (n 8-15, k 0-7), (n 8-15, k 8-15) give two
+  // n tiles' b0, b1. k-major (by .trans): A's matrices (k 0-7 | 8-15) x (m 0-7 | 8-15) in
+  // the order (k 0, m 0), (k 0, m 8), (k 8, m 0), (k 8, m 8) give a0..a3; B's (k 0-7 |
+  // 8-15) x (n 0-7 | 8-15) in the order (k 0, n 0), (k 8, n 0), (k 0, n 8), (k 8, n 8)
+  // give two n tiles' b0, b1.
+  // This lane's ldmatrix row within a stage, for k step 0 and the warp's first tile.
+  const int r8 = lane % 8, hi8 = 8 * ((lane / 8) % 2), q8 = 8 * (lane / 16);
+  const int a_off = kAK ? (q8 + r8) * kLdK + hi8 : (r8 + hi8) * kLdBf + q8;
+  const int b_off = kBK ? (r8 + hi8) * kLdK + q8 : (r8 + q8) * kLdBf + hi8;
   for (int kt = 0; kt < ktiles; ++kt) {
     cp_async_wait<kRing - 2>();
     __syncthreads();  // step kt is in for every thread, and step kt - 1's stage is free
     if (const int next = kt + kRing - 1; next < ktiles) {
-      load_tile_bf16(tile(next % kRing, 0), a.A, a.lda, m0, a.M, next * kBkBf, a.K, vec);
-      load_tile_bf16(tile(next % kRing, 1), a.B, a.ldb, n0, a.N, next * kBkBf, a.K, vec);
+      load_stage<kAK>(stage(next % kRing, 0), a.A, a.lda, m0, a.M, next * kBkBf, a.K, vec);
+      load_stage<kBK>(stage(next % kRing, 1), a.B, a.ldb, n0, a.N, next * kBkBf, a.K, vec);
     }
     cp_async_commit();
-    std::uint16_t(*as)[kLdBf] = tile(kt % kRing, 0);
-    std::uint16_t(*bs)[kLdBf] = tile(kt % kRing, 1);
+    const std::uint16_t* as = stage(kt % kRing, 0);
+    const std::uint16_t* bs = stage(kt % kRing, 1);
 #pragma unroll
     for (int kk = 0; kk < kBkBf; kk += 16) {
       unsigned af[4][4], bf[4][2];
 #pragma unroll
-      for (int mi = 0; mi < 4; ++mi) ldmatrix_x4(af[mi], &as[wm + 16 * mi + a_row][kk + a_col]);
+      for (int mi = 0; mi < 4; ++mi) {
+        if constexpr (kAK) ldmatrix_x4_trans(af[mi], as + a_off + kk * kLdK + wm + 16 * mi);
+        else ldmatrix_x4(af[mi], as + a_off + (wm + 16 * mi) * kLdBf + kk);
+      }
 #pragma unroll
       for (int p = 0; p < 2; ++p) {
         unsigned r[4];
-        ldmatrix_x4(r, &bs[wn + 16 * p + b_row][kk + b_col]);
+        if constexpr (kBK) ldmatrix_x4_trans(r, bs + b_off + kk * kLdK + wn + 16 * p);
+        else ldmatrix_x4(r, bs + b_off + (wn + 16 * p) * kLdBf + kk);
         bf[2 * p][0] = r[0], bf[2 * p][1] = r[1], bf[2 * p + 1][0] = r[2], bf[2 * p + 1][1] = r[3];
       }
 #pragma unroll

@@ -57,6 +57,17 @@ void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t*
 void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
                const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
                HalfGemmPath path);
+// 16-bit GEMMs in every transpose, the CPU gemm's contract: C = act(alpha op(A) op(B) +
+// beta C + bias), op(A) M x K, op(B) K x N, A and B bf16 (f16) bits, FP32 accumulation
+// and C. (N, T) is the call above (auto's kernel); the other three run the ring kernel,
+// which reads the operands as they lie (autocast's backward: g W and g^T x without
+// transposed copies).
+void gemm_bf16(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc,
+               const GemmEpilogue<float>& ep = {});
+void gemm_f16(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+              const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc,
+              const GemmEpilogue<float>& ep = {});
 // Whether the current device can run HalfGemmPath::wgmma (compute capability 9.0 and the
 // sm_90a binary loaded); false without a device.
 bool half_gemm_wgmma_available();

@@ -22,6 +22,8 @@
 
 // A kernel's dynamic shared memory (the launch's third argument) as an array of T.
 #define TG_DYNAMIC_SHARED(T, name) extern __shared__ __align__(16) T name[]
+// A device function kept out of line (CUDA's __noinline__; the emulator's spelling differs).
+#define TG_NOINLINE __noinline__
 
 namespace tg::cuda {
 

@@ -32,7 +32,7 @@ SGEMM = "sgemm_128x128"   # the FP32 SGEMM kernels
 # least, what else their PTX must hold).
 WGMMA_NEEDS = ["cp.async.bulk.tensor.2d", "mbarrier.try_wait.parity", "mbarrier.arrive.expect_tx",
                "wgmma.fence.sync.aligned", "wgmma.commit_group.sync.aligned", "wgmma.wait_group.sync.aligned"]
-RING_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "cp.async.cg.shared.global", "cp.async.wait_group 1"]
+RING_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.", "cp.async.cg.shared.global", "cp.async.wait_group 1"]
 ATTENTION_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16",
                    "cp.async.cg.shared.global", "cp.async.wait_group 1", "ex2.approx.ftz.f32"]
 TENSOR_CORE = {
@@ -41,9 +41,10 @@ TENSOR_CORE = {
                                  ["cp.async.cg.shared.global", "cp.async.wait_group"]),
     "gemm_half_128x128<true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 32,
                                 ["cp.async.cg.shared.global", "cp.async.wait_group"]),
-    # The ring configuration: 3 cp.async stages, ldmatrix fragment reads.
-    "gemm_half_ring_128x128<false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, RING_NEEDS),
-    "gemm_half_ring_128x128<true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 32, RING_NEEDS),
+    # The ring configuration: 3 cp.async stages, ldmatrix fragment reads (.trans for
+    # operands stored k-major: the other transposes).
+    "gemm_half_ring_128x128<false,": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, RING_NEEDS),
+    "gemm_half_ring_128x128<true,": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 32, RING_NEEDS),
     # Attention forward on BF16 tensor cores: per 64-key tile, S = Q K^T and O += P V;
     # K and V double-buffered by cp.async, their fragments by ldmatrix (V's by .trans).
     "attention_fwd_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, ATTENTION_NEEDS),

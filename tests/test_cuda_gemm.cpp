@@ -256,6 +256,40 @@ TEST(CudaGemm, TheRingConfigurationMatchesTheReference) {
   check_half_gemm(rng, true, cuda::HalfGemmPath::mma_sync_ring);
 }
 
+// The 16-bit GEMMs in every transpose (the ring kernel reads k-major operands by
+// ldmatrix.trans; (N, T) goes the usual way): against the double reference on the
+// rounded inputs, the FP32 bound, NaN-poisoned C with beta 0.
+TEST(CudaGemm, HalfGemmsTakeEveryTranspose) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  const index_t sizes[] = {1, 7, 33, 128, 129, 300};
+  for (int rep = 0; rep < 32; ++rep) {
+    const bool f16 = rep % 2 == 1, ta = rep / 2 % 2 == 1, tb = rep / 4 % 2 == 1;
+    const index_t M = sizes[rng.integer(0, 5)], N = sizes[rng.integer(0, 5)], K = rep >= 24 ? 1000 : sizes[rng.integer(0, 5)];
+    auto ld_for = [&](index_t cols) { return cols + (rng.coin() ? (8 - cols % 8) % 8 : 3); };
+    const index_t lda = ld_for(ta ? M : K), ldb = ld_for(tb ? K : N);
+    auto to16 = [f16](float f) { return f16 ? f16_bits_from_float(f) : bf16_bits_from_float(f); };
+    auto from16 = [f16](std::uint16_t h) { return double(f16 ? float_from_f16_bits(h) : float_from_bf16_bits(h)); };
+    const std::vector<float> af = testing::random_vec<float>(rng, (ta ? K : M) * lda);
+    const std::vector<float> bf = testing::random_vec<float>(rng, (tb ? N : K) * ldb);
+    std::vector<std::uint16_t> a(af.size()), b(bf.size());
+    std::vector<double> ad(af.size()), bd(bf.size()), want(std::size_t(M * N), 0.0);
+    for (std::size_t i = 0; i < af.size(); ++i) a[i] = to16(af[i]), ad[i] = from16(a[i]);
+    for (std::size_t i = 0; i < bf.size(); ++i) b[i] = to16(bf[i]), bd[i] = from16(b[i]);
+    gemm_ref<double>(ta ? Trans::T : Trans::N, tb ? Trans::T : Trans::N, M, N, K, 1.0, ad.data(), lda, bd.data(), ldb, 0.0,
+                     want.data(), N);
+    Buffer da(a.size() * 2, Device::cuda(0)), db(b.size() * 2, Device::cuda(0));
+    cuda::copy_bytes(da.data(), true, a.data(), false, a.size() * 2);
+    cuda::copy_bytes(db.data(), true, b.data(), false, b.size() * 2);
+    DeviceVec dc(std::vector<float>(std::size_t(M * N), testing::kPoison<float>));
+    const Trans opa = ta ? Trans::T : Trans::N, opb = tb ? Trans::T : Trans::N;
+    if (f16) cuda::gemm_f16(opa, opb, M, N, K, 1.0f, da.as<std::uint16_t>(), lda, db.as<std::uint16_t>(), ldb, 0.0f, dc.ptr(), N);
+    else cuda::gemm_bf16(opa, opb, M, N, K, 1.0f, da.as<std::uint16_t>(), lda, db.as<std::uint16_t>(), ldb, 0.0f, dc.ptr(), N);
+    EXPECT_TRUE(testing::rel_close(dc.download(std::size_t(M * N)), want, 1e-5 * std::sqrt(double(K) + 1) + 1e-5))
+        << (f16 ? "f16 " : "bf16 ") << M << "x" << N << "x" << K << (ta ? " T" : " N") << (tb ? "T" : "N");
+  }
+}
+
 // The Hopper kernel (wgmma, TMA) on the same shapes, where the device has it; elsewhere,
 // and for layouts it does not take, asking for it is a tg::Error naming the path.
 TEST(CudaGemm, TheHopperPathMatchesTheReferenceOrSaysWhyNot) {

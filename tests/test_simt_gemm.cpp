@@ -169,19 +169,25 @@ TEST(SimtGemm, Tf32KernelMatchesTheReferenceWithinItsRounding) {
 
 // The 16-bit tensor-core kernels, bf16 and f16, two-stage and ring: the FP32 bound on the
 // rounded inputs, alpha/beta accumulation, bias and ReLU; rows padded to 8 (cp.async) or
-// not (2-byte loads).
+// not (2-byte loads). The ring kernel also in the other three transposes (operands
+// stored k-major, read by ldmatrix.trans).
 TEST(SimtGemm, HalfKernelsMatchTheReferenceOnTheirRoundedInputs) {
   TG_TEST_RNG(rng);
   const index_t sizes[] = {1, 7, 33, 128, 129, 200};
-  for (int rep = 0; rep < 16; ++rep) {
-    const bool f16 = rep % 2 == 1, ring = rep % 4 >= 2;
+  for (int rep = 0; rep < 24; ++rep) {
+    // Reps 0-7: both kernels in (N, T) (A M x K, B N x K: the two-stage kernel's only
+    // layout); 8-23: the ring kernel in each of the four layouts, both dtypes, twice.
+    const bool f16 = rep % 2 == 1, ring = rep % 4 >= 2 || rep >= 8;
+    const int layout = rep >= 8 ? rep / 2 % 4 : 2;
+    const bool ta = layout & 1, tb = !(layout & 2) || rep < 8;
     const index_t M = sizes[rng.integer(0, 5)], N = sizes[rng.integer(0, 5)];
     const index_t K = rep % 8 == 7 ? 300 : rep % 8 == 1 ? rng.integer(1, 70) : sizes[rng.integer(0, 5)];
-    const index_t lda = K + (rng.coin() ? (8 - K % 8) % 8 + 8 * rng.integer(0, 1) : 3);
-    const index_t ldb = K + (rng.coin() ? (8 - K % 8) % 8 : 1);
+    auto ld_for = [&](index_t cols) { return cols + (rng.coin() ? (8 - cols % 8) % 8 + 8 * rng.integer(0, 1) : 3); };
+    const index_t lda = ld_for(ta ? M : K), ldb = ld_for(tb ? K : N);
     auto to16 = [f16](float f) { return f16 ? f16_bits_from_float(f) : bf16_bits_from_float(f); };
     auto from16 = [f16](std::uint16_t h) { return double(f16 ? float_from_f16_bits(h) : float_from_bf16_bits(h)); };
-    const std::vector<float> af = testing::random_vec<float>(rng, M * lda), bf = testing::random_vec<float>(rng, N * ldb);
+    const std::vector<float> af = testing::random_vec<float>(rng, (ta ? K : M) * lda);
+    const std::vector<float> bf = testing::random_vec<float>(rng, (tb ? N : K) * ldb);
     std::vector<std::uint16_t> a(af.size()), b(bf.size());
     std::vector<double> ad(af.size()), bd(bf.size());
     for (std::size_t i = 0; i < af.size(); ++i) a[i] = to16(af[i]), ad[i] = from16(a[i]);
@@ -194,20 +200,26 @@ TEST(SimtGemm, HalfKernelsMatchTheReferenceOnTheirRoundedInputs) {
     std::vector<double> biasd(bias.begin(), bias.end()), want(std::size_t(M * N));
     for (std::size_t i = 0; i < want.size(); ++i) want[i] = acc ? double(c0[i]) : 0.0;
     const Activation act{rep % 3 == 0 ? Act::relu : Act::none};
-    gemm_ref<double>(Trans::N, Trans::T, M, N, K, alpha, ad.data(), lda, bd.data(), ldb, beta, want.data(), N,
-                     GemmEpilogue<double>{biasd.data(), act});
+    gemm_ref<double>(ta ? Trans::T : Trans::N, tb ? Trans::T : Trans::N, M, N, K, alpha, ad.data(), lda, bd.data(), ldb,
+                     beta, want.data(), N, GemmEpilogue<double>{biasd.data(), act});
     std::vector<float> c = c0;
     const gk::ArgsBf16 args{int(M), int(N), int(K), alpha, beta, a.data(), int(lda), b.data(), int(ldb), c.data(), int(N),
                             bias.data(), act.kind, 0, 0};
     const bool vec = lda % 8 == 0 && ldb % 8 == 0;
     std::function<void()> k;
-    if (ring) k = f16 ? std::function<void()>([&] { gk::gemm_half_ring_128x128<true>(args, vec); })
-                      : std::function<void()>([&] { gk::gemm_half_ring_128x128<false>(args, vec); });
+    auto ring_kernel = [&]<bool kF16>() -> std::function<void()> {
+      if (!ta) return tb ? std::function<void()>([&] { gk::gemm_half_ring_128x128<kF16, false, false>(args, vec); })
+                         : std::function<void()>([&] { gk::gemm_half_ring_128x128<kF16, false, true>(args, vec); });
+      return tb ? std::function<void()>([&] { gk::gemm_half_ring_128x128<kF16, true, false>(args, vec); })
+                : std::function<void()>([&] { gk::gemm_half_ring_128x128<kF16, true, true>(args, vec); });
+    };
+    if (ring) k = f16 ? ring_kernel.operator()<true>() : ring_kernel.operator()<false>();
     else k = f16 ? std::function<void()>([&] { gk::gemm_half_128x128<true>(args, vec); })
                  : std::function<void()>([&] { gk::gemm_half_128x128<false>(args, vec); });
     simt::launch(tiles(int(M), int(N)), {gk::kThreads, 1, 1}, ring ? gk::kRingBytes : 0, k);
     EXPECT_TRUE(testing::rel_close(c, want, 1e-5 * std::sqrt(double(K) + 1) + 1e-5))
-        << (f16 ? "f16 " : "bf16 ") << (ring ? "ring " : "") << M << "x" << N << "x" << K << " lda " << lda << " ldb " << ldb;
+        << (f16 ? "f16 " : "bf16 ") << (ring ? "ring " : "") << M << "x" << N << "x" << K << (ta ? " T" : " N")
+        << (tb ? "T" : "N") << " lda " << lda << " ldb " << ldb;
   }
 }
 

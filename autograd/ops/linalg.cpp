@@ -23,24 +23,36 @@ GemmOperand as_gemm(index_t rows, index_t cols, index_t s0, index_t s1) {
 }
 
 // y (M x N, f32) = a (M x K) @ b (K x N) for 2-D 16-bit operands on a GPU, on its tensor
-// cores: cuda::gemm_bf16 / gemm_f16 take a with contiguous rows and b with contiguous
-// columns (an N x K row-major matrix seen transposed: a Linear layer's W^T); other
-// layouts are copied into those first (16-bit copies: cheap next to the product, and the
-// backward's a^T and g^T need them). Undefined for other ranks.
+// cores: cuda::gemm_bf16 / gemm_f16 take each operand with contiguous rows or contiguous
+// columns, as it lies (a Linear layer's forward x W^T, and its backward's g W and g^T x,
+// need no copy); other strides are copied first. Undefined for other ranks.
 Tensor tensor_core_matmul(const Tensor& a, const Tensor& b) {
   if (a.dim() != 2 || b.dim() != 2 || b.size(0) != a.size(1)) return {};
   const index_t M = a.size(0), K = a.size(1), N = b.size(1);
-  const index_t sa0 = a.strides()[0], sa1 = a.strides()[1], sb0 = b.strides()[0], sb1 = b.strides()[1];
-  const bool a_rows = (sa1 == 1 || K <= 1) && (M <= 1 || sa0 >= K);
-  const bool b_cols = (sb0 == 1 || K <= 1) && (N <= 1 || sb1 >= K);
-  if (!a_rows) return tensor_core_matmul(a.detach().contiguous(), b);
-  if (!b_cols) return tensor_core_matmul(a, b.detach().transpose(0, 1).contiguous().transpose(0, 1));
-  const index_t lda = M <= 1 ? std::max<index_t>(K, 1) : sa0, ldb = N <= 1 ? std::max<index_t>(K, 1) : sb1;
+  // A rows x cols operand as the GEMM reads it: rows contiguous (N, ld = row stride) or
+  // columns contiguous (T, ld = column stride).
+  auto layout = [](const Tensor& t, Trans& trans, index_t& ld) {
+    const index_t rows = t.size(0), cols = t.size(1), s0 = t.strides()[0], s1 = t.strides()[1];
+    if ((s1 == 1 || cols <= 1) && (rows <= 1 || s0 >= cols)) {
+      trans = Trans::N, ld = rows <= 1 ? std::max<index_t>(cols, 1) : s0;
+      return true;
+    }
+    if ((s0 == 1 || rows <= 1) && (cols <= 1 || s1 >= rows)) {
+      trans = Trans::T, ld = cols <= 1 ? std::max<index_t>(rows, 1) : s1;
+      return true;
+    }
+    return false;
+  };
+  Trans ta = Trans::N, tb = Trans::N;
+  index_t lda = 1, ldb = 1;
+  if (!layout(a, ta, lda)) return tensor_core_matmul(a.detach().contiguous(), b);
+  if (!layout(b, tb, ldb)) return tensor_core_matmul(a, b.detach().contiguous());
   Tensor y = make_tensor(std::vector<index_t>{M, N}, DType::f32, a.device());
   const auto* pa = static_cast<const std::uint16_t*>(a.raw_data());
   const auto* pb = static_cast<const std::uint16_t*>(b.raw_data());
-  if (a.dtype() == DType::bf16) cuda::gemm_bf16(M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, y.data<float>(), std::max<index_t>(N, 1));
-  else cuda::gemm_f16(M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, y.data<float>(), std::max<index_t>(N, 1));
+  const index_t ldc = std::max<index_t>(N, 1);
+  if (a.dtype() == DType::bf16) cuda::gemm_bf16(ta, tb, M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, y.data<float>(), ldc);
+  else cuda::gemm_f16(ta, tb, M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, y.data<float>(), ldc);
   return y;
 }
 

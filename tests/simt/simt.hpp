@@ -42,6 +42,7 @@
 #define __global__
 #define __host__
 #define __forceinline__ inline
+#define TG_NOINLINE [[gnu::noinline]]
 #define __launch_bounds__(...)
 // Shared arrays declared in a kernel are its statics: one copy for all the threads of the
 // (one running) block. Dynamic shared memory is the emulator's buffer.
