@@ -122,7 +122,7 @@ TEST(HalfTensor, ConvertsStridedViewsBothWaysAndPrints) {
   TG_TEST_RNG(rng);
   for (DType dt : {DType::bf16, DType::f16}) {
     const bool f16 = dt == DType::f16;
-    const index_t rows = rng.integer(1, 9), cols = rng.integer(1, 9);
+    const index_t rows = rng.integer(1, 70), cols = rng.integer(1, 70);  // one 32 x 32 tile or several
     std::vector<float> v = testing::random_vec<float>(rng, rows * cols, -70000, 70000);  // past f16's range too
     v[0] = 1e-7f;  // an f16 subnormal
     const index_t sz[] = {rows, cols};
@@ -144,6 +144,13 @@ TEST(HalfTensor, ConvertsStridedViewsBothWaysAndPrints) {
     into.transpose(0, 1).copy_(h);
     EXPECT_EQ(into.to_vector<double>(), ht.to_vector<double>());
     EXPECT_NE(h.str().find(f16 ? "dtype=f16" : "dtype=bf16"), std::string::npos) << h.str();
+    // A batch of transposed matrices both ways (the tiled path), against element by element.
+    const Tensor x3 = Tensor::randn({3, rows, cols}).transpose(1, 2);
+    const std::vector<float> x3v = x3.to_vector<float>();
+    const std::vector<double> h3 = x3.to(dt).to_vector<double>();
+    for (std::size_t i = 0; i < x3v.size(); ++i) ASSERT_TRUE(same_or_both_nan(h3[i], round16(x3v[i], f16))) << i;
+    const Tensor h3t = x3.to(dt).transpose(1, 2).contiguous().transpose(1, 2);  // 16-bit, transposed
+    EXPECT_EQ(h3t.to(DType::f32).to_vector<double>(), h3);
     // Elementwise ops compute in f32 and round once.
     const Tensor s = h + h;
     EXPECT_EQ(s.dtype(), dt);

@@ -65,7 +65,15 @@ Tensor matmul_kernel(const Tensor& a_in, const Tensor& b_in) {
   if (detail::is_half(a_in.dtype())) {
     if (a_in.device().is_cuda())
       if (Tensor y = tensor_core_matmul(a_in, b_in); y.defined()) return y;
-    return matmul_kernel(a_in.detach().to(DType::f32), b_in.detach().to(DType::f32));
+    // Widened in the order the values lie: a transposed operand (a Linear layer's W^T,
+    // the backward's g^T) converts as the dense array it is and stays a view.
+    auto widen = [](const Tensor& t) {
+      const Tensor d = t.detach();
+      if (d.dim() >= 2 && !d.is_contiguous() && d.transpose(-1, -2).is_contiguous())
+        return d.transpose(-1, -2).to(DType::f32).transpose(-1, -2);
+      return d.to(DType::f32);
+    };
+    return matmul_kernel(widen(a_in), widen(b_in));
   }
   const int ra = a_in.dim(), rb = b_in.dim();
   const index_t M = a_in.size(-2), K = a_in.size(-1), N = b_in.size(-1);

@@ -130,8 +130,25 @@ void layer_norm_bwd(index_t rows, index_t cols, const float* xp, const float* dy
 
 }  // namespace
 
+// Eigen's casts (vectorized packet conversions where Eigen has them), bits reinterpreted.
+template <class H>
+void cast_chunks(bool encode, index_t n, const void* src, void* dst) {
+  using HArr = Eigen::Array<H, Eigen::Dynamic, 1>;
+  chunks(n, [&](index_t o, index_t m) {
+    if (encode)
+      Eigen::Map<HArr>(static_cast<H*>(dst) + o, m) = CMap(static_cast<const float*>(src) + o, m).template cast<H>();
+    else
+      MMap(static_cast<float*>(dst) + o, m) = Eigen::Map<const HArr>(static_cast<const H*>(src) + o, m).template cast<float>();
+  });
+}
+void convert(DType from, DType to, index_t n, const void* src, void* dst) {
+  const DType h = from == DType::f32 ? to : from;
+  if (h == DType::bf16) cast_chunks<Eigen::bfloat16>(from == DType::f32, n, src, dst);
+  else cast_chunks<Eigen::half>(from == DType::f32, n, src, dst);
+}
+
 NormPeer eigen_norm_peer() {
-  return {"eigen", &act_fwd, &act_bwd, &softmax_fwd, &softmax_bwd, &layer_norm_fwd, &layer_norm_bwd};
+  return {"eigen", &act_fwd, &act_bwd, &softmax_fwd, &softmax_bwd, &layer_norm_fwd, &layer_norm_bwd, &convert};
 }
 
 }  // namespace tg::peers

@@ -43,6 +43,9 @@ struct NormPeer {
                          float* rstd);
   void (*layer_norm_bwd)(index_t rows, index_t cols, const float* x, const float* dy, const float* mean,
                          const float* rstd, float* dx);
+  // n values between f32 and bf16 / f16 (the 16-bit side as raw bits); null if the
+  // peer has no conversion of its own.
+  void (*convert)(DType from, DType to, index_t n, const void* src, void* dst) = nullptr;
 };
 std::vector<NormPeer> norm_peers();
 
