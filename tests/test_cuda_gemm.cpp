@@ -72,21 +72,9 @@ TEST(CudaGemm, MatchesTheReferenceOnRandomShapesTransposesAndEpilogues) {
                                std::to_string(alpha) + " beta " + std::to_string(beta) + " " + act_name(act.kind) +
                                (with_bias ? " +bias" : "") + " " +
                                cuda::gemm_kernel_name(cuda::GemmKernel(kernel));
-      double num = 0, den = 0;
-      bool pads_ok = true;
-      for (index_t i = 0; i < M; ++i)
-        for (index_t j = 0; j < ldc; ++j) {
-          const std::size_t k = std::size_t(i * ldc + j);
-          if (j >= N) {
-            pads_ok &= std::isnan(got[k]) == std::isnan(c[k]) && (std::isnan(c[k]) || got[k] == c[k]);
-            continue;
-          }
-          num += (double(got[k]) - want[k]) * (double(got[k]) - want[k]);
-          den += want[k] * want[k];
-        }
-      const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
-      EXPECT_LT(err, 1e-5 * std::sqrt(double(K) + 1) + 1e-5) << what;
-      EXPECT_TRUE(pads_ok) << what << ": wrote outside C";
+      EXPECT_TRUE(testing::rel_close(got.data(), ldc, want.data(), ldc, M, N, 1e-5 * std::sqrt(double(K) + 1) + 1e-5))
+          << what;
+      EXPECT_TRUE(testing::pads_untouched(got, c, M, N, ldc)) << what;
     }
   }
 }
@@ -184,8 +172,6 @@ TEST(CudaGemm, Tf32OnTheHopperPathMatchesTheReference) {
 // `path`: the kernel (cuda/gemm.hpp); the wgmma path needs rows padded to 8 elements.
 void check_half_gemm(testing::Rng& rng, bool f16, cuda::HalfGemmPath path) {
   const bool hopper = path == cuda::HalfGemmPath::wgmma;
-  auto to16 = [f16](float f) { return f16 ? f16_bits_from_float(f) : bf16_bits_from_float(f); };
-  auto from16 = [f16](std::uint16_t h) { return double(f16 ? float_from_f16_bits(h) : float_from_bf16_bits(h)); };
   double worst_vs_float = 0;
   const index_t sizes[] = {1, 7, 33, 128, 129, 300, 517};
   for (int rep = 0; rep < 24; ++rep) {
@@ -195,10 +181,10 @@ void check_half_gemm(testing::Rng& rng, bool f16, cuda::HalfGemmPath path) {
     const index_t lda = K + (hopper || rng.coin() ? (8 - K % 8) % 8 + 8 * rng.integer(0, 1) : 3);
     const index_t ldb = K + (hopper || rng.coin() ? (8 - K % 8) % 8 : 1);
     const std::vector<float> af = testing::random_vec<float>(rng, M * lda), bf = testing::random_vec<float>(rng, N * ldb);
-    std::vector<std::uint16_t> a(af.size()), b(bf.size());
-    std::vector<double> ad(af.size()), bd(bf.size()), af64(af.begin(), af.end()), bf64(bf.begin(), bf.end());
-    for (std::size_t i = 0; i < af.size(); ++i) a[i] = to16(af[i]), ad[i] = from16(a[i]);
-    for (std::size_t i = 0; i < bf.size(); ++i) b[i] = to16(bf[i]), bd[i] = from16(b[i]);
+    const testing::Rounded16 ar = testing::round16(af, f16), br = testing::round16(bf, f16);
+    const std::vector<std::uint16_t>&a = ar.bits, &b = br.bits;
+    const std::vector<double>&ad = ar.values, &bd = br.values;
+    const std::vector<double> af64(af.begin(), af.end()), bf64(bf.begin(), bf.end());
     const std::vector<float> bias = testing::random_vec<float>(rng, N);
     std::vector<double> biasd(bias.begin(), bias.end()), want(std::size_t(M * N)), want_float(std::size_t(M * N));
     const Activation act{rep % 3 == 0 ? Act::relu : Act::none};
@@ -268,19 +254,14 @@ TEST(CudaGemm, HalfGemmsTakeEveryTranspose) {
     const index_t M = sizes[rng.integer(0, 5)], N = sizes[rng.integer(0, 5)], K = rep >= 24 ? 1000 : sizes[rng.integer(0, 5)];
     auto ld_for = [&](index_t cols) { return cols + (rng.coin() ? (8 - cols % 8) % 8 : 3); };
     const index_t lda = ld_for(ta ? M : K), ldb = ld_for(tb ? K : N);
-    auto to16 = [f16](float f) { return f16 ? f16_bits_from_float(f) : bf16_bits_from_float(f); };
-    auto from16 = [f16](std::uint16_t h) { return double(f16 ? float_from_f16_bits(h) : float_from_bf16_bits(h)); };
-    const std::vector<float> af = testing::random_vec<float>(rng, (ta ? K : M) * lda);
-    const std::vector<float> bf = testing::random_vec<float>(rng, (tb ? N : K) * ldb);
-    std::vector<std::uint16_t> a(af.size()), b(bf.size());
-    std::vector<double> ad(af.size()), bd(bf.size()), want(std::size_t(M * N), 0.0);
-    for (std::size_t i = 0; i < af.size(); ++i) a[i] = to16(af[i]), ad[i] = from16(a[i]);
-    for (std::size_t i = 0; i < bf.size(); ++i) b[i] = to16(bf[i]), bd[i] = from16(b[i]);
-    gemm_ref<double>(ta ? Trans::T : Trans::N, tb ? Trans::T : Trans::N, M, N, K, 1.0, ad.data(), lda, bd.data(), ldb, 0.0,
-                     want.data(), N);
-    Buffer da(a.size() * 2, Device::cuda(0)), db(b.size() * 2, Device::cuda(0));
-    cuda::copy_bytes(da.data(), true, a.data(), false, a.size() * 2);
-    cuda::copy_bytes(db.data(), true, b.data(), false, b.size() * 2);
+    const testing::Rounded16 a = testing::round16(testing::random_vec<float>(rng, (ta ? K : M) * lda), f16);
+    const testing::Rounded16 b = testing::round16(testing::random_vec<float>(rng, (tb ? N : K) * ldb), f16);
+    std::vector<double> want(std::size_t(M * N), 0.0);
+    gemm_ref<double>(ta ? Trans::T : Trans::N, tb ? Trans::T : Trans::N, M, N, K, 1.0, a.values.data(), lda,
+                     b.values.data(), ldb, 0.0, want.data(), N);
+    Buffer da(a.bits.size() * 2, Device::cuda(0)), db(b.bits.size() * 2, Device::cuda(0));
+    cuda::copy_bytes(da.data(), true, a.bits.data(), false, a.bits.size() * 2);
+    cuda::copy_bytes(db.data(), true, b.bits.data(), false, b.bits.size() * 2);
     DeviceVec dc(std::vector<float>(std::size_t(M * N), testing::kPoison<float>));
     const Trans opa = ta ? Trans::T : Trans::N, opb = tb ? Trans::T : Trans::N;
     if (f16) cuda::gemm_f16(opa, opb, M, N, K, 1.0f, da.as<std::uint16_t>(), lda, db.as<std::uint16_t>(), ldb, 0.0f, dc.ptr(), N);

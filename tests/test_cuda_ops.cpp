@@ -464,8 +464,8 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
         v(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd);
     // Round to bf16: the kernel's inputs, and the reference's (decoded exactly).
     auto round = [](const std::vector<float>& f, std::vector<std::uint16_t>& bits, std::vector<double>& dec) {
-      bits.resize(f.size()), dec.resize(f.size());
-      for (std::size_t i = 0; i < f.size(); ++i) bits[i] = bf16_bits_from_float(f[i]), dec[i] = float_from_bf16_bits(bits[i]);
+      testing::Rounded16 r = testing::round16(f, false);
+      bits = std::move(r.bits), dec = std::move(r.values);
     };
     std::vector<std::uint16_t> qb, kb, vb;
     std::vector<double> qd, kd, vd;

@@ -47,28 +47,6 @@ void sgemm(bool ta, bool tb, int config, const gk::Args& a, bool vec, unsigned s
   else tb ? sgemm_launch<true, true>(config, a, vec, slices) : sgemm_launch<true, false>(config, a, vec, slices);
 }
 
-// Relative norm error over C's M x N, and whether the padding columns kept their values.
-struct Compare {
-  double err;
-  bool pads_ok;
-};
-Compare compare(const std::vector<float>& got, const std::vector<float>& before, const std::vector<double>& want,
-                index_t M, index_t N, index_t ldc) {
-  double num = 0, den = 0;
-  bool pads_ok = true;
-  for (index_t i = 0; i < M; ++i)
-    for (index_t j = 0; j < ldc; ++j) {
-      const std::size_t k = std::size_t(i * ldc + j);
-      if (j >= N) {
-        pads_ok &= std::isnan(got[k]) == std::isnan(before[k]) && (std::isnan(before[k]) || got[k] == before[k]);
-        continue;
-      }
-      num += (double(got[k]) - want[k]) * (double(got[k]) - want[k]);
-      den += want[k] * want[k];
-    }
-  return {den > 0 ? std::sqrt(num / den) : std::sqrt(num), pads_ok};
-}
-
 // The FP32 kernels on random shapes, transposes, paddings and epilogues; every
 // configuration the host may pick for the case (cp.async needs 16-byte rows and a
 // natural operand), and split-K (partial products to a workspace, then reduce_slices)
@@ -119,9 +97,8 @@ TEST(SimtGemm, Fp32KernelsMatchTheReferenceInEveryConfiguration) {
       } else {
         sgemm(ta, tb, config, args, vec, 1);
       }
-      const Compare r = compare(c, c0, want, M, N, ldc);
-      EXPECT_LT(r.err, 1e-5 * std::sqrt(double(K) + 1) + 1e-5);
-      EXPECT_TRUE(r.pads_ok) << "wrote outside C";
+      EXPECT_TRUE(testing::rel_close(c.data(), ldc, want.data(), ldc, M, N, 1e-5 * std::sqrt(double(K) + 1) + 1e-5));
+      EXPECT_TRUE(testing::pads_untouched(c, c0, M, N, ldc));
     }
   }
   // K == 0: scale_c gives C = act(beta C + bias).
@@ -184,14 +161,8 @@ TEST(SimtGemm, HalfKernelsMatchTheReferenceOnTheirRoundedInputs) {
     const index_t K = rep % 8 == 7 ? 300 : rep % 8 == 1 ? rng.integer(1, 70) : sizes[rng.integer(0, 5)];
     auto ld_for = [&](index_t cols) { return cols + (rng.coin() ? (8 - cols % 8) % 8 + 8 * rng.integer(0, 1) : 3); };
     const index_t lda = ld_for(ta ? M : K), ldb = ld_for(tb ? K : N);
-    auto to16 = [f16](float f) { return f16 ? f16_bits_from_float(f) : bf16_bits_from_float(f); };
-    auto from16 = [f16](std::uint16_t h) { return double(f16 ? float_from_f16_bits(h) : float_from_bf16_bits(h)); };
-    const std::vector<float> af = testing::random_vec<float>(rng, (ta ? K : M) * lda);
-    const std::vector<float> bf = testing::random_vec<float>(rng, (tb ? N : K) * ldb);
-    std::vector<std::uint16_t> a(af.size()), b(bf.size());
-    std::vector<double> ad(af.size()), bd(bf.size());
-    for (std::size_t i = 0; i < af.size(); ++i) a[i] = to16(af[i]), ad[i] = from16(a[i]);
-    for (std::size_t i = 0; i < bf.size(); ++i) b[i] = to16(bf[i]), bd[i] = from16(b[i]);
+    const testing::Rounded16 a = testing::round16(testing::random_vec<float>(rng, (ta ? K : M) * lda), f16);
+    const testing::Rounded16 b = testing::round16(testing::random_vec<float>(rng, (tb ? N : K) * ldb), f16);
     const std::vector<float> bias = testing::random_vec<float>(rng, N);
     const bool acc = rep % 5 == 2;
     const float alpha = acc ? 0.75f : 1.0f, beta = acc ? 0.5f : 0.0f;
@@ -200,10 +171,10 @@ TEST(SimtGemm, HalfKernelsMatchTheReferenceOnTheirRoundedInputs) {
     std::vector<double> biasd(bias.begin(), bias.end()), want(std::size_t(M * N));
     for (std::size_t i = 0; i < want.size(); ++i) want[i] = acc ? double(c0[i]) : 0.0;
     const Activation act{rep % 3 == 0 ? Act::relu : Act::none};
-    gemm_ref<double>(ta ? Trans::T : Trans::N, tb ? Trans::T : Trans::N, M, N, K, alpha, ad.data(), lda, bd.data(), ldb,
-                     beta, want.data(), N, GemmEpilogue<double>{biasd.data(), act});
+    gemm_ref<double>(ta ? Trans::T : Trans::N, tb ? Trans::T : Trans::N, M, N, K, alpha, a.values.data(), lda,
+                     b.values.data(), ldb, beta, want.data(), N, GemmEpilogue<double>{biasd.data(), act});
     std::vector<float> c = c0;
-    const gk::ArgsBf16 args{int(M), int(N), int(K), alpha, beta, a.data(), int(lda), b.data(), int(ldb), c.data(), int(N),
+    const gk::ArgsBf16 args{int(M), int(N), int(K), alpha, beta, a.bits.data(), int(lda), b.bits.data(), int(ldb), c.data(), int(N),
                             bias.data(), act.kind, 0, 0};
     const bool vec = lda % 8 == 0 && ldb % 8 == 0;
     std::function<void()> k;

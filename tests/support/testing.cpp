@@ -6,6 +6,8 @@
 #include <sstream>
 #include <string_view>
 
+#include "kernels/half.hpp"
+
 namespace tg::testing {
 
 std::uint64_t base_seed() {
@@ -112,6 +114,26 @@ std::vector<double> central_diff(const std::function<double(const std::vector<do
     g[i] = (fp - fm) / (2 * h);
   }
   return g;
+}
+
+Rounded16 round16(const std::vector<float>& v, bool f16) {
+  Rounded16 r{std::vector<std::uint16_t>(v.size()), std::vector<double>(v.size())};
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    r.bits[i] = f16 ? f16_bits_from_float(v[i]) : bf16_bits_from_float(v[i]);
+    r.values[i] = f16 ? float_from_f16_bits(r.bits[i]) : float_from_bf16_bits(r.bits[i]);
+  }
+  return r;
+}
+
+::testing::AssertionResult pads_untouched(const std::vector<float>& out, const std::vector<float>& before,
+                                          index_t rows, index_t cols, index_t ld) {
+  for (index_t i = 0; i < rows; ++i)
+    for (index_t j = cols; j < ld; ++j) {
+      const std::size_t k = std::size_t(i * ld + j);
+      if (std::isnan(out[k]) != std::isnan(before[k]) || (!std::isnan(before[k]) && out[k] != before[k]))
+        return ::testing::AssertionFailure() << "wrote outside the matrix at (" << i << ", " << j << ")";
+    }
+  return ::testing::AssertionSuccess();
 }
 
 }  // namespace tg::testing

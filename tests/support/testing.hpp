@@ -125,6 +125,19 @@ double relative_error(const std::vector<T>& out, const std::vector<U>& ref) {
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
+// Values rounded to bf16 (f16 when f16): their bits, which a 16-bit kernel reads, and
+// their exact values, which the double reference reads.
+struct Rounded16 {
+  std::vector<std::uint16_t> bits;
+  std::vector<double> values;
+};
+Rounded16 round16(const std::vector<float>& v, bool f16);
+
+// Whether the padding columns [cols, ld) of a rows x ld output kept their values (NaN
+// stays NaN): a kernel must not write outside its matrix.
+::testing::AssertionResult pads_untouched(const std::vector<float>& out, const std::vector<float>& before,
+                                          index_t rows, index_t cols, index_t ld);
+
 // Central differences of a scalar function of a vector, in double:
 // g_i = (f(x + h e_i) - f(x - h e_i)) / 2h.
 std::vector<double> central_diff(const std::function<double(const std::vector<double>&)>& f,
