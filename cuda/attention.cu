@@ -82,8 +82,12 @@ void attention_forward(const AttentionForwardArgs<float>& args) {
   TG_CHECK(d.batch <= 65535 && d.heads <= 65535 && d.seq_q < (index_t(1) << 31) && d.seq_k < (index_t(1) << 31),
            "cuda::attention_forward", "dims", "expected batch and heads <= 65535 and sequences below 2^31");
   if (d.batch == 0 || d.heads == 0 || d.seq_q == 0) return;
+  // cp.async for K and V where every row starts on 16 bytes with unit stride along d.
+  auto rows16 = [](const View4<const float>& x) {
+    return x.sd == 1 && x.sb % 4 == 0 && x.sh % 4 == 0 && x.ss % 4 == 0 && detail::aligned16(x.data);
+  };
   Fwd f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), args.scale,
-        args.causal, args.q, args.k, args.v, args.mask, args.o, args.lse};
+        args.causal, args.q, args.k, args.v, args.mask, args.o, args.lse, rows16(args.k) && rows16(args.v)};
   if (d.head_dim <= 32) launch_fwd<32>(f);
   else if (d.head_dim <= 64) launch_fwd<64>(f);
   else if (d.head_dim <= 128) launch_fwd<128>(f);

@@ -36,11 +36,17 @@ struct Fwd {
   View4<const float> q, k, v, mask;
   View4<float> o;
   float* lse;
+  bool async_kv;  // K and V rows are 16-byte aligned with unit stride along d: cp.async
 };
 
+// K and V tiles double-buffered where two fit the shared memory (head dims to 128).
+template <int kD>
+constexpr int kv_buffers() {
+  return kD <= 128 ? 2 : 1;
+}
 template <int kD>
 constexpr std::size_t smem_bytes() {
-  return sizeof(float) * (2 * kTile * (kD + 4) + kTile * kD + kTile * kTile);
+  return sizeof(float) * (kTile * (kD + 4) + kv_buffers<kD>() * kTile * (2 * kD + 4) + kTile * kTile);
 }
 
 __device__ __forceinline__ float row_max16(float v) {
@@ -59,6 +65,19 @@ __device__ __forceinline__ void load_tile(float* dst, int ld, const float* src, 
   for (int idx = threadIdx.x; idx < kTile * kD; idx += kThreads) {
     const int r = idx / kD, d = idx % kD;
     dst[r * ld + d] = (r0 + r < rows && d < D) ? src[i64(r0 + r) * ss + i64(d) * sd] : 0.0f;
+  }
+}
+
+// The same tile by cp.async (K, V with unit stride along d and 16-byte aligned rows):
+// 16-byte copies, a partial one at D's end and zeros past it or past the matrix. The
+// copies land at the caller's cp.async wait.
+template <int kD>
+__device__ __forceinline__ void load_tile_async(float* dst, int ld, const float* src, i64 ss, int r0, int rows, int D) {
+  constexpr int kChunks = kD / 4;
+  for (int idx = threadIdx.x; idx < kTile * kChunks; idx += kThreads) {
+    const int r = idx / kChunks, d = (idx % kChunks) * 4;
+    const int bytes = r0 + r < rows ? 4 * max(0, min(4, D - d)) : 0;
+    cp_async16(dst + r * ld + d, bytes ? src + i64(r0 + r) * ss + d : src, bytes);
   }
 }
 
@@ -118,12 +137,12 @@ __device__ __forceinline__ void load_row_stats(const float* lse, const float* dv
 
 template <int kD>
 __global__ void __launch_bounds__(kThreads, 1) attention_fwd(Fwd a) {
-  constexpr int kLd = kD + 4, kC = kD / 16;
+  constexpr int kLd = kD + 4, kC = kD / 16, kBufs = kv_buffers<kD>();
   TG_DYNAMIC_SHARED(float, smem);
-  float* qs = smem;                   // [64][kLd]
-  float* ks = qs + kTile * kLd;       // [64][kLd]
-  float* vs = ks + kTile * kLd;       // [64][kD]
-  float* ps = vs + kTile * kD;        // [64][64]
+  float* qs = smem;                      // [64][kLd]
+  float* ks = qs + kTile * kLd;          // [kBufs][64][kLd]
+  float* vs = ks + kBufs * kTile * kLd;  // [kBufs][64][kD]
+  float* ps = vs + kBufs * kTile * kD;   // [64][64]
   const int t = threadIdx.x, tx = t % 16, ty = t / 16;
   const int b = blockIdx.z, h = blockIdx.y, q0 = blockIdx.x * kTile;
   const int hk = h / (a.H / a.Hkv);
@@ -144,13 +163,38 @@ __global__ void __launch_bounds__(kThreads, 1) attention_fwd(Fwd a) {
   // Keys a row of this tile can see: all, or (causal) up to q0 + 63 + Sk - Sq.
   const int shift = a.Sk - a.Sq;
   const int k_end = a.causal ? min(a.Sk, max(0, q0 + kTile + shift)) : a.Sk;
-  for (int k0 = 0; k0 < k_end; k0 += kTile) {
-    __syncthreads();  // the previous tile's readers are done (and Q is stored, the first time)
-    load_tile<kD>(ks, kLd, kg, a.k.ss, a.k.sd, k0, a.Sk, a.D);
-    load_tile<kD>(vs, kD, vg, a.v.ss, a.v.sd, k0, a.Sk, a.D);
-    __syncthreads();
+  // Key tile `it` into buffer it % kBufs: by cp.async where the layout allows (in flight
+  // while the tile before is multiplied, when there are two buffers), else by loads.
+  auto load_kv = [&](int it) {
+    float* kb = ks + (it % kBufs) * kTile * kLd;
+    float* vb = vs + (it % kBufs) * kTile * kD;
+    if (a.async_kv) {
+      load_tile_async<kD>(kb, kLd, kg, a.k.ss, it * kTile, a.Sk, a.D);
+      load_tile_async<kD>(vb, kD, vg, a.v.ss, it * kTile, a.Sk, a.D);
+    } else {
+      load_tile<kD>(kb, kLd, kg, a.k.ss, a.k.sd, it * kTile, a.Sk, a.D);
+      load_tile<kD>(vb, kD, vg, a.v.ss, a.v.sd, it * kTile, a.Sk, a.D);
+    }
+    cp_async_commit();  // one group per tile, empty on the load path
+  };
+  const int tiles = (k_end + kTile - 1) / kTile;
+  if (kBufs == 2 && tiles > 0) load_kv(0);
+  for (int it = 0; it < tiles; ++it) {
+    const int k0 = it * kTile;
+    __syncthreads();  // every thread is done with tile it - 1 (its buffers and ps; Q is stored)
+    if (kBufs == 1) {
+      load_kv(it);
+      cp_async_wait<0>();
+    } else {
+      if (it + 1 < tiles) load_kv(it + 1);
+      else cp_async_commit();  // keep one group per step: wait<1> below means "tile it is in"
+      cp_async_wait<1>();
+    }
+    __syncthreads();  // tile it is in for every thread
+    const float* ks_it = ks + (it % kBufs) * kTile * kLd;
+    const float* vs_it = vs + (it % kBufs) * kTile * kD;
     float s[4][4];
-    dots<kD>(qs, ks, ty, tx, s);  // scores of rows 4 ty + i, keys 16 jj + tx
+    dots<kD>(qs, ks_it, ty, tx, s);  // scores of rows 4 ty + i, keys 16 jj + tx
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
       const int qi = q0 + 4 * ty + i;
@@ -184,7 +228,7 @@ __global__ void __launch_bounds__(kThreads, 1) attention_fwd(Fwd a) {
       for (int c = 0; c < kC; ++c) o[i][c] *= alpha;
     }
     __syncthreads();
-    accumulate<kD>(ps, vs, kD, ty, tx, o);  // O += P V over this tile's keys
+    accumulate<kD>(ps, vs_it, kD, ty, tx, o);  // O += P V over this tile's keys
   }
   // O = o / l, lse = m + log l; a row that saw no key: O = 0, lse = -inf.
   float* og = a.o.data + i64(b) * a.o.sb + i64(h) * a.o.sh;

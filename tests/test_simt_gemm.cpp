@@ -12,6 +12,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
@@ -73,9 +74,12 @@ TEST(SimtGemm, Fp32KernelsMatchTheReferenceInEveryConfiguration) {
     gemm_ref<double>(ta ? Trans::T : Trans::N, tb ? Trans::T : Trans::N, M, N, K, alpha, ad.data(), lda, bd.data(), ldb,
                      beta, want.data(), ldc, GemmEpilogue<double>{biasd.data(), act});
     const bool aligned = lda % 4 == 0 && ldb % 4 == 0;  // vectors' data() is 16-byte aligned
-    for (int config = 0; config < 3; ++config) {
+    // Configurations 0-2; 3 is 2 again with the cp.async copies landing at issue (a
+    // buffer refilled while another warp reads it would show).
+    for (int config = 0; config < 4; ++config) {
       const bool vec = aligned && ldc % 4 == 0;
-      if (config == 2 && !(vec && (ta || !tb))) continue;  // the host runs config 1 instead
+      if (config >= 2 && !(vec && (ta || !tb))) continue;  // the host runs config 1 instead
+      simt::set_copy_timing(config == 3 ? simt::CopyTiming::at_issue : simt::CopyTiming::at_wait);
       const std::string what = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) + (ta ? " T" : " N") +
                                (tb ? "T" : "N") + " lda " + std::to_string(lda) + " ldb " + std::to_string(ldb) +
                                " ldc " + std::to_string(ldc) + " config " + std::to_string(config) +
@@ -91,15 +95,16 @@ TEST(SimtGemm, Fp32KernelsMatchTheReferenceInEveryConfiguration) {
         const int slices = int((K + part.kslice - 1) / part.kslice);
         std::vector<float> ws(std::size_t(slices * M * N), testing::kPoison<float>);
         part.C = ws.data(), part.ldc = int(N), part.beta = 0.0f, part.bias = nullptr, part.act = Act::none;
-        sgemm(ta, tb, config, part, aligned && N % 4 == 0, unsigned(slices));
+        sgemm(ta, tb, std::min(config, 2), part, aligned && N % 4 == 0, unsigned(slices));
         const unsigned blocks = unsigned((M * N + 255) / 256);
         simt::launch({blocks, 1, 1}, {256, 1, 1}, 0, [&] { gk::reduce_slices(args, ws.data(), slices); });
       } else {
-        sgemm(ta, tb, config, args, vec, 1);
+        sgemm(ta, tb, std::min(config, 2), args, vec, 1);
       }
       EXPECT_TRUE(testing::rel_close(c.data(), ldc, want.data(), ldc, M, N, 1e-5 * std::sqrt(double(K) + 1) + 1e-5));
       EXPECT_TRUE(testing::pads_untouched(c, c0, M, N, ldc));
     }
+    simt::set_copy_timing(simt::CopyTiming::at_wait);
   }
   // K == 0: scale_c gives C = act(beta C + bias).
   const index_t M = 37, N = 19;

@@ -81,6 +81,7 @@ struct State {
   int live = 0, barrier_arrived = 0;
   std::uint64_t barrier_generation = 0, events = 0;
   std::string error;
+  CopyTiming timing = CopyTiming::at_wait;
   const std::function<void()>* kernel = nullptr;
   // Dynamic shared memory, and per byte how many issued cp.async copies into it have not
   // landed.
@@ -349,9 +350,16 @@ void cp_async(void* dst, const void* src, int bytes, int src_bytes) {
     record("cp.async: src_bytes " + std::to_string(src_bytes) + " of " + std::to_string(bytes));
     halt();
   }
+  if (state().timing == CopyTiming::at_issue) {  // lands now: nothing stays in flight
+    if (src_bytes > 0) std::memcpy(dst, src, std::size_t(src_bytes));
+    std::memset(static_cast<char*>(dst) + src_bytes, 0, std::size_t(bytes - src_bytes));
+    return;
+  }
   me().open.push_back({dst, src, bytes, src_bytes});
   mark_in_flight(me().open.back(), +1);
 }
+
+void set_copy_timing(CopyTiming timing) { state().timing = timing; }
 
 void cp_async_commit() {
   Fiber& f = me();

@@ -16,7 +16,8 @@
 //     products and sums in double, rounded once to float (the hardware's order of sums
 //     is unspecified, its products exact; TF32 operands are their registers' top 19 bits);
 //   cp.async: the copies a thread issues are performed at the latest moment PTX allows,
-//     its cp.async.wait_group, so a tile read before its wait reads what was there; and
+//     its cp.async.wait_group, so a tile read before its wait reads what was there (or,
+//     set_copy_timing(at_issue), at once, so a buffer refilled too early shows); and
 //     an ldmatrix of shared bytes that a copy still in flight writes is an error (on the
 //     hardware that copy may land at any time from its issue: a missing wait, or a
 //     missing barrier before a buffer is refilled).
@@ -71,6 +72,13 @@ void mma_m16n8k8_tf32(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsign
 void cp_async(void* dst, const void* src, int bytes, int src_bytes);
 void cp_async_commit();
 void cp_async_wait(int pending);
+
+// When an issued cp.async lands: at the issuing thread's wait (the latest moment PTX
+// allows: a read before the wait sees the old bytes), or at once (the earliest: a buffer
+// refilled while another warp still reads it shows its new bytes). A kernel must be right
+// under both; the default is at_wait.
+enum class CopyTiming { at_wait, at_issue };
+void set_copy_timing(CopyTiming timing);
 
 struct Stats {
   long long blocks = 0, collectives = 0, switches = 0;
