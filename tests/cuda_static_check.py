@@ -16,7 +16,8 @@ Checks, each a failure when it does not hold:
           cp.async configuration copies with cp.async.cg.shared.global and waits on it
           the tensor-core kernels (TENSOR_CORE: TF32 and BF16): no local memory, their
           mma.sync in the hot loop, TF32 inputs rounded by cvt.rna, BF16 tiles by cp.async;
-          the BF16 attention kernels also ldmatrix (.trans) and a cp.async double buffer
+          the BF16 attention kernels also ldmatrix (.trans) and a cp.async double buffer;
+          the FP32 attention forward its cp.async K/V double buffer
   SASS    the SGEMM kernels: FFMA and LDS.128 present, no LDL / STL; tensor cores: HMMA
 """
 import glob
@@ -60,6 +61,16 @@ TENSOR_CORE = {
     "gemm_wgmma_128x128<0>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", 4, WGMMA_NEEDS),
     "gemm_wgmma_128x128<1>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", 4, WGMMA_NEEDS),
     "gemm_wgmma_128x128<2>": ("wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32", 4, WGMMA_NEEDS),
+}
+
+
+# Kernels that must copy by cp.async (no mma): the FP32 attention forward's K/V double
+# buffer (head dims to 128; 256 is single-buffered, its copies waited for at once).
+ASYNC_COPY = {
+    "attention_fwd<32>": ["cp.async.cg.shared.global", "cp.async.wait_group 1"],
+    "attention_fwd<64>": ["cp.async.cg.shared.global", "cp.async.wait_group 1"],
+    "attention_fwd<128>": ["cp.async.cg.shared.global", "cp.async.wait_group 1"],
+    "attention_fwd<256>": ["cp.async.cg.shared.global", "cp.async.wait_group 0"],
 }
 
 
@@ -241,6 +252,12 @@ def main(argv):
         dm = demangle(sorted(entries))
         for mangled, body in sorted(entries.items()):
             label = short(dm[mangled])
+            for key, needs in ASYNC_COPY.items():
+                if label.endswith(key):
+                    missing = [n for n in needs if n not in body]
+                    if missing:
+                        failures.append(f"PTX {label}: no {', '.join(missing)}")
+                    print(f"PTX {label}: " + ("cp.async double buffer" if "wait_group 1" in needs[1] else "cp.async"))
             kind = next((k for k in TENSOR_CORE if k in label), None)
             if kind:
                 mma_op, least, needs = TENSOR_CORE[kind]
