@@ -95,11 +95,11 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
                   Loc where = Loc::current());
 // q (B, H, Sq, D), k and v (B, Hkv, Sk, D) with H a multiple of Hkv (grouped-query);
 // mask (additive, broadcastable to (B, H, Sq, Sk)) optional; scale default 1/sqrt(D).
-// causal aligns bottom-right when Sq != Sk (kernels/attention.hpp). On a GPU, bf16
-// tensors, and f32 ones under AutocastGuard(bf16), run on the bf16 tensor cores for head
-// dims 8 to 128 in steps of 8 (P and dS rounded to bf16, FP32 accumulation; the output
-// in the inputs' dtype, a mask rounded to bf16); other 16-bit tensors compute in f32 and
-// round once; the rest in their own dtype.
+// causal aligns bottom-right when Sq != Sk (kernels/attention.hpp). On a GPU, bf16 and
+// f16 tensors, and f32 ones under a 16-bit AutocastGuard, run on the tensor cores in that
+// type for head dims 8 to 128 in steps of 8 (P and dS rounded to it, FP32 accumulation;
+// the output in the inputs' dtype, a mask rounded too); other 16-bit cases compute in f32
+// and round once; the rest in their own dtype.
 Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask = {},
                                     bool causal = false, std::optional<double> scale = std::nullopt,
                                     Loc where = Loc::current());

@@ -1,6 +1,6 @@
-// Fused attention on BF16 tensor cores: the launches and the checked entries
-// (cuda::attention_forward_bf16 / attention_backward_bf16). The kernels, and how they
-// work, are in cuda/attention_bf16.cuh.
+// Fused attention on 16-bit tensor cores: the launches and the checked entries
+// (cuda::attention_forward_bf16 / attention_backward_bf16 and the f16 pair). The kernels,
+// and how they work, are in cuda/attention_bf16.cuh.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -21,28 +21,28 @@ namespace {
 
 using namespace attn16;
 
-template <int kD>
-void launch(const FwdBf16& f) {
+template <int kD, bool kF16>
+void launch(const Fwd16& f) {
   constexpr int bytes = smem_fwd<kD>();
-  detail::allow_shared(reinterpret_cast<const void*>(&attention_fwd_bf16<kD>), bytes);
+  detail::allow_shared(reinterpret_cast<const void*>(&attention_fwd_16<kD, kF16>), bytes);
   const Grid grid = fwd_grid(f);
-  attention_fwd_bf16<kD><<<dim3(grid.x, grid.y), kFwdThreads, bytes, detail::stream()>>>(f);
+  attention_fwd_16<kD, kF16><<<dim3(grid.x, grid.y), kFwdThreads, bytes, detail::stream()>>>(f);
   TG_CUDA_LAUNCHED();
 }
 
-template <int kD>
-void launch_bwd(const BwdBf16& f) {
+template <int kD, bool kF16>
+void launch_bwd(const Bwd16& f) {
   constexpr int kv_bytes = smem_bwd_kv<kD>(), q_bytes = smem_bwd_q<kD>();
-  detail::allow_shared(reinterpret_cast<const void*>(&attention_bwd_kv_bf16<kD>), kv_bytes);
-  detail::allow_shared(reinterpret_cast<const void*>(&attention_bwd_q_bf16<kD>), q_bytes);
+  detail::allow_shared(reinterpret_cast<const void*>(&attention_bwd_kv_16<kD, kF16>), kv_bytes);
+  detail::allow_shared(reinterpret_cast<const void*>(&attention_bwd_q_16<kD, kF16>), q_bytes);
   if (f.Sk > 0) {
     const Grid grid = bwd_kv_grid(f);
-    attention_bwd_kv_bf16<kD><<<dim3(grid.x, grid.y), kThreads, kv_bytes, detail::stream()>>>(f);
+    attention_bwd_kv_16<kD, kF16><<<dim3(grid.x, grid.y), kThreads, kv_bytes, detail::stream()>>>(f);
     TG_CUDA_LAUNCHED();
   }
   if (f.Sq > 0) {
     const Grid grid = bwd_q_grid(f);
-    attention_bwd_q_bf16<kD><<<dim3(grid.x, grid.y), kThreads, q_bytes, detail::stream()>>>(f);
+    attention_bwd_q_16<kD, kF16><<<dim3(grid.x, grid.y), kThreads, q_bytes, detail::stream()>>>(f);
     TG_CUDA_LAUNCHED();
   }
 }
@@ -58,7 +58,7 @@ void check_dims(const char* op, const Args& a) {
   TG_CHECK(d.seq_q >= 0 && d.seq_k >= 0 && d.batch * d.heads * (d.seq_q + 1) < (index_t(1) << 31) &&
                d.seq_k < (index_t(1) << 31) && d.batch * d.heads < 65536,
            op, "dims", "expected B H Sq and Sk below 2^31 and batch x heads below 65536");
-  TG_CHECK(a.lse == nullptr, op, "lse", "the bf16 path takes the FP32 lse through its own argument");
+  TG_CHECK(a.lse == nullptr, op, "lse", "the 16-bit path takes the FP32 lse through its own argument");
 }
 
 using W = const std::uint16_t;
@@ -76,47 +76,63 @@ View4<std::conditional_t<std::is_const_v<T>, W, std::uint16_t>> checked_view(con
 }
 
 // The additive mask: any non-negative strides (0 broadcasts), read a value at a time.
-View4<W> mask_view(const char* op, const View4<const bfloat16>& m) {
+template <class H>
+View4<W> mask_view(const char* op, const View4<const H>& m) {
   if (m.data == nullptr) return {};
   TG_CHECK(m.sb >= 0 && m.sh >= 0 && m.ss >= 0 && m.sd >= 0, op, "mask",
            "expected non-negative strides (0 to broadcast), got (", m.sb, ", ", m.sh, ", ", m.ss, ", ", m.sd, ")");
   return {reinterpret_cast<W*>(m.data), m.sb, m.sh, m.ss, m.sd};
 }
 
-}  // namespace
-
-void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& a, float* lse) {
-  const char* op = "cuda::attention_forward_bf16";
+template <class H>
+void forward_16(const char* op, const AttentionForwardArgs<H>& a, float* lse) {
+  constexpr bool kF16 = std::is_same_v<H, float16>;
   check_dims(op, a);
   const AttentionDims& d = a.dims;
   if (d.batch == 0 || d.seq_q == 0) return;
   const index_t D = d.head_dim;
-  const FwdBf16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(D), a.scale, a.causal,
-                  checked_view(op, "q", a.q, D), checked_view(op, "k", a.k, D), checked_view(op, "v", a.v, D),
-                  mask_view(op, a.mask), checked_view(op, "o", a.o, D), lse};
-  if (D <= 64) launch<64>(f);
-  else launch<128>(f);
+  const Fwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(D), a.scale, a.causal,
+                checked_view(op, "q", a.q, D), checked_view(op, "k", a.k, D), checked_view(op, "v", a.v, D),
+                mask_view(op, a.mask), checked_view(op, "o", a.o, D), lse};
+  if (D <= 64) launch<64, kF16>(f);
+  else launch<128, kF16>(f);
 }
 
-void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& a, const float* lse) {
-  const char* op = "cuda::attention_backward_bf16";
+template <class H>
+void backward_16(const char* op, const AttentionBackwardArgs<H>& a, const float* lse) {
+  constexpr bool kF16 = std::is_same_v<H, float16>;
   check_dims(op, a);
   const AttentionDims& d = a.dims;
   if (d.batch == 0 || (d.seq_q == 0 && d.seq_k == 0)) return;
   TG_CHECK(lse != nullptr || d.seq_q == 0, op, "lse", "expected the forward's lse (B, H, Sq) on the device");
   const index_t D = d.head_dim, rows = d.batch * d.heads * d.seq_q;
   Buffer dd(std::size_t(std::max<index_t>(rows, 1)) * sizeof(float), Device::cuda(detail::current_device()));
-  const BwdBf16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(D), a.scale, a.causal,
-                  checked_view(op, "q", a.q, D), checked_view(op, "k", a.k, D), checked_view(op, "v", a.v, D),
-                  checked_view(op, "o", a.o, D), checked_view(op, "d_o", a.d_o, D), mask_view(op, a.mask),
-                  checked_view(op, "dq", a.dq, D), checked_view(op, "dk", a.dk, D), checked_view(op, "dv", a.dv, D), lse,
-                  dd.as<float>()};
+  const Bwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(D), a.scale, a.causal,
+                checked_view(op, "q", a.q, D), checked_view(op, "k", a.k, D), checked_view(op, "v", a.v, D),
+                checked_view(op, "o", a.o, D), checked_view(op, "d_o", a.d_o, D), mask_view(op, a.mask),
+                checked_view(op, "dq", a.dq, D), checked_view(op, "dk", a.dk, D), checked_view(op, "dv", a.dv, D), lse,
+                dd.as<float>()};
   if (rows > 0) {
-    attention_bwd_dot_bf16<<<bwd_dot_blocks(rows), kDotThreads, 0, detail::stream()>>>(f, dd.as<float>());
+    attention_bwd_dot_16<kF16><<<bwd_dot_blocks(rows), kDotThreads, 0, detail::stream()>>>(f, dd.as<float>());
     TG_CUDA_LAUNCHED();
   }
-  if (D <= 64) launch_bwd<64>(f);
-  else launch_bwd<128>(f);
+  if (D <= 64) launch_bwd<64, kF16>(f);
+  else launch_bwd<128, kF16>(f);
+}
+
+}  // namespace
+
+void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& a, float* lse) {
+  forward_16("cuda::attention_forward_bf16", a, lse);
+}
+void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& a, const float* lse) {
+  backward_16("cuda::attention_backward_bf16", a, lse);
+}
+void attention_forward_f16(const AttentionForwardArgs<float16>& a, float* lse) {
+  forward_16("cuda::attention_forward_f16", a, lse);
+}
+void attention_backward_f16(const AttentionBackwardArgs<float16>& a, const float* lse) {
+  backward_16("cuda::attention_backward_f16", a, lse);
 }
 
 }  // namespace tg::cuda

@@ -1,6 +1,6 @@
-// The kernels of fused attention on BF16 tensor cores (FlashAttention-2 with mma.sync
-// m16n8k16; the CUDA path II issue): the forward, then the backward further down. Written
-// without a GPU (cuda/NOTES.md, "BF16 attention", step 2). The forward:
+// The kernels of fused attention on 16-bit tensor cores, bf16 or (kF16) f16 (FlashAttention-2
+// with mma.sync m16n8k16; the CUDA path II issue): the forward, then the backward further
+// down. Written without a GPU (cuda/NOTES.md, "BF16 attention", step 2). The forward:
 //   - a block of 8 warps owns 128 query rows of one (batch, head), 16 per warp (every
 //     K/V tile brought in serves 128 rows: half the L2 traffic of 64-row blocks); its Q
 //     tile comes in once and stays in registers as mma A fragments (ldmatrix);
@@ -13,7 +13,7 @@
 //   - S = Q K^T in FP32 accumulators, scaled into log2 units (exp2 on the SFU, the scale
 //     and log2 e folded into one multiply), the additive mask, the bottom-right causal
 //     mask and key bounds, the online softmax on the accumulators (row max and sum across
-//     the 4 lanes of a quad), P rounded to bf16 and reused in registers as the A fragments
+//     the 4 lanes of a quad), P rounded to the 16-bit type and reused in registers as the A fragments
 //     of O += P V (the S accumulator layout of two adjacent n8 tiles is the A layout of
 //     one k16 step);
 //   - O = acc / l written as bf16, lse = (m + log2 l) ln 2 as FP32.
@@ -54,9 +54,22 @@ __device__ __forceinline__ T* head(const View4<T>& x, int b, int h) {
   return x.data + i64(b) * x.sb + i64(h) * x.sh;
 }
 
+// The 16-bit format: bf16, or f16 when kF16 (the same fragments; mma's type differs).
+template <bool kF16>
+__device__ __forceinline__ float decode16(u16 h) {
+  if constexpr (kF16) return float_from_f16_bits(h);
+  else return float_from_bf16_bits(h);
+}
+template <bool kF16>
+__device__ __forceinline__ unsigned pack16(float lo, float hi) {
+  if constexpr (kF16) return pack_f16(lo, hi);
+  else return pack_bf16(lo, hi);
+}
+
 // The additive mask at (query i, key j) of a head's mask rows, in log2 units.
+template <bool kF16>
 __device__ __forceinline__ float mask_log2(const In& m, const u16* rows, int i, int j) {
-  return float_from_bf16_bits(rows[i64(i) * m.ss + i64(j) * m.sd]) * kLog2e;
+  return decode16<kF16>(rows[i64(i) * m.ss + i64(j) * m.sd]) * kLog2e;
 }
 
 // Rows r0.. (kR of them; `rows` in the matrix) of a (seq, D) bf16 matrix with row stride
@@ -93,7 +106,7 @@ struct Lanes {
 
 // c[n] = A B^T over kD for n8 tiles n = 0..kN/8: A's 16 rows at row0 of a row-major
 // tile, B^T's rows (the n index) from an n-major tile; both with row stride kD + 8.
-template <int kD, int kN>
+template <int kD, int kN, bool kF16>
 __device__ __forceinline__ void product_nt(float (&c)[kN / 8][4], const u16* a, int row0, const u16* b,
                                            const Lanes& at) {
   constexpr int ld = kD + 8;
@@ -108,15 +121,15 @@ __device__ __forceinline__ void product_nt(float (&c)[kN / 8][4], const u16* a, 
     for (int n = 0; n < kN / 8; ++n) {
       unsigned r[4];
       ldmatrix_x4(r, b + (8 * n + at.b_row) * ld + 32 * k2 + at.b_col);
-      mma16(c[n], x[0], r[0], r[1]);
-      mma16(c[n], x[1], r[2], r[3]);
+      mma16<kF16>(c[n], x[0], r[0], r[1]);
+      mma16<kF16>(c[n], x[1], r[2], r[3]);
     }
   }
 }
 
 // acc[n] += A B for the kD / 8 n8 tiles of the head dim, A one k16 step (16 rows of the
 // k-major tile b from krow0), B by ldmatrix.trans.
-template <int kD>
+template <int kD, bool kF16>
 __device__ __forceinline__ void product_kn(float (&acc)[kD / 8][4], const unsigned (&a)[4], const u16* b, int krow0,
                                            const Lanes& at) {
   constexpr int ld = kD + 8;
@@ -124,23 +137,23 @@ __device__ __forceinline__ void product_kn(float (&acc)[kD / 8][4], const unsign
   for (int n2 = 0; n2 < kD / 16; ++n2) {
     unsigned r[4];
     ldmatrix_x4_trans(r, b + (krow0 + at.a_row) * ld + 16 * n2 + at.a_col);
-    mma16(acc[2 * n2], a, r[0], r[1]);
-    mma16(acc[2 * n2 + 1], a, r[2], r[3]);
+    mma16<kF16>(acc[2 * n2], a, r[0], r[1]);
+    mma16<kF16>(acc[2 * n2 + 1], a, r[2], r[3]);
   }
 }
 
 // The A fragment of k16 step kk from FP32 accumulators c[n][0..3] of n8 tiles 2 kk and
 // 2 kk + 1 (rows g, g + 8): the accumulator layout of two tiles is the A layout of one step.
-template <int kN>
+template <bool kF16, int kN>
 __device__ __forceinline__ void acc_to_a(unsigned (&a)[4], const float (&c)[kN][4], int kk) {
-  a[0] = pack_bf16(c[2 * kk][0], c[2 * kk][1]);
-  a[1] = pack_bf16(c[2 * kk][2], c[2 * kk][3]);
-  a[2] = pack_bf16(c[2 * kk + 1][0], c[2 * kk + 1][1]);
-  a[3] = pack_bf16(c[2 * kk + 1][2], c[2 * kk + 1][3]);
+  a[0] = pack16<kF16>(c[2 * kk][0], c[2 * kk][1]);
+  a[1] = pack16<kF16>(c[2 * kk][2], c[2 * kk][3]);
+  a[2] = pack16<kF16>(c[2 * kk + 1][0], c[2 * kk + 1][1]);
+  a[3] = pack16<kF16>(c[2 * kk + 1][2], c[2 * kk + 1][3]);
 }
 
 // Writes a warp's 16 rows x D FP32 accumulators (times `mul`) as bf16 rows r0 + g, + 8.
-template <int kD>
+template <int kD, bool kF16>
 __device__ __forceinline__ void store_rows(u16* base, i64 ld, int r0, int rows, int D, const float (&c)[kD / 8][4],
                                            float mul, int g, int t) {
 #pragma unroll
@@ -150,7 +163,7 @@ __device__ __forceinline__ void store_rows(u16* base, i64 ld, int r0, int rows, 
     u16* out = base + i64(row) * ld + 2 * t;
 #pragma unroll
     for (int n = 0; n < kD / 8; ++n)
-      if (8 * n < D) *reinterpret_cast<unsigned*>(out + 8 * n) = pack_bf16(c[n][2 * r] * mul, c[n][2 * r + 1] * mul);
+      if (8 * n < D) *reinterpret_cast<unsigned*>(out + 8 * n) = pack16<kF16>(c[n][2 * r] * mul, c[n][2 * r + 1] * mul);
   }
 }
 
@@ -161,7 +174,7 @@ __device__ __forceinline__ int causal_end(int i0, int n, int Sq, int Sk) {
 
 // ---- forward ----
 
-struct FwdBf16 {
+struct Fwd16 {
   int B, H, Hkv, Sq, Sk, D;
   float scale;
   bool causal;
@@ -175,8 +188,8 @@ constexpr int smem_fwd() {
   return 2 * (kFwdRows + 4 * kKeys) * (kD + 8);  // Q; K and V, two buffers each
 }
 
-template <int kD>
-__global__ void __launch_bounds__(kFwdThreads) attention_fwd_bf16(FwdBf16 f) {
+template <int kD, bool kF16>
+__global__ void __launch_bounds__(kFwdThreads) attention_fwd_16(Fwd16 f) {
   constexpr int ld = kD + 8, kTile = kKeys * ld;
   TG_DYNAMIC_SHARED(u16, smem);
   u16* qs = smem;                // [128][ld]
@@ -233,8 +246,8 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_bf16(FwdBf16 f) {
       for (int k2 = 0; k2 < kD / 32; ++k2) {
         unsigned r[4];
         ldmatrix_x4(r, kb + (8 * n + at.b_row) * ld + 32 * k2 + at.b_col);
-        mma16(s[n], qa[2 * k2], r[0], r[1]);
-        mma16(s[n], qa[2 * k2 + 1], r[2], r[3]);
+        mma16<kF16>(s[n], qa[2 * k2], r[0], r[1]);
+        mma16<kF16>(s[n], qa[2 * k2 + 1], r[2], r[3]);
       }
     }
     // Scale (log2 units), mask; the rows' new maxima (across the quad that shares a row).
@@ -246,7 +259,7 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_bf16(FwdBf16 f) {
         const int r = e / 2, j = j0 + 8 * n + 2 * t + (e & 1);
         const bool hidden = j >= f.Sk || (f.causal && j > row[r] + (f.Sk - f.Sq));
         float x = s[n][e] * sl;
-        if (mask && !hidden && row[r] < f.Sq) x += mask_log2(f.mask, mask, row[r], j);
+        if (mask && !hidden && row[r] < f.Sq) x += mask_log2<kF16>(f.mask, mask, row[r], j);
         s[n][e] = hidden ? kNegInf : x;
         mx[r] = fmaxf(mx[r], s[n][e]);
       }
@@ -276,8 +289,8 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_bf16(FwdBf16 f) {
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {
       unsigned pa[4];
-      acc_to_a(pa, p, kk);
-      product_kn<kD>(acc, pa, vb, 16 * kk, at);
+      acc_to_a<kF16>(pa, p, kk);
+      product_kn<kD, kF16>(acc, pa, vb, 16 * kk, at);
     }
     __syncthreads();  // every warp is done with this tile's buffers before tile it + 2 lands there
   }
@@ -295,7 +308,7 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_bf16(FwdBf16 f) {
 #pragma unroll
     for (int n = 0; n < kD / 8; ++n)
       if (8 * n < f.D)
-        *reinterpret_cast<unsigned*>(out + 8 * n) = pack_bf16(acc[n][2 * r] * inv[r], acc[n][2 * r + 1] * inv[r]);
+        *reinterpret_cast<unsigned*>(out + 8 * n) = pack16<kF16>(acc[n][2 * r] * inv[r], acc[n][2 * r + 1] * inv[r]);
     if (f.lse && t == 0) f.lse[(i64(b) * f.H + h) * f.Sq + row[r]] = l[r] > 0 ? (m[r] + __log2f(l[r])) * kLn2 : kNegInf;
   }
 }
@@ -312,7 +325,7 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_bf16(FwdBf16 f) {
 // The streamed tiles (query tiles with their lse and D_i, or key tiles) are double
 // buffered by cp.async like the forward's.
 
-struct BwdBf16 {
+struct Bwd16 {
   int B, H, Hkv, Sq, Sk, D;
   float scale;
   bool causal;
@@ -334,14 +347,15 @@ constexpr int smem_bwd_q() {
 }
 
 // D_i = sum_d dO_i,d O_i,d: a warp per row (bf16 in, FP32 out).
-__global__ void attention_bwd_dot_bf16(BwdBf16 f, float* dd) {
+template <bool kF16>
+__global__ void attention_bwd_dot_16(Bwd16 f, float* dd) {
   const i64 row = i64(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
   if (row >= i64(f.B) * f.H * f.Sq) return;
   const int i = int(row % f.Sq), h = int(row / f.Sq % f.H), b = int(row / f.Sq / f.H);
   const u16* o = head(f.o, b, h) + i64(i) * f.o.ss;
   const u16* g = head(f.d_o, b, h) + i64(i) * f.d_o.ss;
   float acc = 0;
-  for (int d = int(threadIdx.x % 32); d < f.D; d += 32) acc += float_from_bf16_bits(o[d]) * float_from_bf16_bits(g[d]);
+  for (int d = int(threadIdx.x % 32); d < f.D; d += 32) acc += decode16<kF16>(o[d]) * decode16<kF16>(g[d]);
   for (int m = 16; m > 0; m /= 2) acc += __shfl_xor_sync(0xffffffffu, acc, m);
   if (threadIdx.x % 32 == 0) dd[row] = acc;
 }
@@ -350,7 +364,7 @@ __global__ void attention_bwd_dot_bf16(BwdBf16 f, float* dd) {
 // tile first_q + step % per_head): its Q and dO tiles, lse and D_i into buffer step % 2.
 // Rows past Sq read nothing (zeros; the kernel hides them).
 template <int kD>
-__device__ __forceinline__ void issue_queries(const BwdBf16& f, u16* qs, u16* gs, float* lse_s, float* dd_s, int b,
+__device__ __forceinline__ void issue_queries(const Bwd16& f, u16* qs, u16* gs, float* lse_s, float* dd_s, int b,
                                               int h0, int first_q, int per_head, int step) {
   constexpr int kTile = kQ * (kD + 8);
   const int h = h0 + step / per_head, i0 = first_q + step % per_head * kQ, buf = step & 1;
@@ -364,8 +378,8 @@ __device__ __forceinline__ void issue_queries(const BwdBf16& f, u16* qs, u16* gs
   }
 }
 
-template <int kD>
-__global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
+template <int kD, bool kF16>
+__global__ void __launch_bounds__(kThreads) attention_bwd_kv_16(Bwd16 f) {
   constexpr int ld = kD + 8, kTile = kQ * ld;
   TG_DYNAMIC_SHARED(u16, smem);
   u16* ks = smem;                // [64][ld]  keys (A of S^T = K Q^T)
@@ -403,8 +417,8 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
     const u16* mask = f.mask.data ? head(f.mask, b, h) : nullptr;
     // S^T = K Q^T and dP^T = V dO^T (this warp's 16 keys x 32 queries).
     float p[kQ / 8][4], dp[kQ / 8][4];
-    product_nt<kD, kQ>(p, ks, 16 * w, qb, at);
-    product_nt<kD, kQ>(dp, vs, 16 * w, gb, at);
+    product_nt<kD, kQ, kF16>(p, ks, 16 * w, qb, at);
+    product_nt<kD, kQ, kF16>(dp, vs, 16 * w, gb, at);
     // P^T = 2^(S^T scale log2 e + mask log2 e - lse log2 e), zero where hidden, past the
     // matrix or for a fully masked row (lse = -inf); dS^T = P^T (dP^T - D).
 #pragma unroll
@@ -415,7 +429,7 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
         const float l = ls[qi];
         const bool hidden = j >= f.Sk || i >= f.Sq || l == kNegInf || (f.causal && j > i + (f.Sk - f.Sq));
         float x = p[n][e] * sl - l * kLog2e;
-        if (mask && !hidden) x += mask_log2(f.mask, mask, i, j);
+        if (mask && !hidden) x += mask_log2<kF16>(f.mask, mask, i, j);
         p[n][e] = hidden ? 0.0f : ex2_approx(x);
         dp[n][e] = p[n][e] * (dp[n][e] - ds[qi]);
       }
@@ -423,19 +437,19 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_bf16(BwdBf16 f) {
 #pragma unroll
     for (int kk = 0; kk < kQ / 16; ++kk) {
       unsigned pa[4], da[4];
-      acc_to_a(pa, p, kk);
-      acc_to_a(da, dp, kk);
-      product_kn<kD>(dv, pa, gb, 16 * kk, at);
-      product_kn<kD>(dk, da, qb, 16 * kk, at);
+      acc_to_a<kF16>(pa, p, kk);
+      acc_to_a<kF16>(da, dp, kk);
+      product_kn<kD, kF16>(dv, pa, gb, 16 * kk, at);
+      product_kn<kD, kF16>(dk, da, qb, 16 * kk, at);
     }
     __syncthreads();  // every warp is done with this step's buffers before step + 2 lands there
   }
-  store_rows<kD>(head(f.dk, b, hk), f.dk.ss, j0 + 16 * w, f.Sk, f.D, dk, f.scale, g, t);
-  store_rows<kD>(head(f.dv, b, hk), f.dv.ss, j0 + 16 * w, f.Sk, f.D, dv, 1.0f, g, t);
+  store_rows<kD, kF16>(head(f.dk, b, hk), f.dk.ss, j0 + 16 * w, f.Sk, f.D, dk, f.scale, g, t);
+  store_rows<kD, kF16>(head(f.dv, b, hk), f.dv.ss, j0 + 16 * w, f.Sk, f.D, dv, 1.0f, g, t);
 }
 
-template <int kD>
-__global__ void __launch_bounds__(kThreads) attention_bwd_q_bf16(BwdBf16 f) {
+template <int kD, bool kF16>
+__global__ void __launch_bounds__(kThreads) attention_bwd_q_16(Bwd16 f) {
   constexpr int ld = kD + 8, kTile = kKeys * ld;
   TG_DYNAMIC_SHARED(u16, smem);
   u16* qs = smem;               // [64][ld] queries (A of S = Q K^T)
@@ -480,8 +494,8 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q_bf16(BwdBf16 f) {
     const u16 *kb = ks + (it & 1) * kTile, *vb = vs + (it & 1) * kTile;
     // S = Q K^T and dP = dO V^T (this warp's 16 queries x 64 keys).
     float p[kKeys / 8][4], dp[kKeys / 8][4];
-    product_nt<kD, kKeys>(p, qs, 16 * w, kb, at);
-    product_nt<kD, kKeys>(dp, gs, 16 * w, vb, at);
+    product_nt<kD, kKeys, kF16>(p, qs, 16 * w, kb, at);
+    product_nt<kD, kKeys, kF16>(dp, gs, 16 * w, vb, at);
 #pragma unroll
     for (int n = 0; n < kKeys / 8; ++n)
 #pragma unroll
@@ -489,19 +503,19 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q_bf16(BwdBf16 f) {
         const int r = e / 2, j = j0 + 8 * n + 2 * t + (e & 1);
         const bool hidden = j >= f.Sk || lse2[r] == kNegInf || (f.causal && j > row[r] + (f.Sk - f.Sq));
         float x = p[n][e] * sl - lse2[r];
-        if (mask && !hidden) x += mask_log2(f.mask, mask, row[r], j);
+        if (mask && !hidden) x += mask_log2<kF16>(f.mask, mask, row[r], j);
         p[n][e] = hidden ? 0.0f : ex2_approx(x);
         dp[n][e] = p[n][e] * (dp[n][e] - dd[r]);  // dS
       }
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {
       unsigned da[4];
-      acc_to_a(da, dp, kk);
-      product_kn<kD>(dq, da, kb, 16 * kk, at);
+      acc_to_a<kF16>(da, dp, kk);
+      product_kn<kD, kF16>(dq, da, kb, 16 * kk, at);
     }
     __syncthreads();
   }
-  store_rows<kD>(head(f.dq, b, h), f.dq.ss, i0 + 16 * w, f.Sq, f.D, dq, f.scale, g, t);
+  store_rows<kD, kF16>(head(f.dq, b, h), f.dq.ss, i0 + 16 * w, f.Sq, f.D, dq, f.scale, g, t);
 }
 
 // The launch geometry, shared by the launches (attention_bf16.cu) and the emulated ones
@@ -509,10 +523,10 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q_bf16(BwdBf16 f) {
 struct Grid {
   unsigned x, y;
 };
-inline Grid fwd_grid(const FwdBf16& f) { return {unsigned((f.Sq + kFwdRows - 1) / kFwdRows), unsigned(f.B * f.H)}; }
-inline Grid bwd_kv_grid(const BwdBf16& f) { return {unsigned((f.Sk + kKeys - 1) / kKeys), unsigned(f.B * f.Hkv)}; }
-inline Grid bwd_q_grid(const BwdBf16& f) { return {unsigned((f.Sq + kRows - 1) / kRows), unsigned(f.B * f.H)}; }
-constexpr int kDotThreads = 256;  // attention_bwd_dot_bf16: a warp per row
+inline Grid fwd_grid(const Fwd16& f) { return {unsigned((f.Sq + kFwdRows - 1) / kFwdRows), unsigned(f.B * f.H)}; }
+inline Grid bwd_kv_grid(const Bwd16& f) { return {unsigned((f.Sk + kKeys - 1) / kKeys), unsigned(f.B * f.Hkv)}; }
+inline Grid bwd_q_grid(const Bwd16& f) { return {unsigned((f.Sq + kRows - 1) / kRows), unsigned(f.B * f.H)}; }
+constexpr int kDotThreads = 256;  // attention_bwd_dot_16: a warp per row
 inline unsigned bwd_dot_blocks(i64 rows) { return unsigned((rows + kDotThreads / 32 - 1) / (kDotThreads / 32)); }
 
 }  // namespace tg::cuda::attn16

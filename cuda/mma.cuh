@@ -16,6 +16,7 @@
 #ifndef TG_SIMT_HOST
 
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -115,6 +116,12 @@ __device__ __forceinline__ float ex2_approx(float x) {
 // Two floats rounded to nearest-even bf16 in one register (lo in the lower half).
 __device__ __forceinline__ unsigned pack_bf16(float lo, float hi) {
   const __nv_bfloat162 p = __floats2bfloat162_rn(lo, hi);  // .x (low half) = lo
+  return *reinterpret_cast<const unsigned*>(&p);
+}
+
+// The same in f16 (IEEE binary16: subnormals kept, overflow to inf).
+__device__ __forceinline__ unsigned pack_f16(float lo, float hi) {
+  const __half2 p = __floats2half2_rn(lo, hi);  // .x (low half) = lo
   return *reinterpret_cast<const unsigned*>(&p);
 }
 

@@ -56,6 +56,10 @@ void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& args, float* l
 // dv bf16 (overwritten) from q, k, v, o, d_o bf16 and the forward's FP32 lse; the same
 // limits and mask.
 void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& args, const float* lse);
+// The same pair on f16 (IEEE binary16) tensors: the same kernels with mma .f16, P and dS
+// rounded to f16.
+void attention_forward_f16(const AttentionForwardArgs<float16>& args, float* lse);
+void attention_backward_f16(const AttentionBackwardArgs<float16>& args, const float* lse);
 // One launch per 24 parameters (a multi-tensor apply); the slots' arrays on the device.
 void sgd_step(const SgdConfig& c, std::span<const ParamSlot<float>> slots);
 void adam_step(const AdamConfig& c, std::span<const ParamSlot<float>> slots);

@@ -46,17 +46,23 @@ TENSOR_CORE = {
     # operands stored k-major: the other transposes).
     "gemm_half_ring_128x128<false,": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32, RING_NEEDS),
     "gemm_half_ring_128x128<true,": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 32, RING_NEEDS),
-    # Attention forward on BF16 tensor cores: per 64-key tile, S = Q K^T and O += P V;
+    # Attention forward on 16-bit tensor cores: per 64-key tile, S = Q K^T and O += P V;
     # K and V double-buffered by cp.async, their fragments by ldmatrix (V's by .trans).
-    "attention_fwd_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, ATTENTION_NEEDS),
-    "attention_fwd_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, ATTENTION_NEEDS),
+    "attention_fwd_16<64, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, ATTENTION_NEEDS),
+    "attention_fwd_16<128, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 128, ATTENTION_NEEDS),
+    "attention_fwd_16<64, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 64, ATTENTION_NEEDS),
+    "attention_fwd_16<128, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 128, ATTENTION_NEEDS),
     # Its backward: per 32-query step S^T, dP^T, dV, dK; per 64-key step S, dP, dQ. At
     # head dim 128 the k loop of S and dP stays rolled (unrolled, it spills): 80 and 96
     # in the loop's text, 128 and 192 per step.
-    "attention_bwd_kv_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, ATTENTION_NEEDS),
-    "attention_bwd_kv_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 80, ATTENTION_NEEDS),
-    "attention_bwd_q_bf16<64>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, ATTENTION_NEEDS),
-    "attention_bwd_q_bf16<128>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, ATTENTION_NEEDS),
+    "attention_bwd_kv_16<64, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, ATTENTION_NEEDS),
+    "attention_bwd_kv_16<128, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 80, ATTENTION_NEEDS),
+    "attention_bwd_q_16<64, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, ATTENTION_NEEDS),
+    "attention_bwd_q_16<128, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, ATTENTION_NEEDS),
+    "attention_bwd_kv_16<64, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 64, ATTENTION_NEEDS),
+    "attention_bwd_kv_16<128, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 80, ATTENTION_NEEDS),
+    "attention_bwd_q_16<64, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 96, ATTENTION_NEEDS),
+    "attention_bwd_q_16<128, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 96, ATTENTION_NEEDS),
     # The Hopper kernel (sm_90a): 4 warpgroup MMAs per k tile of 64, operands by TMA.
     "gemm_wgmma_128x128<0>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", 4, WGMMA_NEEDS),
     "gemm_wgmma_128x128<1>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", 4, WGMMA_NEEDS),

@@ -17,6 +17,7 @@
 #include <numeric>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cuda/ops.hpp"
@@ -435,20 +436,32 @@ TEST(CudaOps, AttentionForwardAndBackwardMatchTheReference) {
 
 // ---- optimizers ----
 
-// BF16 tensor-core attention, forward and backward: against the double reference on the
-// rounded inputs. The error comes from P rounded to bf16 before P V (2^-9 relative per weight)
+// 16-bit (bf16, f16) tensor-core attention, forward and backward: against the double
+// reference on the rounded inputs. The error comes from P rounded to bf16 before P V (2^-9 relative per weight)
 // and O rounded to bf16 (2^-9): bound 1e-2 in norm (DESIGN.md's bf16 range); lse is
 // FP32 from unrounded probabilities: 1e-5. Odd lengths, grouped heads, both layouts,
 // causal rows that see nothing (Sq > Sk), Sk == 0, every compiled head dim and
 // zero-padded ones, and a bf16 additive mask broadcast over batch or heads with -inf
 // entries (rows of only -inf among them).
-TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
-  TG_REQUIRE_GPU();
-  TG_TEST_RNG(rng);
+template <class H>
+void attention_forward16(const AttentionForwardArgs<H>& a, float* lse) {
+  if constexpr (std::is_same_v<H, float16>) cuda::attention_forward_f16(a, lse);
+  else cuda::attention_forward_bf16(a, lse);
+}
+template <class H>
+void attention_backward16(const AttentionBackwardArgs<H>& a, const float* lse) {
+  if constexpr (std::is_same_v<H, float16>) cuda::attention_backward_f16(a, lse);
+  else cuda::attention_backward_bf16(a, lse);
+}
+
+// One 16-bit type's run of the test below (H: H or float16).
+template <class H>
+void check_attention16(testing::Rng& rng, int reps) {
+  constexpr bool f16 = std::is_same_v<H, float16>;
   const index_t seqs[] = {0, 1, 33, 64, 65, 130, 257};
   const index_t dims[] = {64, 128, 8, 40, 72, 120};
   double worst = 0, worst_bwd = 0;
-  for (int rep = 0; rep < 36; ++rep) {
+  for (int rep = 0; rep < reps; ++rep) {
     AttentionDims d;
     d.batch = rng.integer(1, 2);
     d.kv_heads = rng.integer(1, 2);
@@ -457,14 +470,14 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
     d.head_dim = dims[rep % 6];
     const bool causal = rng.coin(), bshd = rng.coin(), masked = rep % 3 == 2;
     std::ostringstream what;
-    what << "B" << d.batch << " H" << d.heads << "/" << d.kv_heads << " Sq" << d.seq_q << " Sk" << d.seq_k << " D"
+    what << (f16 ? "f16 " : "bf16 ") << "B" << d.batch << " H" << d.heads << "/" << d.kv_heads << " Sq" << d.seq_q << " Sk" << d.seq_k << " D"
          << d.head_dim << (causal ? " causal" : "") << (masked ? " mask" : "") << (bshd ? " bshd" : " bhsd");
     SCOPED_TRACE(what.str());
     const Dense4 q(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd), k(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd),
         v(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd);
     // Round to bf16: the kernel's inputs, and the reference's (decoded exactly).
     auto round = [](const std::vector<float>& f, std::vector<std::uint16_t>& bits, std::vector<double>& dec) {
-      testing::Rounded16 r = testing::round16(f, false);
+      testing::Rounded16 r = testing::round16(f, f16);
       bits = std::move(r.bits), dec = std::move(r.values);
     };
     std::vector<std::uint16_t> qb, kb, vb;
@@ -494,17 +507,17 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
     Buffer dq = upload(qb), dk = upload(kb), dv = upload(vb);
     Buffer dout = upload(std::vector<std::uint16_t>(q.data.size(), 0x7fc0));  // NaN-poisoned
     Dev dlse(std::vector<float>(lse_ref.size(), kNaN));
-    AttentionForwardArgs<bfloat16> fa;
+    AttentionForwardArgs<H> fa;
     fa.dims = d, fa.scale = ra.scale, fa.causal = causal;
-    fa.q = q.view<const bfloat16>(dq.as<bfloat16>()), fa.k = k.view<const bfloat16>(dk.as<bfloat16>());
-    fa.v = v.view<const bfloat16>(dv.as<bfloat16>()), fa.o = q.view<bfloat16>(dout.as<bfloat16>());
+    fa.q = q.view<const H>(dq.as<H>()), fa.k = k.view<const H>(dk.as<H>());
+    fa.v = v.view<const H>(dv.as<H>()), fa.o = q.view<H>(dout.as<H>());
     Buffer dmask = upload(mb);
-    if (masked) fa.mask = View4<const bfloat16>{dmask.as<bfloat16>(), msb, 0, d.seq_k, 1};
-    cuda::attention_forward_bf16(fa, dlse.ptr());
+    if (masked) fa.mask = View4<const H>{dmask.as<H>(), msb, 0, d.seq_k, 1};
+    attention_forward16(fa, dlse.ptr());
     std::vector<std::uint16_t> ob(q.data.size());
     if (!ob.empty()) cuda::copy_bytes(ob.data(), false, dout.data(), true, ob.size() * 2);
     std::vector<double> o(ob.size());
-    for (std::size_t i = 0; i < ob.size(); ++i) o[i] = float_from_bf16_bits(ob[i]);
+    for (std::size_t i = 0; i < ob.size(); ++i) o[i] = (f16 ? float_from_f16_bits(ob[i]) : float_from_bf16_bits(ob[i]));
     EXPECT_TRUE(testing::rel_close(o, o_ref, 1e-2));
     EXPECT_TRUE(testing::rel_close(dlse.download(lse_ref.size()), lse_ref, 1e-5));
     worst = std::max(worst, testing::relative_error(o, o_ref));
@@ -525,17 +538,17 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
     Buffer dgo = upload(gb);
     Buffer ddq = upload(std::vector<std::uint16_t>(q.data.size(), 0x7fc0)), ddk = upload(std::vector<std::uint16_t>(k.data.size(), 0x7fc0));
     Buffer ddv = upload(std::vector<std::uint16_t>(v.data.size(), 0x7fc0));
-    AttentionBackwardArgs<bfloat16> ba;
+    AttentionBackwardArgs<H> ba;
     ba.dims = d, ba.scale = fa.scale, ba.causal = causal, ba.q = fa.q, ba.k = fa.k, ba.v = fa.v, ba.mask = fa.mask;
-    ba.o = q.view<const bfloat16>(dout.as<bfloat16>()), ba.d_o = q.view<const bfloat16>(dgo.as<bfloat16>());
-    ba.dq = q.view<bfloat16>(ddq.as<bfloat16>()), ba.dk = k.view<bfloat16>(ddk.as<bfloat16>());
-    ba.dv = v.view<bfloat16>(ddv.as<bfloat16>());
-    cuda::attention_backward_bf16(ba, dlse.ptr());
+    ba.o = q.view<const H>(dout.as<H>()), ba.d_o = q.view<const H>(dgo.as<H>());
+    ba.dq = q.view<H>(ddq.as<H>()), ba.dk = k.view<H>(ddk.as<H>());
+    ba.dv = v.view<H>(ddv.as<H>());
+    attention_backward16(ba, dlse.ptr());
     auto decode = [](Buffer& buf, std::size_t n) {
       std::vector<std::uint16_t> h(n);
       if (n) cuda::copy_bytes(h.data(), false, buf.data(), true, n * 2);
       std::vector<double> out(n);
-      for (std::size_t i = 0; i < n; ++i) out[i] = float_from_bf16_bits(h[i]);
+      for (std::size_t i = 0; i < n; ++i) out[i] = (f16 ? float_from_f16_bits(h[i]) : float_from_bf16_bits(h[i]));
       return out;
     };
     const std::vector<double> gq = decode(ddq, q.data.size()), gk = decode(ddk, k.data.size());
@@ -546,9 +559,19 @@ TEST(CudaOps, Bf16AttentionMatchesTheReferenceOnItsRoundedInputs) {
     worst_bwd = std::max({worst_bwd, testing::relative_error(gq, dq_ref), testing::relative_error(gk, dk_ref),
                           testing::relative_error(gv, dv_ref)});
   }
-  RecordProperty("bf16_attention_worst_relative_error", std::to_string(worst));
-  RecordProperty("bf16_attention_backward_worst_relative_error", std::to_string(worst_bwd));
-  std::printf("BF16 attention: worst relative norm error forward %.2e, backward %.2e (bound 1e-2)\n", worst, worst_bwd);
+  const std::string name = f16 ? "f16" : "bf16";
+  ::testing::Test::RecordProperty(name + "_attention_worst_relative_error", std::to_string(worst));
+  ::testing::Test::RecordProperty(name + "_attention_backward_worst_relative_error", std::to_string(worst_bwd));
+  std::printf("%s attention: worst relative norm error forward %.2e, backward %.2e (bound 1e-2)\n", name.c_str(), worst,
+              worst_bwd);
+}
+
+// Both 16-bit types (the same kernels; f16's P and dS are rounded to f16, closer).
+TEST(CudaOps, SixteenBitAttentionMatchesTheReferenceOnItsRoundedInputs) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  check_attention16<bfloat16>(rng, 36);
+  check_attention16<float16>(rng, 24);
   // What the path does not take is a clear error: a head dim it has no kernel for.
   for (index_t bad_dim : {index_t(100), index_t(136)}) {
     AttentionForwardArgs<bfloat16> bad;

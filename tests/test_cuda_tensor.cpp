@@ -281,16 +281,18 @@ TEST(CudaTensor, SixteenBitCastsMatmulAndAutocastMatchTheCpu) {
   }
 }
 
-// Autocast bf16 attention on the device: the bf16 tensor-core kernels (the graph says
-// so), within bf16's error of the CPU's f32 attention, forward and backward; with and
-// without causal masking and an additive mask, at a compiled head dim and a padded one.
-TEST(CudaTensor, AutocastBf16AttentionUsesTheTensorCoreKernels) {
+// Autocast attention on the device, bf16 and f16: the 16-bit tensor-core kernels (the
+// graph says so), within bf16's error of the CPU's f32 attention, forward and backward;
+// with and without causal masking and an additive mask, at a compiled head dim and a
+// padded one.
+TEST(CudaTensor, AutocastAttentionUsesTheTensorCoreKernels) {
   TG_REQUIRE_GPU();
   Generator g(31);
-  for (int rep = 0; rep < 4; ++rep) {
-    const bool causal = rep % 2 == 1, masked = rep >= 2;
+  for (int rep = 0; rep < 8; ++rep) {
+    const DType dt = rep >= 4 ? DType::f16 : DType::bf16;
+    const bool causal = rep % 2 == 1, masked = rep % 4 >= 2;
     const index_t D = masked ? 40 : 64;
-    SCOPED_TRACE(std::string(causal ? "causal" : "") + (masked ? " mask, D 40" : " D 64"));
+    SCOPED_TRACE(std::string(dtype_name(dt)) + (causal ? " causal" : "") + (masked ? " mask, D 40" : " D 64"));
     const TensorOptions req = TensorOptions().with_requires_grad();
     const Tensor q = Tensor::randn({2, 4, 70, D}, req, &g), k = Tensor::randn({2, 2, 75, D}, req, &g);
     const Tensor v = Tensor::randn({2, 2, 75, D}, req, &g), w = Tensor::randn({2, 4, 70, D}, {}, &g);
@@ -300,7 +302,7 @@ TEST(CudaTensor, AutocastBf16AttentionUsesTheTensorCoreKernels) {
     const Tensor vg = v.to(kGpu).detach().requires_grad_();
     Tensor yc, yg;
     {
-      AutocastGuard amp(DType::bf16);
+      AutocastGuard amp(dt);
       yc = scaled_dot_product_attention(q, k, v, mask, causal);  // the CPU: f32
       yg = scaled_dot_product_attention(qg, kg, vg, masked ? mask.to(kGpu) : Tensor(), causal);
     }
@@ -308,7 +310,7 @@ TEST(CudaTensor, AutocastBf16AttentionUsesTheTensorCoreKernels) {
     ASSERT_TRUE(yg.grad_fn());
     ASSERT_FALSE(yg.grad_fn()->next.empty());
     ASSERT_TRUE(yg.grad_fn()->next[0].node);
-    EXPECT_STREQ(yg.grad_fn()->next[0].node->name(), "AttentionBf16Backward");
+    EXPECT_STREQ(yg.grad_fn()->next[0].node->name(), "Attention16Backward");
     EXPECT_TRUE(same_values(yg, yc, 1e-2));
     sum(yc * w).backward();
     sum(yg * w.to(kGpu)).backward();
@@ -329,7 +331,7 @@ TEST(CudaTensor, Bf16AttentionTakesBf16TensorsStraight) {
   const Tensor yg = scaled_dot_product_attention(qg, kg, vg, {}, true);
   EXPECT_EQ(yg.dtype(), DType::bf16);
   ASSERT_TRUE(yg.grad_fn());
-  EXPECT_STREQ(yg.grad_fn()->name(), "AttentionBf16Backward");
+  EXPECT_STREQ(yg.grad_fn()->name(), "Attention16Backward");
   const Tensor q32 = q.to(DType::f32).requires_grad_(), k32 = k.to(DType::f32).requires_grad_();
   const Tensor v32 = v.to(DType::f32).requires_grad_();
   const Tensor yc = scaled_dot_product_attention(q32, k32, v32, {}, true);

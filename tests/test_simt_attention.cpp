@@ -140,19 +140,17 @@ TEST(Simt, DivergentCollectivesAndDeadlocksAreErrors) {
 
 // ---- the attention kernels ----
 
-// A dense (n0, n1, n2, n3) bf16 tensor, (b, h, s, d) in memory or (b, s, h, d), with its
-// values decoded exactly (the reference's inputs).
-struct Bf16Tensor {
+// A dense (n0, n1, n2, n3) 16-bit tensor (bf16, or f16), (b, h, s, d) in memory or
+// (b, s, h, d), with its values decoded exactly (the reference's inputs).
+struct Tensor16 {
   index_t n1, n2, n3;
-  bool bshd;
+  bool bshd, f16;
   std::vector<u16> bits;
   std::vector<double> values;
-  Bf16Tensor(testing::Rng& rng, index_t a, index_t b, index_t c, index_t d, bool seq_major)
-      : n1(b), n2(c), n3(d), bshd(seq_major), bits(std::size_t(a * b * c * d)), values(bits.size()) {
-    for (std::size_t i = 0; i < bits.size(); ++i) {
-      bits[i] = bf16_bits_from_float(float(rng.uniform(-1, 1)));
-      values[i] = float_from_bf16_bits(bits[i]);
-    }
+  Tensor16(testing::Rng& rng, index_t a, index_t b, index_t c, index_t d, bool seq_major, bool is_f16)
+      : n1(b), n2(c), n3(d), bshd(seq_major), f16(is_f16) {
+    testing::Rounded16 r = testing::round16(testing::random_vec<float>(rng, a * b * c * d), f16);
+    bits = std::move(r.bits), values = std::move(r.values);
   }
   template <class T>
   View4<T> view(T* p) const {
@@ -160,54 +158,60 @@ struct Bf16Tensor {
   }
   std::vector<double> decoded(const std::vector<u16>& out) const {
     std::vector<double> v(out.size());
-    for (std::size_t i = 0; i < out.size(); ++i) v[i] = float_from_bf16_bits(out[i]);
+    for (std::size_t i = 0; i < out.size(); ++i) v[i] = f16 ? float_from_f16_bits(out[i]) : float_from_bf16_bits(out[i]);
     return v;
   }
 };
 
-template <int kD>
-void run_forward(const a16::FwdBf16& f) {
-  run(a16::fwd_grid(f), a16::kFwdThreads, a16::smem_fwd<kD>(), [&] { a16::attention_fwd_bf16<kD>(f); });
+template <int kD, bool kF16>
+void run_forward(const a16::Fwd16& f) {
+  run(a16::fwd_grid(f), a16::kFwdThreads, a16::smem_fwd<kD>(), [&] { a16::attention_fwd_16<kD, kF16>(f); });
 }
-template <int kD>
-void run_backward(const a16::BwdBf16& f, float* dd) {
+template <int kD, bool kF16>
+void run_backward(const a16::Bwd16& f, float* dd) {
   const a16::i64 rows = a16::i64(f.B) * f.H * f.Sq;
-  if (rows > 0) run({a16::bwd_dot_blocks(rows), 1}, a16::kDotThreads, 0, [&] { a16::attention_bwd_dot_bf16(f, dd); });
-  if (f.Sk > 0) run(a16::bwd_kv_grid(f), a16::kThreads, a16::smem_bwd_kv<kD>(), [&] { a16::attention_bwd_kv_bf16<kD>(f); });
-  if (f.Sq > 0) run(a16::bwd_q_grid(f), a16::kThreads, a16::smem_bwd_q<kD>(), [&] { a16::attention_bwd_q_bf16<kD>(f); });
+  if (rows > 0) run({a16::bwd_dot_blocks(rows), 1}, a16::kDotThreads, 0, [&] { a16::attention_bwd_dot_16<kF16>(f, dd); });
+  if (f.Sk > 0)
+    run(a16::bwd_kv_grid(f), a16::kThreads, a16::smem_bwd_kv<kD>(), [&] { a16::attention_bwd_kv_16<kD, kF16>(f); });
+  if (f.Sq > 0)
+    run(a16::bwd_q_grid(f), a16::kThreads, a16::smem_bwd_q<kD>(), [&] { a16::attention_bwd_q_16<kD, kF16>(f); });
 }
 
 // Random shapes as the GPU test draws them (smaller: the emulator runs a thread at a
 // time): odd lengths, grouped heads, both layouts, causal rows that see nothing, Sk == 0,
 // both compiled head dims and zero-padded ones, a mask broadcast over heads with -inf
-// entries and a fully masked row; outputs poisoned before each call.
-TEST(SimtAttention, Bf16KernelsMatchTheReferenceOnTheirRoundedInputs) {
+// entries and a fully masked row; outputs poisoned before each call. Reps 0-11 in bf16,
+// 12-23 in f16 (the same kernels with mma .f16 and f16 rounding).
+TEST(SimtAttention, SixteenBitKernelsMatchTheReferenceOnTheirRoundedInputs) {
   TG_TEST_RNG(rng);
   const index_t seqs[] = {0, 1, 33, 64, 65, 130};
   const index_t dims[] = {64, 128, 8, 40, 72, 120};
   double worst = 0, worst_bwd = 0;
-  for (int rep = 0; rep < 12; ++rep) {
+  for (int rep = 0; rep < 24; ++rep) {
+    const bool f16 = rep >= 12;
     AttentionDims d;
     d.batch = rng.integer(1, 2);
     d.kv_heads = rng.integer(1, 2);
     d.heads = d.kv_heads * rng.integer(1, 2);
-    d.seq_q = seqs[rng.integer(1, 5)], d.seq_k = seqs[rng.integer(rep == 5 ? 0 : 1, 5)];
+    d.seq_q = seqs[rng.integer(1, 5)], d.seq_k = seqs[rng.integer(rep % 12 == 5 ? 0 : 1, 5)];
     d.head_dim = dims[rep % 6];
     const bool causal = rep % 4 >= 2, bshd = rng.coin(), masked = rep % 3 == 1;
     std::ostringstream what;
-    what << "B" << d.batch << " H" << d.heads << "/" << d.kv_heads << " Sq" << d.seq_q << " Sk" << d.seq_k << " D"
+    what << (f16 ? "f16 " : "bf16 ") << "B" << d.batch << " H" << d.heads << "/" << d.kv_heads << " Sq" << d.seq_q << " Sk" << d.seq_k << " D"
          << d.head_dim << (causal ? " causal" : "") << (masked ? " mask" : "") << (bshd ? " bshd" : " bhsd");
     SCOPED_TRACE(what.str());
-    const Bf16Tensor q(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd), k(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd),
-        v(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd), g(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd);
+    const Tensor16 q(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd, f16),
+        k(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd, f16), v(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd, f16),
+        g(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd, f16);
     // The mask: (Sq, Sk) per batch, broadcast over heads; a tenth -inf, row 0 all -inf.
     const index_t msb = d.seq_q * d.seq_k;
     std::vector<u16> mask_bits(std::size_t(d.batch * msb));
     std::vector<double> mask_values(mask_bits.size());
     for (std::size_t i = 0; i < mask_bits.size(); ++i) {
       const bool hide = rng.integer(0, 9) == 0 || index_t(i) % msb < d.seq_k;
-      mask_bits[i] = bf16_bits_from_float(hide ? -kInf : float(rng.uniform(-2, 2)));
-      mask_values[i] = float_from_bf16_bits(mask_bits[i]);
+      const float m = hide ? -kInf : float(rng.uniform(-2, 2));
+      mask_bits[i] = f16 ? f16_bits_from_float(m) : bf16_bits_from_float(m);
+      mask_values[i] = f16 ? float_from_f16_bits(mask_bits[i]) : float_from_bf16_bits(mask_bits[i]);
     }
     const float scale = float(1 / std::sqrt(double(d.head_dim)));
 
@@ -224,12 +228,12 @@ TEST(SimtAttention, Bf16KernelsMatchTheReferenceOnTheirRoundedInputs) {
     // The kernels' forward, outputs poisoned.
     std::vector<u16> o(q.bits.size(), 0x7fc0);
     std::vector<float> lse(lse_ref.size(), std::nanf(""));
-    a16::FwdBf16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
+    a16::Fwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
                    causal, q.view<const u16>(q.bits.data()), k.view<const u16>(k.bits.data()),
                    v.view<const u16>(v.bits.data()), {}, q.view<u16>(o.data()), lse.data()};
     if (masked) f.mask = {mask_bits.data(), msb, 0, d.seq_k, 1};
-    if (d.head_dim <= 64) run_forward<64>(f);
-    else run_forward<128>(f);
+    if (d.head_dim <= 64) f16 ? run_forward<64, true>(f) : run_forward<64, false>(f);
+    else f16 ? run_forward<128, true>(f) : run_forward<128, false>(f);
     const std::vector<double> o_got = q.decoded(o);
     EXPECT_TRUE(testing::rel_close(o_got, o_ref, 1e-2)) << "O";
     EXPECT_TRUE(testing::rel_close(std::vector<double>(lse.begin(), lse.end()), lse_ref, 1e-5)) << "lse";
@@ -245,11 +249,11 @@ TEST(SimtAttention, Bf16KernelsMatchTheReferenceOnTheirRoundedInputs) {
     attention_backward_ref<double>(rb);
     std::vector<u16> dq(q.bits.size(), 0x7fc0), dk(k.bits.size(), 0x7fc0), dv(v.bits.size(), 0x7fc0);
     std::vector<float> dd(lse.size() + 1, std::nanf(""));
-    a16::BwdBf16 b{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
+    a16::Bwd16 b{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
                    causal, f.q, f.k, f.v, q.view<const u16>(o.data()), g.view<const u16>(g.bits.data()), f.mask,
                    q.view<u16>(dq.data()), k.view<u16>(dk.data()), v.view<u16>(dv.data()), lse.data(), dd.data()};
-    if (d.head_dim <= 64) run_backward<64>(b, dd.data());
-    else run_backward<128>(b, dd.data());
+    if (d.head_dim <= 64) f16 ? run_backward<64, true>(b, dd.data()) : run_backward<64, false>(b, dd.data());
+    else f16 ? run_backward<128, true>(b, dd.data()) : run_backward<128, false>(b, dd.data());
     const std::vector<double> gq = q.decoded(dq), gk = k.decoded(dk), gv = v.decoded(dv);
     EXPECT_TRUE(testing::rel_close(gq, dq_ref, 1e-2)) << "dQ";
     EXPECT_TRUE(testing::rel_close(gk, dk_ref, 1e-2)) << "dK";
@@ -257,7 +261,7 @@ TEST(SimtAttention, Bf16KernelsMatchTheReferenceOnTheirRoundedInputs) {
     worst_bwd = std::max({worst_bwd, testing::relative_error(gq, dq_ref), testing::relative_error(gk, dk_ref),
                           testing::relative_error(gv, dv_ref)});
   }
-  std::printf("emulated bf16 attention: worst relative norm error forward %.2e, backward %.2e (bound 1e-2); "
+  std::printf("emulated 16-bit attention: worst relative norm error forward %.2e, backward %.2e (bound 1e-2); "
               "%lld blocks, %lld collectives, %lld fiber switches\n",
               worst, worst_bwd, simt::stats().blocks, simt::stats().collectives, simt::stats().switches);
 }

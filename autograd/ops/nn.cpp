@@ -5,6 +5,7 @@
 // double backward.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 #include "autograd/detail.hpp"
 #include "autograd/node.hpp"
@@ -187,12 +188,20 @@ struct AttentionBackward final : Node {
   }
 };
 
-// Attention on a GPU's bf16 tensor cores: q, k, v, o (and the mask) bf16, lse FP32.
-struct AttentionBf16Backward final : Node {
+// The 16-bit attention kernels for dtype h (bf16 or f16) on Args<H>: fn(H{}).
+template <class F>
+decltype(auto) with_half_type(DType h, F&& fn) {
+  if (h == DType::f16) return fn(float16{});
+  return fn(bfloat16{});
+}
+
+// Attention on a GPU's 16-bit tensor cores: q, k, v, o (and the mask) bf16 or f16, lse FP32.
+struct Attention16Backward final : Node {
   SavedTensor q, k, v, mask, o, lse;
+  DType dtype = DType::bf16;
   bool causal = false;
   float scale = 0;
-  const char* name() const override { return "AttentionBf16Backward"; }
+  const char* name() const override { return "Attention16Backward"; }
   void release_saved() override { q.reset(), k.reset(), v.reset(), mask.reset(), o.reset(), lse.reset(); }
   index_t saved_bytes() const override {
     return q.bytes() + k.bytes() + v.bytes() + mask.bytes() + o.bytes() + lse.bytes();
@@ -201,27 +210,31 @@ struct AttentionBf16Backward final : Node {
     no_double_backward("scaled_dot_product_attention");
     const Tensor qv = q.unpack(*this), kv = k.unpack(*this), vv = v.unpack(*this), mv = mask.unpack(*this),
                  ov = o.unpack(*this), lv = lse.unpack(*this);
-    const Tensor gd = g.detach().to(DType::bf16).contiguous();  // o's gradient, as a bf16 output's
-    Tensor dq = make_tensor(qv.sizes(), DType::bf16, qv.device());
-    Tensor dk = make_tensor(kv.sizes(), DType::bf16, kv.device());
-    Tensor dv = make_tensor(vv.sizes(), DType::bf16, vv.device());
-    AttentionBackwardArgs<bfloat16> a;
-    a.dims = {qv.size(0), qv.size(1), kv.size(1), qv.size(2), kv.size(2), qv.size(3)};
-    a.scale = scale, a.causal = causal;
-    a.q = view4<bfloat16, const bfloat16>(qv), a.k = view4<bfloat16, const bfloat16>(kv);
-    a.v = view4<bfloat16, const bfloat16>(vv), a.o = view4<bfloat16, const bfloat16>(ov);
-    if (mv.defined()) a.mask = view4<bfloat16, const bfloat16>(mv);
-    a.d_o = view4<bfloat16, const bfloat16>(gd);
-    a.dq = view4<bfloat16, bfloat16>(dq), a.dk = view4<bfloat16, bfloat16>(dk), a.dv = view4<bfloat16, bfloat16>(dv);
-    cuda::attention_backward_bf16(a, lv.data<float>());
+    const Tensor gd = g.detach().to(dtype).contiguous();  // o's gradient, as a 16-bit output's
+    Tensor dq = make_tensor(qv.sizes(), dtype, qv.device());
+    Tensor dk = make_tensor(kv.sizes(), dtype, kv.device());
+    Tensor dv = make_tensor(vv.sizes(), dtype, vv.device());
+    with_half_type(dtype, [&](auto zero) {
+      using H = decltype(zero);
+      AttentionBackwardArgs<H> a;
+      a.dims = {qv.size(0), qv.size(1), kv.size(1), qv.size(2), kv.size(2), qv.size(3)};
+      a.scale = scale, a.causal = causal;
+      a.q = view4<H, const H>(qv), a.k = view4<H, const H>(kv), a.v = view4<H, const H>(vv);
+      a.o = view4<H, const H>(ov);
+      if (mv.defined()) a.mask = view4<H, const H>(mv);
+      a.d_o = view4<H, const H>(gd);
+      a.dq = view4<H, H>(dq), a.dk = view4<H, H>(dk), a.dv = view4<H, H>(dv);
+      if constexpr (std::is_same_v<H, float16>) cuda::attention_backward_f16(a, lv.data<float>());
+      else cuda::attention_backward_bf16(a, lv.data<float>());
+    });
     return {dq, dk, dv};
   }
 };
 
-// A bf16 (B, H, S, D) tensor as the tensor-core kernels read it: unit stride along D,
+// A 16-bit (B, H, S, D) tensor as the tensor-core kernels read it: unit stride along D,
 // other strides multiples of 8 elements, 16-byte aligned data; else a contiguous copy
 // (differentiable either way).
-Tensor bf16_kernel_ready(const Tensor& t) {
+Tensor kernel_ready16(const Tensor& t) {
   const Tensor c = t.contiguous();
   const auto& st = c.strides();
   const bool ready = st[3] == 1 && st[0] % 8 == 0 && st[1] % 8 == 0 && st[2] % 8 == 0 &&
@@ -336,41 +349,46 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     m = make_view(mask.detach(), detail::broadcast_view(mask, full), mask.offset());
   }
   const float sc = float(scale.value_or(1.0 / std::sqrt(double(D))));
-  // On a GPU's bf16 tensor cores: bf16 tensors, or f32 ones under autocast bf16 (behind
-  // differentiable casts, the result cast back), wherever the kernels apply (head dims 8
-  // to 128 in steps of 8; an f32 mask is rounded to bf16 as the inputs are).
-  const bool autocast_bf16 = autocast_dtype() == DType::bf16 && q.dtype() == DType::f32;
-  if (q.device().is_cuda() && (q.dtype() == DType::bf16 || autocast_bf16) && D >= 8 && D <= 128 && D % 8 == 0) {
-    const Tensor qh = bf16_kernel_ready(q.to(DType::bf16)), kh = bf16_kernel_ready(k.to(DType::bf16)),
-                 vh = bf16_kernel_ready(v.to(DType::bf16));
+  // On a GPU's 16-bit tensor cores: bf16 or f16 tensors, or f32 ones under a 16-bit
+  // autocast (behind differentiable casts, the result cast back), wherever the kernels
+  // apply (head dims 8 to 128 in steps of 8; an f32 mask is rounded as the inputs are).
+  const DType h = detail::is_half(q.dtype())                                           ? q.dtype()
+                  : q.dtype() == DType::f32 && detail::is_half(autocast_dtype()) ? autocast_dtype()
+                                                                                 : DType::f32;
+  if (q.device().is_cuda() && h != DType::f32 && D >= 8 && D <= 128 && D % 8 == 0) {
+    const Tensor qh = kernel_ready16(q.to(h)), kh = kernel_ready16(k.to(h)), vh = kernel_ready16(v.to(h));
     Tensor mh;
     if (mask.defined()) {
-      const Tensor m16 = mask.detach().to(DType::bf16);
+      const Tensor m16 = mask.detach().to(h);
       const index_t full[] = {B, H, Sq, Sk};
       mh = make_view(m16, detail::broadcast_view(m16, full), m16.offset());
     }
-    Tensor o16 = make_tensor(q.sizes(), DType::bf16, q.device());
+    Tensor o16 = make_tensor(q.sizes(), h, q.device());
     Tensor lse = make_tensor(std::vector<index_t>{B, H, Sq}, DType::f32, q.device());
-    AttentionForwardArgs<bfloat16> a;
-    a.dims = {B, H, k.size(1), Sq, Sk, D};
-    a.scale = sc, a.causal = causal;
-    a.q = view4<bfloat16, const bfloat16>(qh), a.k = view4<bfloat16, const bfloat16>(kh);
-    a.v = view4<bfloat16, const bfloat16>(vh), a.o = view4<bfloat16, bfloat16>(o16);
-    if (mh.defined()) a.mask = view4<bfloat16, const bfloat16>(mh);
-    cuda::attention_forward_bf16(a, lse.data<float>());
+    with_half_type(h, [&](auto zero) {
+      using T16 = decltype(zero);
+      AttentionForwardArgs<T16> a;
+      a.dims = {B, H, k.size(1), Sq, Sk, D};
+      a.scale = sc, a.causal = causal;
+      a.q = view4<T16, const T16>(qh), a.k = view4<T16, const T16>(kh), a.v = view4<T16, const T16>(vh);
+      a.o = view4<T16, T16>(o16);
+      if (mh.defined()) a.mask = view4<T16, const T16>(mh);
+      if constexpr (std::is_same_v<T16, float16>) cuda::attention_forward_f16(a, lse.data<float>());
+      else cuda::attention_forward_bf16(a, lse.data<float>());
+    });
     if (needs_graph({&qh, &kh, &vh})) {
-      auto n = std::make_shared<AttentionBf16Backward>();
+      auto n = std::make_shared<Attention16Backward>();
       n->q = SavedTensor(qh), n->k = SavedTensor(kh), n->v = SavedTensor(vh);
       if (mh.defined()) n->mask = SavedTensor(mh);
       n->o = SavedTensor(o16.detach()), n->lse = SavedTensor(lse);
-      n->causal = causal, n->scale = sc;
+      n->dtype = h, n->causal = causal, n->scale = sc;
       attach(n, {&qh, &kh, &vh}, o16, where);
     }
-    Tensor o = autocast_bf16 ? o16.to(DType::f32) : o16;
+    Tensor o = q.dtype() == DType::f32 ? o16.to(DType::f32) : o16;
     if (anomaly_enabled()) check_finite(o, "forward", o.grad_fn().get(), op, where);
     return o;
   }
-  // Other 16-bit tensors (the CPU, f16, head dims the kernels lack): computed in f32 and
+  // Other 16-bit tensors (the CPU, head dims the kernels lack): computed in f32 and
   // rounded once, through differentiable casts.
   if (detail::is_half(q.dtype()))
     return scaled_dot_product_attention(q.to(DType::f32), k.to(DType::f32), v.to(DType::f32),

@@ -161,5 +161,8 @@ inline void mma_tf32(float (&c)[4], const unsigned (&a)[4], const unsigned (&b)[
 inline unsigned pack_bf16(float lo, float hi) {
   return unsigned(bf16_bits_from_float(lo)) | (unsigned(bf16_bits_from_float(hi)) << 16);
 }
+inline unsigned pack_f16(float lo, float hi) {
+  return unsigned(f16_bits_from_float(lo)) | (unsigned(f16_bits_from_float(hi)) << 16);
+}
 
 }  // namespace tg::cuda
