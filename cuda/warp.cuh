@@ -2,7 +2,9 @@
 // entropy, reductions): shuffles within a warp, shared memory across a block's warps.
 #pragma once
 
+#ifndef TG_SIMT_HOST  // the host SIMT emulator (tests/simt) stands in for CUDA
 #include <cuda_runtime.h>
+#endif
 
 namespace tg::cuda {
 

@@ -41,12 +41,14 @@ struct LaneIn {
   Op op = Op::none;
   const std::uint16_t* row = nullptr;
   unsigned a[4] = {}, b0 = 0, b1 = 0;
-  float c[4] = {}, v = 0;
+  float c[4] = {};
+  std::uint32_t v = 0;
   int lane_mask = 0;
 };
 struct LaneOut {
   unsigned r[4] = {};
-  float d[4] = {}, v = 0;
+  float d[4] = {};
+  std::uint32_t v = 0;
 };
 
 struct Copy {
@@ -77,7 +79,7 @@ struct State {
   std::vector<Warp> warps;
   ucontext_t scheduler{};
   int current = -1;
-  Dim3 block, block_dim;
+  Dim3 block, block_dim, grid;
   int live = 0, barrier_arrived = 0;
   std::uint64_t barrier_generation = 0, events = 0;
   std::string error;
@@ -288,6 +290,7 @@ const Dim3& thread_idx() { return me().tid; }
 void* dynamic_shared() { return state().shared; }
 const Dim3& block_idx() { return state().block; }
 const Dim3& block_dim() { return state().block_dim; }
+const Dim3& grid_dim() { return state().grid; }
 const Stats& stats() { return state().stats; }
 
 void sync_threads() {
@@ -301,7 +304,7 @@ void sync_threads() {
   }
 }
 
-float shfl_xor(float v, int lane_mask) {
+std::uint32_t shfl_xor(std::uint32_t v, int lane_mask) {
   LaneIn in;
   in.op = Op::shfl, in.v = v, in.lane_mask = lane_mask & 31;
   return collective(in).v;
@@ -391,7 +394,7 @@ void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, const std::function
   for (Fiber& f : s.fibers)
     if (!f.stack) f.stack = std::make_unique<char[]>(kStackBytes);
   s.kernel = &kernel;
-  s.block_dim = block;
+  s.block_dim = block, s.grid = grid;
   s.shared_bytes = shared_bytes;
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)

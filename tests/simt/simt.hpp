@@ -57,15 +57,16 @@ struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
 };
 
-// The running fiber's threadIdx; the running block's blockIdx, and blockDim.
+// The running fiber's threadIdx; the running block's blockIdx; blockDim and gridDim.
 const Dim3& thread_idx();
 const Dim3& block_idx();
 const Dim3& block_dim();
+const Dim3& grid_dim();
 
 // The running block's dynamic shared memory (launch()'s shared_bytes, 128-byte aligned).
 void* dynamic_shared();
 void sync_threads();
-float shfl_xor(float v, int lane_mask);
+std::uint32_t shfl_xor(std::uint32_t bits, int lane_mask);  // a 32-bit word, as the hardware moves it
 void ldmatrix_x4(unsigned (&r)[4], const std::uint16_t* row, bool trans);
 void mma_m16n8k16(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1, bool f16);
 void mma_m16n8k8_tf32(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1);
@@ -97,10 +98,19 @@ void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, const std::function
 #define threadIdx (::tg::simt::thread_idx())
 #define blockIdx (::tg::simt::block_idx())
 #define blockDim (::tg::simt::block_dim())
+#define gridDim (::tg::simt::grid_dim())
 
 inline void __syncthreads() { ::tg::simt::sync_threads(); }
-inline float __shfl_xor_sync(unsigned /*mask: the emulator takes the whole warp*/, float v, int lane_mask) {
-  return ::tg::simt::shfl_xor(v, lane_mask);
+// Shuffles move 32-bit words (a double as two, as the hardware does); the mask is taken
+// as the whole warp.
+template <class T>
+T __shfl_xor_sync(unsigned /*mask*/, T v, int lane_mask) {
+  static_assert(sizeof(T) == 4 || sizeof(T) == 8, "32- or 64-bit values");
+  std::uint32_t w[sizeof(T) / 4];
+  std::memcpy(w, &v, sizeof v);
+  for (std::uint32_t& x : w) x = ::tg::simt::shfl_xor(x, lane_mask);
+  std::memcpy(&v, w, sizeof v);
+  return v;
 }
 inline float __log2f(float x) { return std::log2(x); }
 inline float __expf(float x) { return std::exp(x); }
@@ -127,6 +137,15 @@ inline unsigned __float_as_uint(float f) {
   std::memcpy(&u, &f, sizeof u);
   return u;
 }
+inline float __int_as_float(int i) {
+  float f;
+  std::memcpy(&f, &i, sizeof f);
+  return f;
+}
+struct float2 {
+  float x, y;
+};
+inline float2 make_float2(float x, float y) { return {x, y}; }
 
 namespace tg::cuda {
 

@@ -1,0 +1,398 @@
+// CUDA activations and softmax, step 1 (cuda/NOTES.md).
+//   activations: a grid-stride loop over the elements, 128-bit loads and stores when
+//                every row is 16-byte aligned and cols % 4 == 0, scalar otherwise;
+//   softmax:     a warp per row up to 1024 columns (8 rows per block, the row in
+//                registers), a 512-thread block per row with the row in shared memory up
+//                to 48K columns (forward), a 256-thread block per row beyond; one pass for the row's statistics (online max and sum,
+//                with the +inf count and a NaN flag for the special rows of
+//                kernels/softmax.hpp), merged by shuffles (and shared memory across the
+//                warps of a block), then one pass that writes.
+//
+// The kernels live here, apart from their launches (cuda/kernels.cu), so that the host
+// SIMT emulator (tests/simt) can run the same source on the CPU (where a cluster is one
+// block: ClusterPlace's cluster calls exist on sm_90 only).
+#pragma once
+
+#ifndef TG_SIMT_HOST
+#include <cooperative_groups.h>
+#include <cuda_runtime.h>
+#endif
+
+#include <cstdint>
+#include <limits>
+
+#include "cuda/act.cuh"
+#include "cuda/mma.cuh"
+#include "cuda/warp.cuh"
+#include "kernels/activation.hpp"
+
+namespace tg::cuda::rowk {
+
+// Rows over blockIdx.y (grid-stride), columns over blockIdx.x and the threads: no
+// division per element (a 64-bit div/mod per float4 cost the forward ~15% of the copy's
+// speed). Contiguous calls without a bias come as one long row (act_launch collapses
+// them), so the columns are 64-bit.
+template <bool kBackward>
+__global__ void act_scalar(Act kind, float slope, int rows, std::int64_t cols, const float* x, std::int64_t ldx,
+                           const float* bias, const float* dy, std::int64_t lddy, float* y, std::int64_t ldy) {
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (std::int64_t c = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; c < cols;
+         c += std::int64_t(gridDim.x) * blockDim.x) {
+      const float z = x[r * ldx + c] + (bias ? bias[c] : 0.0f);
+      y[r * ldy + c] = kBackward ? dy[r * lddy + c] * act_derivative1(kind, slope, z) : act_forward1(kind, slope, z);
+    }
+}
+
+template <bool kBackward>
+__global__ void act_vec4(Act kind, float slope, int rows, std::int64_t cols, const float* x, std::int64_t ldx,
+                         const float* bias, const float* dy, std::int64_t lddy, float* y, std::int64_t ldy) {
+  const std::int64_t c4 = cols / 4;
+  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < c4;
+         i += std::int64_t(gridDim.x) * blockDim.x) {
+      const std::int64_t c = 4 * i;
+      float4 v = *reinterpret_cast<const float4*>(x + r * ldx + c);
+      if (bias) {
+        const float4 b = *reinterpret_cast<const float4*>(bias + c);
+        v.x += b.x, v.y += b.y, v.z += b.z, v.w += b.w;
+      }
+      float4 o;
+      if constexpr (kBackward) {
+        const float4 g = *reinterpret_cast<const float4*>(dy + r * lddy + c);
+        o = make_float4(g.x * act_derivative1(kind, slope, v.x), g.y * act_derivative1(kind, slope, v.y),
+                        g.z * act_derivative1(kind, slope, v.z), g.w * act_derivative1(kind, slope, v.w));
+      } else {
+        o = make_float4(act_forward1(kind, slope, v.x), act_forward1(kind, slope, v.y), act_forward1(kind, slope, v.z),
+                        act_forward1(kind, slope, v.w));
+      }
+      *reinterpret_cast<float4*>(y + r * ldy + c) = o;
+    }
+}
+
+
+// ---- softmax ----
+
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+struct Stats {
+  float m, s;  // running max of the finite entries and sum of exp(x - m)
+  int pinf;    // entries equal to +inf
+  int nan;     // any NaN
+};
+
+__device__ __forceinline__ void add(Stats& st, float v) {
+  if (v != v) st.nan = 1;
+  else if (v == kInf) ++st.pinf;
+  else if (v > -kInf) {
+    if (v > st.m) {
+      st.s = st.s * __expf(st.m - v) + 1.0f;  // exp(-inf) = 0 when st.m is still -inf
+      st.m = v;
+    } else {
+      st.s += __expf(v - st.m);
+    }
+  }
+}
+
+__device__ __forceinline__ Stats merge(Stats a, Stats b) {
+  Stats r;
+  r.m = fmaxf(a.m, b.m);
+  r.s = (a.m > -kInf ? a.s * __expf(a.m - r.m) : 0.0f) + (b.m > -kInf ? b.s * __expf(b.m - r.m) : 0.0f);
+  r.pinf = a.pinf + b.pinf;
+  r.nan = a.nan | b.nan;
+  return r;
+}
+
+__device__ __forceinline__ Stats warp_merge(Stats st) {
+  for (int o = 16; o > 0; o /= 2) {
+    Stats other{__shfl_xor_sync(0xffffffffu, st.m, o), __shfl_xor_sync(0xffffffffu, st.s, o),
+                __shfl_xor_sync(0xffffffffu, st.pinf, o), __shfl_xor_sync(0xffffffffu, st.nan, o)};
+    st = merge(st, other);
+  }
+  return st;
+}
+
+__device__ __forceinline__ Stats block_stats(Stats st) { return block_all(st, Stats{-kInf, 0.0f, 0, 0}, warp_merge); }
+
+// A row's output from its statistics, with the special rows of kernels/softmax.hpp.
+struct RowOutput {
+  bool log, nan, any_pinf, masked;
+  float pinf_out, m, log_s, inv_s;
+  __device__ RowOutput(const Stats& st, bool lg)
+      : log(lg), nan(st.nan != 0), any_pinf(st.pinf > 0), masked(st.m == -kInf),
+        pinf_out(lg ? -logf(float(st.pinf)) : 1.0f / float(st.pinf)), m(st.m), log_s(logf(st.s)), inv_s(1.0f / st.s) {}
+  __device__ float operator()(float v) const {
+    if (nan) return __int_as_float(0x7fc00000);
+    if (any_pinf) return v == kInf ? pinf_out : (log ? -kInf : 0.0f);
+    if (masked) return log ? -kInf : 0.0f;
+    return log ? v - m - log_s : __expf(v - m) * inv_s;
+  }
+};
+
+// Rows past the shared-memory limit: a block per row, one pass for the statistics and
+// one that reads the row again to write.
+__global__ void softmax_fwd_block(bool log, int cols, const float* x, std::int64_t ldx, float* y, std::int64_t ldy) {
+  const float* xr = x + std::int64_t(blockIdx.x) * ldx;
+  float* yr = y + std::int64_t(blockIdx.x) * ldy;
+  Stats st{-kInf, 0.0f, 0, 0};
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) add(st, xr[j]);
+  const RowOutput out(block_stats(st), log);
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) yr[j] = out(xr[j]);
+}
+
+// Rows past 1024 columns: a thread-block cluster per row (Hopper's distributed shared
+// memory). Each of the cluster's blocks copies its piece of the row into its shared
+// memory, kUnroll 16-byte loads in flight per thread, takes the piece's statistics,
+// publishes them in shared memory, and after a cluster barrier merges every block's
+// statistics in rank order (so all blocks agree, bit for bit), then writes its piece
+// from shared memory: the row is read from DRAM once, and the pieces are small enough
+// for several blocks per SM to overlap their read and write phases (one 512-thread
+// block per 32768-column row, the previous design, kept too few loads in flight: 45% of
+// the copy). Without clusters (before sm_90, or a build for an older architecture) the
+// cluster is one block and the row must fit in its shared memory.
+constexpr int kUnroll = 8;
+
+// Copies src[0, len) to dst (16-byte pieces when kVec; len % 4 == 0 then) and adds
+// every value to st. Each thread touches only its own elements: the same mapping as
+// for_own below, so no barrier is needed between the copy and the later reads.
+template <bool kVec, class F>
+__device__ __forceinline__ void copy_in(const float* src, int len, float* dst, F&& f) {
+  constexpr int w = kVec ? 4 : 1;
+  const int step = int(blockDim.x) * w;
+  for (int base = int(threadIdx.x) * w; base < len; base += step * kUnroll) {
+    float4 q[kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int j = base + u * step;
+      if (j < len) {
+        if constexpr (kVec) q[u] = *reinterpret_cast<const float4*>(src + j);
+        else q[u].x = src[j];
+      }
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int j = base + u * step;
+      if (j < len) {
+        if constexpr (kVec) {
+          *reinterpret_cast<float4*>(dst + j) = q[u];
+          f(q[u].x), f(q[u].y), f(q[u].z), f(q[u].w);
+        } else {
+          dst[j] = q[u].x;
+          f(q[u].x);
+        }
+      }
+    }
+  }
+}
+
+// Calls g(j) for the elements copy_in gave this thread (j in whole 4-groups when kVec).
+template <bool kVec, class G>
+__device__ __forceinline__ void for_own(int len, G&& g) {
+  constexpr int w = kVec ? 4 : 1;
+  for (int j = int(threadIdx.x) * w; j < len; j += int(blockDim.x) * w) g(j);
+}
+
+// This block's rank in its cluster and the cluster's size (1 and 1 without clusters).
+struct ClusterPlace {
+  unsigned rank = 0, size = 1;
+  __device__ ClusterPlace() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    const cooperative_groups::cluster_group c = cooperative_groups::this_cluster();
+    rank = c.block_rank();
+    size = c.num_blocks();
+#endif
+  }
+  // A barrier over the cluster's threads; for a cluster of one block, over the block's
+  // (the statistics still pass through `mine` in shared memory: without it, warps read
+  // `mine` before thread 0 has written it, or after the next row has overwritten it; the
+  // SIMT emulator found that race).
+  __device__ void sync() const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (size > 1) {
+      cooperative_groups::this_cluster().sync();
+      return;
+    }
+#endif
+    __syncthreads();
+  }
+  // `value` (in this block's shared memory) as block `q` of the cluster holds it.
+  template <class T>
+  __device__ T read(T* value, unsigned q) const {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    if (size > 1) return *cooperative_groups::this_cluster().map_shared_rank(value, q);
+#endif
+    (void)q;
+    return *value;
+  }
+};
+
+template <bool kVec>
+__global__ void softmax_fwd_cluster(bool log, int rows, int cols, int chunk, const float* x, std::int64_t ldx,
+                                    float* y, std::int64_t ldy) {
+  TG_DYNAMIC_SHARED(float, piece);
+  __shared__ Stats mine;
+  const ClusterPlace cl;
+  const int begin = int(cl.rank) * chunk, len = max(0, min(cols - begin, chunk));
+  for (int r = int(blockIdx.x / cl.size); r < rows; r += int(gridDim.x / cl.size)) {
+    const float* xr = x + std::int64_t(r) * ldx + begin;
+    float* yr = y + std::int64_t(r) * ldy + begin;
+    Stats st{-kInf, 0.0f, 0, 0};
+    copy_in<kVec>(xr, len, piece, [&](float v) { add(st, v); });
+    st = block_stats(st);
+    if (threadIdx.x == 0) mine = st;
+    cl.sync();  // every block's statistics are published
+    Stats all{-kInf, 0.0f, 0, 0};
+    for (unsigned q = 0; q < cl.size; ++q) all = merge(all, cl.read(&mine, q));
+    cl.sync();  // every block has read them: `mine` may change (next row) or go (exit)
+    const RowOutput out(all, log);
+    for_own<kVec>(len, [&](int j) {
+      if constexpr (kVec) {
+        const float4 q = *reinterpret_cast<const float4*>(piece + j);
+        *reinterpret_cast<float4*>(yr + j) = make_float4(out(q.x), out(q.y), out(q.z), out(q.w));
+      } else {
+        yr[j] = out(piece[j]);
+      }
+    });
+  }
+}
+
+// The backward's pieces: y and dy both in shared memory, the row sums merged as above.
+template <bool kVec>
+__global__ void softmax_bwd_cluster(bool log, int rows, int cols, int chunk, const float* y, std::int64_t ldy,
+                                    const float* dy, std::int64_t lddy, float* dx, std::int64_t lddx) {
+  TG_DYNAMIC_SHARED(float, piece);  // y's piece, then dy's
+  __shared__ float2 mine;                         // (sum, finite entries)
+  const ClusterPlace cl;
+  const int begin = int(cl.rank) * chunk, len = max(0, min(cols - begin, chunk));
+  float* yp = piece;
+  float* gp = piece + chunk;
+  for (int r = int(blockIdx.x / cl.size); r < rows; r += int(gridDim.x / cl.size)) {
+    const float* yr = y + std::int64_t(r) * ldy + begin;
+    const float* gr = dy + std::int64_t(r) * lddy + begin;
+    float* out = dx + std::int64_t(r) * lddx + begin;
+    float finite = 0;
+    copy_in<kVec>(yr, len, yp, [&](float v) { finite += (log && v != -kInf) ? 1.0f : 0.0f; });
+    float acc = 0;
+    if (log) {
+      copy_in<kVec>(gr, len, gp, [&](float g) { acc += g; });
+    } else {
+      // dot(dy, y): the thread's own y values sit in yp at the same offsets.
+      copy_in<kVec>(gr, len, gp, [](float) {});
+      for_own<kVec>(len, [&](int j) {
+        for (int e = 0; e < (kVec ? 4 : 1); ++e) acc += gp[j + e] * yp[j + e];
+      });
+    }
+    acc = block_sum(acc);
+    finite = block_sum(finite);
+    if (threadIdx.x == 0) mine = make_float2(acc, finite);
+    cl.sync();
+    float2 all = make_float2(0.0f, 0.0f);
+    for (unsigned q = 0; q < cl.size; ++q) {
+      const float2 p = cl.read(&mine, q);
+      all.x += p.x, all.y += p.y;
+    }
+    cl.sync();
+    const bool masked = log && all.y == 0.0f;
+    for_own<kVec>(len, [&](int j) {
+      for (int e = 0; e < (kVec ? 4 : 1); ++e) {
+        const float yv = yp[j + e], g = gp[j + e];
+        out[j + e] = log ? (masked ? 0.0f : g - __expf(yv) * all.x) : yv * (g - all.x);
+      }
+    });
+  }
+}
+
+__global__ void softmax_bwd_block(bool log, int cols, const float* y, std::int64_t ldy, const float* dy,
+                                  std::int64_t lddy, float* dx, std::int64_t lddx) {
+  const float* yr = y + std::int64_t(blockIdx.x) * ldy;
+  const float* gr = dy + std::int64_t(blockIdx.x) * lddy;
+  float* out = dx + std::int64_t(blockIdx.x) * lddx;
+  float acc = 0, finite = 0;
+  for (int j = threadIdx.x; j < cols; j += blockDim.x) {
+    acc += log ? gr[j] : gr[j] * yr[j];
+    finite += (log && yr[j] != -kInf) ? 1.0f : 0.0f;
+  }
+  acc = block_sum(acc);
+  const bool masked = log && block_sum(finite) == 0.0f;
+  for (int j = threadIdx.x; j < cols; j += blockDim.x)
+    out[j] = log ? (masked ? 0.0f : gr[j] - __expf(yr[j]) * acc) : yr[j] * (gr[j] - acc);
+}
+
+// Rows of up to 1024 columns, a warp per row, the row held in registers (32 values per
+// lane) so that it is read once: kVec = 4 reads and writes 16 bytes per lane and step
+// (cols % 4 == 0 and aligned rows), 1 reads 4.
+constexpr int kRowMax = 1024, kPerLane = kRowMax / 32;
+
+template <int kVec>
+__device__ __forceinline__ void load_row(const float* r, int cols, int lane, float (&v)[kPerLane]) {
+#pragma unroll
+  for (int t = 0; t < kPerLane / kVec; ++t) {
+    const int c = (t * 32 + lane) * kVec;
+    if constexpr (kVec == 4) {
+      if (c < cols) {
+        const float4 q = *reinterpret_cast<const float4*>(r + c);
+        v[4 * t] = q.x, v[4 * t + 1] = q.y, v[4 * t + 2] = q.z, v[4 * t + 3] = q.w;
+      } else {
+        v[4 * t] = v[4 * t + 1] = v[4 * t + 2] = v[4 * t + 3] = -kInf;
+      }
+    } else {
+      v[t] = c < cols ? r[c] : -kInf;
+    }
+  }
+}
+
+template <int kVec>
+__device__ __forceinline__ void store_row(float* r, int cols, int lane, const float (&v)[kPerLane]) {
+#pragma unroll
+  for (int t = 0; t < kPerLane / kVec; ++t) {
+    const int c = (t * 32 + lane) * kVec;
+    if (c >= cols) continue;
+    if constexpr (kVec == 4) {
+      *reinterpret_cast<float4*>(r + c) = make_float4(v[4 * t], v[4 * t + 1], v[4 * t + 2], v[4 * t + 3]);
+    } else {
+      r[c] = v[t];
+    }
+  }
+}
+
+template <int kVec>
+__global__ void softmax_fwd_regs(bool log, int rows, int cols, const float* x, std::int64_t ldx, float* y,
+                                 std::int64_t ldy) {
+  const int r = int(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  if (r >= rows) return;
+  float v[kPerLane];
+  load_row<kVec>(x + std::int64_t(r) * ldx, cols, lane, v);
+  Stats st{-kInf, 0.0f, 0, 0};
+#pragma unroll
+  for (int t = 0; t < kPerLane; ++t) add(st, v[t]);  // padding is -inf: it adds nothing
+  const RowOutput out(warp_merge(st), log);
+#pragma unroll
+  for (int t = 0; t < kPerLane; ++t) v[t] = out(v[t]);
+  store_row<kVec>(y + std::int64_t(r) * ldy, cols, lane, v);
+}
+
+template <int kVec>
+__global__ void softmax_bwd_regs(bool log, int rows, int cols, const float* y, std::int64_t ldy, const float* dy,
+                                 std::int64_t lddy, float* dx, std::int64_t lddx) {
+  const int r = int(blockIdx.x * (blockDim.x / 32) + threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  if (r >= rows) return;
+  float yv[kPerLane], gv[kPerLane];
+  load_row<kVec>(y + std::int64_t(r) * ldy, cols, lane, yv);
+  load_row<kVec>(dy + std::int64_t(r) * lddy, cols, lane, gv);
+  float acc = 0, finite = 0;
+#pragma unroll
+  for (int t = 0; t < kPerLane; ++t) {
+    // Which column register t holds (load_row's layout); past cols it is padding.
+    const bool real = ((t / kVec) * 32 + lane) * kVec + t % kVec < cols;
+    const float g = real ? gv[t] : 0.0f;
+    acc += log ? g : (real ? g * yv[t] : 0.0f);
+    finite += (log && real && yv[t] != -kInf) ? 1.0f : 0.0f;
+  }
+  acc = warp_sum(acc);
+  const bool masked = log && warp_sum(finite) == 0.0f;
+#pragma unroll
+  for (int t = 0; t < kPerLane; ++t)
+    gv[t] = log ? (masked ? 0.0f : gv[t] - __expf(yv[t]) * acc) : yv[t] * (gv[t] - acc);
+  store_row<kVec>(dx + std::int64_t(r) * lddx, cols, lane, gv);
+}
+
+}  // namespace tg::cuda::rowk

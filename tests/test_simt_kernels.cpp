@@ -1,0 +1,174 @@
+// The activation and softmax kernels (cuda/kernels.cuh), their own source, run on the CPU
+// by the SIMT emulator (tests/simt), against the double references with the GPU test's
+// bounds (test_cuda_kernels): activations forward and backward in both kernels (16-byte
+// and scalar), with and without a bias, special values; softmax and log_softmax forward
+// and backward in the warp-per-row kernel (both widths), the block-per-row kernel and the
+// cluster kernel (a cluster of one block: the emulator has no clusters), with a fully
+// masked row, +inf, a NaN row and a masked entry. Outputs and padding NaN-poisoned.
+#include "tests/simt/simt.hpp"
+// The kernels, compiled for the host against the emulator.
+#include "cuda/kernels.cuh"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels/activation.hpp"
+#include "kernels/softmax.hpp"
+#include "tests/support/testing.hpp"
+
+namespace tg {
+namespace {
+
+namespace rk = cuda::rowk;
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Both NaN, equal infinities, or |got - want| <= tol (1 + |want|); the padding untouched.
+::testing::AssertionResult close(const std::vector<float>& got, const std::vector<double>& want, index_t rows,
+                                 index_t cols, index_t ld, double tol) {
+  for (index_t i = 0; i < rows; ++i)
+    for (index_t j = 0; j < ld; ++j) {
+      const std::size_t k = std::size_t(i * ld + j);
+      if (j >= cols) {
+        if (!std::isnan(got[k])) return ::testing::AssertionFailure() << "wrote the padding at (" << i << ", " << j << ")";
+        continue;
+      }
+      const double g = got[k], w = want[k];
+      const bool ok = (std::isnan(w) && std::isnan(g)) || (std::isinf(w) && g == w) ||
+                      (std::isfinite(w) && std::fabs(g - w) <= tol * (1 + std::fabs(w)));
+      if (!ok) return ::testing::AssertionFailure() << "(" << i << ", " << j << "): got " << g << ", want " << w;
+    }
+  return ::testing::AssertionSuccess();
+}
+
+void launch(unsigned blocks_x, unsigned blocks_y, unsigned threads, std::size_t shared, const std::function<void()>& k) {
+  simt::launch({blocks_x, blocks_y, 1}, {threads, 1, 1}, shared, k);
+}
+
+TEST(SimtKernels, ActivationsMatchTheReferenceInBothKernels) {
+  TG_TEST_RNG(rng);
+  const Act acts[] = {Act::none, Act::relu, Act::leaky_relu, Act::gelu_erf, Act::gelu_tanh, Act::silu, Act::sigmoid, Act::tanh};
+  for (Act a : acts)
+    for (int rep = 0; rep < 4; ++rep) {
+      const bool vec = rep % 2 == 1, with_bias = rep >= 2;
+      const index_t rows = rng.integer(1, 9), cols = vec ? 4 * rng.integer(1, 40) : rng.integer(1, 150);
+      const index_t ld = vec ? cols + 4 * rng.integer(0, 1) : cols + rng.integer(0, 3);
+      std::vector<float> x = testing::random_vec<float>(rng, rows * ld, -6, 6), dy = testing::random_vec<float>(rng, rows * ld);
+      const std::vector<float> bias = testing::random_vec<float>(rng, cols);
+      const float special[] = {kInf, -kInf, std::numeric_limits<float>::quiet_NaN(), 0.0f, -0.0f, 30.0f, -30.0f};
+      for (index_t j = 0; j < std::min<index_t>(cols, 7); ++j) x[std::size_t(j)] = special[j];
+      const Activation act{a, 0.1f};
+      std::vector<double> xd(x.begin(), x.end()), dyd(dy.begin(), dy.end()), bd(bias.begin(), bias.end());
+      std::vector<double> want(x.size()), dwant(x.size());
+      act_forward_ref<double>(act, rows, cols, xd.data(), ld, with_bias ? bd.data() : nullptr, want.data(), ld);
+      act_backward_ref<double>(act, rows, cols, xd.data(), ld, with_bias ? bd.data() : nullptr, dyd.data(), ld,
+                               dwant.data(), ld);
+      std::vector<float> y(x.size(), std::nanf("")), dx(x.size(), std::nanf(""));
+      const float* b = with_bias ? bias.data() : nullptr;
+      // A grid smaller than the work in both directions: the grid-stride loops go round.
+      const unsigned gx = 2, gy = unsigned(std::min<index_t>(rows, 3));
+      for (bool backward : {false, true}) {
+        float* out = backward ? dx.data() : y.data();
+        std::function<void()> k;
+        if (vec && backward) k = [&] { rk::act_vec4<true>(a, 0.1f, int(rows), cols, x.data(), ld, b, dy.data(), ld, out, ld); };
+        else if (vec) k = [&] { rk::act_vec4<false>(a, 0.1f, int(rows), cols, x.data(), ld, b, nullptr, 0, out, ld); };
+        else if (backward) k = [&] { rk::act_scalar<true>(a, 0.1f, int(rows), cols, x.data(), ld, b, dy.data(), ld, out, ld); };
+        else k = [&] { rk::act_scalar<false>(a, 0.1f, int(rows), cols, x.data(), ld, b, nullptr, 0, out, ld); };
+        launch(gx, gy, 64, 0, k);
+      }
+      const std::string what = std::string(act_name(a)) + " " + std::to_string(rows) + "x" + std::to_string(cols) +
+                               " ld " + std::to_string(ld) + (vec ? " vec4" : " scalar") + (with_bias ? " +bias" : "");
+      EXPECT_TRUE(close(y, want, rows, cols, ld, 2e-6)) << what << " forward";
+      EXPECT_TRUE(close(dx, dwant, rows, cols, ld, 1e-5)) << what << " backward";
+    }
+}
+
+// One softmax kernel family: fwd(log, x, y) and bwd(log, y, dy, dx) over rows x cols, ld.
+struct SoftmaxKernels {
+  std::string name;
+  std::function<void(bool, index_t, index_t, index_t, const float*, float*)> fwd;
+  std::function<void(bool, index_t, index_t, index_t, const float*, const float*, float*)> bwd;
+  bool needs_vec;  // 16-byte rows only (cols and ld multiples of 4)
+  index_t max_cols;
+};
+
+TEST(SimtKernels, SoftmaxMatchesTheReferenceInEveryKernel) {
+  TG_TEST_RNG(rng);
+  std::vector<SoftmaxKernels> kernels;
+  for (bool vec : {false, true})
+    kernels.push_back({std::string("regs<") + (vec ? "4>" : "1>"),
+                       [vec](bool log, index_t rows, index_t cols, index_t ld, const float* x, float* y) {
+                         launch(unsigned((rows + 7) / 8), 1, 256, 0, [&] {
+                           if (vec) rk::softmax_fwd_regs<4>(log, int(rows), int(cols), x, ld, y, ld);
+                           else rk::softmax_fwd_regs<1>(log, int(rows), int(cols), x, ld, y, ld);
+                         });
+                       },
+                       [vec](bool log, index_t rows, index_t cols, index_t ld, const float* y, const float* dy, float* dx) {
+                         launch(unsigned((rows + 7) / 8), 1, 256, 0, [&] {
+                           if (vec) rk::softmax_bwd_regs<4>(log, int(rows), int(cols), y, ld, dy, ld, dx, ld);
+                           else rk::softmax_bwd_regs<1>(log, int(rows), int(cols), y, ld, dy, ld, dx, ld);
+                         });
+                       },
+                       vec, rk::kRowMax});
+  kernels.push_back({"block",
+                     [](bool log, index_t rows, index_t cols, index_t ld, const float* x, float* y) {
+                       launch(unsigned(rows), 1, 256, 0, [&] { rk::softmax_fwd_block(log, int(cols), x, ld, y, ld); });
+                     },
+                     [](bool log, index_t rows, index_t cols, index_t ld, const float* y, const float* dy, float* dx) {
+                       launch(unsigned(rows), 1, 256, 0,
+                              [&] { rk::softmax_bwd_block(log, int(cols), y, ld, dy, ld, dx, ld); });
+                     },
+                     false, 1 << 20});
+  for (bool vec : {false, true})
+    kernels.push_back({std::string("cluster<") + (vec ? "true>" : "false>"),
+                       [vec](bool log, index_t rows, index_t cols, index_t ld, const float* x, float* y) {
+                         const int chunk = int((cols + 3) / 4 * 4);  // a cluster of one: the whole row
+                         // Fewer blocks than rows: each loops over rows.
+                         launch(unsigned(std::min<index_t>(rows, 3)), 1, 256, std::size_t(chunk) * 4, [&] {
+                           if (vec) rk::softmax_fwd_cluster<true>(log, int(rows), int(cols), chunk, x, ld, y, ld);
+                           else rk::softmax_fwd_cluster<false>(log, int(rows), int(cols), chunk, x, ld, y, ld);
+                         });
+                       },
+                       [vec](bool log, index_t rows, index_t cols, index_t ld, const float* y, const float* dy, float* dx) {
+                         const int chunk = int((cols + 3) / 4 * 4);
+                         launch(unsigned(std::min<index_t>(rows, 3)), 1, 256, 2 * std::size_t(chunk) * 4, [&] {
+                           if (vec) rk::softmax_bwd_cluster<true>(log, int(rows), int(cols), chunk, y, ld, dy, ld, dx, ld);
+                           else rk::softmax_bwd_cluster<false>(log, int(rows), int(cols), chunk, y, ld, dy, ld, dx, ld);
+                         });
+                       },
+                       vec, 20000});
+  for (const SoftmaxKernels& k : kernels)
+    for (bool log : {false, true})
+      for (index_t cols : {index_t(1), index_t(7), index_t(33), index_t(1000), index_t(1024), index_t(1500), index_t(5000)}) {
+        if (cols > k.max_cols) continue;
+        const index_t c = k.needs_vec ? (cols + 3) / 4 * 4 : cols;
+        const index_t rows = rng.integer(5, 11), ld = k.needs_vec ? c + 4 * rng.integer(0, 1) : c + rng.integer(0, 3);
+        SCOPED_TRACE(k.name + (log ? " log_softmax " : " softmax ") + std::to_string(rows) + "x" + std::to_string(c) +
+                     " ld " + std::to_string(ld));
+        std::vector<float> x = testing::random_vec<float>(rng, rows * ld, -8, 8), dy = testing::random_vec<float>(rng, rows * ld);
+        for (index_t j = 0; j < c; ++j) x[std::size_t(j)] = -kInf;  // a fully masked row
+        x[std::size_t(ld)] = kInf;                                  // +inf takes the mass
+        if (c > 2) x[std::size_t(ld + c - 1)] = kInf;
+        x[std::size_t(2 * ld + c / 2)] = std::numeric_limits<float>::quiet_NaN();  // a NaN row
+        x[std::size_t(3 * ld + c / 3)] = -kInf;                                    // one masked entry
+        std::vector<double> xd(x.begin(), x.end()), dyd(dy.begin(), dy.end()), want(x.size()), dwant(x.size());
+        if (log) log_softmax_forward_ref<double>(rows, c, xd.data(), ld, want.data(), ld);
+        else softmax_forward_ref<double>(rows, c, xd.data(), ld, want.data(), ld);
+        std::vector<float> y(x.size(), std::nanf(""));
+        k.fwd(log, rows, c, ld, x.data(), y.data());
+        EXPECT_TRUE(close(y, want, rows, c, ld, 1e-5)) << "forward";
+        std::vector<double> yd(y.begin(), y.end());  // the backward from the kernel's own y
+        if (log) log_softmax_backward_ref<double>(rows, c, yd.data(), ld, dyd.data(), ld, dwant.data(), ld);
+        else softmax_backward_ref<double>(rows, c, yd.data(), ld, dyd.data(), ld, dwant.data(), ld);
+        std::vector<float> dx(x.size(), std::nanf(""));
+        k.bwd(log, rows, c, ld, y.data(), dy.data(), dx.data());
+        EXPECT_TRUE(close(dx, dwant, rows, c, ld, 1e-4)) << "backward";
+      }
+}
+
+}  // namespace
+}  // namespace tg
