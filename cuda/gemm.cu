@@ -86,11 +86,6 @@ HalfGemmPath path_from_env(const char* name) {
 }  // namespace
 
 void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
-               const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
-  gemm_tf32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, HalfGemmPath::auto_select);
-}
-
-void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
                const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
                HalfGemmPath path) {
   const char* op = "cuda::gemm_tf32";
@@ -177,19 +172,11 @@ void gemm_half(bool f16, index_t M, index_t N, index_t K, float alpha, const std
 }  // namespace
 
 void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
-               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
-  gemm_half(false, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, HalfGemmPath::auto_select);
-}
-void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
                const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
                HalfGemmPath path) {
   gemm_half(false, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, path);
 }
 
-void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
-              const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
-  gemm_half(true, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, HalfGemmPath::auto_select);
-}
 void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
               HalfGemmPath path) {

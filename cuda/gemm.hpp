@@ -15,48 +15,41 @@ namespace tg::cuda {
 void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
           const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep = {});
 
+// Which kernel a tensor-core GEMM runs:
+//   mma_sync  gemm.cu's mma.sync kernel (sm_80 and newer; any layout the contract allows):
+//             two cp.async stages, 32-bit fragment reads;
+//   mma_sync_ring  the same with a 3-stage cp.async ring and ldmatrix fragment reads
+//             (16-bit only);
+//   wgmma     cuda/gemm_wgmma.cu's Hopper kernel (sm_90a: wgmma, TMA, a 4-stage ring):
+//             needs a compute capability 9.0 device, A and B 16-byte aligned, lda and
+//             ldb multiples of 8 (TF32: 4; and A, B along k) and K > 0, else a tg::Error;
+//   auto      TG_CUDA_HALF_GEMM=wgmma|mma_sync|mma_sync_ring (TF32: TG_CUDA_TF32_GEMM=wgmma)
+//             if set, else mma_sync: the Hopper kernel becomes auto's choice on sm_90 once
+//             scripts/gpu-check has run it on one (cuda/NOTES.md), falling back to
+//             mma_sync where it does not apply.
+enum class HalfGemmPath : int { auto_select = -1, mma_sync = 0, wgmma = 1, mma_sync_ring = 2 };
+
 // TF32 tensor cores (opt-in: the inputs are rounded to 10-bit mantissas, a relative
 // error of ~2^-11 per input, ~1e-3 on C for random data; tests/test_cuda_gemm.cpp says
-// how much): the same contract, FP32 accumulation, mma.sync on sm_80+.
+// how much): the same contract, FP32 accumulation, mma.sync on sm_80+ (every transpose,
+// rounded inputs) or the Hopper kernel (ta N and tb T; inputs truncated to TF32 by the
+// tensor cores).
 void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
-               const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep = {});
+               const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep = {},
+               HalfGemmPath path = HalfGemmPath::auto_select);
 
 // BF16 tensor cores: C = act(alpha A B^T + beta C + bias) with A (M x K) and B (N x K)
 // row-major bf16 (the bits, as std::uint16_t), FP32 accumulation, C FP32 (M x N).
-// mma.sync m16n8k16 on sm_80+. K == 0 gives act(beta C + bias).
+// K == 0 gives act(beta C + bias).
 void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
                const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc,
-               const GemmEpilogue<float>& ep = {});
+               const GemmEpilogue<float>& ep = {}, HalfGemmPath path = HalfGemmPath::auto_select);
 
-// The same with f16 (IEEE binary16) A and B: mma.sync m16n8k16 .f16, FP32 accumulation.
+// The same with f16 (IEEE binary16) A and B: mma .f16, FP32 accumulation.
 void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc,
-              const GemmEpilogue<float>& ep = {});
+              const GemmEpilogue<float>& ep = {}, HalfGemmPath path = HalfGemmPath::auto_select);
 
-// Which kernel a 16-bit GEMM runs:
-//   mma_sync  gemm.cu's mma.sync kernel (sm_80 and newer; any layout the contract allows):
-//             two cp.async stages, 32-bit fragment reads;
-//   mma_sync_ring  the same with a 3-stage cp.async ring and ldmatrix fragment reads;
-//   wgmma     cuda/gemm_wgmma.cu's Hopper kernel (sm_90a: wgmma, TMA, a 4-stage ring):
-//             needs a compute capability 9.0 device, A and B 16-byte aligned, lda and
-//             ldb multiples of 8 and K > 0, else a tg::Error;
-//   auto      TG_CUDA_HALF_GEMM=wgmma|mma_sync|mma_sync_ring if set, else mma_sync: the Hopper kernel
-//             becomes auto's choice on sm_90 once scripts/gpu-check has run it on one
-//             (cuda/NOTES.md), falling back to mma_sync where it does not apply.
-enum class HalfGemmPath : int { auto_select = -1, mma_sync = 0, wgmma = 1, mma_sync_ring = 2 };
-void gemm_bf16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
-               const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
-               HalfGemmPath path);
-void gemm_f16(index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
-              const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
-              HalfGemmPath path);
-// TF32 with a kernel choice: mma_sync (the kernel above, every transpose, rounded inputs)
-// or wgmma (the Hopper kernel: A and B along k, i.e. ta N and tb T, lda and ldb multiples
-// of 4; inputs truncated to TF32 by the tensor cores); auto: TG_CUDA_TF32_GEMM=wgmma if
-// set, else mma_sync.
-void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
-               const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
-               HalfGemmPath path);
 // 16-bit GEMMs in every transpose, the CPU gemm's contract: C = act(alpha op(A) op(B) +
 // beta C + bias), op(A) M x K, op(B) K x N, A and B bf16 (f16) bits, FP32 accumulation
 // and C. (N, T) is the call above (auto's kernel); the other three run the ring kernel,

@@ -89,14 +89,6 @@ void gemm_f16(Trans, Trans, index_t, index_t, index_t, float, const std::uint16_
   detail::throw_error("cuda::gemm_f16", "device", unavailable_reason());
 }
 void gemm_bf16(index_t, index_t, index_t, float, const std::uint16_t*, index_t, const std::uint16_t*, index_t, float,
-               float*, index_t, const GemmEpilogue<float>&) {
-  detail::throw_error("cuda::gemm_bf16", "device", unavailable_reason());
-}
-void gemm_f16(index_t, index_t, index_t, float, const std::uint16_t*, index_t, const std::uint16_t*, index_t, float,
-              float*, index_t, const GemmEpilogue<float>&) {
-  detail::throw_error("cuda::gemm_f16", "device", unavailable_reason());
-}
-void gemm_bf16(index_t, index_t, index_t, float, const std::uint16_t*, index_t, const std::uint16_t*, index_t, float,
                float*, index_t, const GemmEpilogue<float>&, HalfGemmPath) {
   detail::throw_error("cuda::gemm_bf16", "device", unavailable_reason());
 }
@@ -107,10 +99,6 @@ void gemm_f16(index_t, index_t, index_t, float, const std::uint16_t*, index_t, c
 bool half_gemm_wgmma_available() { return false; }
 void gemm_tf32(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t, float,
                float*, index_t, const GemmEpilogue<float>&, HalfGemmPath) {
-  detail::throw_error("cuda::gemm_tf32", "device", unavailable_reason());
-}
-void gemm_tf32(Trans, Trans, index_t, index_t, index_t, float, const float*, index_t, const float*, index_t, float,
-               float*, index_t, const GemmEpilogue<float>&) {
   detail::throw_error("cuda::gemm_tf32", "device", unavailable_reason());
 }
 

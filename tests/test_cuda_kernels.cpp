@@ -30,23 +30,6 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 
 using Dev = testing::DeviceVec;
 
-// Elementwise agreement: both NaN, equal infinities, or |got - want| <= tol (1 + |want|).
-::testing::AssertionResult close(const std::vector<float>& got, const std::vector<double>& want, index_t rows,
-                                 index_t cols, index_t ld, double tol) {
-  for (index_t i = 0; i < rows; ++i)
-    for (index_t j = 0; j < ld; ++j) {
-      const std::size_t k = std::size_t(i * ld + j);
-      if (j >= cols) {
-        if (!std::isnan(got[k])) return ::testing::AssertionFailure() << "wrote the padding at (" << i << ", " << j << ")";
-        continue;
-      }
-      const double g = got[k], w = want[k];
-      const bool ok = (std::isnan(w) && std::isnan(g)) || (std::isinf(w) && g == w) ||
-                      (std::isfinite(w) && std::fabs(g - w) <= tol * (1 + std::fabs(w)));
-      if (!ok) return ::testing::AssertionFailure() << "(" << i << ", " << j << "): got " << g << ", want " << w;
-    }
-  return ::testing::AssertionSuccess();
-}
 
 TEST(CudaKernels, ActivationsMatchTheReference) {
   TG_REQUIRE_GPU();
@@ -75,8 +58,8 @@ TEST(CudaKernels, ActivationsMatchTheReference) {
       cuda::act_backward(act, rows, cols, dx.ptr(), ld, with_bias ? db.ptr() : nullptr, dg.ptr(), ld, dgrad.ptr(), ld);
       const std::string what = std::string(act_name(a)) + " " + std::to_string(rows) + "x" + std::to_string(cols) +
                                " ld " + std::to_string(ld) + (with_bias ? " +bias" : "");
-      EXPECT_TRUE(close(dout.download(x.size()), want, rows, cols, ld, 2e-6)) << what << " forward";
-      EXPECT_TRUE(close(dgrad.download(x.size()), dwant, rows, cols, ld, 1e-5)) << what << " backward";
+      EXPECT_TRUE(testing::elementwise_close(dout.download(x.size()), want, rows, cols, ld, 2e-6)) << what << " forward";
+      EXPECT_TRUE(testing::elementwise_close(dgrad.download(x.size()), dwant, rows, cols, ld, 1e-5)) << what << " backward";
     }
 }
 
@@ -100,7 +83,7 @@ void check_softmax(testing::Rng& rng, std::span<const index_t> col_sizes, index_
       cuda::softmax_forward(log, rows, cols, dx.ptr(), ld, dout.ptr(), ld);
       const std::vector<float> y = dout.download(x.size());
       const std::string what = std::string(log ? "log_softmax " : "softmax ") + std::to_string(rows) + "x" + std::to_string(cols);
-      EXPECT_TRUE(close(y, want, rows, cols, ld, 1e-5)) << what << " forward";
+      EXPECT_TRUE(testing::elementwise_close(y, want, rows, cols, ld, 1e-5)) << what << " forward";
       // Backward from the kernel's own y, against the reference on the same y (rows 3..: ordinary).
       std::vector<double> yd(y.begin(), y.end());
       if (log) log_softmax_backward_ref<double>(rows, cols, yd.data(), ld, dyd.data(), ld, dwant.data(), ld);
@@ -108,7 +91,7 @@ void check_softmax(testing::Rng& rng, std::span<const index_t> col_sizes, index_
       Dev dyv(y), dgv(dy), dgrad(std::vector<float>(x.size(), testing::kPoison<float>));
       cuda::softmax_backward(log, rows, cols, dyv.ptr(), ld, dgv.ptr(), ld, dgrad.ptr(), ld);
       std::vector<float> g = dgrad.download(x.size());
-      EXPECT_TRUE(close(g, dwant, rows, cols, ld, 1e-4)) << what << " backward";
+      EXPECT_TRUE(testing::elementwise_close(g, dwant, rows, cols, ld, 1e-4)) << what << " backward";
     }
 }
 

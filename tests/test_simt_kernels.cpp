@@ -27,23 +27,6 @@ namespace {
 namespace rk = cuda::rowk;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-// Both NaN, equal infinities, or |got - want| <= tol (1 + |want|); the padding untouched.
-::testing::AssertionResult close(const std::vector<float>& got, const std::vector<double>& want, index_t rows,
-                                 index_t cols, index_t ld, double tol) {
-  for (index_t i = 0; i < rows; ++i)
-    for (index_t j = 0; j < ld; ++j) {
-      const std::size_t k = std::size_t(i * ld + j);
-      if (j >= cols) {
-        if (!std::isnan(got[k])) return ::testing::AssertionFailure() << "wrote the padding at (" << i << ", " << j << ")";
-        continue;
-      }
-      const double g = got[k], w = want[k];
-      const bool ok = (std::isnan(w) && std::isnan(g)) || (std::isinf(w) && g == w) ||
-                      (std::isfinite(w) && std::fabs(g - w) <= tol * (1 + std::fabs(w)));
-      if (!ok) return ::testing::AssertionFailure() << "(" << i << ", " << j << "): got " << g << ", want " << w;
-    }
-  return ::testing::AssertionSuccess();
-}
 
 void launch(unsigned blocks_x, unsigned blocks_y, unsigned threads, std::size_t shared, const std::function<void()>& k) {
   simt::launch({blocks_x, blocks_y, 1}, {threads, 1, 1}, shared, k);
@@ -82,8 +65,8 @@ TEST(SimtKernels, ActivationsMatchTheReferenceInBothKernels) {
       }
       const std::string what = std::string(act_name(a)) + " " + std::to_string(rows) + "x" + std::to_string(cols) +
                                " ld " + std::to_string(ld) + (vec ? " vec4" : " scalar") + (with_bias ? " +bias" : "");
-      EXPECT_TRUE(close(y, want, rows, cols, ld, 2e-6)) << what << " forward";
-      EXPECT_TRUE(close(dx, dwant, rows, cols, ld, 1e-5)) << what << " backward";
+      EXPECT_TRUE(testing::elementwise_close(y, want, rows, cols, ld, 2e-6)) << what << " forward";
+      EXPECT_TRUE(testing::elementwise_close(dx, dwant, rows, cols, ld, 1e-5)) << what << " backward";
     }
 }
 
@@ -160,13 +143,13 @@ TEST(SimtKernels, SoftmaxMatchesTheReferenceInEveryKernel) {
         else softmax_forward_ref<double>(rows, c, xd.data(), ld, want.data(), ld);
         std::vector<float> y(x.size(), std::nanf(""));
         k.fwd(log, rows, c, ld, x.data(), y.data());
-        EXPECT_TRUE(close(y, want, rows, c, ld, 1e-5)) << "forward";
+        EXPECT_TRUE(testing::elementwise_close(y, want, rows, c, ld, 1e-5)) << "forward";
         std::vector<double> yd(y.begin(), y.end());  // the backward from the kernel's own y
         if (log) log_softmax_backward_ref<double>(rows, c, yd.data(), ld, dyd.data(), ld, dwant.data(), ld);
         else softmax_backward_ref<double>(rows, c, yd.data(), ld, dyd.data(), ld, dwant.data(), ld);
         std::vector<float> dx(x.size(), std::nanf(""));
         k.bwd(log, rows, c, ld, y.data(), dy.data(), dx.data());
-        EXPECT_TRUE(close(dx, dwant, rows, c, ld, 1e-4)) << "backward";
+        EXPECT_TRUE(testing::elementwise_close(dx, dwant, rows, c, ld, 1e-4)) << "backward";
       }
 }
 

@@ -155,24 +155,36 @@ View4<P> view4(const Tensor& t) {
   return {const_cast<P*>(t.data<T>()), t.strides()[0], t.strides()[1], t.strides()[2], t.strides()[3]};
 }
 
+// The 16-bit attention kernels' element type for dtype h (bf16 or f16): fn(H{}).
+template <class F>
+decltype(auto) with_half_type(DType h, F&& fn) {
+  if (h == DType::f16) return fn(float16{});
+  return fn(bfloat16{});
+}
+
+// The backward of both attention paths: the op table's kernel in the tensors' own dtype,
+// or (tensor_cores) the GPU's 16-bit kernels, which take bf16/f16 q, k, v, o and mask, an
+// FP32 lse, and dO rounded to the 16-bit type as a 16-bit output's gradient is.
 struct AttentionBackward final : Node {
   SavedTensor q, k, v, mask, o, lse;
-  bool causal = false;
+  bool causal = false, tensor_cores = false;
   float scale = 0;
-  const char* name() const override { return "AttentionBackward"; }
+  const char* name() const override { return tensor_cores ? "Attention16Backward" : "AttentionBackward"; }
   void release_saved() override { q.reset(), k.reset(), v.reset(), mask.reset(), o.reset(), lse.reset(); }
   index_t saved_bytes() const override {
     return q.bytes() + k.bytes() + v.bytes() + mask.bytes() + o.bytes() + lse.bytes();
   }
   std::vector<Tensor> backward(const Tensor& g) override {
-    no_double_backward("scaled_dot_product_attention");
+    const char* op = "scaled_dot_product_attention";
+    no_double_backward(op);
     const Tensor qv = q.unpack(*this), kv = k.unpack(*this), vv = v.unpack(*this), mv = mask.unpack(*this),
                  ov = o.unpack(*this), lv = lse.unpack(*this);
-    Tensor dq = make_tensor(qv.sizes(), qv.dtype(), qv.device());
-    Tensor dk = make_tensor(kv.sizes(), kv.dtype(), kv.device());
-    Tensor dv = make_tensor(vv.sizes(), vv.dtype(), vv.device());
-    const Tensor gd = g.detach();
-    detail::with_float_type("scaled_dot_product_attention", qv.dtype(), [&](auto zero) {
+    const DType t = qv.dtype();
+    const Tensor gd = tensor_cores ? g.detach().to(t).contiguous() : g.detach();
+    Tensor dq = make_tensor(qv.sizes(), t, qv.device());
+    Tensor dk = make_tensor(kv.sizes(), t, kv.device());
+    Tensor dv = make_tensor(vv.sizes(), t, vv.device());
+    auto run = [&](auto zero) {
       using T = decltype(zero);
       AttentionBackwardArgs<T> a;
       a.dims = {qv.size(0), qv.size(1), kv.size(1), qv.size(2), kv.size(2), qv.size(3)};
@@ -180,54 +192,19 @@ struct AttentionBackward final : Node {
       a.q = view4<T, const T>(qv), a.k = view4<T, const T>(kv), a.v = view4<T, const T>(vv);
       a.o = view4<T, const T>(ov), a.d_o = view4<T, const T>(gd);
       if (mv.defined()) a.mask = view4<T, const T>(mv);
-      a.lse = lv.data<T>();
       a.dq = view4<T, T>(dq), a.dk = view4<T, T>(dk), a.dv = view4<T, T>(dv);
-      detail::table_for("scaled_dot_product_attention", qv.device()).get<T>().attention_backward(a);
-    });
+      if constexpr (std::is_same_v<T, bfloat16>) {
+        cuda::attention_backward_bf16(a, lv.data<float>());
+      } else if constexpr (std::is_same_v<T, float16>) {
+        cuda::attention_backward_f16(a, lv.data<float>());
+      } else {
+        a.lse = lv.data<T>();
+        detail::table_for(op, qv.device()).get<T>().attention_backward(a);
+      }
+    };
+    if (tensor_cores) with_half_type(t, run);
+    else detail::with_float_type(op, t, run);
     return {dq, dk, dv, Tensor()};
-  }
-};
-
-// The 16-bit attention kernels for dtype h (bf16 or f16) on Args<H>: fn(H{}).
-template <class F>
-decltype(auto) with_half_type(DType h, F&& fn) {
-  if (h == DType::f16) return fn(float16{});
-  return fn(bfloat16{});
-}
-
-// Attention on a GPU's 16-bit tensor cores: q, k, v, o (and the mask) bf16 or f16, lse FP32.
-struct Attention16Backward final : Node {
-  SavedTensor q, k, v, mask, o, lse;
-  DType dtype = DType::bf16;
-  bool causal = false;
-  float scale = 0;
-  const char* name() const override { return "Attention16Backward"; }
-  void release_saved() override { q.reset(), k.reset(), v.reset(), mask.reset(), o.reset(), lse.reset(); }
-  index_t saved_bytes() const override {
-    return q.bytes() + k.bytes() + v.bytes() + mask.bytes() + o.bytes() + lse.bytes();
-  }
-  std::vector<Tensor> backward(const Tensor& g) override {
-    no_double_backward("scaled_dot_product_attention");
-    const Tensor qv = q.unpack(*this), kv = k.unpack(*this), vv = v.unpack(*this), mv = mask.unpack(*this),
-                 ov = o.unpack(*this), lv = lse.unpack(*this);
-    const Tensor gd = g.detach().to(dtype).contiguous();  // o's gradient, as a 16-bit output's
-    Tensor dq = make_tensor(qv.sizes(), dtype, qv.device());
-    Tensor dk = make_tensor(kv.sizes(), dtype, kv.device());
-    Tensor dv = make_tensor(vv.sizes(), dtype, vv.device());
-    with_half_type(dtype, [&](auto zero) {
-      using H = decltype(zero);
-      AttentionBackwardArgs<H> a;
-      a.dims = {qv.size(0), qv.size(1), kv.size(1), qv.size(2), kv.size(2), qv.size(3)};
-      a.scale = scale, a.causal = causal;
-      a.q = view4<H, const H>(qv), a.k = view4<H, const H>(kv), a.v = view4<H, const H>(vv);
-      a.o = view4<H, const H>(ov);
-      if (mv.defined()) a.mask = view4<H, const H>(mv);
-      a.d_o = view4<H, const H>(gd);
-      a.dq = view4<H, H>(dq), a.dk = view4<H, H>(dk), a.dv = view4<H, H>(dv);
-      if constexpr (std::is_same_v<H, float16>) cuda::attention_backward_f16(a, lv.data<float>());
-      else cuda::attention_backward_bf16(a, lv.data<float>());
-    });
-    return {dq, dk, dv};
   }
 };
 
@@ -341,12 +318,12 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
            op, "k", "expected k and v of shape (", q.size(0), ", Hkv, Sk, ", q.size(3), "), got k ", k.shape().str(),
            ", v ", v.shape().str());
   const index_t B = q.size(0), H = q.size(1), Sq = q.size(2), D = q.size(3), Sk = k.size(2);
-  Tensor m;
+  const index_t full[] = {B, H, Sq, Sk};
+  // The mask's view broadcast to (B, H, Sq, Sk), in whatever dtype it is given.
+  auto broadcast_mask = [&](const Tensor& t) { return make_view(t, detail::broadcast_view(t, full), t.offset()); };
   if (mask.defined()) {
     detail::check_same(op, {&q, &mask});
-    const index_t full[] = {B, H, Sq, Sk};
     (void)detail::broadcast_sizes(op, mask.sizes(), full);
-    m = make_view(mask.detach(), detail::broadcast_view(mask, full), mask.offset());
   }
   const float sc = float(scale.value_or(1.0 / std::sqrt(double(D))));
   // On a GPU's 16-bit tensor cores: bf16 or f16 tensors, or f32 ones under a 16-bit
@@ -357,12 +334,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
                                                                                  : DType::f32;
   if (q.device().is_cuda() && h != DType::f32 && D >= 8 && D <= 128 && D % 8 == 0) {
     const Tensor qh = kernel_ready16(q.to(h)), kh = kernel_ready16(k.to(h)), vh = kernel_ready16(v.to(h));
-    Tensor mh;
-    if (mask.defined()) {
-      const Tensor m16 = mask.detach().to(h);
-      const index_t full[] = {B, H, Sq, Sk};
-      mh = make_view(m16, detail::broadcast_view(m16, full), m16.offset());
-    }
+    const Tensor mh = mask.defined() ? broadcast_mask(mask.detach().to(h)) : Tensor();
     Tensor o16 = make_tensor(q.sizes(), h, q.device());
     Tensor lse = make_tensor(std::vector<index_t>{B, H, Sq}, DType::f32, q.device());
     with_half_type(h, [&](auto zero) {
@@ -377,12 +349,12 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       else cuda::attention_forward_bf16(a, lse.data<float>());
     });
     if (needs_graph({&qh, &kh, &vh})) {
-      auto n = std::make_shared<Attention16Backward>();
+      auto n = std::make_shared<AttentionBackward>();
       n->q = SavedTensor(qh), n->k = SavedTensor(kh), n->v = SavedTensor(vh);
       if (mh.defined()) n->mask = SavedTensor(mh);
       n->o = SavedTensor(o16.detach()), n->lse = SavedTensor(lse);
-      n->dtype = h, n->causal = causal, n->scale = sc;
-      attach(n, {&qh, &kh, &vh}, o16, where);
+      n->causal = causal, n->scale = sc, n->tensor_cores = true;
+      attach(n, {&qh, &kh, &vh, &mask}, o16, where);
     }
     Tensor o = q.dtype() == DType::f32 ? o16.to(DType::f32) : o16;
     if (anomaly_enabled()) check_finite(o, "forward", o.grad_fn().get(), op, where);
@@ -394,6 +366,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     return scaled_dot_product_attention(q.to(DType::f32), k.to(DType::f32), v.to(DType::f32),
                                         mask.defined() ? mask.to(DType::f32) : Tensor(), causal, scale, where)
         .to(q.dtype());
+  const Tensor m = mask.defined() ? broadcast_mask(mask.detach()) : Tensor();
   Tensor o = make_tensor(q.sizes(), q.dtype(), q.device());
   Tensor lse = make_tensor(std::vector<index_t>{B, H, Sq}, q.dtype(), q.device());
   detail::with_float_type(op, q.dtype(), [&](auto zero) {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <sstream>
 #include <string_view>
@@ -114,6 +115,23 @@ std::vector<double> central_diff(const std::function<double(const std::vector<do
     g[i] = (fp - fm) / (2 * h);
   }
   return g;
+}
+
+::testing::AssertionResult elementwise_close(const std::vector<float>& got, const std::vector<double>& want,
+                                             index_t rows, index_t cols, index_t ld, double tol) {
+  for (index_t i = 0; i < rows; ++i)
+    for (index_t j = 0; j < ld; ++j) {
+      const std::size_t k = std::size_t(i * ld + j);
+      if (j >= cols) {
+        if (!std::isnan(got[k])) return ::testing::AssertionFailure() << "wrote the padding at (" << i << ", " << j << ")";
+        continue;
+      }
+      const double g = got[k], w = want[k];
+      const bool ok = (std::isnan(w) && std::isnan(g)) || (std::isinf(w) && g == w) ||
+                      (std::isfinite(w) && std::fabs(g - w) <= tol * (1 + std::fabs(w)));
+      if (!ok) return ::testing::AssertionFailure() << "(" << i << ", " << j << "): got " << g << ", want " << w;
+    }
+  return ::testing::AssertionSuccess();
 }
 
 Rounded16 round16(const std::vector<float>& v, bool f16) {

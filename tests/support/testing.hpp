@@ -125,6 +125,13 @@ double relative_error(const std::vector<T>& out, const std::vector<U>& ref) {
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
+// Elementwise agreement of a rows x ld output with the reference over its rows x cols:
+// both NaN, equal infinities, or |got - want| <= tol (1 + |want|); the padding columns
+// must still be NaN (outputs are poisoned before the call). For kernels whose special
+// values (inf, NaN) matter entry by entry, where a norm would blur them.
+::testing::AssertionResult elementwise_close(const std::vector<float>& got, const std::vector<double>& want,
+                                             index_t rows, index_t cols, index_t ld, double tol);
+
 // Values rounded to bf16 (f16 when f16): their bits, which a 16-bit kernel reads, and
 // their exact values, which the double reference reads.
 struct Rounded16 {
