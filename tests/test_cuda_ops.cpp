@@ -39,24 +39,11 @@ namespace {
 #define TG_REQUIRE_GPU()                                                             \
   if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
 
+using testing::all_near;
+using testing::near;
 using testing::Rng;
 using Dev = testing::DeviceVec;
 constexpr float kNaN = testing::kPoison<float>;
-
-// Both NaN, the same infinity, or |got - want| <= tol (1 + |want|).
-bool near(double got, double want, double tol) {
-  if (std::isnan(want)) return std::isnan(got);
-  if (std::isinf(want)) return got == want;
-  return std::isfinite(got) && std::fabs(got - want) <= tol * (1 + std::fabs(want));
-}
-
-::testing::AssertionResult all_near(const std::vector<float>& got, const std::vector<float>& want, double tol) {
-  if (got.size() != want.size()) return ::testing::AssertionFailure() << "sizes differ";
-  for (std::size_t i = 0; i < got.size(); ++i)
-    if (!near(got[i], want[i], tol))
-      return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", want " << want[i];
-  return ::testing::AssertionSuccess();
-}
 
 // A device array of class indices.
 struct DevIdx {
@@ -81,18 +68,6 @@ TEST(CudaOps, TheTableIsCompleteAndF64IsAClearError) {
 
 // ---- elementwise ----
 
-struct View {
-  Shape shape;
-  std::vector<float> data;  // the whole storage; NaN where the view does not reach
-};
-
-View make_view(Rng& rng, const std::vector<index_t>& sizes, bool input) {
-  View v{testing::random_layout(rng, sizes, input), {}};
-  v.data.assign(std::size_t(v.shape.extent() + 1), kNaN);
-  if (input) ref::nd_for_each<1>(v.shape.sizes(), {&v.shape}, [&](index_t o) { v.data[std::size_t(o)] = float(rng.uniform(-3, 3)); });
-  return v;
-}
-
 std::vector<index_t> random_sizes(Rng& rng) { return testing::random_nd_sizes(rng, 100, 5000, 200000); }
 
 TEST(CudaOps, ElementwiseMatchesTheReferenceOnStridedAndBroadcastViews) {
@@ -102,10 +77,11 @@ TEST(CudaOps, ElementwiseMatchesTheReferenceOnStridedAndBroadcastViews) {
   const double tol = 2e-6;
   for (int rep = 0; rep < 60; ++rep) {
     const std::vector<index_t> sizes = random_sizes(rng);
-    View a = make_view(rng, sizes, true), b = make_view(rng, sizes, true), c = make_view(rng, sizes, true);
+    testing::StoredView a = testing::random_stored_view(rng, sizes, true), b = testing::random_stored_view(rng, sizes, true),
+                        c = testing::random_stored_view(rng, sizes, true);
     for (std::size_t i = 0; i < c.data.size(); ++i)
       if (!std::isnan(c.data[i])) c.data[i] = c.data[i] > 0 ? 1.0f : 0.0f;
-    View y = make_view(rng, sizes, false);
+    testing::StoredView y = testing::random_stored_view(rng, sizes, false);
     Dev da(a.data), db(b.data), dc(c.data);
     SCOPED_TRACE("shape " + y.shape.str() + " a " + a.shape.str() + " b " + b.shape.str());
     for (int op = 0; op < kUnaryCount; ++op) {
@@ -285,8 +261,10 @@ TEST(CudaOps, CrossEntropyMatchesTheReferenceWithIgnoredRowsAndSmoothing) {
       Dev dz(z.data), dloss(std::vector<float>(std::size_t(rows), kNaN)), dlse(std::vector<float>(std::size_t(rows), kNaN));
       DevIdx dt(target);
       cuda::cross_entropy_forward(rows, classes, dz.ptr(), ld, dt.ptr(), -100, smoothing, dloss.ptr(), dlse.ptr());
-      // Sums in double, one exp per element in float: 1e-5 relative norm.
-      EXPECT_TRUE(testing::rel_close(dloss.download(std::size_t(rows)), loss_ref, 1e-5));
+      // Sums in double, one exp per element in float: 1e-5 (1 + |want|) per element (one
+      // class gives a loss of 0, the reference's rounding noise: no norm-relative bound;
+      // the emulated test_simt_ops found it).
+      EXPECT_TRUE(all_near(dloss.download(std::size_t(rows)), loss_ref, 1e-5));
       EXPECT_TRUE(testing::rel_close(dlse.download(std::size_t(rows)), lse_ref, 1e-5));
 
       const std::vector<float> up = testing::random_vec<float>(rng, rows);
@@ -298,8 +276,7 @@ TEST(CudaOps, CrossEntropyMatchesTheReferenceWithIgnoredRowsAndSmoothing) {
                                    dgrad.ptr(), ld);
       testing::Mat<float> g(rows, classes, ld);
       g.data = dgrad.download(g.data.size());
-      EXPECT_TRUE(testing::rel_close(g, dz_ref, 1e-5));
-      EXPECT_TRUE(g.padding_untouched());
+      EXPECT_TRUE(all_near(g.data, dz_ref.data, 1e-5));  // the padding NaN in both
 
       Dev count(std::vector<float>(1, kNaN));
       cuda::count_targets(rows, dt.ptr(), -100, count.ptr());

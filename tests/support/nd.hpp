@@ -8,6 +8,7 @@
 #include <numeric>
 #include <vector>
 
+#include "kernels/reference/nd.hpp"
 #include "kernels/shape.hpp"
 #include "tests/support/testing.hpp"
 
@@ -42,6 +43,20 @@ inline Shape random_layout(Rng& rng, const std::vector<index_t>& sizes, bool inp
     if (!broadcast) s = s * std::max<index_t>(sizes[std::size_t(d)], 1) + (rng.coin() ? rng.integer(0, 3) : 0);
   }
   return Shape(sizes, strides);
+}
+
+// A random_layout view with its whole storage: values in [-3, 3) where an input reaches,
+// NaN in the gaps (and everywhere in an output, poisoned before the call).
+struct StoredView {
+  Shape shape;
+  std::vector<float> data;
+};
+inline StoredView random_stored_view(Rng& rng, const std::vector<index_t>& sizes, bool input) {
+  StoredView v{random_layout(rng, sizes, input), {}};
+  v.data.assign(std::size_t(v.shape.extent() + 1), kPoison<float>);
+  if (input)
+    ref::nd_for_each<1>(v.shape.sizes(), {&v.shape}, [&](index_t o) { v.data[std::size_t(o)] = float(rng.uniform(-3, 3)); });
+  return v;
 }
 
 }  // namespace tg::testing

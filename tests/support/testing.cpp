@@ -117,6 +117,20 @@ std::vector<double> central_diff(const std::function<double(const std::vector<do
   return g;
 }
 
+bool near(double got, double want, double tol) {
+  if (std::isnan(want)) return std::isnan(got);
+  if (std::isinf(want)) return got == want;
+  return std::isfinite(got) && std::fabs(got - want) <= tol * (1 + std::fabs(want));
+}
+
+::testing::AssertionResult all_near(const std::vector<float>& got, const std::vector<float>& want, double tol) {
+  if (got.size() != want.size()) return ::testing::AssertionFailure() << "sizes differ";
+  for (std::size_t i = 0; i < got.size(); ++i)
+    if (!near(got[i], want[i], tol))
+      return ::testing::AssertionFailure() << "element " << i << ": got " << got[i] << ", want " << want[i];
+  return ::testing::AssertionSuccess();
+}
+
 ::testing::AssertionResult elementwise_close(const std::vector<float>& got, const std::vector<double>& want,
                                              index_t rows, index_t cols, index_t ld, double tol) {
   for (index_t i = 0; i < rows; ++i)
@@ -127,9 +141,7 @@ std::vector<double> central_diff(const std::function<double(const std::vector<do
         continue;
       }
       const double g = got[k], w = want[k];
-      const bool ok = (std::isnan(w) && std::isnan(g)) || (std::isinf(w) && g == w) ||
-                      (std::isfinite(w) && std::fabs(g - w) <= tol * (1 + std::fabs(w)));
-      if (!ok) return ::testing::AssertionFailure() << "(" << i << ", " << j << "): got " << g << ", want " << w;
+      if (!near(g, w, tol)) return ::testing::AssertionFailure() << "(" << i << ", " << j << "): got " << g << ", want " << w;
     }
   return ::testing::AssertionSuccess();
 }

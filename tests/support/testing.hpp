@@ -125,6 +125,11 @@ double relative_error(const std::vector<T>& out, const std::vector<U>& ref) {
   return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
+// One entry's agreement: both NaN, the same infinity, or |got - want| <= tol (1 + |want|).
+bool near(double got, double want, double tol);
+// near() entry by entry over two vectors of the same size.
+::testing::AssertionResult all_near(const std::vector<float>& got, const std::vector<float>& want, double tol);
+
 // Elementwise agreement of a rows x ld output with the reference over its rows x cols:
 // both NaN, equal infinities, or |got - want| <= tol (1 + |want|); the padding columns
 // must still be NaN (outputs are poisoned before the call). For kernels whose special

@@ -1,0 +1,454 @@
+// The kernels of cuda/ops.cu (cuda/ops.cuh), their own source, run on the CPU by the SIMT
+// emulator (tests/simt), launched by the same host-side plans as on the GPU (collapse,
+// plan_reduce, row_regs, multi_tensor), against the references of kernels/ with the GPU
+// test's bounds (test_cuda_ops): elementwise ops on random strided and broadcast N-D views
+// in the flat (16-byte and scalar) and N-D kernels; sum / mean / max over (outer, n,
+// inner) views in the row, column and chunked kernels; layer norm forward and backward
+// (every register width, the block kernel, dgamma / dbeta); cross-entropy with ignored
+// rows, smoothing and a bad target; Philox draws and dropout (the CPU's bits); SGD and
+// Adam over more slots than one launch takes. Grids smaller than the work, so that the
+// grid-stride loops go round. Outputs NaN-poisoned.
+#include "tests/simt/simt.hpp"
+// The kernels, compiled for the host against the emulator.
+#include "cuda/ops.cuh"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/cross_entropy.hpp"
+#include "kernels/elementwise.hpp"
+#include "kernels/layer_norm.hpp"
+#include "kernels/optimizer.hpp"
+#include "kernels/random.hpp"
+#include "kernels/reduce.hpp"
+#include "tests/support/nd.hpp"
+#include "tests/support/testing.hpp"
+
+namespace tg {
+namespace {
+
+namespace ok = cuda::opk;
+using ok::i64;
+using testing::all_near;
+constexpr float kNaN = testing::kPoison<float>;
+
+void launch(simt::Dim3 grid, unsigned threads_x, unsigned threads_y, const std::function<void()>& k) {
+  simt::launch(grid, {threads_x, threads_y, 1}, 0, k);
+}
+// A grid-stride loop's grid for n items, kept small (at most 3 blocks of 64 threads): the
+// loops go round.
+simt::Dim3 small_grid(i64 n) { return {unsigned(std::clamp<i64>((n + 63) / 64, 1, 3)), 1, 1}; }
+
+// ---- elementwise ----
+
+// cuda::unary / binary / where's choice of kernel, with the flat kernels' 16-byte path
+// taken whenever the pointers allow (vec) or never.
+template <int N>
+bool flat_vec(const ok::Collapsed<N>& c, i64 n, std::initializer_list<const float*> ptrs, bool vec) {
+  if (!vec || !c.flat() || n < 4) return false;
+  for (const float* p : ptrs)
+    if (p != nullptr && (reinterpret_cast<std::uintptr_t>(p) & 15) != 0) return false;
+  return true;
+}
+
+TEST(SimtOps, ElementwiseMatchesTheReferenceOnStridedAndBroadcastViews) {
+  TG_TEST_RNG(rng);
+  const double tol = 2e-6;  // test_cuda_ops: a few roundings of the result (pow and exp: 2 ulp)
+  int flat = 0, nd = 0;
+  for (int rep = 0; rep < 40; ++rep) {
+    // Every fourth case one contiguous run (the flat kernels), the others random layouts.
+    std::vector<index_t> sizes = testing::random_nd_sizes(rng, 100, 3000, 20000);
+    const bool dense = rep % 4 == 0;
+    if (dense) sizes = {rng.integer(0, 3000)};
+    auto view = [&](bool input) {
+      if (!dense) return testing::random_stored_view(rng, sizes, input);
+      testing::StoredView v{Shape(sizes), std::vector<float>(std::size_t(sizes[0]) + 1, kNaN)};
+      if (input)
+        for (index_t i = 0; i < sizes[0]; ++i) v.data[std::size_t(i)] = float(rng.uniform(-3, 3));
+      return v;
+    };
+    testing::StoredView a = view(true), b = view(true), c = view(true), y0 = view(false);
+    for (float& v : c.data)
+      if (!std::isnan(v)) v = v > 0 ? 1.0f : 0.0f;
+    const i64 n = y0.shape.numel();
+    const bool vec = rep % 2 == 0;
+    SCOPED_TRACE("shape " + y0.shape.str() + " a " + a.shape.str() + " b " + b.shape.str() + (vec ? " vec" : ""));
+    const simt::Dim3 grid = small_grid(n);
+    for (int op = 0; op < kUnaryCount; ++op) {
+      const Unary u = Unary(op);
+      const float p0 = u == Unary::pow_scalar ? float(rng.integer(-2, 3)) : float(rng.uniform(-1, 1)), p1 = p0 + 1;
+      std::vector<float> got = y0.data, want = y0.data;
+      const Shape* const shapes[2] = {&a.shape, &y0.shape};
+      const ok::Collapsed<2> k = ok::collapse<2>(y0.shape, shapes);
+      const float* x = u == Unary::fill ? nullptr : a.data.data();
+      if (n > 0) {
+        if (flat_vec(k, n, {x, got.data()}, vec)) launch(grid, 64, 1, [&] { ok::unary_flat<true>(u, p0, p1, n, x, got.data()); });
+        else if (k.flat()) launch(grid, 64, 1, [&] { ok::unary_flat<false>(u, p0, p1, n, x, got.data()); });
+        else launch(grid, 64, 1, [&] { ok::unary_nd(u, p0, p1, n, k.dims, k.st[0], k.st[1], x, got.data()); });
+        (k.flat() ? flat : nd)++;
+      }
+      unary_ref<float>(u, p0, p1, a.shape, a.data.data(), y0.shape, want.data());
+      ASSERT_TRUE(all_near(got, want, tol)) << unary_name(u);
+    }
+    for (int op = 0; op < kBinaryCount; ++op) {
+      const Binary g = Binary(op);
+      std::vector<float> got = y0.data, want = y0.data;
+      const Shape* const shapes[3] = {&a.shape, &b.shape, &y0.shape};
+      const ok::Collapsed<3> k = ok::collapse<3>(y0.shape, shapes);
+      const float *pa = a.data.data(), *pb = b.data.data();
+      if (n > 0) {
+        if (flat_vec(k, n, {pa, pb, got.data()}, vec)) launch(grid, 64, 1, [&] { ok::binary_flat<true>(g, n, pa, pb, got.data()); });
+        else if (k.flat()) launch(grid, 64, 1, [&] { ok::binary_flat<false>(g, n, pa, pb, got.data()); });
+        else launch(grid, 64, 1, [&] { ok::binary_nd(g, n, k.dims, k.st[0], k.st[1], k.st[2], pa, pb, got.data()); });
+      }
+      binary_ref<float>(g, a.shape, pa, b.shape, pb, y0.shape, want.data());
+      ASSERT_TRUE(all_near(got, want, tol)) << binary_name(g);
+    }
+    std::vector<float> got = y0.data, want = y0.data;
+    const Shape* const shapes[4] = {&c.shape, &a.shape, &b.shape, &y0.shape};
+    const ok::Collapsed<4> k = ok::collapse<4>(y0.shape, shapes);
+    if (n > 0)
+      launch(grid, 64, 1, [&] {
+        ok::where_nd(n, k.dims, k.st[0], k.st[1], k.st[2], k.st[3], c.data.data(), a.data.data(), b.data.data(), got.data());
+      });
+    where_ref<float>(c.shape, c.data.data(), a.shape, a.data.data(), b.shape, b.data.data(), y0.shape, want.data());
+    ASSERT_TRUE(all_near(got, want, 0.0)) << "where";
+  }
+  EXPECT_GT(flat, 0);  // both kernel families ran
+  EXPECT_GT(nd, 0);
+}
+
+// Merging dimensions is what makes a view flat: a padded matrix is not, a transposed
+// one is not, a broadcast row is not, a dense (2, 3, 4) is.
+TEST(SimtOps, CollapseMergesOnlyWhatEveryOperandHasContiguous) {
+  const index_t sz[] = {4, 5};
+  const index_t dense_s[] = {5, 1}, pad_s[] = {6, 1}, bcast_s[] = {0, 1};
+  const Shape dense(sz, dense_s), padded(sz, pad_s), bcast(sz, bcast_s);
+  auto flat2 = [](const Shape& x, const Shape& y) {
+    const Shape* const s[2] = {&x, &y};
+    return ok::collapse<2>(y, s);
+  };
+  EXPECT_TRUE(flat2(dense, dense).flat());
+  EXPECT_EQ(flat2(dense, dense).dims.size[0], 20);
+  EXPECT_FALSE(flat2(padded, dense).flat());
+  EXPECT_FALSE(flat2(bcast, dense).flat());
+  EXPECT_EQ(flat2(bcast, dense).dims.rank, 2);
+  const index_t sz3[] = {2, 1, 3, 4};
+  const Shape d3(sz3);
+  EXPECT_TRUE(flat2(d3, d3).flat());
+  EXPECT_EQ(flat2(d3, d3).dims.size[0], 24);
+}
+
+// ---- reductions ----
+
+// launch_reduce's sequence, on the emulator: plan_reduce's kernel over chunks (partials in
+// a host workspace), then reduce_chunks.
+template <class Op, class Loader>
+void emulate_reduce(bool mean, i64 outer, i64 n, i64 inner, Loader load, float* y, i64 yo, i64 yi, int sms) {
+  if (outer == 0 || inner == 0) return;
+  const ok::ReducePlan plan = ok::plan_reduce(outer, n, inner, sms);
+  ok::Out out{y, yo, yi, nullptr, mean, n, outer, inner};
+  std::vector<double> ws;
+  if (plan.chunks > 1) {
+    ws.assign(std::size_t(plan.chunks * outer * inner), std::nan(""));
+    out.y = nullptr, out.part = ws.data();
+  }
+  const unsigned gz = unsigned(plan.chunks);
+  if (plan.rows && plan.warp_rows)
+    launch({unsigned((outer + 7) / 8), gz, 1}, 256, 1, [&] { ok::reduce_rows<32, Op>(outer, n, plan.chunk_len, load, out); });
+  else if (plan.rows)
+    launch({unsigned(outer), gz, 1}, 256, 1, [&] { ok::reduce_rows<256, Op>(outer, n, plan.chunk_len, load, out); });
+  else  // fewer blocks along outer than outputs: the o loop goes round
+    launch({unsigned((inner + 31) / 32), unsigned(std::min<i64>(outer, 3)), gz}, 32, 8,
+           [&] { ok::reduce_cols<Op>(outer, n, inner, plan.chunk_len, load, out); });
+  if (plan.chunks > 1) {
+    const ok::Out final_out{y, yo, yi, nullptr, mean, n, outer, inner};
+    launch(small_grid(outer * inner), 64, 1, [&] { ok::reduce_chunks<Op>(outer, inner, int(plan.chunks), ws.data(), final_out); });
+  }
+}
+
+TEST(SimtOps, ReduceMatchesTheReferenceInEveryKernelAndChunking) {
+  TG_TEST_RNG(rng);
+  struct Case {
+    index_t outer, n, inner;
+  };
+  // With 2 SMs (want 4 blocks) chunking starts at small sizes; with an H200's 132 only on
+  // long runs. (3, 9000, 1) takes the block-per-output kernel in 2 chunks.
+  std::vector<Case> cases = {{1, 0, 1},   {3, 0, 5},    {0, 7, 3},   {1, 1, 1},  {1, 5000, 1}, {2, 3000, 1},
+                             {1, 20000, 3}, {3, 9000, 1}, {100, 10, 1}, {7, 33, 77}, {1, 1024, 70}, {2, 2, 300}};
+  for (int i = 0; i < 8; ++i) cases.push_back({rng.integer(1, 20), rng.integer(0, 2000), rng.integer(1, 40)});
+  int chunked = 0;
+  for (const Case& c : cases)
+    for (int kind = 0; kind < 3; ++kind) {
+      const Reduce r = Reduce(kind);
+      const int sms = rng.coin() ? 2 : 132;
+      const bool n_inner = rng.coin();
+      const index_t pad = rng.integer(0, 2);
+      index_t xs_i, xs_n, xs_o;
+      if (n_inner) xs_n = 1, xs_i = c.n + pad, xs_o = xs_i * std::max<index_t>(c.inner, 1) + pad;
+      else xs_i = 1, xs_n = c.inner + pad, xs_o = xs_n * std::max<index_t>(c.n, 1) + pad;
+      std::vector<float> x(std::size_t(c.outer * xs_o + 1), kNaN);
+      for (index_t o = 0; o < c.outer; ++o)
+        for (index_t k = 0; k < c.n; ++k)
+          for (index_t i = 0; i < c.inner; ++i) x[std::size_t(o * xs_o + k * xs_n + i * xs_i)] = float(rng.uniform(-1, 2));
+      const index_t ys_i = rng.coin() ? 1 : c.outer, ys_o = ys_i == 1 ? c.inner : 1;
+      const std::size_t ny = std::size_t(c.outer * c.inner) + 1;
+      std::vector<float> want(ny, kNaN), got(ny, kNaN);
+      reduce_ref<float>(r, c.outer, c.n, c.inner, x.data(), xs_o, xs_n, xs_i, want.data(), ys_o, ys_i);
+      const ok::ViewLoader load{x.data(), xs_o, xs_n, xs_i};
+      if (r == Reduce::max) emulate_reduce<ok::MaxOp>(false, c.outer, c.n, c.inner, load, got.data(), ys_o, ys_i, sms);
+      else emulate_reduce<ok::SumOp>(r == Reduce::mean, c.outer, c.n, c.inner, load, got.data(), ys_o, ys_i, sms);
+      chunked += c.outer > 0 && c.inner > 0 && ok::plan_reduce(c.outer, c.n, c.inner, sms).chunks > 1;
+      // test_cuda_ops's bound: max exact; sums accumulate in double (one float rounding),
+      // plus 2e-7 n absolute for sums that cancel.
+      for (std::size_t k = 0; k < ny; ++k) {
+        const double scale = r == Reduce::max ? 0.0 : (r == Reduce::sum ? double(c.n) * 2 : 2.0);
+        const bool good = std::isnan(want[k]) ? std::isnan(got[k])
+                          : std::isinf(want[k]) || r == Reduce::max
+                              ? got[k] == want[k]
+                              : std::fabs(double(got[k]) - want[k]) <= 1e-6 * (std::fabs(want[k]) + scale * 1e-1);
+        ASSERT_TRUE(good) << reduce_name(r) << " (" << c.outer << ", " << c.n << ", " << c.inner << ") n_inner "
+                          << n_inner << " sms " << sms << " at " << k << ": got " << got[k] << ", want " << want[k];
+      }
+    }
+  EXPECT_GT(chunked, 3);
+}
+
+TEST(SimtOps, ReduceMaxAndSumPropagateNaNAcrossChunks) {
+  std::vector<float> x(20000, 1.0f);
+  x[12345] = kNaN;
+  const ok::ViewLoader load{x.data(), 0, 1, 1};
+  for (Reduce r : {Reduce::sum, Reduce::max}) {
+    float y = 0.0f;
+    ASSERT_GT(ok::plan_reduce(1, 20000, 1, 132).chunks, 1);
+    if (r == Reduce::max) emulate_reduce<ok::MaxOp>(false, 1, 20000, 1, load, &y, 1, 1, 132);
+    else emulate_reduce<ok::SumOp>(false, 1, 20000, 1, load, &y, 1, 1, 132);
+    EXPECT_TRUE(std::isnan(y)) << reduce_name(r);
+  }
+}
+
+// ---- layer norm ----
+
+TEST(SimtOps, LayerNormForwardAndBackwardMatchTheReference) {
+  TG_TEST_RNG(rng);
+  const index_t widths[] = {1, 7, 32, 33, 64, 100, 128, 257, 512, 1000, 1024, 1025, 3000};
+  for (index_t cols : widths)
+    for (int rep = 0; rep < 2; ++rep) {
+      const index_t rows = rng.integer(1, 20), ldx = testing::random_ld(rng, cols), ldy = testing::random_ld(rng, cols);
+      const bool affine = rep == 0;
+      SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols) + (affine ? " affine" : ""));
+      const auto x = testing::random_mat<float>(rng, rows, cols, ldx, -2, 3);
+      const auto dy = testing::random_mat<float>(rng, rows, cols, ldy);
+      const std::vector<float> gamma = testing::random_vec<float>(rng, cols, 0.5, 1.5), beta = testing::random_vec<float>(rng, cols);
+      const float* g = affine ? gamma.data() : nullptr;
+      const float* b = affine ? beta.data() : nullptr;
+      const float eps = 1e-5f;
+      std::vector<double> xd(x.data.begin(), x.data.end()), gd(gamma.begin(), gamma.end()), bd(beta.begin(), beta.end());
+      auto y_ref = testing::poisoned_mat<double>(rows, cols, ldy);
+      std::vector<double> mean_ref(static_cast<std::size_t>(rows)), rstd_ref(static_cast<std::size_t>(rows));
+      layer_norm_forward_ref<double>(rows, cols, xd.data(), ldx, affine ? gd.data() : nullptr, affine ? bd.data() : nullptr,
+                                     eps, y_ref.ptr(), ldy, mean_ref.data(), rstd_ref.data());
+      auto y = testing::poisoned_mat<float>(rows, cols, ldy);
+      std::vector<float> mean(std::size_t(rows), kNaN), rstd(std::size_t(rows), kNaN);
+      const int r = int(rows), c = int(cols);
+      // cuda::layer_norm_forward's choice: a warp per row of row_regs(cols) registers up to
+      // 1024 columns, a 256-thread block per row beyond.
+      const unsigned warp_blocks = unsigned((rows + 7) / 8);
+      auto fwd = [&]<int kPer>() {
+        launch({warp_blocks, 1, 1}, 256, 1,
+               [&] { ok::ln_fwd_warp<kPer>(r, c, x.ptr(), ldx, g, b, eps, y.ptr(), ldy, mean.data(), rstd.data()); });
+      };
+      if (cols > 1024)
+        launch({unsigned(rows), 1, 1}, 256, 1,
+               [&] { ok::ln_fwd_block(c, x.ptr(), ldx, g, b, eps, y.ptr(), ldy, mean.data(), rstd.data()); });
+      else
+        switch (ok::row_regs(c)) {
+          case 1: fwd.operator()<1>(); break;
+          case 2: fwd.operator()<2>(); break;
+          case 4: fwd.operator()<4>(); break;
+          case 8: fwd.operator()<8>(); break;
+          case 16: fwd.operator()<16>(); break;
+          default: fwd.operator()<32>(); break;
+        }
+      EXPECT_TRUE(testing::rel_close(y, y_ref, 1e-5));
+      EXPECT_TRUE(y.padding_untouched());
+      EXPECT_TRUE(testing::rel_close(mean, mean_ref, 1e-5));
+      EXPECT_TRUE(testing::rel_close(rstd, rstd_ref, 1e-5));
+
+      std::vector<double> dyd(dy.data.begin(), dy.data.end());
+      auto dx_ref = testing::poisoned_mat<double>(rows, cols, ldx);
+      std::vector<double> dgamma_ref(static_cast<std::size_t>(cols)), dbeta_ref(static_cast<std::size_t>(cols));
+      layer_norm_backward_ref<double>(rows, cols, xd.data(), ldx, dyd.data(), ldy, affine ? gd.data() : nullptr,
+                                      mean_ref.data(), rstd_ref.data(), eps, dx_ref.ptr(), ldx, dgamma_ref.data(),
+                                      dbeta_ref.data());
+      auto dx = testing::poisoned_mat<float>(rows, cols, ldx);
+      auto bwd = [&]<int kPer>() {
+        launch({warp_blocks, 1, 1}, 256, 1, [&] {
+          ok::ln_bwd_warp<kPer>(r, c, x.ptr(), ldx, dy.ptr(), ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx);
+        });
+      };
+      if (cols > 1024)
+        launch({unsigned(rows), 1, 1}, 256, 1,
+               [&] { ok::ln_bwd_block(c, x.ptr(), ldx, dy.ptr(), ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx); });
+      else
+        switch (ok::row_regs(c)) {
+          case 1: bwd.operator()<1>(); break;
+          case 2: bwd.operator()<2>(); break;
+          case 4: bwd.operator()<4>(); break;
+          case 8: bwd.operator()<8>(); break;
+          case 16: bwd.operator()<16>(); break;
+          default: bwd.operator()<32>(); break;
+        }
+      // dgamma, dbeta: column sums over the rows (the reductions' column kernel).
+      std::vector<float> dgamma(std::size_t(cols), kNaN), dbeta(std::size_t(cols), kNaN);
+      const int sms = rng.coin() ? 2 : 132;
+      emulate_reduce<ok::SumOp>(false, 1, rows, cols, ok::DGammaLoader{x.ptr(), dy.ptr(), mean.data(), rstd.data(), ldx, ldy},
+                                dgamma.data(), 0, 1, sms);
+      emulate_reduce<ok::SumOp>(false, 1, rows, cols, ok::ViewLoader{dy.ptr(), 0, ldy, 1}, dbeta.data(), 0, 1, sms);
+      EXPECT_TRUE(testing::rel_close(dx, dx_ref, 1e-4));
+      EXPECT_TRUE(dx.padding_untouched());
+      EXPECT_TRUE(testing::rel_close(dgamma, dgamma_ref, 1e-5));
+      EXPECT_TRUE(testing::rel_close(dbeta, dbeta_ref, 1e-5));
+    }
+}
+
+// ---- cross entropy ----
+
+TEST(SimtOps, CrossEntropyMatchesTheReferenceWithIgnoredRowsSmoothingAndABadTarget) {
+  TG_TEST_RNG(rng);
+  const index_t class_counts[] = {1, 2, 10, 33, 1000, 1024, 1025, 3000};
+  for (index_t classes : class_counts)
+    for (double smoothing : {0.0, 0.1}) {
+      const index_t rows = rng.integer(2, 20), ld = testing::random_ld(rng, classes);
+      SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(classes) + " smoothing " + std::to_string(smoothing));
+      const auto z = testing::random_mat<float>(rng, rows, classes, ld, -4, 4);
+      std::vector<index_t> target(static_cast<std::size_t>(rows));
+      index_t kept = 0;
+      for (index_t& t : target) {
+        t = rng.integer(0, 6) == 0 ? -100 : rng.integer(0, classes - 1);
+        kept += t != -100;
+      }
+      const index_t bad_row = rng.integer(0, rows - 1);
+      const index_t saved = target[std::size_t(bad_row)];
+      target[std::size_t(bad_row)] = classes + 3;  // a bad target: NaN for its row only
+      std::vector<float> loss_ref(static_cast<std::size_t>(rows)), lse_ref(static_cast<std::size_t>(rows));
+      target[std::size_t(bad_row)] = saved;
+      cross_entropy_forward_ref<float>(rows, classes, z.ptr(), ld, target.data(), -100, smoothing, loss_ref.data(),
+                                       lse_ref.data());
+      target[std::size_t(bad_row)] = classes + 3;
+      std::vector<float> loss(std::size_t(rows), kNaN), lse(std::size_t(rows), kNaN);
+      const int r = int(rows), c = int(classes);
+      if (classes <= 1024)
+        launch({unsigned((rows + 7) / 8), 1, 1}, 256, 1, [&] {
+          ok::ce_fwd<32>(r, c, z.ptr(), ld, target.data(), -100, float(smoothing), loss.data(), lse.data());
+        });
+      else
+        launch({unsigned(rows), 1, 1}, 256, 1, [&] {
+          ok::ce_fwd<256>(r, c, z.ptr(), ld, target.data(), -100, float(smoothing), loss.data(), lse.data());
+        });
+      EXPECT_TRUE(std::isnan(loss[std::size_t(bad_row)]));
+      loss[std::size_t(bad_row)] = loss_ref[std::size_t(bad_row)];  // the rest against the reference
+      // Per element, 1e-5 (1 + |want|): one class gives a loss of 0 (the reference's is
+      // rounding noise), where a norm-relative bound would compare noise with noise.
+      EXPECT_TRUE(all_near(loss, loss_ref, 1e-5));
+      EXPECT_TRUE(testing::rel_close(lse, lse_ref, 1e-5));
+
+      target[std::size_t(bad_row)] = saved;
+      const std::vector<float> up = testing::random_vec<float>(rng, rows);
+      auto dz_ref = testing::poisoned_mat<float>(rows, classes, ld);
+      cross_entropy_backward_ref<float>(rows, classes, z.ptr(), ld, target.data(), -100, smoothing, lse_ref.data(),
+                                        up.data(), dz_ref.ptr(), ld);
+      auto dz = testing::poisoned_mat<float>(rows, classes, ld);
+      launch(small_grid(rows * classes), 64, 1, [&] {
+        ok::ce_bwd(r, c, z.ptr(), ld, target.data(), -100, float(smoothing), lse.data(), up.data(), dz.ptr(), ld);
+      });
+      EXPECT_TRUE(all_near(dz.data, dz_ref.data, 1e-5));  // the padding NaN in both
+
+      float count = kNaN;
+      launch({1, 1, 1}, 1024, 1, [&] { ok::count_kernel(rows, target.data(), -100, &count); });
+      EXPECT_EQ(count, float(kept));
+    }
+}
+
+// ---- random, dropout ----
+
+TEST(SimtOps, RandomAndDropoutGiveTheCpuBits) {
+  const index_t n = 10003;
+  for (Random kind : {Random::uniform, Random::normal}) {
+    std::vector<float> want(static_cast<std::size_t>(n)), got(std::size_t(n), kNaN);
+    random_ref<float>(kind, n, want.data(), -1.5, 2.0, 1234, 77);
+    launch(small_grid(n), 64, 1, [&] { ok::random_kernel(kind, n, got.data(), -1.5, 2.0, 1234, 77); });
+    EXPECT_TRUE(all_near(got, want, kind == Random::uniform ? 0.0 : 1e-6));
+  }
+  TG_TEST_RNG(rng);
+  const std::vector<float> x = testing::random_vec<float>(rng, n);
+  std::vector<float> want(static_cast<std::size_t>(n)), got(std::size_t(n), kNaN);
+  dropout_ref<float>(n, x.data(), want.data(), 0.3, 99, 5);
+  launch(small_grid(n), 64, 1, [&] { ok::dropout_kernel(n, x.data(), got.data(), 0.3, 1.0 / 0.7, 99, 5); });
+  EXPECT_TRUE(all_near(got, want, 0.0));
+}
+
+// ---- optimizers ----
+
+TEST(SimtOps, SgdAndAdamMatchTheReferenceOverManySlots) {
+  TG_TEST_RNG(rng);
+  // 30 parameters (two packs of 24), sizes 0, 1, odd, and over one 4096-element chunk.
+  std::vector<index_t> sizes;
+  for (int i = 0; i < 30; ++i) sizes.push_back(i == 0 ? 0 : i % 5 == 0 ? rng.integer(4097, 9000) : rng.integer(1, 300));
+  for (int which = 0; which < 5; ++which) {
+    std::vector<std::vector<float>> p, g, m, v;
+    for (index_t n : sizes) {
+      p.push_back(testing::random_vec<float>(rng, n));
+      g.push_back(testing::random_vec<float>(rng, n));
+      m.push_back(testing::random_vec<float>(rng, n, -0.1, 0.1));
+      v.push_back(testing::random_vec<float>(rng, n, 0, 0.1));
+    }
+    std::vector<std::vector<float>> p2 = p, m2 = m, v2 = v;
+    std::vector<ParamSlot<float>> host, emu;
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      host.push_back({p[k].data(), g[k].data(), m[k].data(), v[k].data(), sizes[k]});
+      emu.push_back({p2[k].data(), g[k].data(), m2[k].data(), v2[k].data(), sizes[k]});
+    }
+    int packs = 0;
+    std::string name;
+    if (which < 3) {
+      SgdConfig c;
+      c.lr = 0.05, c.momentum = which == 0 ? 0.0 : 0.9, c.nesterov = which == 2, c.weight_decay = 0.01;
+      c.dampening = which == 1 ? 0.1 : 0.0, c.first_step = which == 2;
+      if (c.momentum == 0)
+        for (auto* slots : {&host, &emu})
+          for (auto& s : *slots) s.m = nullptr;
+      sgd_step_ref<float>(c, host);
+      const ok::SgdParams sp = ok::sgd_params(c);
+      ok::multi_tensor(emu, [&](const ok::Pack& pk, int blocks) {
+        ++packs;
+        launch({unsigned(blocks), 1, 1}, 64, 1, [&] { ok::sgd_kernel(pk, sp); });
+      });
+      name = "sgd " + std::to_string(which);
+    } else {
+      AdamConfig c;
+      c.lr = 0.01, c.weight_decay = 0.05, c.decoupled = which == 4, c.step = 7;
+      adam_step_ref<float>(c, host);
+      const ok::AdamParams ap = ok::adam_params(c);
+      ok::multi_tensor(emu, [&](const ok::Pack& pk, int blocks) {
+        ++packs;
+        launch({unsigned(blocks), 1, 1}, 64, 1, [&] { ok::adam_kernel(pk, ap); });
+      });
+      name = which == 4 ? "adamw" : "adam";
+    }
+    EXPECT_EQ(packs, 2) << name;  // 29 non-empty slots: 24 + 5
+    for (std::size_t k = 0; k < sizes.size(); ++k) {
+      ASSERT_TRUE(all_near(p2[k], p[k], 2e-6)) << name << " param " << k;
+      ASSERT_TRUE(all_near(m2[k], m[k], 2e-6)) << name << " m " << k;
+      ASSERT_TRUE(all_near(v2[k], v[k], 2e-6)) << name << " v " << k;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tg
