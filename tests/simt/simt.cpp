@@ -6,6 +6,7 @@
 
 #include <bit>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -74,9 +75,45 @@ struct Warp {
   LaneOut out[32];
 };
 
+// sm_90a: TMA copies waiting on their barrier, mbarriers, warpgroup instructions.
+struct Bulk {
+  std::uint32_t dst;
+  TensorMap map;
+  int c0, c1;
+  std::uint32_t bar;
+  int bytes() const { return map.box[0] * map.elem_bytes * map.box[1]; }
+};
+struct MBarrier {
+  int expected = 0, pending = 0;
+  long long tx = 0;
+  std::uint64_t phase = 0;  // phases completed
+  std::vector<Bulk> copies;  // issued, not landed
+};
+enum class WgOpKind { mma, commit, wait };
+struct WgIn {
+  WgOpKind op = WgOpKind::mma;
+  std::uint64_t a = 0, b = 0;
+  int kind = 0, pending = 0;
+  float* d = nullptr;
+};
+struct WgMma {
+  std::uint64_t a, b;
+  int kind;
+  float* d[128];  // each thread's accumulators
+};
+struct WarpGroup {
+  int arrived = 0;
+  std::uint64_t generation = 0;
+  WgIn in[128];
+  std::vector<WgMma> open;                 // issued, not committed
+  std::vector<std::vector<WgMma>> groups;  // committed, oldest first
+};
+
 struct State {
   std::vector<Fiber> fibers;
   std::vector<Warp> warps;
+  std::vector<WarpGroup> warpgroups;
+  std::map<std::uint32_t, MBarrier> mbars;
   ucontext_t scheduler{};
   int current = -1;
   Dim3 block, block_dim, grid;
@@ -87,7 +124,8 @@ struct State {
   const std::function<void()>* kernel = nullptr;
   // Dynamic shared memory, and per byte how many issued cp.async copies into it have not
   // landed.
-  alignas(128) char shared[kMaxDynamicShared];
+  // 1024-byte aligned: the 128-byte swizzle of TMA and wgmma follows address bits 4-9.
+  alignas(1024) char shared[kMaxDynamicShared];
   std::size_t shared_bytes = 0;
   std::vector<std::uint8_t> in_flight;
   Stats stats;
@@ -382,6 +420,250 @@ void cp_async_wait(int pending) {
   }
 }
 
+// ---- sm_90a ----
+
+namespace {
+
+void check_shared(std::uint32_t at, std::size_t bytes, const char* what) {
+  if (std::size_t(at) + bytes > state().shared_bytes) {
+    record(std::string(what) + ": shared bytes [" + std::to_string(at) + ", " + std::to_string(std::size_t(at) + bytes) +
+           ") past the block's " + std::to_string(state().shared_bytes));
+    halt();
+  }
+}
+
+std::uint32_t swizzle128(std::uint32_t a) { return a ^ (((a >> 7) & 7u) << 4); }
+
+MBarrier& mbar(std::uint32_t bar, const char* what) {
+  State& s = state();
+  auto it = s.mbars.find(bar);
+  if (it == s.mbars.end()) {
+    record(std::string(what) + ": no mbarrier initialized at shared address " + std::to_string(bar));
+    halt();
+  }
+  return it->second;
+}
+
+void complete_if_done(MBarrier& b) {
+  if (b.pending == 0 && b.tx == 0) {
+    ++b.phase;
+    b.pending = b.expected;
+    ++state().events;
+  }
+}
+
+// The shared byte range [lo, hi) an unfinished wgmma operand may read: rows of 128 bytes
+// in 8-row groups SBO apart.
+struct Range {
+  std::uint32_t lo, hi;
+};
+Range operand_range(std::uint64_t desc, int rows) {
+  const std::uint32_t start = std::uint32_t(desc & 0x3fff) << 4, sbo = std::uint32_t((desc >> 32) & 0x3fff) << 4;
+  const std::uint32_t lo = start & ~127u;
+  return {lo, lo + std::uint32_t(rows / 8 - 1) * sbo + 8 * 128};
+}
+
+// A TMA copy lands: the box into shared memory (swizzled), zeros outside the matrix.
+void land(const Bulk& c) {
+  State& s = state();
+  const int n = c.bytes();
+  for (const WarpGroup& g : s.warpgroups) {
+    auto clash = [&](const WgMma& m) {
+      for (Range r : {operand_range(m.a, 64), operand_range(m.b, 128)})
+        if (c.dst < r.hi && r.lo < c.dst + std::uint32_t(n)) return true;
+      return false;
+    };
+    bool bad = false;
+    for (const WgMma& m : g.open) bad = bad || clash(m);
+    for (const auto& grp : g.groups)
+      for (const WgMma& m : grp) bad = bad || clash(m);
+    if (bad) {
+      record("a TMA copy lands on shared memory that an unfinished wgmma reads (a stage refilled before its products were waited for)");
+      halt();
+    }
+  }
+  const TensorMap& m = c.map;
+  const int eb = m.elem_bytes, row_bytes = m.box[0] * eb;
+  const char* base = static_cast<const char*>(m.base);
+  for (int r = 0; r < m.box[1]; ++r)
+    for (int b = 0; b < row_bytes; ++b) {
+      const long long k = c.c0 + b / eb, row = c.c1 + r;
+      const bool in = k >= 0 && k < m.dims[0] && row >= 0 && row < m.dims[1];
+      const std::uint32_t at = c.dst + std::uint32_t(r * row_bytes + b);
+      const std::uint32_t phys = m.swizzle128 ? swizzle128(at) : at;
+      s.shared[phys] = in ? base[row * m.row_bytes + k * eb + b % eb] : char(0);
+      --s.in_flight[phys];
+    }
+  MBarrier& bar = mbar(c.bar, "cp.async.bulk.tensor");
+  bar.tx -= n;
+  complete_if_done(bar);
+}
+
+// The warpgroup-wide instructions: the last of the 128 threads to arrive does the work.
+void wg_collective(const WgIn& in) {
+  State& s = state();
+  Fiber& f = me();
+  const int t = f.warp * 32 + f.lane;
+  if (std::size_t(t / 128) >= s.warpgroups.size()) {
+    record("wgmma: thread " + std::to_string(t) + " is not in a whole warpgroup of 128 threads");
+    halt();
+  }
+  WarpGroup& g = s.warpgroups[std::size_t(t / 128)];
+  g.in[t % 128] = in;
+  ++s.events;
+  if (++g.arrived < 128) {
+    wait_for(g.generation, g.generation);
+    return;
+  }
+  for (int l = 0; l < 128; ++l) {
+    const WgIn& o = g.in[l];
+    if (o.op != in.op || o.a != in.a || o.b != in.b || o.kind != in.kind || o.pending != in.pending) {
+      record("warpgroup " + std::to_string(t / 128) + ": thread " + std::to_string(l) +
+             " is at a different wgmma instruction (or operands) than thread " + std::to_string(t % 128));
+      halt();
+    }
+  }
+  if (in.op == WgOpKind::mma) {
+    WgMma m{in.a, in.b, in.kind, {}};
+    for (int l = 0; l < 128; ++l) m.d[l] = g.in[l].d;
+    g.open.push_back(m);
+  } else if (in.op == WgOpKind::commit) {
+    g.groups.push_back(std::move(g.open));
+    g.open.clear();
+  } else {
+    while (int(g.groups.size()) > in.pending) {
+      for (const WgMma& m : g.groups.front()) {
+        // D (64 x 128) += A (64 x k) B^T (128 x k), both K-major behind their descriptors.
+        const int k = m.kind == 2 ? 8 : 16, eb = m.kind == 2 ? 4 : 2;
+        auto value = [&](std::uint64_t desc, int row, int kk) {
+          const std::uint32_t start = std::uint32_t(desc & 0x3fff) << 4, sbo = std::uint32_t((desc >> 32) & 0x3fff) << 4;
+          if ((desc >> 62) != 1 || ((desc >> 49) & 7) != 0 || (start % 128) + std::uint32_t(k * eb) > 128) {
+            record("wgmma: a descriptor the emulator does not model (only K-major, 128-byte swizzle, base offset 0, "
+                   "the k step inside one 128-byte row)");
+            halt();
+          }
+          const std::uint32_t at = swizzle128(start + std::uint32_t(row / 8) * sbo + std::uint32_t(row % 8) * 128 +
+                                              std::uint32_t(kk * eb));
+          check_shared(at, std::size_t(eb), "wgmma");
+          for (int i = 0; i < eb; ++i)
+            if (s.in_flight[at + std::uint32_t(i)]) {
+              record("wgmma reads shared memory that a TMA copy in flight writes (a missing mbarrier wait)");
+              halt();
+            }
+          if (m.kind == 2) {
+            std::uint32_t u;
+            std::memcpy(&u, s.shared + at, 4);
+            return double(std::bit_cast<float>(u & ~0x1fffu));  // TF32: the top 19 bits
+          }
+          std::uint16_t h;
+          std::memcpy(&h, s.shared + at, 2);
+          return m.kind == 1 ? double(float_from_f16_bits(h)) : double(float_from_bf16_bits(h));
+        };
+        static double A[64][16], B[128][16];
+        for (int r = 0; r < 64; ++r)
+          for (int kk = 0; kk < k; ++kk) A[r][kk] = value(m.a, r, kk);
+        for (int c = 0; c < 128; ++c)
+          for (int kk = 0; kk < k; ++kk) B[c][kk] = value(m.b, c, kk);
+        for (int l = 0; l < 128; ++l) {
+          const int w = l / 32, lane = l % 32;
+          for (int j = 0; j < 16; ++j)
+            for (int q = 0; q < 4; ++q) {
+              const int r = 16 * w + lane / 4 + (q >= 2 ? 8 : 0), c = 8 * j + 2 * (lane % 4) + (q & 1);
+              double acc = m.d[l][4 * j + q];
+              for (int kk = 0; kk < k; ++kk) acc += A[r][kk] * B[c][kk];
+              m.d[l][4 * j + q] = float(acc);
+            }
+        }
+      }
+      g.groups.erase(g.groups.begin());
+    }
+  }
+  ++s.stats.collectives;
+  g.arrived = 0;
+  ++g.generation;
+}
+
+}  // namespace
+
+std::uint32_t shared_address(const void* p) {
+  State& s = state();
+  const char* at = static_cast<const char*>(p);
+  if (at < s.shared || at > s.shared + s.shared_bytes) {
+    record("shared_address: a pointer outside the block's dynamic shared memory");
+    halt();
+  }
+  return std::uint32_t(at - s.shared);
+}
+
+void mbar_init(std::uint32_t bar, int arrivals) {
+  check_shared(bar, 8, "mbarrier.init");
+  if (bar % 8 != 0 || arrivals < 1) {
+    record("mbarrier.init: address " + std::to_string(bar) + " not 8-byte aligned, or " + std::to_string(arrivals) + " arrivals");
+    halt();
+  }
+  MBarrier& b = state().mbars[bar];
+  b = MBarrier{};
+  b.expected = b.pending = arrivals;
+  ++state().events;
+}
+
+void mbar_arrive_expect_tx(std::uint32_t bar, int bytes) {
+  MBarrier& b = mbar(bar, "mbarrier.arrive.expect_tx");
+  b.tx += bytes;
+  --b.pending;
+  ++state().events;
+  complete_if_done(b);
+}
+
+void mbar_wait(std::uint32_t bar, int parity) {
+  // While the phase waited for is open, its copies land (at the latest moment: a wait for
+  // a phase already complete, a wrong parity, leaves them in flight), then other threads
+  // run until it completes.
+  MBarrier* b = &mbar(bar, "mbarrier.try_wait");
+  while (int(b->phase & 1) == (parity & 1)) {
+    if (!b->copies.empty()) {
+      const Bulk c = b->copies.front();
+      b->copies.erase(b->copies.begin());
+      land(c);
+    } else {
+      to_scheduler(false);
+    }
+    b = &mbar(bar, "mbarrier.try_wait");
+  }
+}
+
+void tma_load_2d(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar) {
+  State& s = state();
+  const Bulk c{dst, *map, c0, c1, bar};
+  if (dst % 128 != 0 || (map->swizzle128 && map->box[0] * map->elem_bytes != 128)) {
+    record("cp.async.bulk.tensor: destination " + std::to_string(dst) +
+           " not 128-byte aligned, or a 128-byte swizzle with rows of other than 128 bytes");
+    halt();
+  }
+  check_shared(dst, std::size_t(c.bytes()), "cp.async.bulk.tensor");
+  for (int i = 0; i < c.bytes(); ++i) ++s.in_flight[dst + std::uint32_t(i)];
+  MBarrier& b = mbar(bar, "cp.async.bulk.tensor");
+  ++s.events;
+  if (s.timing == CopyTiming::at_issue) land(c);
+  else b.copies.push_back(c);
+}
+
+void wgmma_m64n128(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b, int kind) {
+  WgIn in;
+  in.op = WgOpKind::mma, in.a = desc_a, in.b = desc_b, in.kind = kind, in.d = d;
+  wg_collective(in);
+}
+void wgmma_commit() {
+  WgIn in;
+  in.op = WgOpKind::commit;
+  wg_collective(in);
+}
+void wgmma_wait(int pending) {
+  WgIn in;
+  in.op = WgOpKind::wait, in.pending = pending;
+  wg_collective(in);
+}
+
 void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, const std::function<void()>& kernel) {
   State& s = state();
   const int threads = int(block.x * block.y * block.z);
@@ -403,6 +685,8 @@ void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, const std::function
         std::memset(s.shared, 0xff, shared_bytes);
         s.in_flight.assign(shared_bytes, 0);
         s.live = threads, s.barrier_arrived = 0, s.error.clear();
+        s.mbars.clear();
+        s.warpgroups.assign(std::size_t(threads / 128), WarpGroup{});
         for (int i = 0; i < threads; ++i) {
           Fiber& f = s.fibers[std::size_t(i)];
           f.tid = {unsigned(i) % block.x, unsigned(i) / block.x % block.y, unsigned(i) / (block.x * block.y)};
@@ -435,6 +719,12 @@ void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, const std::function
             s.error = "deadlock: " + std::to_string(s.live) + " threads wait at a barrier or collective that the rest never reach";
         }
         s.current = -1;
+        if (s.error.empty()) {
+          for (const auto& [at, b] : s.mbars)
+            if (!b.copies.empty()) s.error = "the block ended with TMA copies never waited for";
+          for (const WarpGroup& g : s.warpgroups)
+            if (!g.open.empty() || !g.groups.empty()) s.error = "the block ended with wgmma products never waited for";
+        }
         if (!s.error.empty())
           throw std::runtime_error("simt block (" + std::to_string(bx) + ", " + std::to_string(by) + ", " +
                                    std::to_string(bz) + "): " + s.error);

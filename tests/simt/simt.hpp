@@ -1,5 +1,5 @@
-// A host emulator of CUDA thread blocks, for testing the tensor-core kernels on a machine
-// without a GPU (tests/test_simt_attention.cpp). Include it before the kernel header: it
+// A host emulator of CUDA thread blocks, for testing the kernels on a machine without a
+// GPU (tests/test_simt_*.cpp). Include it before the kernel header: it
 // defines TG_SIMT_HOST (cuda/mma.cuh then steps aside), CUDA's qualifiers and built-ins,
 // and the sm_80 building blocks of cuda/mma.cuh, so that the kernels' own source compiles
 // as C++ and runs here.
@@ -49,6 +49,7 @@
 // (one running) block. Dynamic shared memory is the emulator's buffer.
 #define __shared__ static
 #define __align__(n) __attribute__((aligned(n)))
+#define __grid_constant__
 #define TG_DYNAMIC_SHARED(T, name) T* const name = static_cast<T*>(::tg::simt::dynamic_shared())
 
 namespace tg::simt {
@@ -80,6 +81,43 @@ void cp_async_wait(int pending);
 // under both; the default is at_wait.
 enum class CopyTiming { at_wait, at_issue };
 void set_copy_timing(CopyTiming timing);
+
+// sm_90a (Hopper), for cuda/gemm_wgmma.cuh:
+//   a tensor map (what cuTensorMapEncodeTiled encodes, for 2-D row-major matrices): the
+//     copy of box {box[0] elements along a row, box[1] rows} at (c0, c1) writes the box's
+//     rows one after another (box[0] * elem_bytes bytes each, 128 with swizzle128) and
+//     zeros where the box leaves the matrix; with swizzle128 the 16-byte chunk j of a row
+//     at shared address a lands at chunk j ^ ((a >> 7) & 7) (the 128-byte swizzle);
+//   mbarriers (init, arrive.expect_tx, try_wait.parity): a phase completes when its
+//     arrivals and its transaction bytes are all in, and a wait for parity p returns once
+//     the current phase's parity is no longer p; TMA copies land at the first wait on their
+//     barrier (CopyTiming::at_wait) or at once (at_issue);
+//   wgmma.mma_async m64n128k16 (bf16, f16) and m64n128k8 (tf32) with both operands K-major
+//     in shared memory through matrix descriptors (128-byte swizzle, base offset 0; element
+//     (row r, byte b) of an operand at start + (r / 8) SBO + (r % 8) 128 + b, swizzled), a
+//     warpgroup-wide instruction performed at the wgmma.wait_group that retires its group
+//     (reading shared memory then); the accumulator fragment of the PTX ISA (warp w of the
+//     warpgroup rows 16 w.., lane l rows l / 4 and l / 4 + 8, columns 8 j + 2 (l % 4) + {0,
+//     1} in d[4 j .. 4 j + 3]). Errors: a wgmma that reads bytes a TMA copy in flight
+//     writes (a missing barrier wait), a TMA copy landing on bytes an unfinished wgmma reads
+//     (a stage refilled too early), a block that ends with groups or copies outstanding.
+struct TensorMap {
+  const void* base = nullptr;
+  int elem_bytes = 2;
+  long long dims[2] = {};  // elements per row (k), rows
+  long long row_bytes = 0;
+  int box[2] = {};         // elements along a row, rows
+  bool swizzle128 = true;
+};
+std::uint32_t shared_address(const void* p);  // a dynamic shared memory pointer's offset
+void mbar_init(std::uint32_t bar, int arrivals);
+void mbar_arrive_expect_tx(std::uint32_t bar, int bytes);
+void mbar_wait(std::uint32_t bar, int parity);
+void tma_load_2d(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar);
+// kind: 0 bf16, 1 f16 (k16), 2 tf32 (k8).
+void wgmma_m64n128(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b, int kind);
+void wgmma_commit();
+void wgmma_wait(int pending);
 
 struct Stats {
   long long blocks = 0, collectives = 0, switches = 0;
@@ -184,4 +222,27 @@ inline unsigned pack_f16(float lo, float hi) {
   return unsigned(f16_bits_from_float(lo)) | (unsigned(f16_bits_from_float(hi)) << 16);
 }
 
+// The sm_90a building blocks of cuda/gemm_wgmma.cuh.
+inline std::uint32_t shared_address(const void* p) { return simt::shared_address(p); }
+inline void barrier_init(std::uint32_t bar, int arrivals) { simt::mbar_init(bar, arrivals); }
+inline void barrier_init_fence() {}
+inline void barrier_expect(std::uint32_t bar, int bytes) { simt::mbar_arrive_expect_tx(bar, bytes); }
+inline void barrier_wait(std::uint32_t bar, int parity) { simt::mbar_wait(bar, parity); }
+inline void tma_load(std::uint32_t dst, const simt::TensorMap* map, int k0, int row0, std::uint32_t bar) {
+  simt::tma_load_2d(dst, map, k0, row0, bar);
+}
+inline void wgmma_fence() {}
+inline void wgmma_commit() { simt::wgmma_commit(); }
+template <int kPending>
+void wgmma_wait() {
+  simt::wgmma_wait(kPending);
+}
+inline void fence_operands(float (&)[64]) {}
+template <int kKind>
+void wgmma_step(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b) {
+  simt::wgmma_m64n128(d, desc_a, desc_b, kKind);
+}
+
 }  // namespace tg::cuda
+
+using CUtensorMap = ::tg::simt::TensorMap;

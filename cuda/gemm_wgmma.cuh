@@ -1,0 +1,231 @@
+// The Hopper (sm_90a) GEMM kernel of cuda/gemm_wgmma.cu (what it does: the comment
+// there), apart from its launch, so that the SIMT emulator (tests/simt) runs its source on
+// the CPU: there the building blocks below (mbarriers, TMA copies, wgmma and its
+// fences) come from tests/simt/simt.hpp, and CUtensorMap is the emulator's description
+// of a tensor map.
+#pragma once
+
+#ifndef TG_SIMT_HOST
+#include <cuda.h>  // CUtensorMap
+#include <cuda_runtime.h>
+#endif
+
+#include <cstdint>
+
+#include "cuda/act.cuh"
+#include "cuda/gemm_wgmma.hpp"
+#include "cuda/mma.cuh"  // TG_DYNAMIC_SHARED
+
+// Where the kernel has a body: sm_90a device code, and the host emulator.
+#if defined(TG_SIMT_HOST) || (defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL))
+#define TG_WGMMA_BODY 1
+#endif
+
+namespace tg::cuda::detail {
+
+// The operand types (WgmmaType) as template arguments: a k tile is one 128-byte row of
+// each, 64 16-bit values or 32 TF32.
+constexpr int kBf16 = int(WgmmaType::bf16), kF16 = int(WgmmaType::f16), kTf32 = int(WgmmaType::tf32);
+constexpr int kBM = 128, kBN = 128, kStages = 4, kThreads = 256, kRowBytes = 128;
+constexpr int k_tile(int kind) { return kind == kTf32 ? 32 : 64; }
+constexpr int kTileBytes = kBM * kRowBytes;  // 16 KiB: A's and B's tiles alike (kBM == kBN)
+constexpr int kStageBytes = 2 * kTileBytes;
+// The stages, 1024-byte aligned by hand (the 128-byte swizzle repeats every 8 rows of 128
+// bytes, and the descriptors assume tiles start on that boundary), then the barriers.
+constexpr int kSmemBytes = 1024 + kStages * kStageBytes + kStages * 8;
+
+// The TMA map of a rows x K row-major operand (ld elements between rows): elements per
+// row and rows, the row stride in bytes, boxes of one k tile (128 bytes) by kBM rows
+// (kBM == kBN: A's and B's boxes alike); 128-byte swizzle.
+struct MapShape {
+  int elem_bytes;
+  unsigned long long dims[2], row_bytes;
+  unsigned box[2];
+};
+constexpr MapShape map_shape(int kind, int rows, int K, int ld) {
+  const int elem = kind == kTf32 ? 4 : 2;
+  return {elem, {static_cast<unsigned long long>(K), static_cast<unsigned long long>(rows)},
+          static_cast<unsigned long long>(ld) * static_cast<unsigned long long>(elem),
+          {static_cast<unsigned>(k_tile(kind)), static_cast<unsigned>(kBM)}};
+}
+
+struct Epilogue {
+  float* C;
+  int ldc, M, N;
+  float alpha, beta;
+  const float* bias;
+  Act act;
+  float slope;
+};
+
+// A K-major operand tile in shared memory, rows of 128 bytes swizzled in 8-row (1024-byte)
+// atoms (PTX ISA, "Matrix Descriptor Format"): start address >> 4 in bits 0-13, leading
+// offset unused (1) for swizzled K-major layouts in bits 16-29, stride 1024 bytes between
+// 8-row groups (>> 4) in bits 32-45, base offset 0 (atoms 1024-byte aligned), 128-byte
+// swizzle (mode 1) in bits 62-63.
+__device__ __forceinline__ std::uint64_t descriptor(std::uint32_t address) {
+  return std::uint64_t((address & 0x3ffff) >> 4) | (std::uint64_t(1) << 16) | (std::uint64_t(1024 >> 4) << 32) |
+         (std::uint64_t(1) << 62);
+}
+
+#if defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL)
+
+__device__ __forceinline__ std::uint32_t shared_address(const void* p) {
+  return static_cast<std::uint32_t>(__cvta_generic_to_shared(p));
+}
+
+__device__ __forceinline__ void barrier_init(std::uint32_t bar, int arrivals) {
+  asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(arrivals) : "memory");
+}
+// Makes the initialized barriers visible to the async proxy (the TMA) and the cluster.
+__device__ __forceinline__ void barrier_init_fence() {
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+}
+
+// This thread's arrival, announcing `bytes` of TMA traffic the phase waits for.
+__device__ __forceinline__ void barrier_expect(std::uint32_t bar, int bytes) {
+  asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;\n" ::"r"(bar), "r"(bytes) : "memory");
+}
+
+// Waits for the phase of `parity` to complete. A copy that never lands would hang the
+// GPU: after ~10 s (2e10 cycles) the kernel traps instead, which the host reports as a
+// launch failure (a kernel not yet run on a GPU earns the guard).
+__device__ __forceinline__ void barrier_wait(std::uint32_t bar, int parity) {
+  std::uint32_t done = 0;
+  const long long start = clock64();
+  while (true) {
+    asm volatile(
+        "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+        : "=r"(done)
+        : "r"(bar), "r"(parity)
+        : "memory");
+    if (done) return;
+    if (clock64() - start > 20000000000LL) __trap();
+  }
+}
+
+// The box at (k0, row0) of `map` into shared memory at `dst`, completing on `bar`.
+__device__ __forceinline__ void tma_load(std::uint32_t dst, const CUtensorMap* map, int k0, int row0, std::uint32_t bar) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1, {%2, %3}], [%4];\n" ::"r"(dst),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(k0), "r"(row0), "r"(bar)
+      : "memory");
+}
+
+__device__ __forceinline__ void wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+__device__ __forceinline__ void wgmma_commit() { asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
+}
+// Keeps the compiler from moving accumulator accesses across the asynchronous products.
+__device__ __forceinline__ void fence_operands(float (&d)[64]) {
+#pragma unroll
+  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// D (64 x 128, FP32, in the warpgroup's registers) += A B^T over one k step; scale-d 1.
+// TYPE is the shape and types ("m64n128k16.f32.bf16.bf16"), TRANS the operands' transpose
+// flags (", 0, 0": both K-major; TF32 takes none).
+#define TG_WGMMA_M64N128K16(TYPE, TRANS)                                                                         \
+  asm volatile(                                                                                                  \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                               \
+      "wgmma.mma_async.sync.aligned." TYPE " {"                                                                  \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                   \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "                         \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "                         \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63 "                          \
+      "}, %64, %65, p, 1, 1" TRANS ";\n}\n"                                                                      \
+      :                                                                                                          \
+      "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),                                    \
+      "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),                                  \
+      "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),                              \
+      "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),                              \
+      "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),                              \
+      "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),                              \
+      "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),                              \
+      "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),                              \
+      "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]),                              \
+      "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]),                              \
+      "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])                                                         \
+      : "l"(desc_a), "l"(desc_b), "n"(1))
+
+// One 32-byte k step of the swizzled rows: m64n128k16 for 16-bit types, m64n128k8 TF32.
+template <int kKind>
+__device__ __forceinline__ void wgmma_step(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b) {
+  if constexpr (kKind == kF16) TG_WGMMA_M64N128K16("m64n128k16.f32.f16.f16", ", 0, 0");
+  else if constexpr (kKind == kTf32) TG_WGMMA_M64N128K16("m64n128k8.f32.tf32.tf32", "");  // K-major only: no trans
+  else TG_WGMMA_M64N128K16("m64n128k16.f32.bf16.bf16", ", 0, 0");
+}
+#undef TG_WGMMA_M64N128K16
+
+#endif
+
+template <int kKind>
+__global__ void __launch_bounds__(kThreads, 1)
+    gemm_wgmma_128x128(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, int K,
+                       Epilogue e) {
+#if defined(TG_WGMMA_BODY)
+  TG_DYNAMIC_SHARED(unsigned char, raw);
+  unsigned char* tiles = reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(raw) + 1023) & ~std::uintptr_t(1023));
+  const std::uint32_t tiles_at = shared_address(tiles), bars_at = tiles_at + kStages * kStageBytes;
+  const int m0 = int(blockIdx.y) * kBM, n0 = int(blockIdx.x) * kBN;
+  constexpr int kBK = k_tile(kKind);
+  const int tid = int(threadIdx.x), wg = tid / 128, ktiles = (K + kBK - 1) / kBK;
+  if (tid == 0) {
+    for (int s = 0; s < kStages; ++s) barrier_init(bars_at + 8 * s, 1);
+    barrier_init_fence();
+  }
+  __syncthreads();
+  // Thread 0 fills stage kt % kStages with k tile kt of A and B.
+  auto load = [&](int kt) {
+    if (kt >= ktiles) return;
+    const int s = kt % kStages;
+    const std::uint32_t bar = bars_at + 8 * s, dst = tiles_at + s * kStageBytes;
+    barrier_expect(bar, kStageBytes);
+    tma_load(dst, &map_a, kt * kBK, m0, bar);
+    tma_load(dst + kTileBytes, &map_b, kt * kBK, n0, bar);
+  };
+  if (tid == 0)
+    for (int kt = 0; kt < kStages - 1; ++kt) load(kt);
+  float d[64];
+#pragma unroll
+  for (int i = 0; i < 64; ++i) d[i] = 0.0f;
+  for (int kt = 0; kt < ktiles; ++kt) {
+    const int s = kt % kStages;
+    barrier_wait(bars_at + 8 * s, (kt / kStages) & 1);
+    const std::uint32_t a_at = tiles_at + s * kStageBytes + wg * 64 * 128;  // this warpgroup's 64 rows
+    const std::uint32_t b_at = tiles_at + s * kStageBytes + kTileBytes;
+    fence_operands(d);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk)  // 4 steps of 32 bytes along the swizzled 128-byte rows
+      wgmma_step<kKind>(d, descriptor(a_at + 32 * kk), descriptor(b_at + 32 * kk));
+    wgmma_commit();
+    wgmma_wait<1>();  // k tile kt - 1's products are done: its stage may be refilled ...
+    fence_operands(d);
+    __syncthreads();  // ... once both warpgroups are past it
+    if (tid == 0) load(kt + kStages - 1);
+  }
+  wgmma_wait<0>();
+  fence_operands(d);
+  // Accumulator layout (m64nNk16, FP32): warp w of the warpgroup holds rows 16 w.., lane l
+  // rows l / 4 and l / 4 + 8, columns 8 j + 2 (l % 4) + {0, 1} in d[4 j .. 4 j + 3].
+  const int lane = tid % 32, row = m0 + 64 * wg + 16 * ((tid % 128) / 32) + lane / 4;
+#pragma unroll
+  for (int j = 0; j < 16; ++j)
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int r = row + (q >= 2 ? 8 : 0), c = n0 + 8 * j + 2 * (lane % 4) + (q & 1);
+      if (r >= e.M || c >= e.N) continue;
+      float* out = e.C + std::int64_t(r) * e.ldc + c;
+      const float x = e.alpha * d[4 * j + q] + (e.beta != 0.0f ? e.beta * *out : 0.0f) + (e.bias ? e.bias[c] : 0.0f);
+      *out = act_forward1(e.act, e.slope, x);
+    }
+#else
+  (void)map_a, (void)map_b, (void)K, (void)e;
+  __trap();  // never launched: the host checks that the sm_90a binary is the one loaded
+#endif
+}
+
+}  // namespace tg::cuda::detail
