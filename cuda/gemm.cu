@@ -81,7 +81,14 @@ namespace {
 HalfGemmPath path_from_env(const char* name) {
   const char* v = std::getenv(name);
   const std::string s = v ? v : "";
-  return s == "wgmma" ? HalfGemmPath::wgmma : s == "mma_sync_ring" ? HalfGemmPath::mma_sync_ring : HalfGemmPath::mma_sync;
+  return s == "wgmma"           ? HalfGemmPath::wgmma
+         : s == "wgmma_128x128" ? HalfGemmPath::wgmma_128x128
+         : s == "mma_sync_ring" ? HalfGemmPath::mma_sync_ring
+                                : HalfGemmPath::mma_sync;
+}
+bool is_wgmma(HalfGemmPath p) { return p == HalfGemmPath::wgmma || p == HalfGemmPath::wgmma_128x128; }
+detail::WgmmaTile wgmma_tile(HalfGemmPath p) {
+  return p == HalfGemmPath::wgmma_128x128 ? detail::WgmmaTile::t128x128 : detail::WgmmaTile::ws128x256;
 }
 }  // namespace
 
@@ -98,15 +105,15 @@ void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha,
   }
   // The Hopper kernel takes A and B along k (a Linear layer's forward: N, T) when asked,
   // or for auto when TG_CUDA_TF32_GEMM=wgmma.
-  const bool explicit_wgmma = path == HalfGemmPath::wgmma;
+  const bool explicit_wgmma = is_wgmma(path);  // asked for: an error where it does not apply
   if (path == HalfGemmPath::auto_select) {
     static const HalfGemmPath env = path_from_env("TG_CUDA_TF32_GEMM");
-    path = env == HalfGemmPath::wgmma ? env : HalfGemmPath::mma_sync;  // no ring for TF32
+    path = env == HalfGemmPath::mma_sync_ring ? HalfGemmPath::mma_sync : env;  // no ring for TF32
   }
-  if (path == HalfGemmPath::wgmma) {
+  if (is_wgmma(path)) {
     if (ta == Trans::N && tb == Trans::T &&
-        detail::gemm_wgmma(detail::WgmmaType::tf32, int(M), int(N), int(K), alpha, A, int(lda), B, int(ldb), beta, C,
-                           int(ldc), ep.bias, ep.act.kind, ep.act.slope))
+        detail::gemm_wgmma(detail::WgmmaType::tf32, wgmma_tile(path), int(M), int(N), int(K), alpha, A, int(lda), B,
+                           int(ldb), beta, C, int(ldc), ep.bias, ep.act.kind, ep.act.slope))
       return;
     TG_CHECK(!explicit_wgmma, op, "path",
              "the wgmma path needs A and B along k (ta N, tb T), a compute capability 9.0 device running its sm_90a "
@@ -143,14 +150,15 @@ void gemm_half(bool f16, index_t M, index_t N, index_t K, float alpha, const std
   TG_CHECK(C != nullptr && (K == 0 || (A != nullptr && B != nullptr)), op, "C", "expected device pointers");
   const ArgsBf16 a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
                    ep.act.slope, 0};
-  const bool explicit_wgmma = path == HalfGemmPath::wgmma;
+  const bool explicit_wgmma = is_wgmma(path);
   if (path == HalfGemmPath::auto_select) {
     static const HalfGemmPath env = path_from_env("TG_CUDA_HALF_GEMM");
     path = env;
   }
-  if (path == HalfGemmPath::wgmma) {
-    if (detail::gemm_wgmma(f16 ? detail::WgmmaType::f16 : detail::WgmmaType::bf16, int(M), int(N), int(K), alpha, A,
-                           int(lda), B, int(ldb), beta, C, int(ldc), ep.bias, ep.act.kind, ep.act.slope))
+  if (is_wgmma(path)) {
+    if (detail::gemm_wgmma(f16 ? detail::WgmmaType::f16 : detail::WgmmaType::bf16, wgmma_tile(path), int(M), int(N),
+                           int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc), ep.bias, ep.act.kind,
+                           ep.act.slope))
       return;
     TG_CHECK(!explicit_wgmma, op, "path",
              "the wgmma path needs a compute capability 9.0 device running its sm_90a binary, A and B 16-byte "

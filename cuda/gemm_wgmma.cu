@@ -51,8 +51,8 @@ PFN_cuTensorMapEncodeTiled_v12000 encoder() {
 }
 
 // A rows x K row-major operand (16-bit or FP32) as a TMA map: map_shape's boxes, 128-byte swizzle.
-bool make_map(CUtensorMap* map, int kind, const void* m, int rows, int K, int ld) {
-  const MapShape shape = map_shape(kind, rows, K, ld);
+bool make_map(CUtensorMap* map, int kind, const void* m, int rows, int K, int ld, int box_rows) {
+  const MapShape shape = map_shape(kind, rows, K, ld, box_rows);
   const cuuint64_t dims[2] = {shape.dims[0], shape.dims[1]};
   const cuuint64_t strides[1] = {shape.row_bytes};
   const cuuint32_t box[2] = {shape.box[0], shape.box[1]}, unit[2] = {1, 1};
@@ -72,22 +72,35 @@ bool wgmma_available() {
          binary_version(reinterpret_cast<const void*>(&gemm_wgmma_128x128<kBf16>)) == 90;
 }
 
-bool gemm_wgmma(WgmmaType type, int M, int N, int K, float alpha, const void* A, int lda, const void* B, int ldb, float beta,
-                float* C, int ldc, const float* bias, Act act, float slope) {
+bool gemm_wgmma(WgmmaType type, WgmmaTile tile, int M, int N, int K, float alpha, const void* A, int lda, const void* B,
+                int ldb, float beta, float* C, int ldc, const float* bias, Act act, float slope) {
   const int kind = int(type);
   const int align = kind == kTf32 ? 4 : 8;  // elements per 16 bytes: the TMA's stride unit
   if (K == 0 || lda % align != 0 || ldb % align != 0 || !aligned16(A) || !aligned16(B) || (M + kBM - 1) / kBM > 65535 ||
       !wgmma_available())
     return false;
+  // One 256-column tile would be half empty where N <= 128: step 1's tiles there.
+  const bool ws = tile == WgmmaTile::ws128x256 && N > kBN;
   CUtensorMap map_a, map_b;
-  if (!make_map(&map_a, kind, A, M, K, lda) || !make_map(&map_b, kind, B, N, K, ldb)) return false;
+  if (!make_map(&map_a, kind, A, M, K, lda, kBM) || !make_map(&map_b, kind, B, N, K, ldb, ws ? kWsBN : kBN)) return false;
   const Epilogue e{C, ldc, M, N, alpha, beta, bias, act, slope};
-  const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
-  void (*kernel)(CUtensorMap, CUtensorMap, int, Epilogue) = kind == kTf32  ? &gemm_wgmma_128x128<kTf32>
-                                                            : kind == kF16 ? &gemm_wgmma_128x128<kF16>
-                                                                           : &gemm_wgmma_128x128<kBf16>;
-  allow_shared(reinterpret_cast<const void*>(kernel), kSmemBytes);
-  kernel<<<grid, kThreads, kSmemBytes, stream()>>>(map_a, map_b, K, e);
+  using Kernel = void (*)(CUtensorMap, CUtensorMap, int, Epilogue);
+  if (ws) {
+    const long long tiles = (long long)((M + kBM - 1) / kBM) * ((N + kWsBN - 1) / kWsBN);
+    if (tiles > 0x7fffffffLL) return false;
+    const Kernel kernel = kind == kTf32  ? &gemm_wgmma_ws_128x256<kTf32>
+                          : kind == kF16 ? &gemm_wgmma_ws_128x256<kF16>
+                                         : &gemm_wgmma_ws_128x256<kBf16>;
+    allow_shared(reinterpret_cast<const void*>(kernel), kWsSmemBytes);
+    kernel<<<unsigned(tiles), kWsThreads, kWsSmemBytes, stream()>>>(map_a, map_b, K, e);
+  } else {
+    const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
+    const Kernel kernel = kind == kTf32  ? &gemm_wgmma_128x128<kTf32>
+                          : kind == kF16 ? &gemm_wgmma_128x128<kF16>
+                                         : &gemm_wgmma_128x128<kBf16>;
+    allow_shared(reinterpret_cast<const void*>(kernel), kSmemBytes);
+    kernel<<<grid, kThreads, kSmemBytes, stream()>>>(map_a, map_b, K, e);
+  }
   TG_CUDA_LAUNCHED();
   return true;
 }

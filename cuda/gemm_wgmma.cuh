@@ -35,18 +35,39 @@ constexpr int kStageBytes = 2 * kTileBytes;
 constexpr int kSmemBytes = 1024 + kStages * kStageBytes + kStages * 8;
 
 // The TMA map of a rows x K row-major operand (ld elements between rows): elements per
-// row and rows, the row stride in bytes, boxes of one k tile (128 bytes) by kBM rows
-// (kBM == kBN: A's and B's boxes alike); 128-byte swizzle.
+// row and rows, the row stride in bytes, boxes of one k tile (128 bytes) by box_rows rows
+// (the block tile's side); 128-byte swizzle.
 struct MapShape {
   int elem_bytes;
   unsigned long long dims[2], row_bytes;
   unsigned box[2];
 };
-constexpr MapShape map_shape(int kind, int rows, int K, int ld) {
+constexpr MapShape map_shape(int kind, int rows, int K, int ld, int box_rows) {
   const int elem = kind == kTf32 ? 4 : 2;
   return {elem, {static_cast<unsigned long long>(K), static_cast<unsigned long long>(rows)},
           static_cast<unsigned long long>(ld) * static_cast<unsigned long long>(elem),
-          {static_cast<unsigned>(k_tile(kind)), static_cast<unsigned>(kBM)}};
+          {static_cast<unsigned>(k_tile(kind)), static_cast<unsigned>(box_rows)}};
+}
+
+// Step 2 (gemm_wgmma_ws_128x256): 128 x 256 tiles, a producer warpgroup and two consumer
+// warpgroups, 4 stages of 48 KiB (A's 16 KiB, B's 32 KiB), a full and an empty barrier per
+// stage; row tiles walked in groups of kGroupM (rasterization for L2).
+constexpr int kWsBN = 256, kWsStages = 4, kWsThreads = 384, kGroupM = 8;
+constexpr int kWsATile = kBM * kRowBytes, kWsBTile = kWsBN * kRowBytes, kWsStageBytes = kWsATile + kWsBTile;
+constexpr int kWsSmemBytes = 1024 + kWsStages * kWsStageBytes + 2 * kWsStages * 8;
+// Registers per thread after the hand-over: 128 x 40 + 256 x 232 = 64,512 of 65,536.
+constexpr int kProducerRegs = 40, kConsumerRegs = 232;
+
+// The (row tile, column tile) of block `id` of a 1-D grid over tiles_m x tiles_n tiles:
+// groups of kGroupM row tiles, each walked column by column, so that the blocks running
+// together share B's column tiles and a group's A rows stay in L2.
+struct TileIndex {
+  int m, n;
+};
+__host__ __device__ constexpr TileIndex grouped_tile(int id, int tiles_m, int tiles_n) {
+  const int per_group = kGroupM * tiles_n, first_m = id / per_group * kGroupM;
+  const int size_m = tiles_m - first_m < kGroupM ? tiles_m - first_m : kGroupM, r = id % per_group;
+  return {first_m + r % size_m, r / size_m};
 }
 
 struct Epilogue {
@@ -119,9 +140,27 @@ __device__ __forceinline__ void wgmma_wait() {
   asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(kPending) : "memory");
 }
 // Keeps the compiler from moving accumulator accesses across the asynchronous products.
-__device__ __forceinline__ void fence_operands(float (&d)[64]) {
+template <int N>
+__device__ __forceinline__ void fence_operands(float (&d)[N]) {
 #pragma unroll
-  for (int i = 0; i < 64; ++i) asm volatile("" : "+f"(d[i])::"memory");
+  for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
+}
+
+// A consumer's arrival on a stage's "empty" barrier: the stage may be refilled.
+__device__ __forceinline__ void barrier_arrive(std::uint32_t bar) {
+  asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
+}
+
+// Hands registers between the warpgroups of a warp-specialized kernel: the producer gives
+// up what it does not need (dec), the consumers take it (inc). kRegs is per thread, a
+// multiple of 8 in [24, 256]; all threads of the warpgroup execute it.
+template <int kRegs>
+__device__ __forceinline__ void registers_dec() {
+  asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(kRegs));
+}
+template <int kRegs>
+__device__ __forceinline__ void registers_inc() {
+  asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(kRegs));
 }
 
 // D (64 x 128, FP32, in the warpgroup's registers) += A B^T over one k step; scale-d 1.
@@ -158,6 +197,53 @@ __device__ __forceinline__ void wgmma_step(float (&d)[64], std::uint64_t desc_a,
   else TG_WGMMA_M64N128K16("m64n128k16.f32.bf16.bf16", ", 0, 0");
 }
 #undef TG_WGMMA_M64N128K16
+
+// The same with 256 columns (128 FP32 registers per thread): m64n256k16 / k8.
+#define TG_WGMMA_M64N256K16(TYPE, TRANS)                                                                              \
+  asm volatile(                                                                                                       \
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %130, 0;\n"                                                                   \
+      "wgmma.mma_async.sync.aligned." TYPE " {"                                                                       \
+      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "                                        \
+      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "                              \
+      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "                              \
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, "                              \
+      "%64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, "                              \
+      "%80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, "                              \
+      "%96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, "                  \
+      "%112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127 "               \
+      "}, %128, %129, p, 1, 1" TRANS ";\n}\n"                                                                         \
+      :                                                                                                               \
+      "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),                                         \
+      "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),                                       \
+      "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),                                   \
+      "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),                                   \
+      "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),                                   \
+      "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),                                   \
+      "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),                                   \
+      "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),                                   \
+      "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]),                                   \
+      "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]),                                   \
+      "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]),                                   \
+      "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]),                                   \
+      "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]),                                   \
+      "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]),                                   \
+      "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]),                                   \
+      "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]),                                   \
+      "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]),                                 \
+      "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]),                             \
+      "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]),                             \
+      "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]),                             \
+      "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]),                             \
+      "+f"(d[126]), "+f"(d[127])                                                                                      \
+      : "l"(desc_a), "l"(desc_b), "n"(1))
+
+template <int kKind>
+__device__ __forceinline__ void wgmma_step256(float (&d)[128], std::uint64_t desc_a, std::uint64_t desc_b) {
+  if constexpr (kKind == kF16) TG_WGMMA_M64N256K16("m64n256k16.f32.f16.f16", ", 0, 0");
+  else if constexpr (kKind == kTf32) TG_WGMMA_M64N256K16("m64n256k8.f32.tf32.tf32", "");
+  else TG_WGMMA_M64N256K16("m64n256k16.f32.bf16.bf16", ", 0, 0");
+}
+#undef TG_WGMMA_M64N256K16
 
 #endif
 
@@ -220,6 +306,88 @@ __global__ void __launch_bounds__(kThreads, 1)
       if (r >= e.M || c >= e.N) continue;
       float* out = e.C + std::int64_t(r) * e.ldc + c;
       const float x = e.alpha * d[4 * j + q] + (e.beta != 0.0f ? e.beta * *out : 0.0f) + (e.bias ? e.bias[c] : 0.0f);
+      *out = act_forward1(e.act, e.slope, x);
+    }
+#else
+  (void)map_a, (void)map_b, (void)K, (void)e;
+  __trap();  // never launched: the host checks that the sm_90a binary is the one loaded
+#endif
+}
+
+
+// Step 2: warp-specialized, 128 x 256 tiles. Warpgroup 0 is the producer: one thread
+// issues the TMA copies of each stage once both consumers have released it (empty
+// barrier), and the rest of its registers go to the consumers. Warpgroups 1 and 2 each
+// own 64 rows x 256 columns of C (wgmma m64n256, 128 accumulators per thread): they wait
+// for a stage's copies (full barrier), issue its 4 k steps, retire the previous stage's
+// products (wait_group 1) and release that stage with one arrival each. No block barrier
+// after the start: the producer never waits for the consumers' progress but through the
+// empty barriers, and the consumers never wait for each other.
+template <int kKind>
+__global__ void __launch_bounds__(kWsThreads, 1)
+    gemm_wgmma_ws_128x256(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, int K,
+                          Epilogue e) {
+#if defined(TG_WGMMA_BODY)
+  TG_DYNAMIC_SHARED(unsigned char, raw);
+  unsigned char* tiles = reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(raw) + 1023) & ~std::uintptr_t(1023));
+  const std::uint32_t tiles_at = shared_address(tiles), full_at = tiles_at + kWsStages * kWsStageBytes,
+                      empty_at = full_at + 8 * kWsStages;
+  const TileIndex t = grouped_tile(int(blockIdx.x), (e.M + kBM - 1) / kBM, (e.N + kWsBN - 1) / kWsBN);
+  const int m0 = t.m * kBM, n0 = t.n * kWsBN;
+  constexpr int kBK = k_tile(kKind);
+  const int tid = int(threadIdx.x), wg = tid / 128, ktiles = (K + kBK - 1) / kBK;
+  if (tid == 0) {
+    for (int s = 0; s < kWsStages; ++s) {
+      barrier_init(full_at + 8 * s, 1);   // the producer's arrival, plus the copies' bytes
+      barrier_init(empty_at + 8 * s, 2);  // one arrival per consumer warpgroup
+    }
+    barrier_init_fence();
+  }
+  __syncthreads();
+  if (wg == 0) {
+    registers_dec<kProducerRegs>();
+    if (tid == 0)
+      for (int kt = 0; kt < ktiles; ++kt) {
+        const int s = kt % kWsStages;
+        // A fresh barrier counts as released once (parity 1 of the phase before the first).
+        barrier_wait(empty_at + 8 * s, ((kt / kWsStages) & 1) ^ 1);
+        const std::uint32_t bar = full_at + 8 * s, dst = tiles_at + s * kWsStageBytes;
+        barrier_expect(bar, kWsStageBytes);
+        tma_load(dst, &map_a, kt * kBK, m0, bar);
+        tma_load(dst + kWsATile, &map_b, kt * kBK, n0, bar);
+      }
+    return;
+  }
+  registers_inc<kConsumerRegs>();
+  const int c = wg - 1;  // this consumer's 64 rows of the tile
+  float d[128];
+#pragma unroll
+  for (int i = 0; i < 128; ++i) d[i] = 0.0f;
+  for (int kt = 0; kt < ktiles; ++kt) {
+    const int s = kt % kWsStages;
+    barrier_wait(full_at + 8 * s, (kt / kWsStages) & 1);
+    const std::uint32_t a_at = tiles_at + s * kWsStageBytes + c * 64 * 128, b_at = tiles_at + s * kWsStageBytes + kWsATile;
+    fence_operands(d);
+    wgmma_fence();
+#pragma unroll
+    for (int kk = 0; kk < 4; ++kk) wgmma_step256<kKind>(d, descriptor(a_at + 32 * kk), descriptor(b_at + 32 * kk));
+    wgmma_commit();
+    wgmma_wait<1>();  // k tile kt - 1's products are done: release its stage
+    fence_operands(d);
+    if (kt > 0 && tid % 128 == 0) barrier_arrive(empty_at + 8 * ((kt - 1) % kWsStages));
+  }
+  wgmma_wait<0>();
+  fence_operands(d);
+  // Accumulator layout as in step 1, with 32 column groups of 8.
+  const int lane = tid % 32, row = m0 + 64 * c + 16 * ((tid % 128) / 32) + lane / 4;
+#pragma unroll
+  for (int j = 0; j < 32; ++j)
+#pragma unroll
+    for (int q = 0; q < 4; ++q) {
+      const int r = row + (q >= 2 ? 8 : 0), col = n0 + 8 * j + 2 * (lane % 4) + (q & 1);
+      if (r >= e.M || col >= e.N) continue;
+      float* out = e.C + std::int64_t(r) * e.ldc + col;
+      const float x = e.alpha * d[4 * j + q] + (e.beta != 0.0f ? e.beta * *out : 0.0f) + (e.bias ? e.bias[col] : 0.0f);
       *out = act_forward1(e.act, e.slope, x);
     }
 #else

@@ -1,5 +1,5 @@
 // The sm_90a (Hopper) path of the tensor-core GEMMs, cuda/gemm_wgmma.cu: wgmma with TMA copies
-// into a 4-stage shared-memory ring. Internal to cuda/.
+// into 4-stage shared-memory rings. Internal to cuda/.
 #pragma once
 
 #include "kernels/activation.hpp"
@@ -14,8 +14,12 @@ bool wgmma_available();
 // and B row-major along k, bf16 / f16 bits or FP32 read as TF32 (truncated). Returns
 // false, doing nothing, where it does not apply (no sm_90a device, K == 0, A or B not
 // 16-byte aligned, rows not a multiple of 16 bytes, more than 65535 row tiles).
+// tile: step 1 (128 x 128, two warpgroups sharing a block barrier per k tile) or step 2
+// (128 x 256, a TMA producer warpgroup and two consumers, full and empty barriers; step 1
+// where N <= 128).
 enum class WgmmaType : int { bf16 = 0, f16 = 1, tf32 = 2 };
-bool gemm_wgmma(WgmmaType type, int M, int N, int K, float alpha, const void* A, int lda, const void* B, int ldb,
-                float beta, float* C, int ldc, const float* bias, Act act, float slope);
+enum class WgmmaTile : int { t128x128 = 0, ws128x256 = 1 };
+bool gemm_wgmma(WgmmaType type, WgmmaTile tile, int M, int N, int K, float alpha, const void* A, int lda, const void* B,
+                int ldb, float beta, float* C, int ldc, const float* bias, Act act, float slope);
 
 }  // namespace tg::cuda::detail

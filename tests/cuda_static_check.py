@@ -33,6 +33,8 @@ SGEMM = "sgemm_128x128"   # the FP32 SGEMM kernels
 # least, what else their PTX must hold).
 WGMMA_NEEDS = ["cp.async.bulk.tensor.2d", "mbarrier.try_wait.parity", "mbarrier.arrive.expect_tx",
                "wgmma.fence.sync.aligned", "wgmma.commit_group.sync.aligned", "wgmma.wait_group.sync.aligned"]
+WGMMA_WS_NEEDS = WGMMA_NEEDS + ["setmaxnreg.dec.sync.aligned.u32", "setmaxnreg.inc.sync.aligned.u32",
+                                "mbarrier.arrive.shared::cta.b64"]
 RING_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.", "cp.async.cg.shared.global", "cp.async.wait_group 1"]
 ATTENTION_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16",
                    "cp.async.cg.shared.global", "cp.async.wait_group 1", "ex2.approx.ftz.f32"]
@@ -67,6 +69,11 @@ TENSOR_CORE = {
     "gemm_wgmma_128x128<0>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", 4, WGMMA_NEEDS),
     "gemm_wgmma_128x128<1>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", 4, WGMMA_NEEDS),
     "gemm_wgmma_128x128<2>": ("wgmma.mma_async.sync.aligned.m64n128k8.f32.tf32.tf32", 4, WGMMA_NEEDS),
+    # Step 2: 128 x 256 tiles, warp-specialized (a TMA producer, two consumers that
+    # release stages on empty barriers; registers handed over by setmaxnreg).
+    "gemm_wgmma_ws_128x256<0>": ("wgmma.mma_async.sync.aligned.m64n256k16.f32.bf16.bf16", 4, WGMMA_WS_NEEDS),
+    "gemm_wgmma_ws_128x256<1>": ("wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16", 4, WGMMA_WS_NEEDS),
+    "gemm_wgmma_ws_128x256<2>": ("wgmma.mma_async.sync.aligned.m64n256k8.f32.tf32.tf32", 4, WGMMA_WS_NEEDS),
 }
 
 

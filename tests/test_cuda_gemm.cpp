@@ -137,6 +137,8 @@ TEST(CudaGemm, Tf32OnTheHopperPathMatchesTheReference) {
   double worst = 0;
   const index_t sizes[] = {1, 7, 33, 128, 129, 300, 517};
   for (int rep = 0; rep < 16; ++rep) {
+    // Odd reps on step 1 (128 x 128), even ones on step 2 (128 x 256, warp-specialized).
+    const cuda::HalfGemmPath path = rep % 2 == 1 ? cuda::HalfGemmPath::wgmma_128x128 : cuda::HalfGemmPath::wgmma;
     const index_t M = sizes[rng.integer(0, 6)], N = sizes[rng.integer(0, 6)], K = rep % 4 == 0 ? 2048 : sizes[rng.integer(0, 6)];
     const index_t lda = (K + 3) / 4 * 4 + 4 * rng.integer(0, 1), ldb = (K + 3) / 4 * 4;
     const std::vector<float> a = testing::random_vec<float>(rng, M * lda), b = testing::random_vec<float>(rng, N * ldb);
@@ -152,7 +154,7 @@ TEST(CudaGemm, Tf32OnTheHopperPathMatchesTheReference) {
                      GemmEpilogue<double>{biasd.data(), act});
     DeviceVec da(a), db(b), dbias(bias), dc(c0);
     cuda::gemm_tf32(Trans::N, Trans::T, M, N, K, alpha, da.ptr(), lda, db.ptr(), ldb, beta, dc.ptr(), N,
-                    GemmEpilogue<float>{dbias.ptr(), act}, cuda::HalfGemmPath::wgmma);
+                    GemmEpilogue<float>{dbias.ptr(), act}, path);
     const std::vector<float> got = dc.download(std::size_t(M * N));
     for (std::size_t i = 0; i < got.size(); ++i) ASSERT_FALSE(std::isnan(got[i])) << "NaN at " << i;
     const double err = testing::relative_error(got, want);
@@ -171,7 +173,7 @@ TEST(CudaGemm, Tf32OnTheHopperPathMatchesTheReference) {
 // bound 1e-2 (DESIGN.md).
 // `path`: the kernel (cuda/gemm.hpp); the wgmma path needs rows padded to 8 elements.
 void check_half_gemm(testing::Rng& rng, bool f16, cuda::HalfGemmPath path) {
-  const bool hopper = path == cuda::HalfGemmPath::wgmma;
+  const bool hopper = path == cuda::HalfGemmPath::wgmma || path == cuda::HalfGemmPath::wgmma_128x128;
   double worst_vs_float = 0;
   const index_t sizes[] = {1, 7, 33, 128, 129, 300, 517};
   for (int rep = 0; rep < 24; ++rep) {
@@ -219,7 +221,11 @@ void check_half_gemm(testing::Rng& rng, bool f16, cuda::HalfGemmPath path) {
   ::testing::Test::RecordProperty(f16 ? "f16_worst_relative_error_vs_fp32_inputs" : "bf16_worst_relative_error_vs_fp32_inputs",
                                   std::to_string(worst_vs_float));
   std::printf("%s GEMM (%s): worst relative norm error against the FP32 inputs %.2e\n", f16 ? "F16" : "BF16",
-              hopper ? "wgmma" : path == cuda::HalfGemmPath::mma_sync_ring ? "mma.sync ring" : "mma.sync", worst_vs_float);
+              path == cuda::HalfGemmPath::wgmma_128x128 ? "wgmma 128x128"
+              : hopper                                   ? "wgmma"
+              : path == cuda::HalfGemmPath::mma_sync_ring ? "mma.sync ring"
+                                                         : "mma.sync",
+              worst_vs_float);
 }
 
 TEST(CudaGemm, Bf16MatchesTheReferenceOnItsRoundedInputs) {
@@ -288,8 +294,10 @@ TEST(CudaGemm, TheHopperPathMatchesTheReferenceOrSaysWhyNot) {
   }
   if (!cuda::half_gemm_wgmma_available()) GTEST_SKIP() << "no compute capability 9.0 device with the sm_90a kernel";
   TG_TEST_RNG(rng);
-  check_half_gemm(rng, false, cuda::HalfGemmPath::wgmma);
-  check_half_gemm(rng, true, cuda::HalfGemmPath::wgmma);
+  for (cuda::HalfGemmPath path : {cuda::HalfGemmPath::wgmma, cuda::HalfGemmPath::wgmma_128x128}) {
+    check_half_gemm(rng, false, path);
+    check_half_gemm(rng, true, path);
+  }
 }
 
 // The benchmarks' fused peer (cublasLt RELU_BIAS) computes what our epilogue does:

@@ -1,6 +1,7 @@
-// The Hopper GEMM kernel (cuda/gemm_wgmma.cuh: TMA copies into a 4-stage ring with
-// mbarriers, wgmma from swizzled shared memory through matrix descriptors), its own
-// source, run on the CPU by the SIMT emulator (tests/simt), with the tensor maps the host
+// The Hopper GEMM kernels (cuda/gemm_wgmma.cuh: TMA copies into a 4-stage ring with
+// mbarriers, wgmma from swizzled shared memory through matrix descriptors; step 1 with
+// 128 x 128 tiles, step 2 with 128 x 256 tiles and a producer warpgroup feeding two
+// consumers through full and empty barriers), their own source, run on the CPU by the SIMT emulator (tests/simt), with the tensor maps the host
 // encodes (map_shape): bf16, f16 and TF32 against the double reference on the values the
 // tensor cores read (16-bit roundings; TF32 truncated to its top 19 bits), with the FP32
 // bound of the other GEMM tests, on shapes with edge tiles (the TMA's zero fill), k tails,
@@ -32,8 +33,8 @@ namespace {
 namespace wd = cuda::detail;
 
 // A rows x K operand as the kernel's TMA map describes it (cuda/gemm_wgmma.cu's make_map).
-simt::TensorMap tensor_map(int kind, const void* m, int rows, int K, int ld) {
-  const wd::MapShape shape = wd::map_shape(kind, rows, K, ld);
+simt::TensorMap tensor_map(int kind, const void* m, int rows, int K, int ld, int box_rows) {
+  const wd::MapShape shape = wd::map_shape(kind, rows, K, ld, box_rows);
   simt::TensorMap t;
   t.base = m, t.elem_bytes = shape.elem_bytes;
   t.dims[0] = (long long)shape.dims[0], t.dims[1] = (long long)shape.dims[1];
@@ -71,7 +72,9 @@ TEST(SimtWgmma, HopperKernelMatchesTheReferenceOnWhatTheTensorCoresRead) {
   };
   // Edge tiles in M and N, k tails (the TMA zero-fills past K), one k tile, and 9-12 k
   // tiles (the 4-stage ring goes round: every barrier waits on both parities).
-  const Case cases[] = {{128, 128, 64}, {200, 130, 40}, {64, 300, 576}, {1, 1, 8}, {129, 7, 700}, {33, 257, 130}};
+  // 1157 x 300: 10 x 2 tiles of 128 x 256, a partial group of step 2's rasterization.
+  const Case cases[] = {{128, 128, 64}, {200, 130, 40}, {64, 300, 576}, {1, 1, 8},
+                        {129, 7, 700},  {33, 257, 130}, {1157, 300, 64}};
   const Act acts[] = {Act::none, Act::relu, Act::gelu_tanh, Act::sigmoid};
   int rep = 0;
   for (int kind : {wd::kBf16, wd::kF16, wd::kTf32})
@@ -94,27 +97,50 @@ TEST(SimtWgmma, HopperKernelMatchesTheReferenceOnWhatTheTensorCoresRead) {
       std::vector<double> want(c0.begin(), c0.end()), biasd(bias.begin(), bias.end());
       gemm_ref<double>(Trans::N, Trans::T, c.M, c.N, c.K, alpha, a.values.data(), lda, b.values.data(), ldb, beta,
                        want.data(), ldc, GemmEpilogue<double>{with_bias ? biasd.data() : nullptr, act});
-      const simt::TensorMap map_a = tensor_map(kind, a.data(), c.M, c.K, lda);
-      const simt::TensorMap map_b = tensor_map(kind, b.data(), c.N, c.K, ldb);
+      const simt::TensorMap map_a = tensor_map(kind, a.data(), c.M, c.K, lda, wd::kBM);
+      for (bool ws : {false, true})
       for (simt::CopyTiming timing : {simt::CopyTiming::at_wait, simt::CopyTiming::at_issue}) {
+        const simt::TensorMap map_b = tensor_map(kind, b.data(), c.N, c.K, ldb, ws ? wd::kWsBN : wd::kBN);
         std::vector<float> out = c0;
         const wd::Epilogue e{out.data(), ldc, c.M, c.N, alpha, beta, with_bias ? bias.data() : nullptr, act.kind, 0.0f};
         std::function<void()> k;
-        if (kind == wd::kBf16) k = [&] { wd::gemm_wgmma_128x128<wd::kBf16>(map_a, map_b, c.K, e); };
+        if (ws && kind == wd::kBf16) k = [&] { wd::gemm_wgmma_ws_128x256<wd::kBf16>(map_a, map_b, c.K, e); };
+        else if (ws && kind == wd::kF16) k = [&] { wd::gemm_wgmma_ws_128x256<wd::kF16>(map_a, map_b, c.K, e); };
+        else if (ws) k = [&] { wd::gemm_wgmma_ws_128x256<wd::kTf32>(map_a, map_b, c.K, e); };
+        else if (kind == wd::kBf16) k = [&] { wd::gemm_wgmma_128x128<wd::kBf16>(map_a, map_b, c.K, e); };
         else if (kind == wd::kF16) k = [&] { wd::gemm_wgmma_128x128<wd::kF16>(map_a, map_b, c.K, e); };
         else k = [&] { wd::gemm_wgmma_128x128<wd::kTf32>(map_a, map_b, c.K, e); };
         simt::set_copy_timing(timing);
-        simt::launch({unsigned((c.N + wd::kBN - 1) / wd::kBN), unsigned((c.M + wd::kBM - 1) / wd::kBM), 1},
-                     {wd::kThreads, 1, 1}, wd::kSmemBytes, k);
+        const unsigned tiles_m = unsigned((c.M + wd::kBM - 1) / wd::kBM);
+        if (ws)  // a 1-D grid over the tiles (grouped_tile places them)
+          simt::launch({tiles_m * unsigned((c.N + wd::kWsBN - 1) / wd::kWsBN), 1, 1}, {wd::kWsThreads, 1, 1},
+                       wd::kWsSmemBytes, k);
+        else
+          simt::launch({unsigned((c.N + wd::kBN - 1) / wd::kBN), tiles_m, 1}, {wd::kThreads, 1, 1}, wd::kSmemBytes, k);
         simt::set_copy_timing(simt::CopyTiming::at_wait);
         const std::string what = std::string(kind == wd::kTf32 ? "tf32 " : kind == wd::kF16 ? "f16 " : "bf16 ") +
-                                 std::to_string(c.M) + "x" + std::to_string(c.N) + "x" + std::to_string(c.K) +
+                                 (ws ? "128x256 warp-specialized " : "128x128 ") + std::to_string(c.M) + "x" +
+                                 std::to_string(c.N) + "x" + std::to_string(c.K) +
                                  (timing == simt::CopyTiming::at_issue ? " copies at issue" : " copies at the wait");
         // The FP32 bound of the GEMM tests on the values the tensor cores read.
         EXPECT_TRUE(testing::rel_close(out.data(), ldc, want.data(), ldc, c.M, c.N, 1e-5 * std::sqrt(double(c.K) + 1) + 1e-5))
             << what;
         EXPECT_TRUE(testing::pads_untouched(out, c0, c.M, c.N, ldc)) << what;
       }
+    }
+}
+
+// Step 2's rasterization visits every tile once, in range, whatever the grid's shape.
+TEST(SimtWgmma, GroupedTilesCoverTheGridOnce) {
+  for (int tiles_m : {1, 3, 8, 9, 17, 64})
+    for (int tiles_n : {1, 2, 5, 32}) {
+      std::vector<int> seen(std::size_t(tiles_m * tiles_n), 0);
+      for (int id = 0; id < tiles_m * tiles_n; ++id) {
+        const wd::TileIndex t = wd::grouped_tile(id, tiles_m, tiles_n);
+        ASSERT_TRUE(t.m >= 0 && t.m < tiles_m && t.n >= 0 && t.n < tiles_n) << id;
+        ++seen[std::size_t(t.m * tiles_n + t.n)];
+      }
+      for (int v : seen) ASSERT_EQ(v, 1) << tiles_m << " x " << tiles_n;
     }
 }
 

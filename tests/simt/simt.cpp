@@ -93,12 +93,12 @@ enum class WgOpKind { mma, commit, wait };
 struct WgIn {
   WgOpKind op = WgOpKind::mma;
   std::uint64_t a = 0, b = 0;
-  int kind = 0, pending = 0;
+  int kind = 0, n = 0, pending = 0;
   float* d = nullptr;
 };
 struct WgMma {
   std::uint64_t a, b;
-  int kind;
+  int kind, n;
   float* d[128];  // each thread's accumulators
 };
 struct WarpGroup {
@@ -469,7 +469,7 @@ void land(const Bulk& c) {
   const int n = c.bytes();
   for (const WarpGroup& g : s.warpgroups) {
     auto clash = [&](const WgMma& m) {
-      for (Range r : {operand_range(m.a, 64), operand_range(m.b, 128)})
+      for (Range r : {operand_range(m.a, 64), operand_range(m.b, m.n)})
         if (c.dst < r.hi && r.lo < c.dst + std::uint32_t(n)) return true;
       return false;
     };
@@ -517,14 +517,14 @@ void wg_collective(const WgIn& in) {
   }
   for (int l = 0; l < 128; ++l) {
     const WgIn& o = g.in[l];
-    if (o.op != in.op || o.a != in.a || o.b != in.b || o.kind != in.kind || o.pending != in.pending) {
+    if (o.op != in.op || o.a != in.a || o.b != in.b || o.kind != in.kind || o.n != in.n || o.pending != in.pending) {
       record("warpgroup " + std::to_string(t / 128) + ": thread " + std::to_string(l) +
              " is at a different wgmma instruction (or operands) than thread " + std::to_string(t % 128));
       halt();
     }
   }
   if (in.op == WgOpKind::mma) {
-    WgMma m{in.a, in.b, in.kind, {}};
+    WgMma m{in.a, in.b, in.kind, in.n, {}};
     for (int l = 0; l < 128; ++l) m.d[l] = g.in[l].d;
     g.open.push_back(m);
   } else if (in.op == WgOpKind::commit) {
@@ -533,7 +533,7 @@ void wg_collective(const WgIn& in) {
   } else {
     while (int(g.groups.size()) > in.pending) {
       for (const WgMma& m : g.groups.front()) {
-        // D (64 x 128) += A (64 x k) B^T (128 x k), both K-major behind their descriptors.
+        // D (64 x n) += A (64 x k) B^T (n x k), both K-major behind their descriptors.
         const int k = m.kind == 2 ? 8 : 16, eb = m.kind == 2 ? 4 : 2;
         auto value = [&](std::uint64_t desc, int row, int kk) {
           const std::uint32_t start = std::uint32_t(desc & 0x3fff) << 4, sbo = std::uint32_t((desc >> 32) & 0x3fff) << 4;
@@ -559,14 +559,14 @@ void wg_collective(const WgIn& in) {
           std::memcpy(&h, s.shared + at, 2);
           return m.kind == 1 ? double(float_from_f16_bits(h)) : double(float_from_bf16_bits(h));
         };
-        static double A[64][16], B[128][16];
+        static double A[64][16], B[256][16];
         for (int r = 0; r < 64; ++r)
           for (int kk = 0; kk < k; ++kk) A[r][kk] = value(m.a, r, kk);
-        for (int c = 0; c < 128; ++c)
+        for (int c = 0; c < m.n; ++c)
           for (int kk = 0; kk < k; ++kk) B[c][kk] = value(m.b, c, kk);
         for (int l = 0; l < 128; ++l) {
           const int w = l / 32, lane = l % 32;
-          for (int j = 0; j < 16; ++j)
+          for (int j = 0; j < m.n / 8; ++j)
             for (int q = 0; q < 4; ++q) {
               const int r = 16 * w + lane / 4 + (q >= 2 ? 8 : 0), c = 8 * j + 2 * (lane % 4) + (q & 1);
               double acc = m.d[l][4 * j + q];
@@ -615,6 +615,17 @@ void mbar_arrive_expect_tx(std::uint32_t bar, int bytes) {
   complete_if_done(b);
 }
 
+void mbar_arrive(std::uint32_t bar) {
+  MBarrier& b = mbar(bar, "mbarrier.arrive");
+  if (b.pending <= 0) {
+    record("mbarrier.arrive: more arrivals than the barrier counts");
+    halt();
+  }
+  --b.pending;
+  ++state().events;
+  complete_if_done(b);
+}
+
 void mbar_wait(std::uint32_t bar, int parity) {
   // While the phase waited for is open, its copies land (at the latest moment: a wait for
   // a phase already complete, a wrong parity, leaves them in flight), then other threads
@@ -648,9 +659,13 @@ void tma_load_2d(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::u
   else b.copies.push_back(c);
 }
 
-void wgmma_m64n128(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b, int kind) {
+void wgmma_m64(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int kind) {
+  if (n != 128 && n != 256) {
+    record("wgmma: n " + std::to_string(n) + " (the emulator models 128 and 256)");
+    halt();
+  }
   WgIn in;
-  in.op = WgOpKind::mma, in.a = desc_a, in.b = desc_b, in.kind = kind, in.d = d;
+  in.op = WgOpKind::mma, in.a = desc_a, in.b = desc_b, in.kind = kind, in.n = n, in.d = d;
   wg_collective(in);
 }
 void wgmma_commit() {

@@ -88,11 +88,11 @@ void set_copy_timing(CopyTiming timing);
 //     rows one after another (box[0] * elem_bytes bytes each, 128 with swizzle128) and
 //     zeros where the box leaves the matrix; with swizzle128 the 16-byte chunk j of a row
 //     at shared address a lands at chunk j ^ ((a >> 7) & 7) (the 128-byte swizzle);
-//   mbarriers (init, arrive.expect_tx, try_wait.parity): a phase completes when its
+//   mbarriers (init, arrive, arrive.expect_tx, try_wait.parity): a phase completes when its
 //     arrivals and its transaction bytes are all in, and a wait for parity p returns once
 //     the current phase's parity is no longer p; TMA copies land at the first wait on their
 //     barrier (CopyTiming::at_wait) or at once (at_issue);
-//   wgmma.mma_async m64n128k16 (bf16, f16) and m64n128k8 (tf32) with both operands K-major
+//   wgmma.mma_async m64nNk16 (bf16, f16) and m64nNk8 (tf32), N 128 or 256, both operands K-major
 //     in shared memory through matrix descriptors (128-byte swizzle, base offset 0; element
 //     (row r, byte b) of an operand at start + (r / 8) SBO + (r % 8) 128 + b, swizzled), a
 //     warpgroup-wide instruction performed at the wgmma.wait_group that retires its group
@@ -114,8 +114,10 @@ void mbar_init(std::uint32_t bar, int arrivals);
 void mbar_arrive_expect_tx(std::uint32_t bar, int bytes);
 void mbar_wait(std::uint32_t bar, int parity);
 void tma_load_2d(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar);
-// kind: 0 bf16, 1 f16 (k16), 2 tf32 (k8).
-void wgmma_m64n128(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b, int kind);
+void mbar_arrive(std::uint32_t bar);
+// wgmma m64nNk16 / k8 with n = 128 or 256 columns (n / 2 accumulators per thread); kind:
+// 0 bf16, 1 f16 (k16), 2 tf32 (k8).
+void wgmma_m64(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int kind);
 void wgmma_commit();
 void wgmma_wait(int pending);
 
@@ -237,10 +239,20 @@ template <int kPending>
 void wgmma_wait() {
   simt::wgmma_wait(kPending);
 }
-inline void fence_operands(float (&)[64]) {}
+template <int N>
+void fence_operands(float (&)[N]) {}
+inline void barrier_arrive(std::uint32_t bar) { simt::mbar_arrive(bar); }
+template <int kRegs>
+void registers_dec() {}
+template <int kRegs>
+void registers_inc() {}
 template <int kKind>
 void wgmma_step(float (&d)[64], std::uint64_t desc_a, std::uint64_t desc_b) {
-  simt::wgmma_m64n128(d, desc_a, desc_b, kKind);
+  simt::wgmma_m64(d, 128, desc_a, desc_b, kKind);
+}
+template <int kKind>
+void wgmma_step256(float (&d)[128], std::uint64_t desc_a, std::uint64_t desc_b) {
+  simt::wgmma_m64(d, 256, desc_a, desc_b, kKind);
 }
 
 }  // namespace tg::cuda
