@@ -1,8 +1,9 @@
 // The Hopper path of the tensor-core GEMMs (cuda::gemm_bf16 / gemm_f16 / gemm_tf32 with
 // HalfGemmPath::wgmma): C = act(alpha A B^T + beta C + bias), A (M x K) and B (N x K)
 // row-major bf16, f16 or FP32 read as TF32 (the tensor cores ignore the low 13 mantissa
-// bits: truncation, where the mma.sync TF32 kernel rounds), FP32 accumulation. Compiled for sm_90a only (its own target: wgmma and the tensor memory
-// accelerator exist on that architecture alone) and used where the device is compute
+// bits: truncation, where the mma.sync TF32 kernel rounds), FP32 accumulation. Compiled
+// for sm_90a only (its own target: wgmma and the tensor memory accelerator exist on that
+// architecture alone) and used where the device is compute
 // capability 9.0 and the kernel's binary loaded; everywhere else gemm.cu's mma.sync kernel
 // serves. Step 1 (cuda/NOTES.md):
 //   - 128 x 128 block tiles, k tiles of one 128-byte row (64 16-bit values, 32 TF32),
@@ -15,6 +16,11 @@
 //     tile's products issued before the previous ones are waited for, a stage refilled
 //     once both warpgroups are done with it;
 //   - the epilogue from the accumulator registers: alpha, beta C, bias, activation.
+// Step 2 (HalfGemmPath::wgmma where N > 128; step 1 is HalfGemmPath::wgmma_128x128):
+// 128 x 256 tiles of 4 stages of 48 KiB, a producer warpgroup (one thread issues the
+// copies once a stage's empty barrier says both consumers released it) and two consumer
+// warpgroups of 64 x 256 (wgmma m64n256), registers handed over by setmaxnreg, no block
+// barrier in the k loop, tiles rasterized in groups of 8 row tiles for L2.
 // Requires 16-byte aligned A and B with rows a multiple of 16 bytes (the TMA's strides).
 //
 // The kernel and its building blocks are in cuda/gemm_wgmma.cuh (the SIMT emulator runs
