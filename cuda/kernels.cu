@@ -47,26 +47,10 @@ void act_launch(Activation act, index_t rows, index_t cols, const float* x, inde
   TG_CUDA_LAUNCHED();
 }
 
-// How a row of `cols` columns is cut over a cluster of blocks: `arrays` pieces of `chunk`
-// floats in each block's shared memory. The smallest cluster (1, 2, 4, 8 blocks) whose
-// pieces take at most 32 KiB (several blocks per SM), else 8 blocks with larger pieces,
-// else none (`size` 0: the row does not fit).
-struct RowPlan {
-  int size = 0, chunk = 0, threads = 256;
-  std::size_t bytes = 0;
-};
-
-RowPlan plan_row(index_t cols, int arrays, bool clusters) {
-  const std::size_t limit = detail::shared_optin() - 1024;  // the kernels' static shared memory
-  RowPlan p;
-  for (int size = 1; size <= (clusters ? 8 : 1); size *= 2) {
-    const index_t chunk = ((cols + size - 1) / size + 3) / 4 * 4;
-    const std::size_t bytes = std::size_t(chunk) * sizeof(float) * std::size_t(arrays);
-    if (bytes > limit) continue;
-    p = {size, int(chunk), chunk > 8192 ? 512 : 256, bytes};
-    if (bytes <= 32 * 1024) break;
-  }
-  return p;
+// The largest cluster plan_row may use for `kernel`: 8 blocks where clusters exist, else 1.
+template <class... Args>
+int max_cluster(void (*kernel)(Args...)) {
+  return detail::can_cluster(reinterpret_cast<const void*>(kernel)) ? 8 : 1;
 }
 
 template <class... Args>
@@ -115,8 +99,8 @@ void softmax_forward(bool log, index_t rows, index_t cols, const float* x, index
   if (cols <= kRowMax) {
     if (vec) softmax_fwd_regs<4><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), x, ldx, y, ldy);
     else softmax_fwd_regs<1><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), x, ldx, y, ldy);
-  } else if (const RowPlan p = plan_row(cols, 1, detail::can_cluster(reinterpret_cast<const void*>(
-                                                      vec ? &softmax_fwd_cluster<true> : &softmax_fwd_cluster<false>)));
+  } else if (const RowPlan p = plan_row(cols, 1, max_cluster(vec ? &softmax_fwd_cluster<true> : &softmax_fwd_cluster<false>),
+                                      detail::shared_optin());
              p.size > 0) {
     launch_rows(vec ? &softmax_fwd_cluster<true> : &softmax_fwd_cluster<false>, p, rows, log, int(rows), int(cols),
                 p.chunk, x, std::int64_t(ldx), y, std::int64_t(ldy));
@@ -136,8 +120,8 @@ void softmax_backward(bool log, index_t rows, index_t cols, const float* y, inde
   if (cols <= kRowMax) {
     if (vec) softmax_bwd_regs<4><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
     else softmax_bwd_regs<1><<<unsigned((rows + 7) / 8), 256, 0, detail::stream()>>>(log, int(rows), int(cols), y, ldy, dy, lddy, dx, lddx);
-  } else if (const RowPlan p = plan_row(cols, 2, detail::can_cluster(reinterpret_cast<const void*>(
-                                                      vec ? &softmax_bwd_cluster<true> : &softmax_bwd_cluster<false>)));
+  } else if (const RowPlan p = plan_row(cols, 2, max_cluster(vec ? &softmax_bwd_cluster<true> : &softmax_bwd_cluster<false>),
+                                      detail::shared_optin());
              p.size > 0) {
     launch_rows(vec ? &softmax_bwd_cluster<true> : &softmax_bwd_cluster<false>, p, rows, log, int(rows), int(cols), p.chunk, y, std::int64_t(ldy), dy, std::int64_t(lddy), dx,
                 std::int64_t(lddx));

@@ -18,6 +18,7 @@
 #include <cuda_runtime.h>
 #endif
 
+#include <cstddef>
 #include <cstdint>
 #include <limits>
 
@@ -191,6 +192,32 @@ __device__ __forceinline__ void for_own(int len, G&& g) {
   for (int j = int(threadIdx.x) * w; j < len; j += int(blockDim.x) * w) g(j);
 }
 
+// Where the cluster kernels' dynamic shared memory starts: this block's row statistics
+// (16 bytes), which the other blocks read, then the pieces of the row.
+constexpr int kRowHeader = 16;
+
+// How a row of `cols` columns is cut over a cluster of blocks: `arrays` pieces of `chunk`
+// floats in each block's shared memory (after the kRowHeader bytes). The smallest cluster
+// (1, 2, 4 ... max_cluster blocks) whose pieces take at most 32 KiB (several blocks per
+// SM), else max_cluster blocks with larger pieces, else none (`size` 0: the row does not
+// fit in `optin` bytes, a block's opt-in limit, less 1 KiB for the static shared memory).
+struct RowPlan {
+  int size = 0, chunk = 0, threads = 256;
+  std::size_t bytes = 0;
+};
+inline RowPlan plan_row(std::int64_t cols, int arrays, int max_cluster, std::size_t optin) {
+  const std::size_t limit = optin - 1024;
+  RowPlan p;
+  for (int size = 1; size <= max_cluster; size *= 2) {
+    const std::int64_t chunk = ((cols + size - 1) / size + 3) / 4 * 4;
+    const std::size_t bytes = std::size_t(chunk) * sizeof(float) * std::size_t(arrays) + kRowHeader;
+    if (bytes > limit) continue;
+    p = {size, int(chunk), chunk > 8192 ? 512 : 256, bytes};
+    if (bytes <= 32 * 1024 + kRowHeader) break;
+  }
+  return p;
+}
+
 // This block's rank in its cluster and the cluster's size (1 and 1 without clusters).
 struct ClusterPlace {
   unsigned rank = 0, size = 1;
@@ -199,6 +226,9 @@ struct ClusterPlace {
     const cooperative_groups::cluster_group c = cooperative_groups::this_cluster();
     rank = c.block_rank();
     size = c.num_blocks();
+#elif defined(TG_SIMT_HOST)
+    rank = simt::cluster_rank();
+    size = simt::cluster_size();
 #endif
   }
   // A barrier over the cluster's threads; for a cluster of one block, over the block's
@@ -211,6 +241,11 @@ struct ClusterPlace {
       cooperative_groups::this_cluster().sync();
       return;
     }
+#elif defined(TG_SIMT_HOST)
+    if (size > 1) {
+      simt::cluster_sync();
+      return;
+    }
 #endif
     __syncthreads();
   }
@@ -219,6 +254,8 @@ struct ClusterPlace {
   __device__ T read(T* value, unsigned q) const {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     if (size > 1) return *cooperative_groups::this_cluster().map_shared_rank(value, q);
+#elif defined(TG_SIMT_HOST)
+    if (size > 1) return *static_cast<T*>(simt::map_shared_rank(value, q));
 #endif
     (void)q;
     return *value;
@@ -228,8 +265,9 @@ struct ClusterPlace {
 template <bool kVec>
 __global__ void softmax_fwd_cluster(bool log, int rows, int cols, int chunk, const float* x, std::int64_t ldx,
                                     float* y, std::int64_t ldy) {
-  TG_DYNAMIC_SHARED(float, piece);
-  __shared__ Stats mine;
+  TG_DYNAMIC_SHARED(float, smem);
+  Stats& mine = *reinterpret_cast<Stats*>(smem);  // read by the cluster's other blocks
+  float* const piece = smem + kRowHeader / 4;
   const ClusterPlace cl;
   const int begin = int(cl.rank) * chunk, len = max(0, min(cols - begin, chunk));
   for (int r = int(blockIdx.x / cl.size); r < rows; r += int(gridDim.x / cl.size)) {
@@ -259,12 +297,12 @@ __global__ void softmax_fwd_cluster(bool log, int rows, int cols, int chunk, con
 template <bool kVec>
 __global__ void softmax_bwd_cluster(bool log, int rows, int cols, int chunk, const float* y, std::int64_t ldy,
                                     const float* dy, std::int64_t lddy, float* dx, std::int64_t lddx) {
-  TG_DYNAMIC_SHARED(float, piece);  // y's piece, then dy's
-  __shared__ float2 mine;                         // (sum, finite entries)
+  TG_DYNAMIC_SHARED(float, smem);
+  float2& mine = *reinterpret_cast<float2*>(smem);  // (sum, finite entries), read by the cluster
   const ClusterPlace cl;
   const int begin = int(cl.rank) * chunk, len = max(0, min(cols - begin, chunk));
-  float* yp = piece;
-  float* gp = piece + chunk;
+  float* yp = smem + kRowHeader / 4;  // y's piece, then dy's
+  float* gp = yp + chunk;
   for (int r = int(blockIdx.x / cl.size); r < rows; r += int(gridDim.x / cl.size)) {
     const float* yr = y + std::int64_t(r) * ldy + begin;
     const float* gr = dy + std::int64_t(r) * lddy + begin;

@@ -3,7 +3,7 @@
 // bounds (test_cuda_kernels): activations forward and backward in both kernels (16-byte
 // and scalar), with and without a bias, special values; softmax and log_softmax forward
 // and backward in the warp-per-row kernel (both widths), the block-per-row kernel and the
-// cluster kernel (a cluster of one block: the emulator has no clusters), with a fully
+// cluster kernel (clusters of 1-8 blocks as plan_row cuts rows of up to 40003 columns), with a fully
 // masked row, +inf, a NaN row and a masked entry. Outputs and padding NaN-poisoned.
 #include "tests/simt/simt.hpp"
 // The kernels, compiled for the host against the emulator.
@@ -106,28 +106,35 @@ TEST(SimtKernels, SoftmaxMatchesTheReferenceInEveryKernel) {
                               [&] { rk::softmax_bwd_block(log, int(cols), y, ld, dy, ld, dx, ld); });
                      },
                      false, 1 << 20});
+  // The cluster kernels as cuda/kernels.cu launches them: plan_row's cluster size (up to
+  // 8 blocks), piece and threads for the row, fewer clusters than rows (each loops).
   for (bool vec : {false, true})
     kernels.push_back({std::string("cluster<") + (vec ? "true>" : "false>"),
                        [vec](bool log, index_t rows, index_t cols, index_t ld, const float* x, float* y) {
-                         const int chunk = int((cols + 3) / 4 * 4);  // a cluster of one: the whole row
-                         // Fewer blocks than rows: each loops over rows.
-                         launch(unsigned(std::min<index_t>(rows, 3)), 1, 256, std::size_t(chunk) * 4, [&] {
-                           if (vec) rk::softmax_fwd_cluster<true>(log, int(rows), int(cols), chunk, x, ld, y, ld);
-                           else rk::softmax_fwd_cluster<false>(log, int(rows), int(cols), chunk, x, ld, y, ld);
+                         const rk::RowPlan p = rk::plan_row(cols, 1, 8, simt::kMaxDynamicShared);
+                         ASSERT_GT(p.size, 0);
+                         const unsigned clusters = unsigned(std::min<index_t>(rows, 3)), size = unsigned(p.size);
+                         simt::launch_clusters({clusters * size, 1, 1}, size, {unsigned(p.threads), 1, 1}, p.bytes, [&] {
+                           if (vec) rk::softmax_fwd_cluster<true>(log, int(rows), int(cols), p.chunk, x, ld, y, ld);
+                           else rk::softmax_fwd_cluster<false>(log, int(rows), int(cols), p.chunk, x, ld, y, ld);
                          });
                        },
                        [vec](bool log, index_t rows, index_t cols, index_t ld, const float* y, const float* dy, float* dx) {
-                         const int chunk = int((cols + 3) / 4 * 4);
-                         launch(unsigned(std::min<index_t>(rows, 3)), 1, 256, 2 * std::size_t(chunk) * 4, [&] {
-                           if (vec) rk::softmax_bwd_cluster<true>(log, int(rows), int(cols), chunk, y, ld, dy, ld, dx, ld);
-                           else rk::softmax_bwd_cluster<false>(log, int(rows), int(cols), chunk, y, ld, dy, ld, dx, ld);
+                         const rk::RowPlan p = rk::plan_row(cols, 2, 8, simt::kMaxDynamicShared);
+                         ASSERT_GT(p.size, 0);
+                         const unsigned clusters = unsigned(std::min<index_t>(rows, 3)), size = unsigned(p.size);
+                         simt::launch_clusters({clusters * size, 1, 1}, size, {unsigned(p.threads), 1, 1}, p.bytes, [&] {
+                           if (vec) rk::softmax_bwd_cluster<true>(log, int(rows), int(cols), p.chunk, y, ld, dy, ld, dx, ld);
+                           else rk::softmax_bwd_cluster<false>(log, int(rows), int(cols), p.chunk, y, ld, dy, ld, dx, ld);
                          });
                        },
-                       vec, 20000});
+                       vec, 1 << 20});
   for (const SoftmaxKernels& k : kernels)
     for (bool log : {false, true})
-      for (index_t cols : {index_t(1), index_t(7), index_t(33), index_t(1000), index_t(1024), index_t(1500), index_t(5000)}) {
+      for (index_t cols : {index_t(1), index_t(7), index_t(33), index_t(1000), index_t(1024), index_t(1500), index_t(5000),
+                           index_t(9001), index_t(20000), index_t(40003)}) {
         if (cols > k.max_cols) continue;
+        if (cols > 5000 && k.name.rfind("cluster", 0) != 0) continue;  // long rows: the clusters of 2-8 blocks
         const index_t c = k.needs_vec ? (cols + 3) / 4 * 4 : cols;
         const index_t rows = rng.integer(5, 11), ld = k.needs_vec ? c + 4 * rng.integer(0, 1) : c + rng.integer(0, 3);
         SCOPED_TRACE(k.name + (log ? " log_softmax " : " softmax ") + std::to_string(rows) + "x" + std::to_string(c) +

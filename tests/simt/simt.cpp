@@ -5,6 +5,7 @@
 #include <ucontext.h>
 
 #include <bit>
+#include <cstdlib>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -62,7 +63,7 @@ struct Fiber {
   ucontext_t ctx{};
   std::unique_ptr<char[]> stack;
   Dim3 tid;
-  int warp = 0, lane = 0;
+  int block = 0, warp = 0, lane = 0;  // its block in the running cluster; warp and lane in the block
   bool done = false;
   std::vector<Copy> open;                  // issued, not yet committed
   std::vector<std::vector<Copy>> groups;   // committed, oldest first
@@ -109,25 +110,38 @@ struct WarpGroup {
   std::vector<std::vector<WgMma>> groups;  // committed, oldest first
 };
 
-struct State {
-  std::vector<Fiber> fibers;
+// A running block: its dynamic shared memory (1024-byte aligned: the 128-byte swizzle of
+// TMA and wgmma follows address bits 4-9) and, per byte, how many issued copies into it
+// have not landed; its barrier, warps, warpgroups and mbarriers.
+struct Block {
+  Dim3 idx;
+  char* shared = nullptr;
+  std::vector<std::uint8_t> in_flight;
+  int live = 0, barrier_arrived = 0;
+  std::uint64_t barrier_generation = 0;
   std::vector<Warp> warps;
   std::vector<WarpGroup> warpgroups;
   std::map<std::uint32_t, MBarrier> mbars;
+};
+
+struct AlignedFree {
+  void operator()(char* p) const { std::free(p); }
+};
+
+struct State {
+  std::vector<Fiber> fibers;
+  std::vector<Block> blocks;  // the running cluster's (one block without clusters)
+  std::vector<std::unique_ptr<char, AlignedFree>> shared_pool;
+  int cluster_live = 0, cluster_arrived = 0;
+  std::uint64_t cluster_generation = 0;
   ucontext_t scheduler{};
   int current = -1;
-  Dim3 block, block_dim, grid;
-  int live = 0, barrier_arrived = 0;
-  std::uint64_t barrier_generation = 0, events = 0;
+  Dim3 block_dim, grid;
+  std::uint64_t events = 0;
   std::string error;
   CopyTiming timing = CopyTiming::at_wait;
   const std::function<void()>* kernel = nullptr;
-  // Dynamic shared memory, and per byte how many issued cp.async copies into it have not
-  // landed.
-  // 1024-byte aligned: the 128-byte swizzle of TMA and wgmma follows address bits 4-9.
-  alignas(1024) char shared[kMaxDynamicShared];
-  std::size_t shared_bytes = 0;
-  std::vector<std::uint8_t> in_flight;
+  std::size_t shared_bytes = 0;  // each block's dynamic shared memory
   Stats stats;
 #if defined(TG_SIMT_ASAN)
   const void* main_stack = nullptr;
@@ -141,6 +155,7 @@ State& state() {
 }
 
 Fiber& me() { return state().fibers[std::size_t(state().current)]; }
+Block& blk() { return state().blocks[std::size_t(me().block)]; }
 
 // From the running fiber back to the scheduler (finished: never to come back).
 void to_scheduler(bool finished) {
@@ -175,12 +190,18 @@ void trampoline() {
 #endif
   (*s.kernel)();
   Fiber& f = me();
+  Block& b = blk();
   f.done = true;
-  --s.live;
+  --b.live;
+  --s.cluster_live;
   ++s.events;
-  if (s.barrier_arrived > 0 && s.barrier_arrived >= s.live) {  // the barrier waited on this thread
-    s.barrier_arrived = 0;
-    ++s.barrier_generation;
+  if (b.barrier_arrived > 0 && b.barrier_arrived >= b.live) {  // the barrier waited on this thread
+    b.barrier_arrived = 0;
+    ++b.barrier_generation;
+  }
+  if (s.cluster_arrived > 0 && s.cluster_arrived >= s.cluster_live) {  // so did the cluster's
+    s.cluster_arrived = 0;
+    ++s.cluster_generation;
   }
   to_scheduler(true);
 }
@@ -192,10 +213,10 @@ void wait_for(const std::uint64_t& generation, std::uint64_t seen) {
 
 // Marks (+1) or clears (-1) the shared bytes a copy writes while it is in flight.
 void mark_in_flight(const Copy& c, int delta) {
-  State& s = state();
+  Block& b = blk();
   const char* dst = static_cast<const char*>(c.dst);
-  if (dst < s.shared || dst + c.bytes > s.shared + s.shared_bytes) return;  // not shared memory
-  for (int i = 0; i < c.bytes; ++i) s.in_flight[std::size_t(dst - s.shared) + std::size_t(i)] += std::uint8_t(delta);
+  if (dst < b.shared || dst + c.bytes > b.shared + state().shared_bytes) return;  // not shared memory
+  for (int i = 0; i < c.bytes; ++i) b.in_flight[std::size_t(dst - b.shared) + std::size_t(i)] += std::uint8_t(delta);
 }
 
 std::uint16_t lo16(unsigned x) { return std::uint16_t(x & 0xffffu); }
@@ -275,7 +296,7 @@ void compute(Warp& w, Op op) {
 const LaneOut& collective(const LaneIn& in) {
   State& s = state();
   Fiber& f = me();
-  Warp& w = s.warps[std::size_t(f.warp)];
+  Warp& w = blk().warps[std::size_t(f.warp)];
   w.in[f.lane] = in;
   ++s.events;
   if (++w.arrived < 32) {
@@ -325,21 +346,48 @@ const LaneOut& collective(const LaneIn& in) {
 }  // namespace
 
 const Dim3& thread_idx() { return me().tid; }
-void* dynamic_shared() { return state().shared; }
-const Dim3& block_idx() { return state().block; }
+void* dynamic_shared() { return blk().shared; }
+const Dim3& block_idx() { return blk().idx; }
 const Dim3& block_dim() { return state().block_dim; }
 const Dim3& grid_dim() { return state().grid; }
 const Stats& stats() { return state().stats; }
 
 void sync_threads() {
+  Block& b = blk();
+  ++state().events;
+  if (++b.barrier_arrived < b.live) {
+    wait_for(b.barrier_generation, b.barrier_generation);
+  } else {
+    b.barrier_arrived = 0;
+    ++b.barrier_generation;
+  }
+}
+
+unsigned cluster_rank() { return unsigned(me().block); }
+unsigned cluster_size() { return unsigned(state().blocks.size()); }
+
+void cluster_sync() {
   State& s = state();
   ++s.events;
-  if (++s.barrier_arrived < s.live) {
-    wait_for(s.barrier_generation, s.barrier_generation);
+  if (++s.cluster_arrived < s.cluster_live) {
+    wait_for(s.cluster_generation, s.cluster_generation);
   } else {
-    s.barrier_arrived = 0;
-    ++s.barrier_generation;
+    s.cluster_arrived = 0;
+    ++s.cluster_generation;
   }
+}
+
+void* map_shared_rank(const void* p, unsigned rank) {
+  State& s = state();
+  Block& b = blk();
+  const char* at = static_cast<const char*>(p);
+  if (at < b.shared || at >= b.shared + s.shared_bytes || rank >= s.blocks.size()) {
+    record("map_shared_rank: rank " + std::to_string(rank) + " of a cluster of " + std::to_string(s.blocks.size()) +
+           ", or a pointer outside this block's dynamic shared memory (static __shared__ variables are not per block "
+           "in the emulator: what other blocks read goes in dynamic shared memory)");
+    halt();
+  }
+  return s.blocks[rank].shared + (at - b.shared);
 }
 
 std::uint32_t shfl_xor(std::uint32_t v, int lane_mask) {
@@ -353,11 +401,11 @@ void ldmatrix_x4(unsigned (&r)[4], const std::uint16_t* row, bool trans) {
     record("ldmatrix: lane " + std::to_string(me().lane) + " gives a row address that is not 16-byte aligned");
     halt();
   }
-  State& s = state();
+  Block& b = blk();
   const char* at = reinterpret_cast<const char*>(row);
-  if (at >= s.shared && at + 16 <= s.shared + s.shared_bytes)
+  if (at >= b.shared && at + 16 <= b.shared + state().shared_bytes)
     for (std::size_t i = 0; i < 16; ++i)
-      if (s.in_flight[std::size_t(at - s.shared) + i]) {
+      if (b.in_flight[std::size_t(at - b.shared) + i]) {
         record("ldmatrix: lane " + std::to_string(me().lane) + " of warp " + std::to_string(me().warp) +
                " reads shared memory that a cp.async still in flight writes (a missing wait or barrier)");
         halt();
@@ -435,9 +483,9 @@ void check_shared(std::uint32_t at, std::size_t bytes, const char* what) {
 std::uint32_t swizzle128(std::uint32_t a) { return a ^ (((a >> 7) & 7u) << 4); }
 
 MBarrier& mbar(std::uint32_t bar, const char* what) {
-  State& s = state();
-  auto it = s.mbars.find(bar);
-  if (it == s.mbars.end()) {
+  Block& blk_ = blk();
+  auto it = blk_.mbars.find(bar);
+  if (it == blk_.mbars.end()) {
     record(std::string(what) + ": no mbarrier initialized at shared address " + std::to_string(bar));
     halt();
   }
@@ -465,9 +513,9 @@ Range operand_range(std::uint64_t desc, int rows) {
 
 // A TMA copy lands: the box into shared memory (swizzled), zeros outside the matrix.
 void land(const Bulk& c) {
-  State& s = state();
+  Block& blk_ = blk();
   const int n = c.bytes();
-  for (const WarpGroup& g : s.warpgroups) {
+  for (const WarpGroup& g : blk_.warpgroups) {
     auto clash = [&](const WgMma& m) {
       for (Range r : {operand_range(m.a, 64), operand_range(m.b, m.n)})
         if (c.dst < r.hi && r.lo < c.dst + std::uint32_t(n)) return true;
@@ -491,8 +539,8 @@ void land(const Bulk& c) {
       const bool in = k >= 0 && k < m.dims[0] && row >= 0 && row < m.dims[1];
       const std::uint32_t at = c.dst + std::uint32_t(r * row_bytes + b);
       const std::uint32_t phys = m.swizzle128 ? swizzle128(at) : at;
-      s.shared[phys] = in ? base[row * m.row_bytes + k * eb + b % eb] : char(0);
-      --s.in_flight[phys];
+      blk_.shared[phys] = in ? base[row * m.row_bytes + k * eb + b % eb] : char(0);
+      --blk_.in_flight[phys];
     }
   MBarrier& bar = mbar(c.bar, "cp.async.bulk.tensor");
   bar.tx -= n;
@@ -504,11 +552,12 @@ void wg_collective(const WgIn& in) {
   State& s = state();
   Fiber& f = me();
   const int t = f.warp * 32 + f.lane;
-  if (std::size_t(t / 128) >= s.warpgroups.size()) {
+  Block& blk_ = blk();
+  if (std::size_t(t / 128) >= blk_.warpgroups.size()) {
     record("wgmma: thread " + std::to_string(t) + " is not in a whole warpgroup of 128 threads");
     halt();
   }
-  WarpGroup& g = s.warpgroups[std::size_t(t / 128)];
+  WarpGroup& g = blk_.warpgroups[std::size_t(t / 128)];
   g.in[t % 128] = in;
   ++s.events;
   if (++g.arrived < 128) {
@@ -546,17 +595,17 @@ void wg_collective(const WgIn& in) {
                                               std::uint32_t(kk * eb));
           check_shared(at, std::size_t(eb), "wgmma");
           for (int i = 0; i < eb; ++i)
-            if (s.in_flight[at + std::uint32_t(i)]) {
+            if (blk_.in_flight[at + std::uint32_t(i)]) {
               record("wgmma reads shared memory that a TMA copy in flight writes (a missing mbarrier wait)");
               halt();
             }
           if (m.kind == 2) {
             std::uint32_t u;
-            std::memcpy(&u, s.shared + at, 4);
+            std::memcpy(&u, blk_.shared + at, 4);
             return double(std::bit_cast<float>(u & ~0x1fffu));  // TF32: the top 19 bits
           }
           std::uint16_t h;
-          std::memcpy(&h, s.shared + at, 2);
+          std::memcpy(&h, blk_.shared + at, 2);
           return m.kind == 1 ? double(float_from_f16_bits(h)) : double(float_from_bf16_bits(h));
         };
         static double A[64][16], B[256][16];
@@ -586,13 +635,13 @@ void wg_collective(const WgIn& in) {
 }  // namespace
 
 std::uint32_t shared_address(const void* p) {
-  State& s = state();
+  const Block& b = blk();
   const char* at = static_cast<const char*>(p);
-  if (at < s.shared || at > s.shared + s.shared_bytes) {
+  if (at < b.shared || at > b.shared + state().shared_bytes) {
     record("shared_address: a pointer outside the block's dynamic shared memory");
     halt();
   }
-  return std::uint32_t(at - s.shared);
+  return std::uint32_t(at - b.shared);
 }
 
 void mbar_init(std::uint32_t bar, int arrivals) {
@@ -601,7 +650,7 @@ void mbar_init(std::uint32_t bar, int arrivals) {
     record("mbarrier.init: address " + std::to_string(bar) + " not 8-byte aligned, or " + std::to_string(arrivals) + " arrivals");
     halt();
   }
-  MBarrier& b = state().mbars[bar];
+  MBarrier& b = blk().mbars[bar];
   b = MBarrier{};
   b.expected = b.pending = arrivals;
   ++state().events;
@@ -652,7 +701,7 @@ void tma_load_2d(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::u
     halt();
   }
   check_shared(dst, std::size_t(c.bytes()), "cp.async.bulk.tensor");
-  for (int i = 0; i < c.bytes(); ++i) ++s.in_flight[dst + std::uint32_t(i)];
+  for (int i = 0; i < c.bytes(); ++i) ++blk().in_flight[dst + std::uint32_t(i)];
   MBarrier& b = mbar(bar, "cp.async.bulk.tensor");
   ++s.events;
   if (s.timing == CopyTiming::at_issue) land(c);
@@ -680,70 +729,99 @@ void wgmma_wait(int pending) {
 }
 
 void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, const std::function<void()>& kernel) {
+  launch_clusters(grid, 1, block, shared_bytes, kernel);
+}
+
+void launch_clusters(Dim3 grid, unsigned cluster, Dim3 block, std::size_t shared_bytes, const std::function<void()>& kernel) {
   State& s = state();
   const int threads = int(block.x * block.y * block.z);
   if (threads <= 0 || threads % 32 != 0) throw std::runtime_error("simt::launch: blocks of whole warps only");
   if (shared_bytes > kMaxDynamicShared)
     throw std::runtime_error("simt::launch: " + std::to_string(shared_bytes) + " bytes of dynamic shared memory, more than " +
                              std::to_string(kMaxDynamicShared));
-  s.fibers.resize(std::size_t(threads));
-  s.warps.assign(std::size_t(threads / 32), Warp{});
+  if (cluster < 1 || cluster > kMaxCluster || grid.x % cluster != 0)
+    throw std::runtime_error("simt::launch: clusters of 1 to " + std::to_string(kMaxCluster) +
+                             " blocks along x that divide the grid's x, got " + std::to_string(cluster));
+  const int all = threads * int(cluster);
+  s.fibers.resize(std::size_t(all));
   for (Fiber& f : s.fibers)
-    if (!f.stack) f.stack = std::make_unique<char[]>(kStackBytes);
+    if (!f.stack) f.stack = std::make_unique_for_overwrite<char[]>(kStackBytes);  // touched only as deep as used
+  while (s.shared_pool.size() < cluster)
+    s.shared_pool.emplace_back(static_cast<char*>(std::aligned_alloc(1024, kMaxDynamicShared)));
   s.kernel = &kernel;
   s.block_dim = block, s.grid = grid;
   s.shared_bytes = shared_bytes;
+  s.blocks.assign(cluster, Block{});
   for (unsigned bz = 0; bz < grid.z; ++bz)
     for (unsigned by = 0; by < grid.y; ++by)
-      for (unsigned bx = 0; bx < grid.x; ++bx) {
-        s.block = {bx, by, bz};
-        std::memset(s.shared, 0xff, shared_bytes);
-        s.in_flight.assign(shared_bytes, 0);
-        s.live = threads, s.barrier_arrived = 0, s.error.clear();
-        s.mbars.clear();
-        s.warpgroups.assign(std::size_t(threads / 128), WarpGroup{});
-        for (int i = 0; i < threads; ++i) {
+      for (unsigned bx0 = 0; bx0 < grid.x; bx0 += cluster) {
+        for (unsigned r = 0; r < cluster; ++r) {
+          Block& b = s.blocks[r];
+          b = Block{};
+          b.idx = {bx0 + r, by, bz};
+          b.shared = s.shared_pool[r].get();
+          std::memset(b.shared, 0xff, shared_bytes);  // NaN in bf16 and FP32: reads of unwritten tiles show
+          b.in_flight.assign(shared_bytes, 0);
+          b.live = threads;
+          b.warps.assign(std::size_t(threads / 32), Warp{});
+          b.warpgroups.assign(std::size_t(threads / 128), WarpGroup{});
+        }
+        s.cluster_live = all, s.cluster_arrived = 0, s.error.clear();
+        for (int i = 0; i < all; ++i) {
           Fiber& f = s.fibers[std::size_t(i)];
-          f.tid = {unsigned(i) % block.x, unsigned(i) / block.x % block.y, unsigned(i) / (block.x * block.y)};
-          f.warp = i / 32, f.lane = i % 32, f.done = false;
+          const int local = i % threads;
+          f.tid = {unsigned(local) % block.x, unsigned(local) / block.x % block.y, unsigned(local) / (block.x * block.y)};
+          f.block = i / threads, f.warp = local / 32, f.lane = local % 32, f.done = false;
           f.open.clear(), f.groups.clear();
           start_context(f);
         }
-        for (Warp& w : s.warps) w.arrived = 0;
-        // A warp at a time, each as far as it gets (to a barrier, or its end) before the
-        // next: warps drift apart as far as the barriers let them, which is what a missing
-        // barrier needs to show (lockstep warps would hide it). Odd blocks take the warps
-        // in reverse order. A pass in which nothing happens is a deadlock (a barrier or
-        // collective that some thread never reaches).
+        // A block at a time, as long as it makes progress (a block's threads wait only for
+        // another block at a cluster barrier or an mbarrier); within it a warp at a time,
+        // each as far as it gets (to a barrier, or its end) before the next: warps drift
+        // apart as far as the barriers let them, which is what a missing barrier needs to
+        // show (lockstep warps would hide it). Odd blocks take their warps, and odd clusters
+        // their blocks, in reverse order. A pass over the cluster in which nothing happens is
+        // a deadlock (a barrier or collective that some thread never reaches).
         const int warps = threads / 32;
-        const bool reverse = (bx + by + bz) % 2 == 1;
-        while (s.live > 0 && s.error.empty()) {
+        const bool reverse = (bx0 / cluster + by + bz) % 2 == 1;
+        auto run_block = [&](int bi) {
+          const bool rev = (s.blocks[std::size_t(bi)].idx.x + by + bz) % 2 == 1;
+          std::uint64_t block_seen;
+          do {
+            block_seen = s.events;
+            for (int wi = 0; wi < warps && s.error.empty(); ++wi) {
+              const int w = rev ? warps - 1 - wi : wi;
+              std::uint64_t seen;
+              do {
+                seen = s.events;
+                for (int i = bi * threads + 32 * w; i < bi * threads + 32 * w + 32 && s.error.empty(); ++i) {
+                  if (s.fibers[std::size_t(i)].done) continue;
+                  resume(i);
+                }
+              } while (s.events != seen && s.error.empty());
+            }
+          } while (s.events != block_seen && s.error.empty());
+        };
+        while (s.cluster_live > 0 && s.error.empty()) {
           const std::uint64_t before = s.events;
-          for (int wi = 0; wi < warps && s.error.empty(); ++wi) {
-            const int w = reverse ? warps - 1 - wi : wi;
-            std::uint64_t seen;
-            do {
-              seen = s.events;
-              for (int i = 32 * w; i < 32 * w + 32 && s.error.empty(); ++i) {
-                if (s.fibers[std::size_t(i)].done) continue;
-                resume(i);
-              }
-            } while (s.events != seen && s.error.empty());
-          }
-          if (s.live > 0 && s.events == before && s.error.empty())
-            s.error = "deadlock: " + std::to_string(s.live) + " threads wait at a barrier or collective that the rest never reach";
+          for (unsigned ri = 0; ri < cluster && s.error.empty(); ++ri)
+            run_block(int(reverse ? cluster - 1 - ri : ri));
+          if (s.cluster_live > 0 && s.events == before && s.error.empty())
+            s.error = "deadlock: " + std::to_string(s.cluster_live) +
+                      " threads wait at a barrier or collective that the rest never reach";
         }
         s.current = -1;
-        if (s.error.empty()) {
-          for (const auto& [at, b] : s.mbars)
-            if (!b.copies.empty()) s.error = "the block ended with TMA copies never waited for";
-          for (const WarpGroup& g : s.warpgroups)
-            if (!g.open.empty() || !g.groups.empty()) s.error = "the block ended with wgmma products never waited for";
-        }
+        if (s.error.empty())
+          for (const Block& b : s.blocks) {
+            for (const auto& [at, m] : b.mbars)
+              if (!m.copies.empty()) s.error = "the block ended with TMA copies never waited for";
+            for (const WarpGroup& g : b.warpgroups)
+              if (!g.open.empty() || !g.groups.empty()) s.error = "the block ended with wgmma products never waited for";
+          }
         if (!s.error.empty())
-          throw std::runtime_error("simt block (" + std::to_string(bx) + ", " + std::to_string(by) + ", " +
-                                   std::to_string(bz) + "): " + s.error);
-        ++s.stats.blocks;
+          throw std::runtime_error("simt block (" + std::to_string(bx0) + (cluster > 1 ? "+" : "") + ", " +
+                                   std::to_string(by) + ", " + std::to_string(bz) + "): " + s.error);
+        s.stats.blocks += cluster;
       }
 }
 

@@ -133,6 +133,20 @@ constexpr std::size_t kMaxDynamicShared = 227 * 1024;
 // time, each with shared_bytes of dynamic shared memory poisoned with 0xff bytes.
 void launch(Dim3 grid, Dim3 block, std::size_t shared_bytes, const std::function<void()>& kernel);
 
+// Thread-block clusters of `cluster` blocks along x (dividing grid.x): a cluster's blocks
+// run together (one at a time, each as long as it makes progress), each with its own
+// dynamic shared memory, which the others reach through map_shared_rank; cluster_sync is
+// a barrier over all their threads. Static __shared__ variables are the kernel's statics,
+// shared by the cluster's blocks: a kernel keeps in dynamic shared memory what must last
+// across a cluster barrier or what another block reads (map_shared_rank refuses a static).
+constexpr unsigned kMaxCluster = 16;
+void launch_clusters(Dim3 grid, unsigned cluster, Dim3 block, std::size_t shared_bytes,
+                     const std::function<void()>& kernel);
+unsigned cluster_rank();
+unsigned cluster_size();
+void cluster_sync();
+void* map_shared_rank(const void* p, unsigned rank);
+
 }  // namespace tg::simt
 
 #define threadIdx (::tg::simt::thread_idx())
