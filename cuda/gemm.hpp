@@ -21,17 +21,24 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
 //   mma_sync_ring  the same with a 3-stage cp.async ring and ldmatrix fragment reads
 //             (16-bit only);
 //   wgmma     cuda/gemm_wgmma.cu's Hopper kernel (sm_90a: wgmma, TMA, a 4-stage ring,
-//             128 x 256 tiles, a producer warpgroup and two consumers; 128 x 128 tiles
-//             where N <= 128): needs a compute capability 9.0 device, A and B 16-byte
-//             aligned, lda and ldb multiples of 8 (TF32: 4; and A, B along k) and K > 0,
-//             else a tg::Error;
-//   wgmma_128x128  its step 1 (128 x 128 tiles, no warp specialization), the same
-//             requirements: kept to measure step 2 against;
+//             128 x 256 tiles, a producer warpgroup and two consumers, clusters of two
+//             blocks sharing B's tile by TMA multicast; 128 x 128 tiles where N <= 128):
+//             needs a compute capability 9.0 device, A and B 16-byte aligned, lda and ldb
+//             multiples of 8 (TF32: 4; and A, B along k) and K > 0, else a tg::Error;
+//   wgmma_128x128, wgmma_128x256  its steps 1 (128 x 128 tiles, no warp specialization)
+//             and 2 (no clusters), the same requirements: kept to measure each step;
 //   auto      TG_CUDA_HALF_GEMM=wgmma|mma_sync|mma_sync_ring (TF32: TG_CUDA_TF32_GEMM=wgmma)
 //             if set, else mma_sync: the Hopper kernel becomes auto's choice on sm_90 once
 //             scripts/gpu-check has run it on one (cuda/NOTES.md), falling back to
 //             mma_sync where it does not apply.
-enum class HalfGemmPath : int { auto_select = -1, mma_sync = 0, wgmma = 1, mma_sync_ring = 2, wgmma_128x128 = 3 };
+enum class HalfGemmPath : int {
+  auto_select = -1,
+  mma_sync = 0,
+  wgmma = 1,
+  mma_sync_ring = 2,
+  wgmma_128x128 = 3,
+  wgmma_128x256 = 4
+};
 
 // TF32 tensor cores (opt-in: the inputs are rounded to 10-bit mantissas, a relative
 // error of ~2^-11 per input, ~1e-3 on C for random data; tests/test_cuda_gemm.cpp says

@@ -85,20 +85,43 @@ bool gemm_wgmma(WgmmaType type, WgmmaTile tile, int M, int N, int K, float alpha
   if (K == 0 || lda % align != 0 || ldb % align != 0 || !aligned16(A) || !aligned16(B) || (M + kBM - 1) / kBM > 65535 ||
       !wgmma_available())
     return false;
-  // One 256-column tile would be half empty where N <= 128: step 1's tiles there.
-  const bool ws = tile == WgmmaTile::ws128x256 && N > kBN;
+  // One 256-column tile would be half empty where N <= 128: step 1's tiles there. A
+  // cluster of two takes two row tiles: where there is one, step 2.
+  const bool ws = tile != WgmmaTile::t128x128 && N > kBN;
+  const int cluster = ws && tile == WgmmaTile::ws128x256_cluster2 && M > kBM ? 2 : 1;
   CUtensorMap map_a, map_b;
-  if (!make_map(&map_a, kind, A, M, K, lda, kBM) || !make_map(&map_b, kind, B, N, K, ldb, ws ? kWsBN : kBN)) return false;
+  if (!make_map(&map_a, kind, A, M, K, lda, kBM) ||
+      !make_map(&map_b, kind, B, N, K, ldb, ws ? kWsBN / cluster : kBN))  // a cluster's blocks copy half of B each
+    return false;
   const Epilogue e{C, ldc, M, N, alpha, beta, bias, act, slope};
   using Kernel = void (*)(CUtensorMap, CUtensorMap, int, Epilogue);
   if (ws) {
-    const long long tiles = (long long)((M + kBM - 1) / kBM) * ((N + kWsBN - 1) / kWsBN);
-    if (tiles > 0x7fffffffLL) return false;
-    const Kernel kernel = kind == kTf32  ? &gemm_wgmma_ws_128x256<kTf32>
-                          : kind == kF16 ? &gemm_wgmma_ws_128x256<kF16>
-                                         : &gemm_wgmma_ws_128x256<kBf16>;
+    const long long row_tiles = ((M + kBM - 1) / kBM + cluster - 1) / cluster * cluster;  // whole clusters
+    const long long blocks = row_tiles * ((N + kWsBN - 1) / kWsBN);
+    if (blocks > 0x7fffffffLL) return false;
+    Kernel kernel = nullptr;
+    if (cluster == 2)
+      kernel = kind == kTf32  ? &gemm_wgmma_ws_128x256<kTf32, 2>
+               : kind == kF16 ? &gemm_wgmma_ws_128x256<kF16, 2>
+                              : &gemm_wgmma_ws_128x256<kBf16, 2>;
+    else
+      kernel = kind == kTf32  ? &gemm_wgmma_ws_128x256<kTf32, 1>
+               : kind == kF16 ? &gemm_wgmma_ws_128x256<kF16, 1>
+                              : &gemm_wgmma_ws_128x256<kBf16, 1>;
     allow_shared(reinterpret_cast<const void*>(kernel), kWsSmemBytes);
-    kernel<<<unsigned(tiles), kWsThreads, kWsSmemBytes, stream()>>>(map_a, map_b, K, e);
+    cudaLaunchConfig_t config{};
+    config.gridDim = dim3(unsigned(blocks));
+    config.blockDim = dim3(kWsThreads);
+    config.dynamicSmemBytes = kWsSmemBytes;
+    config.stream = stream();
+    cudaLaunchAttribute attribute{};
+    attribute.id = cudaLaunchAttributeClusterDimension;
+    attribute.val.clusterDim.x = unsigned(cluster);
+    attribute.val.clusterDim.y = 1;
+    attribute.val.clusterDim.z = 1;
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+    TG_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, map_a, map_b, K, e));
   } else {
     const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
     const Kernel kernel = kind == kTf32  ? &gemm_wgmma_128x128<kTf32>

@@ -150,6 +150,36 @@ __device__ __forceinline__ void fence_operands(float (&d)[N]) {
 __device__ __forceinline__ void barrier_arrive(std::uint32_t bar) {
   asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(bar) : "memory");
 }
+// The same on the barrier at the same address in block `rank` of the cluster.
+__device__ __forceinline__ void barrier_arrive_cluster(std::uint32_t bar, unsigned rank) {
+  asm volatile(
+      "{\n.reg .b32 remote;\nmapa.shared::cluster.u32 remote, %0, %1;\n"
+      "mbarrier.arrive.release.cluster.shared::cluster.b64 _, [remote];\n}\n" ::"r"(bar),
+      "r"(rank)
+      : "memory");
+}
+
+// This block's rank in its cluster.
+__device__ __forceinline__ unsigned cta_rank() {
+  unsigned r;
+  asm volatile("mov.u32 %0, %%cluster_ctarank;\n" : "=r"(r));
+  return r;
+}
+// A barrier over every thread of the cluster (release, then acquire).
+__device__ __forceinline__ void cluster_barrier() {
+  asm volatile("barrier.cluster.arrive.release.aligned;\nbarrier.cluster.wait.acquire.aligned;\n" ::: "memory");
+}
+
+// The box at (k0, row0) into shared memory at `dst` of every block of the cluster in
+// `mask`, completing on each one's barrier at `bar` (one read from L2, several SMs fed).
+__device__ __forceinline__ void tma_load_multicast(std::uint32_t dst, const CUtensorMap* map, int k0, int row0,
+                                                   std::uint32_t bar, std::uint16_t mask) {
+  asm volatile(
+      "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes.multicast::cluster"
+      " [%0], [%1, {%2, %3}], [%4], %5;\n" ::"r"(dst),
+      "l"(reinterpret_cast<std::uint64_t>(map)), "r"(k0), "r"(row0), "r"(bar), "h"(mask)
+      : "memory");
+}
 
 // Hands registers between the warpgroups of a warp-specialized kernel: the producer gives
 // up what it does not need (dec), the consumers take it (inc). kRegs is per thread, a
@@ -315,35 +345,55 @@ __global__ void __launch_bounds__(kThreads, 1)
 }
 
 
-// Step 2: warp-specialized, 128 x 256 tiles. Warpgroup 0 is the producer: one thread
-// issues the TMA copies of each stage once both consumers have released it (empty
+// Steps 2 and 3: warp-specialized, 128 x 256 tiles. Warpgroup 0 is the producer: one
+// thread issues the TMA copies of each stage once the consumers have released it (empty
 // barrier), and the rest of its registers go to the consumers. Warpgroups 1 and 2 each
 // own 64 rows x 256 columns of C (wgmma m64n256, 128 accumulators per thread): they wait
 // for a stage's copies (full barrier), issue its 4 k steps, retire the previous stage's
 // products (wait_group 1) and release that stage with one arrival each. No block barrier
-// after the start: the producer never waits for the consumers' progress but through the
-// empty barriers, and the consumers never wait for each other.
-template <int kKind>
+// after the start.
+// kCluster 2 (step 3): the two blocks of a cluster take vertically adjacent tiles with
+// the same columns, so they need the same B tile: each copies its own A tile and half of
+// B's rows, multicast into both blocks. A stage is refilled (by either block) only once
+// the consumers of both blocks have released it: every consumer arrives on the empty
+// barrier of each block (4 arrivals per phase), and each block's full barrier counts its
+// A tile and both halves of B. A cluster barrier at the start (the barriers exist before
+// a peer arrives on them) and at the end (no block leaves while its peer may still write
+// into it or arrive on its barriers).
+template <int kKind, int kCluster>
 __global__ void __launch_bounds__(kWsThreads, 1)
     gemm_wgmma_ws_128x256(const __grid_constant__ CUtensorMap map_a, const __grid_constant__ CUtensorMap map_b, int K,
                           Epilogue e) {
+  static_assert(kCluster == 1 || kCluster == 2, "clusters of one or two blocks");
 #if defined(TG_WGMMA_BODY)
   TG_DYNAMIC_SHARED(unsigned char, raw);
   unsigned char* tiles = reinterpret_cast<unsigned char*>((reinterpret_cast<std::uintptr_t>(raw) + 1023) & ~std::uintptr_t(1023));
   const std::uint32_t tiles_at = shared_address(tiles), full_at = tiles_at + kWsStages * kWsStageBytes,
                       empty_at = full_at + 8 * kWsStages;
-  const TileIndex t = grouped_tile(int(blockIdx.x), (e.M + kBM - 1) / kBM, (e.N + kWsBN - 1) / kWsBN);
+  const int tiles_m = (e.M + kBM - 1) / kBM, tiles_n = (e.N + kWsBN - 1) / kWsBN;
+  unsigned rank = 0;
+  TileIndex t;
+  if constexpr (kCluster == 1) {
+    t = grouped_tile(int(blockIdx.x), tiles_m, tiles_n);
+  } else {
+    // The cluster takes a pair of row tiles (the second past M when tiles_m is odd: its A
+    // rows are zero-filled and it writes nothing, but it still copies its half of B).
+    rank = cta_rank();
+    const TileIndex pair = grouped_tile(int(blockIdx.x) / kCluster, (tiles_m + kCluster - 1) / kCluster, tiles_n);
+    t = {pair.m * kCluster + int(rank), pair.n};
+  }
   const int m0 = t.m * kBM, n0 = t.n * kWsBN;
   constexpr int kBK = k_tile(kKind);
   const int tid = int(threadIdx.x), wg = tid / 128, ktiles = (K + kBK - 1) / kBK;
   if (tid == 0) {
     for (int s = 0; s < kWsStages; ++s) {
-      barrier_init(full_at + 8 * s, 1);   // the producer's arrival, plus the copies' bytes
-      barrier_init(empty_at + 8 * s, 2);  // one arrival per consumer warpgroup
+      barrier_init(full_at + 8 * s, 1);              // the producer's arrival, plus the copies' bytes
+      barrier_init(empty_at + 8 * s, 2 * kCluster);  // one arrival per consumer warpgroup of the cluster
     }
     barrier_init_fence();
   }
-  __syncthreads();
+  if constexpr (kCluster > 1) cluster_barrier();
+  else __syncthreads();
   if (wg == 0) {
     registers_dec<kProducerRegs>();
     if (tid == 0)
@@ -354,42 +404,54 @@ __global__ void __launch_bounds__(kWsThreads, 1)
         const std::uint32_t bar = full_at + 8 * s, dst = tiles_at + s * kWsStageBytes;
         barrier_expect(bar, kWsStageBytes);
         tma_load(dst, &map_a, kt * kBK, m0, bar);
-        tma_load(dst + kWsATile, &map_b, kt * kBK, n0, bar);
+        if constexpr (kCluster == 1) {
+          tma_load(dst + kWsATile, &map_b, kt * kBK, n0, bar);
+        } else {
+          constexpr int kHalf = kWsBN / kCluster;
+          tma_load_multicast(dst + kWsATile + std::uint32_t(rank) * kHalf * kRowBytes, &map_b, kt * kBK,
+                             n0 + int(rank) * kHalf, bar, std::uint16_t((1u << kCluster) - 1));
+        }
       }
-    return;
-  }
-  registers_inc<kConsumerRegs>();
-  const int c = wg - 1;  // this consumer's 64 rows of the tile
-  float d[128];
+  } else {
+    registers_inc<kConsumerRegs>();
+    const int c = wg - 1;  // this consumer's 64 rows of the tile
+    float d[128];
 #pragma unroll
-  for (int i = 0; i < 128; ++i) d[i] = 0.0f;
-  for (int kt = 0; kt < ktiles; ++kt) {
-    const int s = kt % kWsStages;
-    barrier_wait(full_at + 8 * s, (kt / kWsStages) & 1);
-    const std::uint32_t a_at = tiles_at + s * kWsStageBytes + c * 64 * 128, b_at = tiles_at + s * kWsStageBytes + kWsATile;
-    fence_operands(d);
-    wgmma_fence();
+    for (int i = 0; i < 128; ++i) d[i] = 0.0f;
+    for (int kt = 0; kt < ktiles; ++kt) {
+      const int s = kt % kWsStages;
+      barrier_wait(full_at + 8 * s, (kt / kWsStages) & 1);
+      const std::uint32_t a_at = tiles_at + s * kWsStageBytes + c * 64 * 128, b_at = tiles_at + s * kWsStageBytes + kWsATile;
+      fence_operands(d);
+      wgmma_fence();
 #pragma unroll
-    for (int kk = 0; kk < 4; ++kk) wgmma_step256<kKind>(d, descriptor(a_at + 32 * kk), descriptor(b_at + 32 * kk));
-    wgmma_commit();
-    wgmma_wait<1>();  // k tile kt - 1's products are done: release its stage
-    fence_operands(d);
-    if (kt > 0 && tid % 128 == 0) barrier_arrive(empty_at + 8 * ((kt - 1) % kWsStages));
-  }
-  wgmma_wait<0>();
-  fence_operands(d);
-  // Accumulator layout as in step 1, with 32 column groups of 8.
-  const int lane = tid % 32, row = m0 + 64 * c + 16 * ((tid % 128) / 32) + lane / 4;
-#pragma unroll
-  for (int j = 0; j < 32; ++j)
-#pragma unroll
-    for (int q = 0; q < 4; ++q) {
-      const int r = row + (q >= 2 ? 8 : 0), col = n0 + 8 * j + 2 * (lane % 4) + (q & 1);
-      if (r >= e.M || col >= e.N) continue;
-      float* out = e.C + std::int64_t(r) * e.ldc + col;
-      const float x = e.alpha * d[4 * j + q] + (e.beta != 0.0f ? e.beta * *out : 0.0f) + (e.bias ? e.bias[col] : 0.0f);
-      *out = act_forward1(e.act, e.slope, x);
+      for (int kk = 0; kk < 4; ++kk) wgmma_step256<kKind>(d, descriptor(a_at + 32 * kk), descriptor(b_at + 32 * kk));
+      wgmma_commit();
+      wgmma_wait<1>();  // k tile kt - 1's products are done: release its stage
+      fence_operands(d);
+      if (kt > 0 && tid % 128 == 0) {
+        const std::uint32_t empty = empty_at + 8 * ((kt - 1) % kWsStages);
+        if constexpr (kCluster == 1) barrier_arrive(empty);
+        else
+          for (int q = 0; q < kCluster; ++q) barrier_arrive_cluster(empty, unsigned(q));
+      }
     }
+    wgmma_wait<0>();
+    fence_operands(d);
+    // Accumulator layout as in step 1, with 32 column groups of 8.
+    const int lane = tid % 32, row = m0 + 64 * c + 16 * ((tid % 128) / 32) + lane / 4;
+#pragma unroll
+    for (int j = 0; j < 32; ++j)
+#pragma unroll
+      for (int q = 0; q < 4; ++q) {
+        const int r = row + (q >= 2 ? 8 : 0), col = n0 + 8 * j + 2 * (lane % 4) + (q & 1);
+        if (r >= e.M || col >= e.N) continue;
+        float* out = e.C + std::int64_t(r) * e.ldc + col;
+        const float x = e.alpha * d[4 * j + q] + (e.beta != 0.0f ? e.beta * *out : 0.0f) + (e.bias ? e.bias[col] : 0.0f);
+        *out = act_forward1(e.act, e.slope, x);
+      }
+  }
+  if constexpr (kCluster > 1) cluster_barrier();
 #else
   (void)map_a, (void)map_b, (void)K, (void)e;
   __trap();  // never launched: the host checks that the sm_90a binary is the one loaded

@@ -98,28 +98,35 @@ TEST(SimtWgmma, HopperKernelMatchesTheReferenceOnWhatTheTensorCoresRead) {
       gemm_ref<double>(Trans::N, Trans::T, c.M, c.N, c.K, alpha, a.values.data(), lda, b.values.data(), ldb, beta,
                        want.data(), ldc, GemmEpilogue<double>{with_bias ? biasd.data() : nullptr, act});
       const simt::TensorMap map_a = tensor_map(kind, a.data(), c.M, c.K, lda, wd::kBM);
-      for (bool ws : {false, true})
+      // Step 1, step 2, step 3 (clusters of two sharing B by multicast), as
+      // cuda/gemm_wgmma.cu launches them.
+      for (int step : {1, 2, 3})
       for (simt::CopyTiming timing : {simt::CopyTiming::at_wait, simt::CopyTiming::at_issue}) {
-        const simt::TensorMap map_b = tensor_map(kind, b.data(), c.N, c.K, ldb, ws ? wd::kWsBN : wd::kBN);
+        const bool ws = step > 1;
+        const int cluster = step == 3 ? 2 : 1;
+        const simt::TensorMap map_b = tensor_map(kind, b.data(), c.N, c.K, ldb, ws ? wd::kWsBN / cluster : wd::kBN);
         std::vector<float> out = c0;
         const wd::Epilogue e{out.data(), ldc, c.M, c.N, alpha, beta, with_bias ? bias.data() : nullptr, act.kind, 0.0f};
         std::function<void()> k;
-        if (ws && kind == wd::kBf16) k = [&] { wd::gemm_wgmma_ws_128x256<wd::kBf16>(map_a, map_b, c.K, e); };
-        else if (ws && kind == wd::kF16) k = [&] { wd::gemm_wgmma_ws_128x256<wd::kF16>(map_a, map_b, c.K, e); };
-        else if (ws) k = [&] { wd::gemm_wgmma_ws_128x256<wd::kTf32>(map_a, map_b, c.K, e); };
+        auto ws_kernel = [&]<int kCluster>() -> std::function<void()> {
+          if (kind == wd::kBf16) return [&] { wd::gemm_wgmma_ws_128x256<wd::kBf16, kCluster>(map_a, map_b, c.K, e); };
+          if (kind == wd::kF16) return [&] { wd::gemm_wgmma_ws_128x256<wd::kF16, kCluster>(map_a, map_b, c.K, e); };
+          return [&] { wd::gemm_wgmma_ws_128x256<wd::kTf32, kCluster>(map_a, map_b, c.K, e); };
+        };
+        if (ws) k = cluster == 2 ? ws_kernel.operator()<2>() : ws_kernel.operator()<1>();
         else if (kind == wd::kBf16) k = [&] { wd::gemm_wgmma_128x128<wd::kBf16>(map_a, map_b, c.K, e); };
         else if (kind == wd::kF16) k = [&] { wd::gemm_wgmma_128x128<wd::kF16>(map_a, map_b, c.K, e); };
         else k = [&] { wd::gemm_wgmma_128x128<wd::kTf32>(map_a, map_b, c.K, e); };
         simt::set_copy_timing(timing);
         const unsigned tiles_m = unsigned((c.M + wd::kBM - 1) / wd::kBM);
-        if (ws)  // a 1-D grid over the tiles (grouped_tile places them)
-          simt::launch({tiles_m * unsigned((c.N + wd::kWsBN - 1) / wd::kWsBN), 1, 1}, {wd::kWsThreads, 1, 1},
-                       wd::kWsSmemBytes, k);
+        if (ws)  // a 1-D grid over the tiles (grouped_tile places them), whole clusters
+          simt::launch_clusters({(tiles_m + cluster - 1) / cluster * cluster * unsigned((c.N + wd::kWsBN - 1) / wd::kWsBN), 1, 1},
+                                unsigned(cluster), {wd::kWsThreads, 1, 1}, wd::kWsSmemBytes, k);
         else
           simt::launch({unsigned((c.N + wd::kBN - 1) / wd::kBN), tiles_m, 1}, {wd::kThreads, 1, 1}, wd::kSmemBytes, k);
         simt::set_copy_timing(simt::CopyTiming::at_wait);
         const std::string what = std::string(kind == wd::kTf32 ? "tf32 " : kind == wd::kF16 ? "f16 " : "bf16 ") +
-                                 (ws ? "128x256 warp-specialized " : "128x128 ") + std::to_string(c.M) + "x" +
+                                 "step " + std::to_string(step) + " " + std::to_string(c.M) + "x" +
                                  std::to_string(c.N) + "x" + std::to_string(c.K) +
                                  (timing == simt::CopyTiming::at_issue ? " copies at issue" : " copies at the wait");
         // The FP32 bound of the GEMM tests on the values the tensor cores read.

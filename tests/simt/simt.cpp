@@ -82,6 +82,7 @@ struct Bulk {
   TensorMap map;
   int c0, c1;
   std::uint32_t bar;
+  int block;  // the destination block in the running cluster (a multicast lands in several)
   int bytes() const { return map.box[0] * map.elem_bytes * map.box[1]; }
 };
 struct MBarrier {
@@ -482,8 +483,9 @@ void check_shared(std::uint32_t at, std::size_t bytes, const char* what) {
 
 std::uint32_t swizzle128(std::uint32_t a) { return a ^ (((a >> 7) & 7u) << 4); }
 
-MBarrier& mbar(std::uint32_t bar, const char* what) {
-  Block& blk_ = blk();
+// The mbarrier at shared address `bar` of block `block` of the cluster (-1: the running one).
+MBarrier& mbar(std::uint32_t bar, const char* what, int block = -1) {
+  Block& blk_ = block < 0 ? blk() : state().blocks[std::size_t(block)];
   auto it = blk_.mbars.find(bar);
   if (it == blk_.mbars.end()) {
     record(std::string(what) + ": no mbarrier initialized at shared address " + std::to_string(bar));
@@ -512,8 +514,18 @@ Range operand_range(std::uint64_t desc, int rows) {
 }
 
 // A TMA copy lands: the box into shared memory (swizzled), zeros outside the matrix.
+// A block whose threads have all finished: on a GPU its shared memory is gone.
+void check_alive(const Block& b, const char* what) {
+  if (b.live == 0) {
+    record(std::string(what) + " reaches block (" + std::to_string(b.idx.x) +
+           ") of the cluster after it has exited (a missing cluster barrier before exit)");
+    halt();
+  }
+}
+
 void land(const Bulk& c) {
-  Block& blk_ = blk();
+  Block& blk_ = state().blocks[std::size_t(c.block)];
+  check_alive(blk_, "a TMA copy");
   const int n = c.bytes();
   for (const WarpGroup& g : blk_.warpgroups) {
     auto clash = [&](const WgMma& m) {
@@ -542,7 +554,7 @@ void land(const Bulk& c) {
       blk_.shared[phys] = in ? base[row * m.row_bytes + k * eb + b % eb] : char(0);
       --blk_.in_flight[phys];
     }
-  MBarrier& bar = mbar(c.bar, "cp.async.bulk.tensor");
+  MBarrier& bar = mbar(c.bar, "cp.async.bulk.tensor", c.block);
   bar.tx -= n;
   complete_if_done(bar);
 }
@@ -664,8 +676,15 @@ void mbar_arrive_expect_tx(std::uint32_t bar, int bytes) {
   complete_if_done(b);
 }
 
-void mbar_arrive(std::uint32_t bar) {
-  MBarrier& b = mbar(bar, "mbarrier.arrive");
+void mbar_arrive(std::uint32_t bar) { mbar_arrive_remote(bar, unsigned(me().block)); }
+
+void mbar_arrive_remote(std::uint32_t bar, unsigned rank) {
+  if (rank >= state().blocks.size()) {
+    record("mbarrier.arrive: cta rank " + std::to_string(rank) + " of a cluster of " + std::to_string(state().blocks.size()));
+    halt();
+  }
+  check_alive(state().blocks[rank], "an mbarrier arrival");
+  MBarrier& b = mbar(bar, "mbarrier.arrive", int(rank));
   if (b.pending <= 0) {
     record("mbarrier.arrive: more arrivals than the barrier counts");
     halt();
@@ -692,20 +711,37 @@ void mbar_wait(std::uint32_t bar, int parity) {
   }
 }
 
-void tma_load_2d(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar) {
+void tma_load_2d_multicast(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar,
+                           std::uint16_t mask) {
   State& s = state();
-  const Bulk c{dst, *map, c0, c1, bar};
+  const Bulk one{dst, *map, c0, c1, bar, 0};
   if (dst % 128 != 0 || (map->swizzle128 && map->box[0] * map->elem_bytes != 128)) {
     record("cp.async.bulk.tensor: destination " + std::to_string(dst) +
            " not 128-byte aligned, or a 128-byte swizzle with rows of other than 128 bytes");
     halt();
   }
-  check_shared(dst, std::size_t(c.bytes()), "cp.async.bulk.tensor");
-  for (int i = 0; i < c.bytes(); ++i) ++blk().in_flight[dst + std::uint32_t(i)];
-  MBarrier& b = mbar(bar, "cp.async.bulk.tensor");
+  if (mask == 0 || mask >> s.blocks.size()) {
+    record("cp.async.bulk.tensor: cta mask " + std::to_string(mask) + " for a cluster of " + std::to_string(s.blocks.size()));
+    halt();
+  }
+  check_shared(dst, std::size_t(one.bytes()), "cp.async.bulk.tensor");
   ++s.events;
-  if (s.timing == CopyTiming::at_issue) land(c);
-  else b.copies.push_back(c);
+  // The same box into every masked block, at the same offset, completing on each one's
+  // barrier at the same offset.
+  for (int q = 0; q < int(s.blocks.size()); ++q) {
+    if (!(mask >> q & 1)) continue;
+    Bulk c = one;
+    c.block = q;
+    Block& dst_block = s.blocks[std::size_t(q)];
+    for (int i = 0; i < c.bytes(); ++i) ++dst_block.in_flight[dst + std::uint32_t(i)];
+    MBarrier& b = mbar(bar, "cp.async.bulk.tensor", q);
+    if (s.timing == CopyTiming::at_issue) land(c);
+    else b.copies.push_back(c);
+  }
+}
+
+void tma_load_2d(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar) {
+  tma_load_2d_multicast(dst, map, c0, c1, bar, std::uint16_t(1u << me().block));
 }
 
 void wgmma_m64(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int kind) {

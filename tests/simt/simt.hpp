@@ -98,9 +98,12 @@ void set_copy_timing(CopyTiming timing);
 //     warpgroup-wide instruction performed at the wgmma.wait_group that retires its group
 //     (reading shared memory then); the accumulator fragment of the PTX ISA (warp w of the
 //     warpgroup rows 16 w.., lane l rows l / 4 and l / 4 + 8, columns 8 j + 2 (l % 4) + {0,
-//     1} in d[4 j .. 4 j + 3]). Errors: a wgmma that reads bytes a TMA copy in flight
+//     1} in d[4 j .. 4 j + 3]); in a cluster, a multicast copy lands in every block of its
+//     mask at the same offset and completes on each one's barrier, and an arrival may go to
+//     another block's barrier. Errors: a wgmma that reads bytes a TMA copy in flight
 //     writes (a missing barrier wait), a TMA copy landing on bytes an unfinished wgmma reads
-//     (a stage refilled too early), a block that ends with groups or copies outstanding.
+//     (a stage refilled too early), a block that ends with groups or copies outstanding, a
+//     copy or arrival reaching a block of the cluster that has exited.
 struct TensorMap {
   const void* base = nullptr;
   int elem_bytes = 2;
@@ -115,6 +118,11 @@ void mbar_arrive_expect_tx(std::uint32_t bar, int bytes);
 void mbar_wait(std::uint32_t bar, int parity);
 void tma_load_2d(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar);
 void mbar_arrive(std::uint32_t bar);
+void mbar_arrive_remote(std::uint32_t bar, unsigned rank);  // on block `rank`'s barrier at the same address
+// The box into every block of the cluster in `mask`, at dst there, completing on each
+// one's barrier at `bar`.
+void tma_load_2d_multicast(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar,
+                           std::uint16_t mask);
 // wgmma m64nNk16 / k8 with n = 128 or 256 columns (n / 2 accumulators per thread); kind:
 // 0 bf16, 1 f16 (k16), 2 tf32 (k8).
 void wgmma_m64(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int kind);
@@ -247,6 +255,13 @@ inline void barrier_wait(std::uint32_t bar, int parity) { simt::mbar_wait(bar, p
 inline void tma_load(std::uint32_t dst, const simt::TensorMap* map, int k0, int row0, std::uint32_t bar) {
   simt::tma_load_2d(dst, map, k0, row0, bar);
 }
+inline void tma_load_multicast(std::uint32_t dst, const simt::TensorMap* map, int k0, int row0, std::uint32_t bar,
+                               std::uint16_t mask) {
+  simt::tma_load_2d_multicast(dst, map, k0, row0, bar, mask);
+}
+inline unsigned cta_rank() { return simt::cluster_rank(); }
+inline void cluster_barrier() { simt::cluster_sync(); }
+inline void barrier_arrive_cluster(std::uint32_t bar, unsigned rank) { simt::mbar_arrive_remote(bar, rank); }
 inline void wgmma_fence() {}
 inline void wgmma_commit() { simt::wgmma_commit(); }
 template <int kPending>
