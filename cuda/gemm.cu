@@ -84,16 +84,19 @@ HalfGemmPath path_from_env(const char* name) {
   return s == "wgmma"           ? HalfGemmPath::wgmma
          : s == "wgmma_128x128" ? HalfGemmPath::wgmma_128x128
          : s == "wgmma_128x256" ? HalfGemmPath::wgmma_128x256
+         : s == "wgmma_cluster" ? HalfGemmPath::wgmma_cluster
          : s == "mma_sync_ring" ? HalfGemmPath::mma_sync_ring
                                 : HalfGemmPath::mma_sync;
 }
 bool is_wgmma(HalfGemmPath p) {
-  return p == HalfGemmPath::wgmma || p == HalfGemmPath::wgmma_128x128 || p == HalfGemmPath::wgmma_128x256;
+  return p == HalfGemmPath::wgmma || p == HalfGemmPath::wgmma_128x128 || p == HalfGemmPath::wgmma_128x256 ||
+         p == HalfGemmPath::wgmma_cluster;
 }
 detail::WgmmaTile wgmma_tile(HalfGemmPath p) {
   return p == HalfGemmPath::wgmma_128x128   ? detail::WgmmaTile::t128x128
          : p == HalfGemmPath::wgmma_128x256 ? detail::WgmmaTile::ws128x256
-                                            : detail::WgmmaTile::ws128x256_cluster2;
+         : p == HalfGemmPath::wgmma_cluster ? detail::WgmmaTile::ws128x256_cluster2
+                                            : detail::WgmmaTile::ws128x256_persistent;
 }
 }  // namespace
 

@@ -22,11 +22,13 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
 //             (16-bit only);
 //   wgmma     cuda/gemm_wgmma.cu's Hopper kernel (sm_90a: wgmma, TMA, a 4-stage ring,
 //             128 x 256 tiles, a producer warpgroup and two consumers, clusters of two
-//             blocks sharing B's tile by TMA multicast; 128 x 128 tiles where N <= 128):
-//             needs a compute capability 9.0 device, A and B 16-byte aligned, lda and ldb
-//             multiples of 8 (TF32: 4; and A, B along k) and K > 0, else a tg::Error;
-//   wgmma_128x128, wgmma_128x256  its steps 1 (128 x 128 tiles, no warp specialization)
-//             and 2 (no clusters), the same requirements: kept to measure each step;
+//             blocks sharing B's tile by TMA multicast, a persistent grid; 128 x 128 tiles
+//             where N <= 128): needs a compute capability 9.0 device, A and B 16-byte
+//             aligned, lda and ldb multiples of 8 (TF32: 4; and A, B along k) and K > 0,
+//             else a tg::Error;
+//   wgmma_128x128, wgmma_128x256, wgmma_cluster  its steps 1 (128 x 128 tiles, no warp
+//             specialization), 2 (no clusters) and 3 (a block per tile), the same
+//             requirements: kept to measure each step;
 //   auto      TG_CUDA_HALF_GEMM=wgmma|mma_sync|mma_sync_ring (TF32: TG_CUDA_TF32_GEMM=wgmma)
 //             if set, else mma_sync: the Hopper kernel becomes auto's choice on sm_90 once
 //             scripts/gpu-check has run it on one (cuda/NOTES.md), falling back to
@@ -37,7 +39,8 @@ enum class HalfGemmPath : int {
   wgmma = 1,
   mma_sync_ring = 2,
   wgmma_128x128 = 3,
-  wgmma_128x256 = 4
+  wgmma_128x256 = 4,
+  wgmma_cluster = 5
 };
 
 // TF32 tensor cores (opt-in: the inputs are rounded to 10-bit mantissas, a relative

@@ -29,6 +29,7 @@
 #include <cudaTypedefs.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "cuda/check.cuh"
@@ -88,7 +89,8 @@ bool gemm_wgmma(WgmmaType type, WgmmaTile tile, int M, int N, int K, float alpha
   // One 256-column tile would be half empty where N <= 128: step 1's tiles there. A
   // cluster of two takes two row tiles: where there is one, step 2.
   const bool ws = tile != WgmmaTile::t128x128 && N > kBN;
-  const int cluster = ws && tile == WgmmaTile::ws128x256_cluster2 && M > kBM ? 2 : 1;
+  const bool persistent = tile == WgmmaTile::ws128x256_persistent;
+  const int cluster = ws && (tile == WgmmaTile::ws128x256_cluster2 || persistent) && M > kBM ? 2 : 1;
   CUtensorMap map_a, map_b;
   if (!make_map(&map_a, kind, A, M, K, lda, kBM) ||
       !make_map(&map_b, kind, B, N, K, ldb, ws ? kWsBN / cluster : kBN))  // a cluster's blocks copy half of B each
@@ -121,6 +123,14 @@ bool gemm_wgmma(WgmmaType type, WgmmaTile tile, int M, int N, int K, float alpha
     attribute.val.clusterDim.z = 1;
     config.attrs = &attribute;
     config.numAttrs = 1;
+    if (persistent) {  // as many clusters as stay resident, each looping over the tiles
+      int resident = 0;
+      if (cudaOccupancyMaxActiveClusters(&resident, kernel, &config) != cudaSuccess || resident < 1) {
+        cudaGetLastError();  // no answer: one block per SM
+        resident = sm_count() / cluster;
+      }
+      config.gridDim = dim3(unsigned(std::min<long long>(blocks / cluster, resident) * cluster));
+    }
     TG_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, map_a, map_b, K, e));
   } else {
     const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));

@@ -352,6 +352,8 @@ __global__ void __launch_bounds__(kThreads, 1)
 // for a stage's copies (full barrier), issue its 4 k steps, retire the previous stage's
 // products (wait_group 1) and release that stage with one arrival each. No block barrier
 // after the start.
+// Step 4 is the same kernel on a persistent grid (as many clusters as stay resident), each
+// cluster looping over tiles with its stage ring running on across them.
 // kCluster 2 (step 3): the two blocks of a cluster take vertically adjacent tiles with
 // the same columns, so they need the same B tile: each copies its own A tile and half of
 // B's rows, multicast into both blocks. A stage is refilled (by either block) only once
@@ -371,18 +373,19 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   const std::uint32_t tiles_at = shared_address(tiles), full_at = tiles_at + kWsStages * kWsStageBytes,
                       empty_at = full_at + 8 * kWsStages;
   const int tiles_m = (e.M + kBM - 1) / kBM, tiles_n = (e.N + kWsBN - 1) / kWsBN;
-  unsigned rank = 0;
-  TileIndex t;
-  if constexpr (kCluster == 1) {
-    t = grouped_tile(int(blockIdx.x), tiles_m, tiles_n);
-  } else {
-    // The cluster takes a pair of row tiles (the second past M when tiles_m is odd: its A
-    // rows are zero-filled and it writes nothing, but it still copies its half of B).
-    rank = cta_rank();
-    const TileIndex pair = grouped_tile(int(blockIdx.x) / kCluster, (tiles_m + kCluster - 1) / kCluster, tiles_n);
-    t = {pair.m * kCluster + int(rank), pair.n};
-  }
-  const int m0 = t.m * kBM, n0 = t.n * kWsBN;
+  // The cluster's work: units (row tile groups of kCluster, column tile) from its index
+  // on, a grid's worth of clusters apart. A grid of one cluster per unit runs one each
+  // (steps 2, 3); a grid of as many clusters as stay resident is persistent (step 4).
+  const int units = (tiles_m + kCluster - 1) / kCluster * tiles_n;
+  const int first = int(blockIdx.x) / kCluster, stride = int(gridDim.x) / kCluster;
+  const unsigned rank = kCluster > 1 ? cta_rank() : 0u;
+  // The row tile and column tile of unit u for this block: the second row tile of a pair
+  // lies past M when tiles_m is odd (its A rows are zero-filled and it writes nothing,
+  // but it still copies its half of B).
+  auto tile_of = [&](int u) {
+    const TileIndex pair = grouped_tile(u, (tiles_m + kCluster - 1) / kCluster, tiles_n);
+    return TileIndex{pair.m * kCluster + int(rank), pair.n};
+  };
   constexpr int kBK = k_tile(kKind);
   const int tid = int(threadIdx.x), wg = tid / 128, ktiles = (K + kBK - 1) / kBK;
   if (tid == 0) {
@@ -394,62 +397,80 @@ __global__ void __launch_bounds__(kWsThreads, 1)
   }
   if constexpr (kCluster > 1) cluster_barrier();
   else __syncthreads();
+  // Stage uses are counted across the block's tiles (`it`): stage it % kWsStages, phase
+  // it / kWsStages. The producer runs ahead into the next tile while the consumers write
+  // the last one's outputs.
   if (wg == 0) {
     registers_dec<kProducerRegs>();
-    if (tid == 0)
-      for (int kt = 0; kt < ktiles; ++kt) {
-        const int s = kt % kWsStages;
-        // A fresh barrier counts as released once (parity 1 of the phase before the first).
-        barrier_wait(empty_at + 8 * s, ((kt / kWsStages) & 1) ^ 1);
-        const std::uint32_t bar = full_at + 8 * s, dst = tiles_at + s * kWsStageBytes;
-        barrier_expect(bar, kWsStageBytes);
-        tma_load(dst, &map_a, kt * kBK, m0, bar);
-        if constexpr (kCluster == 1) {
-          tma_load(dst + kWsATile, &map_b, kt * kBK, n0, bar);
-        } else {
-          constexpr int kHalf = kWsBN / kCluster;
-          tma_load_multicast(dst + kWsATile + std::uint32_t(rank) * kHalf * kRowBytes, &map_b, kt * kBK,
-                             n0 + int(rank) * kHalf, bar, std::uint16_t((1u << kCluster) - 1));
+    if (tid == 0) {
+      int it = 0;
+      for (int u = first; u < units; u += stride) {
+        const TileIndex t = tile_of(u);
+        const int m0 = t.m * kBM, n0 = t.n * kWsBN;
+        for (int kt = 0; kt < ktiles; ++kt, ++it) {
+          const int s = it % kWsStages;
+          // A fresh barrier counts as released once (parity 1 of the phase before the first).
+          barrier_wait(empty_at + 8 * s, ((it / kWsStages) & 1) ^ 1);
+          const std::uint32_t bar = full_at + 8 * s, dst = tiles_at + s * kWsStageBytes;
+          barrier_expect(bar, kWsStageBytes);
+          tma_load(dst, &map_a, kt * kBK, m0, bar);
+          if constexpr (kCluster == 1) {
+            tma_load(dst + kWsATile, &map_b, kt * kBK, n0, bar);
+          } else {
+            constexpr int kHalf = kWsBN / kCluster;
+            tma_load_multicast(dst + kWsATile + std::uint32_t(rank) * kHalf * kRowBytes, &map_b, kt * kBK,
+                               n0 + int(rank) * kHalf, bar, std::uint16_t((1u << kCluster) - 1));
+          }
         }
       }
+    }
   } else {
     registers_inc<kConsumerRegs>();
     const int c = wg - 1;  // this consumer's 64 rows of the tile
-    float d[128];
+    // Releases stage use `used` to the producers of the cluster.
+    auto release = [&](int used) {
+      if (tid % 128 != 0) return;
+      const std::uint32_t empty = empty_at + 8 * (used % kWsStages);
+      if constexpr (kCluster == 1) barrier_arrive(empty);
+      else
+        for (int q = 0; q < kCluster; ++q) barrier_arrive_cluster(empty, unsigned(q));
+    };
+    int it = 0;
+    for (int u = first; u < units; u += stride) {
+      const TileIndex t = tile_of(u);
+      const int m0 = t.m * kBM, n0 = t.n * kWsBN;
+      float d[128];
 #pragma unroll
-    for (int i = 0; i < 128; ++i) d[i] = 0.0f;
-    for (int kt = 0; kt < ktiles; ++kt) {
-      const int s = kt % kWsStages;
-      barrier_wait(full_at + 8 * s, (kt / kWsStages) & 1);
-      const std::uint32_t a_at = tiles_at + s * kWsStageBytes + c * 64 * 128, b_at = tiles_at + s * kWsStageBytes + kWsATile;
-      fence_operands(d);
-      wgmma_fence();
+      for (int i = 0; i < 128; ++i) d[i] = 0.0f;
+      for (int kt = 0; kt < ktiles; ++kt, ++it) {
+        const int s = it % kWsStages;
+        barrier_wait(full_at + 8 * s, (it / kWsStages) & 1);
+        const std::uint32_t a_at = tiles_at + s * kWsStageBytes + c * 64 * 128, b_at = tiles_at + s * kWsStageBytes + kWsATile;
+        fence_operands(d);
+        wgmma_fence();
 #pragma unroll
-      for (int kk = 0; kk < 4; ++kk) wgmma_step256<kKind>(d, descriptor(a_at + 32 * kk), descriptor(b_at + 32 * kk));
-      wgmma_commit();
-      wgmma_wait<1>();  // k tile kt - 1's products are done: release its stage
-      fence_operands(d);
-      if (kt > 0 && tid % 128 == 0) {
-        const std::uint32_t empty = empty_at + 8 * ((kt - 1) % kWsStages);
-        if constexpr (kCluster == 1) barrier_arrive(empty);
-        else
-          for (int q = 0; q < kCluster; ++q) barrier_arrive_cluster(empty, unsigned(q));
+        for (int kk = 0; kk < 4; ++kk) wgmma_step256<kKind>(d, descriptor(a_at + 32 * kk), descriptor(b_at + 32 * kk));
+        wgmma_commit();
+        wgmma_wait<1>();  // the previous k tile's products are done: release its stage
+        fence_operands(d);
+        if (kt > 0) release(it - 1);
       }
+      wgmma_wait<0>();
+      fence_operands(d);
+      release(it - 1);  // the tile's last stage: the producer may refill it during the epilogue
+      // Accumulator layout as in step 1, with 32 column groups of 8.
+      const int lane = tid % 32, row = m0 + 64 * c + 16 * ((tid % 128) / 32) + lane / 4;
+#pragma unroll
+      for (int j = 0; j < 32; ++j)
+#pragma unroll
+        for (int q = 0; q < 4; ++q) {
+          const int r = row + (q >= 2 ? 8 : 0), col = n0 + 8 * j + 2 * (lane % 4) + (q & 1);
+          if (r >= e.M || col >= e.N) continue;
+          float* out = e.C + std::int64_t(r) * e.ldc + col;
+          const float x = e.alpha * d[4 * j + q] + (e.beta != 0.0f ? e.beta * *out : 0.0f) + (e.bias ? e.bias[col] : 0.0f);
+          *out = act_forward1(e.act, e.slope, x);
+        }
     }
-    wgmma_wait<0>();
-    fence_operands(d);
-    // Accumulator layout as in step 1, with 32 column groups of 8.
-    const int lane = tid % 32, row = m0 + 64 * c + 16 * ((tid % 128) / 32) + lane / 4;
-#pragma unroll
-    for (int j = 0; j < 32; ++j)
-#pragma unroll
-      for (int q = 0; q < 4; ++q) {
-        const int r = row + (q >= 2 ? 8 : 0), col = n0 + 8 * j + 2 * (lane % 4) + (q & 1);
-        if (r >= e.M || col >= e.N) continue;
-        float* out = e.C + std::int64_t(r) * e.ldc + col;
-        const float x = e.alpha * d[4 * j + q] + (e.beta != 0.0f ? e.beta * *out : 0.0f) + (e.bias ? e.bias[col] : 0.0f);
-        *out = act_forward1(e.act, e.slope, x);
-      }
   }
   if constexpr (kCluster > 1) cluster_barrier();
 #else

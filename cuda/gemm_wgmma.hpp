@@ -15,11 +15,11 @@ bool wgmma_available();
 // false, doing nothing, where it does not apply (no sm_90a device, K == 0, A or B not
 // 16-byte aligned, rows not a multiple of 16 bytes, more than 65535 row tiles).
 // tile: step 1 (128 x 128, two warpgroups sharing a block barrier per k tile), step 2
-// (128 x 256, a TMA producer warpgroup and two consumers, full and empty barriers) or step
-// 3 (step 2 in clusters of two blocks sharing B by TMA multicast); step 1 where N <= 128,
-// step 2 where M <= 128.
+// (128 x 256, a TMA producer warpgroup and two consumers, full and empty barriers), step 3
+// (step 2 in clusters of two blocks sharing B by TMA multicast) or step 4 (step 3 on a
+// persistent grid); step 1 where N <= 128, no clusters where M <= 128.
 enum class WgmmaType : int { bf16 = 0, f16 = 1, tf32 = 2 };
-enum class WgmmaTile : int { t128x128 = 0, ws128x256 = 1, ws128x256_cluster2 = 2 };
+enum class WgmmaTile : int { t128x128 = 0, ws128x256 = 1, ws128x256_cluster2 = 2, ws128x256_persistent = 3 };
 bool gemm_wgmma(WgmmaType type, WgmmaTile tile, int M, int N, int K, float alpha, const void* A, int lda, const void* B,
                 int ldb, float beta, float* C, int ldc, const float* bias, Act act, float slope);
 

@@ -138,9 +138,10 @@ TEST(CudaGemm, Tf32OnTheHopperPathMatchesTheReference) {
   const index_t sizes[] = {1, 7, 33, 128, 129, 300, 517};
   for (int rep = 0; rep < 16; ++rep) {
     // Each of the Hopper kernel's steps in turn: 1 (128 x 128), 2 (128 x 256,
-    // warp-specialized), 3 (clusters of two sharing B by multicast).
-    const cuda::HalfGemmPath path = rep % 3 == 0   ? cuda::HalfGemmPath::wgmma_128x128
-                                    : rep % 3 == 1 ? cuda::HalfGemmPath::wgmma_128x256
+    // warp-specialized), 3 (clusters of two sharing B by multicast), 4 (persistent).
+    const cuda::HalfGemmPath path = rep % 4 == 0   ? cuda::HalfGemmPath::wgmma_128x128
+                                    : rep % 4 == 1 ? cuda::HalfGemmPath::wgmma_128x256
+                                    : rep % 4 == 2 ? cuda::HalfGemmPath::wgmma_cluster
                                                    : cuda::HalfGemmPath::wgmma;
     const index_t M = sizes[rng.integer(0, 6)], N = sizes[rng.integer(0, 6)], K = rep % 4 == 0 ? 2048 : sizes[rng.integer(0, 6)];
     const index_t lda = (K + 3) / 4 * 4 + 4 * rng.integer(0, 1), ldb = (K + 3) / 4 * 4;
@@ -177,7 +178,7 @@ TEST(CudaGemm, Tf32OnTheHopperPathMatchesTheReference) {
 // `path`: the kernel (cuda/gemm.hpp); the wgmma path needs rows padded to 8 elements.
 void check_half_gemm(testing::Rng& rng, bool f16, cuda::HalfGemmPath path) {
   const bool hopper = path == cuda::HalfGemmPath::wgmma || path == cuda::HalfGemmPath::wgmma_128x128 ||
-                      path == cuda::HalfGemmPath::wgmma_128x256;
+                      path == cuda::HalfGemmPath::wgmma_128x256 || path == cuda::HalfGemmPath::wgmma_cluster;
   double worst_vs_float = 0;
   const index_t sizes[] = {1, 7, 33, 128, 129, 300, 517};
   for (int rep = 0; rep < 24; ++rep) {
@@ -227,6 +228,7 @@ void check_half_gemm(testing::Rng& rng, bool f16, cuda::HalfGemmPath path) {
   std::printf("%s GEMM (%s): worst relative norm error against the FP32 inputs %.2e\n", f16 ? "F16" : "BF16",
               path == cuda::HalfGemmPath::wgmma_128x128   ? "wgmma 128x128"
               : path == cuda::HalfGemmPath::wgmma_128x256 ? "wgmma 128x256"
+              : path == cuda::HalfGemmPath::wgmma_cluster ? "wgmma cluster"
               : hopper                                   ? "wgmma"
               : path == cuda::HalfGemmPath::mma_sync_ring ? "mma.sync ring"
                                                          : "mma.sync",
@@ -299,8 +301,8 @@ TEST(CudaGemm, TheHopperPathMatchesTheReferenceOrSaysWhyNot) {
   }
   if (!cuda::half_gemm_wgmma_available()) GTEST_SKIP() << "no compute capability 9.0 device with the sm_90a kernel";
   TG_TEST_RNG(rng);
-  for (cuda::HalfGemmPath path :
-       {cuda::HalfGemmPath::wgmma, cuda::HalfGemmPath::wgmma_128x256, cuda::HalfGemmPath::wgmma_128x128}) {
+  for (cuda::HalfGemmPath path : {cuda::HalfGemmPath::wgmma, cuda::HalfGemmPath::wgmma_cluster,
+                                  cuda::HalfGemmPath::wgmma_128x256, cuda::HalfGemmPath::wgmma_128x128}) {
     check_half_gemm(rng, false, path);
     check_half_gemm(rng, true, path);
   }

@@ -1,7 +1,8 @@
 // The Hopper GEMM kernels (cuda/gemm_wgmma.cuh: TMA copies into a 4-stage ring with
 // mbarriers, wgmma from swizzled shared memory through matrix descriptors; step 1 with
 // 128 x 128 tiles, step 2 with 128 x 256 tiles and a producer warpgroup feeding two
-// consumers through full and empty barriers), their own source, run on the CPU by the SIMT emulator (tests/simt), with the tensor maps the host
+// consumers through full and empty barriers; step 3 in clusters of two sharing B by TMA
+// multicast; step 4 on a persistent grid), their own source, run on the CPU by the SIMT emulator (tests/simt), with the tensor maps the host
 // encodes (map_shape): bf16, f16 and TF32 against the double reference on the values the
 // tensor cores read (16-bit roundings; TF32 truncated to its top 19 bits), with the FP32
 // bound of the other GEMM tests, on shapes with edge tiles (the TMA's zero fill), k tails,
@@ -100,10 +101,10 @@ TEST(SimtWgmma, HopperKernelMatchesTheReferenceOnWhatTheTensorCoresRead) {
       const simt::TensorMap map_a = tensor_map(kind, a.data(), c.M, c.K, lda, wd::kBM);
       // Step 1, step 2, step 3 (clusters of two sharing B by multicast), as
       // cuda/gemm_wgmma.cu launches them.
-      for (int step : {1, 2, 3})
+      for (int step : {1, 2, 3, 4})
       for (simt::CopyTiming timing : {simt::CopyTiming::at_wait, simt::CopyTiming::at_issue}) {
         const bool ws = step > 1;
-        const int cluster = step == 3 ? 2 : 1;
+        const int cluster = step >= 3 ? 2 : 1;
         const simt::TensorMap map_b = tensor_map(kind, b.data(), c.N, c.K, ldb, ws ? wd::kWsBN / cluster : wd::kBN);
         std::vector<float> out = c0;
         const wd::Epilogue e{out.data(), ldc, c.M, c.N, alpha, beta, with_bias ? bias.data() : nullptr, act.kind, 0.0f};
@@ -119,9 +120,12 @@ TEST(SimtWgmma, HopperKernelMatchesTheReferenceOnWhatTheTensorCoresRead) {
         else k = [&] { wd::gemm_wgmma_128x128<wd::kTf32>(map_a, map_b, c.K, e); };
         simt::set_copy_timing(timing);
         const unsigned tiles_m = unsigned((c.M + wd::kBM - 1) / wd::kBM);
-        if (ws)  // a 1-D grid over the tiles (grouped_tile places them), whole clusters
-          simt::launch_clusters({(tiles_m + cluster - 1) / cluster * cluster * unsigned((c.N + wd::kWsBN - 1) / wd::kWsBN), 1, 1},
-                                unsigned(cluster), {wd::kWsThreads, 1, 1}, wd::kWsSmemBytes, k);
+        // Steps 2 and 3: a 1-D grid of a cluster per unit (grouped_tile places them); step
+        // 4: persistent, 3 clusters (as if 6 SMs) looping over the units.
+        const unsigned units = (tiles_m + cluster - 1) / cluster * unsigned((c.N + wd::kWsBN - 1) / wd::kWsBN);
+        if (ws)
+          simt::launch_clusters({(step == 4 ? std::min(units, 3u) : units) * unsigned(cluster), 1, 1}, unsigned(cluster),
+                                {wd::kWsThreads, 1, 1}, wd::kWsSmemBytes, k);
         else
           simt::launch({unsigned((c.N + wd::kBN - 1) / wd::kBN), tiles_m, 1}, {wd::kThreads, 1, 1}, wd::kSmemBytes, k);
         simt::set_copy_timing(simt::CopyTiming::at_wait);
