@@ -14,7 +14,8 @@
 //                float rounding of the exact sum for the sizes of a training step.
 //   layer_norm   a warp per row with the row in registers up to 1024 columns (mean, then
 //                the variance around it, then the write: the row is read once), a block
-//                per row beyond; dgamma / dbeta through the column reduction.
+//                per row with the row in registers up to 8192, a block per row reading it
+//                three times beyond; dgamma / dbeta through the column reduction.
 //   cross_entropy a warp (a block for rows over 1024 classes) per row: max, then the sum
 //                of exponentials and of logits, both in double; the backward is
 //                elementwise from the saved lse.
@@ -23,7 +24,7 @@
 //   sgd, adam    a multi-tensor apply: up to 24 parameters per launch, blocks assigned to
 //                4096-element chunks of them.
 //
-// The kernels and the host-side plans (collapse, plan_reduce, row_regs, multi_tensor) are
+// The kernels and the host-side plans (collapse, plan_reduce, ln_plan, multi_tensor) are
 // in cuda/ops.cuh, which the SIMT emulator's test runs on the CPU; this file launches them.
 #include <cuda_runtime.h>
 
@@ -79,30 +80,43 @@ void launch_reduce(bool mean, i64 outer, i64 n, i64 inner, Loader load, float* y
   }
 }
 
-template <template <int> class Kernel, class... Args>
-void launch_rows_by_width(int cols, unsigned blocks, Args... args) {
+// Launches Kernel<group, per>::launch for the register kernels of ln_plan(cols) (a warp
+// per row: 8 rows per block; a block per row); false for the three-pass kernels.
+template <template <int, int> class Kernel, class... Args>
+bool launch_ln_regs(int rows, int cols, Args... args) {
   const cudaStream_t s = detail::stream();
-  switch (row_regs(cols)) {
-    case 1: Kernel<1>::launch(blocks, s, args...); break;
-    case 2: Kernel<2>::launch(blocks, s, args...); break;
-    case 4: Kernel<4>::launch(blocks, s, args...); break;
-    case 8: Kernel<8>::launch(blocks, s, args...); break;
-    case 16: Kernel<16>::launch(blocks, s, args...); break;
-    default: Kernel<32>::launch(blocks, s, args...); break;
+  const LnPlan p = ln_plan(cols);
+  const unsigned warp_blocks = unsigned((rows + 7) / 8), block_rows = unsigned(rows);
+  if (p.group == 32) {
+    switch (p.per) {
+      case 1: Kernel<32, 1>::launch(warp_blocks, s, args...); break;
+      case 2: Kernel<32, 2>::launch(warp_blocks, s, args...); break;
+      case 4: Kernel<32, 4>::launch(warp_blocks, s, args...); break;
+      case 8: Kernel<32, 8>::launch(warp_blocks, s, args...); break;
+      case 16: Kernel<32, 16>::launch(warp_blocks, s, args...); break;
+      default: Kernel<32, 32>::launch(warp_blocks, s, args...); break;
+    }
+    return true;
+  }
+  switch (p.per) {
+    case 8: Kernel<256, 8>::launch(block_rows, s, args...); return true;
+    case 16: Kernel<256, 16>::launch(block_rows, s, args...); return true;
+    case 32: Kernel<256, 32>::launch(block_rows, s, args...); return true;
+    default: return false;
   }
 }
-template <int kPer>
-struct LnFwdWarp {
+template <int kGroup, int kPer>
+struct LnFwdRegs {
   template <class... Args>
   static void launch(unsigned blocks, cudaStream_t s, Args... args) {
-    ln_fwd_warp<kPer><<<blocks, 256, 0, s>>>(args...);
+    ln_fwd_regs<kGroup, kPer><<<blocks, 256, 0, s>>>(args...);
   }
 };
-template <int kPer>
-struct LnBwdWarp {
+template <int kGroup, int kPer>
+struct LnBwdRegs {
   template <class... Args>
   static void launch(unsigned blocks, cudaStream_t s, Args... args) {
-    ln_bwd_warp<kPer><<<blocks, 256, 0, s>>>(args...);
+    ln_bwd_regs<kGroup, kPer><<<blocks, 256, 0, s>>>(args...);
   }
 };
 
@@ -211,10 +225,8 @@ void layer_norm_forward(index_t rows, index_t cols, const float* x, index_t ldx,
   if (rows == 0) return;
   TG_CHECK(rows < (index_t(1) << 31) && cols < (index_t(1) << 31), "cuda::layer_norm_forward", "rows",
            "expected rows and cols below 2^31");
-  if (cols <= 1024)
-    launch_rows_by_width<LnFwdWarp>(int(cols), unsigned((rows + 7) / 8), int(rows), int(cols), x, i64(ldx), gamma,
-                                    beta, eps, y, i64(ldy), mean, rstd);
-  else
+  if (!launch_ln_regs<LnFwdRegs>(int(rows), int(cols), int(rows), int(cols), x, i64(ldx), gamma, beta, eps, y,
+                                 i64(ldy), mean, rstd))
     ln_fwd_block<<<unsigned(rows), 256, 0, detail::stream()>>>(int(cols), x, ldx, gamma, beta, eps, y, ldy, mean, rstd);
   TG_CUDA_LAUNCHED();
 }
@@ -229,10 +241,8 @@ void layer_norm_backward(index_t rows, index_t cols, const float* x, index_t ldx
   TG_CHECK(rows < (index_t(1) << 31) && cols < (index_t(1) << 31), "cuda::layer_norm_backward", "rows",
            "expected rows and cols below 2^31");
   if (rows > 0) {
-    if (cols <= 1024)
-      launch_rows_by_width<LnBwdWarp>(int(cols), unsigned((rows + 7) / 8), int(rows), int(cols), x, i64(ldx), dy,
-                                      i64(lddy), gamma, mean, rstd, dx, i64(lddx));
-    else
+    if (!launch_ln_regs<LnBwdRegs>(int(rows), int(cols), int(rows), int(cols), x, i64(ldx), dy, i64(lddy), gamma,
+                                   mean, rstd, dx, i64(lddx)))
       ln_bwd_block<<<unsigned(rows), 256, 0, detail::stream()>>>(int(cols), x, ldx, dy, lddy, gamma, mean, rstd, dx,
                                                                   lddx);
     TG_CUDA_LAUNCHED();

@@ -320,33 +320,42 @@ inline ReducePlan plan_reduce(i64 outer, i64 n, i64 inner, int sms) {
 
 // ---- layer norm ----
 
-// A warp per row, kPer values per lane (column t * 32 + lane in register t).
-template <int kPer>
-__global__ void ln_fwd_warp(int rows, int cols, const float* x, i64 ldx, const float* gamma, const float* beta,
+// A sum over a group of kGroup threads: a warp (32) or the 256-thread block.
+template <int kGroup, class T>
+__device__ __forceinline__ T group_sum(T v) {
+  if constexpr (kGroup == 32) return warp_sum(v);
+  else return block_sum(v);
+}
+
+// A group of kGroup threads per row (a warp, 8 rows per 256-thread block; or the block),
+// the row in registers, kPer values per thread (column t * kGroup + lane in register t):
+// x is read once.
+template <int kGroup, int kPer>
+__global__ void ln_fwd_regs(int rows, int cols, const float* x, i64 ldx, const float* gamma, const float* beta,
                             float eps, float* y, i64 ldy, float* mean, float* rstd) {
-  const int r = int(blockIdx.x * 8 + threadIdx.x / 32), lane = int(threadIdx.x % 32);
-  if (r >= rows) return;
+  const int r = int(blockIdx.x * (256 / kGroup) + threadIdx.x / kGroup), lane = int(threadIdx.x % kGroup);
+  if (r >= rows) return;  // whole groups
   const float* xr = x + i64(r) * ldx;
   float v[kPer];
   float s = 0.0f;
 #pragma unroll
   for (int t = 0; t < kPer; ++t) {
-    const int c = t * 32 + lane;
+    const int c = t * kGroup + lane;
     v[t] = c < cols ? xr[c] : 0.0f;
     s += v[t];
   }
-  const float mu = warp_sum(s) / float(cols);
+  const float mu = group_sum<kGroup>(s) / float(cols);
   float q = 0.0f;
 #pragma unroll
   for (int t = 0; t < kPer; ++t) {
-    const float d = t * 32 + lane < cols ? v[t] - mu : 0.0f;
+    const float d = t * kGroup + lane < cols ? v[t] - mu : 0.0f;
     q += d * d;
   }
-  const float rs = 1.0f / sqrtf(warp_sum(q) / float(cols) + eps);
+  const float rs = 1.0f / sqrtf(group_sum<kGroup>(q) / float(cols) + eps);
   float* yr = y + i64(r) * ldy;
 #pragma unroll
   for (int t = 0; t < kPer; ++t) {
-    const int c = t * 32 + lane;
+    const int c = t * kGroup + lane;
     if (c < cols) yr[c] = (v[t] - mu) * rs * (gamma ? gamma[c] : 1.0f) + (beta ? beta[c] : 0.0f);
   }
   if (lane == 0) {
@@ -355,7 +364,7 @@ __global__ void ln_fwd_warp(int rows, int cols, const float* x, i64 ldx, const f
   }
 }
 
-// Rows over 1024 columns: a 256-thread block per row, three passes (the second and third
+// Rows over 8192 columns: a 256-thread block per row, three passes (the second and third
 // mostly from L1/L2).
 __global__ void ln_fwd_block(int cols, const float* x, i64 ldx, const float* gamma, const float* beta, float eps,
                              float* y, i64 ldy, float* mean, float* rstd) {
@@ -378,11 +387,11 @@ __global__ void ln_fwd_block(int cols, const float* x, i64 ldx, const float* gam
   }
 }
 
-// dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma.
-template <int kPer>
-__global__ void ln_bwd_warp(int rows, int cols, const float* x, i64 ldx, const float* dy, i64 lddy, const float* gamma,
+// dx = rstd (g - mean(g) - xhat mean(g xhat)), g = dy gamma; groups as ln_fwd_regs.
+template <int kGroup, int kPer>
+__global__ void ln_bwd_regs(int rows, int cols, const float* x, i64 ldx, const float* dy, i64 lddy, const float* gamma,
                             const float* mean, const float* rstd, float* dx, i64 lddx) {
-  const int r = int(blockIdx.x * 8 + threadIdx.x / 32), lane = int(threadIdx.x % 32);
+  const int r = int(blockIdx.x * (256 / kGroup) + threadIdx.x / kGroup), lane = int(threadIdx.x % kGroup);
   if (r >= rows) return;
   const float mu = mean[r], rs = rstd[r];
   const float *xr = x + i64(r) * ldx, *gr = dy + i64(r) * lddy;
@@ -390,18 +399,18 @@ __global__ void ln_bwd_warp(int rows, int cols, const float* x, i64 ldx, const f
   float s1 = 0.0f, s2 = 0.0f;
 #pragma unroll
   for (int t = 0; t < kPer; ++t) {
-    const int c = t * 32 + lane;
+    const int c = t * kGroup + lane;
     const bool in = c < cols;
     xh[t] = in ? (xr[c] - mu) * rs : 0.0f;
     g[t] = in ? gr[c] * (gamma ? gamma[c] : 1.0f) : 0.0f;
     s1 += g[t];
     s2 += g[t] * xh[t];
   }
-  const float m1 = warp_sum(s1) / float(cols), m2 = warp_sum(s2) / float(cols);
+  const float m1 = group_sum<kGroup>(s1) / float(cols), m2 = group_sum<kGroup>(s2) / float(cols);
   float* dr = dx + i64(r) * lddx;
 #pragma unroll
   for (int t = 0; t < kPer; ++t) {
-    const int c = t * 32 + lane;
+    const int c = t * kGroup + lane;
     if (c < cols) dr[c] = rs * (g[t] - m1 - xh[t] * m2);
   }
 }
@@ -430,13 +439,20 @@ inline int row_regs(int cols) {
   return cols <= 32 ? 1 : cols <= 64 ? 2 : cols <= 128 ? 4 : cols <= 256 ? 8 : cols <= 512 ? 16 : 32;
 }
 
+// The layer norm kernel for rows of `cols`: ln_*_regs with a warp per row (group 32,
+// row_regs(cols) values per lane) up to 1024 columns, with a block per row (group 256, 8,
+// 16 or 32 values per thread) up to 8192, the three-pass block kernels beyond (per 0).
+struct LnPlan {
+  int group, per;
+};
+inline LnPlan ln_plan(int cols) {
+  if (cols <= 1024) return {32, row_regs(cols)};
+  if (cols <= 8192) return {256, cols <= 2048 ? 8 : cols <= 4096 ? 16 : 32};
+  return {256, 0};
+}
+
 // ---- cross entropy ----
 
-template <int kGroup>
-__device__ __forceinline__ double group_sum(double v) {
-  if constexpr (kGroup == 32) return warp_sum(v);
-  else return block_sum(v);
-}
 template <int kGroup>
 __device__ __forceinline__ float group_max(float v) {
   auto warp_max = [](float a) {

@@ -190,7 +190,7 @@ TEST(CudaOps, ReduceMaxAndSumPropagateNaN) {
 TEST(CudaOps, LayerNormForwardAndBackwardMatchTheReference) {
   TG_REQUIRE_GPU();
   TG_TEST_RNG(rng);
-  const index_t widths[] = {1, 7, 32, 33, 100, 257, 512, 1000, 1024, 1025, 5000};
+  const index_t widths[] = {1, 7, 32, 33, 100, 257, 512, 1000, 1024, 1025, 2048, 5000, 9000};
   for (index_t cols : widths)
     for (int rep = 0; rep < 2; ++rep) {
       const index_t rows = rng.integer(1, 70), ldx = testing::random_ld(rng, cols), ldy = testing::random_ld(rng, cols);

@@ -1,13 +1,13 @@
 // The kernels of cuda/ops.cu (cuda/ops.cuh), their own source, run on the CPU by the SIMT
 // emulator (tests/simt), launched by the same host-side plans as on the GPU (collapse,
-// plan_reduce, row_regs, multi_tensor), against the references of kernels/ with the GPU
+// plan_reduce, ln_plan, multi_tensor), against the references of kernels/ with the GPU
 // test's bounds (test_cuda_ops): elementwise ops on random strided and broadcast N-D views
 // in the flat (16-byte and scalar) and N-D kernels; sum / mean / max over (outer, n,
 // inner) views in the row, column and chunked kernels; layer norm forward and backward
-// (every register width, the block kernel, dgamma / dbeta); cross-entropy with ignored
-// rows, smoothing and a bad target; Philox draws and dropout (the CPU's bits); SGD and
-// Adam over more slots than one launch takes. Grids smaller than the work, so that the
-// grid-stride loops go round. Outputs NaN-poisoned.
+// (every register width of the warp and block kernels, the three-pass kernels, dgamma /
+// dbeta); cross-entropy with ignored rows, smoothing and a bad target; Philox draws and
+// dropout (the CPU's bits); SGD and Adam over more slots than one launch takes. Grids
+// smaller than the work, so that the grid-stride loops go round. Outputs NaN-poisoned.
 #include "tests/simt/simt.hpp"
 // The kernels, compiled for the host against the emulator.
 #include "cuda/ops.cuh"
@@ -234,9 +234,35 @@ TEST(SimtOps, ReduceMaxAndSumPropagateNaNAcrossChunks) {
 
 // ---- layer norm ----
 
+// Runs run.operator()<kGroup, kPer>() for ln_plan's register kernel of a row of `cols`;
+// false for the three-pass kernels.
+template <class Run>
+bool with_ln_regs(int cols, Run&& run) {
+  const ok::LnPlan p = ok::ln_plan(cols);
+  if (p.group == 32) {
+    switch (p.per) {
+      case 1: run.template operator()<32, 1>(); break;
+      case 2: run.template operator()<32, 2>(); break;
+      case 4: run.template operator()<32, 4>(); break;
+      case 8: run.template operator()<32, 8>(); break;
+      case 16: run.template operator()<32, 16>(); break;
+      default: run.template operator()<32, 32>(); break;
+    }
+    return true;
+  }
+  switch (p.per) {
+    case 8: run.template operator()<256, 8>(); return true;
+    case 16: run.template operator()<256, 16>(); return true;
+    case 32: run.template operator()<256, 32>(); return true;
+    default: return false;
+  }
+}
+
 TEST(SimtOps, LayerNormForwardAndBackwardMatchTheReference) {
   TG_TEST_RNG(rng);
-  const index_t widths[] = {1, 7, 32, 33, 64, 100, 128, 257, 512, 1000, 1024, 1025, 3000};
+  // Every register width of the warp kernels, the block-per-row register kernels (1025-8192
+  // columns: 8, 16, 32 values per thread) and the three-pass kernels past 8192.
+  const index_t widths[] = {1, 7, 32, 33, 64, 100, 128, 257, 512, 1000, 1024, 1025, 2048, 3000, 4097, 8192, 9000};
   for (index_t cols : widths)
     for (int rep = 0; rep < 2; ++rep) {
       const index_t rows = rng.integer(1, 20), ldx = testing::random_ld(rng, cols), ldy = testing::random_ld(rng, cols);
@@ -256,25 +282,17 @@ TEST(SimtOps, LayerNormForwardAndBackwardMatchTheReference) {
       auto y = testing::poisoned_mat<float>(rows, cols, ldy);
       std::vector<float> mean(std::size_t(rows), kNaN), rstd(std::size_t(rows), kNaN);
       const int r = int(rows), c = int(cols);
-      // cuda::layer_norm_forward's choice: a warp per row of row_regs(cols) registers up to
-      // 1024 columns, a 256-thread block per row beyond.
-      const unsigned warp_blocks = unsigned((rows + 7) / 8);
-      auto fwd = [&]<int kPer>() {
-        launch({warp_blocks, 1, 1}, 256, 1,
-               [&] { ok::ln_fwd_warp<kPer>(r, c, x.ptr(), ldx, g, b, eps, y.ptr(), ldy, mean.data(), rstd.data()); });
+      // cuda::layer_norm_forward's choice (ln_plan): 256-thread blocks of 8 rows (a warp
+      // each) or of one row.
+      auto blocks_for = [&](int group) { return simt::Dim3{unsigned(group == 32 ? (rows + 7) / 8 : rows), 1, 1}; };
+      auto fwd = [&]<int kGroup, int kPer>() {
+        launch(blocks_for(kGroup), 256, 1, [&] {
+          ok::ln_fwd_regs<kGroup, kPer>(r, c, x.ptr(), ldx, g, b, eps, y.ptr(), ldy, mean.data(), rstd.data());
+        });
       };
-      if (cols > 1024)
+      if (!with_ln_regs(c, fwd))
         launch({unsigned(rows), 1, 1}, 256, 1,
                [&] { ok::ln_fwd_block(c, x.ptr(), ldx, g, b, eps, y.ptr(), ldy, mean.data(), rstd.data()); });
-      else
-        switch (ok::row_regs(c)) {
-          case 1: fwd.operator()<1>(); break;
-          case 2: fwd.operator()<2>(); break;
-          case 4: fwd.operator()<4>(); break;
-          case 8: fwd.operator()<8>(); break;
-          case 16: fwd.operator()<16>(); break;
-          default: fwd.operator()<32>(); break;
-        }
       EXPECT_TRUE(testing::rel_close(y, y_ref, 1e-5));
       EXPECT_TRUE(y.padding_untouched());
       EXPECT_TRUE(testing::rel_close(mean, mean_ref, 1e-5));
@@ -287,23 +305,14 @@ TEST(SimtOps, LayerNormForwardAndBackwardMatchTheReference) {
                                       mean_ref.data(), rstd_ref.data(), eps, dx_ref.ptr(), ldx, dgamma_ref.data(),
                                       dbeta_ref.data());
       auto dx = testing::poisoned_mat<float>(rows, cols, ldx);
-      auto bwd = [&]<int kPer>() {
-        launch({warp_blocks, 1, 1}, 256, 1, [&] {
-          ok::ln_bwd_warp<kPer>(r, c, x.ptr(), ldx, dy.ptr(), ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx);
+      auto bwd = [&]<int kGroup, int kPer>() {
+        launch(blocks_for(kGroup), 256, 1, [&] {
+          ok::ln_bwd_regs<kGroup, kPer>(r, c, x.ptr(), ldx, dy.ptr(), ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx);
         });
       };
-      if (cols > 1024)
+      if (!with_ln_regs(c, bwd))
         launch({unsigned(rows), 1, 1}, 256, 1,
                [&] { ok::ln_bwd_block(c, x.ptr(), ldx, dy.ptr(), ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx); });
-      else
-        switch (ok::row_regs(c)) {
-          case 1: bwd.operator()<1>(); break;
-          case 2: bwd.operator()<2>(); break;
-          case 4: bwd.operator()<4>(); break;
-          case 8: bwd.operator()<8>(); break;
-          case 16: bwd.operator()<16>(); break;
-          default: bwd.operator()<32>(); break;
-        }
       // dgamma, dbeta: column sums over the rows (the reductions' column kernel).
       std::vector<float> dgamma(std::size_t(cols), kNaN), dbeta(std::size_t(cols), kNaN);
       const int sms = rng.coin() ? 2 : 132;
