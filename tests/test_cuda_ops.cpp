@@ -31,6 +31,7 @@
 #include "tests/support/device_vec.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/nd.hpp"
+#include "tests/support/op_cases.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -192,49 +193,25 @@ TEST(CudaOps, LayerNormForwardAndBackwardMatchTheReference) {
   TG_TEST_RNG(rng);
   const index_t widths[] = {1, 7, 32, 33, 100, 257, 512, 1000, 1024, 1025, 2048, 5000, 9000};
   for (index_t cols : widths)
-    for (int rep = 0; rep < 2; ++rep) {
-      const index_t rows = rng.integer(1, 70), ldx = testing::random_ld(rng, cols), ldy = testing::random_ld(rng, cols);
-      const bool affine = rep == 0;
+    for (bool affine : {true, false}) {
+      const testing::LayerNormCase t(rng, cols, affine, 70);
+      const index_t rows = t.rows;
       SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols) + (affine ? " affine" : ""));
-      const auto x = testing::random_mat<float>(rng, rows, cols, ldx, -2, 3);
-      const auto dy = testing::random_mat<float>(rng, rows, cols, ldy);
-      const std::vector<float> gamma = testing::random_vec<float>(rng, cols, 0.5, 1.5), beta = testing::random_vec<float>(rng, cols);
-      const float eps = 1e-5f;
-      auto y_ref = testing::poisoned_mat<double>(rows, cols, ldy);
-      std::vector<double> xd(x.data.begin(), x.data.end()), gd(gamma.begin(), gamma.end()), bd(beta.begin(), beta.end());
-      std::vector<double> mean_ref(static_cast<std::size_t>(rows)), rstd_ref(static_cast<std::size_t>(rows));
-      layer_norm_forward_ref<double>(rows, cols, xd.data(), ldx, affine ? gd.data() : nullptr, affine ? bd.data() : nullptr,
-                                     eps, y_ref.ptr(), ldy, mean_ref.data(), rstd_ref.data());
-      Dev dxv(x.data), dyv(std::vector<float>(y_ref.data.size(), kNaN)), dg(gamma), db(beta);
+      Dev dxv(t.x.data), dyv(std::vector<float>(t.y_ref.data.size(), kNaN)), dg(t.gamma), db(t.beta);
       Dev dmean(std::vector<float>(std::size_t(rows), kNaN)), drstd(std::vector<float>(std::size_t(rows), kNaN));
-      cuda::layer_norm_forward(rows, cols, dxv.ptr(), ldx, affine ? dg.ptr() : nullptr, affine ? db.ptr() : nullptr, eps,
-                               dyv.ptr(), ldy, dmean.ptr(), drstd.ptr());
-      testing::Mat<float> y(rows, cols, ldy);
+      cuda::layer_norm_forward(rows, cols, dxv.ptr(), t.ldx, affine ? dg.ptr() : nullptr, affine ? db.ptr() : nullptr,
+                               t.eps, dyv.ptr(), t.ldy, dmean.ptr(), drstd.ptr());
+      testing::Mat<float> y(rows, cols, t.ldy);
       y.data = dyv.download(y.data.size());
-      // Forward: elementwise after two row reductions in float: 1e-5 relative norm.
-      EXPECT_TRUE(testing::rel_close(y, y_ref, 1e-5));
-      EXPECT_TRUE(y.padding_untouched());
-      EXPECT_TRUE(testing::rel_close(dmean.download(std::size_t(rows)), mean_ref, 1e-5));
-      EXPECT_TRUE(testing::rel_close(drstd.download(std::size_t(rows)), rstd_ref, 1e-5));
+      t.check_forward(y, dmean.download(std::size_t(rows)), drstd.download(std::size_t(rows)));
 
-      std::vector<double> dyd(dy.data.begin(), dy.data.end());
-      auto dx_ref = testing::poisoned_mat<double>(rows, cols, ldx);
-      std::vector<double> dgamma_ref(static_cast<std::size_t>(cols)), dbeta_ref(static_cast<std::size_t>(cols));
-      layer_norm_backward_ref<double>(rows, cols, xd.data(), ldx, dyd.data(), ldy, affine ? gd.data() : nullptr,
-                                      mean_ref.data(), rstd_ref.data(), eps, dx_ref.ptr(), ldx, dgamma_ref.data(),
-                                      dbeta_ref.data());
-      Dev ddy(dy.data), ddx(std::vector<float>(dx_ref.data.size(), kNaN));
+      Dev ddy(t.dy.data), ddx(std::vector<float>(t.dx_ref.data.size(), kNaN));
       Dev ddg(std::vector<float>(std::size_t(cols), kNaN)), ddb(std::vector<float>(std::size_t(cols), kNaN));
-      cuda::layer_norm_backward(rows, cols, dxv.ptr(), ldx, ddy.ptr(), ldy, affine ? dg.ptr() : nullptr, dmean.ptr(),
-                                drstd.ptr(), eps, ddx.ptr(), ldx, ddg.ptr(), ddb.ptr());
-      testing::Mat<float> dx(rows, cols, ldx);
+      cuda::layer_norm_backward(rows, cols, dxv.ptr(), t.ldx, ddy.ptr(), t.ldy, affine ? dg.ptr() : nullptr, dmean.ptr(),
+                                drstd.ptr(), t.eps, ddx.ptr(), t.ldx, ddg.ptr(), ddb.ptr());
+      testing::Mat<float> dx(rows, cols, t.ldx);
       dx.data = ddx.download(dx.data.size());
-      // Backward: two more row reductions and a cancellation (g - mean g - xhat mean(g xhat)):
-      // 1e-4 relative norm; the column sums accumulate in double: 1e-5.
-      EXPECT_TRUE(testing::rel_close(dx, dx_ref, 1e-4));
-      EXPECT_TRUE(dx.padding_untouched());
-      EXPECT_TRUE(testing::rel_close(ddg.download(std::size_t(cols)), dgamma_ref, 1e-5));
-      EXPECT_TRUE(testing::rel_close(ddb.download(std::size_t(cols)), dbeta_ref, 1e-5));
+      t.check_backward(dx, ddg.download(std::size_t(cols)), ddb.download(std::size_t(cols)));
     }
 }
 
@@ -246,41 +223,24 @@ TEST(CudaOps, CrossEntropyMatchesTheReferenceWithIgnoredRowsAndSmoothing) {
   const index_t class_counts[] = {1, 2, 10, 33, 1000, 1024, 1025, 5000};
   for (index_t classes : class_counts)
     for (double smoothing : {0.0, 0.1}) {
-      const index_t rows = rng.integer(1, 60), ld = testing::random_ld(rng, classes);
+      const testing::CrossEntropyCase t(rng, classes, smoothing, 1, 60);
+      const index_t rows = t.rows, ignore = t.kIgnore;
       SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(classes) + " smoothing " + std::to_string(smoothing));
-      const auto z = testing::random_mat<float>(rng, rows, classes, ld, -4, 4);
-      std::vector<index_t> target(static_cast<std::size_t>(rows));
-      index_t kept = 0;
-      for (index_t& t : target) {
-        t = rng.integer(0, 6) == 0 ? -100 : rng.integer(0, classes - 1);
-        kept += t != -100;
-      }
-      std::vector<float> loss_ref(static_cast<std::size_t>(rows)), lse_ref(static_cast<std::size_t>(rows));
-      cross_entropy_forward_ref<float>(rows, classes, z.ptr(), ld, target.data(), -100, smoothing, loss_ref.data(),
-                                       lse_ref.data());
-      Dev dz(z.data), dloss(std::vector<float>(std::size_t(rows), kNaN)), dlse(std::vector<float>(std::size_t(rows), kNaN));
-      DevIdx dt(target);
-      cuda::cross_entropy_forward(rows, classes, dz.ptr(), ld, dt.ptr(), -100, smoothing, dloss.ptr(), dlse.ptr());
-      // Sums in double, one exp per element in float: 1e-5 (1 + |want|) per element (one
-      // class gives a loss of 0, the reference's rounding noise: no norm-relative bound;
-      // the emulated test_simt_ops found it).
-      EXPECT_TRUE(all_near(dloss.download(std::size_t(rows)), loss_ref, 1e-5));
-      EXPECT_TRUE(testing::rel_close(dlse.download(std::size_t(rows)), lse_ref, 1e-5));
+      Dev dz(t.z.data), dloss(std::vector<float>(std::size_t(rows), kNaN)), dlse(std::vector<float>(std::size_t(rows), kNaN));
+      DevIdx dt(t.target);
+      cuda::cross_entropy_forward(rows, classes, dz.ptr(), t.ld, dt.ptr(), ignore, smoothing, dloss.ptr(), dlse.ptr());
+      t.check_forward(dloss.download(std::size_t(rows)), dlse.download(std::size_t(rows)));
 
-      const std::vector<float> up = testing::random_vec<float>(rng, rows);
-      auto dz_ref = testing::poisoned_mat<float>(rows, classes, ld);
-      cross_entropy_backward_ref<float>(rows, classes, z.ptr(), ld, target.data(), -100, smoothing, lse_ref.data(),
-                                        up.data(), dz_ref.ptr(), ld);
-      Dev dup(up), dgrad(std::vector<float>(dz_ref.data.size(), kNaN));
-      cuda::cross_entropy_backward(rows, classes, dz.ptr(), ld, dt.ptr(), -100, smoothing, dlse.ptr(), dup.ptr(),
-                                   dgrad.ptr(), ld);
-      testing::Mat<float> g(rows, classes, ld);
+      Dev dup(t.up), dgrad(std::vector<float>(t.dz_ref.data.size(), kNaN));
+      cuda::cross_entropy_backward(rows, classes, dz.ptr(), t.ld, dt.ptr(), ignore, smoothing, dlse.ptr(), dup.ptr(),
+                                   dgrad.ptr(), t.ld);
+      testing::Mat<float> g(rows, classes, t.ld);
       g.data = dgrad.download(g.data.size());
-      EXPECT_TRUE(all_near(g.data, dz_ref.data, 1e-5));  // the padding NaN in both
+      t.check_backward(g);
 
       Dev count(std::vector<float>(1, kNaN));
-      cuda::count_targets(rows, dt.ptr(), -100, count.ptr());
-      EXPECT_EQ(count.download(1)[0], float(kept));
+      cuda::count_targets(rows, dt.ptr(), ignore, count.ptr());
+      EXPECT_EQ(count.download(1)[0], float(t.kept));
     }
 }
 
@@ -567,52 +527,17 @@ TEST(CudaOps, SixteenBitAttentionMatchesTheReferenceOnItsRoundedInputs) {
 TEST(CudaOps, SgdAndAdamMatchTheReferenceOverManySlots) {
   TG_REQUIRE_GPU();
   TG_TEST_RNG(rng);
-  // 30 parameters (two launches of 24), sizes 0, 1, odd, and over one 4096 chunk.
-  std::vector<index_t> sizes;
-  for (int i = 0; i < 30; ++i) sizes.push_back(i == 0 ? 0 : i % 5 == 0 ? rng.integer(4097, 20000) : rng.integer(1, 300));
   for (int which = 0; which < 5; ++which) {
-    std::vector<std::vector<float>> p, g, m, v;
-    for (index_t n : sizes) {
-      p.push_back(testing::random_vec<float>(rng, n));
-      g.push_back(testing::random_vec<float>(rng, n));
-      m.push_back(testing::random_vec<float>(rng, n, -0.1, 0.1));
-      v.push_back(testing::random_vec<float>(rng, n, 0, 0.1));
-    }
+    const testing::OptimizerCase t(rng, which, 20000);
     std::vector<Dev> dp, dg, dm, dv;
-    for (std::size_t k = 0; k < sizes.size(); ++k) dp.emplace_back(p[k]), dg.emplace_back(g[k]), dm.emplace_back(m[k]), dv.emplace_back(v[k]);
-    std::vector<ParamSlot<float>> host, dev;
-    for (std::size_t k = 0; k < sizes.size(); ++k) {
-      host.push_back({p[k].data(), g[k].data(), m[k].data(), v[k].data(), sizes[k]});
-      dev.push_back({dp[k].ptr(), dg[k].ptr(), dm[k].ptr(), dv[k].ptr(), sizes[k]});
-    }
-    std::string name;
-    if (which < 3) {
-      SgdConfig c;
-      c.lr = 0.05, c.momentum = which == 0 ? 0.0 : 0.9, c.nesterov = which == 2, c.weight_decay = 0.01;
-      c.dampening = which == 1 ? 0.1 : 0.0, c.first_step = which == 2;
-      if (c.momentum == 0)
-        for (auto* slots : {&host, &dev})
-          for (auto& s : *slots) s.m = nullptr;
-      sgd_step_ref<float>(c, host);
-      cuda::sgd_step(c, dev);
-      name = "sgd " + std::to_string(which);
-    } else {
-      AdamConfig c;
-      c.lr = 0.01, c.weight_decay = 0.05, c.decoupled = which == 4, c.step = 7;
-      adam_step_ref<float>(c, host);
-      cuda::adam_step(c, dev);
-      name = which == 4 ? "adamw" : "adam";
-    }
-    // Float against double per element: a few roundings (Adam's division and sqrt).
-    for (std::size_t k = 0; k < sizes.size(); ++k) {
-      const std::size_t n = std::size_t(sizes[k]);
-      ASSERT_TRUE(all_near(dp[k].download(n), p[k], 2e-6)) << name << " param " << k;
-      if (host[k].m) {
-        ASSERT_TRUE(all_near(dm[k].download(n), m[k], 2e-6)) << name << " m " << k;
-      }
-      if (which >= 3) {
-        ASSERT_TRUE(all_near(dv[k].download(n), v[k], 2e-6)) << name << " v " << k;
-      }
+    for (std::size_t k = 0; k < t.sizes.size(); ++k)
+      dp.emplace_back(t.p[k]), dg.emplace_back(t.g[k]), dm.emplace_back(t.m[k]), dv.emplace_back(t.v[k]);
+    const std::vector<ParamSlot<float>> dev = t.slots(dp.data(), dg.data(), dm.data(), dv.data());
+    if (t.is_sgd()) cuda::sgd_step(t.sgd, dev);
+    else cuda::adam_step(t.adam, dev);
+    for (std::size_t k = 0; k < t.sizes.size(); ++k) {
+      const std::size_t n = std::size_t(t.sizes[k]);
+      t.check(k, dp[k].download(n), dm[k].download(n), dv[k].download(n));
     }
   }
 }

@@ -20,13 +20,12 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cross_entropy.hpp"
 #include "kernels/elementwise.hpp"
-#include "kernels/layer_norm.hpp"
 #include "kernels/optimizer.hpp"
 #include "kernels/random.hpp"
 #include "kernels/reduce.hpp"
 #include "tests/support/nd.hpp"
+#include "tests/support/op_cases.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
@@ -264,21 +263,11 @@ TEST(SimtOps, LayerNormForwardAndBackwardMatchTheReference) {
   // columns: 8, 16, 32 values per thread) and the three-pass kernels past 8192.
   const index_t widths[] = {1, 7, 32, 33, 64, 100, 128, 257, 512, 1000, 1024, 1025, 2048, 3000, 4097, 8192, 9000};
   for (index_t cols : widths)
-    for (int rep = 0; rep < 2; ++rep) {
-      const index_t rows = rng.integer(1, 20), ldx = testing::random_ld(rng, cols), ldy = testing::random_ld(rng, cols);
-      const bool affine = rep == 0;
+    for (bool affine : {true, false}) {
+      const testing::LayerNormCase t(rng, cols, affine, 20);
+      const index_t rows = t.rows, ldx = t.ldx, ldy = t.ldy;
       SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols) + (affine ? " affine" : ""));
-      const auto x = testing::random_mat<float>(rng, rows, cols, ldx, -2, 3);
-      const auto dy = testing::random_mat<float>(rng, rows, cols, ldy);
-      const std::vector<float> gamma = testing::random_vec<float>(rng, cols, 0.5, 1.5), beta = testing::random_vec<float>(rng, cols);
-      const float* g = affine ? gamma.data() : nullptr;
-      const float* b = affine ? beta.data() : nullptr;
-      const float eps = 1e-5f;
-      std::vector<double> xd(x.data.begin(), x.data.end()), gd(gamma.begin(), gamma.end()), bd(beta.begin(), beta.end());
-      auto y_ref = testing::poisoned_mat<double>(rows, cols, ldy);
-      std::vector<double> mean_ref(static_cast<std::size_t>(rows)), rstd_ref(static_cast<std::size_t>(rows));
-      layer_norm_forward_ref<double>(rows, cols, xd.data(), ldx, affine ? gd.data() : nullptr, affine ? bd.data() : nullptr,
-                                     eps, y_ref.ptr(), ldy, mean_ref.data(), rstd_ref.data());
+      const float *x = t.x.ptr(), *dy = t.dy.ptr(), *g = t.g(), *b = t.b();
       auto y = testing::poisoned_mat<float>(rows, cols, ldy);
       std::vector<float> mean(std::size_t(rows), kNaN), rstd(std::size_t(rows), kNaN);
       const int r = int(rows), c = int(cols);
@@ -287,42 +276,30 @@ TEST(SimtOps, LayerNormForwardAndBackwardMatchTheReference) {
       auto blocks_for = [&](int group) { return simt::Dim3{unsigned(group == 32 ? (rows + 7) / 8 : rows), 1, 1}; };
       auto fwd = [&]<int kGroup, int kPer>() {
         launch(blocks_for(kGroup), 256, 1, [&] {
-          ok::ln_fwd_regs<kGroup, kPer>(r, c, x.ptr(), ldx, g, b, eps, y.ptr(), ldy, mean.data(), rstd.data());
+          ok::ln_fwd_regs<kGroup, kPer>(r, c, x, ldx, g, b, t.eps, y.ptr(), ldy, mean.data(), rstd.data());
         });
       };
       if (!with_ln_regs(c, fwd))
         launch({unsigned(rows), 1, 1}, 256, 1,
-               [&] { ok::ln_fwd_block(c, x.ptr(), ldx, g, b, eps, y.ptr(), ldy, mean.data(), rstd.data()); });
-      EXPECT_TRUE(testing::rel_close(y, y_ref, 1e-5));
-      EXPECT_TRUE(y.padding_untouched());
-      EXPECT_TRUE(testing::rel_close(mean, mean_ref, 1e-5));
-      EXPECT_TRUE(testing::rel_close(rstd, rstd_ref, 1e-5));
+               [&] { ok::ln_fwd_block(c, x, ldx, g, b, t.eps, y.ptr(), ldy, mean.data(), rstd.data()); });
+      t.check_forward(y, mean, rstd);
 
-      std::vector<double> dyd(dy.data.begin(), dy.data.end());
-      auto dx_ref = testing::poisoned_mat<double>(rows, cols, ldx);
-      std::vector<double> dgamma_ref(static_cast<std::size_t>(cols)), dbeta_ref(static_cast<std::size_t>(cols));
-      layer_norm_backward_ref<double>(rows, cols, xd.data(), ldx, dyd.data(), ldy, affine ? gd.data() : nullptr,
-                                      mean_ref.data(), rstd_ref.data(), eps, dx_ref.ptr(), ldx, dgamma_ref.data(),
-                                      dbeta_ref.data());
       auto dx = testing::poisoned_mat<float>(rows, cols, ldx);
       auto bwd = [&]<int kGroup, int kPer>() {
         launch(blocks_for(kGroup), 256, 1, [&] {
-          ok::ln_bwd_regs<kGroup, kPer>(r, c, x.ptr(), ldx, dy.ptr(), ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx);
+          ok::ln_bwd_regs<kGroup, kPer>(r, c, x, ldx, dy, ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx);
         });
       };
       if (!with_ln_regs(c, bwd))
         launch({unsigned(rows), 1, 1}, 256, 1,
-               [&] { ok::ln_bwd_block(c, x.ptr(), ldx, dy.ptr(), ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx); });
+               [&] { ok::ln_bwd_block(c, x, ldx, dy, ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx); });
       // dgamma, dbeta: column sums over the rows (the reductions' column kernel).
       std::vector<float> dgamma(std::size_t(cols), kNaN), dbeta(std::size_t(cols), kNaN);
       const int sms = rng.coin() ? 2 : 132;
-      emulate_reduce<ok::SumOp>(false, 1, rows, cols, ok::DGammaLoader{x.ptr(), dy.ptr(), mean.data(), rstd.data(), ldx, ldy},
+      emulate_reduce<ok::SumOp>(false, 1, rows, cols, ok::DGammaLoader{x, dy, mean.data(), rstd.data(), ldx, ldy},
                                 dgamma.data(), 0, 1, sms);
-      emulate_reduce<ok::SumOp>(false, 1, rows, cols, ok::ViewLoader{dy.ptr(), 0, ldy, 1}, dbeta.data(), 0, 1, sms);
-      EXPECT_TRUE(testing::rel_close(dx, dx_ref, 1e-4));
-      EXPECT_TRUE(dx.padding_untouched());
-      EXPECT_TRUE(testing::rel_close(dgamma, dgamma_ref, 1e-5));
-      EXPECT_TRUE(testing::rel_close(dbeta, dbeta_ref, 1e-5));
+      emulate_reduce<ok::SumOp>(false, 1, rows, cols, ok::ViewLoader{dy, 0, ldy, 1}, dbeta.data(), 0, 1, sms);
+      t.check_backward(dx, dgamma, dbeta);
     }
 }
 
@@ -333,54 +310,35 @@ TEST(SimtOps, CrossEntropyMatchesTheReferenceWithIgnoredRowsSmoothingAndABadTarg
   const index_t class_counts[] = {1, 2, 10, 33, 1000, 1024, 1025, 3000};
   for (index_t classes : class_counts)
     for (double smoothing : {0.0, 0.1}) {
-      const index_t rows = rng.integer(2, 20), ld = testing::random_ld(rng, classes);
+      const testing::CrossEntropyCase t(rng, classes, smoothing, 2, 20);
+      const index_t rows = t.rows, ld = t.ld, ignore = t.kIgnore;
       SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(classes) + " smoothing " + std::to_string(smoothing));
-      const auto z = testing::random_mat<float>(rng, rows, classes, ld, -4, 4);
-      std::vector<index_t> target(static_cast<std::size_t>(rows));
-      index_t kept = 0;
-      for (index_t& t : target) {
-        t = rng.integer(0, 6) == 0 ? -100 : rng.integer(0, classes - 1);
-        kept += t != -100;
-      }
+      // A bad target: NaN for its row's loss only (its lse stays; the kernel cannot throw).
+      std::vector<index_t> target = t.target;
       const index_t bad_row = rng.integer(0, rows - 1);
-      const index_t saved = target[std::size_t(bad_row)];
-      target[std::size_t(bad_row)] = classes + 3;  // a bad target: NaN for its row only
-      std::vector<float> loss_ref(static_cast<std::size_t>(rows)), lse_ref(static_cast<std::size_t>(rows));
-      target[std::size_t(bad_row)] = saved;
-      cross_entropy_forward_ref<float>(rows, classes, z.ptr(), ld, target.data(), -100, smoothing, loss_ref.data(),
-                                       lse_ref.data());
       target[std::size_t(bad_row)] = classes + 3;
       std::vector<float> loss(std::size_t(rows), kNaN), lse(std::size_t(rows), kNaN);
       const int r = int(rows), c = int(classes);
+      const float sm = float(smoothing);
       if (classes <= 1024)
-        launch({unsigned((rows + 7) / 8), 1, 1}, 256, 1, [&] {
-          ok::ce_fwd<32>(r, c, z.ptr(), ld, target.data(), -100, float(smoothing), loss.data(), lse.data());
-        });
+        launch({unsigned((rows + 7) / 8), 1, 1}, 256, 1,
+               [&] { ok::ce_fwd<32>(r, c, t.z.ptr(), ld, target.data(), ignore, sm, loss.data(), lse.data()); });
       else
-        launch({unsigned(rows), 1, 1}, 256, 1, [&] {
-          ok::ce_fwd<256>(r, c, z.ptr(), ld, target.data(), -100, float(smoothing), loss.data(), lse.data());
-        });
+        launch({unsigned(rows), 1, 1}, 256, 1,
+               [&] { ok::ce_fwd<256>(r, c, t.z.ptr(), ld, target.data(), ignore, sm, loss.data(), lse.data()); });
       EXPECT_TRUE(std::isnan(loss[std::size_t(bad_row)]));
-      loss[std::size_t(bad_row)] = loss_ref[std::size_t(bad_row)];  // the rest against the reference
-      // Per element, 1e-5 (1 + |want|): one class gives a loss of 0 (the reference's is
-      // rounding noise), where a norm-relative bound would compare noise with noise.
-      EXPECT_TRUE(all_near(loss, loss_ref, 1e-5));
-      EXPECT_TRUE(testing::rel_close(lse, lse_ref, 1e-5));
+      loss[std::size_t(bad_row)] = t.loss_ref[std::size_t(bad_row)];  // the rest against the reference
+      t.check_forward(loss, lse);
 
-      target[std::size_t(bad_row)] = saved;
-      const std::vector<float> up = testing::random_vec<float>(rng, rows);
-      auto dz_ref = testing::poisoned_mat<float>(rows, classes, ld);
-      cross_entropy_backward_ref<float>(rows, classes, z.ptr(), ld, target.data(), -100, smoothing, lse_ref.data(),
-                                        up.data(), dz_ref.ptr(), ld);
       auto dz = testing::poisoned_mat<float>(rows, classes, ld);
       launch(small_grid(rows * classes), 64, 1, [&] {
-        ok::ce_bwd(r, c, z.ptr(), ld, target.data(), -100, float(smoothing), lse.data(), up.data(), dz.ptr(), ld);
+        ok::ce_bwd(r, c, t.z.ptr(), ld, t.target.data(), ignore, sm, lse.data(), t.up.data(), dz.ptr(), ld);
       });
-      EXPECT_TRUE(all_near(dz.data, dz_ref.data, 1e-5));  // the padding NaN in both
+      t.check_backward(dz);
 
       float count = kNaN;
-      launch({1, 1, 1}, 1024, 1, [&] { ok::count_kernel(rows, target.data(), -100, &count); });
-      EXPECT_EQ(count, float(kept));
+      launch({1, 1, 1}, 1024, 1, [&] { ok::count_kernel(rows, t.target.data(), ignore, &count); });
+      EXPECT_EQ(count, float(t.kept));
     }
 }
 
@@ -406,56 +364,22 @@ TEST(SimtOps, RandomAndDropoutGiveTheCpuBits) {
 
 TEST(SimtOps, SgdAndAdamMatchTheReferenceOverManySlots) {
   TG_TEST_RNG(rng);
-  // 30 parameters (two packs of 24), sizes 0, 1, odd, and over one 4096-element chunk.
-  std::vector<index_t> sizes;
-  for (int i = 0; i < 30; ++i) sizes.push_back(i == 0 ? 0 : i % 5 == 0 ? rng.integer(4097, 9000) : rng.integer(1, 300));
   for (int which = 0; which < 5; ++which) {
-    std::vector<std::vector<float>> p, g, m, v;
-    for (index_t n : sizes) {
-      p.push_back(testing::random_vec<float>(rng, n));
-      g.push_back(testing::random_vec<float>(rng, n));
-      m.push_back(testing::random_vec<float>(rng, n, -0.1, 0.1));
-      v.push_back(testing::random_vec<float>(rng, n, 0, 0.1));
-    }
-    std::vector<std::vector<float>> p2 = p, m2 = m, v2 = v;
-    std::vector<ParamSlot<float>> host, emu;
-    for (std::size_t k = 0; k < sizes.size(); ++k) {
-      host.push_back({p[k].data(), g[k].data(), m[k].data(), v[k].data(), sizes[k]});
-      emu.push_back({p2[k].data(), g[k].data(), m2[k].data(), v2[k].data(), sizes[k]});
-    }
+    const testing::OptimizerCase t(rng, which, 9000);
+    std::vector<std::vector<float>> p = t.p, g = t.g, m = t.m, v = t.v;
+    const std::vector<ParamSlot<float>> emu = t.slots(p.data(), g.data(), m.data(), v.data());
     int packs = 0;
-    std::string name;
-    if (which < 3) {
-      SgdConfig c;
-      c.lr = 0.05, c.momentum = which == 0 ? 0.0 : 0.9, c.nesterov = which == 2, c.weight_decay = 0.01;
-      c.dampening = which == 1 ? 0.1 : 0.0, c.first_step = which == 2;
-      if (c.momentum == 0)
-        for (auto* slots : {&host, &emu})
-          for (auto& s : *slots) s.m = nullptr;
-      sgd_step_ref<float>(c, host);
-      const ok::SgdParams sp = ok::sgd_params(c);
-      ok::multi_tensor(emu, [&](const ok::Pack& pk, int blocks) {
-        ++packs;
-        launch({unsigned(blocks), 1, 1}, 64, 1, [&] { ok::sgd_kernel(pk, sp); });
+    const ok::SgdParams sp = ok::sgd_params(t.sgd);
+    const ok::AdamParams ap = ok::adam_params(t.adam);
+    ok::multi_tensor(emu, [&](const ok::Pack& pk, int blocks) {
+      ++packs;
+      launch({unsigned(blocks), 1, 1}, 64, 1, [&] {
+        if (t.is_sgd()) ok::sgd_kernel(pk, sp);
+        else ok::adam_kernel(pk, ap);
       });
-      name = "sgd " + std::to_string(which);
-    } else {
-      AdamConfig c;
-      c.lr = 0.01, c.weight_decay = 0.05, c.decoupled = which == 4, c.step = 7;
-      adam_step_ref<float>(c, host);
-      const ok::AdamParams ap = ok::adam_params(c);
-      ok::multi_tensor(emu, [&](const ok::Pack& pk, int blocks) {
-        ++packs;
-        launch({unsigned(blocks), 1, 1}, 64, 1, [&] { ok::adam_kernel(pk, ap); });
-      });
-      name = which == 4 ? "adamw" : "adam";
-    }
-    EXPECT_EQ(packs, 2) << name;  // 29 non-empty slots: 24 + 5
-    for (std::size_t k = 0; k < sizes.size(); ++k) {
-      ASSERT_TRUE(all_near(p2[k], p[k], 2e-6)) << name << " param " << k;
-      ASSERT_TRUE(all_near(m2[k], m[k], 2e-6)) << name << " m " << k;
-      ASSERT_TRUE(all_near(v2[k], v[k], 2e-6)) << name << " v " << k;
-    }
+    });
+    EXPECT_EQ(packs, 2) << t.name;  // 29 non-empty slots: 24 + 5
+    for (std::size_t k = 0; k < t.sizes.size(); ++k) t.check(k, p[k], m[k], v[k]);
   }
 }
 
