@@ -352,6 +352,21 @@ __global__ void __launch_bounds__(kThreads, 1)
 // for a stage's copies (full barrier), issue its 4 k steps, retire the previous stage's
 // products (wait_group 1) and release that stage with one arrival each. No block barrier
 // after the start.
+// Outputs col and col + 1 of a row of C (out points at col) from their accumulators:
+// act(alpha acc + beta C + bias), as one 8-byte access when `pairs` and both are inside N.
+__device__ __forceinline__ void store_pair(const Epilogue& e, float* out, int col, float acc0, float acc1, bool pairs) {
+  auto value = [&](float acc, int cc, float old) {
+    return act_forward1(e.act, e.slope, e.alpha * acc + (e.beta != 0.0f ? e.beta * old : 0.0f) + (e.bias ? e.bias[cc] : 0.0f));
+  };
+  if (pairs && col + 1 < e.N) {
+    const float2 old = e.beta != 0.0f ? *reinterpret_cast<const float2*>(out) : make_float2(0.0f, 0.0f);
+    *reinterpret_cast<float2*>(out) = make_float2(value(acc0, col, old.x), value(acc1, col + 1, old.y));
+    return;
+  }
+  if (col < e.N) out[0] = value(acc0, col, e.beta != 0.0f ? out[0] : 0.0f);
+  if (col + 1 < e.N) out[1] = value(acc1, col + 1, e.beta != 0.0f ? out[1] : 0.0f);
+}
+
 // Step 4 is the same kernel on a persistent grid (as many clusters as stay resident), each
 // cluster looping over tiles with its stage ring running on across them.
 // kCluster 2 (step 3): the two blocks of a cluster take vertically adjacent tiles with
@@ -458,17 +473,17 @@ __global__ void __launch_bounds__(kWsThreads, 1)
       wgmma_wait<0>();
       fence_operands(d);
       release(it - 1);  // the tile's last stage: the producer may refill it during the epilogue
-      // Accumulator layout as in step 1, with 32 column groups of 8.
+      // Accumulator layout as in step 1, with 32 column groups of 8: a thread's two
+      // neighbouring columns go out as one 8-byte store where C's rows allow (a warp's
+      // store then fills whole 32-byte sectors, where 4-byte stores fill half of each).
       const int lane = tid % 32, row = m0 + 64 * c + 16 * ((tid % 128) / 32) + lane / 4;
+      const bool pairs = e.ldc % 2 == 0 && (reinterpret_cast<std::uintptr_t>(e.C) & 7) == 0;
 #pragma unroll
       for (int j = 0; j < 32; ++j)
 #pragma unroll
-        for (int q = 0; q < 4; ++q) {
-          const int r = row + (q >= 2 ? 8 : 0), col = n0 + 8 * j + 2 * (lane % 4) + (q & 1);
-          if (r >= e.M || col >= e.N) continue;
-          float* out = e.C + std::int64_t(r) * e.ldc + col;
-          const float x = e.alpha * d[4 * j + q] + (e.beta != 0.0f ? e.beta * *out : 0.0f) + (e.bias ? e.bias[col] : 0.0f);
-          *out = act_forward1(e.act, e.slope, x);
+        for (int half = 0; half < 2; ++half) {
+          const int r = row + 8 * half, col = n0 + 8 * j + 2 * (lane % 4);
+          if (r < e.M) store_pair(e, e.C + std::int64_t(r) * e.ldc + col, col, d[4 * j + 2 * half], d[4 * j + 2 * half + 1], pairs);
         }
     }
   }
