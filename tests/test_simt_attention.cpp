@@ -92,6 +92,21 @@ TEST(Simt, ShufflesCopiesAndTensorCoreFragmentsComputeWhatCudaWould) {
     }
 }
 
+// ldmatrix's wavefronts: rows 144 bytes apart (64 values + 8 of padding) fall in distinct
+// bank groups, one wavefront per matrix; rows 128 bytes apart all in one: 8 per matrix.
+TEST(Simt, LdmatrixBankConflictsAreCounted) {
+  for (int pitch : {72, 64}) {
+    const simt::Stats before = simt::stats();
+    run({1, 1}, 32, std::size_t(32 * pitch * 2), [&] {
+      unsigned r[4];
+      cuda::ldmatrix_x4(r, shared16() + int(threadIdx.x) * pitch);
+    });
+    const long long phases = simt::stats().ldmatrix_phases - before.ldmatrix_phases;
+    EXPECT_EQ(simt::stats().ldmatrix_instructions - before.ldmatrix_instructions, 1);
+    EXPECT_EQ(phases, pitch == 72 ? 4 : 32) << "pitch " << pitch;
+  }
+}
+
 // A copy lands at its issuer's wait, not before: a tile read before that wait reads the
 // poison (0xffff, NaN in bf16) that shared memory starts with.
 TEST(Simt, ACopyReadBeforeItsWaitReadsThePoison) {
@@ -187,6 +202,7 @@ TEST(SimtAttention, SixteenBitKernelsMatchTheReferenceOnTheirRoundedInputs) {
   const index_t seqs[] = {0, 1, 33, 64, 65, 130};
   const index_t dims[] = {64, 128, 8, 40, 72, 120};
   double worst = 0, worst_bwd = 0;
+  const simt::Stats start = simt::stats();
   for (int rep = 0; rep < 24; ++rep) {
     const bool f16 = rep >= 12;
     AttentionDims d;
@@ -261,9 +277,16 @@ TEST(SimtAttention, SixteenBitKernelsMatchTheReferenceOnTheirRoundedInputs) {
     worst_bwd = std::max({worst_bwd, testing::relative_error(gq, dq_ref), testing::relative_error(gk, dk_ref),
                           testing::relative_error(gv, dv_ref)});
   }
+  // Every ldmatrix reads its 8 x 8 matrices without a bank conflict (the rows padded by 8
+  // elements: 16-byte groups of consecutive rows fall in distinct banks).
+  const long long instructions = simt::stats().ldmatrix_instructions - start.ldmatrix_instructions;
+  const long long phases = simt::stats().ldmatrix_phases - start.ldmatrix_phases;
+  EXPECT_GT(instructions, 0);
+  EXPECT_EQ(phases, 4 * instructions) << "ldmatrix bank conflicts: " << phases - 4 * instructions << " extra wavefronts";
   std::printf("emulated 16-bit attention: worst relative norm error forward %.2e, backward %.2e (bound 1e-2); "
-              "%lld blocks, %lld collectives, %lld fiber switches\n",
-              worst, worst_bwd, simt::stats().blocks, simt::stats().collectives, simt::stats().switches);
+              "%lld blocks, %lld collectives, %lld fiber switches; %lld ldmatrix, %lld wavefronts\n",
+              worst, worst_bwd, simt::stats().blocks, simt::stats().collectives, simt::stats().switches, instructions,
+              phases);
 }
 
 // The FP32 kernels on the same kinds of shapes, head dims in all four compiled widths

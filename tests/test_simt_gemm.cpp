@@ -192,7 +192,15 @@ TEST(SimtGemm, HalfKernelsMatchTheReferenceOnTheirRoundedInputs) {
     if (ring) k = f16 ? ring_kernel.operator()<true>() : ring_kernel.operator()<false>();
     else k = f16 ? std::function<void()>([&] { gk::gemm_half_128x128<true>(args, vec); })
                  : std::function<void()>([&] { gk::gemm_half_128x128<false>(args, vec); });
+    const simt::Stats before = simt::stats();
     simt::launch(tiles(int(M), int(N)), {gk::kThreads, 1, 1}, ring ? gk::kRingBytes : 0, k);
+    // The ring kernel's ldmatrix reads are free of bank conflicts (padded rows), in every
+    // layout; the two-stage kernel reads 32-bit words and has none.
+    const long long ldm = simt::stats().ldmatrix_instructions - before.ldmatrix_instructions;
+    EXPECT_EQ(simt::stats().ldmatrix_phases - before.ldmatrix_phases, 4 * ldm) << "ldmatrix bank conflicts";
+    if (ring && K > 0) {
+      EXPECT_GT(ldm, 0);
+    }
     EXPECT_TRUE(testing::rel_close(c, want, 1e-5 * std::sqrt(double(K) + 1) + 1e-5))
         << (f16 ? "f16 " : "bf16 ") << (ring ? "ring " : "") << M << "x" << N << "x" << K << (ta ? " T" : " N")
         << (tb ? "T" : "N") << " lda " << lda << " ldb " << ldb;

@@ -4,6 +4,7 @@
 
 #include <ucontext.h>
 
+#include <algorithm>
 #include <bit>
 #include <cstdlib>
 #include <cstring>
@@ -227,7 +228,15 @@ unsigned pack(std::uint16_t lo, std::uint16_t hi) { return unsigned(lo) | (unsig
 void compute(Warp& w, Op op) {
   switch (op) {
     case Op::ldmatrix:
-    case Op::ldmatrix_trans:
+    case Op::ldmatrix_trans: {
+      Stats& st = state().stats;
+      ++st.ldmatrix_instructions;
+      for (int j = 0; j < 4; ++j) {  // matrix j: its 8 rows' bank groups
+        int count[8] = {};
+        for (int r = 0; r < 8; ++r) ++count[(reinterpret_cast<std::uintptr_t>(w.in[8 * j + r].row) / 16) % 8];
+        st.ldmatrix_phases += *std::max_element(count, count + 8);
+      }
+    }
       for (int l = 0; l < 32; ++l)
         for (int j = 0; j < 4; ++j) {
           const int g = l / 4, t = l % 4;

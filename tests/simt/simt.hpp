@@ -129,8 +129,13 @@ void wgmma_m64(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int 
 void wgmma_commit();
 void wgmma_wait(int pending);
 
+// ldmatrix_phases counts the shared-memory wavefronts of every ldmatrix.x4: each 8 x 8
+// matrix (8 rows of 16 bytes) is one wavefront when its rows fall in distinct 16-byte
+// bank groups (address / 16 mod 8), one more for each row that repeats a group (a bank
+// conflict); a conflict-free kernel has ldmatrix_phases == 4 ldmatrix_instructions.
 struct Stats {
   long long blocks = 0, collectives = 0, switches = 0;
+  long long ldmatrix_instructions = 0, ldmatrix_phases = 0;
 };
 const Stats& stats();
 
