@@ -58,7 +58,7 @@ index_t random_ld(Rng& rng, index_t cols) { return rng.coin() ? cols : cols + rn
 
 template <class T, class U>
 ::testing::AssertionResult rel_close(const T* out, index_t out_ld, const U* ref, index_t ref_ld,
-                                     index_t rows, index_t cols, double tol) {
+                                     index_t rows, index_t cols, double tol, double floor) {
   double num = 0, den = 0, worst = -1;
   index_t wi = 0, wj = 0;
   for (index_t i = 0; i < rows; ++i)
@@ -83,19 +83,20 @@ template <class T, class U>
         wj = j;
       }
     }
-  const double err = den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+  const double scale = std::max(std::sqrt(den), floor);
+  const double err = scale > 0 ? std::sqrt(num) / scale : std::sqrt(num);
   if (err <= tol) return ::testing::AssertionSuccess() << "relative error " << err;
   std::ostringstream os;
   os.precision(9);
   os << "relative error " << err << " exceeds tolerance " << tol << " over " << rows << "x"
-     << cols << " (||ref|| = " << std::sqrt(den) << "); worst at (" << wi << ", " << wj
+     << cols << " (||ref|| = " << std::sqrt(den) << ", floor " << floor << "); worst at (" << wi << ", " << wj
      << "): out = " << double(out[wi * out_ld + wj]) << ", ref = " << double(ref[wi * ref_ld + wj]);
   return ::testing::AssertionFailure() << os.str();
 }
 
 #define TG_INSTANTIATE(T, U)                                                                   \
   template ::testing::AssertionResult rel_close(const T*, index_t, const U*, index_t, index_t,  \
-                                                index_t, double);
+                                                index_t, double, double);
 TG_INSTANTIATE(float, float)
 TG_INSTANTIATE(float, double)
 TG_INSTANTIATE(double, double)

@@ -97,19 +97,30 @@ index_t random_ld(Rng& rng, index_t cols);
 
 // The comparison of DESIGN.md: ||out - ref|| / ||ref|| over the finite entries of ref.
 // Fails on NaN on either side, and on an infinity of ref not matched exactly by out.
-// tol is stated by the caller, with its reason.
+// tol is stated by the caller, with its reason. `floor`: the size of the values the
+// result is computed from, for references that may cancel to (near) zero: the error is
+// then measured against max(||ref||, floor), not against the rounding noise of a zero.
 template <class T, class U>
 ::testing::AssertionResult rel_close(const T* out, index_t out_ld, const U* ref, index_t ref_ld,
-                                     index_t rows, index_t cols, double tol);
+                                     index_t rows, index_t cols, double tol, double floor = 0);
 
 template <class T, class U>
-::testing::AssertionResult rel_close(const Mat<T>& out, const Mat<U>& ref, double tol) {
-  return rel_close(out.ptr(), out.ld, ref.ptr(), ref.ld, out.rows, out.cols, tol);
+::testing::AssertionResult rel_close(const Mat<T>& out, const Mat<U>& ref, double tol, double floor = 0) {
+  return rel_close(out.ptr(), out.ld, ref.ptr(), ref.ld, out.rows, out.cols, tol, floor);
 }
 template <class T, class U>
-::testing::AssertionResult rel_close(const std::vector<T>& out, const std::vector<U>& ref, double tol) {
+::testing::AssertionResult rel_close(const std::vector<T>& out, const std::vector<U>& ref, double tol,
+                                     double floor = 0) {
   return rel_close(out.data(), index_t(out.size()), ref.data(), index_t(ref.size()), 1,
-                   index_t(out.size()), tol);
+                   index_t(out.size()), tol, floor);
+}
+
+// The Euclidean norm of v.
+template <class T>
+double norm(const std::vector<T>& v) {
+  double s = 0;
+  for (const T& x : v) s += double(x) * double(x);
+  return std::sqrt(s);
 }
 
 // ||out - ref|| / ||ref|| (||out - ref|| when ref is all zeros): the number rel_close
