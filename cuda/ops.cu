@@ -80,46 +80,6 @@ void launch_reduce(bool mean, i64 outer, i64 n, i64 inner, Loader load, float* y
   }
 }
 
-// Launches Kernel<group, per>::launch for the register kernels of ln_plan(cols) (a warp
-// per row: 8 rows per block; a block per row); false for the three-pass kernels.
-template <template <int, int> class Kernel, class... Args>
-bool launch_ln_regs(int rows, int cols, Args... args) {
-  const cudaStream_t s = detail::stream();
-  const LnPlan p = ln_plan(cols);
-  const unsigned warp_blocks = unsigned((rows + 7) / 8), block_rows = unsigned(rows);
-  if (p.group == 32) {
-    switch (p.per) {
-      case 1: Kernel<32, 1>::launch(warp_blocks, s, args...); break;
-      case 2: Kernel<32, 2>::launch(warp_blocks, s, args...); break;
-      case 4: Kernel<32, 4>::launch(warp_blocks, s, args...); break;
-      case 8: Kernel<32, 8>::launch(warp_blocks, s, args...); break;
-      case 16: Kernel<32, 16>::launch(warp_blocks, s, args...); break;
-      default: Kernel<32, 32>::launch(warp_blocks, s, args...); break;
-    }
-    return true;
-  }
-  switch (p.per) {
-    case 8: Kernel<256, 8>::launch(block_rows, s, args...); return true;
-    case 16: Kernel<256, 16>::launch(block_rows, s, args...); return true;
-    case 32: Kernel<256, 32>::launch(block_rows, s, args...); return true;
-    default: return false;
-  }
-}
-template <int kGroup, int kPer>
-struct LnFwdRegs {
-  template <class... Args>
-  static void launch(unsigned blocks, cudaStream_t s, Args... args) {
-    ln_fwd_regs<kGroup, kPer><<<blocks, 256, 0, s>>>(args...);
-  }
-};
-template <int kGroup, int kPer>
-struct LnBwdRegs {
-  template <class... Args>
-  static void launch(unsigned blocks, cudaStream_t s, Args... args) {
-    ln_bwd_regs<kGroup, kPer><<<blocks, 256, 0, s>>>(args...);
-  }
-};
-
 // ---- the table ----
 
 [[noreturn]] void no_f64() {
@@ -225,9 +185,12 @@ void layer_norm_forward(index_t rows, index_t cols, const float* x, index_t ldx,
   if (rows == 0) return;
   TG_CHECK(rows < (index_t(1) << 31) && cols < (index_t(1) << 31), "cuda::layer_norm_forward", "rows",
            "expected rows and cols below 2^31");
-  if (!launch_ln_regs<LnFwdRegs>(int(rows), int(cols), int(rows), int(cols), x, i64(ldx), gamma, beta, eps, y,
-                                 i64(ldy), mean, rstd))
-    ln_fwd_block<<<unsigned(rows), 256, 0, detail::stream()>>>(int(cols), x, ldx, gamma, beta, eps, y, ldy, mean, rstd);
+  const cudaStream_t s = detail::stream();
+  if (!with_ln_regs(int(cols), [&]<int kGroup, int kPer>() {
+        ln_fwd_regs<kGroup, kPer><<<ln_blocks(kGroup, rows), 256, 0, s>>>(int(rows), int(cols), x, i64(ldx), gamma,
+                                                                          beta, eps, y, i64(ldy), mean, rstd);
+      }))
+    ln_fwd_block<<<unsigned(rows), 256, 0, s>>>(int(cols), x, ldx, gamma, beta, eps, y, ldy, mean, rstd);
   TG_CUDA_LAUNCHED();
 }
 
@@ -241,10 +204,12 @@ void layer_norm_backward(index_t rows, index_t cols, const float* x, index_t ldx
   TG_CHECK(rows < (index_t(1) << 31) && cols < (index_t(1) << 31), "cuda::layer_norm_backward", "rows",
            "expected rows and cols below 2^31");
   if (rows > 0) {
-    if (!launch_ln_regs<LnBwdRegs>(int(rows), int(cols), int(rows), int(cols), x, i64(ldx), dy, i64(lddy), gamma,
-                                   mean, rstd, dx, i64(lddx)))
-      ln_bwd_block<<<unsigned(rows), 256, 0, detail::stream()>>>(int(cols), x, ldx, dy, lddy, gamma, mean, rstd, dx,
-                                                                  lddx);
+    const cudaStream_t s = detail::stream();
+    if (!with_ln_regs(int(cols), [&]<int kGroup, int kPer>() {
+          ln_bwd_regs<kGroup, kPer><<<ln_blocks(kGroup, rows), 256, 0, s>>>(int(rows), int(cols), x, i64(ldx), dy,
+                                                                            i64(lddy), gamma, mean, rstd, dx, i64(lddx));
+        }))
+      ln_bwd_block<<<unsigned(rows), 256, 0, s>>>(int(cols), x, ldx, dy, lddy, gamma, mean, rstd, dx, lddx);
     TG_CUDA_LAUNCHED();
   }
   // Column sums over the rows (zeros when rows == 0).

@@ -451,6 +451,35 @@ inline LnPlan ln_plan(int cols) {
   return {256, 0};
 }
 
+// The register kernels' grid for `rows`: 256-thread blocks of 8 rows (a warp each) or of
+// one row.
+inline unsigned ln_blocks(int group, i64 rows) { return unsigned(group == 32 ? (rows + 7) / 8 : rows); }
+
+// Calls run.template operator()<group, per>() with ln_plan(cols)'s register kernel
+// parameters; false (no call) for the three-pass kernels. The launches (cuda/ops.cu) and
+// the emulator's test dispatch through it.
+template <class Run>
+bool with_ln_regs(int cols, Run&& run) {
+  const LnPlan p = ln_plan(cols);
+  if (p.group == 32) {
+    switch (p.per) {
+      case 1: run.template operator()<32, 1>(); break;
+      case 2: run.template operator()<32, 2>(); break;
+      case 4: run.template operator()<32, 4>(); break;
+      case 8: run.template operator()<32, 8>(); break;
+      case 16: run.template operator()<32, 16>(); break;
+      default: run.template operator()<32, 32>(); break;
+    }
+    return true;
+  }
+  switch (p.per) {
+    case 8: run.template operator()<256, 8>(); return true;
+    case 16: run.template operator()<256, 16>(); return true;
+    case 32: run.template operator()<256, 32>(); return true;
+    default: return false;
+  }
+}
+
 // ---- cross entropy ----
 
 template <int kGroup>

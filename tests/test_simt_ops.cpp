@@ -233,30 +233,6 @@ TEST(SimtOps, ReduceMaxAndSumPropagateNaNAcrossChunks) {
 
 // ---- layer norm ----
 
-// Runs run.operator()<kGroup, kPer>() for ln_plan's register kernel of a row of `cols`;
-// false for the three-pass kernels.
-template <class Run>
-bool with_ln_regs(int cols, Run&& run) {
-  const ok::LnPlan p = ok::ln_plan(cols);
-  if (p.group == 32) {
-    switch (p.per) {
-      case 1: run.template operator()<32, 1>(); break;
-      case 2: run.template operator()<32, 2>(); break;
-      case 4: run.template operator()<32, 4>(); break;
-      case 8: run.template operator()<32, 8>(); break;
-      case 16: run.template operator()<32, 16>(); break;
-      default: run.template operator()<32, 32>(); break;
-    }
-    return true;
-  }
-  switch (p.per) {
-    case 8: run.template operator()<256, 8>(); return true;
-    case 16: run.template operator()<256, 16>(); return true;
-    case 32: run.template operator()<256, 32>(); return true;
-    default: return false;
-  }
-}
-
 TEST(SimtOps, LayerNormForwardAndBackwardMatchTheReference) {
   TG_TEST_RNG(rng);
   // Every register width of the warp kernels, the block-per-row register kernels (1025-8192
@@ -271,26 +247,24 @@ TEST(SimtOps, LayerNormForwardAndBackwardMatchTheReference) {
       auto y = testing::poisoned_mat<float>(rows, cols, ldy);
       std::vector<float> mean(std::size_t(rows), kNaN), rstd(std::size_t(rows), kNaN);
       const int r = int(rows), c = int(cols);
-      // cuda::layer_norm_forward's choice (ln_plan): 256-thread blocks of 8 rows (a warp
-      // each) or of one row.
-      auto blocks_for = [&](int group) { return simt::Dim3{unsigned(group == 32 ? (rows + 7) / 8 : rows), 1, 1}; };
+      // cuda::layer_norm_forward's choice: with_ln_regs (ln_plan) and ln_blocks.
       auto fwd = [&]<int kGroup, int kPer>() {
-        launch(blocks_for(kGroup), 256, 1, [&] {
+        launch({ok::ln_blocks(kGroup, rows), 1, 1}, 256, 1, [&] {
           ok::ln_fwd_regs<kGroup, kPer>(r, c, x, ldx, g, b, t.eps, y.ptr(), ldy, mean.data(), rstd.data());
         });
       };
-      if (!with_ln_regs(c, fwd))
+      if (!ok::with_ln_regs(c, fwd))
         launch({unsigned(rows), 1, 1}, 256, 1,
                [&] { ok::ln_fwd_block(c, x, ldx, g, b, t.eps, y.ptr(), ldy, mean.data(), rstd.data()); });
       t.check_forward(y, mean, rstd);
 
       auto dx = testing::poisoned_mat<float>(rows, cols, ldx);
       auto bwd = [&]<int kGroup, int kPer>() {
-        launch(blocks_for(kGroup), 256, 1, [&] {
+        launch({ok::ln_blocks(kGroup, rows), 1, 1}, 256, 1, [&] {
           ok::ln_bwd_regs<kGroup, kPer>(r, c, x, ldx, dy, ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx);
         });
       };
-      if (!with_ln_regs(c, bwd))
+      if (!ok::with_ln_regs(c, bwd))
         launch({unsigned(rows), 1, 1}, 256, 1,
                [&] { ok::ln_bwd_block(c, x, ldx, dy, ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx); });
       // dgamma, dbeta: column sums over the rows (the reductions' column kernel).
