@@ -511,16 +511,30 @@ void complete_if_done(MBarrier& b) {
   }
 }
 
-// The shared byte range [lo, hi) an unfinished wgmma operand may read: rows of 128 bytes
-// in 8-row groups SBO apart.
+// A wgmma operand's matrix descriptor (PTX ISA, "Matrix Descriptor Format"): the start
+// address (bits 0-13, >> 4) and the stride between 8-row groups (SBO, bits 32-45, >> 4);
+// the emulator models K-major operands with the 128-byte swizzle (mode 1 in bits 62-63)
+// and base offset 0 (bits 49-51).
 struct Range {
   std::uint32_t lo, hi;
 };
-Range operand_range(std::uint64_t desc, int rows) {
-  const std::uint32_t start = std::uint32_t(desc & 0x3fff) << 4, sbo = std::uint32_t((desc >> 32) & 0x3fff) << 4;
-  const std::uint32_t lo = start & ~127u;
-  return {lo, lo + std::uint32_t(rows / 8 - 1) * sbo + 8 * 128};
-}
+struct Descriptor {
+  std::uint32_t start, sbo;
+  bool modeled;
+  explicit Descriptor(std::uint64_t d)
+      : start(std::uint32_t(d & 0x3fff) << 4),
+        sbo(std::uint32_t((d >> 32) & 0x3fff) << 4),
+        modeled((d >> 62) == 1 && ((d >> 49) & 7) == 0) {}
+  // The shared address of byte `byte` of row `row`: rows of 128 bytes, swizzled.
+  std::uint32_t at(int row, int byte) const {
+    return swizzle128(start + std::uint32_t(row / 8) * sbo + std::uint32_t(row % 8) * 128 + std::uint32_t(byte));
+  }
+  // The bytes [lo, hi) an operand of `rows` rows may read.
+  Range range(int rows) const {
+    const std::uint32_t lo = start & ~127u;
+    return {lo, lo + std::uint32_t(rows / 8 - 1) * sbo + 8 * 128};
+  }
+};
 
 // A TMA copy lands: the box into shared memory (swizzled), zeros outside the matrix.
 // A block whose threads have all finished: on a GPU its shared memory is gone.
@@ -538,7 +552,7 @@ void land(const Bulk& c) {
   const int n = c.bytes();
   for (const WarpGroup& g : blk_.warpgroups) {
     auto clash = [&](const WgMma& m) {
-      for (Range r : {operand_range(m.a, 64), operand_range(m.b, m.n)})
+      for (Range r : {Descriptor(m.a).range(64), Descriptor(m.b).range(m.n)})
         if (c.dst < r.hi && r.lo < c.dst + std::uint32_t(n)) return true;
       return false;
     };
@@ -605,15 +619,15 @@ void wg_collective(const WgIn& in) {
       for (const WgMma& m : g.groups.front()) {
         // D (64 x n) += A (64 x k) B^T (n x k), both K-major behind their descriptors.
         const int k = m.kind == 2 ? 8 : 16, eb = m.kind == 2 ? 4 : 2;
-        auto value = [&](std::uint64_t desc, int row, int kk) {
-          const std::uint32_t start = std::uint32_t(desc & 0x3fff) << 4, sbo = std::uint32_t((desc >> 32) & 0x3fff) << 4;
-          if ((desc >> 62) != 1 || ((desc >> 49) & 7) != 0 || (start % 128) + std::uint32_t(k * eb) > 128) {
+        const Descriptor da(m.a), db(m.b);
+        for (const Descriptor& d : {da, db})
+          if (!d.modeled || (d.start % 128) + std::uint32_t(k * eb) > 128) {
             record("wgmma: a descriptor the emulator does not model (only K-major, 128-byte swizzle, base offset 0, "
                    "the k step inside one 128-byte row)");
             halt();
           }
-          const std::uint32_t at = swizzle128(start + std::uint32_t(row / 8) * sbo + std::uint32_t(row % 8) * 128 +
-                                              std::uint32_t(kk * eb));
+        auto value = [&](const Descriptor& d, int row, int kk) {
+          const std::uint32_t at = d.at(row, kk * eb);
           check_shared(at, std::size_t(eb), "wgmma");
           for (int i = 0; i < eb; ++i)
             if (blk_.in_flight[at + std::uint32_t(i)]) {
@@ -631,9 +645,9 @@ void wg_collective(const WgIn& in) {
         };
         static double A[64][16], B[256][16];
         for (int r = 0; r < 64; ++r)
-          for (int kk = 0; kk < k; ++kk) A[r][kk] = value(m.a, r, kk);
+          for (int kk = 0; kk < k; ++kk) A[r][kk] = value(da, r, kk);
         for (int c = 0; c < m.n; ++c)
-          for (int kk = 0; kk < k; ++kk) B[c][kk] = value(m.b, c, kk);
+          for (int kk = 0; kk < k; ++kk) B[c][kk] = value(db, c, kk);
         for (int l = 0; l < 128; ++l) {
           const int w = l / 32, lane = l % 32;
           for (int j = 0; j < m.n / 8; ++j)
@@ -707,16 +721,15 @@ void mbar_wait(std::uint32_t bar, int parity) {
   // While the phase waited for is open, its copies land (at the latest moment: a wait for
   // a phase already complete, a wrong parity, leaves them in flight), then other threads
   // run until it completes.
-  MBarrier* b = &mbar(bar, "mbarrier.try_wait");
-  while (int(b->phase & 1) == (parity & 1)) {
-    if (!b->copies.empty()) {
-      const Bulk c = b->copies.front();
-      b->copies.erase(b->copies.begin());
+  MBarrier& b = mbar(bar, "mbarrier.try_wait");  // map nodes stay put until the next block
+  while (int(b.phase & 1) == (parity & 1)) {
+    if (!b.copies.empty()) {
+      const Bulk c = b.copies.front();
+      b.copies.erase(b.copies.begin());
       land(c);
     } else {
       to_scheduler(false);
     }
-    b = &mbar(bar, "mbarrier.try_wait");
   }
 }
 
