@@ -97,46 +97,28 @@ bool gemm_wgmma(WgmmaType type, WgmmaTile tile, int M, int N, int K, float alpha
     return false;
   const Epilogue e{C, ldc, M, N, alpha, beta, bias, act, slope};
   using Kernel = void (*)(CUtensorMap, CUtensorMap, int, Epilogue);
+  auto by_kind = [&](Kernel bf16, Kernel f16, Kernel tf32) { return kind == kTf32 ? tf32 : kind == kF16 ? f16 : bf16; };
   if (ws) {
     const long long row_tiles = ((M + kBM - 1) / kBM + cluster - 1) / cluster * cluster;  // whole clusters
     const long long blocks = row_tiles * ((N + kWsBN - 1) / kWsBN);
     if (blocks > 0x7fffffffLL) return false;
-    Kernel kernel = nullptr;
-    if (cluster == 2)
-      kernel = kind == kTf32  ? &gemm_wgmma_ws_128x256<kTf32, 2>
-               : kind == kF16 ? &gemm_wgmma_ws_128x256<kF16, 2>
-                              : &gemm_wgmma_ws_128x256<kBf16, 2>;
-    else
-      kernel = kind == kTf32  ? &gemm_wgmma_ws_128x256<kTf32, 1>
-               : kind == kF16 ? &gemm_wgmma_ws_128x256<kF16, 1>
-                              : &gemm_wgmma_ws_128x256<kBf16, 1>;
+    const Kernel kernel =
+        cluster == 2 ? by_kind(&gemm_wgmma_ws_128x256<kBf16, 2>, &gemm_wgmma_ws_128x256<kF16, 2>, &gemm_wgmma_ws_128x256<kTf32, 2>)
+                     : by_kind(&gemm_wgmma_ws_128x256<kBf16, 1>, &gemm_wgmma_ws_128x256<kF16, 1>, &gemm_wgmma_ws_128x256<kTf32, 1>);
     allow_shared(reinterpret_cast<const void*>(kernel), kWsSmemBytes);
-    cudaLaunchConfig_t config{};
-    config.gridDim = dim3(unsigned(blocks));
-    config.blockDim = dim3(kWsThreads);
-    config.dynamicSmemBytes = kWsSmemBytes;
-    config.stream = stream();
-    cudaLaunchAttribute attribute{};
-    attribute.id = cudaLaunchAttributeClusterDimension;
-    attribute.val.clusterDim.x = unsigned(cluster);
-    attribute.val.clusterDim.y = 1;
-    attribute.val.clusterDim.z = 1;
-    config.attrs = &attribute;
-    config.numAttrs = 1;
+    ClusterLaunch launch(unsigned(blocks), kWsThreads, kWsSmemBytes, unsigned(cluster));
     if (persistent) {  // as many clusters as stay resident, each looping over the tiles
       int resident = 0;
-      if (cudaOccupancyMaxActiveClusters(&resident, kernel, &config) != cudaSuccess || resident < 1) {
+      if (cudaOccupancyMaxActiveClusters(&resident, kernel, &launch.config) != cudaSuccess || resident < 1) {
         cudaGetLastError();  // no answer: one block per SM
         resident = sm_count() / cluster;
       }
-      config.gridDim = dim3(unsigned(std::min<long long>(blocks / cluster, resident) * cluster));
+      launch.config.gridDim = dim3(unsigned(std::min<long long>(blocks / cluster, resident) * cluster));
     }
-    TG_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, map_a, map_b, K, e));
+    TG_CUDA_CHECK(cudaLaunchKernelEx(&launch.config, kernel, map_a, map_b, K, e));
   } else {
     const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));
-    const Kernel kernel = kind == kTf32  ? &gemm_wgmma_128x128<kTf32>
-                          : kind == kF16 ? &gemm_wgmma_128x128<kF16>
-                                         : &gemm_wgmma_128x128<kBf16>;
+    const Kernel kernel = by_kind(&gemm_wgmma_128x128<kBf16>, &gemm_wgmma_128x128<kF16>, &gemm_wgmma_128x128<kTf32>);
     allow_shared(reinterpret_cast<const void*>(kernel), kSmemBytes);
     kernel<<<grid, kThreads, kSmemBytes, stream()>>>(map_a, map_b, K, e);
   }

@@ -62,19 +62,8 @@ void launch_rows(void (*kernel)(Args...), const RowPlan& p, index_t rows, auto..
     kernel<<<unsigned(clusters), p.threads, p.bytes, detail::stream()>>>(args...);
     return;
   }
-  cudaLaunchConfig_t config{};
-  config.gridDim = dim3(unsigned(clusters * p.size));
-  config.blockDim = dim3(unsigned(p.threads));
-  config.dynamicSmemBytes = p.bytes;
-  config.stream = detail::stream();
-  cudaLaunchAttribute attribute{};
-  attribute.id = cudaLaunchAttributeClusterDimension;
-  attribute.val.clusterDim.x = unsigned(p.size);
-  attribute.val.clusterDim.y = 1;
-  attribute.val.clusterDim.z = 1;
-  config.attrs = &attribute;
-  config.numAttrs = 1;
-  TG_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, Args(args)...));
+  const detail::ClusterLaunch launch(unsigned(clusters * p.size), unsigned(p.threads), p.bytes, unsigned(p.size));
+  TG_CUDA_CHECK(cudaLaunchKernelEx(&launch.config, kernel, Args(args)...));
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // What the launch sites of every .cu share: alignment tests, the current device and its
-// SM count, the grid of a grid-stride loop, the dynamic shared-memory opt-in, and a guard
-// that restores the current device. Defined once, in runtime.cu.
+// SM count, the grid of a grid-stride loop, the dynamic shared-memory opt-in, a cluster
+// launch's configuration, and a guard that restores the current device. Defined once, in runtime.cu.
 #pragma once
 
 #include <cstddef>
@@ -35,6 +35,28 @@ std::size_t shared_optin();
 // device supports cluster launch and the kernel's loaded binary is sm_90 or newer (a
 // build for an older architecture compiles the cluster code out).
 bool can_cluster(const void* kernel);
+
+// cudaLaunchKernelEx's configuration for `blocks` blocks of `threads` threads in clusters
+// of `cluster` blocks along x, with `smem` bytes of dynamic shared memory, on the current
+// stream. Not copyable: the configuration points at its own attribute.
+struct ClusterLaunch {
+  cudaLaunchConfig_t config{};
+  cudaLaunchAttribute attribute{};
+  ClusterLaunch(unsigned blocks, unsigned threads, std::size_t smem, unsigned cluster) {
+    config.gridDim = dim3(blocks);
+    config.blockDim = dim3(threads);
+    config.dynamicSmemBytes = smem;
+    config.stream = stream();
+    attribute.id = cudaLaunchAttributeClusterDimension;
+    attribute.val.clusterDim.x = cluster;
+    attribute.val.clusterDim.y = 1;
+    attribute.val.clusterDim.z = 1;
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+  }
+  ClusterLaunch(const ClusterLaunch&) = delete;
+  ClusterLaunch& operator=(const ClusterLaunch&) = delete;
+};
 
 // Makes `device` current for its lifetime, then restores the one that was.
 class DeviceGuard {
