@@ -508,7 +508,7 @@ int main(int argc, char** argv) {
   }
   flush();
   {
-    std::printf("\n%-34s %10s %14s\n", "attention (B 4, H 16, bf16)", "forward", "backward");
+    std::printf("\n%-34s %10s %14s %14s\n", "attention (B 4, H 16, bf16)", "forward", "backward", "bwd atomic dQ");
     const index_t B = 4, H = 16;
     auto* qa = reinterpret_cast<tg::bfloat16*>(a);
     auto* vb = reinterpret_cast<tg::bfloat16*>(b);
@@ -533,15 +533,19 @@ int main(int argc, char** argv) {
           ba.dq = {grads, H * head, head, D, 1}, ba.dk = {grads + B * H * head, H * head, head, D, 1};
           ba.dv = {grads + 2 * B * H * head, H * head, head, D, 1};
           const double back = median_ms([&] { tg::cuda::attention_backward_bf16(ba, lse); }, 5);
+          const double back_atomic = median_ms(
+              [&] { tg::cuda::attention_backward_bf16(ba, lse, tg::cuda::AttentionBackwardPath::atomic_dq); }, 5);
           const double flop = 4.0 * double(B * H) * double(S) * double(S) * double(D) / (causal ? 2 : 1);
           const std::string shape = std::to_string(B) + "x" + std::to_string(H) + "x" + std::to_string(S) + "x" +
                                     std::to_string(D) + (causal ? "/causal" : "");
-          std::printf("%-34s %7.1f TF/s %11.1f TF/s\n", shape.c_str(), flop / ms / 1e9, 2.5 * flop / back / 1e9);
-          for (int dir = 0; dir < 2; ++dir)
-            json += std::string(",\n {\"name\": \"") + (dir ? "attention_bwd" : "attention_fwd") + "/tilegrad-bf16/" +
-                    shape + "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(dir ? back : ms) +
-                    ", \"time_unit\": \"ms\", \"FLOPS\": " +
-                    std::to_string((dir ? 2.5 * flop / back : flop / ms) * 1e3) + "}";
+          std::printf("%-34s %7.1f TF/s %11.1f TF/s %11.1f TF/s\n", shape.c_str(), flop / ms / 1e9,
+                      2.5 * flop / back / 1e9, 2.5 * flop / back_atomic / 1e9);
+          const char* names[] = {"attention_fwd", "attention_bwd", "attention_bwd_atomic_dq"};
+          const double times[] = {ms, back, back_atomic}, flops[] = {flop, 2.5 * flop, 2.5 * flop};
+          for (int dir = 0; dir < 3; ++dir)
+            json += std::string(",\n {\"name\": \"") + names[dir] + "/tilegrad-bf16/" + shape +
+                    "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(times[dir]) +
+                    ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(flops[dir] / times[dir] * 1e3) + "}";
         }
   }
   flush();

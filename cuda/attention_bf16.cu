@@ -30,8 +30,27 @@ void launch(const Fwd16& f) {
   TG_CUDA_LAUNCHED();
 }
 
+// The deterministic path: the dK / dV kernel, then the dQ kernel. The atomic path
+// (f.dq_acc set): the buffer zeroed, the dK / dV kernel adding dS K into it, then dQ
+// written from it.
 template <int kD, bool kF16>
 void launch_bwd(const Bwd16& f) {
+  if (f.dq_acc) {
+    constexpr int kv_bytes = smem_bwd_kv<kD, true>();
+    detail::allow_shared(reinterpret_cast<const void*>(&attention_bwd_kv_16<kD, kF16, true>), kv_bytes);
+    const std::size_t acc_bytes = std::size_t(f.B) * f.H * f.Sq * f.D * sizeof(float);
+    TG_CUDA_CHECK(cudaMemsetAsync(f.dq_acc, 0, acc_bytes, detail::stream()));
+    if (f.Sk > 0) {
+      const Grid grid = bwd_kv_grid(f);
+      attention_bwd_kv_16<kD, kF16, true><<<dim3(grid.x, grid.y), kThreads, kv_bytes, detail::stream()>>>(f);
+      TG_CUDA_LAUNCHED();
+    }
+    if (f.Sq > 0) {
+      attention_bwd_dq_16<kF16><<<bwd_dq_blocks(f), kDqThreads, 0, detail::stream()>>>(f);
+      TG_CUDA_LAUNCHED();
+    }
+    return;
+  }
   constexpr int kv_bytes = smem_bwd_kv<kD>(), q_bytes = smem_bwd_q<kD>();
   detail::allow_shared(reinterpret_cast<const void*>(&attention_bwd_kv_16<kD, kF16>), kv_bytes);
   detail::allow_shared(reinterpret_cast<const void*>(&attention_bwd_q_16<kD, kF16>), q_bytes);
@@ -99,19 +118,26 @@ void forward_16(const char* op, const AttentionForwardArgs<H>& a, float* lse) {
 }
 
 template <class H>
-void backward_16(const char* op, const AttentionBackwardArgs<H>& a, const float* lse) {
+void backward_16(const char* op, const AttentionBackwardArgs<H>& a, const float* lse, AttentionBackwardPath path) {
   constexpr bool kF16 = std::is_same_v<H, float16>;
   check_dims(op, a);
   const AttentionDims& d = a.dims;
   if (d.batch == 0 || (d.seq_q == 0 && d.seq_k == 0)) return;
   TG_CHECK(lse != nullptr || d.seq_q == 0, op, "lse", "expected the forward's lse (B, H, Sq) on the device");
   const index_t D = d.head_dim, rows = d.batch * d.heads * d.seq_q;
-  Buffer dd(std::size_t(std::max<index_t>(rows, 1)) * sizeof(float), Device::cuda(detail::current_device()));
-  const Bwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(D), a.scale, a.causal,
+  TG_CHECK(path == AttentionBackwardPath::deterministic || path == AttentionBackwardPath::atomic_dq, op, "path",
+           "expected AttentionBackwardPath::deterministic or atomic_dq, got ", int(path));
+  const Device dev = Device::cuda(detail::current_device());
+  Buffer dd(std::size_t(std::max<index_t>(rows, 1)) * sizeof(float), dev);
+  // The atomic path's FP32 dQ sums (B, H, Sq, D).
+  Buffer acc(path == AttentionBackwardPath::atomic_dq ? std::size_t(std::max<index_t>(rows, 1) * D) * sizeof(float) : 0,
+             dev);
+  Bwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(D), a.scale, a.causal,
                 checked_view(op, "q", a.q, D), checked_view(op, "k", a.k, D), checked_view(op, "v", a.v, D),
                 checked_view(op, "o", a.o, D), checked_view(op, "d_o", a.d_o, D), mask_view(op, a.mask),
                 checked_view(op, "dq", a.dq, D), checked_view(op, "dk", a.dk, D), checked_view(op, "dv", a.dv, D), lse,
                 dd.as<float>()};
+  if (path == AttentionBackwardPath::atomic_dq) f.dq_acc = acc.as<float>();
   if (rows > 0) {
     attention_bwd_dot_16<kF16><<<bwd_dot_blocks(rows), kDotThreads, 0, detail::stream()>>>(f, dd.as<float>());
     TG_CUDA_LAUNCHED();
@@ -125,14 +151,14 @@ void backward_16(const char* op, const AttentionBackwardArgs<H>& a, const float*
 void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& a, float* lse) {
   forward_16("cuda::attention_forward_bf16", a, lse);
 }
-void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& a, const float* lse) {
-  backward_16("cuda::attention_backward_bf16", a, lse);
+void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& a, const float* lse, AttentionBackwardPath path) {
+  backward_16("cuda::attention_backward_bf16", a, lse, path);
 }
 void attention_forward_f16(const AttentionForwardArgs<float16>& a, float* lse) {
   forward_16("cuda::attention_forward_f16", a, lse);
 }
-void attention_backward_f16(const AttentionBackwardArgs<float16>& a, const float* lse) {
-  backward_16("cuda::attention_backward_f16", a, lse);
+void attention_backward_f16(const AttentionBackwardArgs<float16>& a, const float* lse, AttentionBackwardPath path) {
+  backward_16("cuda::attention_backward_f16", a, lse, path);
 }
 
 }  // namespace tg::cuda

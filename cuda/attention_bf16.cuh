@@ -28,6 +28,7 @@
 // is device code written against cuda/mma.cuh and CUDA's built-ins only.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -97,11 +98,14 @@ __device__ __forceinline__ void load_async(u16* dst, const u16* src, i64 ld, int
 //   B of two k16 steps of one n8 tile from an n-major tile (row n, column k): matrices
 //     (n 0-7) x (k 0-7, 8-15, 16-23, 24-31): b0, b1 of step 0, then of step 1;
 //   B of one k16 step of two n8 tiles from a k-major tile (row k, column n), by .trans:
-//     matrices (k 0-7 | 8-15) x (n 0-7 | 8-15): b0, b1 of tile 0, then of tile 1.
+//     matrices (k 0-7 | 8-15) x (n 0-7 | 8-15): b0, b1 of tile 0, then of tile 1;
+//   A of a 16 x 16 step from a k-major tile (row k, column m), by .trans (ta_row is k,
+//     ta_col m): matrices (k 0-7) x (m 0-7 | 8-15), then (k 8-15) x (the same): a0..a3.
 struct Lanes {
-  int a_row, a_col, b_row, b_col;
+  int a_row, a_col, b_row, b_col, ta_row, ta_col;
   __device__ explicit Lanes(int lane)
-      : a_row(lane % 8 + 8 * ((lane / 8) % 2)), a_col(8 * (lane / 16)), b_row(lane % 8), b_col(8 * (lane / 8)) {}
+      : a_row(lane % 8 + 8 * ((lane / 8) % 2)), a_col(8 * (lane / 16)), b_row(lane % 8), b_col(8 * (lane / 8)),
+        ta_row(lane % 8 + 8 * (lane / 16)), ta_col(8 * ((lane / 8) % 2)) {}
 };
 
 // c[n] = A B^T over kD for n8 tiles n = 0..kN/8: A's 16 rows at row0 of a row-major
@@ -318,7 +322,12 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_16(Fwd16 f) {
 // D_i = dO_i . O_i first; then a block per (batch, kv head, 64 keys) accumulates dK and
 // dV over the query heads of its group and the query tiles (32 rows at a time), and a
 // block per (batch, head, 64 queries) accumulates dQ over the key tiles: P and dS are
-// recomputed in each, no atomics, the same bits every run. Products in FP32 accumulators;
+// recomputed in each, no atomics, the same bits every run: 7 products of N^2 d where the
+// math needs 5. The atomic path (kAtomicDq, AttentionBackwardPath::atomic_dq) does the 5:
+// the dK / dV kernel also forms dQ's share of its 64 keys, dS K, and adds it into an FP32
+// buffer with atomics (dS^T goes through shared memory to be read as dS by ldmatrix
+// .trans), and a last kernel writes dQ = scale x buffer in the 16-bit type; the order of
+// the atomic sums, hence dQ's last bits, varies from run to run. Products in FP32 accumulators;
 // P and dS rounded to bf16 as the A fragments of the next product (as the forward's P).
 // Every operand stays in shared memory as it is in global memory: where a product needs
 // it the other way round (Q and dO for dK and dV, K for dQ), ldmatrix.trans turns it.
@@ -333,13 +342,16 @@ struct Bwd16 {
   Out dq, dk, dv;
   const float* lse;  // (B, H, Sq), the forward's
   const float* dd;   // (B, H, Sq): D_i
+  float* dq_acc = nullptr;  // the atomic path's (B, H, Sq, D) FP32 sums of dS K, zeroed before
 };
 
-constexpr int kQ = 32;  // query rows per step of the dK / dV kernel
+constexpr int kQ = 32;         // query rows per step of the dK / dV kernel
+constexpr int kDsLd = kQ + 8;  // the atomic path's dS^T tile [64 keys][kDsLd] (80-byte rows)
 
-template <int kD>
+template <int kD, bool kAtomicDq = false>
 constexpr int smem_bwd_kv() {
-  return 2 * (2 * kKeys + 4 * kQ) * (kD + 8) + 4 * 4 * kQ;  // K, V; Q, dO x 2; lse, D x 2
+  // K, V; Q, dO x 2; lse, D x 2; the atomic path's dS^T
+  return 2 * (2 * kKeys + 4 * kQ) * (kD + 8) + 4 * 4 * kQ + (kAtomicDq ? 2 * kKeys * kDsLd : 0);
 }
 template <int kD>
 constexpr int smem_bwd_q() {
@@ -378,7 +390,51 @@ __device__ __forceinline__ void issue_queries(const Bwd16& f, u16* qs, u16* gs, 
   }
 }
 
+// The atomic path's dQ share of one step: dQ[i0.., :] += dS K over the block's 64 keys,
+// added into f.dq_acc (unscaled). dS^T is in shared memory (row = key, column = query);
+// warp w owns query rows 16 (w % 2).. and half the head dims, (w / 2) kD / 2..: its A
+// fragments by ldmatrix .trans of dS^T, its B fragments by ldmatrix .trans of K. The
+// dims go 32 at a time (16 accumulators; at head dim 128 all 64 at once spill next to
+// dK's and dV's 128), each chunk's sums added as soon as they are done.
 template <int kD, bool kF16>
+__device__ __forceinline__ void add_dq_share(const Bwd16& f, const u16* dss, const u16* ks, int b, int h, int i0,
+                                             int w, const Lanes& at, int g, int t) {
+  constexpr int ld = kD + 8, kN = 4;  // n8 tiles per chunk
+  const int m0 = 16 * (w % 2);
+#pragma unroll 1
+  for (int d0 = (w / 2) * (kD / 2); d0 < (w / 2 + 1) * (kD / 2); d0 += 8 * kN) {
+    float c[kN][4];
+#pragma unroll
+    for (int n = 0; n < kN; ++n) c[n][0] = c[n][1] = c[n][2] = c[n][3] = 0.0f;
+#pragma unroll
+    for (int kk = 0; kk < kKeys / 16; ++kk) {
+      unsigned a[4];
+      ldmatrix_x4_trans(a, dss + (16 * kk + at.ta_row) * kDsLd + m0 + at.ta_col);
+#pragma unroll
+      for (int n2 = 0; n2 < kN / 2; ++n2) {
+        unsigned r[4];
+        ldmatrix_x4_trans(r, ks + (16 * kk + at.a_row) * ld + d0 + 16 * n2 + at.a_col);
+        mma16<kF16>(c[2 * n2], a, r[0], r[1]);
+        mma16<kF16>(c[2 * n2 + 1], a, r[2], r[3]);
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+      const int i = i0 + m0 + g + 8 * r;
+      if (i >= f.Sq) continue;
+      float* row = f.dq_acc + ((i64(b) * f.H + h) * f.Sq + i) * f.D;
+#pragma unroll
+      for (int n = 0; n < kN; ++n) {
+        const int d = d0 + 8 * n + 2 * t;
+        if (d >= f.D) continue;  // D % 8 == 0: d + 1 < D too
+        atomicAdd(row + d, c[n][2 * r]);
+        atomicAdd(row + d + 1, c[n][2 * r + 1]);
+      }
+    }
+  }
+}
+
+template <int kD, bool kF16, bool kAtomicDq = false>
 __global__ void __launch_bounds__(kThreads) attention_bwd_kv_16(Bwd16 f) {
   constexpr int ld = kD + 8, kTile = kQ * ld;
   TG_DYNAMIC_SHARED(u16, smem);
@@ -388,6 +444,7 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_16(Bwd16 f) {
   u16* gs = qs + 2 * kTile;      // [2][32][ld]  dO (B of dP^T; .trans: B of dV = P^T dO)
   float* lse_s = reinterpret_cast<float*>(gs + 2 * kTile);  // [2][32]
   float* dd_s = lse_s + 2 * kQ;                             // [2][32]
+  u16* dss = reinterpret_cast<u16*>(dd_s + 2 * kQ);         // [64][kDsLd]  dS^T (the atomic path)
   const int b = int(blockIdx.y) / f.Hkv, hk = int(blockIdx.y) % f.Hkv, j0 = int(blockIdx.x) * kKeys;
   const int w = int(threadIdx.x) / 32, lane = int(threadIdx.x) % 32, g = lane / 4, t = lane % 4;
   const Lanes at(lane);
@@ -433,6 +490,14 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_16(Bwd16 f) {
         p[n][e] = hidden ? 0.0f : ex2_approx(x);
         dp[n][e] = p[n][e] * (dp[n][e] - ds[qi]);
       }
+    if constexpr (kAtomicDq) {  // this warp's 16 rows of dS^T, rounded as dK's product takes them
+#pragma unroll
+      for (int n = 0; n < kQ / 8; ++n)
+#pragma unroll
+        for (int r = 0; r < 2; ++r)
+          *reinterpret_cast<unsigned*>(dss + (16 * w + g + 8 * r) * kDsLd + 8 * n + 2 * t) =
+              pack16<kF16>(dp[n][2 * r], dp[n][2 * r + 1]);
+    }
     // dV += P^T dO and dK += dS^T Q (scaled at the end): k runs over the 32 queries.
 #pragma unroll
     for (int kk = 0; kk < kQ / 16; ++kk) {
@@ -442,7 +507,11 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_16(Bwd16 f) {
       product_kn<kD, kF16>(dv, pa, gb, 16 * kk, at);
       product_kn<kD, kF16>(dk, da, qb, 16 * kk, at);
     }
-    __syncthreads();  // every warp is done with this step's buffers before step + 2 lands there
+    if constexpr (kAtomicDq) {
+      __syncthreads();  // every warp's rows of dS^T are in
+      add_dq_share<kD, kF16>(f, dss, ks, b, h, i0, w, at, g, t);
+    }
+    __syncthreads();  // every warp is done with this step's buffers (and dS^T) before step + 2 lands there
   }
   store_rows<kD, kF16>(head(f.dk, b, hk), f.dk.ss, j0 + 16 * w, f.Sk, f.D, dk, f.scale, g, t);
   store_rows<kD, kF16>(head(f.dv, b, hk), f.dv.ss, j0 + 16 * w, f.Sk, f.D, dv, 1.0f, g, t);
@@ -518,6 +587,21 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q_16(Bwd16 f) {
   store_rows<kD, kF16>(head(f.dq, b, h), f.dq.ss, i0 + 16 * w, f.Sq, f.D, dq, f.scale, g, t);
 }
 
+// The atomic path's last step: dQ = scale x f.dq_acc in the 16-bit type, a thread per
+// pair of head dims, grid-stride.
+template <bool kF16>
+__global__ void attention_bwd_dq_16(Bwd16 f) {
+  const int half = f.D / 2;
+  const i64 pairs = i64(f.B) * f.H * f.Sq * half;
+  for (i64 p = i64(blockIdx.x) * blockDim.x + threadIdx.x; p < pairs; p += i64(gridDim.x) * blockDim.x) {
+    const i64 row = p / half;
+    const int d = 2 * int(p % half), i = int(row % f.Sq), h = int(row / f.Sq % f.H), b = int(row / f.Sq / f.H);
+    const float* acc = f.dq_acc + row * f.D + d;
+    *reinterpret_cast<unsigned*>(head(f.dq, b, h) + i64(i) * f.dq.ss + d) =
+        pack16<kF16>(acc[0] * f.scale, acc[1] * f.scale);
+  }
+}
+
 // The launch geometry, shared by the launches (attention_bf16.cu) and the emulated ones
 // (tests/test_simt_attention.cpp).
 struct Grid {
@@ -528,5 +612,10 @@ inline Grid bwd_kv_grid(const Bwd16& f) { return {unsigned((f.Sk + kKeys - 1) / 
 inline Grid bwd_q_grid(const Bwd16& f) { return {unsigned((f.Sq + kRows - 1) / kRows), unsigned(f.B * f.H)}; }
 constexpr int kDotThreads = 256;  // attention_bwd_dot_16: a warp per row
 inline unsigned bwd_dot_blocks(i64 rows) { return unsigned((rows + kDotThreads / 32 - 1) / (kDotThreads / 32)); }
+constexpr int kDqThreads = 256;  // attention_bwd_dq_16
+inline unsigned bwd_dq_blocks(const Bwd16& f) {
+  const i64 pairs = i64(f.B) * f.H * f.Sq * (f.D / 2);
+  return unsigned(std::min<i64>((pairs + kDqThreads - 1) / kDqThreads, 65535));
+}
 
 }  // namespace tg::cuda::attn16

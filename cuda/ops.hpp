@@ -52,14 +52,23 @@ void attention_backward(const AttentionBackwardArgs<float>& args);
 // an optional bf16 additive mask with any non-negative strides (args.lse null); FP32
 // accumulation and softmax, P rounded to bf16 for P V; lse (B, H, Sq) as FP32, or null.
 void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& args, float* lse);
-// Its backward (FlashAttention-2, Algorithm 2, on BF16 tensor cores, no atomics): dq, dk,
-// dv bf16 (overwritten) from q, k, v, o, d_o bf16 and the forward's FP32 lse; the same
-// limits and mask.
-void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& args, const float* lse);
+// How the 16-bit attention backward forms dQ:
+//   deterministic: a kernel per query tile recomputes P and dS (7 products of N^2 d in
+//     all), no atomics, the same bits every run;
+//   atomic_dq: the dK / dV kernel adds its keys' share of dQ into an FP32 buffer with
+//     atomics (5 products, FlashAttention-2's way; B H Sq D x 4 bytes of scratch); the
+//     order of the sums, hence dQ's last bits, varies from run to run.
+enum class AttentionBackwardPath : int { deterministic, atomic_dq };
+// Its backward (FlashAttention-2, Algorithm 2, on BF16 tensor cores): dq, dk, dv bf16
+// (overwritten) from q, k, v, o, d_o bf16 and the forward's FP32 lse; the same limits
+// and mask.
+void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& args, const float* lse,
+                             AttentionBackwardPath path = AttentionBackwardPath::deterministic);
 // The same pair on f16 (IEEE binary16) tensors: the same kernels with mma .f16, P and dS
 // rounded to f16.
 void attention_forward_f16(const AttentionForwardArgs<float16>& args, float* lse);
-void attention_backward_f16(const AttentionBackwardArgs<float16>& args, const float* lse);
+void attention_backward_f16(const AttentionBackwardArgs<float16>& args, const float* lse,
+                            AttentionBackwardPath path = AttentionBackwardPath::deterministic);
 // One launch per 24 parameters (a multi-tensor apply); the slots' arrays on the device.
 void sgd_step(const SgdConfig& c, std::span<const ParamSlot<float>> slots);
 void adam_step(const AdamConfig& c, std::span<const ParamSlot<float>> slots);

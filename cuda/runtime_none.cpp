@@ -155,11 +155,11 @@ void attention_backward(const AttentionBackwardArgs<float>&) { unavailable("cuda
 void attention_forward_bf16(const AttentionForwardArgs<bfloat16>&, float*) {
   unavailable("cuda::attention_forward_bf16");
 }
-void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>&, const float*) {
+void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>&, const float*, AttentionBackwardPath) {
   unavailable("cuda::attention_backward_bf16");
 }
 void attention_forward_f16(const AttentionForwardArgs<float16>&, float*) { unavailable("cuda::attention_forward_f16"); }
-void attention_backward_f16(const AttentionBackwardArgs<float16>&, const float*) {
+void attention_backward_f16(const AttentionBackwardArgs<float16>&, const float*, AttentionBackwardPath) {
   unavailable("cuda::attention_backward_f16");
 }
 void count_targets(index_t, const index_t*, index_t, float*) { unavailable("cuda::count_targets"); }

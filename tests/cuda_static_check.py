@@ -50,6 +50,7 @@ WGMMA_CLUSTER_NEEDS = [n for n in WGMMA_WS_NEEDS if n != "mbarrier.arrive.shared
 RING_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.", "cp.async.cg.shared.global", "cp.async.wait_group 1"]
 ATTENTION_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16",
                    "cp.async.cg.shared.global", "cp.async.wait_group 1", "ex2.approx.ftz.f32"]
+ATOMIC_DQ_NEEDS = ATTENTION_NEEDS + ["global.add.f32"]  # atom. or red.: FP32 adds into dQ's buffer
 TENSOR_CORE = {
     "sgemm_tf32": ("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 16, ["cvt.rna.tf32.f32"]),
     "gemm_half_128x128<false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32,
@@ -68,13 +69,18 @@ TENSOR_CORE = {
     "attention_fwd_16<128, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 128, ATTENTION_NEEDS),
     # Its backward: per 32-query step S^T, dP^T, dV, dK; per 64-key step S, dP, dQ. At
     # head dim 128 the k loop of S and dP stays rolled (unrolled, it spills): 80 and 96
-    # in the loop's text, 128 and 192 per step.
-    "attention_bwd_kv_16<64, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, ATTENTION_NEEDS),
-    "attention_bwd_kv_16<128, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 80, ATTENTION_NEEDS),
+    # in the loop's text, 128 and 192 per step. The atomic path's dK / dV kernel (last
+    # template argument true) adds dS K per step (16 or 2 x 16 mma) and its atomics.
+    "attention_bwd_kv_16<64, false, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 64, ATTENTION_NEEDS),
+    "attention_bwd_kv_16<128, false, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 80, ATTENTION_NEEDS),
+    "attention_bwd_kv_16<64, false, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 80, ATOMIC_DQ_NEEDS),
+    "attention_bwd_kv_16<128, false, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, ATOMIC_DQ_NEEDS),
     "attention_bwd_q_16<64, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, ATTENTION_NEEDS),
     "attention_bwd_q_16<128, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 96, ATTENTION_NEEDS),
-    "attention_bwd_kv_16<64, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 64, ATTENTION_NEEDS),
-    "attention_bwd_kv_16<128, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 80, ATTENTION_NEEDS),
+    "attention_bwd_kv_16<64, true, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 64, ATTENTION_NEEDS),
+    "attention_bwd_kv_16<128, true, false>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 80, ATTENTION_NEEDS),
+    "attention_bwd_kv_16<64, true, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 80, ATOMIC_DQ_NEEDS),
+    "attention_bwd_kv_16<128, true, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 96, ATOMIC_DQ_NEEDS),
     "attention_bwd_q_16<64, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 96, ATTENTION_NEEDS),
     "attention_bwd_q_16<128, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 96, ATTENTION_NEEDS),
     # The Hopper kernel (sm_90a): 4 warpgroup MMAs per k tile of 64, operands by TMA.
@@ -239,22 +245,24 @@ def check_sass(cubin, failures):
         return 0
     functions = re.split(r"\n\s*Function : ", out.stdout)[1:]
     seen = 0
-    for fn in functions:
-        name = fn.split("\n", 1)[0].strip()
-        if any(k in name for k in TENSOR_CORE):
+    names = [fn.split("\n", 1)[0].strip() for fn in functions]
+    labels = demangle(names)  # cuobjdump names functions mangled; the keys are demangled
+    for name, fn in zip(names, functions):
+        label = short(labels[name])
+        if any(k in label for k in TENSOR_CORE):
             # wgmma is HGMMA in SASS, mma.sync HMMA.
-            op = "HGMMA" if "wgmma" in name else "HMMA"
+            op = "HGMMA" if "wgmma" in label else "HMMA"
             count = len(re.findall(r"\b" + op + r"\.", fn))
-            print(f"SASS {short(demangle([name])[name])}: {op} {count}")
+            print(f"SASS {label}: {op} {count}")
             if count == 0:
-                failures.append(f"SASS {name}: no {op} (tensor-core) instruction")
+                failures.append(f"SASS {label}: no {op} (tensor-core) instruction")
             continue
-        if SGEMM not in name:
+        if SGEMM not in label:
             continue
         seen += 1
         ffma, lds128 = len(re.findall(r"\bFFMA\b", fn)), len(re.findall(r"\bLDS\.128\b", fn))
         local = len(re.findall(r"\b(?:LDL|STL)\b", fn))
-        print(f"SASS {short(demangle([name])[name])}: FFMA {ffma}, LDS.128 {lds128}, LDL/STL {local}")
+        print(f"SASS {label}: FFMA {ffma}, LDS.128 {lds128}, LDL/STL {local}")
         if ffma == 0 or lds128 == 0:
             failures.append(f"SASS {name}: FFMA {ffma}, LDS.128 {lds128} (both expected)")
         if local:
@@ -307,7 +315,7 @@ def main(argv):
             else:
                 print("NOTE", note)
 
-    sgemm_seen = 0
+    sgemm_seen, keys_seen = 0, set()
     for p in ptxs:
         entries = ptx_entries(p)
         dm = demangle(sorted(entries))
@@ -315,12 +323,14 @@ def main(argv):
             label = short(dm[mangled])
             for key, needs in ASYNC_COPY.items():
                 if label.endswith(key):
+                    keys_seen.add(key)
                     missing = [n for n in needs if n not in body]
                     if missing:
                         failures.append(f"PTX {label}: no {', '.join(missing)}")
                     print(f"PTX {label}: " + ("cp.async double buffer" if "wait_group 1" in needs[1] else "cp.async"))
             kind = next((k for k in TENSOR_CORE if k in label), None)
             if kind:
+                keys_seen.add(kind)
                 mma_op, least, needs = TENSOR_CORE[kind]
                 mma = check_tensor_core_ptx(label, body, failures, mma_op, least, needs)
                 print(f"PTX {label}: hottest loop {mma} x {mma_op}")
@@ -336,11 +346,14 @@ def main(argv):
                 print(f"PTX {label}: hottest loop {got[0]} fma.rn.f32, {got[1]} ld.shared.v4.f32")
     if sgemm_seen == 0:
         failures.append(f"PTX: no SGEMM entry in {keep}/*.ptx")
+    # A kernel renamed or given another template argument would escape its checks.
+    for key in sorted((set(TENSOR_CORE) | set(ASYNC_COPY)) - keys_seen):
+        failures.append(f"PTX: no entry matches {key!r} (renamed? its checks would not run)")
 
     if sass:
-        cubins = sorted(glob.glob(os.path.join(keep, "gemm*.cubin")))
+        cubins = sorted(glob.glob(os.path.join(keep, "*.cubin")))
         if sum(check_sass(cubin, failures) for cubin in cubins) == 0:
-            failures.append(f"SASS: no SGEMM function in {keep}/gemm*.cubin")
+            failures.append(f"SASS: no SGEMM function in {keep}/*.cubin")
 
     for f in failures:
         print("FAIL", f)

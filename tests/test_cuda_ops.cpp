@@ -386,9 +386,10 @@ void attention_forward16(const AttentionForwardArgs<H>& a, float* lse) {
   else cuda::attention_forward_bf16(a, lse);
 }
 template <class H>
-void attention_backward16(const AttentionBackwardArgs<H>& a, const float* lse) {
-  if constexpr (std::is_same_v<H, float16>) cuda::attention_backward_f16(a, lse);
-  else cuda::attention_backward_bf16(a, lse);
+void attention_backward16(const AttentionBackwardArgs<H>& a, const float* lse,
+                          cuda::AttentionBackwardPath path = cuda::AttentionBackwardPath::deterministic) {
+  if constexpr (std::is_same_v<H, float16>) cuda::attention_backward_f16(a, lse, path);
+  else cuda::attention_backward_bf16(a, lse, path);
 }
 
 // One 16-bit type's run of the test below (H: H or float16).
@@ -397,7 +398,7 @@ void check_attention16(testing::Rng& rng, int reps) {
   constexpr bool f16 = std::is_same_v<H, float16>;
   const index_t seqs[] = {0, 1, 33, 64, 65, 130, 257};
   const index_t dims[] = {64, 128, 8, 40, 72, 120};
-  double worst = 0, worst_bwd = 0;
+  double worst = 0, worst_bwd = 0, worst_atomic = 0;
   for (int rep = 0; rep < reps; ++rep) {
     AttentionDims d;
     d.batch = rng.integer(1, 2);
@@ -495,12 +496,26 @@ void check_attention16(testing::Rng& rng, int reps) {
     EXPECT_TRUE(testing::rel_close(gv, dv_ref, 1e-2)) << "dv";
     worst_bwd = std::max({worst_bwd, testing::relative_error(gq, dq_ref), testing::relative_error(gk, dk_ref),
                           testing::relative_error(gv, dv_ref)});
+
+    // The atomic path into fresh poisoned outputs: dQ within the same bound, dK and dV
+    // the same bits as the deterministic path's (the same arithmetic; only dQ's sums move).
+    Buffer adq = upload(std::vector<std::uint16_t>(q.data.size(), 0x7fc0)), adk = upload(std::vector<std::uint16_t>(k.data.size(), 0x7fc0));
+    Buffer adv = upload(std::vector<std::uint16_t>(v.data.size(), 0x7fc0));
+    AttentionBackwardArgs<H> aa = ba;
+    aa.dq = q.view<H>(adq.as<H>()), aa.dk = k.view<H>(adk.as<H>()), aa.dv = v.view<H>(adv.as<H>());
+    attention_backward16(aa, dlse.ptr(), cuda::AttentionBackwardPath::atomic_dq);
+    const std::vector<double> aq = decode(adq, q.data.size());
+    EXPECT_TRUE(testing::rel_close(aq, dq_ref, 1e-2)) << "dq, atomic path";
+    EXPECT_EQ(decode(adk, k.data.size()), gk) << "dk, atomic path";
+    EXPECT_EQ(decode(adv, v.data.size()), gv) << "dv, atomic path";
+    worst_atomic = std::max(worst_atomic, testing::relative_error(aq, dq_ref));
   }
   const std::string name = f16 ? "f16" : "bf16";
   ::testing::Test::RecordProperty(name + "_attention_worst_relative_error", std::to_string(worst));
   ::testing::Test::RecordProperty(name + "_attention_backward_worst_relative_error", std::to_string(worst_bwd));
-  std::printf("%s attention: worst relative norm error forward %.2e, backward %.2e (bound 1e-2)\n", name.c_str(), worst,
-              worst_bwd);
+  ::testing::Test::RecordProperty(name + "_attention_atomic_dq_worst_relative_error", std::to_string(worst_atomic));
+  std::printf("%s attention: worst relative norm error forward %.2e, backward %.2e, atomic dQ %.2e (bound 1e-2)\n",
+              name.c_str(), worst, worst_bwd, worst_atomic);
 }
 
 // Both 16-bit types (the same kernels; f16's P and dS are rounded to f16, closer).
@@ -521,6 +536,16 @@ TEST(CudaOps, SixteenBitAttentionMatchesTheReferenceOnItsRoundedInputs) {
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("head_dim"), std::string::npos) << e.what();
     }
+  }
+  // And a backward path that does not exist.
+  AttentionBackwardArgs<bfloat16> bad;
+  bad.dims = {1, 1, 1, 4, 4, 64};
+  Buffer any(4096, Device::cuda(0));
+  try {
+    cuda::attention_backward_bf16(bad, any.as<float>(), static_cast<cuda::AttentionBackwardPath>(7));
+    ADD_FAILURE() << "expected tg::Error for backward path 7";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("path"), std::string::npos) << e.what();
   }
 }
 
@@ -605,6 +630,7 @@ TEST(CudaOps, SmallShapesOfEveryOpForTheSanitizer) {
   bb.dq = {dq16.as<bfloat16>(), 2 * 33 * 64, 33 * 64, 64, 1}, bb.dk = {dk16.as<bfloat16>(), nk, nk, 64, 1};
   bb.dv = {dv16.as<bfloat16>(), nk, nk, 64, 1};
   cuda::attention_backward_bf16(bb, lse.ptr());
+  cuda::attention_backward_bf16(bb, lse.ptr(), cuda::AttentionBackwardPath::atomic_dq);
   // A strided f32 -> bf16 conversion and a 16-bit copy (Tensor::to, contiguous()).
   Buffer h16(7 * 13 * 2, Device::cuda(0)), c16(7 * 13 * 2, Device::cuda(0));
   cuda::convert(DType::f32, DType::bf16, t, dx.ptr(), h16.data());

@@ -182,10 +182,20 @@ template <int kD, bool kF16>
 void run_forward(const a16::Fwd16& f) {
   run(a16::fwd_grid(f), a16::kFwdThreads, a16::smem_fwd<kD>(), [&] { a16::attention_fwd_16<kD, kF16>(f); });
 }
+// As attention_bf16.cu's launch_bwd: with f.dq_acc set, the atomic path (the buffer
+// zeroed, the dK / dV kernel adding dS K into it, dQ written from it).
 template <int kD, bool kF16>
 void run_backward(const a16::Bwd16& f, float* dd) {
   const a16::i64 rows = a16::i64(f.B) * f.H * f.Sq;
   if (rows > 0) run({a16::bwd_dot_blocks(rows), 1}, a16::kDotThreads, 0, [&] { a16::attention_bwd_dot_16<kF16>(f, dd); });
+  if (f.dq_acc) {
+    std::fill_n(f.dq_acc, rows * f.D, 0.0f);
+    if (f.Sk > 0)
+      run(a16::bwd_kv_grid(f), a16::kThreads, a16::smem_bwd_kv<kD, true>(),
+          [&] { a16::attention_bwd_kv_16<kD, kF16, true>(f); });
+    if (f.Sq > 0) run({a16::bwd_dq_blocks(f), 1}, a16::kDqThreads, 0, [&] { a16::attention_bwd_dq_16<kF16>(f); });
+    return;
+  }
   if (f.Sk > 0)
     run(a16::bwd_kv_grid(f), a16::kThreads, a16::smem_bwd_kv<kD>(), [&] { a16::attention_bwd_kv_16<kD, kF16>(f); });
   if (f.Sq > 0)
@@ -201,7 +211,7 @@ TEST(SimtAttention, SixteenBitKernelsMatchTheReferenceOnTheirRoundedInputs) {
   TG_TEST_RNG(rng);
   const index_t seqs[] = {0, 1, 33, 64, 65, 130};
   const index_t dims[] = {64, 128, 8, 40, 72, 120};
-  double worst = 0, worst_bwd = 0;
+  double worst = 0, worst_bwd = 0, worst_atomic = 0;
   const simt::Stats start = simt::stats();
   for (int rep = 0; rep < 24; ++rep) {
     const bool f16 = rep >= 12;
@@ -276,6 +286,21 @@ TEST(SimtAttention, SixteenBitKernelsMatchTheReferenceOnTheirRoundedInputs) {
     EXPECT_TRUE(testing::rel_close(gv, dv_ref, 1e-2)) << "dV";
     worst_bwd = std::max({worst_bwd, testing::relative_error(gq, dq_ref), testing::relative_error(gk, dk_ref),
                           testing::relative_error(gv, dv_ref)});
+
+    // The atomic path (AttentionBackwardPath::atomic_dq): dQ within the same bound, dK
+    // and dV the same bits as above (the same arithmetic; only dQ's sums move).
+    std::vector<u16> dq2(q.bits.size(), 0x7fc0), dk2(k.bits.size(), 0x7fc0), dv2(v.bits.size(), 0x7fc0);
+    std::vector<float> acc(std::size_t(d.batch * d.heads * d.seq_q * d.head_dim) + 1, std::nanf(""));
+    a16::Bwd16 b2 = b;
+    b2.dq = q.view<u16>(dq2.data()), b2.dk = k.view<u16>(dk2.data()), b2.dv = v.view<u16>(dv2.data());
+    b2.dq_acc = acc.data();
+    if (d.head_dim <= 64) f16 ? run_backward<64, true>(b2, dd.data()) : run_backward<64, false>(b2, dd.data());
+    else f16 ? run_backward<128, true>(b2, dd.data()) : run_backward<128, false>(b2, dd.data());
+    const std::vector<double> gq2 = q.decoded(dq2);
+    EXPECT_TRUE(testing::rel_close(gq2, dq_ref, 1e-2)) << "dQ, atomic path";
+    EXPECT_EQ(dk2, dk) << "dK, atomic path";
+    EXPECT_EQ(dv2, dv) << "dV, atomic path";
+    worst_atomic = std::max(worst_atomic, testing::relative_error(gq2, dq_ref));
   }
   // Every ldmatrix reads its 8 x 8 matrices without a bank conflict (the rows padded by 8
   // elements: 16-byte groups of consecutive rows fall in distinct banks).
@@ -283,9 +308,9 @@ TEST(SimtAttention, SixteenBitKernelsMatchTheReferenceOnTheirRoundedInputs) {
   const long long phases = simt::stats().ldmatrix_phases - start.ldmatrix_phases;
   EXPECT_GT(instructions, 0);
   EXPECT_EQ(phases, 4 * instructions) << "ldmatrix bank conflicts: " << phases - 4 * instructions << " extra wavefronts";
-  std::printf("emulated 16-bit attention: worst relative norm error forward %.2e, backward %.2e (bound 1e-2); "
-              "%lld blocks, %lld collectives, %lld fiber switches; %lld ldmatrix, %lld wavefronts\n",
-              worst, worst_bwd, simt::stats().blocks, simt::stats().collectives, simt::stats().switches, instructions,
+  std::printf("emulated 16-bit attention: worst relative norm error forward %.2e, backward %.2e, atomic dQ %.2e "
+              "(bound 1e-2); %lld blocks, %lld collectives, %lld fiber switches; %lld ldmatrix, %lld wavefronts\n",
+              worst, worst_bwd, worst_atomic, simt::stats().blocks, simt::stats().collectives, simt::stats().switches, instructions,
               phases);
 }
 

@@ -59,7 +59,7 @@ def main(argv):
     B, H = 4, 16
     rows = []
     print(f"{'attention (B 4, H 16)':34s} {'fwd TF/s':>9s} {'bwd TF/s':>9s} {'ours fwd':>9s} {'ratio':>6s} "
-          f"{'ours bwd':>9s} {'ratio':>6s}")
+          f"{'ours bwd':>9s} {'ratio':>6s} {'atomic dQ':>9s} {'ratio':>6s}")
     for S in (1024, 4096):
         for D in (64, 128):
             for causal in (False, True):
@@ -91,9 +91,12 @@ def main(argv):
                         ours_impl = "tilegrad" if dtype == torch.float32 else "tilegrad-bf16"
                         of = ours.get(f"attention_fwd/{ours_impl}/{shape}/device:0", 0.0) / 1e12
                         ob = ours.get(f"attention_bwd/{ours_impl}/{shape}/device:0", 0.0) / 1e12
+                        oa = ours.get(f"attention_bwd_atomic_dq/{ours_impl}/{shape}/device:0", 0.0) / 1e12
                         line += f" {of:9.1f} {of / fwd_tf if fwd_tf else 0:6.2f}"
                         if ob:
                             line += f" {ob:9.1f} {ob / bwd_tf if bwd_tf else 0:6.2f}"
+                        if oa:
+                            line += f" {oa:9.1f} {oa / bwd_tf if bwd_tf else 0:6.2f}"
                     print(line)
                     for kind, ms, f in (("attention_fwd", t_fwd, flop), ("attention_bwd", t_bwd, 2.5 * flop)):
                         rows.append({"name": f"{kind}/{impl}/{shape}/device:0", "run_type": "iteration",

@@ -179,6 +179,13 @@ T __shfl_xor_sync(unsigned /*mask*/, T v, int lane_mask) {
   std::memcpy(&v, w, sizeof v);
   return v;
 }
+// One fiber runs at a time and none is preempted between the read and the write: every
+// read-modify-write is atomic here.
+inline float atomicAdd(float* p, float v) {
+  const float old = *p;
+  *p = old + v;
+  return old;
+}
 inline float __log2f(float x) { return std::log2(x); }
 inline float __expf(float x) { return std::exp(x); }
 using std::isinf;
