@@ -427,8 +427,14 @@ __device__ __forceinline__ void add_dq_share(const Bwd16& f, const u16* dss, con
       for (int n = 0; n < kN; ++n) {
         const int d = d0 + 8 * n + 2 * t;
         if (d >= f.D) continue;  // D % 8 == 0: d + 1 < D too
+#if (defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900) || defined(TG_SIMT_HOST)
+        // One 8-byte add for the pair (sm_90: half the atomic operations; d is even and
+        // rows are D x 4 bytes, D % 8 == 0, so the address is 8-byte aligned).
+        atomicAdd(reinterpret_cast<float2*>(row + d), make_float2(c[n][2 * r], c[n][2 * r + 1]));
+#else
         atomicAdd(row + d, c[n][2 * r]);
         atomicAdd(row + d + 1, c[n][2 * r + 1]);
+#endif
       }
     }
   }

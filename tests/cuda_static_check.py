@@ -50,7 +50,8 @@ WGMMA_CLUSTER_NEEDS = [n for n in WGMMA_WS_NEEDS if n != "mbarrier.arrive.shared
 RING_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.", "cp.async.cg.shared.global", "cp.async.wait_group 1"]
 ATTENTION_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16",
                    "cp.async.cg.shared.global", "cp.async.wait_group 1", "ex2.approx.ftz.f32"]
-ATOMIC_DQ_NEEDS = ATTENTION_NEEDS + ["global.add.f32"]  # atom. or red.: FP32 adds into dQ's buffer
+# The atomic-dQ kernels add dQ's pairs with sm_90's 8-byte vector adds (atom. or red.).
+ATOMIC_DQ_NEEDS = ATTENTION_NEEDS + ["global.add.v2.f32"]
 TENSOR_CORE = {
     "sgemm_tf32": ("mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32", 16, ["cvt.rna.tf32.f32"]),
     "gemm_half_128x128<false>": ("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", 32,

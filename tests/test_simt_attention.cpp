@@ -153,6 +153,26 @@ TEST(Simt, DivergentCollectivesAndDeadlocksAreErrors) {
   EXPECT_NE(deadlock.find("deadlock"), std::string::npos) << deadlock;
 }
 
+// Global atomics: every thread's add lands (one fiber at a time), and sm_90's pair add at
+// an address that is not 8-byte aligned is an error (the hardware faults).
+TEST(Simt, AtomicAddsLandAndMisalignedPairsAreErrors) {
+  alignas(8) static float sums[4];
+  sums[0] = sums[1] = sums[2] = sums[3] = 0.0f;
+  simt::launch({3, 1, 1}, {64, 1, 1}, 0, [] {
+    atomicAdd(&sums[0], 1.0f);
+    atomicAdd(reinterpret_cast<float2*>(&sums[2]), make_float2(0.5f, float(threadIdx.x)));
+  });
+  EXPECT_EQ(sums[0], 192.0f);
+  EXPECT_EQ(sums[2], 96.0f);
+  EXPECT_EQ(sums[3], 3.0f * (63 * 64 / 2));
+  try {
+    simt::launch({1, 1, 1}, {32, 1, 1}, 0, [] { atomicAdd(reinterpret_cast<float2*>(&sums[1]), make_float2(1, 1)); });
+    ADD_FAILURE() << "expected an error for a misaligned float2 add";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("8-byte aligned"), std::string::npos) << e.what();
+  }
+}
+
 // ---- the attention kernels ----
 
 // A dense (n0, n1, n2, n3) 16-bit tensor (bf16, or f16), (b, h, s, d) in memory or

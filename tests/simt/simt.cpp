@@ -406,6 +406,21 @@ std::uint32_t shfl_xor(std::uint32_t v, int lane_mask) {
   return collective(in).v;
 }
 
+float atomic_add(float* p, float v) {
+  const float old = *p;
+  *p = old + v;
+  return old;
+}
+void atomic_add_pair(float* p, float x, float y) {
+  if (reinterpret_cast<std::uintptr_t>(p) % 8 != 0) {
+    record("atomicAdd(float2*): thread " + std::to_string(me().lane) + " of its warp gives an address that is not "
+           "8-byte aligned");
+    halt();
+  }
+  p[0] += x;
+  p[1] += y;
+}
+
 void ldmatrix_x4(unsigned (&r)[4], const std::uint16_t* row, bool trans) {
   if (reinterpret_cast<std::uintptr_t>(row) % 16 != 0) {
     record("ldmatrix: lane " + std::to_string(me().lane) + " gives a row address that is not 16-byte aligned");

@@ -72,6 +72,11 @@ void ldmatrix_x4(unsigned (&r)[4], const std::uint16_t* row, bool trans);
 void mma_m16n8k16(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1, bool f16);
 void mma_m16n8k8_tf32(float (&c)[4], const unsigned (&a)[4], unsigned b0, unsigned b1);
 void cp_async(void* dst, const void* src, int bytes, int src_bytes);
+// Global atomics: one fiber runs at a time and none is preempted between the read and
+// the write, so every read-modify-write here is atomic; the pair form (sm_90's float2
+// atomicAdd) is an error unless its address is 8-byte aligned.
+float atomic_add(float* p, float v);
+void atomic_add_pair(float* p, float x, float y);
 void cp_async_commit();
 void cp_async_wait(int pending);
 
@@ -179,13 +184,7 @@ T __shfl_xor_sync(unsigned /*mask*/, T v, int lane_mask) {
   std::memcpy(&v, w, sizeof v);
   return v;
 }
-// One fiber runs at a time and none is preempted between the read and the write: every
-// read-modify-write is atomic here.
-inline float atomicAdd(float* p, float v) {
-  const float old = *p;
-  *p = old + v;
-  return old;
-}
+inline float atomicAdd(float* p, float v) { return ::tg::simt::atomic_add(p, v); }
 inline float __log2f(float x) { return std::log2(x); }
 inline float __expf(float x) { return std::exp(x); }
 using std::isinf;
@@ -220,6 +219,11 @@ struct float2 {
   float x, y;
 };
 inline float2 make_float2(float x, float y) { return {x, y}; }
+inline float2 atomicAdd(float2* p, float2 v) {
+  const float2 old = *p;
+  ::tg::simt::atomic_add_pair(&p->x, v.x, v.y);
+  return old;
+}
 
 namespace tg::cuda {
 
