@@ -234,12 +234,8 @@ def check_tensor_core_ptx(name, body, failures, mma_op, least, needs):
     return mma
 
 
-def check_sass(cubin, failures):
+def check_sass(tool, cubin, failures):
     """Checks one cubin's tensor-core and SGEMM functions; returns how many SGEMMs it holds."""
-    tool = shutil.which("cuobjdump") or ("/usr/local/cuda/bin/cuobjdump" if os.path.exists("/usr/local/cuda/bin/cuobjdump") else None)
-    if not tool:
-        failures.append("SASS: cuobjdump not found")
-        return 0
     out = subprocess.run([tool, "-sass", cubin], capture_output=True, text=True)
     if out.returncode != 0:
         failures.append(f"SASS: cuobjdump -sass {cubin} failed: {out.stderr.strip()}")
@@ -352,8 +348,11 @@ def main(argv):
         failures.append(f"PTX: no entry matches {key!r} (renamed? its checks would not run)")
 
     if sass:
+        tool = shutil.which("cuobjdump") or ("/usr/local/cuda/bin/cuobjdump" if os.path.exists("/usr/local/cuda/bin/cuobjdump") else None)
         cubins = sorted(glob.glob(os.path.join(keep, "*.cubin")))
-        if sum(check_sass(cubin, failures) for cubin in cubins) == 0:
+        if not tool:
+            failures.append("SASS: cuobjdump not found")
+        elif sum(check_sass(tool, cubin, failures) for cubin in cubins) == 0:
             failures.append(f"SASS: no SGEMM function in {keep}/*.cubin")
 
     for f in failures:

@@ -497,8 +497,10 @@ void check_attention16(testing::Rng& rng, int reps) {
     worst_bwd = std::max({worst_bwd, testing::relative_error(gq, dq_ref), testing::relative_error(gk, dk_ref),
                           testing::relative_error(gv, dv_ref)});
 
-    // The atomic path into fresh poisoned outputs: dQ within the same bound, dK and dV
-    // the same bits as the deterministic path's (the same arithmetic; only dQ's sums move).
+    // The atomic path into fresh poisoned outputs: dQ within the same bound; dK and dV
+    // are the same arithmetic as the deterministic path's (only dQ's sums move), so
+    // within 1e-3 of its results (not bit-equal: the compiler may contract a kernel
+    // variant's products differently).
     Buffer adq = upload(std::vector<std::uint16_t>(q.data.size(), 0x7fc0)), adk = upload(std::vector<std::uint16_t>(k.data.size(), 0x7fc0));
     Buffer adv = upload(std::vector<std::uint16_t>(v.data.size(), 0x7fc0));
     AttentionBackwardArgs<H> aa = ba;
@@ -506,8 +508,8 @@ void check_attention16(testing::Rng& rng, int reps) {
     attention_backward16(aa, dlse.ptr(), cuda::AttentionBackwardPath::atomic_dq);
     const std::vector<double> aq = decode(adq, q.data.size());
     EXPECT_TRUE(testing::rel_close(aq, dq_ref, 1e-2)) << "dq, atomic path";
-    EXPECT_EQ(decode(adk, k.data.size()), gk) << "dk, atomic path";
-    EXPECT_EQ(decode(adv, v.data.size()), gv) << "dv, atomic path";
+    EXPECT_TRUE(testing::rel_close(decode(adk, k.data.size()), gk, 1e-3)) << "dk, atomic path";
+    EXPECT_TRUE(testing::rel_close(decode(adv, v.data.size()), gv, 1e-3)) << "dv, atomic path";
     worst_atomic = std::max(worst_atomic, testing::relative_error(aq, dq_ref));
   }
   const std::string name = f16 ? "f16" : "bf16";

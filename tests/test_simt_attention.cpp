@@ -307,8 +307,9 @@ TEST(SimtAttention, SixteenBitKernelsMatchTheReferenceOnTheirRoundedInputs) {
     worst_bwd = std::max({worst_bwd, testing::relative_error(gq, dq_ref), testing::relative_error(gk, dk_ref),
                           testing::relative_error(gv, dv_ref)});
 
-    // The atomic path (AttentionBackwardPath::atomic_dq): dQ within the same bound, dK
-    // and dV the same bits as above (the same arithmetic; only dQ's sums move).
+    // The atomic path (AttentionBackwardPath::atomic_dq): dQ within the same bound; dK
+    // and dV are the same arithmetic as above (only dQ's sums move): within 1e-3 of it
+    // (the GPU test's bound; a compiler may contract a kernel variant differently).
     std::vector<u16> dq2(q.bits.size(), 0x7fc0), dk2(k.bits.size(), 0x7fc0), dv2(v.bits.size(), 0x7fc0);
     std::vector<float> acc(std::size_t(d.batch * d.heads * d.seq_q * d.head_dim) + 1, std::nanf(""));
     a16::Bwd16 b2 = b;
@@ -318,8 +319,8 @@ TEST(SimtAttention, SixteenBitKernelsMatchTheReferenceOnTheirRoundedInputs) {
     else f16 ? run_backward<128, true>(b2, dd.data()) : run_backward<128, false>(b2, dd.data());
     const std::vector<double> gq2 = q.decoded(dq2);
     EXPECT_TRUE(testing::rel_close(gq2, dq_ref, 1e-2)) << "dQ, atomic path";
-    EXPECT_EQ(dk2, dk) << "dK, atomic path";
-    EXPECT_EQ(dv2, dv) << "dV, atomic path";
+    EXPECT_TRUE(testing::rel_close(k.decoded(dk2), gk, 1e-3)) << "dK, atomic path";
+    EXPECT_TRUE(testing::rel_close(v.decoded(dv2), gv, 1e-3)) << "dV, atomic path";
     worst_atomic = std::max(worst_atomic, testing::relative_error(gq2, dq_ref));
   }
   // Every ldmatrix reads its 8 x 8 matrices without a bank conflict (the rows padded by 8
