@@ -510,7 +510,9 @@ int main(int argc, char** argv) {
   }
   flush();
   {
-    std::printf("\n%-34s %10s %14s %14s\n", "attention (B 4, H 16, bf16)", "forward", "backward", "bwd atomic dQ");
+    const bool hopper = tg::cuda::half_gemm_wgmma_available();
+    std::printf("\n%-34s %10s %14s %14s %14s\n", "attention (B 4, H 16, bf16)", "forward", "fwd wgmma", "backward",
+                "bwd atomic dQ");
     const index_t B = 4, H = 16;
     auto* qa = reinterpret_cast<tg::bfloat16*>(a);
     auto* vb = reinterpret_cast<tg::bfloat16*>(b);
@@ -526,7 +528,13 @@ int main(int argc, char** argv) {
           fa.q = {qa, H * head, head, D, 1}, fa.k = {qa + B * H * head, H * head, head, D, 1};
           fa.v = {vb, H * head, head, D, 1}, fa.o = {oc, H * head, head, D, 1};
           float* lse = c + B * H * head;  // past O's bytes
-          const double ms = median_ms([&] { tg::cuda::attention_forward_bf16(fa, lse); }, 10);
+          const double ms = median_ms(
+              [&] { tg::cuda::attention_forward_bf16(fa, lse, tg::cuda::AttentionForwardPath::mma_sync); }, 10);
+          // The Hopper kernel on the same inputs (it writes the same O and lse, which the
+          // backward below then reads).
+          const double ms_wgmma =
+              hopper ? median_ms([&] { tg::cuda::attention_forward_bf16(fa, lse, tg::cuda::AttentionForwardPath::wgmma); }, 10)
+                     : 0.0;
           // The backward from this forward's O and lse; dO, dQ, dK, dV in b and c past O.
           tg::AttentionBackwardArgs<tg::bfloat16> ba;
           ba.dims = fa.dims, ba.scale = fa.scale, ba.causal = causal, ba.q = fa.q, ba.k = fa.k, ba.v = fa.v;
@@ -540,11 +548,11 @@ int main(int argc, char** argv) {
           const double flop = 4.0 * double(B * H) * double(S) * double(S) * double(D) / (causal ? 2 : 1);
           const std::string shape = std::to_string(B) + "x" + std::to_string(H) + "x" + std::to_string(S) + "x" +
                                     std::to_string(D) + (causal ? "/causal" : "");
-          std::printf("%-34s %7.1f TF/s %11.1f TF/s %11.1f TF/s\n", shape.c_str(), flop / ms / 1e9,
-                      2.5 * flop / back / 1e9, 2.5 * flop / back_atomic / 1e9);
-          const char* names[] = {"attention_fwd", "attention_bwd", "attention_bwd_atomic_dq"};
-          const double times[] = {ms, back, back_atomic}, flops[] = {flop, 2.5 * flop, 2.5 * flop};
-          for (int dir = 0; dir < 3; ++dir)
+          std::printf("%-34s %7.1f TF/s %11.1f TF/s %11.1f TF/s %11.1f TF/s\n", shape.c_str(), flop / ms / 1e9,
+                      ms_wgmma > 0 ? flop / ms_wgmma / 1e9 : 0.0, 2.5 * flop / back / 1e9, 2.5 * flop / back_atomic / 1e9);
+          const char* names[] = {"attention_fwd", "attention_bwd", "attention_bwd_atomic_dq", "attention_fwd_wgmma"};
+          const double times[] = {ms, back, back_atomic, ms_wgmma}, flops[] = {flop, 2.5 * flop, 2.5 * flop, flop};
+          for (int dir = 0; dir < (ms_wgmma > 0 ? 4 : 3); ++dir)
             json += std::string(",\n {\"name\": \"") + names[dir] + "/tilegrad-bf16/" + shape +
                     "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(times[dir]) +
                     ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(flops[dir] / times[dir] * 1e3) + "}";

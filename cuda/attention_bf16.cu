@@ -5,9 +5,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 #include <type_traits>
 
 #include "cuda/attention_bf16.cuh"
+#include "cuda/attention_wgmma.hpp"
 #include "cuda/check.cuh"
 #include "cuda/launch.cuh"
 #include "cuda/ops.hpp"
@@ -104,7 +107,7 @@ View4<W> mask_view(const char* op, const View4<const H>& m) {
 }
 
 template <class H>
-void forward_16(const char* op, const AttentionForwardArgs<H>& a, float* lse) {
+void forward_16(const char* op, const AttentionForwardArgs<H>& a, float* lse, AttentionForwardPath path) {
   constexpr bool kF16 = std::is_same_v<H, float16>;
   check_dims(op, a);
   const AttentionDims& d = a.dims;
@@ -113,6 +116,21 @@ void forward_16(const char* op, const AttentionForwardArgs<H>& a, float* lse) {
   const Fwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(D), a.scale, a.causal,
                 checked_view(op, "q", a.q, D), checked_view(op, "k", a.k, D), checked_view(op, "v", a.v, D),
                 mask_view(op, a.mask), checked_view(op, "o", a.o, D), lse};
+  TG_CHECK(path == AttentionForwardPath::auto_select || path == AttentionForwardPath::mma_sync ||
+               path == AttentionForwardPath::wgmma,
+           op, "path", "expected AttentionForwardPath::auto_select, mma_sync or wgmma, got ", int(path));
+  if (path == AttentionForwardPath::auto_select) {
+    static const bool env = [] {
+      const char* v = std::getenv("TG_CUDA_ATTENTION");
+      return v != nullptr && std::string(v) == "wgmma";
+    }();
+    path = env ? AttentionForwardPath::wgmma : AttentionForwardPath::mma_sync;
+  }
+  if (path == AttentionForwardPath::wgmma) {
+    if (detail::attention_forward_wgmma(kF16, f)) return;
+    ::tg::detail::throw_error(op, "path",
+                              "the wgmma path needs a compute capability 9.0 device running its sm_90a binary (none here)");
+  }
   if (D <= 64) launch<64, kF16>(f);
   else launch<128, kF16>(f);
 }
@@ -148,14 +166,14 @@ void backward_16(const char* op, const AttentionBackwardArgs<H>& a, const float*
 
 }  // namespace
 
-void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& a, float* lse) {
-  forward_16("cuda::attention_forward_bf16", a, lse);
+void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& a, float* lse, AttentionForwardPath path) {
+  forward_16("cuda::attention_forward_bf16", a, lse, path);
 }
 void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& a, const float* lse, AttentionBackwardPath path) {
   backward_16("cuda::attention_backward_bf16", a, lse, path);
 }
-void attention_forward_f16(const AttentionForwardArgs<float16>& a, float* lse) {
-  forward_16("cuda::attention_forward_f16", a, lse);
+void attention_forward_f16(const AttentionForwardArgs<float16>& a, float* lse, AttentionForwardPath path) {
+  forward_16("cuda::attention_forward_f16", a, lse, path);
 }
 void attention_backward_f16(const AttentionBackwardArgs<float16>& a, const float* lse, AttentionBackwardPath path) {
   backward_16("cuda::attention_backward_f16", a, lse, path);

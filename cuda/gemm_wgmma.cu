@@ -36,14 +36,13 @@
 #include "cuda/gemm_wgmma.cuh"
 #include "cuda/gemm_wgmma.hpp"
 #include "cuda/launch.cuh"
+#include "cuda/tensor_map.hpp"
 
 namespace tg::cuda::detail {
 
-namespace {
-
 // The driver's tensor-map encoder, through the runtime (no link to libcuda): null where
 // the driver has none.
-PFN_cuTensorMapEncodeTiled_v12000 encoder() {
+PFN_cuTensorMapEncodeTiled_v12000 tensor_map_encoder() {
   static const PFN_cuTensorMapEncodeTiled_v12000 fn = [] {
     void* p = nullptr;
     cudaDriverEntryPointQueryResult q{};
@@ -57,6 +56,8 @@ PFN_cuTensorMapEncodeTiled_v12000 encoder() {
   return fn;
 }
 
+namespace {
+
 // A rows x K row-major operand (16-bit or FP32) as a TMA map: map_shape's boxes, 128-byte swizzle.
 bool make_map(CUtensorMap* map, int kind, const void* m, int rows, int K, int ld, int box_rows) {
   const MapShape shape = map_shape(kind, rows, K, ld, box_rows);
@@ -66,7 +67,7 @@ bool make_map(CUtensorMap* map, int kind, const void* m, int rows, int K, int ld
   const CUtensorMapDataType type = kind == kTf32  ? CU_TENSOR_MAP_DATA_TYPE_FLOAT32
                                    : kind == kF16 ? CU_TENSOR_MAP_DATA_TYPE_FLOAT16
                                                   : CU_TENSOR_MAP_DATA_TYPE_BFLOAT16;
-  return encoder()(map, type, 2, const_cast<void*>(m), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
+  return tensor_map_encoder()(map, type, 2, const_cast<void*>(m), dims, strides, box, unit, CU_TENSOR_MAP_INTERLEAVE_NONE,
                    CU_TENSOR_MAP_SWIZZLE_128B, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
@@ -75,7 +76,7 @@ bool make_map(CUtensorMap* map, int kind, const void* m, int rows, int K, int ld
 
 bool wgmma_available() {
   return device_attribute(cudaDevAttrComputeCapabilityMajor) == 9 &&
-         device_attribute(cudaDevAttrComputeCapabilityMinor) == 0 && encoder() != nullptr &&
+         device_attribute(cudaDevAttrComputeCapabilityMinor) == 0 && tensor_map_encoder() != nullptr &&
          binary_version(reinterpret_cast<const void*>(&gemm_wgmma_128x128<kBf16>)) == 90;
 }
 

@@ -51,7 +51,14 @@ void attention_backward(const AttentionBackwardArgs<float>& args);
 // steps of 8 (64 and 128 compiled, the rest zero-padded), causal or not, grouped heads,
 // an optional bf16 additive mask with any non-negative strides (args.lse null); FP32
 // accumulation and softmax, P rounded to bf16 for P V; lse (B, H, Sq) as FP32, or null.
-void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& args, float* lse);
+// Which kernel the 16-bit attention forward runs: auto_select (mma.sync until the Hopper
+// kernel has been timed on a GPU; TG_CUDA_ATTENTION=wgmma makes auto take it where it
+// applies), mma_sync (cuda/attention_bf16.cuh: any device of compute capability 8.0+), or
+// wgmma (cuda/attention_wgmma.cuh: wgmma and TMA on a compute capability 9.0 device, a
+// tg::Error elsewhere).
+enum class AttentionForwardPath : int { auto_select, mma_sync, wgmma };
+void attention_forward_bf16(const AttentionForwardArgs<bfloat16>& args, float* lse,
+                            AttentionForwardPath path = AttentionForwardPath::auto_select);
 // How the 16-bit attention backward forms dQ:
 //   deterministic: a kernel per query tile recomputes P and dS (7 products of N^2 d in
 //     all), no atomics, the same bits every run;
@@ -66,7 +73,8 @@ void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>& args, const 
                              AttentionBackwardPath path = AttentionBackwardPath::deterministic);
 // The same pair on f16 (IEEE binary16) tensors: the same kernels with mma .f16, P and dS
 // rounded to f16.
-void attention_forward_f16(const AttentionForwardArgs<float16>& args, float* lse);
+void attention_forward_f16(const AttentionForwardArgs<float16>& args, float* lse,
+                           AttentionForwardPath path = AttentionForwardPath::auto_select);
 void attention_backward_f16(const AttentionBackwardArgs<float16>& args, const float* lse,
                             AttentionBackwardPath path = AttentionBackwardPath::deterministic);
 // One launch per 24 parameters (a multi-tensor apply); the slots' arrays on the device.

@@ -152,13 +152,15 @@ void cross_entropy_backward(index_t, index_t, const float*, index_t, const index
 }
 void attention_forward(const AttentionForwardArgs<float>&) { unavailable("cuda::attention_forward"); }
 void attention_backward(const AttentionBackwardArgs<float>&) { unavailable("cuda::attention_backward"); }
-void attention_forward_bf16(const AttentionForwardArgs<bfloat16>&, float*) {
+void attention_forward_bf16(const AttentionForwardArgs<bfloat16>&, float*, AttentionForwardPath) {
   unavailable("cuda::attention_forward_bf16");
 }
 void attention_backward_bf16(const AttentionBackwardArgs<bfloat16>&, const float*, AttentionBackwardPath) {
   unavailable("cuda::attention_backward_bf16");
 }
-void attention_forward_f16(const AttentionForwardArgs<float16>&, float*) { unavailable("cuda::attention_forward_f16"); }
+void attention_forward_f16(const AttentionForwardArgs<float16>&, float*, AttentionForwardPath) {
+  unavailable("cuda::attention_forward_f16");
+}
 void attention_backward_f16(const AttentionBackwardArgs<float16>&, const float*, AttentionBackwardPath) {
   unavailable("cuda::attention_backward_f16");
 }

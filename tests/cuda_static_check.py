@@ -37,7 +37,7 @@ SGEMM = "sgemm_128x128"   # the FP32 SGEMM kernels
 # is such an exit: an injection at a PTX line that is `trap;` is on that path, which a
 # working kernel never takes, and is only reported (step 1 has one in each type; with
 # the guard compiled out it has none).
-NO_INJECTED_WAIT = ("gemm_wgmma",)
+NO_INJECTED_WAIT = ("gemm_wgmma", "attention_fwd_wgmma")
 # The tensor-core kernels: name -> (their mma, how many per iteration of the hot loop at
 # least, what else their PTX must hold).
 WGMMA_NEEDS = ["cp.async.bulk.tensor.2d", "mbarrier.try_wait.parity", "mbarrier.arrive.expect_tx",
@@ -47,6 +47,12 @@ WGMMA_WS_NEEDS = WGMMA_NEEDS + ["setmaxnreg.dec.sync.aligned.u32", "setmaxnreg.i
 WGMMA_CLUSTER_NEEDS = [n for n in WGMMA_WS_NEEDS if n != "mbarrier.arrive.shared::cta.b64"] + [
     ".multicast::cluster", "mapa.shared::cluster.u32", "mbarrier.arrive.release.cluster.shared::cluster.b64",
     "barrier.cluster.arrive.release.aligned", "barrier.cluster.wait.acquire.aligned"]
+# The Hopper attention forward: 4-D TMA copies into a ring with full and empty barriers,
+# S = Q K^T from shared memory (m64n64k16, kD / 16 per 64 keys in the hot loop), O += P V^T
+# with P in registers (m64n{kD}k16: its A operand a register list).
+ATTN_WGMMA_NEEDS = ["cp.async.bulk.tensor.4d", "mbarrier.try_wait.parity", "mbarrier.arrive.expect_tx",
+                    "mbarrier.arrive.shared::cta.b64", "wgmma.fence.sync.aligned", "wgmma.commit_group.sync.aligned",
+                    "wgmma.wait_group.sync.aligned", "}, {%r"]  # the last: an A operand in registers
 RING_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.", "cp.async.cg.shared.global", "cp.async.wait_group 1"]
 ATTENTION_NEEDS = ["ldmatrix.sync.aligned.m8n8.x4.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16",
                    "cp.async.cg.shared.global", "cp.async.wait_group 1", "ex2.approx.ftz.f32"]
@@ -84,6 +90,14 @@ TENSOR_CORE = {
     "attention_bwd_kv_16<128, true, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 96, ATOMIC_DQ_NEEDS),
     "attention_bwd_q_16<64, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 96, ATTENTION_NEEDS),
     "attention_bwd_q_16<128, true>": ("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", 96, ATTENTION_NEEDS),
+    "attention_fwd_wgmma<64, 0>": ("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16", 4,
+                                   ATTN_WGMMA_NEEDS + ["m64n64k16.f32.bf16.bf16 {"]),
+    "attention_fwd_wgmma<128, 0>": ("wgmma.mma_async.sync.aligned.m64n64k16.f32.bf16.bf16", 8,
+                                    ATTN_WGMMA_NEEDS + ["m64n128k16.f32.bf16.bf16 {"]),
+    "attention_fwd_wgmma<64, 1>": ("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16", 4,
+                                   ATTN_WGMMA_NEEDS + ["m64n64k16.f32.f16.f16 {"]),
+    "attention_fwd_wgmma<128, 1>": ("wgmma.mma_async.sync.aligned.m64n64k16.f32.f16.f16", 8,
+                                    ATTN_WGMMA_NEEDS + ["m64n128k16.f32.f16.f16 {"]),
     # The Hopper kernel (sm_90a): 4 warpgroup MMAs per k tile of 64, operands by TMA.
     "gemm_wgmma_128x128<0>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16", 4, WGMMA_NEEDS),
     "gemm_wgmma_128x128<1>": ("wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16", 4, WGMMA_NEEDS),

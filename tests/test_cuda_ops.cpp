@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "cuda/gemm.hpp"
 #include "cuda/ops.hpp"
 #include "cuda/runtime.hpp"
 #include "kernels/attention.hpp"
@@ -381,9 +382,10 @@ TEST(CudaOps, AttentionForwardAndBackwardMatchTheReference) {
 // zero-padded ones, and a bf16 additive mask broadcast over batch or heads with -inf
 // entries (rows of only -inf among them).
 template <class H>
-void attention_forward16(const AttentionForwardArgs<H>& a, float* lse) {
-  if constexpr (std::is_same_v<H, float16>) cuda::attention_forward_f16(a, lse);
-  else cuda::attention_forward_bf16(a, lse);
+void attention_forward16(const AttentionForwardArgs<H>& a, float* lse,
+                         cuda::AttentionForwardPath path = cuda::AttentionForwardPath::mma_sync) {
+  if constexpr (std::is_same_v<H, float16>) cuda::attention_forward_f16(a, lse, path);
+  else cuda::attention_forward_bf16(a, lse, path);
 }
 template <class H>
 void attention_backward16(const AttentionBackwardArgs<H>& a, const float* lse,
@@ -398,7 +400,7 @@ void check_attention16(testing::Rng& rng, int reps) {
   constexpr bool f16 = std::is_same_v<H, float16>;
   const index_t seqs[] = {0, 1, 33, 64, 65, 130, 257};
   const index_t dims[] = {64, 128, 8, 40, 72, 120};
-  double worst = 0, worst_bwd = 0, worst_atomic = 0;
+  double worst = 0, worst_bwd = 0, worst_atomic = 0, worst_wgmma = 0;
   for (int rep = 0; rep < reps; ++rep) {
     AttentionDims d;
     d.batch = rng.integer(1, 2);
@@ -459,6 +461,21 @@ void check_attention16(testing::Rng& rng, int reps) {
     EXPECT_TRUE(testing::rel_close(o, o_ref, 1e-2));
     EXPECT_TRUE(testing::rel_close(dlse.download(lse_ref.size()), lse_ref, 1e-5));
     worst = std::max(worst, testing::relative_error(o, o_ref));
+    // The Hopper kernel (wgmma, TMA) where the device has it, into fresh poisoned outputs.
+    if (cuda::half_gemm_wgmma_available() && d.seq_q > 0) {
+      Buffer wout = upload(std::vector<std::uint16_t>(q.data.size(), 0x7fc0));
+      Dev wlse(std::vector<float>(lse_ref.size(), kNaN));
+      AttentionForwardArgs<H> wa = fa;
+      wa.o = q.view<H>(wout.as<H>());
+      attention_forward16(wa, wlse.ptr(), cuda::AttentionForwardPath::wgmma);
+      std::vector<std::uint16_t> wb(q.data.size());
+      cuda::copy_bytes(wb.data(), false, wout.data(), true, wb.size() * 2);
+      std::vector<double> wo(wb.size());
+      for (std::size_t i = 0; i < wb.size(); ++i) wo[i] = f16 ? float_from_f16_bits(wb[i]) : float_from_bf16_bits(wb[i]);
+      EXPECT_TRUE(testing::rel_close(wo, o_ref, 1e-2)) << "O, wgmma path";
+      EXPECT_TRUE(testing::rel_close(wlse.download(lse_ref.size()), lse_ref, 1e-5)) << "lse, wgmma path";
+      worst_wgmma = std::max(worst_wgmma, testing::relative_error(wo, o_ref));
+    }
 
     // The backward from our O and lse, against the reference backward from its own: dO
     // rounded to bf16; P and dS rounded to bf16 inside (as the forward's P), dq, dk, dv
@@ -516,8 +533,10 @@ void check_attention16(testing::Rng& rng, int reps) {
   ::testing::Test::RecordProperty(name + "_attention_worst_relative_error", std::to_string(worst));
   ::testing::Test::RecordProperty(name + "_attention_backward_worst_relative_error", std::to_string(worst_bwd));
   ::testing::Test::RecordProperty(name + "_attention_atomic_dq_worst_relative_error", std::to_string(worst_atomic));
-  std::printf("%s attention: worst relative norm error forward %.2e, backward %.2e, atomic dQ %.2e (bound 1e-2)\n",
-              name.c_str(), worst, worst_bwd, worst_atomic);
+  ::testing::Test::RecordProperty(name + "_attention_wgmma_worst_relative_error", std::to_string(worst_wgmma));
+  std::printf("%s attention: worst relative norm error forward %.2e (wgmma %.2e), backward %.2e, atomic dQ %.2e "
+              "(bound 1e-2)\n",
+              name.c_str(), worst, worst_wgmma, worst_bwd, worst_atomic);
 }
 
 // Both 16-bit types (the same kernels; f16's P and dS are rounded to f16, closer).
@@ -537,6 +556,25 @@ TEST(CudaOps, SixteenBitAttentionMatchesTheReferenceOnItsRoundedInputs) {
       ADD_FAILURE() << "expected tg::Error for head dim " << bad_dim;
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("head_dim"), std::string::npos) << e.what();
+    }
+  }
+  // A forward path that does not exist, and the wgmma path where the device has none.
+  {
+    AttentionForwardArgs<bfloat16> fwd;
+    fwd.dims = {1, 1, 1, 4, 4, 64};
+    Buffer buf(8192, Device::cuda(0));
+    fwd.q = {buf.as<bfloat16>(), 0, 0, 64, 1}, fwd.k = fwd.q, fwd.v = fwd.q, fwd.o = {buf.as<bfloat16>() + 2048, 0, 0, 64, 1};
+    const std::vector<cuda::AttentionForwardPath> bad_paths =
+        cuda::half_gemm_wgmma_available()
+            ? std::vector<cuda::AttentionForwardPath>{static_cast<cuda::AttentionForwardPath>(9)}
+            : std::vector<cuda::AttentionForwardPath>{static_cast<cuda::AttentionForwardPath>(9), cuda::AttentionForwardPath::wgmma};
+    for (cuda::AttentionForwardPath p : bad_paths) {
+      try {
+        cuda::attention_forward_bf16(fwd, nullptr, p);
+        ADD_FAILURE() << "expected tg::Error for forward path " << int(p);
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("path"), std::string::npos) << e.what();
+      }
     }
   }
   // And a backward path that does not exist.
@@ -623,6 +661,7 @@ TEST(CudaOps, SmallShapesOfEveryOpForTheSanitizer) {
   fb.q = {q16.as<bfloat16>(), 2 * 33 * 64, 33 * 64, 64, 1}, fb.k = {k16.as<bfloat16>(), nk, nk, 64, 1};
   fb.v = {v16.as<bfloat16>(), nk, nk, 64, 1}, fb.o = {o16.as<bfloat16>(), 2 * 33 * 64, 33 * 64, 64, 1};
   cuda::attention_forward_bf16(fb, lse.ptr());
+  if (cuda::half_gemm_wgmma_available()) cuda::attention_forward_bf16(fb, lse.ptr(), cuda::AttentionForwardPath::wgmma);
   Buffer g16(std::size_t(nq) * 2, Device::cuda(0)), dq16(std::size_t(nq) * 2, Device::cuda(0));
   Buffer dk16(std::size_t(nk) * 2, Device::cuda(0)), dv16(std::size_t(nk) * 2, Device::cuda(0));
   cuda::convert(DType::f32, DType::bf16, Shape(dense), d_o.ptr(), g16.data());

@@ -54,8 +54,9 @@ class GpuTargets(unittest.TestCase):
         self.assertEqual(v["softmax_fwd 8192x32768"], "met")                    # 87.5% >= 85%
         self.assertEqual(v["layer_norm_fwd 262144x1024"], "MISSED")             # 77.5% < 80%
         self.assertEqual(v["gelu_erf_fwd 268435456"], "no data")
-        self.assertEqual(v["bf16 attention fwd 4x16x4096x128"], "met")
-        self.assertEqual(v["bf16 attention fwd 4x16x4096x128/causal"], "MISSED")
+        self.assertEqual(v["bf16 attention fwd 4x16x4096x128 (mma.sync)"], "met")
+        self.assertEqual(v["bf16 attention fwd 4x16x4096x128/causal (mma.sync)"], "MISSED")
+        self.assertEqual(v["bf16 attention fwd 4x16x4096x128 (wgmma)"], "no data")
         self.assertEqual(v["MLP 784-256-256-10 step b1024 vs PyTorch"], "met")
         self.assertEqual(v["CUDA graph step mlp1-10-1"], "met")
 

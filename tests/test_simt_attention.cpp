@@ -11,6 +11,7 @@
 // The kernels, compiled for the host against the emulator.
 #include "cuda/attention.cuh"
 #include "cuda/attention_bf16.cuh"
+#include "cuda/attention_wgmma.cuh"
 
 #include <gtest/gtest.h>
 
@@ -333,6 +334,98 @@ TEST(SimtAttention, SixteenBitKernelsMatchTheReferenceOnTheirRoundedInputs) {
               "(bound 1e-2); %lld blocks, %lld collectives, %lld fiber switches; %lld ldmatrix, %lld wavefronts\n",
               worst, worst_bwd, worst_atomic, simt::stats().blocks, simt::stats().collectives, simt::stats().switches, instructions,
               phases);
+}
+
+// ---- the Hopper forward (cuda/attention_wgmma.cuh) ----
+
+namespace wd = cuda::detail;
+
+// A map as cuda/attention_wgmma.cu encodes it.
+simt::TensorMap emulated_map(const wd::AttnMap& a, const void* base) {
+  simt::TensorMap t;
+  t.base = base, t.elem_bytes = 2;
+  for (int i = 0; i < 4; ++i) t.dims[i] = (long long)a.dims[i], t.box[i] = int(a.box[i]);
+  t.row_bytes = (long long)a.strides[0], t.outer_bytes[0] = (long long)a.strides[1], t.outer_bytes[1] = (long long)a.strides[2];
+  t.swizzle128 = true;
+  return t;
+}
+
+// As attention_wgmma.cu's launch: V^T into a scratch array (left uninitialized there:
+// poisoned here), then the kernel on the three maps.
+template <int kD, bool kF16>
+void run_forward_wgmma(const a16::Fwd16& f) {
+  const wd::AttnMaps maps = wd::attn_maps(f, kD);
+  std::vector<u16> vt(std::size_t(f.B) * f.Hkv * f.D * maps.ldt + 8, 0x7fc0);
+  if (f.Sk > 0)
+    simt::launch({unsigned((f.Sk + 31) / 32), unsigned((f.D + 31) / 32), unsigned(f.B * f.Hkv)}, {32, 8, 1}, 0,
+                 [&] { wd::attention_transpose_v(f.v, f.Hkv, f.Sk, f.D, vt.data(), maps.ldt); });
+  const simt::TensorMap mq = emulated_map(maps.q, f.q.data), mk = emulated_map(maps.k, f.k.data),
+                        mv = emulated_map(maps.vt, vt.data());
+  const a16::Grid grid = wd::attn_grid(f);
+  run(grid, wd::kAttnThreads, wd::attn_smem_bytes<kD>(),
+      [&] { wd::attention_fwd_wgmma<kD, kF16 ? wd::kF16 : wd::kBf16>(mq, mk, mv, f); });
+}
+
+// The same random shapes as the mma.sync test (longer keys: up to 6 tiles of 128 run the
+// ring of 2 stages round three times), outputs poisoned, with copies landing at their
+// wait and at issue.
+TEST(SimtAttention, HopperForwardMatchesTheReference) {
+  TG_TEST_RNG(rng);
+  const index_t seqs[] = {0, 1, 33, 128, 129, 300}, keys[] = {0, 1, 33, 129, 300, 641};
+  const index_t dims[] = {64, 128, 8, 40, 72, 120};
+  double worst = 0;
+  for (int rep = 0; rep < 16; ++rep) {
+    const bool f16 = rep >= 8;
+    simt::set_copy_timing(rep % 2 ? simt::CopyTiming::at_issue : simt::CopyTiming::at_wait);
+    AttentionDims d;
+    d.batch = rng.integer(1, 2);
+    d.kv_heads = rng.integer(1, 2);
+    d.heads = d.kv_heads * rng.integer(1, 2);
+    d.seq_q = seqs[rng.integer(1, 5)], d.seq_k = keys[rep % 4 == 1 ? 5 : rng.integer(rep % 8 == 5 ? 0 : 1, 5)];
+    d.head_dim = dims[rep % 6];
+    const bool causal = rep % 4 >= 2, bshd = rng.coin(), masked = rep % 3 == 1;
+    std::ostringstream what;
+    what << (f16 ? "f16 " : "bf16 ") << "B" << d.batch << " H" << d.heads << "/" << d.kv_heads << " Sq" << d.seq_q << " Sk"
+         << d.seq_k << " D" << d.head_dim << (causal ? " causal" : "") << (masked ? " mask" : "") << (bshd ? " bshd" : " bhsd");
+    SCOPED_TRACE(what.str());
+    const Tensor16 q(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd, f16),
+        k(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd, f16), v(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd, f16);
+    const index_t msb = d.seq_q * d.seq_k;
+    std::vector<u16> mask_bits(std::size_t(d.batch * msb));
+    std::vector<double> mask_values(mask_bits.size());
+    for (std::size_t i = 0; i < mask_bits.size(); ++i) {
+      const bool hide = rng.integer(0, 9) == 0 || index_t(i) % msb < d.seq_k;
+      const float mv = hide ? -kInf : float(rng.uniform(-2, 2));
+      mask_bits[i] = f16 ? f16_bits_from_float(mv) : bf16_bits_from_float(mv);
+      mask_values[i] = f16 ? float_from_f16_bits(mask_bits[i]) : float_from_bf16_bits(mask_bits[i]);
+    }
+    const float scale = float(1 / std::sqrt(double(d.head_dim)));
+    std::vector<double> o_ref(q.values.size()), lse_ref(std::size_t(d.batch * d.heads * d.seq_q));
+    AttentionForwardArgs<double> ra;
+    ra.dims = d, ra.scale = scale, ra.causal = causal;
+    ra.q = q.view<const double>(q.values.data()), ra.k = k.view<const double>(k.values.data());
+    ra.v = v.view<const double>(v.values.data());
+    if (masked) ra.mask = {mask_values.data(), msb, 0, d.seq_k, 1};
+    ra.o = q.view<double>(o_ref.data()), ra.lse = lse_ref.data();
+    attention_forward_ref<double>(ra);
+
+    std::vector<u16> o(q.bits.size(), 0x7fc0);
+    std::vector<float> lse(lse_ref.size(), std::nanf(""));
+    a16::Fwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
+                 causal, q.view<const u16>(q.bits.data()), k.view<const u16>(k.bits.data()),
+                 v.view<const u16>(v.bits.data()), {}, q.view<u16>(o.data()), lse.data()};
+    if (masked) f.mask = {mask_bits.data(), msb, 0, d.seq_k, 1};
+    if (d.seq_q > 0) {
+      if (d.head_dim <= 64) f16 ? run_forward_wgmma<64, true>(f) : run_forward_wgmma<64, false>(f);
+      else f16 ? run_forward_wgmma<128, true>(f) : run_forward_wgmma<128, false>(f);
+    }
+    const std::vector<double> o_got = q.decoded(o);
+    EXPECT_TRUE(testing::rel_close(o_got, o_ref, 1e-2)) << "O";
+    EXPECT_TRUE(testing::rel_close(std::vector<double>(lse.begin(), lse.end()), lse_ref, 1e-5)) << "lse";
+    worst = std::max(worst, testing::relative_error(o_got, o_ref));
+  }
+  simt::set_copy_timing(simt::CopyTiming::at_wait);
+  std::printf("emulated Hopper attention forward: worst relative norm error %.2e (bound 1e-2)\n", worst);
 }
 
 // The FP32 kernels on the same kinds of shapes, head dims in all four compiled widths

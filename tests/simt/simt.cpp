@@ -84,7 +84,8 @@ struct Bulk {
   int c0, c1;
   std::uint32_t bar;
   int block;  // the destination block in the running cluster (a multicast lands in several)
-  int bytes() const { return map.box[0] * map.elem_bytes * map.box[1]; }
+  int c2 = 0, c3 = 0;
+  int bytes() const { return map.box[0] * map.elem_bytes * map.box[1] * map.box[2] * map.box[3]; }
 };
 struct MBarrier {
   int expected = 0, pending = 0;
@@ -98,11 +99,15 @@ struct WgIn {
   std::uint64_t a = 0, b = 0;
   int kind = 0, n = 0, pending = 0;
   float* d = nullptr;
+  bool a_regs = false;    // A from registers (areg), not shared memory
+  unsigned areg[4] = {};  // this thread's A fragment
 };
 struct WgMma {
   std::uint64_t a, b;
   int kind, n;
   float* d[128];  // each thread's accumulators
+  bool a_regs = false;
+  unsigned areg[128][4] = {};  // A's fragments as the threads gave them at issue
 };
 struct WarpGroup {
   int arrived = 0;
@@ -567,9 +572,11 @@ void land(const Bulk& c) {
   const int n = c.bytes();
   for (const WarpGroup& g : blk_.warpgroups) {
     auto clash = [&](const WgMma& m) {
-      for (Range r : {Descriptor(m.a).range(64), Descriptor(m.b).range(m.n)})
-        if (c.dst < r.hi && r.lo < c.dst + std::uint32_t(n)) return true;
-      return false;
+      const Range rb = Descriptor(m.b).range(m.n);
+      if (c.dst < rb.hi && rb.lo < c.dst + std::uint32_t(n)) return true;
+      if (m.a_regs) return false;
+      const Range ra = Descriptor(m.a).range(64);
+      return c.dst < ra.hi && ra.lo < c.dst + std::uint32_t(n);
     };
     bool bad = false;
     for (const WgMma& m : g.open) bad = bad || clash(m);
@@ -583,15 +590,20 @@ void land(const Bulk& c) {
   const TensorMap& m = c.map;
   const int eb = m.elem_bytes, row_bytes = m.box[0] * eb;
   const char* base = static_cast<const char*>(m.base);
-  for (int r = 0; r < m.box[1]; ++r)
-    for (int b = 0; b < row_bytes; ++b) {
-      const long long k = c.c0 + b / eb, row = c.c1 + r;
-      const bool in = k >= 0 && k < m.dims[0] && row >= 0 && row < m.dims[1];
-      const std::uint32_t at = c.dst + std::uint32_t(r * row_bytes + b);
-      const std::uint32_t phys = m.swizzle128 ? swizzle128(at) : at;
-      blk_.shared[phys] = in ? base[row * m.row_bytes + k * eb + b % eb] : char(0);
-      --blk_.in_flight[phys];
-    }
+  int r = 0;  // the box's rows, outer dimensions outermost
+  for (int i3 = 0; i3 < m.box[3]; ++i3)
+    for (int i2 = 0; i2 < m.box[2]; ++i2)
+      for (int i1 = 0; i1 < m.box[1]; ++i1, ++r)
+        for (int b = 0; b < row_bytes; ++b) {
+          const long long k = c.c0 + b / eb, row = c.c1 + i1, o2 = c.c2 + i2, o3 = c.c3 + i3;
+          const bool in = k >= 0 && k < m.dims[0] && row >= 0 && row < m.dims[1] && o2 >= 0 && o2 < m.dims[2] &&
+                          o3 >= 0 && o3 < m.dims[3];
+          const std::uint32_t at = c.dst + std::uint32_t(r * row_bytes + b);
+          const std::uint32_t phys = m.swizzle128 ? swizzle128(at) : at;
+          blk_.shared[phys] =
+              in ? base[row * m.row_bytes + o2 * m.outer_bytes[0] + o3 * m.outer_bytes[1] + k * eb + b % eb] : char(0);
+          --blk_.in_flight[phys];
+        }
   MBarrier& bar = mbar(c.bar, "cp.async.bulk.tensor", c.block);
   bar.tx -= n;
   complete_if_done(bar);
@@ -616,16 +628,20 @@ void wg_collective(const WgIn& in) {
   }
   for (int l = 0; l < 128; ++l) {
     const WgIn& o = g.in[l];
-    if (o.op != in.op || o.a != in.a || o.b != in.b || o.kind != in.kind || o.n != in.n || o.pending != in.pending) {
+    if (o.op != in.op || o.a != in.a || o.b != in.b || o.kind != in.kind || o.n != in.n || o.pending != in.pending ||
+        o.a_regs != in.a_regs) {
       record("warpgroup " + std::to_string(t / 128) + ": thread " + std::to_string(l) +
              " is at a different wgmma instruction (or operands) than thread " + std::to_string(t % 128));
       halt();
     }
   }
   if (in.op == WgOpKind::mma) {
-    WgMma m{in.a, in.b, in.kind, in.n, {}};
-    for (int l = 0; l < 128; ++l) m.d[l] = g.in[l].d;
-    g.open.push_back(m);
+    WgMma& m = g.open.emplace_back();
+    m.a = in.a, m.b = in.b, m.kind = in.kind, m.n = in.n, m.a_regs = in.a_regs;
+    for (int l = 0; l < 128; ++l) {
+      m.d[l] = g.in[l].d;
+      std::memcpy(m.areg[l], g.in[l].areg, sizeof m.areg[l]);
+    }
   } else if (in.op == WgOpKind::commit) {
     g.groups.push_back(std::move(g.open));
     g.open.clear();
@@ -635,12 +651,15 @@ void wg_collective(const WgIn& in) {
         // D (64 x n) += A (64 x k) B^T (n x k), both K-major behind their descriptors.
         const int k = m.kind == 2 ? 8 : 16, eb = m.kind == 2 ? 4 : 2;
         const Descriptor da(m.a), db(m.b);
-        for (const Descriptor& d : {da, db})
+        auto check = [&](const Descriptor& d) {
           if (!d.modeled || (d.start % 128) + std::uint32_t(k * eb) > 128) {
             record("wgmma: a descriptor the emulator does not model (only K-major, 128-byte swizzle, base offset 0, "
                    "the k step inside one 128-byte row)");
             halt();
           }
+        };
+        if (!m.a_regs) check(da);
+        check(db);
         auto value = [&](const Descriptor& d, int row, int kk) {
           const std::uint32_t at = d.at(row, kk * eb);
           check_shared(at, std::size_t(eb), "wgmma");
@@ -659,8 +678,19 @@ void wg_collective(const WgIn& in) {
           return m.kind == 1 ? double(float_from_f16_bits(h)) : double(float_from_bf16_bits(h));
         };
         static double A[64][16], B[256][16];
-        for (int r = 0; r < 64; ++r)
-          for (int kk = 0; kk < k; ++kk) A[r][kk] = value(da, r, kk);
+        if (m.a_regs) {  // thread l of warp w: rows 16 w + l / 4 (+ 8), columns 2 (l % 4) + {0, 1} (+ 8)
+          for (int l = 0; l < 128; ++l)
+            for (int j = 0; j < 4; ++j) {
+              const int r = 16 * (l / 32) + (l % 32) / 4 + (j % 2) * 8, c = 2 * (l % 4) + (j / 2) * 8;
+              for (int h = 0; h < 2; ++h) {
+                const auto bits = std::uint16_t(m.areg[l][j] >> (16 * h));
+                A[r][c + h] = m.kind == 1 ? double(float_from_f16_bits(bits)) : double(float_from_bf16_bits(bits));
+              }
+            }
+        } else {
+          for (int r = 0; r < 64; ++r)
+            for (int kk = 0; kk < k; ++kk) A[r][kk] = value(da, r, kk);
+        }
         for (int c = 0; c < m.n; ++c)
           for (int kk = 0; kk < k; ++kk) B[c][kk] = value(db, c, kk);
         for (int l = 0; l < 128; ++l) {
@@ -748,12 +778,14 @@ void mbar_wait(std::uint32_t bar, int parity) {
   }
 }
 
-void tma_load_2d_multicast(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar,
-                           std::uint16_t mask) {
+namespace {
+// A TMA copy of `one`'s box into every block of the cluster in `mask`, at the same offset,
+// completing on each one's barrier at the same offset.
+void issue_copy(const Bulk& one, std::uint16_t mask) {
   State& s = state();
-  const Bulk one{dst, *map, c0, c1, bar, 0};
-  if (dst % 128 != 0 || (map->swizzle128 && map->box[0] * map->elem_bytes != 128)) {
-    record("cp.async.bulk.tensor: destination " + std::to_string(dst) +
+  const TensorMap& map = one.map;
+  if (one.dst % 128 != 0 || (map.swizzle128 && map.box[0] * map.elem_bytes != 128)) {
+    record("cp.async.bulk.tensor: destination " + std::to_string(one.dst) +
            " not 128-byte aligned, or a 128-byte swizzle with rows of other than 128 bytes");
     halt();
   }
@@ -761,33 +793,49 @@ void tma_load_2d_multicast(std::uint32_t dst, const TensorMap* map, int c0, int 
     record("cp.async.bulk.tensor: cta mask " + std::to_string(mask) + " for a cluster of " + std::to_string(s.blocks.size()));
     halt();
   }
-  check_shared(dst, std::size_t(one.bytes()), "cp.async.bulk.tensor");
+  check_shared(one.dst, std::size_t(one.bytes()), "cp.async.bulk.tensor");
   ++s.events;
-  // The same box into every masked block, at the same offset, completing on each one's
-  // barrier at the same offset.
   for (int q = 0; q < int(s.blocks.size()); ++q) {
     if (!(mask >> q & 1)) continue;
     Bulk c = one;
     c.block = q;
     Block& dst_block = s.blocks[std::size_t(q)];
-    for (int i = 0; i < c.bytes(); ++i) ++dst_block.in_flight[dst + std::uint32_t(i)];
-    MBarrier& b = mbar(bar, "cp.async.bulk.tensor", q);
+    for (int i = 0; i < c.bytes(); ++i) ++dst_block.in_flight[c.dst + std::uint32_t(i)];
+    MBarrier& b = mbar(c.bar, "cp.async.bulk.tensor", q);
     if (s.timing == CopyTiming::at_issue) land(c);
     else b.copies.push_back(c);
   }
 }
+}  // namespace
 
+void tma_load_2d_multicast(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar,
+                           std::uint16_t mask) {
+  issue_copy(Bulk{dst, *map, c0, c1, bar, 0}, mask);
+}
 void tma_load_2d(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar) {
-  tma_load_2d_multicast(dst, map, c0, c1, bar, std::uint16_t(1u << me().block));
+  issue_copy(Bulk{dst, *map, c0, c1, bar, 0}, std::uint16_t(1u << me().block));
+}
+void tma_load_tensor(std::uint32_t dst, const TensorMap* map, int c0, int c1, int c2, int c3, std::uint32_t bar) {
+  issue_copy(Bulk{dst, *map, c0, c1, bar, 0, c2, c3}, std::uint16_t(1u << me().block));
 }
 
 void wgmma_m64(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int kind) {
-  if (n != 128 && n != 256) {
-    record("wgmma: n " + std::to_string(n) + " (the emulator models 128 and 256)");
+  if (n != 64 && n != 128 && n != 256) {
+    record("wgmma: n " + std::to_string(n) + " (the emulator models 64, 128 and 256)");
     halt();
   }
   WgIn in;
   in.op = WgOpKind::mma, in.a = desc_a, in.b = desc_b, in.kind = kind, in.n = n, in.d = d;
+  wg_collective(in);
+}
+void wgmma_m64_rs(float* d, int n, const unsigned (&a)[4], std::uint64_t desc_b, int kind) {
+  if ((n != 64 && n != 128 && n != 256) || kind == 2) {
+    record("wgmma: n " + std::to_string(n) + " with A in registers (the emulator models 64, 128 and 256, 16-bit types)");
+    halt();
+  }
+  WgIn in;
+  in.op = WgOpKind::mma, in.b = desc_b, in.kind = kind, in.n = n, in.d = d, in.a_regs = true;
+  std::memcpy(in.areg, a, sizeof in.areg);
   wg_collective(in);
 }
 void wgmma_commit() {

@@ -45,6 +45,7 @@
 #define __forceinline__ inline
 #define TG_NOINLINE [[gnu::noinline]]
 #define __launch_bounds__(...)
+#define __maxnreg__(...)
 // Shared arrays declared in a kernel are its statics: one copy for all the threads of the
 // (one running) block. Dynamic shared memory is the emulator's buffer.
 #define __shared__ static
@@ -109,12 +110,15 @@ void set_copy_timing(CopyTiming timing);
 //     writes (a missing barrier wait), a TMA copy landing on bytes an unfinished wgmma reads
 //     (a stage refilled too early), a block that ends with groups or copies outstanding, a
 //     copy or arrival reaching a block of the cluster that has exited.
+//   Up to 4 dimensions: dims[2], dims[3] (1 for a matrix) step by outer_bytes[0], [1]; a
+//   box of box[2] x box[3] matrices lands as their rows one after another.
 struct TensorMap {
   const void* base = nullptr;
   int elem_bytes = 2;
-  long long dims[2] = {};  // elements per row (k), rows
+  long long dims[4] = {0, 0, 1, 1};  // elements per row (k), rows, then the outer dimensions
   long long row_bytes = 0;
-  int box[2] = {};         // elements along a row, rows
+  long long outer_bytes[2] = {};     // the strides of dims[2] and dims[3]
+  int box[4] = {0, 0, 1, 1};         // elements along a row, rows, outer
   bool swizzle128 = true;
 };
 std::uint32_t shared_address(const void* p);  // a dynamic shared memory pointer's offset
@@ -128,9 +132,16 @@ void mbar_arrive_remote(std::uint32_t bar, unsigned rank);  // on block `rank`'s
 // one's barrier at `bar`.
 void tma_load_2d_multicast(std::uint32_t dst, const TensorMap* map, int c0, int c1, std::uint32_t bar,
                            std::uint16_t mask);
-// wgmma m64nNk16 / k8 with n = 128 or 256 columns (n / 2 accumulators per thread); kind:
-// 0 bf16, 1 f16 (k16), 2 tf32 (k8).
+// The box at (c0, c1, c2, c3) of a map of up to 4 dimensions.
+void tma_load_tensor(std::uint32_t dst, const TensorMap* map, int c0, int c1, int c2, int c3, std::uint32_t bar);
+// wgmma m64nNk16 / k8 with n = 64, 128 or 256 columns (n / 2 accumulators per thread);
+// kind: 0 bf16, 1 f16 (k16), 2 tf32 (k8).
 void wgmma_m64(float* d, int n, std::uint64_t desc_a, std::uint64_t desc_b, int kind);
+// The same with A (64 x 16, bf16 / f16) in registers, read at issue: each thread's four
+// 32-bit registers hold A's fragment as mma.m16n8k16's does for the 16 rows of its warp
+// (warp w rows 16 w..: a0 row l / 4, columns 2 (l % 4) + {0, 1}; a1 8 rows down; a2, a3
+// the same 8 columns on).
+void wgmma_m64_rs(float* d, int n, const unsigned (&a)[4], std::uint64_t desc_b, int kind);
 void wgmma_commit();
 void wgmma_wait(int pending);
 
@@ -274,6 +285,17 @@ inline void tma_load(std::uint32_t dst, const simt::TensorMap* map, int k0, int 
 inline void tma_load_multicast(std::uint32_t dst, const simt::TensorMap* map, int k0, int row0, std::uint32_t bar,
                                std::uint16_t mask) {
   simt::tma_load_2d_multicast(dst, map, k0, row0, bar, mask);
+}
+inline void tma_load_4d(std::uint32_t dst, const simt::TensorMap* map, int c0, int c1, int c2, int c3, std::uint32_t bar) {
+  simt::tma_load_tensor(dst, map, c0, c1, c2, c3, bar);
+}
+template <int kKind, int kN>
+void wgmma_rs(float (&d)[kN / 2], const unsigned (&a)[4], std::uint64_t desc_b) {
+  simt::wgmma_m64_rs(d, kN, a, desc_b, kKind);
+}
+template <int kKind>
+void wgmma_ss64(float (&d)[32], std::uint64_t desc_a, std::uint64_t desc_b) {
+  simt::wgmma_m64(d, 64, desc_a, desc_b, kKind);
 }
 inline unsigned cta_rank() { return simt::cluster_rank(); }
 inline void cluster_barrier() { simt::cluster_sync(); }
