@@ -223,6 +223,75 @@ void run_backward(const a16::Bwd16& f, float* dd) {
     run(a16::bwd_q_grid(f), a16::kThreads, a16::smem_bwd_q<kD>(), [&] { a16::attention_bwd_q_16<kD, kF16>(f); });
 }
 
+// One random forward case: the shape (batch and heads drawn, the rest given), Q, K, V
+// rounded to the 16-bit type, a mask (Sq, Sk) per batch broadcast over heads (a tenth
+// -inf, row 0 all -inf) when `masked`, the double reference's O and lse, and poisoned
+// outputs with the kernels' arguments over them.
+struct Case16 {
+  AttentionDims d;
+  bool f16, causal, bshd, masked;
+  float scale;
+  Tensor16 q, k, v;
+  index_t msb;
+  std::vector<u16> mask_bits;
+  std::vector<double> mask_values, o_ref, lse_ref;
+  AttentionForwardArgs<double> ra;
+  std::vector<u16> o;
+  std::vector<float> lse;
+  a16::Fwd16 f;
+
+  static AttentionDims draw(testing::Rng& rng, index_t sq, index_t sk, index_t head_dim) {
+    AttentionDims d;
+    d.batch = rng.integer(1, 2);
+    d.kv_heads = rng.integer(1, 2);
+    d.heads = d.kv_heads * rng.integer(1, 2);
+    d.seq_q = sq, d.seq_k = sk, d.head_dim = head_dim;
+    return d;
+  }
+  Case16(testing::Rng& rng, const AttentionDims& dims, bool is_f16, bool is_causal, bool is_bshd, bool is_masked)
+      : d(dims), f16(is_f16), causal(is_causal), bshd(is_bshd), masked(is_masked),
+        scale(float(1 / std::sqrt(double(dims.head_dim)))),
+        q(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd, f16),
+        k(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd, f16),
+        v(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd, f16),
+        msb(d.seq_q * d.seq_k) {
+    mask_bits.resize(std::size_t(d.batch * msb)), mask_values.resize(mask_bits.size());
+    for (std::size_t i = 0; i < mask_bits.size(); ++i) {
+      const bool hide = rng.integer(0, 9) == 0 || index_t(i) % msb < d.seq_k;
+      const float m = hide ? -kInf : float(rng.uniform(-2, 2));
+      mask_bits[i] = f16 ? f16_bits_from_float(m) : bf16_bits_from_float(m);
+      mask_values[i] = f16 ? float_from_f16_bits(mask_bits[i]) : float_from_bf16_bits(mask_bits[i]);
+    }
+    o_ref.resize(q.values.size()), lse_ref.resize(std::size_t(d.batch * d.heads * d.seq_q));
+    ra.dims = d, ra.scale = scale, ra.causal = causal;
+    ra.q = q.view<const double>(q.values.data()), ra.k = k.view<const double>(k.values.data());
+    ra.v = v.view<const double>(v.values.data());
+    if (masked) ra.mask = {mask_values.data(), msb, 0, d.seq_k, 1};
+    ra.o = q.view<double>(o_ref.data()), ra.lse = lse_ref.data();
+    attention_forward_ref<double>(ra);
+    o.assign(q.bits.size(), 0x7fc0);
+    lse.assign(lse_ref.size(), std::nanf(""));
+    f = a16::Fwd16{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
+                   causal, q.view<const u16>(q.bits.data()), k.view<const u16>(k.bits.data()),
+                   v.view<const u16>(v.bits.data()), {}, q.view<u16>(o.data()), lse.data()};
+    if (masked) f.mask = {mask_bits.data(), msb, 0, d.seq_k, 1};
+  }
+  Case16(const Case16&) = delete;
+  std::string what() const {
+    std::ostringstream w;
+    w << (f16 ? "f16 " : "bf16 ") << "B" << d.batch << " H" << d.heads << "/" << d.kv_heads << " Sq" << d.seq_q << " Sk"
+      << d.seq_k << " D" << d.head_dim << (causal ? " causal" : "") << (masked ? " mask" : "") << (bshd ? " bshd" : " bhsd");
+    return w.str();
+  }
+  // O and lse (as the kernels left them) against the reference; O's relative norm error.
+  double check_forward() const {
+    const std::vector<double> got = q.decoded(o);
+    EXPECT_TRUE(testing::rel_close(got, o_ref, 1e-2)) << "O";
+    EXPECT_TRUE(testing::rel_close(std::vector<double>(lse.begin(), lse.end()), lse_ref, 1e-5)) << "lse";
+    return testing::relative_error(got, o_ref);
+  }
+};
+
 // Random shapes as the GPU test draws them (smaller: the emulator runs a thread at a
 // time): odd lengths, grouped heads, both layouts, causal rows that see nothing, Sk == 0,
 // both compiled head dims and zero-padded ones, a mask broadcast over heads with -inf
@@ -236,55 +305,23 @@ TEST(SimtAttention, SixteenBitKernelsMatchTheReferenceOnTheirRoundedInputs) {
   const simt::Stats start = simt::stats();
   for (int rep = 0; rep < 24; ++rep) {
     const bool f16 = rep >= 12;
-    AttentionDims d;
-    d.batch = rng.integer(1, 2);
-    d.kv_heads = rng.integer(1, 2);
-    d.heads = d.kv_heads * rng.integer(1, 2);
-    d.seq_q = seqs[rng.integer(1, 5)], d.seq_k = seqs[rng.integer(rep % 12 == 5 ? 0 : 1, 5)];
-    d.head_dim = dims[rep % 6];
-    const bool causal = rep % 4 >= 2, bshd = rng.coin(), masked = rep % 3 == 1;
-    std::ostringstream what;
-    what << (f16 ? "f16 " : "bf16 ") << "B" << d.batch << " H" << d.heads << "/" << d.kv_heads << " Sq" << d.seq_q << " Sk" << d.seq_k << " D"
-         << d.head_dim << (causal ? " causal" : "") << (masked ? " mask" : "") << (bshd ? " bshd" : " bhsd");
-    SCOPED_TRACE(what.str());
-    const Tensor16 q(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd, f16),
-        k(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd, f16), v(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd, f16),
-        g(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd, f16);
-    // The mask: (Sq, Sk) per batch, broadcast over heads; a tenth -inf, row 0 all -inf.
-    const index_t msb = d.seq_q * d.seq_k;
-    std::vector<u16> mask_bits(std::size_t(d.batch * msb));
-    std::vector<double> mask_values(mask_bits.size());
-    for (std::size_t i = 0; i < mask_bits.size(); ++i) {
-      const bool hide = rng.integer(0, 9) == 0 || index_t(i) % msb < d.seq_k;
-      const float m = hide ? -kInf : float(rng.uniform(-2, 2));
-      mask_bits[i] = f16 ? f16_bits_from_float(m) : bf16_bits_from_float(m);
-      mask_values[i] = f16 ? float_from_f16_bits(mask_bits[i]) : float_from_bf16_bits(mask_bits[i]);
-    }
-    const float scale = float(1 / std::sqrt(double(d.head_dim)));
-
-    // The reference in double on the decoded values, forward and backward.
-    std::vector<double> o_ref(q.values.size()), lse_ref(std::size_t(d.batch * d.heads * d.seq_q));
-    AttentionForwardArgs<double> ra;
-    ra.dims = d, ra.scale = scale, ra.causal = causal;
-    ra.q = q.view<const double>(q.values.data()), ra.k = k.view<const double>(k.values.data());
-    ra.v = v.view<const double>(v.values.data());
-    if (masked) ra.mask = {mask_values.data(), msb, 0, d.seq_k, 1};
-    ra.o = q.view<double>(o_ref.data()), ra.lse = lse_ref.data();
-    attention_forward_ref<double>(ra);
-
-    // The kernels' forward, outputs poisoned.
-    std::vector<u16> o(q.bits.size(), 0x7fc0);
-    std::vector<float> lse(lse_ref.size(), std::nanf(""));
-    a16::Fwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
-                   causal, q.view<const u16>(q.bits.data()), k.view<const u16>(k.bits.data()),
-                   v.view<const u16>(v.bits.data()), {}, q.view<u16>(o.data()), lse.data()};
-    if (masked) f.mask = {mask_bits.data(), msb, 0, d.seq_k, 1};
+    const AttentionDims shape = Case16::draw(rng, seqs[rng.integer(1, 5)], seqs[rng.integer(rep % 12 == 5 ? 0 : 1, 5)],
+                                             dims[rep % 6]);
+    Case16 cs(rng, shape, f16, rep % 4 >= 2, rng.coin(), rep % 3 == 1);
+    SCOPED_TRACE(cs.what());
+    // (The names the backward below uses.)
+    const AttentionDims& d = cs.d;
+    const Tensor16 &q = cs.q, &k = cs.k, &v = cs.v, g(rng, d.batch, d.heads, d.seq_q, d.head_dim, cs.bshd, f16);
+    const float scale = cs.scale;
+    const bool causal = cs.causal;
+    const AttentionForwardArgs<double>& ra = cs.ra;
+    const std::vector<double>&o_ref = cs.o_ref, &lse_ref = cs.lse_ref;
+    const a16::Fwd16& f = cs.f;
+    std::vector<u16>& o = cs.o;
+    std::vector<float>& lse = cs.lse;
     if (d.head_dim <= 64) f16 ? run_forward<64, true>(f) : run_forward<64, false>(f);
     else f16 ? run_forward<128, true>(f) : run_forward<128, false>(f);
-    const std::vector<double> o_got = q.decoded(o);
-    EXPECT_TRUE(testing::rel_close(o_got, o_ref, 1e-2)) << "O";
-    EXPECT_TRUE(testing::rel_close(std::vector<double>(lse.begin(), lse.end()), lse_ref, 1e-5)) << "lse";
-    worst = std::max(worst, testing::relative_error(o_got, o_ref));
+    worst = std::max(worst, cs.check_forward());
 
     // The backward from the kernels' O and lse against the reference's from its own; dO
     // is g's values.
@@ -377,52 +414,15 @@ TEST(SimtAttention, HopperForwardMatchesTheReference) {
   for (int rep = 0; rep < 16; ++rep) {
     const bool f16 = rep >= 8;
     simt::set_copy_timing(rep % 2 ? simt::CopyTiming::at_issue : simt::CopyTiming::at_wait);
-    AttentionDims d;
-    d.batch = rng.integer(1, 2);
-    d.kv_heads = rng.integer(1, 2);
-    d.heads = d.kv_heads * rng.integer(1, 2);
-    d.seq_q = seqs[rng.integer(1, 5)], d.seq_k = keys[rep % 4 == 1 ? 5 : rng.integer(rep % 8 == 5 ? 0 : 1, 5)];
-    d.head_dim = dims[rep % 6];
-    const bool causal = rep % 4 >= 2, bshd = rng.coin(), masked = rep % 3 == 1;
-    std::ostringstream what;
-    what << (f16 ? "f16 " : "bf16 ") << "B" << d.batch << " H" << d.heads << "/" << d.kv_heads << " Sq" << d.seq_q << " Sk"
-         << d.seq_k << " D" << d.head_dim << (causal ? " causal" : "") << (masked ? " mask" : "") << (bshd ? " bshd" : " bhsd");
-    SCOPED_TRACE(what.str());
-    const Tensor16 q(rng, d.batch, d.heads, d.seq_q, d.head_dim, bshd, f16),
-        k(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd, f16), v(rng, d.batch, d.kv_heads, d.seq_k, d.head_dim, bshd, f16);
-    const index_t msb = d.seq_q * d.seq_k;
-    std::vector<u16> mask_bits(std::size_t(d.batch * msb));
-    std::vector<double> mask_values(mask_bits.size());
-    for (std::size_t i = 0; i < mask_bits.size(); ++i) {
-      const bool hide = rng.integer(0, 9) == 0 || index_t(i) % msb < d.seq_k;
-      const float mv = hide ? -kInf : float(rng.uniform(-2, 2));
-      mask_bits[i] = f16 ? f16_bits_from_float(mv) : bf16_bits_from_float(mv);
-      mask_values[i] = f16 ? float_from_f16_bits(mask_bits[i]) : float_from_bf16_bits(mask_bits[i]);
-    }
-    const float scale = float(1 / std::sqrt(double(d.head_dim)));
-    std::vector<double> o_ref(q.values.size()), lse_ref(std::size_t(d.batch * d.heads * d.seq_q));
-    AttentionForwardArgs<double> ra;
-    ra.dims = d, ra.scale = scale, ra.causal = causal;
-    ra.q = q.view<const double>(q.values.data()), ra.k = k.view<const double>(k.values.data());
-    ra.v = v.view<const double>(v.values.data());
-    if (masked) ra.mask = {mask_values.data(), msb, 0, d.seq_k, 1};
-    ra.o = q.view<double>(o_ref.data()), ra.lse = lse_ref.data();
-    attention_forward_ref<double>(ra);
-
-    std::vector<u16> o(q.bits.size(), 0x7fc0);
-    std::vector<float> lse(lse_ref.size(), std::nanf(""));
-    a16::Fwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), scale,
-                 causal, q.view<const u16>(q.bits.data()), k.view<const u16>(k.bits.data()),
-                 v.view<const u16>(v.bits.data()), {}, q.view<u16>(o.data()), lse.data()};
-    if (masked) f.mask = {mask_bits.data(), msb, 0, d.seq_k, 1};
+    const AttentionDims d = Case16::draw(rng, seqs[rng.integer(1, 5)],
+                                         keys[rep % 4 == 1 ? 5 : rng.integer(rep % 8 == 5 ? 0 : 1, 5)], dims[rep % 6]);
+    Case16 cs(rng, d, f16, rep % 4 >= 2, rng.coin(), rep % 3 == 1);
+    SCOPED_TRACE(cs.what());
     if (d.seq_q > 0) {
-      if (d.head_dim <= 64) f16 ? run_forward_wgmma<64, true>(f) : run_forward_wgmma<64, false>(f);
-      else f16 ? run_forward_wgmma<128, true>(f) : run_forward_wgmma<128, false>(f);
+      if (d.head_dim <= 64) f16 ? run_forward_wgmma<64, true>(cs.f) : run_forward_wgmma<64, false>(cs.f);
+      else f16 ? run_forward_wgmma<128, true>(cs.f) : run_forward_wgmma<128, false>(cs.f);
     }
-    const std::vector<double> o_got = q.decoded(o);
-    EXPECT_TRUE(testing::rel_close(o_got, o_ref, 1e-2)) << "O";
-    EXPECT_TRUE(testing::rel_close(std::vector<double>(lse.begin(), lse.end()), lse_ref, 1e-5)) << "lse";
-    worst = std::max(worst, testing::relative_error(o_got, o_ref));
+    worst = std::max(worst, cs.check_forward());
   }
   simt::set_copy_timing(simt::CopyTiming::at_wait);
   std::printf("emulated Hopper attention forward: worst relative norm error %.2e (bound 1e-2)\n", worst);
