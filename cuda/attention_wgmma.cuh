@@ -96,83 +96,35 @@ __device__ __forceinline__ void tma_load_4d(std::uint32_t dst, const CUtensorMap
 }
 
 // D (64 x 64, FP32) += A B^T over one k16 step, both K-major behind their descriptors.
-#define TG_WGMMA_SS_N64(TYPE)                                                            \
-  asm volatile(                                                                          \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %34, 0;\n"                                       \
-      "wgmma.mma_async.sync.aligned." TYPE " {"                                          \
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31 "  \
-      "}, %32, %33, p, 1, 1, 0, 0;\n}\n"                                                 \
-      :                                                                                  \
-      "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),            \
-      "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),          \
-      "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),      \
-      "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),      \
-      "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),      \
-      "+f"(d[30]), "+f"(d[31])                                                           \
-      : "l"(desc_a), "l"(desc_b), "n"(1))                                                
-
 template <int kKind>
 __device__ __forceinline__ void wgmma_ss64(float (&d)[32], std::uint64_t desc_a, std::uint64_t desc_b) {
-  if constexpr (kKind == kF16) TG_WGMMA_SS_N64("m64n64k16.f32.f16.f16");
-  else TG_WGMMA_SS_N64("m64n64k16.f32.bf16.bf16");
+  if constexpr (kKind == kF16) TG_WGMMA_SS("m64n64k16.f32.f16.f16", ", 0, 0", TG_WG_R32, "%32", "%33", "%34", TG_WG_D32(d));
+  else TG_WGMMA_SS("m64n64k16.f32.bf16.bf16", ", 0, 0", TG_WG_R32, "%32", "%33", "%34", TG_WG_D32(d));
 }
-#undef TG_WGMMA_SS_N64
 
 // D (64 x N, FP32) += A B^T over one k16 step, A (64 x 16) in registers (the fragment of
 // mma.m16n8k16 per warp), B K-major behind its descriptor; scale-d 1, B not transposed.
-#define TG_WGMMA_RS_N128(TYPE)                                                            \
-  asm volatile(                                                                           \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %69, 0;\n"                                        \
-      "wgmma.mma_async.sync.aligned." TYPE " {"                                           \
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "            \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, "  \
-      "%32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "  \
-      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63 "   \
-      "}, {%64, %65, %66, %67}, %68, p, 1, 1, 0;\n}\n"                                    \
-      :                                                                                   \
-      "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),             \
-      "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),           \
-      "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),       \
-      "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),       \
-      "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),       \
-      "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),       \
-      "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),       \
-      "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]),       \
-      "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]),       \
-      "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]),       \
-      "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])                                  \
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(1))                  
-
-#define TG_WGMMA_RS_N64(TYPE)                                                            \
-  asm volatile(                                                                          \
-      "{\n.reg .pred p;\nsetp.ne.b32 p, %37, 0;\n"                                       \
-      "wgmma.mma_async.sync.aligned." TYPE " {"                                          \
-      "%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, "           \
-      "%16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31 "  \
-      "}, {%32, %33, %34, %35}, %36, p, 1, 1, 0;\n}\n"                                   \
-      :                                                                                  \
-      "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]),            \
-      "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]),          \
-      "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]),      \
-      "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]),      \
-      "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]),      \
-      "+f"(d[30]), "+f"(d[31])                                                           \
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(1))                 
+// AREGS, DB, PRED: the operand numbers after the accumulators.
+#define TG_WGMMA_RS(TYPE, REGS, AREGS, DB, PRED, OUTS)                                                     \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, " PRED ", 0;\n"                                          \
+               "wgmma.mma_async.sync.aligned." TYPE " {" REGS " }, {" AREGS "}, " DB ", p, 1, 1, 0;\n}\n"  \
+               : OUTS                                                                                      \
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(desc_b), "n"(1))
 
 template <int kKind, int kN>
 __device__ __forceinline__ void wgmma_rs(float (&d)[kN / 2], const unsigned (&a)[4], std::uint64_t desc_b) {
   static_assert(kN == 64 || kN == 128, "the head dims compiled");
   if constexpr (kN == 128) {
-    if constexpr (kKind == kF16) TG_WGMMA_RS_N128("m64n128k16.f32.f16.f16");
-    else TG_WGMMA_RS_N128("m64n128k16.f32.bf16.bf16");
+    if constexpr (kKind == kF16)
+      TG_WGMMA_RS("m64n128k16.f32.f16.f16", TG_WG_R64, "%64, %65, %66, %67", "%68", "%69", TG_WG_D64(d));
+    else TG_WGMMA_RS("m64n128k16.f32.bf16.bf16", TG_WG_R64, "%64, %65, %66, %67", "%68", "%69", TG_WG_D64(d));
   } else {
-    if constexpr (kKind == kF16) TG_WGMMA_RS_N64("m64n64k16.f32.f16.f16");
-    else TG_WGMMA_RS_N64("m64n64k16.f32.bf16.bf16");
+    if constexpr (kKind == kF16)
+      TG_WGMMA_RS("m64n64k16.f32.f16.f16", TG_WG_R32, "%32, %33, %34, %35", "%36", "%37", TG_WG_D32(d));
+    else TG_WGMMA_RS("m64n64k16.f32.bf16.bf16", TG_WG_R32, "%32, %33, %34, %35", "%36", "%37", TG_WG_D32(d));
   }
 }
-#undef TG_WGMMA_RS_N128
-#undef TG_WGMMA_RS_N64
+#undef TG_WGMMA_RS
 
 #endif
 
