@@ -216,8 +216,8 @@ __global__ void __maxnreg__(224)
     const std::uint32_t k_at = stages_at + s * attn_stage_bytes<kD>(), v_at = k_at + attn_k_bytes<kD>();
     barrier_wait(full_at + 8 * s, (t / kAttnStages) & 1);
     // The stage's 128 keys in two halves of 64 (S as 64 x 64: 32 accumulators next to O's
-    // kD / 2, where 64 x 128 spilled under the 168 registers a 384-thread block gets); the
-    // online softmax takes each half as a tile of its own.
+    // kD / 2; S of 64 x 128 spilled, cuda/NOTES.md); the online softmax takes each half as
+    // a tile of its own.
 #pragma unroll 1
     for (int half = 0; half < 2; ++half) {
       const int j0 = kAttnKeys * t + 64 * half;
