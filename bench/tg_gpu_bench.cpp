@@ -510,53 +510,87 @@ int main(int argc, char** argv) {
   }
   flush();
   {
-    const bool hopper = tg::cuda::half_gemm_wgmma_available();
-    std::printf("\n%-34s %10s %14s %14s %14s\n", "attention (B 4, H 16, bf16)", "forward", "fwd wgmma", "backward",
-                "bwd atomic dQ");
+    // The mma.sync forward, then both backward paths from its O and lse, a shape at a time
+    // (flushed after each: a fault in the newer kernels costs only the rows after it), then
+    // the Hopper forward on the same shapes last.
+    std::printf("\n%-34s %10s %14s %14s\n", "attention (B 4, H 16, bf16)", "forward", "backward", "bwd atomic dQ");
     const index_t B = 4, H = 16;
     auto* qa = reinterpret_cast<tg::bfloat16*>(a);
     auto* vb = reinterpret_cast<tg::bfloat16*>(b);
     auto* oc = reinterpret_cast<tg::bfloat16*>(c);
+    struct Shape {
+      index_t S, D;
+      bool causal;
+    };
+    std::vector<Shape> shapes;
     for (index_t S : {index_t(1024), index_t(4096)})
       for (index_t D : {index_t(64), index_t(128)})
-        for (bool causal : {false, true}) {
-          const index_t head = S * D;  // 2^25 bf16 values per tensor at most: q and k fill a's 8192^2
-          tg::AttentionForwardArgs<tg::bfloat16> fa;
-          fa.dims = {B, H, H, S, S, D};
-          fa.scale = 1.0f / std::sqrt(float(D));
-          fa.causal = causal;
-          fa.q = {qa, H * head, head, D, 1}, fa.k = {qa + B * H * head, H * head, head, D, 1};
-          fa.v = {vb, H * head, head, D, 1}, fa.o = {oc, H * head, head, D, 1};
-          float* lse = c + B * H * head;  // past O's bytes
-          const double ms = median_ms(
-              [&] { tg::cuda::attention_forward_bf16(fa, lse, tg::cuda::AttentionForwardPath::mma_sync); }, 10);
-          // The Hopper kernel on the same inputs (it writes the same O and lse, which the
-          // backward below then reads).
-          const double ms_wgmma =
-              hopper ? median_ms([&] { tg::cuda::attention_forward_bf16(fa, lse, tg::cuda::AttentionForwardPath::wgmma); }, 10)
-                     : 0.0;
-          // The backward from this forward's O and lse; dO, dQ, dK, dV in b and c past O.
-          tg::AttentionBackwardArgs<tg::bfloat16> ba;
-          ba.dims = fa.dims, ba.scale = fa.scale, ba.causal = causal, ba.q = fa.q, ba.k = fa.k, ba.v = fa.v;
-          ba.o = {oc, H * head, head, D, 1}, ba.d_o = {vb + B * H * head, H * head, head, D, 1};
-          auto* grads = reinterpret_cast<tg::bfloat16*>(c + 2 * B * H * head);  // past O and lse
-          ba.dq = {grads, H * head, head, D, 1}, ba.dk = {grads + B * H * head, H * head, head, D, 1};
-          ba.dv = {grads + 2 * B * H * head, H * head, head, D, 1};
-          const double back = median_ms([&] { tg::cuda::attention_backward_bf16(ba, lse); }, 5);
-          const double back_atomic = median_ms(
-              [&] { tg::cuda::attention_backward_bf16(ba, lse, tg::cuda::AttentionBackwardPath::atomic_dq); }, 5);
-          const double flop = 4.0 * double(B * H) * double(S) * double(S) * double(D) / (causal ? 2 : 1);
-          const std::string shape = std::to_string(B) + "x" + std::to_string(H) + "x" + std::to_string(S) + "x" +
-                                    std::to_string(D) + (causal ? "/causal" : "");
-          std::printf("%-34s %7.1f TF/s %11.1f TF/s %11.1f TF/s %11.1f TF/s\n", shape.c_str(), flop / ms / 1e9,
-                      ms_wgmma > 0 ? flop / ms_wgmma / 1e9 : 0.0, 2.5 * flop / back / 1e9, 2.5 * flop / back_atomic / 1e9);
-          const char* names[] = {"attention_fwd", "attention_bwd", "attention_bwd_atomic_dq", "attention_fwd_wgmma"};
-          const double times[] = {ms, back, back_atomic, ms_wgmma}, flops[] = {flop, 2.5 * flop, 2.5 * flop, flop};
-          for (int dir = 0; dir < (ms_wgmma > 0 ? 4 : 3); ++dir)
-            json += std::string(",\n {\"name\": \"") + names[dir] + "/tilegrad-bf16/" + shape +
-                    "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(times[dir]) +
-                    ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(flops[dir] / times[dir] * 1e3) + "}";
-        }
+        for (bool causal : {false, true}) shapes.push_back({S, D, causal});
+    auto forward_args = [&](const Shape& sh) {
+      const index_t head = sh.S * sh.D;  // 2^25 bf16 values per tensor at most: q and k fill a's 8192^2
+      tg::AttentionForwardArgs<tg::bfloat16> fa;
+      fa.dims = {B, H, H, sh.S, sh.S, sh.D};
+      fa.scale = 1.0f / std::sqrt(float(sh.D));
+      fa.causal = sh.causal;
+      fa.q = {qa, H * head, head, sh.D, 1}, fa.k = {qa + B * H * head, H * head, head, sh.D, 1};
+      fa.v = {vb, H * head, head, sh.D, 1}, fa.o = {oc, H * head, head, sh.D, 1};
+      return fa;
+    };
+    auto name_of = [&](const Shape& sh) {
+      return std::to_string(B) + "x" + std::to_string(H) + "x" + std::to_string(sh.S) + "x" + std::to_string(sh.D) +
+             (sh.causal ? "/causal" : "");
+    };
+    auto flop_of = [&](const Shape& sh) {
+      return 4.0 * double(B * H) * double(sh.S) * double(sh.S) * double(sh.D) / (sh.causal ? 2 : 1);
+    };
+    auto add_row = [&](const char* kind, const std::string& shape, double ms, double flop) {
+      json += std::string(",\n {\"name\": \"") + kind + "/tilegrad-bf16/" + shape +
+              "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(ms) +
+              ", \"time_unit\": \"ms\", \"FLOPS\": " + std::to_string(flop / ms * 1e3) + "}";
+    };
+    for (const Shape& sh : shapes) {
+      const tg::AttentionForwardArgs<tg::bfloat16> fa = forward_args(sh);
+      const index_t head = sh.S * sh.D;
+      float* lse = c + B * H * head;  // past O's bytes
+      const double ms = median_ms(
+          [&] { tg::cuda::attention_forward_bf16(fa, lse, tg::cuda::AttentionForwardPath::mma_sync); }, 10);
+      // The backward from this forward's O and lse; dO, dQ, dK, dV in b and c past O.
+      tg::AttentionBackwardArgs<tg::bfloat16> ba;
+      ba.dims = fa.dims, ba.scale = fa.scale, ba.causal = sh.causal, ba.q = fa.q, ba.k = fa.k, ba.v = fa.v;
+      ba.o = {oc, H * head, head, sh.D, 1}, ba.d_o = {vb + B * H * head, H * head, head, sh.D, 1};
+      auto* grads = reinterpret_cast<tg::bfloat16*>(c + 2 * B * H * head);  // past O and lse
+      ba.dq = {grads, H * head, head, sh.D, 1}, ba.dk = {grads + B * H * head, H * head, head, sh.D, 1};
+      ba.dv = {grads + 2 * B * H * head, H * head, head, sh.D, 1};
+      const double back = median_ms([&] { tg::cuda::attention_backward_bf16(ba, lse); }, 5);
+      const double flop = flop_of(sh);
+      const std::string shape = name_of(sh);
+      add_row("attention_fwd", shape, ms, flop);
+      add_row("attention_bwd", shape, back, 2.5 * flop);
+      flush();
+      const double back_atomic = median_ms(
+          [&] { tg::cuda::attention_backward_bf16(ba, lse, tg::cuda::AttentionBackwardPath::atomic_dq); }, 5);
+      add_row("attention_bwd_atomic_dq", shape, back_atomic, 2.5 * flop);
+      flush();
+      std::printf("%-34s %7.1f TF/s %11.1f TF/s %11.1f TF/s\n", shape.c_str(), flop / ms / 1e9, 2.5 * flop / back / 1e9,
+                  2.5 * flop / back_atomic / 1e9);
+    }
+    if (tg::cuda::half_gemm_wgmma_available()) {
+      std::printf("\n%-34s %10s %14s\n", "attention fwd on wgmma (bf16)", "forward", "vs mma.sync");
+      for (const Shape& sh : shapes) {
+        const tg::AttentionForwardArgs<tg::bfloat16> fa = forward_args(sh);
+        float* lse = c + B * H * sh.S * sh.D;
+        const double ms = median_ms(
+            [&] { tg::cuda::attention_forward_bf16(fa, lse, tg::cuda::AttentionForwardPath::wgmma); }, 10);
+        const double mma = median_ms(
+            [&] { tg::cuda::attention_forward_bf16(fa, lse, tg::cuda::AttentionForwardPath::mma_sync); }, 10);
+        const double flop = flop_of(sh);
+        add_row("attention_fwd_wgmma", name_of(sh), ms, flop);
+        flush();
+        std::printf("%-34s %7.1f TF/s %11.2fx\n", name_of(sh).c_str(), flop / ms / 1e9, mma / ms);
+      }
+    } else {
+      std::printf("\nattention fwd on wgmma: not available on this device (needs compute capability 9.0)\n");
+    }
   }
   flush();
   cudaFree(targets);
