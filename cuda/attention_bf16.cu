@@ -49,7 +49,7 @@ void launch_bwd(const Bwd16& f) {
       TG_CUDA_LAUNCHED();
     }
     if (f.Sq > 0) {
-      attention_bwd_dq_16<kF16><<<bwd_dq_blocks(f), kDqThreads, 0, detail::stream()>>>(f);
+      attention_bwd_dq_16<kF16><<<bwd_dot_blocks(i64(f.B) * f.H * f.Sq), kDotThreads, 0, detail::stream()>>>(f);
       TG_CUDA_LAUNCHED();
     }
     return;

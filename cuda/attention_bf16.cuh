@@ -28,7 +28,6 @@
 // is device code written against cuda/mma.cuh and CUDA's built-ins only.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <limits>
 
@@ -192,6 +191,46 @@ constexpr int smem_fwd() {
   return 2 * (kFwdRows + 4 * kKeys) * (kD + 8);  // Q; K and V, two buffers each
 }
 
+// One key tile's step of the online softmax on a warp's score accumulators in the mma
+// layout: at(n, e) is row g (e < 2) or g + 8 (rows `row`), key j0 + 8 n + 2 t + (e & 1),
+// for kN8 groups of 8 keys. The scores become log2 units (times sl) with the additive mask,
+// -inf where hidden (past Sk, bottom-right causal); the rows' running maxima m move
+// (across the quad that shares a row) and their sums l are rescaled. Returns the maximum
+// P = 2^(s - use) subtracts per row and, in keep, the rescale of the old terms, which the
+// caller applies to its O accumulators. Both 16-bit forwards (this file's and
+// cuda/attention_wgmma.cuh's) take their softmax from here.
+struct SoftmaxStep {
+  float use[2], keep[2];
+};
+template <bool kF16, int kN8, class At>
+__device__ __forceinline__ SoftmaxStep softmax_step(At&& at, const Fwd16& f, const u16* mask, int j0,
+                                                    const int (&row)[2], int t, float sl, float (&m)[2], float (&l)[2]) {
+  float mx[2] = {kNegInf, kNegInf};
+#pragma unroll
+  for (int n = 0; n < kN8; ++n)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const int r = e / 2, j = j0 + 8 * n + 2 * t + (e & 1);
+      const bool hidden = j >= f.Sk || (f.causal && j > row[r] + (f.Sk - f.Sq));
+      float x = at(n, e) * sl;
+      if (mask && !hidden && row[r] < f.Sq) x += mask_log2<kF16>(f.mask, mask, row[r], j);
+      at(n, e) = hidden ? kNegInf : x;
+      mx[r] = fmaxf(mx[r], at(n, e));
+    }
+  SoftmaxStep st;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
+    mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
+    const float m_new = fmaxf(m[r], mx[r]);
+    st.use[r] = m_new == kNegInf ? 0.0f : m_new;  // nothing seen yet: 2^(-inf - 0) = 0, never NaN
+    st.keep[r] = ex2_approx(m[r] - st.use[r]);    // the old terms' rescale (0 when m was -inf)
+    m[r] = m_new;
+    l[r] *= st.keep[r];
+  }
+  return st;
+}
+
 template <int kD, bool kF16>
 __global__ void __launch_bounds__(kFwdThreads) attention_fwd_16(Fwd16 f) {
   constexpr int ld = kD + 8, kTile = kKeys * ld;
@@ -254,39 +293,19 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_16(Fwd16 f) {
         mma16<kF16>(s[n], qa[2 * k2 + 1], r[2], r[3]);
       }
     }
-    // Scale (log2 units), mask; the rows' new maxima (across the quad that shares a row).
-    float mx[2] = {kNegInf, kNegInf};
+    // The softmax step; the old terms of O rescaled.
+    const SoftmaxStep st =
+        softmax_step<kF16, kKeys / 8>([&](int n, int e) -> float& { return s[n][e]; }, f, mask, j0, row, t, sl, m, l);
 #pragma unroll
-    for (int n = 0; n < kKeys / 8; ++n)
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int r = e / 2, j = j0 + 8 * n + 2 * t + (e & 1);
-        const bool hidden = j >= f.Sk || (f.causal && j > row[r] + (f.Sk - f.Sq));
-        float x = s[n][e] * sl;
-        if (mask && !hidden && row[r] < f.Sq) x += mask_log2<kF16>(f.mask, mask, row[r], j);
-        s[n][e] = hidden ? kNegInf : x;
-        mx[r] = fmaxf(mx[r], s[n][e]);
-      }
-    float use[2], keep[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-      mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-      const float m_new = fmaxf(m[r], mx[r]);
-      use[r] = m_new == kNegInf ? 0.0f : m_new;  // nothing seen yet: 2^(-inf - 0) = 0, never NaN
-      keep[r] = ex2_approx(m[r] - use[r]);        // the old terms' rescale (0 when m was -inf)
-      m[r] = m_new;
-      l[r] *= keep[r];
-    }
-#pragma unroll
-    for (int n = 0; n < kD / 8; ++n) acc[n][0] *= keep[0], acc[n][1] *= keep[0], acc[n][2] *= keep[1], acc[n][3] *= keep[1];
+    for (int n = 0; n < kD / 8; ++n)
+      acc[n][0] *= st.keep[0], acc[n][1] *= st.keep[0], acc[n][2] *= st.keep[1], acc[n][3] *= st.keep[1];
     // P = 2^(s - m), summed per row (thread-partial), rounded to bf16 as A fragments.
     float p[kKeys / 8][4];
 #pragma unroll
     for (int n = 0; n < kKeys / 8; ++n)
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
-        p[n][e] = ex2_approx(s[n][e] - use[e / 2]);
+        p[n][e] = ex2_approx(s[n][e] - st.use[e / 2]);
         l[e / 2] += p[n][e];
       }
     // O += P V: k runs over the tile's keys, 16 a step; V's B fragments by ldmatrix.trans.
@@ -593,19 +612,18 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q_16(Bwd16 f) {
   store_rows<kD, kF16>(head(f.dq, b, h), f.dq.ss, i0 + 16 * w, f.Sq, f.D, dq, f.scale, g, t);
 }
 
-// The atomic path's last step: dQ = scale x f.dq_acc in the 16-bit type, a thread per
-// pair of head dims, grid-stride.
+// The atomic path's last step: dQ = scale x f.dq_acc in the 16-bit type, a warp per row
+// (attention_bwd_dot_16's geometry: a row's indices worked out once, not per element), a
+// pair of head dims per lane and step.
 template <bool kF16>
 __global__ void attention_bwd_dq_16(Bwd16 f) {
-  const int half = f.D / 2;
-  const i64 pairs = i64(f.B) * f.H * f.Sq * half;
-  for (i64 p = i64(blockIdx.x) * blockDim.x + threadIdx.x; p < pairs; p += i64(gridDim.x) * blockDim.x) {
-    const i64 row = p / half;
-    const int d = 2 * int(p % half), i = int(row % f.Sq), h = int(row / f.Sq % f.H), b = int(row / f.Sq / f.H);
-    const float* acc = f.dq_acc + row * f.D + d;
-    *reinterpret_cast<unsigned*>(head(f.dq, b, h) + i64(i) * f.dq.ss + d) =
-        pack16<kF16>(acc[0] * f.scale, acc[1] * f.scale);
-  }
+  const i64 row = i64(blockIdx.x) * (blockDim.x / 32) + threadIdx.x / 32;
+  if (row >= i64(f.B) * f.H * f.Sq) return;
+  const int i = int(row % f.Sq), h = int(row / f.Sq % f.H), b = int(row / f.Sq / f.H);
+  const float* acc = f.dq_acc + row * f.D;
+  u16* out = head(f.dq, b, h) + i64(i) * f.dq.ss;
+  for (int d = 2 * int(threadIdx.x % 32); d < f.D; d += 64)
+    *reinterpret_cast<unsigned*>(out + d) = pack16<kF16>(acc[d] * f.scale, acc[d + 1] * f.scale);
 }
 
 // The launch geometry, shared by the launches (attention_bf16.cu) and the emulated ones
@@ -616,12 +634,7 @@ struct Grid {
 inline Grid fwd_grid(const Fwd16& f) { return {unsigned((f.Sq + kFwdRows - 1) / kFwdRows), unsigned(f.B * f.H)}; }
 inline Grid bwd_kv_grid(const Bwd16& f) { return {unsigned((f.Sk + kKeys - 1) / kKeys), unsigned(f.B * f.Hkv)}; }
 inline Grid bwd_q_grid(const Bwd16& f) { return {unsigned((f.Sq + kRows - 1) / kRows), unsigned(f.B * f.H)}; }
-constexpr int kDotThreads = 256;  // attention_bwd_dot_16: a warp per row
+constexpr int kDotThreads = 256;  // attention_bwd_dot_16 and attention_bwd_dq_16: a warp per row
 inline unsigned bwd_dot_blocks(i64 rows) { return unsigned((rows + kDotThreads / 32 - 1) / (kDotThreads / 32)); }
-constexpr int kDqThreads = 256;  // attention_bwd_dq_16
-inline unsigned bwd_dq_blocks(const Bwd16& f) {
-  const i64 pairs = i64(f.B) * f.H * f.Sq * (f.D / 2);
-  return unsigned(std::min<i64>((pairs + kDqThreads - 1) / kDqThreads, 65535));
-}
 
 }  // namespace tg::cuda::attn16

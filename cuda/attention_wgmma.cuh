@@ -240,33 +240,13 @@ __global__ void __maxnreg__(224)
       wgmma_commit();
       wgmma_wait<0>();
       fence_operands(sc);
-      // Scale (log2 units), mask; the rows' new maxima across the quad. Accumulator layout:
-      // sc[4 j + e] is row g (e < 2) or g + 8, key j0 + 8 j + 2 t4 + (e & 1).
-      float mx[2] = {attn16::kNegInf, attn16::kNegInf};
+      // The softmax step (the mma.sync kernel's: sc[4 j + e] is row g (e < 2) or g + 8, key
+      // j0 + 8 j + 2 t4 + (e & 1)); the old terms of O rescaled.
+      const attn16::SoftmaxStep st = attn16::softmax_step<kF16Type, 8>(
+          [&](int n, int e) -> float& { return sc[4 * n + e]; }, f, mask, j0, row, t4, sl, m, l);
 #pragma unroll
-      for (int j = 0; j < 8; ++j)
-#pragma unroll
-        for (int e = 0; e < 4; ++e) {
-          const int r = e / 2, key = j0 + 8 * j + 2 * t4 + (e & 1);
-          const bool hidden = key >= f.Sk || (f.causal && key > row[r] + (f.Sk - f.Sq));
-          float x = sc[4 * j + e] * sl;
-          if (mask && !hidden && row[r] < f.Sq) x += attn16::mask_log2<kF16Type>(f.mask, mask, row[r], key);
-          sc[4 * j + e] = hidden ? attn16::kNegInf : x;
-          mx[r] = fmaxf(mx[r], sc[4 * j + e]);
-        }
-      float use[2];
-#pragma unroll
-      for (int r = 0; r < 2; ++r) {
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 1));
-        mx[r] = fmaxf(mx[r], __shfl_xor_sync(0xffffffffu, mx[r], 2));
-        const float m_new = fmaxf(m[r], mx[r]);
-        use[r] = m_new == attn16::kNegInf ? 0.0f : m_new;  // nothing seen yet: 2^(-inf - 0) = 0, never NaN
-        const float keep = ex2_approx(m[r] - use[r]);       // the old terms' rescale (0 when m was -inf)
-        m[r] = m_new;
-        l[r] *= keep;
-#pragma unroll
-        for (int j = 0; j < kD / 8; ++j) o[4 * j + 2 * r] *= keep, o[4 * j + 2 * r + 1] *= keep;
-      }
+      for (int j = 0; j < kD / 8; ++j)
+        o[4 * j] *= st.keep[0], o[4 * j + 1] *= st.keep[0], o[4 * j + 2] *= st.keep[1], o[4 * j + 3] *= st.keep[1];
       // P = 2^(x - m) and its row sums, then O += P V^T a k16 step at a time: the step's
       // P (column groups 2 kk and 2 kk + 1: the accumulator layout of two n8 groups is the
       // A fragment of one k16 step) rounded into 4 registers, a fence (A's registers were
@@ -277,7 +257,7 @@ __global__ void __maxnreg__(224)
       for (int kk = 0; kk < 4; ++kk) {
 #pragma unroll
         for (int e = 0; e < 8; ++e) {
-          sc[8 * kk + e] = ex2_approx(sc[8 * kk + e] - use[(e / 2) % 2]);
+          sc[8 * kk + e] = ex2_approx(sc[8 * kk + e] - st.use[(e / 2) % 2]);
           l[(e / 2) % 2] += sc[8 * kk + e];
         }
         const unsigned pa[4] = {attn16::pack16<kF16Type>(sc[8 * kk + 0], sc[8 * kk + 1]),

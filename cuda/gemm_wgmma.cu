@@ -31,6 +31,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <map>
+#include <mutex>
+#include <utility>
 
 #include "cuda/check.cuh"
 #include "cuda/gemm_wgmma.cuh"
@@ -72,6 +75,25 @@ bool make_map(CUtensorMap* map, int kind, const void* m, int rows, int K, int ld
                    CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE) == CUDA_SUCCESS;
 }
 
+// How many clusters of `kernel` stay resident on the current device with `config`'s
+// block and cluster shape: asked of the runtime once per kernel and device (an occupancy
+// query per GEMM call would sit on the launch path of every small GEMM), one block per SM
+// where it has no answer.
+int resident_clusters(const void* kernel, const cudaLaunchConfig_t& config, int cluster) {
+  static std::mutex lock;
+  static std::map<std::pair<const void*, int>, int> known;
+  const std::pair<const void*, int> key{kernel, current_device()};
+  const std::lock_guard<std::mutex> hold(lock);
+  const auto it = known.find(key);
+  if (it != known.end()) return it->second;
+  int resident = 0;
+  if (cudaOccupancyMaxActiveClusters(&resident, kernel, &config) != cudaSuccess || resident < 1) {
+    cudaGetLastError();
+    resident = sm_count() / cluster;
+  }
+  return known[key] = resident;
+}
+
 }  // namespace
 
 bool wgmma_available() {
@@ -108,14 +130,9 @@ bool gemm_wgmma(WgmmaType type, WgmmaTile tile, int M, int N, int K, float alpha
                      : by_kind(&gemm_wgmma_ws_128x256<kBf16, 1>, &gemm_wgmma_ws_128x256<kF16, 1>, &gemm_wgmma_ws_128x256<kTf32, 1>);
     allow_shared(reinterpret_cast<const void*>(kernel), kWsSmemBytes);
     ClusterLaunch launch(unsigned(blocks), kWsThreads, kWsSmemBytes, unsigned(cluster));
-    if (persistent) {  // as many clusters as stay resident, each looping over the tiles
-      int resident = 0;
-      if (cudaOccupancyMaxActiveClusters(&resident, kernel, &launch.config) != cudaSuccess || resident < 1) {
-        cudaGetLastError();  // no answer: one block per SM
-        resident = sm_count() / cluster;
-      }
-      launch.config.gridDim = dim3(unsigned(std::min<long long>(blocks / cluster, resident) * cluster));
-    }
+    if (persistent)  // as many clusters as stay resident, each looping over the tiles
+      launch.config.gridDim =
+          dim3(unsigned(std::min<long long>(blocks / cluster, resident_clusters(reinterpret_cast<const void*>(kernel), launch.config, cluster)) * cluster));
     TG_CUDA_CHECK(cudaLaunchKernelEx(&launch.config, kernel, map_a, map_b, K, e));
   } else {
     const dim3 grid(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM));

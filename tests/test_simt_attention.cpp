@@ -214,7 +214,7 @@ void run_backward(const a16::Bwd16& f, float* dd) {
     if (f.Sk > 0)
       run(a16::bwd_kv_grid(f), a16::kThreads, a16::smem_bwd_kv<kD, true>(),
           [&] { a16::attention_bwd_kv_16<kD, kF16, true>(f); });
-    if (f.Sq > 0) run({a16::bwd_dq_blocks(f), 1}, a16::kDqThreads, 0, [&] { a16::attention_bwd_dq_16<kF16>(f); });
+    if (rows > 0) run({a16::bwd_dot_blocks(rows), 1}, a16::kDotThreads, 0, [&] { a16::attention_bwd_dq_16<kF16>(f); });
     return;
   }
   if (f.Sk > 0)
