@@ -2,6 +2,7 @@
 // copies, in-place writes. The view ops record their (linear) backward here too.
 #include "autograd/tensor.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -688,6 +689,15 @@ Tensor& Tensor::zero_() { return fill_(0.0); }
 
 Tensor& Tensor::copy_(const Tensor& src) {
   check_in_place("copy_", *this);
+  if (src.device() != device() && src.dtype() == dtype() && std::ranges::equal(src.sizes(), sizes()) &&
+      src.is_contiguous() && is_contiguous()) {
+    // Across devices, like for like: the bytes in one transfer (no staging tensor), for
+    // every dtype (i64 targets too: a batch copied into a CUDA graph's inputs).
+    cuda::copy_bytes(raw_data(), !device().is_cpu(), src.raw_data(), !src.device().is_cpu(),
+                     std::size_t(numel()) * dtype_size(dtype()));
+    bump(*this);
+    return *this;
+  }
   const Tensor s = src.device() == device() && src.dtype() == dtype() ? src : src.to(device()).to(dtype());
   detail::copy_into("copy_", *this, s);
   bump(*this);

@@ -397,9 +397,10 @@ int main(int argc, char** argv) {
   }
   flush();
   // CUDA graphs: one replay of a captured training step against the same step launched
-  // op by op, on one stream. SGD with momentum (a graph would freeze Adam's step count).
-  // The seed MLP 1-10-1 (MSE, batch 10) is all launch overhead; 784-256-256-10 at batch
-  // 128 (cross-entropy) partly.
+  // op by op, on one stream, with SGD (momentum 0.9) and with AdamW (its rate and step
+  // count live on the device: each replay corrects for its own step). The seed MLP
+  // 1-10-1 (MSE, batch 10) is all launch overhead; 784-256-256-10 at batch 128
+  // (cross-entropy) partly.
   {
     using namespace tg;
     tg::cuda::Stream stream(0);
@@ -410,37 +411,42 @@ int main(int argc, char** argv) {
       std::vector<index_t> widths;
       index_t batch;
     };
-    for (const Net& net : {Net{"mlp1-10-1/b10", {1, 10, 1}, 10}, Net{"mlp784-256-256-10/b128", {784, 256, 256, 10}, 128}}) {
-      Generator g(1);
-      const auto model = nn::mlp(net.widths, Activation{Act::relu}, &g);
-      model->to(Device::cuda(0));
-      const TensorOptions on_gpu = TensorOptions().with_device(Device::cuda(0));
-      const Tensor x = Tensor::randn({net.batch, net.widths.front()}, on_gpu, &g);
-      const bool classify = net.widths.back() > 1;
-      std::vector<std::int64_t> labels(std::size_t(net.batch));
-      for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
-      const index_t rows[] = {net.batch};
-      const Tensor y = classify ? Tensor::from_vector(labels, rows, on_gpu) : Tensor::randn({net.batch, 1}, on_gpu, &g);
-      nn::SGD opt(model->parameters(), 0.01, 0.9);
-      Tensor loss;
-      auto step = [&] {
-        loss = classify ? cross_entropy((*model)(x), y) : mse_loss((*model)(x), y);
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-      };
-      for (int i = 0; i < 3; ++i) step();
-      const double eager = median_ms([&] { for (int i = 0; i < 20; ++i) step(); }, 10, cs) / 20;
-      tg::cuda::Graph graph(stream);
-      graph.capture(step);
-      const double replay = median_ms([&] { for (int i = 0; i < 20; ++i) graph.replay(); }, 10, cs) / 20;
-      std::printf("%-30s eager %8.1f us  graph %8.1f us  %5.2fx  (%zu nodes)\n",
-                  (std::string("graph_step/") + net.name).c_str(), eager * 1e3, replay * 1e3, eager / replay,
-                  graph.node_count());
-      for (int impl = 0; impl < 2; ++impl)
-        json += std::string(",\n {\"name\": \"train_step/tilegrad/") + net.name + (impl ? "/graph" : "/eager") +
-                "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(impl ? replay : eager) +
-                ", \"time_unit\": \"ms\"}";
+    const Net nets[] = {{"mlp1-10-1/b10", {1, 10, 1}, 10}, {"mlp784-256-256-10/b128", {784, 256, 256, 10}, 128}};
+    for (const Net& net : nets) {
+      for (const std::string optimizer : {"sgd", "adamw"}) {
+        Generator g(1);
+        const auto model = nn::mlp(net.widths, Activation{Act::relu}, &g);
+        model->to(Device::cuda(0));
+        const TensorOptions on_gpu = TensorOptions().with_device(Device::cuda(0));
+        const Tensor x = Tensor::randn({net.batch, net.widths.front()}, on_gpu, &g);
+        const bool classify = net.widths.back() > 1;
+        std::vector<std::int64_t> labels(std::size_t(net.batch));
+        for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
+        const index_t rows[] = {net.batch};
+        const Tensor y = classify ? Tensor::from_vector(labels, rows, on_gpu) : Tensor::randn({net.batch, 1}, on_gpu, &g);
+        std::unique_ptr<nn::Optimizer> opt;
+        if (optimizer == "sgd") opt = std::make_unique<nn::SGD>(model->parameters(), 0.01, 0.9);
+        else opt = std::make_unique<nn::AdamW>(model->parameters(), 1e-3);
+        Tensor loss;
+        auto step = [&] {
+          loss = classify ? cross_entropy((*model)(x), y) : mse_loss((*model)(x), y);
+          opt->zero_grad();
+          loss.backward();
+          opt->step();
+        };
+        for (int i = 0; i < 3; ++i) step();
+        const double eager = median_ms([&] { for (int i = 0; i < 20; ++i) step(); }, 10, cs) / 20;
+        tg::cuda::Graph graph(stream);
+        graph.capture(step);
+        const double replay = median_ms([&] { for (int i = 0; i < 20; ++i) graph.replay(); }, 10, cs) / 20;
+        const std::string name = std::string(net.name) + "/" + optimizer;
+        std::printf("%-36s eager %8.1f us  graph %8.1f us  %5.2fx  (%zu nodes)\n", ("graph_step/" + name).c_str(),
+                    eager * 1e3, replay * 1e3, eager / replay, graph.node_count());
+        for (int impl = 0; impl < 2; ++impl)
+          json += ",\n {\"name\": \"train_step/tilegrad/" + name + (impl ? "/graph" : "/eager") +
+                  "/device:0\", \"run_type\": \"iteration\", \"real_time\": " + std::to_string(impl ? replay : eager) +
+                  ", \"time_unit\": \"ms\"}";
+      }
     }
   }
   flush();

@@ -40,7 +40,8 @@ void for_each_chunk(std::span<const ParamSlot<T>> slots, Body&& body) {
 }
 
 template <class T>
-void sgd(const SgdConfig& c, std::span<const ParamSlot<T>> slots) {
+void sgd(const SgdConfig& config, std::span<const ParamSlot<T>> slots) {
+  const SgdConfig c = read_live(config);
   const T lr = T(c.lr), wd = T(c.weight_decay), mom = T(c.momentum), keep = T(1 - c.dampening);
   for_each_chunk<T>(slots, [=](const ParamSlot<T>& s, index_t b, index_t e) {  // by value: see adam
     T* __restrict p = s.param;
@@ -66,7 +67,8 @@ void sgd(const SgdConfig& c, std::span<const ParamSlot<T>> slots) {
 }
 
 template <class T>
-void adam(const AdamConfig& c, std::span<const ParamSlot<T>> slots) {
+void adam(const AdamConfig& config, std::span<const ParamSlot<T>> slots) {
+  const AdamConfig c = read_live(config);
   const double bc1 = 1 - std::pow(c.beta1, double(c.step)), bc2 = 1 - std::pow(c.beta2, double(c.step));
   const T b1 = T(c.beta1), b2 = T(c.beta2), ob1 = T(1 - c.beta1), ob2 = T(1 - c.beta2), eps = T(c.eps);
   const T step_size = T(c.lr / bc1), inv_sqrt_bc2 = T(1 / std::sqrt(bc2));

@@ -276,18 +276,18 @@ void sgd_step(const SgdConfig& c, std::span<const ParamSlot<float>> slots) {
   const SgdParams p = sgd_params(c);
   const cudaStream_t s = detail::stream();
   multi_tensor(slots, [&](const Pack& pk, int blocks) {
-    sgd_kernel<<<unsigned(blocks), 256, 0, s>>>(pk, p);
+    sgd_kernel<<<unsigned(blocks), 256, 0, s>>>(pk, p, c.live);
     TG_CUDA_LAUNCHED();
   });
 }
 
 void adam_step(const AdamConfig& c, std::span<const ParamSlot<float>> slots) {
   check_param_slots("cuda::adam_step", slots, true, true);
-  TG_CHECK(c.step >= 1, "cuda::adam_step", "step", "expected step >= 1, got ", c.step);
+  TG_CHECK(c.live != nullptr || c.step >= 1, "cuda::adam_step", "step", "expected step >= 1, got ", c.step);
   const AdamParams p = adam_params(c);
   const cudaStream_t s = detail::stream();
   multi_tensor(slots, [&](const Pack& pk, int blocks) {
-    adam_kernel<<<unsigned(blocks), 256, 0, s>>>(pk, p);
+    adam_kernel<<<unsigned(blocks), 256, 0, s>>>(pk, p, c.live);
     TG_CUDA_LAUNCHED();
   });
 }

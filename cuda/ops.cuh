@@ -582,6 +582,7 @@ struct Pack {
 
 struct AdamParams {
   float lr, beta1, beta2, eps, wd, inv_bc1, inv_bc2;
+  double beta1_d, beta2_d;  // the bias corrections from a live step count, in double
   bool decoupled;
 };
 struct SgdParams {
@@ -593,7 +594,7 @@ struct SgdParams {
 inline AdamParams adam_params(const AdamConfig& c) {
   const double bc1 = 1 - std::pow(c.beta1, double(c.step)), bc2 = 1 - std::pow(c.beta2, double(c.step));
   return {float(c.lr), float(c.beta1), float(c.beta2), float(c.eps), float(c.weight_decay), float(1 / bc1),
-          float(1 / bc2), c.decoupled};
+          float(1 / bc2), c.beta1, c.beta2, c.decoupled};
 }
 inline SgdParams sgd_params(const SgdConfig& c) {
   return {float(c.lr), float(c.momentum), float(c.dampening), float(c.weight_decay), c.nesterov, c.first_step,
@@ -610,10 +611,18 @@ __device__ __forceinline__ bool my_chunk(const Pack& pk, int& slot, i64& lo, i64
   return lo < hi;
 }
 
-__global__ void adam_kernel(Pack pk, AdamParams c) {
+// `live`: null, or [lr, t] on the device (kernels/optimizer.hpp), read in place of the
+// host's values (a replayed graph's rate and step count); the corrections as the host's.
+__global__ void adam_kernel(Pack pk, AdamParams c, const float* live) {
   int k;
   i64 lo, hi;
   if (!my_chunk(pk, k, lo, hi)) return;
+  if (live) {
+    const double t = double(live[1]);
+    c.lr = live[0];
+    c.inv_bc1 = float(1 / (1 - pow(c.beta1_d, t)));
+    c.inv_bc2 = float(1 / (1 - pow(c.beta2_d, t)));
+  }
   float *p = pk.p[k], *m = pk.m[k], *v = pk.v[k];
   const float* g = pk.g[k];
   for (i64 i = lo + threadIdx.x; i < hi; i += blockDim.x) {
@@ -628,10 +637,11 @@ __global__ void adam_kernel(Pack pk, AdamParams c) {
   }
 }
 
-__global__ void sgd_kernel(Pack pk, SgdParams c) {
+__global__ void sgd_kernel(Pack pk, SgdParams c, const float* live) {  // live: null or [lr]
   int k;
   i64 lo, hi;
   if (!my_chunk(pk, k, lo, hi)) return;
+  if (live) c.lr = live[0];
   float *p = pk.p[k], *m = pk.m[k];
   const float* g = pk.g[k];
   for (i64 i = lo + threadIdx.x; i < hi; i += blockDim.x) {

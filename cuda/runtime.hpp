@@ -110,8 +110,9 @@ class PinnedBuffer {
 // the caching allocator, pinned while the graph lives: the addresses baked into the
 // graph stay valid and are never handed to another tensor. Tensors made during the
 // capture and still held afterwards (gradients, a returned loss) are the graph's outputs:
-// each replay rewrites them. Host values read during the capture (a learning rate, a
-// step count) are frozen into the graph. The capture records and does not run the work;
+// each replay rewrites them. Host values read during the capture are frozen into the
+// graph (nn's optimizers keep their rate and step count on the device for this: a
+// schedule set between replays holds). The capture records and does not run the work;
 // no host wait, copy to the host or driver allocation of the shared pool may happen in
 // it (CUDA rejects the capture). Replays are queued on the capture's stream: run the
 // work around them on it too (StreamGuard), or synchronize.

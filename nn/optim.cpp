@@ -53,6 +53,45 @@ Optimizer::Optimizer(std::vector<Tensor> params, double lr) : params_(std::move(
   state_.resize(params_.size());
 }
 
+void Optimizer::set_lr(double lr) {
+  TG_CHECK(lr >= 0, "optimizer", "lr", "expected a learning rate >= 0, got ", lr);
+  if (live_.defined()) {
+    TG_CHECK(live_.device().is_cpu() || !cuda::capturing(), "optimizer", "set_lr",
+             "cannot be called inside a CUDA graph capture: the graph would set this rate on every replay (set it "
+             "between replays)");
+    NoGradGuard no_grad;
+    live_.slice(0, 0, 1).fill_(lr);
+  }
+  lr_ = lr;
+}
+
+index_t Optimizer::steps() const { return live_.defined() ? index_t(live_.slice(0, 1, 2).item()) : steps_; }
+
+void Optimizer::use_live_scalars() {
+  if (live_.defined()) return;
+  const Device dev = params_.empty() ? Device::cpu() : params_[0].device();
+  TG_CHECK(dev.is_cpu() || !cuda::capturing(), "optimizer", "capture",
+           "step the optimizer once before capturing its step in a CUDA graph: the first step makes its state, "
+           "which a graph would make again on every replay");
+  NoGradGuard no_grad;
+  const TensorOptions o = TensorOptions().with_dtype(DType::f32).with_device(dev);
+  live_ = Tensor::zeros({2}, o);
+  live_.slice(0, 0, 1).fill_(lr_);
+  live_.slice(0, 1, 2).fill_(double(steps_));
+  one_ = Tensor::zeros({2}, o);
+  one_.slice(0, 1, 2).fill_(1.0);
+}
+
+const float* Optimizer::advance_live(const char* op) {
+  if (!params_.empty() && !params_[0].device().is_cpu()) use_live_scalars();
+  if (!live_.defined()) return nullptr;
+  TG_CHECK(params_.empty() || live_.device() == params_[0].device(), op, "params",
+           "expected the parameters on ", live_.device().str(), ", where this optimizer keeps its scalars");
+  NoGradGuard no_grad;
+  live_.add_(one_);
+  return live_.data<float>();
+}
+
 void Optimizer::zero_grad() {
   for (Tensor& p : params_) p.set_grad({});
 }
@@ -63,13 +102,16 @@ Tensor& Optimizer::buffer(std::size_t param, int which) {
   Tensor& b = s[std::size_t(which)];
   if (!b.defined()) {
     const Tensor& p = params_[param];
+    TG_CHECK(p.device().is_cpu() || !cuda::capturing(), "optimizer", "capture",
+             "step the optimizer once before capturing its step in a CUDA graph: parameter ", param,
+             " has no state yet, and a graph would make it again (zeros) on every replay");
     b = Tensor::zeros(p.sizes(), TensorOptions().with_dtype(p.dtype()).with_device(p.device()));
   }
   return b;
 }
 
 StateDict Optimizer::state_dict() const {
-  StateDict sd{{"lr", scalar(lr_)}, {"steps", scalar(double(steps_))}};
+  StateDict sd{{"lr", scalar(lr_)}, {"steps", scalar(double(steps()))}};
   for (std::size_t i = 0; i < state_.size(); ++i)
     for (std::size_t k = 0; k < state_[i].size(); ++k)
       if (state_[i][k].defined())
@@ -83,8 +125,12 @@ void Optimizer::load_state_dict(const StateDict& state) {
     TG_CHECK(it != state.end(), "Optimizer::load_state_dict", "state", "missing key ", key);
     return it->second;
   };
-  lr_ = get("lr").item();
+  set_lr(get("lr").item());
   steps_ = index_t(get("steps").item());
+  if (live_.defined()) {
+    NoGradGuard no_grad;
+    live_.slice(0, 1, 2).fill_(double(steps_));
+  }
   for (std::size_t i = 0; i < params_.size(); ++i)
     for (int k = 0; k < buffer_count(); ++k) {
       const std::string key = "state." + std::to_string(i) + "." + buffer_name(k);
@@ -112,8 +158,9 @@ void SGD::step() {
   // first gradient comes: those parameters go in a call of their own.
   std::vector<char> fresh(params_.size());
   for (std::size_t i = 0; i < params_.size(); ++i) fresh[i] = state_[i].empty() || !state_[i][0].defined();
+  const float* live = advance_live("SGD");
   for (int first = 1; first >= 0; --first) {
-    SgdConfig c{lr_, momentum, dampening, weight_decay, nesterov, first == 1};
+    SgdConfig c{lr_, momentum, dampening, weight_decay, nesterov, first == 1, live};
     for_each_dtype(
         params_, [&](std::size_t i) { return momentum == 0 ? first == 1 : bool(fresh[i]) == (first == 1); },
         [&](std::size_t i, const Tensor& g, auto zero) {
@@ -138,11 +185,10 @@ Adam::Adam(std::vector<Tensor> params, double lr, double b1, double b2, double e
 }
 
 void Adam::step() {
-  // A graph would freeze the step count, and with it the bias correction.
-  TG_CHECK(params_.empty() || params_[0].device().is_cpu() || !cuda::capturing(), decoupled ? "AdamW" : "Adam",
-           "capture", "cannot be captured in a CUDA graph: its bias correction depends on the step count, which the "
-           "graph would freeze (capture SGD, or step Adam outside the graph)");
-  AdamConfig c{lr_, beta1, beta2, eps, weight_decay, decoupled, steps_ + 1};
+  // With live scalars the kernel reads t (advanced here, on the parameters' device) and the
+  // rate from there: a replayed graph's step is corrected for its own t.
+  const float* live = advance_live(decoupled ? "AdamW" : "Adam");
+  AdamConfig c{lr_, beta1, beta2, eps, weight_decay, decoupled, steps_ + 1, live};
   for_each_dtype(
       params_, [](std::size_t) { return true; },
       [&](std::size_t i, const Tensor& g, auto zero) {

@@ -21,24 +21,38 @@ class Optimizer {
   virtual void step() = 0;
   void zero_grad();  // sets every parameter's .grad to none
   double lr() const { return lr_; }
-  void set_lr(double lr) { lr_ = lr; }
-  index_t steps() const { return steps_; }
+  void set_lr(double lr);  // between steps (and between a graph's replays), not inside a capture
+  // Steps taken. With live scalars: the count beside the parameters, which a replayed
+  // CUDA graph advances too (reading it from a device waits for the device).
+  index_t steps() const;
   const std::vector<Tensor>& params() const { return params_; }
+  // Live scalars (kernels/optimizer.hpp): the rate and the step count kept in a 2-element
+  // f32 tensor beside the parameters, which each step advances there and its kernel reads,
+  // so that a step captured in a CUDA graph uses the rate set between replays and Adam's
+  // bias correction of each replay's own step. Always so on a device (made on the first
+  // step, which therefore cannot be inside a capture); on the CPU on request.
+  void use_live_scalars();
+  bool live_scalars() const { return live_.defined(); }
   // The state to resume from: "lr", "steps" and each parameter's buffers
   // ("state.<i>.<buffer>"), detached.
   virtual StateDict state_dict() const;
   virtual void load_state_dict(const StateDict& state);
 
  protected:
-  // The per-parameter state buffers this optimizer keeps, made on first use (zeros).
+  // The per-parameter state buffers this optimizer keeps, made on first use (zeros; not
+  // inside a CUDA graph's capture, whose replays would zero them again).
   Tensor& buffer(std::size_t param, int which);
+  // A step's first call: advances the live step count (making the scalars on a device's
+  // first step) and returns them for the kernel's config; null without live scalars.
+  const float* advance_live(const char* op);
   virtual int buffer_count() const = 0;
   virtual const char* buffer_name(int which) const = 0;
 
   std::vector<Tensor> params_;
   std::vector<std::vector<Tensor>> state_;  // [param][buffer]
   double lr_;
-  index_t steps_ = 0;
+  index_t steps_ = 0;    // the host's count (stale after graph replays: steps() reads live_)
+  Tensor live_, one_;    // live scalars [lr, steps] and the increment [0, 1]
 };
 
 class SGD : public Optimizer {

@@ -33,6 +33,10 @@ case "$what" in
       grep -q "f16 autocast" "$tmp/fm16_1"
     fi
     grep -q "^result t0=" "$tmp/lin1" && grep -q "^result test_mse=" "$tmp/mlp1"
+    # --cuda-graph without a device: a usage error (exit 2) that says what it needs.
+    status=0
+    "$ex/mlp_fashion" --cuda-graph > /dev/null 2> "$tmp/graph_err" || status=$?
+    [ "$status" -eq 2 ] && grep -q "needs --device cuda" "$tmp/graph_err"
     echo "examples: identical output on repeated runs"
     ;;
   resume)

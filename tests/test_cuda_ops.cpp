@@ -589,17 +589,24 @@ TEST(CudaOps, SixteenBitAttentionMatchesTheReferenceOnItsRoundedInputs) {
   }
 }
 
+// Also with live scalars (the rate and Adam's count read from device memory, the host's
+// values poisoned): a replayed graph's step.
 TEST(CudaOps, SgdAndAdamMatchTheReferenceOverManySlots) {
   TG_REQUIRE_GPU();
   TG_TEST_RNG(rng);
-  for (int which = 0; which < 5; ++which) {
-    const testing::OptimizerCase t(rng, which, 20000);
+  for (int which = 0; which < 10; ++which) {
+    const bool live = which >= 5;
+    const testing::OptimizerCase t(rng, which % 5, 20000);
     std::vector<Dev> dp, dg, dm, dv;
     for (std::size_t k = 0; k < t.sizes.size(); ++k)
       dp.emplace_back(t.p[k]), dg.emplace_back(t.g[k]), dm.emplace_back(t.m[k]), dv.emplace_back(t.v[k]);
     const std::vector<ParamSlot<float>> dev = t.slots(dp.data(), dg.data(), dm.data(), dv.data());
-    if (t.is_sgd()) cuda::sgd_step(t.sgd, dev);
-    else cuda::adam_step(t.adam, dev);
+    Dev scalars(std::vector<float>{float(t.is_sgd() ? t.sgd.lr : t.adam.lr), float(t.adam.step)});
+    SgdConfig sc = t.sgd;
+    AdamConfig ac = t.adam;
+    if (live) sc.lr = ac.lr = std::nan(""), ac.step = 0, sc.live = ac.live = scalars.ptr();
+    if (t.is_sgd()) cuda::sgd_step(sc, dev);
+    else cuda::adam_step(ac, dev);
     for (std::size_t k = 0; k < t.sizes.size(); ++k) {
       const std::size_t n = std::size_t(t.sizes[k]);
       t.check(k, dp[k].download(n), dm[k].download(n), dv[k].download(n));

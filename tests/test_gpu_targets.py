@@ -42,8 +42,10 @@ class GpuTargets(unittest.TestCase):
             flops_row("attention_fwd/tilegrad-bf16/4x16x4096x128", 310),
             flops_row("attention_fwd/tilegrad-bf16/4x16x4096x128/causal", 240),
             {"name": "train_step/tilegrad/mlp784-256-256-10/b1024/device:0", "real_time": 0.5},
-            {"name": "train_step/tilegrad/mlp1-10-1/eager/device:0", "real_time": 0.09},
-            {"name": "train_step/tilegrad/mlp1-10-1/graph/device:0", "real_time": 0.03},
+            {"name": "train_step/tilegrad/mlp1-10-1/b10/adamw/eager/device:0", "real_time": 0.09},
+            {"name": "train_step/tilegrad/mlp1-10-1/b10/adamw/graph/device:0", "real_time": 0.03},
+            {"name": "train_step/tilegrad/mlp1-10-1/b10/sgd/eager/device:0", "real_time": 0.03},
+            {"name": "train_step/tilegrad/mlp1-10-1/b10/sgd/graph/device:0", "real_time": 0.04},
         ])
         torch_step = self.run_of([{"name": "train_step/torch/mlp784-256-256-10/b1024/device:0", "real_time": 0.6}])
         v = verdicts(targets.evaluate(bench, torch_step))
@@ -58,7 +60,8 @@ class GpuTargets(unittest.TestCase):
         self.assertEqual(v["bf16 attention fwd 4x16x4096x128/causal (mma.sync)"], "MISSED")
         self.assertEqual(v["bf16 attention fwd 4x16x4096x128 (wgmma)"], "no data")
         self.assertEqual(v["MLP 784-256-256-10 step b1024 vs PyTorch"], "met")
-        self.assertEqual(v["CUDA graph step mlp1-10-1"], "met")
+        self.assertEqual(v["CUDA graph step mlp1-10-1/b10/adamw"], "met")     # the bench's row names
+        self.assertEqual(v["CUDA graph step mlp1-10-1/b10/sgd"], "MISSED")    # slower than eager
 
     def test_an_empty_run_meets_nothing(self):
         rep = targets.evaluate({})

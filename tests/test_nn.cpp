@@ -194,6 +194,56 @@ TEST(Optimizers, ClipGradNormScalesToTheLimit) {
   EXPECT_NEAR(b.grad().item(), 4 / (5 + 1e-6), 1e-12);
 }
 
+// Live scalars (the rate and the step count in a tensor, as on a device, where a CUDA
+// graph's replays need them): the same steps as host scalars under a schedule, a count
+// that the state dict carries, a resumed optimizer that goes on the same way.
+TEST(Optimizers, LiveScalarsStepLikeHostScalarsAndResume) {
+  Generator g(5);
+  const Tensor init = Tensor::randn({37}, {}, &g), grads = Tensor::randn({7, 37}, {}, &g);
+  auto param = [&] { return init.clone().detach().requires_grad_(); };
+  auto make = [](int kind, const Tensor& p) -> std::unique_ptr<Optimizer> {
+    if (kind == 0) return std::make_unique<SGD>(std::vector<Tensor>{p}, 0.1, 0.9, 0.0, 1e-3, true);
+    if (kind == 1) return std::make_unique<Adam>(std::vector<Tensor>{p}, 0.05, 0.9, 0.99, 1e-8, 0.01);
+    return std::make_unique<AdamW>(std::vector<Tensor>{p}, 0.05);
+  };
+  for (int kind = 0; kind < 3; ++kind) {
+    Tensor pa = param(), pb = param();
+    const auto a = make(kind, pa), b = make(kind, pb);
+    b->use_live_scalars();
+    EXPECT_TRUE(b->live_scalars());
+    EXPECT_FALSE(a->live_scalars());
+    CosineAnnealingLR sa(*a, 6), sb(*b, 6);
+    for (index_t k = 0; k < 5; ++k) {
+      pa.set_grad(grads.select(0, k).contiguous());
+      pb.set_grad(grads.select(0, k).contiguous());
+      a->step(), b->step();
+      sa.step(), sb.step();
+    }
+    EXPECT_EQ(b->steps(), 5) << kind;
+    EXPECT_EQ(a->steps(), 5) << kind;
+    EXPECT_DOUBLE_EQ(b->lr(), a->lr());
+    // The kernel read the rate as f32: 1e-6 of the parameters, not bits.
+    EXPECT_TRUE(testing::rel_close(pb.to_vector<float>(), pa.to_vector<float>(), 1e-6)) << kind;
+    // Resume from b's state into a fresh optimizer with live scalars: the count and the
+    // next step as b's.
+    Tensor pc = pb.detach().clone().requires_grad_();
+    const auto c = make(kind, pc);
+    c->use_live_scalars();
+    c->load_state_dict(b->state_dict());
+    EXPECT_EQ(c->steps(), 5) << kind;
+    EXPECT_DOUBLE_EQ(c->lr(), b->lr());
+    pb.set_grad(grads.select(0, 5).contiguous());
+    pc.set_grad(grads.select(0, 5).contiguous());
+    b->step(), c->step();
+    EXPECT_EQ(pc.to_vector<float>(), pb.to_vector<float>()) << kind;
+    EXPECT_EQ(c->steps(), 6) << kind;
+  }
+  Tensor q = Tensor::zeros({1}, TensorOptions().with_requires_grad());
+  SGD opt({q}, 0.1);
+  opt.use_live_scalars();
+  EXPECT_NE(error_of([&] { opt.set_lr(-1); }).find("lr"), std::string::npos);
+}
+
 TEST(Schedules, FollowTheirClosedForms) {
   Tensor p = Tensor::zeros({1}, TensorOptions().with_requires_grad());
   SGD opt({p}, 1.0);

@@ -71,6 +71,27 @@ void body() {
       ops.sgd_step(sc, sc1);
       sgd_step_ref<T>(sc, sd);
       expect_close(c, d, tol<T>(), std::string(cpu::isa_name(isa)) + " sgd");
+      // Live scalars: the rate and the count read from memory, the config's own values
+      // (poisoned here) ignored.
+      const float live[2] = {float(ac.lr), float(ac.step)};
+      AdamConfig al = ac;
+      al.lr = std::nan(""), al.step = -5, al.live = live;
+      Model<T> e = random_model<T>(rng), f = e;
+      AdamConfig af = ac;
+      af.lr = double(live[0]);  // the rate as the f32 slot holds it
+      auto se = e.slots(), sf = f.slots();
+      ops.adam_step(al, se);
+      adam_step_ref<T>(af, sf);
+      expect_close(e, f, tol<T>(), std::string(cpu::isa_name(isa)) + " adam, live scalars");
+      SgdConfig sl = sc;
+      sl.lr = std::nan(""), sl.live = live;
+      SgdConfig sf2 = sc;
+      sf2.lr = double(live[0]);
+      Model<T> h = random_model<T>(rng), k = h;
+      auto sh = h.slots(), sk = k.slots();
+      ops.sgd_step(sl, sh);
+      sgd_step_ref<T>(sf2, sk);
+      expect_close(h, k, tol<T>(), std::string(cpu::isa_name(isa)) + " sgd, live scalars");
     }
   }
 }

@@ -6,7 +6,8 @@
 namespace tg {
 
 template <class T>
-void sgd_step_ref(const SgdConfig& c, std::span<const ParamSlot<T>> slots) {
+void sgd_step_ref(const SgdConfig& config, std::span<const ParamSlot<T>> slots) {
+  const SgdConfig c = read_live(config);
   for (const ParamSlot<T>& s : slots)
     for (index_t i = 0; i < s.n; ++i) {
       double g = double(s.grad[i]) + c.weight_decay * double(s.param[i]);
@@ -20,7 +21,8 @@ void sgd_step_ref(const SgdConfig& c, std::span<const ParamSlot<T>> slots) {
 }
 
 template <class T>
-void adam_step_ref(const AdamConfig& c, std::span<const ParamSlot<T>> slots) {
+void adam_step_ref(const AdamConfig& config, std::span<const ParamSlot<T>> slots) {
+  const AdamConfig c = read_live(config);
   const double bc1 = 1 - std::pow(c.beta1, double(c.step)), bc2 = 1 - std::pow(c.beta2, double(c.step));
   for (const ParamSlot<T>& s : slots)
     for (index_t i = 0; i < s.n; ++i) {
