@@ -1,11 +1,13 @@
 // dtype conversion on the device (Tensor::to(DType) and contiguous() of 16-bit tensors):
 // f32, bf16 and f16 in any direction, a strided source of rank <= 8 into a contiguous
-// destination, rounding by kernels/half.hpp (the same bits as the CPU's conversion).
+// destination, rounding by kernels/half.hpp (the same bits as the CPU's conversion). The
+// kernel is in convert.cuh.
 #include <cuda_runtime.h>
 
 #include <cstdint>
 
 #include "cuda/check.cuh"
+#include "cuda/convert.cuh"
 #include "cuda/launch.cuh"
 #include "cuda/ops.hpp"
 #include "kernels/error.hpp"
@@ -15,42 +17,12 @@ namespace tg::cuda {
 
 namespace {
 
-// The source's sizes and strides by value; offset(i) of the i-th element in row-major order.
-struct Layout {
-  int rank = 0;
-  std::int64_t sizes[Shape::kMaxRank] = {}, strides[Shape::kMaxRank] = {};
-  __device__ std::int64_t offset(std::int64_t i) const {
-    std::int64_t o = 0;
-    for (int d = rank - 1; d >= 0; --d) {
-      const std::int64_t n = sizes[d];
-      o += (i % n) * strides[d];
-      i /= n;
-    }
-    return o;
-  }
-};
-
-template <class T> __device__ __forceinline__ float load(const T* p) { return float(*p); }
-template <> __device__ __forceinline__ float load(const float* p) { return *p; }
-template <class T> __device__ __forceinline__ void store(T* p, float v) { *p = T(v); }
-template <> __device__ __forceinline__ void store(float* p, float v) { *p = v; }
-
-template <class From, class To>
-__global__ void convert_kernel(std::int64_t n, Layout src, bool dense, const From* x, To* y) {
-  for (std::int64_t i = blockIdx.x * std::int64_t(blockDim.x) + threadIdx.x; i < n;
-       i += std::int64_t(gridDim.x) * blockDim.x)
-    store(y + i, load(x + (dense ? i : src.offset(i))));
-}
-
 template <class From, class To>
 void launch(const Shape& s, const void* x, void* y) {
   const std::int64_t n = s.numel();
   if (n == 0) return;
-  Layout l;
-  l.rank = s.rank();
-  for (int d = 0; d < s.rank(); ++d) l.sizes[d] = s.sizes()[std::size_t(d)], l.strides[d] = s.strides()[std::size_t(d)];
-  convert_kernel<From, To><<<detail::grid_for(n, 256), 256, 0, detail::stream()>>>(
-      n, l, s.is_contiguous(), static_cast<const From*>(x), static_cast<To*>(y));
+  cvt::convert_kernel<From, To><<<detail::grid_for(n, 256), 256, 0, detail::stream()>>>(
+      n, cvt::layout_of(s), s.is_contiguous(), static_cast<const From*>(x), static_cast<To*>(y));
   TG_CUDA_LAUNCHED();
 }
 

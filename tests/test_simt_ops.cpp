@@ -6,21 +6,29 @@
 // inner) views in the row, column and chunked kernels; layer norm forward and backward
 // (every register width of the warp and block kernels, the three-pass kernels, dgamma /
 // dbeta); cross-entropy with ignored rows, smoothing and a bad target; Philox draws and
-// dropout (the CPU's bits); SGD and Adam over more slots than one launch takes. Grids
-// smaller than the work, so that the grid-stride loops go round. Outputs NaN-poisoned.
+// dropout (the CPU's bits); SGD and Adam over more slots than one launch takes, also with
+// live scalars; dtype conversions (cuda/convert.cuh) between f32, bf16 and f16 against
+// kernels/half.hpp's scalar functions bit for bit, dense and strided. Grids smaller than
+// the work, so that the grid-stride loops go round. Outputs NaN-poisoned.
 #include "tests/simt/simt.hpp"
 // The kernels, compiled for the host against the emulator.
+#include "cuda/convert.cuh"
 #include "cuda/ops.cuh"
 
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <functional>
+#include <numeric>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/elementwise.hpp"
+#include "kernels/half.hpp"
 #include "kernels/optimizer.hpp"
 #include "kernels/random.hpp"
 #include "kernels/reduce.hpp"
@@ -377,6 +385,118 @@ TEST(SimtOps, SgdAndAdamReadLiveScalars) {
     });
     for (std::size_t k = 0; k < t.sizes.size(); ++k) t.check(k, p[k], m[k], v[k]);
   }
+}
+
+// ---- dtype conversion ----
+
+// A value's bits, widened (float: 32, the 16-bit types: 16).
+template <class T>
+std::uint32_t bits_of(T v) {
+  if constexpr (std::is_same_v<T, float>) {
+    std::uint32_t u;
+    std::memcpy(&u, &v, 4);
+    return u;
+  } else {
+    return v.bits;
+  }
+}
+template <class T>
+T from_bits(std::uint32_t u) {
+  if constexpr (std::is_same_v<T, float>) {
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  } else {
+    T t;
+    t.bits = std::uint16_t(u);
+    return t;
+  }
+}
+// What the CPU makes of x: kernels/half.hpp's scalar functions (checked against the
+// formats in test_amp); the same type: the same bits.
+template <class From, class To>
+std::uint32_t expected_bits(From x) {
+  if constexpr (std::is_same_v<From, To>) return bits_of(x);
+  else if constexpr (std::is_same_v<From, float>) return bits_of(To(x));
+  else if constexpr (std::is_same_v<To, float>) return bits_of(float(x));
+  else return bits_of(To(float(x)));
+}
+
+// Sources: every 16-bit pattern, or for f32 a stride through the 32-bit patterns plus
+// the cases rounding gets wrong most easily (ties, the f16 overflow and subnormal edges,
+// signalling NaNs). Each conversion dense and through random strided views of rank 1-4
+// (gaps, transposes, a broadcast dimension), twice with different poisons in the output.
+template <class From, class To>
+void check_conversion(testing::Rng& rng) {
+  std::vector<From> pool;
+  if constexpr (std::is_same_v<From, float>) {
+    for (std::uint64_t u = 0; u < (std::uint64_t(1) << 32); u += 65521) pool.push_back(from_bits<float>(std::uint32_t(u)));
+    for (std::uint32_t u : {0x00000000u, 0x80000000u, 0x7f800000u, 0xff800000u, 0x7f800001u, 0x7fa00000u, 0xffc00001u,
+                            0x477fefffu, 0x477ff000u, 0x477fffffu, 0x33000000u, 0x33000001u, 0x3f808000u, 0x3f818000u,
+                            0x3f801000u, 0x3f803000u, 0x7f7fffffu, 0x00000001u})
+      pool.push_back(from_bits<float>(u));
+  } else {
+    for (std::uint32_t u = 0; u < 65536; ++u) pool.push_back(from_bits<From>(u));
+  }
+  const std::string name = std::to_string(sizeof(From)) + "->" + std::to_string(sizeof(To)) + " bytes";
+  for (int rep = 0; rep < 5; ++rep) {
+    const bool dense = rep == 0;
+    const int rank = dense ? 1 : int(rng.integer(1, 4));
+    std::vector<index_t> sizes(static_cast<std::size_t>(rank)), strides(static_cast<std::size_t>(rank));
+    if (dense) {
+      sizes[0] = index_t(pool.size()), strides[0] = 1;
+    } else {
+      index_t stride = rng.integer(1, 3);
+      for (int d = rank - 1; d >= 0; --d) {
+        sizes[std::size_t(d)] = rng.integer(1, rank == 1 ? 3000 : 40);
+        strides[std::size_t(d)] = stride;
+        stride *= sizes[std::size_t(d)] + rng.integer(0, 2);
+      }
+      if (rank > 1) {
+        const std::size_t a = std::size_t(rng.integer(0, rank - 1)), b = std::size_t(rng.integer(0, rank - 1));
+        std::swap(sizes[a], sizes[b]), std::swap(strides[a], strides[b]);
+        if (rep == 4) strides[a] = 0;  // broadcast
+      }
+    }
+    const Shape shape(sizes, strides);
+    const index_t n = shape.numel();
+    index_t extent = 1;
+    for (int d = 0; d < rank; ++d) extent += (sizes[std::size_t(d)] - 1) * strides[std::size_t(d)];
+    std::vector<From> x(static_cast<std::size_t>(extent));
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] = pool[(i * 7919 + std::size_t(rep)) % pool.size()];
+    // The expected values from the view's own row-major walk.
+    std::vector<std::uint32_t> want;
+    std::vector<index_t> at(static_cast<std::size_t>(rank), 0);
+    for (index_t i = 0; i < n; ++i) {
+      index_t off = 0;
+      for (int d = 0; d < rank; ++d) off += at[std::size_t(d)] * strides[std::size_t(d)];
+      want.push_back(expected_bits<From, To>(x[std::size_t(off)]));
+      for (int d = rank - 1; d >= 0 && ++at[std::size_t(d)] == sizes[std::size_t(d)]; --d) at[std::size_t(d)] = 0;
+    }
+    for (std::uint32_t poison : {0x7fc0deadu, 0xffb01234u}) {
+      std::vector<To> y(std::size_t(n), from_bits<To>(std::is_same_v<To, float> ? poison : poison >> 16));
+      launch(small_grid(n), 64, 1, [&] {
+        cuda::cvt::convert_kernel<From, To>(n, cuda::cvt::layout_of(shape), shape.is_contiguous(), x.data(), y.data());
+      });
+      index_t wrong = 0, first = -1;
+      for (index_t i = 0; i < n; ++i)
+        if (bits_of(y[std::size_t(i)]) != want[std::size_t(i)]) wrong += 1, first = first < 0 ? i : first;
+      EXPECT_EQ(wrong, 0) << name << " on " << shape.str() << ", first at " << first;
+    }
+  }
+}
+
+TEST(SimtOps, ConversionsGiveTheCpusBitsOnDenseAndStridedSources) {
+  TG_TEST_RNG(rng);
+  check_conversion<float, bfloat16>(rng);
+  check_conversion<float, float16>(rng);
+  check_conversion<bfloat16, float>(rng);
+  check_conversion<float16, float>(rng);
+  check_conversion<bfloat16, float16>(rng);
+  check_conversion<float16, bfloat16>(rng);
+  check_conversion<bfloat16, bfloat16>(rng);
+  check_conversion<float16, float16>(rng);
+  check_conversion<float, float>(rng);
 }
 
 }  // namespace
