@@ -170,25 +170,42 @@ TEST(CudaTensor, AnMlpTrainingStepMatchesTheCpuAndStaysOnTheDevice) {
   EXPECT_EQ(cuda::transfer_stats().synchronizations, 1u);
 }
 
-// A captured SGD step replayed n times leaves the parameters where n eager steps do.
-TEST(CudaTensor, ACapturedSgdStepReplaysLikeEagerSteps) {
-  TG_REQUIRE_GPU();
-  Generator g_a(9), g_b(9), g_data(10);
-  const auto eager = mlp784(&g_a), graphed = mlp784(&g_b);
-  eager->to(kGpu), graphed->to(kGpu);
-  const Tensor x = Tensor::randn({128, 784}, TensorOptions().with_device(kGpu), &g_data);
-  std::vector<std::int64_t> labels(128);
-  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
-  const index_t n[] = {128};
-  const Tensor y = Tensor::from_vector(labels, n, TensorOptions().with_device(kGpu));
-  nn::SGD opt_a(eager->parameters(), 0.05, 0.9), opt_b(graphed->parameters(), 0.05, 0.9);
-  auto step = [&](nn::Module& m, nn::Optimizer& opt) {
+// Two MLPs 784-256-256-10 with the same weights on the GPU and a batch of `rows` for
+// them: one trained by eager steps, the other by a captured step.
+struct Twins {
+  std::shared_ptr<nn::Sequential> eager, graphed;
+  Tensor x, y;
+  Twins(std::uint64_t seed, index_t rows) {
+    Generator g_a(seed), g_b(seed), g_data(seed + 1);
+    eager = mlp784(&g_a), graphed = mlp784(&g_b);
+    eager->to(kGpu), graphed->to(kGpu);
+    x = Tensor::randn({rows, 784}, TensorOptions().with_device(kGpu), &g_data);
+    std::vector<std::int64_t> labels(static_cast<std::size_t>(rows));
+    for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
+    const index_t n[] = {rows};
+    y = Tensor::from_vector(labels, n, TensorOptions().with_device(kGpu));
+  }
+  Tensor step(nn::Module& m, nn::Optimizer& opt) const {
     Tensor loss = cross_entropy(m(x), y);
     opt.zero_grad();
     loss.backward();
     opt.step();
     return loss;
-  };
+  }
+  void expect_same_parameters() const {
+    const auto pa = eager->parameters(), pb = graphed->parameters();
+    for (std::size_t i = 0; i < pa.size(); ++i)
+      EXPECT_TRUE(same_values(pb[i], pa[i].to(Device::cpu()), 1e-6)) << "parameter " << i;
+  }
+};
+
+// A captured SGD step replayed n times leaves the parameters where n eager steps do.
+TEST(CudaTensor, ACapturedSgdStepReplaysLikeEagerSteps) {
+  TG_REQUIRE_GPU();
+  const Twins t(9, 128);
+  const auto &eager = t.eager, &graphed = t.graphed;
+  nn::SGD opt_a(eager->parameters(), 0.05, 0.9), opt_b(graphed->parameters(), 0.05, 0.9);
+  auto step = [&](nn::Module& m, nn::Optimizer& opt) { return t.step(m, opt); };
   cuda::Stream stream(0);
   cuda::StreamGuard on(stream);
   for (int i = 0; i < 3; ++i) step(*eager, opt_a), step(*graphed, opt_b);  // warm: momentum buffers exist
@@ -206,9 +223,7 @@ TEST(CudaTensor, ACapturedSgdStepReplaysLikeEagerSteps) {
     }
   }
   EXPECT_EQ(cuda::allocator_stats(0).driver_allocations, before.driver_allocations);
-  const auto pa = eager->parameters(), pb = graphed->parameters();
-  for (std::size_t i = 0; i < pa.size(); ++i)
-    EXPECT_TRUE(same_values(pb[i], pa[i].to(Device::cpu()), 1e-6)) << "parameter " << i;
+  t.expect_same_parameters();
 }
 
 // A captured AdamW step under a warmup schedule set between replays: each replay reads
@@ -216,23 +231,11 @@ TEST(CudaTensor, ACapturedSgdStepReplaysLikeEagerSteps) {
 // so n replays leave the parameters, the rate and the count where n eager steps do.
 TEST(CudaTensor, ACapturedAdamWStepFollowsItsScheduleLikeEagerSteps) {
   TG_REQUIRE_GPU();
-  Generator g_a(4), g_b(4), g_data(6);
-  const auto eager = mlp784(&g_a), graphed = mlp784(&g_b);
-  eager->to(kGpu), graphed->to(kGpu);
-  const Tensor x = Tensor::randn({64, 784}, TensorOptions().with_device(kGpu), &g_data);
-  std::vector<std::int64_t> labels(64);
-  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = std::int64_t(i % 10);
-  const index_t n[] = {64};
-  const Tensor y = Tensor::from_vector(labels, n, TensorOptions().with_device(kGpu));
+  const Twins t(4, 64);
+  const auto &eager = t.eager, &graphed = t.graphed;
   nn::AdamW opt_a(eager->parameters(), 1e-3), opt_b(graphed->parameters(), 1e-3);
   nn::LinearWarmup sched_a(opt_a, 5, 0.1), sched_b(opt_b, 5, 0.1);
-  auto step = [&](nn::Module& m, nn::Optimizer& opt) {
-    Tensor loss = cross_entropy(m(x), y);
-    opt.zero_grad();
-    loss.backward();
-    opt.step();
-    return loss;
-  };
+  auto step = [&](nn::Module& m, nn::Optimizer& opt) { return t.step(m, opt); };
   cuda::Stream stream(0);
   cuda::StreamGuard on(stream);
   for (int i = 0; i < 2; ++i) step(*eager, opt_a), sched_a.step(), step(*graphed, opt_b), sched_b.step();
@@ -252,9 +255,7 @@ TEST(CudaTensor, ACapturedAdamWStepFollowsItsScheduleLikeEagerSteps) {
   EXPECT_EQ(opt_a.steps(), 8);
   EXPECT_EQ(opt_b.steps(), 8);
   EXPECT_DOUBLE_EQ(opt_b.lr(), opt_a.lr());
-  const auto pa = eager->parameters(), pb = graphed->parameters();
-  for (std::size_t i = 0; i < pa.size(); ++i)
-    EXPECT_TRUE(same_values(pb[i], pa[i].to(Device::cpu()), 1e-6)) << "parameter " << i;
+  t.expect_same_parameters();
 }
 
 // copy_ across devices, like for like, is one transfer of the bytes, for every dtype
