@@ -102,6 +102,11 @@ int main(int argc, char** argv) {
   // The MLP layers of the examples at batch 8192: forward and the weight gradient.
   cases.push_back({8192, 256, 784, Trans::N, Trans::T});
   cases.push_back({256, 784, 8192, Trans::T, Trans::N});
+  // And at batch 1024 (the training-step target), where 128 x 128 tiles leave most SMs
+  // idle and K is too short for split-K (auto takes tile64): the first layer's forward
+  // and its input gradient.
+  cases.push_back({1024, 256, 784, Trans::N, Trans::T});
+  cases.push_back({1024, 784, 256, Trans::N, Trans::N});
 
   const index_t max_elems = index_t(1) << 28;  // 8192^2 floats for GEMM, 1 GiB for the memory-bound rows
   float *a = nullptr, *b = nullptr, *c = nullptr;
@@ -119,8 +124,8 @@ int main(int argc, char** argv) {
   fill_uniform(11);
   const tg::cuda::DeviceInfo dev = tg::cuda::device_info(0);
   std::printf("tg_gpu_bench: %s; SGEMM, median of 10 calls\n", dev.name.c_str());
-  std::printf("%-22s %4s %12s %12s %12s %12s %8s\n", "shape", "op", "tile128", "warp", "warp_async", "cuBLAS",
-              "best/cuBLAS");
+  std::printf("%-22s %4s %12s %12s %12s %12s %12s %8s %8s\n", "shape", "op", "tile128", "warp", "warp_async", "tile64",
+              "cuBLAS", "auto", "best/cuBLAS");
   std::string json = "{\"context\": {\"tg_gpu\": \"" + dev.name + "\"}, \"benchmarks\": [";
   bool first = true;
   // The JSON so far, rewritten after each section: a section that fails (the newest
@@ -153,11 +158,14 @@ int main(int argc, char** argv) {
     const double best = *std::min_element(ms, ms + tg::cuda::kGemmKernels);
     const std::string shape = std::to_string(cs.m) + "x" + std::to_string(cs.n) + "x" + std::to_string(cs.k);
     const std::string tt = std::string(cs.ta == Trans::N ? "n" : "t") + (cs.tb == Trans::N ? "n" : "t");
-    std::printf("%-22s %4s %7.1f TF/s %7.1f TF/s %7.1f TF/s %7.1f TF/s %7.2fx\n", shape.c_str(), tt.c_str(),
-                flop / ms[0] / 1e9, flop / ms[1] / 1e9, flop / ms[2] / 1e9, theirs > 0 ? flop / theirs / 1e9 : 0.0,
+    // The configuration gemm() takes for this shape is "tilegrad" (the default);
+    // each configuration has its own variant row.
+    const tg::cuda::GemmKernel chosen = tg::cuda::gemm_kernel_for(cs.m, cs.n, cs.k);
+    std::printf("%-22s %4s %7.1f TF/s %7.1f TF/s %7.1f TF/s %7.1f TF/s %7.1f TF/s %8s %7.2fx\n", shape.c_str(),
+                tt.c_str(), flop / ms[0] / 1e9, flop / ms[1] / 1e9, flop / ms[2] / 1e9, flop / ms[3] / 1e9,
+                theirs > 0 ? flop / theirs / 1e9 : 0.0, tg::cuda::gemm_kernel_name(chosen),
                 theirs > 0 ? theirs / best : 0.0);
-    // The default configuration is "tilegrad"; each configuration has its own variant row.
-    row("tilegrad", shape, tt, ms[int(tg::cuda::GemmKernel::tile128)], flop);
+    row("tilegrad", shape, tt, ms[int(chosen)], flop);
     for (int k = 0; k < tg::cuda::kGemmKernels; ++k)
       row("tilegrad", shape, tt + "_" + tg::cuda::gemm_kernel_name(tg::cuda::GemmKernel(k)), ms[k], flop);
     row("cublas", shape, tt, theirs, flop);

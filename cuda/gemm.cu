@@ -27,6 +27,10 @@ template <bool kTA, bool kTB, bool kWarp, bool kAsync>
 void launch(dim3 grid, const Args& a, bool vec) {
   sgemm_128x128<kTA, kTB, kWarp, kAsync><<<grid, kThreads, 0, detail::stream()>>>(a, vec);
 }
+template <bool kTA, bool kTB>
+void launch_small(dim3 grid, const Args& a, bool vec) {
+  sgemm_64x64<kTA, kTB><<<grid, kThreadsSmall, 0, detail::stream()>>>(a, vec);
+}
 
 using Launch = void (*)(dim3, const Args&, bool);
 
@@ -34,6 +38,10 @@ using Launch = void (*)(dim3, const Args&, bool);
 // transposed or B not) and 16-byte aligned rows (vec); otherwise the warp-tiled kernel
 // runs without it.
 Launch pick(GemmKernel kernel, bool ta, bool tb, bool vec) {
+  if (kernel == GemmKernel::tile64) {
+    if (!ta) return tb ? &launch_small<false, true> : &launch_small<false, false>;
+    return tb ? &launch_small<true, true> : &launch_small<true, false>;
+  }
   if (kernel == GemmKernel::tile128_warp_async && vec && (ta || !tb)) {
     if (!ta) return &launch<false, false, true, true>;
     return tb ? &launch<true, true, true, true> : &launch<true, false, true, true>;
@@ -46,14 +54,13 @@ Launch pick(GemmKernel kernel, bool ta, bool tb, bool vec) {
   return tb ? &launch<true, true, false, false> : &launch<true, false, false, false>;
 }
 
-// The configuration gemm() uses: TG_CUDA_GEMM_KERNEL (0, 1, 2: for re-tuning on a GPU)
-// or the one measured best so far (cuda/NOTES.md: step 1's tile128 until the warp-tiled
-// kernels have been timed on a GPU).
-GemmKernel default_kernel() {
+// TG_CUDA_GEMM_KERNEL (0-3: one configuration for every shape, for re-tuning on a GPU),
+// or auto_select when unset.
+GemmKernel env_kernel() {
   static const GemmKernel k = [] {
     const char* v = std::getenv("TG_CUDA_GEMM_KERNEL");
     if (v && v[0] >= '0' && v[0] < '0' + kGemmKernels && v[1] == '\0') return GemmKernel(v[0] - '0');
-    return GemmKernel::tile128;
+    return GemmKernel::auto_select;
   }();
   return k;
 }
@@ -71,7 +78,12 @@ Args checked_args(const char* op, Trans ta, Trans tb, index_t M, index_t N, inde
               ep.act.slope, 0};
 }
 
-dim3 tile_grid(index_t M, index_t N) { return dim3(unsigned((N + kBN - 1) / kBN), unsigned((M + kBM - 1) / kBM)); }
+// Split-K from this depth (when the tiles of C cannot fill the GPU).
+constexpr index_t kSplitMinK = 1024;
+
+dim3 tile_grid(index_t M, index_t N, index_t tile = kBM) {
+  return dim3(unsigned((N + tile - 1) / tile), unsigned((M + tile - 1) / tile));
+}
 
 }  // namespace
 
@@ -247,9 +259,21 @@ const char* gemm_kernel_name(GemmKernel kernel) {
     case GemmKernel::tile128: return "tile128";
     case GemmKernel::tile128_warp: return "tile128_warp";
     case GemmKernel::tile128_warp_async: return "tile128_warp_async";
+    case GemmKernel::tile64: return "tile64";
     case GemmKernel::auto_select: return "auto";
   }
   return "?";
+}
+
+// auto's table (cuda/NOTES.md, "Configurations by shape"): tile128 (step 1, measured 0.81x
+// cuBLAS on large squares) wherever its grid fills the GPU or split-K will (K >= 1024);
+// tile64 where 128 x 128 tiles leave SMs idle and K is too short to split (an MLP layer
+// at batch 1024: 16 tiles of 128 for 132 SMs, 64 of 64).
+GemmKernel gemm_kernel_for(index_t M, index_t N, index_t K) {
+  if (const GemmKernel forced = env_kernel(); forced != GemmKernel::auto_select) return forced;
+  const dim3 grid = tile_grid(M, N);
+  const bool idle = index_t(grid.x) * grid.y < index_t(detail::sm_count());
+  return idle && K < kSplitMinK ? GemmKernel::tile64 : GemmKernel::tile128;
 }
 
 void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
@@ -260,8 +284,8 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
 void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
           const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
           GemmKernel config) {
-  const GemmKernel chosen = config == GemmKernel::auto_select ? default_kernel() : config;
   const Args a = checked_args("cuda::gemm", ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  const GemmKernel chosen = config == GemmKernel::auto_select ? gemm_kernel_for(M, N, K) : config;
   if (M == 0 || N == 0) return;
   if (K == 0 || alpha == 0.0f) {
     const std::int64_t n = std::int64_t(M) * N;
@@ -271,7 +295,7 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
   }
   // 128-bit loads and stores need every operand's rows on 16-byte boundaries.
   const bool aligned = lda % 4 == 0 && ldb % 4 == 0 && detail::aligned16(A) && detail::aligned16(B);
-  dim3 grid = tile_grid(M, N);
+  dim3 grid = tile_grid(M, N, chosen == GemmKernel::tile64 ? kBS : kBM);
   // Split-K when the tiles of C cannot fill the GPU and K is long (a weight gradient:
   // 256 x 784 over a batch of 8192 is 14 tiles for 132 SMs): slices of K in their own
   // blocks, partial products to a workspace, then one pass that adds them in order.
@@ -279,7 +303,7 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
   int slices = 1;
   // (K >= 1024: 1024^3 is 64 tiles, half the H200's SMs idle, 0.53x cuBLAS measured in
   // step 1; two slices fill them for ~3 us of partial sums: predicted ~0.9x, cuda/NOTES.md.)
-  if (tiles < sms && K >= 1024) slices = int(std::min<index_t>((2 * sms + tiles - 1) / tiles, K / 512));
+  if (tiles < sms && K >= kSplitMinK) slices = int(std::min<index_t>((2 * sms + tiles - 1) / tiles, K / 512));
   const bool tA = ta == Trans::T, tB = tb == Trans::T;
   if (slices > 1) {
     Args part = a;

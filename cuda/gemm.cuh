@@ -56,13 +56,16 @@ using Args = ArgsOf<float>;
 // m (A transposed) or n (B not transposed) is "natural": its 16-byte pieces land in
 // shared memory as they are, so it can go by cp.async; the others (A stored M x K, B
 // stored N x K) are transposed through registers on the way.
-//   A N: 128 rows x 8 k, thread t takes row t / 2, k (t % 2) * 4 .. +3 (along k);
-//   A T: stored K x M, thread t takes k t / 32, rows (t % 32) * 4 .. +3 (along m).
-//   B N: stored K x N, thread t takes k t / 32, cols (t % 32) * 4 .. +3;
+// With tiles of kTM x kTN (128 x 128: 256 threads; 64 x 64: 128 threads, 2 kTM of them):
+//   A N: kTM rows x 8 k, thread t takes row t / 2, k (t % 2) * 4 .. +3 (along k);
+//   A T: stored K x M, thread t takes k t / (kTM / 4), rows (t % (kTM / 4)) * 4 .. +3 (along m).
+//   B N: stored K x N, thread t takes k t / (kTN / 4), cols (t % (kTN / 4)) * 4 .. +3;
 //   B T: stored N x K, thread t takes col t / 2, k (t % 2) * 4 .. +3.
 // whole: the tile is inside the matrix and its rows aligned: 128-bit loads.
-template <bool kTA, bool kTB, int kLdA = kBM, int kLdB = kBN>
+template <bool kTA, bool kTB, int kLdA = kBM, int kLdB = kBN, int kTM = kBM, int kTN = kBN>
 struct Loader {
+  static_assert(kTM == kTN, "one thread count loads both tiles: 2 kTM threads");
+  static constexpr int kQA = kTM / 4, kQB = kTN / 4;  // 16-byte pieces in a k row of a tile
   // Four consecutive floats at p (elements first.. of a row): one 128-bit load for a
   // whole tile, else guarded loads (zeros where the row is outside the matrix or an
   // element at or past `end`).
@@ -82,14 +85,14 @@ struct Loader {
       const int r = m0 + t / 2, k = k0 + (t % 2) * 4;
       load4(a.A + std::int64_t(r) * a.lda + k, whole, r < a.M, k, a.K, ra);
     } else {
-      const int k = k0 + t / 32, r = m0 + (t % 32) * 4;
+      const int k = k0 + t / kQA, r = m0 + (t % kQA) * 4;
       load4(a.A + std::int64_t(k) * a.lda + r, whole, k < a.K, r, a.M, ra);
     }
   }
   __device__ static void load_b(const Args& a, int n0, int k0, bool whole, float (&rb)[4]) {
     const int t = threadIdx.x;
     if constexpr (!kTB) {
-      const int k = k0 + t / 32, c = n0 + (t % 32) * 4;
+      const int k = k0 + t / kQB, c = n0 + (t % kQB) * 4;
       load4(a.B + std::int64_t(k) * a.ldb + c, whole, k < a.K, c, a.N, rb);
     } else {
       const int c = n0 + t / 2, k = k0 + (t % 2) * 4;
@@ -101,13 +104,13 @@ struct Loader {
     if constexpr (!kTA) {
       for (int i = 0; i < 4; ++i) as[(t % 2) * 4 + i][t / 2] = ra[i];
     } else {
-      *reinterpret_cast<float4*>(&as[t / 32][(t % 32) * 4]) = make_float4(ra[0], ra[1], ra[2], ra[3]);
+      *reinterpret_cast<float4*>(&as[t / kQA][(t % kQA) * 4]) = make_float4(ra[0], ra[1], ra[2], ra[3]);
     }
   }
   __device__ static void store_b(const float (&rb)[4], float (*bs)[kLdB]) {
     const int t = threadIdx.x;
     if constexpr (!kTB) {
-      *reinterpret_cast<float4*>(&bs[t / 32][(t % 32) * 4]) = make_float4(rb[0], rb[1], rb[2], rb[3]);
+      *reinterpret_cast<float4*>(&bs[t / kQB][(t % kQB) * 4]) = make_float4(rb[0], rb[1], rb[2], rb[3]);
     } else {
       for (int i = 0; i < 4; ++i) bs[(t % 2) * 4 + i][t / 2] = rb[i];
     }
@@ -115,14 +118,14 @@ struct Loader {
   // The natural operands by cp.async (the caller checked 16-byte alignment): a row of
   // the tile past the matrix, or past K, copies 0 bytes (zeros) from a valid address.
   __device__ static void async_a(const Args& a, int m0, int k0, float (*as)[kLdA]) {
-    const int t = threadIdx.x, k = k0 + t / 32, r = m0 + (t % 32) * 4;
+    const int t = threadIdx.x, k = k0 + t / kQA, r = m0 + (t % kQA) * 4;
     const int bytes = k < a.K ? max(0, min(16, (a.M - r) * 4)) : 0;
-    cp_async16(&as[t / 32][(t % 32) * 4], bytes ? a.A + std::int64_t(k) * a.lda + r : a.A, bytes);
+    cp_async16(&as[t / kQA][(t % kQA) * 4], bytes ? a.A + std::int64_t(k) * a.lda + r : a.A, bytes);
   }
   __device__ static void async_b(const Args& a, int n0, int k0, float (*bs)[kLdB]) {
-    const int t = threadIdx.x, k = k0 + t / 32, c = n0 + (t % 32) * 4;
+    const int t = threadIdx.x, k = k0 + t / kQB, c = n0 + (t % kQB) * 4;
     const int bytes = k < a.K ? max(0, min(16, (a.N - c) * 4)) : 0;
-    cp_async16(&bs[t / 32][(t % 32) * 4], bytes ? a.B + std::int64_t(k) * a.ldb + c : a.B, bytes);
+    cp_async16(&bs[t / kQB][(t % kQB) * 4], bytes ? a.B + std::int64_t(k) * a.ldb + c : a.B, bytes);
   }
 };
 
@@ -150,6 +153,53 @@ struct Map {
   }
 };
 
+// Split-K: this block's slice of K as a GEMM of its own (sgemm_64x64).
+template <bool kTA, bool kTB>
+__device__ __forceinline__ void take_slice(Args& a) {
+  if (a.kslice > 0) {
+    const int kb = blockIdx.z * a.kslice;
+    a.A += kTA ? std::int64_t(kb) * a.lda : kb;
+    a.B += kTB ? kb : std::int64_t(kb) * a.ldb;
+    a.K = min(a.kslice, a.K - kb);
+    a.C += std::int64_t(blockIdx.z) * a.M * a.ldc;
+  }
+}
+
+// The epilogue of one row r of C: a thread's two groups of 4 columns from c0 and c1
+// (absolute), acc[h * 4 + j] for column c_h + j: C = act(alpha acc + beta C + bias), 4
+// columns at a time (128-bit when vec and in bounds).
+__device__ __forceinline__ void store_row(const Args& a, int r, int c0, int c1, const float (&acc)[8], bool vec) {
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    const int c = h == 0 ? c0 : c1;
+    float* out = a.C + std::int64_t(r) * a.ldc + c;
+    float v[4];
+#pragma unroll
+    for (int j = 0; j < 4; ++j) v[j] = a.alpha * acc[h * 4 + j];
+    if (vec && c + 4 <= a.N) {
+      if (a.beta != 0.0f) {
+        const float4 old = *reinterpret_cast<const float4*>(out);
+        v[0] += a.beta * old.x, v[1] += a.beta * old.y, v[2] += a.beta * old.z, v[3] += a.beta * old.w;
+      }
+#pragma unroll
+      for (int j = 0; j < 4; ++j) v[j] = activate(a.act, a.slope, v[j] + (a.bias ? a.bias[c + j] : 0.0f));
+      *reinterpret_cast<float4*>(out) = make_float4(v[0], v[1], v[2], v[3]);
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; ++j)
+        if (c + j < a.N) {
+          float x = v[j] + (a.beta != 0.0f ? a.beta * out[j] : 0.0f) + (a.bias ? a.bias[c + j] : 0.0f);
+          out[j] = activate(a.act, a.slope, x);
+        }
+    }
+  }
+}
+
+// The split-K slice and the epilogue are spelled out here rather than through
+// take_slice / store_row (a second copy of their code, on purpose): through those
+// helpers, even one taking the whole accumulator array and the same statements, ptxas
+// spilled 108 bytes in the (N, N) variants at this kernel's 128-register cap, for PTX
+// that differed only in register numbering. As written, its PTX is step 1's, measured.
 template <bool kTA, bool kTB, bool kWarp, bool kAsync>
 __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
   if (a.kslice > 0) {  // this block's slice of K as a GEMM of its own
@@ -237,6 +287,63 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
           }
       }
     }
+  }
+}
+
+// The small-problem configuration (tile64): 64 x 64 tiles, 128 threads each holding 4 x 8
+// outputs, otherwise step 1 (k steps of 8, A k-major, register double buffering, the same
+// loader and epilogue). A problem whose 128 x 128 grid leaves SMs idle gets four times
+// the blocks (an MLP layer at batch 1024: 16 tiles of 128 for 132 SMs, 64 of 64).
+// Thread (ty, tx) of the 16 x 8 grid owns rows 4 ty + i and columns {4 tx + j, 32 + 4 tx
+// + j}: a warp's B reads are 8 consecutive 16-byte words (one wavefront), its A reads
+// 4 words (broadcasts). 32 accumulators against step 1's 64: more blocks per SM.
+constexpr int kBS = 64, kThreadsSmall = 128;
+
+template <bool kTA, bool kTB>
+__global__ void __launch_bounds__(kThreadsSmall, 4) sgemm_64x64(Args a, bool vec) {
+  take_slice<kTA, kTB>(a);
+  __shared__ __align__(16) float as[2][kBK][kBS];
+  __shared__ __align__(16) float bs[2][kBK][kBS];
+  const int m0 = blockIdx.y * kBS, n0 = blockIdx.x * kBS;
+  const int t = threadIdx.x, r0 = 4 * (t / 8), c0 = 4 * (t % 8), c1 = 32 + c0;
+  using L = Loader<kTA, kTB, kBS, kBS, kBS, kBS>;
+  const bool mn_whole = vec && m0 + kBS <= a.M && n0 + kBS <= a.N;
+  float acc[4][8] = {};
+  float ra[4], rb[4];
+  L::load_a(a, m0, 0, mn_whole && kBK <= a.K, ra), L::store_a(ra, as[0]);
+  L::load_b(a, n0, 0, mn_whole && kBK <= a.K, rb), L::store_b(rb, bs[0]);
+  __syncthreads();
+  int buf = 0;
+  for (int k0 = 0; k0 < a.K; k0 += kBK) {
+    const bool more = k0 + kBK < a.K;
+    if (more) {
+      const bool whole = mn_whole && k0 + 2 * kBK <= a.K;
+      L::load_a(a, m0, k0 + kBK, whole, ra);
+      L::load_b(a, n0, k0 + kBK, whole, rb);
+    }
+#pragma unroll
+    for (int k = 0; k < kBK; ++k) {
+      const float4 a0 = *reinterpret_cast<const float4*>(&as[buf][k][r0]);
+      const float4 b0 = *reinterpret_cast<const float4*>(&bs[buf][k][c0]);
+      const float4 b1 = *reinterpret_cast<const float4*>(&bs[buf][k][c1]);
+      const float av[4] = {a0.x, a0.y, a0.z, a0.w};
+      const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
+#pragma unroll
+      for (int i = 0; i < 4; ++i)
+#pragma unroll
+        for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
+    }
+    if (more) {
+      L::store_a(ra, as[buf ^ 1]);
+      L::store_b(rb, bs[buf ^ 1]);
+      __syncthreads();
+      buf ^= 1;
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const int r = m0 + r0 + i;
+    if (r < a.M) store_row(a, r, n0 + c0, n0 + c1, acc[i], vec);
   }
 }
 

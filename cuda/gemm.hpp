@@ -79,16 +79,22 @@ void gemm_f16(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, 
 // sm_90a binary loaded); false without a device.
 bool half_gemm_wgmma_available();
 
-// The kernel configurations (cuda/NOTES.md). gemm() uses the one measured best
-// (TG_CUDA_GEMM_KERNEL=0|1|2 overrides it, for re-tuning on a GPU); the tests and the
-// GPU benchmarks run each.
+// The kernel configurations (cuda/NOTES.md). gemm() picks one by shape
+// (gemm_kernel_for; TG_CUDA_GEMM_KERNEL=0|1|2|3 forces one for every shape, for
+// re-tuning on a GPU); the tests and the GPU benchmarks run each.
 //   tile128             step 1: 128 x 128 tiles, a 16 x 16 thread grid of 8 x 8 outputs
 //   tile128_warp        the same tiles, threads mapped as 2 x 4 warps of 64 x 32 outputs
 //   tile128_warp_async  and the operands whose rows lie along m or n (A^T, B) copied to
 //                       shared memory by cp.async instead of through registers
-enum class GemmKernel : int { auto_select = -1, tile128 = 0, tile128_warp = 1, tile128_warp_async = 2 };
-inline constexpr int kGemmKernels = 3;
+//   tile64              64 x 64 tiles, 128 threads of 4 x 8 outputs: four times the
+//                       blocks, for problems whose 128 x 128 grid leaves SMs idle
+enum class GemmKernel : int { auto_select = -1, tile128 = 0, tile128_warp = 1, tile128_warp_async = 2, tile64 = 3 };
+inline constexpr int kGemmKernels = 4;
 const char* gemm_kernel_name(GemmKernel kernel);
+// The configuration gemm() takes for an M x N x K problem on the current device: tile128,
+// or tile64 where 128 x 128 tiles are fewer than the SMs and K is too short for split-K
+// (< 1024); TG_CUDA_GEMM_KERNEL when set.
+GemmKernel gemm_kernel_for(index_t M, index_t N, index_t K);
 void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
           const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
           GemmKernel kernel);

@@ -80,6 +80,7 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
   gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep, GemmKernel::auto_select);
 }
 const char* gemm_kernel_name(GemmKernel) { return "none (built without CUDA)"; }
+GemmKernel gemm_kernel_for(index_t, index_t, index_t) { return GemmKernel::auto_select; }
 void gemm_bf16(Trans, Trans, index_t, index_t, index_t, float, const std::uint16_t*, index_t, const std::uint16_t*,
                index_t, float, float*, index_t, const GemmEpilogue<float>&) {
   detail::throw_error("cuda::gemm_bf16", "device", unavailable_reason());

@@ -30,7 +30,7 @@ import subprocess
 import sys
 
 NO_STACK = ("sgemm", "softmax", "layer_norm", "reduce", "cross_entropy", "attention")
-SGEMM = "sgemm_128x128"   # the FP32 SGEMM kernels
+SGEMM = ("sgemm_128x128", "sgemm_64x64")  # the FP32 SGEMM kernels (tile128*, tile64)
 # wgmma kernels whose products must stay asynchronous: ptxas may not inject a
 # warpgroup.wait (C7517) to reach their accumulators. ptxas also retires the products
 # in flight before a thread exits, and barrier_wait's hang guard (a trap after ~10 s)
@@ -268,7 +268,7 @@ def check_sass(tool, cubin, failures):
             if count == 0:
                 failures.append(f"SASS {label}: no {op} (tensor-core) instruction")
             continue
-        if SGEMM not in label:
+        if not any(k in label for k in SGEMM):
             continue
         seen += 1
         ffma, lds128 = len(re.findall(r"\bFFMA\b", fn)), len(re.findall(r"\bLDS\.128\b", fn))
@@ -326,7 +326,7 @@ def main(argv):
             else:
                 print("NOTE", note)
 
-    sgemm_seen, keys_seen = 0, set()
+    sgemm_seen, keys_seen, sgemm_keys_seen = 0, set(), set()
     for p in ptxs:
         entries = ptx_entries(p)
         dm = demangle(sorted(entries))
@@ -346,17 +346,21 @@ def main(argv):
                 mma = check_tensor_core_ptx(label, body, failures, mma_op, least, needs)
                 print(f"PTX {label}: hottest loop {mma} x {mma_op}")
                 continue
-            if SGEMM not in label:
+            sgemm_key = next((k for k in SGEMM if k in label), None)
+            if sgemm_key is None:
                 continue
             sgemm_seen += 1
+            sgemm_keys_seen.add(sgemm_key)
             got = check_sgemm_ptx(label, body, failures)
-            # The cp.async configuration (its last template argument) copies by cp.async.
-            if re.search(r",\s*true>$", label) and not ("cp.async.cg.shared.global" in body and "cp.async.wait_group" in body):
+            # The cp.async configuration (sgemm_128x128's last template argument) copies by cp.async.
+            if (sgemm_key == "sgemm_128x128" and re.search(r",\s*true>$", label)
+                    and not ("cp.async.cg.shared.global" in body and "cp.async.wait_group" in body)):
                 failures.append(f"PTX {label}: the cp.async kernel has no cp.async.cg.shared.global / wait_group")
             if got:
                 print(f"PTX {label}: hottest loop {got[0]} fma.rn.f32, {got[1]} ld.shared.v4.f32")
-    if sgemm_seen == 0:
-        failures.append(f"PTX: no SGEMM entry in {keep}/*.ptx")
+    for key in SGEMM:
+        if key not in sgemm_keys_seen:
+            failures.append(f"PTX: no SGEMM entry {key!r} in {keep}/*.ptx")
     # A kernel renamed or given another template argument would escape its checks.
     for key in sorted((set(TENSOR_CORE) | set(ASYNC_COPY)) - keys_seen):
         failures.append(f"PTX: no entry matches {key!r} (renamed? its checks would not run)")

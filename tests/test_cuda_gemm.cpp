@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <cstdio>
 #include <string>
@@ -77,6 +78,18 @@ TEST(CudaGemm, MatchesTheReferenceOnRandomShapesTransposesAndEpilogues) {
       EXPECT_TRUE(testing::pads_untouched(got, c, M, N, ldc)) << what;
     }
   }
+}
+
+// auto's table: tile64 where 128 x 128 tiles leave SMs idle and K is too short to split,
+// tile128 where they fill the GPU or split-K will.
+TEST(CudaGemm, AutoTakesTheSmallTilesWhereBigOnesLeaveSmsIdle) {
+  TG_REQUIRE_GPU();
+  if (std::getenv("TG_CUDA_GEMM_KERNEL")) GTEST_SKIP() << "TG_CUDA_GEMM_KERNEL forces one configuration";
+  const int sms = cuda::device_info(0).sm_count;
+  ASSERT_GT(sms, 16);
+  EXPECT_EQ(cuda::gemm_kernel_for(1024, 256, 784), cuda::GemmKernel::tile64);  // 16 tiles of 128
+  EXPECT_EQ(cuda::gemm_kernel_for(1024, 256, 4096), cuda::GemmKernel::tile128);  // split-K fills the SMs
+  EXPECT_EQ(cuda::gemm_kernel_for(8192, 8192, 64), cuda::GemmKernel::tile128);   // 4096 tiles
 }
 
 TEST(CudaGemm, KZeroAndAlphaZeroGiveBetaCPlusBias) {

@@ -1,5 +1,5 @@
 // The GEMM kernels (cuda/gemm.cuh), their own source, run on the CPU by the SIMT
-// emulator (tests/simt): the FP32 SGEMM in its three configurations and four transposes,
+// emulator (tests/simt): the FP32 SGEMM in its four configurations and four transposes,
 // split-K with its reduction, the TF32 tensor-core kernel, and the 16-bit tensor-core
 // kernels (two-stage and the ldmatrix ring) against the double reference, with the
 // bounds of the GPU tests (test_cuda_gemm): FP32 1e-5 sqrt(K + 1) + 1e-5, TF32 3e-3,
@@ -29,18 +29,22 @@ namespace {
 
 namespace gk = cuda::gemmk;
 
-simt::Dim3 tiles(int M, int N, unsigned slices = 1) {
-  return {unsigned((N + gk::kBN - 1) / gk::kBN), unsigned((M + gk::kBM - 1) / gk::kBM), slices};
+simt::Dim3 tiles(int M, int N, unsigned slices = 1, int tile = gk::kBM) {
+  return {unsigned((N + tile - 1) / tile), unsigned((M + tile - 1) / tile), slices};
 }
 
-// One FP32 SGEMM launch: configuration 0 tile128, 1 warp-tiled, 2 warp-tiled + cp.async.
+// One FP32 SGEMM launch: configuration 0 tile128, 1 warp-tiled, 2 warp-tiled + cp.async,
+// 3 tile64 (cuda::GemmKernel's numbers).
 template <bool kTA, bool kTB>
 void sgemm_launch(int config, const gk::Args& a, bool vec, unsigned slices) {
-  const simt::Dim3 grid = tiles(a.M, a.N, slices), block{gk::kThreads, 1, 1};
+  const bool small = config == 3;
+  const simt::Dim3 grid = tiles(a.M, a.N, slices, small ? gk::kBS : gk::kBM);
+  const simt::Dim3 block{unsigned(small ? gk::kThreadsSmall : gk::kThreads), 1, 1};
   std::function<void()> k;
   if (config == 0) k = [&] { gk::sgemm_128x128<kTA, kTB, false, false>(a, vec); };
   else if (config == 1) k = [&] { gk::sgemm_128x128<kTA, kTB, true, false>(a, vec); };
-  else k = [&] { gk::sgemm_128x128<kTA, kTB, true, true>(a, vec); };
+  else if (config == 2) k = [&] { gk::sgemm_128x128<kTA, kTB, true, true>(a, vec); };
+  else k = [&] { gk::sgemm_64x64<kTA, kTB>(a, vec); };
   simt::launch(grid, block, 0, k);
 }
 void sgemm(bool ta, bool tb, int config, const gk::Args& a, bool vec, unsigned slices) {
@@ -74,12 +78,13 @@ TEST(SimtGemm, Fp32KernelsMatchTheReferenceInEveryConfiguration) {
     gemm_ref<double>(ta ? Trans::T : Trans::N, tb ? Trans::T : Trans::N, M, N, K, alpha, ad.data(), lda, bd.data(), ldb,
                      beta, want.data(), ldc, GemmEpilogue<double>{biasd.data(), act});
     const bool aligned = lda % 4 == 0 && ldb % 4 == 0;  // vectors' data() is 16-byte aligned
-    // Configurations 0-2; 3 is 2 again with the cp.async copies landing at issue (a
+    // Configurations 0-3; 4 is 2 again with the cp.async copies landing at issue (a
     // buffer refilled while another warp reads it would show).
-    for (int config = 0; config < 4; ++config) {
+    for (int config = 0; config < 5; ++config) {
       const bool vec = aligned && ldc % 4 == 0;
-      if (config >= 2 && !(vec && (ta || !tb))) continue;  // the host runs config 1 instead
-      simt::set_copy_timing(config == 3 ? simt::CopyTiming::at_issue : simt::CopyTiming::at_wait);
+      if ((config == 2 || config == 4) && !(vec && (ta || !tb))) continue;  // the host runs config 1 instead
+      simt::set_copy_timing(config == 4 ? simt::CopyTiming::at_issue : simt::CopyTiming::at_wait);
+      const int kernel = config == 4 ? 2 : config;
       const std::string what = std::to_string(M) + "x" + std::to_string(N) + "x" + std::to_string(K) + (ta ? " T" : " N") +
                                (tb ? "T" : "N") + " lda " + std::to_string(lda) + " ldb " + std::to_string(ldb) +
                                " ldc " + std::to_string(ldc) + " config " + std::to_string(config) +
@@ -95,11 +100,11 @@ TEST(SimtGemm, Fp32KernelsMatchTheReferenceInEveryConfiguration) {
         const int slices = int((K + part.kslice - 1) / part.kslice);
         std::vector<float> ws(std::size_t(slices * M * N), testing::kPoison<float>);
         part.C = ws.data(), part.ldc = int(N), part.beta = 0.0f, part.bias = nullptr, part.act = Act::none;
-        sgemm(ta, tb, std::min(config, 2), part, aligned && N % 4 == 0, unsigned(slices));
+        sgemm(ta, tb, kernel, part, aligned && N % 4 == 0, unsigned(slices));
         const unsigned blocks = unsigned((M * N + 255) / 256);
         simt::launch({blocks, 1, 1}, {256, 1, 1}, 0, [&] { gk::reduce_slices(args, ws.data(), slices); });
       } else {
-        sgemm(ta, tb, std::min(config, 2), args, vec, 1);
+        sgemm(ta, tb, kernel, args, vec, 1);
       }
       EXPECT_TRUE(testing::rel_close(c.data(), ldc, want.data(), ldc, M, N, 1e-5 * std::sqrt(double(K) + 1) + 1e-5));
       EXPECT_TRUE(testing::pads_untouched(c, c0, M, N, ldc));
