@@ -78,8 +78,15 @@ Args checked_args(const char* op, Trans ta, Trans tb, index_t M, index_t N, inde
               ep.act.slope, 0};
 }
 
-// Split-K from this depth (when the tiles of C cannot fill the GPU).
-constexpr index_t kSplitMinK = 1024;
+// Split-K when the tiles of C cannot fill the GPU and K is long (a weight gradient:
+// 256 x 784 over a batch of 8192 is 14 tiles for 132 SMs): slices of K in their own
+// blocks, about two per SM in all, each at least 512 deep. K >= 1024: 1024^3 is 64 tiles,
+// half the H200's SMs idle, 0.53x cuBLAS measured in step 1; two slices fill them for
+// ~3 us of partial sums: predicted ~0.9x, cuda/NOTES.md. The slices before rounding.
+index_t split_slices(index_t tiles, index_t K, index_t sms) {
+  if (tiles >= sms || K < 1024) return 1;
+  return std::min<index_t>((2 * sms + tiles - 1) / tiles, K / 512);
+}
 
 dim3 tile_grid(index_t M, index_t N, index_t tile = kBM) {
   return dim3(unsigned((N + tile - 1) / tile), unsigned((M + tile - 1) / tile));
@@ -266,14 +273,14 @@ const char* gemm_kernel_name(GemmKernel kernel) {
 }
 
 // auto's table (cuda/NOTES.md, "Configurations by shape"): tile128 (step 1, measured 0.81x
-// cuBLAS on large squares) wherever its grid fills the GPU or split-K will (K >= 1024);
-// tile64 where 128 x 128 tiles leave SMs idle and K is too short to split (an MLP layer
-// at batch 1024: 16 tiles of 128 for 132 SMs, 64 of 64).
+// cuBLAS on large squares) wherever its blocks, split-K's slices counted, cover at least
+// half the SMs; tile64 where they do not (the MLP step at batch 1024: its forward is 16
+// tiles of 128 for 132 SMs, 64 of 64; its weight gradient 14 x 2 slices, 52 x 2).
 GemmKernel gemm_kernel_for(index_t M, index_t N, index_t K) {
   if (const GemmKernel forced = env_kernel(); forced != GemmKernel::auto_select) return forced;
   const dim3 grid = tile_grid(M, N);
-  const bool idle = index_t(grid.x) * grid.y < index_t(detail::sm_count());
-  return idle && K < kSplitMinK ? GemmKernel::tile64 : GemmKernel::tile128;
+  const index_t tiles = index_t(grid.x) * grid.y, sms = detail::sm_count();
+  return 2 * tiles * split_slices(tiles, K, sms) < sms ? GemmKernel::tile64 : GemmKernel::tile128;
 }
 
 void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
@@ -296,14 +303,9 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
   // 128-bit loads and stores need every operand's rows on 16-byte boundaries.
   const bool aligned = lda % 4 == 0 && ldb % 4 == 0 && detail::aligned16(A) && detail::aligned16(B);
   dim3 grid = tile_grid(M, N, chosen == GemmKernel::tile64 ? kBS : kBM);
-  // Split-K when the tiles of C cannot fill the GPU and K is long (a weight gradient:
-  // 256 x 784 over a batch of 8192 is 14 tiles for 132 SMs): slices of K in their own
-  // blocks, partial products to a workspace, then one pass that adds them in order.
-  const index_t tiles = index_t(grid.x) * grid.y, sms = detail::sm_count();
-  int slices = 1;
-  // (K >= 1024: 1024^3 is 64 tiles, half the H200's SMs idle, 0.53x cuBLAS measured in
-  // step 1; two slices fill them for ~3 us of partial sums: predicted ~0.9x, cuda/NOTES.md.)
-  if (tiles < sms && K >= kSplitMinK) slices = int(std::min<index_t>((2 * sms + tiles - 1) / tiles, K / 512));
+  // Split-K (split_slices): partial products of the slices to a workspace, then one pass
+  // that adds them in order.
+  int slices = int(split_slices(index_t(grid.x) * grid.y, K, detail::sm_count()));
   const bool tA = ta == Trans::T, tB = tb == Trans::T;
   if (slices > 1) {
     Args part = a;

@@ -92,8 +92,8 @@ enum class GemmKernel : int { auto_select = -1, tile128 = 0, tile128_warp = 1, t
 inline constexpr int kGemmKernels = 4;
 const char* gemm_kernel_name(GemmKernel kernel);
 // The configuration gemm() takes for an M x N x K problem on the current device: tile128,
-// or tile64 where 128 x 128 tiles are fewer than the SMs and K is too short for split-K
-// (< 1024); TG_CUDA_GEMM_KERNEL when set.
+// or tile64 where 128 x 128 tiles (times split-K's slices, K >= 1024) would cover fewer
+// than half the SMs; TG_CUDA_GEMM_KERNEL when set.
 GemmKernel gemm_kernel_for(index_t M, index_t N, index_t K);
 void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
           const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
