@@ -103,10 +103,11 @@ int main(int argc, char** argv) {
   cases.push_back({8192, 256, 784, Trans::N, Trans::T});
   cases.push_back({256, 784, 8192, Trans::T, Trans::N});
   // And at batch 1024 (the training-step target), where 128 x 128 tiles leave most SMs
-  // idle and K is too short for split-K (auto takes tile64): the first layer's forward
-  // and its input gradient.
+  // idle (auto takes tile64): the first layer's forward, its input gradient and its
+  // weight gradient (split-K).
   cases.push_back({1024, 256, 784, Trans::N, Trans::T});
   cases.push_back({1024, 784, 256, Trans::N, Trans::N});
+  cases.push_back({256, 784, 1024, Trans::T, Trans::N});
 
   const index_t max_elems = index_t(1) << 28;  // 8192^2 floats for GEMM, 1 GiB for the memory-bound rows
   float *a = nullptr, *b = nullptr, *c = nullptr;
