@@ -89,6 +89,9 @@ Tensor Tensor::arange(double start, double end, double step, TensorOptions opts)
 namespace {
 Tensor random_tensor(const char* op, Random kind, std::span<const index_t> sizes, TensorOptions opts, Generator* gen,
                      double a, double b) {
+  TG_CHECK(opts.device.is_cpu() || !cuda::capturing(), op, "capture",
+           "cannot be captured in a CUDA graph: its draws come from the generator's counter on the host, so every "
+           "replay would draw the same numbers (draw outside the graph)");
   Tensor t = make_tensor(sizes, opts.dtype, opts.device);
   Generator& g = gen ? *gen : default_generator();
   const std::uint64_t offset = g.take();

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -256,6 +257,34 @@ TEST(CudaTensor, ACapturedAdamWStepFollowsItsScheduleLikeEagerSteps) {
   EXPECT_EQ(opt_b.steps(), 8);
   EXPECT_DOUBLE_EQ(opt_b.lr(), opt_a.lr());
   t.expect_same_parameters();
+}
+
+// Random draws read the generator's counter on the host: captured, every replay would
+// repeat them, so dropout (training) and rand / randn on the device refuse capture with a
+// tg::Error, and the stream works after it.
+TEST(CudaTensor, RandomOpsRefuseCapture) {
+  TG_REQUIRE_GPU();
+  const Tensor x = Tensor::ones({64}, TensorOptions().with_device(kGpu));
+  cuda::Stream stream(0);
+  cuda::StreamGuard on(stream);
+  const std::function<void()> works[] = {
+      [&] { (void)dropout(x, 0.5, true); },
+      [&] { (void)Tensor::randn({8}, TensorOptions().with_device(kGpu)); },
+  };
+  for (const auto& work : works) {
+    cuda::Graph graph(stream);
+    try {
+      graph.capture(work);
+      ADD_FAILURE() << "a random draw was captured";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("CUDA graph"), std::string::npos) << e.what();
+    }
+  }
+  cuda::Graph eval(stream);
+  Tensor y;
+  eval.capture([&] { y = dropout(x * 2.0, 0.5, false); });  // eval mode: no draw
+  eval.replay();
+  EXPECT_EQ(y.to(Device::cpu()).to_vector<float>(), std::vector<float>(64, 2.0f));
 }
 
 // copy_ across devices, like for like, is one transfer of the bytes, for every dtype

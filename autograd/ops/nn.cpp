@@ -11,6 +11,7 @@
 #include "autograd/node.hpp"
 #include "autograd/ops.hpp"
 #include "cuda/ops.hpp"
+#include "cuda/runtime.hpp"
 
 namespace tg {
 
@@ -396,6 +397,9 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
 Tensor dropout(const Tensor& a, double p, bool training, Generator* gen, Loc where) {
   TG_CHECK(p >= 0 && p < 1, "dropout", "p", "expected a probability in [0, 1), got ", p);
   if (!training || p == 0) return a;
+  TG_CHECK(a.device().is_cpu() || !cuda::capturing(), "dropout", "capture",
+           "cannot be captured in a CUDA graph: its mask comes from the generator's counter on the host, so every "
+           "replay would drop the same elements (keep dropout out of the graph, or capture in eval mode)");
   Generator& g = gen ? *gen : default_generator();
   const std::uint64_t offset = g.take();
   const Tensor ac = a.detach().contiguous();
