@@ -261,8 +261,9 @@ TEST(CudaTensor, ACapturedAdamWStepFollowsItsScheduleLikeEagerSteps) {
 
 // Random draws read the generator's counter on the host: captured, every replay would
 // repeat them, so dropout (training) and rand / randn on the device refuse capture with a
-// tg::Error, and the stream works after it.
-TEST(CudaTensor, RandomOpsRefuseCapture) {
+// tg::Error; so does a copy that involves the host (item(), a GradScaler's check), which
+// waits for the stream. The stream works after each.
+TEST(CudaTensor, RandomDrawsAndHostCopiesRefuseCapture) {
   TG_REQUIRE_GPU();
   const Tensor x = Tensor::ones({64}, TensorOptions().with_device(kGpu));
   cuda::Stream stream(0);
@@ -270,12 +271,20 @@ TEST(CudaTensor, RandomOpsRefuseCapture) {
   const std::function<void()> works[] = {
       [&] { (void)dropout(x, 0.5, true); },
       [&] { (void)Tensor::randn({8}, TensorOptions().with_device(kGpu)); },
+      [&] { (void)sum(x).item(); },
+      [&] {
+        Tensor p = x.clone().detach().requires_grad_();
+        nn::SGD opt({p}, 0.1);
+        nn::GradScaler scaler;
+        scaler.scale(sum(p)).backward();
+        scaler.step(opt);
+      },
   };
   for (const auto& work : works) {
     cuda::Graph graph(stream);
     try {
       graph.capture(work);
-      ADD_FAILURE() << "a random draw was captured";
+      ADD_FAILURE() << "a random draw or a host copy was captured";
     } catch (const Error& e) {
       EXPECT_NE(std::string(e.what()).find("CUDA graph"), std::string::npos) << e.what();
     }
