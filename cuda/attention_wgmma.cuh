@@ -13,8 +13,9 @@
 //     one's products. V goes in transposed (a kernel below writes V^T once per call, into a
 //     scratch (b, kv head, d, key) array): the P V product then takes it K-major like
 //     every other operand (the layout the GEMM's wgmma path uses and the emulator models);
-//   - S = Q K^T as wgmma m64n128k16 from shared memory (Q and K 128-byte swizzled rows of
-//     64 values, zero-filled by the copy engine past D, Sq and Sk), the online softmax on
+//   - S = Q K^T as wgmma m64n64k16 from shared memory, a 64-key half of the tile at a time
+//     (Q and K 128-byte swizzled rows of 64 values, zero-filled by the copy engine past D,
+//     Sq and Sk), the online softmax on
 //     the accumulators as the mma.sync kernel does it (log2 units, row max and sum across a
 //     quad), P rounded to the 16-bit type straight into the A registers of O += P V^T
 //     (wgmma m64nDk16 with A in registers: the accumulator layout of two n8 column groups
@@ -25,7 +26,7 @@
 #pragma once
 
 #include "cuda/attention_bf16.cuh"  // the views, mask, causal bound and 16-bit packing
-#include "cuda/gemm_wgmma.cuh"      // mbarriers, TMA, descriptors, wgmma m64n128k16 (S)
+#include "cuda/gemm_wgmma.cuh"      // mbarriers, TMA, descriptors, the wgmma operand lists
 
 namespace tg::cuda::detail {
 

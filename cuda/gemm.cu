@@ -25,11 +25,11 @@ using namespace gemmk;
 
 template <bool kTA, bool kTB, bool kWarp, bool kAsync>
 void launch(dim3 grid, const Args& a, bool vec) {
-  sgemm_128x128<kTA, kTB, kWarp, kAsync><<<grid, kThreads, 0, detail::stream()>>>(a, vec);
+  sgemm_tiled<kBM, kTA, kTB, kWarp, kAsync><<<grid, kThreads, 0, detail::stream()>>>(a, vec);
 }
 template <bool kTA, bool kTB>
 void launch_small(dim3 grid, const Args& a, bool vec) {
-  sgemm_64x64<kTA, kTB><<<grid, kThreadsSmall, 0, detail::stream()>>>(a, vec);
+  sgemm_tiled<kBS, kTA, kTB, false, false><<<grid, kThreadsSmall, 0, detail::stream()>>>(a, vec);
 }
 
 using Launch = void (*)(dim3, const Args&, bool);
@@ -90,6 +90,14 @@ index_t split_slices(index_t tiles, index_t K, index_t sms) {
 
 dim3 tile_grid(index_t M, index_t N, index_t tile = kBM) {
   return dim3(unsigned((N + tile - 1) / tile), unsigned((M + tile - 1) / tile));
+}
+
+// gemm_kernel_for on a device of `sms` SMs.
+GemmKernel kernel_for(index_t M, index_t N, index_t K, index_t sms) {
+  if (const GemmKernel forced = env_kernel(); forced != GemmKernel::auto_select) return forced;
+  const dim3 grid = tile_grid(M, N);
+  const index_t tiles = index_t(grid.x) * grid.y;
+  return 2 * tiles * split_slices(tiles, K, sms) < sms ? GemmKernel::tile64 : GemmKernel::tile128;
 }
 
 }  // namespace
@@ -276,12 +284,7 @@ const char* gemm_kernel_name(GemmKernel kernel) {
 // cuBLAS on large squares) wherever its blocks, split-K's slices counted, cover at least
 // half the SMs; tile64 where they do not (the MLP step at batch 1024: its forward is 16
 // tiles of 128 for 132 SMs, 64 of 64; its weight gradient 14 x 2 slices, 52 x 2).
-GemmKernel gemm_kernel_for(index_t M, index_t N, index_t K) {
-  if (const GemmKernel forced = env_kernel(); forced != GemmKernel::auto_select) return forced;
-  const dim3 grid = tile_grid(M, N);
-  const index_t tiles = index_t(grid.x) * grid.y, sms = detail::sm_count();
-  return 2 * tiles * split_slices(tiles, K, sms) < sms ? GemmKernel::tile64 : GemmKernel::tile128;
-}
+GemmKernel gemm_kernel_for(index_t M, index_t N, index_t K) { return kernel_for(M, N, K, detail::sm_count()); }
 
 void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A, index_t lda,
           const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep) {
@@ -292,7 +295,6 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
           const float* B, index_t ldb, float beta, float* C, index_t ldc, const GemmEpilogue<float>& ep,
           GemmKernel config) {
   const Args a = checked_args("cuda::gemm", ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
-  const GemmKernel chosen = config == GemmKernel::auto_select ? gemm_kernel_for(M, N, K) : config;
   if (M == 0 || N == 0) return;
   if (K == 0 || alpha == 0.0f) {
     const std::int64_t n = std::int64_t(M) * N;
@@ -302,10 +304,12 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
   }
   // 128-bit loads and stores need every operand's rows on 16-byte boundaries.
   const bool aligned = lda % 4 == 0 && ldb % 4 == 0 && detail::aligned16(A) && detail::aligned16(B);
+  const index_t sms = detail::sm_count();
+  const GemmKernel chosen = config == GemmKernel::auto_select ? kernel_for(M, N, K, sms) : config;
   dim3 grid = tile_grid(M, N, chosen == GemmKernel::tile64 ? kBS : kBM);
   // Split-K (split_slices): partial products of the slices to a workspace, then one pass
   // that adds them in order.
-  int slices = int(split_slices(index_t(grid.x) * grid.y, K, detail::sm_count()));
+  int slices = int(split_slices(index_t(grid.x) * grid.y, K, sms));
   const bool tA = ta == Trans::T, tB = tb == Trans::T;
   if (slices > 1) {
     Args part = a;

@@ -28,6 +28,7 @@
 namespace tg::cuda::gemmk {
 
 constexpr int kBM = 128, kBN = 128, kBK = 8, kThreads = 256;
+constexpr int kBS = 64, kThreadsSmall = 128;  // tile64's tile and threads
 
 __device__ __forceinline__ float activate(Act kind, float slope, float x) { return act_forward1(kind, slope, x); }
 
@@ -129,21 +130,26 @@ struct Loader {
   }
 };
 
-// Which outputs thread t computes: 8 rows and 8 columns of the 128 x 128 tile, as two
-// groups of 4 in each direction (rows row(i), columns col(j), i, j in 0..7).
-//   kWarp false (step 1): a 16 x 16 grid of threads, rows {4 ty + i, 64 + 4 ty + i}, columns
-//     {4 tx + j, 64 + 4 tx + j}; a warp covers 16 rows x 128 columns.
-//   kWarp true (warp tiling): 2 x 4 warps of 64 x 32 outputs; in a warp, lanes 8 x 4 with
-//     rows {32 h + 4 lm + i} and columns {16 h + 4 ln + j} of the warp's tile: per k step a
-//     warp reads 2 x 8 distinct 16-byte A words and 2 x 4 B words (a warp of step 1 reads
-//     2 x 2 and 2 x 16): 4 shared-memory wavefronts instead of ~10 for the same 512 FMAs
-//     per lane.
-template <bool kWarp>
+// Which outputs thread t computes: kTile / 16 rows (8 or 4) and 8 columns of the tile, as
+// groups of 4 (rows r0 + i, and r1 + i for the second four; columns c0 + j, c1 + j).
+//   128 x 128, kWarp false (step 1): a 16 x 16 grid of threads, rows {4 ty + i, 64 + 4 ty
+//     + i}, columns {4 tx + j, 64 + 4 tx + j}; a warp covers 16 rows x 128 columns.
+//   128 x 128, kWarp true (warp tiling): 2 x 4 warps of 64 x 32 outputs; in a warp, lanes
+//     8 x 4 with rows {32 h + 4 lm + i} and columns {16 h + 4 ln + j} of the warp's tile:
+//     per k step a warp reads 2 x 8 distinct 16-byte A words and 2 x 4 B words (a warp of
+//     step 1 reads 2 x 2 and 2 x 16): 4 shared-memory wavefronts instead of ~10 for the
+//     same 512 FMAs per lane.
+//   64 x 64 (tile64): a 16 x 8 grid of threads, rows 4 ty + i, columns {4 tx + j, 32 + 4 tx
+//     + j}: a warp's B reads are 8 consecutive 16-byte words (one wavefront), its A reads
+//     4 words (broadcasts).
+template <bool kWarp, int kTile = kBM>
 struct Map {
   int r0, r1, c0, c1;  // the first row of each row group, the first column of each column group
   __device__ Map() {
     const int t = threadIdx.x;
-    if constexpr (!kWarp) {
+    if constexpr (kTile == kBS) {
+      r0 = r1 = 4 * (t / 8), c0 = 4 * (t % 8), c1 = 32 + c0;
+    } else if constexpr (!kWarp) {
       const int tx = t % 16, ty = t / 16;
       r0 = 4 * ty, r1 = 64 + 4 * ty, c0 = 4 * tx, c1 = 64 + 4 * tx;
     } else {
@@ -153,55 +159,17 @@ struct Map {
   }
 };
 
-// Split-K: this block's slice of K as a GEMM of its own (sgemm_64x64).
-template <bool kTA, bool kTB>
-__device__ __forceinline__ void take_slice(Args& a) {
-  if (a.kslice > 0) {
-    const int kb = blockIdx.z * a.kslice;
-    a.A += kTA ? std::int64_t(kb) * a.lda : kb;
-    a.B += kTB ? kb : std::int64_t(kb) * a.ldb;
-    a.K = min(a.kslice, a.K - kb);
-    a.C += std::int64_t(blockIdx.z) * a.M * a.ldc;
-  }
-}
-
-// The epilogue of one row r of C: a thread's two groups of 4 columns from c0 and c1
-// (absolute), acc[h * 4 + j] for column c_h + j: C = act(alpha acc + beta C + bias), 4
-// columns at a time (128-bit when vec and in bounds).
-__device__ __forceinline__ void store_row(const Args& a, int r, int c0, int c1, const float (&acc)[8], bool vec) {
-#pragma unroll
-  for (int h = 0; h < 2; ++h) {
-    const int c = h == 0 ? c0 : c1;
-    float* out = a.C + std::int64_t(r) * a.ldc + c;
-    float v[4];
-#pragma unroll
-    for (int j = 0; j < 4; ++j) v[j] = a.alpha * acc[h * 4 + j];
-    if (vec && c + 4 <= a.N) {
-      if (a.beta != 0.0f) {
-        const float4 old = *reinterpret_cast<const float4*>(out);
-        v[0] += a.beta * old.x, v[1] += a.beta * old.y, v[2] += a.beta * old.z, v[3] += a.beta * old.w;
-      }
-#pragma unroll
-      for (int j = 0; j < 4; ++j) v[j] = activate(a.act, a.slope, v[j] + (a.bias ? a.bias[c + j] : 0.0f));
-      *reinterpret_cast<float4*>(out) = make_float4(v[0], v[1], v[2], v[3]);
-    } else {
-#pragma unroll
-      for (int j = 0; j < 4; ++j)
-        if (c + j < a.N) {
-          float x = v[j] + (a.beta != 0.0f ? a.beta * out[j] : 0.0f) + (a.bias ? a.bias[c + j] : 0.0f);
-          out[j] = activate(a.act, a.slope, x);
-        }
-    }
-  }
-}
-
-// The split-K slice and the epilogue are spelled out here rather than through
-// take_slice / store_row (a second copy of their code, on purpose): through those
-// helpers, even one taking the whole accumulator array and the same statements, ptxas
-// spilled 108 bytes in the (N, N) variants at this kernel's 128-register cap, for PTX
-// that differed only in register numbering. As written, its PTX is step 1's, measured.
-template <bool kTA, bool kTB, bool kWarp, bool kAsync>
-__global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
+// The FP32 SGEMM in its configurations (cuda/gemm.hpp): kTile 128 (step 1, warp tiling,
+// cp.async; 256 threads, two blocks per SM) or 64 (tile64: 128 threads of 4 x 8 outputs,
+// step 1's scheme otherwise; four blocks per SM). A problem whose 128 x 128 grid leaves
+// SMs idle gets four times the blocks from tile64 (an MLP layer at batch 1024: 16 tiles of
+// 128 for 132 SMs, 64 of 64); per k step its threads do 32 FMAs for 3 shared 128-bit
+// loads (step 1: 64 for 4). One body for both: kRows, the second A read and the second
+// row group fold away at 64 (the 128 instantiations' PTX is step 1's, byte for byte).
+template <int kTile, bool kTA, bool kTB, bool kWarp, bool kAsync>
+__global__ void __launch_bounds__(2 * kTile, kTile == kBM ? 2 : 4) sgemm_tiled(Args a, bool vec) {
+  static_assert(kTile == kBM || (kTile == kBS && !kWarp && !kAsync), "tile64 is step 1's scheme only");
+  constexpr int kRows = kTile / 16;  // a thread's rows: 8 or 4
   if (a.kslice > 0) {  // this block's slice of K as a GEMM of its own
     const int kb = blockIdx.z * a.kslice;
     a.A += kTA ? std::int64_t(kb) * a.lda : kb;
@@ -209,16 +177,16 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
     a.K = min(a.kslice, a.K - kb);
     a.C += std::int64_t(blockIdx.z) * a.M * a.ldc;
   }
-  __shared__ __align__(16) float as[2][kBK][kBM];
-  __shared__ __align__(16) float bs[2][kBK][kBN];
-  const int m0 = blockIdx.y * kBM, n0 = blockIdx.x * kBN;
-  const Map<kWarp> map;
-  using L = Loader<kTA, kTB>;
+  __shared__ __align__(16) float as[2][kBK][kTile];
+  __shared__ __align__(16) float bs[2][kBK][kTile];
+  const int m0 = blockIdx.y * kTile, n0 = blockIdx.x * kTile;
+  const Map<kWarp, kTile> map;
+  using L = Loader<kTA, kTB, kTile, kTile, kTile, kTile>;
   // By cp.async: the natural operands, when the caller found every row 16-byte aligned.
   constexpr bool kAsyncA = kAsync && kTA, kAsyncB = kAsync && !kTB;
   // Whole tiles take the vector path: in bounds in m, n and k, and aligned rows.
-  const bool mn_whole = vec && m0 + kBM <= a.M && n0 + kBN <= a.N;
-  float acc[8][8] = {};
+  const bool mn_whole = vec && m0 + kTile <= a.M && n0 + kTile <= a.N;
+  float acc[kRows][8] = {};
   float ra[4], rb[4];
   if constexpr (kAsyncA) L::async_a(a, m0, 0, as[0]);
   if constexpr (kAsyncB) L::async_b(a, n0, 0, bs[0]);
@@ -240,13 +208,13 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
 #pragma unroll
     for (int k = 0; k < kBK; ++k) {
       const float4 a0 = *reinterpret_cast<const float4*>(&as[buf][k][map.r0]);
-      const float4 a1 = *reinterpret_cast<const float4*>(&as[buf][k][map.r1]);
+      const float4 a1 = kRows == 8 ? *reinterpret_cast<const float4*>(&as[buf][k][map.r1]) : a0;
       const float4 b0 = *reinterpret_cast<const float4*>(&bs[buf][k][map.c0]);
       const float4 b1 = *reinterpret_cast<const float4*>(&bs[buf][k][map.c1]);
       const float av[8] = {a0.x, a0.y, a0.z, a0.w, a1.x, a1.y, a1.z, a1.w};
       const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
 #pragma unroll
-      for (int i = 0; i < 8; ++i)
+      for (int i = 0; i < kRows; ++i)
 #pragma unroll
         for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
     }
@@ -260,7 +228,7 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
   }
   // Epilogue: C = act(alpha acc + beta C + bias), row by row, 4 columns at a time.
 #pragma unroll
-  for (int i = 0; i < 8; ++i) {
+  for (int i = 0; i < kRows; ++i) {
     const int r = m0 + (i < 4 ? map.r0 + i : map.r1 + i - 4);
     if (r >= a.M) continue;
 #pragma unroll
@@ -287,63 +255,6 @@ __global__ void __launch_bounds__(kThreads, 2) sgemm_128x128(Args a, bool vec) {
           }
       }
     }
-  }
-}
-
-// The small-problem configuration (tile64): 64 x 64 tiles, 128 threads each holding 4 x 8
-// outputs, otherwise step 1 (k steps of 8, A k-major, register double buffering, the same
-// loader and epilogue). A problem whose 128 x 128 grid leaves SMs idle gets four times
-// the blocks (an MLP layer at batch 1024: 16 tiles of 128 for 132 SMs, 64 of 64).
-// Thread (ty, tx) of the 16 x 8 grid owns rows 4 ty + i and columns {4 tx + j, 32 + 4 tx
-// + j}: a warp's B reads are 8 consecutive 16-byte words (one wavefront), its A reads
-// 4 words (broadcasts). 32 accumulators against step 1's 64: more blocks per SM.
-constexpr int kBS = 64, kThreadsSmall = 128;
-
-template <bool kTA, bool kTB>
-__global__ void __launch_bounds__(kThreadsSmall, 4) sgemm_64x64(Args a, bool vec) {
-  take_slice<kTA, kTB>(a);
-  __shared__ __align__(16) float as[2][kBK][kBS];
-  __shared__ __align__(16) float bs[2][kBK][kBS];
-  const int m0 = blockIdx.y * kBS, n0 = blockIdx.x * kBS;
-  const int t = threadIdx.x, r0 = 4 * (t / 8), c0 = 4 * (t % 8), c1 = 32 + c0;
-  using L = Loader<kTA, kTB, kBS, kBS, kBS, kBS>;
-  const bool mn_whole = vec && m0 + kBS <= a.M && n0 + kBS <= a.N;
-  float acc[4][8] = {};
-  float ra[4], rb[4];
-  L::load_a(a, m0, 0, mn_whole && kBK <= a.K, ra), L::store_a(ra, as[0]);
-  L::load_b(a, n0, 0, mn_whole && kBK <= a.K, rb), L::store_b(rb, bs[0]);
-  __syncthreads();
-  int buf = 0;
-  for (int k0 = 0; k0 < a.K; k0 += kBK) {
-    const bool more = k0 + kBK < a.K;
-    if (more) {
-      const bool whole = mn_whole && k0 + 2 * kBK <= a.K;
-      L::load_a(a, m0, k0 + kBK, whole, ra);
-      L::load_b(a, n0, k0 + kBK, whole, rb);
-    }
-#pragma unroll
-    for (int k = 0; k < kBK; ++k) {
-      const float4 a0 = *reinterpret_cast<const float4*>(&as[buf][k][r0]);
-      const float4 b0 = *reinterpret_cast<const float4*>(&bs[buf][k][c0]);
-      const float4 b1 = *reinterpret_cast<const float4*>(&bs[buf][k][c1]);
-      const float av[4] = {a0.x, a0.y, a0.z, a0.w};
-      const float bv[8] = {b0.x, b0.y, b0.z, b0.w, b1.x, b1.y, b1.z, b1.w};
-#pragma unroll
-      for (int i = 0; i < 4; ++i)
-#pragma unroll
-        for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(av[i], bv[j], acc[i][j]);
-    }
-    if (more) {
-      L::store_a(ra, as[buf ^ 1]);
-      L::store_b(rb, bs[buf ^ 1]);
-      __syncthreads();
-      buf ^= 1;
-    }
-  }
-#pragma unroll
-  for (int i = 0; i < 4; ++i) {
-    const int r = m0 + r0 + i;
-    if (r < a.M) store_row(a, r, n0 + c0, n0 + c1, acc[i], vec);
   }
 }
 

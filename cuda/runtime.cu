@@ -175,7 +175,7 @@ void copy_bytes(void* dst, bool dst_on_device, const void* src, bool src_on_devi
   // A host side waits for the stream, which a capture forbids (CUDA would end it with a
   // bare "operation not permitted"): say what it is.
   TG_CHECK(bytes == 0 || (dst_on_device && src_on_device) || !capturing(), "cuda::copy_bytes", "stream",
-           "a copy ", dst_on_device ? "to" : "from", " the host waits for the device and cannot be captured in a CUDA "
+           "a copy ", dst_on_device ? "from" : "to", " the host waits for the device and cannot be captured in a CUDA "
            "graph (reading a value with item() or to(cpu), a batch copied in, a GradScaler's check: do it between "
            "replays)");
   copy_bytes_async(dst, dst_on_device, src, src_on_device, bytes);

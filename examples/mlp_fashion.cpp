@@ -125,14 +125,13 @@ int main(int argc, char** argv) {
     return loss;
   };
   // --cuda-graph: the step on a stream of its own, captured once the optimizer has its
-  // state (after an eager step), replayed on each full batch after the batch is copied
-  // into the graph's inputs (gx, gy); its loss (gloss) is rewritten by every replay. A
-  // last partial batch runs eagerly.
+  // state (after an eager step, which on a device also makes its live scalars), replayed
+  // on each full batch after the batch is copied into the graph's inputs (gx, gy); its
+  // loss (gloss) is rewritten by every replay. A last partial batch runs eagerly.
   std::unique_ptr<cuda::Stream> stream;
   std::unique_ptr<cuda::StreamGuard> on_stream;
   std::unique_ptr<cuda::Graph> graph;
   Tensor gx, gy, gloss;
-  bool warm = false;
   if (graphed) {
     stream = std::make_unique<cuda::Stream>(args.device.index);
     on_stream = std::make_unique<cuda::StreamGuard>(*stream);
@@ -153,7 +152,7 @@ int main(int argc, char** argv) {
     for (index_t k = 0; k < loader.batches(); ++k) {
       const nn::Batch b = loader.batch(k);
       Tensor loss;
-      if (graphed && warm && b.size == batch) {
+      if (graphed && opt.live_scalars() && b.size == batch) {
         if (!graph->captured()) {
           gx = b.x.to(args.device), gy = b.y.to(args.device);
           graph->capture([&] { gloss = train_step(gx, gy); });  // records; the replay below runs it
@@ -164,7 +163,6 @@ int main(int argc, char** argv) {
         loss = gloss;
       } else {
         loss = train_step(b.x.to(args.device), b.y.to(args.device));
-        warm = true;
       }
       sched.step();  // between replays: the graph's AdamW reads the rate on the device
       total.add_(loss.detach(), double(b.size));

@@ -30,7 +30,7 @@ import subprocess
 import sys
 
 NO_STACK = ("sgemm", "softmax", "layer_norm", "reduce", "cross_entropy", "attention")
-SGEMM = ("sgemm_128x128", "sgemm_64x64")  # the FP32 SGEMM kernels (tile128*, tile64)
+SGEMM = ("sgemm_tiled<128,", "sgemm_tiled<64,")  # the FP32 SGEMM kernels (tile128*, tile64)
 # wgmma kernels whose products must stay asynchronous: ptxas may not inject a
 # warpgroup.wait (C7517) to reach their accumulators. ptxas also retires the products
 # in flight before a thread exits, and barrier_wait's hang guard (a trap after ~10 s)
@@ -133,7 +133,7 @@ def demangle(names):
 
 
 def short(name):
-    """'tg::cuda::(anonymous namespace)::sgemm_128x128<false, true>(...)' -> 'sgemm_128x128<false, true>'"""
+    """'tg::cuda::gemmk::sgemm_tiled<128, false, true, ...>(...)' -> 'sgemm_tiled<128, false, true, ...>'"""
     name = re.sub(r"\(anonymous namespace\)::", "", name)
     depth, cut = 0, len(name)
     for i, ch in enumerate(name):  # drop the parameter list (the first '(' outside <...>)
@@ -352,8 +352,8 @@ def main(argv):
             sgemm_seen += 1
             sgemm_keys_seen.add(sgemm_key)
             got = check_sgemm_ptx(label, body, failures)
-            # The cp.async configuration (sgemm_128x128's last template argument) copies by cp.async.
-            if (sgemm_key == "sgemm_128x128" and re.search(r",\s*true>$", label)
+            # The cp.async configuration (sgemm_tiled's last template argument) copies by cp.async.
+            if (re.search(r",\s*true>$", label)
                     and not ("cp.async.cg.shared.global" in body and "cp.async.wait_group" in body)):
                 failures.append(f"PTX {label}: the cp.async kernel has no cp.async.cg.shared.global / wait_group")
             if got:

@@ -298,6 +298,11 @@ TEST(CudaTensor, RandomDrawsAndHostCopiesRefuseCapture) {
     const std::string why = capture_error(stream, work);
     EXPECT_NE(why.find("CUDA graph"), std::string::npos) << "captured, or: " << why;
   }
+  // The copy's direction, as the message gives it.
+  EXPECT_NE(capture_error(stream, [&] { (void)sum(x).item(); }).find("a copy to the host"), std::string::npos);
+  const Tensor host = Tensor::ones({64});
+  Tensor dev = Tensor::zeros({64}, TensorOptions().with_device(kGpu));
+  EXPECT_NE(capture_error(stream, [&] { dev.copy_(host); }).find("a copy from the host"), std::string::npos);
   cuda::Graph eval(stream);
   Tensor y;
   eval.capture([&] { y = dropout(x * 2.0, 0.5, false); });  // eval mode: no draw

@@ -41,10 +41,10 @@ void sgemm_launch(int config, const gk::Args& a, bool vec, unsigned slices) {
   const simt::Dim3 grid = tiles(a.M, a.N, slices, small ? gk::kBS : gk::kBM);
   const simt::Dim3 block{unsigned(small ? gk::kThreadsSmall : gk::kThreads), 1, 1};
   std::function<void()> k;
-  if (config == 0) k = [&] { gk::sgemm_128x128<kTA, kTB, false, false>(a, vec); };
-  else if (config == 1) k = [&] { gk::sgemm_128x128<kTA, kTB, true, false>(a, vec); };
-  else if (config == 2) k = [&] { gk::sgemm_128x128<kTA, kTB, true, true>(a, vec); };
-  else k = [&] { gk::sgemm_64x64<kTA, kTB>(a, vec); };
+  if (config == 0) k = [&] { gk::sgemm_tiled<gk::kBM, kTA, kTB, false, false>(a, vec); };
+  else if (config == 1) k = [&] { gk::sgemm_tiled<gk::kBM, kTA, kTB, true, false>(a, vec); };
+  else if (config == 2) k = [&] { gk::sgemm_tiled<gk::kBM, kTA, kTB, true, true>(a, vec); };
+  else k = [&] { gk::sgemm_tiled<gk::kBS, kTA, kTB, false, false>(a, vec); };
   simt::launch(grid, block, 0, k);
 }
 void sgemm(bool ta, bool tb, int config, const gk::Args& a, bool vec, unsigned slices) {
