@@ -36,6 +36,10 @@ void add_context() {
   benchmark::AddCustomContext("tg_threads", std::to_string(c.threads));
   benchmark::AddCustomContext("tg_fma_peak_gflops_1t", num(c.fma_gflops_1t));
   benchmark::AddCustomContext("tg_fma_peak_gflops", num(c.fma_gflops));
+  benchmark::AddCustomContext("tg_fma_peak_isa", c.fma_isa);
+  benchmark::AddCustomContext("tg_widest_peak_gflops_1t", num(c.widest_gflops_1t));
+  benchmark::AddCustomContext("tg_widest_peak_gflops", num(c.widest_gflops));
+  benchmark::AddCustomContext("tg_widest_peak_isa", c.widest_isa);
   benchmark::AddCustomContext("tg_copy_gbs_1t", num(c.copy_gbs_1t));
   benchmark::AddCustomContext("tg_copy_gbs", num(c.copy_gbs));
   std::string cuda = tg::cuda::version_string();
