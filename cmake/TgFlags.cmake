@@ -20,10 +20,21 @@ function(tg_set_warnings target)
   endif()
 endfunction()
 
-# SIMD code lives in its own translation units, named *_avx2.cpp, and only those get
-# -mavx2 -mfma; the rest of the library is plain x86-64, so the binary runs anywhere
-# and picks its path at run time (cpu/isa.hpp).
+# SIMD code lives in its own translation units, named *_avx2.cpp and *_avx512.cpp, and
+# only those get their ISA's flags; the rest of the library is plain x86-64, so the
+# binary runs anywhere and picks its path at run time (cpu/isa.hpp). The AVX-512 path
+# is F + BW + DQ + VL (Skylake-SP and later, Zen 4 and later), with FMA and F16C, which
+# every such CPU has. -mprefer-vector-width=512: loops the compiler vectorizes itself
+# (reductions, the optimizers, elementwise ops) use zmm, not the ymm GCC prefers.
 set(TG_AVX2_FLAGS -mavx2 -mfma)
+# GCC 12's AVX-512 intrinsics build their "undefined" operands as self-initialized
+# locals, which -W(maybe-)uninitialized reports wherever they are inlined (GCC bug 105593,
+# fixed in GCC 13): both off for these files under GCC < 13 only.
+set(TG_AVX512_FLAGS -mavx2 -mfma -mf16c -mavx512f -mavx512bw -mavx512dq -mavx512vl -mprefer-vector-width=512
+    "$<$<AND:$<CXX_COMPILER_ID:GNU>,$<VERSION_LESS:$<CXX_COMPILER_VERSION>,13>>:-Wno-maybe-uninitialized;-Wno-uninitialized>")
 function(tg_avx2_sources)
   set_source_files_properties(${ARGN} PROPERTIES COMPILE_OPTIONS "${TG_AVX2_FLAGS}")
+endfunction()
+function(tg_avx512_sources)
+  set_source_files_properties(${ARGN} PROPERTIES COMPILE_OPTIONS "${TG_AVX512_FLAGS}")
 endfunction()

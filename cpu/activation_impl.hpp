@@ -1,5 +1,6 @@
-// The activation kernels' loops, written once over a lane type V (simd::F8 in
-// activation_avx2.cpp, simd::F1 in activation.cpp). Not a public header.
+// The activation kernels' loops, written once over a lane type V (simd::Z16 in
+// activation_avx512.cpp, simd::F8 in activation_avx2.cpp, simd::F1 in activation.cpp).
+// Not a public header.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +20,8 @@ template <class V, Act kKind, bool kBias, bool kStream>
 void forward_segment(index_t n, const float* x, const float* bias, float* y, V slope, float slope_f) {
   constexpr int L = V::kLanes;
   index_t j = 0;
-  if constexpr (kStream) {  // one lane at a time up to 32-byte alignment
-    for (; j < n && (reinterpret_cast<std::uintptr_t>(y + j) & 31) != 0; ++j) {
+  if constexpr (kStream) {  // one lane at a time up to the vector's alignment (32 or 64 bytes)
+    for (; j < n && (reinterpret_cast<std::uintptr_t>(y + j) & (L * sizeof(float) - 1)) != 0; ++j) {
       const float b = kBias ? bias[j] : 0.0f;
       y[j] = vmath::activate<kKind>(simd::F1(x[j] + b), simd::F1(slope_f)).v;
     }

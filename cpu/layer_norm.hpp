@@ -33,6 +33,7 @@ void layer_norm_backward(index_t rows, index_t cols, const double* x, index_t ld
                                     const float* mean, const float* rstd, float eps,           \
                                     float* dx, index_t lddx, float* dgamma, float* dbeta);
 TG_LAYER_NORM_ENTRIES(avx2)
+TG_LAYER_NORM_ENTRIES(avx512)
 TG_LAYER_NORM_ENTRIES(portable)
 #undef TG_LAYER_NORM_ENTRIES
 

@@ -14,6 +14,8 @@ TG_REDUCE_DECLARE(portable, float)
 TG_REDUCE_DECLARE(portable, double)
 TG_REDUCE_DECLARE(avx2, float)
 TG_REDUCE_DECLARE(avx2, double)
+TG_REDUCE_DECLARE(avx512, float)
+TG_REDUCE_DECLARE(avx512, double)
 TG_REDUCE_DECLARE(checked, float)
 TG_REDUCE_DECLARE(checked, double)
 #undef TG_REDUCE_DECLARE

@@ -15,6 +15,7 @@
 #include "kernels/error.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
+#include "tests/support/wide16_ops.hpp"
 
 namespace tg {
 namespace {
@@ -160,8 +161,8 @@ struct Impl {
 
 std::vector<Impl> implementations() {
   std::vector<Impl> v;
-  for (cpu::Isa isa : cpu::supported_isas())
-    for (int t : {1, 2}) v.push_back({cpu::ops(isa).name, cpu::ops(isa).f32.act_forward, cpu::ops(isa).f32.act_backward, t});
+  for (const OpTable* ops : testing::cpu_tables())
+    for (int t : {1, 2}) v.push_back({ops->name, ops->f32.act_forward, ops->f32.act_backward, t});
   return v;
 }
 

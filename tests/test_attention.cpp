@@ -25,6 +25,7 @@
 #include "kernels/softmax.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
+#include "tests/support/wide16_ops.hpp"
 
 namespace tg {
 namespace {
@@ -403,8 +404,8 @@ struct Path {
 
 std::vector<Path> cpu_paths() {
   std::vector<Path> v;
-  for (cpu::Isa isa : cpu::supported_isas())
-    for (int t : {1, 2}) v.push_back({cpu::ops(isa).name, &cpu::ops(isa).f32, t});
+  for (const OpTable* ops : testing::cpu_tables())
+    for (int t : {1, 2}) v.push_back({ops->name, &ops->f32, t});
   return v;
 }
 

@@ -20,6 +20,7 @@
 #include "kernels/reference/nd.hpp"
 #include "tests/support/nd.hpp"
 #include "tests/support/testing.hpp"
+#include "tests/support/wide16_ops.hpp"
 
 namespace tg {
 namespace {
@@ -58,7 +59,7 @@ struct Path {
 };
 std::vector<Path> paths() {
   std::vector<Path> v{{"reference", &reference_ops()}};
-  for (cpu::Isa isa : cpu::supported_isas()) v.push_back({cpu::ops(isa).name, &cpu::ops(isa)});
+  for (const OpTable* ops : testing::cpu_tables()) v.push_back({ops->name, ops});
   return v;
 }
 

@@ -32,6 +32,15 @@ TEST(Isa, ReadsTheCpuConsistently) {
   EXPECT_TRUE(!info.avx512f || info.os_zmm);
   EXPECT_EQ(supported_isas().front(), Isa::scalar);
   EXPECT_EQ(isa_supported(Isa::avx2), info.avx2 && info.fma);
+  EXPECT_EQ(isa_supported(Isa::avx512),
+            isa_supported(Isa::avx2) && info.f16c && info.avx512f && info.avx512bw && info.avx512dq && info.avx512vl);
+  EXPECT_TRUE(!(info.avx512bw || info.avx512dq || info.avx512vl) || info.os_zmm);
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512})
+    EXPECT_EQ(isa_missing(isa).empty(), isa_supported(isa)) << isa_name(isa) << ": " << isa_missing(isa);
+  // The best path is the default.
+  EXPECT_EQ(supported_isas().back(), isa_supported(Isa::avx512) ? Isa::avx512
+                                     : isa_supported(Isa::avx2) ? Isa::avx2
+                                                                : Isa::scalar);
 }
 
 TEST(Isa, TgIsaForcesAPathAndRejectsNonsense) {
@@ -45,6 +54,19 @@ TEST(Isa, TgIsaForcesAPathAndRejectsNonsense) {
       EXPECT_EQ(selected_isa(), Isa::avx2);
     } else {
       EXPECT_THROW(selected_isa(), Error);
+    }
+  }
+  {
+    ScopedIsaEnv env("avx512");
+    if (isa_supported(Isa::avx512)) {
+      EXPECT_EQ(selected_isa(), Isa::avx512);
+    } else {
+      try {
+        selected_isa();
+        ADD_FAILURE() << "TG_ISA=avx512 accepted on a CPU without it";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("avx512"), std::string::npos) << e.what();
+      }
     }
   }
   {

@@ -21,7 +21,9 @@
 
 #include "cpu/activation.hpp"
 #include "cpu/isa.hpp"
+#include "cpu/ops.hpp"
 #include "kernels/activation.hpp"
+#include "tests/support/wide16_ops.hpp"
 
 namespace tg {
 namespace {
@@ -53,17 +55,32 @@ struct Fn {
   std::function<double(double)> exact;
 };
 
-std::vector<Fn> functions(cpu::Isa isa) {
-  const bool avx2 = isa == cpu::Isa::avx2;
-  auto math = [avx2](cpu::MathFn fn) {
-    return [avx2, fn](index_t n, const float* x, float* y) {
-      (avx2 ? cpu::math_array_avx2 : cpu::math_array_portable)(fn, n, x, y);
-    };
+// One implementation of the vector math: a CPU path, or the portable 16-lane table.
+struct MathPath {
+  std::string name;
+  cpu::MathArrayFn math;
+  OpSignatures<float>::act_forward act;
+};
+
+// Each path this CPU runs (portable first, the best last), then the 16-lane table.
+std::vector<MathPath> math_paths() {
+  std::vector<MathPath> v;
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    cpu::MathArrayFn math = cpu::math_array_portable;
+    if (isa == cpu::Isa::avx2) math = cpu::math_array_avx2;
+    if (isa == cpu::Isa::avx512) math = cpu::math_array_avx512;
+    v.push_back({cpu::isa_name(isa), math, cpu::ops(isa).f32.act_forward});
+  }
+  v.push_back({"wide16", testing::math_array_wide16, testing::wide16_ops().f32.act_forward});
+  return v;
+}
+
+std::vector<Fn> functions(const MathPath& path) {
+  auto math = [&path](cpu::MathFn fn) {
+    return [f = path.math, fn](index_t n, const float* x, float* y) { f(fn, n, x, y); };
   };
-  auto act = [avx2](Act a) {
-    return [avx2, a](index_t n, const float* x, float* y) {
-      (avx2 ? cpu::act_forward_avx2 : cpu::act_forward_portable)({a}, 1, n, x, n, nullptr, y, n);
-    };
+  auto act = [&path](Act a) {
+    return [f = path.act, a](index_t n, const float* x, float* y) { f({a}, 1, n, x, n, nullptr, y, n); };
   };
   auto ref = [](Act a) { return [a](double x) { return act_value({a}, x); }; };
   return {
@@ -123,15 +140,15 @@ Sweep sweep(const Fn& fn, std::uint64_t step) {
 }
 
 void check_sweep(std::uint64_t step, bool best_path_only = false) {
-  std::vector<cpu::Isa> isas = cpu::supported_isas();
-  if (best_path_only) isas = {isas.back()};
-  for (cpu::Isa isa : isas)
-    for (const Fn& fn : functions(isa)) {
+  std::vector<MathPath> paths = math_paths();
+  if (best_path_only) paths = {paths[paths.size() - 2]};  // the best CPU path
+  for (const MathPath& path : paths)
+    for (const Fn& fn : functions(path)) {
       const Sweep s = sweep(fn, step);
-      ::testing::Test::RecordProperty(fn.name + "_" + cpu::isa_name(isa) + "_max_ulp", std::to_string(s.max_ulp));
+      ::testing::Test::RecordProperty(fn.name + "_" + path.name + "_max_ulp", std::to_string(s.max_ulp));
       std::printf("%-12s %-6s max %.3f ulp over %llu inputs (worst at x = %.9g)\n", fn.name.c_str(),
-                  cpu::isa_name(isa), s.max_ulp, static_cast<unsigned long long>(s.count), double(s.worst_x));
-      EXPECT_LE(s.max_ulp, fn.bound) << fn.name << " on " << cpu::isa_name(isa) << ", worst at x = " << s.worst_x;
+                  path.name.c_str(), s.max_ulp, static_cast<unsigned long long>(s.count), double(s.worst_x));
+      EXPECT_LE(s.max_ulp, fn.bound) << fn.name << " on " << path.name << ", worst at x = " << s.worst_x;
     }
 }
 
@@ -142,22 +159,25 @@ TEST(Vmath, UlpErrorOnAStridedSweepOfEveryFloat) { check_sweep(4093); }
 // bounds both.
 TEST(VmathSlow, UlpErrorOverEveryFloat) { check_sweep(1, true); }
 
-// The portable path runs the same algorithms as the AVX2 one, operation for operation
-// (no contraction in ISO C++ mode, explicit FMAs): their results must be identical.
+// Every path runs the same algorithms as the portable one, operation for operation (no
+// contraction in ISO C++ mode, explicit FMAs), at 1, 8 or 16 lanes: their results must
+// be identical.
 TEST(Vmath, PathsAgreeBitForBit) {
-  std::vector<cpu::Isa> isas = cpu::supported_isas();
-  if (isas.size() < 2) GTEST_SKIP() << "only the portable path on this CPU";
-  const std::vector<Fn> a = functions(isas.front()), b = functions(isas.back());
+  const std::vector<MathPath> paths = math_paths();
+  const std::vector<Fn> a = functions(paths.front());
   const std::uint64_t step = 4093, n = (std::uint64_t(1) << 32) / step;
   std::vector<float> x(n), ya(n), yb(n);
   for (std::uint64_t k = 0; k < n; ++k) x[k] = std::bit_cast<float>(std::uint32_t(k * step));
-  for (std::size_t f = 0; f < a.size(); ++f) {
-    a[f].f(index_t(n), x.data(), ya.data());
-    b[f].f(index_t(n), x.data(), yb.data());
-    std::uint64_t differ = 0;
-    for (std::uint64_t k = 0; k < n; ++k)
-      differ += std::bit_cast<std::uint32_t>(ya[k]) != std::bit_cast<std::uint32_t>(yb[k]) && !(std::isnan(ya[k]) && std::isnan(yb[k]));
-    EXPECT_EQ(differ, 0u) << a[f].name;
+  for (std::size_t p = 1; p < paths.size(); ++p) {
+    const std::vector<Fn> b = functions(paths[p]);
+    for (std::size_t f = 0; f < a.size(); ++f) {
+      a[f].f(index_t(n), x.data(), ya.data());
+      b[f].f(index_t(n), x.data(), yb.data());
+      std::uint64_t differ = 0;
+      for (std::uint64_t k = 0; k < n; ++k)
+        differ += std::bit_cast<std::uint32_t>(ya[k]) != std::bit_cast<std::uint32_t>(yb[k]) && !(std::isnan(ya[k]) && std::isnan(yb[k]));
+      EXPECT_EQ(differ, 0u) << a[f].name << " on " << paths[p].name;
+    }
   }
 }
 
@@ -180,18 +200,19 @@ TEST(Vmath, SpecialValues) {
       {cpu::MathFn::sigmoid, 0.0f, 0.5f},   {cpu::MathFn::erf, kInf, 1},
       {cpu::MathFn::erf, -kInf, -1},        {cpu::MathFn::erf, -0.0f, -0.0f},
   };
-  for (cpu::Isa isa : cpu::supported_isas()) {
-    auto math = isa == cpu::Isa::avx2 ? cpu::math_array_avx2 : cpu::math_array_portable;
+  for (const MathPath& path : math_paths()) {
+    auto math = path.math;
+    const std::string isa_label = path.name;
     for (const Case& c : cases) {
       float y = 123;
       math(c.fn, 1, &c.x, &y);
-      EXPECT_EQ(y, c.expected) << "fn " << int(c.fn) << " at " << c.x << " on " << cpu::isa_name(isa);
+      EXPECT_EQ(y, c.expected) << "fn " << int(c.fn) << " at " << c.x << " on " << isa_label;
       EXPECT_EQ(std::signbit(y), std::signbit(c.expected)) << "fn " << int(c.fn) << " at " << c.x;
     }
     for (cpu::MathFn fn : {cpu::MathFn::exp, cpu::MathFn::log, cpu::MathFn::tanh, cpu::MathFn::sigmoid, cpu::MathFn::erf}) {
       float y = 0;
       math(fn, 1, &nan, &y);
-      EXPECT_TRUE(std::isnan(y)) << "fn " << int(fn) << " of NaN on " << cpu::isa_name(isa);
+      EXPECT_TRUE(std::isnan(y)) << "fn " << int(fn) << " of NaN on " << isa_label;
     }
     const float neg = -1.0f;
     float y = 0;

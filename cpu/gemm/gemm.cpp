@@ -192,20 +192,27 @@ constexpr Arch<double> kPortableF64 = portable_arch<double>();
 
 }  // namespace
 
-Blocking blocking_for(int mr, int nr, std::size_t elem) {
-  const CacheSizes& c = cache_sizes();
-  // KC: the B micro-panel (KC x NR) and the A micro-panel (KC x MR) in 70% of L1, the
-  // rest for C's tile lines and prefetched panels: 32 KiB and 6x16 fp32 give KC = 256
-  // (22 KiB). MC: the A block (MC x KC) in half of L2. NC: the B block (KC x NC) in a
-  // quarter of L3, which other cores share.
-  index_t kc = index_t(c.l1 * 7 / 10 / (elem * std::size_t(mr + nr)));
-  kc = std::clamp<index_t>(kc / 64 * 64, 64, 512);
-  index_t mc = index_t(c.l2 / 2 / (elem * std::size_t(kc)));
-  mc = std::clamp<index_t>(mc / mr * mr, mr, 1024 / mr * mr);
-  index_t nc = index_t(c.l3 / 4 / (elem * std::size_t(kc)));
-  nc = std::clamp<index_t>(nc / nr * nr, nr, 8192);
-  if (const char* env = std::getenv("TG_GEMM_KC")) kc = std::max<index_t>(16, std::atol(env));
-  if (const char* env = std::getenv("TG_GEMM_MC")) mc = std::max<index_t>(mr, std::atol(env) / mr * mr);
+Blocking blocking_for(const CacheSizes& c, int mr, int nr, std::size_t elem) {
+  const std::size_t S = elem;
+  // L1: ways of one set's worth of bytes each.
+  const std::size_t way1 = c.l1 / std::size_t(c.l1_ways);
+  const int a_ways = std::max(1, (c.l1_ways - 1) * mr / (mr + nr));  // (W1 - 1) / (1 + NR / MR)
+  index_t kc = index_t(std::size_t(a_ways) * way1 / (S * std::size_t(mr)));
+  kc = std::clamp<index_t>(kc / 8 * 8, 32, 1024);
+  // L2: the B micro-panel's ways, then the A block in what is left (at most 3/4).
+  const std::size_t way2 = c.l2 / std::size_t(c.l2_ways);
+  const std::size_t b_panel = std::size_t(kc) * std::size_t(nr) * S;
+  const int b_ways = int((b_panel + way2 - 1) / way2);
+  const int a2_ways = std::max(1, std::min(c.l2_ways - 1 - b_ways, c.l2_ways * 3 / 4));
+  index_t mc = index_t(std::size_t(a2_ways) * way2 / (S * std::size_t(kc)));
+  mc = std::clamp<index_t>(mc / mr * mr, mr, 4096 / mr * mr);
+  // L3: half of this core's share.
+  index_t nc = index_t(c.l3_per_core() / 2 / (S * std::size_t(kc)));
+  nc = std::clamp<index_t>(nc / nr * nr, nr, 8192 / nr * nr);
+  static const char* env_kc = std::getenv("TG_GEMM_KC");
+  static const char* env_mc = std::getenv("TG_GEMM_MC");
+  if (env_kc) kc = std::max<index_t>(16, std::atol(env_kc));
+  if (env_mc) mc = std::max<index_t>(mr, std::atol(env_mc) / mr * mr);
   return {mc, kc, nc};
 }
 
@@ -213,7 +220,7 @@ template <class T>
 void gemm_blocked(const Arch<T>& arch, Trans ta, Trans tb, index_t M, index_t N, index_t K,
                   T alpha, const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C,
                   index_t ldc, const GemmEpilogue<T>& ep) {
-  static const Blocking blk = blocking_for(arch.mr, arch.nr, sizeof(T));
+  const Blocking blk = blocking_for(cache_sizes(), arch.mr, arch.nr, sizeof(T));
   const double macs = double(M) * double(N) * double(K);
   int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (macs < kParallelMacs) threads = 1;

@@ -15,6 +15,7 @@
 
 #include "cpu/activation.hpp"
 #include "cpu/gemm/gemm_impl.hpp"
+#include "cpu/gemm/pack_avx2.hpp"
 #include "cpu/vmath/vec_avx2.hpp"
 #include "cpu/vmath/vmath.hpp"
 
@@ -24,11 +25,6 @@ namespace {
 
 constexpr int kMR = 6;
 constexpr int kNR = 16;
-
-// Lanes [0, n) set, for n in [0, 8] (n outside clamps).
-inline __m256i lanes_below(int n) {
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
 
 // The epilogue's activation on one vector, in registers (cpu/vmath): the kind is a
 // per-call constant, so the switch is predicted and each case is the inlined math.
@@ -220,26 +216,6 @@ void gemm_avx2_6x16(index_t kc, const float* a, index_t a_rs, index_t a_ks, cons
   }
 }
 #undef TG_K_STEP
-
-// The 8x8 transpose of r[0..7] in place (unpack, shuffle, 128-bit permute: 24 shuffles).
-inline void transpose8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, 0x44), s1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, 0x44), s3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, 0x44), s5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, 0x44), s7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
 
 // 6 floats at p: 4 + 2, no store past them.
 inline void store6(float* p, __m256 v) {

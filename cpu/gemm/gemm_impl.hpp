@@ -12,6 +12,7 @@
 
 #include <cstddef>
 
+#include "cpu/isa.hpp"
 #include "kernels/gemm.hpp"
 
 namespace tg::cpu::gemm_impl {
@@ -56,11 +57,21 @@ struct Arch {
   void (*activate)(Activation act, T* c, index_t ldc, index_t rows, index_t cols);
 };
 
-// Cache blocking for this CPU, from its cache sizes (cpu/gemm/NOTES.md).
+// Cache blocking from a description of the caches and the micro-kernel's shape
+// (cpu/gemm/NOTES.md), by the analytical model of Low, Igual, Smith & Quintana-Orti 2016
+// ("Analytical modeling is enough for high-performance BLIS"), counted in cache ways so
+// that the panels do not evict each other by set conflicts:
+//   KC: the B micro-panel (KC x NR) stays in L1 while A micro-panels (KC x MR) stream
+//       through it: A gets C_A = floor((W1 - 1) / (1 + NR / MR)) ways of L1, B about
+//       NR / MR times as many, one way left for C's lines;
+//   MC: the A block (MC x KC) in the L2 ways the B micro-panel leaves, at most 3/4 of
+//       them (the rest for B's block streaming through);
+//   NC: the B block (KC x NC) in half of this core's share of L3.
+// KC a multiple of 8, MC of MR, NC of NR. TG_GEMM_KC / TG_GEMM_MC override (experiments).
 struct Blocking {
   index_t mc, kc, nc;
 };
-Blocking blocking_for(int mr, int nr, std::size_t elem);
+Blocking blocking_for(const CacheSizes& caches, int mr, int nr, std::size_t elem);
 
 // Problems at or under this many multiply-adds go to Arch::small.
 inline constexpr double kSmallMacs = 16.0 * 16 * 16;
@@ -73,7 +84,8 @@ void gemm_blocked(const Arch<T>& arch, Trans ta, Trans tb, index_t M, index_t N,
                   T alpha, const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C,
                   index_t ldc, const GemmEpilogue<T>& ep);
 
-const Arch<float>& arch_avx2_f32();  // gemm_avx2.cpp
+const Arch<float>& arch_avx2_f32();    // gemm_avx2.cpp
+const Arch<float>& arch_avx512_f32();  // gemm_avx512.cpp
 const Arch<float>& arch_portable_f32();
 const Arch<double>& arch_portable_f64();
 

@@ -1,0 +1,141 @@
+// Z16: sixteen floats in a zmm register, with F8's interface (vec_avx2.hpp), so that
+// cpu/vmath/vmath.hpp's algorithms and the op templates (*_impl.hpp) run unchanged at
+// width 16. Masks are AVX-512 mask registers (K16), and partial loads and stores are
+// masked moves: a tail is one instruction, never a lane loop. Include only from
+// translation units compiled with the AVX-512 flags (the *_avx512.cpp files: F, BW, DQ,
+// VL). vec_wide.hpp has the same interface in plain C++ (P16), so the 16-lane
+// algorithms are tested on machines without AVX-512 too.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+namespace tg::cpu::simd {
+
+struct K16 {  // one bit per lane
+  __mmask16 m;
+};
+inline K16 operator&(K16 a, K16 b) { return {__mmask16(a.m & b.m)}; }
+inline K16 operator|(K16 a, K16 b) { return {__mmask16(a.m | b.m)}; }
+inline K16 operator!(K16 a) { return {__mmask16(~a.m)}; }
+inline bool any(K16 a) { return a.m != 0; }
+inline bool all(K16 a) { return a.m == 0xffff; }
+
+// Lanes [0, n) set, n in [0, 16].
+inline __mmask16 lanes_below16(int n) { return __mmask16((1u << n) - 1u); }
+
+struct Z16 {
+  using Mask = K16;
+  static constexpr int kLanes = 16;
+  __m512 v;
+
+  Z16() = default;
+  Z16(__m512 x) : v(x) {}
+  Z16(float x) : v(_mm512_set1_ps(x)) {}
+  static Z16 load(const float* p) { return _mm512_loadu_ps(p); }
+  // The first n < 16 floats, zeros beyond; lanes past n are not read (no fault).
+  static Z16 load_partial(const float* p, int n) { return _mm512_maskz_loadu_ps(lanes_below16(n), p); }
+  static Z16 load_partial_fill(const float* p, int n, float fill) {
+    return _mm512_mask_loadu_ps(_mm512_set1_ps(fill), lanes_below16(n), p);
+  }
+  static void stream_fence() { _mm_sfence(); }
+  void store(float* p) const { _mm512_storeu_ps(p, v); }
+};
+
+inline Z16 operator+(Z16 a, Z16 b) { return _mm512_add_ps(a.v, b.v); }
+inline Z16 operator-(Z16 a, Z16 b) { return _mm512_sub_ps(a.v, b.v); }
+inline Z16 operator*(Z16 a, Z16 b) { return _mm512_mul_ps(a.v, b.v); }
+inline Z16 operator/(Z16 a, Z16 b) { return _mm512_div_ps(a.v, b.v); }
+inline Z16 operator-(Z16 a) { return _mm512_xor_ps(a.v, _mm512_set1_ps(-0.0f)); }
+inline Z16 fma(Z16 a, Z16 b, Z16 c) { return _mm512_fmadd_ps(a.v, b.v, c.v); }
+inline Z16 fnma(Z16 a, Z16 b, Z16 c) { return _mm512_fnmadd_ps(a.v, b.v, c.v); }
+inline Z16 fms(Z16 a, Z16 b, Z16 c) { return _mm512_fmsub_ps(a.v, b.v, c.v); }
+// VMINPS/VMAXPS: b when either is NaN, as on the other paths.
+inline Z16 min(Z16 a, Z16 b) { return _mm512_min_ps(a.v, b.v); }
+inline Z16 max(Z16 a, Z16 b) { return _mm512_max_ps(a.v, b.v); }
+inline Z16 abs(Z16 a) { return _mm512_andnot_ps(_mm512_set1_ps(-0.0f), a.v); }
+inline Z16 sign_bit(Z16 a) { return _mm512_and_ps(_mm512_set1_ps(-0.0f), a.v); }
+inline Z16 xor_bits(Z16 a, Z16 b) { return _mm512_xor_ps(a.v, b.v); }
+inline Z16 select(K16 m, Z16 a, Z16 b) { return _mm512_mask_blend_ps(m.m, b.v, a.v); }  // m ? a : b
+inline K16 operator<(Z16 a, Z16 b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_LT_OQ)}; }
+inline K16 operator<=(Z16 a, Z16 b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_LE_OQ)}; }
+inline K16 operator>(Z16 a, Z16 b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_GT_OQ)}; }
+inline K16 operator>=(Z16 a, Z16 b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_GE_OQ)}; }
+inline K16 operator==(Z16 a, Z16 b) { return {_mm512_cmp_ps_mask(a.v, b.v, _CMP_EQ_OQ)}; }
+inline K16 is_nan(Z16 a) { return {_mm512_cmp_ps_mask(a.v, a.v, _CMP_UNORD_Q)}; }
+
+inline Z16 round_int(Z16 a) { return _mm512_roundscale_ps(a.v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+inline Z16 pow2_int(Z16 n) {
+  const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
+  return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
+}
+inline Z16 exponent_of(Z16 a) {
+  const __m512i e = _mm512_srli_epi32(_mm512_castps_si512(a.v), 23);
+  return _mm512_cvtepi32_ps(_mm512_sub_epi32(e, _mm512_set1_epi32(127)));
+}
+inline Z16 mantissa_of(Z16 a) {
+  const __m512i m = _mm512_and_si512(_mm512_castps_si512(a.v), _mm512_set1_epi32(0x007fffff));
+  return _mm512_castsi512_ps(_mm512_or_si512(m, _mm512_set1_epi32(0x3f800000)));
+}
+
+namespace detail {
+inline __m512d lo_pd(__m512 a) { return _mm512_cvtps_pd(_mm512_castps512_ps256(a)); }
+inline __m512d hi_pd(__m512 a) { return _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)); }
+inline __m512 join_ps(__m512d lo, __m512d hi) {
+  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+}
+}  // namespace detail
+
+// As vec_avx2.hpp's: t h(t), t = 1 / (1 + a/2), h evaluated in double (eight lanes per
+// half), t from a float reciprocal refined by one Newton step in double.
+template <int N>
+inline Z16 mills_part(Z16 a, const double (&c)[N]) {
+  const __m512d one = _mm512_set1_pd(1.0), half = _mm512_set1_pd(0.5);
+  const __m512 tf = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(a.v, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f)));
+  __m512d out[2];
+  for (int h = 0; h < 2; ++h) {
+    const __m512d ad = h == 0 ? detail::lo_pd(a.v) : detail::hi_pd(a.v);
+    const __m512d t0 = h == 0 ? detail::lo_pd(tf) : detail::hi_pd(tf);
+    const __m512d d = _mm512_fmadd_pd(ad, half, one);
+    const __m512d t = _mm512_fmadd_pd(t0, _mm512_fnmadd_pd(d, t0, one), t0);
+    __m512d acc = _mm512_set1_pd(c[N - 1]);
+    for (int i = N - 2; i >= 0; --i) acc = _mm512_fmadd_pd(acc, t, _mm512_set1_pd(c[i]));
+    out[h] = _mm512_mul_pd(acc, t);
+  }
+  return detail::join_ps(out[0], out[1]);
+}
+
+// As vec_avx2.hpp's: y = k x (1 + c x^2) in double, returned as hi + lo floats.
+inline Z16 cubic_arg_hi_lo(Z16 x, double k, double c, Z16& lo) {
+  const __m512d ka = _mm512_set1_pd(k), ca = _mm512_set1_pd(c), one = _mm512_set1_pd(1.0);
+  const __m512d x0 = detail::lo_pd(x.v), x1 = detail::hi_pd(x.v);
+  const __m512d y0 = _mm512_mul_pd(_mm512_mul_pd(ka, x0), _mm512_fmadd_pd(_mm512_mul_pd(ca, x0), x0, one));
+  const __m512d y1 = _mm512_mul_pd(_mm512_mul_pd(ka, x1), _mm512_fmadd_pd(_mm512_mul_pd(ca, x1), x1, one));
+  const __m256 h0 = _mm512_cvtpd_ps(y0), h1 = _mm512_cvtpd_ps(y1);
+  const __m256 l0 = _mm512_cvtpd_ps(_mm512_sub_pd(y0, _mm512_cvtps_pd(h0)));
+  const __m256 l1 = _mm512_cvtpd_ps(_mm512_sub_pd(y1, _mm512_cvtps_pd(h1)));
+  lo = _mm512_insertf32x8(_mm512_castps256_ps512(l0), l1, 1);
+  return _mm512_insertf32x8(_mm512_castps256_ps512(h0), h1, 1);
+}
+
+// Non-temporal store, p 64-byte aligned (see vec_avx2.hpp).
+inline void store_stream(float* p, Z16 v) { _mm512_stream_ps(p, v.v); }
+// Stores the first n (< 16) lanes: one masked store (lanes past n are not touched).
+inline void store_partial(float* p, Z16 v, int n) { _mm512_mask_storeu_ps(p, lanes_below16(n), v.v); }
+
+// Horizontal reductions: halves folded 256 -> 128 -> 64 -> 32 bits.
+inline float reduce_add(Z16 v) {
+  const __m256 h = _mm256_add_ps(_mm512_castps512_ps256(v.v), _mm512_extractf32x8_ps(v.v, 1));
+  __m128 x = _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  x = _mm_add_ps(x, _mm_movehl_ps(x, x));
+  return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
+}
+inline float reduce_max(Z16 v) {  // NaN lanes are not guaranteed to win: check NaN apart
+  const __m256 h = _mm256_max_ps(_mm512_castps512_ps256(v.v), _mm512_extractf32x8_ps(v.v, 1));
+  __m128 x = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));
+  x = _mm_max_ps(x, _mm_movehl_ps(x, x));
+  return _mm_cvtss_f32(_mm_max_ss(x, _mm_movehdup_ps(x)));
+}
+
+}  // namespace tg::cpu::simd

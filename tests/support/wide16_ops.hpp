@@ -1,0 +1,23 @@
+// The CPU op templates at width 16 in plain C++ (simd::P16, cpu/vmath/vec_wide.hpp): a
+// table with the AVX-512 path's algorithms (16-lane tails, masks, cross-lane
+// reductions) that runs on any CPU, so that the tests exercise them where the machine
+// has no AVX-512. Its GEMM is the portable one (the 12x32 micro-kernel is intrinsics
+// only and waits for the hardware).
+#pragma once
+
+#include <vector>
+
+#include "cpu/activation.hpp"
+#include "kernels/ops.hpp"
+
+namespace tg::testing {
+
+const OpTable& wide16_ops();
+// The vector math functions at width 16 (cpu::math_array_* at P16).
+void math_array_wide16(cpu::MathFn fn, index_t n, const float* x, float* y);
+
+// Every CPU table a test should run: each path this CPU supports (scalar, avx2, avx512)
+// and the portable 16-lane table.
+std::vector<const OpTable*> cpu_tables();
+
+}  // namespace tg::testing

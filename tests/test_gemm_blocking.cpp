@@ -1,0 +1,92 @@
+// The GEMM's cache blocking (blocking_for, cpu/gemm/gemm_impl.hpp) on the cache
+// descriptions of real CPUs, for every micro-kernel shape: the invariants the five loops
+// rely on, not the numbers themselves (those follow from the model and may be retuned).
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "cpu/gemm/gemm_impl.hpp"
+#include "cpu/isa.hpp"
+
+namespace tg::cpu {
+namespace {
+
+struct Machine {
+  const char* name;
+  CacheSizes caches;
+};
+
+// Per-core L1d and L2, the whole L3 and how many logical CPUs share it (vendors' data
+// sheets; cpuid leaf 4 / 0x8000001D report the same).
+CacheSizes caches(std::size_t l1k, int l1w, std::size_t l2k, int l2w, std::size_t l3m, int l3w, int shared) {
+  CacheSizes c{l1k << 10, l2k << 10, l3m << 20};
+  c.l1_ways = l1w;
+  c.l2_ways = l2w;
+  c.l3_ways = l3w;
+  c.l3_shared_by = shared;
+  return c;
+}
+
+const Machine kMachines[] = {
+    {"Zen 3 (EPYC 7B13)", caches(32, 8, 512, 8, 32, 16, 16)},
+    {"Zen 4 (EPYC 9004)", caches(32, 8, 1024, 8, 32, 16, 16)},
+    {"Ice Lake SP (Xeon 8375C)", caches(48, 12, 1280, 20, 54, 12, 64)},
+    {"Sapphire Rapids (Xeon 8480+)", caches(48, 12, 2048, 16, 105, 15, 112)},
+    {"Skylake SP (Xeon 8175M)", caches(32, 8, 1024, 16, 33, 11, 48)},
+    {"a 2-vCPU VM reporting a 256 MiB L3", caches(48, 12, 2048, 16, 256, 16, 2)},
+};
+
+struct Kernel {
+  int mr, nr;
+  std::size_t elem;
+};
+const Kernel kKernels[] = {{6, 16, 4}, {12, 32, 4}, {4, 8, 4}, {4, 8, 8}};
+
+TEST(GemmBlocking, PanelsFitTheirCacheLevelsOnRealCpus) {
+  for (const Machine& m : kMachines)
+    for (const Kernel& k : kKernels) {
+      SCOPED_TRACE(std::string(m.name) + ", " + std::to_string(k.mr) + "x" + std::to_string(k.nr) + ", " +
+                   std::to_string(k.elem) + "-byte elements");
+      const gemm_impl::Blocking b = gemm_impl::blocking_for(m.caches, k.mr, k.nr, k.elem);
+      const std::size_t S = k.elem, kc = std::size_t(b.kc), mc = std::size_t(b.mc), nc = std::size_t(b.nc);
+      EXPECT_GT(b.kc, 0);
+      EXPECT_EQ(b.mc % k.mr, 0) << "MC = " << b.mc;
+      EXPECT_EQ(b.nc % k.nr, 0) << "NC = " << b.nc;
+      EXPECT_GE(b.mc, k.mr);
+      EXPECT_GE(b.nc, k.nr);
+      // L1: the B micro-panel and one A micro-panel, with a way to spare for C's lines.
+      const std::size_t way1 = m.caches.l1 / std::size_t(m.caches.l1_ways);
+      EXPECT_LE(kc * std::size_t(k.mr + k.nr) * S, m.caches.l1 - way1) << "KC = " << b.kc;
+      // ... and the B micro-panel takes most of it (the model is not degenerate).
+      EXPECT_GE(kc * std::size_t(k.nr) * S, m.caches.l1 / 4) << "KC = " << b.kc;
+      // L2: the A block and the B micro-panel, at most 3/4 of L2 for A.
+      EXPECT_LE(mc * kc * S, m.caches.l2 * 3 / 4) << "MC = " << b.mc;
+      EXPECT_LE(mc * kc * S + kc * std::size_t(k.nr) * S, m.caches.l2) << "MC = " << b.mc;
+      // L3: the B block in half of this core's share (unless one panel is already more).
+      if (nc > std::size_t(k.nr)) {
+        EXPECT_LE(kc * nc * S, m.caches.l3_per_core() / 2) << "NC = " << b.nc;
+      }
+    }
+}
+
+TEST(GemmBlocking, AWiderL1GivesADeeperKc) {
+  for (const Kernel& k : kKernels) {
+    const auto small = gemm_impl::blocking_for(kMachines[0].caches, k.mr, k.nr, k.elem);
+    const auto large = gemm_impl::blocking_for(kMachines[3].caches, k.mr, k.nr, k.elem);
+    EXPECT_LT(small.kc, large.kc) << k.mr << "x" << k.nr;
+  }
+}
+
+TEST(GemmBlocking, TheMachineItRunsOnIsDescribedSanely) {
+  const CacheSizes& c = cache_sizes();
+  EXPECT_GE(c.l1, std::size_t(16) << 10);
+  EXPECT_GE(c.l2, c.l1);
+  EXPECT_GE(c.l3, c.l2);
+  EXPECT_GE(c.l1_ways, 2);
+  EXPECT_GE(c.l2_ways, 2);
+  EXPECT_GE(c.l3_shared_by, 1);
+  EXPECT_EQ(c.l1 % std::size_t(c.l1_ways), 0u);
+}
+
+}  // namespace
+}  // namespace tg::cpu
