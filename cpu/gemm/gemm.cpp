@@ -193,17 +193,31 @@ constexpr Arch<double> kPortableF64 = portable_arch<double>();
 }  // namespace
 
 Blocking blocking_for(const CacheSizes& c, int mr, int nr, std::size_t elem) {
+  constexpr index_t kL1KcFloor = 256;  // below this, a tile's C traffic is no longer noise
   const std::size_t S = elem;
   // L1: ways of one set's worth of bytes each.
   const std::size_t way1 = c.l1 / std::size_t(c.l1_ways);
   const int a_ways = std::max(1, (c.l1_ways - 1) * mr / (mr + nr));  // (W1 - 1) / (1 + NR / MR)
-  index_t kc = index_t(std::size_t(a_ways) * way1 / (S * std::size_t(mr)));
+  const int b_ways = std::max(1, c.l1_ways - 1 - a_ways);
+  index_t kc = index_t(std::min(std::size_t(a_ways) * way1 / (S * std::size_t(mr)),
+                                std::size_t(b_ways) * way1 / (S * std::size_t(nr))));
+  // A block too wide for that (6x64 takes 256 bytes of L1 a k: KC = 160 on a 48 KiB L1)
+  // pays for it in C: every KC block loads and stores the C tile again, and at 2048^3
+  // that traffic cost 20% (KC 160 -> 384: 164 -> 181 GFLOP/s on one thread; NOTES.md).
+  // Such a B micro-panel lives in L2 instead (two of them in an eighth of it, the
+  // current and the next), streamed at 256 bytes per 24 FMAs, and KC is what the A
+  // micro-panel and that budget allow.
+  if (kc < kL1KcFloor) {
+    const std::size_t kc_a = std::size_t(c.l1_ways - 1) / 2 * way1 / (S * std::size_t(mr));
+    const std::size_t kc_b = c.l2 / 16 / (S * std::size_t(nr));
+    kc = std::max<index_t>(kc, index_t(std::min({kc_a, kc_b, std::size_t(512)})));
+  }
   kc = std::clamp<index_t>(kc / 8 * 8, 32, 1024);
   // L2: the B micro-panel's ways, then the A block in what is left (at most 3/4).
   const std::size_t way2 = c.l2 / std::size_t(c.l2_ways);
   const std::size_t b_panel = std::size_t(kc) * std::size_t(nr) * S;
-  const int b_ways = int((b_panel + way2 - 1) / way2);
-  const int a2_ways = std::max(1, std::min(c.l2_ways - 1 - b_ways, c.l2_ways * 3 / 4));
+  const int b2_ways = int((b_panel + way2 - 1) / way2);
+  const int a2_ways = std::max(1, std::min(c.l2_ways - 1 - b2_ways, c.l2_ways * 3 / 4));
   index_t mc = index_t(std::size_t(a2_ways) * way2 / (S * std::size_t(kc)));
   mc = std::clamp<index_t>(mc / mr * mr, mr, 4096 / mr * mr);
   // L3: half of this core's share.

@@ -62,8 +62,11 @@ struct Arch {
 // ("Analytical modeling is enough for high-performance BLIS"), counted in cache ways so
 // that the panels do not evict each other by set conflicts:
 //   KC: the B micro-panel (KC x NR) stays in L1 while A micro-panels (KC x MR) stream
-//       through it: A gets C_A = floor((W1 - 1) / (1 + NR / MR)) ways of L1, B about
-//       NR / MR times as many, one way left for C's lines;
+//       through it: A gets C_A = floor((W1 - 1) / (1 + NR / MR)) ways of L1 (at least
+//       one), B the other W1 - 1 - C_A, one way left for C's lines; KC is what both fit.
+//       Where that gives KC < 256 (a wide block: 6x64 on a 48 KiB L1 gives 160), the B
+//       micro-panel moves to L2 (at most 1/16 of it) and KC grows to what the A
+//       micro-panel's half of L1 and that allow (up to 512): fewer passes over C;
 //   MC: the A block (MC x KC) in the L2 ways the B micro-panel leaves, at most 3/4 of
 //       them (the rest for B's block streaming through);
 //   NC: the B block (KC x NC) in half of this core's share of L3.
