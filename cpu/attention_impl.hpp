@@ -1,7 +1,7 @@
 // Fused scaled dot-product attention on the CPU (kernels/attention.hpp's contract), float,
 // written once over a GEMM Arch (packers and micro-kernel, cpu/gemm/gemm_impl.hpp) and a
-// lane type V for the exponentials; compiled per path by attention.cpp (portable) and
-// attention_avx2.cpp. Not a public header. cpu/NOTES.md ("Attention") has the floors,
+// lane type V for the exponentials; compiled per path by attention.cpp (portable),
+// attention_avx2.cpp and attention_avx512.cpp. Not a public header. cpu/NOTES.md ("Attention") has the floors,
 // the steps and the measurements.
 //
 // Forward (FlashAttention-2, Dao 2023, Algorithm 1): one work unit is kBrO query rows of

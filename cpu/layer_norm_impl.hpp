@@ -1,5 +1,6 @@
-// layer_norm kernels, written once over a lane type V (simd::F8 in
-// layer_norm_avx2.cpp, simd::F1 in layer_norm.cpp). Not a public header.
+// layer_norm kernels, written once over a lane type V (simd::Z16 in
+// layer_norm_avx512.cpp, simd::F8 in layer_norm_avx2.cpp, simd::F1 in layer_norm.cpp).
+// Not a public header.
 //
 // Forward, per row: the statistics in one pass over memory, in blocks of 2048 that sit
 // in L1 (rows up to 1024 four at a time, interleaved): each block's mean and centred sum of squares (two passes over the block),

@@ -1,5 +1,6 @@
-// softmax and log_softmax kernels, written once over a lane type V (simd::F8 in
-// softmax_avx2.cpp, simd::F1 in softmax.cpp). Not a public header.
+// softmax and log_softmax kernels, written once over a lane type V (simd::Z16 in
+// softmax_avx512.cpp, simd::F8 in softmax_avx2.cpp, simd::F1 in softmax.cpp). Not a
+// public header.
 //
 // Forward, per row (or per slice of a long row split across threads):
 //   pass 1, in blocks of 256: the block's maximum; if it raises the running maximum m,

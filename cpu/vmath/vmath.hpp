@@ -1,7 +1,8 @@
 // Vector math for the CPU kernels: exp, log, tanh, sigmoid, erf, the normal CDF, and
-// the activations with their derivatives, each written once over a lane type V (F8:
-// eight floats in AVX2, vec_avx2.hpp; F1: one float, vec_scalar.hpp), so the AVX2 and
-// the portable paths compute the same thing.
+// the activations with their derivatives, each written once over a lane type V (Z16:
+// sixteen floats in AVX-512, vec_avx512.hpp; F8: eight floats in AVX2, vec_avx2.hpp;
+// F1: one float, vec_scalar.hpp; P16: sixteen floats in plain C++ for the tests,
+// vec_wide.hpp), so every path computes the same thing, bit for bit.
 //
 // Methods: range reduction + minimax polynomials fitted by scripts/fit-vmath (Remez,
 // relative error), no libm in the loops. Accuracy, measured by tests/test_vmath.cpp over
