@@ -171,7 +171,7 @@ using testing::ThreadsGuard;
 // Forward: each element within 4 ulp of the exact value (cpu/vmath/NOTES.md), so the
 // relative norm error is below 4 * 2^-24 = 2.4e-7: 1e-6 leaves room for nothing else.
 // Backward: the derivatives are formed from several rounded pieces and cancel near
-// their zeros (silu' at x ~ -1.28); DESIGN.md's 1e-5 for elementwise ops.
+// their zeros (silu' at x ~ -1.28); docs/design.md's 1e-5 for elementwise ops.
 constexpr double kForwardTol = 1e-6;
 constexpr double kBackwardTol = 1e-5;
 

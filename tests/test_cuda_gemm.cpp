@@ -109,7 +109,7 @@ TEST(CudaGemm, KZeroAndAlphaZeroGiveBetaCPlusBias) {
 
 // TF32 tensor cores: the same contract with inputs rounded to 10-bit mantissas. Each
 // rounding errs by at most 2^-11 relative, so a product by ~2^-10 and, with random signs,
-// C by about 2^-11 sqrt(2) ~ 7e-4 relative norm whatever K: the bound is 3e-3 (DESIGN.md:
+// C by about 2^-11 sqrt(2) ~ 7e-4 relative norm whatever K: the bound is 3e-3 (docs/design.md:
 // tensor-core paths between 1e-3 and 1e-2). The largest error seen is recorded.
 TEST(CudaGemm, Tf32MatchesTheReferenceWithinItsRounding) {
   TG_REQUIRE_GPU();
@@ -188,7 +188,7 @@ TEST(CudaGemm, Tf32OnTheHopperPathMatchesTheReference) {
 // formats' definitions in test_amp), and a product of two is exact in FP32, so the only
 // error is FP32 accumulation: the SGEMM's bound. Against the float inputs before
 // rounding (2^-9 relative each for bf16, 2^-12 for f16) the error is ~3e-3 / ~4e-4:
-// bound 1e-2 (DESIGN.md).
+// bound 1e-2 (docs/design.md).
 // `path`: the kernel (cuda/gemm.hpp); the wgmma path needs rows padded to 8 elements.
 void check_half_gemm(testing::Rng& rng, bool f16, cuda::HalfGemmPath path) {
   const bool hopper = path == cuda::HalfGemmPath::wgmma || path == cuda::HalfGemmPath::wgmma_128x128 ||

@@ -376,7 +376,7 @@ TEST(CudaOps, AttentionForwardAndBackwardMatchTheReference) {
 
 // 16-bit (bf16, f16) tensor-core attention, forward and backward: against the double
 // reference on the rounded inputs. The error comes from P rounded to bf16 before P V (2^-9 relative per weight)
-// and O rounded to bf16 (2^-9): bound 1e-2 in norm (DESIGN.md's bf16 range); lse is
+// and O rounded to bf16 (2^-9): bound 1e-2 in norm (docs/design.md's bf16 range); lse is
 // FP32 from unrounded probabilities: 1e-5. Odd lengths, grouped heads, both layouts,
 // causal rows that see nothing (Sq > Sk), Sk == 0, every compiled head dim and
 // zero-padded ones, and a bf16 additive mask broadcast over batch or heads with -inf

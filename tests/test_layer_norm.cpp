@@ -137,7 +137,7 @@ std::vector<Impl> implementations() {
 using testing::ThreadsGuard;
 
 // Forward: the statistics in double, each output a few roundings from (x - mean) rstd:
-// 1e-6 relative. Backward: dgamma and dbeta sum over rows: DESIGN.md's reduction bound
+// 1e-6 relative. Backward: dgamma and dbeta sum over rows: docs/design.md's reduction bound
 // 1e-4 sqrt(n) / 16 for n terms, floored at 1e-5. dx = rstd (g - mean(g) - xhat
 // mean(g xhat)) cancels (two-element rows: dx ~ 0), and xhat comes from the saved
 // float mean, as the contract says: its error is measured against the terms' size,

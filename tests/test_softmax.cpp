@@ -171,7 +171,7 @@ using testing::ThreadsGuard;
 // Backward: dx_j = y_j (dy_j - dot) and dy_j - e^y_j sum cancel whenever the two terms
 // are close (y ~ one-hot: dx ~ 0), so the error is measured against the size of the
 // terms, s_j = |y_j| (|dy_j| + sum_k |dy_k y_k|) (log: |dy_j| + e^y_j sum_k |dy_k|), not
-// against |dx|: ||dx - ref|| <= tol ||s||, tol from DESIGN.md's reduction bound
+// against |dx|: ||dx - ref|| <= tol ||s||, tol from docs/design.md's reduction bound
 // 1e-4 sqrt(n) / 16 (n the row length), floored at 1e-6.
 double back_tol(index_t n) { return std::max(1e-6, 1e-4 * std::sqrt(double(n)) / 16); }
 

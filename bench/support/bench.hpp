@@ -1,6 +1,6 @@
 // Helpers every benchmark binary shares: rate counters and the machine's ceilings.
 //
-// Row names follow DESIGN.md: <op>/<impl>/<shape>[/<variant>]/threads:<n>. The counters:
+// Row names follow docs/design.md: <op>/<impl>/<shape>[/<variant>]/threads:<n>. The counters:
 //   FLOPS          FLOP/s (Google Benchmark's kIsRate), when the op has a FLOP count
 //   bytes_per_second  bytes moved per second (read + written), when it has a byte count
 //   peak_frac      FLOP/s over the measured FMA peak for the row's thread count

@@ -95,7 +95,7 @@ std::vector<index_t> mixed_sizes(Rng& rng, int count, index_t max);
 // A row stride for a row of `cols`: cols itself half the time, else cols + 1..17.
 index_t random_ld(Rng& rng, index_t cols);
 
-// The comparison of DESIGN.md: ||out - ref|| / ||ref|| over the finite entries of ref.
+// The comparison of docs/design.md: ||out - ref|| / ||ref|| over the finite entries of ref.
 // Fails on NaN on either side, and on an infinity of ref not matched exactly by out.
 // tol is stated by the caller, with its reason. `floor`: the size of the values the
 // result is computed from, for references that may cancel to (near) zero: the error is
