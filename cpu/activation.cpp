@@ -7,20 +7,7 @@
 
 namespace tg::cpu {
 
-void act_forward_portable(Activation act, index_t rows, index_t cols, const float* x, index_t ldx,
-                          const float* bias, float* y, index_t ldy) {
-  act_impl::forward_any<simd::F1>(act, rows, cols, x, ldx, bias, y, ldy);
-}
-
-void act_backward_portable(Activation act, index_t rows, index_t cols, const float* x,
-                           index_t ldx, const float* bias, const float* dy, index_t lddy,
-                           float* dx, index_t lddx) {
-  act_impl::backward_any<simd::F1>(act, rows, cols, x, ldx, bias, dy, lddy, dx, lddx);
-}
-
-void math_array_portable(MathFn fn, index_t n, const float* x, float* y) {
-  act_impl::math_array<simd::F1>(fn, n, x, y);
-}
+TG_ACTIVATION_PATH(portable, simd::F1)
 
 namespace {
 template <class T>

@@ -146,3 +146,17 @@ void math_array(MathFn fn, index_t n, const float* x, float* y) {
 }
 
 }  // namespace tg::cpu::act_impl
+
+// A path's entries of cpu/activation.hpp over the lane type V, defined by one line in
+// namespace tg::cpu of each path's translation unit (activation.cpp,
+// activation_avx2.cpp, activation_avx512.cpp).
+#define TG_ACTIVATION_PATH(path, V)                                                                       \
+  void act_forward_##path(Activation act, index_t rows, index_t cols, const float* x, index_t ldx,         \
+                          const float* bias, float* y, index_t ldy) {                                     \
+    act_impl::forward_any<V>(act, rows, cols, x, ldx, bias, y, ldy);                                      \
+  }                                                                                                       \
+  void act_backward_##path(Activation act, index_t rows, index_t cols, const float* x, index_t ldx,        \
+                           const float* bias, const float* dy, index_t lddy, float* dx, index_t lddx) {   \
+    act_impl::backward_any<V>(act, rows, cols, x, ldx, bias, dy, lddy, dx, lddx);                         \
+  }                                                                                                       \
+  void math_array_##path(MathFn fn, index_t n, const float* x, float* y) { act_impl::math_array<V>(fn, n, x, y); }

@@ -8,16 +8,7 @@
 
 namespace tg::cpu {
 
-void attention_forward_portable(const AttentionForwardArgs<float>& a) {
-  attn_impl::forward<simd::F1>(gemm_impl::arch_portable_f32(), a);
-}
-void attention_backward_portable(const AttentionBackwardArgs<float>& a) {
-  attn_impl::backward<simd::F1>(gemm_impl::arch_portable_f32(), a);
-}
-std::size_t attention_workspace_bytes_portable(index_t head_dim, int threads) {
-  const auto& arch = gemm_impl::arch_portable_f32();
-  return attn_impl::workspace_bytes(head_dim, threads, arch.mr, arch.nr);
-}
+TG_ATTENTION_PATH(portable, simd::F1, gemm_impl::arch_portable_f32())
 
 std::size_t attention_workspace_bytes(index_t head_dim, int threads) {
   TG_CHECK(head_dim >= 1 && head_dim <= kMaxHeadDim, "attention_workspace_bytes", "head_dim", "expected 1 to ",

@@ -407,3 +407,13 @@ inline std::size_t workspace_bytes(index_t head_dim, int threads, int mr, int nr
 }
 
 }  // namespace tg::cpu::attn_impl
+
+// A path's entries of cpu/attention.hpp over the lane type V and the GEMM leaves `arch`
+// (a gemm_impl::Arch<float>), defined by one line in namespace tg::cpu of each path's
+// translation unit.
+#define TG_ATTENTION_PATH(path, V, arch)                                                                  \
+  void attention_forward_##path(const AttentionForwardArgs<float>& a) { attn_impl::forward<V>(arch, a); } \
+  void attention_backward_##path(const AttentionBackwardArgs<float>& a) { attn_impl::backward<V>(arch, a); } \
+  std::size_t attention_workspace_bytes_##path(index_t head_dim, int threads) {                           \
+    return attn_impl::workspace_bytes(head_dim, threads, (arch).mr, (arch).nr);                           \
+  }

@@ -7,18 +7,9 @@
 
 namespace tg::cpu {
 
+TG_ELEMENTWISE_PATH(portable, simd::F1)
+
 #define TG_EW_DEFINE(T)                                                                                   \
-  void unary_portable(Unary op, double p0, double p1, const Shape& xs, const T* x, const Shape& ys, T* y) { \
-    ew_impl::unary<simd::F1>(op, p0, p1, xs, x, ys, y);                                                   \
-  }                                                                                                       \
-  void binary_portable(Binary op, const Shape& as, const T* a, const Shape& bs, const T* b, const Shape& ys, \
-                       T* y) {                                                                            \
-    ew_impl::binary(op, as, a, bs, b, ys, y);                                                             \
-  }                                                                                                       \
-  void where_portable(const Shape& cs, const T* c, const Shape& as, const T* a, const Shape& bs, const T* b, \
-                      const Shape& ys, T* y) {                                                            \
-    ew_impl::where(cs, c, as, a, bs, b, ys, y);                                                           \
-  }                                                                                                       \
   void unary_checked(Unary op, double p0, double p1, const Shape& xs, const T* x, const Shape& ys, T* y) {  \
     check_unary(unary_name(op), xs, x, ys, y, sizeof(T), op != Unary::fill);                               \
     ops().get<T>().unary(op, p0, p1, xs, x, ys, y);                                                       \

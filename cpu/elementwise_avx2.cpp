@@ -1,5 +1,5 @@
-// The elementwise kernels' AVX2/FMA path: the same loops compiled for AVX2, exp and log
-// through eight float lanes (simd::F8).
+// The elementwise kernels' AVX2/FMA path: cpu/elementwise_impl.hpp's loops under this
+// unit's flags, exp and log through simd::F8.
 #include "cpu/elementwise.hpp"
 
 #include "cpu/elementwise_impl.hpp"
@@ -7,20 +7,6 @@
 
 namespace tg::cpu {
 
-#define TG_EW_DEFINE(T)                                                                                   \
-  void unary_avx2(Unary op, double p0, double p1, const Shape& xs, const T* x, const Shape& ys, T* y) {     \
-    ew_impl::unary<simd::F8>(op, p0, p1, xs, x, ys, y);                                                   \
-  }                                                                                                       \
-  void binary_avx2(Binary op, const Shape& as, const T* a, const Shape& bs, const T* b, const Shape& ys,     \
-                   T* y) {                                                                                \
-    ew_impl::binary(op, as, a, bs, b, ys, y);                                                             \
-  }                                                                                                       \
-  void where_avx2(const Shape& cs, const T* c, const Shape& as, const T* a, const Shape& bs, const T* b,     \
-                  const Shape& ys, T* y) {                                                                \
-    ew_impl::where(cs, c, as, a, bs, b, ys, y);                                                           \
-  }
-TG_EW_DEFINE(float)
-TG_EW_DEFINE(double)
-#undef TG_EW_DEFINE
+TG_ELEMENTWISE_PATH(avx2, simd::F8)
 
 }  // namespace tg::cpu

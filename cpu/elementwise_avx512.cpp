@@ -1,5 +1,5 @@
-// The elementwise kernels' AVX-512 path: the same loops compiled for AVX-512 (zmm), exp
-// and log through sixteen float lanes (simd::Z16).
+// The elementwise kernels' AVX-512 path: cpu/elementwise_impl.hpp's loops under this
+// unit's flags, exp and log through simd::Z16.
 #include "cpu/elementwise.hpp"
 
 #include "cpu/elementwise_impl.hpp"
@@ -7,20 +7,6 @@
 
 namespace tg::cpu {
 
-#define TG_EW_DEFINE(T)                                                                                   \
-  void unary_avx512(Unary op, double p0, double p1, const Shape& xs, const T* x, const Shape& ys, T* y) {     \
-    ew_impl::unary<simd::Z16>(op, p0, p1, xs, x, ys, y);                                                   \
-  }                                                                                                       \
-  void binary_avx512(Binary op, const Shape& as, const T* a, const Shape& bs, const T* b, const Shape& ys,     \
-                   T* y) {                                                                                \
-    ew_impl::binary(op, as, a, bs, b, ys, y);                                                             \
-  }                                                                                                       \
-  void where_avx512(const Shape& cs, const T* c, const Shape& as, const T* a, const Shape& bs, const T* b,     \
-                  const Shape& ys, T* y) {                                                                \
-    ew_impl::where(cs, c, as, a, bs, b, ys, y);                                                           \
-  }
-TG_EW_DEFINE(float)
-TG_EW_DEFINE(double)
-#undef TG_EW_DEFINE
+TG_ELEMENTWISE_PATH(avx512, simd::Z16)
 
 }  // namespace tg::cpu

@@ -237,3 +237,19 @@ void where(const Shape& cs, const T* c, const Shape& as, const T* a, const Shape
 }
 
 }  // namespace tg::cpu::ew_impl
+
+// A path's entries of cpu/elementwise.hpp for float and double, exp and log through the
+// lane type V, defined by one line in namespace tg::cpu of each path's translation unit.
+#define TG_ELEMENTWISE_PATH_T(path, V, T)                                                                 \
+  void unary_##path(Unary op, double p0, double p1, const Shape& xs, const T* x, const Shape& ys, T* y) { \
+    ew_impl::unary<V>(op, p0, p1, xs, x, ys, y);                                                          \
+  }                                                                                                       \
+  void binary_##path(Binary op, const Shape& as, const T* a, const Shape& bs, const T* b, const Shape& ys, \
+                     T* y) {                                                                              \
+    ew_impl::binary(op, as, a, bs, b, ys, y);                                                             \
+  }                                                                                                       \
+  void where_##path(const Shape& cs, const T* c, const Shape& as, const T* a, const Shape& bs, const T* b, \
+                    const Shape& ys, T* y) {                                                              \
+    ew_impl::where(cs, c, as, a, bs, b, ys, y);                                                           \
+  }
+#define TG_ELEMENTWISE_PATH(path, V) TG_ELEMENTWISE_PATH_T(path, V, float) TG_ELEMENTWISE_PATH_T(path, V, double)

@@ -9,18 +9,7 @@
 
 namespace tg::cpu {
 
-void layer_norm_forward_portable(index_t rows, index_t cols, const float* x, index_t ldx,
-                                 const float* gamma, const float* beta, float eps, float* y,
-                                 index_t ldy, float* mean, float* rstd) {
-  ln_impl::forward<simd::F1>(rows, cols, x, ldx, gamma, beta, eps, y, ldy, mean, rstd);
-}
-
-void layer_norm_backward_portable(index_t rows, index_t cols, const float* x, index_t ldx,
-                                  const float* dy, index_t lddy, const float* gamma,
-                                  const float* mean, const float* rstd, float /*eps*/, float* dx,
-                                  index_t lddx, float* dgamma, float* dbeta) {
-  ln_impl::backward<simd::F1>(rows, cols, x, ldx, dy, lddy, gamma, mean, rstd, dx, lddx, dgamma, dbeta);
-}
+TG_LAYER_NORM_PATH(portable, simd::F1)
 
 namespace {
 template <class T>

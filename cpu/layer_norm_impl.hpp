@@ -319,3 +319,17 @@ void backward(index_t rows, index_t cols, const float* x, index_t ldx, const flo
 }
 
 }  // namespace tg::cpu::ln_impl
+
+// A path's entries of cpu/layer_norm.hpp over the lane type V, defined by one line in
+// namespace tg::cpu of each path's translation unit.
+#define TG_LAYER_NORM_PATH(path, V)                                                                       \
+  void layer_norm_forward_##path(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma, \
+                                 const float* beta, float eps, float* y, index_t ldy, float* mean,        \
+                                 float* rstd) {                                                           \
+    ln_impl::forward<V>(rows, cols, x, ldx, gamma, beta, eps, y, ldy, mean, rstd);                        \
+  }                                                                                                       \
+  void layer_norm_backward_##path(index_t rows, index_t cols, const float* x, index_t ldx, const float* dy, \
+                                  index_t lddy, const float* gamma, const float* mean, const float* rstd, \
+                                  float /*eps*/, float* dx, index_t lddx, float* dgamma, float* dbeta) {  \
+    ln_impl::backward<V>(rows, cols, x, ldx, dy, lddy, gamma, mean, rstd, dx, lddx, dgamma, dbeta);       \
+  }

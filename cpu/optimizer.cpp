@@ -5,9 +5,6 @@
 
 namespace tg::cpu {
 
-void sgd_step_portable(const SgdConfig& c, std::span<const ParamSlot<float>> s) { optim_impl::sgd<float>(c, s); }
-void sgd_step_portable(const SgdConfig& c, std::span<const ParamSlot<double>> s) { optim_impl::sgd<double>(c, s); }
-void adam_step_portable(const AdamConfig& c, std::span<const ParamSlot<float>> s) { optim_impl::adam<float>(c, s); }
-void adam_step_portable(const AdamConfig& c, std::span<const ParamSlot<double>> s) { optim_impl::adam<double>(c, s); }
+TG_OPTIMIZER_PATH(portable)
 
 }  // namespace tg::cpu

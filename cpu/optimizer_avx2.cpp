@@ -1,13 +1,10 @@
-// The fused optimizer steps' avx2 path (cpu/optimizer_impl.hpp).
+// The fused optimizer steps' AVX2/FMA path (cpu/optimizer_impl.hpp under this unit's flags).
 #include "cpu/optimizer.hpp"
 
 #include "cpu/optimizer_impl.hpp"
 
 namespace tg::cpu {
 
-void sgd_step_avx2(const SgdConfig& c, std::span<const ParamSlot<float>> s) { optim_impl::sgd<float>(c, s); }
-void sgd_step_avx2(const SgdConfig& c, std::span<const ParamSlot<double>> s) { optim_impl::sgd<double>(c, s); }
-void adam_step_avx2(const AdamConfig& c, std::span<const ParamSlot<float>> s) { optim_impl::adam<float>(c, s); }
-void adam_step_avx2(const AdamConfig& c, std::span<const ParamSlot<double>> s) { optim_impl::adam<double>(c, s); }
+TG_OPTIMIZER_PATH(avx2)
 
 }  // namespace tg::cpu

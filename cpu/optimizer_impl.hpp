@@ -96,3 +96,11 @@ void adam(const AdamConfig& config, std::span<const ParamSlot<T>> slots) {
 }
 
 }  // namespace tg::cpu::optim_impl
+
+// A path's entries of cpu/optimizer.hpp (float and double), defined by one line in
+// namespace tg::cpu of each path's translation unit.
+#define TG_OPTIMIZER_PATH(path)                                                                           \
+  void sgd_step_##path(const SgdConfig& c, std::span<const ParamSlot<float>> s) { optim_impl::sgd<float>(c, s); } \
+  void sgd_step_##path(const SgdConfig& c, std::span<const ParamSlot<double>> s) { optim_impl::sgd<double>(c, s); } \
+  void adam_step_##path(const AdamConfig& c, std::span<const ParamSlot<float>> s) { optim_impl::adam<float>(c, s); } \
+  void adam_step_##path(const AdamConfig& c, std::span<const ParamSlot<double>> s) { optim_impl::adam<double>(c, s); }

@@ -6,11 +6,9 @@
 
 namespace tg::cpu {
 
+TG_REDUCE_PATH(portable)
+
 #define TG_REDUCE_DEFINE(T)                                                                                     \
-  void reduce_portable(Reduce kind, index_t outer, index_t n, index_t inner, const T* x, index_t xs_outer,       \
-                       index_t xs_n, index_t xs_inner, T* y, index_t ys_outer, index_t ys_inner) {               \
-    reduce_impl::reduce(kind, outer, n, inner, x, xs_outer, xs_n, xs_inner, y, ys_outer, ys_inner);             \
-  }                                                                                                             \
   void reduce_checked(Reduce kind, index_t outer, index_t n, index_t inner, const T* x, index_t xs_outer,        \
                       index_t xs_n, index_t xs_inner, T* y, index_t ys_outer, index_t ys_inner) {                \
     check_reduce(reduce_name(kind), outer, n, inner, x, xs_outer, xs_n, xs_inner, y, ys_outer, ys_inner,         \

@@ -200,3 +200,13 @@ void reduce(Reduce kind, index_t outer, index_t n, index_t inner, const T* x, in
 }
 
 }  // namespace tg::cpu::reduce_impl
+
+// A path's entries of cpu/reduce.hpp (float and double), defined by one line in
+// namespace tg::cpu of each path's translation unit: the same lane loops under that
+// unit's ISA flags.
+#define TG_REDUCE_PATH_T(path, T)                                                                         \
+  void reduce_##path(Reduce kind, index_t outer, index_t n, index_t inner, const T* x, index_t xs_outer,  \
+                     index_t xs_n, index_t xs_inner, T* y, index_t ys_outer, index_t ys_inner) {          \
+    reduce_impl::reduce(kind, outer, n, inner, x, xs_outer, xs_n, xs_inner, y, ys_outer, ys_inner);       \
+  }
+#define TG_REDUCE_PATH(path) TG_REDUCE_PATH_T(path, float) TG_REDUCE_PATH_T(path, double)

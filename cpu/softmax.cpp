@@ -9,21 +9,7 @@
 
 namespace tg::cpu {
 
-void softmax_forward_portable(index_t rows, index_t cols, const float* x, index_t ldx, float* y, index_t ldy) {
-  softmax_impl::forward<simd::F1, false>(rows, cols, x, ldx, y, ldy);
-}
-void log_softmax_forward_portable(index_t rows, index_t cols, const float* x, index_t ldx, float* y,
-                                  index_t ldy) {
-  softmax_impl::forward<simd::F1, true>(rows, cols, x, ldx, y, ldy);
-}
-void softmax_backward_portable(index_t rows, index_t cols, const float* y, index_t ldy, const float* dy,
-                               index_t lddy, float* dx, index_t lddx) {
-  softmax_impl::backward<simd::F1, false>(rows, cols, y, ldy, dy, lddy, dx, lddx);
-}
-void log_softmax_backward_portable(index_t rows, index_t cols, const float* y, index_t ldy,
-                                   const float* dy, index_t lddy, float* dx, index_t lddx) {
-  softmax_impl::backward<simd::F1, true>(rows, cols, y, ldy, dy, lddy, dx, lddx);
-}
+TG_SOFTMAX_PATH(portable, simd::F1)
 
 #define TG_FORWARD(name)                                                                        \
   template <class T>                                                                            \

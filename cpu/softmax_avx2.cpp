@@ -1,23 +1,10 @@
 // softmax and log_softmax on AVX2/FMA: cpu/softmax_impl.hpp over simd::F8.
 #include "cpu/vmath/vec_avx2.hpp"
-// (vec_avx2.hpp before the generic code that uses its types)
+// (the lane type before the generic code that uses it)
 #include "cpu/softmax_impl.hpp"
 
 namespace tg::cpu {
 
-void softmax_forward_avx2(index_t rows, index_t cols, const float* x, index_t ldx, float* y, index_t ldy) {
-  softmax_impl::forward<simd::F8, false>(rows, cols, x, ldx, y, ldy);
-}
-void log_softmax_forward_avx2(index_t rows, index_t cols, const float* x, index_t ldx, float* y, index_t ldy) {
-  softmax_impl::forward<simd::F8, true>(rows, cols, x, ldx, y, ldy);
-}
-void softmax_backward_avx2(index_t rows, index_t cols, const float* y, index_t ldy, const float* dy,
-                           index_t lddy, float* dx, index_t lddx) {
-  softmax_impl::backward<simd::F8, false>(rows, cols, y, ldy, dy, lddy, dx, lddx);
-}
-void log_softmax_backward_avx2(index_t rows, index_t cols, const float* y, index_t ldy, const float* dy,
-                               index_t lddy, float* dx, index_t lddx) {
-  softmax_impl::backward<simd::F8, true>(rows, cols, y, ldy, dy, lddy, dx, lddx);
-}
+TG_SOFTMAX_PATH(avx2, simd::F8)
 
 }  // namespace tg::cpu

@@ -310,3 +310,22 @@ void backward(index_t rows, index_t cols, const float* y, index_t ldy, const flo
 }
 
 }  // namespace tg::cpu::softmax_impl
+
+// A path's entries of cpu/softmax.hpp over the lane type V, defined by one line in
+// namespace tg::cpu of each path's translation unit.
+#define TG_SOFTMAX_PATH(path, V)                                                                          \
+  void softmax_forward_##path(index_t rows, index_t cols, const float* x, index_t ldx, float* y, index_t ldy) { \
+    softmax_impl::forward<V, false>(rows, cols, x, ldx, y, ldy);                                          \
+  }                                                                                                       \
+  void log_softmax_forward_##path(index_t rows, index_t cols, const float* x, index_t ldx, float* y,      \
+                                  index_t ldy) {                                                          \
+    softmax_impl::forward<V, true>(rows, cols, x, ldx, y, ldy);                                           \
+  }                                                                                                       \
+  void softmax_backward_##path(index_t rows, index_t cols, const float* y, index_t ldy, const float* dy,  \
+                               index_t lddy, float* dx, index_t lddx) {                                   \
+    softmax_impl::backward<V, false>(rows, cols, y, ldy, dy, lddy, dx, lddx);                             \
+  }                                                                                                       \
+  void log_softmax_backward_##path(index_t rows, index_t cols, const float* y, index_t ldy, const float* dy, \
+                                   index_t lddy, float* dx, index_t lddx) {                               \
+    softmax_impl::backward<V, true>(rows, cols, y, ldy, dy, lddy, dx, lddx);                              \
+  }
