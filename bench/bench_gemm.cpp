@@ -7,11 +7,16 @@
 //   each layer shape with a bias + ReLU epilogue: tilegrad fused in the GEMM, every peer
 //   as its GEMM followed by a separate bias + ReLU pass over C (what a user of it writes);
 //   naive: the reference kernel (double accumulation, no blocking), on small shapes only.
+//   gemm_ukernel/tilegrad/MRxNRxKC/<path>/threads:1: the micro-kernel alone, called in a
+//     loop on packed panels that stay in cache (KC from the machine's blocking and 256),
+//     C = A B with no epilogue: the ceiling the blocked GEMM's packing, edges and
+//     passes over C are measured against (cpu/gemm/NOTES.md).
 // Every row checks its result once before timing (C x against op(A) (op(B) x)).
 //
 //   build/bench/bench_gemm --benchmark_filter='/512x' --benchmark_repetitions=5
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <functional>
@@ -22,6 +27,7 @@
 #include "bench/peers/peers.hpp"
 #include "bench/support/bench.hpp"
 #include "cpu/gemm.hpp"
+#include "cpu/gemm/gemm_impl.hpp"
 #include "cpu/isa.hpp"
 #include "kernels/buffer.hpp"
 
@@ -155,7 +161,42 @@ void add_all(Shape s, Trans ta, Trans tb, bool epilogue, const std::vector<int>&
     });
 }
 
+// The micro-kernel of one path on kc-deep panels of ones, against 2 mr nr kc FLOPs a call.
+void add_ukernel(cpu::Isa isa, const cpu::gemm_impl::Arch<float>& arch, index_t kc) {
+  const std::string name = "gemm_ukernel/tilegrad/" + std::to_string(arch.mr) + "x" + std::to_string(arch.nr) + "x" +
+                           std::to_string(kc) + "/" + cpu::isa_name(isa) + "/threads:1";
+  benchmark::RegisterBenchmark(name.c_str(), [&arch, kc](benchmark::State& state) {
+    const index_t mr = arch.mr, nr = arch.nr;
+    // Buffers are 64-byte aligned, as the GEMM's packing buffers are (the AVX2 kernel
+    // loads B panels with aligned moves).
+    Buffer ab(std::size_t(mr * kc) * sizeof(float)), bb(std::size_t(kc * nr) * sizeof(float)),
+        cb(std::size_t(mr * nr) * sizeof(float));
+    float *a = ab.as<float>(), *b = bb.as<float>(), *c = cb.as<float>();
+    std::fill(a, a + mr * kc, 1.0f);
+    std::fill(b, b + kc * nr, 0.5f);
+    const cpu::gemm_impl::TileEpilogue<float> e{};
+    arch.kernel(kc, a, 1, mr, b, c, nr, int(mr), int(nr), e);
+    if (c[mr * nr - 1] != 0.5f * float(kc)) {
+      state.SkipWithError("the micro-kernel's result is wrong");
+      return;
+    }
+    for (auto _ : state) {
+      arch.kernel(kc, a, 1, mr, b, c, nr, int(mr), int(nr), e);
+      benchmark::ClobberMemory();
+    }
+    set_rates(state, 2.0 * double(mr) * double(nr) * double(kc), 0, 1);
+  });
+}
+
 const bool kRegistered = [] {
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    if (isa == cpu::Isa::scalar) continue;
+    const auto& arch = isa == cpu::Isa::avx512 ? cpu::gemm_impl::arch_avx512_f32() : cpu::gemm_impl::arch_avx2_f32();
+    const index_t kc = arch.blocking().kc;
+    add_ukernel(isa, arch, kc);
+    if (kc != 256) add_ukernel(isa, arch, 256);
+  }
+
   std::vector<int> threads{1};
   if (cpu::num_threads() > 1) threads.push_back(cpu::num_threads());
   const bool slow = std::getenv("TG_BENCH_SLOW") && std::getenv("TG_BENCH_SLOW")[0] == '1';

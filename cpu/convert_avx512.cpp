@@ -9,11 +9,10 @@
 #include <cstdint>
 
 #include "cpu/convert.hpp"
+#include "cpu/vmath/vec_avx512.hpp"
 
 namespace tg::cpu::convert_impl {
 namespace {
-
-inline __mmask16 lanes_below(index_t n) { return __mmask16((1u << n) - 1u); }
 
 inline __m256i bf16_from_f32(__m512 x) {
   const __m512i u = _mm512_castps_si512(x);
@@ -46,7 +45,7 @@ template <class Step>
 void run(index_t n, Step&& step) {
   index_t i = 0;
   for (; i + 16 <= n; i += 16) step(i, __mmask16(0xffff));
-  if (i < n) step(i, lanes_below(n - i));
+  if (i < n) step(i, simd::lanes_below16(int(n - i)));
 }
 
 }  // namespace

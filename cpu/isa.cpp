@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -124,36 +125,42 @@ const char* isa_name(Isa isa) {
   return "?";
 }
 
-bool isa_supported(Isa isa) {
+namespace {
+
+// The features each path needs, in one list that both isa_supported and isa_missing read.
+struct Feature {
+  bool CpuInfo::*have;
+  const char* name;
+};
+constexpr Feature kAvx2Needs[] = {{&CpuInfo::avx2, "avx2"}, {&CpuInfo::fma, "fma"}};
+constexpr Feature kAvx512Needs[] = {{&CpuInfo::avx2, "avx2"},         {&CpuInfo::fma, "fma"},
+                                    {&CpuInfo::f16c, "f16c"},         {&CpuInfo::avx512f, "avx512f"},
+                                    {&CpuInfo::avx512bw, "avx512bw"}, {&CpuInfo::avx512dq, "avx512dq"},
+                                    {&CpuInfo::avx512vl, "avx512vl"}};
+
+std::span<const Feature> needs(Isa isa) {
   switch (isa) {
-    case Isa::scalar: return true;
-    case Isa::avx2: return cpu_info().avx2 && cpu_info().fma;
-    case Isa::avx512: {
-      const CpuInfo& c = cpu_info();
-      return c.avx2 && c.fma && c.f16c && c.avx512f && c.avx512bw && c.avx512dq && c.avx512vl;
-    }
+    case Isa::scalar: return {};
+    case Isa::avx2: return kAvx2Needs;
+    case Isa::avx512: return kAvx512Needs;
   }
-  return false;
+  return {};
+}
+
+}  // namespace
+
+bool isa_supported(Isa isa) {
+  for (const Feature& f : needs(isa))
+    if (!(cpu_info().*f.have)) return false;
+  return true;
 }
 
 std::string isa_missing(Isa isa) {
-  const CpuInfo& c = cpu_info();
   std::string s;
-  auto need = [&](bool have, const char* name) {
-    if (have) return;
+  for (const Feature& f : needs(isa)) {
+    if (cpu_info().*f.have) continue;
     if (!s.empty()) s += ' ';
-    s += name;
-  };
-  if (isa == Isa::avx2 || isa == Isa::avx512) {
-    need(c.avx2, "avx2");
-    need(c.fma, "fma");
-  }
-  if (isa == Isa::avx512) {
-    need(c.f16c, "f16c");
-    need(c.avx512f, "avx512f");
-    need(c.avx512bw, "avx512bw");
-    need(c.avx512dq, "avx512dq");
-    need(c.avx512vl, "avx512vl");
+    s += f.name;
   }
   return s;
 }
@@ -206,7 +213,7 @@ std::size_t sysfs_cache_bytes(int index) {
 
 struct CacheLeaf {
   std::size_t bytes = 0;
-  int ways = 0, line = 0, shared_by = 0;
+  int ways = 0, shared_by = 0;
 };
 
 // Data or unified cache of `level` from cpuid's deterministic cache parameters: leaf 4
@@ -233,10 +240,10 @@ CacheLeaf cpuid_cache(int level) {
     const unsigned type = a & 0x1f;
     if (type == 0) break;
     if ((type != 1 && type != 3) || int((a >> 5) & 7) != level) continue;
-    r.line = int(b & 0xfff) + 1;
+    const int line = int(b & 0xfff) + 1;
     const int partitions = int((b >> 12) & 0x3ff) + 1;
     r.ways = int((b >> 22) & 0x3ff) + 1;
-    r.bytes = std::size_t(r.ways) * std::size_t(partitions) * std::size_t(r.line) * (std::size_t(c) + 1);
+    r.bytes = std::size_t(r.ways) * std::size_t(partitions) * std::size_t(line) * (std::size_t(c) + 1);
     r.shared_by = int((a >> 14) & 0xfff) + 1;
     return r;
   }
@@ -258,16 +265,12 @@ CacheSizes read_cache_sizes() {
   if (r.l3 == 0) r.l3 = pick(sysconf(_SC_LEVEL3_CACHE_SIZE), 8 << 20);
   r.l1_ways = c1.ways ? c1.ways : int(pick(sysconf(_SC_LEVEL1_DCACHE_ASSOC), 8));
   r.l2_ways = c2.ways ? c2.ways : int(pick(sysconf(_SC_LEVEL2_CACHE_ASSOC), 8));
-  r.l3_ways = c3.ways ? c3.ways : int(pick(sysconf(_SC_LEVEL3_CACHE_ASSOC), 16));
-  r.line = c1.line ? c1.line : int(pick(sysconf(_SC_LEVEL1_DCACHE_LINESIZE), 64));
   r.l3_shared_by = c3.shared_by ? c3.shared_by : 1;
   r.l1 = std::clamp<std::size_t>(r.l1, 16 << 10, 128 << 10);
   r.l2 = std::clamp<std::size_t>(r.l2, 256 << 10, 4 << 20);
   r.l3 = std::clamp<std::size_t>(r.l3, 2 << 20, 256 << 20);
   r.l1_ways = std::clamp(r.l1_ways, 2, 32);
   r.l2_ways = std::clamp(r.l2_ways, 2, 32);
-  r.l3_ways = std::clamp(r.l3_ways, 2, 64);
-  r.line = std::clamp(r.line, 32, 256);
   r.l3_shared_by = std::clamp(r.l3_shared_by, 1, 1024);
   return r;
 }

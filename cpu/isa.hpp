@@ -36,15 +36,14 @@ std::string isa_missing(Isa isa);    // the features this CPU lacks for isa ("" 
 Isa selected_isa();                  // TG_ISA if set (checked), else the best supported
 
 // The data caches one core sees: size in bytes (per core for L1 and L2; L3 whole, with
-// the number of logical CPUs that share it), associativity and line size. Read once from
+// the number of logical CPUs that share it) and the associativity of L1 and L2. Read once from
 // cpuid's deterministic cache leaf (4 on Intel, 0x8000001D on AMD), falling back to
 // sysconf and sysfs; clamped to sane ranges with conservative values where unknown (a
 // hypervisor may report an L3 of hundreds of MiB: 480 MiB on a 2-vCPU VM here). The GEMM
 // derives its blocking from this (cpu/gemm/gemm_impl.hpp, blocking_for).
 struct CacheSizes {
   std::size_t l1, l2, l3;
-  int l1_ways = 8, l2_ways = 8, l3_ways = 16;
-  int line = 64;
+  int l1_ways = 8, l2_ways = 8;
   int l3_shared_by = 1;  // logical CPUs sharing the L3
   std::size_t l3_per_core() const { return l3 / std::size_t(l3_shared_by < 1 ? 1 : l3_shared_by); }
 };

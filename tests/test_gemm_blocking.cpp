@@ -18,22 +18,21 @@ struct Machine {
 
 // Per-core L1d and L2, the whole L3 and how many logical CPUs share it (vendors' data
 // sheets; cpuid leaf 4 / 0x8000001D report the same).
-CacheSizes caches(std::size_t l1k, int l1w, std::size_t l2k, int l2w, std::size_t l3m, int l3w, int shared) {
+CacheSizes caches(std::size_t l1k, int l1w, std::size_t l2k, int l2w, std::size_t l3m, int shared) {
   CacheSizes c{l1k << 10, l2k << 10, l3m << 20};
   c.l1_ways = l1w;
   c.l2_ways = l2w;
-  c.l3_ways = l3w;
   c.l3_shared_by = shared;
   return c;
 }
 
 const Machine kMachines[] = {
-    {"Zen 3 (EPYC 7B13)", caches(32, 8, 512, 8, 32, 16, 16)},
-    {"Zen 4 (EPYC 9004)", caches(32, 8, 1024, 8, 32, 16, 16)},
-    {"Ice Lake SP (Xeon 8375C)", caches(48, 12, 1280, 20, 54, 12, 64)},
-    {"Sapphire Rapids (Xeon 8480+)", caches(48, 12, 2048, 16, 105, 15, 112)},
-    {"Skylake SP (Xeon 8175M)", caches(32, 8, 1024, 16, 33, 11, 48)},
-    {"a 2-vCPU VM reporting a 256 MiB L3", caches(48, 12, 2048, 16, 256, 16, 2)},
+    {"Zen 3 (EPYC 7B13)", caches(32, 8, 512, 8, 32, 16)},
+    {"Zen 4 (EPYC 9004)", caches(32, 8, 1024, 8, 32, 16)},
+    {"Ice Lake SP (Xeon 8375C)", caches(48, 12, 1280, 20, 54, 64)},
+    {"Sapphire Rapids (Xeon 8480+)", caches(48, 12, 2048, 16, 105, 112)},
+    {"Skylake SP (Xeon 8175M)", caches(32, 8, 1024, 16, 33, 48)},
+    {"a 2-vCPU VM reporting a 256 MiB L3", caches(48, 12, 2048, 16, 256, 2)},
 };
 
 struct Kernel {

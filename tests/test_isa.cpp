@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <sstream>
+#include <string>
 
 #include "cpu/isa.hpp"
 #include "cpu/ops.hpp"
@@ -35,8 +37,16 @@ TEST(Isa, ReadsTheCpuConsistently) {
   EXPECT_EQ(isa_supported(Isa::avx512),
             isa_supported(Isa::avx2) && info.f16c && info.avx512f && info.avx512bw && info.avx512dq && info.avx512vl);
   EXPECT_TRUE(!(info.avx512bw || info.avx512dq || info.avx512vl) || info.os_zmm);
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512})
-    EXPECT_EQ(isa_missing(isa).empty(), isa_supported(isa)) << isa_name(isa) << ": " << isa_missing(isa);
+  // What isa_missing names is absent from the usable features, and an unsupported path
+  // names something.
+  const std::string have = " " + info.features() + " ";
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+    const std::string missing = isa_missing(isa);
+    EXPECT_EQ(missing.empty(), isa_supported(isa)) << isa_name(isa) << ": " << missing;
+    std::istringstream names(missing);
+    for (std::string name; names >> name;)
+      EXPECT_EQ(have.find(" " + name + " "), std::string::npos) << name << " is missing yet listed in " << have;
+  }
   // The best path is the default.
   EXPECT_EQ(supported_isas().back(), isa_supported(Isa::avx512) ? Isa::avx512
                                      : isa_supported(Isa::avx2) ? Isa::avx2

@@ -93,7 +93,8 @@ std::string machine_summary() {
   const Ceilings& c = ceilings();
   std::ostringstream os;
   char line[160];
-  os << "cpu:          " << info.model << " (" << info.vendor << ")\n";
+  os << "cpu:          " << info.model << " (" << info.vendor << ", family " << info.family << " model "
+     << info.model_number << ")\n";
   os << "isa features: " << info.features() << "\n";
   os << "cpu path:     " << cpu::isa_name(cpu::selected_isa()) << " (TG_ISA forces one)\n";
   os << "threads:      " << c.threads << " (OpenMP)\n";

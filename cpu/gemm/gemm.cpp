@@ -183,8 +183,8 @@ void kernel_portable(index_t kc, const T* a, index_t a_rs, index_t a_ks, const T
 
 template <class T>
 constexpr Arch<T> portable_arch() {
-  return {"portable", 4, 8, &pack_a_portable<T, 4>, &pack_b_portable<T, 8>, &kernel_portable<T, 4, 8>, nullptr,
-          &activate_tile<T>};
+  return {"portable",       4, 8, &pack_a_portable<T, 4>, &pack_b_portable<T, 8>, &kernel_portable<T, 4, 8>, nullptr,
+          &activate_tile<T>, &blocking_of<4, 8, T>};
 }
 
 constexpr Arch<float> kPortableF32 = portable_arch<float>();
@@ -234,7 +234,7 @@ template <class T>
 void gemm_blocked(const Arch<T>& arch, Trans ta, Trans tb, index_t M, index_t N, index_t K,
                   T alpha, const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C,
                   index_t ldc, const GemmEpilogue<T>& ep) {
-  const Blocking blk = blocking_for(cache_sizes(), arch.mr, arch.nr, sizeof(T));
+  const Blocking& blk = arch.blocking();
   const double macs = double(M) * double(N) * double(K);
   int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (macs < kParallelMacs) threads = 1;

@@ -26,23 +26,6 @@ namespace {
 constexpr int kMR = 6;
 constexpr int kNR = 16;
 
-// The epilogue's activation on one vector, in registers (cpu/vmath): the kind is a
-// per-call constant, so the switch is predicted and each case is the inlined math.
-inline __m256 act_reg(const Activation& act, __m256 v) {
-  const simd::F8 x(v), slope(act.slope);
-  switch (act.kind) {
-    case Act::none: return v;
-    case Act::relu: return vmath::activate<Act::relu>(x, slope).v;
-    case Act::leaky_relu: return vmath::activate<Act::leaky_relu>(x, slope).v;
-    case Act::gelu_erf: return vmath::activate<Act::gelu_erf>(x, slope).v;
-    case Act::gelu_tanh: return vmath::activate<Act::gelu_tanh>(x, slope).v;
-    case Act::silu: return vmath::activate<Act::silu>(x, slope).v;
-    case Act::sigmoid: return vmath::activate<Act::sigmoid>(x, slope).v;
-    case Act::tanh: return vmath::activate<Act::tanh>(x, slope).v;
-  }
-  return v;
-}
-
 // Stores the first r (0..8) lanes of v. Not vmaskmovps: its store form is microcoded
 // on AMD (tens of cycles); 4-, 2- and 1-float stores chosen by r's bits are a few.
 inline void store_partial(float* p, __m256 v, int r) {
@@ -98,8 +81,8 @@ inline void store_row(float* c, __m256 v0, __m256 v1, const RowEpilogue& r, cons
     v0 = _mm256_add_ps(v0, kFull ? _mm256_loadu_ps(bias) : _mm256_maskload_ps(bias, r.m0));
     if (two) v1 = _mm256_add_ps(v1, kFull ? _mm256_loadu_ps(bias + 8) : _mm256_maskload_ps(bias + 8, r.m1));
   }
-  v0 = act_reg(r.act, v0);
-  if (two) v1 = act_reg(r.act, v1);
+  v0 = vmath::activate_any(r.act, simd::F8(v0)).v;
+  if (two) v1 = vmath::activate_any(r.act, simd::F8(v1)).v;
   if (kFull) {
     _mm256_storeu_ps(c, v0);
     _mm256_storeu_ps(c + 8, v1);
@@ -560,8 +543,8 @@ void activate_avx2(Activation act, float* c, index_t ldc, index_t rows, index_t 
   act_forward_avx2(act, rows, cols, c, ldc, nullptr, c, ldc);
 }
 
-constexpr Arch<float> kAvx2{"avx2", kMR, kNR, &pack_a_avx2, &pack_b_avx2, &gemm_avx2_6x16, &small_avx2,
-                            &activate_avx2};
+constexpr Arch<float> kAvx2{"avx2",         kMR, kNR, &pack_a_avx2, &pack_b_avx2, &gemm_avx2_6x16, &small_avx2,
+                            &activate_avx2, &blocking_of<kMR, kNR, float>};
 
 }  // namespace
 

@@ -36,23 +36,6 @@ constexpr int kMR = 6;
 constexpr int kNR = 64;
 constexpr int kNV = kNR / 16;  // zmm vectors per row
 
-// The epilogue's activation on one vector, in registers: the kind is a per-call
-// constant, so the switch is predicted and each case is the inlined math.
-inline __m512 act_reg(const Activation& act, __m512 v) {
-  const simd::Z16 x(v), slope(act.slope);
-  switch (act.kind) {
-    case Act::none: return v;
-    case Act::relu: return vmath::activate<Act::relu>(x, slope).v;
-    case Act::leaky_relu: return vmath::activate<Act::leaky_relu>(x, slope).v;
-    case Act::gelu_erf: return vmath::activate<Act::gelu_erf>(x, slope).v;
-    case Act::gelu_tanh: return vmath::activate<Act::gelu_tanh>(x, slope).v;
-    case Act::silu: return vmath::activate<Act::silu>(x, slope).v;
-    case Act::sigmoid: return vmath::activate<Act::sigmoid>(x, slope).v;
-    case Act::tanh: return vmath::activate<Act::tanh>(x, slope).v;
-  }
-  return v;
-}
-
 // The epilogue's operands, built once per tile into locals (stores to C could alias a
 // TileEpilogue's fields and force reloads after every row).
 struct RowEpilogue {
@@ -81,7 +64,7 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
     if (r.read_c)  // beta == 0 never reads C
       x = _mm512_fmadd_ps(r.beta, kFull ? _mm512_loadu_ps(c + 16 * v) : _mm512_maskz_loadu_ps(m, c + 16 * v), x);
     if (bias) x = _mm512_add_ps(x, kFull ? _mm512_loadu_ps(bias + 16 * v) : _mm512_maskz_loadu_ps(m, bias + 16 * v));
-    x = act_reg(r.act, x);
+    x = vmath::activate_any(r.act, simd::Z16(x)).v;
     if (kFull) {
       _mm512_storeu_ps(c + 16 * v, x);
     } else {
@@ -321,7 +304,7 @@ void activate_avx512(Activation act, float* c, index_t ldc, index_t rows, index_
 const Arch<float>& arch_avx512_f32() {
   static_assert(kMR == 6, "the A packer is the AVX2 path's 6-row one");
   static const Arch<float> arch{"avx512",        kMR, kNR, arch_avx2_f32().pack_a, &pack_b_avx512, &gemm_avx512_6x64,
-                                arch_avx2_f32().small, &activate_avx512};
+                                arch_avx2_f32().small, &activate_avx512, &blocking_of<kMR, kNR, float>};
   return arch;
 }
 

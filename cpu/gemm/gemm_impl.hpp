@@ -30,6 +30,34 @@ struct TileEpilogue {
   Activation act{};
 };
 
+// Cache blocking from a description of the caches and the micro-kernel's shape
+// (cpu/gemm/NOTES.md), by the analytical model of Low, Igual, Smith & Quintana-Orti 2016
+// ("Analytical modeling is enough for high-performance BLIS"), counted in cache ways so
+// that the panels do not evict each other by set conflicts:
+//   KC: the B micro-panel (KC x NR) stays in L1 while A micro-panels (KC x MR) stream
+//       through it: A gets C_A = floor((W1 - 1) / (1 + NR / MR)) ways of L1 (at least
+//       one), B the other W1 - 1 - C_A, one way left for C's lines; KC is what both fit.
+//       Where that gives KC < 256 (a wide block: 6x64 on a 48 KiB L1 gives 160), the B
+//       micro-panel moves to L2 (at most 1/16 of it) and KC grows to what the A
+//       micro-panel's half of L1 and that allow (up to 512): fewer passes over C;
+//   MC: the A block (MC x KC) in the L2 ways the B micro-panel leaves, at most 3/4 of
+//       them (the rest for B's block streaming through);
+//   NC: the B block (KC x NC) in half of this core's share of L3.
+// KC a multiple of 8, MC of MR, NC of NR. TG_GEMM_KC / TG_GEMM_MC override (experiments).
+struct Blocking {
+  index_t mc, kc, nc;
+};
+Blocking blocking_for(const CacheSizes& caches, int mr, int nr, std::size_t elem);
+
+// The blocking of an MR x NR micro-kernel on this machine's caches, worked out once:
+// what each Arch's `blocking` points at, so a GEMM call does no divisions for it.
+template <int MR, int NR, class T>
+const Blocking& blocking_of() {
+  static const Blocking b = blocking_for(cache_sizes(), MR, NR, sizeof(T));
+  return b;
+}
+
+
 // One implementation of the five loops' leaves: the packers, the micro-kernel and a
 // direct path for problems too small for packing to pay.
 template <class T>
@@ -55,26 +83,11 @@ struct Arch {
   // The path's activation, in place over rows x cols of C (for epilogues applied
   // outside the micro-kernel: alpha == 0 or K == 0).
   void (*activate)(Activation act, T* c, index_t ldc, index_t rows, index_t cols);
+  // The cache blocking for this mr x nr (blocking_of<mr, nr, T>).
+  const Blocking& (*blocking)();
 };
 
-// Cache blocking from a description of the caches and the micro-kernel's shape
-// (cpu/gemm/NOTES.md), by the analytical model of Low, Igual, Smith & Quintana-Orti 2016
-// ("Analytical modeling is enough for high-performance BLIS"), counted in cache ways so
-// that the panels do not evict each other by set conflicts:
-//   KC: the B micro-panel (KC x NR) stays in L1 while A micro-panels (KC x MR) stream
-//       through it: A gets C_A = floor((W1 - 1) / (1 + NR / MR)) ways of L1 (at least
-//       one), B the other W1 - 1 - C_A, one way left for C's lines; KC is what both fit.
-//       Where that gives KC < 256 (a wide block: 6x64 on a 48 KiB L1 gives 160), the B
-//       micro-panel moves to L2 (at most 1/16 of it) and KC grows to what the A
-//       micro-panel's half of L1 and that allow (up to 512): fewer passes over C;
-//   MC: the A block (MC x KC) in the L2 ways the B micro-panel leaves, at most 3/4 of
-//       them (the rest for B's block streaming through);
-//   NC: the B block (KC x NC) in half of this core's share of L3.
-// KC a multiple of 8, MC of MR, NC of NR. TG_GEMM_KC / TG_GEMM_MC override (experiments).
-struct Blocking {
-  index_t mc, kc, nc;
-};
-Blocking blocking_for(const CacheSizes& caches, int mr, int nr, std::size_t elem);
+
 
 // Problems at or under this many multiply-adds go to Arch::small.
 inline constexpr double kSmallMacs = 16.0 * 16 * 16;

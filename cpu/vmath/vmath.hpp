@@ -326,6 +326,24 @@ TG_VMATH_INLINE V activate(V x, V slope) {
   if constexpr (kKind == Act::tanh) return tanh(x);
 }
 
+// activate<kind> for a kind known only at run time: a per-call constant in the GEMM
+// epilogues, so the switch is predicted and each case is the inlined math.
+template <class V>
+TG_VMATH_INLINE V activate_any(const Activation& act, V x) {
+  const V slope(act.slope);
+  switch (act.kind) {
+    case Act::none: return x;
+    case Act::relu: return activate<Act::relu>(x, slope);
+    case Act::leaky_relu: return activate<Act::leaky_relu>(x, slope);
+    case Act::gelu_erf: return activate<Act::gelu_erf>(x, slope);
+    case Act::gelu_tanh: return activate<Act::gelu_tanh>(x, slope);
+    case Act::silu: return activate<Act::silu>(x, slope);
+    case Act::sigmoid: return activate<Act::sigmoid>(x, slope);
+    case Act::tanh: return activate<Act::tanh>(x, slope);
+  }
+  return x;
+}
+
 // f'(x); at the kinks the left derivative (0 for relu, slope for leaky_relu), NaN for
 // NaN, limits at +-inf (as act_derivative in kernels/reference/activation.cpp).
 template <Act kKind, class V>
