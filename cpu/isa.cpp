@@ -177,8 +177,8 @@ Isa selected_isa() {
   if (forced == nullptr || *forced == '\0') return supported_isas().back();
   for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
     if (std::string_view(forced) != isa_name(isa)) continue;
-    TG_CHECK(isa_supported(isa), "TG_ISA", "TG_ISA", "this CPU (", cpu_info().model,
-             ") cannot run the ", forced, " path; it has: ", cpu_info().features());
+    TG_CHECK(isa_supported(isa), "TG_ISA", "TG_ISA", "this CPU (", cpu_info().model, ") cannot run the ", forced,
+             " path: it lacks ", isa_missing(isa), " (it has ", cpu_info().features(), ")");
     return isa;
   }
   detail::throw_error("TG_ISA", "TG_ISA", "expected scalar, avx2 or avx512, got \"", forced, "\"");

@@ -57,7 +57,6 @@ const Blocking& blocking_of() {
   return b;
 }
 
-
 // One implementation of the five loops' leaves: the packers, the micro-kernel and a
 // direct path for problems too small for packing to pay.
 template <class T>
@@ -86,8 +85,6 @@ struct Arch {
   // The cache blocking for this mr x nr (blocking_of<mr, nr, T>).
   const Blocking& (*blocking)();
 };
-
-
 
 // Problems at or under this many multiply-adds go to Arch::small.
 inline constexpr double kSmallMacs = 16.0 * 16 * 16;
