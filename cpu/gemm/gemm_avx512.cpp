@@ -111,6 +111,30 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
   "add %%r10, %%rax\n\t"                                                                \
   "add %%r10, %%r11\n\t"
 
+// The k loop around the steps: k4 rounds of four unrolled steps (`four`, B moving 1024
+// bytes after them), then k1 single steps (`one`, B moving 256); each argument also
+// moves A on as its addressing needs.
+#define TG_K_LOOPS(four, one)                                                           \
+  "mov 16(%[loop]), %%r8\n\t" /* k4 */                                                   \
+  "test %%r8, %%r8\n\t"                                                                  \
+  "jz 2f\n\t"                                                                            \
+  ".p2align 5\n"                                                                          \
+  "1:\n\t"                                                                               \
+  four                                                                                  \
+  "add $1024, %%rdx\n\t"                                                                 \
+  "dec %%r8\n\t"                                                                         \
+  "jnz 1b\n"                                                                              \
+  "2:\n\t"                                                                               \
+  "mov 24(%[loop]), %%r8\n\t" /* k1 */                                                   \
+  "test %%r8, %%r8\n\t"                                                                  \
+  "jz 4f\n"                                                                               \
+  "3:\n\t"                                                                               \
+  one                                                                                   \
+  "add $256, %%rdx\n\t"                                                                  \
+  "dec %%r8\n\t"                                                                         \
+  "jnz 3b\n"                                                                              \
+  "4:\n\t"
+
 // The k loop's scalars, read by the assembly from memory.
 struct KLoop {
   const float* a;
@@ -161,30 +185,10 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
         TG_ZERO_ACC
         "mov 0(%[loop]), %%rax\n\t"          // a
         "mov 8(%[loop]), %%rdx\n\t"          // b
-        "mov 16(%[loop]), %%r8\n\t"          // k4
-        "test %%r8, %%r8\n\t"
-        "jz 2f\n\t"
-        ".p2align 5\n"
-        "1:\n\t"
-        TG_P_STEP(0, 0, 4, 8, 12, 16, 20)
-        TG_P_STEP(256, 24, 28, 32, 36, 40, 44)
-        TG_P_STEP(512, 48, 52, 56, 60, 64, 68)
-        TG_P_STEP(768, 72, 76, 80, 84, 88, 92)
-        "add $96, %%rax\n\t"
-        "add $1024, %%rdx\n\t"
-        "dec %%r8\n\t"
-        "jnz 1b\n"
-        "2:\n\t"
-        "mov 24(%[loop]), %%r8\n\t"          // k1
-        "test %%r8, %%r8\n\t"
-        "jz 4f\n"
-        "3:\n\t"
-        TG_P_STEP(0, 0, 4, 8, 12, 16, 20)
-        "add $24, %%rax\n\t"
-        "add $256, %%rdx\n\t"
-        "dec %%r8\n\t"
-        "jnz 3b\n"
-        "4:\n\t"
+        TG_K_LOOPS(TG_P_STEP(0, 0, 4, 8, 12, 16, 20) TG_P_STEP(256, 24, 28, 32, 36, 40, 44)
+                   TG_P_STEP(512, 48, 52, 56, 60, 64, 68) TG_P_STEP(768, 72, 76, 80, 84, 88, 92)
+                   "add $96, %%rax\n\t",
+                   TG_P_STEP(0, 0, 4, 8, 12, 16, 20) "add $24, %%rax\n\t")
         : TG_ACC_OUTPUTS
         : [loop] "r"(&loop)
         : "rax", "rdx", "r8", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "cc", "memory");
@@ -197,28 +201,7 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
         "mov 40(%[loop]), %%r10\n\t"         // ks
         "lea (%%rax,%%r9,2), %%r11\n\t"
         "add %%r9, %%r11\n\t"                // r11 = a + 3 rs
-        "mov 16(%[loop]), %%r8\n\t"          // k4
-        "test %%r8, %%r8\n\t"
-        "jz 2f\n\t"
-        ".p2align 5\n"
-        "1:\n\t"
-        TG_S_STEP(0)
-        TG_S_STEP(256)
-        TG_S_STEP(512)
-        TG_S_STEP(768)
-        "add $1024, %%rdx\n\t"
-        "dec %%r8\n\t"
-        "jnz 1b\n"
-        "2:\n\t"
-        "mov 24(%[loop]), %%r8\n\t"          // k1
-        "test %%r8, %%r8\n\t"
-        "jz 4f\n"
-        "3:\n\t"
-        TG_S_STEP(0)
-        "add $256, %%rdx\n\t"
-        "dec %%r8\n\t"
-        "jnz 3b\n"
-        "4:\n\t"
+        TG_K_LOOPS(TG_S_STEP(0) TG_S_STEP(256) TG_S_STEP(512) TG_S_STEP(768), TG_S_STEP(0))
         : TG_ACC_OUTPUTS
         : [loop] "r"(&loop)
         : "rax", "rdx", "r8", "r9", "r10", "r11", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "cc", "memory");
@@ -253,6 +236,7 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
 #undef TG_LOAD_B
 #undef TG_P_STEP
 #undef TG_S_STEP
+#undef TG_K_LOOPS
 
 // op(B) [0, kc) x columns [0, cols) into 64-column panels: out[k * 64 + c] = op(B)(k, c).
 void pack_b_avx512(Trans tb, const float* B, index_t ldb, index_t kc, index_t cols, float* out) {
