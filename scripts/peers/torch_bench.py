@@ -1,10 +1,11 @@
 """PyTorch as a peer: the rows of tilegrad's benchmark binaries, timed in torch.
 
-Run through scripts/peers/torch-bench, which installs Debian's python3-torch, pins
-OpenBLAS (OpenMP build) per process and sets the thread environment; this file does
-the timing. It writes Google Benchmark's JSON layout (iteration rows, then mean, median
-and stddev per row) so scripts/bench-summary reads it beside the C++ results, with rows
-named <op>/pytorch/<shape>/threads:<n> like the binaries' rows.
+Run through scripts/peers/torch-bench, which picks the PyTorch build (PyPI's, in
+build/torch-venv, or Debian's python3-torch with OpenBLAS pinned) and sets the thread
+environment; this file does the timing. It writes Google Benchmark's JSON layout
+(iteration rows, then mean, median and stddev per row) so scripts/bench-summary reads it
+beside the C++ results, with rows named <op>/<impl>/<shape>/threads:<n> like the
+binaries' rows (<impl>: pytorch for PyPI's build, pytorch_debian for Debian's).
 
 Each row is computed once and compared with the same op in float64 before it is timed:
 a peer that computes something else is an error, not a fast row. Outputs are written
@@ -420,7 +421,16 @@ def time_row(run, min_time, repetitions):
     return iters, times
 
 
+def cpu_capability():
+    """The CPU kernels torch dispatches to (AVX512, AVX2, ...); older releases lack the query."""
+    query = getattr(getattr(torch.backends, "cpu", None), "get_cpu_capability", None)
+    return query() if query else "unknown (torch < 2.0)"
+
+
 def loaded_blas():
+    mkl = re.search(r"Math Kernel Library Version ([\w.-]+)", torch.__config__.show())
+    if mkl:  # PyPI's build links MKL into libtorch_cpu: no library of its own to find
+        return f"MKL {mkl.group(1)} (linked into torch)"
     torch.ones(64, 64) @ torch.ones(64, 64)  # make sure the BLAS is loaded
     with open("/proc/self/maps") as f:
         libs = sorted(set(re.findall(r"(/\S*(?:blas|mkl)\S*\.so[.\d]*)", f.read())))
@@ -435,16 +445,18 @@ def main():
     ap.add_argument("--repetitions", type=int, default=5)
     ap.add_argument("--min-time", type=float, default=0.2, help="seconds per repetition")
     ap.add_argument("--out", required=True, help="JSON file to write")
+    ap.add_argument("--impl", default="pytorch", help="the rows' implementation name")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
     blas = loaded_blas()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, BLAS: {blas}, "
+    print(f"torch {torch.__version__}, CPU capability {cpu_capability()}, "
+          f"{torch.get_num_threads()} threads, BLAS: {blas}, "
           f"OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}", file=sys.stderr)
     pattern = re.compile(args.filter)
     rows = []
     for name, nbytes, items, setup in SUITES[args.suite]():
-        name = f"{name}/threads:{args.threads}"
+        name = f"{name}/threads:{args.threads}".replace("/pytorch/", f"/{args.impl}/", 1)
         if not pattern.search(name):
             continue
         run, check = setup()
@@ -481,7 +493,8 @@ def main():
 
     doc = {"context": {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host_name": platform.node(),
                        "executable": f"torch {torch.__version__}", "tg_threads": args.threads,
-                       "tg_peer": f"pytorch {torch.__version__}, BLAS {blas}",
+                       "tg_peer": f"pytorch {torch.__version__} ({args.impl}), CPU capability "
+                                  f"{cpu_capability()}, BLAS {blas}",
                        "tg_cpu_model": platform.processor() or platform.machine()},
            "benchmarks": rows}
     tmp = args.out + ".tmp"
