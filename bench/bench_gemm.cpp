@@ -216,6 +216,11 @@ const bool kRegistered = [] {
       for (Trans ta : {Trans::N, Trans::T})
         for (Trans tb : {Trans::N, Trans::T}) add_all(list[i], ta, tb, false, threads);
   }
+  // The 784-256-256-10 MLP step at batch 1024, in the layouts a Linear layer calls:
+  // the 10-wide output layer's forward (X W^T, a narrow C) and the first layer's weight
+  // gradient (dZ^T X).
+  add_all({1024, 10, 256}, Trans::N, Trans::T, false, threads);
+  add_all({256, 784, 1024}, Trans::T, Trans::N, false, threads);
   // Linear layers' forward: fused epilogue against GEMM + a separate pass.
   for (const Shape& s : mlp) add_all(s, Trans::N, Trans::N, true, threads);
   return true;

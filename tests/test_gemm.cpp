@@ -390,6 +390,39 @@ TEST(Gemm, TinyMlpShapesInEveryLayout) {
     }
 }
 
+// A narrow, tall C (N at most a quarter of the micro-kernel's NR: 16 columns on the
+// AVX-512 path, 4 on AVX2) is computed as C^T = op(B)^T op(A)^T and written back
+// transposed, with beta, bias and the activation applied there: every transpose, beta
+// zero (C poisoned) or not, padded ldc, on 1 and 2 threads.
+TEST(Gemm, NarrowTallProductsInEveryLayout) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  for (const Impl& impl : implementations()) {
+    cpu::set_num_threads(impl.threads);
+    for (index_t N : {1, 2, 3, 4, 7, 10, 16}) {
+      const index_t M = std::vector<index_t>{32, 97, 128, 301, 1024}[std::size_t(rng.integer(0, 4))];
+      const index_t K = rng.integer(1, 300);
+      for (Trans ta : {Trans::N, Trans::T})
+        for (Trans tb : {Trans::N, Trans::T})
+          for (float beta : {0.0f, 0.5f}) {
+            Mat<float> a = stored(rng, ta, M, K), b = stored(rng, tb, K, N);
+            std::vector<float> bias = testing::random_vec<float>(rng, N);
+            const index_t ldc = random_ld(rng, N);
+            Mat<float> ours = beta == 0 ? poisoned_mat<float>(M, N, ldc) : random_mat<float>(rng, M, N, ldc);
+            Mat<float> ref = ours;
+            const double floor = term_scale(ta, tb, M, N, K, 1.5f, a, b, beta, ours, bias);
+            const GemmEpilogue<float> ep{rng.coin() ? bias.data() : nullptr, {kActs[rng.integer(0, 7)], 0.1f}};
+            gemm_ref<float>(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ref.ptr(), ldc, ep);
+            impl.gemm(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ours.ptr(), ldc, ep);
+            ASSERT_TRUE(rel_close(ours, ref, gemm_tolerance(K), floor))
+                << impl.name << " threads " << impl.threads << " " << M << "x" << N << "x" << K << " ta=" << int(ta)
+                << " tb=" << int(tb) << " beta=" << beta << " " << act_name(ep.act.kind) << (ep.bias ? " +bias" : "");
+            ASSERT_TRUE(ours.padding_untouched());
+          }
+    }
+  }
+}
+
 // Regression: the per-thread packing buffer was sized by balanced(rows), which is not
 // monotonic (516 rows -> blocks of 258, 510 rows -> one block of 510); after a 256^3
 // call on one thread, a 1024-row call on two threads packed 510 rows into a buffer for

@@ -40,7 +40,8 @@ index_t balanced(index_t n, index_t max, index_t align) {
 }
 
 // Per-thread packing buffers, kept between calls (OpenMP's threads persist), 64-byte
-// aligned, grown on demand. Two per thread: A's block and B's.
+// aligned, grown on demand. Three per thread: A's block, B's, and the transposed result
+// of a narrow C (gemm_blocked).
 template <class T>
 T* scratch(int which, index_t elements) {
   struct Buf {
@@ -48,7 +49,7 @@ T* scratch(int which, index_t elements) {
     std::size_t bytes = 0;
     ~Buf() { ::operator delete(p, std::align_val_t(64)); }
   };
-  thread_local Buf bufs[2];
+  thread_local Buf bufs[3];
   Buf& b = bufs[which];
   const std::size_t need = std::size_t(elements + 16) * sizeof(T);  // slack for 8-wide stores
   if (b.bytes < need) {
@@ -234,6 +235,27 @@ template <class T>
 void gemm_blocked(const Arch<T>& arch, Trans ta, Trans tb, index_t M, index_t N, index_t K,
                   T alpha, const T* A, index_t lda, const T* B, index_t ldb, T beta, T* C,
                   index_t ldc, const GemmEpilogue<T>& ep) {
+  // A narrow C (N at most a quarter of the micro-kernel's NR, M at least two NR tall)
+  // would fill a fraction of every NR-wide tile: 10 columns of a 64-wide tile use 16% of
+  // its FMAs. C^T = op(B)^T op(A)^T puts the narrow side on the MR-row side instead (10
+  // rows: panels of 6 and 4), so it is computed that way into a scratch block (ld M)
+  // and written back transposed, beta, bias and the activation applied on the way.
+  if (N * 4 <= arch.nr && M >= 2 * arch.nr && K > 0 && alpha != T(0)) {
+    const auto flip = [](Trans t) { return t == Trans::N ? Trans::T : Trans::N; };
+    T* ct = scratch<T>(2, N * M);
+    gemm_blocked(arch, flip(tb), flip(ta), N, M, K, alpha, B, ldb, A, lda, T(0), ct, M, {});
+    for (index_t i = 0; i < M; ++i) {
+      T* c = C + i * ldc;
+      for (index_t j = 0; j < N; ++j) {
+        T v = ct[j * M + i];
+        if (beta != T(0)) v += beta * c[j];  // beta == 0 never reads C
+        if (ep.bias) v += ep.bias[j];
+        c[j] = v;
+      }
+    }
+    if (ep.act.kind != Act::none) arch.activate(ep.act, C, ldc, M, N);
+    return;
+  }
   const Blocking& blk = arch.blocking();
   const double macs = double(M) * double(N) * double(K);
   int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
