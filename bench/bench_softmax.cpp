@@ -7,9 +7,15 @@
 // floor. Bytes: forward 8 per element (read x, write y), backward 12 (read two, write
 // one). Each row checks a few output rows against the double reference before timing.
 //
+// cross_entropy_fwd and cross_entropy_bwd/tilegrad/<rows>x<classes> time the fused
+// cross-entropy (the CPU op table's kernel) at the MLP's 1024x10, 4096x1024 and a
+// vocabulary-sized 256x32000; bytes: forward 4 per logit, backward 8. PyTorch's
+// F.cross_entropy is the peer (scripts/peers/torch-bench softmax).
+//
 //   build/bench/bench_softmax --benchmark_filter='softmax_fwd/.*/4096x1024'
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -19,9 +25,11 @@
 #include "bench/peers/peers.hpp"
 #include "bench/support/bench.hpp"
 #include "cpu/isa.hpp"
+#include "cpu/ops.hpp"
 #include "cpu/layer_norm.hpp"
 #include "cpu/softmax.hpp"
 #include "kernels/buffer.hpp"
+#include "kernels/cross_entropy.hpp"
 #include "kernels/layer_norm.hpp"
 #include "kernels/softmax.hpp"
 #ifdef TG_PEER_ONEDNN
@@ -155,6 +163,68 @@ Run tilegrad(Op op, const Shape& s) {
   }
   return {};
 }
+
+// The fused cross-entropy: logits U(-4, 4), targets i mod classes, no smoothing; the
+// forward's loss and lse, and the backward's first and last rows, checked against the
+// double reference before timing.
+void cross_entropy_row(benchmark::State& state, bool backward, index_t rows, index_t classes, int threads) {
+  set_threads(threads);
+  const index_t n = rows * classes;
+  Buffer z(std::size_t(n) * 4), dz(std::size_t(n) * 4), ref_dz(std::size_t(n) * 4);
+  fill_uniform(z.as<float>(), n, 23, -4, 4);
+  std::vector<index_t> target(static_cast<std::size_t>(rows));
+  for (index_t i = 0; i < rows; ++i) target[std::size_t(i)] = i % classes;
+  std::vector<float> loss(static_cast<std::size_t>(rows)), lse(loss), dloss(loss.size(), 1.0f / float(rows));
+  std::vector<float> ref_loss(loss), ref_lse(loss);
+  const auto& ops = cpu::ops().f32;
+  ops.cross_entropy_forward(rows, classes, z.as<float>(), classes, target.data(), -100, 0.0, loss.data(), lse.data());
+  ops.cross_entropy_backward(rows, classes, z.as<float>(), classes, target.data(), -100, 0.0, lse.data(), dloss.data(),
+                             dz.as<float>(), classes);
+  cross_entropy_forward_ref<float>(rows, classes, z.as<float>(), classes, target.data(), -100, 0.0, ref_loss.data(),
+                                   ref_lse.data());
+  cross_entropy_backward_ref<float>(rows, classes, z.as<float>(), classes, target.data(), -100, 0.0, lse.data(),
+                                    dloss.data(), ref_dz.as<float>(), classes);
+  double worst = 0;
+  for (index_t i = 0; i < rows; ++i) {
+    worst = std::max(worst, std::fabs(double(loss[std::size_t(i)]) - ref_loss[std::size_t(i)]) /
+                                std::max(1.0, std::fabs(double(ref_loss[std::size_t(i)]))));
+    worst = std::max(worst, std::fabs(double(lse[std::size_t(i)]) - ref_lse[std::size_t(i)]) /
+                                std::max(1.0, std::fabs(double(ref_lse[std::size_t(i)]))));
+  }
+  for (index_t k : {index_t(0), n - classes})
+    for (index_t j = 0; j < classes; ++j)
+      worst = std::max(worst, std::fabs(double(dz.as<float>()[k + j]) - ref_dz.as<float>()[k + j]) * double(rows));
+  if (!(worst < 1e-4)) {
+    state.SkipWithError(("result check failed: error " + std::to_string(worst)).c_str());
+    return;
+  }
+  for (auto _ : state) {
+    if (backward)
+      ops.cross_entropy_backward(rows, classes, z.as<float>(), classes, target.data(), -100, 0.0, lse.data(),
+                                 dloss.data(), dz.as<float>(), classes);
+    else
+      ops.cross_entropy_forward(rows, classes, z.as<float>(), classes, target.data(), -100, 0.0, loss.data(),
+                                lse.data());
+    benchmark::ClobberMemory();
+  }
+  set_rates(state, 0, (backward ? 8.0 : 4.0) * double(n), threads);
+  state.SetItemsProcessed(state.iterations() * n);
+}
+
+const bool kCrossEntropyRegistered = [] {
+  std::vector<int> threads{1};
+  if (cpu::num_threads() > 1) threads.push_back(cpu::num_threads());
+  for (bool backward : {false, true})
+    for (auto [rows, classes] : {std::pair<index_t, index_t>{1024, 10}, {4096, 1024}, {256, 32000}})
+      for (int t : threads) {
+        const std::string row = std::string(backward ? "cross_entropy_bwd" : "cross_entropy_fwd") + "/tilegrad/" +
+                                std::to_string(rows) + "x" + std::to_string(classes) + "/threads:" + std::to_string(t);
+        benchmark::RegisterBenchmark(row.c_str(), [=](benchmark::State& st) {
+          cross_entropy_row(st, backward, rows, classes, t);
+        })->UseRealTime()->Unit(benchmark::kMicrosecond);
+      }
+  return true;
+}();
 
 const bool kRegistered = [] {
   std::vector<int> threads{1};

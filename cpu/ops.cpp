@@ -2,6 +2,7 @@
 
 #include "cpu/activation.hpp"
 #include "cpu/attention.hpp"
+#include "cpu/cross_entropy.hpp"
 #include "cpu/elementwise.hpp"
 #include "cpu/optimizer.hpp"
 #include "cpu/reduce.hpp"
@@ -38,6 +39,8 @@ constexpr TypedOps<T> scalar_ops() {
     t.layer_norm_backward = &layer_norm_backward_portable;
     t.attention_forward = &attention_forward_portable;
     t.attention_backward = &attention_backward_portable;
+    t.cross_entropy_forward = &cross_entropy_forward_portable;
+    t.cross_entropy_backward = &cross_entropy_backward_portable;
   }
   return t;
 }
@@ -68,6 +71,8 @@ constexpr TypedOps<float> avx2_ops_f32() {
   t.layer_norm_backward = &layer_norm_backward_avx2;
   t.attention_forward = &attention_forward_avx2;
   t.attention_backward = &attention_backward_avx2;
+  t.cross_entropy_forward = &cross_entropy_forward_avx2;
+  t.cross_entropy_backward = &cross_entropy_backward_avx2;
   return t;
 }
 
@@ -98,6 +103,8 @@ constexpr TypedOps<float> avx512_ops_f32() {
   t.layer_norm_backward = &layer_norm_backward_avx512;
   t.attention_forward = &attention_forward_avx512;
   t.attention_backward = &attention_backward_avx512;
+  t.cross_entropy_forward = &cross_entropy_forward_avx512;
+  t.cross_entropy_backward = &cross_entropy_backward_avx512;
   return t;
 }
 

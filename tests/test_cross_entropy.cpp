@@ -1,15 +1,20 @@
 // Fused cross-entropy (kernels/cross_entropy.hpp): the forward against log-softmax
 // written out in double, with label smoothing and ignored rows; the backward against
-// central differences of the forward; the checked entry's target validation.
+// central differences of the forward; every CPU path's float kernels against the double
+// reference; the checked entry's target validation.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
 #include <vector>
 
 #include "cpu/ops.hpp"
 #include "kernels/cross_entropy.hpp"
 #include "kernels/error.hpp"
 #include "tests/support/testing.hpp"
+#include "tests/support/wide16_ops.hpp"
 
 namespace tg {
 namespace {
@@ -81,6 +86,89 @@ TEST(CrossEntropy, FloatMatchesDouble) {
   // One rounding of a double result each: 1e-6 relative in norm.
   EXPECT_TRUE(testing::rel_close(loss, lossd, 1e-6));
   EXPECT_TRUE(testing::rel_close(dz, dzd, 1e-6));
+}
+
+// Every CPU table's float kernels (scalar, avx2, avx512 where the CPU has them, and the
+// portable 16-lane one) against the reference computed in double from the same floats:
+// random rows and classes (1, lane widths and their neighbours, more than one online
+// block of 256), padded strides, ignored rows, label smoothing, logits offset by 1e3 or
+// -1e4 (where rounding m + log s first would lose the loss's digits), NaN-poisoned
+// outputs whose padding must stay poisoned, and the rows the contract makes NaN.
+//
+// Error model (u = 2^-24): lse = m + log s carries the rounding of s's float terms and of
+// log s (a few u, absolute) and its own rounding (u |lse|); the loss the same plus the
+// smoothing sum's terms (u (m - z_j) each). The backward's e^(z - lse) is within 2 ulp
+// (cpu/vmath), then two roundings: per element 4 u |g| (e + 1). A lost target
+// correction or a wrong row is off by |g| (1 - eps), far outside these.
+TEST(CrossEntropy, EveryCpuPathMatchesTheDoubleReference) {
+  TG_TEST_RNG(rng);
+  const double u = std::ldexp(1.0, -24);
+  const index_t class_counts[] = {1, 2, 7, 8, 9, 10, 15, 16, 17, 33, 100, 257, 1000};
+  for (const OpTable* table : testing::cpu_tables()) {
+    for (int rep = 0; rep < 40; ++rep) {
+      const index_t C = rep < 13 ? class_counts[rep] : rng.integer(1, 600);
+      const index_t rows = rep % 9 == 0 ? rng.integer(0, 2) : rng.integer(1, 70);
+      const index_t ld = C + rng.integer(0, 5), ldd = C + rng.integer(0, 5);
+      const double s = rng.coin() ? 0.0 : rng.uniform(0, 0.3);
+      const double offset = rep % 5 == 3 ? 1e3 : rep % 5 == 4 ? -1e4 : 0.0;
+      std::vector<float> z(std::size_t(std::max<index_t>(rows * ld, 1)), testing::kPoison<float>);
+      std::vector<index_t> t(static_cast<std::size_t>(rows));
+      for (index_t i = 0; i < rows; ++i) {
+        for (index_t j = 0; j < C; ++j) z[std::size_t(i * ld + j)] = float(offset + rng.uniform(-8, 8));
+        t[std::size_t(i)] = rng.integer(0, 4) == 0 ? -100 : rng.integer(0, C - 1);
+      }
+      // The contract's NaN rows: a NaN, a +inf, all -inf (each target or ignored).
+      if (rows >= 6 && C >= 2) {
+        z[std::size_t(1 * ld + C / 2)] = std::numeric_limits<float>::quiet_NaN();
+        z[std::size_t(3 * ld)] = INFINITY;
+        for (index_t j = 0; j < C; ++j) z[std::size_t(5 * ld + j)] = -INFINITY;
+      }
+      const std::string what = std::string(table->name) + " rows " + std::to_string(rows) + " C " +
+                               std::to_string(C) + " smoothing " + std::to_string(s) + " offset " +
+                               std::to_string(offset);
+      std::vector<float> loss(std::size_t(rows) + 1, testing::kPoison<float>), lse(loss);
+      std::vector<float> ref_loss(loss), ref_lse(loss);
+      table->f32.cross_entropy_forward(rows, C, z.data(), ld, t.data(), -100, s, loss.data(), lse.data());
+      cross_entropy_forward_ref<float>(rows, C, z.data(), ld, t.data(), -100, s, ref_loss.data(), ref_lse.data());
+      ASSERT_TRUE(std::isnan(loss[std::size_t(rows)]) && std::isnan(lse[std::size_t(rows)])) << what << ": wrote past the rows";
+      for (index_t i = 0; i < rows; ++i) {
+        const std::size_t k = std::size_t(i);
+        ASSERT_EQ(std::isnan(ref_lse[k]), std::isnan(lse[k])) << what << " row " << i << " lse " << lse[k];
+        ASSERT_EQ(std::isnan(ref_loss[k]), std::isnan(loss[k])) << what << " row " << i << " loss " << loss[k];
+        if (std::isnan(ref_lse[k])) continue;
+        double range = 0;  // max (m - z_j): the smoothing sum's terms
+        for (index_t j = 0; j < C; ++j) range = std::max(range, double(ref_lse[k]) - z[std::size_t(i * ld + j)]);
+        const double base = 8 * u * (std::log(double(C)) + 2);
+        EXPECT_NEAR(lse[k], ref_lse[k], base + 2 * u * std::fabs(ref_lse[k])) << what << " row " << i;
+        EXPECT_NEAR(loss[k], ref_loss[k], base + 2 * u * std::fabs(ref_loss[k]) + 2 * u * s * range)
+            << what << " row " << i;
+      }
+
+      // Backward from the kernel's own lse (the reference reads the same floats).
+      std::vector<float> dloss(static_cast<std::size_t>(rows));
+      for (float& g : dloss) g = float(rng.uniform(-2, 2));
+      std::vector<float> dz(std::size_t(std::max<index_t>(rows * ldd, 1)), testing::kPoison<float>), ref_dz(dz);
+      table->f32.cross_entropy_backward(rows, C, z.data(), ld, t.data(), -100, s, lse.data(), dloss.data(), dz.data(), ldd);
+      cross_entropy_backward_ref<float>(rows, C, z.data(), ld, t.data(), -100, s, lse.data(), dloss.data(), ref_dz.data(), ldd);
+      for (index_t i = 0; i < rows; ++i)
+        for (index_t j = 0; j < ldd; ++j) {
+          const std::size_t k = std::size_t(i * ldd + j);
+          if (j >= C) {
+            ASSERT_TRUE(std::isnan(dz[k])) << what << ": padding of row " << i << " written";
+            continue;
+          }
+          if (t[std::size_t(i)] == -100) {  // ignored: exact zeros, whatever the logits
+            ASSERT_EQ(dz[k], 0.0f) << what << " dz(" << i << ", " << j << ")";
+            continue;
+          }
+          ASSERT_EQ(std::isnan(ref_dz[k]), std::isnan(dz[k])) << what << " dz(" << i << ", " << j << ")";
+          if (std::isnan(ref_dz[k])) continue;
+          const double e = std::exp(double(z[std::size_t(i * ld + j)]) - double(lse[std::size_t(i)]));
+          EXPECT_NEAR(dz[k], ref_dz[k], 4 * u * std::fabs(dloss[std::size_t(i)]) * (e + 1))
+              << what << " dz(" << i << ", " << j << ")";
+        }
+    }
+  }
 }
 
 TEST(CrossEntropy, CheckedEntryRejectsTargetsOutOfRange) {

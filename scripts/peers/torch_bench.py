@@ -13,6 +13,7 @@ into preallocated tensors (the out= forms), as the C++ rows do, so allocation is
 timed.
 """
 import argparse
+import itertools
 import json
 import os
 import platform
@@ -159,6 +160,40 @@ def norm_rows(shapes):
             yield (f"{op}/pytorch/{shape_name}", (12 if op.endswith("bwd") else 8) * n, n, setup)
 
 
+def cross_entropy_rows():
+    """The fused cross-entropy as bench_softmax's cross_entropy rows: logits U(-4, 4),
+    targets i mod classes. Forward: aten's nll_loss of log_softmax is what
+    F.cross_entropy(reduction='none') runs; backward: the gradient of the per-row losses
+    weighted 1/rows (the mean's), through autograd from saved activations, as a training
+    step runs it. Bytes: forward 4 per logit, backward 8."""
+    for backward in (False, True):
+        for rows, classes in ((1024, 10), (4096, 1024), (256, 32000)):
+            n = rows * classes
+
+            def setup(rows=rows, classes=classes, backward=backward):
+                z = uniform((rows, classes), -4, 4, 23)
+                t = torch.arange(rows) % classes
+                w = torch.full((rows,), 1.0 / rows)
+                if not backward:
+                    run = lambda: torch.nn.functional.cross_entropy(z, t, reduction="none")
+                    check = lambda: (run(), torch.nn.functional.cross_entropy(z.double(), t, reduction="none"))
+                    return run, check
+                zg = z.clone().requires_grad_()
+
+                def run():
+                    zg.grad = None
+                    torch.nn.functional.cross_entropy(zg, t, reduction="none").backward(w)
+                    return zg.grad
+
+                def check():
+                    zd = z.double().requires_grad_()
+                    torch.nn.functional.cross_entropy(zd, t, reduction="none").backward(w.double())
+                    return run() * rows, zd.grad * rows
+                return run, check
+            name = f"cross_entropy_{'bwd' if backward else 'fwd'}/pytorch/{rows}x{classes}"
+            yield name, (8 if backward else 4) * n, n, setup
+
+
 # --- autograd overhead (bench_autograd's rows) ---------------------------------------
 
 def autograd_rows():
@@ -295,13 +330,16 @@ def train_rows():
 def attention_rows(seqs):
     """softmax(Q K^T / sqrt(d)) V with autograd, (1, 8, S, 64), as bench_attention's rows.
 
-    torch 1.13 (Debian 12) has no scaled_dot_product_attention (it came in 2.0): the
-    composition is what its users write. Causal masks with masked_fill of the upper
-    triangle. FLOPs as bench_attention counts them (visible pairs only).
+    Two forms: the composition (rows .../pytorch/...), what users of torch 1.13 (Debian
+    12) write, causal masks by masked_fill of the upper triangle; and, where torch has it
+    (2.0 and later), torch.nn.functional.scaled_dot_product_attention (rows
+    .../pytorch_sdpa/...), whose CPU kernel is a fused flash-attention one. FLOPs as
+    bench_attention counts them (visible pairs only).
     """
     heads, dim = 8, 64
+    sdpa_fn = getattr(torch.nn.functional, "scaled_dot_product_attention", None)
 
-    def make(S, causal, backward):
+    def make(S, causal, backward, sdpa):
         def setup():
             g = torch.Generator().manual_seed(7)
             q, k, v = (torch.rand(1, heads, S, dim, generator=g) * 2 - 1 for _ in range(3))
@@ -312,6 +350,8 @@ def attention_rows(seqs):
                 q.requires_grad_(), k.requires_grad_(), v.requires_grad_()
 
             def attend(q, k, v):
+                if sdpa:
+                    return sdpa_fn(q, k, v, is_causal=causal)
                 s = (q @ k.transpose(-1, -2)) * scale
                 if hidden is not None:
                     s = s.masked_fill(hidden, float("-inf"))
@@ -341,9 +381,12 @@ def attention_rows(seqs):
     for backward in (False, True):
         for S in seqs:
             for causal in (False, True):
-                pairs = heads * (S * (S + 1) / 2 if causal else S * S)
-                name = f"attention_{'fwdbwd' if backward else 'fwd'}/pytorch/1x8x{S}x{S}x64" + ("/causal" if causal else "")
-                yield name, 0, (14 if backward else 4) * pairs * dim, make(S, causal, backward)
+                for sdpa in (False, True) if sdpa_fn else (False,):
+                    pairs = heads * (S * (S + 1) / 2 if causal else S * S)
+                    impl = "pytorch_sdpa" if sdpa else "pytorch"
+                    name = (f"attention_{'fwdbwd' if backward else 'fwd'}/{impl}/1x8x{S}x{S}x64" +
+                            ("/causal" if causal else ""))
+                    yield name, 0, (14 if backward else 4) * pairs * dim, make(S, causal, backward, sdpa)
 
 
 def optimizer_rows():
@@ -380,8 +423,10 @@ def optimizer_rows():
 SUITES = {
     "eltwise": lambda: eltwise_rows([("16777216", (1, 16777216)), ("4096x1024", (4096, 1024)),
                                      ("65536x64", (65536, 64)), ("64x65536", (64, 65536))]),
-    "softmax": lambda: norm_rows([("4096x1024", (4096, 1024)), ("65536x64", (65536, 64)),
-                                  ("64x65536", (64, 65536)), ("1x1048576", (1, 1048576))]),
+    "softmax": lambda: itertools.chain(
+        norm_rows([("4096x1024", (4096, 1024)), ("65536x64", (65536, 64)),
+                   ("64x65536", (64, 65536)), ("1x1048576", (1, 1048576))]),
+        cross_entropy_rows()),
     "autograd": autograd_rows,
     "train": train_rows,
     "optimizer": optimizer_rows,

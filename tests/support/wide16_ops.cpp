@@ -6,6 +6,7 @@
 // (the lane type before the generic code that uses it)
 #include "cpu/activation_impl.hpp"
 #include "cpu/attention_impl.hpp"
+#include "cpu/cross_entropy_impl.hpp"
 #include "cpu/elementwise_impl.hpp"
 #include "cpu/isa.hpp"
 #include "cpu/layer_norm_impl.hpp"
@@ -21,6 +22,7 @@ TG_SOFTMAX_PATH(wide16, simd::P16)
 TG_LAYER_NORM_PATH(wide16, simd::P16)
 TG_ATTENTION_PATH(wide16, simd::P16, gemm_impl::arch_portable_f32())
 TG_ELEMENTWISE_PATH(wide16, simd::P16)
+TG_CROSS_ENTROPY_PATH(wide16, simd::P16)
 
 namespace {
 
@@ -37,6 +39,8 @@ OpTable make() {
   t.f32.layer_norm_backward = &layer_norm_backward_wide16;
   t.f32.attention_forward = &attention_forward_wide16;
   t.f32.attention_backward = &attention_backward_wide16;
+  t.f32.cross_entropy_forward = &cross_entropy_forward_wide16;
+  t.f32.cross_entropy_backward = &cross_entropy_backward_wide16;
   t.f32.unary = &unary_wide16;
   t.f64.unary = &unary_wide16;
   return t;
