@@ -52,26 +52,19 @@ struct Partial {  // pass 1's result over a row or a slice of one
 template <class V, bool kWrite>
 Partial pass1(index_t n, const float* x, float* y, float* bmax) {
   constexpr int L = V::kLanes;
-  using M = typename V::Mask;
   float m = -kInf;
   index_t pos_inf = 0;
   double sum = 0;
-  M nan = is_nan(V(0.0f));
+  bool nan = false;
   for (index_t b0 = 0, b = 0; b0 < n; b0 += kBlock, ++b) {
     const index_t len = std::min(kBlock, n - b0);
     const float* xb = x + b0;
+    // The block's maximum. A NaN may or may not survive MAXPS here; it is found below,
+    // by the exponentials it turns into NaN, or by a scan where there are none.
     V bm(-kInf);
     index_t j = 0;
-    for (; j + L <= len; j += L) {
-      const V v = V::load(xb + j);
-      nan = nan | is_nan(v);
-      bm = max(bm, v);
-    }
-    if (j < len) {
-      const V v = V::load_partial_fill(xb + j, int(len - j), -kInf);
-      nan = nan | is_nan(v);
-      bm = max(bm, v);
-    }
+    for (; j + L <= len; j += L) bm = max(bm, V::load(xb + j));
+    if (j < len) bm = max(bm, V::load_partial_fill(xb + j, int(len - j), -kInf));
     const float block_max = simd::reduce_max(bm);
     if (block_max == kInf) pos_inf += std::count(xb, xb + len, kInf);  // rare: +inf rows
     if (block_max > m) {
@@ -81,9 +74,12 @@ Partial pass1(index_t n, const float* x, float* y, float* bmax) {
     if constexpr (kWrite) bmax[b] = m;
     // From a +inf on the row is special (special_row): x is left as it is, so an
     // in-place softmax still finds its +inf entries. All -inf so far contributes 0.
-    if (m == kInf) continue;
-    if (m == -kInf) {
-      if constexpr (kWrite) std::fill(y + b0, y + b0 + len, 0.0f);
+    // Neither computes exponentials, so a NaN is looked for directly (rare rows).
+    if (m == kInf || m == -kInf) {
+      nan = nan || std::any_of(xb, xb + len, [](float v) { return std::isnan(v); });
+      if (m == -kInf) {
+        if constexpr (kWrite) std::fill(y + b0, y + b0 + len, 0.0f);
+      }
       continue;
     }
     const V mv(m);
@@ -101,7 +97,9 @@ Partial pass1(index_t n, const float* x, float* y, float* bmax) {
     }
     sum += double(simd::reduce_add(bsum));
   }
-  return {m, sum, any(nan), pos_inf};
+  // With a finite maximum, a NaN input made its exponential NaN (exp_nonpositive keeps
+  // NaN), and with it the sum: sums of e^(x - m) <= 1 are otherwise finite.
+  return {m, sum, nan || std::isnan(sum), pos_inf};
 }
 
 // Combines slices' partials into the row's.

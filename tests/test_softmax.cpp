@@ -197,6 +197,44 @@ double back_tol(index_t n) { return std::max(1e-6, 1e-4 * std::sqrt(double(n)) /
   return ::testing::AssertionFailure() << "error " << rel << " of the terms' size exceeds " << tol;
 }
 
+// A NaN anywhere makes the whole row NaN, whichever way the kernels meet it: after a
+// finite maximum (through the exponentials it turns into NaN), in a block of -inf
+// (where no exponential is formed), beside a +inf (NaN wins), as the last element of a
+// 256-wide online block, in a tail, and in a long row split across threads.
+TEST(Softmax, ANanAnywhereMakesTheRowNan) {
+  ThreadsGuard guard;
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  struct Case {
+    const char* what;
+    index_t cols;
+    std::vector<std::pair<index_t, float>> set;  // (column, value) over a row of fill
+    float fill;
+  };
+  const Case cases[] = {
+      {"NaN among -inf, second block", 300, {{280, nan}}, -inf},
+      {"+inf then NaN", 300, {{10, inf}, {290, nan}}, 0.5f},
+      {"NaN then +inf", 300, {{5, nan}, {290, inf}}, 0.5f},
+      {"first block all -inf, NaN among finite", 600, {{300, 1.0f}, {301, nan}}, -inf},
+      {"NaN last in its block", 512, {{255, nan}}, 0.25f},
+      {"NaN first, tail of 17", 17, {{0, nan}}, -1.0f},
+      {"NaN in a split long row", 200003, {{150000, nan}}, 0.0f},
+  };
+  for (const Impl& impl : implementations()) {
+    cpu::set_num_threads(impl.threads);
+    for (const Case& c : cases)
+      for (bool log : {false, true}) {
+        std::vector<float> x(static_cast<std::size_t>(c.cols), c.fill), y(x.size(), 0.0f);
+        for (auto [j, v] : c.set) x[std::size_t(j)] = v;
+        (log ? impl.ops->log_softmax_forward : impl.ops->softmax_forward)(1, c.cols, x.data(), c.cols, y.data(),
+                                                                          c.cols);
+        for (index_t j = 0; j < c.cols; ++j)
+          ASSERT_TRUE(std::isnan(y[std::size_t(j)]))
+              << impl.name << " threads " << impl.threads << (log ? " log_softmax: " : " softmax: ") << c.what
+              << ", column " << j << " = " << y[std::size_t(j)];
+      }
+  }
+}
+
 TEST(Softmax, EveryPathMatchesTheReference) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);

@@ -70,6 +70,8 @@ inline Z16 pow2_int(Z16 n) {
   const __m512i e = _mm512_add_epi32(_mm512_cvtps_epi32(n.v), _mm512_set1_epi32(127));
   return _mm512_castsi512_ps(_mm512_slli_epi32(e, 23));
 }
+// v 2^n (n integral, 2^n normal) rounded once: vmath's mul_pow2 in one instruction.
+inline Z16 mul_pow2(Z16 v, Z16 n) { return _mm512_scalef_ps(v.v, n.v); }
 inline Z16 exponent_of(Z16 a) {
   const __m512i e = _mm512_srli_epi32(_mm512_castps_si512(a.v), 23);
   return _mm512_cvtepi32_ps(_mm512_sub_epi32(e, _mm512_set1_epi32(127)));

@@ -76,11 +76,20 @@ TG_VMATH_INLINE V scale2(V p, V n) {
   return (p * pow2_int(n1)) * pow2_int(n - n1);
 }
 
+// v 2^n for integral n whose 2^n is normal (n in [-126, 127]): the product rounded
+// once. One multiply by pow2_int(n) here; the AVX-512 lane type overloads it with one
+// VSCALEFPS (vec_avx512.hpp), which rounds the same product once too, so the paths agree
+// bit for bit, and saves the three integer operations that build 2^n.
+template <class V>
+TG_VMATH_INLINE V mul_pow2(V v, V n) {
+  return v * pow2_int(n);
+}
+
 // v 2^n: one multiply when every lane's 2^n is known normal, scale2 otherwise. Equal
 // wherever the result is normal, so a lane's value does not depend on its neighbours.
 template <class V>
 TG_VMATH_INLINE V times_pow2(V v, V n, bool normal) {
-  return normal ? v * pow2_int(n) : scale2(v, n);
+  return normal ? mul_pow2(v, n) : scale2(v, n);
 }
 
 // e^x = (1 + t) 2^n for finite x in [-174, 88.8] (Cody & Waite reduction, then the
@@ -109,7 +118,7 @@ TG_VMATH_INLINE V exp(V x) {
   const ExpParts<V> e = exp_parts(xc);
   // One power of two while every lane's result is normal; the rare vector with a
   // subnormal or near-overflow lane takes scale2.
-  if (!any((e.n < V(-125.0f)) | (e.n > V(127.0f)))) return select(nan, x, e.p() * pow2_int(e.n));
+  if (!any((e.n < V(-125.0f)) | (e.n > V(127.0f)))) return select(nan, x, mul_pow2(e.p(), e.n));
   return select(nan, x, scale2(e.p(), e.n));
 }
 
@@ -124,12 +133,13 @@ TG_VMATH_INLINE V expm1_nonnegative(V y) {
 
 // e^x for x <= 0 only, where results below FLT_MIN do not matter (softmax: a
 // probability under 1e-38 next to a sum >= 1): one power of two, no subnormals, and 0
-// below -87.3 or for -inf. ~1 ulp like exp.
+// below -87.3 or for -inf. ~1 ulp like exp. Below -87.33 (and for -inf, where the
+// reduction makes NaN) the lanes compute garbage that the select replaces: no clamp
+// first; a NaN stays NaN.
 template <class V>
 TG_VMATH_INLINE V exp_nonpositive(V x) {
-  const V xc = max(V(-87.33f), x);  // -inf -> -87.33 -> underflow test below
-  const ExpParts<V> e = exp_parts(xc);
-  return select(x < V(-87.33f), V(0.0f), e.p() * pow2_int(e.n));
+  const ExpParts<V> e = exp_parts(x);
+  return select(x < V(-87.33f), V(0.0f), mul_pow2(e.p(), e.n));
 }
 
 // Natural log: x = 2^e m, m in [sqrt(1/2), sqrt(2)), log m = 2 atanh(s) with
@@ -269,7 +279,7 @@ TG_VMATH_INLINE V erf(V x) {
   const ExpParts<V> e = exp_parts(-hi);
   const V p = fnma(e.p(), lo, e.p());  // e^-(hi + lo)
   const V m = V(2.0f) * mills_part(ac * V(k::kSqrt2), k::kMillsH) * p;
-  const V erfc = any(ac > V(9.0f)) ? scale2(m, e.n) : m * pow2_int(e.n);
+  const V erfc = any(ac > V(9.0f)) ? scale2(m, e.n) : mul_pow2(m, e.n);
   const V outer = xor_bits(V(1.0f) - erfc, sign_bit(x));
   return select(a <= V(0.75f), central, select(is_nan(x), x, outer));
 }
