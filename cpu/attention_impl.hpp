@@ -4,10 +4,11 @@
 // attention_avx2.cpp and attention_avx512.cpp. Not a public header. cpu/NOTES.md ("Attention") has the floors,
 // the steps and the measurements.
 //
-// Forward (FlashAttention-2, Dao 2023, Algorithm 1): one work unit is kBrO query rows of
-// one (batch, head), their Q packed once; key/value blocks of kBc rows stream past it,
-// each packed once for the unit and used by its kBr-row score tiles in turn:
-// S = scale Q K^T by the micro-kernel into an L1/L2-resident kBr x kBc tile, the mask
+// Forward (FlashAttention-2, Dao 2023, Algorithm 1): one work unit is bro query rows of
+// one (batch, head), their Q packed once; key/value blocks of bc rows stream past it,
+// each packed once for the unit and used by its br-row score tiles in turn (Tiles:
+// sizes from the micro-kernel and the caches): S = scale Q K^T by the micro-kernel into
+// an L1-resident br x bc tile, the mask
 // added, then per row the online softmax (running max m and sum l; the partial output
 // rescaled by exp(m_old - m_new) when the max grows), and O += P V by the micro-kernel
 // again. With a causal mask the blocks wholly above the diagonal are never visited, and
@@ -36,8 +37,10 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <numeric>
 
 #include "cpu/gemm/gemm_impl.hpp"
+#include "cpu/isa.hpp"
 #include "cpu/vmath/vec_scalar.hpp"
 #include "cpu/vmath/vmath.hpp"
 #include "kernels/attention.hpp"
@@ -45,13 +48,44 @@
 
 namespace tg::cpu::attn_impl {
 
-inline constexpr index_t kBr = 48;    // query rows per score tile (forward)
-inline constexpr index_t kBrO = 192;  // query rows per work unit (forward): 4 score tiles
-inline constexpr index_t kBrB = 96;   // query rows per tile (backward: the k-depth of dK, dV)
-inline constexpr index_t kBc = 128;  // key rows per block
 inline constexpr float kInf = std::numeric_limits<float>::infinity();
 
 inline index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
+
+// Tile sizes, from the micro-kernel's shape (mr x nr), the head dim D and the caches
+// (cpu::cache_sizes()), counted in floats:
+//   br  query rows per forward score tile: 8 row panels of mr, so that each K
+//       micro-panel (D x nr) the QK^T product brings from L2 serves 8 of them;
+//   bc  keys per block: the br x bc score tile and the K micro-panel (D x nr) that the
+//       QK^T product reuses across the tile's row panels share L1, one way left for the
+//       rest (ways counted as in the GEMM's gemm_impl::blocking_for); a panel larger
+//       than half of L1 is streamed from L2 whatever the tile and is not counted. A
+//       multiple of nr and of 16 (the widest lane count), in [lcm(nr, 16), 512]. With
+//       head dim 64: 128 on a 48 KiB 12-way L1 with the 6x64 micro-kernel and on a
+//       32 KiB 8-way one with the 6x16, where it was tuned by hand first;
+//   bro query rows per forward work unit: 4 score tiles, each K and V block packed once
+//       for them; fewer where Q packed, the output accumulator and the two packed blocks
+//       (2 bro D + 2 bc D) would pass half of L2;
+//   brb query rows per backward tile, the k depth of its dK and dV products: 2 br, fewer
+//       where P, dS, and Q and dO packed twice (2 brb bc + 4 brb D) would pass half of L2.
+struct Tiles {
+  index_t br, bc, bro, brb;
+};
+inline Tiles tiles_for(const CacheSizes& c, int mr, int nr, index_t D) {
+  Tiles t{};
+  t.br = 8 * index_t(mr);
+  const index_t l1 = index_t(c.l1 / sizeof(float)), l2 = index_t(c.l2 / sizeof(float));
+  const int ways = std::max(c.l1_ways, 2);
+  const index_t panel = D * index_t(nr);  // a K micro-panel larger than half of L1 streams from L2 anyway
+  const index_t usable = l1 * (ways - 1) / ways - (panel <= l1 / 2 ? panel : 0);
+  const index_t step = std::lcm(index_t(nr), index_t(16));
+  t.bc = std::clamp<index_t>(std::max<index_t>(usable, 0) / t.br / step * step, step, std::max<index_t>(512 / step * step, step));
+  t.bro = 4 * t.br;
+  while (t.bro > t.br && 2 * t.bro * D + 2 * t.bc * D > l2 / 2) t.bro -= t.br;
+  t.brb = 2 * t.br;
+  while (t.brb > index_t(mr) && 2 * t.brb * t.bc + 4 * t.brb * D > l2 / 2) t.brb -= index_t(mr);
+  return t;
+}
 
 // The per-thread workspace, in floats, laid out by Layout (forward or backward).
 struct Layout {
@@ -64,8 +98,10 @@ struct Layout {
 };
 
 struct FwdLayout : Layout {
+  Tiles t;
   index_t qa, kb, vb, s, pa, o, m, l, g, g2;
-  FwdLayout(index_t D, int mr, int nr) {
+  FwdLayout(index_t D, int mr, int nr, const Tiles& tiles) : t(tiles) {
+    const index_t kBr = t.br, kBrO = t.bro, kBc = t.bc;
     qa = take(round_up(kBrO, mr) * D);  // the unit's Q packed as A
     kb = take(D * round_up(kBc, nr));   // K block packed as B (K^T)
     vb = take(kBc * round_up(D, nr));   // V block packed as B
@@ -80,8 +116,10 @@ struct FwdLayout : Layout {
 };
 
 struct BwdLayout : Layout {
+  Tiles t;
   index_t qa, oa, qb, ob, kb, vb, kn, p, ds, at, sa, dk, dv, dq, di, g, g2;
-  BwdLayout(index_t D, int mr, int nr) {
+  BwdLayout(index_t D, int mr, int nr, const Tiles& tiles) : t(tiles) {
+    const index_t kBrB = t.brb, kBc = t.bc;
     qa = take(round_up(kBrB, mr) * D);      // Q tile as A (S = Q K^T)
     oa = take(round_up(kBrB, mr) * D);      // dO tile as A (dP = dO V^T)
     qb = take(kBrB * round_up(D, nr));      // Q tile as B (dK += dS^T Q)
@@ -145,13 +183,13 @@ void tile_gemm_rows(const Arch& arch, index_t m, index_t n, index_t kc, const fl
 }
 
 // Adds the mask and the causal -inf to the scores of rows [i0, i0 + br) x keys
-// [j0, j0 + bc) (s: br x kBc); off = Sk - Sq (bottom-right causal alignment).
+// [j0, j0 + bc) (s: br rows of stride lds); off = Sk - Sq (bottom-right causal alignment).
 inline void mask_scores(const View4<const float>& mask, bool causal, index_t b, index_t h, index_t i0, index_t br,
-                        index_t j0, index_t bc, index_t off, float* s) {
+                        index_t j0, index_t bc, index_t off, float* s, index_t lds) {
   if (mask.data)
     for (index_t i = 0; i < br; ++i) {
       const float* mrow = &mask.at(b, h, i0 + i, j0);
-      float* si = s + i * kBc;
+      float* si = s + i * lds;
       if (mask.sd == 1)
         for (index_t j = 0; j < bc; ++j) si[j] += mrow[j];
       else
@@ -160,7 +198,7 @@ inline void mask_scores(const View4<const float>& mask, bool causal, index_t b, 
   if (causal && j0 + bc - 1 > i0 + off)  // the block straddles the diagonal
     for (index_t i = 0; i < br; ++i) {
       const index_t first_hidden = std::max<index_t>(i0 + i + off + 1 - j0, 0);
-      float* si = s + i * kBc;
+      float* si = s + i * lds;
       for (index_t j = first_hidden; j < bc; ++j) si[j] = -kInf;
     }
 }
@@ -212,6 +250,7 @@ template <class V, class Arch>
 void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_t b, index_t h, index_t i0,
                   float* ws, const FwdLayout& L) {
   const AttentionDims& d = a.dims;
+  const index_t kBr = L.t.br, kBrO = L.t.bro, kBc = L.t.bc;
   const index_t D = d.head_dim, br = std::min(kBrO, d.seq_q - i0), off = d.seq_k - d.seq_q;
   const index_t kh = h / (d.heads / d.kv_heads);
   float *s = ws + L.s, *o = ws + L.o, *m = ws + L.m, *l = ws + L.l;
@@ -234,7 +273,7 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
       // Causal: only the block's columns that the sub-tile's last row sees are formed.
       const index_t bct = a.causal ? std::min(bc, i0 + t0 + tr + off - j0) : bc;
       tile_gemm(arch, tr, bct, D, ws + L.qa + t0 * D, ws + L.kb, D, s, kBc, a.scale, 0.0f);
-      mask_scores(a.mask, a.causal, b, h, i0 + t0, tr, j0, bct, off, s);
+      mask_scores(a.mask, a.causal, b, h, i0 + t0, tr, j0, bct, off, s, kBc);
       for (index_t i = 0; i < tr; ++i) {
         float* si = s + i * kBc;
         const index_t r = t0 + i;
@@ -279,9 +318,10 @@ inline int threads_for(index_t units) {
 template <class V, class Arch>
 void forward(const Arch& arch, const AttentionForwardArgs<float>& a) {
   const AttentionDims& d = a.dims;
+  const FwdLayout L(d.head_dim, arch.mr, arch.nr, tiles_for(cache_sizes(), arch.mr, arch.nr, d.head_dim));
+  const index_t kBrO = L.t.bro;
   const index_t tiles = (d.seq_q + kBrO - 1) / kBrO, units = d.batch * d.heads * tiles;
   if (units == 0 || d.head_dim == 0) return;
-  const FwdLayout L(d.head_dim, arch.mr, arch.nr);
   const int threads = threads_for(units);
   const Workspace ws(L.total * threads);
   // Dynamic: causal tiles near the top cost a fraction of those at the bottom.
@@ -301,6 +341,7 @@ template <class V, class Arch>
 void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, index_t b, index_t kh, float* ws,
                    const BwdLayout& L) {
   const AttentionDims& d = a.dims;
+  const index_t kBrB = L.t.brb, kBc = L.t.bc;
   const index_t D = d.head_dim, off = d.seq_k - d.seq_q, group = d.heads / d.kv_heads;
   // dQ rows of the group start at zero: they are accumulated block by block.
   for (index_t h = kh * group; h < (kh + 1) * group; ++h)
@@ -340,7 +381,7 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
         const index_t bct = a.causal ? std::min(bc, i0 + br + off - j0) : bc;
         // P = exp(scale Q K^T + mask - lse), 0 where masked or the row sees nothing.
         tile_gemm(arch, br, bct, D, ws + L.qa, ws + L.kb, D, p, kBc, a.scale, 0.0f);
-        mask_scores(a.mask, a.causal, b, h, i0, br, j0, bct, off, p);
+        mask_scores(a.mask, a.causal, b, h, i0, br, j0, bct, off, p, kBc);
         for (index_t i = 0; i < br; ++i) {
           float* pi = p + i * kBc;
           const float li = lse[i0 + i];
@@ -392,7 +433,7 @@ void backward(const Arch& arch, const AttentionBackwardArgs<float>& a) {
   const AttentionDims& d = a.dims;
   const index_t units = d.batch * d.kv_heads;
   if (units == 0 || d.head_dim == 0) return;
-  const BwdLayout L(d.head_dim, arch.mr, arch.nr);
+  const BwdLayout L(d.head_dim, arch.mr, arch.nr, tiles_for(cache_sizes(), arch.mr, arch.nr, d.head_dim));
   const int threads = threads_for(units);
   const Workspace ws(L.total * threads);
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1)
@@ -402,7 +443,8 @@ void backward(const Arch& arch, const AttentionBackwardArgs<float>& a) {
 
 // Bytes the calls above allocate for `threads` threads (forward and backward alike).
 inline std::size_t workspace_bytes(index_t head_dim, int threads, int mr, int nr) {
-  const index_t per = std::max(FwdLayout(head_dim, mr, nr).total, BwdLayout(head_dim, mr, nr).total);
+  const Tiles t = tiles_for(cache_sizes(), mr, nr, head_dim);
+  const index_t per = std::max(FwdLayout(head_dim, mr, nr, t).total, BwdLayout(head_dim, mr, nr, t).total);
   return std::size_t(per) * sizeof(float) * std::size_t(std::max(threads, 1));
 }
 

@@ -1,10 +1,13 @@
-// The GEMM's cache blocking (blocking_for, cpu/gemm/gemm_impl.hpp) on the cache
-// descriptions of real CPUs, for every micro-kernel shape: the invariants the five loops
-// rely on, not the numbers themselves (those follow from the model and may be retuned).
+// The GEMM's cache blocking (blocking_for, cpu/gemm/gemm_impl.hpp) and the fused
+// attention's tile sizes (attn_impl::tiles_for, cpu/attention_impl.hpp) on the cache
+// descriptions of real CPUs, for every micro-kernel shape: the invariants the loops rely
+// on, not the numbers themselves (those follow from the models and may be retuned).
 #include <gtest/gtest.h>
 
+#include <numeric>
 #include <string>
 
+#include "cpu/attention_impl.hpp"
 #include "cpu/gemm/gemm_impl.hpp"
 #include "cpu/isa.hpp"
 
@@ -84,6 +87,50 @@ TEST(GemmBlocking, LargerCachesNeverGiveAShallowerKc) {
   // The 4x8 double block on Zen 3's 8-way 32 KiB L1 against a 12-way 48 KiB one: deeper.
   EXPECT_LT(gemm_impl::blocking_for(kMachines[0].caches, 4, 8, 8).kc,
             gemm_impl::blocking_for(kMachines[3].caches, 4, 8, 8).kc);
+}
+
+TEST(AttentionTiles, TilesFitTheirCacheLevelsOnRealCpus) {
+  for (const Machine& m : kMachines)
+    for (const Kernel& k : kKernels) {
+      if (k.elem != 4) continue;  // the fused attention is float
+      for (index_t D : {1, 16, 64, 128, 256}) {
+        SCOPED_TRACE(std::string(m.name) + ", " + std::to_string(k.mr) + "x" + std::to_string(k.nr) + ", head dim " +
+                     std::to_string(D));
+        const attn_impl::Tiles t = attn_impl::tiles_for(m.caches, k.mr, k.nr, D);
+        const index_t l1 = index_t(m.caches.l1 / 4), l2 = index_t(m.caches.l2 / 4), way = l1 / m.caches.l1_ways;
+        EXPECT_EQ(t.br % k.mr, 0) << "br = " << t.br;
+        EXPECT_GE(t.br, k.mr);
+        EXPECT_EQ(t.bc % k.nr, 0) << "bc = " << t.bc;  // whole packed panels
+        EXPECT_EQ(t.bc % 16, 0) << "bc = " << t.bc;    // whole vectors of the widest lane type
+        EXPECT_LE(t.bc, 512);
+        if (t.bc > std::lcm<index_t>(k.nr, 16)) {  // above the minimum: the score tile and a K panel in L1
+          const index_t panel = D * k.nr <= l1 / 2 ? D * k.nr : 0;  // larger ones stream from L2
+          EXPECT_LE(t.br * t.bc + panel, l1 - way) << "bc = " << t.bc;
+          EXPECT_GT((t.bc + std::lcm<index_t>(k.nr, 16)) * t.br + panel, l1 - way) << "bc = " << t.bc << " could grow";
+        }
+        EXPECT_EQ(t.bro % t.br, 0) << "bro = " << t.bro;
+        EXPECT_GE(t.bro, t.br);
+        if (t.bro > t.br) {
+          EXPECT_LE(2 * t.bro * D + 2 * t.bc * D, l2 / 2) << "bro = " << t.bro;
+        }
+        EXPECT_EQ(t.brb % k.mr, 0) << "brb = " << t.brb;
+        EXPECT_GE(t.brb, k.mr);
+        if (t.brb > k.mr) {
+          EXPECT_LE(2 * t.brb * t.bc + 4 * t.brb * D, l2 / 2) << "brb = " << t.brb;
+        }
+      }
+    }
+  // Where the tiles were first tuned by hand (Zen 4, the AVX2 6x16 micro-kernel, head
+  // dim 64: 48-row score tiles, 128-key blocks) and on the Sapphire Rapids-class Xeon
+  // with the 6x64 one (where 48 x 128 measured the same as 96 x 128, 48 x 256 and
+  // 4-tile units of 384 rows): the model gives those.
+  for (auto [machine, kernel] : {std::pair<int, int>{1, 0}, {3, 1}}) {
+    const attn_impl::Tiles t = attn_impl::tiles_for(kMachines[machine].caches, kKernels[kernel].mr, kKernels[kernel].nr, 64);
+    EXPECT_EQ(t.br, 48) << kMachines[machine].name;
+    EXPECT_EQ(t.bc, 128) << kMachines[machine].name;
+    EXPECT_EQ(t.bro, 192) << kMachines[machine].name;
+    EXPECT_EQ(t.brb, 96) << kMachines[machine].name;
+  }
 }
 
 TEST(GemmBlocking, TheMachineItRunsOnIsDescribedSanely) {
