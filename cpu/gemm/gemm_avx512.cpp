@@ -146,11 +146,51 @@ static_assert(offsetof(KLoop, a) == 0 && offsetof(KLoop, b) == 8 && offsetof(KLo
                   offsetof(KLoop, k1) == 24 && offsetof(KLoop, rs) == 32 && offsetof(KLoop, ks) == 40,
               "the assembly reads KLoop by these offsets");
 
+// The last panel of a C whose width is not a multiple of 64 (N = 784: twelve panels and
+// 16 columns) holds n <= 32 live columns: the 6x64 block would run all 24 FMAs a k for
+// 6 or 12 useful ones. This block reads the panel's first 16 NV columns (B rows stay 64
+// floats apart) into 6 NV accumulators; with NV = 1 two sets alternate over k, so that
+// 12 chains, not 6, cover the FMA latency. Per k: NV loads of B and 6 broadcasts of A.
+template <int NV>
+void edge_6xn(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, float* c, index_t ldc, int m,
+              int n, const TileEpilogue<float>& e) {
+  constexpr int kSets = NV == 1 ? 2 : 1;
+  __m512 acc[kSets][kMR][NV];
+  for (auto& set : acc)
+    for (auto& row : set)
+      for (__m512& v : row) v = _mm512_setzero_ps();
+  index_t k = 0;
+  for (; k + kSets <= kc; k += kSets)
+    for (int s = 0; s < kSets; ++s) {
+      const float* bk = b + (k + s) * kNR;
+      __m512 bv[NV];
+      for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(bk + 16 * v);
+      for (int r = 0; r < kMR; ++r) {
+        const __m512 av = _mm512_set1_ps(a[r * a_rs + (k + s) * a_ks]);
+        for (int v = 0; v < NV; ++v) acc[s][r][v] = _mm512_fmadd_ps(av, bv[v], acc[s][r][v]);
+      }
+    }
+  for (; k < kc; ++k) {
+    for (int v = 0; v < NV; ++v) {
+      const __m512 bv = _mm512_loadu_ps(b + k * kNR + 16 * v);
+      for (int r = 0; r < kMR; ++r) acc[0][r][v] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * a_rs + k * a_ks]), bv, acc[0][r][v]);
+    }
+  }
+  const RowEpilogue rows(e, n);
+  for (int r = 0; r < m; ++r) {
+    __m512 out[kNV] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int v = 0; v < NV; ++v) out[v] = kSets == 2 ? _mm512_add_ps(acc[0][r][v], acc[kSets - 1][r][v]) : acc[0][r][v];
+    store_row<false>(c + r * ldc, out, rows, e.bias);
+  }
+}
+
 // C[0:m, 0:n] = epilogue(A (6 x kc) * B panel (kc x 64)). A is read in place: element
 // (r, k) at a[r * a_rs + k * a_ks] (a packed panel: a_rs = 1, a_ks = 6; rows of a
 // row-major A: a_rs = lda, a_ks = 1). All 6 rows are read.
 void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, float* c,
                       index_t ldc, int m, int n, const TileEpilogue<float>& e) {
+  if (n <= 16) return edge_6xn<1>(kc, a, a_rs, a_ks, b, c, ldc, m, n, e);
+  if (n <= 32) return edge_6xn<2>(kc, a, a_rs, a_ks, b, c, ldc, m, n, e);
   // The k loop is inline assembly, as on the AVX2 path (GCC spills in the intrinsics
   // version of such loops; cpu/gemm/NOTES.md). The accumulators are outputs zeroed by
   // the assembly itself (24 in-out operands would exceed the asm operand limit of 30),
