@@ -362,63 +362,65 @@ double term_scale(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alp
   return std::sqrt(total);
 }
 
+// One shape on one path in every transpose, with beta 0 (C poisoned: never read) and
+// 0.5, a padded ldc and alpha 1.5, against the reference within the term-scale bound;
+// epilogue(bias) picks each call's bias and activation.
+template <class MakeEpilogue>
+void check_every_layout(const Impl& impl, testing::Rng& rng, index_t M, index_t N, index_t K,
+                        MakeEpilogue&& epilogue) {
+  for (Trans ta : {Trans::N, Trans::T})
+    for (Trans tb : {Trans::N, Trans::T})
+      for (float beta : {0.0f, 0.5f}) {
+        Mat<float> a = stored(rng, ta, M, K), b = stored(rng, tb, K, N);
+        std::vector<float> bias = testing::random_vec<float>(rng, N);
+        const index_t ldc = random_ld(rng, N);
+        Mat<float> ours = beta == 0 ? poisoned_mat<float>(M, N, ldc) : random_mat<float>(rng, M, N, ldc);
+        Mat<float> ref = ours;
+        const double floor = term_scale(ta, tb, M, N, K, 1.5f, a, b, beta, ours, bias);
+        const GemmEpilogue<float> ep = epilogue(bias);
+        gemm_ref<float>(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ref.ptr(), ldc, ep);
+        impl.gemm(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ours.ptr(), ldc, ep);
+        EXPECT_TRUE(rel_close(ours, ref, gemm_tolerance(K), floor))
+            << impl.name << " threads " << impl.threads << " " << M << "x" << N << "x" << K << " ta=" << int(ta)
+            << " tb=" << int(tb) << " beta=" << beta << " " << act_name(ep.act.kind) << (ep.bias ? " +bias" : "");
+        EXPECT_TRUE(ours.padding_untouched()) << impl.name << " " << M << "x" << N << "x" << K;
+      }
+}
+
 TEST(Gemm, TinyMlpShapesInEveryLayout) {
+  ThreadsGuard guard;
   TG_TEST_RNG(rng);
-  for (const Impl& impl : implementations())
+  for (const Impl& impl : implementations()) {
+    cpu::set_num_threads(impl.threads);
     for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{10, 10, 1}, {10, 1, 10}, {128, 10, 1}, {1, 1, 1},
                            {1, 257, 3}, {33, 1, 7}, {17, 9, 2},
                            // GEMV shapes over kSmallMacs that the unpacked loops serve too
                            {1024, 1, 10}, {1, 10, 1024}, {1, 300, 200}, {4000, 1, 16}, {1, 1, 5000},
                            // and just past kSkinnyMacs, back on the packed path
-                           {1, 257, 256}}) {
-      for (Trans ta : {Trans::N, Trans::T})
-        for (Trans tb : {Trans::N, Trans::T})
-          for (float beta : {0.0f, 0.5f}) {
-            Mat<float> a = stored(rng, ta, M, K), b = stored(rng, tb, K, N);
-            std::vector<float> bias = testing::random_vec<float>(rng, N);
-            const index_t ldc = random_ld(rng, N);
-            Mat<float> ours = beta == 0 ? poisoned_mat<float>(M, N, ldc) : random_mat<float>(rng, M, N, ldc);
-            Mat<float> ref = ours;
-            const double floor = term_scale(ta, tb, M, N, K, 1.5f, a, b, beta, ours, bias);
-            const GemmEpilogue<float> ep{bias.data(), {Act::relu}};
-            gemm_ref<float>(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ref.ptr(), ldc, ep);
-            impl.gemm(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ours.ptr(), ldc, ep);
-            EXPECT_TRUE(rel_close(ours, ref, gemm_tolerance(K), floor))
-                << impl.name << " " << M << "x" << N << "x" << K << " ta=" << int(ta) << " tb=" << int(tb) << " beta=" << beta;
-            EXPECT_TRUE(ours.padding_untouched());
-          }
-    }
+                           {1, 257, 256}})
+      check_every_layout(impl, rng, M, N, K, [](const std::vector<float>& bias) {
+        return GemmEpilogue<float>{bias.data(), {Act::relu}};
+      });
+  }
 }
 
 // A narrow, tall C (N at most a quarter of the micro-kernel's NR: 16 columns on the
 // AVX-512 path, 4 on AVX2) is computed as C^T = op(B)^T op(A)^T and written back
-// transposed, with beta, bias and the activation applied there: every transpose, beta
-// zero (C poisoned) or not, padded ldc, on 1 and 2 threads.
-TEST(Gemm, NarrowTallProductsInEveryLayout) {
+// transposed, with beta, bias and the activation applied there; and a last panel of at
+// most 32 live columns (N = 784 is twelve 64-wide panels and 16) runs the AVX-512 path's
+// narrow block. Every transpose, beta zero (C poisoned) or not, padded ldc, 1 and 2
+// threads, random activations with and without bias.
+TEST(Gemm, NarrowTallProductsAndNarrowLastPanelsInEveryLayout) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
   for (const Impl& impl : implementations()) {
     cpu::set_num_threads(impl.threads);
-    for (index_t N : {1, 2, 3, 4, 7, 10, 16}) {
+    for (index_t N : {1, 2, 3, 4, 7, 10, 16, 80, 96, 784}) {
       const index_t M = std::vector<index_t>{32, 97, 128, 301, 1024}[std::size_t(rng.integer(0, 4))];
       const index_t K = rng.integer(1, 300);
-      for (Trans ta : {Trans::N, Trans::T})
-        for (Trans tb : {Trans::N, Trans::T})
-          for (float beta : {0.0f, 0.5f}) {
-            Mat<float> a = stored(rng, ta, M, K), b = stored(rng, tb, K, N);
-            std::vector<float> bias = testing::random_vec<float>(rng, N);
-            const index_t ldc = random_ld(rng, N);
-            Mat<float> ours = beta == 0 ? poisoned_mat<float>(M, N, ldc) : random_mat<float>(rng, M, N, ldc);
-            Mat<float> ref = ours;
-            const double floor = term_scale(ta, tb, M, N, K, 1.5f, a, b, beta, ours, bias);
-            const GemmEpilogue<float> ep{rng.coin() ? bias.data() : nullptr, {kActs[rng.integer(0, 7)], 0.1f}};
-            gemm_ref<float>(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ref.ptr(), ldc, ep);
-            impl.gemm(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ours.ptr(), ldc, ep);
-            ASSERT_TRUE(rel_close(ours, ref, gemm_tolerance(K), floor))
-                << impl.name << " threads " << impl.threads << " " << M << "x" << N << "x" << K << " ta=" << int(ta)
-                << " tb=" << int(tb) << " beta=" << beta << " " << act_name(ep.act.kind) << (ep.bias ? " +bias" : "");
-            ASSERT_TRUE(ours.padding_untouched());
-          }
+      check_every_layout(impl, rng, N >= 80 ? rng.integer(7, 40) : M, N, K, [&rng](const std::vector<float>& bias) {
+        return GemmEpilogue<float>{rng.coin() ? bias.data() : nullptr, {kActs[rng.integer(0, 7)], 0.1f}};
+      });
     }
   }
 }
