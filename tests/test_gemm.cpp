@@ -404,12 +404,12 @@ TEST(Gemm, TinyMlpShapesInEveryLayout) {
   }
 }
 
-// A narrow, tall C (N at most a quarter of the micro-kernel's NR: 16 columns on the
-// AVX-512 path, 4 on AVX2) is computed as C^T = op(B)^T op(A)^T and written back
-// transposed, with beta, bias and the activation applied there; and a last panel of at
-// most 32 live columns (N = 784 is twelve 64-wide panels and 16) runs the AVX-512 path's
-// narrow block. Every transpose, beta zero (C poisoned) or not, padded ldc, 1 and 2
-// threads, random activations with and without bias.
+// A narrow, tall C (N at most 4 on the AVX2 and AVX-512 paths) is computed as
+// C^T = op(B)^T op(A)^T and written back transposed, with beta, bias and the activation
+// applied there; and a panel of at most 32 live columns (N up to 32, or N = 784: twelve
+// 64-wide panels and 16) runs the AVX-512 path's narrow blocks. Every transpose, beta
+// zero (C poisoned) or not, padded ldc, 1 and 2 threads, random activations with and
+// without bias.
 TEST(Gemm, NarrowTallProductsAndNarrowLastPanelsInEveryLayout) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);

@@ -328,7 +328,8 @@ void activate_avx512(Activation act, float* c, index_t ldc, index_t rows, index_
 const Arch<float>& arch_avx512_f32() {
   static_assert(kMR == 6, "the A packer is the AVX2 path's 6-row one");
   static const Arch<float> arch{"avx512",        kMR, kNR, arch_avx2_f32().pack_a, &pack_b_avx512, &gemm_avx512_6x64,
-                                arch_avx2_f32().small, &activate_avx512, &blocking_of<kMR, kNR, float>};
+                                arch_avx2_f32().small, &activate_avx512, &blocking_of<kMR, kNR, float>,
+                                16};  // edge_6xn<1>
   return arch;
 }
 

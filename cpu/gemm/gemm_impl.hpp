@@ -84,6 +84,10 @@ struct Arch {
   void (*activate)(Activation act, T* c, index_t ldc, index_t rows, index_t cols);
   // The cache blocking for this mr x nr (blocking_of<mr, nr, T>).
   const Blocking& (*blocking)();
+  // The narrowest column block the micro-kernel runs at about that width's cost (an
+  // edge block for panels with few live columns), 0 when it has none (then nr): a C
+  // narrower than a quarter of it goes through the transposed product (gemm_blocked).
+  int narrow_nr = 0;
 };
 
 // Problems at or under this many multiply-adds go to Arch::small.
