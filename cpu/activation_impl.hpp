@@ -12,7 +12,9 @@
 #include "cpu/vmath/vec_scalar.hpp"
 #include "cpu/vmath/vmath.hpp"
 
-namespace tg::cpu::act_impl {
+namespace tg::cpu {
+namespace {  // internal linkage: one copy per path's unit (docs/design.md)
+namespace act_impl {
 
 inline constexpr index_t kParallelElems = index_t(1) << 15;
 
@@ -151,7 +153,9 @@ void math_array(MathFn fn, index_t n, const float* x, float* y) {
   });
 }
 
-}  // namespace tg::cpu::act_impl
+}  // namespace act_impl
+}  // namespace
+}  // namespace tg::cpu
 
 // A path's entries of cpu/activation.hpp over the lane type V, defined by one line in
 // namespace tg::cpu of each path's translation unit (activation.cpp,

@@ -46,7 +46,9 @@
 #include "kernels/attention.hpp"
 #include "kernels/error.hpp"
 
-namespace tg::cpu::attn_impl {
+namespace tg::cpu {
+namespace {  // internal linkage: one copy per path's unit (docs/design.md)
+namespace attn_impl {
 
 inline constexpr float kInf = std::numeric_limits<float>::infinity();
 
@@ -448,7 +450,9 @@ inline std::size_t workspace_bytes(index_t head_dim, int threads, int mr, int nr
   return std::size_t(per) * sizeof(float) * std::size_t(std::max(threads, 1));
 }
 
-}  // namespace tg::cpu::attn_impl
+}  // namespace attn_impl
+}  // namespace
+}  // namespace tg::cpu
 
 // A path's entries of cpu/attention.hpp over the lane type V and the GEMM leaves `arch`
 // (a gemm_impl::Arch<float>), defined by one line in namespace tg::cpu of each path's

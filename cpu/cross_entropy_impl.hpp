@@ -12,7 +12,9 @@
 #include "cpu/vmath/vec_scalar.hpp"
 #include "cpu/vmath/vmath.hpp"
 
-namespace tg::cpu::ce_impl {
+namespace tg::cpu {
+namespace {  // internal linkage: one copy per path's unit (docs/design.md)
+namespace ce_impl {
 
 // Fewer elements than this run on the calling thread: waking a second one costs more
 // than a 1024 x 10 batch takes.
@@ -96,7 +98,9 @@ void backward(index_t rows, index_t classes, const float* logits, index_t ld, co
   });
 }
 
-}  // namespace tg::cpu::ce_impl
+}  // namespace ce_impl
+}  // namespace
+}  // namespace tg::cpu
 
 // A path's entries of cpu/cross_entropy.hpp over the lane type V, defined by one line in
 // namespace tg::cpu of each path's translation unit.

@@ -19,7 +19,9 @@
 #include "cpu/vmath/vmath.hpp"
 #include "kernels/elementwise.hpp"
 
-namespace tg::cpu::ew_impl {
+namespace tg::cpu {
+namespace {  // internal linkage: one copy per path's unit (docs/design.md)
+namespace ew_impl {
 
 inline constexpr index_t kParallelElems = index_t(1) << 16;
 
@@ -236,7 +238,9 @@ void where(const Shape& cs, const T* c, const Shape& as, const T* a, const Shape
   });
 }
 
-}  // namespace tg::cpu::ew_impl
+}  // namespace ew_impl
+}  // namespace
+}  // namespace tg::cpu
 
 // A path's entries of cpu/elementwise.hpp for float and double, exp and log through the
 // lane type V, defined by one line in namespace tg::cpu of each path's translation unit.

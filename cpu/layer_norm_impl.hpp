@@ -21,7 +21,9 @@
 #include "cpu/layer_norm.hpp"
 #include "cpu/parallel.hpp"
 
-namespace tg::cpu::ln_impl {
+namespace tg::cpu {
+namespace {  // internal linkage: one copy per path's unit (docs/design.md)
+namespace ln_impl {
 
 // Statistics blocks are read twice (sum, then deviations) and must stay in L1: 2048
 // floats is 8 KiB. Rows up to kGroupCols go four at a time (16 KiB).
@@ -318,7 +320,9 @@ void backward(index_t rows, index_t cols, const float* x, index_t ldx, const flo
   }
 }
 
-}  // namespace tg::cpu::ln_impl
+}  // namespace ln_impl
+}  // namespace
+}  // namespace tg::cpu
 
 // A path's entries of cpu/layer_norm.hpp over the lane type V, defined by one line in
 // namespace tg::cpu of each path's translation unit.

@@ -14,7 +14,9 @@
 
 #include "kernels/optimizer.hpp"
 
-namespace tg::cpu::optim_impl {
+namespace tg::cpu {
+namespace {  // internal linkage: one copy per path's unit (docs/design.md)
+namespace optim_impl {
 
 inline constexpr index_t kChunk = index_t(1) << 14;
 inline constexpr index_t kParallelElems = index_t(1) << 16;
@@ -95,7 +97,9 @@ void adam(const AdamConfig& config, std::span<const ParamSlot<T>> slots) {
   });
 }
 
-}  // namespace tg::cpu::optim_impl
+}  // namespace optim_impl
+}  // namespace
+}  // namespace tg::cpu
 
 // A path's entries of cpu/optimizer.hpp (float and double), defined by one line in
 // namespace tg::cpu of each path's translation unit.

@@ -26,7 +26,9 @@
 #include "cpu/parallel.hpp"
 #include "kernels/reduce.hpp"
 
-namespace tg::cpu::reduce_impl {
+namespace tg::cpu {
+namespace {  // internal linkage: one copy per path's unit (docs/design.md)
+namespace reduce_impl {
 
 inline constexpr index_t kParallelElems = index_t(1) << 16;
 inline constexpr int kLanes = 16;
@@ -199,7 +201,9 @@ void reduce(Reduce kind, index_t outer, index_t n, index_t inner, const T* x, in
   });
 }
 
-}  // namespace tg::cpu::reduce_impl
+}  // namespace reduce_impl
+}  // namespace
+}  // namespace tg::cpu
 
 // A path's entries of cpu/reduce.hpp (float and double), defined by one line in
 // namespace tg::cpu of each path's translation unit: the same lane loops under that

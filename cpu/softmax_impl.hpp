@@ -24,7 +24,9 @@
 #include "cpu/softmax.hpp"
 #include "cpu/vmath/vmath.hpp"
 
-namespace tg::cpu::softmax_impl {
+namespace tg::cpu {
+namespace {  // internal linkage: one copy per path's unit (docs/design.md)
+namespace softmax_impl {
 
 inline constexpr index_t kBlock = 256;               // elements per online block
 inline constexpr index_t kSplitCols = index_t(1) << 16;  // rows this long may be split
@@ -307,7 +309,9 @@ void backward(index_t rows, index_t cols, const float* y, index_t ldy, const flo
   });
 }
 
-}  // namespace tg::cpu::softmax_impl
+}  // namespace softmax_impl
+}  // namespace
+}  // namespace tg::cpu
 
 // A path's entries of cpu/softmax.hpp over the lane type V, defined by one line in
 // namespace tg::cpu of each path's translation unit.

@@ -6,6 +6,7 @@
 #include <immintrin.h>
 
 namespace tg::cpu::gemm_impl {
+namespace {  // internal linkage: one copy per path's unit (docs/design.md)
 
 // Lanes [0, n) set, for n in [0, 8] (n outside clamps).
 inline __m256i lanes_below(int n) {
@@ -32,4 +33,5 @@ inline void transpose8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
+}  // namespace
 }  // namespace tg::cpu::gemm_impl
