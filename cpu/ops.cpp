@@ -22,25 +22,9 @@ template <class T>
 constexpr TypedOps<T> scalar_ops() {
   TypedOps<T> t = reference_typed_ops<T>();
   t.gemm = &gemm_portable<T>;
-  t.unary = &unary_portable;
-  t.binary = &binary_portable;
-  t.where = &where_portable;
-  t.reduce = &reduce_portable;
-  t.sgd_step = &sgd_step_portable;
-  t.adam_step = &adam_step_portable;
+  TG_SET_ELEMENTWISE_ENTRIES(t, portable);
   if constexpr (std::is_same_v<T, float>) {
-    t.act_forward = &act_forward_portable;
-    t.act_backward = &act_backward_portable;
-    t.softmax_forward = &softmax_forward_portable;
-    t.log_softmax_forward = &log_softmax_forward_portable;
-    t.softmax_backward = &softmax_backward_portable;
-    t.log_softmax_backward = &log_softmax_backward_portable;
-    t.layer_norm_forward = &layer_norm_forward_portable;
-    t.layer_norm_backward = &layer_norm_backward_portable;
-    t.attention_forward = &attention_forward_portable;
-    t.attention_backward = &attention_backward_portable;
-    t.cross_entropy_forward = &cross_entropy_forward_portable;
-    t.cross_entropy_backward = &cross_entropy_backward_portable;
+    TG_SET_ROW_OP_ENTRIES(t, portable);
   }
   return t;
 }
@@ -49,30 +33,14 @@ constexpr TypedOps<T> scalar_ops() {
 template <class T>
 constexpr TypedOps<T> avx2_ops_both() {
   TypedOps<T> t = scalar_ops<T>();
-  t.unary = &unary_avx2;
-  t.binary = &binary_avx2;
-  t.where = &where_avx2;
-  t.reduce = &reduce_avx2;
-  t.sgd_step = &sgd_step_avx2;
-  t.adam_step = &adam_step_avx2;
+  TG_SET_ELEMENTWISE_ENTRIES(t, avx2);
   return t;
 }
 
 constexpr TypedOps<float> avx2_ops_f32() {
   TypedOps<float> t = avx2_ops_both<float>();
   t.gemm = &gemm_avx2;
-  t.act_forward = &act_forward_avx2;
-  t.act_backward = &act_backward_avx2;
-  t.softmax_forward = &softmax_forward_avx2;
-  t.log_softmax_forward = &log_softmax_forward_avx2;
-  t.softmax_backward = &softmax_backward_avx2;
-  t.log_softmax_backward = &log_softmax_backward_avx2;
-  t.layer_norm_forward = &layer_norm_forward_avx2;
-  t.layer_norm_backward = &layer_norm_backward_avx2;
-  t.attention_forward = &attention_forward_avx2;
-  t.attention_backward = &attention_backward_avx2;
-  t.cross_entropy_forward = &cross_entropy_forward_avx2;
-  t.cross_entropy_backward = &cross_entropy_backward_avx2;
+  TG_SET_ROW_OP_ENTRIES(t, avx2);
   return t;
 }
 
@@ -81,30 +49,14 @@ constexpr TypedOps<float> avx2_ops_f32() {
 template <class T>
 constexpr TypedOps<T> avx512_ops_both() {
   TypedOps<T> t = scalar_ops<T>();
-  t.unary = &unary_avx512;
-  t.binary = &binary_avx512;
-  t.where = &where_avx512;
-  t.reduce = &reduce_avx512;
-  t.sgd_step = &sgd_step_avx512;
-  t.adam_step = &adam_step_avx512;
+  TG_SET_ELEMENTWISE_ENTRIES(t, avx512);
   return t;
 }
 
 constexpr TypedOps<float> avx512_ops_f32() {
   TypedOps<float> t = avx512_ops_both<float>();
   t.gemm = &gemm_avx512;
-  t.act_forward = &act_forward_avx512;
-  t.act_backward = &act_backward_avx512;
-  t.softmax_forward = &softmax_forward_avx512;
-  t.log_softmax_forward = &log_softmax_forward_avx512;
-  t.softmax_backward = &softmax_backward_avx512;
-  t.log_softmax_backward = &log_softmax_backward_avx512;
-  t.layer_norm_forward = &layer_norm_forward_avx512;
-  t.layer_norm_backward = &layer_norm_backward_avx512;
-  t.attention_forward = &attention_forward_avx512;
-  t.attention_backward = &attention_backward_avx512;
-  t.cross_entropy_forward = &cross_entropy_forward_avx512;
-  t.cross_entropy_backward = &cross_entropy_backward_avx512;
+  TG_SET_ROW_OP_ENTRIES(t, avx512);
   return t;
 }
 

@@ -29,18 +29,7 @@ namespace {
 OpTable make() {
   OpTable t = ops(Isa::scalar);
   t.name = "cpu-wide16";
-  t.f32.act_forward = &act_forward_wide16;
-  t.f32.act_backward = &act_backward_wide16;
-  t.f32.softmax_forward = &softmax_forward_wide16;
-  t.f32.log_softmax_forward = &log_softmax_forward_wide16;
-  t.f32.softmax_backward = &softmax_backward_wide16;
-  t.f32.log_softmax_backward = &log_softmax_backward_wide16;
-  t.f32.layer_norm_forward = &layer_norm_forward_wide16;
-  t.f32.layer_norm_backward = &layer_norm_backward_wide16;
-  t.f32.attention_forward = &attention_forward_wide16;
-  t.f32.attention_backward = &attention_backward_wide16;
-  t.f32.cross_entropy_forward = &cross_entropy_forward_wide16;
-  t.f32.cross_entropy_backward = &cross_entropy_backward_wide16;
+  TG_SET_ROW_OP_ENTRIES(t.f32, wide16);
   t.f32.unary = &unary_wide16;
   t.f64.unary = &unary_wide16;
   return t;
