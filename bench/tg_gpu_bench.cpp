@@ -159,7 +159,7 @@ int main(int argc, char** argv) {
     const double best = *std::min_element(ms, ms + tg::cuda::kGemmKernels);
     const std::string shape = std::to_string(cs.m) + "x" + std::to_string(cs.n) + "x" + std::to_string(cs.k);
     const std::string tt = std::string(cs.ta == Trans::N ? "n" : "t") + (cs.tb == Trans::N ? "n" : "t");
-    // The configuration gemm() takes for this shape is "tilegrad" (the default);
+    // The configuration gemm() takes for this shape is "tilegrad" (the default);
     // each configuration has its own variant row.
     const tg::cuda::GemmKernel chosen = tg::cuda::gemm_kernel_for(cs.m, cs.n, cs.k);
     std::printf("%-22s %4s %7.1f TF/s %7.1f TF/s %7.1f TF/s %7.1f TF/s %7.1f TF/s %8s %7.2fx\n", shape.c_str(),
@@ -376,7 +376,7 @@ int main(int argc, char** argv) {
         }
   }
   flush();
-  // The MLP 784-256-256-10 AdamW training step at batch 1024 (the CUDA issue's target:
+  // The MLP 784-256-256-10 AdamW training step at batch 1024 (the target:
   // faster than PyTorch's step on the same GPU; scripts/peers/torch_gpu_step.py times
   // that): 7 warm-up steps, then the median over 10 runs of 20 steps, CUDA events.
   {
