@@ -20,6 +20,7 @@
 
 #include "cpu/layer_norm.hpp"
 #include "cpu/parallel.hpp"
+#include "cpu/scratch.hpp"
 
 namespace tg::cpu {
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)
@@ -202,18 +203,24 @@ void forward(index_t rows, index_t cols, const float* x, index_t ldx, const floa
 // rows, folded into double (a float sum over 10^5 rows would drift by ~1e-5).
 struct ParamGrads {
   static constexpr int kFold = 32;
-  std::vector<float> dg, db;
-  std::vector<double> dg_total, db_total;
+  ZeroScratch<float> dg_buf, db_buf;
+  ZeroScratch<double> dg_total_buf, db_total_buf;
+  float *dg = nullptr, *db = nullptr;  // nullptr where that gradient is not wanted
+  double *dg_total = nullptr, *db_total = nullptr;
+  index_t n = 0;
   int pending = 0;
   void resize(index_t cols, bool want_g, bool want_b) {
-    dg.assign(want_g ? std::size_t(cols) : 0, 0.0f);
-    db.assign(want_b ? std::size_t(cols) : 0, 0.0f);
-    dg_total.assign(dg.size(), 0.0);
-    db_total.assign(db.size(), 0.0);
+    n = cols;
+    dg_buf.zero(want_g ? std::size_t(cols) : 0);
+    db_buf.zero(want_b ? std::size_t(cols) : 0);
+    dg_total_buf.zero(dg_buf.size());
+    db_total_buf.zero(db_buf.size());
+    dg = want_g ? dg_buf.data() : nullptr, db = want_b ? db_buf.data() : nullptr;
+    dg_total = want_g ? dg_total_buf.data() : nullptr, db_total = want_b ? db_total_buf.data() : nullptr;
   }
   void fold() {
-    for (std::size_t j = 0; j < dg.size(); ++j) dg_total[j] += dg[j], dg[j] = 0;
-    for (std::size_t j = 0; j < db.size(); ++j) db_total[j] += db[j], db[j] = 0;
+    for (index_t j = 0; dg && j < n; ++j) dg_total[j] += dg[j], dg[j] = 0;
+    for (index_t j = 0; db && j < n; ++j) db_total[j] += db[j], db[j] = 0;
     pending = 0;
   }
 };
@@ -280,14 +287,14 @@ void backward(index_t rows, index_t cols, const float* x, index_t ldx, const flo
         const V out = rv * fnma(xh, mgx, d * gm - mg);
         if (pg) {
           if (dgamma) {
-            const V a = full ? V::load(pg->dg.data() + j) : V::load_partial(pg->dg.data() + j, r);
+            const V a = full ? V::load(pg->dg + j) : V::load_partial(pg->dg + j, r);
             const V s2 = fma(d, xh, a);
-            full ? s2.store(pg->dg.data() + j) : simd::store_partial(pg->dg.data() + j, s2, r);
+            full ? s2.store(pg->dg + j) : simd::store_partial(pg->dg + j, s2, r);
           }
           if (dbeta) {
-            const V a = full ? V::load(pg->db.data() + j) : V::load_partial(pg->db.data() + j, r);
+            const V a = full ? V::load(pg->db + j) : V::load_partial(pg->db + j, r);
             const V s2 = a + d;
-            full ? s2.store(pg->db.data() + j) : simd::store_partial(pg->db.data() + j, s2, r);
+            full ? s2.store(pg->db + j) : simd::store_partial(pg->db + j, s2, r);
           }
         }
         full ? out.store(dxi + j) : simd::store_partial(dxi + j, out, r);
@@ -312,8 +319,8 @@ void backward(index_t rows, index_t cols, const float* x, index_t ldx, const flo
   for (index_t j = 0; j < cols; ++j) {
     double g = 0, b = 0;
     for (const ParamGrads& pg : acc) {  // thread order: the same sum on every run
-      if (dgamma) g += pg.dg_total[std::size_t(j)];
-      if (dbeta) b += pg.db_total[std::size_t(j)];
+      if (dgamma) g += pg.dg_total[j];
+      if (dbeta) b += pg.db_total[j];
     }
     if (dgamma) dgamma[j] = float(g);
     if (dbeta) dbeta[j] = float(b);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "cpu/parallel.hpp"
+#include "cpu/scratch.hpp"
 #include "kernels/reduce.hpp"
 
 namespace tg::cpu {
@@ -125,16 +126,17 @@ void runs(Reduce kind, index_t outer, index_t n, index_t inner, const T* x, inde
   }
   // Long runs: fixed chunks, their partials summed in order.
   const index_t chunks = (n + kChunk - 1) / kChunk;
-  std::vector<double> part(static_cast<std::size_t>(outputs * chunks));
+  const ZeroScratch<double> parts(static_cast<std::size_t>(outputs * chunks));
+  double* part = parts.data();
   for_each_rows(outputs * chunks, kChunk, kParallelElems, [&](index_t c0, index_t c1) {
     for (index_t c = c0; c < c1; ++c) {
       const index_t u = c / chunks, k = c % chunks, b = k * kChunk;
-      part[std::size_t(c)] = sum_contiguous(run_of(u) + b, std::min(kChunk, n - b));
+      part[c] = sum_contiguous(run_of(u) + b, std::min(kChunk, n - b));
     }
   });
   for (index_t u = 0; u < outputs; ++u) {
     double s = 0;
-    for (index_t k = 0; k < chunks; ++k) s += part[std::size_t(u * chunks + k)];
+    for (index_t k = 0; k < chunks; ++k) s += part[u * chunks + k];
     out_of(u) = finish_sum<T>(kind, s, n);
   }
 }

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "cpu/parallel.hpp"
+#include "cpu/scratch.hpp"
 #include "cpu/softmax.hpp"
 #include "cpu/vmath/vmath.hpp"
 
@@ -35,8 +36,8 @@ inline constexpr float kInf = std::numeric_limits<float>::infinity();
 
 // Per-thread scratch: the running maximum of each block of a row.
 inline float* block_scratch(index_t blocks) {
-  thread_local std::vector<float> buf;
-  if (index_t(buf.size()) < blocks) buf.resize(std::size_t(blocks));
+  thread_local ZeroScratch<float> buf;
+  if (index_t(buf.size()) < blocks) buf.zero(std::size_t(blocks));
   return buf.data();
 }
 
