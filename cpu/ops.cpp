@@ -29,36 +29,25 @@ constexpr TypedOps<T> scalar_ops() {
   return t;
 }
 
-// The AVX2 kernels that serve both float and double (the overload picks T).
-template <class T>
-constexpr TypedOps<T> avx2_ops_both() {
-  TypedOps<T> t = scalar_ops<T>();
-  TG_SET_ELEMENTWISE_ENTRIES(t, avx2);
-  return t;
-}
-
-constexpr TypedOps<float> avx2_ops_f32() {
-  TypedOps<float> t = avx2_ops_both<float>();
-  t.gemm = &gemm_avx2;
-  TG_SET_ROW_OP_ENTRIES(t, avx2);
-  return t;
-}
-
-// The AVX-512 kernels: every op of the AVX2 table, each replaced (a kernel missing here
-// would silently run at half width, so the table starts from scalar_ops, not avx2's).
-template <class T>
-constexpr TypedOps<T> avx512_ops_both() {
-  TypedOps<T> t = scalar_ops<T>();
-  TG_SET_ELEMENTWISE_ENTRIES(t, avx512);
-  return t;
-}
-
-constexpr TypedOps<float> avx512_ops_f32() {
-  TypedOps<float> t = avx512_ops_both<float>();
-  t.gemm = &gemm_avx512;
-  TG_SET_ROW_OP_ENTRIES(t, avx512);
-  return t;
-}
+// A SIMD path's tables: its float-and-double kernels over the scalar table, then its
+// float-only ones. Each starts from scalar_ops, not from a narrower path's table, so a
+// kernel missing from a path would run the portable one, never another path's width.
+#define TG_SIMD_PATH_TABLES(path)                      \
+  template <class T>                                   \
+  constexpr TypedOps<T> path##_ops_both() {            \
+    TypedOps<T> t = scalar_ops<T>();                   \
+    TG_SET_ELEMENTWISE_ENTRIES(t, path);               \
+    return t;                                          \
+  }                                                    \
+  constexpr TypedOps<float> path##_ops_f32() {         \
+    TypedOps<float> t = path##_ops_both<float>();      \
+    t.gemm = &gemm_##path;                             \
+    TG_SET_ROW_OP_ENTRIES(t, path);                    \
+    return t;                                          \
+  }
+TG_SIMD_PATH_TABLES(avx2)
+TG_SIMD_PATH_TABLES(avx512)
+#undef TG_SIMD_PATH_TABLES
 
 constexpr OpTable kScalar{"cpu-scalar", scalar_ops<float>(), scalar_ops<double>()};
 constexpr OpTable kAvx2{"cpu-avx2", avx2_ops_f32(), avx2_ops_both<double>()};
