@@ -65,9 +65,12 @@ inline index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
 //       multiple of nr and of 16 (the widest lane count), in [lcm(nr, 16), 512]. With
 //       head dim 64: 128 on a 48 KiB 12-way L1 with the 6x64 micro-kernel and on a
 //       32 KiB 8-way one with the 6x16, where it was tuned by hand first;
-//   bro query rows per forward work unit: 4 score tiles, each K and V block packed once
-//       for them; fewer where Q packed, the output accumulator and the two packed blocks
-//       (2 bro D + 2 bc D) would pass half of L2;
+//   bro the most query rows of a forward work unit: up to 32 score tiles, each K and V
+//       block packed once for them (the packing was 8.5% of the forward at 4 tiles, 4%
+//       at 16); fewer where Q packed, the output accumulator and the two packed blocks
+//       (2 bro D + 2 bc D) would pass half of L2. A call splits the query rows into
+//       equal units of at most bro rows, smaller where that leaves the threads too few
+//       units (unit_rows);
 //   brb query rows per backward tile, the k depth of its dK and dV products: 2 br, fewer
 //       where P, dS, and Q and dO packed twice (2 brb bc + 4 brb D) would pass half of L2.
 struct Tiles {
@@ -82,7 +85,7 @@ inline Tiles tiles_for(const CacheSizes& c, int mr, int nr, index_t D) {
   const index_t usable = l1 * (ways - 1) / ways - (panel <= l1 / 2 ? panel : 0);
   const index_t step = std::lcm(index_t(nr), index_t(16));
   t.bc = std::clamp<index_t>(std::max<index_t>(usable, 0) / t.br / step * step, step, std::max<index_t>(512 / step * step, step));
-  t.bro = 4 * t.br;
+  t.bro = 32 * t.br;
   while (t.bro > t.br && 2 * t.bro * D + 2 * t.bc * D > l2 / 2) t.bro -= t.br;
   t.brb = 2 * t.br;
   while (t.brb > index_t(mr) && 2 * t.brb * t.bc + 4 * t.brb * D > l2 / 2) t.brb -= index_t(mr);
@@ -101,7 +104,7 @@ struct Layout {
 
 struct FwdLayout : Layout {
   Tiles t;
-  index_t qa, kb, vb, s, pa, o, m, l, g, g2;
+  index_t qa, kb, vb, s, pa, o, m, l, mn, rs, g, g2;
   FwdLayout(index_t D, int mr, int nr, const Tiles& tiles) : t(tiles) {
     const index_t kBr = t.br, kBrO = t.bro, kBc = t.bc;
     qa = take(round_up(kBrO, mr) * D);  // the unit's Q packed as A
@@ -112,6 +115,8 @@ struct FwdLayout : Layout {
     o = take(kBrO * D);                 // the output accumulator
     m = take(kBrO);
     l = take(kBrO);
+    mn = take(kBr);                     // a sub-tile's new row maxima
+    rs = take(kBr);                     // and rescale factors
     g = take(std::max(kBrO, kBc) * D);  // gathered tiles, for views whose head dim is not contiguous
     g2 = take(kBc * D);
   }
@@ -237,6 +242,19 @@ float exp_row(float* x, index_t n, float m) {
   return r;
 }
 
+// f[i] = exp(m_old[i] - m_new[i]) for i < n (m_new >= m_old): 0 where m_old = -inf,
+// 1 where m_new = -inf (the row has seen nothing yet; its factor is not used).
+template <class V>
+void rescale_factors(const float* m_old, const float* m_new, float* f, index_t n) {
+  constexpr int L = V::kLanes;
+  index_t i = 0;
+  for (; i + L <= n; i += L) {
+    const V mo = V::load(m_old + i), mv = V::load(m_new + i);
+    vmath::exp_nonpositive(select(mv == V(-kInf), V(0.0f), mo - mv)).store(f + i);
+  }
+  for (; i < n; ++i) f[i] = m_new[i] == -kInf ? 1.0f : vmath::exp_nonpositive(simd::F1(m_old[i] - m_new[i])).v;
+}
+
 template <class V>
 void scale_row(float* x, index_t n, float f) {
   constexpr int L = V::kLanes;
@@ -245,15 +263,15 @@ void scale_row(float* x, index_t n, float f) {
   for (; j < n; ++j) x[j] *= f;
 }
 
-// One query tile of one (b, h): rows [i0, i0 + br), br <= kBrO, in sub-tiles of kBr
-// rows that share each packed key/value block (the packing is paid once per kBrO rows,
-// the score tile stays kBr x kBc).
+// One query tile of one (b, h): rows [i0, i0 + rows) (rows <= bro; fewer at the end of
+// the sequence), in sub-tiles of kBr rows that share each packed key/value block (the
+// packing is paid once per unit, the score tile stays kBr x kBc).
 template <class V, class Arch>
 void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_t b, index_t h, index_t i0,
-                  float* ws, const FwdLayout& L) {
+                  index_t rows, float* ws, const FwdLayout& L) {
   const AttentionDims& d = a.dims;
-  const index_t kBr = L.t.br, kBrO = L.t.bro, kBc = L.t.bc;
-  const index_t D = d.head_dim, br = std::min(kBrO, d.seq_q - i0), off = d.seq_k - d.seq_q;
+  const index_t kBr = L.t.br, kBc = L.t.bc;
+  const index_t D = d.head_dim, br = std::min(rows, d.seq_q - i0), off = d.seq_k - d.seq_q;
   const index_t kh = h / (d.heads / d.kv_heads);
   float *s = ws + L.s, *o = ws + L.o, *m = ws + L.m, *l = ws + L.l;
   auto [q, ldq] = rows_of(a.q, b, h, i0, br, D, ws + L.g);
@@ -276,19 +294,25 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
       const index_t bct = a.causal ? std::min(bc, i0 + t0 + tr + off - j0) : bc;
       tile_gemm(arch, tr, bct, D, ws + L.qa + t0 * D, ws + L.kb, D, s, kBc, a.scale, 0.0f);
       mask_scores(a.mask, a.causal, b, h, i0 + t0, tr, j0, bct, off, s, kBc);
+      // The online softmax in three passes over the sub-tile's rows, each row
+      // independent of the others within a pass (no row waits on the previous one's
+      // reductions): the new maxima, the rescale factors exp(m_old - m_new) as vectors
+      // over rows, then the exponentials, sums and rescaled outputs.
+      float* mn = ws + L.mn;
+      float* rs = ws + L.rs;
+      for (index_t i = 0; i < tr; ++i) mn[i] = std::max(m[t0 + i], row_max<V>(s + i * kBc, bct));
+      rescale_factors<V>(m + t0, mn, rs, tr);
       for (index_t i = 0; i < tr; ++i) {
         float* si = s + i * kBc;
         const index_t r = t0 + i;
-        const float m_new = std::max(m[r], row_max<V>(si, bct));
-        if (m_new == -kInf) {  // nothing visible yet: P = 0
+        if (mn[i] == -kInf) {  // nothing visible yet: P = 0
           std::fill(si, si + bct, 0.0f);
           continue;
         }
-        const float rescale = vmath::exp_nonpositive(simd::F1(m[r] - m_new)).v;  // exp(-inf) = 0
-        const float sum = exp_row<V>(si, bct, m_new);
-        if (rescale != 1.0f) scale_row<V>(o + r * D, D, rescale);
-        l[r] = l[r] * rescale + sum;
-        m[r] = m_new;
+        const float sum = exp_row<V>(si, bct, mn[i]);
+        if (rs[i] != 1.0f) scale_row<V>(o + r * D, D, rs[i]);
+        l[r] = l[r] * rs[i] + sum;
+        m[r] = mn[i];
       }
       tile_gemm_rows(arch, tr, D, bct, s, kBc, ws + L.vb, bc, o + t0 * D, D, 1.0f, 1.0f, ws + L.pa);
     }
@@ -317,12 +341,26 @@ inline int threads_for(index_t units) {
   return int(std::min<index_t>(omp_get_max_threads(), units));
 }
 
+// Query rows per forward work unit for `slices` (batch, head) pairs of sq rows on
+// `threads` threads: sq split into equal parts (multiples of t.br) of at most t.bro
+// rows, more and smaller parts while several threads would get fewer than 4 units each
+// (the dynamic schedule evens out causal units, whose costs differ, only with several a
+// thread).
+inline index_t unit_rows(const Tiles& t, index_t sq, index_t slices, int threads) {
+  if (sq <= 0) return t.br;
+  for (index_t parts = (sq + t.bro - 1) / t.bro;; ++parts) {
+    const index_t rows = round_up((sq + parts - 1) / parts, t.br);
+    if (threads <= 1 || rows == t.br || slices * ((sq + rows - 1) / rows) >= 4 * index_t(threads)) return rows;
+  }
+}
+
 template <class V, class Arch>
 void forward(const Arch& arch, const AttentionForwardArgs<float>& a) {
   const AttentionDims& d = a.dims;
   const FwdLayout L(d.head_dim, arch.mr, arch.nr, tiles_for(cache_sizes(), arch.mr, arch.nr, d.head_dim));
-  const index_t kBrO = L.t.bro;
-  const index_t tiles = (d.seq_q + kBrO - 1) / kBrO, units = d.batch * d.heads * tiles;
+  const index_t slices = d.batch * d.heads;
+  const index_t kBrO = unit_rows(L.t, d.seq_q, slices, omp_in_parallel() ? 1 : omp_get_max_threads());
+  const index_t tiles = (d.seq_q + kBrO - 1) / kBrO, units = slices * tiles;
   if (units == 0 || d.head_dim == 0) return;
   const int threads = threads_for(units);
   const Workspace ws(L.total * threads);
@@ -332,7 +370,7 @@ void forward(const Arch& arch, const AttentionForwardArgs<float>& a) {
     // Last tiles first: under a causal mask they see the most keys, and taking the
     // longest work first leaves the short tiles to even out the threads at the end.
     const index_t heads = d.batch * d.heads, t = tiles - 1 - u / heads, bh = u % heads;
-    forward_tile<V>(arch, a, bh / d.heads, bh % d.heads, t * kBrO, ws.get() + L.total * omp_get_thread_num(), L);
+    forward_tile<V>(arch, a, bh / d.heads, bh % d.heads, t * kBrO, kBrO, ws.get() + L.total * omp_get_thread_num(), L);
   }
 }
 

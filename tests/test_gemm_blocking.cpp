@@ -122,15 +122,41 @@ TEST(AttentionTiles, TilesFitTheirCacheLevelsOnRealCpus) {
     }
   // Where the tiles were first tuned by hand (Zen 4, the AVX2 6x16 micro-kernel, head
   // dim 64: 48-row score tiles, 128-key blocks) and on the Sapphire Rapids-class Xeon
-  // with the 6x64 one (where 48 x 128 measured the same as 96 x 128, 48 x 256 and
-  // 4-tile units of 384 rows): the model gives those.
-  for (auto [machine, kernel] : {std::pair<int, int>{1, 0}, {3, 1}}) {
+  // with the 6x64 one (where 48 x 128 measured the same as 96 x 128 and 48 x 256): the
+  // model gives those. Units: as many score tiles as half of L2 holds, at most 32
+  // (Zen 4's 1 MiB: 18 tiles, 864 rows; the Xeon's 2 MiB: the 32, 1536 rows).
+  for (auto [machine, kernel, bro] : {std::tuple<int, int, index_t>{1, 0, 864}, {3, 1, 1536}}) {
     const attn_impl::Tiles t = attn_impl::tiles_for(kMachines[machine].caches, kKernels[kernel].mr, kKernels[kernel].nr, 64);
     EXPECT_EQ(t.br, 48) << kMachines[machine].name;
     EXPECT_EQ(t.bc, 128) << kMachines[machine].name;
-    EXPECT_EQ(t.bro, 192) << kMachines[machine].name;
+    EXPECT_EQ(t.bro, bro) << kMachines[machine].name;
     EXPECT_EQ(t.brb, 96) << kMachines[machine].name;
   }
+}
+
+TEST(AttentionTiles, UnitsSplitTheQueryRowsEvenlyAndFeedEveryThread) {
+  const attn_impl::Tiles t{48, 128, 1536, 96};
+  for (index_t sq : {1, 47, 48, 49, 512, 1000, 1536, 1537, 2048, 4096, 16384})
+    for (index_t slices : {1, 2, 8, 64})
+      for (int threads : {1, 2, 16}) {
+        SCOPED_TRACE("sq " + std::to_string(sq) + ", slices " + std::to_string(slices) + ", threads " +
+                     std::to_string(threads));
+        const index_t rows = attn_impl::unit_rows(t, sq, slices, threads);
+        EXPECT_EQ(rows % t.br, 0) << "rows = " << rows;
+        EXPECT_GE(rows, t.br);
+        EXPECT_LE(rows, t.bro);
+        const index_t parts = (sq + rows - 1) / rows;
+        // Equal parts: the last one is not a sliver of the others.
+        EXPECT_GT(sq - (parts - 1) * rows, rows - parts * t.br) << "rows = " << rows;
+        // Four units a thread wherever the rows allow it.
+        if (threads > 1 && rows > t.br) {
+          EXPECT_GE(slices * parts, std::min<index_t>(4 * threads, slices * ((sq + t.br - 1) / t.br)));
+        }
+        // One thread: the fewest units bro allows, nothing split for parallelism.
+        if (threads == 1) {
+          EXPECT_EQ(parts, (sq + t.bro - 1) / t.bro) << "rows = " << rows;
+        }
+      }
 }
 
 TEST(GemmBlocking, TheMachineItRunsOnIsDescribedSanely) {
