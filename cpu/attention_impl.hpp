@@ -189,6 +189,23 @@ void tile_gemm_rows(const Arch& arch, index_t m, index_t n, index_t kc, const fl
   }
 }
 
+// C (m x n, ldc) [+]= alpha A^T B with A (kc x m, row-major, lda) read in place: the
+// micro-kernel's rows are A's columns (stride 1), its k steps A's rows (stride lda), so
+// no transposing pack; the last, partial panel of columns is packed into `tail`.
+template <class Arch>
+void tile_gemm_cols(const Arch& arch, index_t m, index_t n, index_t kc, const float* a, index_t lda, const float* bp,
+                    index_t bk, float* c, index_t ldc, float alpha, float beta, float* tail) {
+  const gemm_impl::TileEpilogue<float> e{alpha, beta, nullptr, {}};
+  const index_t mr = arch.mr, nr = arch.nr, full = m / mr * mr;
+  if (full < m) arch.pack_a(Trans::T, a + full, lda, m - full, kc, tail);
+  for (index_t j = 0; j < n; j += nr) {
+    for (index_t i = 0; i < full; i += mr)
+      arch.kernel(kc, a + i, 1, lda, bp + j * bk, c + i * ldc + j, ldc, int(mr), int(std::min(nr, n - j)), e);
+    if (full < m) arch.kernel(kc, tail, 1, mr, bp + j * bk, c + full * ldc + j, ldc, int(m - full),
+                              int(std::min(nr, n - j)), e);
+  }
+}
+
 // Adds the mask and the causal -inf to the scores of rows [i0, i0 + br) x keys
 // [j0, j0 + bc) (s: br rows of stride lds); off = Sk - Sq (bottom-right causal alignment).
 inline void mask_scores(const View4<const float>& mask, bool causal, index_t b, index_t h, index_t i0, index_t br,
@@ -240,6 +257,24 @@ float exp_row(float* x, index_t n, float m) {
     r += p;
   }
   return r;
+}
+
+// x . y over n floats: float lanes in two accumulators (products rounded as the GEMM's
+// are), the lanes and the tail summed in double. The backward's D_i, computed for every
+// key block; a double loop there was 9% of the backward.
+template <class V>
+float row_dot(const float* x, const float* y, index_t n) {
+  constexpr int L = V::kLanes;
+  V a0(0.0f), a1(0.0f);
+  index_t j = 0;
+  for (; j + 2 * L <= n; j += 2 * L) {
+    a0 = fma(V::load(x + j), V::load(y + j), a0);
+    a1 = fma(V::load(x + j + L), V::load(y + j + L), a1);
+  }
+  for (; j + L <= n; j += L) a0 = fma(V::load(x + j), V::load(y + j), a0);
+  double s = double(reduce_add(a0 + a1));
+  for (; j < n; ++j) s += double(x[j]) * double(y[j]);
+  return float(s);
 }
 
 // f[i] = exp(m_old[i] - m_new[i]) for i < n (m_new >= m_old): 0 where m_old = -inf,
@@ -381,7 +416,7 @@ template <class V, class Arch>
 void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, index_t b, index_t kh, float* ws,
                    const BwdLayout& L) {
   const AttentionDims& d = a.dims;
-  const index_t kBrB = L.t.brb, kBc = L.t.bc;
+  const index_t kBrB = L.t.brb, kBc = L.t.bc, nr = arch.nr;
   const index_t D = d.head_dim, off = d.seq_k - d.seq_q, group = d.heads / d.kv_heads;
   // dQ rows of the group start at zero: they are accumulated block by block.
   for (index_t h = kh * group; h < (kh + 1) * group; ++h)
@@ -405,22 +440,28 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
       const float* lse = a.lse + (b * d.heads + h) * d.seq_q;
       for (index_t i0 = first_row / kBrB * kBrB; i0 < d.seq_q; i0 += kBrB) {
         const index_t br = std::min(kBrB, d.seq_q - i0);
+        // Q and dO with a contiguous head dim are read in place as the A of S and dP (the
+        // micro-kernel takes row-major rows), and as the B of dK and dV where a row is
+        // exactly one packed panel (D = nr); otherwise packed (gathered ones always: they
+        // share one gather buffer).
         auto [q, ldq] = rows_of(a.q, b, h, i0, br, D, ws + L.g);
-        arch.pack_a(Trans::N, q, ldq, br, D, ws + L.qa);
-        arch.pack_b(Trans::N, q, ldq, br, D, ws + L.qb);
+        const bool q_rows = a.q.sd == 1, o_rows = a.d_o.sd == 1;
+        if (!q_rows) arch.pack_a(Trans::N, q, ldq, br, D, ws + L.qa);
+        const float* qb = q_rows && D == nr && ldq == D ? q : ws + L.qb;
+        if (qb != q) arch.pack_b(Trans::N, q, ldq, br, D, ws + L.qb);
         auto [g, ldg] = rows_of(a.d_o, b, h, i0, br, D, ws + L.g);
-        arch.pack_a(Trans::N, g, ldg, br, D, ws + L.oa);
-        arch.pack_b(Trans::N, g, ldg, br, D, ws + L.ob);
+        if (!o_rows) arch.pack_a(Trans::N, g, ldg, br, D, ws + L.oa);
+        const float* ob = o_rows && D == nr && ldg == D ? g : ws + L.ob;
+        if (ob != g) arch.pack_b(Trans::N, g, ldg, br, D, ws + L.ob);
         auto [o, ldo] = rows_of(a.o, b, h, i0, br, D, ws + L.g2);
-        for (index_t i = 0; i < br; ++i) {  // D_i = dO_i . O_i
-          double s = 0;
-          for (index_t c = 0; c < D; ++c) s += double(g[i * ldg + c]) * double(o[i * ldo + c]);
-          di[i] = float(s);
-        }
+        for (index_t i = 0; i < br; ++i) di[i] = row_dot<V>(g + i * ldg, o + i * ldo, D);  // D_i = dO_i . O_i
         // Causal: only the block's columns that the tile's last row sees take part.
         const index_t bct = a.causal ? std::min(bc, i0 + br + off - j0) : bc;
         // P = exp(scale Q K^T + mask - lse), 0 where masked or the row sees nothing.
-        tile_gemm(arch, br, bct, D, ws + L.qa, ws + L.kb, D, p, kBc, a.scale, 0.0f);
+        if (q_rows)  // the tail buffer: qa, unused when Q is read in place
+          tile_gemm_rows(arch, br, bct, D, q, ldq, ws + L.kb, D, p, kBc, a.scale, 0.0f, ws + L.qa);
+        else
+          tile_gemm(arch, br, bct, D, ws + L.qa, ws + L.kb, D, p, kBc, a.scale, 0.0f);
         mask_scores(a.mask, a.causal, b, h, i0, br, j0, bct, off, p, kBc);
         for (index_t i = 0; i < br; ++i) {
           float* pi = p + i * kBc;
@@ -432,7 +473,10 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
           exp_row<V>(pi, bct, li);
         }
         // dS = P (dO V^T - D)
-        tile_gemm(arch, br, bct, D, ws + L.oa, ws + L.vb, D, ds, kBc, 1.0f, 0.0f);
+        if (o_rows)
+          tile_gemm_rows(arch, br, bct, D, g, ldg, ws + L.vb, D, ds, kBc, 1.0f, 0.0f, ws + L.oa);
+        else
+          tile_gemm(arch, br, bct, D, ws + L.oa, ws + L.vb, D, ds, kBc, 1.0f, 0.0f);
         for (index_t i = 0; i < br; ++i) {
           constexpr int Ln = V::kLanes;
           float *pi = p + i * kBc, *si = ds + i * kBc;
@@ -442,10 +486,9 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
           for (; j < bct; ++j) si[j] = pi[j] * (si[j] - di[i]);
         }
         // dV += P^T dO, dK += dS^T Q (scale applied when dK is written)
-        arch.pack_a(Trans::T, p, kBc, bct, br, ws + L.at);
-        tile_gemm(arch, bct, D, br, ws + L.at, ws + L.ob, br, dv, D, 1.0f, 1.0f);
-        arch.pack_a(Trans::T, ds, kBc, bct, br, ws + L.at);
-        tile_gemm(arch, bct, D, br, ws + L.at, ws + L.qb, br, dk, D, 1.0f, 1.0f);
+        // (P^T and dS^T read in place: the micro-kernel's rows are P's columns)
+        tile_gemm_cols(arch, bct, D, br, p, kBc, ob, br, dv, D, 1.0f, 1.0f, ws + L.at);
+        tile_gemm_cols(arch, bct, D, br, ds, kBc, qb, br, dk, D, 1.0f, 1.0f, ws + L.at);
         // dQ += scale dS K
         if (a.dq.sd == 1) {
           tile_gemm_rows(arch, br, D, bct, ds, kBc, ws + L.kn, bc, &a.dq.at(b, h, i0, 0), a.dq.ss, a.scale, 1.0f,
