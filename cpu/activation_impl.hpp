@@ -12,6 +12,9 @@
 #include "cpu/vmath/vec_scalar.hpp"
 #include "cpu/vmath/vmath.hpp"
 
+
+
+
 namespace tg::cpu {
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)
 namespace act_impl {
@@ -30,6 +33,7 @@ void forward_segment(index_t n, const float* x, const float* bias, float* y, V s
     }
   }
   for (; j + L <= n; j += L) {
+    prefetch_ahead(x + j);
     V v = V::load(x + j);
     if constexpr (kBias) v = v + V::load(bias + j);
     v = vmath::activate<kKind>(v, slope);
@@ -53,6 +57,8 @@ void backward_segment(index_t n, const float* x, const float* bias, const float*
   constexpr int L = V::kLanes;
   index_t j = 0;
   for (; j + L <= n; j += L) {
+    prefetch_ahead(x + j);
+    prefetch_ahead(dy + j);
     V v = V::load(x + j);
     if constexpr (kBias) v = v + V::load(bias + j);
     (V::load(dy + j) * vmath::activate_grad<kKind>(v, slope)).store(dx + j);

@@ -12,10 +12,24 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "kernels/types.hpp"
 
 namespace tg::cpu {
+
+// Software prefetch of a stream that a loop reads once, this far ahead of the element
+// being read. Loops with work per element (the transcendental activations, their
+// gradients) issue their loads too far apart for the hardware prefetchers to keep
+// ahead: on the 2-vCPU Sapphire Rapids-class VM, sigmoid over 16M floats ran at 5.3 ms
+// without and 3.8 ms with it, gelu_tanh 15.1 and 9.0 ms (2 threads). 256 to 2048
+// floats ahead measured the same; 128 was slower. A prefetch never faults, so the
+// address may run past the stream's end (formed as an integer: pointer arithmetic past
+// an array is undefined).
+inline constexpr std::size_t kPrefetchAheadBytes = 2048;
+inline void prefetch_ahead(const void* p) {
+  __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<std::uintptr_t>(p) + kPrefetchAheadBytes), 0, 3);
+}
 
 template <class Fn>
 void for_each_range(index_t rows, index_t cols, index_t min_work, Fn&& fn) {
