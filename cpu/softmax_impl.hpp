@@ -66,7 +66,10 @@ Partial pass1(index_t n, const float* x, float* y, float* bmax) {
     // by the exponentials it turns into NaN, or by a scan where there are none.
     V bm(-kInf);
     index_t j = 0;
-    for (; j + L <= len; j += L) bm = max(bm, V::load(xb + j));
+    for (; j + L <= len; j += L) {
+      prefetch_ahead(xb + j);  // the next blocks, read next by this loop (cpu/parallel.hpp)
+      bm = max(bm, V::load(xb + j));
+    }
     if (j < len) bm = max(bm, V::load_partial_fill(xb + j, int(len - j), -kInf));
     const float block_max = simd::reduce_max(bm);
     if (block_max == kInf) pos_inf += std::count(xb, xb + len, kInf);  // rare: +inf rows
