@@ -111,6 +111,29 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
   "add %%r10, %%rax\n\t"                                                                \
   "add %%r10, %%r11\n\t"
 
+// Rows of a row-major A read in place (k stride 4 bytes): as TG_S_STEP, the k offset a
+// displacement (koff), so four unrolled steps move each row pointer once.
+#define TG_R_STEP(boff, koff)                                                           \
+  TG_LOAD_B(boff)                                                                       \
+  TG_ROW(#koff "(%%rax)", "zmm4", 0)                                                    \
+  TG_ROW(#koff "(%%rax,%%r9,1)", "zmm5", 1)                                             \
+  TG_ROW(#koff "(%%rax,%%r9,2)", "zmm4", 2)                                             \
+  TG_ROW(#koff "(%%r11)", "zmm5", 3)                                                    \
+  TG_ROW(#koff "(%%r11,%%r9,1)", "zmm4", 4)                                             \
+  TG_ROW(#koff "(%%r11,%%r9,2)", "zmm5", 5)
+// Columns of a row-major matrix read in place as A's rows (A = M^T: row stride 4
+// bytes, k stride ks in %%r10): a step's six values are displacements 0-20 from its k
+// address `base`, the four k addresses of a group %%rax + {0, 1, 2} ks and %%r11 + 2 ks
+// (%%r11 = %%rax + ks); both move 4 ks (%%r12) per group.
+#define TG_C_STEP(boff, base)                                                           \
+  TG_LOAD_B(boff)                                                                       \
+  TG_ROW("0" base, "zmm4", 0)                                                           \
+  TG_ROW("4" base, "zmm5", 1)                                                           \
+  TG_ROW("8" base, "zmm4", 2)                                                           \
+  TG_ROW("12" base, "zmm5", 3)                                                          \
+  TG_ROW("16" base, "zmm4", 4)                                                          \
+  TG_ROW("20" base, "zmm5", 5)
+
 // The k loop around the steps: k4 rounds of four unrolled steps (`four`, B moving 1024
 // bytes after them), then k1 single steps (`one`, B moving 256); each argument also
 // moves A on as its addressing needs.
@@ -232,7 +255,35 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
         : TG_ACC_OUTPUTS
         : [loop] "r"(&loop)
         : "rax", "rdx", "r8", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "cc", "memory");
-  } else {  // rows of A read in place
+  } else if (a_ks == 1) {  // rows of a row-major A read in place
+    asm volatile(
+        TG_ZERO_ACC
+        "mov 0(%[loop]), %%rax\n\t"          // a
+        "mov 8(%[loop]), %%rdx\n\t"          // b
+        "mov 32(%[loop]), %%r9\n\t"          // rs
+        "lea (%%rax,%%r9,2), %%r11\n\t"
+        "add %%r9, %%r11\n\t"                // r11 = a + 3 rs
+        TG_K_LOOPS(TG_R_STEP(0, 0) TG_R_STEP(256, 4) TG_R_STEP(512, 8) TG_R_STEP(768, 12)
+                   "add $16, %%rax\n\t" "add $16, %%r11\n\t",
+                   TG_R_STEP(0, 0) "add $4, %%rax\n\t" "add $4, %%r11\n\t")
+        : TG_ACC_OUTPUTS
+        : [loop] "r"(&loop)
+        : "rax", "rdx", "r8", "r9", "r11", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "cc", "memory");
+  } else if (a_rs == 1) {  // columns of a row-major matrix read in place as A's rows
+    asm volatile(
+        TG_ZERO_ACC
+        "mov 0(%[loop]), %%rax\n\t"          // a
+        "mov 8(%[loop]), %%rdx\n\t"          // b
+        "mov 40(%[loop]), %%r10\n\t"         // ks
+        "lea (%%rax,%%r10,1), %%r11\n\t"     // r11 = a + ks
+        "lea (,%%r10,4), %%r12\n\t"          // r12 = 4 ks
+        TG_K_LOOPS(TG_C_STEP(0, "(%%rax)") TG_C_STEP(256, "(%%rax,%%r10,1)") TG_C_STEP(512, "(%%rax,%%r10,2)")
+                   TG_C_STEP(768, "(%%r11,%%r10,2)") "add %%r12, %%rax\n\t" "add %%r12, %%r11\n\t",
+                   TG_C_STEP(0, "(%%rax)") "add %%r10, %%rax\n\t" "add %%r10, %%r11\n\t")
+        : TG_ACC_OUTPUTS
+        : [loop] "r"(&loop)
+        : "rax", "rdx", "r8", "r10", "r11", "r12", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "cc", "memory");
+  } else {  // rows of A read in place, any strides
     asm volatile(
         TG_ZERO_ACC
         "mov 0(%[loop]), %%rax\n\t"          // a
@@ -283,6 +334,8 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
 #undef TG_LOAD_B
 #undef TG_P_STEP
 #undef TG_S_STEP
+#undef TG_R_STEP
+#undef TG_C_STEP
 #undef TG_K_LOOPS
 
 // op(B) [0, kc) x columns [0, cols) into 64-column panels: out[k * 64 + c] = op(B)(k, c).
