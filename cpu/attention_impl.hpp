@@ -34,6 +34,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <limits>
 #include <memory>
@@ -442,16 +443,20 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
         const index_t br = std::min(kBrB, d.seq_q - i0);
         // Q and dO with a contiguous head dim are read in place as the A of S and dP (the
         // micro-kernel takes row-major rows), and as the B of dK and dV where a row is
-        // exactly one packed panel (D = nr); otherwise packed (gathered ones always: they
-        // share one gather buffer).
+        // exactly one packed panel (D = nr) aligned as the packing buffers are (the AVX2
+        // kernel loads B with aligned moves); otherwise packed (gathered ones always:
+        // they share one gather buffer).
+        auto as_panel = [&](const float* x, index_t ld) {
+          return D == nr && ld == D && reinterpret_cast<std::uintptr_t>(x) % 64 == 0;
+        };
         auto [q, ldq] = rows_of(a.q, b, h, i0, br, D, ws + L.g);
         const bool q_rows = a.q.sd == 1, o_rows = a.d_o.sd == 1;
         if (!q_rows) arch.pack_a(Trans::N, q, ldq, br, D, ws + L.qa);
-        const float* qb = q_rows && D == nr && ldq == D ? q : ws + L.qb;
+        const float* qb = q_rows && as_panel(q, ldq) ? q : ws + L.qb;
         if (qb != q) arch.pack_b(Trans::N, q, ldq, br, D, ws + L.qb);
         auto [g, ldg] = rows_of(a.d_o, b, h, i0, br, D, ws + L.g);
         if (!o_rows) arch.pack_a(Trans::N, g, ldg, br, D, ws + L.oa);
-        const float* ob = o_rows && D == nr && ldg == D ? g : ws + L.ob;
+        const float* ob = o_rows && as_panel(g, ldg) ? g : ws + L.ob;
         if (ob != g) arch.pack_b(Trans::N, g, ldg, br, D, ws + L.ob);
         auto [o, ldo] = rows_of(a.o, b, h, i0, br, D, ws + L.g2);
         for (index_t i = 0; i < br; ++i) di[i] = row_dot<V>(g + i * ldg, o + i * ldo, D);  // D_i = dO_i . O_i
