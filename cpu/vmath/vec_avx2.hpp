@@ -107,21 +107,6 @@ inline F8 mills_part(F8 a, const double (&c)[N]) {
   return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(out[0])), _mm256_cvtpd_ps(out[1]), 1);
 }
 
-// y = k x (1 + c x^2) evaluated in double and returned as hi + lo floats: gelu_tanh's
-// argument, whose float rounding would otherwise be magnified by exp at large |y|.
-inline F8 cubic_arg_hi_lo(F8 x, double k, double c, F8& lo) {
-  const __m256d ka = _mm256_set1_pd(k), ca = _mm256_set1_pd(c), one = _mm256_set1_pd(1.0);
-  const __m256d x0 = _mm256_cvtps_pd(_mm256_castps256_ps128(x.v));
-  const __m256d x1 = _mm256_cvtps_pd(_mm256_extractf128_ps(x.v, 1));
-  const __m256d y0 = _mm256_mul_pd(_mm256_mul_pd(ka, x0), _mm256_fmadd_pd(_mm256_mul_pd(ca, x0), x0, one));
-  const __m256d y1 = _mm256_mul_pd(_mm256_mul_pd(ka, x1), _mm256_fmadd_pd(_mm256_mul_pd(ca, x1), x1, one));
-  const __m128 h0 = _mm256_cvtpd_ps(y0), h1 = _mm256_cvtpd_ps(y1);
-  const __m128 l0 = _mm256_cvtpd_ps(_mm256_sub_pd(y0, _mm256_cvtps_pd(h0)));
-  const __m128 l1 = _mm256_cvtpd_ps(_mm256_sub_pd(y1, _mm256_cvtps_pd(h1)));
-  lo = _mm256_insertf128_ps(_mm256_castps128_ps256(l0), l1, 1);
-  return _mm256_insertf128_ps(_mm256_castps128_ps256(h0), h1, 1);
-}
-
 // Non-temporal store (p 32-byte aligned): for outputs far larger than the caches, it
 // skips the read-for-ownership a normal store costs. stream_fence() before the data is
 // handed on.

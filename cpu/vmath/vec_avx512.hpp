@@ -108,19 +108,6 @@ inline Z16 mills_part(Z16 a, const double (&c)[N]) {
   return detail::join_ps(out[0], out[1]);
 }
 
-// As vec_avx2.hpp's: y = k x (1 + c x^2) in double, returned as hi + lo floats.
-inline Z16 cubic_arg_hi_lo(Z16 x, double k, double c, Z16& lo) {
-  const __m512d ka = _mm512_set1_pd(k), ca = _mm512_set1_pd(c), one = _mm512_set1_pd(1.0);
-  const __m512d x0 = detail::lo_pd(x.v), x1 = detail::hi_pd(x.v);
-  const __m512d y0 = _mm512_mul_pd(_mm512_mul_pd(ka, x0), _mm512_fmadd_pd(_mm512_mul_pd(ca, x0), x0, one));
-  const __m512d y1 = _mm512_mul_pd(_mm512_mul_pd(ka, x1), _mm512_fmadd_pd(_mm512_mul_pd(ca, x1), x1, one));
-  const __m256 h0 = _mm512_cvtpd_ps(y0), h1 = _mm512_cvtpd_ps(y1);
-  const __m256 l0 = _mm512_cvtpd_ps(_mm512_sub_pd(y0, _mm512_cvtps_pd(h0)));
-  const __m256 l1 = _mm512_cvtpd_ps(_mm512_sub_pd(y1, _mm512_cvtps_pd(h1)));
-  lo = _mm512_insertf32x8(_mm512_castps256_ps512(l0), l1, 1);
-  return _mm512_insertf32x8(_mm512_castps256_ps512(h0), h1, 1);
-}
-
 // Non-temporal store, p 64-byte aligned (see vec_avx2.hpp).
 inline void store_stream(float* p, Z16 v) { _mm512_stream_ps(p, v.v); }
 // Stores the first n (< 16) lanes: one masked store (lanes past n are not touched).

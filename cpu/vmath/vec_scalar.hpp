@@ -75,12 +75,6 @@ inline F1 mills_part(F1 a, const double (&c)[N]) {
   for (int i = N - 2; i >= 0; --i) acc = std::fma(acc, t, c[i]);
   return float(acc * t);
 }
-inline F1 cubic_arg_hi_lo(F1 x, double k, double c, F1& lo) {
-  const double xd = x.v, y = k * xd * std::fma(c * xd, xd, 1.0);
-  const float hi = float(y);
-  lo = float(y - double(hi));
-  return hi;
-}
 
 inline void store_stream(float* p, F1 v) { *p = v.v; }
 inline void store_partial(float* p, F1 v, int n) {

@@ -131,15 +131,6 @@ template <int N>
 inline P16 mills_part(P16 a, const double (&c)[N]) {
   return detail::lanes([&](int i) { return mills_part(F1(a.v[i]), c).v; });
 }
-inline P16 cubic_arg_hi_lo(P16 x, double k, double c, P16& lo) {
-  P16 hi;
-  for (int i = 0; i < 16; ++i) {
-    F1 l;
-    hi.v[i] = cubic_arg_hi_lo(F1(x.v[i]), k, c, l).v;
-    lo.v[i] = l.v;
-  }
-  return hi;
-}
 
 inline void store_stream(float* p, P16 v) { v.store(p); }
 inline void store_partial(float* p, P16 v, int n) {

@@ -305,14 +305,42 @@ TG_VMATH_INLINE V gelu_erf(V x) {
   return select(abs(x) <= V(1.0f), central, select(is_nan(x), x, outer));
 }
 
+// y = k x (1 + c x^2) as hi + lo in float-float arithmetic (each product split exactly
+// by an FMA, the sum 1 + c x^2 by Fast2Sum, k and c as float pairs): hi + lo within
+// ~2^-44 of y, where a float y would be off by up to half an ulp of y, which exp turns
+// into hundreds of ulp at |y| ~ 100. Plain float operations on every path, so every
+// path gives the same bits (the double-precision evaluation this replaced took 8
+// conversions and ~29 uops a 16-lane vector; this is 20 single-uop operations).
+// Where x^2 overflows lo is NaN and hi +-inf: mul_sigmoid drops such a lo.
+template <class V>
+TG_VMATH_INLINE V cubic_arg_ff(V x, double k, double c, V& lo) {
+  const float kh = float(k), kl = float(k - double(kh));
+  const float ch = float(c), cl = float(c - double(ch));
+  const V s = x * x;
+  const V s_lo = fms(x, x, s);  // x^2 = s + s_lo
+  const V t = V(ch) * s;
+  const V t_lo = fma(V(cl), s, fma(V(ch), s_lo, fms(V(ch), s, t)));  // c x^2 = t + t_lo
+  const V big = max(V(1.0f), t), small = min(V(1.0f), t);
+  const V w = big + small;
+  const V w_lo = ((big - w) + small) + t_lo;  // 1 + c x^2 = w + w_lo
+  const V z = x * w;
+  const V z_lo = fma(x, w_lo, fms(x, w, z));  // x (1 + c x^2) = z + z_lo
+  const V y = V(kh) * z;
+  lo = fma(V(kl), z, fma(V(kh), z_lo, fms(V(kh), z, y)));
+  return y;
+}
+
 // gelu_tanh(x) = x/2 (1 + tanh u) = x sigmoid(2u), 2u = 2 sqrt(2/pi) (x + 0.044715 x^3)
-// computed in double (cubic_arg_hi_lo): at x = -10, 2u = -99 and a float 2u would be
-// off by 1e-5, i.e. 170 ulp after exp.
+// as hi + lo (cubic_arg_ff): at x = -10, 2u = -99 and a float 2u would be off by 1e-5,
+// i.e. 170 ulp after exp. A vector whose lanes are all finite skips the selects for
+// NaN and the infinite limits (equal values where the lanes are finite).
 template <class V>
 TG_VMATH_INLINE V gelu_tanh(V x) {
   V lo;
-  const V hi = cubic_arg_hi_lo(x, k::kGeluTanhK2, k::kGeluTanhC, lo);
-  return select(is_nan(x), x, with_limits(x, mul_sigmoid(x, hi, lo), -0.0f, __builtin_inff()));
+  const V hi = cubic_arg_ff(x, k::kGeluTanhK2, k::kGeluTanhC, lo);
+  const V r = mul_sigmoid(x, hi, lo);
+  if (!any(is_nan(x - x))) return r;  // x - x: 0 for finite x, NaN for NaN and +-inf
+  return select(is_nan(x), x, with_limits(x, r, -0.0f, __builtin_inff()));
 }
 
 template <class V>
@@ -387,7 +415,7 @@ TG_VMATH_INLINE V activate_grad(V x, V slope) {
   } else if constexpr (kKind == Act::gelu_tanh) {
     // s + x s (1 - s) dy/dx, s = sigmoid(y), dy/dx = k2 (1 + 3 c x^2).
     V lo;
-    const V y = cubic_arg_hi_lo(x, k::kGeluTanhK2, k::kGeluTanhC, lo);
+    const V y = cubic_arg_ff(x, k::kGeluTanhK2, k::kGeluTanhC, lo);
     const V s = mul_sigmoid(V(1.0f), y, lo);
     const V dy = V(float(k::kGeluTanhK2)) * fma(V(float(3 * k::kGeluTanhC)) * x, x, V(1.0f));
     g = fma(x * (s - s * s), dy, s);
