@@ -86,53 +86,38 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
   "vmovups " #boff "+64(%%rdx), %%zmm1\n\t"                                              \
   "vmovups " #boff "+128(%%rdx), %%zmm2\n\t"                                             \
   "vmovups " #boff "+192(%%rdx), %%zmm3\n\t"
+// One k step: B's 64 floats loaded, then the six rows' broadcasts (A's values at the
+// addresses r0-r5) and FMAs, the broadcasts alternating between zmm4 and zmm5.
+#define TG_STEP(boff, r0, r1, r2, r3, r4, r5)                                           \
+  TG_LOAD_B(boff)                                                                       \
+  TG_ROW(r0, "zmm4", 0)                                                                 \
+  TG_ROW(r1, "zmm5", 1)                                                                 \
+  TG_ROW(r2, "zmm4", 2)                                                                 \
+  TG_ROW(r3, "zmm5", 3)                                                                 \
+  TG_ROW(r4, "zmm4", 4)                                                                 \
+  TG_ROW(r5, "zmm5", 5)
 // A packed panel (6 floats per k): every address a displacement from %%rax and %%rdx, so
 // four unrolled steps cost one pointer add each for A and B. Integer adds issue on the
 // ports the 512-bit FMAs use (0 and 5): each one dropped is an FMA slot kept (the
 // kernel alone went 196 -> 211 GFLOP/s when the 12x32 block dropped four per step).
 #define TG_P_STEP(boff, a0, a1, a2, a3, a4, a5)                                        \
-  TG_LOAD_B(boff)                                                                       \
-  TG_ROW(#a0 "(%%rax)", "zmm4", 0)                                                      \
-  TG_ROW(#a1 "(%%rax)", "zmm5", 1)                                                      \
-  TG_ROW(#a2 "(%%rax)", "zmm4", 2)                                                      \
-  TG_ROW(#a3 "(%%rax)", "zmm5", 3)                                                      \
-  TG_ROW(#a4 "(%%rax)", "zmm4", 4)                                                      \
-  TG_ROW(#a5 "(%%rax)", "zmm5", 5)
-// Rows of A read in place, rs bytes apart (in %%r9): rows 0-2 from %%rax, 3-5 from %%r11;
-// both move one k on (ks bytes, in %%r10) after the step.
+  TG_STEP(boff, #a0 "(%%rax)", #a1 "(%%rax)", #a2 "(%%rax)", #a3 "(%%rax)", #a4 "(%%rax)", #a5 "(%%rax)")
+// Rows of A read in place, rs bytes apart (in %%r9): rows 0-2 from %%rax, 3-5 from
+// %%r11, each at the displacement koff. For a row-major A (k stride 4 bytes) koff is
+// the k offset, so four unrolled steps move each row pointer once.
+#define TG_R_STEP(boff, koff)                                                           \
+  TG_STEP(boff, #koff "(%%rax)", #koff "(%%rax,%%r9,1)", #koff "(%%rax,%%r9,2)", #koff "(%%r11)",       \
+          #koff "(%%r11,%%r9,1)", #koff "(%%r11,%%r9,2)")
+// Any other k stride (ks bytes, in %%r10): both row pointers move one k on per step.
 #define TG_S_STEP(boff)                                                                 \
-  TG_LOAD_B(boff)                                                                       \
-  TG_ROW("(%%rax)", "zmm4", 0)                                                          \
-  TG_ROW("(%%rax,%%r9,1)", "zmm5", 1)                                                   \
-  TG_ROW("(%%rax,%%r9,2)", "zmm4", 2)                                                   \
-  TG_ROW("(%%r11)", "zmm5", 3)                                                          \
-  TG_ROW("(%%r11,%%r9,1)", "zmm4", 4)                                                   \
-  TG_ROW("(%%r11,%%r9,2)", "zmm5", 5)                                                   \
+  TG_R_STEP(boff, 0)                                                                    \
   "add %%r10, %%rax\n\t"                                                                \
   "add %%r10, %%r11\n\t"
-
-// Rows of a row-major A read in place (k stride 4 bytes): as TG_S_STEP, the k offset a
-// displacement (koff), so four unrolled steps move each row pointer once.
-#define TG_R_STEP(boff, koff)                                                           \
-  TG_LOAD_B(boff)                                                                       \
-  TG_ROW(#koff "(%%rax)", "zmm4", 0)                                                    \
-  TG_ROW(#koff "(%%rax,%%r9,1)", "zmm5", 1)                                             \
-  TG_ROW(#koff "(%%rax,%%r9,2)", "zmm4", 2)                                             \
-  TG_ROW(#koff "(%%r11)", "zmm5", 3)                                                    \
-  TG_ROW(#koff "(%%r11,%%r9,1)", "zmm4", 4)                                             \
-  TG_ROW(#koff "(%%r11,%%r9,2)", "zmm5", 5)
 // Columns of a row-major matrix read in place as A's rows (A = M^T: row stride 4
 // bytes, k stride ks in %%r10): a step's six values are displacements 0-20 from its k
 // address `base`, the four k addresses of a group %%rax + {0, 1, 2} ks and %%r11 + 2 ks
 // (%%r11 = %%rax + ks); both move 4 ks (%%r12) per group.
-#define TG_C_STEP(boff, base)                                                           \
-  TG_LOAD_B(boff)                                                                       \
-  TG_ROW("0" base, "zmm4", 0)                                                           \
-  TG_ROW("4" base, "zmm5", 1)                                                           \
-  TG_ROW("8" base, "zmm4", 2)                                                           \
-  TG_ROW("12" base, "zmm5", 3)                                                          \
-  TG_ROW("16" base, "zmm4", 4)                                                          \
-  TG_ROW("20" base, "zmm5", 5)
+#define TG_C_STEP(boff, base) TG_STEP(boff, "0" base, "4" base, "8" base, "12" base, "16" base, "20" base)
 
 // The k loop around the steps: k4 rounds of four unrolled steps (`four`, B moving 1024
 // bytes after them), then k1 single steps (`one`, B moving 256); each argument also
@@ -331,6 +316,7 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
   }
 }
 #undef TG_ROW
+#undef TG_STEP
 #undef TG_LOAD_B
 #undef TG_P_STEP
 #undef TG_S_STEP
