@@ -85,7 +85,10 @@ void backward(index_t rows, index_t classes, const float* logits, index_t ld, co
       const float g = dloss[i], l = lse[i];
       const V gv(g), lv(l), uv(u);
       index_t j = 0;
-      for (; j + L <= classes; j += L) (gv * (vmath::exp(V::load(z + j) - lv) - uv)).store(dz + j);
+      for (; j + L <= classes; j += L) {
+        prefetch_ahead(z + j);  // an exp per element: the loads need help to run ahead (cpu/parallel.hpp)
+        (gv * (vmath::exp(V::load(z + j) - lv) - uv)).store(dz + j);
+      }
       if (j < classes) {
         const int r = int(classes - j);
         simd::store_partial(dz + j, gv * (vmath::exp(V::load_partial(z + j, r) - lv) - uv), r);
