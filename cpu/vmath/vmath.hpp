@@ -177,14 +177,17 @@ TG_VMATH_INLINE V log(V x) {
 // and since scale2 equals the multiply wherever the result is normal, every lane gets the
 // same value whichever way its vector went. Beyond |y| = 174 the negative side is a
 // signed zero. Max error: sigmoid 1.2 ulp, silu 1.6 (the product with x).
-// kLo = false: ylo is zero and its correction is skipped (sigmoid, silu).
-template <bool kLo = true, class V>
+// kLo = false: ylo is zero and its correction is skipped (sigmoid, silu). kNan = false:
+// the caller knows yhi has no NaN lane (an all-finite x), and its handling is skipped
+// (the same values for such lanes).
+template <bool kLo = true, bool kNan = true, class V>
 TG_VMATH_INLINE V mul_sigmoid(V x, V yhi, V ylo) {
   using M = typename V::Mask;
   const M neg = yhi < V(0.0f);
   const V a = min(V(174.0f), abs(yhi));  // NaN: min keeps it
-  const M nan = is_nan(a);
-  const ExpParts<V> e = exp_parts(select(nan, V(0.0f), -a));
+  M nan{};
+  if constexpr (kNan) nan = is_nan(a);
+  const ExpParts<V> e = exp_parts(kNan ? select(nan, V(0.0f), -a) : -a);
   V t = e.t;
   if constexpr (kLo) {
     const V lo_ok = select(abs(ylo) < V(1.0f), ylo, V(0.0f));  // drop inf - inf, NaN
@@ -201,6 +204,7 @@ TG_VMATH_INLINE V mul_sigmoid(V x, V yhi, V ylo) {
   const V s = fma(t, c, t + c);  // (1 + t)(1 + c) - 1
   V negr = times_pow2(x * fma(inv, s, inv), e.n, normal);
   if (!normal) negr = select(abs(yhi) >= V(174.0f), x * V(0.0f), negr);
+  if constexpr (!kNan) return select(neg, negr, pos);
   return select(nan, yhi, select(neg, negr, pos));
 }
 
@@ -338,9 +342,8 @@ template <class V>
 TG_VMATH_INLINE V gelu_tanh(V x) {
   V lo;
   const V hi = cubic_arg_ff(x, k::kGeluTanhK2, k::kGeluTanhC, lo);
-  const V r = mul_sigmoid(x, hi, lo);
-  if (!any(is_nan(x - x))) return r;  // x - x: 0 for finite x, NaN for NaN and +-inf
-  return select(is_nan(x), x, with_limits(x, r, -0.0f, __builtin_inff()));
+  if (!any(is_nan(x - x))) return mul_sigmoid<true, false>(x, hi, lo);  // x - x: NaN for NaN and +-inf
+  return select(is_nan(x), x, with_limits(x, mul_sigmoid(x, hi, lo), -0.0f, __builtin_inff()));
 }
 
 template <class V>
@@ -416,12 +419,14 @@ TG_VMATH_INLINE V activate_grad(V x, V slope) {
     // s + x s (1 - s) dy/dx, s = sigmoid(y), dy/dx = k2 (1 + 3 c x^2).
     V lo;
     const V y = cubic_arg_ff(x, k::kGeluTanhK2, k::kGeluTanhC, lo);
-    const V s = mul_sigmoid(V(1.0f), y, lo);
+    const bool finite = !any(is_nan(x - x));  // then no NaN lane to restore below
+    const V s = finite ? mul_sigmoid<true, false>(V(1.0f), y, lo) : mul_sigmoid(V(1.0f), y, lo);
     const V dy = V(float(k::kGeluTanhK2)) * fma(V(float(3 * k::kGeluTanhC)) * x, x, V(1.0f));
     g = fma(x * (s - s * s), dy, s);
     // Past |x| = 15 the derivative is 0 or 1 to float precision, and x^2 in dy/dx
     // overflows at |x| ~ 1e19 (inf * 0).
     g = select(abs(x) > V(15.0f), select(x > V(0.0f), V(1.0f), V(0.0f)), g);
+    if (finite) return g;
   }
   return select(nan, x, g);
 }
