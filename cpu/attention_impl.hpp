@@ -128,8 +128,8 @@ struct BwdLayout : Layout {
   index_t qa, oa, qb, ob, kb, vb, kn, p, ds, at, sa, dk, dv, dq, di, g, g2;
   BwdLayout(index_t D, int mr, int nr, const Tiles& tiles) : t(tiles) {
     const index_t kBrB = t.brb, kBc = t.bc;
-    qa = take(round_up(kBrB, mr) * D);      // Q tile as A (S = Q K^T)
-    oa = take(round_up(kBrB, mr) * D);      // dO tile as A (dP = dO V^T)
+    qa = take(round_up(kBrB, mr) * D);      // Q tile as A (S = Q K^T): gathered Q, or the tail of Q read in place
+    oa = take(round_up(kBrB, mr) * D);      // dO tile as A (dP = dO V^T), likewise
     qb = take(kBrB * round_up(D, nr));      // Q tile as B (dK += dS^T Q)
     ob = take(kBrB * round_up(D, nr));      // dO tile as B (dV += P^T dO)
     kb = take(D * round_up(kBc, nr));      // K^T as B
@@ -137,8 +137,8 @@ struct BwdLayout : Layout {
     kn = take(kBc * round_up(D, nr));      // K as B (dQ += dS K)
     p = take(kBrB * kBc);                   // P
     ds = take(kBrB * kBc);                  // dP, then dS
-    at = take(round_up(kBc, mr) * kBrB);    // P^T or dS^T packed as A
-    sa = take(round_up(kBrB, mr) * kBc);    // dS packed as A
+    at = take(mr * kBrB);                   // the last panel of P^T or dS^T (read in place) packed as A
+    sa = take(mr * kBc);                    // the last panel of dS (read in place) packed as A
     dk = take(kBc * D);
     dv = take(kBc * D);
     dq = take(kBrB * D);  // a dQ tile, when dQ's head dim is not contiguous
@@ -174,36 +174,21 @@ void tile_gemm(const Arch& arch, index_t m, index_t n, index_t kc, const float* 
                   int(std::min(nr, n - j)), e);
 }
 
-// The same with A read in place (row-major, lda, unit column stride) for its whole
-// mr-row panels and packed into `tail` for the last partial one.
+// The same with op(A) (m x kc) read in place from a row-major A (lda, unit column
+// stride) for its whole mr-row panels: ta = N takes A's rows (k stride 1), ta = T its
+// columns (A is kc x m; k stride lda), so no (transposing) pack; the last, partial panel
+// is packed into `tail` (mr x kc floats).
 template <class Arch>
-void tile_gemm_rows(const Arch& arch, index_t m, index_t n, index_t kc, const float* a, index_t lda, const float* bp,
-                    index_t bk, float* c, index_t ldc, float alpha, float beta, float* tail) {
+void tile_gemm_inplace(const Arch& arch, Trans ta, index_t m, index_t n, index_t kc, const float* a, index_t lda,
+                       const float* bp, index_t bk, float* c, index_t ldc, float alpha, float beta, float* tail) {
   const gemm_impl::TileEpilogue<float> e{alpha, beta, nullptr, {}};
   const index_t mr = arch.mr, nr = arch.nr, full = m / mr * mr;
-  if (full < m) arch.pack_a(Trans::N, a + full * lda, lda, m - full, kc, tail);
+  const index_t rs = ta == Trans::N ? lda : 1, ks = ta == Trans::N ? 1 : lda;
+  if (full < m) arch.pack_a(ta, a + full * rs, lda, m - full, kc, tail);
   for (index_t j = 0; j < n; j += nr) {
-    for (index_t i = 0; i < full; i += mr)
-      arch.kernel(kc, a + i * lda, lda, 1, bp + j * bk, c + i * ldc + j, ldc, int(mr), int(std::min(nr, n - j)), e);
-    if (full < m) arch.kernel(kc, tail, 1, mr, bp + j * bk, c + full * ldc + j, ldc, int(m - full),
-                              int(std::min(nr, n - j)), e);
-  }
-}
-
-// C (m x n, ldc) [+]= alpha A^T B with A (kc x m, row-major, lda) read in place: the
-// micro-kernel's rows are A's columns (stride 1), its k steps A's rows (stride lda), so
-// no transposing pack; the last, partial panel of columns is packed into `tail`.
-template <class Arch>
-void tile_gemm_cols(const Arch& arch, index_t m, index_t n, index_t kc, const float* a, index_t lda, const float* bp,
-                    index_t bk, float* c, index_t ldc, float alpha, float beta, float* tail) {
-  const gemm_impl::TileEpilogue<float> e{alpha, beta, nullptr, {}};
-  const index_t mr = arch.mr, nr = arch.nr, full = m / mr * mr;
-  if (full < m) arch.pack_a(Trans::T, a + full, lda, m - full, kc, tail);
-  for (index_t j = 0; j < n; j += nr) {
-    for (index_t i = 0; i < full; i += mr)
-      arch.kernel(kc, a + i, 1, lda, bp + j * bk, c + i * ldc + j, ldc, int(mr), int(std::min(nr, n - j)), e);
-    if (full < m) arch.kernel(kc, tail, 1, mr, bp + j * bk, c + full * ldc + j, ldc, int(m - full),
-                              int(std::min(nr, n - j)), e);
+    const int nj = int(std::min(nr, n - j));
+    for (index_t i = 0; i < full; i += mr) arch.kernel(kc, a + i * rs, rs, ks, bp + j * bk, c + i * ldc + j, ldc, int(mr), nj, e);
+    if (full < m) arch.kernel(kc, tail, 1, mr, bp + j * bk, c + full * ldc + j, ldc, int(m - full), nj, e);
   }
 }
 
@@ -350,7 +335,7 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
         l[r] = l[r] * rs[i] + sum;
         m[r] = mn[i];
       }
-      tile_gemm_rows(arch, tr, D, bct, s, kBc, ws + L.vb, bc, o + t0 * D, D, 1.0f, 1.0f, ws + L.pa);
+      tile_gemm_inplace(arch, Trans::N, tr, D, bct, s, kBc, ws + L.vb, bc, o + t0 * D, D, 1.0f, 1.0f, ws + L.pa);
     }
   }
   for (index_t i = 0; i < br; ++i) {
@@ -405,7 +390,7 @@ void forward(const Arch& arch, const AttentionForwardArgs<float>& a) {
   for (index_t u = 0; u < units; ++u) {
     // Last tiles first: under a causal mask they see the most keys, and taking the
     // longest work first leaves the short tiles to even out the threads at the end.
-    const index_t heads = d.batch * d.heads, t = tiles - 1 - u / heads, bh = u % heads;
+    const index_t t = tiles - 1 - u / slices, bh = u % slices;
     forward_tile<V>(arch, a, bh / d.heads, bh % d.heads, t * kBrO, kBrO, ws.get() + L.total * omp_get_thread_num(), L);
   }
 }
@@ -464,7 +449,7 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
         const index_t bct = a.causal ? std::min(bc, i0 + br + off - j0) : bc;
         // P = exp(scale Q K^T + mask - lse), 0 where masked or the row sees nothing.
         if (q_rows)  // the tail buffer: qa, unused when Q is read in place
-          tile_gemm_rows(arch, br, bct, D, q, ldq, ws + L.kb, D, p, kBc, a.scale, 0.0f, ws + L.qa);
+          tile_gemm_inplace(arch, Trans::N, br, bct, D, q, ldq, ws + L.kb, D, p, kBc, a.scale, 0.0f, ws + L.qa);
         else
           tile_gemm(arch, br, bct, D, ws + L.qa, ws + L.kb, D, p, kBc, a.scale, 0.0f);
         mask_scores(a.mask, a.causal, b, h, i0, br, j0, bct, off, p, kBc);
@@ -479,7 +464,7 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
         }
         // dS = P (dO V^T - D)
         if (o_rows)
-          tile_gemm_rows(arch, br, bct, D, g, ldg, ws + L.vb, D, ds, kBc, 1.0f, 0.0f, ws + L.oa);
+          tile_gemm_inplace(arch, Trans::N, br, bct, D, g, ldg, ws + L.vb, D, ds, kBc, 1.0f, 0.0f, ws + L.oa);
         else
           tile_gemm(arch, br, bct, D, ws + L.oa, ws + L.vb, D, ds, kBc, 1.0f, 0.0f);
         for (index_t i = 0; i < br; ++i) {
@@ -492,17 +477,17 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
         }
         // dV += P^T dO, dK += dS^T Q (scale applied when dK is written)
         // (P^T and dS^T read in place: the micro-kernel's rows are P's columns)
-        tile_gemm_cols(arch, bct, D, br, p, kBc, ob, br, dv, D, 1.0f, 1.0f, ws + L.at);
-        tile_gemm_cols(arch, bct, D, br, ds, kBc, qb, br, dk, D, 1.0f, 1.0f, ws + L.at);
+        tile_gemm_inplace(arch, Trans::T, bct, D, br, p, kBc, ob, br, dv, D, 1.0f, 1.0f, ws + L.at);
+        tile_gemm_inplace(arch, Trans::T, bct, D, br, ds, kBc, qb, br, dk, D, 1.0f, 1.0f, ws + L.at);
         // dQ += scale dS K
         if (a.dq.sd == 1) {
-          tile_gemm_rows(arch, br, D, bct, ds, kBc, ws + L.kn, bc, &a.dq.at(b, h, i0, 0), a.dq.ss, a.scale, 1.0f,
-                         ws + L.sa);
+          tile_gemm_inplace(arch, Trans::N, br, D, bct, ds, kBc, ws + L.kn, bc, &a.dq.at(b, h, i0, 0), a.dq.ss,
+                            a.scale, 1.0f, ws + L.sa);
         } else {
           float* dq = ws + L.dq;
           for (index_t i = 0; i < br; ++i)
             for (index_t c = 0; c < D; ++c) dq[i * D + c] = a.dq.at(b, h, i0 + i, c);
-          tile_gemm_rows(arch, br, D, bct, ds, kBc, ws + L.kn, bc, dq, D, a.scale, 1.0f, ws + L.sa);
+          tile_gemm_inplace(arch, Trans::N, br, D, bct, ds, kBc, ws + L.kn, bc, dq, D, a.scale, 1.0f, ws + L.sa);
           for (index_t i = 0; i < br; ++i)
             for (index_t c = 0; c < D; ++c) a.dq.at(b, h, i0 + i, c) = dq[i * D + c];
         }
