@@ -228,60 +228,40 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
   [c22] "=v"(c22), [c23] "=v"(c23), [c30] "=v"(c30), [c31] "=v"(c31), [c32] "=v"(c32),                 \
   [c33] "=v"(c33), [c40] "=v"(c40), [c41] "=v"(c41), [c42] "=v"(c42), [c43] "=v"(c43),                 \
   [c50] "=v"(c50), [c51] "=v"(c51), [c52] "=v"(c52), [c53] "=v"(c53)
+// One k loop in assembly: the accumulators zeroed, A's and B's pointers loaded, `setup`
+// (the A addressing's registers), the loops of `four` and `one` steps. The clobbers are
+// every scratch register any of the loops uses.
+#define TG_KERNEL_ASM(setup, four, one)                                                              \
+  asm volatile(TG_ZERO_ACC "mov 0(%[loop]), %%rax\n\t" /* a */ "mov 8(%[loop]), %%rdx\n\t" /* b */ setup \
+               TG_K_LOOPS(four, one)                                                                  \
+               : TG_ACC_OUTPUTS                                                                       \
+               : [loop] "r"(&loop)                                                                    \
+               : "rax", "rdx", "r8", "r9", "r10", "r11", "r12", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", \
+                 "xmm5", "cc", "memory")
   if (a_rs == 1 && a_ks == kMR) {  // a packed panel
-    asm volatile(
-        TG_ZERO_ACC
-        "mov 0(%[loop]), %%rax\n\t"          // a
-        "mov 8(%[loop]), %%rdx\n\t"          // b
-        TG_K_LOOPS(TG_P_STEP(0, 0, 4, 8, 12, 16, 20) TG_P_STEP(256, 24, 28, 32, 36, 40, 44)
-                   TG_P_STEP(512, 48, 52, 56, 60, 64, 68) TG_P_STEP(768, 72, 76, 80, 84, 88, 92)
-                   "add $96, %%rax\n\t",
-                   TG_P_STEP(0, 0, 4, 8, 12, 16, 20) "add $24, %%rax\n\t")
-        : TG_ACC_OUTPUTS
-        : [loop] "r"(&loop)
-        : "rax", "rdx", "r8", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "cc", "memory");
+    TG_KERNEL_ASM("",
+                  TG_P_STEP(0, 0, 4, 8, 12, 16, 20) TG_P_STEP(256, 24, 28, 32, 36, 40, 44)
+                      TG_P_STEP(512, 48, 52, 56, 60, 64, 68) TG_P_STEP(768, 72, 76, 80, 84, 88, 92) "add $96, %%rax\n\t",
+                  TG_P_STEP(0, 0, 4, 8, 12, 16, 20) "add $24, %%rax\n\t");
   } else if (a_ks == 1) {  // rows of a row-major A read in place
-    asm volatile(
-        TG_ZERO_ACC
-        "mov 0(%[loop]), %%rax\n\t"          // a
-        "mov 8(%[loop]), %%rdx\n\t"          // b
-        "mov 32(%[loop]), %%r9\n\t"          // rs
-        "lea (%%rax,%%r9,2), %%r11\n\t"
-        "add %%r9, %%r11\n\t"                // r11 = a + 3 rs
-        TG_K_LOOPS(TG_R_STEP(0, 0) TG_R_STEP(256, 4) TG_R_STEP(512, 8) TG_R_STEP(768, 12)
-                   "add $16, %%rax\n\t" "add $16, %%r11\n\t",
-                   TG_R_STEP(0, 0) "add $4, %%rax\n\t" "add $4, %%r11\n\t")
-        : TG_ACC_OUTPUTS
-        : [loop] "r"(&loop)
-        : "rax", "rdx", "r8", "r9", "r11", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "cc", "memory");
+    TG_KERNEL_ASM("mov 32(%[loop]), %%r9\n\t"                            /* rs */
+                  "lea (%%rax,%%r9,2), %%r11\n\t" "add %%r9, %%r11\n\t", /* r11 = a + 3 rs */
+                  TG_R_STEP(0, 0) TG_R_STEP(256, 4) TG_R_STEP(512, 8) TG_R_STEP(768, 12)
+                      "add $16, %%rax\n\t" "add $16, %%r11\n\t",
+                  TG_R_STEP(0, 0) "add $4, %%rax\n\t" "add $4, %%r11\n\t");
   } else if (a_rs == 1) {  // columns of a row-major matrix read in place as A's rows
-    asm volatile(
-        TG_ZERO_ACC
-        "mov 0(%[loop]), %%rax\n\t"          // a
-        "mov 8(%[loop]), %%rdx\n\t"          // b
-        "mov 40(%[loop]), %%r10\n\t"         // ks
-        "lea (%%rax,%%r10,1), %%r11\n\t"     // r11 = a + ks
-        "lea (,%%r10,4), %%r12\n\t"          // r12 = 4 ks
-        TG_K_LOOPS(TG_C_STEP(0, "(%%rax)") TG_C_STEP(256, "(%%rax,%%r10,1)") TG_C_STEP(512, "(%%rax,%%r10,2)")
-                   TG_C_STEP(768, "(%%r11,%%r10,2)") "add %%r12, %%rax\n\t" "add %%r12, %%r11\n\t",
-                   TG_C_STEP(0, "(%%rax)") "add %%r10, %%rax\n\t" "add %%r10, %%r11\n\t")
-        : TG_ACC_OUTPUTS
-        : [loop] "r"(&loop)
-        : "rax", "rdx", "r8", "r10", "r11", "r12", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "cc", "memory");
+    TG_KERNEL_ASM("mov 40(%[loop]), %%r10\n\t"      /* ks */
+                  "lea (%%rax,%%r10,1), %%r11\n\t"  /* r11 = a + ks */
+                  "lea (,%%r10,4), %%r12\n\t",      /* r12 = 4 ks */
+                  TG_C_STEP(0, "(%%rax)") TG_C_STEP(256, "(%%rax,%%r10,1)") TG_C_STEP(512, "(%%rax,%%r10,2)")
+                      TG_C_STEP(768, "(%%r11,%%r10,2)") "add %%r12, %%rax\n\t" "add %%r12, %%r11\n\t",
+                  TG_C_STEP(0, "(%%rax)") "add %%r10, %%rax\n\t" "add %%r10, %%r11\n\t");
   } else {  // rows of A read in place, any strides
-    asm volatile(
-        TG_ZERO_ACC
-        "mov 0(%[loop]), %%rax\n\t"          // a
-        "mov 8(%[loop]), %%rdx\n\t"          // b
-        "mov 32(%[loop]), %%r9\n\t"          // rs
-        "mov 40(%[loop]), %%r10\n\t"         // ks
-        "lea (%%rax,%%r9,2), %%r11\n\t"
-        "add %%r9, %%r11\n\t"                // r11 = a + 3 rs
-        TG_K_LOOPS(TG_S_STEP(0) TG_S_STEP(256) TG_S_STEP(512) TG_S_STEP(768), TG_S_STEP(0))
-        : TG_ACC_OUTPUTS
-        : [loop] "r"(&loop)
-        : "rax", "rdx", "r8", "r9", "r10", "r11", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "cc", "memory");
+    TG_KERNEL_ASM("mov 32(%[loop]), %%r9\n\t" "mov 40(%[loop]), %%r10\n\t"  /* rs, ks */
+                  "lea (%%rax,%%r9,2), %%r11\n\t" "add %%r9, %%r11\n\t",     /* r11 = a + 3 rs */
+                  TG_S_STEP(0) TG_S_STEP(256) TG_S_STEP(512) TG_S_STEP(768), TG_S_STEP(0));
   }
+#undef TG_KERNEL_ASM
 #undef TG_ZERO_ACC
 #undef TG_ACC_OUTPUTS
   const __m512 acc[kMR][kNV] = {{c00, c01, c02, c03}, {c10, c11, c12, c13}, {c20, c21, c22, c23},
@@ -346,17 +326,13 @@ void pack_b_avx512(Trans tb, const float* B, index_t ldb, index_t kc, index_t co
   for (index_t j0 = 0; j0 < cols; j0 += kNR, out += kc * kNR) {
     const int valid = int(std::min<index_t>(kNR, cols - j0));
     if (tb == Trans::N) {
+      // The last, partial panel (whole ones went row by row above).
       const float* src = B + j0;
-      if (valid == kNR) {
-        for (index_t k = 0; k < kc; ++k)
-          for (int v = 0; v < kNV; ++v) _mm512_storeu_ps(out + k * kNR + 16 * v, _mm512_loadu_ps(src + k * ldb + 16 * v));
-      } else {
-        __mmask16 m[kNV];
-        for (int v = 0; v < kNV; ++v) m[v] = simd::lanes_below16(std::clamp(valid - 16 * v, 0, 16));
-        for (index_t k = 0; k < kc; ++k)
-          for (int v = 0; v < kNV; ++v)
-            _mm512_storeu_ps(out + k * kNR + 16 * v, _mm512_maskz_loadu_ps(m[v], src + k * ldb + 16 * v));
-      }
+      __mmask16 m[kNV];
+      for (int v = 0; v < kNV; ++v) m[v] = simd::lanes_below16(std::clamp(valid - 16 * v, 0, 16));
+      for (index_t k = 0; k < kc; ++k)
+        for (int v = 0; v < kNV; ++v)
+          _mm512_storeu_ps(out + k * kNR + 16 * v, _mm512_maskz_loadu_ps(m[v], src + k * ldb + 16 * v));
       continue;
     }
     // Trans::T: 64 rows of B (one per output column), 8 k at a time, 8x8 transposes of

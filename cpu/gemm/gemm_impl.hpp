@@ -72,7 +72,10 @@ struct Arch {
   // C[0:m, 0:n] = epilogue(A (mr x kc) * B panel (kc x nr)); m <= mr, n <= nr. A's
   // element (r, k) is a[r * a_rs + k * a_ks]: a packed panel (a_rs = 1, a_ks = mr) or
   // mr rows of a row-major op(A) read in place (a_rs = lda, a_ks = 1). All mr rows are
-  // read, valid or not: a caller with m < mr passes a packed, zero-padded panel.
+  // read, valid or not: a caller with m < mr passes a packed, zero-padded panel. b is a
+  // packed panel (nr floats a k), 64-byte aligned as the packing buffers are: the AVX2
+  // kernel loads it with aligned moves, so a caller passing other memory as a panel
+  // checks its alignment.
   void (*kernel)(index_t kc, const T* a, index_t a_rs, index_t a_ks, const T* b, T* c,
                  index_t ldc, int m, int n, const TileEpilogue<T>& e);
   // The whole GEMM without packing, for tiny problems (nullptr: none).
