@@ -12,9 +12,6 @@
 #include "cpu/vmath/vec_scalar.hpp"
 #include "cpu/vmath/vmath.hpp"
 
-
-
-
 namespace tg::cpu {
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)
 namespace act_impl {

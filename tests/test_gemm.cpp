@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <tuple>
 #include <vector>
@@ -362,24 +363,24 @@ double term_scale(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alp
   return std::sqrt(total);
 }
 
-// One shape on one path in every transpose, with beta 0 (C poisoned: never read) and
-// 0.5, a padded ldc and alpha 1.5, against the reference within the term-scale bound;
+// One shape on one path in every transpose, with each of `betas` (0: C poisoned, never
+// read), a padded ldc and `alpha`, against the reference within the term-scale bound;
 // epilogue(bias) picks each call's bias and activation.
 template <class MakeEpilogue>
-void check_every_layout(const Impl& impl, testing::Rng& rng, index_t M, index_t N, index_t K,
-                        MakeEpilogue&& epilogue) {
+void check_every_layout(const Impl& impl, testing::Rng& rng, index_t M, index_t N, index_t K, float alpha,
+                        std::initializer_list<float> betas, MakeEpilogue&& epilogue) {
   for (Trans ta : {Trans::N, Trans::T})
     for (Trans tb : {Trans::N, Trans::T})
-      for (float beta : {0.0f, 0.5f}) {
+      for (float beta : betas) {
         Mat<float> a = stored(rng, ta, M, K), b = stored(rng, tb, K, N);
         std::vector<float> bias = testing::random_vec<float>(rng, N);
         const index_t ldc = random_ld(rng, N);
         Mat<float> ours = beta == 0 ? poisoned_mat<float>(M, N, ldc) : random_mat<float>(rng, M, N, ldc);
         Mat<float> ref = ours;
-        const double floor = term_scale(ta, tb, M, N, K, 1.5f, a, b, beta, ours, bias);
+        const double floor = term_scale(ta, tb, M, N, K, alpha, a, b, beta, ours, bias);
         const GemmEpilogue<float> ep = epilogue(bias);
-        gemm_ref<float>(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ref.ptr(), ldc, ep);
-        impl.gemm(ta, tb, M, N, K, 1.5f, a.ptr(), a.ld, b.ptr(), b.ld, beta, ours.ptr(), ldc, ep);
+        gemm_ref<float>(ta, tb, M, N, K, alpha, a.ptr(), a.ld, b.ptr(), b.ld, beta, ref.ptr(), ldc, ep);
+        impl.gemm(ta, tb, M, N, K, alpha, a.ptr(), a.ld, b.ptr(), b.ld, beta, ours.ptr(), ldc, ep);
         EXPECT_TRUE(rel_close(ours, ref, gemm_tolerance(K), floor))
             << impl.name << " threads " << impl.threads << " " << M << "x" << N << "x" << K << " ta=" << int(ta)
             << " tb=" << int(tb) << " beta=" << beta << " " << act_name(ep.act.kind) << (ep.bias ? " +bias" : "");
@@ -398,7 +399,7 @@ TEST(Gemm, TinyMlpShapesInEveryLayout) {
                            {1024, 1, 10}, {1, 10, 1024}, {1, 300, 200}, {4000, 1, 16}, {1, 1, 5000},
                            // and just past kSkinnyMacs, back on the packed path
                            {1, 257, 256}})
-      check_every_layout(impl, rng, M, N, K, [](const std::vector<float>& bias) {
+      check_every_layout(impl, rng, M, N, K, 1.5f, {0.0f, 0.5f}, [](const std::vector<float>& bias) {
         return GemmEpilogue<float>{bias.data(), {Act::relu}};
       });
   }
@@ -418,10 +419,27 @@ TEST(Gemm, NarrowTallProductsAndNarrowLastPanelsInEveryLayout) {
     for (index_t N : {1, 2, 3, 4, 7, 10, 16, 80, 96, 784}) {
       const index_t M = std::vector<index_t>{32, 97, 128, 301, 1024}[std::size_t(rng.integer(0, 4))];
       const index_t K = rng.integer(1, 300);
-      check_every_layout(impl, rng, N >= 80 ? rng.integer(7, 40) : M, N, K, [&rng](const std::vector<float>& bias) {
+      check_every_layout(impl, rng, N >= 80 ? rng.integer(7, 40) : M, N, K, 1.5f, {0.0f, 0.5f},
+                         [&rng](const std::vector<float>& bias) {
         return GemmEpilogue<float>{rng.coin() ? bias.data() : nullptr, {kActs[rng.integer(0, 7)], 0.1f}};
       });
     }
+  }
+}
+
+// Scaled products with C = alpha AB or C += alpha AB and no bias or activation (the
+// attention's scaled score tiles and its dQ += scale dS K) take the micro-kernels'
+// plain-store epilogue on whole tiles: M and N multiples of every path's tile (6 x 64
+// and 6 x 16), K past one K block, alpha not 1, in every layout and on 1 and 2 threads.
+TEST(Gemm, ScaledProductsWithoutEpilogueOnWholeTiles) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  for (const Impl& impl : implementations()) {
+    cpu::set_num_threads(impl.threads);
+    for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{12, 64, 64}, {48, 128, 129}, {54, 192, 700}})
+      for (float alpha : {2.5f, -0.75f})
+        check_every_layout(impl, rng, M, N, K, alpha, {0.0f, 1.0f},
+                           [](const std::vector<float>&) { return GemmEpilogue<float>{}; });
   }
 }
 
