@@ -85,28 +85,6 @@ inline F8 mantissa_of(F8 a) {
   return _mm256_castsi256_ps(_mm256_or_si256(m, _mm256_set1_epi32(0x3f800000)));
 }
 
-// t h(t), t = 1 / (1 + a/2), h the polynomial c (double coefficients), evaluated in
-// double and rounded once: the normal tail's Mills part, whose float evaluation alone
-// cost 2.5 ulp (t's rounding, ten Horner steps, the product).
-template <int N>
-inline F8 mills_part(F8 a, const double (&c)[N]) {
-  const __m256d one = _mm256_set1_pd(1.0), half = _mm256_set1_pd(0.5);
-  // t from a float reciprocal refined by one Newton step in double (error ~2^-46):
-  // two double divisions cost more than the whole polynomial.
-  const __m256 tf = _mm256_div_ps(_mm256_set1_ps(1.0f), _mm256_fmadd_ps(a.v, _mm256_set1_ps(0.5f), _mm256_set1_ps(1.0f)));
-  __m256d out[2];
-  for (int h = 0; h < 2; ++h) {
-    const __m256d ad = _mm256_cvtps_pd(h == 0 ? _mm256_castps256_ps128(a.v) : _mm256_extractf128_ps(a.v, 1));
-    const __m256d t0 = _mm256_cvtps_pd(h == 0 ? _mm256_castps256_ps128(tf) : _mm256_extractf128_ps(tf, 1));
-    const __m256d d = _mm256_fmadd_pd(ad, half, one);
-    const __m256d t = _mm256_fmadd_pd(t0, _mm256_fnmadd_pd(d, t0, one), t0);  // t0 (2 - d t0)
-    __m256d acc = _mm256_set1_pd(c[N - 1]);
-    for (int i = N - 2; i >= 0; --i) acc = _mm256_fmadd_pd(acc, t, _mm256_set1_pd(c[i]));
-    out[h] = _mm256_mul_pd(acc, t);
-  }
-  return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(out[0])), _mm256_cvtpd_ps(out[1]), 1);
-}
-
 // Non-temporal store (p 32-byte aligned): for outputs far larger than the caches, it
 // skips the read-for-ownership a normal store costs. stream_fence() before the data is
 // handed on.

@@ -81,33 +81,6 @@ inline Z16 mantissa_of(Z16 a) {
   return _mm512_castsi512_ps(_mm512_or_si512(m, _mm512_set1_epi32(0x3f800000)));
 }
 
-namespace detail {
-inline __m512d lo_pd(__m512 a) { return _mm512_cvtps_pd(_mm512_castps512_ps256(a)); }
-inline __m512d hi_pd(__m512 a) { return _mm512_cvtps_pd(_mm512_extractf32x8_ps(a, 1)); }
-inline __m512 join_ps(__m512d lo, __m512d hi) {
-  return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
-}
-}  // namespace detail
-
-// As vec_avx2.hpp's: t h(t), t = 1 / (1 + a/2), h evaluated in double (eight lanes per
-// half), t from a float reciprocal refined by one Newton step in double.
-template <int N>
-inline Z16 mills_part(Z16 a, const double (&c)[N]) {
-  const __m512d one = _mm512_set1_pd(1.0), half = _mm512_set1_pd(0.5);
-  const __m512 tf = _mm512_div_ps(_mm512_set1_ps(1.0f), _mm512_fmadd_ps(a.v, _mm512_set1_ps(0.5f), _mm512_set1_ps(1.0f)));
-  __m512d out[2];
-  for (int h = 0; h < 2; ++h) {
-    const __m512d ad = h == 0 ? detail::lo_pd(a.v) : detail::hi_pd(a.v);
-    const __m512d t0 = h == 0 ? detail::lo_pd(tf) : detail::hi_pd(tf);
-    const __m512d d = _mm512_fmadd_pd(ad, half, one);
-    const __m512d t = _mm512_fmadd_pd(t0, _mm512_fnmadd_pd(d, t0, one), t0);
-    __m512d acc = _mm512_set1_pd(c[N - 1]);
-    for (int i = N - 2; i >= 0; --i) acc = _mm512_fmadd_pd(acc, t, _mm512_set1_pd(c[i]));
-    out[h] = _mm512_mul_pd(acc, t);
-  }
-  return detail::join_ps(out[0], out[1]);
-}
-
 // Non-temporal store, p 64-byte aligned (see vec_avx2.hpp).
 inline void store_stream(float* p, Z16 v) { _mm512_stream_ps(p, v.v); }
 // Stores the first n (< 16) lanes: one masked store (lanes past n are not touched).

@@ -65,17 +65,6 @@ inline F1 exponent_of(F1 a) { return float(int(std::bit_cast<std::uint32_t>(a.v)
 inline F1 mantissa_of(F1 a) {
   return std::bit_cast<float>((std::bit_cast<std::uint32_t>(a.v) & 0x007fffffu) | 0x3f800000u);
 }
-template <int N>
-inline F1 mills_part(F1 a, const double (&c)[N]) {
-  // As vec_avx2.hpp: a float reciprocal refined once in double.
-  const float tf = 1.0f / std::fma(a.v, 0.5f, 1.0f);
-  const double d = std::fma(double(a.v), 0.5, 1.0), t0 = tf;
-  const double t = std::fma(t0, std::fma(-d, t0, 1.0), t0);
-  double acc = c[N - 1];
-  for (int i = N - 2; i >= 0; --i) acc = std::fma(acc, t, c[i]);
-  return float(acc * t);
-}
-
 inline void store_stream(float* p, F1 v) { *p = v.v; }
 inline void store_partial(float* p, F1 v, int n) {
   if (n > 0) *p = v.v;

@@ -127,11 +127,6 @@ TG_P16_CALL1(mantissa_of)
 inline P16 select(PM16 m, P16 a, P16 b) { return detail::lanes([&](int i) { return m.m[i] ? a.v[i] : b.v[i]; }); }
 inline PM16 is_nan(P16 a) { return detail::mask_lanes([&](int i) { return is_nan(F1(a.v[i])).m; }); }
 
-template <int N>
-inline P16 mills_part(P16 a, const double (&c)[N]) {
-  return detail::lanes([&](int i) { return mills_part(F1(a.v[i]), c).v; });
-}
-
 inline void store_stream(float* p, P16 v) { v.store(p); }
 inline void store_partial(float* p, P16 v, int n) {
   for (int i = 0; i < n; ++i) p[i] = v.v[i];

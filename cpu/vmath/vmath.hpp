@@ -51,8 +51,8 @@ constexpr float kPhiE[] = {0.39894228039705887f, -0.06649037964399597f, 0.009973
 constexpr float kErfE[] = {1.1283791670678003f, -0.37612638427558576f, 0.11283778252403141f,
                            -0.026864742519014218f, 0.0052166899794962723f,
                            -0.00083553665178392545f, 9.461262420717413e-05f};
-// Normal tail: Phi(-a) = exp(-a^2/2) t h(t), t = 1 / (1 + a/2), a in [1, 15].
-// (double: evaluated in double by mills_part, see vec_avx2.hpp)
+// Normal tail: Phi(-a) = exp(-a^2/2) t h(t), t = 1 / (1 + a/2), a in [1, 15]
+// (double: mills_part keeps c0 and c1 as float pairs).
 constexpr double kMillsH[] = {0.19947343107197685, 0.19939322516333768, 0.15071287888095414,
                               0.04131434891872094, -0.024343026501377152, -0.20289946266750183,
                               0.025446315380128034, 0.3756314331028055, -0.39057079832433123,
@@ -231,12 +231,46 @@ TG_VMATH_INLINE V tanh(V x) {
   return xor_bits(q, sign_bit(x));
 }
 
-// e^(-x^2/2) as p 2^n, x^2 = hi + lo exactly (FMA): e^-hi/2 (1 - lo/2).
+// The normal tail's Mills part t h(t), t = 1 / (1 + a/2), a in [1, 15], h the degree-9
+// polynomial c: 0.74 ulp at most (a float evaluation throughout costs 3.9: t's rounding,
+// ten Horner steps, the product). t is carried as hi + lo (1 + a/2 split exactly, the
+// quotient corrected by its FMA residual); h's high terms c2..c9 in float, whose errors
+// reach h through t^2 (under a quarter of h); its last two steps, c1 + t (...) and
+// c0 + t (...), and the product t h in float-float, the coefficients as float pairs.
+// Those steps add by Fast2Sum, valid as |t (...)| < c1 and < c0 over the interval
+// (scripts/fit-vmath mills checks it). Plain float operations: every path, the same bits.
+template <class V, int N>
+TG_VMATH_INLINE V mills_part(V a, const double (&c)[N]) {
+  static_assert(N > 3);
+  const V half = a * V(0.5f);
+  const V d = half + V(1.0f);
+  const V d_lo = half - (d - V(1.0f));  // d - 1 and this difference are exact
+  const V t = V(1.0f) / d;
+  const V t_lo = fnma(t, d_lo, fnma(t, d, V(1.0f))) * t;  // (1 - t (d + d_lo)) / d
+  V hi = V(float(c[N - 1]));
+  for (int i = N - 2; i >= 2; --i) hi = fma(hi, t, V(float(c[i])));
+  // hi + lo <- c_i + t (hi + lo): i = 1 (lo = 0 coming in), then i = 0.
+  V lo(0.0f);
+  for (int i = 1; i >= 0; --i) {
+    const float ch = float(c[i]), cl = float(c[i] - double(ch));
+    const V p = hi * t;
+    V small = fms(hi, t, p) + V(cl);
+    if (i == 0) small = fma(lo, t, small);
+    small = fma(hi, t_lo, small);
+    const V s = V(ch) + p;
+    lo = ((V(ch) - s) + p) + small;
+    hi = s;
+  }
+  return fma(hi, t, fma(hi, t_lo, lo * t));
+}
+
+// e^(-x^2/2) as p 2^n for |x| <= 15 (callers clamp), x^2 = hi + lo exactly (FMA):
+// e^-hi/2 (1 - lo/2).
 template <class V>
 TG_VMATH_INLINE ExpParts<V> exp_neg_half_square(V x) {
   const V hi = x * x;
   const V lo = fms(x, x, hi);
-  ExpParts<V> e = exp_parts(max(V(-174.0f), hi * V(-0.5f)));
+  ExpParts<V> e = exp_parts(hi * V(-0.5f));
   const V l = lo * V(-0.5f);
   e.t = fma(e.t, l, e.t + l);  // (1 + t)(1 - lo/2)
   return e;
@@ -254,20 +288,9 @@ struct TailParts {
   TG_VMATH_INLINE V value() const { return scaled(fma(m, te, m)); }  // Phi(-a)
 };
 template <class V>
-TG_VMATH_INLINE TailParts<V> normal_tail(V a) {
-  const V ac = min(V(15.0f), a);
+TG_VMATH_INLINE TailParts<V> normal_tail(V ac) {  // ac = min(15, |x|)
   const ExpParts<V> e = exp_neg_half_square(ac);
   return {mills_part(ac, k::kMillsH), e.t, e.n, !any(ac > V(13.0f))};
-}
-
-// The standard normal CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2.
-template <class V>
-TG_VMATH_INLINE V normal_cdf(V x) {
-  const V central = fma(x, horner(x * x, k::kPhiE), V(0.5f));
-  if (all(abs(x) <= V(1.0f))) return central;
-  const V tail = normal_tail(abs(x)).value();
-  const V outer = select(x < V(0.0f), tail, V(1.0f) - tail);
-  return select(abs(x) <= V(1.0f), central, select(is_nan(x), x, outer));
 }
 
 // erf(x) = x E(x^2) for |x| <= 0.75; beyond, sign(x) (1 - erfc|x|) with
@@ -288,6 +311,26 @@ TG_VMATH_INLINE V erf(V x) {
   return select(a <= V(0.75f), central, select(is_nan(x), x, outer));
 }
 
+// gelu'(x) = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi), with one exponential
+// E = e^(-a^2/2), a = min(15, |x|), for both terms. |x| <= 1: the central Phi and
+// x E / sqrt(2 pi). Beyond, Phi(-a) = E m (m the Mills part), so with
+// w = m - a / sqrt(2 pi):
+//   x < -1: Phi(x) + x phi(x) = E w, formed as (w (1 + te)) 2^n, rounded once;
+//   x > 1:  1 - Phi(-a) + a phi(a) = 1 - E w.
+// At the clamp E w is below every float: past |x| = 15 (and at +-inf) the derivative
+// comes out as 1 or -0, as it is to float precision. NaN lanes: the caller restores them.
+template <class V>
+TG_VMATH_INLINE V gelu_erf_grad(V x) {
+  const V a = abs(x), ac = min(V(15.0f), a);  // NaN: min keeps it
+  const ExpParts<V> e = exp_neg_half_square(ac);
+  const V phi_c = fma(x, horner(ac * ac, k::kPhiE), V(0.5f));  // ac = |x| where used
+  const V central = fma(x * V(k::kInvSqrt2Pi), mul_pow2(e.p(), e.n), phi_c);
+  if (all(a <= V(1.0f))) return central;
+  const V w = fnma(ac, V(k::kInvSqrt2Pi), mills_part(ac, k::kMillsH));
+  const V ew = times_pow2(fma(w, e.t, w), e.n, !any(ac > V(13.0f)));
+  return select(a <= V(1.0f), central, select(x < V(0.0f), ew, V(1.0f) - ew));
+}
+
 // r, except the limits at x = -inf and +inf (where inf * 0 would make NaN).
 template <class V>
 TG_VMATH_INLINE V with_limits(V x, V r, float at_neg_inf, float at_pos_inf) {
@@ -295,18 +338,22 @@ TG_VMATH_INLINE V with_limits(V x, V r, float at_neg_inf, float at_pos_inf) {
   return select(x == -inf, V(at_neg_inf), select(x == inf, V(at_pos_inf), r));
 }
 
-// gelu(x) = x Phi(x); for x < -1 formed as (x t h(t) p) 2^n, rounded once.
+// gelu(x) = x Phi(x); beyond |x| = 1 from the tail r = Phi(-|x|): x < -1 as
+// (x t h(t) p) 2^n, rounded once; x > 1 as x - x r. Below x = -15 the tail is clamped
+// there and x with it: the product is below every float, a signed zero. A vector whose
+// lanes are all finite skips the selects for NaN and the infinite limits.
 template <class V>
 TG_VMATH_INLINE V gelu_erf(V x) {
-  const V central = x * fma(x, horner(x * x, k::kPhiE), V(0.5f));
-  if (all(abs(x) <= V(1.0f))) return central;
-  const TailParts<V> t = normal_tail(abs(x));
-  // Beyond |x| = 15 the tail (clamped there) is below every float: a signed zero.
-  const V xm = x * t.m;
-  const V neg = select(abs(x) > V(15.0f), x * V(0.0f), t.scaled(fma(xm, t.te, xm)));
-  const V pos = fnma(x, t.value(), x);  // x (1 - Phi(-x))
-  const V outer = with_limits(x, select(x < V(0.0f), neg, pos), -0.0f, __builtin_inff());
-  return select(abs(x) <= V(1.0f), central, select(is_nan(x), x, outer));
+  const V a = abs(x), ac = min(V(15.0f), a);  // NaN: min keeps it
+  const V central = x * fma(x, horner(ac * ac, k::kPhiE), V(0.5f));  // ac = |x| where used
+  if (all(a <= V(1.0f))) return central;
+  const TailParts<V> t = normal_tail(ac);
+  const typename V::Mask neg = x < V(0.0f);
+  const V v = select(neg, max(V(-15.0f), x) * t.m, t.m);
+  const V r = t.scaled(fma(v, t.te, v));  // x Phi(x) where x < -1, Phi(-x) where x > 1
+  const V outer = select(neg, r, fnma(x, r, x));
+  if (!any(is_nan(x - x))) return select(a <= V(1.0f), central, outer);  // NaN for NaN, +-inf
+  return select(a <= V(1.0f), central, select(is_nan(x), x, with_limits(x, outer, -0.0f, __builtin_inff())));
 }
 
 // y = k x (1 + c x^2) as hi + lo in float-float arithmetic (each product split exactly
@@ -411,10 +458,7 @@ TG_VMATH_INLINE V activate_grad(V x, V slope) {
     const V s = sigmoid(x);
     g = with_limits(x, s * fma(x, V(1.0f) - s, V(1.0f)), 0.0f, 1.0f);  // s (1 + x (1 - s))
   } else if constexpr (kKind == Act::gelu_erf) {
-    // Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi).
-    const ExpParts<V> e = exp_neg_half_square(x);
-    const V phi = select(abs(x) > V(18.0f), V(0.0f), scale2(e.p() * V(k::kInvSqrt2Pi), e.n));
-    g = with_limits(x, fma(x, phi, normal_cdf(x)), 0.0f, 1.0f);
+    g = gelu_erf_grad(x);
   } else if constexpr (kKind == Act::gelu_tanh) {
     // s + x s (1 - s) dy/dx, s = sigmoid(y), dy/dx = k2 (1 + 3 c x^2).
     V lo;
