@@ -9,6 +9,25 @@ namespace tg::nn {
 
 namespace {
 
+// Bytes of the well-formed UTF-8 sequence starting s (Unicode 15, table 3-7), 0 if
+// there is none: a stray continuation byte, C0, C1, F5-FF, an overlong form, a
+// surrogate (ED A0-BF), a code point past U+10FFFF (F4 90-BF), a short sequence.
+std::size_t utf8_length(std::string_view s) {
+  auto byte = [&](std::size_t k) { return k < s.size() ? static_cast<unsigned char>(s[k]) : 0u; };
+  const unsigned b0 = byte(0);
+  if (b0 < 0x80) return s.empty() ? 0 : 1;
+  std::size_t len;
+  unsigned lo = 0x80, hi = 0xBF;  // the range allowed for the second byte
+  if (b0 >= 0xC2 && b0 <= 0xDF) len = 2;
+  else if (b0 >= 0xE0 && b0 <= 0xEF) len = 3, lo = b0 == 0xE0 ? 0xA0 : 0x80, hi = b0 == 0xED ? 0x9F : 0xBF;
+  else if (b0 >= 0xF0 && b0 <= 0xF4) len = 4, lo = b0 == 0xF0 ? 0x90 : 0x80, hi = b0 == 0xF4 ? 0x8F : 0xBF;
+  else return 0;
+  if (byte(1) < lo || byte(1) > hi) return 0;
+  for (std::size_t k = 2; k < len; ++k)
+    if (byte(k) < 0x80 || byte(k) > 0xBF) return 0;
+  return len;
+}
+
 class Parser {
  public:
   Parser(std::string_view t, const std::string& what) : t_(t), what_(what) {}
@@ -143,6 +162,16 @@ class Parser {
       const char c = t_[i_++];
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) fail("control character in a string");
+      if (static_cast<unsigned char>(c) >= 0x80) {  // a multi-byte UTF-8 sequence, copied whole
+        const std::size_t len = utf8_length(t_.substr(i_ - 1));
+        if (len == 0) {
+          --i_;
+          fail("invalid UTF-8 in a string");
+        }
+        out.append(t_.substr(i_ - 1, len));
+        i_ += len - 1;
+        continue;
+      }
       if (c != '\\') {
         out += c;
         continue;
@@ -181,6 +210,15 @@ class Parser {
 }  // namespace
 
 Json parse_json(std::string_view text, const std::string& what) { return Parser(text, what).document(); }
+
+std::size_t utf8_error(std::string_view s) {
+  for (std::size_t i = 0; i < s.size();) {
+    const std::size_t len = utf8_length(s.substr(i));
+    if (len == 0) return i;
+    i += len;
+  }
+  return std::string_view::npos;
+}
 
 std::string json_quote(std::string_view s) {
   std::string out = "\"";

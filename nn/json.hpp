@@ -1,6 +1,8 @@
 // A small, strict JSON reader and writer for the safetensors header: RFC 8259 values,
 // integers kept exact (64-bit) apart from doubles, nesting limited to 64 levels, every
-// error a tg::Error with the byte offset. Objects keep their keys in file order,
+// error a tg::Error with the byte offset. Strings must be well-formed UTF-8, as RFC
+// 8259 requires of JSON text exchanged between systems (the reference safetensors
+// implementation refuses a header that is not). Objects keep their keys in file order,
 // duplicates included (the caller decides whether a duplicate is an error).
 #pragma once
 
@@ -26,7 +28,11 @@ struct Json {
 // Parses one value spanning the whole text (surrounding whitespace allowed). `what`
 // names the document in errors ("header of model.safetensors").
 Json parse_json(std::string_view text, const std::string& what);
-// A JSON string literal for s (quotes and escapes added).
+// A JSON string literal for s (quotes and escapes added). s must be UTF-8: a JSON
+// text is (RFC 8259, 8.1), and callers check it with utf8_error first.
 std::string json_quote(std::string_view s);
+// Where s stops being well-formed UTF-8 (an overlong form, a surrogate, a code point
+// past U+10FFFF, a stray or missing continuation byte): the byte offset, or npos.
+std::size_t utf8_error(std::string_view s);
 
 }  // namespace tg::nn

@@ -9,6 +9,8 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <string_view>
+#include <unordered_set>
 
 #include "kernels/error.hpp"
 #include "nn/json.hpp"
@@ -44,6 +46,16 @@ bool dtype_from_tag(const std::string& s, DType& t) {
 std::string bytes_of(const Tensor& t) {
   const Tensor c = t.detach().to(Device::cpu()).contiguous();
   return std::string(static_cast<const char*>(c.raw_data()), std::size_t(c.numel()) * dtype_size(c.dtype()));
+}
+
+// A JSON shape array as written, for messages: "[4611686018427387904, 4]".
+std::string dims_text(const std::vector<Json>& dims) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < dims.size(); ++i) {
+    if (i) s += ", ";
+    s += dims[i].integral ? std::to_string(dims[i].integer) : "?";
+  }
+  return s + "]";
 }
 
 }  // namespace
@@ -84,6 +96,15 @@ void write_file_atomic(const std::string& path, const std::string& bytes) {
 }
 
 void save_safetensors(const std::string& path, const StateDict& tensors, const Metadata& metadata) {
+  // The header is JSON, so UTF-8: a name or metadata string that is not would make a
+  // file no reader accepts (this one's included).
+  auto check_utf8 = [](const std::string& s, const char* arg, const char* what) {
+    const std::size_t at = utf8_error(s);
+    TG_CHECK(at == std::string::npos, "save_safetensors", arg, what, " ", json_quote(s.substr(0, at)),
+             "... is not valid UTF-8 at byte ", at, " (the header is JSON, which must be UTF-8)");
+  };
+  for (const auto& [k, v] : metadata) check_utf8(k, "metadata", "key"), check_utf8(v, "metadata", "value");
+  for (const auto& [name, t] : tensors) check_utf8(name, "tensors", "name");
   std::string header = "{";
   std::string data;
   bool first = true;
@@ -162,10 +183,11 @@ StateDict parse_safetensors(const std::string& bytes, const std::string& what, M
     std::uint64_t begin, end;
   };
   std::vector<Entry> entries;
-  std::vector<std::string> names;
+  entries.reserve(header.object.size());
+  std::unordered_set<std::string_view> names;  // a hash set: files of 10^5 entries load in linear time
+  names.reserve(header.object.size());
   for (const auto& [name, v] : header.object) {
-    TG_CHECK(std::find(names.begin(), names.end(), name) == names.end(), op, "file", what, ": duplicate name ", name);
-    names.push_back(name);
+    TG_CHECK(names.insert(name).second, op, "file", what, ": duplicate name ", name);
     if (name == "__metadata__") {
       TG_CHECK(v.kind == Json::Kind::object, op, "file", what, ": __metadata__ must map strings to strings");
       for (const auto& [k, mv] : v.object) {
@@ -189,13 +211,18 @@ StateDict parse_safetensors(const std::string& bytes, const std::string& what, M
              "; F32, F64, BF16, F16 and I64 are supported");
     TG_CHECK(shape->kind == Json::Kind::array && shape->array.size() <= std::size_t(Shape::kMaxRank), op, "file",
              what, ": entry ", name, " needs a shape of at most ", Shape::kMaxRank, " dims");
-    std::uint64_t numel = 1;
+    // The element count, and the product of the non-zero dims (the largest stride a
+    // tensor of this shape would have), must fit in int64: [2^62, 4] overflows the
+    // first, [0, 2^62, 8] only the second.
+    std::int64_t numel = 1, span = 1;
     for (const Json& d : shape->array) {
       TG_CHECK(d.kind == Json::Kind::number && d.integral && d.integer >= 0, op, "file", what, ": entry ", name,
                " has a shape entry that is not a non-negative integer");
       e.shape.push_back(d.integer);
-      TG_CHECK(!__builtin_mul_overflow(numel, std::uint64_t(d.integer), &numel), op, "file", what, ": entry ", name,
-               " has a shape whose element count overflows");
+      TG_CHECK(!__builtin_mul_overflow(numel, d.integer, &numel) &&
+                   !__builtin_mul_overflow(span, std::max<std::int64_t>(d.integer, 1), &span),
+               op, "file", what, ": entry ", name, " has shape ", dims_text(shape->array),
+               ", whose element count or strides overflow 64-bit indexing");
     }
     TG_CHECK(offsets->kind == Json::Kind::array && offsets->array.size() == 2 &&
                  offsets->array[0].kind == Json::Kind::number && offsets->array[0].integral &&
@@ -206,9 +233,11 @@ StateDict parse_safetensors(const std::string& bytes, const std::string& what, M
     e.end = std::uint64_t(offsets->array[1].integer);
     TG_CHECK(e.begin <= e.end && e.end <= data_size, op, "file", what, ": entry ", name, " has data_offsets [", e.begin,
              ", ", e.end, "] outside the ", data_size, " data bytes");
-    std::uint64_t need = 0;
-    TG_CHECK(!__builtin_mul_overflow(numel, std::uint64_t(dtype_size(e.dtype)), &need) && need == e.end - e.begin,
-             op, "file", what, ": entry ", name, " holds ", e.end - e.begin, " bytes, its dtype and shape need ", need);
+    std::int64_t need = 0;
+    TG_CHECK(!__builtin_mul_overflow(numel, std::int64_t(dtype_size(e.dtype)), &need), op, "file", what, ": entry ",
+             name, " has shape ", dims_text(shape->array), " of ", dt->string, ", more than 2^63 bytes");
+    TG_CHECK(std::uint64_t(need) == e.end - e.begin, op, "file", what, ": entry ", name, " holds ", e.end - e.begin,
+             " bytes, its dtype and shape need ", need);
     entries.push_back(std::move(e));
   }
   // Together the entries must tile the data: sorted by offset, each starts where the

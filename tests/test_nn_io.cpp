@@ -182,7 +182,22 @@ TEST(Safetensors, RejectsEveryKindOfCorruptFile) {
        "duplicate name a"},
       {st_file("{" + entry("a", "Q7", "[4]", "[0,16]") + "}", data), "has dtype Q7"},
       {st_file("{" + entry("a", "F32", "[-4]", "[0,16]") + "}", data), "not a non-negative integer"},
-      {st_file("{" + entry("a", "F32", "[4611686018427387904,4]", "[0,16]") + "}", data), "overflows"},
+      {st_file("{" + entry("a", "F32", "[4611686018427387904,4]", "[0,16]") + "}", data),
+       "bad: entry a has shape [4611686018427387904, 4], whose element count or strides overflow"},
+      {st_file("{" + entry("a", "F32", "[0,4611686018427387904,8]", "[0,0]") + "}", ""),
+       "bad: entry a has shape [0, 4611686018427387904, 8], whose element count or strides overflow"},
+      {st_file("{" + entry("a", "F64", "[2305843009213693952,2]", "[0,16]") + "}", data),
+       "bad: entry a has shape [2305843009213693952, 2] of F64, more than 2^63 bytes"},
+      // Names must be UTF-8 (the header is JSON): a stray continuation byte, C0/C1 and
+      // F5-FF leads, overlong forms, surrogates, past U+10FFFF, cut short.
+      {st_file("{" + entry("\x80", "F32", "[4]", "[0,16]") + "}", data), "invalid UTF-8"},
+      {st_file("{" + entry("\xC1\xBF", "F32", "[4]", "[0,16]") + "}", data), "invalid UTF-8"},
+      {st_file("{" + entry("\xF8\x88\x80\x80\x80", "F32", "[4]", "[0,16]") + "}", data), "invalid UTF-8"},
+      {st_file("{" + entry("\xE0\x80\xAF", "F32", "[4]", "[0,16]") + "}", data), "invalid UTF-8"},
+      {st_file("{" + entry("\xED\xA0\x80", "F32", "[4]", "[0,16]") + "}", data), "invalid UTF-8"},
+      {st_file("{" + entry("\xF4\x90\x80\x80", "F32", "[4]", "[0,16]") + "}", data), "invalid UTF-8"},
+      {st_file("{" + entry("ab\xE2\x82", "F32", "[4]", "[0,16]") + "}", data), "invalid UTF-8"},
+      {st_file("{\"__metadata__\":{\"k\":\"\xFF\"}," + entry("a", "F32", "[4]", "[0,16]") + "}", data), "invalid UTF-8"},
       {st_file("{\"a\":{\"dtype\":\"F32\",\"shape\":[4]}}", data), "needs dtype, shape and data_offsets"},
       {st_file("{\"__metadata__\":{\"k\":1}," + entry("a", "F32", "[4]", "[0,16]") + "}", data), "is not a string"},
   };
@@ -190,6 +205,44 @@ TEST(Safetensors, RejectsEveryKindOfCorruptFile) {
     const std::string e = error_of([&] { parse_safetensors(b.bytes, "bad"); });
     EXPECT_NE(e.find(b.expect), std::string::npos) << "expected '" << b.expect << "', got '" << e << "'";
   }
+}
+
+TEST(Safetensors, NamesAreUtf8BothWays) {
+  TempDir dir;
+  // Every length of well-formed sequence, the edges of each range included.
+  const std::string name = "a\u00e9\u07ff\u0800\u20ac\ud7ff\ue000\uffff\U00010000\U0001f600\U0010ffff";
+  save_safetensors(dir.file("u.st"), {{name, Tensor::full({1}, 1.5)}}, {{"k\u00e9", "v\U0001f600"}});
+  Metadata meta;
+  const StateDict out = load_safetensors(dir.file("u.st"), &meta);
+  ASSERT_EQ(out.count(name), 1u);
+  EXPECT_EQ(out.at(name).to_vector<double>(), std::vector<double>{1.5});
+  EXPECT_EQ(meta.at("k\u00e9"), "v\U0001f600");
+  // A name that is not UTF-8 would make a file no reader accepts: refused, nothing written.
+  for (const std::string bad : {"\xff", "ok\xC0\x80", "\xED\xB0\x80", "cut\xF0\x9F\x98"}) {
+    const std::string e = error_of([&] { save_safetensors(dir.file("bad.st"), {{bad, Tensor::full({1}, 1.0)}}); });
+    EXPECT_NE(e.find("is not valid UTF-8"), std::string::npos) << e;
+    const std::string m = error_of([&] { save_safetensors(dir.file("bad.st"), {}, {{"k", bad}}); });
+    EXPECT_NE(m.find("is not valid UTF-8"), std::string::npos) << m;
+  }
+  EXPECT_EQ(dir.entries(), 1u);  // u.st alone
+}
+
+// A header of 100 000 entries: the duplicate check once scanned every earlier name for
+// each entry (18 s at this size); a hash set makes it linear. The file is refused for
+// its last entry's duplicate name, after every other check ran on all of them.
+TEST(Safetensors, HeadersWithManyEntriesLoad) {
+  constexpr int kEntries = 100000;
+  std::string header = "{";
+  for (int i = 0; i < kEntries; ++i) {
+    if (i) header += ',';
+    header += "\"t" + std::to_string(i) + "\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}";
+  }
+  const StateDict out = parse_safetensors(st_file(header + "}", ""), "many");
+  ASSERT_EQ(out.size(), std::size_t(kEntries));
+  EXPECT_EQ(out.at("t99999").numel(), 0);
+  header += ",\"t12345\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}";
+  const std::string e = error_of([&] { parse_safetensors(st_file(header, ""), "many"); });
+  EXPECT_NE(e.find("duplicate name t12345"), std::string::npos) << e;
 }
 
 // ---- checkpoints: resume bit for bit ----
