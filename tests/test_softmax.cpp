@@ -296,6 +296,38 @@ TEST(Softmax, EveryPathMatchesTheReference) {
   }
 }
 
+// log_softmax of logits far from 0 (offset + U(-3, 3)): y = (x - m) - log s keeps its
+// digits where x - float(m + log s) lost half an ulp of m (3e-5 at 1e3, 5e-4 at 1e4).
+// Error model, per element: x - m exact (same binade), log s off by the row sum's
+// relative error (~2^-22) plus its rounding (half an ulp of log n <= 2^-21 for n < 2^12),
+// the result rounded: |y - ref| <= 2^-23 |ref| + 2^-20.
+TEST(Softmax, LogSoftmaxKeepsItsDigitsForOffsetLogits) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  for (const Impl& impl : implementations()) {
+    cpu::set_num_threads(impl.threads);
+    for (const double offset : {1e3, 1e4, -1e4, 0.0})
+      for (const index_t cols : {index_t(32), index_t(1000), index_t(3001)}) {
+        const index_t rows = 17;
+        Mat<float> x = random_mat<float>(rng, rows, cols, random_ld(rng, cols), -3, 3);
+        Mat<double> xd(rows, cols, cols);
+        for (index_t i = 0; i < rows; ++i)
+          for (index_t j = 0; j < cols; ++j) xd.at(i, j) = x.at(i, j) = float(offset + double(x.at(i, j)));
+        Mat<double> ref(rows, cols, cols);
+        log_softmax_forward_ref<double>(rows, cols, xd.ptr(), cols, ref.ptr(), cols);
+        Mat<float> y = poisoned_mat<float>(rows, cols, random_ld(rng, cols));
+        impl.ops->log_softmax_forward(rows, cols, x.ptr(), x.ld, y.ptr(), y.ld);
+        for (index_t i = 0; i < rows; ++i)
+          for (index_t j = 0; j < cols; ++j) {
+            const double r = ref.at(i, j), bound = std::ldexp(std::fabs(r), -23) + std::ldexp(1.0, -20);
+            ASSERT_LE(std::fabs(double(y.at(i, j)) - r), bound)
+                << impl.name << " threads " << impl.threads << " offset " << offset << " " << rows << "x" << cols
+                << " at " << i << "," << j;
+          }
+      }
+  }
+}
+
 TEST(Softmax, PublicEntriesCheckTheirArguments) {
   std::vector<float> x(32), y(32);
   EXPECT_NO_THROW(cpu::softmax_forward(4, 8, x.data(), 8, y.data(), 8));
