@@ -353,7 +353,7 @@ int main(int argc, char** argv) {
           if (!causal)  // (the unfused form has no causal skipping to compare with)
             unfused = median_ms([&] {
               for (index_t i = 0; i < B * H; ++i) {
-                tg::cuda::gemm(Trans::N, Trans::T, S, S, D, fa.scale, q + i * head, D, k + i * head, D, 0.0f, scores, S);
+                tg::cuda::gemm(Trans::N, Trans::T, S, S, D, float(fa.scale), q + i * head, D, k + i * head, D, 0.0f, scores, S);
                 tg::cuda::softmax_forward(false, S, S, scores, S, scores, S);
                 tg::cuda::gemm(Trans::N, Trans::N, S, D, S, 1.0f, scores, S, v + i * head, D, 0.0f, o + i * head, D);
               }

@@ -117,7 +117,7 @@ void forward_any(Activation act, index_t rows, index_t cols, const float* x, ind
                  const float* bias, float* y, index_t ldy) {
   switch (act.kind) {
 #define TG_CASE(k) \
-  case Act::k: return forward<V, Act::k>(rows, cols, x, ldx, bias, y, ldy, act.slope);
+  case Act::k: return forward<V, Act::k>(rows, cols, x, ldx, bias, y, ldy, float(act.slope));
     TG_CASE(none) TG_CASE(relu) TG_CASE(leaky_relu) TG_CASE(gelu_erf) TG_CASE(gelu_tanh)
     TG_CASE(silu) TG_CASE(sigmoid) TG_CASE(tanh)
 #undef TG_CASE
@@ -129,7 +129,7 @@ void backward_any(Activation act, index_t rows, index_t cols, const float* x, in
                   const float* bias, const float* dy, index_t lddy, float* dx, index_t lddx) {
   switch (act.kind) {
 #define TG_CASE(k) \
-  case Act::k: return backward<V, Act::k>(rows, cols, x, ldx, bias, dy, lddy, dx, lddx, act.slope);
+  case Act::k: return backward<V, Act::k>(rows, cols, x, ldx, bias, dy, lddy, dx, lddx, float(act.slope));
     TG_CASE(none) TG_CASE(relu) TG_CASE(leaky_relu) TG_CASE(gelu_erf) TG_CASE(gelu_tanh)
     TG_CASE(silu) TG_CASE(sigmoid) TG_CASE(tanh)
 #undef TG_CASE

@@ -313,7 +313,7 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
       if (a.causal && i0 + t0 + tr - 1 + off < j0) continue;  // the sub-tile sees none of the block
       // Causal: only the block's columns that the sub-tile's last row sees are formed.
       const index_t bct = a.causal ? std::min(bc, i0 + t0 + tr + off - j0) : bc;
-      tile_gemm(arch, tr, bct, D, ws + L.qa + t0 * D, ws + L.kb, D, s, kBc, a.scale, 0.0f);
+      tile_gemm(arch, tr, bct, D, ws + L.qa + t0 * D, ws + L.kb, D, s, kBc, float(a.scale), 0.0f);
       mask_scores(a.mask, a.causal, b, h, i0 + t0, tr, j0, bct, off, s, kBc);
       // The online softmax in three passes over the sub-tile's rows, each row
       // independent of the others within a pass (no row waits on the previous one's
@@ -449,9 +449,9 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
         const index_t bct = a.causal ? std::min(bc, i0 + br + off - j0) : bc;
         // P = exp(scale Q K^T + mask - lse), 0 where masked or the row sees nothing.
         if (q_rows)  // the tail buffer: qa, unused when Q is read in place
-          tile_gemm_inplace(arch, Trans::N, br, bct, D, q, ldq, ws + L.kb, D, p, kBc, a.scale, 0.0f, ws + L.qa);
+          tile_gemm_inplace(arch, Trans::N, br, bct, D, q, ldq, ws + L.kb, D, p, kBc, float(a.scale), 0.0f, ws + L.qa);
         else
-          tile_gemm(arch, br, bct, D, ws + L.qa, ws + L.kb, D, p, kBc, a.scale, 0.0f);
+          tile_gemm(arch, br, bct, D, ws + L.qa, ws + L.kb, D, p, kBc, float(a.scale), 0.0f);
         mask_scores(a.mask, a.causal, b, h, i0, br, j0, bct, off, p, kBc);
         for (index_t i = 0; i < br; ++i) {
           float* pi = p + i * kBc;
@@ -482,12 +482,12 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
         // dQ += scale dS K
         if (a.dq.sd == 1) {
           tile_gemm_inplace(arch, Trans::N, br, D, bct, ds, kBc, ws + L.kn, bc, &a.dq.at(b, h, i0, 0), a.dq.ss,
-                            a.scale, 1.0f, ws + L.sa);
+                            float(a.scale), 1.0f, ws + L.sa);
         } else {
           float* dq = ws + L.dq;
           for (index_t i = 0; i < br; ++i)
             for (index_t c = 0; c < D; ++c) dq[i * D + c] = a.dq.at(b, h, i0 + i, c);
-          tile_gemm_inplace(arch, Trans::N, br, D, bct, ds, kBc, ws + L.kn, bc, dq, D, a.scale, 1.0f, ws + L.sa);
+          tile_gemm_inplace(arch, Trans::N, br, D, bct, ds, kBc, ws + L.kn, bc, dq, D, float(a.scale), 1.0f, ws + L.sa);
           for (index_t i = 0; i < br; ++i)
             for (index_t c = 0; c < D; ++c) a.dq.at(b, h, i0 + i, c) = dq[i * D + c];
         }
@@ -495,7 +495,7 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
     }
     for (index_t j = 0; j < bc; ++j)
       for (index_t c = 0; c < D; ++c) {
-        a.dk.at(b, kh, j0 + j, c) = a.scale * dk[j * D + c];
+        a.dk.at(b, kh, j0 + j, c) = float(a.scale) * dk[j * D + c];
         a.dv.at(b, kh, j0 + j, c) = dv[j * D + c];
       }
   }

@@ -14,13 +14,13 @@ TG_LAYER_NORM_PATH(portable, simd::F1)
 namespace {
 template <class T>
 void forward_checked(index_t rows, index_t cols, const T* x, index_t ldx, const T* gamma, const T* beta,
-                     float eps, T* y, index_t ldy, T* mean, T* rstd) {
+                     double eps, T* y, index_t ldy, T* mean, T* rstd) {
   check_layer_norm_forward("layer_norm_forward", rows, cols, x, ldx, y, ldy, eps, sizeof(T));
   ops().get<T>().layer_norm_forward(rows, cols, x, ldx, gamma, beta, eps, y, ldy, mean, rstd);
 }
 template <class T>
 void backward_checked(index_t rows, index_t cols, const T* x, index_t ldx, const T* dy, index_t lddy,
-                      const T* gamma, const T* mean, const T* rstd, float eps, T* dx, index_t lddx,
+                      const T* gamma, const T* mean, const T* rstd, double eps, T* dx, index_t lddx,
                       T* dgamma, T* dbeta) {
   check_layer_norm_backward("layer_norm_backward", rows, cols, x, ldx, dy, lddy, mean, rstd, dx, lddx, sizeof(T));
   ops().get<T>().layer_norm_backward(rows, cols, x, ldx, dy, lddy, gamma, mean, rstd, eps, dx, lddx, dgamma, dbeta);
@@ -28,21 +28,21 @@ void backward_checked(index_t rows, index_t cols, const T* x, index_t ldx, const
 }  // namespace
 
 void layer_norm_forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma,
-                        const float* beta, float eps, float* y, index_t ldy, float* mean, float* rstd) {
+                        const float* beta, double eps, float* y, index_t ldy, float* mean, float* rstd) {
   forward_checked(rows, cols, x, ldx, gamma, beta, eps, y, ldy, mean, rstd);
 }
 void layer_norm_forward(index_t rows, index_t cols, const double* x, index_t ldx, const double* gamma,
-                        const double* beta, float eps, double* y, index_t ldy, double* mean, double* rstd) {
+                        const double* beta, double eps, double* y, index_t ldy, double* mean, double* rstd) {
   forward_checked(rows, cols, x, ldx, gamma, beta, eps, y, ldy, mean, rstd);
 }
 void layer_norm_backward(index_t rows, index_t cols, const float* x, index_t ldx, const float* dy,
-                         index_t lddy, const float* gamma, const float* mean, const float* rstd, float eps,
+                         index_t lddy, const float* gamma, const float* mean, const float* rstd, double eps,
                          float* dx, index_t lddx, float* dgamma, float* dbeta) {
   backward_checked(rows, cols, x, ldx, dy, lddy, gamma, mean, rstd, eps, dx, lddx, dgamma, dbeta);
 }
 void layer_norm_backward(index_t rows, index_t cols, const double* x, index_t ldx, const double* dy,
                          index_t lddy, const double* gamma, const double* mean, const double* rstd,
-                         float eps, double* dx, index_t lddx, double* dgamma, double* dbeta) {
+                         double eps, double* dx, index_t lddx, double* dgamma, double* dbeta) {
   backward_checked(rows, cols, x, ldx, dy, lddy, gamma, mean, rstd, eps, dx, lddx, dgamma, dbeta);
 }
 

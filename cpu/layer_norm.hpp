@@ -13,24 +13,24 @@
 namespace tg::cpu {
 
 void layer_norm_forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma,
-                        const float* beta, float eps, float* y, index_t ldy, float* mean, float* rstd);
+                        const float* beta, double eps, float* y, index_t ldy, float* mean, float* rstd);
 void layer_norm_forward(index_t rows, index_t cols, const double* x, index_t ldx, const double* gamma,
-                        const double* beta, float eps, double* y, index_t ldy, double* mean, double* rstd);
+                        const double* beta, double eps, double* y, index_t ldy, double* mean, double* rstd);
 void layer_norm_backward(index_t rows, index_t cols, const float* x, index_t ldx, const float* dy,
                          index_t lddy, const float* gamma, const float* mean, const float* rstd,
-                         float eps, float* dx, index_t lddx, float* dgamma, float* dbeta);
+                         double eps, float* dx, index_t lddx, float* dgamma, float* dbeta);
 void layer_norm_backward(index_t rows, index_t cols, const double* x, index_t ldx, const double* dy,
                          index_t lddy, const double* gamma, const double* mean, const double* rstd,
-                         float eps, double* dx, index_t lddx, double* dgamma, double* dbeta);
+                         double eps, double* dx, index_t lddx, double* dgamma, double* dbeta);
 
 // Unchecked entries of the op tables, per path.
 #define TG_LAYER_NORM_ENTRIES(suffix)                                                           \
   void layer_norm_forward_##suffix(index_t rows, index_t cols, const float* x, index_t ldx,    \
-                                   const float* gamma, const float* beta, float eps, float* y, \
+                                   const float* gamma, const float* beta, double eps, float* y, \
                                    index_t ldy, float* mean, float* rstd);                     \
   void layer_norm_backward_##suffix(index_t rows, index_t cols, const float* x, index_t ldx,   \
                                     const float* dy, index_t lddy, const float* gamma,         \
-                                    const float* mean, const float* rstd, float eps,           \
+                                    const float* mean, const float* rstd, double eps,           \
                                     float* dx, index_t lddx, float* dgamma, float* dbeta);
 TG_LAYER_NORM_ENTRIES(avx2)
 TG_LAYER_NORM_ENTRIES(avx512)

@@ -168,7 +168,7 @@ void normalize_row(index_t n, const float* x, const float* gamma, const float* b
 
 template <class V>
 void forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma,
-             const float* beta, float eps, float* y, index_t ldy, float* mean, float* rstd) {
+             const float* beta, double eps, float* y, index_t ldy, float* mean, float* rstd) {
   constexpr int kGroup = 4;
   for_each_rows(rows, cols, kParallelElems, [&](index_t i0, index_t i1) {
     Stats group[kGroup];
@@ -335,12 +335,12 @@ void backward(index_t rows, index_t cols, const float* x, index_t ldx, const flo
 // namespace tg::cpu of each path's translation unit.
 #define TG_LAYER_NORM_PATH(path, V)                                                                       \
   void layer_norm_forward_##path(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma, \
-                                 const float* beta, float eps, float* y, index_t ldy, float* mean,        \
+                                 const float* beta, double eps, float* y, index_t ldy, float* mean,        \
                                  float* rstd) {                                                           \
     ln_impl::forward<V>(rows, cols, x, ldx, gamma, beta, eps, y, ldy, mean, rstd);                        \
   }                                                                                                       \
   void layer_norm_backward_##path(index_t rows, index_t cols, const float* x, index_t ldx, const float* dy, \
                                   index_t lddy, const float* gamma, const float* mean, const float* rstd, \
-                                  float /*eps*/, float* dx, index_t lddx, float* dgamma, float* dbeta) {  \
+                                  double /*eps*/, float* dx, index_t lddx, float* dgamma, float* dbeta) {  \
     ln_impl::backward<V>(rows, cols, x, ldx, dy, lddy, gamma, mean, rstd, dx, lddx, dgamma, dbeta);       \
   }

@@ -66,7 +66,7 @@ void attention_backward(const AttentionBackwardArgs<float>& args) {
                                                                             dvec.as<float>());
     TG_CUDA_LAUNCHED();
   }
-  Bwd w{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), args.scale,
+  Bwd w{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), float(args.scale),
         args.causal, args.q, args.k, args.v, args.o, args.d_o, args.mask, args.lse, dvec.as<float>(), args.dq,
         args.dk, args.dv};
   if (d.head_dim <= 32) launch_bwd<32>(w);
@@ -86,7 +86,7 @@ void attention_forward(const AttentionForwardArgs<float>& args) {
   auto rows16 = [](const View4<const float>& x) {
     return x.sd == 1 && x.sb % 4 == 0 && x.sh % 4 == 0 && x.ss % 4 == 0 && detail::aligned16(x.data);
   };
-  Fwd f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), args.scale,
+  Fwd f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(d.head_dim), float(args.scale),
         args.causal, args.q, args.k, args.v, args.mask, args.o, args.lse, rows16(args.k) && rows16(args.v)};
   if (d.head_dim <= 32) launch_fwd<32>(f);
   else if (d.head_dim <= 64) launch_fwd<64>(f);

@@ -113,7 +113,7 @@ void forward_16(const char* op, const AttentionForwardArgs<H>& a, float* lse, At
   const AttentionDims& d = a.dims;
   if (d.batch == 0 || d.seq_q == 0) return;
   const index_t D = d.head_dim;
-  const Fwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(D), a.scale, a.causal,
+  const Fwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(D), float(a.scale), a.causal,
                 checked_view(op, "q", a.q, D), checked_view(op, "k", a.k, D), checked_view(op, "v", a.v, D),
                 mask_view(op, a.mask), checked_view(op, "o", a.o, D), lse};
   TG_CHECK(path == AttentionForwardPath::auto_select || path == AttentionForwardPath::mma_sync ||
@@ -150,7 +150,7 @@ void backward_16(const char* op, const AttentionBackwardArgs<H>& a, const float*
   // The atomic path's FP32 dQ sums (B, H, Sq, D).
   Buffer acc(path == AttentionBackwardPath::atomic_dq ? std::size_t(std::max<index_t>(rows, 1) * D) * sizeof(float) : 0,
              dev);
-  Bwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(D), a.scale, a.causal,
+  Bwd16 f{int(d.batch), int(d.heads), int(d.kv_heads), int(d.seq_q), int(d.seq_k), int(D), float(a.scale), a.causal,
                 checked_view(op, "q", a.q, D), checked_view(op, "k", a.k, D), checked_view(op, "v", a.v, D),
                 checked_view(op, "o", a.o, D), checked_view(op, "d_o", a.d_o, D), mask_view(op, a.mask),
                 checked_view(op, "dq", a.dq, D), checked_view(op, "dk", a.dk, D), checked_view(op, "dv", a.dv, D), lse,

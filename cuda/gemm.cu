@@ -75,7 +75,7 @@ Args checked_args(const char* op, Trans ta, Trans tb, index_t M, index_t N, inde
                ldb < (index_t(1) << 31) && ldc < (index_t(1) << 31),
            op, "M", "expected sizes and leading dimensions below 2^31");
   return Args{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
-              ep.act.slope, 0};
+              float(ep.act.slope), 0};
 }
 
 // Split-K when the tiles of C cannot fill the GPU and K is long (a weight gradient:
@@ -148,7 +148,7 @@ void gemm_tf32(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha,
   if (is_wgmma(path)) {
     if (ta == Trans::N && tb == Trans::T &&
         detail::gemm_wgmma(detail::WgmmaType::tf32, wgmma_tile(path), int(M), int(N), int(K), alpha, A, int(lda), B,
-                           int(ldb), beta, C, int(ldc), ep.bias, ep.act.kind, ep.act.slope))
+                           int(ldb), beta, C, int(ldc), ep.bias, ep.act.kind, float(ep.act.slope)))
       return;
     TG_CHECK(!explicit_wgmma, op, "path",
              "the wgmma path needs A and B along k (ta N, tb T), a compute capability 9.0 device running its sm_90a "
@@ -184,7 +184,7 @@ void gemm_half(bool f16, index_t M, index_t N, index_t K, float alpha, const std
   if (M == 0 || N == 0) return;
   TG_CHECK(C != nullptr && (K == 0 || (A != nullptr && B != nullptr)), op, "C", "expected device pointers");
   const ArgsBf16 a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
-                   ep.act.slope, 0};
+                   float(ep.act.slope), 0};
   const bool explicit_wgmma = is_wgmma(path);
   if (path == HalfGemmPath::auto_select) {
     static const HalfGemmPath env = path_from_env("TG_CUDA_HALF_GEMM");
@@ -193,7 +193,7 @@ void gemm_half(bool f16, index_t M, index_t N, index_t K, float alpha, const std
   if (is_wgmma(path)) {
     if (detail::gemm_wgmma(f16 ? detail::WgmmaType::f16 : detail::WgmmaType::bf16, wgmma_tile(path), int(M), int(N),
                            int(K), alpha, A, int(lda), B, int(ldb), beta, C, int(ldc), ep.bias, ep.act.kind,
-                           ep.act.slope))
+                           float(ep.act.slope)))
       return;
     TG_CHECK(!explicit_wgmma, op, "path",
              "the wgmma path needs a compute capability 9.0 device running its sm_90a binary, A and B 16-byte "
@@ -239,7 +239,7 @@ void gemm_half_transposed(bool f16, Trans ta, Trans tb, index_t M, index_t N, in
            op, "M", "expected sizes and leading dimensions below 2^31");
   if (M == 0 || N == 0) return;
   const ArgsBf16 a{int(M), int(N), int(K), alpha, beta, A, int(lda), B, int(ldb), C, int(ldc), ep.bias, ep.act.kind,
-                   ep.act.slope, 0};
+                   float(ep.act.slope), 0};
   const bool vec = lda % 8 == 0 && ldb % 8 == 0 && detail::aligned16(A) && detail::aligned16(B);
   using Kernel = void (*)(ArgsBf16, bool);
   // [f16][A stored K x M][B stored K x N]

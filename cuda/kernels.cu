@@ -39,10 +39,10 @@ void act_launch(Activation act, index_t rows, index_t cols, const float* x, inde
   const index_t gy = std::min<index_t>({rows, std::max<index_t>(1, budget / gx), 65535});
   const dim3 grid{unsigned(gx), unsigned(gy)};
   if (vec)
-    act_vec4<kBackward><<<grid, threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), cols, x, ldx, bias, dy,
+    act_vec4<kBackward><<<grid, threads, 0, detail::stream()>>>(act.kind, float(act.slope), int(rows), cols, x, ldx, bias, dy,
                                                                 lddy, y, ldy);
   else
-    act_scalar<kBackward><<<grid, threads, 0, detail::stream()>>>(act.kind, act.slope, int(rows), cols, x, ldx, bias,
+    act_scalar<kBackward><<<grid, threads, 0, detail::stream()>>>(act.kind, float(act.slope), int(rows), cols, x, ldx, bias,
                                                                   dy, lddy, y, ldy);
   TG_CUDA_LAUNCHED();
 }

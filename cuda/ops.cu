@@ -180,7 +180,7 @@ void reduce(Reduce kind, index_t outer, index_t n, index_t inner, const float* x
 }
 
 void layer_norm_forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma, const float* beta,
-                        float eps, float* y, index_t ldy, float* mean, float* rstd) {
+                        double eps, float* y, index_t ldy, float* mean, float* rstd) {
   check_layer_norm_forward("cuda::layer_norm_forward", rows, cols, x, ldx, y, ldy, eps, sizeof(float));
   if (rows == 0) return;
   TG_CHECK(rows < (index_t(1) << 31) && cols < (index_t(1) << 31), "cuda::layer_norm_forward", "rows",
@@ -188,14 +188,14 @@ void layer_norm_forward(index_t rows, index_t cols, const float* x, index_t ldx,
   const cudaStream_t s = detail::stream();
   if (!with_ln_regs(int(cols), [&]<int kGroup, int kPer>() {
         ln_fwd_regs<kGroup, kPer><<<ln_blocks(kGroup, rows), 256, 0, s>>>(int(rows), int(cols), x, i64(ldx), gamma,
-                                                                          beta, eps, y, i64(ldy), mean, rstd);
+                                                                          beta, float(eps), y, i64(ldy), mean, rstd);
       }))
-    ln_fwd_block<<<unsigned(rows), 256, 0, s>>>(int(cols), x, ldx, gamma, beta, eps, y, ldy, mean, rstd);
+    ln_fwd_block<<<unsigned(rows), 256, 0, s>>>(int(cols), x, ldx, gamma, beta, float(eps), y, ldy, mean, rstd);
   TG_CUDA_LAUNCHED();
 }
 
 void layer_norm_backward(index_t rows, index_t cols, const float* x, index_t ldx, const float* dy, index_t lddy,
-                         const float* gamma, const float* mean, const float* rstd, float /*eps*/, float* dx,
+                         const float* gamma, const float* mean, const float* rstd, double /*eps*/, float* dx,
                          index_t lddx, float* dgamma, float* dbeta) {
   check_layer_norm_backward("cuda::layer_norm_backward", rows, cols, x, ldx, dy, lddy, mean, rstd, dx, lddx,
                             sizeof(float));

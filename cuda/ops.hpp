@@ -26,9 +26,9 @@ void where(const Shape& cs, const float* c, const Shape& as, const float* a, con
 void reduce(Reduce kind, index_t outer, index_t n, index_t inner, const float* x, index_t xs_outer, index_t xs_n,
             index_t xs_inner, float* y, index_t ys_outer, index_t ys_inner);
 void layer_norm_forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma, const float* beta,
-                        float eps, float* y, index_t ldy, float* mean, float* rstd);
+                        double eps, float* y, index_t ldy, float* mean, float* rstd);
 void layer_norm_backward(index_t rows, index_t cols, const float* x, index_t ldx, const float* dy, index_t lddy,
-                         const float* gamma, const float* mean, const float* rstd, float eps, float* dx, index_t lddx,
+                         const float* gamma, const float* mean, const float* rstd, double eps, float* dx, index_t lddx,
                          float* dgamma, float* dbeta);
 // The targets live on the device and are not read by the host: a target outside
 // [0, classes) that is not ignore_index gives a NaN loss for its row (and no gradient

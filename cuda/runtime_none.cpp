@@ -136,12 +136,12 @@ void where(const Shape&, const float*, const Shape&, const float*, const Shape&,
 void reduce(Reduce, index_t, index_t, index_t, const float*, index_t, index_t, index_t, float*, index_t, index_t) {
   unavailable("cuda::reduce");
 }
-void layer_norm_forward(index_t, index_t, const float*, index_t, const float*, const float*, float, float*, index_t,
+void layer_norm_forward(index_t, index_t, const float*, index_t, const float*, const float*, double, float*, index_t,
                         float*, float*) {
   unavailable("cuda::layer_norm_forward");
 }
 void layer_norm_backward(index_t, index_t, const float*, index_t, const float*, index_t, const float*, const float*,
-                         const float*, float, float*, index_t, float*, float*) {
+                         const float*, double, float*, index_t, float*, float*) {
   unavailable("cuda::layer_norm_backward");
 }
 void cross_entropy_forward(index_t, index_t, const float*, index_t, const index_t*, index_t, double, float*, float*) {

@@ -37,7 +37,7 @@ inline constexpr int kActCount = 8;
 // An activation with its parameter, as passed to kernels and epilogues.
 struct Activation {
   Act kind = Act::none;
-  float slope = 0.01f;  // leaky_relu's negative slope; ignored by the others
+  double slope = 0.01;  // leaky_relu's negative slope (float paths round it); ignored by the others
 };
 
 const char* act_name(Act act);  // "none", "relu", "leaky_relu", "gelu_erf", ...

@@ -48,7 +48,7 @@ struct AttentionDims {
 template <class T>
 struct AttentionForwardArgs {
   AttentionDims dims;
-  float scale = 0;  // usually 1 / sqrt(head_dim)
+  double scale = 0;  // usually 1 / sqrt(head_dim); f64 kernels use it whole, the others round it
   bool causal = false;
   View4<const T> q, k, v;
   View4<const T> mask;  // data == nullptr: no additive mask
@@ -59,7 +59,7 @@ struct AttentionForwardArgs {
 template <class T>
 struct AttentionBackwardArgs {
   AttentionDims dims;
-  float scale = 0;
+  double scale = 0;
   bool causal = false;
   View4<const T> q, k, v, o, d_o;
   View4<const T> mask;

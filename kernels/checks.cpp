@@ -88,7 +88,7 @@ Range check_view4(const char* op, const char* arg, const View4<T>& v, index_t n0
                        sizeof(std::remove_const_t<T>));
 }
 
-void check_attention_dims(const char* op, const AttentionDims& d, float scale) {
+void check_attention_dims(const char* op, const AttentionDims& d, double scale) {
   check_size(op, "batch", d.batch);
   check_size(op, "heads", d.heads);
   check_size(op, "seq_q", d.seq_q);
@@ -208,7 +208,7 @@ void check_softmax_backward(const char* op, index_t rows, index_t cols, const vo
 }
 
 void check_layer_norm_forward(const char* op, index_t rows, index_t cols, const void* x,
-                              index_t ldx, const void* y, index_t ldy, float eps,
+                              index_t ldx, const void* y, index_t ldy, double eps,
                               std::size_t elem) {
   check_size(op, "rows", rows);
   check_size(op, "cols", cols);

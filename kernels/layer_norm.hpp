@@ -21,7 +21,7 @@
 namespace tg {
 
 void check_layer_norm_forward(const char* op, index_t rows, index_t cols, const void* x,
-                              index_t ldx, const void* y, index_t ldy, float eps,
+                              index_t ldx, const void* y, index_t ldy, double eps,
                               std::size_t elem);
 void check_layer_norm_backward(const char* op, index_t rows, index_t cols, const void* x,
                                index_t ldx, const void* dy, index_t lddy, const void* mean,
@@ -30,13 +30,13 @@ void check_layer_norm_backward(const char* op, index_t rows, index_t cols, const
 
 template <class T>
 void layer_norm_forward_ref(index_t rows, index_t cols, const T* x, index_t ldx, const T* gamma,
-                            const T* beta, float eps, T* y, index_t ldy, T* mean, T* rstd);
+                            const T* beta, double eps, T* y, index_t ldy, T* mean, T* rstd);
 
 // The reference recomputes mean and rstd from x in double and does not read the saved
 // ones; faster backends use the saved values.
 template <class T>
 void layer_norm_backward_ref(index_t rows, index_t cols, const T* x, index_t ldx, const T* dy,
                              index_t lddy, const T* gamma, const T* mean, const T* rstd,
-                             float eps, T* dx, index_t lddx, T* dgamma, T* dbeta);
+                             double eps, T* dx, index_t lddx, T* dgamma, T* dbeta);
 
 }  // namespace tg

@@ -39,9 +39,9 @@ struct OpSignatures {
                                     index_t);
   using log_softmax_backward = softmax_backward;
   using layer_norm_forward = void (*)(index_t, index_t, const T*, index_t, const T*, const T*,
-                                      float, T*, index_t, T*, T*);
+                                      double, T*, index_t, T*, T*);
   using layer_norm_backward = void (*)(index_t, index_t, const T*, index_t, const T*, index_t,
-                                       const T*, const T*, const T*, float, T*, index_t, T*, T*);
+                                       const T*, const T*, const T*, double, T*, index_t, T*, T*);
   using attention_forward = void (*)(const AttentionForwardArgs<T>&);
   using attention_backward = void (*)(const AttentionBackwardArgs<T>&);
   using reduce = void (*)(Reduce, index_t, index_t, index_t, const T*, index_t, index_t,

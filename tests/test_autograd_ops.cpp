@@ -4,6 +4,7 @@
 // written with differentiable ops; the fused ops' refusal of create_graph.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
 #include <string>
 #include <vector>
@@ -190,6 +191,64 @@ TEST(AutogradOps, FloatGradientsMatchDoubleOnAnMlp) {
   }
   for (int k = 0; k < 2; ++k)
     EXPECT_TRUE(testing::rel_close(grads[1][std::size_t(k)], grads[0][std::size_t(k)], 1e-5)) << "weight " << k;
+}
+
+// f64 ops keep their double parameters whole: leaky_relu's slope, layer_norm's eps,
+// attention's scale (the default 1/sqrt(d) and an explicit one). Rounded to float they
+// moved f64 results by ~1e-9 relative; computed here in plain double loops, the results
+// agree to a few ulps.
+TEST(AutogradOps, F64OpsKeepTheirParametersInDouble) {
+  TG_TEST_RNG(rng);
+  Generator g(rng.seed());
+  const TensorOptions f64 = TensorOptions().with_dtype(DType::f64);
+  auto close = [](const std::vector<double>& got, const std::vector<double>& want, double tol) {
+    double worst = 0, scale = 0;
+    for (std::size_t i = 0; i < want.size(); ++i) worst = std::max(worst, std::fabs(got[i] - want[i])), scale = std::max(scale, std::fabs(want[i]));
+    return ::testing::AssertionResult(worst <= tol * scale) << "max error " << worst << " against scale " << scale;
+  };
+  {  // leaky_relu, slope 0.1 (not a float)
+    const Tensor x = Tensor::randn({5, 9}, f64, &g);
+    const std::vector<double> xv = x.to_vector<double>();
+    std::vector<double> want(xv.size());
+    for (std::size_t i = 0; i < xv.size(); ++i) want[i] = xv[i] >= 0 ? xv[i] : xv[i] * 0.1;
+    EXPECT_TRUE(close(leaky_relu(x, 0.1).to_vector<double>(), want, 1e-15)) << "leaky_relu";
+  }
+  {  // layer_norm with a spread (1e-3) small enough that eps = 1e-5 dominates the variance
+    const index_t rows = 4, cols = 11;
+    const Tensor x = Tensor::randn({rows, cols}, f64, &g) * 1e-3;
+    const std::vector<double> xv = x.to_vector<double>();
+    std::vector<double> want(xv.size());
+    for (index_t i = 0; i < rows; ++i) {
+      double mean = 0, var = 0;
+      for (index_t j = 0; j < cols; ++j) mean += xv[std::size_t(i * cols + j)] / double(cols);
+      for (index_t j = 0; j < cols; ++j) var += std::pow(xv[std::size_t(i * cols + j)] - mean, 2) / double(cols);
+      for (index_t j = 0; j < cols; ++j)
+        want[std::size_t(i * cols + j)] = (xv[std::size_t(i * cols + j)] - mean) / std::sqrt(var + 1e-5);
+    }
+    EXPECT_TRUE(close(layer_norm(x, {}, {}, 1e-5).to_vector<double>(), want, 1e-13)) << "layer_norm";
+  }
+  for (const double scale : {0.0, 0.1}) {  // 0: the default, 1/sqrt(3)
+    const index_t S = 5, D = 3;
+    const Tensor q = Tensor::randn({1, 1, S, D}, f64, &g), k = Tensor::randn({1, 1, S, D}, f64, &g),
+                 v = Tensor::randn({1, 1, S, D}, f64, &g);
+    const std::vector<double> qv = q.to_vector<double>(), kv = k.to_vector<double>(), vv = v.to_vector<double>();
+    const double sc = scale == 0 ? 1 / std::sqrt(double(D)) : scale;
+    std::vector<double> want(std::size_t(S * D), 0.0);
+    for (index_t i = 0; i < S; ++i) {
+      std::vector<double> p(static_cast<std::size_t>(S));
+      double m = -INFINITY, sum = 0;
+      for (index_t j = 0; j < S; ++j) {
+        double dot = 0;
+        for (index_t c = 0; c < D; ++c) dot += qv[std::size_t(i * D + c)] * kv[std::size_t(j * D + c)];
+        p[std::size_t(j)] = sc * dot, m = std::max(m, sc * dot);
+      }
+      for (double& e : p) e = std::exp(e - m), sum += e;
+      for (index_t j = 0; j < S; ++j)
+        for (index_t c = 0; c < D; ++c) want[std::size_t(i * D + c)] += p[std::size_t(j)] / sum * vv[std::size_t(j * D + c)];
+    }
+    const Tensor o = scale == 0 ? scaled_dot_product_attention(q, k, v) : scaled_dot_product_attention(q, k, v, {}, false, scale);
+    EXPECT_TRUE(close(o.to_vector<double>(), want, 1e-13)) << "attention, scale " << sc;
+  }
 }
 
 }  // namespace

@@ -92,7 +92,7 @@ TEST(SimtGemm, Fp32KernelsMatchTheReferenceInEveryConfiguration) {
       SCOPED_TRACE(what);
       std::vector<float> c = c0;
       gk::Args args{int(M), int(N), int(K), alpha, beta, a.data(), int(lda), b.data(), int(ldb), c.data(), int(ldc),
-                    bias.data(), act.kind, act.slope, 0};
+                    bias.data(), act.kind, float(act.slope), 0};
       if (split) {  // as cuda::gemm does it: slices of K rounded to kBK, then the ordered sum
         const int slices_wanted = 3;
         gk::Args part = args;

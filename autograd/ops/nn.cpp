@@ -49,7 +49,7 @@ struct ActivationBackward final : Node {
         case Act::relu: return {g * detail::unary_kernel("relu_backward", Unary::gt_scalar, xv, 0)};
         case Act::leaky_relu: {
           const Tensor m = detail::unary_kernel("leaky_relu_backward", Unary::gt_scalar, xv, 0);
-          return {g * (m * (1.0 - act.slope) + double(act.slope))};
+          return {g * (m * (1.0 - act.slope) + act.slope)};
         }
         case Act::sigmoid: {
           const Tensor s = sigmoid(xv);
@@ -125,7 +125,7 @@ Tensor softmax_impl(const Tensor& x, bool log, Loc where) {
 // ---- layer_norm ----
 struct LayerNormBackward final : Node {
   SavedTensor x, weight, mean, rstd;
-  float eps = 0;
+  double eps = 0;
   const char* name() const override { return "LayerNormBackward"; }
   void release_saved() override { x.reset(), weight.reset(), mean.reset(), rstd.reset(); }
   index_t saved_bytes() const override { return x.bytes() + weight.bytes() + mean.bytes() + rstd.bytes(); }
@@ -169,7 +169,7 @@ decltype(auto) with_half_type(DType h, F&& fn) {
 struct AttentionBackward final : Node {
   SavedTensor q, k, v, mask, o, lse;
   bool causal = false, tensor_cores = false;
-  float scale = 0;
+  double scale = 0;  // as given: f64 uses it whole, the f32 and 16-bit kernels round it
   const char* name() const override { return tensor_cores ? "Attention16Backward" : "AttentionBackward"; }
   void release_saved() override { q.reset(), k.reset(), v.reset(), mask.reset(), o.reset(), lse.reset(); }
   index_t saved_bytes() const override {
@@ -259,7 +259,7 @@ Tensor activation(const Tensor& x, Activation act, Loc where) {
 }
 
 Tensor relu(const Tensor& a, Loc w) { return activation(a, {Act::relu}, w); }
-Tensor leaky_relu(const Tensor& a, double slope, Loc w) { return activation(a, {Act::leaky_relu, float(slope)}, w); }
+Tensor leaky_relu(const Tensor& a, double slope, Loc w) { return activation(a, {Act::leaky_relu, slope}, w); }
 Tensor gelu(const Tensor& a, bool tanh_approximation, Loc w) {
   return activation(a, {tanh_approximation ? Act::gelu_tanh : Act::gelu_erf}, w);
 }
@@ -291,7 +291,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
     detail::table_for("layer_norm", x.device())
         .get<T>()
         .layer_norm_forward(xr.rows, cols, xr.t.data<T>(), cols, wc.defined() ? wc.data<T>() : nullptr,
-                            bc.defined() ? bc.data<T>() : nullptr, float(eps), y.data<T>(), cols, mean_t.data<T>(),
+                            bc.defined() ? bc.data<T>() : nullptr, eps, y.data<T>(), cols, mean_t.data<T>(),
                             rstd_t.data<T>());
   });
   if (needs_graph({&x, &weight, &bias})) {
@@ -300,7 +300,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
     n->weight = SavedTensor(wc);
     n->mean = SavedTensor(mean_t);
     n->rstd = SavedTensor(rstd_t);
-    n->eps = float(eps);
+    n->eps = eps;
     attach(n, {&x, &weight, &bias}, y, where);
   }
   if (anomaly_enabled()) check_finite(y, "forward", y.grad_fn().get(), "layer_norm", where);
@@ -326,7 +326,7 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
     detail::check_same(op, {&q, &mask});
     (void)detail::broadcast_sizes(op, mask.sizes(), full);
   }
-  const float sc = float(scale.value_or(1.0 / std::sqrt(double(D))));
+  const double sc = scale.value_or(1.0 / std::sqrt(double(D)));
   // On a GPU's 16-bit tensor cores: bf16 or f16 tensors, or f32 ones under a 16-bit
   // autocast (behind differentiable casts, the result cast back), wherever the kernels
   // apply (head dims 8 to 128 in steps of 8; an f32 mask is rounded as the inputs are).

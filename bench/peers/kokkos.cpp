@@ -59,9 +59,9 @@ void blas_threads(int n) {
 std::string describe_team() { return "Kokkos team-policy SGEMM on " + kk::devices(); }
 std::string describe_blas() { return "KokkosBlas::gemm on " + kk::devices() + ", sgemm_ from " + kk::blas_library(); }
 
-void act_fwd(Activation a, index_t n, const float* x, float* y) { kk::act_fwd(code(a.kind), a.slope, n, x, y); }
+void act_fwd(Activation a, index_t n, const float* x, float* y) { kk::act_fwd(code(a.kind), float(a.slope), n, x, y); }
 void act_bwd(Activation a, index_t n, const float* x, const float* dy, float* dx) {
-  kk::act_bwd(code(a.kind), a.slope, n, x, dy, dx);
+  kk::act_bwd(code(a.kind), float(a.slope), n, x, dy, dx);
 }
 
 }  // namespace

@@ -57,12 +57,12 @@ float bwd1(Act a, float slope, float x) {
 
 void act_fwd(Activation act, index_t n, const float* x, float* y) {
 #pragma omp parallel for schedule(static)
-  for (index_t i = 0; i < n; ++i) y[i] = fwd1(act.kind, act.slope, x[i]);
+  for (index_t i = 0; i < n; ++i) y[i] = fwd1(act.kind, float(act.slope), x[i]);
 }
 
 void act_bwd(Activation act, index_t n, const float* x, const float* dy, float* dx) {
 #pragma omp parallel for schedule(static)
-  for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * bwd1(act.kind, act.slope, x[i]);
+  for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * bwd1(act.kind, float(act.slope), x[i]);
 }
 
 void softmax_fwd(bool log, index_t rows, index_t cols, const float* x, float* y) {

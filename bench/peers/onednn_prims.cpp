@@ -87,7 +87,7 @@ OnednnPrimitive::OnednnPrimitive(Kind kind, index_t rows, index_t cols, Activati
     case Kind::eltwise_bwd: {
       float alpha = 0;
       const dnnl_alg_kind_t alg = eltwise_alg(act.kind, alpha);
-      if (act.kind == Act::leaky_relu) alpha = act.slope;
+      if (act.kind == Act::leaky_relu) alpha = float(act.slope);
       dnnl_eltwise_desc_t d;
       ok(dnnl_eltwise_forward_desc_init(&d, dnnl_forward_training, alg, &s.md, alpha, 0), "eltwise_forward_desc");
       ok(dnnl_primitive_desc_create(&s.fwd_pd, &d, nullptr, s.engine, nullptr), "primitive_desc");

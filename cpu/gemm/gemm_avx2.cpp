@@ -526,7 +526,7 @@ void tiny_gemm_act(const Tiny& t, Act act) {
 void small_avx2(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
                 index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc,
                 const GemmEpilogue<float>& ep) {
-  const Tiny t{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep.bias, ep.act.slope};
+  const Tiny t{ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep.bias, float(ep.act.slope)};
   const bool read_c = beta != 0.0f, bias = ep.bias != nullptr;
   if (read_c) {
     bias ? tiny_gemm_act<true, true>(t, ep.act.kind) : tiny_gemm_act<true, false>(t, ep.act.kind);

@@ -418,7 +418,7 @@ TG_VMATH_INLINE V activate(V x, V slope) {
 // epilogues, so the switch is predicted and each case is the inlined math.
 template <class V>
 TG_VMATH_INLINE V activate_any(const Activation& act, V x) {
-  const V slope(act.slope);
+  const V slope(float(act.slope));
   switch (act.kind) {
     case Act::none: return x;
     case Act::relu: return activate<Act::relu>(x, slope);

@@ -9,7 +9,7 @@ namespace tg {
 
 namespace {
 template <class T>
-void row_stats(index_t n, const T* x, float eps, double& mean, double& rstd) {
+void row_stats(index_t n, const T* x, double eps, double& mean, double& rstd) {
   double s = 0;
   for (index_t j = 0; j < n; ++j) s += double(x[j]);
   mean = s / double(n);
@@ -24,7 +24,7 @@ void row_stats(index_t n, const T* x, float eps, double& mean, double& rstd) {
 
 template <class T>
 void layer_norm_forward_ref(index_t rows, index_t cols, const T* x, index_t ldx, const T* gamma,
-                            const T* beta, float eps, T* y, index_t ldy, T* mean, T* rstd) {
+                            const T* beta, double eps, T* y, index_t ldy, T* mean, T* rstd) {
   for (index_t i = 0; i < rows; ++i) {
     const T* xi = x + i * ldx;
     T* yi = y + i * ldy;
@@ -42,7 +42,7 @@ void layer_norm_forward_ref(index_t rows, index_t cols, const T* x, index_t ldx,
 template <class T>
 void layer_norm_backward_ref(index_t rows, index_t cols, const T* x, index_t ldx, const T* dy,
                              index_t lddy, const T* gamma, const T* /*mean*/, const T* /*rstd*/,
-                             float eps, T* dx, index_t lddx, T* dgamma, T* dbeta) {
+                             double eps, T* dx, index_t lddx, T* dgamma, T* dbeta) {
   std::vector<double> dg(dgamma ? cols : 0, 0.0), db(dbeta ? cols : 0, 0.0);
   std::vector<double> g(cols), xhat(cols);
   for (index_t i = 0; i < rows; ++i) {
@@ -70,9 +70,9 @@ void layer_norm_backward_ref(index_t rows, index_t cols, const T* x, index_t ldx
 
 #define TG_INSTANTIATE(T)                                                                     \
   template void layer_norm_forward_ref(index_t, index_t, const T*, index_t, const T*,          \
-                                       const T*, float, T*, index_t, T*, T*);                  \
+                                       const T*, double, T*, index_t, T*, T*);                 \
   template void layer_norm_backward_ref(index_t, index_t, const T*, index_t, const T*, index_t, \
-                                        const T*, const T*, const T*, float, T*, index_t, T*,  \
+                                        const T*, const T*, const T*, double, T*, index_t, T*, \
                                         T*);
 TG_INSTANTIATE(float)
 TG_INSTANTIATE(double)
