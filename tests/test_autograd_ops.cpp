@@ -88,10 +88,15 @@ std::vector<Case> cases() {
   c.push_back({"sigmoid", {{13}}, -4, 4, [](const V& x) { return sigmoid(x[0]); }, true});
   c.push_back({"tanh of a view", {{3, 5}}, -2, 2, [](const V& x) { return tanh(x[0].t()); }, true});
   // normalizations, attention
-  c.push_back({"softmax", {{2, 3, 5}}, -3, 3, [](const V& x) { return softmax(x[0]); }});
-  c.push_back({"log_softmax of a view", {{5, 4}}, -3, 3, [](const V& x) { return log_softmax(x[0].t()); }});
-  c.push_back({"layer_norm affine", {{4, 6}, {6}, {6}}, -2, 2, [](const V& x) { return layer_norm(x[0], x[1], x[2]); }});
-  c.push_back({"layer_norm plain", {{3, 7}}, -2, 2, [](const V& x) { return layer_norm(x[0], {}, {}, 1e-3); }});
+  c.push_back({"softmax", {{2, 3, 5}}, -3, 3, [](const V& x) { return softmax(x[0]); }, true});
+  c.push_back({"log_softmax of a view", {{5, 4}}, -3, 3, [](const V& x) { return log_softmax(x[0].t()); }, true});
+  c.push_back({"softmax of a computed input", {{3, 4}, {3, 4}}, -2, 2,
+               [](const V& x) { return softmax(x[0] * x[1]) * x[1]; }, true});
+  c.push_back({"layer_norm affine", {{4, 6}, {6}, {6}}, -2, 2, [](const V& x) { return layer_norm(x[0], x[1], x[2]); },
+               true});
+  c.push_back({"layer_norm plain", {{3, 7}}, -2, 2, [](const V& x) { return layer_norm(x[0], {}, {}, 1e-3); }, true});
+  c.push_back({"layer_norm weight only, 3-D, of a view", {{2, 5, 3}, {3}}, -2, 2,
+               [](const V& x) { return layer_norm(tanh(x[0]).transpose(0, 1), x[1], {}); }, true});
   c.push_back({"attention", {{1, 2, 3, 4}, {1, 2, 5, 4}, {1, 2, 5, 4}}, -1, 1,
                [](const V& x) { return scaled_dot_product_attention(x[0], x[1], x[2]); }});
   c.push_back({"attention causal gqa", {{2, 4, 5, 3}, {2, 2, 5, 3}, {2, 2, 5, 3}}, -1, 1,
@@ -160,8 +165,11 @@ TEST(AutogradOps, SecondDerivativesPassGradgradcheck) {
 TEST(AutogradOps, FusedOpsRefuseCreateGraphByName) {
   const Tensor x = Tensor::rand({3, 4}, TensorOptions().with_dtype(DType::f64).with_requires_grad());
   for (auto f : std::vector<std::function<Tensor(const Tensor&)>>{
-           [](const Tensor& t) { return softmax(t); }, [](const Tensor& t) { return gelu(t); },
-           [](const Tensor& t) { return layer_norm(t, {}, {}); }}) {
+           [](const Tensor& t) { return gelu(t); }, [](const Tensor& t) { return gelu(t, true); },
+           [](const Tensor& t) {
+             const Tensor q = t.reshape({1, 1, 3, 4});
+             return scaled_dot_product_attention(q, q, q).reshape({3, 4});
+           }}) {
     const Tensor y = sum(f(x) * f(x));
     try {
       (void)grad(y, {x}, {}, /*create_graph=*/true);

@@ -1,8 +1,9 @@
 // Activations, softmax, log_softmax, layer_norm, attention and dropout on their fused
-// kernels. Their backward passes use the fused backward kernels; under create_graph the
-// activations whose derivative is a short formula (relu, leaky_relu, sigmoid, tanh, silu)
-// switch to that formula written with differentiable ops, and the rest say they have no
-// double backward.
+// kernels. Their backward passes use the fused backward kernels; under create_graph
+// softmax, log_softmax, layer_norm and the activations whose derivative is a short
+// formula (relu, leaky_relu, sigmoid, tanh, silu) switch to that formula written with
+// differentiable ops, and the rest (gelu, attention, dropout) say they have no double
+// backward.
 #include <cmath>
 #include <cstdint>
 #include <type_traits>
@@ -80,14 +81,26 @@ struct ActivationBackward final : Node {
 };
 
 // ---- softmax / log_softmax ----
+// The fused backward kernel reads the saved output y. Under create_graph the gradient is
+// written with differentiable ops instead, y recomputed from the saved input x (a saved
+// output carries no graph back to x: keeping y's own node would be a cycle):
+//   softmax:     dx = y (g - sum(g y))
+//   log_softmax: dx = g - e^y sum(g)
+// sums over the last dim.
 struct SoftmaxBackward final : Node {
-  SavedTensor y;
+  SavedTensor x, y;
   bool log = false;
   const char* name() const override { return log ? "LogSoftmaxBackward" : "SoftmaxBackward"; }
-  void release_saved() override { y.reset(); }
-  index_t saved_bytes() const override { return y.bytes(); }
+  void release_saved() override { x.reset(), y.reset(); }
+  index_t saved_bytes() const override { return x.bytes() + y.bytes(); }
   std::vector<Tensor> backward(const Tensor& g) override {
-    no_double_backward(name());
+    if (grad_enabled()) {
+      const Tensor xv = x.unpack(*this);
+      if (xv.dim() == 0) return {g * 0.0};  // one entry: the output is constant (1 or 0)
+      if (log) return {g - exp(log_softmax(xv)) * sum(g, {-1}, true)};
+      const Tensor s = softmax(xv);
+      return {s * (g - sum(g * s, {-1}, true))};
+    }
     const Tensor yv = y.unpack(*this);
     const Rows gr = as_rows(g);
     const index_t cols = gr.cols;
@@ -114,6 +127,7 @@ Tensor softmax_impl(const Tensor& x, bool log, Loc where) {
   });
   if (needs_graph({&x})) {
     auto n = std::make_shared<SoftmaxBackward>();
+    n->x = SavedTensor(x);
     n->y = SavedTensor(y.detach());
     n->log = log;
     attach(n, {&x}, y, where);
@@ -123,6 +137,11 @@ Tensor softmax_impl(const Tensor& x, bool log, Loc where) {
 }
 
 // ---- layer_norm ----
+// The fused backward kernel uses the saved mean and rstd. Under create_graph the
+// gradients are written with differentiable ops, the statistics recomputed from x:
+//   xhat = (x - mean) rstd, gw = g weight,
+//   dx = rstd (gw - mean(gw) - xhat mean(gw xhat)), dweight = sum(g xhat), dbias = sum(g)
+// (means over the last dim, sums over the others).
 struct LayerNormBackward final : Node {
   SavedTensor x, weight, mean, rstd;
   double eps = 0;
@@ -130,10 +149,22 @@ struct LayerNormBackward final : Node {
   void release_saved() override { x.reset(), weight.reset(), mean.reset(), rstd.reset(); }
   index_t saved_bytes() const override { return x.bytes() + weight.bytes() + mean.bytes() + rstd.bytes(); }
   std::vector<Tensor> backward(const Tensor& g) override {
-    no_double_backward("layer_norm");
-    const Tensor xv = x.unpack(*this), wv = weight.unpack(*this), mv = mean.unpack(*this), rv = rstd.unpack(*this);
+    const Tensor xv = x.unpack(*this), wv = weight.unpack(*this);
+    const index_t cols = xv.dim() == 0 ? 1 : xv.size(-1);
+    if (grad_enabled()) {
+      TG_CHECK(xv.dim() >= 1, name(), "x", "expected at least 1 dim");
+      const Tensor xc = xv - tg::mean(xv, {-1}, true);
+      const Tensor rs = pow(tg::mean(xc * xc, {-1}, true) + eps, -0.5);
+      const Tensor xhat = xc * rs;
+      const Tensor gw = wv.defined() ? g * wv : g;
+      const Tensor dx = rs * (gw - tg::mean(gw, {-1}, true) - xhat * tg::mean(gw * xhat, {-1}, true));
+      const index_t sizes[] = {cols};
+      return {next[0].node ? dx : Tensor(), next[1].node ? sum_to(g * xhat, sizes) : Tensor(),
+              next[2].node ? sum_to(g, sizes) : Tensor()};
+    }
+    const Tensor mv = mean.unpack(*this), rv = rstd.unpack(*this);
     const Rows xr = as_rows(xv), gr = as_rows(g);
-    const index_t cols = xr.cols;
+    const Tensor wc = wv.defined() ? wv.detach().contiguous() : Tensor();
     Tensor dx = make_tensor(xv.sizes(), xv.dtype(), xv.device());
     const TensorOptions o = TensorOptions().with_dtype(xv.dtype()).with_device(xv.device());
     Tensor dw = next[1].node ? Tensor::empty({cols}, o) : Tensor();
@@ -143,7 +174,7 @@ struct LayerNormBackward final : Node {
       detail::table_for("layer_norm", xv.device())
           .get<T>()
           .layer_norm_backward(xr.rows, cols, xr.t.data<T>(), cols, gr.t.data<T>(), cols,
-                               wv.defined() ? wv.data<T>() : nullptr, mv.data<T>(), rv.data<T>(), eps, dx.data<T>(),
+                               wc.defined() ? wc.data<T>() : nullptr, mv.data<T>(), rv.data<T>(), eps, dx.data<T>(),
                                cols, dw.defined() ? dw.data<T>() : nullptr, db.defined() ? db.data<T>() : nullptr);
     });
     return {next[0].node ? dx : Tensor(), dw, db};
@@ -296,8 +327,8 @@ Tensor layer_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, dou
   });
   if (needs_graph({&x, &weight, &bias})) {
     auto n = std::make_shared<LayerNormBackward>();
-    n->x = SavedTensor(xr.t);
-    n->weight = SavedTensor(wc);
+    n->x = SavedTensor(x);
+    n->weight = SavedTensor(weight);
     n->mean = SavedTensor(mean_t);
     n->rstd = SavedTensor(rstd_t);
     n->eps = eps;
