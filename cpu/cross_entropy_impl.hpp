@@ -48,14 +48,14 @@ void forward(index_t rows, index_t classes, const float* logits, index_t ld, con
       const softmax_impl::Partial p = softmax_impl::pass1<V, false>(classes, z, nullptr, nullptr);
       // A NaN, a +inf, or a row of -inf: NaN, as the reference gives (e^(inf - inf)).
       if (softmax_impl::special(p)) {
-        lse[i] = nan;
+        lse[2 * i] = lse[2 * i + 1] = nan;
         loss[i] = t == ignore_index ? 0.0f : nan;
         continue;
       }
       // s is in [1, classes]: its log in float is within 2 ulp, below the rounding of
       // e^(z - m) that s already carries.
       const double log_s = double(vmath::log(simd::F1(float(p.s))).v), m = double(p.m);
-      lse[i] = float(m + log_s);
+      lse[2 * i] = p.m, lse[2 * i + 1] = float(log_s);
       if (t == ignore_index) {
         loss[i] = 0.0f;
         continue;
@@ -82,20 +82,21 @@ void backward(index_t rows, index_t classes, const float* logits, index_t ld, co
         std::fill(dz, dz + classes, 0.0f);
         continue;
       }
-      const float g = dloss[i], l = lse[i];
-      const V gv(g), lv(l), uv(u);
+      // e^((z - m) - log s): z - m exact where it matters (kernels/cross_entropy.hpp).
+      const float g = dloss[i], m = lse[2 * i], ls = lse[2 * i + 1];
+      const V gv(g), mv(m), lv(ls), uv(u);
       index_t j = 0;
       for (; j + L <= classes; j += L) {
         prefetch_ahead(z + j);  // an exp per element: the loads need help to run ahead (cpu/parallel.hpp)
-        (gv * (vmath::exp(V::load(z + j) - lv) - uv)).store(dz + j);
+        (gv * (vmath::exp((V::load(z + j) - mv) - lv) - uv)).store(dz + j);
       }
       if (j < classes) {
         const int r = int(classes - j);
-        simd::store_partial(dz + j, gv * (vmath::exp(V::load_partial(z + j, r) - lv) - uv), r);
+        simd::store_partial(dz + j, gv * (vmath::exp((V::load_partial(z + j, r) - mv) - lv) - uv), r);
       }
       // The target's element: e - (1 - eps) before the smoothing term, so that a
       // confident row (e ~ 1) cancels exactly.
-      const float e = vmath::exp(simd::F1(z[t] - l)).v;
+      const float e = vmath::exp(simd::F1((z[t] - m) - ls)).v;
       dz[t] = g * ((e - hit) - u);
     }
   });

@@ -515,12 +515,12 @@ __global__ void ce_fwd(int rows, int classes, const float* z, i64 ld, const i64*
   s = group_sum<kGroup>(s);
   zs = group_sum<kGroup>(zs);
   if (lane != 0) return;
-  const float l = m + float(log(s));
-  lse[r] = l;
+  const double log_s = log(s);
+  lse[2 * i64(r)] = m, lse[2 * i64(r) + 1] = float(log_s);  // the pair: kernels/cross_entropy.hpp
   const i64 t = target[r];
   if (t == ignore) loss[r] = 0.0f;
   else if (t < 0 || t >= classes) loss[r] = __int_as_float(0x7fc00000);
-  else loss[r] = float(double(l) - (1.0 - double(smoothing)) * double(zr[t]) - double(smoothing) / classes * zs);
+  else loss[r] = float(double(m) + log_s - (1.0 - double(smoothing)) * double(zr[t]) - double(smoothing) / classes * zs);
 }
 
 __global__ void ce_bwd(int rows, int classes, const float* z, i64 ld, const i64* target, i64 ignore, float smoothing,
@@ -531,7 +531,8 @@ __global__ void ce_bwd(int rows, int classes, const float* z, i64 ld, const i64*
     const i64 r = k / classes, c = k - r * classes;
     const i64 t = target[r];
     float d = 0.0f;
-    if (t != ignore) d = dloss[r] * (expf(z[r * ld + c] - lse[r]) - (c == t ? 1.0f - smoothing : 0.0f) - off);
+    if (t != ignore)
+      d = dloss[r] * (expf((z[r * ld + c] - lse[2 * r]) - lse[2 * r + 1]) - (c == t ? 1.0f - smoothing : 0.0f) - off);
     dz[r * ldd + c] = d;
   }
 }

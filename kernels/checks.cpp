@@ -382,8 +382,8 @@ void check_cross_entropy(const char* op, index_t rows, index_t classes, const vo
   check_view(op, "logits", "ld", rows, classes, logits, ld, elem, false);
   if (rows == 0) return;
   TG_CHECK(target != nullptr, op, "target", "expected a non-null pointer to ", rows, " class indices");
-  TG_CHECK(out0 != nullptr && out1 != nullptr, op, out0 ? "lse" : "loss", "expected a non-null pointer to ", rows,
-           " elements");
+  TG_CHECK(out0 != nullptr && out1 != nullptr, op, out0 ? "lse" : "loss", "expected a non-null pointer to ",
+           out0 ? 2 * rows : rows, " elements");
   for (index_t i = 0; targets_on_host && i < rows; ++i)
     TG_CHECK(target[i] == ignore_index || (target[i] >= 0 && target[i] < classes), op, "target",
              "expected class indices in [0, ", classes, ") or ignore_index = ", ignore_index, ", got ", target[i],

@@ -4,13 +4,17 @@
 // logits: rows x C, row stride ld; target[i] in [0, C) or == ignore_index. With label
 // smoothing s in [0, 1) the target distribution is (1 - s) onehot(t) + s / C:
 //
-//   lse_i  = log sum_j e^(z_ij)
+//   lse_i  = log sum_j e^(z_ij) = m_i + log s_i,  m_i = max_j z_ij, s_i = sum_j e^(z_ij - m_i)
 //   loss_i = lse_i - (1 - s) z_it - (s / C) sum_j z_ij        (0 for an ignored row)
 //
-// forward writes loss[i] and lse[i] (lse is kept for the backward; it is written for
-// ignored rows too). Backward, given dloss[i] (the upstream gradient of each row's loss):
+// forward writes loss[i] and the pair lse[2i] = m_i, lse[2i + 1] = log s_i (2 rows
+// elements, kept for the backward; written for ignored rows too). The pair, not their
+// sum: rounded to the element type, m_i + log s_i loses half an ulp of m_i (3e-5 for
+// logits near 1000), which e^(z - lse) would turn into a relative error of every
+// probability; (z - m_i) - log s_i keeps the digits. Backward, given dloss[i] (the
+// upstream gradient of each row's loss):
 //
-//   dz_ij = dloss_i (e^(z_ij - lse_i) - (1 - s) [j == t_i] - s / C),  0 for an ignored row
+//   dz_ij = dloss_i (e^((z_ij - m_i) - log s_i) - (1 - s) [j == t_i] - s / C),  0 for an ignored row
 //
 // The mean over non-ignored rows is the caller's (autograd divides by the count).
 // A target outside [0, C) that is not ignore_index is rejected by the checked entry.

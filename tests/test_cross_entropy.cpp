@@ -30,7 +30,7 @@ TEST(CrossEntropy, ForwardIsLogSumExpMinusTheSmoothedTarget) {
       for (index_t j = 0; j < C; ++j) z[std::size_t(i * ld + j)] = rng.uniform(-8, 8);
       t[std::size_t(i)] = rng.integer(0, 5) == 0 ? -100 : rng.integer(0, C - 1);
     }
-    std::vector<double> loss(static_cast<std::size_t>(rows), testing::kPoison<double>), lse(loss);
+    std::vector<double> loss(static_cast<std::size_t>(rows), testing::kPoison<double>), lse(2 * loss.size());
     cpu::ops().f64.cross_entropy_forward(rows, C, z.data(), ld, t.data(), -100, s, loss.data(), lse.data());
     for (index_t i = 0; i < rows; ++i) {
       double m = -INFINITY, sum = 0;
@@ -43,7 +43,8 @@ TEST(CrossEntropy, ForwardIsLogSumExpMinusTheSmoothedTarget) {
           const double q = (j == t[std::size_t(i)] ? 1 - s : 0) + s / double(C);  // target distribution
           want -= q * (z[std::size_t(i * ld + j)] - l);                         // -q log p
         }
-      EXPECT_NEAR(lse[std::size_t(i)], l, 1e-12 * std::max(1.0, std::fabs(l)));
+      EXPECT_EQ(lse[std::size_t(2 * i)], m);  // the pair (max, log sum)
+      EXPECT_NEAR(lse[std::size_t(2 * i)] + lse[std::size_t(2 * i + 1)], l, 1e-12 * std::max(1.0, std::fabs(l)));
       EXPECT_NEAR(loss[std::size_t(i)], want, 1e-12 * std::max(1.0, std::fabs(want))) << "row " << i;
     }
   }
@@ -57,14 +58,14 @@ TEST(CrossEntropy, BackwardMatchesCentralDifferences) {
   std::vector<double> z(rows * C), dloss = {0.7, 1.3, -0.4};
   for (double& v : z) v = rng.uniform(-3, 3);
   auto total = [&](const std::vector<double>& zz) {
-    std::vector<double> loss(rows), lse(rows);
+    std::vector<double> loss(rows), lse(2 * rows);
     cross_entropy_forward_ref<double>(rows, C, zz.data(), C, t.data(), -1, s, loss.data(), lse.data());
     double sum = 0;
     for (index_t i = 0; i < rows; ++i) sum += dloss[std::size_t(i)] * loss[std::size_t(i)];
     return sum;
   };
   const std::vector<double> num = testing::central_diff(total, z);
-  std::vector<double> loss(rows), lse(rows), dz(rows * C, testing::kPoison<double>);
+  std::vector<double> loss(rows), lse(2 * rows), dz(rows * C, testing::kPoison<double>);
   cpu::ops().f64.cross_entropy_forward(rows, C, z.data(), C, t.data(), -1, s, loss.data(), lse.data());
   cpu::ops().f64.cross_entropy_backward(rows, C, z.data(), C, t.data(), -1, s, lse.data(), dloss.data(), dz.data(), C);
   for (std::size_t k = 0; k < dz.size(); ++k) EXPECT_NEAR(dz[k], num[k], 1e-7) << k;
@@ -74,8 +75,8 @@ TEST(CrossEntropy, BackwardMatchesCentralDifferences) {
 TEST(CrossEntropy, FloatMatchesDouble) {
   TG_TEST_RNG(rng);
   const index_t rows = 64, C = 10;
-  std::vector<float> z(rows * C), loss(rows), lse(rows), dz(rows * C), ones(rows, 1.0f);
-  std::vector<double> zd(rows * C), lossd(rows), lsed(rows), dzd(rows * C), onesd(rows, 1.0);
+  std::vector<float> z(rows * C), loss(rows), lse(2 * rows), dz(rows * C), ones(rows, 1.0f);
+  std::vector<double> zd(rows * C), lossd(rows), lsed(2 * rows), dzd(rows * C), onesd(rows, 1.0);
   std::vector<index_t> t(rows);
   for (std::size_t k = 0; k < z.size(); ++k) zd[k] = z[k] = float(rng.uniform(-5, 5));
   for (index_t& v : t) v = rng.integer(0, C - 1);
@@ -92,14 +93,17 @@ TEST(CrossEntropy, FloatMatchesDouble) {
 // portable 16-lane one) against the reference computed in double from the same floats:
 // random rows and classes (1, lane widths and their neighbours, more than one online
 // block of 256), padded strides, ignored rows, label smoothing, logits offset by 1e3 or
-// -1e4 (where rounding m + log s first would lose the loss's digits), NaN-poisoned
-// outputs whose padding must stay poisoned, and the rows the contract makes NaN.
+// -1e4 (where rounding m + log s would lose the loss's and the gradient's digits),
+// NaN-poisoned outputs whose padding must stay poisoned, and the rows the contract makes
+// NaN.
 //
-// Error model (u = 2^-24): lse = m + log s carries the rounding of s's float terms and of
-// log s (a few u, absolute) and its own rounding (u |lse|); the loss the same plus the
-// smoothing sum's terms (u (m - z_j) each). The backward's e^(z - lse) is within 2 ulp
-// (cpu/vmath), then two roundings: per element 4 u |g| (e + 1). A lost target
-// correction or a wrong row is off by |g| (1 - eps), far outside these.
+// Error model (u = 2^-24): lse is the pair (m, log s), m exact, log s carrying the
+// rounding of s's float terms and its own (a few u, absolute: b = 8 u (log C + 2)); the
+// loss the same plus its rounding and the smoothing sum's terms (u (m - z_j) each). The
+// backward's e^((z - m) - log s) is within 2 ulp (cpu/vmath) of e^(z - lse) e^(-b), then
+// two roundings: per element |g| (4 u (e + 1) + b e) against the gradient in double from
+// the logits alone. A lost target correction or a wrong row is off by |g| (1 - eps), far
+// outside these; so is a lse rounded to float before the exponential (3e-5 e at 1e3).
 TEST(CrossEntropy, EveryCpuPathMatchesTheDoubleReference) {
   TG_TEST_RNG(rng);
   const double u = std::ldexp(1.0, -24);
@@ -126,30 +130,38 @@ TEST(CrossEntropy, EveryCpuPathMatchesTheDoubleReference) {
       const std::string what = std::string(table->name) + " rows " + std::to_string(rows) + " C " +
                                std::to_string(C) + " smoothing " + std::to_string(s) + " offset " +
                                std::to_string(offset);
-      std::vector<float> loss(std::size_t(rows) + 1, testing::kPoison<float>), lse(loss);
-      std::vector<float> ref_loss(loss), ref_lse(loss);
+      std::vector<float> loss(std::size_t(rows) + 1, testing::kPoison<float>), lse(2 * loss.size(), testing::kPoison<float>);
+      std::vector<double> zd(z.begin(), z.end()), ref_loss(loss.size()), ref_lse(lse.size());
       table->f32.cross_entropy_forward(rows, C, z.data(), ld, t.data(), -100, s, loss.data(), lse.data());
-      cross_entropy_forward_ref<float>(rows, C, z.data(), ld, t.data(), -100, s, ref_loss.data(), ref_lse.data());
-      ASSERT_TRUE(std::isnan(loss[std::size_t(rows)]) && std::isnan(lse[std::size_t(rows)])) << what << ": wrote past the rows";
+      cross_entropy_forward_ref<double>(rows, C, zd.data(), ld, t.data(), -100, s, ref_loss.data(), ref_lse.data());
+      ASSERT_TRUE(std::isnan(loss[std::size_t(rows)]) && std::isnan(lse[2 * std::size_t(rows)]) &&
+                  std::isnan(lse[2 * std::size_t(rows) + 1]))
+          << what << ": wrote past the rows";
+      const double base = 8 * u * (std::log(double(C)) + 2);
       for (index_t i = 0; i < rows; ++i) {
         const std::size_t k = std::size_t(i);
-        ASSERT_EQ(std::isnan(ref_lse[k]), std::isnan(lse[k])) << what << " row " << i << " lse " << lse[k];
+        const double l = double(lse[2 * k]) + lse[2 * k + 1], ref_l = ref_lse[2 * k] + ref_lse[2 * k + 1];
+        ASSERT_EQ(std::isnan(ref_l), std::isnan(l)) << what << " row " << i << " lse " << l;
         ASSERT_EQ(std::isnan(ref_loss[k]), std::isnan(loss[k])) << what << " row " << i << " loss " << loss[k];
-        if (std::isnan(ref_lse[k])) continue;
+        if (std::isnan(ref_l)) continue;
+        EXPECT_EQ(double(lse[2 * k]), ref_lse[2 * k]) << what << " row " << i << ": the max";
         double range = 0;  // max (m - z_j): the smoothing sum's terms
-        for (index_t j = 0; j < C; ++j) range = std::max(range, double(ref_lse[k]) - z[std::size_t(i * ld + j)]);
-        const double base = 8 * u * (std::log(double(C)) + 2);
-        EXPECT_NEAR(lse[k], ref_lse[k], base + 2 * u * std::fabs(ref_lse[k])) << what << " row " << i;
+        for (index_t j = 0; j < C; ++j) range = std::max(range, ref_l - z[std::size_t(i * ld + j)]);
+        EXPECT_NEAR(lse[2 * k + 1], ref_lse[2 * k + 1], base) << what << " row " << i;
         EXPECT_NEAR(loss[k], ref_loss[k], base + 2 * u * std::fabs(ref_loss[k]) + 2 * u * s * range)
             << what << " row " << i;
       }
 
-      // Backward from the kernel's own lse (the reference reads the same floats).
+      // Backward from the kernel's own lse, against the gradient in double from the
+      // logits and the reference's double lse.
       std::vector<float> dloss(static_cast<std::size_t>(rows));
       for (float& g : dloss) g = float(rng.uniform(-2, 2));
-      std::vector<float> dz(std::size_t(std::max<index_t>(rows * ldd, 1)), testing::kPoison<float>), ref_dz(dz);
+      const std::vector<double> dlossd(dloss.begin(), dloss.end());
+      std::vector<float> dz(std::size_t(std::max<index_t>(rows * ldd, 1)), testing::kPoison<float>);
+      std::vector<double> ref_dz(dz.size(), testing::kPoison<double>);
       table->f32.cross_entropy_backward(rows, C, z.data(), ld, t.data(), -100, s, lse.data(), dloss.data(), dz.data(), ldd);
-      cross_entropy_backward_ref<float>(rows, C, z.data(), ld, t.data(), -100, s, lse.data(), dloss.data(), ref_dz.data(), ldd);
+      cross_entropy_backward_ref<double>(rows, C, zd.data(), ld, t.data(), -100, s, ref_lse.data(), dlossd.data(),
+                                         ref_dz.data(), ldd);
       for (index_t i = 0; i < rows; ++i)
         for (index_t j = 0; j < ldd; ++j) {
           const std::size_t k = std::size_t(i * ldd + j);
@@ -163,8 +175,8 @@ TEST(CrossEntropy, EveryCpuPathMatchesTheDoubleReference) {
           }
           ASSERT_EQ(std::isnan(ref_dz[k]), std::isnan(dz[k])) << what << " dz(" << i << ", " << j << ")";
           if (std::isnan(ref_dz[k])) continue;
-          const double e = std::exp(double(z[std::size_t(i * ld + j)]) - double(lse[std::size_t(i)]));
-          EXPECT_NEAR(dz[k], ref_dz[k], 4 * u * std::fabs(dloss[std::size_t(i)]) * (e + 1))
+          const double e = std::exp((zd[std::size_t(i * ld + j)] - ref_lse[2 * std::size_t(i)]) - ref_lse[2 * std::size_t(i) + 1]);
+          EXPECT_NEAR(dz[k], ref_dz[k], std::fabs(dloss[std::size_t(i)]) * (4 * u * (e + 1) + base * e))
               << what << " dz(" << i << ", " << j << ")";
         }
     }
@@ -172,7 +184,7 @@ TEST(CrossEntropy, EveryCpuPathMatchesTheDoubleReference) {
 }
 
 TEST(CrossEntropy, CheckedEntryRejectsTargetsOutOfRange) {
-  std::vector<float> z(6), loss(2), lse(2);
+  std::vector<float> z(6), loss(2), lse(4);
   std::vector<index_t> bad = {0, 3};
   try {
     check_cross_entropy("cross_entropy", 2, 3, z.data(), 3, bad.data(), -100, 0.0, loss.data(), lse.data(), 4);

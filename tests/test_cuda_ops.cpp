@@ -227,10 +227,10 @@ TEST(CudaOps, CrossEntropyMatchesTheReferenceWithIgnoredRowsAndSmoothing) {
       const testing::CrossEntropyCase t(rng, classes, smoothing, 1, 60);
       const index_t rows = t.rows, ignore = t.kIgnore;
       SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(classes) + " smoothing " + std::to_string(smoothing));
-      Dev dz(t.z.data), dloss(std::vector<float>(std::size_t(rows), kNaN)), dlse(std::vector<float>(std::size_t(rows), kNaN));
+      Dev dz(t.z.data), dloss(std::vector<float>(std::size_t(rows), kNaN)), dlse(std::vector<float>(2 * std::size_t(rows), kNaN));
       DevIdx dt(t.target);
       cuda::cross_entropy_forward(rows, classes, dz.ptr(), t.ld, dt.ptr(), ignore, smoothing, dloss.ptr(), dlse.ptr());
-      t.check_forward(dloss.download(std::size_t(rows)), dlse.download(std::size_t(rows)));
+      t.check_forward(dloss.download(std::size_t(rows)), dlse.download(2 * std::size_t(rows)));
 
       Dev dup(t.up), dgrad(std::vector<float>(t.dz_ref.data.size(), kNaN));
       cuda::cross_entropy_backward(rows, classes, dz.ptr(), t.ld, dt.ptr(), ignore, smoothing, dlse.ptr(), dup.ptr(),
@@ -248,7 +248,7 @@ TEST(CudaOps, CrossEntropyMatchesTheReferenceWithIgnoredRowsAndSmoothing) {
 TEST(CudaOps, CrossEntropyTurnsABadTargetIntoNaNForItsRowOnly) {
   TG_REQUIRE_GPU();
   const std::vector<float> z = {1, 2, 3, 4, 5, 6};
-  Dev dz(z), loss(std::vector<float>(2, 0)), lse(std::vector<float>(2, 0));
+  Dev dz(z), loss(std::vector<float>(2, 0)), lse(std::vector<float>(4, 0));
   DevIdx t(std::vector<index_t>{1, 7});
   cuda::cross_entropy_forward(2, 3, dz.ptr(), 3, t.ptr(), -100, 0.0, loss.ptr(), lse.ptr());
   const std::vector<float> l = loss.download(2);

@@ -299,7 +299,7 @@ TEST(SimtOps, CrossEntropyMatchesTheReferenceWithIgnoredRowsSmoothingAndABadTarg
       std::vector<index_t> target = t.target;
       const index_t bad_row = rng.integer(0, rows - 1);
       target[std::size_t(bad_row)] = classes + 3;
-      std::vector<float> loss(std::size_t(rows), kNaN), lse(std::size_t(rows), kNaN);
+      std::vector<float> loss(std::size_t(rows), kNaN), lse(2 * std::size_t(rows), kNaN);  // (max, log sum) pairs
       const int r = int(rows), c = int(classes);
       const float sm = float(smoothing);
       if (classes <= 1024)

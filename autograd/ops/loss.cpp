@@ -55,7 +55,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& target, Reduction reduc
   const Tensor z = logits.detach().contiguous(), t = target.contiguous();
   const index_t rows = z.size(0), classes = z.size(1);
   const TensorOptions o = TensorOptions().with_dtype(z.dtype()).with_device(z.device());
-  Tensor loss = Tensor::empty({rows}, o), lse = Tensor::empty({rows}, o);
+  Tensor loss = Tensor::empty({rows}, o), lse = Tensor::empty({rows, 2}, o);  // (max, log sum): kernels/cross_entropy.hpp
   detail::with_float_type(op, z.dtype(), [&](auto zero) {
     using T = decltype(zero);
     check_cross_entropy(op, rows, classes, z.data<T>(), classes, t.data<std::int64_t>(), ignore_index, label_smoothing,

@@ -21,7 +21,7 @@ void cross_entropy_forward_ref(index_t rows, index_t classes, const T* logits, i
       zsum += double(z[j]);
     }
     const double l = m + std::log(s);
-    lse[i] = T(l);
+    lse[2 * i] = T(m), lse[2 * i + 1] = T(std::log(s));
     const index_t t = target[i];
     if (t == ignore_index) {
       loss[i] = T(0);
@@ -43,9 +43,10 @@ void cross_entropy_backward_ref(index_t rows, index_t classes, const T* logits, 
       std::fill(dz, dz + classes, T(0));
       continue;
     }
-    const double g = double(dloss[i]), l = double(lse[i]), u = smoothing / double(classes);
+    const double g = double(dloss[i]), m = double(lse[2 * i]), ls = double(lse[2 * i + 1]);
+    const double u = smoothing / double(classes);
     for (index_t j = 0; j < classes; ++j)
-      dz[j] = T(g * (std::exp(double(z[j]) - l) - (j == t ? 1.0 - smoothing : 0.0) - u));
+      dz[j] = T(g * (std::exp((double(z[j]) - m) - ls) - (j == t ? 1.0 - smoothing : 0.0) - u));
   }
 }
 

@@ -90,7 +90,7 @@ struct CrossEntropyCase {
         target(static_cast<std::size_t>(rows)),
         up(random_vec<float>(rng, rows)),
         loss_ref(static_cast<std::size_t>(rows)),
-        lse_ref(static_cast<std::size_t>(rows)),
+        lse_ref(2 * static_cast<std::size_t>(rows)),  // (max, log sum) pairs
         dz_ref(poisoned_mat<float>(rows, classes, ld)) {
     for (index_t& t : target) {
       t = rng.integer(0, 6) == 0 ? kIgnore : rng.integer(0, classes - 1);
