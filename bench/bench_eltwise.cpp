@@ -138,13 +138,17 @@ void register_conversions(const std::vector<int>& threads) {
     if (peer.convert) impls.push_back({peer.name, peer.convert});
   const std::pair<DType, DType> pairs[] = {
       {DType::f32, DType::bf16}, {DType::bf16, DType::f32}, {DType::f32, DType::f16}, {DType::f16, DType::f32}};
-  for (const auto& [from, to] : pairs)
+  for (const auto& pair : pairs)
     for (int t : threads)
-      for (const auto& [name, convert] : impls) {
+      for (const auto& impl : impls) {
+        // Plain names, not structured bindings: clang's OpenMP mode cannot capture those.
+        const DType from = pair.first, to = pair.second;
+        const auto& name = impl.first;
+        const auto& convert = impl.second;
         if (t > peers::max_threads(name)) continue;
         const std::string row = std::string("convert_") + dtype_name(from) + "_" + dtype_name(to) + "/" + name +
                                 "/16777216/threads:" + std::to_string(t);
-        benchmark::RegisterBenchmark(row.c_str(), [=, convert = convert](benchmark::State& st) {
+        benchmark::RegisterBenchmark(row.c_str(), [=](benchmark::State& st) {
           convert_row(st, from, to, t, convert);
         })->UseRealTime()->Unit(benchmark::kMicrosecond);
       }

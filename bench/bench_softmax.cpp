@@ -216,8 +216,10 @@ const bool kCrossEntropyRegistered = [] {
   std::vector<int> threads{1};
   if (cpu::num_threads() > 1) threads.push_back(cpu::num_threads());
   for (bool backward : {false, true})
-    for (auto [rows, classes] : {std::pair<index_t, index_t>{1024, 10}, {4096, 1024}, {256, 32000}})
+    for (const auto& shape : {std::pair<index_t, index_t>{1024, 10}, {4096, 1024}, {256, 32000}})
       for (int t : threads) {
+        // Plain names, not structured bindings: clang's OpenMP mode cannot capture those.
+        const index_t rows = shape.first, classes = shape.second;
         const std::string row = std::string(backward ? "cross_entropy_bwd" : "cross_entropy_fwd") + "/tilegrad/" +
                                 std::to_string(rows) + "x" + std::to_string(classes) + "/threads:" + std::to_string(t);
         benchmark::RegisterBenchmark(row.c_str(), [=](benchmark::State& st) {

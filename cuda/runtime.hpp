@@ -80,8 +80,8 @@ class StreamGuard {
   StreamGuard& operator=(const StreamGuard&) = delete;
 
  private:
-  void* previous_ = nullptr;
-  int previous_device_ = 0;
+  [[maybe_unused]] void* previous_ = nullptr;  // (unused where built without CUDA)
+  [[maybe_unused]] int previous_device_ = 0;
 };
 void* current_stream();      // this thread's current cudaStream_t (nullptr: the default)
 void synchronize();          // waits for the current stream
@@ -128,10 +128,10 @@ class Graph {
   std::size_t node_count() const { return nodes_; }
 
  private:
-  void* stream_ = nullptr;
+  [[maybe_unused]] void* stream_ = nullptr;  // (the unused ones where built without CUDA)
   int device_ = 0;
-  std::uint64_t pool_ = 0;
-  void* graph_ = nullptr;  // cudaGraph_t
+  [[maybe_unused]] std::uint64_t pool_ = 0;
+  [[maybe_unused]] void* graph_ = nullptr;  // cudaGraph_t
   void* exec_ = nullptr;   // cudaGraphExec_t
   std::size_t nodes_ = 0;
 };

@@ -78,7 +78,7 @@ class Parser {
         if (i_ >= t_.size() || t_[i_] != '"') fail("expected a string key");
         std::string key = string();
         expect(':');
-        v.object.emplace_back(std::move(key), value(depth + 1));
+        v.object.push_back({std::move(key), value(depth + 1)});
       } while (eat(','));
       expect('}');
     } else if (c == '[') {

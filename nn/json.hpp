@@ -14,6 +14,8 @@
 
 namespace tg::nn {
 
+struct JsonMember;  // a key and its value, defined below (a pair would need Json complete)
+
 struct Json {
   enum class Kind { null, boolean, number, string, array, object } kind = Kind::null;
   bool boolean = false;
@@ -22,7 +24,12 @@ struct Json {
   std::int64_t integer = 0;  // its value, when integral and in range
   std::string string;
   std::vector<Json> array;
-  std::vector<std::pair<std::string, Json>> object;
+  std::vector<JsonMember> object;  // in file order, duplicates kept
+};
+
+struct JsonMember {
+  std::string key;
+  Json value;
 };
 
 // Parses one value spanning the whole text (surrounding whitespace allowed). `what`

@@ -143,8 +143,6 @@ void Module::load_state_dict(const StateDict& state, bool strict) {
 }
 
 void Module::summary_lines(const std::string& prefix, int depth, std::string& out) const {
-  index_t own = 0;
-  for (const auto& [n, t] : params_) own += t.numel();
   out += std::string(std::size_t(2 * depth), ' ') + (prefix.empty() ? type_name() : prefix + ": " + type_name());
   out += " (" + std::to_string(parameter_count()) + " parameters)\n";
   for (const auto& [name, child] : children_) child->summary_lines(name, depth + 1, out);
