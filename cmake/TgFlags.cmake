@@ -10,6 +10,15 @@ if(TG_SANITIZE)
   add_compile_definitions(TG_SANITIZED=1)
 endif()
 
+# Fuzzing: every unit gets libFuzzer's coverage instrumentation (the targets link the
+# fuzzer itself, fuzz/CMakeLists.txt). clang only.
+if(TG_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "TG_FUZZ needs clang (libFuzzer); configure with -DCMAKE_CXX_COMPILER=clang++-16")
+  endif()
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>")
+endif()
+
 # Warnings for our own targets (peers' headers come in as SYSTEM and stay quiet).
 function(tg_set_warnings target)
   target_compile_options(${target} PRIVATE

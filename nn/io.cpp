@@ -158,8 +158,18 @@ IdxArray read_idx(const std::string& path) {
     total *= n;
     TG_CHECK(total <= (index_t(1) << 32), "read_idx", "path", path, ": the dims hold more than 4 GiB");
   }
-  a.bytes.resize(std::size_t(total));
-  read_exact(f.get(), a.bytes.data(), a.bytes.size(), path, "the data");
+  // Grown as the data arrives, not allocated from the header: dims that promise 4 GiB
+  // in a file of a few bytes are a truncation error, not a 4 GiB allocation.
+  constexpr std::size_t kChunk = std::size_t(1) << 24;
+  for (std::size_t got = 0; got < std::size_t(total);) {
+    const std::size_t n = std::min(kChunk, std::size_t(total) - got);
+    a.bytes.resize(got + n);
+    const int r = gzread(f.get(), a.bytes.data() + got, unsigned(n));
+    TG_CHECK(r > 0, "read_idx", "path", path, ": truncated: the data needs ", total, " bytes, the file ends after ",
+             got, r < 0 ? " (a gzip error)" : "");
+    got += std::size_t(r);
+    a.bytes.resize(got);
+  }
   unsigned char extra;
   TG_CHECK(gzread(f.get(), &extra, 1) == 0, "read_idx", "path", path, ": trailing bytes after the ", total,
            " the dims announce");
