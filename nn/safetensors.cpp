@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -61,8 +62,17 @@ std::string dims_text(const std::vector<Json>& dims) {
 }  // namespace
 
 void write_file_atomic(const std::string& path, const std::string& bytes) {
-  std::string tmpl = path + ".tmp.XXXXXX";
-  const int fd = mkstemp(tmpl.data());
+  // The temporary file beside the target, created exclusively with mode 0666 less the
+  // umask, as a plain open would make the target (mkstemp's 0600 would leave every
+  // checkpoint unreadable to the group).
+  static std::atomic<std::uint64_t> serial{0};
+  std::string tmpl;
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 100; ++attempt) {
+    tmpl = path + ".tmp." + std::to_string(::getpid()) + "." + std::to_string(serial++);
+    fd = ::open(tmpl.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+    if (fd < 0 && errno != EEXIST) break;
+  }
   TG_CHECK(fd >= 0, "save", "path", "cannot create a temporary file next to ", path, ": ", std::strerror(errno));
   auto fail = [&](const char* what) {
     const int err = errno;

@@ -26,7 +26,10 @@ StateDict load_safetensors(const std::string& path, Metadata* metadata = nullptr
 // The same from bytes in memory (load_safetensors reads the file, then calls this).
 StateDict parse_safetensors(const std::string& bytes, const std::string& what, Metadata* metadata = nullptr);
 
-// Writes bytes to path atomically (temporary file, fsync, rename).
+// Writes bytes to path atomically: a temporary file beside it (path.tmp.PID.N), written
+// and fsynced, renamed over path, the directory fsynced. A crash at any point leaves the
+// old file or the new one, never a mix (a killed writer may leave its temporary file); a
+// failed write (a full disk, a file size limit) throws tg::Error and leaves the old file.
 void write_file_atomic(const std::string& path, const std::string& bytes);
 
 }  // namespace tg::nn

@@ -1,13 +1,23 @@
 // Loaders and checkpoints against files the tests write: CSV (missing values, malformed
 // cells), IDX (plain and gzip, truncated and corrupt), safetensors (byte-exact against
-// the spec, round trips, and every kind of corrupt file), and a training run resumed
-// from a checkpoint that continues bit for bit.
+// the spec, round trips, and every kind of corrupt file), a training run resumed from a
+// checkpoint that continues bit for bit, and checkpoint writes that are killed or run
+// out of space.
 #include <gtest/gtest.h>
 #include <zlib.h>
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
+#include <thread>
 
 #include "kernels/error.hpp"
 #include "nn/nn.hpp"
@@ -243,6 +253,104 @@ TEST(Safetensors, HeadersWithManyEntriesLoad) {
   header += ",\"t12345\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}";
   const std::string e = error_of([&] { parse_safetensors(st_file(header, ""), "many"); });
   EXPECT_NE(e.find("duplicate name t12345"), std::string::npos) << e;
+}
+
+// ---- checkpoints: faults ----
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A checkpoint's bytes: one f32 tensor of n values, all equal to v.
+std::string checkpoint_bytes(const TempDir& dir, index_t n, float v) {
+  const std::string path = dir.file("scratch.st");
+  save_safetensors(path, {{"w", Tensor::full({n}, v)}});
+  const std::string bytes = read_all(path);
+  fs::remove(path);
+  return bytes;
+}
+
+// Temporary files a killed writer left behind (path.tmp.*), removed; their count.
+int remove_temporaries(const std::string& dir) {
+  int n = 0;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename().string().find(".tmp.") != std::string::npos) fs::remove(e.path()), ++n;
+  return n;
+}
+
+// A writer killed with SIGKILL at random moments while it rewrites a checkpoint, 200
+// times: the file is always one of the two versions, whole, and parses. The child only
+// writes (the bytes are made before the fork: nothing in it may need the parent's
+// threads).
+TEST(Checkpoint, AKilledWriterLeavesTheOldFileOrTheNewOne) {
+  TempDir dir;
+  const std::string path = dir.file("ck.safetensors");
+  const std::string a = checkpoint_bytes(dir, 1 << 18, 1.0f), b = checkpoint_bytes(dir, (1 << 18) + 7, 2.0f);
+  write_file_atomic(path, a);
+  std::mt19937 rng(20261206);
+  int saw_a = 0, saw_b = 0;
+  for (int round = 0; round < 200; ++round) {
+    const pid_t pid = ::fork();
+    ASSERT_GE(pid, 0);
+    if (pid == 0) {
+      for (int i = 0;; ++i) write_file_atomic(path, i % 2 ? a : b);
+    }
+    std::this_thread::sleep_for(std::chrono::microseconds(std::uniform_int_distribution<int>(0, 4000)(rng)));
+    ::kill(pid, SIGKILL);
+    int status = 0;
+    ::waitpid(pid, &status, 0);
+    ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "round " << round << ": the writer died early";
+    const std::string got = read_all(path);
+    ASSERT_TRUE(got == a || got == b) << "round " << round << ": a torn file of " << got.size() << " bytes";
+    saw_a += got == a, saw_b += got == b;
+    remove_temporaries(dir.file(""));
+  }
+  EXPECT_NO_THROW(load_safetensors(path));
+  // The kills landed at different points: both versions were found in place.
+  EXPECT_GT(saw_a, 0);
+  EXPECT_GT(saw_b, 0);
+}
+
+// A write that runs out of space (here the file size limit, RLIMIT_FSIZE, in a child
+// process: the same EFBIG a full disk's ENOSPC is handled as) throws tg::Error and leaves
+// the old checkpoint as it was and no temporary file.
+TEST(Checkpoint, AWriteThatRunsOutOfSpaceIsAnErrorAndKeepsTheOldFile) {
+  TempDir dir;
+  const std::string path = dir.file("ck.safetensors");
+  const std::string old = checkpoint_bytes(dir, 100, 3.0f), big = checkpoint_bytes(dir, 1 << 18, 4.0f);
+  write_file_atomic(path, old);
+  const pid_t pid = ::fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    ::signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG instead of the signal killing us
+    const rlimit lim{64 << 10, 64 << 10};
+    ::setrlimit(RLIMIT_FSIZE, &lim);
+    try {
+      write_file_atomic(path, big);
+      ::_exit(1);  // no error
+    } catch (const Error& e) {
+      ::_exit(std::string(e.what()).find("cannot write") != std::string::npos ? 0 : 2);
+    }
+    ::_exit(3);
+  }
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "the writer died";
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "1: no error; 2: an error that does not say the write failed";
+  EXPECT_EQ(read_all(path), old);
+  EXPECT_EQ(remove_temporaries(dir.file("")), 0);
+}
+
+// The checkpoint's mode is what a plain file gets (0666 less the umask), not the 0600 of
+// a private temporary file.
+TEST(Checkpoint, TheFileGetsTheUmasksMode) {
+  TempDir dir;
+  const mode_t mask = ::umask(022);
+  save_safetensors(dir.file("m.st"), {{"w", Tensor::full({2}, 1.0f)}});
+  ::umask(mask);
+  struct stat st {};
+  ASSERT_EQ(::stat(dir.file("m.st").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0644u);
 }
 
 // ---- checkpoints: resume bit for bit ----
