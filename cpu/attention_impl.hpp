@@ -30,7 +30,7 @@
 // sequence lengths. Nothing else is allocated.
 #pragma once
 
-#include <omp.h>
+#include "cpu/omp.hpp"
 
 #include <algorithm>
 #include <cmath>

@@ -14,7 +14,7 @@
 #endif
 #include <unistd.h>
 #if defined(_OPENMP)
-#include <omp.h>
+#include "cpu/omp.hpp"
 #endif
 
 #include "kernels/error.hpp"

@@ -11,7 +11,7 @@
 // rows: each thread into its own double accumulators, added in thread order.
 #pragma once
 
-#include <omp.h>
+#include "cpu/omp.hpp"
 
 #include <algorithm>
 #include <cmath>

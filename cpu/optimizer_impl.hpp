@@ -6,7 +6,7 @@
 // Not a public header.
 #pragma once
 
-#include <omp.h>
+#include "cpu/omp.hpp"
 
 #include <cmath>
 #include <span>

@@ -9,7 +9,7 @@
 // readily as many short rows are.
 #pragma once
 
-#include <omp.h>
+#include "cpu/omp.hpp"
 
 #include <algorithm>
 #include <cstdint>

@@ -13,7 +13,7 @@
 // -inf get the contract's values (kernels/softmax.hpp) from the special-row path.
 #pragma once
 
-#include <omp.h>
+#include "cpu/omp.hpp"
 
 #include <algorithm>
 #include <cmath>

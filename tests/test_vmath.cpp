@@ -9,7 +9,7 @@
 // erf and the gelus 4 ulp; silu 3 ulp (cpu/vmath/NOTES.md has the measured maxima).
 #include <gtest/gtest.h>
 
-#include <omp.h>
+#include "cpu/omp.hpp"
 
 #include <bit>
 #include <cmath>

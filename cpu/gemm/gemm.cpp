@@ -10,7 +10,7 @@
 //
 //   build/tests/test_gemm                      the shared body over every path
 //   build/bench/bench_gemm --benchmark_filter=gemm/tilegrad
-#include <omp.h>
+#include "cpu/omp.hpp"
 
 #include <algorithm>
 #include <cstdlib>
