@@ -3,6 +3,8 @@
 // line that scripts read, and small CSV writing.
 #pragma once
 
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -10,6 +12,7 @@
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -18,6 +21,24 @@
 #include "kernels/types.hpp"
 
 namespace examples {
+
+// A bad command line: its message names the flag and what it expected. parse_args
+// prints it with the usage and exits 2.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+// s as a whole decimal integer in [lo, hi], or a UsageError naming the flag (std::stoi
+// and friends take "3abc" as 3 and "-1" as 2^64 - 1 for an unsigned).
+inline long long parse_integer(const std::string& flag, const std::string& s, long long lo, long long hi) {
+  long long v = 0;
+  const char* end = s.data() + s.size();
+  const auto [p, ec] = std::from_chars(s.data(), end, v);
+  if (s.empty() || ec != std::errc() || p != end || v < lo || v > hi)
+    throw UsageError("bad value for --" + flag + ": expected an integer in [" + std::to_string(lo) + ", " +
+                     std::to_string(hi) + "], got '" + s + "'");
+  return v;
+}
 
 struct Args {
   tg::Device device = tg::Device::cpu();
@@ -32,33 +53,30 @@ struct Args {
     auto it = flags.find(name);
     return it == flags.end() ? fallback : it->second;
   }
-  // The flag's value as a number, or `fallback` when absent; exits 2 with a message
-  // naming the flag when the value is not a number.
+  // The flag's value as a finite number, or `fallback` when absent; a UsageError naming
+  // the flag otherwise.
   double number(const std::string& name, double fallback) const {
     auto it = flags.find(name);
     if (it == flags.end()) return fallback;
-    std::size_t used = 0;
+    const std::string& s = it->second;
     double v = 0;
-    try {
-      v = std::stod(it->second, &used);
-    } catch (const std::exception&) {
-      used = 0;
-    }
-    if (used == 0 || used != it->second.size()) {
-      std::fprintf(stderr, "bad value for --%s: expected a number, got '%s'\n", name.c_str(), it->second.c_str());
-      std::exit(2);
-    }
+    const auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (s.empty() || ec != std::errc() || p != s.data() + s.size() || !std::isfinite(v))
+      throw UsageError("bad value for --" + name + ": expected a finite number, got '" + s + "'");
     return v;
   }
-  // --amp bf16|f16 as the autocast dtype (f32 when absent: autocast off); exits 2 with a
-  // message naming the flag on anything else.
+  // The flag's value as an integer in [lo, hi] (sizes, counts), or `fallback` when absent.
+  tg::index_t count(const std::string& name, tg::index_t fallback, tg::index_t lo, tg::index_t hi) const {
+    auto it = flags.find(name);
+    return it == flags.end() ? fallback : tg::index_t(parse_integer(name, it->second, lo, hi));
+  }
+  // --amp bf16|f16 as the autocast dtype (f32 when absent: autocast off).
   tg::DType amp() const {
     const std::string v = get("amp", "off");
     if (v == "off") return tg::DType::f32;
     if (v == "bf16") return tg::DType::bf16;
     if (v == "f16") return tg::DType::f16;
-    std::fprintf(stderr, "bad value for --amp: expected bf16 or f16, got '%s'\n", v.c_str());
-    std::exit(2);
+    throw UsageError("bad value for --amp: expected bf16 or f16, got '" + v + "'");
   }
   // How --amp reads in a run's opening line.
   static const char* amp_name(tg::DType amp) {
@@ -66,52 +84,85 @@ struct Args {
   }
 };
 
-// Parses argv; `own` lists the example's own flags ("resume" takes a value when it is
-// given as "resume=", a switch otherwise). Prints usage and exits 2 on anything else.
-// `devices`: the example moves its model and data to --device (else only cpu is accepted).
-inline Args parse_args(int argc, char** argv, const std::string& usage, const std::vector<std::string>& own = {},
-                       bool devices = false) {
+// The command line as Args, without side effects: `own` lists the example's own flags
+// ("resume=" takes a value, "quick" is a switch). Throws UsageError on an unknown flag,
+// a missing value, or a value out of its range (--threads 1-4096, --epochs 1-10^6,
+// --seed any 64-bit unsigned, --device as Device::parse takes it).
+inline Args parse_command_line(int argc, const char* const* argv, const std::vector<std::string>& own = {}) {
   Args a;
-  auto fail = [&](const std::string& why) {
-    std::fprintf(stderr, "%s: %s\nusage: %s [--device cpu|cuda] [--threads N] [--seed N] [--epochs N] [--out DIR]%s\n",
-                 argv[0], why.c_str(), argv[0], usage.c_str());
-    std::exit(2);
-  };
   for (int i = 1; i < argc; ++i) {
     const std::string k = argv[i];
     auto value = [&]() -> std::string {
-      if (i + 1 >= argc) fail("missing value after " + k);
+      if (i + 1 >= argc) throw UsageError("missing value after " + k);
       return argv[++i];
     };
-    try {
-      if (k == "--device") a.device = tg::Device::parse(value());
-      else if (k == "--threads") a.threads = std::stoi(value());
-      else if (k == "--seed") a.seed = std::stoull(value());
-      else if (k == "--epochs") a.epochs = std::stoi(value());
-      else if (k == "--out") a.out = value();
-      else if (k == "-h" || k == "--help") fail("help");
-      else {
-        bool known = false;
-        for (const std::string& o : own) {
-          const bool takes_value = !o.empty() && o.back() == '=';
-          const std::string name = takes_value ? o.substr(0, o.size() - 1) : o;
-          if (k == "--" + name) {
-            a.flags[name] = takes_value ? value() : "1";
-            known = true;
-          }
-        }
-        if (!known) fail("unknown argument " + k);
+    if (k == "--device") {
+      const std::string v = value();
+      try {
+        a.device = tg::Device::parse(v);
+      } catch (const tg::Error& e) {
+        throw UsageError(std::string("bad value for --device: ") + e.what());
       }
-    } catch (const std::exception& e) {
-      fail(std::string("bad value: ") + e.what());
+    } else if (k == "--threads") {
+      a.threads = int(parse_integer("threads", value(), 1, 4096));
+    } else if (k == "--seed") {
+      const std::string v = value();
+      std::uint64_t s = 0;
+      const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), s);
+      if (v.empty() || ec != std::errc() || p != v.data() + v.size())
+        throw UsageError("bad value for --seed: expected an integer in [0, 2^64), got '" + v + "'");
+      a.seed = s;
+    } else if (k == "--epochs") {
+      a.epochs = int(parse_integer("epochs", value(), 1, 1000000));
+    } else if (k == "--out") {
+      a.out = value();
+      if (a.out.empty()) throw UsageError("bad value for --out: expected a directory, got ''");
+    } else if (k == "-h" || k == "--help") {
+      throw UsageError("help");
+    } else {
+      bool known = false;
+      for (const std::string& o : own) {
+        const bool takes_value = !o.empty() && o.back() == '=';
+        const std::string name = takes_value ? o.substr(0, o.size() - 1) : o;
+        if (k == "--" + name) {
+          a.flags[name] = takes_value ? value() : "1";
+          known = true;
+        }
+      }
+      if (!known) throw UsageError("unknown argument " + k);
     }
   }
-  // A tg::Error that reaches main (a bad flag value, a missing data file) ends the run
-  // with its message and exit status 1, not an abort.
+  return a;
+}
+
+// parse_command_line, then what a run needs: a bad command line prints its message and
+// the usage and exits 2, as does a UsageError from a flag read later (Args::number,
+// count, amp); another exception that reaches main (a missing data file) ends the run
+// with its message and exit status 1, not an abort. Sets the thread count and makes
+// --out's directory. `devices`: the example moves its model and data to --device (else
+// only cpu is accepted).
+inline Args parse_args(int argc, char** argv, const std::string& usage, const std::vector<std::string>& own = {},
+                       bool devices = false) {
+  static std::string usage_line;
+  usage_line = std::string("usage: ") + argv[0] + " [--device cpu|cuda] [--threads N] [--seed N] [--epochs N] [--out DIR]" +
+               usage;
+  Args a;
+  try {
+    a = parse_command_line(argc, argv, own);
+    if (!a.device.is_cpu() && !devices)
+      throw UsageError("this example runs on the CPU only (mlp_fashion and tiny_transformer take --device cuda)");
+  } catch (const UsageError& e) {
+    std::fprintf(stderr, "%s: %s\n%s\n", argv[0], e.what(), usage_line.c_str());
+    std::exit(2);
+  }
   std::set_terminate([] {
+    int status = 1;
     if (std::exception_ptr e = std::current_exception()) {
       try {
         std::rethrow_exception(e);
+      } catch (const UsageError& x) {
+        std::fprintf(stderr, "%s\n%s\n", x.what(), usage_line.c_str());
+        status = 2;
       } catch (const std::exception& x) {
         std::fprintf(stderr, "error: %s\n", x.what());
       } catch (...) {
@@ -119,10 +170,9 @@ inline Args parse_args(int argc, char** argv, const std::string& usage, const st
       }
     }
     std::fflush(stdout);
-    std::_Exit(1);
+    std::_Exit(status);
   });
   if (a.threads > 0) tg::cpu::set_num_threads(a.threads);
-  if (!a.device.is_cpu() && !devices) fail("this example runs on the CPU only (mlp_fashion and tiny_transformer take --device cuda)");
   if (!a.out.empty()) std::filesystem::create_directories(a.out);
   return a;
 }

@@ -97,7 +97,7 @@ int main(int argc, char** argv) {
   result.add("t0", t0.item()).add("t1", t1.item()).add("h5", h5).add("cost", cost);
 
   // ---- 2. a synthetic problem, minibatch SGD through autograd ----
-  const index_t n = index_t(args.number("samples", 1000)), d = index_t(args.number("features", 10));
+  const index_t n = args.count("samples", 1000, 1, index_t(1) << 24), d = args.count("features", 10, 1, 1 << 16);
   const double noise = args.number("noise", 10);
   const nn::Regression problem = nn::make_regression(n, d, noise, args.seed);
   const std::vector<nn::TensorDataset> parts = nn::split(problem.data, {0.8, 0.2}, args.seed);

@@ -74,13 +74,13 @@ int main(int argc, char** argv) {
     return 2;
   }
   const int epochs = args.epochs > 0 ? args.epochs : args.has("quick") ? 2 : 15;
-  const index_t batch = index_t(args.number("batch", 128));
+  const index_t batch = args.count("batch", 128, 1, index_t(1) << 20);
   const double lr = args.number("lr", 1e-3);
   const double target = args.number("target", 2);  // above 1: never stops early
 
   nn::FashionMnist data = nn::load_fashion_mnist(args.get("data", nn::kFashionMnistDir));
   if (args.has("limit")) {
-    const index_t n = std::min<index_t>(index_t(args.number("limit", 0)), data.train_x.size(0));
+    const index_t n = std::min<index_t>(args.count("limit", 0, 0, index_t(1) << 40), data.train_x.size(0));
     data.train_x = data.train_x.slice(0, 0, n).contiguous();
     data.train_y = data.train_y.slice(0, 0, n).contiguous();
   }
@@ -140,7 +140,7 @@ int main(int argc, char** argv) {
 
   double train_seconds = 0, seconds_to_88 = -1;
   nn::ClassReport report;
-  const int stop = std::min(epochs, int(args.number("stop-after", epochs)));
+  const int stop = std::min(epochs, int(args.count("stop-after", epochs, 1, 1000000)));
   for (int e = first_epoch; e < stop; ++e) {
     last_epoch = e + 1;
     loader.set_epoch(e);

@@ -90,11 +90,11 @@ int main(int argc, char** argv) {
   const DType amp = args.amp();
   const Device dev = args.device;
   const int rounds = args.epochs > 0 ? args.epochs : 8;
-  const index_t steps = index_t(args.number("steps", 50)), batch = index_t(args.number("batch", 16));
-  const index_t T = index_t(args.number("context", 64)), embed = index_t(args.number("embed", 64));
-  const index_t heads = index_t(args.number("heads", 4)), layers = index_t(args.number("layers", 2));
+  const index_t steps = args.count("steps", 50, 1, index_t(1) << 30), batch = args.count("batch", 16, 1, 1 << 16);
+  const index_t T = args.count("context", 64, 2, 1 << 16), embed = args.count("embed", 64, 1, 1 << 16);
+  const index_t heads = args.count("heads", 4, 1, 1024), layers = args.count("layers", 2, 1, 1024);
   const double lr = args.number("lr", 3e-3);
-  const index_t sample_len = index_t(args.number("sample", 200));
+  const index_t sample_len = args.count("sample", 200, 0, index_t(1) << 24);
 
   std::ifstream in(path, std::ios::binary);
   if (!in) {

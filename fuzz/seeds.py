@@ -72,4 +72,8 @@ model = [("0.weight", "F32", [4, 3], f32(*[0.1 * i for i in range(12)])),
          ("2.weight", "F32", [2, 4], f32(*range(8)))]
 put("state_dict", "strict_match", b"\x01" + safetensors(model))
 put("state_dict", "partial_f64", b"\x00" + safetensors([("0.bias", "F64", [4], struct.pack("<4d", 1, 2, 3, 4))]))
+# The examples' command line, one token a line.
+put("args", "typical", "--threads\n2\n--seed\n42\n--epochs\n3\n--out\nresults\n--batch\n64\n--lr\n0.001\n--amp\nbf16\n--quick")
+put("args", "device", "--device\ncuda:1\n--resume\nck.st\n--limit\n100\n--heads\n4")
+put("args", "bad", "--threads\n3abc\n--seed\n-1\n--batch\n1e30\n--lr\nnan")
 put("state_dict", "wrong_shape", b"\x01" + safetensors(model[:4] + [("2.weight", "F32", [4, 2], f32(*range(8)))]))
