@@ -140,7 +140,11 @@ index_t Tensor::size(int d) const { return sizes()[std::size_t(detail::wrap_dim(
 
 void* Tensor::raw_data() const {
   const TensorImpl& t = impl();
-  return static_cast<char*>(t.storage->buffer.data()) + t.offset * index_t(dtype_size(t.dtype));
+  char* base = static_cast<char*>(t.storage->buffer.data());
+  // An empty tensor's storage may have no memory at all (nullptr), and a view of it an
+  // offset: no element to address, and nullptr + offset is undefined.
+  if (base == nullptr) return nullptr;
+  return base + t.offset * index_t(dtype_size(t.dtype));
 }
 
 template <class T>

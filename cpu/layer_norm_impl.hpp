@@ -48,6 +48,17 @@ inline void merge(Stats& a, double nb, double mean_b, double m2_b) {
 template <class V, int kRows>
 void short_rows_stats(index_t n, const float* x, index_t ldx, Stats* out);
 
+// A row's statistics in double, two passes: for the rare row whose float sums overflow
+// (|x| past ~1e19, where (x - mean)^2 exceeds the float range) though its values are
+// finite. A row with an infinity or a NaN keeps its inf or NaN statistics.
+inline Stats row_stats_double(index_t n, const float* x) {
+  double s = 0, m2 = 0;
+  for (index_t j = 0; j < n; ++j) s += double(x[j]);
+  const double mean = s / double(n);
+  for (index_t j = 0; j < n; ++j) m2 += (double(x[j]) - mean) * (double(x[j]) - mean);
+  return {mean, m2, double(n)};
+}
+
 // Rows longer than kGroupCols: each block summed in four accumulators (a single one
 // made the loop wait on its own adds: 3-4 cycles per vector, ~1 cycle per element).
 template <class V>
@@ -178,7 +189,8 @@ void forward(index_t rows, index_t cols, const float* x, index_t ldx, const floa
       const index_t g = (i - i0) % kGroup;
       if (cols <= kGroupCols && g == 0 && i + kGroup <= i1) short_rows_stats<V, kGroup>(cols, xi, ldx, group);
       const bool grouped = cols <= kGroupCols && i - g + kGroup <= i1;
-      const Stats st = grouped ? group[g] : row_stats<V>(cols, xi);
+      Stats st = grouped ? group[g] : row_stats<V>(cols, xi);
+      if (!std::isfinite(st.m2) || !std::isfinite(st.mean)) st = row_stats_double(cols, xi);
       const double rs = 1.0 / std::sqrt(st.m2 / double(cols) + double(eps));
       if (mean) mean[i] = float(st.mean);
       if (rstd) rstd[i] = float(rs);

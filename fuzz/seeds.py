@@ -76,4 +76,9 @@ put("state_dict", "partial_f64", b"\x00" + safetensors([("0.bias", "F64", [4], s
 put("args", "typical", "--threads\n2\n--seed\n42\n--epochs\n3\n--out\nresults\n--batch\n64\n--lr\n0.001\n--amp\nbf16\n--quick")
 put("args", "device", "--device\ncuda:1\n--resume\nck.st\n--limit\n100\n--heads\n4")
 put("args", "bad", "--threads\n3abc\n--seed\n-1\n--batch\n1e30\n--lr\nnan")
+# The ops target reads its choices from bytes: a few fixed pseudo-random programs.
+import random as _random
+_r = _random.Random(20261206)
+for _k in range(8):
+    put("ops", f"program_{_k}", bytes(_r.getrandbits(8) for _ in range(160)))
 put("state_dict", "wrong_shape", b"\x01" + safetensors(model[:4] + [("2.weight", "F32", [4, 2], f32(*range(8)))]))

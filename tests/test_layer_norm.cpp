@@ -171,6 +171,32 @@ double reduce_tol(index_t n) { return std::max(1e-5, 1e-4 * std::sqrt(double(n))
   return ::testing::AssertionFailure() << "error " << rel << " of the terms' size exceeds " << tol;
 }
 
+// Rows of finite values past ~1e19, whose (x - mean)^2 overflows float: every path
+// normalizes them as the double reference does (the float statistics gave inf variance,
+// rstd 0 and outputs 0), short rows (the grouped statistics) and long ones alike.
+TEST(LayerNorm, RowsOfHugeFiniteValuesNormalize) {
+  ThreadsGuard guard;
+  TG_TEST_RNG(rng);
+  for (const Impl& impl : implementations()) {
+    cpu::set_num_threads(impl.threads);
+    for (const index_t cols : {index_t(3), index_t(64), index_t(3000)}) {
+      const index_t rows = 6;
+      Mat<float> x = random_mat<float>(rng, rows, cols, cols, -2, 2);
+      for (index_t i = 0; i < rows; ++i) x.at(i, rng.integer(0, cols - 1)) = (i % 2 ? -1 : 1) * float(rng.uniform(1e20, 3e38));
+      Mat<float> y = testing::poisoned_mat<float>(rows, cols, cols);
+      Mat<double> xd(rows, cols, cols), ref(rows, cols, cols);
+      for (index_t i = 0; i < rows; ++i)
+        for (index_t j = 0; j < cols; ++j) xd.at(i, j) = x.at(i, j);
+      layer_norm_forward_ref<double>(rows, cols, xd.ptr(), cols, nullptr, nullptr, 1e-5, ref.ptr(), cols, nullptr, nullptr);
+      impl.ops->layer_norm_forward(rows, cols, x.ptr(), cols, nullptr, nullptr, 1e-5, y.ptr(), cols, nullptr, nullptr);
+      for (index_t i = 0; i < rows; ++i)
+        for (index_t j = 0; j < cols; ++j)
+          ASSERT_NEAR(y.at(i, j), ref.at(i, j), 1e-5 * (1 + std::fabs(ref.at(i, j))))
+              << impl.name << " threads " << impl.threads << " " << rows << "x" << cols << " at " << i << "," << j;
+    }
+  }
+}
+
 TEST(LayerNorm, EveryPathMatchesTheReference) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);

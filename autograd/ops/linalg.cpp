@@ -92,6 +92,10 @@ Tensor matmul_kernel(const Tensor& a_in, const Tensor& b_in) {
   if (!ga.ok) a = a.contiguous(), ga = as_gemm(M, K, K, 1);
   if (!gb.ok) b = b.contiguous(), gb = as_gemm(K, N, N, 1);
   Tensor y = make_tensor(ys, a.dtype(), a.device());
+  if (y.numel() == 0) return y;
+  // K = 0 (a and b empty, y not): a sum of nothing. The loop below would offset their
+  // null data pointers by the batch strides.
+  if (K == 0) return Tensor::zeros(ys, TensorOptions().with_dtype(a.dtype()).with_device(a.device()));
   index_t count = 1;
   for (index_t s : batch) count *= s;
   detail::with_float_type("matmul", a.dtype(), [&](auto zero) {
