@@ -2,7 +2,8 @@
 // calling each node's backward once with the sum of the gradients that reached it.
 //
 //   1. Count, for every node reachable from the root, how many edges lead into it
-//      (an iterative depth-first walk: a chain of 100 000 ops must not overflow a stack).
+//      (an iterative breadth-first walk over a list, no recursion: a chain of 100 000
+//      ops must not overflow a stack).
 //   2. Start from the root with grad_output (1 for a scalar). Repeatedly take a ready
 //      node (every edge into it delivered), the most recently created first (as PyTorch:
 //      gradients of late ops are consumed, and freed, early), run its hooks and its

@@ -5,7 +5,7 @@
 // Views (view/reshape, transpose, permute, slice, expand, squeeze, unsqueeze) make a new
 // TensorImpl over the same Storage, never a copy; contiguous() copies only when needed.
 // Storage carries a version counter that in-place writes bump, so that a backward pass
-// can tell that a tensor it saved has changed since (kernels/ of autograd/engine.cpp).
+// can tell that a tensor it saved has changed since (SavedTensor in autograd/node.hpp).
 //
 // dtypes: f32 everywhere, f64 on the CPU (the reference kernels serve it: gradcheck runs
 // in double), bf16 and f16 for mixed precision (casts with to(DType); matmul and linear
