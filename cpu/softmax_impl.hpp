@@ -223,7 +223,7 @@ void forward(index_t rows, index_t cols, const float* x, index_t ldx, float* y, 
 // ---------------------------------------------------------------------------------
 struct BackPartial {
   double dot = 0;       // softmax: dot(dy, y); log_softmax: sum(dy)
-  bool live = false;    // log_softmax: some y > -inf
+  bool live = false;    // log_softmax: some y that is not -inf (NaN counts: its row's dx is NaN)
 };
 
 // In blocks of 256 summed in float lanes, the blocks in double (as pass1).
@@ -242,7 +242,7 @@ BackPartial back_pass1(index_t n, const float* y, const float* dy) {
       const V yv = V::load(yb + j), d = V::load(db + j);
       if constexpr (kLog) {
         acc = acc + d;
-        live = live | (yv > V(-kInf));
+        live = live | (yv > V(-kInf)) | is_nan(yv);
       } else {
         acc = fma(d, yv, acc);
       }
@@ -252,7 +252,8 @@ BackPartial back_pass1(index_t n, const float* y, const float* dy) {
       const V d = V::load_partial(db + j, r);
       if constexpr (kLog) {
         acc = acc + d;
-        live = live | (V::load_partial_fill(yb + j, r, -kInf) > V(-kInf));
+        const V yt = V::load_partial_fill(yb + j, r, -kInf);
+        live = live | (yt > V(-kInf)) | is_nan(yt);
       } else {
         acc = fma(d, V::load_partial(yb + j, r), acc);
       }

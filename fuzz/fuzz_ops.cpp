@@ -1,19 +1,23 @@
 // The public ops through the Tensor API, structure-aware: the input chooses a dtype,
 // an op, a tensor of rank 1-4 with dims 0-6, values (finite, signed zeros, huge, tiny,
 // infinities, NaN), a view of it (transposed, sliced with a step, a dim expanded: strides
-// that are not row-major, stride 0) and the op's arguments (a second operand broadcast
-// or not, dims, shapes that may not fit). Each call returns or throws tg::Error, never
-// crashes or reads out of bounds (ASan, UBSan); and for f32 inputs what it returns
-// matches the same op in f64 on the same values, rounded to f32: NaN where NaN, the same
-// infinities, finite values within 1e-3 of the reference's scale (a loose bound: the
-// tests hold the tight ones; this one catches a wrong element, stride or shape).
+// that are not row-major, stride 0), the op's arguments (a second operand broadcast or
+// not, dims, shapes that may not fit), and whether to run the backward of sum(output).
+// Each call returns or throws tg::Error, never crashes or reads out of bounds (ASan,
+// UBSan); and for f32 inputs what it returns, and the gradients, match the same op in
+// f64 on the same values, rounded to f32: NaN where NaN, the same infinities, finite
+// values within 1e-3 of the reference's scale (a loose bound: the tests hold the tight
+// ones; this one catches a wrong element, stride or shape).
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <string>
 #include <vector>
 
 #include "autograd/autograd.hpp"
+#include "nn/nn.hpp"
 #include "fuzz/fuzz.hpp"
 #include "kernels/error.hpp"
 
@@ -107,6 +111,22 @@ Tensor apply(int op, Bytes& in, const Tensor& a, const Tensor& b, int dim, bool 
     case 19: return clamp(a, -1.5, 2.5);
     case 20: return pow(a, 2.0);
     case 21: return where(gt(a, b), a, b);
+    case 23: return cat({a, b}, dim);
+    case 24: return stack({a, b}, dim);
+    case 25: return a.dim() ? a.select(dim, index_t(keep)) : a;
+    case 26: return a.unsqueeze(dim).squeeze();
+    case 27: return abs(a) - a * 0.5;
+    case 28: return mse_loss(a, b, keep ? Reduction::sum : Reduction::none);
+    case 29: {  // logits (N, C) from a's last dim; targets from the input, some ignored or out of range
+      const Tensor z = a.dim() == 2 ? a : a.reshape({-1, a.dim() ? a.size(-1) : 1});
+      std::vector<std::int64_t> t(static_cast<std::size_t>(z.size(0)));
+      for (std::int64_t& v : t) v = std::int64_t(in.pick(9)) - 2;  // -2..6: -1 ignored below
+      return cross_entropy(z, Tensor::from_vector(t, {z.size(0)}), keep ? Reduction::sum : Reduction::mean, -1,
+                           dim > 0 ? 0.1 : 0.0);
+    }
+    case 30: {  // attention over a's dims read as (B, H, S, D), b as k and v
+      return scaled_dot_product_attention(a, b, b, {}, keep);
+    }
     default: {
       std::vector<index_t> s;
       for (int i = 0, r = 1 + in.pick(3); i < r; ++i) s.push_back(index_t(in.pick(7)) - (i == 0 && in.pick(4) == 0));
@@ -114,9 +134,11 @@ Tensor apply(int op, Bytes& in, const Tensor& a, const Tensor& b, int dim, bool 
     }
   }
 }
-constexpr int kOps = 23;
+constexpr int kOps = 31;
 
-bool same_values(const Tensor& got, const Tensor& ref) {
+// floor: an absolute allowance for results that cancel to ~0 (a gradient through
+// sum(softmax(x)) is 0 plus each dtype's rounding noise).
+bool same_values(const Tensor& got, const Tensor& ref, double floor = 1e-30) {
   if (got.sizes().size() != ref.sizes().size()) return false;
   for (std::size_t i = 0; i < got.sizes().size(); ++i)
     if (got.sizes()[i] != ref.sizes()[i]) return false;
@@ -130,11 +152,33 @@ bool same_values(const Tensor& got, const Tensor& ref) {
     } else if (std::isinf(r[i]) || std::isinf(g[i])) {
       // Rounding at the edge of the float range: a finite reference just past FLT_MAX.
       if (g[i] != r[i] && std::fabs(g[i]) < 3e38 && std::fabs(r[i]) < 3e38) return false;
-    } else if (std::fabs(g[i] - r[i]) > 1e-3 * (std::fabs(r[i]) + scale) + 1e-30) {
+    } else if (std::fabs(g[i] - r[i]) > 1e-3 * (std::fabs(r[i]) + scale) + floor) {
       return false;
     }
   }
   return true;
+}
+
+// The operands: base tensors (leaves, requiring grad when the backward runs) and their
+// views. With `like`, the bases are like's converted to f64 (the same values) and the
+// same views are taken: the bytes are read the same way.
+struct Operands {
+  Tensor base_a, a, base_b, b;
+};
+Operands operands(Bytes& in, DType dt, bool grad, const Operands* like) {
+  Operands o;
+  std::vector<index_t> sizes(static_cast<std::size_t>(1 + in.pick(4)));
+  for (index_t& s : sizes) s = in.pick(7);
+  auto leaf = [&](Tensor t, const Tensor* from) {
+    if (from) t = from->detach().to(DType::f64);
+    if (grad) t.requires_grad_();
+    return t;
+  };
+  o.base_a = leaf(base_tensor(in, dt, sizes), like ? &like->base_a : nullptr);
+  o.a = some_view(in, o.base_a);
+  o.base_b = leaf(base_tensor(in, dt, other_shape(in, o.a)), like ? &like->base_b : nullptr);
+  o.b = some_view(in, o.base_b);
+  return o;
 }
 
 }  // namespace
@@ -143,31 +187,51 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   Bytes in{data, size};
   const DType dt = in.pick(4) == 0 ? DType::f64 : DType::f32;
   const int op = in.pick(kOps);
-  std::vector<index_t> sizes(static_cast<std::size_t>(1 + in.pick(4)));
-  for (index_t& s : sizes) s = in.pick(7);
-  Tensor a, b;
+  const bool backward = in.pick(2);
+  const Bytes start = in;  // the rest, read again for the reference
+  Operands x;
   try {
-    a = some_view(in, base_tensor(in, dt, sizes));
-    b = some_view(in, base_tensor(in, dt, other_shape(in, a)));
+    x = operands(in, dt, backward, nullptr);
   } catch (const Error&) {
     return 0;  // a view the tensor does not allow
   }
   const int dim = in.pick(9) - 4;  // -4..4: some out of range
   const bool keep = in.pick(2);
-  Bytes replay = in;  // the reshape's sizes, read again for the reference
   Tensor got;
   try {
-    got = apply(op, in, a, b, dim, keep);
+    got = apply(op, in, x.a, x.b, dim, keep);
+    if (backward && got.requires_grad()) sum(got).backward();
   } catch (const Error&) {
     return 0;
   }
   if (dt != DType::f32) return 0;
+  Bytes replay = start;
+  const Operands r = operands(replay, DType::f64, backward, &x);
+  (void)replay.pick(9), (void)replay.pick(2);  // dim, keep
   Tensor ref;
   try {
-    ref = apply(op, replay, a.to(DType::f64), b.to(DType::f64), dim, keep);
+    ref = apply(op, replay, r.a, r.b, dim, keep);
+    if (backward && ref.requires_grad()) sum(ref).backward();
   } catch (const Error&) {
     __builtin_trap();  // f32 accepted what f64 refuses
   }
-  if (!same_values(got, ref)) __builtin_trap();
+  if (std::getenv("TG_FUZZ_VERBOSE")) {  // what a finding did, for whoever reads it
+    auto show = [](const char* what, const Tensor& t) {
+      std::fprintf(stderr, "%s %s:", what, t.defined() ? t.shape().str().c_str() : "undefined");
+      if (t.defined())
+        for (double v : t.to_vector<double>()) std::fprintf(stderr, " %.9g", v);
+      std::fprintf(stderr, "\n");
+    };
+    std::fprintf(stderr, "op %d dim %d keep %d backward %d\n", op, dim, int(keep), int(backward));
+    show("a", x.a), show("b", x.b), show("got", got), show("ref", ref);
+    show("grad a", x.base_a.grad()), show("ref grad a", r.base_a.grad());
+    show("grad b", x.base_b.grad()), show("ref grad b", r.base_b.grad());
+  }
+  if (!same_values(got.detach(), ref.detach())) __builtin_trap();
+  for (const auto& [mine, theirs] : {std::pair{x.base_a, r.base_a}, std::pair{x.base_b, r.base_b}}) {
+    if (!backward) break;
+    if (mine.grad().defined() != theirs.grad().defined()) __builtin_trap();
+    if (mine.grad().defined() && !same_values(mine.grad(), theirs.grad(), 1e-4)) __builtin_trap();
+  }
   return 0;
 }

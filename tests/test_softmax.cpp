@@ -235,6 +235,27 @@ TEST(Softmax, ANanAnywhereMakesTheRowNan) {
   }
 }
 
+// The backward of a NaN row (what the forward makes of a row with a NaN) is NaN: the
+// log_softmax backward took a row with no y above -inf for a fully masked one and
+// returned zeros. Short rows, rows with a tail, one row split across threads.
+TEST(Softmax, TheBackwardOfANanRowIsNan) {
+  ThreadsGuard guard;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (const Impl& impl : implementations()) {
+    cpu::set_num_threads(impl.threads);
+    for (const index_t cols : {index_t(4), index_t(37), index_t(300), index_t(200003)})
+      for (bool log : {false, true}) {
+        std::vector<float> y(static_cast<std::size_t>(cols), nan), dy(y.size(), 0.5f), dx(y.size(), 0.0f);
+        (log ? impl.ops->log_softmax_backward : impl.ops->softmax_backward)(1, cols, y.data(), cols, dy.data(), cols,
+                                                                            dx.data(), cols);
+        for (index_t j = 0; j < cols; ++j)
+          ASSERT_TRUE(std::isnan(dx[std::size_t(j)])) << impl.name << " threads " << impl.threads
+                                                      << (log ? " log_softmax" : " softmax") << " cols " << cols
+                                                      << " at " << j << ": " << dx[std::size_t(j)];
+      }
+  }
+}
+
 TEST(Softmax, EveryPathMatchesTheReference) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
