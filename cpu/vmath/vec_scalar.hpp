@@ -56,9 +56,11 @@ inline M1 operator==(F1 a, F1 b) { return {a.v == b.v}; }
 inline M1 is_nan(F1 a) { return {a.v != a.v}; }
 
 inline F1 round_int(F1 a) { return std::nearbyint(a.v); }
-// (NaN gives 1, as a NaN result follows anyway: int(NaN) would be undefined behaviour.)
+// Outside its domain (NaN, +-inf, |n| past any exponent: the lanes that callers replace
+// afterwards, such as exp_nonpositive's below -87.33) it gives 1: int() of such a float
+// would be undefined behaviour, where the vector paths' conversions merely give garbage.
 inline F1 pow2_int(F1 n) {
-  if (n.v != n.v) return 1.0f;
+  if (!(n.v > -1024.0f && n.v < 1024.0f)) return 1.0f;
   return std::bit_cast<float>(std::uint32_t(int(n.v) + 127) << 23);
 }
 inline F1 exponent_of(F1 a) { return float(int(std::bit_cast<std::uint32_t>(a.v) >> 23) - 127); }
