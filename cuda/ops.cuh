@@ -520,7 +520,9 @@ __global__ void ce_fwd(int rows, int classes, const float* z, i64 ld, const i64*
   const i64 t = target[r];
   if (t == ignore) loss[r] = 0.0f;
   else if (t < 0 || t >= classes) loss[r] = __int_as_float(0x7fc00000);
-  else loss[r] = float(double(m) + log_s - (1.0 - double(smoothing)) * double(zr[t]) - double(smoothing) / classes * zs);
+  else  // (no smoothing: no sum-of-logits term, which a -inf logit would make NaN as 0 * -inf)
+    loss[r] = float(double(m) + log_s - (1.0 - double(smoothing)) * double(zr[t]) -
+                    (smoothing != 0.0f ? double(smoothing) / classes * zs : 0.0));
 }
 
 __global__ void ce_bwd(int rows, int classes, const float* z, i64 ld, const i64* target, i64 ignore, float smoothing,

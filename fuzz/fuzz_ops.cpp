@@ -246,7 +246,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (const auto& [mine, theirs] : {std::pair{x.base_a, r.base_a}, std::pair{x.base_b, r.base_b}}) {
     if (!backward) break;
     if (mine.grad().defined() != theirs.grad().defined()) __builtin_trap();
-    if (mine.grad().defined() && !same_values(mine.grad(), theirs.grad(), 1e-6)) __builtin_trap();
+    // (The floor: sums over broadcast positions and normalizations cancel to rounding noise
+    // of terms up to ~100, rstd 1/sqrt(eps) times the weights.)
+    if (mine.grad().defined() && !same_values(mine.grad(), theirs.grad(), 1e-4)) __builtin_trap();
   }
   return 0;
 }

@@ -18,7 +18,9 @@
 //
 // The mean over non-ignored rows is the caller's (autograd divides by the count).
 // A target outside [0, C) that is not ignore_index is rejected by the checked entry.
-// Rows with an infinite or NaN logit give NaN loss (no special-row contract here).
+// A -inf logit is a masked class: probability 0, gradient 0; the loss is finite unless
+// it is the target's (+inf) or smoothing puts weight on it (+inf). A row with a NaN or
+// a +inf logit, or all -inf, gives NaN loss and gradients.
 #pragma once
 
 #include <cstddef>

@@ -183,6 +183,43 @@ TEST(CrossEntropy, EveryCpuPathMatchesTheDoubleReference) {
   }
 }
 
+// A -inf logit is a masked class: without smoothing the loss is that of the other
+// classes alone (the reference once made it NaN through 0 * sum(z) = 0 * -inf), its
+// gradient 0; with smoothing, or as the target, the loss is +inf. Every CPU path, and
+// the reference in float and double.
+TEST(CrossEntropy, MaskedClassesAreLeftOut) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> z = {1.0f, -inf, 2.0f, 0.5f, -inf, -1.0f};  // two rows of 3
+  const std::vector<float> alone = {1.0f, 2.0f, 0.5f, -1.0f};           // the same rows unmasked, 2 classes
+  const std::vector<index_t> t = {0, 0}, t_alone = {0, 0};
+  std::vector<double> want(2), want_lse(4);
+  const std::vector<double> alone_d(alone.begin(), alone.end());
+  cross_entropy_forward_ref<double>(2, 2, alone_d.data(), 2, t_alone.data(), -100, 0.0, want.data(), want_lse.data());
+  for (const OpTable* table : testing::cpu_tables()) {
+    std::vector<float> loss(2), lse(4), dz(6, testing::kPoison<float>), ones(2, 1.0f);
+    table->f32.cross_entropy_forward(2, 3, z.data(), 3, t.data(), -100, 0.0, loss.data(), lse.data());
+    for (int i = 0; i < 2; ++i) EXPECT_NEAR(loss[std::size_t(i)], want[std::size_t(i)], 1e-6) << table->name << " row " << i;
+    table->f32.cross_entropy_backward(2, 3, z.data(), 3, t.data(), -100, 0.0, lse.data(), ones.data(), dz.data(), 3);
+    EXPECT_EQ(dz[1], 0.0f) << table->name;
+    EXPECT_EQ(dz[4], 0.0f) << table->name;
+    table->f32.cross_entropy_forward(2, 3, z.data(), 3, t.data(), -100, 0.1, loss.data(), lse.data());
+    EXPECT_EQ(loss[0], inf) << table->name << ": smoothing weighs the masked class";
+    const std::vector<index_t> masked_target = {1, 1};
+    table->f32.cross_entropy_forward(2, 3, z.data(), 3, masked_target.data(), -100, 0.0, loss.data(), lse.data());
+    EXPECT_EQ(loss[0], inf) << table->name << ": the target is masked";
+  }
+  for (bool f64 : {false, true}) {
+    std::vector<double> loss(2), lse(4);
+    std::vector<float> lossf(2), lsef(4);
+    const std::vector<double> zd(z.begin(), z.end());
+    if (f64) cross_entropy_forward_ref<double>(2, 3, zd.data(), 3, t.data(), -100, 0.0, loss.data(), lse.data());
+    else cross_entropy_forward_ref<float>(2, 3, z.data(), 3, t.data(), -100, 0.0, lossf.data(), lsef.data());
+    for (int i = 0; i < 2; ++i)
+      EXPECT_NEAR(f64 ? loss[std::size_t(i)] : double(lossf[std::size_t(i)]), want[std::size_t(i)], 1e-6)
+          << (f64 ? "f64" : "f32") << " reference row " << i;
+  }
+}
+
 TEST(CrossEntropy, CheckedEntryRejectsTargetsOutOfRange) {
   std::vector<float> z(6), loss(2), lse(4);
   std::vector<index_t> bad = {0, 3};

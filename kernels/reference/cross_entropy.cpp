@@ -27,7 +27,10 @@ void cross_entropy_forward_ref(index_t rows, index_t classes, const T* logits, i
       loss[i] = T(0);
       continue;
     }
-    loss[i] = T(l - (1.0 - smoothing) * double(z[t]) - smoothing / double(classes) * zsum);
+    // Without smoothing the sum of the logits is not a term (a masked class, -inf, would
+    // make 0 * -inf = NaN of it).
+    const double smooth = smoothing != 0 ? smoothing / double(classes) * zsum : 0.0;
+    loss[i] = T(l - (1.0 - smoothing) * double(z[t]) - smooth);
   }
 }
 
