@@ -327,6 +327,10 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
         float* si = s + i * kBc;
         const index_t r = t0 + i;
         if (mn[i] == -kInf) {  // nothing visible yet: P = 0
+          // ... unless a score is NaN, which the maximum passes over: then the row is
+          // NaN (l NaN marks it; the last loop writes it), not a masked row of zeros.
+          if (std::any_of(si, si + bct, [](float x) { return x != x; }))
+            l[r] = m[r] = std::numeric_limits<float>::quiet_NaN();
           std::fill(si, si + bct, 0.0f);
           continue;
         }
@@ -339,10 +343,10 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
     }
   }
   for (index_t i = 0; i < br; ++i) {
-    const float inv = l[i] > 0 ? 1.0f / l[i] : 0.0f;
+    const float inv = l[i] > 0 ? 1.0f / l[i] : l[i] != l[i] ? l[i] : 0.0f;  // NaN row: NaN out
     float* out = &a.o.at(b, h, i0 + i, 0);
     for (index_t c = 0; c < D; ++c) out[c * a.o.sd] = o[i * D + c] * inv;
-    if (a.lse) a.lse[(b * d.heads + h) * d.seq_q + i0 + i] = l[i] > 0 ? m[i] + std::log(l[i]) : -kInf;
+    if (a.lse) a.lse[(b * d.heads + h) * d.seq_q + i0 + i] = l[i] > 0 ? m[i] + std::log(l[i]) : l[i] != l[i] ? l[i] : -kInf;
   }
 }
 

@@ -15,7 +15,9 @@
 // Sq != Sk: query i sees key j iff j <= i + (Sk - Sq), so the last query row sees every
 // key. When Sq > Sk the first Sq - Sk rows see nothing.
 // A fully masked row (every s_ij = -inf, Sk == 0 included) gives o_i = 0 and
-// lse_i = -inf, and zero gradients in the backward, never NaN.
+// lse_i = -inf, and zero gradients in the backward, never NaN. Otherwise o_i is the
+// product as IEEE arithmetic forms it: a value row holding an infinity or a NaN makes o_i
+// NaN even where its key is masked (p_ij = 0, 0 * inf), as in PyTorch's math path.
 //
 // Backward (Dao 2023, FlashAttention-2, Algorithm 2), from dO, O and lse:
 //   D_i = dO_i . o_i     dp_ij = dO_i . v_j     ds_ij = p_ij (dp_ij - D_i)

@@ -61,8 +61,10 @@ void attention_forward_ref(const AttentionForwardArgs<T>& a) {
       for (index_t i = 0; i < d.seq_q; ++i) {
         const double lse = row_probs(a, b, h, i, p);
         for (index_t c = 0; c < d.head_dim; ++c) o[c] = 0;
-        for (index_t j = 0; j < d.seq_k; ++j)
-          if (p[j] != 0)
+        // Every key, masked ones included (p = 0): an infinite or NaN value row makes
+        // the output NaN through 0 * inf, as the fused kernels' products do.
+        if (lse != -kInf)
+          for (index_t j = 0; j < d.seq_k; ++j)
             for (index_t c = 0; c < d.head_dim; ++c) o[c] += p[j] * double(a.v.at(b, kh, j, c));
         for (index_t c = 0; c < d.head_dim; ++c) a.o.at(b, h, i, c) = T(o[c]);
         if (a.lse) a.lse[(b * d.heads + h) * d.seq_q + i] = T(lse);
