@@ -345,7 +345,10 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
   for (index_t i = 0; i < br; ++i) {
     const float inv = l[i] > 0 ? 1.0f / l[i] : l[i] != l[i] ? l[i] : 0.0f;  // NaN row: NaN out
     float* out = &a.o.at(b, h, i0 + i, 0);
-    for (index_t c = 0; c < D; ++c) out[c * a.o.sd] = o[i * D + c] * inv;
+    // A fully masked row is 0 by the contract, written as such: its accumulator holds
+    // 0 * v, which is NaN where v is infinite.
+    const bool masked = l[i] == 0;
+    for (index_t c = 0; c < D; ++c) out[c * a.o.sd] = masked ? 0.0f : o[i * D + c] * inv;
     if (a.lse) a.lse[(b * d.heads + h) * d.seq_q + i0 + i] = l[i] > 0 ? m[i] + std::log(l[i]) : l[i] != l[i] ? l[i] : -kInf;
   }
 }
