@@ -506,11 +506,11 @@ __global__ void ce_fwd(int rows, int classes, const float* z, i64 ld, const i64*
   float m = -std::numeric_limits<float>::infinity();
   for (int c = lane; c < classes; c += kGroup) m = fmaxf(m, zr[c]);
   m = group_max<kGroup>(m);
-  double s = 0.0, zs = 0.0;
+  double s = 0.0, zs = 0.0;  // zs: sum of m - z_j (the smoothing term, relative to m)
   for (int c = lane; c < classes; c += kGroup) {
     const float v = zr[c];
     s += double(__expf(v - m));
-    zs += double(v);
+    zs += double(m) - double(v);
   }
   s = group_sum<kGroup>(s);
   zs = group_sum<kGroup>(zs);
@@ -520,8 +520,8 @@ __global__ void ce_fwd(int rows, int classes, const float* z, i64 ld, const i64*
   const i64 t = target[r];
   if (t == ignore) loss[r] = 0.0f;
   else if (t < 0 || t >= classes) loss[r] = __int_as_float(0x7fc00000);
-  else  // (no smoothing: no sum-of-logits term, which a -inf logit would make NaN as 0 * -inf)
-    loss[r] = float(double(m) + log_s - (1.0 - double(smoothing)) * double(zr[t]) -
+  else  // relative to m, as the reference; no smoothing: no deviation term (0 * inf for a -inf logit)
+    loss[r] = float(log_s + (1.0 - double(smoothing)) * (double(m) - double(zr[t])) +
                     (smoothing != 0.0f ? double(smoothing) / classes * zs : 0.0));
 }
 

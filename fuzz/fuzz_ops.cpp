@@ -122,6 +122,13 @@ Tensor apply(int op, Bytes& in, const Tensor& a, const Tensor& b, int dim, bool 
       const Tensor z = a.dim() == 2 ? a : a.reshape({-1, a.dim() ? a.size(-1) : 1});
       std::vector<std::int64_t> t(static_cast<std::size_t>(z.size(0)));
       for (std::int64_t& v : t) v = std::int64_t(in.pick(9)) - 2;  // -2..6: -1 ignored below
+      if (std::getenv("TG_FUZZ_VERBOSE")) {
+        std::fprintf(stderr, "z %s:", z.shape().str().c_str());
+        for (double v : z.to_vector<double>()) std::fprintf(stderr, " %g", v);
+        std::fprintf(stderr, "\ntargets:");
+        for (std::int64_t v : t) std::fprintf(stderr, " %lld", (long long)v);
+        std::fprintf(stderr, "\n");
+      }
       return cross_entropy(z, Tensor::from_vector(t, {z.size(0)}), keep ? Reduction::sum : Reduction::mean, -1,
                            dim > 0 ? 0.1 : 0.0);
     }

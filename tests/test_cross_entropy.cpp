@@ -220,6 +220,24 @@ TEST(CrossEntropy, MaskedClassesAreLeftOut) {
   }
 }
 
+// Logits near 1e30: the loss log s + (m - z_t) keeps log s, which (m + log s) - z_t lost
+// to m's rounding (the double reference gave 0 for a row (1e30, 1e30), found by fuzz_ops).
+TEST(CrossEntropy, HugeLogitsKeepTheLoss) {
+  const std::vector<index_t> t = {0, 1};
+  const std::vector<double> zd = {1e30, 1e30, -1e30, -1e30};
+  const std::vector<float> zf(zd.begin(), zd.end());
+  for (double s : {0.0, 0.2}) {
+    std::vector<double> loss(2), lse(4);
+    cpu::ops().f64.cross_entropy_forward(2, 2, zd.data(), 2, t.data(), -100, s, loss.data(), lse.data());
+    std::vector<float> lossf(2), lsef(4);
+    cpu::ops().f32.cross_entropy_forward(2, 2, zf.data(), 2, t.data(), -100, s, lossf.data(), lsef.data());
+    for (int i = 0; i < 2; ++i) {
+      EXPECT_NEAR(loss[std::size_t(i)], std::log(2.0), 1e-12) << "f64 smoothing " << s << " row " << i;
+      EXPECT_NEAR(lossf[std::size_t(i)], std::log(2.0), 1e-6) << "f32 smoothing " << s << " row " << i;
+    }
+  }
+}
+
 TEST(CrossEntropy, CheckedEntryRejectsTargetsOutOfRange) {
   std::vector<float> z(6), loss(2), lse(4);
   std::vector<index_t> bad = {0, 3};

@@ -13,24 +13,26 @@ void cross_entropy_forward_ref(index_t rows, index_t classes, const T* logits, i
                                T* lse) {
   for (index_t i = 0; i < rows; ++i) {
     const T* z = logits + i * ld;
-    double m = -std::numeric_limits<double>::infinity(), zsum = 0;
+    double m = -std::numeric_limits<double>::infinity(), dev = 0;
     for (index_t j = 0; j < classes; ++j) m = std::max(m, double(z[j]));
     double s = 0;
     for (index_t j = 0; j < classes; ++j) {
       s += std::exp(double(z[j]) - m);
-      zsum += double(z[j]);
+      dev += m - double(z[j]);
     }
-    const double l = m + std::log(s);
-    lse[2 * i] = T(m), lse[2 * i + 1] = T(std::log(s));
+    const double log_s = std::log(s);
+    lse[2 * i] = T(m), lse[2 * i + 1] = T(log_s);
     const index_t t = target[i];
     if (t == ignore_index) {
       loss[i] = T(0);
       continue;
     }
-    // Without smoothing the sum of the logits is not a term (a masked class, -inf, would
-    // make 0 * -inf = NaN of it).
-    const double smooth = smoothing != 0 ? smoothing / double(classes) * zsum : 0.0;
-    loss[i] = T(l - (1.0 - smoothing) * double(z[t]) - smooth);
+    // Relative to the maximum: loss = log s + (1 - eps)(m - z_t) + eps/C sum_j (m - z_j).
+    // (m + log s) - z_t would lose log s to m's rounding for logits near 1e30. Without
+    // smoothing the deviations are not a term (a masked class, -inf, would make 0 * inf
+    // = NaN of it).
+    const double smooth = smoothing != 0 ? smoothing / double(classes) * dev : 0.0;
+    loss[i] = T(log_s + (1.0 - smoothing) * (m - double(z[t])) + smooth);
   }
 }
 
