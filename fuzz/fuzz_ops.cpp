@@ -5,8 +5,9 @@
 // not, dims, shapes that may not fit), and whether to run the backward of a weighted
 // sum of the output.
 // Each call returns or throws tg::Error, never crashes or reads out of bounds (ASan,
-// UBSan); and for f32 inputs what it returns, and the gradients (where the inputs are
-// ordinary: finite, |x| <= 8), match the same op in f64 on the same values, rounded to f32: NaN where NaN, the same infinities, finite
+// UBSan); and for f32 inputs whose finite values stay within 1e15, what it returns, and
+// the gradients (where the inputs are ordinary: finite, |x| <= 8), match the same op in
+// f64 on the same values, rounded to f32: NaN where NaN, the same infinities, finite
 // values within 1e-3 of the reference's scale (a loose bound: the tests hold the tight
 // ones; this one catches a wrong element, stride or shape).
 #include <cmath>
@@ -249,6 +250,16 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     show("grad a", x.base_a.grad()), show("ref grad a", r.base_a.grad());
     show("grad b", x.base_b.grad()), show("ref grad b", r.base_b.grad());
   }
+  // Finite inputs past 1e15 make products beyond the float range (1e30 * 1e30), where
+  // f32 rightly gives inf or a masked -inf score and f64 a number: compared only for
+  // crashes. (Rows of them through layer_norm, which should survive, have their own
+  // test in test_layer_norm.)
+  auto in_float_range = [](const Tensor& t) {
+    for (double v : t.to_vector<double>())
+      if (std::isfinite(v) && std::fabs(v) > 1e15) return false;
+    return true;
+  };
+  if (!in_float_range(x.base_a) || !in_float_range(x.base_b)) return 0;
   if (!same_values(got.detach(), ref.detach())) __builtin_trap();
   // Gradients are compared where every input is ordinary (finite, |x| <= 8): with
   // +-100 and beyond, sums like the attention's dP - D cancel terms of 10^4 and float's
