@@ -260,7 +260,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return true;
   };
   if (!in_float_range(x.base_a) || !in_float_range(x.base_b)) return 0;
-  if (!same_values(got.detach(), ref.detach())) __builtin_trap();
+  // (The floor: results near 0 formed from terms near 1, as a confident row's
+  // cross-entropy, log(1 + 7e-6), carry float's absolute rounding of those terms.)
+  if (!same_values(got.detach(), ref.detach(), 1e-6)) __builtin_trap();
   // Gradients are compared where every input is ordinary (finite, |x| <= 8): with
   // +-100 and beyond, sums like the attention's dP - D cancel terms of 10^4 and float's
   // rounding of them is no longer small against the result (the backward still runs,
