@@ -10,6 +10,7 @@
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <sstream>
 #include <stdexcept>
@@ -28,10 +29,12 @@ struct UsageError : std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// s as a whole decimal integer in [lo, hi], or a UsageError naming the flag (std::stoi
-// and friends take "3abc" as 3 and "-1" as 2^64 - 1 for an unsigned).
-inline long long parse_integer(const std::string& flag, const std::string& s, long long lo, long long hi) {
-  long long v = 0;
+// s as a whole decimal integer of type I in [lo, hi], or a UsageError naming the flag
+// (std::stoi and friends take "3abc" as 3 and "-1" as 2^64 - 1 for an unsigned).
+template <class I = long long>
+I parse_integer(const std::string& flag, const std::string& s, I lo = std::numeric_limits<I>::min(),
+                I hi = std::numeric_limits<I>::max()) {
+  I v = 0;
   const char* end = s.data() + s.size();
   const auto [p, ec] = std::from_chars(s.data(), end, v);
   if (s.empty() || ec != std::errc() || p != end || v < lo || v > hi)
@@ -68,7 +71,7 @@ struct Args {
   // The flag's value as an integer in [lo, hi] (sizes, counts), or `fallback` when absent.
   tg::index_t count(const std::string& name, tg::index_t fallback, tg::index_t lo, tg::index_t hi) const {
     auto it = flags.find(name);
-    return it == flags.end() ? fallback : tg::index_t(parse_integer(name, it->second, lo, hi));
+    return it == flags.end() ? fallback : parse_integer<tg::index_t>(name, it->second, lo, hi);
   }
   // --amp bf16|f16 as the autocast dtype (f32 when absent: autocast off).
   tg::DType amp() const {
@@ -104,16 +107,11 @@ inline Args parse_command_line(int argc, const char* const* argv, const std::vec
         throw UsageError(std::string("bad value for --device: ") + e.what());
       }
     } else if (k == "--threads") {
-      a.threads = int(parse_integer("threads", value(), 1, 4096));
+      a.threads = int(parse_integer<long long>("threads", value(), 1, 4096));
     } else if (k == "--seed") {
-      const std::string v = value();
-      std::uint64_t s = 0;
-      const auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), s);
-      if (v.empty() || ec != std::errc() || p != v.data() + v.size())
-        throw UsageError("bad value for --seed: expected an integer in [0, 2^64), got '" + v + "'");
-      a.seed = s;
+      a.seed = parse_integer<std::uint64_t>("seed", value());
     } else if (k == "--epochs") {
-      a.epochs = int(parse_integer("epochs", value(), 1, 1000000));
+      a.epochs = int(parse_integer<long long>("epochs", value(), 1, 1000000));
     } else if (k == "--out") {
       a.out = value();
       if (a.out.empty()) throw UsageError("bad value for --out: expected a directory, got ''");
