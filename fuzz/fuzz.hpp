@@ -6,11 +6,9 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cmath>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
-#include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size);
 
@@ -32,14 +30,6 @@ inline std::string as_file(const std::uint8_t* data, std::size_t size, const cha
   std::fclose(f);
   if (!ok) throw std::runtime_error("cannot write " + path);
   return path;
-}
-
-// Equal values, NaN equal to NaN (a checkpoint may hold NaNs).
-inline bool same_values(const std::vector<double>& a, const std::vector<double>& b) {
-  if (a.size() != b.size()) return false;
-  for (std::size_t i = 0; i < a.size(); ++i)
-    if (!(a[i] == b[i] || (std::isnan(a[i]) && std::isnan(b[i])))) return false;
-  return true;
 }
 
 }  // namespace tg::fuzz

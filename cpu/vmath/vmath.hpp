@@ -285,11 +285,11 @@ struct TailParts {
   V m, te, n;
   bool normal;
   TG_VMATH_INLINE V scaled(V v) const { return times_pow2(v, n, normal); }
-  TG_VMATH_INLINE V value() const { return scaled(fma(m, te, m)); }  // Phi(-a)
 };
+// ac = min(15, |x|); e = exp_neg_half_square(ac), which the caller may need apart (the
+// gelu_erf derivative's central lanes).
 template <class V>
-TG_VMATH_INLINE TailParts<V> normal_tail(V ac) {  // ac = min(15, |x|)
-  const ExpParts<V> e = exp_neg_half_square(ac);
+TG_VMATH_INLINE TailParts<V> normal_tail(V ac, const ExpParts<V>& e) {
   return {mills_part(ac, k::kMillsH), e.t, e.n, !any(ac > V(13.0f))};
 }
 
@@ -326,8 +326,9 @@ TG_VMATH_INLINE V gelu_erf_grad(V x) {
   const V phi_c = fma(x, horner(ac * ac, k::kPhiE), V(0.5f));  // ac = |x| where used
   const V central = fma(x * V(k::kInvSqrt2Pi), mul_pow2(e.p(), e.n), phi_c);
   if (all(a <= V(1.0f))) return central;
-  const V w = fnma(ac, V(k::kInvSqrt2Pi), mills_part(ac, k::kMillsH));
-  const V ew = times_pow2(fma(w, e.t, w), e.n, !any(ac > V(13.0f)));
+  const TailParts<V> t = normal_tail(ac, e);
+  const V w = fnma(ac, V(k::kInvSqrt2Pi), t.m);
+  const V ew = t.scaled(fma(w, t.te, w));
   return select(a <= V(1.0f), central, select(x < V(0.0f), ew, V(1.0f) - ew));
 }
 
@@ -347,7 +348,7 @@ TG_VMATH_INLINE V gelu_erf(V x) {
   const V a = abs(x), ac = min(V(15.0f), a);  // NaN: min keeps it
   const V central = x * fma(x, horner(ac * ac, k::kPhiE), V(0.5f));  // ac = |x| where used
   if (all(a <= V(1.0f))) return central;
-  const TailParts<V> t = normal_tail(ac);
+  const TailParts<V> t = normal_tail(ac, exp_neg_half_square(ac));
   const typename V::Mask neg = x < V(0.0f);
   const V v = select(neg, max(V(-15.0f), x) * t.m, t.m);
   const V r = t.scaled(fma(v, t.te, v));  // x Phi(x) where x < -1, Phi(-x) where x > 1
