@@ -123,7 +123,7 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
 // bytes after them), then k1 single steps (`one`, B moving 256); each argument also
 // moves A on as its addressing needs.
 #define TG_K_LOOPS(four, one)                                                           \
-  "mov 16(%[loop]), %%r8\n\t" /* k4 */                                                   \
+  "mov 16(%[loop]), %%r8\n\t" /* k4 before the C prefetch */                             \
   "test %%r8, %%r8\n\t"                                                                  \
   "jz 2f\n\t"                                                                            \
   ".p2align 5\n"                                                                          \
@@ -133,6 +133,27 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
   "dec %%r8\n\t"                                                                         \
   "jnz 1b\n"                                                                              \
   "2:\n\t"                                                                               \
+  "mov 48(%[loop]), %%rcx\n\t" /* c */                                                   \
+  "mov 56(%[loop]), %%rsi\n\t" /* ldc in bytes */                                        \
+  "mov 64(%[loop]), %%rdi\n" /* rows */                                                   \
+  "7:\n\t"                                                                               \
+  "prefetcht0 (%%rcx)\n\t"                                                               \
+  "prefetcht0 64(%%rcx)\n\t"                                                             \
+  "prefetcht0 128(%%rcx)\n\t"                                                            \
+  "prefetcht0 192(%%rcx)\n\t"                                                            \
+  "add %%rsi, %%rcx\n\t"                                                                 \
+  "dec %%rdi\n\t"                                                                        \
+  "jnz 7b\n\t"                                                                           \
+  "mov 72(%[loop]), %%r8\n\t" /* the last k4 */                                          \
+  "test %%r8, %%r8\n\t"                                                                  \
+  "jz 6f\n\t"                                                                            \
+  ".p2align 5\n"                                                                          \
+  "5:\n\t"                                                                               \
+  four                                                                                  \
+  "add $1024, %%rdx\n\t"                                                                 \
+  "dec %%r8\n\t"                                                                         \
+  "jnz 5b\n"                                                                              \
+  "6:\n\t"                                                                               \
   "mov 24(%[loop]), %%r8\n\t" /* k1 */                                                   \
   "test %%r8, %%r8\n\t"                                                                  \
   "jz 4f\n"                                                                               \
@@ -147,12 +168,19 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
 struct KLoop {
   const float* a;
   const float* b;
-  index_t k4, k1;  // k steps in groups of 4, then single ones
+  index_t k4, k1;  // k steps in groups of 4 before C's prefetch, then single ones
   index_t rs, ks;  // A's row and k strides, in bytes
+  const float* c;  // the C tile, prefetched kLateGroups groups of 4 before the end
+  index_t ldc;     // in bytes
+  index_t rows;    // of C to prefetch (m >= 1)
+  index_t k4_late; // groups of 4 after C's prefetch
 };
 static_assert(offsetof(KLoop, a) == 0 && offsetof(KLoop, b) == 8 && offsetof(KLoop, k4) == 16 &&
-                  offsetof(KLoop, k1) == 24 && offsetof(KLoop, rs) == 32 && offsetof(KLoop, ks) == 40,
+                  offsetof(KLoop, k1) == 24 && offsetof(KLoop, rs) == 32 && offsetof(KLoop, ks) == 40 &&
+                  offsetof(KLoop, c) == 48 && offsetof(KLoop, ldc) == 56 && offsetof(KLoop, rows) == 64 &&
+                  offsetof(KLoop, k4_late) == 72,
               "the assembly reads KLoop by these offsets");
+constexpr index_t kLateGroups = 8;
 
 // The last panel of a C whose width is not a multiple of 64 (N = 784: twelve panels and
 // 16 columns) holds n <= 32 live columns: the 6x64 block would run all 24 FMAs a k for
@@ -209,9 +237,9 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
   register __m512 c30 asm("zmm20"), c31 asm("zmm21"), c32 asm("zmm22"), c33 asm("zmm23");
   register __m512 c40 asm("zmm24"), c41 asm("zmm25"), c42 asm("zmm26"), c43 asm("zmm27");
   register __m512 c50 asm("zmm28"), c51 asm("zmm29"), c52 asm("zmm30"), c53 asm("zmm31");
-  for (int i = 0; i < m; ++i)
-    for (int v = 0; v < kNV; ++v) _mm_prefetch(reinterpret_cast<const char*>(c + i * ldc + 16 * v), _MM_HINT_T0);
-  const KLoop loop{a, b, kc / 4, kc % 4, a_rs * index_t(sizeof(float)), a_ks * index_t(sizeof(float))};
+  const index_t k4 = kc / 4, late = std::min(k4, kLateGroups);
+  const KLoop loop{a, b, k4 - late, kc % 4, a_rs * index_t(sizeof(float)), a_ks * index_t(sizeof(float)),
+                   c, ldc * index_t(sizeof(float)), m, late};
 #define TG_ZERO_ACC                                                                                  \
   "vpxord %[c00], %[c00], %[c00]\n\t"                                                                  \
   "vmovaps %[c00], %[c01]\n\t" "vmovaps %[c00], %[c02]\n\t" "vmovaps %[c00], %[c03]\n\t"             \
@@ -236,7 +264,7 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
                TG_K_LOOPS(four, one)                                                                  \
                : TG_ACC_OUTPUTS                                                                       \
                : [loop] "r"(&loop)                                                                    \
-               : "rax", "rdx", "r8", "r9", "r10", "r11", "r12", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", \
+               : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", \
                  "xmm5", "cc", "memory")
   if (a_rs == 1 && a_ks == kMR) {  // a packed panel
     TG_KERNEL_ASM("",
@@ -280,11 +308,20 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
         for (int v = 0; v < kNV; ++v)
           _mm512_storeu_ps(c + i * ldc + 16 * v, scale ? _mm512_mul_ps(acc[i][v], alpha) : acc[i][v]);
     } else {
-      for (int i = 0; i < kMR; ++i)
-        for (int v = 0; v < kNV; ++v) {
-          const __m512 x = scale ? _mm512_mul_ps(acc[i][v], alpha) : acc[i][v];
-          _mm512_storeu_ps(c + i * ldc + 16 * v, _mm512_add_ps(_mm512_loadu_ps(c + i * ldc + 16 * v), x));
-        }
+      // Row i + 1 is loaded before row i is stored: with ldc a multiple of 1024 floats
+      // the rows are 4 KiB apart, and a load behind a store to the same address bits
+      // 0-11 waits for that store (4K aliasing).
+      __m512 cur[kNV], next[kNV];
+      for (int v = 0; v < kNV; ++v) cur[v] = _mm512_loadu_ps(c + 16 * v);
+      for (int i = 0; i < kMR; ++i) {
+        const bool more = i + 1 < kMR;
+        if (more)
+          for (int v = 0; v < kNV; ++v) next[v] = _mm512_loadu_ps(c + (i + 1) * ldc + 16 * v);
+        for (int v = 0; v < kNV; ++v)
+          _mm512_storeu_ps(c + i * ldc + 16 * v, _mm512_add_ps(cur[v], scale ? _mm512_mul_ps(acc[i][v], alpha) : acc[i][v]));
+        if (more)
+          for (int v = 0; v < kNV; ++v) cur[v] = next[v];
+      }
     }
     return;
   }
