@@ -120,8 +120,12 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
 #define TG_C_STEP(boff, base) TG_STEP(boff, "0" base, "4" base, "8" base, "12" base, "16" base, "20" base)
 
 // The k loop around the steps: k4 rounds of four unrolled steps (`four`, B moving 1024
-// bytes after them), then k1 single steps (`one`, B moving 256); each argument also
-// moves A on as its addressing needs.
+// bytes after them), the C tile's rows prefetched into L1, k4_late more rounds, then k1
+// single steps (`one`, B moving 256); each argument also moves A on as its addressing
+// needs. The prefetch comes late because the B micro-panel (up to 128 KiB) streams
+// through L1 during the loop and would evict lines fetched at its start; and the C +=
+// epilogue of a K block after the first reads the tile, as the first one's stores
+// write it.
 #define TG_K_LOOPS(four, one)                                                           \
   "mov 16(%[loop]), %%r8\n\t" /* k4 before the C prefetch */                             \
   "test %%r8, %%r8\n\t"                                                                  \
