@@ -2,8 +2,8 @@
 // anomaly mode, gradcheck, graph export.
 #pragma once
 
-#include "autograd/dot.hpp"
-#include "autograd/gradcheck.hpp"
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "autograd/tensor.hpp"
+#include "tilegrad/autograd/dot.hpp"
+#include "tilegrad/autograd/gradcheck.hpp"
+#include "tilegrad/autograd/node.hpp"
+#include "tilegrad/autograd/ops.hpp"
+#include "tilegrad/autograd/tensor.hpp"

@@ -1,10 +1,10 @@
-#include "autograd/detail.hpp"
+#include "tilegrad/autograd/detail.hpp"
 
 #include <cstdint>
 
-#include "cpu/ops.hpp"
-#include "cuda/ops.hpp"
-#include "kernels/reference/nd.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/cuda/ops.hpp"
+#include "tilegrad/kernels/reference/nd.hpp"
 
 namespace tg::detail {
 

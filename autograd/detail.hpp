@@ -6,10 +6,10 @@
 #include <span>
 #include <vector>
 
-#include "autograd/node.hpp"
-#include "autograd/tensor.hpp"
-#include "kernels/error.hpp"
-#include "kernels/ops.hpp"
+#include "tilegrad/autograd/node.hpp"
+#include "tilegrad/autograd/tensor.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/ops.hpp"
 
 namespace tg::detail {
 

@@ -1,11 +1,11 @@
-#include "autograd/dot.hpp"
+#include "tilegrad/autograd/dot.hpp"
 
 #include <cstdio>
 #include <sstream>
 #include <unordered_map>
 #include <vector>
 
-#include "autograd/node.hpp"
+#include "tilegrad/autograd/node.hpp"
 
 namespace tg {
 

@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "autograd/tensor.hpp"
+#include "tilegrad/autograd/tensor.hpp"
 
 namespace tg {
 

@@ -18,9 +18,9 @@
 #include <queue>
 #include <vector>
 
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/autograd/node.hpp"
+#include "tilegrad/autograd/ops.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg {
 

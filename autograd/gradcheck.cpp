@@ -1,11 +1,11 @@
-#include "autograd/gradcheck.hpp"
+#include "tilegrad/autograd/gradcheck.hpp"
 
 #include <cmath>
 #include <sstream>
 
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/autograd/node.hpp"
+#include "tilegrad/autograd/ops.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg {
 

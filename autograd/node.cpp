@@ -1,12 +1,12 @@
 // Grad mode, anomaly mode, saved tensors, leaf accumulation and the recording of a node.
-#include "autograd/node.hpp"
+#include "tilegrad/autograd/node.hpp"
 
 #include <atomic>
 #include <cmath>
 #include <sstream>
 
-#include "autograd/ops.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/autograd/ops.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/tensor.hpp"
+#include "tilegrad/autograd/tensor.hpp"
 
 namespace tg {
 

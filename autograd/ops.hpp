@@ -18,8 +18,8 @@
 #include <span>
 #include <vector>
 
-#include "autograd/tensor.hpp"
-#include "kernels/activation.hpp"
+#include "tilegrad/autograd/tensor.hpp"
+#include "tilegrad/kernels/activation.hpp"
 
 namespace tg {
 

@@ -1,6 +1,6 @@
 // Tensor: storage and views, factories, element access, printing, device and dtype
 // copies, in-place writes. The view ops record their (linear) backward here too.
-#include "autograd/tensor.hpp"
+#include "tilegrad/autograd/tensor.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -10,13 +10,13 @@
 #include <ostream>
 #include <sstream>
 
-#include "autograd/detail.hpp"
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "cpu/convert.hpp"
-#include "cuda/ops.hpp"
-#include "cuda/runtime.hpp"
-#include "kernels/reference/nd.hpp"
+#include "tilegrad/autograd/detail.hpp"
+#include "tilegrad/autograd/node.hpp"
+#include "tilegrad/autograd/ops.hpp"
+#include "tilegrad/cpu/convert.hpp"
+#include "tilegrad/cuda/ops.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/reference/nd.hpp"
 
 namespace tg {
 

@@ -26,9 +26,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels/buffer.hpp"
-#include "kernels/shape.hpp"
-#include "kernels/types.hpp"
+#include "tilegrad/kernels/buffer.hpp"
+#include "tilegrad/kernels/shape.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg {
 

@@ -28,9 +28,9 @@
 
 #include "bench/peers/peers.hpp"
 #include "bench/support/bench.hpp"
-#include "cpu/attention.hpp"
-#include "cpu/gemm.hpp"
-#include "cpu/softmax.hpp"
+#include "tilegrad/cpu/attention.hpp"
+#include "tilegrad/cpu/gemm.hpp"
+#include "tilegrad/cpu/softmax.hpp"
 
 namespace tg::bench {
 namespace {

@@ -17,7 +17,7 @@
 
 #include <cmath>
 
-#include "autograd/autograd.hpp"
+#include "tilegrad/autograd/autograd.hpp"
 #include "bench/support/bench.hpp"
 
 namespace tg::bench {

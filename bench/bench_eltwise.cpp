@@ -25,11 +25,11 @@
 
 #include "bench/peers/peers.hpp"
 #include "bench/support/bench.hpp"
-#include "cpu/activation.hpp"
-#include "cpu/convert.hpp"
-#include "cpu/isa.hpp"
-#include "kernels/buffer.hpp"
-#include "kernels/half.hpp"
+#include "tilegrad/cpu/activation.hpp"
+#include "tilegrad/cpu/convert.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/kernels/buffer.hpp"
+#include "tilegrad/kernels/half.hpp"
 #ifdef TG_PEER_ONEDNN
 #include "bench/peers/onednn_prims.hpp"
 #endif

@@ -26,10 +26,10 @@
 
 #include "bench/peers/peers.hpp"
 #include "bench/support/bench.hpp"
-#include "cpu/gemm.hpp"
-#include "cpu/gemm/gemm_impl.hpp"
-#include "cpu/isa.hpp"
-#include "kernels/buffer.hpp"
+#include "tilegrad/cpu/gemm.hpp"
+#include "tilegrad/cpu/gemm/gemm_impl.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/kernels/buffer.hpp"
 
 namespace tg::bench {
 namespace {

@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "bench/support/bench.hpp"
-#include "cpu/ops.hpp"
-#include "kernels/optimizer.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/optimizer.hpp"
 
 namespace tg::bench {
 namespace {

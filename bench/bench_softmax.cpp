@@ -24,14 +24,14 @@
 
 #include "bench/peers/peers.hpp"
 #include "bench/support/bench.hpp"
-#include "cpu/isa.hpp"
-#include "cpu/ops.hpp"
-#include "cpu/layer_norm.hpp"
-#include "cpu/softmax.hpp"
-#include "kernels/buffer.hpp"
-#include "kernels/cross_entropy.hpp"
-#include "kernels/layer_norm.hpp"
-#include "kernels/softmax.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/cpu/layer_norm.hpp"
+#include "tilegrad/cpu/softmax.hpp"
+#include "tilegrad/kernels/buffer.hpp"
+#include "tilegrad/kernels/cross_entropy.hpp"
+#include "tilegrad/kernels/layer_norm.hpp"
+#include "tilegrad/kernels/softmax.hpp"
 #ifdef TG_PEER_ONEDNN
 #include "bench/peers/onednn_prims.hpp"
 #endif

@@ -14,7 +14,7 @@
 #include <benchmark/benchmark.h>
 
 #include "bench/support/bench.hpp"
-#include "nn/nn.hpp"
+#include "tilegrad/nn/nn.hpp"
 
 namespace tg::bench {
 namespace {

@@ -22,9 +22,9 @@
 #include <vector>
 
 #include "bench/peers/peers.hpp"
-#include "cpu/activation.hpp"
-#include "cpu/isa.hpp"
-#include "kernels/activation.hpp"
+#include "tilegrad/cpu/activation.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/kernels/activation.hpp"
 #ifdef TG_PEER_ONEDNN
 #include "bench/peers/onednn_prims.hpp"
 #endif

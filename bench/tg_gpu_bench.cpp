@@ -24,14 +24,14 @@
 #include <string>
 #include <vector>
 
-#include "autograd/autograd.hpp"
+#include "tilegrad/autograd/autograd.hpp"
 #include "bench/peers/peers.hpp"
-#include "cuda/gemm.hpp"
-#include "cuda/kernels.hpp"
-#include "cuda/ops.hpp"
-#include "cuda/runtime.hpp"
-#include "kernels/half.hpp"
-#include "nn/nn.hpp"
+#include "tilegrad/cuda/gemm.hpp"
+#include "tilegrad/cuda/kernels.hpp"
+#include "tilegrad/cuda/ops.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/half.hpp"
+#include "tilegrad/nn/nn.hpp"
 
 namespace {
 

@@ -6,7 +6,7 @@
 
 #include "bench/peers/peers.hpp"
 #include "bench/support/machine.hpp"
-#include "cuda/runtime.hpp"
+#include "tilegrad/cuda/runtime.hpp"
 
 int main() {
   try {

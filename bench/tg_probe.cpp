@@ -21,14 +21,14 @@
 #include <utility>
 #include <vector>
 
-#include "cpu/activation.hpp"
-#include "cpu/attention.hpp"
-#include "cpu/gemm.hpp"
-#include "cpu/layer_norm.hpp"
-#include "cpu/ops.hpp"
-#include "cpu/reduce.hpp"
-#include "cpu/softmax.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cpu/activation.hpp"
+#include "tilegrad/cpu/attention.hpp"
+#include "tilegrad/cpu/gemm.hpp"
+#include "tilegrad/cpu/layer_norm.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/cpu/reduce.hpp"
+#include "tilegrad/cpu/softmax.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace {
 

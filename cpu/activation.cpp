@@ -1,9 +1,9 @@
 // The activation kernels' portable path (cpu/activation_impl.hpp's loops over one float
 // at a time, simd::F1) and the checked public entries.
-#include "cpu/activation.hpp"
+#include "tilegrad/cpu/activation.hpp"
 
-#include "cpu/activation_impl.hpp"
-#include "cpu/ops.hpp"
+#include "tilegrad/cpu/activation_impl.hpp"
+#include "tilegrad/cpu/ops.hpp"
 
 namespace tg::cpu {
 

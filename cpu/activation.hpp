@@ -9,7 +9,7 @@
 // 8 MiB are written with non-temporal stores.
 #pragma once
 
-#include "kernels/activation.hpp"
+#include "tilegrad/kernels/activation.hpp"
 
 namespace tg::cpu {
 

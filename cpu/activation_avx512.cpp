@@ -1,7 +1,7 @@
 // The activation kernels on AVX-512: cpu/activation_impl.hpp's loops over simd::Z16.
-#include "cpu/vmath/vec_avx512.hpp"
+#include "tilegrad/cpu/vmath/vec_avx512.hpp"
 // (the lane type before the generic code that uses it)
-#include "cpu/activation_impl.hpp"
+#include "tilegrad/cpu/activation_impl.hpp"
 
 namespace tg::cpu {
 

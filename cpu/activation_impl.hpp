@@ -6,11 +6,11 @@
 #include <algorithm>
 #include <cstdint>
 
-#include "cpu/activation.hpp"
-#include "cpu/isa.hpp"
-#include "cpu/parallel.hpp"
-#include "cpu/vmath/vec_scalar.hpp"
-#include "cpu/vmath/vmath.hpp"
+#include "tilegrad/cpu/activation.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/cpu/parallel.hpp"
+#include "tilegrad/cpu/vmath/vec_scalar.hpp"
+#include "tilegrad/cpu/vmath/vmath.hpp"
 
 namespace tg::cpu {
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)

@@ -1,10 +1,10 @@
 // Fused attention's portable path (the portable GEMM micro-kernel, one float lane) and
 // the checked entries.
-#include "cpu/attention.hpp"
+#include "tilegrad/cpu/attention.hpp"
 
-#include "cpu/attention_impl.hpp"
-#include "cpu/isa.hpp"
-#include "cpu/ops.hpp"
+#include "tilegrad/cpu/attention_impl.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/cpu/ops.hpp"
 
 namespace tg::cpu {
 

@@ -11,7 +11,7 @@
 
 #include <cstddef>
 
-#include "kernels/attention.hpp"
+#include "tilegrad/kernels/attention.hpp"
 
 namespace tg::cpu {
 

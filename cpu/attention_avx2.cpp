@@ -1,8 +1,8 @@
 // Fused attention on AVX2/FMA: cpu/attention_impl.hpp over this path's GEMM micro-kernel and
 // simd::F8 exponentials.
-#include "cpu/attention.hpp"
-#include "cpu/attention_impl.hpp"
-#include "cpu/vmath/vec_avx2.hpp"
+#include "tilegrad/cpu/attention.hpp"
+#include "tilegrad/cpu/attention_impl.hpp"
+#include "tilegrad/cpu/vmath/vec_avx2.hpp"
 
 namespace tg::cpu {
 

@@ -30,7 +30,7 @@
 // sequence lengths. Nothing else is allocated.
 #pragma once
 
-#include "cpu/omp.hpp"
+#include "tilegrad/cpu/omp.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -40,12 +40,12 @@
 #include <memory>
 #include <numeric>
 
-#include "cpu/gemm/gemm_impl.hpp"
-#include "cpu/isa.hpp"
-#include "cpu/vmath/vec_scalar.hpp"
-#include "cpu/vmath/vmath.hpp"
-#include "kernels/attention.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cpu/gemm/gemm_impl.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/cpu/vmath/vec_scalar.hpp"
+#include "tilegrad/cpu/vmath/vmath.hpp"
+#include "tilegrad/kernels/attention.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::cpu {
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)

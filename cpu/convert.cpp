@@ -1,12 +1,12 @@
 // Dense FP32 <-> bf16/f16 conversions (cpu/convert.hpp): the scalar loop, the path
 // dispatch and the OpenMP split; the AVX2 ranges are in convert_avx2.cpp.
-#include "cpu/convert.hpp"
+#include "tilegrad/cpu/convert.hpp"
 
 #include <cstdint>
 
-#include "cpu/parallel.hpp"
-#include "kernels/error.hpp"
-#include "kernels/half.hpp"
+#include "tilegrad/cpu/parallel.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/half.hpp"
 
 namespace tg::cpu {
 namespace {

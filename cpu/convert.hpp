@@ -5,8 +5,8 @@
 // past 64K elements. Other pairs of types: the scalar loop.
 #pragma once
 
-#include "cpu/isa.hpp"
-#include "kernels/types.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg::cpu {
 

@@ -12,8 +12,8 @@
 
 #include <cstdint>
 
-#include "cpu/convert.hpp"
-#include "kernels/half.hpp"
+#include "tilegrad/cpu/convert.hpp"
+#include "tilegrad/kernels/half.hpp"
 
 namespace tg::cpu::convert_impl {
 namespace {

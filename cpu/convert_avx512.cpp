@@ -8,8 +8,8 @@
 
 #include <cstdint>
 
-#include "cpu/convert.hpp"
-#include "cpu/vmath/vec_avx512.hpp"
+#include "tilegrad/cpu/convert.hpp"
+#include "tilegrad/cpu/vmath/vec_avx512.hpp"
 
 namespace tg::cpu::convert_impl {
 namespace {

@@ -1,7 +1,7 @@
 // Fused cross-entropy, the portable path: cpu/cross_entropy_impl.hpp over simd::F1.
-#include "cpu/vmath/vec_scalar.hpp"
+#include "tilegrad/cpu/vmath/vec_scalar.hpp"
 // (the lane type before the generic code that uses it)
-#include "cpu/cross_entropy_impl.hpp"
+#include "tilegrad/cpu/cross_entropy_impl.hpp"
 
 namespace tg::cpu {
 

@@ -12,7 +12,7 @@
 // checks with check_cross_entropy first.
 #pragma once
 
-#include "kernels/cross_entropy.hpp"
+#include "tilegrad/kernels/cross_entropy.hpp"
 
 namespace tg::cpu {
 

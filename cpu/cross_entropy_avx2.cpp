@@ -1,7 +1,7 @@
 // Fused cross-entropy, AVX2/FMA: cpu/cross_entropy_impl.hpp over simd::F8.
-#include "cpu/vmath/vec_avx2.hpp"
+#include "tilegrad/cpu/vmath/vec_avx2.hpp"
 // (the lane type before the generic code that uses it)
-#include "cpu/cross_entropy_impl.hpp"
+#include "tilegrad/cpu/cross_entropy_impl.hpp"
 
 namespace tg::cpu {
 

@@ -1,7 +1,7 @@
 // Fused cross-entropy, AVX-512: cpu/cross_entropy_impl.hpp over simd::Z16.
-#include "cpu/vmath/vec_avx512.hpp"
+#include "tilegrad/cpu/vmath/vec_avx512.hpp"
 // (the lane type before the generic code that uses it)
-#include "cpu/cross_entropy_impl.hpp"
+#include "tilegrad/cpu/cross_entropy_impl.hpp"
 
 namespace tg::cpu {
 

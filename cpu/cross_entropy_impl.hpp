@@ -6,11 +6,11 @@
 #include <cmath>
 #include <limits>
 
-#include "cpu/cross_entropy.hpp"
-#include "cpu/parallel.hpp"
-#include "cpu/softmax_impl.hpp"
-#include "cpu/vmath/vec_scalar.hpp"
-#include "cpu/vmath/vmath.hpp"
+#include "tilegrad/cpu/cross_entropy.hpp"
+#include "tilegrad/cpu/parallel.hpp"
+#include "tilegrad/cpu/softmax_impl.hpp"
+#include "tilegrad/cpu/vmath/vec_scalar.hpp"
+#include "tilegrad/cpu/vmath/vmath.hpp"
 
 namespace tg::cpu {
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)

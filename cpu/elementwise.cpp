@@ -1,9 +1,9 @@
 // The elementwise kernels' portable path (one float lane for exp and log) and the
 // checked entries.
-#include "cpu/elementwise.hpp"
+#include "tilegrad/cpu/elementwise.hpp"
 
-#include "cpu/elementwise_impl.hpp"
-#include "cpu/ops.hpp"
+#include "tilegrad/cpu/elementwise_impl.hpp"
+#include "tilegrad/cpu/ops.hpp"
 
 namespace tg::cpu {
 

@@ -3,7 +3,7 @@
 // check_unary / check_binary / check_where first and use the selected path.
 #pragma once
 
-#include "kernels/elementwise.hpp"
+#include "tilegrad/kernels/elementwise.hpp"
 
 namespace tg::cpu {
 

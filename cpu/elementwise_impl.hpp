@@ -14,10 +14,10 @@
 #include <cmath>
 #include <type_traits>
 
-#include "cpu/parallel.hpp"
-#include "cpu/vmath/vec_scalar.hpp"
-#include "cpu/vmath/vmath.hpp"
-#include "kernels/elementwise.hpp"
+#include "tilegrad/cpu/parallel.hpp"
+#include "tilegrad/cpu/vmath/vec_scalar.hpp"
+#include "tilegrad/cpu/vmath/vmath.hpp"
+#include "tilegrad/kernels/elementwise.hpp"
 
 namespace tg::cpu {
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)

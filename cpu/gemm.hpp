@@ -10,8 +10,8 @@
 // result is the same, bit for bit, for any thread count.
 #pragma once
 
-#include "cpu/isa.hpp"
-#include "kernels/gemm.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/kernels/gemm.hpp"
 
 namespace tg::cpu {
 

@@ -1,4 +1,4 @@
-#include "cpu/isa.hpp"
+#include "tilegrad/cpu/isa.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -14,10 +14,10 @@
 #endif
 #include <unistd.h>
 #if defined(_OPENMP)
-#include "cpu/omp.hpp"
+#include "tilegrad/cpu/omp.hpp"
 #endif
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::cpu {
 

@@ -1,11 +1,11 @@
 // layer_norm: the portable path (cpu/layer_norm_impl.hpp over simd::F1) and the checked
 // public entries.
-#include "cpu/layer_norm.hpp"
+#include "tilegrad/cpu/layer_norm.hpp"
 
-#include "cpu/ops.hpp"
-#include "cpu/vmath/vec_scalar.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/cpu/vmath/vec_scalar.hpp"
 // (vec_scalar.hpp before the generic code that uses its types)
-#include "cpu/layer_norm_impl.hpp"
+#include "tilegrad/cpu/layer_norm_impl.hpp"
 
 namespace tg::cpu {
 

@@ -8,7 +8,7 @@
 // Rows go to threads whole, above 32K elements.
 #pragma once
 
-#include "kernels/layer_norm.hpp"
+#include "tilegrad/kernels/layer_norm.hpp"
 
 namespace tg::cpu {
 

@@ -1,7 +1,7 @@
 // layer_norm on AVX2/FMA: cpu/layer_norm_impl.hpp over simd::F8.
-#include "cpu/vmath/vec_avx2.hpp"
+#include "tilegrad/cpu/vmath/vec_avx2.hpp"
 // (the lane type before the generic code that uses it)
-#include "cpu/layer_norm_impl.hpp"
+#include "tilegrad/cpu/layer_norm_impl.hpp"
 
 namespace tg::cpu {
 

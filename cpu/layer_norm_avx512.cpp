@@ -1,7 +1,7 @@
 // layer_norm on AVX-512: cpu/layer_norm_impl.hpp over simd::Z16.
-#include "cpu/vmath/vec_avx512.hpp"
+#include "tilegrad/cpu/vmath/vec_avx512.hpp"
 // (the lane type before the generic code that uses it)
-#include "cpu/layer_norm_impl.hpp"
+#include "tilegrad/cpu/layer_norm_impl.hpp"
 
 namespace tg::cpu {
 

@@ -11,16 +11,16 @@
 // rows: each thread into its own double accumulators, added in thread order.
 #pragma once
 
-#include "cpu/omp.hpp"
+#include "tilegrad/cpu/omp.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <exception>
 #include <vector>
 
-#include "cpu/layer_norm.hpp"
-#include "cpu/parallel.hpp"
-#include "cpu/scratch.hpp"
+#include "tilegrad/cpu/layer_norm.hpp"
+#include "tilegrad/cpu/parallel.hpp"
+#include "tilegrad/cpu/scratch.hpp"
 
 namespace tg::cpu {
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)

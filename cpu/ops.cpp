@@ -1,15 +1,15 @@
-#include "cpu/ops.hpp"
+#include "tilegrad/cpu/ops.hpp"
 
-#include "cpu/activation.hpp"
-#include "cpu/attention.hpp"
-#include "cpu/cross_entropy.hpp"
-#include "cpu/elementwise.hpp"
-#include "cpu/optimizer.hpp"
-#include "cpu/reduce.hpp"
-#include "cpu/gemm.hpp"
-#include "cpu/layer_norm.hpp"
-#include "cpu/softmax.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cpu/activation.hpp"
+#include "tilegrad/cpu/attention.hpp"
+#include "tilegrad/cpu/cross_entropy.hpp"
+#include "tilegrad/cpu/elementwise.hpp"
+#include "tilegrad/cpu/optimizer.hpp"
+#include "tilegrad/cpu/reduce.hpp"
+#include "tilegrad/cpu/gemm.hpp"
+#include "tilegrad/cpu/layer_norm.hpp"
+#include "tilegrad/cpu/softmax.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 #include <type_traits>
 

@@ -5,8 +5,8 @@
 // table in cpu/ops.cpp is the one place that says which kernel serves which op.
 #pragma once
 
-#include "cpu/isa.hpp"
-#include "kernels/ops.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/kernels/ops.hpp"
 
 namespace tg::cpu {
 

@@ -1,7 +1,7 @@
 // The fused optimizer steps' portable path (cpu/optimizer_impl.hpp).
-#include "cpu/optimizer.hpp"
+#include "tilegrad/cpu/optimizer.hpp"
 
-#include "cpu/optimizer_impl.hpp"
+#include "tilegrad/cpu/optimizer_impl.hpp"
 
 namespace tg::cpu {
 

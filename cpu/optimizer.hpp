@@ -1,7 +1,7 @@
 // CPU optimizer steps (kernels/optimizer.hpp), per path.
 #pragma once
 
-#include "kernels/optimizer.hpp"
+#include "tilegrad/kernels/optimizer.hpp"
 
 namespace tg::cpu {
 

@@ -1,7 +1,7 @@
 // The fused optimizer steps' AVX2/FMA path (cpu/optimizer_impl.hpp under this unit's flags).
-#include "cpu/optimizer.hpp"
+#include "tilegrad/cpu/optimizer.hpp"
 
-#include "cpu/optimizer_impl.hpp"
+#include "tilegrad/cpu/optimizer_impl.hpp"
 
 namespace tg::cpu {
 

@@ -6,13 +6,13 @@
 // Not a public header.
 #pragma once
 
-#include "cpu/omp.hpp"
+#include "tilegrad/cpu/omp.hpp"
 
 #include <cmath>
 #include <span>
 #include <vector>
 
-#include "kernels/optimizer.hpp"
+#include "tilegrad/kernels/optimizer.hpp"
 
 namespace tg::cpu {
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)

@@ -9,12 +9,12 @@
 // readily as many short rows are.
 #pragma once
 
-#include "cpu/omp.hpp"
+#include "tilegrad/cpu/omp.hpp"
 
 #include <algorithm>
 #include <cstdint>
 
-#include "kernels/types.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg::cpu {
 

@@ -1,8 +1,8 @@
 // The reductions' portable path and the checked entries.
-#include "cpu/reduce.hpp"
+#include "tilegrad/cpu/reduce.hpp"
 
-#include "cpu/ops.hpp"
-#include "cpu/reduce_impl.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/cpu/reduce_impl.hpp"
 
 namespace tg::cpu {
 

@@ -3,7 +3,7 @@
 // check_reduce first and uses the selected path.
 #pragma once
 
-#include "kernels/reduce.hpp"
+#include "tilegrad/kernels/reduce.hpp"
 
 namespace tg::cpu {
 

@@ -1,6 +1,6 @@
 // The reductions' AVX2/FMA path: cpu/reduce_impl.hpp's lane loops under this unit's flags.
-#include "cpu/reduce.hpp"
-#include "cpu/reduce_impl.hpp"
+#include "tilegrad/cpu/reduce.hpp"
+#include "tilegrad/cpu/reduce_impl.hpp"
 
 namespace tg::cpu {
 

@@ -23,9 +23,9 @@
 #include <limits>
 #include <vector>
 
-#include "cpu/parallel.hpp"
-#include "cpu/scratch.hpp"
-#include "kernels/reduce.hpp"
+#include "tilegrad/cpu/parallel.hpp"
+#include "tilegrad/cpu/scratch.hpp"
+#include "tilegrad/kernels/reduce.hpp"
 
 namespace tg::cpu {
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)

@@ -1,5 +1,5 @@
 // ZeroScratch's members, compiled without ISA flags (cpu/scratch.hpp says why).
-#include "cpu/scratch.hpp"
+#include "tilegrad/cpu/scratch.hpp"
 
 #include <algorithm>
 #include <new>

@@ -1,11 +1,11 @@
 // softmax and log_softmax: the portable path (cpu/softmax_impl.hpp over simd::F1) and
 // the checked public entries.
-#include "cpu/softmax.hpp"
+#include "tilegrad/cpu/softmax.hpp"
 
-#include "cpu/ops.hpp"
-#include "cpu/vmath/vec_scalar.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/cpu/vmath/vec_scalar.hpp"
 // (vec_scalar.hpp before the generic code that uses its types)
-#include "cpu/softmax_impl.hpp"
+#include "tilegrad/cpu/softmax_impl.hpp"
 
 namespace tg::cpu {
 

@@ -13,7 +13,7 @@
 // is itself split across the threads, their partial maxima and sums combined.
 #pragma once
 
-#include "kernels/softmax.hpp"
+#include "tilegrad/kernels/softmax.hpp"
 
 namespace tg::cpu {
 

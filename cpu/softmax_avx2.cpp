@@ -1,7 +1,7 @@
 // softmax and log_softmax on AVX2/FMA: cpu/softmax_impl.hpp over simd::F8.
-#include "cpu/vmath/vec_avx2.hpp"
+#include "tilegrad/cpu/vmath/vec_avx2.hpp"
 // (the lane type before the generic code that uses it)
-#include "cpu/softmax_impl.hpp"
+#include "tilegrad/cpu/softmax_impl.hpp"
 
 namespace tg::cpu {
 

@@ -1,7 +1,7 @@
 // softmax and log_softmax on AVX-512: cpu/softmax_impl.hpp over simd::Z16.
-#include "cpu/vmath/vec_avx512.hpp"
+#include "tilegrad/cpu/vmath/vec_avx512.hpp"
 // (the lane type before the generic code that uses it)
-#include "cpu/softmax_impl.hpp"
+#include "tilegrad/cpu/softmax_impl.hpp"
 
 namespace tg::cpu {
 

@@ -13,17 +13,17 @@
 // -inf get the contract's values (kernels/softmax.hpp) from the special-row path.
 #pragma once
 
-#include "cpu/omp.hpp"
+#include "tilegrad/cpu/omp.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
 
-#include "cpu/parallel.hpp"
-#include "cpu/scratch.hpp"
-#include "cpu/softmax.hpp"
-#include "cpu/vmath/vmath.hpp"
+#include "tilegrad/cpu/parallel.hpp"
+#include "tilegrad/cpu/scratch.hpp"
+#include "tilegrad/cpu/softmax.hpp"
+#include "tilegrad/cpu/vmath/vmath.hpp"
 
 namespace tg::cpu {
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)

@@ -7,7 +7,7 @@
 #include <cuda_runtime.h>
 #endif
 
-#include "kernels/activation.hpp"
+#include "tilegrad/kernels/activation.hpp"
 
 namespace tg::cuda {
 

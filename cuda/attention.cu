@@ -8,13 +8,13 @@
 #include <cstdint>
 #include <limits>
 
-#include "cuda/attention.cuh"
-#include "cuda/check.cuh"
-#include "cuda/launch.cuh"
-#include "cuda/ops.hpp"
-#include "kernels/attention.hpp"
-#include "kernels/buffer.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cuda/attention.cuh"
+#include "tilegrad/cuda/check.cuh"
+#include "tilegrad/cuda/launch.cuh"
+#include "tilegrad/cuda/ops.hpp"
+#include "tilegrad/kernels/attention.hpp"
+#include "tilegrad/kernels/buffer.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::cuda {
 

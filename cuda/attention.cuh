@@ -20,8 +20,8 @@
 #include <cstdint>
 #include <limits>
 
-#include "cuda/mma.cuh"
-#include "kernels/attention.hpp"
+#include "tilegrad/cuda/mma.cuh"
+#include "tilegrad/kernels/attention.hpp"
 
 namespace tg::cuda::attn32 {
 

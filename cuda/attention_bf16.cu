@@ -9,14 +9,14 @@
 #include <string>
 #include <type_traits>
 
-#include "cuda/attention_bf16.cuh"
-#include "cuda/attention_wgmma.hpp"
-#include "cuda/check.cuh"
-#include "cuda/launch.cuh"
-#include "cuda/ops.hpp"
-#include "kernels/attention.hpp"
-#include "kernels/buffer.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cuda/attention_bf16.cuh"
+#include "tilegrad/cuda/attention_wgmma.hpp"
+#include "tilegrad/cuda/check.cuh"
+#include "tilegrad/cuda/launch.cuh"
+#include "tilegrad/cuda/ops.hpp"
+#include "tilegrad/kernels/attention.hpp"
+#include "tilegrad/kernels/buffer.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::cuda {
 

@@ -31,9 +31,9 @@
 #include <cstdint>
 #include <limits>
 
-#include "cuda/mma.cuh"
-#include "kernels/attention.hpp"
-#include "kernels/half.hpp"
+#include "tilegrad/cuda/mma.cuh"
+#include "tilegrad/kernels/attention.hpp"
+#include "tilegrad/kernels/half.hpp"
 
 namespace tg::cuda::attn16 {
 

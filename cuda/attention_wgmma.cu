@@ -7,12 +7,12 @@
 
 #include <cstdint>
 
-#include "cuda/attention_wgmma.cuh"
-#include "cuda/attention_wgmma.hpp"
-#include "cuda/check.cuh"
-#include "cuda/launch.cuh"
-#include "cuda/tensor_map.hpp"
-#include "kernels/buffer.hpp"
+#include "tilegrad/cuda/attention_wgmma.cuh"
+#include "tilegrad/cuda/attention_wgmma.hpp"
+#include "tilegrad/cuda/check.cuh"
+#include "tilegrad/cuda/launch.cuh"
+#include "tilegrad/cuda/tensor_map.hpp"
+#include "tilegrad/kernels/buffer.hpp"
 
 namespace tg::cuda::detail {
 

@@ -25,8 +25,8 @@
 // (no explicit ping-pong or intra-warpgroup pipelining yet).
 #pragma once
 
-#include "cuda/attention_bf16.cuh"  // the views, mask, causal bound and 16-bit packing
-#include "cuda/gemm_wgmma.cuh"      // mbarriers, TMA, descriptors, the wgmma operand lists
+#include "tilegrad/cuda/attention_bf16.cuh"  // the views, mask, causal bound and 16-bit packing
+#include "tilegrad/cuda/gemm_wgmma.cuh"      // mbarriers, TMA, descriptors, the wgmma operand lists
 
 namespace tg::cuda::detail {
 

@@ -2,7 +2,7 @@
 // Internal to cuda/.
 #pragma once
 
-#include "cuda/attention_bf16.cuh"
+#include "tilegrad/cuda/attention_bf16.cuh"
 
 namespace tg::cuda::detail {
 

@@ -1,11 +1,11 @@
 // The caching allocator's policy (cuda/caching_allocator.hpp). Plain C++: built with and
 // without CUDA, tested with malloc as its driver.
-#include "cuda/caching_allocator.hpp"
+#include "tilegrad/cuda/caching_allocator.hpp"
 
 #include <algorithm>
 #include <sstream>
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::cuda {
 

@@ -9,8 +9,8 @@
 #include <cstdlib>
 #include <string>
 
-#include "cuda/runtime.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::cuda::detail {
 

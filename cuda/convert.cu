@@ -6,12 +6,12 @@
 
 #include <cstdint>
 
-#include "cuda/check.cuh"
-#include "cuda/convert.cuh"
-#include "cuda/launch.cuh"
-#include "cuda/ops.hpp"
-#include "kernels/error.hpp"
-#include "kernels/half.hpp"
+#include "tilegrad/cuda/check.cuh"
+#include "tilegrad/cuda/convert.cuh"
+#include "tilegrad/cuda/launch.cuh"
+#include "tilegrad/cuda/ops.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/half.hpp"
 
 namespace tg::cuda {
 

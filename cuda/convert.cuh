@@ -11,8 +11,8 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "kernels/half.hpp"
-#include "kernels/shape.hpp"
+#include "tilegrad/kernels/half.hpp"
+#include "tilegrad/kernels/shape.hpp"
 
 namespace tg::cuda::cvt {
 

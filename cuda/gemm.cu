@@ -8,14 +8,14 @@
 #include <cstdlib>
 #include <string>
 
-#include "cuda/check.cuh"
-#include "cuda/gemm.cuh"
-#include "cuda/gemm.hpp"
-#include "cuda/launch.cuh"
-#include "cuda/gemm_wgmma.hpp"
-#include "cuda/runtime.hpp"
-#include "kernels/buffer.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cuda/check.cuh"
+#include "tilegrad/cuda/gemm.cuh"
+#include "tilegrad/cuda/gemm.hpp"
+#include "tilegrad/cuda/launch.cuh"
+#include "tilegrad/cuda/gemm_wgmma.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/buffer.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::cuda {
 

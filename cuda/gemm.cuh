@@ -21,9 +21,9 @@
 
 #include <cstdint>
 
-#include "cuda/act.cuh"
-#include "cuda/mma.cuh"
-#include "kernels/activation.hpp"
+#include "tilegrad/cuda/act.cuh"
+#include "tilegrad/cuda/mma.cuh"
+#include "tilegrad/kernels/activation.hpp"
 
 namespace tg::cuda::gemmk {
 

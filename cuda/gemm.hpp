@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "kernels/gemm.hpp"
+#include "tilegrad/kernels/gemm.hpp"
 
 namespace tg::cuda {
 

@@ -35,11 +35,11 @@
 #include <mutex>
 #include <utility>
 
-#include "cuda/check.cuh"
-#include "cuda/gemm_wgmma.cuh"
-#include "cuda/gemm_wgmma.hpp"
-#include "cuda/launch.cuh"
-#include "cuda/tensor_map.hpp"
+#include "tilegrad/cuda/check.cuh"
+#include "tilegrad/cuda/gemm_wgmma.cuh"
+#include "tilegrad/cuda/gemm_wgmma.hpp"
+#include "tilegrad/cuda/launch.cuh"
+#include "tilegrad/cuda/tensor_map.hpp"
 
 namespace tg::cuda::detail {
 

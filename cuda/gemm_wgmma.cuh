@@ -12,9 +12,9 @@
 
 #include <cstdint>
 
-#include "cuda/act.cuh"
-#include "cuda/gemm_wgmma.hpp"
-#include "cuda/mma.cuh"  // TG_DYNAMIC_SHARED
+#include "tilegrad/cuda/act.cuh"
+#include "tilegrad/cuda/gemm_wgmma.hpp"
+#include "tilegrad/cuda/mma.cuh"  // TG_DYNAMIC_SHARED
 
 // Where the kernel has a body: sm_90a device code, and the host emulator.
 #if defined(TG_SIMT_HOST) || (defined(__CUDA_ARCH__) && defined(__CUDA_ARCH_FEAT_SM90_ALL))

@@ -2,7 +2,7 @@
 // into 4-stage shared-memory rings. Internal to cuda/.
 #pragma once
 
-#include "kernels/activation.hpp"
+#include "tilegrad/kernels/activation.hpp"
 
 namespace tg::cuda::detail {
 

@@ -6,12 +6,12 @@
 #include <cstdint>
 #include <limits>
 
-#include "cuda/check.cuh"
-#include "cuda/launch.cuh"
-#include "cuda/kernels.cuh"
-#include "cuda/kernels.hpp"
-#include "kernels/error.hpp"
-#include "kernels/softmax.hpp"
+#include "tilegrad/cuda/check.cuh"
+#include "tilegrad/cuda/launch.cuh"
+#include "tilegrad/cuda/kernels.cuh"
+#include "tilegrad/cuda/kernels.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/softmax.hpp"
 
 namespace tg::cuda {
 

@@ -22,10 +22,10 @@
 #include <cstdint>
 #include <limits>
 
-#include "cuda/act.cuh"
-#include "cuda/mma.cuh"
-#include "cuda/warp.cuh"
-#include "kernels/activation.hpp"
+#include "tilegrad/cuda/act.cuh"
+#include "tilegrad/cuda/mma.cuh"
+#include "tilegrad/cuda/warp.cuh"
+#include "tilegrad/kernels/activation.hpp"
 
 namespace tg::cuda::rowk {
 

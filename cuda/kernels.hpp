@@ -4,7 +4,7 @@
 // in the build they throw tg::Error.
 #pragma once
 
-#include "kernels/activation.hpp"
+#include "tilegrad/kernels/activation.hpp"
 
 namespace tg::cuda {
 

@@ -6,7 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "cuda/check.cuh"
+#include "tilegrad/cuda/check.cuh"
 
 namespace tg::cuda::detail {
 

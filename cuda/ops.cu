@@ -32,14 +32,14 @@
 #include <cmath>
 #include <cstdint>
 
-#include "cuda/check.cuh"
-#include "cuda/gemm.hpp"
-#include "cuda/kernels.hpp"
-#include "cuda/launch.cuh"
-#include "cuda/ops.cuh"
-#include "cuda/ops.hpp"
-#include "kernels/buffer.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cuda/check.cuh"
+#include "tilegrad/cuda/gemm.hpp"
+#include "tilegrad/cuda/kernels.hpp"
+#include "tilegrad/cuda/launch.cuh"
+#include "tilegrad/cuda/ops.cuh"
+#include "tilegrad/cuda/ops.hpp"
+#include "tilegrad/kernels/buffer.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::cuda {
 

@@ -15,11 +15,11 @@
 #include <numbers>
 #include <span>
 
-#include "cuda/warp.cuh"
-#include "kernels/elementwise.hpp"
-#include "kernels/optimizer.hpp"
-#include "kernels/random.hpp"
-#include "kernels/shape.hpp"
+#include "tilegrad/cuda/warp.cuh"
+#include "tilegrad/kernels/elementwise.hpp"
+#include "tilegrad/kernels/optimizer.hpp"
+#include "tilegrad/kernels/random.hpp"
+#include "tilegrad/kernels/shape.hpp"
 
 namespace tg::cuda::opk {
 using i64 = std::int64_t;

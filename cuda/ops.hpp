@@ -7,7 +7,7 @@
 
 #include <span>
 
-#include "kernels/ops.hpp"
+#include "tilegrad/kernels/ops.hpp"
 
 namespace tg::cuda {
 

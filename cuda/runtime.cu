@@ -10,10 +10,10 @@
 #include <string>
 #include <vector>
 
-#include "cuda/check.cuh"
-#include "cuda/launch.cuh"
-#include "cuda/runtime.hpp"
-#include "kernels/buffer.hpp"
+#include "tilegrad/cuda/check.cuh"
+#include "tilegrad/cuda/launch.cuh"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/buffer.hpp"
 
 namespace tg::cuda {
 

@@ -12,7 +12,7 @@
 #include <functional>
 #include <string>
 
-#include "cuda/caching_allocator.hpp"
+#include "tilegrad/cuda/caching_allocator.hpp"
 
 namespace tg::cuda {
 

@@ -1,10 +1,10 @@
 // cuda/runtime.hpp for builds without CUDA (TG_CUDA=OFF or no nvcc): no devices, and a
 // reason that says so. Nothing here needs the CUDA toolkit.
-#include "cuda/gemm.hpp"
-#include "cuda/kernels.hpp"
-#include "cuda/ops.hpp"
-#include "cuda/runtime.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cuda/gemm.hpp"
+#include "tilegrad/cuda/kernels.hpp"
+#include "tilegrad/cuda/ops.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::cuda {
 

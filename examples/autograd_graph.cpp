@@ -5,7 +5,7 @@
 //   (scripts/render-graph does both; Debian's graphviz has dot)
 #include <iostream>
 
-#include "autograd/autograd.hpp"
+#include "tilegrad/autograd/autograd.hpp"
 
 int main() {
   using namespace tg;

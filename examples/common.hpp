@@ -17,9 +17,9 @@
 #include <string>
 #include <vector>
 
-#include "cpu/isa.hpp"
-#include "kernels/error.hpp"
-#include "kernels/types.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace examples {
 

@@ -15,7 +15,7 @@
 #include <vector>
 
 #include "examples/common.hpp"
-#include "nn/nn.hpp"
+#include "tilegrad/nn/nn.hpp"
 
 using namespace tg;
 

@@ -23,9 +23,9 @@
 #include <cstdio>
 #include <memory>
 
-#include "cuda/runtime.hpp"
+#include "tilegrad/cuda/runtime.hpp"
 #include "examples/common.hpp"
-#include "nn/nn.hpp"
+#include "tilegrad/nn/nn.hpp"
 
 using namespace tg;
 

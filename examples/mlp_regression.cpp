@@ -13,7 +13,7 @@
 #include <cstdio>
 
 #include "examples/common.hpp"
-#include "nn/nn.hpp"
+#include "tilegrad/nn/nn.hpp"
 
 using namespace tg;
 

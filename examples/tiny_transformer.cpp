@@ -23,7 +23,7 @@
 #include <sstream>
 
 #include "examples/common.hpp"
-#include "nn/nn.hpp"
+#include "tilegrad/nn/nn.hpp"
 
 using namespace tg;
 

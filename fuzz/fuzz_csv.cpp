@@ -3,8 +3,8 @@
 #include <cmath>
 
 #include "fuzz/fuzz.hpp"
-#include "kernels/error.hpp"
-#include "nn/io.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/nn/io.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;

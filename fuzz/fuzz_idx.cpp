@@ -1,8 +1,8 @@
 // The IDX reader (plain and gzip) on arbitrary bytes: dims whose product is the payload
 // it returns, or a tg::Error.
 #include "fuzz/fuzz.hpp"
-#include "kernels/error.hpp"
-#include "nn/io.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/nn/io.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   try {

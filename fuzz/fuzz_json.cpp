@@ -1,8 +1,8 @@
 // The JSON reader on arbitrary text: a value or a tg::Error, nothing else. Every string
 // it returns is well-formed UTF-8, and json_quote of it parses back to the same string.
 #include "fuzz/fuzz.hpp"
-#include "kernels/error.hpp"
-#include "nn/json.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/nn/json.hpp"
 
 namespace {
 void check(const tg::nn::Json& v) {

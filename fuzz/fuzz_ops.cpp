@@ -18,10 +18,10 @@
 #include <string>
 #include <vector>
 
-#include "autograd/autograd.hpp"
-#include "nn/nn.hpp"
+#include "tilegrad/autograd/autograd.hpp"
+#include "tilegrad/nn/nn.hpp"
 #include "fuzz/fuzz.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace {
 

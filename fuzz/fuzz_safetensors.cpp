@@ -5,8 +5,8 @@
 #include <cstring>
 
 #include "fuzz/fuzz.hpp"
-#include "kernels/error.hpp"
-#include "nn/safetensors.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/nn/safetensors.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace tg;

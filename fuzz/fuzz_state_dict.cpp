@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "fuzz/fuzz.hpp"
-#include "kernels/error.hpp"
-#include "nn/layers.hpp"
-#include "nn/safetensors.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/nn/layers.hpp"
+#include "tilegrad/nn/safetensors.hpp"
 
 namespace {
 // Equal values, NaN equal to NaN (a checkpoint may hold NaNs).

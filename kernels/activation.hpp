@@ -27,7 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/types.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg {
 

@@ -1,4 +1,4 @@
-#include "kernels/buffer.hpp"
+#include "tilegrad/kernels/buffer.hpp"
 
 #include <algorithm>
 #include <array>
@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg {
 

@@ -11,7 +11,7 @@
 
 #include <cstddef>
 
-#include "kernels/types.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg {
 

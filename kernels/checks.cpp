@@ -8,12 +8,12 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels/error.hpp"
-#include "kernels/ops.hpp"
-#include "kernels/elementwise.hpp"
-#include "kernels/random.hpp"
-#include "kernels/cross_entropy.hpp"
-#include "kernels/optimizer.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/ops.hpp"
+#include "tilegrad/kernels/elementwise.hpp"
+#include "tilegrad/kernels/random.hpp"
+#include "tilegrad/kernels/cross_entropy.hpp"
+#include "tilegrad/kernels/optimizer.hpp"
 
 namespace tg {
 

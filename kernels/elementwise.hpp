@@ -20,8 +20,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/shape.hpp"
-#include "kernels/types.hpp"
+#include "tilegrad/kernels/shape.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg {
 

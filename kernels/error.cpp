@@ -1,4 +1,4 @@
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 #include <string>
 

@@ -19,8 +19,8 @@
 #include <cstddef>
 #include <cstdint>
 
-#include "kernels/activation.hpp"
-#include "kernels/types.hpp"
+#include "tilegrad/kernels/activation.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg {
 

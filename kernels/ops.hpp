@@ -12,16 +12,16 @@
 
 #include <type_traits>
 
-#include "kernels/activation.hpp"
-#include "kernels/attention.hpp"
-#include "kernels/cross_entropy.hpp"
-#include "kernels/elementwise.hpp"
-#include "kernels/gemm.hpp"
-#include "kernels/layer_norm.hpp"
-#include "kernels/optimizer.hpp"
-#include "kernels/random.hpp"
-#include "kernels/reduce.hpp"
-#include "kernels/softmax.hpp"
+#include "tilegrad/kernels/activation.hpp"
+#include "tilegrad/kernels/attention.hpp"
+#include "tilegrad/kernels/cross_entropy.hpp"
+#include "tilegrad/kernels/elementwise.hpp"
+#include "tilegrad/kernels/gemm.hpp"
+#include "tilegrad/kernels/layer_norm.hpp"
+#include "tilegrad/kernels/optimizer.hpp"
+#include "tilegrad/kernels/random.hpp"
+#include "tilegrad/kernels/reduce.hpp"
+#include "tilegrad/kernels/softmax.hpp"
 
 namespace tg {
 

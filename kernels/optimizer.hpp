@@ -27,7 +27,7 @@
 #include <cstddef>
 #include <span>
 
-#include "kernels/types.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg {
 

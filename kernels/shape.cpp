@@ -1,9 +1,9 @@
-#include "kernels/shape.hpp"
+#include "tilegrad/kernels/shape.hpp"
 
 #include <sstream>
 #include <vector>
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg {
 

@@ -10,7 +10,7 @@
 #include <span>
 #include <string>
 
-#include "kernels/types.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg {
 

@@ -20,7 +20,7 @@
 
 #include <cstddef>
 
-#include "kernels/types.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg {
 

@@ -1,8 +1,8 @@
-#include "kernels/types.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 #include <charconv>
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <string_view>
 
-#include "kernels/half.hpp"
+#include "tilegrad/kernels/half.hpp"
 
 namespace tg {
 

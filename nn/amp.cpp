@@ -1,9 +1,9 @@
-#include "nn/amp.hpp"
+#include "tilegrad/nn/amp.hpp"
 
 #include <cmath>
 #include <map>
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::nn {
 

@@ -16,8 +16,8 @@
 //   scaler.step(opt);                           // unscale (once), check, step or skip, update
 #pragma once
 
-#include "autograd/autograd.hpp"
-#include "nn/optim.hpp"
+#include "tilegrad/autograd/autograd.hpp"
+#include "tilegrad/nn/optim.hpp"
 
 namespace tg::nn {
 

@@ -1,9 +1,9 @@
-#include "nn/checkpoint.hpp"
+#include "tilegrad/nn/checkpoint.hpp"
 
 #include <bit>
 
-#include "kernels/error.hpp"
-#include "nn/safetensors.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/nn/safetensors.hpp"
 
 namespace tg::nn {
 

@@ -7,8 +7,8 @@
 #include <map>
 #include <string>
 
-#include "nn/module.hpp"
-#include "nn/optim.hpp"
+#include "tilegrad/nn/module.hpp"
+#include "tilegrad/nn/optim.hpp"
 
 namespace tg::nn {
 

@@ -1,4 +1,4 @@
-#include "nn/data.hpp"
+#include "tilegrad/nn/data.hpp"
 
 #include <unistd.h>
 
@@ -7,8 +7,8 @@
 #include <cstring>
 #include <numeric>
 
-#include "kernels/error.hpp"
-#include "kernels/random.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/random.hpp"
 
 namespace tg::nn {
 

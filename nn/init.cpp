@@ -1,8 +1,8 @@
-#include "nn/init.hpp"
+#include "tilegrad/nn/init.hpp"
 
 #include <cmath>
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::nn::init {
 

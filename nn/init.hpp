@@ -10,7 +10,7 @@
 // and its bias U(-1/sqrt(in), 1/sqrt(in)).
 #pragma once
 
-#include "autograd/autograd.hpp"
+#include "tilegrad/autograd/autograd.hpp"
 
 namespace tg::nn::init {
 

@@ -1,4 +1,4 @@
-#include "nn/io.hpp"
+#include "tilegrad/nn/io.hpp"
 
 #include <zlib.h>
 
@@ -10,7 +10,7 @@
 #include <fstream>
 #include <memory>
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::nn {
 

@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "autograd/autograd.hpp"
+#include "tilegrad/autograd/autograd.hpp"
 
 namespace tg::nn {
 

@@ -1,9 +1,9 @@
-#include "nn/json.hpp"
+#include "tilegrad/nn/json.hpp"
 
 #include <charconv>
 #include <cstdio>
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::nn {
 

@@ -1,9 +1,9 @@
-#include "nn/layers.hpp"
+#include "tilegrad/nn/layers.hpp"
 
 #include <cmath>
 
-#include "kernels/error.hpp"
-#include "nn/init.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/nn/init.hpp"
 
 namespace tg::nn {
 

@@ -7,7 +7,7 @@
 #include <memory>
 #include <vector>
 
-#include "nn/module.hpp"
+#include "tilegrad/nn/module.hpp"
 
 namespace tg::nn {
 

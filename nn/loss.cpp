@@ -1,7 +1,7 @@
-#include "nn/loss.hpp"
+#include "tilegrad/nn/loss.hpp"
 
-#include "autograd/node.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/autograd/node.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::nn {
 

@@ -7,7 +7,7 @@
 //   BCEWithLogitsLoss:  max(x, 0) - x t + log(1 + e^-|x|), gradient sigmoid(x) - t
 #pragma once
 
-#include "autograd/autograd.hpp"
+#include "tilegrad/autograd/autograd.hpp"
 
 namespace tg::nn {
 

@@ -1,9 +1,9 @@
-#include "nn/metrics.hpp"
+#include "tilegrad/nn/metrics.hpp"
 
 #include <algorithm>
 #include <cstdio>
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::nn {
 

@@ -1,8 +1,8 @@
-#include "nn/module.hpp"
+#include "tilegrad/nn/module.hpp"
 
 #include <sstream>
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::nn {
 

@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-#include "autograd/autograd.hpp"
+#include "tilegrad/autograd/autograd.hpp"
 
 namespace tg::nn {
 

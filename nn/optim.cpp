@@ -1,12 +1,12 @@
-#include "nn/optim.hpp"
+#include "tilegrad/nn/optim.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <numbers>
 
-#include "autograd/detail.hpp"
-#include "cuda/runtime.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/autograd/detail.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::nn {
 

@@ -8,8 +8,8 @@
 #include <memory>
 #include <vector>
 
-#include "autograd/autograd.hpp"
-#include "nn/module.hpp"
+#include "tilegrad/autograd/autograd.hpp"
+#include "tilegrad/nn/module.hpp"
 
 namespace tg::nn {
 

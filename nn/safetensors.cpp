@@ -1,4 +1,4 @@
-#include "nn/safetensors.hpp"
+#include "tilegrad/nn/safetensors.hpp"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,8 +13,8 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "kernels/error.hpp"
-#include "nn/json.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/nn/json.hpp"
 
 namespace tg::nn {
 

@@ -15,7 +15,7 @@
 #include <map>
 #include <string>
 
-#include "nn/module.hpp"
+#include "tilegrad/nn/module.hpp"
 
 namespace tg::nn {
 

@@ -8,13 +8,13 @@ unit it happens to take: an AVX-512 body could then serve the AVX2 or portable p
 a CPU without AVX-512 (an illegal instruction, or only on some link orders). The
 *_impl.hpp headers therefore give their contents internal linkage (docs/design.md).
 
-This reads libtg_cpu.a with nm and fails on any weak symbol defined both by a unit of a
+This reads libtilegrad_cpu.a with nm and fails on any weak symbol defined both by a unit of a
 wider path and by one of a narrower path, except the library glue the headers cannot
 avoid (std::, tg::Error and its throw helper, and clang's __clang_call_terminate, the
 landing pad it emits beside noexcept code), whose bodies the check also reads: they
 must not touch a ymm, zmm or mask register there.
 
-    python3 tests/isa_units_check.py build/cpu/libtg_cpu.a
+    python3 tests/isa_units_check.py build/cpu/libtilegrad_cpu.a
 """
 import re
 import subprocess

@@ -3,8 +3,8 @@
 // (tests/safetensors_interop.py) runs the reference implementation on both sides of it.
 #include <iostream>
 
-#include "kernels/error.hpp"
-#include "nn/safetensors.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/nn/safetensors.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 3) {

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "cpu/activation.hpp"
-#include "cpu/ops.hpp"
-#include "kernels/activation.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cpu/activation.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/activation.hpp"
+#include "tilegrad/kernels/error.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 #include "tests/support/wide16_ops.hpp"

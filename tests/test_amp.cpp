@@ -16,10 +16,10 @@
 #include <sstream>
 #include <vector>
 
-#include "autograd/autograd.hpp"
-#include "kernels/error.hpp"
-#include "kernels/half.hpp"
-#include "nn/nn.hpp"
+#include "tilegrad/autograd/autograd.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/half.hpp"
+#include "tilegrad/nn/nn.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {

@@ -16,13 +16,13 @@
 #include <limits>
 #include <vector>
 
-#include "cpu/attention.hpp"
-#include "cpu/isa.hpp"
-#include "cpu/ops.hpp"
-#include "kernels/attention.hpp"
-#include "kernels/error.hpp"
-#include "kernels/gemm.hpp"
-#include "kernels/softmax.hpp"
+#include "tilegrad/cpu/attention.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/attention.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/gemm.hpp"
+#include "tilegrad/kernels/softmax.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 #include "tests/support/wide16_ops.hpp"

@@ -6,9 +6,9 @@
 #include <cmath>
 #include <string>
 
-#include "autograd/autograd.hpp"
-#include "kernels/buffer.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/autograd/autograd.hpp"
+#include "tilegrad/kernels/buffer.hpp"
+#include "tilegrad/kernels/error.hpp"
 #include "tests/support/guards.hpp"
 
 namespace tg {

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "autograd/autograd.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/autograd/autograd.hpp"
+#include "tilegrad/kernels/error.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {

@@ -11,8 +11,8 @@
 #include <map>
 #include <vector>
 
-#include "cuda/caching_allocator.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cuda/caching_allocator.hpp"
+#include "tilegrad/kernels/error.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 

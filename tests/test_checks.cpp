@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/error.hpp"
-#include "kernels/ops.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/ops.hpp"
 
 namespace tg {
 namespace {

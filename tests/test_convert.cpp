@@ -12,10 +12,10 @@
 #include <string>
 #include <vector>
 
-#include "cpu/convert.hpp"
-#include "cpu/isa.hpp"
-#include "kernels/error.hpp"
-#include "kernels/half.hpp"
+#include "tilegrad/cpu/convert.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/half.hpp"
 
 namespace tg {
 namespace {

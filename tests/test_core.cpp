@@ -5,11 +5,11 @@
 #include <limits>
 #include <string>
 
-#include "cuda/runtime.hpp"
-#include "kernels/buffer.hpp"
-#include "kernels/error.hpp"
-#include "kernels/shape.hpp"
-#include "kernels/types.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/buffer.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/shape.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg {
 namespace {

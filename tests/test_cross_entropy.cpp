@@ -10,9 +10,9 @@
 #include <string>
 #include <vector>
 
-#include "cpu/ops.hpp"
-#include "kernels/cross_entropy.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/cross_entropy.hpp"
+#include "tilegrad/kernels/error.hpp"
 #include "tests/support/testing.hpp"
 #include "tests/support/wide16_ops.hpp"
 

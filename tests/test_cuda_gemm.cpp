@@ -15,12 +15,12 @@
 #include <vector>
 
 #include "bench/peers/peers.hpp"
-#include "cuda/gemm.hpp"
-#include "cuda/runtime.hpp"
-#include "kernels/buffer.hpp"
-#include "kernels/error.hpp"
-#include "kernels/half.hpp"
-#include "kernels/gemm.hpp"
+#include "tilegrad/cuda/gemm.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/buffer.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/half.hpp"
+#include "tilegrad/kernels/gemm.hpp"
 #include "tests/support/device_vec.hpp"
 #include "tests/support/testing.hpp"
 

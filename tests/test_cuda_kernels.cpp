@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "cuda/kernels.hpp"
-#include "cuda/runtime.hpp"
-#include "kernels/activation.hpp"
-#include "kernels/buffer.hpp"
-#include "kernels/softmax.hpp"
+#include "tilegrad/cuda/kernels.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/activation.hpp"
+#include "tilegrad/kernels/buffer.hpp"
+#include "tilegrad/kernels/softmax.hpp"
 #include "tests/support/device_vec.hpp"
 #include "tests/support/testing.hpp"
 

@@ -6,8 +6,8 @@
 
 #include <cstring>
 
-#include "cuda/runtime.hpp"
-#include "kernels/buffer.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/buffer.hpp"
 
 namespace tg::cuda {
 namespace {

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
-#include "autograd/autograd.hpp"
-#include "cuda/runtime.hpp"
-#include "kernels/error.hpp"
-#include "nn/nn.hpp"
+#include "tilegrad/autograd/autograd.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/nn/nn.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {

@@ -13,11 +13,11 @@
 #include <string>
 #include <vector>
 
-#include "cpu/elementwise.hpp"
-#include "cpu/ops.hpp"
-#include "kernels/elementwise.hpp"
-#include "kernels/error.hpp"
-#include "kernels/reference/nd.hpp"
+#include "tilegrad/cpu/elementwise.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/elementwise.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/reference/nd.hpp"
 #include "tests/support/nd.hpp"
 #include "tests/support/testing.hpp"
 #include "tests/support/wide16_ops.hpp"

@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "bench/peers/peers.hpp"
-#include "cpu/gemm.hpp"
-#include "cpu/ops.hpp"
-#include "kernels/error.hpp"
-#include "kernels/gemm.hpp"
+#include "tilegrad/cpu/gemm.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/gemm.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 

@@ -7,9 +7,9 @@
 #include <numeric>
 #include <string>
 
-#include "cpu/attention_impl.hpp"
-#include "cpu/gemm/gemm_impl.hpp"
-#include "cpu/isa.hpp"
+#include "tilegrad/cpu/attention_impl.hpp"
+#include "tilegrad/cpu/gemm/gemm_impl.hpp"
+#include "tilegrad/cpu/isa.hpp"
 
 namespace tg::cpu {
 namespace {

@@ -6,9 +6,9 @@
 #include <sstream>
 #include <string>
 
-#include "cpu/isa.hpp"
-#include "cpu/ops.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::cpu {
 namespace {

@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "cpu/layer_norm.hpp"
-#include "cpu/ops.hpp"
-#include "kernels/error.hpp"
-#include "kernels/layer_norm.hpp"
+#include "tilegrad/cpu/layer_norm.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/layer_norm.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 #include "tests/support/wide16_ops.hpp"

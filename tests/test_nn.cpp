@@ -8,8 +8,8 @@
 #include <numbers>
 #include <set>
 
-#include "kernels/error.hpp"
-#include "nn/nn.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/nn/nn.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 

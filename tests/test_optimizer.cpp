@@ -6,9 +6,9 @@
 #include <cmath>
 #include <vector>
 
-#include "cpu/ops.hpp"
-#include "kernels/error.hpp"
-#include "kernels/optimizer.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/optimizer.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {

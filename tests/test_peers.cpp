@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "bench/peers/peers.hpp"
-#include "kernels/activation.hpp"
-#include "kernels/gemm.hpp"
-#include "kernels/layer_norm.hpp"
-#include "kernels/softmax.hpp"
+#include "tilegrad/kernels/activation.hpp"
+#include "tilegrad/kernels/gemm.hpp"
+#include "tilegrad/kernels/layer_norm.hpp"
+#include "tilegrad/kernels/softmax.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {

@@ -6,10 +6,10 @@
 #include <cmath>
 #include <vector>
 
-#include "cpu/ops.hpp"
-#include "kernels/ops.hpp"
-#include "kernels/error.hpp"
-#include "kernels/random.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/ops.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/random.hpp"
 
 namespace tg {
 namespace {

@@ -12,11 +12,11 @@
 #include <string>
 #include <vector>
 
-#include "cpu/isa.hpp"
-#include "cpu/ops.hpp"
-#include "cpu/reduce.hpp"
-#include "kernels/error.hpp"
-#include "kernels/reduce.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/cpu/reduce.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/reduce.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 

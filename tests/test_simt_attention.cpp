@@ -9,9 +9,9 @@
 // emulator takes from the PTX ISA. The emulator's checks are tested first.
 #include "tests/simt/simt.hpp"
 // The kernels, compiled for the host against the emulator.
-#include "cuda/attention.cuh"
-#include "cuda/attention_bf16.cuh"
-#include "cuda/attention_wgmma.cuh"
+#include "tilegrad/cuda/attention.cuh"
+#include "tilegrad/cuda/attention_bf16.cuh"
+#include "tilegrad/cuda/attention_wgmma.cuh"
 
 #include <gtest/gtest.h>
 
@@ -27,8 +27,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels/attention.hpp"
-#include "kernels/half.hpp"
+#include "tilegrad/kernels/attention.hpp"
+#include "tilegrad/kernels/half.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {

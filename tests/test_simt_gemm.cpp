@@ -8,7 +8,7 @@
 // hardware's own semantics, which the emulator takes from the PTX ISA.
 #include "tests/simt/simt.hpp"
 // The kernels, compiled for the host against the emulator.
-#include "cuda/gemm.cuh"
+#include "tilegrad/cuda/gemm.cuh"
 
 #include <gtest/gtest.h>
 
@@ -20,8 +20,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/gemm.hpp"
-#include "kernels/half.hpp"
+#include "tilegrad/kernels/gemm.hpp"
+#include "tilegrad/kernels/half.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {

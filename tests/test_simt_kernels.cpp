@@ -7,7 +7,7 @@
 // masked row, +inf, a NaN row and a masked entry. Outputs and padding NaN-poisoned.
 #include "tests/simt/simt.hpp"
 // The kernels, compiled for the host against the emulator.
-#include "cuda/kernels.cuh"
+#include "tilegrad/cuda/kernels.cuh"
 
 #include <gtest/gtest.h>
 
@@ -17,8 +17,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/activation.hpp"
-#include "kernels/softmax.hpp"
+#include "tilegrad/kernels/activation.hpp"
+#include "tilegrad/kernels/softmax.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {

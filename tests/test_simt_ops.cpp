@@ -12,8 +12,8 @@
 // the work, so that the grid-stride loops go round. Outputs NaN-poisoned.
 #include "tests/simt/simt.hpp"
 // The kernels, compiled for the host against the emulator.
-#include "cuda/convert.cuh"
-#include "cuda/ops.cuh"
+#include "tilegrad/cuda/convert.cuh"
+#include "tilegrad/cuda/ops.cuh"
 
 #include <gtest/gtest.h>
 
@@ -27,11 +27,11 @@
 #include <type_traits>
 #include <vector>
 
-#include "kernels/elementwise.hpp"
-#include "kernels/half.hpp"
-#include "kernels/optimizer.hpp"
-#include "kernels/random.hpp"
-#include "kernels/reduce.hpp"
+#include "tilegrad/kernels/elementwise.hpp"
+#include "tilegrad/kernels/half.hpp"
+#include "tilegrad/kernels/optimizer.hpp"
+#include "tilegrad/kernels/random.hpp"
+#include "tilegrad/kernels/reduce.hpp"
 #include "tests/support/nd.hpp"
 #include "tests/support/op_cases.hpp"
 #include "tests/support/testing.hpp"

@@ -12,7 +12,7 @@
 // the PTX ISA), and the speed; scripts/gpu-check settles both.
 #include "tests/simt/simt.hpp"
 // The kernel, compiled for the host against the emulator.
-#include "cuda/gemm_wgmma.cuh"
+#include "tilegrad/cuda/gemm_wgmma.cuh"
 
 #include <gtest/gtest.h>
 
@@ -24,8 +24,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/gemm.hpp"
-#include "kernels/half.hpp"
+#include "tilegrad/kernels/gemm.hpp"
+#include "tilegrad/kernels/half.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {

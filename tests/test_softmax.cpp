@@ -9,10 +9,10 @@
 #include <string>
 #include <vector>
 
-#include "cpu/ops.hpp"
-#include "cpu/softmax.hpp"
-#include "kernels/error.hpp"
-#include "kernels/softmax.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/cpu/softmax.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/softmax.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
 #include "tests/support/wide16_ops.hpp"

@@ -5,9 +5,9 @@
 #include <cmath>
 #include <sstream>
 
-#include "autograd/autograd.hpp"
-#include "cuda/runtime.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/autograd/autograd.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg {
 namespace {

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "nn/nn.hpp"
+#include "tilegrad/nn/nn.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg::nn {

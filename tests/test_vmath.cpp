@@ -9,7 +9,7 @@
 // erf and the gelus 4 ulp; silu 3 ulp (cpu/vmath/NOTES.md has the measured maxima).
 #include <gtest/gtest.h>
 
-#include "cpu/omp.hpp"
+#include "tilegrad/cpu/omp.hpp"
 
 #include <bit>
 #include <cmath>
@@ -19,10 +19,10 @@
 #include <string>
 #include <vector>
 
-#include "cpu/activation.hpp"
-#include "cpu/isa.hpp"
-#include "cpu/ops.hpp"
-#include "kernels/activation.hpp"
+#include "tilegrad/cpu/activation.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/activation.hpp"
 #include "tests/support/wide16_ops.hpp"
 
 namespace tg {

@@ -2,9 +2,9 @@
 // (so that a backward run with create_graph records a graph of its own).
 #include <cmath>
 
-#include "autograd/detail.hpp"
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
+#include "tilegrad/autograd/detail.hpp"
+#include "tilegrad/autograd/node.hpp"
+#include "tilegrad/autograd/ops.hpp"
 
 namespace tg {
 

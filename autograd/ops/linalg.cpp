@@ -1,10 +1,10 @@
 // matmul and linear on the GEMM kernel. A 2-D operand whose rows or whose columns are
 // contiguous goes to the GEMM as is (a transposed view becomes Trans::T), so the
 // backward's a^T and b^T cost no copy; other layouts are copied once.
-#include "autograd/detail.hpp"
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "cuda/gemm.hpp"
+#include "tilegrad/autograd/detail.hpp"
+#include "tilegrad/autograd/node.hpp"
+#include "tilegrad/autograd/ops.hpp"
+#include "tilegrad/cuda/gemm.hpp"
 
 namespace tg {
 

@@ -1,9 +1,9 @@
 // Losses (cross_entropy on its fused kernel, mse_loss as one node) and joining
 // (cat, stack).
-#include "autograd/detail.hpp"
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "cuda/ops.hpp"
+#include "tilegrad/autograd/detail.hpp"
+#include "tilegrad/autograd/node.hpp"
+#include "tilegrad/autograd/ops.hpp"
+#include "tilegrad/cuda/ops.hpp"
 
 namespace tg {
 

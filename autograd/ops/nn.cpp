@@ -8,11 +8,11 @@
 #include <cstdint>
 #include <type_traits>
 
-#include "autograd/detail.hpp"
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
-#include "cuda/ops.hpp"
-#include "cuda/runtime.hpp"
+#include "tilegrad/autograd/detail.hpp"
+#include "tilegrad/autograd/node.hpp"
+#include "tilegrad/autograd/ops.hpp"
+#include "tilegrad/cuda/ops.hpp"
+#include "tilegrad/cuda/runtime.hpp"
 
 namespace tg {
 

@@ -3,9 +3,9 @@
 // view of a contiguous input; backward expands the gradient back (a view, no copy).
 #include <algorithm>
 
-#include "autograd/detail.hpp"
-#include "autograd/node.hpp"
-#include "autograd/ops.hpp"
+#include "tilegrad/autograd/detail.hpp"
+#include "tilegrad/autograd/node.hpp"
+#include "tilegrad/autograd/ops.hpp"
 
 namespace tg {
 

@@ -10,7 +10,7 @@
 #include <string>
 
 #include "bench/peers/peers.hpp"
-#include "cuda/runtime.hpp"
+#include "tilegrad/cuda/runtime.hpp"
 
 namespace tg::peers {
 

@@ -4,7 +4,7 @@
 #include <omp.h>
 
 #include "bench/peers/peers.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::peers {
 

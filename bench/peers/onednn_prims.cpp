@@ -7,7 +7,7 @@
 
 #include <vector>
 
-#include "kernels/error.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::peers {
 

@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "kernels/activation.hpp"
+#include "tilegrad/kernels/activation.hpp"
 
 namespace tg::peers {
 

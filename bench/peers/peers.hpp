@@ -8,8 +8,8 @@
 #include <string>
 #include <vector>
 
-#include "kernels/activation.hpp"
-#include "kernels/gemm.hpp"
+#include "tilegrad/kernels/activation.hpp"
+#include "tilegrad/kernels/gemm.hpp"
 
 namespace tg::peers {
 

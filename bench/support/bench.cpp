@@ -2,7 +2,7 @@
 
 #include <vector>
 
-#include "cpu/isa.hpp"
+#include "tilegrad/cpu/isa.hpp"
 
 namespace tg::bench {
 

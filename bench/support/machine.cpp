@@ -10,8 +10,8 @@
 #include <omp.h>
 #endif
 
-#include "cpu/isa.hpp"
-#include "cuda/runtime.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/cuda/runtime.hpp"
 
 namespace tg::bench {
 

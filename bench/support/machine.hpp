@@ -6,7 +6,7 @@
 
 #include <string>
 
-#include "cpu/isa.hpp"
+#include "tilegrad/cpu/isa.hpp"
 
 namespace tg::bench {
 

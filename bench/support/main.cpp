@@ -12,9 +12,9 @@
 #include <vector>
 
 #include "bench/support/machine.hpp"
-#include "cpu/isa.hpp"
+#include "tilegrad/cpu/isa.hpp"
 #include "bench/peers/peers.hpp"
-#include "cuda/runtime.hpp"
+#include "tilegrad/cuda/runtime.hpp"
 
 #ifndef TG_BENCH_RESULTS_DIR
 #define TG_BENCH_RESULTS_DIR "bench-results"

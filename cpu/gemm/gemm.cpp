@@ -10,7 +10,7 @@
 //
 //   build/tests/test_gemm                      the shared body over every path
 //   build/bench/bench_gemm --benchmark_filter=gemm/tilegrad
-#include "cpu/omp.hpp"
+#include "tilegrad/cpu/omp.hpp"
 
 #include <algorithm>
 #include <cstdlib>
@@ -19,10 +19,10 @@
 #include <string>
 #include <type_traits>
 
-#include "cpu/activation.hpp"
-#include "cpu/gemm/gemm_impl.hpp"
-#include "cpu/isa.hpp"
-#include "kernels/activation.hpp"
+#include "tilegrad/cpu/activation.hpp"
+#include "tilegrad/cpu/gemm/gemm_impl.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/kernels/activation.hpp"
 
 namespace tg::cpu::gemm_impl {
 

@@ -1,10 +1,10 @@
 // The CPU GEMM's entries: the checked public gemm() and the per-path table entries,
 // which route degenerate, tiny and ordinary problems.
-#include "cpu/gemm.hpp"
+#include "tilegrad/cpu/gemm.hpp"
 
-#include "cpu/gemm/gemm_impl.hpp"
-#include "cpu/ops.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cpu/gemm/gemm_impl.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 #include <type_traits>
 

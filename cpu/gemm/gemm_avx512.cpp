@@ -22,11 +22,11 @@
 #include <algorithm>
 #include <cstddef>
 
-#include "cpu/activation.hpp"
-#include "cpu/gemm/gemm_impl.hpp"
-#include "cpu/gemm/pack_avx2.hpp"
-#include "cpu/vmath/vec_avx512.hpp"
-#include "cpu/vmath/vmath.hpp"
+#include "tilegrad/cpu/activation.hpp"
+#include "tilegrad/cpu/gemm/gemm_impl.hpp"
+#include "tilegrad/cpu/gemm/pack_avx2.hpp"
+#include "tilegrad/cpu/vmath/vec_avx512.hpp"
+#include "tilegrad/cpu/vmath/vmath.hpp"
 
 namespace tg::cpu::gemm_impl {
 

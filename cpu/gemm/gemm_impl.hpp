@@ -12,8 +12,8 @@
 
 #include <cstddef>
 
-#include "cpu/isa.hpp"
-#include "kernels/gemm.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/kernels/gemm.hpp"
 
 namespace tg::cpu::gemm_impl {
 

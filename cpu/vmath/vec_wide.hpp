@@ -5,7 +5,7 @@
 // through this type wherever the machine lacks AVX-512. Not fast, and not meant to be.
 #pragma once
 
-#include "cpu/vmath/vec_scalar.hpp"
+#include "tilegrad/cpu/vmath/vec_scalar.hpp"
 
 namespace tg::cpu::simd {
 

@@ -22,7 +22,7 @@
 
 #include <cstddef>
 
-#include "kernels/activation.hpp"
+#include "tilegrad/kernels/activation.hpp"
 
 // Forced inline: these are building blocks of one loop body, and a call would pass
 // X2 vectors through memory (GCC's size limits refuse the larger X2 bodies otherwise).

@@ -6,7 +6,7 @@
 #include <limits>
 #include <numbers>
 
-#include "kernels/activation.hpp"
+#include "tilegrad/kernels/activation.hpp"
 
 namespace tg {
 

@@ -5,7 +5,7 @@
 #include <limits>
 #include <vector>
 
-#include "kernels/attention.hpp"
+#include "tilegrad/kernels/attention.hpp"
 
 namespace tg {
 

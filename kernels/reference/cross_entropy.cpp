@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/cross_entropy.hpp"
+#include "tilegrad/kernels/cross_entropy.hpp"
 
 namespace tg {
 

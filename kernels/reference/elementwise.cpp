@@ -3,8 +3,8 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/elementwise.hpp"
-#include "kernels/reference/nd.hpp"
+#include "tilegrad/kernels/elementwise.hpp"
+#include "tilegrad/kernels/reference/nd.hpp"
 
 namespace tg {
 

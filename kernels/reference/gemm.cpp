@@ -1,7 +1,7 @@
 // Reference GEMM: the triple loop, products accumulated in double, the epilogue applied
 // in double, each element of C rounded once. O(MNK) and slow on purpose: it is the
 // oracle for every faster GEMM, and its own test checks it against closed forms.
-#include "kernels/gemm.hpp"
+#include "tilegrad/kernels/gemm.hpp"
 
 namespace tg {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <vector>
 
-#include "kernels/layer_norm.hpp"
+#include "tilegrad/kernels/layer_norm.hpp"
 
 namespace tg {
 

@@ -7,7 +7,7 @@
 #include <span>
 #include <tuple>
 
-#include "kernels/shape.hpp"
+#include "tilegrad/kernels/shape.hpp"
 
 namespace tg::ref {
 

@@ -1,5 +1,5 @@
 // The reference backend's op table: every entry is a *_ref function.
-#include "kernels/ops.hpp"
+#include "tilegrad/kernels/ops.hpp"
 
 namespace tg {
 

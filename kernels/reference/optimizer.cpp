@@ -1,7 +1,7 @@
 // Reference optimizer steps: each element's update in double (kernels/optimizer.hpp).
 #include <cmath>
 
-#include "kernels/optimizer.hpp"
+#include "tilegrad/kernels/optimizer.hpp"
 
 namespace tg {
 

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <numbers>
 
-#include "kernels/random.hpp"
+#include "tilegrad/kernels/random.hpp"
 
 namespace tg {
 

@@ -1,7 +1,7 @@
 // Reference sum, mean and max over the middle axis of an (outer, n, inner) view, in double.
 #include <limits>
 
-#include "kernels/reduce.hpp"
+#include "tilegrad/kernels/reduce.hpp"
 
 namespace tg {
 

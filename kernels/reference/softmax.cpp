@@ -3,7 +3,7 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/softmax.hpp"
+#include "tilegrad/kernels/softmax.hpp"
 
 namespace tg {
 

@@ -37,7 +37,7 @@
 #include <cstring>
 #include <functional>
 
-#include "kernels/half.hpp"
+#include "tilegrad/kernels/half.hpp"
 
 #define __device__
 #define __global__

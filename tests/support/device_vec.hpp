@@ -4,8 +4,8 @@
 #include <algorithm>
 #include <vector>
 
-#include "cuda/runtime.hpp"
-#include "kernels/buffer.hpp"
+#include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/kernels/buffer.hpp"
 
 namespace tg::testing {
 

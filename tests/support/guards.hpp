@@ -5,8 +5,8 @@
 #include <functional>
 #include <string>
 
-#include "cpu/isa.hpp"
-#include "kernels/error.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/kernels/error.hpp"
 
 namespace tg::testing {
 

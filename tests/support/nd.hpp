@@ -8,8 +8,8 @@
 #include <numeric>
 #include <vector>
 
-#include "kernels/reference/nd.hpp"
-#include "kernels/shape.hpp"
+#include "tilegrad/kernels/reference/nd.hpp"
+#include "tilegrad/kernels/shape.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg::testing {

@@ -8,9 +8,9 @@
 #include <string>
 #include <vector>
 
-#include "kernels/cross_entropy.hpp"
-#include "kernels/layer_norm.hpp"
-#include "kernels/optimizer.hpp"
+#include "tilegrad/kernels/cross_entropy.hpp"
+#include "tilegrad/kernels/layer_norm.hpp"
+#include "tilegrad/kernels/optimizer.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg::testing {

@@ -7,7 +7,7 @@
 #include <sstream>
 #include <string_view>
 
-#include "kernels/half.hpp"
+#include "tilegrad/kernels/half.hpp"
 
 namespace tg::testing {
 

@@ -14,7 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "kernels/types.hpp"
+#include "tilegrad/kernels/types.hpp"
 
 namespace tg::testing {
 

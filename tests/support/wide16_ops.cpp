@@ -2,16 +2,16 @@
 // through the same path macros as the shipped paths' translation units.
 #include "tests/support/wide16_ops.hpp"
 
-#include "cpu/vmath/vec_wide.hpp"
+#include "tilegrad/cpu/vmath/vec_wide.hpp"
 // (the lane type before the generic code that uses it)
-#include "cpu/activation_impl.hpp"
-#include "cpu/attention_impl.hpp"
-#include "cpu/cross_entropy_impl.hpp"
-#include "cpu/elementwise_impl.hpp"
-#include "cpu/isa.hpp"
-#include "cpu/layer_norm_impl.hpp"
-#include "cpu/ops.hpp"
-#include "cpu/softmax_impl.hpp"
+#include "tilegrad/cpu/activation_impl.hpp"
+#include "tilegrad/cpu/attention_impl.hpp"
+#include "tilegrad/cpu/cross_entropy_impl.hpp"
+#include "tilegrad/cpu/elementwise_impl.hpp"
+#include "tilegrad/cpu/isa.hpp"
+#include "tilegrad/cpu/layer_norm_impl.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/cpu/softmax_impl.hpp"
 
 namespace tg::cpu {
 

@@ -7,8 +7,8 @@
 
 #include <vector>
 
-#include "cpu/activation.hpp"
-#include "kernels/ops.hpp"
+#include "tilegrad/cpu/activation.hpp"
+#include "tilegrad/kernels/ops.hpp"
 
 namespace tg::testing {
 
