@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch's scaled_dot_product_attention on the GPU: the peer of tg_gpu_bench's attention
-rows (the CUDA path II issue compares our fused attention with it).
+rows (scripts/gpu-targets compares our fused attention with it).
 
   scripts/peers/torch_sdpa.py [--out FILE.json] [--ours gpu_bench.json]
 
