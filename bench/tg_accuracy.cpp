@@ -90,10 +90,12 @@ int main(int argc, char** argv) {
   for (Act a : {Act::gelu_erf, Act::gelu_tanh, Act::silu, Act::sigmoid, Act::tanh}) {
     tg::cpu::act_forward_portable({a}, 1, n, x.data(), n, nullptr, y.data(), n);
     report(a, "tilegrad/scalar");
+#if TG_X86_PATHS
     if (tg::cpu::isa_supported(tg::cpu::Isa::avx2)) {
       tg::cpu::act_forward_avx2({a}, 1, n, x.data(), n, nullptr, y.data(), n);
       report(a, "tilegrad/avx2");
     }
+#endif
 #ifdef TG_PEER_ONEDNN
     try {
       tg::peers::OnednnPrimitive prim(tg::peers::OnednnPrimitive::Kind::eltwise_fwd, 1, n, {a});

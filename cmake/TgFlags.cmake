@@ -19,6 +19,16 @@ if(TG_FUZZ)
   add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>")
 endif()
 
+# Off x86-64 (aarch64: FMA is in the baseline ISA) GCC would fuse a * b + c into one
+# rounding wherever its optimizer sees the pair, differently in differently inlined
+# copies of one function: the same reference kernel gave in-place and out-of-place
+# results one ulp apart under qemu. The portable path is written for separate roundings,
+# as x86-64's baseline (SSE2, no FMA) compiles it; explicit std::fma and the SIMD
+# paths' FMA intrinsics are unaffected.
+if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-ffp-contract=off>")
+endif()
+
 # Warnings for our own targets (peers' headers come in as SYSTEM and stay quiet).
 function(tg_set_warnings target)
   target_compile_options(${target} PRIVATE

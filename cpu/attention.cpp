@@ -15,9 +15,11 @@ std::size_t attention_workspace_bytes(index_t head_dim, int threads) {
            kMaxHeadDim, ", got ", head_dim);
   TG_CHECK(threads >= 0, "attention_workspace_bytes", "threads", "expected >= 0, got ", threads);
   if (threads == 0) threads = num_threads();
+#if TG_X86_PATHS
   if (selected_isa() == Isa::avx512) return attention_workspace_bytes_avx512(head_dim, threads);
-  return selected_isa() == Isa::avx2 ? attention_workspace_bytes_avx2(head_dim, threads)
-                                     : attention_workspace_bytes_portable(head_dim, threads);
+  if (selected_isa() == Isa::avx2) return attention_workspace_bytes_avx2(head_dim, threads);
+#endif
+  return attention_workspace_bytes_portable(head_dim, threads);
 }
 
 namespace {

@@ -44,8 +44,10 @@ void convert(Isa isa, DType from, DType to, index_t n, const void* src, void* ds
   for_each_range(1, n, index_t(1) << 16, [&](index_t, index_t j0, index_t j1) {
     const void* s = static_cast<const char*>(src) + std::size_t(j0) * in;
     void* d = static_cast<char*>(dst) + std::size_t(j0) * out;
+#if TG_X86_PATHS
     if (isa == Isa::avx512 && convert_impl::convert_avx512(from, to, j1 - j0, s, d)) return;
     if (isa == Isa::avx2 && convert_impl::convert_avx2(from, to, j1 - j0, s, d)) return;
+#endif
     convert_scalar(from, to, j1 - j0, s, d);
   });
 }

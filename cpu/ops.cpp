@@ -45,27 +45,30 @@ constexpr TypedOps<T> scalar_ops() {
     TG_SET_ROW_OP_ENTRIES(t, path);                    \
     return t;                                          \
   }
+constexpr OpTable kScalar{"cpu-scalar", scalar_ops<float>(), scalar_ops<double>()};
+TG_ASSERT_COMPLETE(kScalar, "the scalar table lacks an op of TG_OPS");
+#if TG_X86_PATHS  // the AVX2 and AVX-512 units exist on x86-64 builds only (cpu/CMakeLists.txt)
 TG_SIMD_PATH_TABLES(avx2)
 TG_SIMD_PATH_TABLES(avx512)
-#undef TG_SIMD_PATH_TABLES
-
-constexpr OpTable kScalar{"cpu-scalar", scalar_ops<float>(), scalar_ops<double>()};
 constexpr OpTable kAvx2{"cpu-avx2", avx2_ops_f32(), avx2_ops_both<double>()};
 constexpr OpTable kAvx512{"cpu-avx512", avx512_ops_f32(), avx512_ops_both<double>()};
-TG_ASSERT_COMPLETE(kScalar, "the scalar table lacks an op of TG_OPS");
 TG_ASSERT_COMPLETE(kAvx2, "the avx2 table lacks an op of TG_OPS");
 TG_ASSERT_COMPLETE(kAvx512, "the avx512 table lacks an op of TG_OPS");
+#endif
+#undef TG_SIMD_PATH_TABLES
 
 }  // namespace
 
 const OpTable& ops(Isa isa) {
   TG_CHECK(isa_supported(isa), "cpu::ops", "isa", "this CPU cannot run the ", isa_name(isa),
            " path; it has: ", cpu_info().features());
+#if TG_X86_PATHS
   switch (isa) {
     case Isa::avx512: return kAvx512;
     case Isa::avx2: return kAvx2;
     case Isa::scalar: break;
   }
+#endif
   return kScalar;
 }
 

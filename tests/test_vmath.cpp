@@ -67,8 +67,10 @@ std::vector<MathPath> math_paths() {
   std::vector<MathPath> v;
   for (cpu::Isa isa : cpu::supported_isas()) {
     cpu::MathArrayFn math = cpu::math_array_portable;
+#if TG_X86_PATHS
     if (isa == cpu::Isa::avx2) math = cpu::math_array_avx2;
     if (isa == cpu::Isa::avx512) math = cpu::math_array_avx512;
+#endif
     v.push_back({cpu::isa_name(isa), math, cpu::ops(isa).f32.act_forward});
   }
   v.push_back({"wide16", testing::math_array_wide16, testing::wide16_ops().f32.act_forward});

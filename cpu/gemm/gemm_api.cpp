@@ -50,6 +50,7 @@ void checked(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const
 
 }  // namespace
 
+#if TG_X86_PATHS
 void gemm_avx2(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
                index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc,
                const GemmEpilogue<float>& ep) {
@@ -61,6 +62,7 @@ void gemm_avx512(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alph
                  const GemmEpilogue<float>& ep) {
   run(gemm_impl::arch_avx512_f32(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
 }
+#endif
 
 template <class T>
 void gemm_portable(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A,
