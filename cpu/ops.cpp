@@ -17,10 +17,38 @@ namespace tg::cpu {
 
 namespace {
 
-// Which kernel serves which op, per path; an op not listed here runs the reference.
+// The ops the CPU serves with the reference kernels, each by name, so that a table that
+// forgets one of its own kernels fails TG_ASSERT_COMPLETE instead of running the
+// reference unnoticed: random draws and dropout (the Philox reference already makes one
+// pass per element, the bits every backend must give), and in double the row ops,
+// attention and cross-entropy (double is the oracle's own precision, where gradcheck
+// runs; the fast paths are float).
+template <class T>
+constexpr void set_reference_entries(TypedOps<T>& t) {
+  constexpr TypedOps<T> ref = reference_typed_ops<T>();
+  t.random = ref.random;
+  t.dropout = ref.dropout;
+  if constexpr (std::is_same_v<T, double>) {
+    t.act_forward = ref.act_forward;
+    t.act_backward = ref.act_backward;
+    t.softmax_forward = ref.softmax_forward;
+    t.log_softmax_forward = ref.log_softmax_forward;
+    t.softmax_backward = ref.softmax_backward;
+    t.log_softmax_backward = ref.log_softmax_backward;
+    t.layer_norm_forward = ref.layer_norm_forward;
+    t.layer_norm_backward = ref.layer_norm_backward;
+    t.attention_forward = ref.attention_forward;
+    t.attention_backward = ref.attention_backward;
+    t.cross_entropy_forward = ref.cross_entropy_forward;
+    t.cross_entropy_backward = ref.cross_entropy_backward;
+  }
+}
+
+// Which kernel serves which op, per path: ours, and the reference's named above.
 template <class T>
 constexpr TypedOps<T> scalar_ops() {
-  TypedOps<T> t = reference_typed_ops<T>();
+  TypedOps<T> t;  // every entry empty until set
+  set_reference_entries(t);
   t.gemm = &gemm_portable<T>;
   TG_SET_ELEMENTWISE_ENTRIES(t, portable);
   if constexpr (std::is_same_v<T, float>) {
