@@ -152,19 +152,7 @@ TEST(ActivationReference, BackwardIsDyTimesTheDerivativeAtXPlusBias) {
 // Every CPU path against the reference.
 // ---------------------------------------------------------------------------------
 
-struct Impl {
-  std::string name;
-  OpSignatures<float>::act_forward forward;
-  OpSignatures<float>::act_backward backward;
-  int threads;
-};
-
-std::vector<Impl> implementations() {
-  std::vector<Impl> v;
-  for (const OpTable* ops : testing::cpu_tables())
-    for (int t : {1, 2}) v.push_back({ops->name, ops->f32.act_forward, ops->f32.act_backward, t});
-  return v;
-}
+using Impl = testing::CpuImpl;
 
 using testing::ThreadsGuard;
 
@@ -179,7 +167,7 @@ TEST(Activation, EveryPathMatchesTheReference) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
   std::vector<index_t> sizes = testing::mixed_sizes(rng, 16, 300);
-  for (const Impl& impl : implementations()) {
+  for (const Impl& impl : testing::cpu_implementations()) {
     cpu::set_num_threads(impl.threads);
     for (Act a : kAll) {
       for (int rep = 0; rep < 6; ++rep) {
@@ -194,7 +182,7 @@ TEST(Activation, EveryPathMatchesTheReference) {
         Mat<float> ref = testing::poisoned_mat<float>(rows, cols, cols);
         act_forward_ref<float>(act, rows, cols, x.ptr(), x.ld, b, ref.ptr(), cols);
         Mat<float> y = in_place ? x : testing::poisoned_mat<float>(rows, cols, random_ld(rng, cols));
-        impl.forward(act, rows, cols, in_place ? y.ptr() : x.ptr(), in_place ? y.ld : x.ld, b, y.ptr(), y.ld);
+        impl.ops->act_forward(act, rows, cols, in_place ? y.ptr() : x.ptr(), in_place ? y.ld : x.ld, b, y.ptr(), y.ld);
         const std::string what = impl.name + " threads " + std::to_string(impl.threads) + " " + act_name(a) + " " +
                                  std::to_string(rows) + "x" + std::to_string(cols) + (with_bias ? " +bias" : "") +
                                  (in_place ? " in place" : "");
@@ -205,7 +193,7 @@ TEST(Activation, EveryPathMatchesTheReference) {
         Mat<float> dref = testing::poisoned_mat<float>(rows, cols, cols);
         act_backward_ref<float>(act, rows, cols, x.ptr(), x.ld, b, dy.ptr(), dy.ld, dref.ptr(), cols);
         Mat<float> dx = in_place ? dy : testing::poisoned_mat<float>(rows, cols, random_ld(rng, cols));
-        impl.backward(act, rows, cols, x.ptr(), x.ld, b, in_place ? dx.ptr() : dy.ptr(), in_place ? dx.ld : dy.ld,
+        impl.ops->act_backward(act, rows, cols, x.ptr(), x.ld, b, in_place ? dx.ptr() : dy.ptr(), in_place ? dx.ld : dy.ld,
                       dx.ptr(), dx.ld);
         ASSERT_TRUE(testing::rel_close(dx, dref, kBackwardTol)) << what << " backward";
         ASSERT_TRUE(in_place || dx.padding_untouched()) << what << " backward";
@@ -220,9 +208,9 @@ TEST(Activation, StreamingStoresOnLargeOutputs) {
   TG_TEST_RNG(rng);
   const index_t n = (index_t(33) << 20) / 4 + 5;  // 33 MiB + 20 bytes, unaligned tail
   std::vector<float> x = testing::random_vec<float>(rng, n, -5, 5), y(n + 1, testing::kPoison<float>), ref(n);
-  for (const Impl& impl : implementations()) {
+  for (const Impl& impl : testing::cpu_implementations()) {
     if (impl.threads != 2) continue;
-    impl.forward({Act::gelu_tanh}, 1, n, x.data(), n, nullptr, y.data() + 1, n);  // misaligned output
+    impl.ops->act_forward({Act::gelu_tanh}, 1, n, x.data(), n, nullptr, y.data() + 1, n);  // misaligned output
     act_forward_ref<float>({Act::gelu_tanh}, 1, n, x.data(), n, nullptr, ref.data(), n);
     EXPECT_TRUE(testing::rel_close(y.data() + 1, n, ref.data(), n, 1, n, kForwardTol)) << impl.name;
     EXPECT_TRUE(std::isnan(y[0])) << impl.name;
@@ -233,11 +221,11 @@ TEST(Activation, SpecialValuesMatchTheReferenceExactly) {
   const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
   const std::vector<float> x = {inf, -inf, nan, 0.0f, -0.0f, 1e30f, -1e30f, 3.4e38f, -3.4e38f, 1e-40f, -1e-40f};
   const index_t n = index_t(x.size());
-  for (const Impl& impl : implementations()) {
+  for (const Impl& impl : testing::cpu_implementations()) {
     for (Act a : kAll) {
       std::vector<float> y(n), dx(n), ones(n, 1.0f);
-      impl.forward({a, 0.1f}, 1, n, x.data(), n, nullptr, y.data(), n);
-      impl.backward({a, 0.1f}, 1, n, x.data(), n, nullptr, ones.data(), n, dx.data(), n);
+      impl.ops->act_forward({a, 0.1f}, 1, n, x.data(), n, nullptr, y.data(), n);
+      impl.ops->act_backward({a, 0.1f}, 1, n, x.data(), n, nullptr, ones.data(), n, dx.data(), n);
       for (index_t i = 0; i < n; ++i) {
         const float fv = float(act_value({a, 0.1f}, x[i])), dv = float(act_derivative({a, 0.1f}, x[i]));
         if (std::isnan(fv)) {

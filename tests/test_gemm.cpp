@@ -19,6 +19,7 @@
 #include "tilegrad/kernels/gemm.hpp"
 #include "tests/support/guards.hpp"
 #include "tests/support/testing.hpp"
+#include "tests/support/wide16_ops.hpp"
 
 namespace tg {
 namespace {
@@ -192,19 +193,10 @@ TEST(GemmReference, AgreesWithOpenBlas) {
 // Every implementation against the reference.
 // ---------------------------------------------------------------------------------
 
-struct Impl {
-  std::string name;
-  OpSignatures<float>::gemm gemm;
-  int threads;
-};
-
-// Each CPU path this machine can run, on 1 and 2 threads.
-std::vector<Impl> implementations() {
-  std::vector<Impl> v;
-  for (cpu::Isa isa : cpu::supported_isas())
-    for (int t : {1, 2}) v.push_back({cpu::ops(isa).name, cpu::ops(isa).f32.gemm, t});
-  return v;
-}
+// Each CPU path this machine can run, on 1 and 2 threads (the 16-lane table's GEMM is
+// the portable one).
+using Impl = testing::CpuImpl;
+std::vector<Impl> implementations() { return testing::cpu_implementations(false); }
 
 using testing::ThreadsGuard;
 
@@ -242,7 +234,7 @@ TEST(Gemm, MatchesReferenceOnRandomShapesTransposesAndEpilogues) {
       Mat<float> ours = c0, ref = c0;
       const index_t lda = std::max<index_t>(a.ld, 1), ldb = std::max<index_t>(b.ld, 1), ldcc = std::max<index_t>(ldc, 1);
       gemm_ref<float>(ta, tb, M, N, K, alpha, a.ptr(), lda, b.ptr(), ldb, beta, ref.ptr(), ldcc, ep);
-      impl.gemm(ta, tb, M, N, K, alpha, a.ptr(), lda, b.ptr(), ldb, beta, ours.ptr(), ldcc, ep);
+      impl.ops->gemm(ta, tb, M, N, K, alpha, a.ptr(), lda, b.ptr(), ldb, beta, ours.ptr(), ldcc, ep);
       const std::string what = impl.name + " threads " + std::to_string(impl.threads) + ": " + std::to_string(M) + "x" +
                                std::to_string(N) + "x" + std::to_string(K) + (ta == Trans::T ? " T" : " N") +
                                (tb == Trans::T ? "T" : "N") + " alpha " + std::to_string(alpha) + " beta " +
@@ -279,7 +271,7 @@ TEST(Gemm, LargeSquareProductsPassTheProbeCheck) {
       if (impl.threads == 1 && impl.name != "cpu-avx2") continue;  // keep the unit test quick
       cpu::set_num_threads(impl.threads);
       Mat<float> c = poisoned_mat<float>(n, n, n);
-      impl.gemm(Trans::N, Trans::N, n, n, n, 1.0f, a.ptr(), n, b.ptr(), n, 0.0f, c.ptr(), n, {});
+      impl.ops->gemm(Trans::N, Trans::N, n, n, n, 1.0f, a.ptr(), n, b.ptr(), n, 0.0f, c.ptr(), n, {});
       EXPECT_LT(probe_error(a, b, c, rng), gemm_tolerance(n)) << impl.name << " " << n;
     }
   }
@@ -327,13 +319,13 @@ TEST(Gemm, BlasSemanticsOfAlphaAndBetaOnEveryPath) {
     for (index_t n : {3, 40, 130}) {
       Mat<float> a = random_mat<float>(rng, n, n, n), b = random_mat<float>(rng, n, n, n);
       Mat<float> c = poisoned_mat<float>(n, n, n);  // beta = 0: NaN in C must not leak
-      impl.gemm(Trans::N, Trans::N, n, n, n, 1.0f, a.ptr(), n, b.ptr(), n, 0.0f, c.ptr(), n, {});
+      impl.ops->gemm(Trans::N, Trans::N, n, n, n, 1.0f, a.ptr(), n, b.ptr(), n, 0.0f, c.ptr(), n, {});
       for (index_t i = 0; i < n; ++i)
         for (index_t j = 0; j < n; ++j) ASSERT_FALSE(std::isnan(c.at(i, j))) << impl.name;
       Mat<float> nan_a = poisoned_mat<float>(n, n, n);  // alpha = 0: A is not read
       Mat<float> c2 = random_mat<float>(rng, n, n, n), expected = c2;
       for (float& v : expected.data) v *= 0.5f;
-      impl.gemm(Trans::N, Trans::N, n, n, n, 0.0f, nan_a.ptr(), n, b.ptr(), n, 0.5f, c2.ptr(), n, {});
+      impl.ops->gemm(Trans::N, Trans::N, n, n, n, 0.0f, nan_a.ptr(), n, b.ptr(), n, 0.5f, c2.ptr(), n, {});
       for (index_t i = 0; i < n; ++i)
         for (index_t j = 0; j < n; ++j) ASSERT_EQ(c2.at(i, j), expected.at(i, j)) << impl.name;
     }
@@ -380,7 +372,7 @@ void check_every_layout(const Impl& impl, testing::Rng& rng, index_t M, index_t 
         const double floor = term_scale(ta, tb, M, N, K, alpha, a, b, beta, ours, bias);
         const GemmEpilogue<float> ep = epilogue(bias);
         gemm_ref<float>(ta, tb, M, N, K, alpha, a.ptr(), a.ld, b.ptr(), b.ld, beta, ref.ptr(), ldc, ep);
-        impl.gemm(ta, tb, M, N, K, alpha, a.ptr(), a.ld, b.ptr(), b.ld, beta, ours.ptr(), ldc, ep);
+        impl.ops->gemm(ta, tb, M, N, K, alpha, a.ptr(), a.ld, b.ptr(), b.ld, beta, ours.ptr(), ldc, ep);
         EXPECT_TRUE(rel_close(ours, ref, gemm_tolerance(K), floor))
             << impl.name << " threads " << impl.threads << " " << M << "x" << N << "x" << K << " ta=" << int(ta)
             << " tb=" << int(tb) << " beta=" << beta << " " << act_name(ep.act.kind) << (ep.bias ? " +bias" : "");

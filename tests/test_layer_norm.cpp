@@ -121,18 +121,7 @@ TEST(LayerNormReference, BackwardMatchesCentralDifferences) {
   }
 }
 
-struct Impl {
-  std::string name;
-  const TypedOps<float>* ops;
-  int threads;
-};
-
-std::vector<Impl> implementations() {
-  std::vector<Impl> v;
-  for (const OpTable* ops : testing::cpu_tables())
-    for (int t : {1, 2}) v.push_back({ops->name, &ops->f32, t});
-  return v;
-}
+using Impl = testing::CpuImpl;
 
 using testing::ThreadsGuard;
 
@@ -177,7 +166,7 @@ double reduce_tol(index_t n) { return std::max(1e-5, 1e-4 * std::sqrt(double(n))
 TEST(LayerNorm, RowsOfHugeFiniteValuesNormalize) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
-  for (const Impl& impl : implementations()) {
+  for (const Impl& impl : testing::cpu_implementations()) {
     cpu::set_num_threads(impl.threads);
     for (const index_t cols : {index_t(3), index_t(64), index_t(3000)}) {
       const index_t rows = 6;
@@ -201,7 +190,7 @@ TEST(LayerNorm, EveryPathMatchesTheReference) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
   std::vector<index_t> sizes = testing::mixed_sizes(rng, 16, 600);
-  for (const Impl& impl : implementations()) {
+  for (const Impl& impl : testing::cpu_implementations()) {
     cpu::set_num_threads(impl.threads);
     for (int rep = 0; rep < 10; ++rep) {
       index_t rows = std::max<index_t>(1, sizes[rng.integer(0, 15)]), cols = std::max<index_t>(1, sizes[rng.integer(0, 15)]);

@@ -150,18 +150,7 @@ TEST(SoftmaxReference, BackwardMatchesCentralDifferences) {
 // Every CPU path against the reference.
 // ---------------------------------------------------------------------------------
 
-struct Impl {
-  std::string name;
-  const TypedOps<float>* ops;
-  int threads;
-};
-
-std::vector<Impl> implementations() {
-  std::vector<Impl> v;
-  for (const OpTable* ops : testing::cpu_tables())
-    for (int t : {1, 2}) v.push_back({ops->name, &ops->f32, t});
-  return v;
-}
+using Impl = testing::CpuImpl;
 
 using testing::ThreadsGuard;
 
@@ -219,7 +208,7 @@ TEST(Softmax, ANanAnywhereMakesTheRowNan) {
       {"NaN first, tail of 17", 17, {{0, nan}}, -1.0f},
       {"NaN in a split long row", 200003, {{150000, nan}}, 0.0f},
   };
-  for (const Impl& impl : implementations()) {
+  for (const Impl& impl : testing::cpu_implementations()) {
     cpu::set_num_threads(impl.threads);
     for (const Case& c : cases)
       for (bool log : {false, true}) {
@@ -241,7 +230,7 @@ TEST(Softmax, ANanAnywhereMakesTheRowNan) {
 TEST(Softmax, TheBackwardOfANanRowIsNan) {
   ThreadsGuard guard;
   const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (const Impl& impl : implementations()) {
+  for (const Impl& impl : testing::cpu_implementations()) {
     cpu::set_num_threads(impl.threads);
     for (const index_t cols : {index_t(4), index_t(37), index_t(300), index_t(200003)})
       for (bool log : {false, true}) {
@@ -261,7 +250,7 @@ TEST(Softmax, EveryPathMatchesTheReference) {
   TG_TEST_RNG(rng);
   std::vector<index_t> sizes = testing::mixed_sizes(rng, 16, 700);
   const float inf = std::numeric_limits<float>::infinity();
-  for (const Impl& impl : implementations()) {
+  for (const Impl& impl : testing::cpu_implementations()) {
     cpu::set_num_threads(impl.threads);
     for (bool log : {false, true}) {
       auto fwd = log ? impl.ops->log_softmax_forward : impl.ops->softmax_forward;
@@ -325,7 +314,7 @@ TEST(Softmax, EveryPathMatchesTheReference) {
 TEST(Softmax, LogSoftmaxKeepsItsDigitsForOffsetLogits) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
-  for (const Impl& impl : implementations()) {
+  for (const Impl& impl : testing::cpu_implementations()) {
     cpu::set_num_threads(impl.threads);
     for (const double offset : {1e3, 1e4, -1e4, 0.0})
       for (const index_t cols : {index_t(32), index_t(1000), index_t(3001)}) {

@@ -54,4 +54,13 @@ std::vector<const OpTable*> cpu_tables() {
   return v;
 }
 
+std::vector<CpuImpl> cpu_implementations(bool with_wide16) {
+  std::vector<CpuImpl> v;
+  for (const OpTable* table : cpu_tables()) {
+    if (!with_wide16 && table == &wide16_ops()) continue;
+    for (int t : {1, 2}) v.push_back({table->name, &table->f32, t});
+  }
+  return v;
+}
+
 }  // namespace tg::testing

@@ -5,6 +5,7 @@
 // only and waits for the hardware).
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "tilegrad/cpu/activation.hpp"
@@ -19,5 +20,17 @@ void math_array_wide16(cpu::MathFn fn, index_t n, const float* x, float* y);
 // Every CPU table a test should run: each path this CPU supports (scalar, avx2, avx512)
 // and the portable 16-lane table.
 std::vector<const OpTable*> cpu_tables();
+
+// One implementation a CPU kernel test runs: a table of cpu_tables() at a thread count.
+// The kernel tests (activation, gemm, layer_norm, softmax, ...) loop over these, one
+// test body for every path.
+struct CpuImpl {
+  std::string name;
+  const TypedOps<float>* ops;
+  int threads;
+};
+// Every table of cpu_tables() at 1 and 2 threads; without the 16-lane table when
+// `with_wide16` is false (its GEMM is the portable one, already in the list).
+std::vector<CpuImpl> cpu_implementations(bool with_wide16 = true);
 
 }  // namespace tg::testing
