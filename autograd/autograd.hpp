@@ -4,6 +4,7 @@
 
 #include "tilegrad/autograd/dot.hpp"
 #include "tilegrad/autograd/gradcheck.hpp"
+#include "tilegrad/autograd/modes.hpp"
 #include "tilegrad/autograd/node.hpp"
 #include "tilegrad/autograd/ops.hpp"
 #include "tilegrad/autograd/tensor.hpp"

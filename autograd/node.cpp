@@ -1,4 +1,4 @@
-// Grad mode, anomaly mode, saved tensors, leaf accumulation and the recording of a node.
+// Saved tensors, leaf accumulation, node teardown and the recording of a node.
 #include "tilegrad/autograd/node.hpp"
 
 #include <atomic>
@@ -11,32 +11,9 @@
 namespace tg {
 
 namespace {
-thread_local bool t_grad_enabled = true;
 thread_local int t_in_backward = 0;  // the engine's node backward calls in progress
-std::atomic<bool> g_anomaly{false};
 std::atomic<std::uint64_t> g_sequence{0};
 }  // namespace
-
-bool grad_enabled() { return t_grad_enabled; }
-NoGradGuard::NoGradGuard() : saved_(t_grad_enabled) { t_grad_enabled = false; }
-NoGradGuard::~NoGradGuard() { t_grad_enabled = saved_; }
-GradModeGuard::GradModeGuard(bool on) : saved_(t_grad_enabled) { t_grad_enabled = on; }
-GradModeGuard::~GradModeGuard() { t_grad_enabled = saved_; }
-
-namespace {
-thread_local DType t_autocast = DType::f32;
-}
-DType autocast_dtype() { return t_autocast; }
-AutocastGuard::AutocastGuard(DType dtype) : saved_(t_autocast) {
-  TG_CHECK(dtype == DType::f32 || dtype == DType::bf16 || dtype == DType::f16, "AutocastGuard", "dtype",
-           "expected bf16, f16 (autocast on) or f32 (off), got ", dtype_name(dtype));
-  t_autocast = dtype;
-}
-AutocastGuard::~AutocastGuard() { t_autocast = saved_; }
-
-bool anomaly_enabled() { return g_anomaly.load(std::memory_order_relaxed); }
-AnomalyGuard::AnomalyGuard(bool on) : saved_(g_anomaly.exchange(on)) {}
-AnomalyGuard::~AnomalyGuard() { g_anomaly.store(saved_); }
 
 namespace {
 thread_local std::vector<std::shared_ptr<Node>>* t_dying = nullptr;
@@ -114,7 +91,7 @@ std::vector<Tensor> AccumulateGrad::backward(const Tensor& grad) {
 }
 
 bool needs_graph(std::initializer_list<const Tensor*> inputs) {
-  if (!t_grad_enabled) return false;
+  if (!grad_enabled()) return false;
   for (const Tensor* t : inputs)
     if (t && t->defined() && t->requires_grad()) return true;
   return false;
