@@ -19,13 +19,21 @@ if(TG_FUZZ)
   add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>")
 endif()
 
+# Whether the target is x86-64: it decides which ISA units, FMA probes and object-code
+# checks exist (cpu/CMakeLists.txt, bench/, tests/) and the contraction flag below.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+  set(TG_X86 ON)
+else()
+  set(TG_X86 OFF)
+endif()
+
 # Off x86-64 (aarch64: FMA is in the baseline ISA) GCC would fuse a * b + c into one
 # rounding wherever its optimizer sees the pair, differently in differently inlined
 # copies of one function: the same reference kernel gave in-place and out-of-place
 # results one ulp apart under qemu. The portable path is written for separate roundings,
 # as x86-64's baseline (SSE2, no FMA) compiles it; explicit std::fma and the SIMD
 # paths' FMA intrinsics are unaffected.
-if(NOT CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
+if(NOT TG_X86)
   add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-ffp-contract=off>")
 endif()
 

@@ -31,12 +31,14 @@ with_package() {  # with_package PREFIX: find_package, then pkg-config, each bui
   [ -n "$pc" ] || { echo "consumer: no tilegrad.pc under $prefix" >&2; exit 1; }
   step "pkg-config ($pc)"
   local flags
-  flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs tilegrad)
+  export PKG_CONFIG_PATH
+  PKG_CONFIG_PATH=$(dirname "$pc")
+  flags=$(pkg-config --cflags --libs tilegrad)
   echo "  $cxx -std=c++20 -O2 main.cpp $flags"
   # shellcheck disable=SC2086  # the flags are words
   "$cxx" -std=c++20 -O2 "$src/tests/consumer/main.cpp" $flags -o "$work/pc-consumer"
   # A shared build in a prefix the loader does not search: the user's LD_LIBRARY_PATH.
-  LD_LIBRARY_PATH="$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --variable=libdir tilegrad)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+  LD_LIBRARY_PATH="$(pkg-config --variable=libdir tilegrad)${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
     "$work/pc-consumer"
 }
 

@@ -15,8 +15,10 @@
 
 namespace tg::bench {
 
+#if TG_X86_PATHS
 double fma_gflops_one_thread(long iterations);     // fma_avx2.cpp
 double fma512_gflops_one_thread(long iterations);  // fma_avx512.cpp
+#endif
 
 namespace {
 
@@ -30,6 +32,11 @@ double best_of(int runs, F&& f) {
 }  // namespace
 
 double measure_fma_gflops(int threads, cpu::Isa isa) {
+#if !TG_X86_PATHS
+  (void)threads;
+  (void)isa;
+  return 0;  // no vector path to measure (the portable path has no peak of its own)
+#else
   if (isa == cpu::Isa::scalar || !cpu::isa_supported(isa)) return 0;
   // 3.8 GFLOP (avx2) or 5.1 (avx512, 16 chains at twice the width) per thread, 30-40 ms.
   const bool wide = isa == cpu::Isa::avx512;
@@ -42,6 +49,7 @@ double measure_fma_gflops(int threads, cpu::Isa isa) {
     }
     return total;
   });
+#endif
 }
 
 double measure_copy_gbs(int threads) {

@@ -139,7 +139,9 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
   "2:\n\t"                                                                               \
   "mov 48(%[loop]), %%rcx\n\t" /* c */                                                   \
   "mov 56(%[loop]), %%rsi\n\t" /* ldc in bytes */                                        \
-  "mov 64(%[loop]), %%rdi\n" /* rows */                                                   \
+  "mov 64(%[loop]), %%rdi\n\t" /* rows */                                                 \
+  "test %%rdi, %%rdi\n\t"                                                                \
+  "jz 8f\n"                                                                               \
   "7:\n\t"                                                                               \
   "prefetcht0 (%%rcx)\n\t"                                                               \
   "prefetcht0 64(%%rcx)\n\t"                                                             \
@@ -147,7 +149,8 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
   "prefetcht0 192(%%rcx)\n\t"                                                            \
   "add %%rsi, %%rcx\n\t"                                                                 \
   "dec %%rdi\n\t"                                                                        \
-  "jnz 7b\n\t"                                                                           \
+  "jnz 7b\n"                                                                              \
+  "8:\n\t"                                                                               \
   "mov 72(%[loop]), %%r8\n\t" /* the last k4 */                                          \
   "test %%r8, %%r8\n\t"                                                                  \
   "jz 6f\n\t"                                                                            \
@@ -176,7 +179,7 @@ struct KLoop {
   index_t rs, ks;  // A's row and k strides, in bytes
   const float* c;  // the C tile, prefetched kLateGroups groups of 4 before the end
   index_t ldc;     // in bytes
-  index_t rows;    // of C to prefetch (m >= 1)
+  index_t rows;    // of C to prefetch (none when 0)
   index_t k4_late; // groups of 4 after C's prefetch
 };
 static_assert(offsetof(KLoop, a) == 0 && offsetof(KLoop, b) == 8 && offsetof(KLoop, k4) == 16 &&
