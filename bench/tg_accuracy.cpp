@@ -96,6 +96,10 @@ int main(int argc, char** argv) {
       report(a, "tilegrad/avx2");
     }
 #endif
+#if TG_NEON_PATHS
+    tg::cpu::act_forward_neon({a}, 1, n, x.data(), n, nullptr, y.data(), n);
+    report(a, "tilegrad/neon");
+#endif
 #ifdef TG_PEER_ONEDNN
     try {
       tg::peers::OnednnPrimitive prim(tg::peers::OnednnPrimitive::Kind::eltwise_fwd, 1, n, {a});

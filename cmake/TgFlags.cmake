@@ -19,12 +19,18 @@ if(TG_FUZZ)
   add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-fsanitize=fuzzer-no-link>")
 endif()
 
-# Whether the target is x86-64: it decides which ISA units, FMA probes and object-code
-# checks exist (cpu/CMakeLists.txt, bench/, tests/) and the contraction flag below.
+# Whether the target is x86-64 or aarch64: it decides which ISA units, FMA probes and
+# object-code checks exist (cpu/CMakeLists.txt, bench/, tests/) and the contraction flag
+# below.
 if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64)$")
   set(TG_X86 ON)
 else()
   set(TG_X86 OFF)
+endif()
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(aarch64|arm64|ARM64)$")
+  set(TG_AARCH64 ON)
+else()
+  set(TG_AARCH64 OFF)
 endif()
 
 # Off x86-64 (aarch64: FMA is in the baseline ISA) GCC would fuse a * b + c into one

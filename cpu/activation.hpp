@@ -31,6 +31,10 @@ void act_forward_avx512(Activation act, index_t rows, index_t cols, const float*
                         const float* bias, float* y, index_t ldy);
 void act_backward_avx512(Activation act, index_t rows, index_t cols, const float* x, index_t ldx,
                          const float* bias, const float* dy, index_t lddy, float* dx, index_t lddx);
+void act_forward_neon(Activation act, index_t rows, index_t cols, const float* x, index_t ldx,
+                      const float* bias, float* y, index_t ldy);
+void act_backward_neon(Activation act, index_t rows, index_t cols, const float* x, index_t ldx,
+                       const float* bias, const float* dy, index_t lddy, float* dx, index_t lddx);
 void act_forward_portable(Activation act, index_t rows, index_t cols, const float* x, index_t ldx,
                           const float* bias, float* y, index_t ldy);
 void act_backward_portable(Activation act, index_t rows, index_t cols, const float* x,
@@ -43,6 +47,7 @@ enum class MathFn : int { exp, log, tanh, sigmoid, erf };
 using MathArrayFn = void (*)(MathFn fn, index_t n, const float* x, float* y);
 void math_array_avx2(MathFn fn, index_t n, const float* x, float* y);
 void math_array_avx512(MathFn fn, index_t n, const float* x, float* y);
+void math_array_neon(MathFn fn, index_t n, const float* x, float* y);
 void math_array_portable(MathFn fn, index_t n, const float* x, float* y);
 
 }  // namespace tg::cpu

@@ -19,6 +19,9 @@ std::size_t attention_workspace_bytes(index_t head_dim, int threads) {
   if (selected_isa() == Isa::avx512) return attention_workspace_bytes_avx512(head_dim, threads);
   if (selected_isa() == Isa::avx2) return attention_workspace_bytes_avx2(head_dim, threads);
 #endif
+#if TG_NEON_PATHS
+  if (selected_isa() == Isa::neon) return attention_workspace_bytes_neon(head_dim, threads);
+#endif
   return attention_workspace_bytes_portable(head_dim, threads);
 }
 

@@ -35,6 +35,9 @@ std::size_t attention_workspace_bytes_avx2(index_t head_dim, int threads);
 void attention_forward_avx512(const AttentionForwardArgs<float>& args);
 void attention_backward_avx512(const AttentionBackwardArgs<float>& args);
 std::size_t attention_workspace_bytes_avx512(index_t head_dim, int threads);
+void attention_forward_neon(const AttentionForwardArgs<float>& args);
+void attention_backward_neon(const AttentionBackwardArgs<float>& args);
+std::size_t attention_workspace_bytes_neon(index_t head_dim, int threads);
 std::size_t attention_workspace_bytes_portable(index_t head_dim, int threads);
 
 }  // namespace tg::cpu

@@ -1,5 +1,6 @@
 // Dense FP32 <-> bf16/f16 conversions (cpu/convert.hpp): the scalar loop, the path
-// dispatch and the OpenMP split; the AVX2 ranges are in convert_avx2.cpp.
+// dispatch and the OpenMP split; the SIMD ranges are in convert_avx2.cpp, convert_avx512.cpp
+// and convert_neon.cpp.
 #include "tilegrad/cpu/convert.hpp"
 
 #include <cstdint>
@@ -47,6 +48,9 @@ void convert(Isa isa, DType from, DType to, index_t n, const void* src, void* ds
 #if TG_X86_PATHS
     if (isa == Isa::avx512 && convert_impl::convert_avx512(from, to, j1 - j0, s, d)) return;
     if (isa == Isa::avx2 && convert_impl::convert_avx2(from, to, j1 - j0, s, d)) return;
+#endif
+#if TG_NEON_PATHS
+    if (isa == Isa::neon && convert_impl::convert_neon(from, to, j1 - j0, s, d)) return;
 #endif
     convert_scalar(from, to, j1 - j0, s, d);
   });

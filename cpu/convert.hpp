@@ -21,6 +21,8 @@ namespace convert_impl {
 bool convert_avx2(DType from, DType to, index_t n, const void* src, void* dst);
 // The same on AVX-512, 16 values a step, tails by masked moves.
 bool convert_avx512(DType from, DType to, index_t n, const void* src, void* dst);
+// The same with NEON on aarch64, 4 values a step (f16 through FCVT, which rounds as F16C).
+bool convert_neon(DType from, DType to, index_t n, const void* src, void* dst);
 }  // namespace convert_impl
 
 }  // namespace tg::cpu

@@ -25,6 +25,7 @@ namespace tg::cpu {
                                        const float* lse, const float* dloss, float* dlogits, index_t ldd);
 TG_CROSS_ENTROPY_ENTRIES(avx2)
 TG_CROSS_ENTROPY_ENTRIES(avx512)
+TG_CROSS_ENTROPY_ENTRIES(neon)
 TG_CROSS_ENTROPY_ENTRIES(portable)
 #undef TG_CROSS_ENTROPY_ENTRIES
 

@@ -19,6 +19,8 @@ TG_EW_DECLARE(avx2, float)
 TG_EW_DECLARE(avx2, double)
 TG_EW_DECLARE(avx512, float)
 TG_EW_DECLARE(avx512, double)
+TG_EW_DECLARE(neon, float)
+TG_EW_DECLARE(neon, double)
 TG_EW_DECLARE(checked, float)
 TG_EW_DECLARE(checked, double)
 #undef TG_EW_DECLARE

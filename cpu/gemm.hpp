@@ -29,6 +29,9 @@ void gemm_avx2(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha,
 void gemm_avx512(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
                  index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc,
                  const GemmEpilogue<float>& epilogue);
+void gemm_neon(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
+               index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc,
+               const GemmEpilogue<float>& epilogue);
 template <class T>
 void gemm_portable(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A,
                    index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,

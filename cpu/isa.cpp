@@ -86,6 +86,23 @@ CpuInfo read_cpu_info() {
     info.model = std::string(s);
   }
 #endif
+#if defined(__aarch64__)
+  // Advanced SIMD is part of AArch64's baseline; the model from the kernel's cpuinfo
+  // (the MIDR fields: "CPU implementer" 0x41 is Arm, part 0xd40 Neoverse V1, 0xd4f V2).
+  info.neon = true;
+  info.vendor = "aarch64";
+  std::ifstream cpuinfo("/proc/cpuinfo");
+  std::string line, implementer, part;
+  auto field = [&](std::string_view key, std::string& out) {
+    const std::size_t colon = line.find(':');
+    if (out.empty() && line.rfind(key, 0) == 0 && colon != std::string::npos) out = line.substr(colon + 1);
+  };
+  while ((implementer.empty() || part.empty()) && std::getline(cpuinfo, line)) {
+    field("CPU implementer", implementer);
+    field("CPU part", part);
+  }
+  if (!implementer.empty()) info.model = "aarch64 CPU (implementer" + implementer + ", part" + part + ")";
+#endif
   if (info.model.empty()) info.model = "unknown CPU";
   return info;
 }
@@ -108,6 +125,7 @@ std::string CpuInfo::features() const {
   add(avx512bw, "avx512bw");
   add(avx512dq, "avx512dq");
   add(avx512vl, "avx512vl");
+  add(neon, "neon");
   return s.empty() ? "none" : s;
 }
 
@@ -121,6 +139,7 @@ const char* isa_name(Isa isa) {
     case Isa::scalar: return "scalar";
     case Isa::avx2: return "avx2";
     case Isa::avx512: return "avx512";
+    case Isa::neon: return "neon";
   }
   return "?";
 }
@@ -137,12 +156,14 @@ constexpr Feature kAvx512Needs[] = {{&CpuInfo::avx2, "avx2"},         {&CpuInfo:
                                     {&CpuInfo::f16c, "f16c"},         {&CpuInfo::avx512f, "avx512f"},
                                     {&CpuInfo::avx512bw, "avx512bw"}, {&CpuInfo::avx512dq, "avx512dq"},
                                     {&CpuInfo::avx512vl, "avx512vl"}};
+constexpr Feature kNeonNeeds[] = {{&CpuInfo::neon, "neon"}};
 
 std::span<const Feature> needs(Isa isa) {
   switch (isa) {
     case Isa::scalar: return {};
     case Isa::avx2: return kAvx2Needs;
     case Isa::avx512: return kAvx512Needs;
+    case Isa::neon: return kNeonNeeds;
   }
   return {};
 }
@@ -169,19 +190,20 @@ std::vector<Isa> supported_isas() {
   std::vector<Isa> v{Isa::scalar};
   if (isa_supported(Isa::avx2)) v.push_back(Isa::avx2);
   if (isa_supported(Isa::avx512)) v.push_back(Isa::avx512);
+  if (isa_supported(Isa::neon)) v.push_back(Isa::neon);
   return v;
 }
 
 Isa selected_isa() {
   const char* forced = std::getenv("TG_ISA");
   if (forced == nullptr || *forced == '\0') return supported_isas().back();
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
     if (std::string_view(forced) != isa_name(isa)) continue;
     TG_CHECK(isa_supported(isa), "TG_ISA", "TG_ISA", "this CPU (", cpu_info().model, ") cannot run the ", forced,
              " path: it lacks ", isa_missing(isa), " (it has ", cpu_info().features(), ")");
     return isa;
   }
-  detail::throw_error("TG_ISA", "TG_ISA", "expected scalar, avx2 or avx512, got \"", forced, "\"");
+  detail::throw_error("TG_ISA", "TG_ISA", "expected scalar, avx2, avx512 or neon, got \"", forced, "\"");
 }
 
 int num_threads() {

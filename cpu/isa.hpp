@@ -2,8 +2,9 @@
 //
 // The path is chosen once at run time from cpuid (and the OS's saved vector state, via
 // xgetbv): avx512 when AVX-512 F, BW, DQ and VL are there and the OS saves the zmm and
-// mask registers, else avx2 when AVX2 and FMA are there, else scalar.
-// TG_ISA=scalar|avx2|avx512 in the environment forces one, so that tests reach every path
+// mask registers, else avx2 when AVX2 and FMA are there, else scalar. On aarch64 the
+// path is neon (Advanced SIMD is in the baseline ISA, so every such CPU has it).
+// TG_ISA=scalar|avx2|avx512|neon in the environment forces one, so that tests reach every path
 // (BLIS's BLIS_ARCH_TYPE); forcing a path the CPU lacks throws tg::Error instead of dying
 // on an illegal instruction.
 #pragma once
@@ -15,7 +16,7 @@
 
 namespace tg::cpu {
 
-enum class Isa : std::uint8_t { scalar, avx2, avx512 };
+enum class Isa : std::uint8_t { scalar, avx2, avx512, neon };
 
 struct CpuInfo {
   std::string vendor;  // "AuthenticAMD", "GenuineIntel", ...
@@ -25,11 +26,12 @@ struct CpuInfo {
   bool avx512f = false, avx512bw = false, avx512dq = false, avx512vl = false;
   bool os_ymm = false;  // the OS saves YMM state (XCR0 bits 1 and 2)
   bool os_zmm = false;  // ... and ZMM and mask state (XCR0 bits 5-7)
+  bool neon = false;    // AArch64 Advanced SIMD (always, on an aarch64 build)
   std::string features() const;  // "sse4.2 avx avx2 fma f16c avx512f ..." (what is usable)
 };
 
 const CpuInfo& cpu_info();           // read once, cached
-const char* isa_name(Isa isa);       // "scalar", "avx2", "avx512"
+const char* isa_name(Isa isa);       // "scalar", "avx2", "avx512", "neon"
 bool isa_supported(Isa isa);
 std::vector<Isa> supported_isas();   // every path this CPU can run, scalar first
 std::string isa_missing(Isa isa);    // the features this CPU lacks for isa ("" when none)

@@ -34,6 +34,7 @@ void layer_norm_backward(index_t rows, index_t cols, const double* x, index_t ld
                                     float* dx, index_t lddx, float* dgamma, float* dbeta);
 TG_LAYER_NORM_ENTRIES(avx2)
 TG_LAYER_NORM_ENTRIES(avx512)
+TG_LAYER_NORM_ENTRIES(neon)
 TG_LAYER_NORM_ENTRIES(portable)
 #undef TG_LAYER_NORM_ENTRIES
 

@@ -83,6 +83,11 @@ constexpr OpTable kAvx512{"cpu-avx512", avx512_ops_f32(), avx512_ops_both<double
 TG_ASSERT_COMPLETE(kAvx2, "the avx2 table lacks an op of TG_OPS");
 TG_ASSERT_COMPLETE(kAvx512, "the avx512 table lacks an op of TG_OPS");
 #endif
+#if TG_NEON_PATHS  // the NEON units exist on aarch64 builds only
+TG_SIMD_PATH_TABLES(neon)
+constexpr OpTable kNeon{"cpu-neon", neon_ops_f32(), neon_ops_both<double>()};
+TG_ASSERT_COMPLETE(kNeon, "the neon table lacks an op of TG_OPS");
+#endif
 #undef TG_SIMD_PATH_TABLES
 
 }  // namespace
@@ -91,11 +96,11 @@ const OpTable& ops(Isa isa) {
   TG_CHECK(isa_supported(isa), "cpu::ops", "isa", "this CPU cannot run the ", isa_name(isa),
            " path; it has: ", cpu_info().features());
 #if TG_X86_PATHS
-  switch (isa) {
-    case Isa::avx512: return kAvx512;
-    case Isa::avx2: return kAvx2;
-    case Isa::scalar: break;
-  }
+  if (isa == Isa::avx512) return kAvx512;
+  if (isa == Isa::avx2) return kAvx2;
+#endif
+#if TG_NEON_PATHS
+  if (isa == Isa::neon) return kNeon;
 #endif
   return kScalar;
 }

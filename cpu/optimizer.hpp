@@ -17,5 +17,9 @@ void sgd_step_avx512(const SgdConfig& c, std::span<const ParamSlot<float>> slots
 void sgd_step_avx512(const SgdConfig& c, std::span<const ParamSlot<double>> slots);
 void adam_step_avx512(const AdamConfig& c, std::span<const ParamSlot<float>> slots);
 void adam_step_avx512(const AdamConfig& c, std::span<const ParamSlot<double>> slots);
+void sgd_step_neon(const SgdConfig& c, std::span<const ParamSlot<float>> slots);
+void sgd_step_neon(const SgdConfig& c, std::span<const ParamSlot<double>> slots);
+void adam_step_neon(const AdamConfig& c, std::span<const ParamSlot<float>> slots);
+void adam_step_neon(const AdamConfig& c, std::span<const ParamSlot<double>> slots);
 
 }  // namespace tg::cpu

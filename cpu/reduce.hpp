@@ -16,6 +16,8 @@ TG_REDUCE_DECLARE(avx2, float)
 TG_REDUCE_DECLARE(avx2, double)
 TG_REDUCE_DECLARE(avx512, float)
 TG_REDUCE_DECLARE(avx512, double)
+TG_REDUCE_DECLARE(neon, float)
+TG_REDUCE_DECLARE(neon, double)
 TG_REDUCE_DECLARE(checked, float)
 TG_REDUCE_DECLARE(checked, double)
 #undef TG_REDUCE_DECLARE

@@ -42,6 +42,7 @@ void log_softmax_backward(index_t rows, index_t cols, const double* y, index_t l
                                      const float* dy, index_t lddy, float* dx, index_t lddx);
 TG_SOFTMAX_ENTRIES(avx2)
 TG_SOFTMAX_ENTRIES(avx512)
+TG_SOFTMAX_ENTRIES(neon)
 TG_SOFTMAX_ENTRIES(portable)
 #undef TG_SOFTMAX_ENTRIES
 

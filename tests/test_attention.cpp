@@ -405,7 +405,7 @@ struct Path {
 std::vector<Path> cpu_paths() {
   std::vector<Path> v;
   for (const OpTable* ops : testing::cpu_tables())
-    for (int t : {1, 2}) v.push_back({ops->name, &ops->f32, t});
+    for (int t : testing::thread_counts()) v.push_back({ops->name, &ops->f32, t});
   return v;
 }
 
@@ -513,6 +513,7 @@ TEST(AttentionCpu, FullyMaskedRowsGiveZerosAndZeroGradients) {
 }
 
 TEST(AttentionCpu, ThreadCountDoesNotChangeAnyBit) {
+  if (testing::emulated()) GTEST_SKIP() << testing::kNoThreadsUnderEmulation;
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
   for (cpu::Isa isa : cpu::supported_isas()) {

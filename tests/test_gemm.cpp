@@ -214,11 +214,11 @@ TEST(Gemm, MatchesReferenceOnRandomShapesTransposesAndEpilogues) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
   const float scalars[][2] = {{1, 0}, {1, 1}, {-1, 0.5f}, {0.5f, -1}, {0, 1}, {2, 0}};
-  std::vector<index_t> sizes = testing::mixed_sizes(rng, 24, 300);
+  std::vector<index_t> sizes = testing::mixed_sizes(rng, 24, testing::budget<index_t>(300, 80));
   sizes.insert(sizes.end(), {5, 6, 11, 12, 15, 18, 31, 47, 96, 97, 191, 193});
   for (const Impl& impl : implementations()) {
     cpu::set_num_threads(impl.threads);
-    for (int rep = 0; rep < 60; ++rep) {
+    for (int rep = 0; rep < testing::budget(60, 16); ++rep) {
       const index_t M = sizes[rng.integer(0, index_t(sizes.size()) - 1)];
       const index_t N = sizes[rng.integer(0, index_t(sizes.size()) - 1)];
       const index_t K = rep % 7 == 0 ? rng.integer(257, 700) : sizes[rng.integer(0, index_t(sizes.size()) - 1)];
@@ -265,10 +265,11 @@ double probe_error(const Mat<float>& a, const Mat<float>& b, const Mat<float>& c
 TEST(Gemm, LargeSquareProductsPassTheProbeCheck) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
-  for (index_t n : {1024, 1031}) {
+  for (index_t n : {testing::budget<index_t>(1024, 192), testing::budget<index_t>(1031, 199)}) {
     Mat<float> a = random_mat<float>(rng, n, n, n), b = random_mat<float>(rng, n, n, n);
     for (const Impl& impl : implementations()) {
-      if (impl.threads == 1 && impl.name != "cpu-avx2") continue;  // keep the unit test quick
+      // Keep the unit test quick (under an emulator every case is one thread, and small).
+      if (impl.threads == 1 && impl.name != "cpu-avx2" && !testing::emulated()) continue;
       cpu::set_num_threads(impl.threads);
       Mat<float> c = poisoned_mat<float>(n, n, n);
       impl.ops->gemm(Trans::N, Trans::N, n, n, n, 1.0f, a.ptr(), n, b.ptr(), n, 0.0f, c.ptr(), n, {});
@@ -298,6 +299,7 @@ TEST(GemmSlow, LargeShapesAgreeWithOpenBlasInEveryTranspose) {
 }
 
 TEST(Gemm, ThreadCountDoesNotChangeAnyBit) {
+  if (testing::emulated()) GTEST_SKIP() << testing::kNoThreadsUnderEmulation;
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
   for (cpu::Isa isa : cpu::supported_isas()) {
@@ -440,6 +442,7 @@ TEST(Gemm, ScaledProductsWithoutEpilogueOnWholeTiles) {
 // call on one thread, a 1024-row call on two threads packed 510 rows into a buffer for
 // 258 and overran it (caught by ASan in the benchmark; heap corruption in Release).
 TEST(Gemm, PackingBuffersGrowWithTheProblem) {
+  if (testing::emulated()) GTEST_SKIP() << testing::kNoThreadsUnderEmulation;
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
   // Best path first: the buffers are per thread and only grow, so the paths' calls

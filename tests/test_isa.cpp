@@ -38,12 +38,20 @@ TEST(Isa, ReadsTheCpuConsistently) {
   EXPECT_EQ(isa_supported(Isa::avx512),
             isa_supported(Isa::avx2) && info.f16c && info.avx512f && info.avx512bw && info.avx512dq && info.avx512vl);
   EXPECT_TRUE(!(info.avx512bw || info.avx512dq || info.avx512vl) || info.os_zmm);
+  // NEON is aarch64's baseline: there on every aarch64 build, never on x86.
+#if defined(__aarch64__)
+  EXPECT_TRUE(info.neon);
+#else
+  EXPECT_FALSE(info.neon);
+#endif
+  EXPECT_EQ(isa_supported(Isa::neon), info.neon);
+  EXPECT_FALSE(info.neon && isa_supported(Isa::avx2));
   // What isa_missing names is absent from the usable features, and an unsupported path
   // names something.
   std::set<std::string> have;
   std::istringstream features(info.features());
   for (std::string name; features >> name;) have.insert(name);
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512}) {
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::neon}) {
     const std::string missing = isa_missing(isa);
     EXPECT_EQ(missing.empty(), isa_supported(isa)) << isa_name(isa) << ": " << missing;
     std::istringstream names(missing);
@@ -53,6 +61,7 @@ TEST(Isa, ReadsTheCpuConsistently) {
   // The best path is the default.
   EXPECT_EQ(supported_isas().back(), isa_supported(Isa::avx512) ? Isa::avx512
                                      : isa_supported(Isa::avx2) ? Isa::avx2
+                                     : isa_supported(Isa::neon) ? Isa::neon
                                                                 : Isa::scalar);
 }
 
@@ -79,6 +88,19 @@ TEST(Isa, TgIsaForcesAPathAndRejectsNonsense) {
         ADD_FAILURE() << "TG_ISA=avx512 accepted on a CPU without it";
       } catch (const Error& e) {
         EXPECT_NE(std::string(e.what()).find("avx512"), std::string::npos) << e.what();
+      }
+    }
+  }
+  {
+    ScopedIsaEnv env("neon");
+    if (isa_supported(Isa::neon)) {
+      EXPECT_EQ(selected_isa(), Isa::neon);
+    } else {
+      try {
+        selected_isa();
+        ADD_FAILURE() << "TG_ISA=neon accepted on a CPU without it";
+      } catch (const Error& e) {
+        EXPECT_NE(std::string(e.what()).find("neon"), std::string::npos) << e.what();
       }
     }
   }

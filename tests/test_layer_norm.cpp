@@ -234,6 +234,7 @@ TEST(LayerNorm, EveryPathMatchesTheReference) {
 // Rows are grouped four at a time inside each thread's range, so the groups move with
 // the thread count; a row's output must not.
 TEST(LayerNorm, ForwardIsTheSameBitsOnOneAndTwoThreads) {
+  if (testing::emulated()) GTEST_SKIP() << testing::kNoThreadsUnderEmulation;
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
   for (cpu::Isa isa : cpu::supported_isas()) {

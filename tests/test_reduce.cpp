@@ -182,12 +182,13 @@ void check_every_path(testing::Rng& rng, double tol) {
   const index_t ns[] = {0, 1, 2, 15, 16, 17, 100, 257, 1000, 4099};
   const index_t sides[] = {0, 1, 2, 3, 7, 16, 63, 64, 65, 130};
   for (cpu::Isa isa : cpu::supported_isas())
-    for (int threads : {1, 2}) {
+    for (int threads : testing::thread_counts()) {
       cpu::set_num_threads(threads);
       const auto& table = cpu::ops(isa).get<T>();
-      for (int rep = 0; rep < 40; ++rep) {
+      for (int rep = 0; rep < testing::budget(40, 16); ++rep) {
         const Reduce kind = Reduce(rng.integer(0, 2));
-        index_t outer = sides[rng.integer(1, 5)], n = ns[rng.integer(0, 9)], inner = sides[rng.integer(1, 9)];
+        index_t outer = sides[rng.integer(1, 5)], n = ns[rng.integer(0, 9)];
+        index_t inner = sides[rng.integer(1, testing::budget(9, 7))];
         if (rep == 0) outer = 1, n = 100003, inner = 1;  // one long run: chunked over threads
         if (rep == 1) outer = 2, n = 3000, inner = 200;   // a tall slab: column groups over threads
         if (rep == 2) outer = 0;
@@ -240,6 +241,7 @@ TEST(ReduceCpu, NaNPropagatesThroughSumAndMax) {
 }
 
 TEST(ReduceCpu, LongRunsGiveTheSameBitsOnOneAndTwoThreads) {
+  if (testing::emulated()) GTEST_SKIP() << testing::kNoThreadsUnderEmulation;
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
   const index_t n = 1000003;

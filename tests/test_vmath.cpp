@@ -23,6 +23,7 @@
 #include "tilegrad/cpu/isa.hpp"
 #include "tilegrad/cpu/ops.hpp"
 #include "tilegrad/kernels/activation.hpp"
+#include "tests/support/testing.hpp"
 #include "tests/support/wide16_ops.hpp"
 
 namespace tg {
@@ -70,6 +71,9 @@ std::vector<MathPath> math_paths() {
 #if TG_X86_PATHS
     if (isa == cpu::Isa::avx2) math = cpu::math_array_avx2;
     if (isa == cpu::Isa::avx512) math = cpu::math_array_avx512;
+#endif
+#if TG_NEON_PATHS
+    if (isa == cpu::Isa::neon) math = cpu::math_array_neon;
 #endif
     v.push_back({cpu::isa_name(isa), math, cpu::ops(isa).f32.act_forward});
   }
@@ -154,8 +158,10 @@ void check_sweep(std::uint64_t step, bool best_path_only = false) {
     }
 }
 
-// 2^32 / 4093 ~ 1M patterns per function and path, every sign and exponent visited.
-TEST(Vmath, UlpErrorOnAStridedSweepOfEveryFloat) { check_sweep(4093); }
+// 2^32 / 4093 ~ 1M patterns per function and path, every sign and exponent visited
+// (65521 under an emulator: 65K patterns, still every sign and exponent).
+constexpr std::uint64_t kSweepStep = 4093, kEmulatedSweepStep = 65521;
+TEST(Vmath, UlpErrorOnAStridedSweepOfEveryFloat) { check_sweep(testing::budget(kSweepStep, kEmulatedSweepStep)); }
 
 // Every float on the best path; the paths agree bit for bit (the next test), so this
 // bounds both.
@@ -167,7 +173,7 @@ TEST(VmathSlow, UlpErrorOverEveryFloat) { check_sweep(1, true); }
 TEST(Vmath, PathsAgreeBitForBit) {
   const std::vector<MathPath> paths = math_paths();
   const std::vector<Fn> a = functions(paths.front());
-  const std::uint64_t step = 4093, n = (std::uint64_t(1) << 32) / step;
+  const std::uint64_t step = testing::budget(kSweepStep, kEmulatedSweepStep), n = (std::uint64_t(1) << 32) / step;
   std::vector<float> x(n), ya(n), yb(n);
   for (std::uint64_t k = 0; k < n; ++k) x[k] = std::bit_cast<float>(std::uint32_t(k * step));
   for (std::size_t p = 1; p < paths.size(); ++p) {

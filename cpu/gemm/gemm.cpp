@@ -79,7 +79,7 @@ void gemm_part(const Arch<T>& arch, const Blocking& blk, T* bbuf, T* abuf, Trans
   // Transposed A read in place walks down A's columns: a stride of a multiple of 4 KiB
   // puts every k of a tile in the same L1 set (2048x64x64 tn: 72 GFLOP/s in place
   // against 106 packed), so such A is packed.
-  const bool direct_a = N <= 256 && (ta == Trans::N || (lda * index_t(sizeof(T))) % 4096 != 0);
+  const bool direct_a = arch.direct_a && N <= 256 && (ta == Trans::N || (lda * index_t(sizeof(T))) % 4096 != 0);
 
   for (index_t jc = 0; jc < N; jc += nc) {
     const index_t ncur = std::min(nc, N - jc);

@@ -64,6 +64,14 @@ void gemm_avx512(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alph
 }
 #endif
 
+#if TG_NEON_PATHS
+void gemm_neon(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const float* A,
+               index_t lda, const float* B, index_t ldb, float beta, float* C, index_t ldc,
+               const GemmEpilogue<float>& ep) {
+  run(gemm_impl::arch_neon_f32(), ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+}
+#endif
+
 template <class T>
 void gemm_portable(Trans ta, Trans tb, index_t M, index_t N, index_t K, T alpha, const T* A,
                    index_t lda, const T* B, index_t ldb, T beta, T* C, index_t ldc,

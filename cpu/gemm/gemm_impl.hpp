@@ -91,6 +91,10 @@ struct Arch {
   // edge block for panels with few live columns), 0 when it has none (then nr): a C
   // narrower than a quarter of it goes through the transposed product (gemm_blocked).
   int narrow_nr = 0;
+  // Whether the kernel reads rows of a row-major op(A) in place at full speed (the x86
+  // kernels broadcast each element from memory): the driver then skips packing A for
+  // products with few B panels. Kernels that need A packed for their loads say false.
+  bool direct_a = true;
 };
 
 // Problems at or under this many multiply-adds go to Arch::small.
@@ -106,6 +110,7 @@ void gemm_blocked(const Arch<T>& arch, Trans ta, Trans tb, index_t M, index_t N,
 
 const Arch<float>& arch_avx2_f32();    // gemm_avx2.cpp
 const Arch<float>& arch_avx512_f32();  // gemm_avx512.cpp
+const Arch<float>& arch_neon_f32();     // gemm_neon.cpp (aarch64)
 const Arch<float>& arch_portable_f32();
 const Arch<double>& arch_portable_f64();
 

@@ -8,10 +8,12 @@
 
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <functional>
 #include <limits>
 #include <random>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tilegrad/kernels/types.hpp"
@@ -86,6 +88,31 @@ std::vector<T> random_vec(Rng& rng, index_t n, double lo = -1, double hi = 1) {
   std::vector<T> v(static_cast<std::size_t>(n));
   for (T& x : v) x = T(rng.uniform(lo, hi));
   return v;
+}
+
+// Whether the tests run under an emulator (TG_TEST_EMULATED=1: scripts/test --aarch64
+// runs the aarch64 build under qemu-user, where floating point is tens to hundreds of
+// times slower): the kernel tests then draw fewer and smaller random cases, keeping the
+// same kinds (odd sizes, tails, block edges), and run one thread.
+inline bool emulated() {
+  static const bool on = [] {
+    const char* env = std::getenv("TG_TEST_EMULATED");
+    return env != nullptr && *env != '\0' && std::string_view(env) != "0";
+  }();
+  return on;
+}
+// Why a test that compares thread counts skips under an emulator: Debian's qemu-user
+// hangs in libgomp's first two-thread parallel region (a five-line OpenMP program does
+// too), so every emulated case runs on one thread; x86-64 runs the threaded paths.
+inline constexpr const char* kNoThreadsUnderEmulation =
+    "two OpenMP threads hang under qemu-user (libgomp); the threaded paths are tested natively";
+// Thread counts for a test's cases: 1 and 2 natively, 1 under an emulator.
+inline std::vector<int> thread_counts() { return emulated() ? std::vector<int>{1} : std::vector<int>{1, 2}; }
+// `native` natively, `under_emulation` under an emulator: counts of random cases and the
+// largest random sizes.
+template <class T>
+T budget(T native, T under_emulation) {
+  return emulated() ? under_emulation : native;
 }
 
 // Sizes that find bugs: 0 and 1, odd primes around SIMD widths and tiles, one larger.

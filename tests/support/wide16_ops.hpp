@@ -17,8 +17,9 @@ const OpTable& wide16_ops();
 // The vector math functions at width 16 (cpu::math_array_* at P16).
 void math_array_wide16(cpu::MathFn fn, index_t n, const float* x, float* y);
 
-// Every CPU table a test should run: each path this CPU supports (scalar, avx2, avx512)
-// and the portable 16-lane table.
+// Every CPU table a test should run: each path this CPU supports (scalar, avx2, avx512;
+// scalar and neon on aarch64) and the portable 16-lane table (not under an emulator,
+// testing::emulated()).
 std::vector<const OpTable*> cpu_tables();
 
 // One implementation a CPU kernel test runs: a table of cpu_tables() at a thread count.
@@ -29,7 +30,7 @@ struct CpuImpl {
   const TypedOps<float>* ops;
   int threads;
 };
-// Every table of cpu_tables() at 1 and 2 threads; without the 16-lane table when
+// Every table of cpu_tables() at 1 and 2 threads (1 under an emulator); without the 16-lane table when
 // `with_wide16` is false (its GEMM is the portable one, already in the list).
 std::vector<CpuImpl> cpu_implementations(bool with_wide16 = true);
 
