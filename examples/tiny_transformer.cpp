@@ -17,10 +17,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
-#include <map>
 #include <random>
-#include <sstream>
 
 #include "examples/common.hpp"
 #include "tilegrad/nn/nn.hpp"
@@ -96,20 +93,15 @@ int main(int argc, char** argv) {
   const double lr = args.number("lr", 3e-3);
   const index_t sample_len = args.count("sample", 200, 0, index_t(1) << 24);
 
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::fprintf(stderr, "tiny_transformer: cannot read %s\n", path.c_str());
+  nn::CharCorpus corpus;
+  try {
+    corpus = nn::read_char_corpus(path);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "tiny_transformer: %s\n", e.what());
     return 1;
   }
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const std::string text = ss.str();
-  std::map<char, index_t> index_of;
-  for (char c : text) index_of.emplace(c, 0);
-  std::string alphabet;
-  for (auto& [c, i] : index_of) i = index_t(alphabet.size()), alphabet.push_back(c);
-  std::vector<index_t> ids;
-  for (char c : text) ids.push_back(index_of[c]);
+  const std::string& alphabet = corpus.alphabet;
+  const std::vector<index_t>& ids = corpus.ids;
   const index_t vocab = index_t(alphabet.size()), n = index_t(ids.size()), n_train = n * 9 / 10;
   if (n_train < T + 2 || n - n_train < T + 2) {
     std::fprintf(stderr, "tiny_transformer: %s is too short for a context of %lld\n", path.c_str(), static_cast<long long>(T));

@@ -72,6 +72,12 @@ model = [("0.weight", "F32", [4, 3], f32(*[0.1 * i for i in range(12)])),
          ("2.weight", "F32", [2, 4], f32(*range(8)))]
 put("state_dict", "strict_match", b"\x01" + safetensors(model))
 put("state_dict", "partial_f64", b"\x00" + safetensors([("0.bias", "F64", [4], struct.pack("<4d", 1, 2, 3, 4))]))
+# The text corpus: the first byte asks for at least (byte + 1) bytes of text.
+put("text", "ascii", b"\x00To be, or not to be, that is the question:\n")
+put("text", "utf8_and_nul", "\x03na\u00efve caf\u00e9 \u2014 \x00 \U0001F600\n".encode())
+put("text", "too_short", b"\x20short")
+put("text", "all_bytes", b"\x00" + bytes(range(256)))
+put("text", "empty", b"\x00")
 # The examples' command line, one token a line.
 put("args", "typical", "--threads\n2\n--seed\n42\n--epochs\n3\n--out\nresults\n--batch\n64\n--lr\n0.001\n--amp\nbf16\n--quick")
 put("args", "device", "--device\ncuda:1\n--resume\nck.st\n--limit\n100\n--heads\n4")

@@ -7,7 +7,9 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <memory>
 
 #include "tilegrad/kernels/error.hpp"
@@ -197,6 +199,32 @@ FashionMnist load_fashion_mnist(const std::string& dir) {
   TG_CHECK(m.train_x.size(0) == m.train_y.size(0) && m.test_x.size(0) == m.test_y.size(0), "load_fashion_mnist",
            "path", dir, ": image and label counts differ");
   return m;
+}
+
+CharCorpus read_char_corpus(const std::string& path, index_t min_length) {
+  TG_CHECK(min_length >= 1, "read_char_corpus", "min_length", "expected at least 1, got ", min_length);
+  std::error_code ec;
+  TG_CHECK(!std::filesystem::is_directory(path, ec), "read_char_corpus", "path", path, " is a directory, not a text file");
+  std::ifstream in(path, std::ios::binary);
+  TG_CHECK(in.good(), "read_char_corpus", "path", "cannot open ", path, ": ", std::strerror(errno));
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  TG_CHECK(!in.bad(), "read_char_corpus", "path", "cannot read ", path);
+  TG_CHECK(index_t(text.size()) >= min_length, "read_char_corpus", "path", path, " holds ", text.size(),
+           " bytes, fewer than the ", min_length, " asked for");
+  // One pass to mark the bytes present, one to number them in increasing order, one to
+  // map the text: linear in the file, whatever its alphabet.
+  bool present[256] = {};
+  for (const char c : text) present[static_cast<unsigned char>(c)] = true;
+  CharCorpus corpus;
+  index_t index_of[256] = {};
+  for (int b = 0; b < 256; ++b)
+    if (present[b]) {
+      index_of[b] = index_t(corpus.alphabet.size());
+      corpus.alphabet.push_back(static_cast<char>(b));
+    }
+  corpus.ids.reserve(text.size());
+  for (const char c : text) corpus.ids.push_back(index_of[static_cast<unsigned char>(c)]);
+  return corpus;
 }
 
 }  // namespace tg::nn

@@ -1,6 +1,7 @@
-// Loaders: CSV tables of numbers, and the IDX format of MNIST and Fashion-MNIST (plain
-// or gzip, through zlib). Each validates its input and reports a bad file with a
-// tg::Error naming the file and the place (line and column; header field or size).
+// Loaders: CSV tables of numbers, the IDX format of MNIST and Fashion-MNIST (plain or
+// gzip, through zlib), and text as a character-level corpus. Each validates its input
+// and reports a bad file with a tg::Error naming the file and the place (line and
+// column; header field or size).
 #pragma once
 
 #include <string>
@@ -32,6 +33,17 @@ struct IdxArray {
   std::vector<unsigned char> bytes;
 };
 IdxArray read_idx(const std::string& path);
+
+// A text file as a character-level corpus (what tiny_transformer trains on): its
+// distinct bytes in increasing order, and the text as each byte's index among them.
+// Bytes, not Unicode characters, so any file reads (a UTF-8 character of several bytes
+// is several tokens, and a NUL byte is a token like any other). A file that cannot be
+// read, or holds fewer than `min_length` bytes, is an error naming the file.
+struct CharCorpus {
+  std::string alphabet;       // the distinct bytes, increasing as unsigned values
+  std::vector<index_t> ids;   // the text: ids[i] indexes alphabet, alphabet[ids[i]] is byte i
+};
+CharCorpus read_char_corpus(const std::string& path, index_t min_length = 1);
 
 // Fashion-MNIST from a directory with the four files (default: Debian's
 // dataset-fashion-mnist package): images (N, 784) f32 scaled to [0, 1], labels (N) i64.

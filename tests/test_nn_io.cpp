@@ -77,6 +77,45 @@ TEST(Csv, NamesTheLineAndColumnOfAMalformedCell) {
   EXPECT_NE(e.find("column 2 ('y') has no value"), std::string::npos) << e;
 }
 
+// ---- Text corpus ----
+// The bytes of a random text (every value 0-255 possible, NUL and UTF-8 lead bytes
+// included) come back as tokens: the alphabet is the set of bytes present, increasing as
+// unsigned values, and alphabet[ids[i]] is byte i.
+TEST(TextCorpus, ReadsEveryByteAsATokenInIncreasingOrder) {
+  TempDir dir;
+  TG_TEST_RNG(rng);
+  for (int rep = 0; rep < 20; ++rep) {
+    const index_t n = rng.integer(1, 3000), span = rng.integer(1, 256), base = rng.integer(0, 256 - span);
+    std::string text(std::size_t(n), '\0');
+    for (char& c : text) c = char(base + rng.integer(0, span - 1));
+    const CharCorpus c = read_char_corpus(dir.write("t.txt", text));
+    std::vector<bool> present(256, false);
+    for (char ch : text) present[static_cast<unsigned char>(ch)] = true;
+    std::string want;
+    for (int b = 0; b < 256; ++b)
+      if (present[std::size_t(b)]) want.push_back(char(b));
+    ASSERT_EQ(c.alphabet, want);
+    ASSERT_EQ(c.ids.size(), text.size());
+    for (std::size_t i = 0; i < text.size(); ++i) ASSERT_EQ(c.alphabet[std::size_t(c.ids[i])], text[i]) << i;
+  }
+}
+
+TEST(TextCorpus, NamesTheFileItCannotUse) {
+  TempDir dir;
+  std::string e = error_of([&] { read_char_corpus(dir.file("absent.txt")); });
+  EXPECT_NE(e.find("cannot open"), std::string::npos) << e;
+  EXPECT_NE(e.find("absent.txt"), std::string::npos) << e;
+  e = error_of([&] { read_char_corpus(dir.write("empty.txt", "")); });
+  EXPECT_NE(e.find("empty.txt holds 0 bytes"), std::string::npos) << e;
+  e = error_of([&] { read_char_corpus(dir.write("short.txt", "abc"), 66); });
+  EXPECT_NE(e.find("holds 3 bytes, fewer than the 66"), std::string::npos) << e;
+  e = error_of([&] { read_char_corpus(dir.file("")); });
+  EXPECT_NE(e.find("is a directory"), std::string::npos) << e;
+  e = error_of([&] { read_char_corpus(dir.write("ok.txt", "abc"), 0); });
+  EXPECT_NE(e.find("min_length"), std::string::npos) << e;
+  EXPECT_EQ(read_char_corpus(dir.write("three.txt", "aba"), 3).ids, (std::vector<index_t>{0, 1, 0}));
+}
+
 // ---- IDX ----
 std::string idx_bytes(const std::vector<index_t>& dims, const std::vector<unsigned char>& data) {
   std::string s = {0, 0, 8, char(dims.size())};
