@@ -191,7 +191,13 @@ void add_ukernel(cpu::Isa isa, const cpu::gemm_impl::Arch<float>& arch, index_t 
 const bool kRegistered = [] {
   for (cpu::Isa isa : cpu::supported_isas()) {
     if (isa == cpu::Isa::scalar) continue;
+#if TG_X86_PATHS
     const auto& arch = isa == cpu::Isa::avx512 ? cpu::gemm_impl::arch_avx512_f32() : cpu::gemm_impl::arch_avx2_f32();
+#elif TG_NEON_PATHS
+    const auto& arch = cpu::gemm_impl::arch_neon_f32();
+#else
+    const auto& arch = cpu::gemm_impl::arch_portable_f32();  // not reached: scalar is skipped
+#endif
     const index_t kc = arch.blocking().kc;
     add_ukernel(isa, arch, kc);
     if (kc != 256) add_ukernel(isa, arch, 256);
