@@ -1,4 +1,4 @@
-// FP32 <-> bf16/f16 with NEON (aarch64), 8 values a step, bit for bit kernels/half.hpp's
+// FP32 <-> bf16/f16 with NEON (aarch64), 4 values a step, bit for bit kernels/half.hpp's
 // scalar functions (the tail goes through them), by the AVX2 path's rules
 // (convert_avx2.cpp):
 //   bf16 encode: integers, u + 0x7fff + (bit 16 of u), the top half; NaN keeps its top
@@ -48,14 +48,10 @@ inline float32x4_t f32_from_f16(uint16x4_t h16) {
 
 inline uint16x4_t f16_from_f32(float32x4_t x) { return vreinterpret_u16_f16(vcvt_f16_f32(x)); }
 
-// One conversion on 8-value steps (two 4-lane halves), the tail by the scalar functions.
+// One conversion on 4-value steps, the tail by the scalar functions.
 template <class Step, class Tail>
 void run(index_t n, Step&& step, Tail&& tail) {
   index_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    step(i);
-    step(i + 4);
-  }
   for (; i + 4 <= n; i += 4) step(i);
   for (; i < n; ++i) tail(i);
 }

@@ -35,35 +35,26 @@ double best_of(int runs, F&& f) {
 }  // namespace
 
 double measure_fma_gflops(int threads, cpu::Isa isa) {
-#if TG_NEON_PATHS
-  if (isa != cpu::Isa::neon) return 0;
-  // 2.6 GFLOP per thread (16 chains of 4-float FMLAs), ~30 ms at 4 FMLAs a cycle.
-  return best_of(3, [&] {
-    double total = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
-      total += fma_neon_gflops_one_thread(10'000'000);
-    }
-    return total;
-  });
-#elif !TG_X86_PATHS
-  (void)threads;
-  (void)isa;
-  return 0;  // no vector path to measure (the portable path has no peak of its own)
-#else
-  if (isa == cpu::Isa::scalar || !cpu::isa_supported(isa)) return 0;
-  // 3.8 GFLOP (avx2) or 5.1 (avx512, 16 chains at twice the width) per thread, 30-40 ms.
-  const bool wide = isa == cpu::Isa::avx512;
-  const long iterations = wide ? 10'000'000 : 20'000'000;
-  return best_of(3, [&] {
-    double total = 0;
-#pragma omp parallel num_threads(threads) reduction(+ : total)
-    {
-      total += wide ? fma512_gflops_one_thread(iterations) : fma_gflops_one_thread(iterations);
-    }
-    return total;
-  });
+  // Each vector path's probe and how long it runs: 30-40 ms a thread.
+  double (*probe)(long) = nullptr;
+  long iterations = 0;
+#if TG_X86_PATHS
+  if (isa == cpu::Isa::avx2) probe = fma_gflops_one_thread, iterations = 20'000'000;       // 3.8 GFLOP
+  if (isa == cpu::Isa::avx512) probe = fma512_gflops_one_thread, iterations = 10'000'000;  // 5.1 GFLOP
 #endif
+#if TG_NEON_PATHS
+  if (isa == cpu::Isa::neon) probe = fma_neon_gflops_one_thread, iterations = 10'000'000;  // 1.3 GFLOP
+#endif
+  // The portable path has no peak of its own; a path this CPU lacks is not probed.
+  if (probe == nullptr || !cpu::isa_supported(isa)) return 0;
+  return best_of(3, [&] {
+    double total = 0;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+    {
+      total += probe(iterations);
+    }
+    return total;
+  });
 }
 
 double measure_copy_gbs(int threads) {

@@ -136,30 +136,6 @@ constexpr double kParallelMacs = 48.0 * 48 * 48;
 // The portable leaves: plain C++ the compiler vectorizes for whatever ISA it targets.
 // MR x NR = 4 x 8: 32 accumulators, 8 SSE2 registers of float on baseline x86-64.
 // ---------------------------------------------------------------------------------
-template <class T, int MR>
-void pack_a_portable(Trans ta, const T* A, index_t lda, index_t rows, index_t kc, T* out) {
-  for (index_t i0 = 0; i0 < rows; i0 += MR) {
-    for (index_t k = 0; k < kc; ++k)
-      for (int r = 0; r < MR; ++r) {
-        const index_t i = i0 + r;
-        out[k * MR + r] = i < rows ? (ta == Trans::N ? A[i * lda + k] : A[k * lda + i]) : T(0);
-      }
-    out += kc * MR;
-  }
-}
-
-template <class T, int NR>
-void pack_b_portable(Trans tb, const T* B, index_t ldb, index_t kc, index_t cols, T* out) {
-  for (index_t j0 = 0; j0 < cols; j0 += NR) {
-    for (index_t k = 0; k < kc; ++k)
-      for (int c = 0; c < NR; ++c) {
-        const index_t j = j0 + c;
-        out[k * NR + c] = j < cols ? (tb == Trans::N ? B[k * ldb + j] : B[j * ldb + k]) : T(0);
-      }
-    out += kc * NR;
-  }
-}
-
 template <class T, int MR, int NR>
 void kernel_portable(index_t kc, const T* a, index_t a_rs, index_t a_ks, const T* b, T* c,
                      index_t ldc, int m, int n, const TileEpilogue<T>& e) {
@@ -192,6 +168,38 @@ constexpr Arch<float> kPortableF32 = portable_arch<float>();
 constexpr Arch<double> kPortableF64 = portable_arch<double>();
 
 }  // namespace
+
+// The generic packers (gemm_impl.hpp): the portable path's, and any path's partial panels.
+template <class T, int MR>
+void pack_a_portable(Trans ta, const T* A, index_t lda, index_t rows, index_t kc, T* out) {
+  for (index_t i0 = 0; i0 < rows; i0 += MR) {
+    for (index_t k = 0; k < kc; ++k)
+      for (int r = 0; r < MR; ++r) {
+        const index_t i = i0 + r;
+        out[k * MR + r] = i < rows ? (ta == Trans::N ? A[i * lda + k] : A[k * lda + i]) : T(0);
+      }
+    out += kc * MR;
+  }
+}
+
+template <class T, int NR>
+void pack_b_portable(Trans tb, const T* B, index_t ldb, index_t kc, index_t cols, T* out) {
+  for (index_t j0 = 0; j0 < cols; j0 += NR) {
+    for (index_t k = 0; k < kc; ++k)
+      for (int c = 0; c < NR; ++c) {
+        const index_t j = j0 + c;
+        out[k * NR + c] = j < cols ? (tb == Trans::N ? B[k * ldb + j] : B[j * ldb + k]) : T(0);
+      }
+    out += kc * NR;
+  }
+}
+
+template void pack_a_portable<float, 4>(Trans, const float*, index_t, index_t, index_t, float*);
+template void pack_a_portable<double, 4>(Trans, const double*, index_t, index_t, index_t, double*);
+template void pack_a_portable<float, 8>(Trans, const float*, index_t, index_t, index_t, float*);
+template void pack_b_portable<float, 8>(Trans, const float*, index_t, index_t, index_t, float*);
+template void pack_b_portable<double, 8>(Trans, const double*, index_t, index_t, index_t, double*);
+template void pack_b_portable<float, 12>(Trans, const float*, index_t, index_t, index_t, float*);
 
 Blocking blocking_for(const CacheSizes& c, int mr, int nr, std::size_t elem) {
   constexpr index_t kL1KcFloor = 256;  // below this, a tile's C traffic is no longer noise

@@ -97,6 +97,15 @@ struct Arch {
   bool direct_a = true;
 };
 
+// The packers in plain C++ (gemm.cpp), with Arch::pack_a's and pack_b's contracts for an
+// MR-row or NR-column panel, zero-padded: the portable path's, and the partial panels of
+// paths whose own packers vectorize only whole ones. Instantiated for (float, double) x
+// the portable 4 x 8, and float 8 x 12 (the NEON path).
+template <class T, int MR>
+void pack_a_portable(Trans ta, const T* A, index_t lda, index_t rows, index_t kc, T* out);
+template <class T, int NR>
+void pack_b_portable(Trans tb, const T* B, index_t ldb, index_t kc, index_t cols, T* out);
+
 // Problems at or under this many multiply-adds go to Arch::small.
 inline constexpr double kSmallMacs = 16.0 * 16 * 16;
 // GEMV shapes (M == 1 or N == 1) at or under this many go there too.

@@ -68,19 +68,21 @@ inline __attribute__((always_inline)) void k_steps(Tile& c, const float* a, cons
 void store_tile(const Tile& acc, float* c, index_t ldc, int m, int n, const TileEpilogue<float>& e) {
   const float32x4_t alpha = vdupq_n_f32(e.alpha), beta = vdupq_n_f32(e.beta);
   const bool scale = e.alpha != 1.0f, read_c = e.beta != 0.0f;
+  float32x4_t bias[kNV] = {vdupq_n_f32(0.0f), vdupq_n_f32(0.0f), vdupq_n_f32(0.0f)};  // zeros past n
+  if (e.bias) {
+    float padded[kNR] = {};
+    std::copy(e.bias, e.bias + n, padded);
+    for (int q = 0; q < kNV; ++q) bias[q] = vld1q_f32(padded + 4 * q);
+  }
   for (int i = 0; i < m; ++i) {
     float* ci = c + i * ldc;
-    float32x4_t v[kNV];
-    float row[kNR];
+    float row[kNR] = {};  // a partial row's C in, and its result out
     if (n < kNR && read_c) std::copy(ci, ci + n, row);
+    float32x4_t v[kNV];
     for (int q = 0; q < kNV; ++q) {
       v[q] = scale ? vmulq_f32(acc[i][q], alpha) : acc[i][q];
       if (read_c) v[q] = vfmaq_f32(v[q], beta, vld1q_f32(n == kNR ? ci + 4 * q : row + 4 * q));
-    }
-    if (e.bias) {
-      float bias[kNR] = {};
-      std::copy(e.bias, e.bias + n, bias);
-      for (int q = 0; q < kNV; ++q) v[q] = vaddq_f32(v[q], vld1q_f32(bias + 4 * q));
+      if (e.bias) v[q] = vaddq_f32(v[q], bias[q]);
     }
     if (n == kNR) {
       for (int q = 0; q < kNV; ++q) vst1q_f32(ci + 4 * q, v[q]);
@@ -116,43 +118,29 @@ void gemm_neon_8x12(index_t kc, const float* a, index_t a_rs, index_t a_ks, cons
   store_tile(acc, c, ldc, m, n, e);
 }
 
-// op(A) rows [0, rows) x kc into 8-row panels, k-major, rows past `rows` zero.
+// op(A) rows [0, rows) x kc into 8-row panels, k-major: whole panels of a transposed A
+// (8 consecutive floats a k) by vector copies, the rest by the generic packer.
 void pack_a_neon(Trans ta, const float* A, index_t lda, index_t rows, index_t kc, float* out) {
-  for (index_t i0 = 0; i0 < rows; i0 += kMR, out += kc * kMR) {
-    const index_t live = std::min<index_t>(kMR, rows - i0);
-    if (ta == Trans::T && live == kMR) {  // op(A)(i, k) = A[k lda + i]: 8 consecutive floats a k
+  index_t i0 = 0;
+  if (ta == Trans::T)
+    for (; i0 + kMR <= rows; i0 += kMR, out += kc * kMR)
       for (index_t k = 0; k < kc; ++k) {
         const float* src = A + k * lda + i0;
         vst1q_f32(out + k * kMR, vld1q_f32(src));
         vst1q_f32(out + k * kMR + 4, vld1q_f32(src + 4));
       }
-      continue;
-    }
-    for (index_t k = 0; k < kc; ++k)
-      for (int r = 0; r < kMR; ++r) {
-        const index_t i = i0 + r;
-        out[k * kMR + r] = r < live ? (ta == Trans::N ? A[i * lda + k] : A[k * lda + i]) : 0.0f;
-      }
-  }
+  if (i0 < rows) pack_a_portable<float, kMR>(ta, ta == Trans::N ? A + i0 * lda : A + i0, lda, rows - i0, kc, out);
 }
 
-// kc rows x op(B) columns [0, cols) into 12-column panels, columns past `cols` zero.
+// kc rows x op(B) columns [0, cols) into 12-column panels: whole panels of a row-major B
+// (12 consecutive floats a k) by vector copies, the rest by the generic packer.
 void pack_b_neon(Trans tb, const float* B, index_t ldb, index_t kc, index_t cols, float* out) {
-  for (index_t j0 = 0; j0 < cols; j0 += kNR, out += kc * kNR) {
-    const index_t live = std::min<index_t>(kNR, cols - j0);
-    if (tb == Trans::N && live == kNR) {  // a row of B: 12 consecutive floats a k
-      for (index_t k = 0; k < kc; ++k) {
-        const float* src = B + k * ldb + j0;
-        for (int q = 0; q < kNV; ++q) vst1q_f32(out + k * kNR + 4 * q, vld1q_f32(src + 4 * q));
-      }
-      continue;
-    }
-    for (index_t k = 0; k < kc; ++k)
-      for (int j = 0; j < kNR; ++j) {
-        const index_t col = j0 + j;
-        out[k * kNR + j] = j < live ? (tb == Trans::N ? B[k * ldb + col] : B[col * ldb + k]) : 0.0f;
-      }
-  }
+  index_t j0 = 0;
+  if (tb == Trans::N)
+    for (; j0 + kNR <= cols; j0 += kNR, out += kc * kNR)
+      for (index_t k = 0; k < kc; ++k)
+        for (int q = 0; q < kNV; ++q) vst1q_f32(out + k * kNR + 4 * q, vld1q_f32(B + k * ldb + j0 + 4 * q));
+  if (j0 < cols) pack_b_portable<float, kNR>(tb, tb == Trans::N ? B + j0 : B + j0 * ldb, ldb, kc, cols - j0, out);
 }
 
 void activate_neon(Activation act, float* c, index_t ldc, index_t rows, index_t cols) {
