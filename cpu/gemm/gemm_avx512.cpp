@@ -227,13 +227,46 @@ void edge_6xn(index_t kc, const float* a, index_t a_rs, index_t a_ks, const floa
   }
 }
 
+// The last tile of an M that is not a multiple of 6 (M = 128: 21 tiles and 2 rows) with
+// m <= 3 live rows: the 6x64 block would run 24 FMAs a k for 4m useful ones. This block
+// runs R = m rows of 4 accumulators, one chain each in k order, as the 6x64 block sums
+// them (the same bits for those rows). Per k: 4 loads of B, R broadcasts, 4R FMAs; at
+// R <= 2 the B panel's 256 bytes a k from L2, not the FMAs, set its pace.
+template <int R>
+void edge_rx64(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, float* c, index_t ldc,
+               int n, const TileEpilogue<float>& e) {
+  __m512 acc[R][kNV];
+  for (auto& row : acc)
+    for (__m512& v : row) v = _mm512_setzero_ps();
+  for (index_t k = 0; k < kc; ++k) {
+    const float* bk = b + k * kNR;
+    __m512 bv[kNV];
+    for (int v = 0; v < kNV; ++v) bv[v] = _mm512_loadu_ps(bk + 16 * v);
+    for (int r = 0; r < R; ++r) {
+      const __m512 av = _mm512_set1_ps(a[r * a_rs + k * a_ks]);
+      for (int v = 0; v < kNV; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+  }
+  const RowEpilogue rows(e, n);
+  for (int r = 0; r < R; ++r) {
+    if (n == kNR) {
+      store_row<true>(c + r * ldc, acc[r], rows, e.bias);
+    } else {
+      store_row<false>(c + r * ldc, acc[r], rows, e.bias);
+    }
+  }
+}
+
 // C[0:m, 0:n] = epilogue(A (6 x kc) * B panel (kc x 64)). A is read in place: element
 // (r, k) at a[r * a_rs + k * a_ks] (a packed panel: a_rs = 1, a_ks = 6; rows of a
-// row-major A: a_rs = lda, a_ks = 1). All 6 rows are read.
+// row-major A: a_rs = lda, a_ks = 1). All 6 rows may be read.
 void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, float* c,
                       index_t ldc, int m, int n, const TileEpilogue<float>& e) {
   if (n <= 16) return edge_6xn<1>(kc, a, a_rs, a_ks, b, c, ldc, m, n, e);
   if (n <= 32) return edge_6xn<2>(kc, a, a_rs, a_ks, b, c, ldc, m, n, e);
+  if (m == 1) return edge_rx64<1>(kc, a, a_rs, a_ks, b, c, ldc, n, e);
+  if (m == 2) return edge_rx64<2>(kc, a, a_rs, a_ks, b, c, ldc, n, e);
+  if (m == 3) return edge_rx64<3>(kc, a, a_rs, a_ks, b, c, ldc, n, e);
   // The k loop is inline assembly, as on the AVX2 path (GCC spills in the intrinsics
   // version of such loops; cpu/gemm/NOTES.md). The accumulators are outputs zeroed by
   // the assembly itself (24 in-out operands would exceed the asm operand limit of 30),
