@@ -315,6 +315,29 @@ TEST(Gemm, ThreadCountDoesNotChangeAnyBit) {
   }
 }
 
+// A row's bits do not depend on the tile it falls in: the last rows of M = 6q + r (a
+// short last tile, which the AVX-512 path runs as an r x 64 block for r <= 3) against
+// the same rows inside whole tiles of a taller product, with the general epilogue.
+TEST(Gemm, RowsOfAShortLastTileHaveTheBitsOfWholeTiles) {
+  TG_TEST_RNG(rng);
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    for (index_t M : {1, 2, 3, 7, 8, 9, 128, 129}) {
+      const index_t N = rng.integer(1, 200), K = rng.integer(1, 700), tall = M + 24;
+      Mat<float> a = random_mat<float>(rng, tall, K, K), b = random_mat<float>(rng, K, N, N);
+      Mat<float> c_short = random_mat<float>(rng, tall, N, N), c_tall = c_short;
+      std::vector<float> bias(static_cast<std::size_t>(N));
+      for (float& v : bias) v = float(rng.uniform(-1, 1));
+      const GemmEpilogue<float> ep{bias.data(), {Act::gelu_tanh, 0.0f}};
+      cpu::ops(isa).f32.gemm(Trans::N, Trans::N, M, N, K, 0.5f, a.ptr(), K, b.ptr(), N, 0.25f, c_short.ptr(), N, ep);
+      cpu::ops(isa).f32.gemm(Trans::N, Trans::N, tall, N, K, 0.5f, a.ptr(), K, b.ptr(), N, 0.25f, c_tall.ptr(), N, ep);
+      for (index_t i = 0; i < M; ++i)
+        for (index_t j = 0; j < N; ++j)
+          ASSERT_EQ(c_short.at(i, j), c_tall.at(i, j))
+              << cpu::isa_name(isa) << " M " << M << " N " << N << " K " << K << " at " << i << "," << j;
+    }
+  }
+}
+
 TEST(Gemm, BlasSemanticsOfAlphaAndBetaOnEveryPath) {
   TG_TEST_RNG(rng);
   for (const Impl& impl : implementations()) {
