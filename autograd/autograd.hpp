@@ -7,4 +7,5 @@
 #include "tilegrad/autograd/modes.hpp"
 #include "tilegrad/autograd/node.hpp"
 #include "tilegrad/autograd/ops.hpp"
+#include "tilegrad/autograd/profiler.hpp"
 #include "tilegrad/autograd/tensor.hpp"

@@ -2,15 +2,14 @@
 
 #include <cstdint>
 
+#include "tilegrad/autograd/profiler.hpp"
 #include "tilegrad/cpu/ops.hpp"
 #include "tilegrad/cuda/ops.hpp"
 #include "tilegrad/kernels/reference/nd.hpp"
 
 namespace tg::detail {
 
-const OpTable& table_for(const char* op, Device device) {
-  if (device.is_cpu()) return cpu::ops();
-  if (device.is_cuda()) return cuda::ops();
+void no_kernels_for(const char* op, Device device) {
   throw_error(op, "device", "no kernels for device ", device.str());
 }
 

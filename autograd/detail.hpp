@@ -7,14 +7,27 @@
 #include <vector>
 
 #include "tilegrad/autograd/node.hpp"
+#include "tilegrad/autograd/profiler.hpp"
 #include "tilegrad/autograd/tensor.hpp"
 #include "tilegrad/kernels/error.hpp"
+#include "tilegrad/cpu/ops.hpp"
+#include "tilegrad/cuda/ops.hpp"
 #include "tilegrad/kernels/ops.hpp"
 
 namespace tg::detail {
 
-// The kernels serving `device`: the CPU's selected path, or CUDA's table once it exists.
-const OpTable& table_for(const char* op, Device device);
+// The kernels serving `device`: the CPU's selected path, or CUDA's table once it exists;
+// while a Profiler records, a table that records each call (op names the caller, and
+// is kept by pointer: a literal, as every op name is). Inline: with no Profiler, a
+// dispatch costs one more test than before there was one (a flag's load and a branch).
+const OpTable& profiled_table_for(const char* op, Device device);  // autograd/profiler.cpp
+[[noreturn, gnu::cold]] void no_kernels_for(const char* op, Device device);
+inline const OpTable& table_for(const char* op, Device device) {
+  if (profiling()) [[unlikely]] return profiled_table_for(op, device);
+  if (device.is_cpu()) return cpu::ops();
+  if (device.is_cuda()) return cuda::ops();
+  no_kernels_for(op, device);
+}
 
 // Calls f(T{}) with T = float or double for dtype; other dtypes are an error naming op.
 template <class F>

@@ -6,6 +6,11 @@
 //   add_fwd/tilegrad/1/threads:1          c = a + b on 1-element tensors that require grad
 //                                         (the node is recorded, as in training)
 //   add_fwd/tilegrad/1/no_grad/threads:1  the same under NoGradGuard
+//   add_fwd/tilegrad/1/profiled/threads:1 the first row with a tg::Profiler recording
+//                                         (the recording restarted, untimed, every 65536
+//                                         ops so its event list stays small): the
+//                                         difference to the first row is the cost of
+//                                         recording one op
 //   chain10_fwdbwd/tilegrad/1/threads:1   10 ops (mul, add alternating) on 1-element
 //                                         tensors, then backward into the leaf's .grad
 //   mlp_step/tilegrad/1x10x1_b10/threads:1  forward, backward and an SGD update of
@@ -16,6 +21,8 @@
 #include <benchmark/benchmark.h>
 
 #include <cmath>
+#include <cstdint>
+#include <optional>
 
 #include "tilegrad/autograd/autograd.hpp"
 #include "bench/support/bench.hpp"
@@ -25,11 +32,20 @@ namespace {
 
 TensorOptions grad_opts() { return TensorOptions().with_requires_grad(); }
 
-void add_fwd(benchmark::State& state, bool no_grad) {
+void add_fwd(benchmark::State& state, bool no_grad, bool profiled = false) {
   set_threads(1);
   const Tensor a = Tensor::full({1}, 1.0, grad_opts()), b = Tensor::full({1}, 2.0, grad_opts());
   if ((a + b).item() != 3.0) state.SkipWithError("1 + 2 is not 3");
+  std::optional<Profiler> prof;
+  if (profiled) prof.emplace();
+  std::int64_t recorded = 0;
   for (auto _ : state) {
+    if (profiled && ++recorded % 65536 == 0) {
+      state.PauseTiming();
+      prof.reset();
+      prof.emplace();
+      state.ResumeTiming();
+    }
     if (no_grad) {
       NoGradGuard guard;
       benchmark::DoNotOptimize(a + b);
@@ -91,6 +107,9 @@ const bool kRegistered = [] {
   benchmark::RegisterBenchmark("add_fwd/tilegrad/1/threads:1", [](benchmark::State& s) { add_fwd(s, false); })
       ->Unit(benchmark::kNanosecond);
   benchmark::RegisterBenchmark("add_fwd/tilegrad/1/no_grad/threads:1", [](benchmark::State& s) { add_fwd(s, true); })
+      ->Unit(benchmark::kNanosecond);
+  benchmark::RegisterBenchmark("add_fwd/tilegrad/1/profiled/threads:1",
+                               [](benchmark::State& s) { add_fwd(s, false, true); })
       ->Unit(benchmark::kNanosecond);
   benchmark::RegisterBenchmark("chain10_fwdbwd/tilegrad/1/threads:1", chain10)->Unit(benchmark::kMicrosecond);
   benchmark::RegisterBenchmark("mlp_step/tilegrad/1x10x1_b10/threads:1", mlp_step)->Unit(benchmark::kMicrosecond);

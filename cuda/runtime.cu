@@ -228,6 +228,24 @@ void synchronize() {
   count_sync();
 }
 
+void* record_timing_event() {
+  cudaEvent_t e = nullptr;
+  TG_CUDA_CHECK(cudaEventCreate(&e));
+  TG_CUDA_CHECK(cudaEventRecord(e, detail::stream()));
+  return e;
+}
+
+float timing_event_ms(void* from, void* to) {
+  float ms = 0;
+  TG_CUDA_CHECK(cudaEventSynchronize(static_cast<cudaEvent_t>(to)));
+  TG_CUDA_CHECK(cudaEventElapsedTime(&ms, static_cast<cudaEvent_t>(from), static_cast<cudaEvent_t>(to)));
+  return ms;
+}
+
+void release_timing_event(void* event) {
+  if (event) cudaEventDestroy(static_cast<cudaEvent_t>(event));
+}
+
 PinnedBuffer::PinnedBuffer(std::size_t bytes) : bytes_(bytes) {
   if (bytes) TG_CUDA_CHECK(cudaMallocHost(&data_, bytes));
 }

@@ -86,6 +86,12 @@ class StreamGuard {
 void* current_stream();      // this thread's current cudaStream_t (nullptr: the default)
 void synchronize();          // waits for the current stream
 
+// Timing events on this thread's current stream (the profiler's CUDA timings): one
+// recorded now, the milliseconds from one to another (waits for `to`), and its release.
+void* record_timing_event();
+float timing_event_ms(void* from, void* to);
+void release_timing_event(void* event);
+
 // Page-locked host memory: what copy_bytes_async needs, and twice the bandwidth of
 // pageable memory for large transfers.
 class PinnedBuffer {

@@ -37,6 +37,11 @@ StreamGuard::StreamGuard(const Stream& /*stream*/) {}
 StreamGuard::~StreamGuard() = default;
 void* current_stream() { return nullptr; }
 void synchronize() {}
+void* record_timing_event() { detail::throw_error("cuda::record_timing_event", "device", unavailable_reason()); }
+float timing_event_ms(void* /*from*/, void* /*to*/) {
+  detail::throw_error("cuda::timing_event_ms", "device", unavailable_reason());
+}
+void release_timing_event(void* /*event*/) {}
 
 PinnedBuffer::PinnedBuffer(std::size_t bytes) : bytes_(bytes) {
   detail::throw_error("cuda::PinnedBuffer", "device", unavailable_reason());

@@ -88,6 +88,7 @@ DataLoader::Iterator DataLoader::begin() {
 
 Batch DataLoader::batch(index_t b) const {
   TG_CHECK(b >= 0 && b < batches(), "DataLoader::batch", "b", "expected a batch in [0, ", batches(), "), got ", b);
+  const ProfileScope scope(ProfileEvent::Kind::data, "DataLoader.batch");
   const index_t start = b * batch_size_, count = std::min(batch_size_, data_.size() - start);
   const index_t* rows = order_.data() + start;
   return {gather_rows(data_.x(), rows, count), gather_rows(data_.y(), rows, count), count};

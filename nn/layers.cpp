@@ -45,7 +45,7 @@ std::shared_ptr<Sequential> mlp(const std::vector<index_t>& widths, Activation h
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
-  for (auto& l : layers_) y = l->forward(y);
+  for (auto& l : layers_) y = (*l)(y);
   return y;
 }
 

@@ -37,7 +37,13 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> m) {
   TG_CHECK(m != nullptr, type_name().c_str(), name.c_str(), "expected a module, got null");
   for (const auto& [n, c] : children_) TG_CHECK(n != name, type_name().c_str(), name.c_str(), "a child named ", name, " exists");
   prefix_names(*m, name);
+  m->name_ = name;
   children_.push_back({name, std::move(m)});
+}
+
+Tensor Module::forward_profiled(const Tensor& x) {
+  const ProfileScope scope(ProfileEvent::Kind::module, name_.empty() ? type_name() : name_);
+  return forward(x);
 }
 
 void Module::collect(const std::string& prefix, bool params, std::vector<std::pair<std::string, Tensor>>& out) const {

@@ -29,7 +29,8 @@ class Module {
   // The module's computation on one input (modules with other signatures, such as
   // MultiheadAttention, add their own overloads); the default throws naming the type.
   virtual Tensor forward(const Tensor& x);
-  Tensor operator()(const Tensor& x) { return forward(x); }
+  // forward(x), recorded as a scope named by the module's path while a Profiler runs.
+  Tensor operator()(const Tensor& x) { return profiling() ? forward_profiled(x) : forward(x); }
   virtual std::string type_name() const { return "Module"; }
 
   // Every parameter of this module and its children, in registration order, named by
@@ -69,6 +70,7 @@ class Module {
   }
 
  private:
+  Tensor forward_profiled(const Tensor& x);
   void add_child(const std::string& name, std::shared_ptr<Module> m);
   void collect(const std::string& prefix, bool params, std::vector<std::pair<std::string, Tensor>>& out) const;
   void summary_lines(const std::string& prefix, int depth, std::string& out) const;
@@ -76,6 +78,7 @@ class Module {
   std::vector<std::pair<std::string, Tensor>> params_, buffers_;
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
   bool training_ = true;
+  std::string name_;  // as its parent registered it; "" for a root (its type_name() then)
 };
 
 }  // namespace tg::nn

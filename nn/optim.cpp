@@ -154,6 +154,7 @@ SGD::SGD(std::vector<Tensor> params, double lr, double mom, double damp, double 
 }
 
 void SGD::step() {
+  const ProfileScope scope(ProfileEvent::Kind::optimizer, "SGD.step");
   // A parameter's momentum buffer starts as its first gradient (PyTorch), whenever that
   // first gradient comes: those parameters go in a call of their own.
   std::vector<char> fresh(params_.size());
@@ -185,6 +186,7 @@ Adam::Adam(std::vector<Tensor> params, double lr, double b1, double b2, double e
 }
 
 void Adam::step() {
+  const ProfileScope scope(ProfileEvent::Kind::optimizer, decoupled ? "AdamW.step" : "Adam.step");
   // With live scalars the kernel reads t (advanced here, on the parameters' device) and the
   // rate from there: a replayed graph's step is corrected for its own t.
   const float* live = advance_live(decoupled ? "AdamW" : "Adam");
