@@ -4,6 +4,8 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <map>
+#include <mutex>
 #include <new>
 #include <utility>
 #include <vector>
@@ -43,11 +45,6 @@ void count_free(std::size_t bytes) {
   c.live_bytes.fetch_sub(bytes, std::memory_order_relaxed);
 }
 
-std::size_t round_up(std::size_t bytes) {
-  TG_CHECK(bytes <= SIZE_MAX - Buffer::kAlignment, "Buffer", "bytes", "size too large: ", bytes);
-  return (bytes + Buffer::kAlignment - 1) / Buffer::kAlignment * Buffer::kAlignment;
-}
-
 // Host blocks up to 32 KiB are kept after release, per thread and per size class
 // (64 B << k), and handed out again: autograd makes and drops a few tiny buffers per op,
 // and an aligned allocation with its free cost ~900 instructions, more than a 1-element
@@ -72,19 +69,80 @@ HostCache::~HostCache() {
     for (void* p : v) ::operator delete(p, std::align_val_t(Buffer::kAlignment));
 }
 
+// Host blocks above 32 KiB: one cache for the process, by size rounded up to whole 4 KiB
+// pages; a request takes the smallest cached block of at least its size and at most an
+// eighth more. glibc gives large freed blocks back to the system (an mmap'd block at
+// once, the heap's top when it trims), and a fresh block costs a page fault per 4 KiB on
+// first touch. Whether a training step's blocks come back fresh depends on everything
+// else the process allocates: with a profiler's event list growing beside it, the
+// Fashion-MNIST MLP's 800 KiB weight gradient faulted its 200 pages in every step inside
+// the GEMM that writes it (170 us in the first steps, 470 from the third on;
+// examples/NOTES.md). At most kLargeCacheBytes are kept, no single block above
+// kLargeBlockMax; release_host_cache() empties it. Never destroyed (a static Buffer may
+// be freed after static destructors ran).
+constexpr std::size_t kPage = 4096;
+constexpr std::size_t kLargeCacheBytes = std::size_t(256) << 20;
+constexpr std::size_t kLargeBlockMax = std::size_t(64) << 20;
+struct LargeCache {
+  std::mutex mu;
+  std::multimap<std::size_t, void*> blocks;  // rounded size -> block
+  std::size_t bytes = 0;
+};
+LargeCache& large_cache() {
+  static LargeCache* cache = new LargeCache;
+  return *cache;
+}
+std::size_t page_round(std::size_t bytes) {
+  TG_CHECK(bytes <= SIZE_MAX - kPage, "Buffer", "bytes", "size too large: ", bytes);
+  return (bytes + kPage - 1) / kPage * kPage;
+}
+
+// The paths for blocks above 32 KiB, out of line: the small ones stay a few instructions.
+[[gnu::noinline]] void* host_allocate_large(std::size_t bytes) {
+  const std::size_t size = page_round(bytes);
+  {
+    LargeCache& c = large_cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    const auto it = c.blocks.lower_bound(size);
+    if (it != c.blocks.end() && it->first <= size + size / 8) {
+      void* p = it->second;
+      c.bytes -= it->first;
+      c.blocks.erase(it);
+      return p;
+    }
+  }
+  return ::operator new(size, std::align_val_t(Buffer::kAlignment));
+}
+
+[[gnu::noinline]] void host_free_large(void* p, std::size_t bytes) {
+  const std::size_t size = page_round(bytes);  // at most the block's own size
+  {
+    LargeCache& c = large_cache();
+    std::lock_guard<std::mutex> lock(c.mu);
+    if (size <= kLargeBlockMax && c.bytes + size <= kLargeCacheBytes) {
+      c.blocks.emplace(size, p);
+      c.bytes += size;
+      return;
+    }
+  }
+  ::operator delete(p, std::align_val_t(Buffer::kAlignment));
+}
+
 void* host_allocate(std::size_t bytes) {
   const int k = size_class(bytes);
-  if (k >= 0 && !t_cache_gone && !t_cache.blocks[std::size_t(k)].empty()) {
+  if (k < 0) return host_allocate_large(bytes);
+  if (!t_cache_gone && !t_cache.blocks[std::size_t(k)].empty()) {
     void* p = t_cache.blocks[std::size_t(k)].back();
     t_cache.blocks[std::size_t(k)].pop_back();
     return p;
   }
-  return ::operator new(k >= 0 ? std::size_t(64) << k : round_up(bytes), std::align_val_t(Buffer::kAlignment));
+  return ::operator new(std::size_t(64) << k, std::align_val_t(Buffer::kAlignment));
 }
 
 void host_free(void* p, std::size_t bytes) {
   const int k = size_class(bytes);
-  if (k >= 0 && !t_cache_gone && t_cache.blocks[std::size_t(k)].size() < kKeep) {
+  if (k < 0) return host_free_large(p, bytes);
+  if (!t_cache_gone && t_cache.blocks[std::size_t(k)].size() < kKeep) {
     t_cache.blocks[std::size_t(k)].push_back(p);
     return;
   }
@@ -92,6 +150,20 @@ void host_free(void* p, std::size_t bytes) {
 }
 
 }  // namespace
+
+std::size_t host_cache_bytes() {
+  LargeCache& c = large_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  return c.bytes;
+}
+
+void release_host_cache() {
+  LargeCache& c = large_cache();
+  std::lock_guard<std::mutex> lock(c.mu);
+  for (const auto& [size, p] : c.blocks) ::operator delete(p, std::align_val_t(Buffer::kAlignment));
+  c.blocks.clear();
+  c.bytes = 0;
+}
 
 void set_device_allocator(DeviceType type, const DeviceAllocator* allocator) {
   TG_CHECK(type != DeviceType::cpu, "set_device_allocator", "type",

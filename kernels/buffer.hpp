@@ -4,7 +4,10 @@
 // rounded up to a multiple of 64, so SIMD kernels may read whole vectors at the tail of
 // an aligned buffer without touching another allocation. Host blocks up to 32 KiB are
 // recycled per thread by power-of-two size class (tiny tensors come and go on every
-// autograd op). Device memory comes from the allocator that the device's backend
+// autograd op); larger ones (up to 64 MiB each, 256 MiB in all) are kept by the process
+// for the next request of about their size, so a training step's activations and
+// gradients land on pages already mapped, whatever else the process allocates, instead
+// of faulting them in again each step. Device memory comes from the allocator that the device's backend
 // installs with set_device_allocator (cuda/ installs its caching allocator); without
 // one, allocating on that device throws tg::Error.
 #pragma once
@@ -32,6 +35,10 @@ struct BufferStats {
   std::size_t total_allocations;
 };
 BufferStats buffer_stats();
+
+// Bytes of freed host blocks above 32 KiB held for reuse, and their release to the system.
+std::size_t host_cache_bytes();
+void release_host_cache();
 
 class Buffer {
  public:

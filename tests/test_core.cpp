@@ -1,6 +1,8 @@
 // Core types: tg::Error and TG_CHECK, Device, DType, Shape, Buffer.
 #include <gtest/gtest.h>
 
+#include <cstring>
+
 #include <cstdint>
 #include <limits>
 #include <string>
@@ -120,6 +122,35 @@ TEST(Buffer, HostMemoryIsAlignedAndCounted) {
   EXPECT_EQ(buffer_stats().live_buffers, before.live_buffers);
   EXPECT_EQ(buffer_stats().live_bytes, before.live_bytes);
   EXPECT_EQ(Buffer(0).data(), nullptr);
+}
+
+// Freed blocks above 32 KiB are kept and handed to the next request of about their size
+// (their pages stay mapped), up to a bound; release_host_cache() returns them.
+TEST(Buffer, LargeHostBlocksAreReusedWithinBounds) {
+  release_host_cache();
+  void* first = nullptr;
+  {
+    Buffer b(800 * 1024);
+    first = b.data();
+    std::memset(b.data(), 1, b.bytes());  // fault its pages in, as a kernel would
+  }
+  EXPECT_EQ(host_cache_bytes(), 800u * 1024);
+  {
+    Buffer same(800 * 1024 - 100);  // the same pages
+    EXPECT_EQ(same.data(), first);
+    EXPECT_EQ(reinterpret_cast<std::uintptr_t>(same.data()) % Buffer::kAlignment, 0u);
+    EXPECT_EQ(host_cache_bytes(), 0u);
+  }
+  {
+    Buffer smaller(600 * 1024);  // the cached 800 KiB is more than an eighth larger: not taken
+    EXPECT_NE(smaller.data(), first);
+    EXPECT_EQ(host_cache_bytes(), 800u * 1024);
+  }
+  EXPECT_EQ(host_cache_bytes(), 1400u * 1024);
+  { Buffer huge(std::size_t(65) << 20); }  // above the per-block bound: back to the system
+  EXPECT_EQ(host_cache_bytes(), 1400u * 1024);
+  release_host_cache();
+  EXPECT_EQ(host_cache_bytes(), 0u);
 }
 
 TEST(Buffer, BorrowsWithoutOwning) {
