@@ -296,6 +296,7 @@ Profiler::Profiler() {
     g_rec = r;
   }
   running_ = true;
+  r->t0 = Clock::now();  // after the set-up: the recorded time is the caller's
   profiler_detail::g_on.store(true, std::memory_order_release);
 }
 

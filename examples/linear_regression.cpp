@@ -8,13 +8,14 @@
 //    fitted with minibatch SGD through autograd, train/test MSE and R^2 beside the
 //    closed-form solution on the same split.
 //
-//   build/examples/linear_regression [--epochs N] [--seed N] [--samples N --features D --noise S]
+//   build/examples/linear_regression [--epochs N] [--seed N] [--samples N --features D --noise S] [--profile FILE]
 // Ends with `result t0=... t1=... h5=... test_r2=... closed_test_r2=...`.
 #include <cmath>
 #include <cstdio>
 #include <vector>
 
 #include "examples/common.hpp"
+#include "examples/profile.hpp"
 #include "tilegrad/nn/nn.hpp"
 
 using namespace tg;
@@ -66,7 +67,8 @@ Tensor predict(const Tensor& x, const std::vector<double>& w) {
 
 int main(int argc, char** argv) {
   const examples::Args args =
-      examples::parse_args(argc, argv, " [--samples N] [--features D] [--noise S]", {"samples=", "features=", "noise="});
+      examples::parse_args(argc, argv, " [--samples N] [--features D] [--noise S] [--profile FILE]",
+                           {"samples=", "features=", "noise=", "profile="});
   examples::Result result;
 
   // ---- 1. four points, batch gradient descent ----
@@ -109,17 +111,21 @@ int main(int argc, char** argv) {
   const int epochs = 50;
   std::printf("\nsynthetic: %lld samples, %lld features, noise %.3g; linear model, SGD lr 0.01, batch 32, %d epochs\n",
               static_cast<long long>(n), static_cast<long long>(d), noise, epochs);
+  examples::StepProfile profile(args.get("profile", ""), args.device);
   for (int e = 0; e < epochs; ++e) {
     double total = 0;
     for (const nn::Batch& b : loader) {
+      profile.before_step();
       const Tensor loss = mse_loss(model(b.x), b.y);
       sgd.zero_grad();
       loss.backward();
       sgd.step();
       total += loss.item() * double(b.size);
+      profile.after_step();
     }
     if ((e + 1) % 10 == 0 || e == 0) std::printf("  epoch %3d  train mse %.4f\n", e + 1, total / double(train.size()));
   }
+  profile.finish();
   NoGradGuard no_grad;
   const Tensor pred_train = model(train.x()), pred_test = model(test.x());
   const std::vector<double> w = least_squares(train.x(), train.y());

@@ -17,7 +17,9 @@
 // weights; f16 with nn::GradScaler's loss scaling), --cuda-graph (with --device cuda: the
 // training step, forward, backward and AdamW, captured once in a CUDA graph and replayed
 // for every full batch, the schedule's rate and AdamW's step count read on the device;
-// not with --amp f16, whose scaler decides on the host whether to skip a step). Ends with
+// not with --amp f16, whose scaler decides on the host whether to skip a step), --profile
+// FILE (steps 6-25 of the first epoch recorded by tg::Profiler: FILE a Chrome trace, its
+// .csv the tables, which are also printed; examples/profile.hpp). Ends with
 // `result test_accuracy=... macro_f1=... epochs=... seconds=... samples_per_s=... seconds_to_88=...`.
 #include <chrono>
 #include <cstdio>
@@ -25,6 +27,7 @@
 
 #include "tilegrad/cuda/runtime.hpp"
 #include "examples/common.hpp"
+#include "examples/profile.hpp"
 #include "tilegrad/nn/nn.hpp"
 
 using namespace tg;
@@ -62,8 +65,8 @@ int main(int argc, char** argv) {
   const examples::Args args = examples::parse_args(
       argc, argv,
       " [--quick] [--resume FILE] [--data DIR] [--batch N] [--lr X] [--limit N] [--stop-after N] [--target ACC] "
-      "[--amp bf16|f16] [--cuda-graph]",
-      {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after=", "target=", "amp=", "cuda-graph"},
+      "[--amp bf16|f16] [--cuda-graph] [--profile FILE]",
+      {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after=", "target=", "amp=", "cuda-graph", "profile="},
       /*devices=*/true);
   const DType amp = args.amp();
   const bool graphed = args.has("cuda-graph");
@@ -138,6 +141,7 @@ int main(int argc, char** argv) {
     graph = std::make_unique<cuda::Graph>(*stream);
   }
 
+  examples::StepProfile profile(args.get("profile", ""), args.device);
   double train_seconds = 0, seconds_to_88 = -1;
   nn::ClassReport report;
   const int stop = std::min(epochs, int(args.count("stop-after", epochs, 1, 1000000)));
@@ -150,6 +154,7 @@ int main(int argc, char** argv) {
     // reading it every step would wait for every step).
     Tensor total = Tensor::zeros({}, TensorOptions().with_device(args.device));
     for (index_t k = 0; k < loader.batches(); ++k) {
+      profile.before_step();
       const nn::Batch b = loader.batch(k);
       Tensor loss;
       if (graphed && opt.live_scalars() && b.size == batch) {
@@ -166,10 +171,12 @@ int main(int argc, char** argv) {
       }
       sched.step();  // between replays: the graph's AdamW reads the rate on the device
       total.add_(loss.detach(), double(b.size));
+      profile.after_step();
       if (k % 20 == 0 && bar.active()) bar.update(k, "loss " + std::to_string(loss.item()).substr(0, 6));
     }
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     train_seconds += secs;
+    profile.finish();  // reports once the recorded steps are done (or the epoch ends first)
     report = nn::classification_report(truth, predict(model, data.test_x), 10);
     if (seconds_to_88 < 0 && report.accuracy >= 0.88) seconds_to_88 = train_seconds;
     char msg[160];

@@ -5,7 +5,7 @@
 // writes predictions.csv (test points and the fitted curve) and losses.csv, which
 // scripts/plot-mlp-regression draws as a PNG.
 //
-//   build/examples/mlp_regression [--epochs 100] [--seed 0] [--lr 0.001] [--out DIR]
+//   build/examples/mlp_regression [--epochs 100] [--seed 0] [--lr 0.001] [--out DIR] [--profile FILE]
 // The recipe's learning rate underfits targets of this size in 100 epochs (as it does
 // in Keras); --lr 0.05 fits them.
 // Ends with `result test_mse=... val_loss=... epochs=... seconds=...`.
@@ -13,12 +13,13 @@
 #include <cstdio>
 
 #include "examples/common.hpp"
+#include "examples/profile.hpp"
 #include "tilegrad/nn/nn.hpp"
 
 using namespace tg;
 
 int main(int argc, char** argv) {
-  const examples::Args args = examples::parse_args(argc, argv, " [--lr 0.001]", {"lr="});
+  const examples::Args args = examples::parse_args(argc, argv, " [--lr 0.001] [--profile FILE]", {"lr=", "profile="});
   const double lr = args.number("lr", 0.001);
   const int epochs = args.epochs > 0 ? args.epochs : 100;
   const nn::Regression problem = nn::make_regression(100, 1, 10.0, args.seed);
@@ -38,14 +39,17 @@ int main(int argc, char** argv) {
   std::vector<std::vector<double>> losses;
   const auto start = std::chrono::steady_clock::now();
   double val_loss = 0;
+  examples::StepProfile profile(args.get("profile", ""), args.device);
   for (int e = 1; e <= epochs; ++e) {
     double total = 0;
     for (const nn::Batch& b : loader) {
+      profile.before_step();
       const Tensor loss = mse_loss(model(b.x), b.y);
       opt.zero_grad();
       loss.backward();
       opt.step();
       total += loss.item() * double(b.size);
+      profile.after_step();
     }
     {
       NoGradGuard no_grad;
@@ -56,6 +60,7 @@ int main(int argc, char** argv) {
     std::printf("epoch %3d/%d  loss %.4f  val_loss %.4f\n", e, epochs, train_loss, val_loss);
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  profile.finish();
   NoGradGuard no_grad;
   const Tensor pred = model(test.x());
   const double test_mse = nn::mse(pred, test.y());

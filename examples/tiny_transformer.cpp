@@ -9,7 +9,8 @@
 //   build/examples/tiny_transformer                       # the GPL-3 text Debian ships
 //   build/examples/tiny_transformer FILE --epochs 20      # rounds of --steps steps
 // Options: --steps N (per round, 50), --batch N (16), --context N (64), --embed N (64),
-// --heads N (4), --layers N (2), --lr X (3e-3), --sample N (200 characters), --amp bf16|f16
+// --heads N (4), --layers N (2), --lr X (3e-3), --sample N (200 characters), --profile FILE
+// (steps 6-25 recorded by tg::Profiler: examples/profile.hpp), --amp bf16|f16
 // (mixed precision: the Linear layers under AutocastGuard, f32 master weights; f16 with
 // nn::GradScaler, unscaled before the gradient clipping).
 // Ends with `result train_loss=... val_loss=... steps=... seconds=... tokens_per_s=...`.
@@ -20,6 +21,7 @@
 #include <random>
 
 #include "examples/common.hpp"
+#include "examples/profile.hpp"
 #include "tilegrad/nn/nn.hpp"
 
 using namespace tg;
@@ -82,8 +84,9 @@ int main(int argc, char** argv) {
   const examples::Args args = examples::parse_args(
       int(rest.size()), rest.data(),
       " [FILE] [--steps N] [--batch N] [--context N] [--embed N] [--heads N] [--layers N] [--lr X] [--sample N] "
-      "[--amp bf16|f16]",
-      {"steps=", "batch=", "context=", "embed=", "heads=", "layers=", "lr=", "sample=", "amp="}, /*devices=*/true);
+      "[--amp bf16|f16] [--profile FILE]",
+      {"steps=", "batch=", "context=", "embed=", "heads=", "layers=", "lr=", "sample=", "amp=", "profile="},
+      /*devices=*/true);
   const DType amp = args.amp();
   const Device dev = args.device;
   const int rounds = args.epochs > 0 ? args.epochs : 8;
@@ -126,11 +129,13 @@ int main(int argc, char** argv) {
   std::vector<index_t> val_starts;
   for (int i = 0; i < 8; ++i) val_starts.push_back(val_pos(rng));
 
+  examples::StepProfile profile(args.get("profile", ""), dev);
   double seconds = 0, last_train = 0, last_val = 0;
   for (int r = 0; r < rounds; ++r) {
     const auto start = std::chrono::steady_clock::now();
     double total = 0;
     for (index_t s = 0; s < steps; ++s) {
+      profile.before_step();
       std::vector<index_t> starts;
       for (index_t b = 0; b < batch; ++b) starts.push_back(train_pos(rng));
       Tensor loss;
@@ -145,8 +150,10 @@ int main(int argc, char** argv) {
       nn::clip_grad_norm(model.parameters(), 1.0);
       scaler.step(opt);     // without scaling: opt.step()
       total += loss.item();
+      profile.after_step();
     }
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    profile.finish();
     NoGradGuard no_grad;
     last_train = total / double(steps);
     last_val = loss_of(model, ids, val_starts, T, dev);

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The examples end to end: same seed and threads give the same output to the last digit
 # (timings stripped; mlp_fashion under f16 autocast with loss scaling too), and mlp_fashion resumed from a checkpoint ends where an
-# uninterrupted run ends. Exit 77 (skipped) when the Fashion-MNIST files are absent.
+# uninterrupted run ends; --profile writes a trace, a CSV and a table whose rows add up
+# to the time measured around the recorded steps, and changes no digit of the output.
+# Exit 77 (skipped) when the Fashion-MNIST files are absent.
 #
-#   tests/examples.sh BUILD_DIR reproducible|resume
+#   tests/examples.sh BUILD_DIR reproducible|resume|profile
 set -euo pipefail
 build="$1" what="$2"
 ex="$build/examples"
@@ -50,5 +52,38 @@ case "$what" in
     [ -s "$tmp/straight" ]
     echo "examples: the resumed run ends where the uninterrupted one does"
     ;;
-  *) echo "usage: $0 BUILD_DIR reproducible|resume" >&2; exit 2 ;;
+  profile)
+    check_profile() {  # $1: the output; $2: the trace
+      python3 - "$1" "$2" <<'PY'
+import csv, json, re, sys
+out, trace = open(sys.argv[1]).read(), sys.argv[2]
+m = re.search(r"the op rows add up to ([0-9.]+) ms \(([0-9.]+)% of the measured ([0-9.]+) ms\)", out)
+assert m, "no profile summary line"
+rows, measured = float(m[1]), float(m[3])
+assert measured > 0 and abs(rows - measured) <= 0.05 * measured, (rows, measured)
+events = json.load(open(trace))["traceEvents"]
+assert any(e.get("cat") == "kernel" and e["name"] == "gemm" for e in events)
+assert all(k in e for e in events if e.get("ph") == "X" for k in ("ts", "dur", "tid", "pid", "name"))
+table = list(csv.DictReader(open(trace[:-5] + ".csv")))
+assert abs(sum(float(r["total_ms"]) for r in table if r["table"] == "op") - rows) < 1e-3 * max(1.0, rows)
+PY
+    }
+    "$ex/linear_regression" --threads 2 --seed 3 | strip > "$tmp/lin_plain"
+    "$ex/linear_regression" --threads 2 --seed 3 --profile "$tmp/lin.json" > "$tmp/lin_prof"
+    check_profile "$tmp/lin_prof" "$tmp/lin.json"
+    # The same numbers with profiling on: the epochs' losses and the result line agree.
+    keep() { strip | grep -E "^  epoch|^result"; }
+    diff <(keep < "$tmp/lin_plain") <(keep < "$tmp/lin_prof")
+    [ "$(keep < "$tmp/lin_plain" | wc -l)" -gt 2 ]
+    "$ex/tiny_transformer" --threads 2 --epochs 1 --steps 30 --batch 4 --sample 30 --profile "$tmp/tt.json" > "$tmp/tt_prof"
+    check_profile "$tmp/tt_prof" "$tmp/tt.json"
+    grep -q "attention_forward" "$tmp/tt_prof"
+    if have_data; then
+      "$ex/mlp_fashion" --threads 2 --limit 4000 --epochs 1 --profile "$tmp/fm.json" 2>/dev/null > "$tmp/fm_prof"
+      check_profile "$tmp/fm_prof" "$tmp/fm.json"
+      grep -q "^Mlp.fc1 " "$tmp/fm_prof"
+    fi
+    echo "examples: --profile writes a trace and tables that add up to the measured steps"
+    ;;
+  *) echo "usage: $0 BUILD_DIR reproducible|resume|profile" >&2; exit 2 ;;
 esac
