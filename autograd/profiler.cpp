@@ -293,10 +293,10 @@ Profiler::Profiler() {
   {
     std::lock_guard<std::mutex> lock(g_mu);
     r->generation = ++g_generation;
+    r->t0 = Clock::now();  // after the set-up: the recorded time is the caller's
     g_rec = r;
   }
   running_ = true;
-  r->t0 = Clock::now();  // after the set-up: the recorded time is the caller's
   profiler_detail::g_on.store(true, std::memory_order_release);
 }
 

@@ -1,7 +1,8 @@
 // Several user threads using tilegrad at once give what running them one after another
 // gives, bit for bit: independent models training in parallel threads (each its own
 // generator, graph and optimizer; grad mode and autocast are per thread), and inference
-// threads sharing one model under no_grad. Built under ThreadSanitizer
+// threads sharing one model under no_grad; a Profiler recording training runs on several
+// threads, each on its own track, changing no bit. Built under ThreadSanitizer
 // (TG_SANITIZE=thread, OpenMP off) this test is the race check.
 #include <gtest/gtest.h>
 
@@ -90,6 +91,32 @@ TEST(Threads, InferenceThreadsShareOneModelUnderNoGrad) {
   for (int t = 0; t < kThreads; ++t) EXPECT_EQ(together[std::size_t(t)], alone[std::size_t(t)]) << "thread " << t;
   // Grad mode is per thread: the workers' NoGradGuards left this one's on.
   EXPECT_TRUE(grad_enabled());
+}
+
+TEST(Threads, AProfilerRecordsEveryThreadOnItsOwnTrackAndChangesNoBit) {
+  constexpr int kRuns = 3;
+  std::vector<std::vector<std::uint32_t>> alone(kRuns), together(kRuns);
+  for (int r = 0; r < kRuns; ++r) alone[std::size_t(r)] = train(200 + std::uint64_t(r));
+  Profiler prof;
+  std::vector<std::thread> threads;
+  for (int r = 0; r < kRuns; ++r)
+    threads.emplace_back([&, r] { together[std::size_t(r)] = train(200 + std::uint64_t(r)); });
+  for (std::thread& t : threads) t.join();
+  prof.stop();
+  for (int r = 0; r < kRuns; ++r) EXPECT_EQ(together[std::size_t(r)], alone[std::size_t(r)]) << "run " << r;
+  // Each worker's kernels on its own track, nested in that track's scopes; every track has
+  // the run's 30 AdamW steps.
+  const std::vector<ProfileEvent>& evs = prof.events();
+  std::vector<int> adam(kRuns + 1, 0);
+  for (const ProfileEvent& e : evs) {
+    ASSERT_GE(e.thread, 0);
+    ASSERT_LT(e.thread, kRuns);  // the main thread ran no op while recording
+    if (e.kind == ProfileEvent::Kind::kernel && e.name == "adam_step") ++adam[std::size_t(e.thread)];
+    if (e.parent >= 0) {
+      EXPECT_EQ(evs[std::size_t(e.parent)].thread, e.thread);
+    }
+  }
+  for (int t = 0; t < kRuns; ++t) EXPECT_EQ(adam[std::size_t(t)], 30) << "track " << t;
 }
 
 }  // namespace
