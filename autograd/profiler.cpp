@@ -250,6 +250,21 @@ void write_whole(const char* op, const std::string& path, const std::string& tex
   }
 }
 
+// A table row's name, calls and times (us in all, against wall_us recorded).
+ProfileRow timed_row(const std::string& name, std::int64_t calls, double us, double wall_us) {
+  ProfileRow row;
+  row.name = name;
+  row.calls = calls;
+  row.total_ms = us / 1000.0;
+  row.mean_us = calls > 0 ? us / double(calls) : 0;
+  row.share = wall_us > 0 ? us / wall_us : 0;
+  return row;
+}
+
+void sort_by_time(std::vector<ProfileRow>& rows) {
+  std::sort(rows.begin(), rows.end(), [](const ProfileRow& a, const ProfileRow& b) { return a.total_ms > b.total_ms; });
+}
+
 std::string fixed(double v, int digits) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.*f", digits, v);
@@ -379,12 +394,7 @@ std::vector<ProfileRow> Profiler::op_rows(const Roofline& roof, bool by_shape) c
   const double wall_us = wall_ms_ * 1000.0;
   std::vector<ProfileRow> rows;
   for (const auto& [name, s] : sums) {
-    ProfileRow row;
-    row.name = name;
-    row.calls = s.calls;
-    row.total_ms = s.us / 1000.0;
-    row.mean_us = s.us / double(s.calls);
-    row.share = wall_us > 0 ? s.us / wall_us : 0;
+    ProfileRow row = timed_row(name, s.calls, s.us, wall_us);
     if (s.us > 0) {
       row.gflops = s.flops / (s.us * 1e3);
       row.gbs = s.bytes / (s.us * 1e3);
@@ -396,7 +406,7 @@ std::vector<ProfileRow> Profiler::op_rows(const Roofline& roof, bool by_shape) c
     }
     rows.push_back(std::move(row));
   }
-  std::sort(rows.begin(), rows.end(), [](const ProfileRow& a, const ProfileRow& b) { return a.total_ms > b.total_ms; });
+  sort_by_time(rows);
   ProfileRow rest;
   rest.name = "(outside kernels)";
   rest.total_ms = std::max(0.0, wall_us - kernel_us) / 1000.0;
@@ -414,18 +424,9 @@ std::vector<ProfileRow> Profiler::module_rows() const {
     calls += 1;
     us += e.end_us - e.start_us;
   }
-  const double wall_us = wall_ms_ * 1000.0;
   std::vector<ProfileRow> rows;
-  for (const auto& [name, s] : sums) {
-    ProfileRow row;
-    row.name = name;
-    row.calls = s.first;
-    row.total_ms = s.second / 1000.0;
-    row.mean_us = s.second / double(s.first);
-    row.share = wall_us > 0 ? s.second / wall_us : 0;
-    rows.push_back(std::move(row));
-  }
-  std::sort(rows.begin(), rows.end(), [](const ProfileRow& a, const ProfileRow& b) { return a.total_ms > b.total_ms; });
+  for (const auto& [name, s] : sums) rows.push_back(timed_row(name, s.first, s.second, wall_ms_ * 1000.0));
+  sort_by_time(rows);
   return rows;
 }
 
