@@ -297,6 +297,7 @@ const char* profile_kind_name(ProfileEvent::Kind kind) {
     case ProfileEvent::Kind::optimizer: return "optimizer";
     case ProfileEvent::Kind::data: return "data";
     case ProfileEvent::Kind::range: return "range";
+    case ProfileEvent::Kind::copy: return "copy";
   }
   return "?";
 }
@@ -381,9 +382,11 @@ std::vector<ProfileRow> Profiler::op_rows(const Roofline& roof, bool by_shape) c
   std::map<std::string, Sum> sums;
   double kernel_us = 0;
   for (const ProfileEvent& e : evs) {
-    if (e.kind != ProfileEvent::Kind::kernel) continue;
-    std::string key = std::string(e.caller[0] ? e.caller : "?") + (e.in_backward ? " (backward) / " : " / ") + e.name;
-    if (by_shape) key += " " + e.shape();
+    if (e.kind != ProfileEvent::Kind::kernel && e.kind != ProfileEvent::Kind::copy) continue;
+    std::string key = e.kind == ProfileEvent::Kind::copy
+                          ? e.name
+                          : std::string(e.caller[0] ? e.caller : "?") + (e.in_backward ? " (backward) / " : " / ") + e.name;
+    if (by_shape && e.kind == ProfileEvent::Kind::kernel) key += " " + e.shape();
     Sum& s = sums[key];
     s.calls += 1;
     s.us += e.end_us - e.start_us;
@@ -464,7 +467,7 @@ std::string Profiler::table(const Roofline& roof, bool by_shape) const {
   return out.str();
 }
 
-void Profiler::write_csv(const std::string& path, const Roofline& roof) const {
+void Profiler::write_csv(const std::string& path, const Roofline& roof, bool by_shape) const {
   std::ostringstream out;
   out << "table,name,calls,total_ms,mean_us,share,gflops,gbs,roofline,bound\n";
   auto put = [&out](const char* table, const ProfileRow& r) {
@@ -479,7 +482,7 @@ void Profiler::write_csv(const std::string& path, const Roofline& roof) const {
     m.gbs = roof.bandwidth_gbs;
     put("machine", m);
   }
-  for (const ProfileRow& r : op_rows(roof)) put("op", r);
+  for (const ProfileRow& r : op_rows(roof, by_shape)) put("op", r);
   for (const ProfileRow& r : module_rows()) put("module", r);
   write_whole("Profiler::write_csv", path, out.str());
 }
@@ -517,10 +520,11 @@ void Profiler::write_chrome_trace(const std::string& path) const {
   write_whole("Profiler::write_chrome_trace", path, out.str());
 }
 
-ProfileScope::ProfileScope(ProfileEvent::Kind kind, std::string name) {
+ProfileScope::ProfileScope(ProfileEvent::Kind kind, std::string name, double bytes) {
   if (!profiling()) return;
   ProfileEvent ev;
   ev.kind = kind;
+  ev.bytes = bytes;
   ev.device = "cpu";
   if (kind == ProfileEvent::Kind::module) {
     std::lock_guard<std::mutex> lock(g_mu);

@@ -15,6 +15,8 @@
 //     FLOPs and bytes from the op's contract (kernels/cost.hpp); CPU kernels timed by
 //     the steady clock, CUDA kernels by events on the current stream, read when the
 //     profiler stops (nothing synchronizes inside the step);
+//   - copies between host and device (Tensor::to, copy_), with their bytes, by the host's
+//     clock (a copy to or from the host waits for the transfer);
 //   - scopes: each backward node ("backward:LinearBackward"), each nn module called
 //     through operator() (by its path, "fc1" inside "MLP"), optimizer steps, batches
 //     of a DataLoader, and the caller's own (`tg::profile_range("name")`).
@@ -41,7 +43,7 @@ extern std::atomic<bool> g_on;
 inline bool profiling() { return profiler_detail::g_on.load(std::memory_order_relaxed); }
 
 struct ProfileEvent {
-  enum class Kind : std::uint8_t { kernel, backward, module, optimizer, data, range };
+  enum class Kind : std::uint8_t { kernel, backward, module, optimizer, data, range, copy };
   Kind kind = Kind::range;
   std::string name;           // kernel: the op table's entry ("gemm"); scopes: their name or path
   const char* caller = "";    // kernel: the autograd op that dispatched it ("linear"); else ""
@@ -93,9 +95,9 @@ class Profiler {
   const std::vector<ProfileEvent>& events() const;
   double wall_ms() const;  // from construction to stop()
 
-  // Kernels grouped by (caller, kernel), or by (caller, kernel, shape), sorted by time,
-  // then one "(outside kernels)" row with the rest of the recorded time, so the rows add
-  // up to wall_ms().
+  // Kernels grouped by (caller, kernel), or by (caller, kernel, shape), and copies by
+  // direction, sorted by time, then one "(outside kernels)" row with the rest of the
+  // recorded time, so the rows add up to wall_ms().
   std::vector<ProfileRow> op_rows(const Roofline& roof = {}, bool by_shape = false) const;
   // Module scopes grouped by path, their inclusive time, sorted by time.
   std::vector<ProfileRow> module_rows() const;
@@ -104,7 +106,7 @@ class Profiler {
   // "module", and one "machine" row holding the roofline's peak and bandwidth in its
   // gflops and gbs columns when they were given).
   std::string table(const Roofline& roof = {}, bool by_shape = false) const;
-  void write_csv(const std::string& path, const Roofline& roof = {}) const;
+  void write_csv(const std::string& path, const Roofline& roof = {}, bool by_shape = false) const;
   // Chrome's trace-event JSON: one complete event ("ph": "X") per event, a track per
   // thread, the kernels' FLOPs, bytes and caller as args. Written whole or not at all.
   void write_chrome_trace(const std::string& path) const;
@@ -118,7 +120,7 @@ class Profiler {
 // A scope of the caller's own, recorded while a Profiler runs; nothing otherwise.
 class ProfileScope {
  public:
-  ProfileScope(ProfileEvent::Kind kind, std::string name);
+  ProfileScope(ProfileEvent::Kind kind, std::string name, double bytes = 0);
   ~ProfileScope();
   ProfileScope(const ProfileScope&) = delete;
   ProfileScope& operator=(const ProfileScope&) = delete;

@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstring>
 #include <numeric>
+#include <optional>
 #include <ostream>
 #include <sstream>
 
@@ -334,12 +335,25 @@ Tensor Tensor::clone() const {
 
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
+namespace {
+// A copy's row in a profile: its direction.
+const char* copy_name(Device from, Device to) {
+  if (from.is_cpu()) return "copy host -> device";
+  return to.is_cpu() ? "copy device -> host" : "copy device -> device";
+}
+}  // namespace
+
 Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
   const Tensor src = contiguous();
   Tensor out = make_tensor(sizes(), dtype(), d);
-  cuda::copy_bytes(out.raw_data(), !d.is_cpu(), src.raw_data(), !device().is_cpu(),
-                   std::size_t(numel()) * dtype_size(dtype()));
+  {
+    const std::size_t bytes = std::size_t(numel()) * dtype_size(dtype());
+    std::optional<ProfileScope> prof;
+    if (profiling()) [[unlikely]]
+      prof.emplace(ProfileEvent::Kind::copy, copy_name(device(), d), double(bytes));
+    cuda::copy_bytes(out.raw_data(), !d.is_cpu(), src.raw_data(), !device().is_cpu(), bytes);
+  }
   if (needs_graph({this})) {
     auto n = std::make_shared<ToDeviceBackward>();
     n->from = device();
@@ -472,8 +486,11 @@ Tensor& Tensor::copy_(const Tensor& src) {
       src.is_contiguous() && is_contiguous()) {
     // Across devices, like for like: the bytes in one transfer (no staging tensor), for
     // every dtype (i64 targets too: a batch copied into a CUDA graph's inputs).
-    cuda::copy_bytes(raw_data(), !device().is_cpu(), src.raw_data(), !src.device().is_cpu(),
-                     std::size_t(numel()) * dtype_size(dtype()));
+    const std::size_t bytes = std::size_t(numel()) * dtype_size(dtype());
+    std::optional<ProfileScope> prof;
+    if (profiling()) [[unlikely]]
+      prof.emplace(ProfileEvent::Kind::copy, copy_name(src.device(), device()), double(bytes));
+    cuda::copy_bytes(raw_data(), !device().is_cpu(), src.raw_data(), !src.device().is_cpu(), bytes);
     bump(*this);
     return *this;
   }

@@ -59,9 +59,9 @@ class StepProfile {
     if (csv.size() > 5 && csv.compare(csv.size() - 5, 5, ".json") == 0) csv.resize(csv.size() - 5);
     csv += ".csv";
     prof_->write_chrome_trace(path_);
-    prof_->write_csv(csv, roof);
+    prof_->write_csv(csv, roof, true);
     double rows_ms = 0;
-    for (const tg::ProfileRow& r : prof_->op_rows(roof)) rows_ms += r.total_ms;
+    for (const tg::ProfileRow& r : prof_->op_rows(roof, true)) rows_ms += r.total_ms;
     std::printf("%s", prof_->table(roof, true).c_str());
     std::printf("profile: %lld steps after %lld of warm-up, %.3f ms a step measured around them; the op rows add up "
                 "to %.3f ms (%.1f%% of the measured %.3f ms); trace %s, tables %s\n",

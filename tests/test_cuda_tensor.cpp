@@ -45,6 +45,33 @@ TEST(CudaTensor, MovesToTheDeviceAndBack) {
   EXPECT_EQ(t.to(Device::cpu()).to_vector<float>(), x.transpose(0, 1).to_vector<float>());
 }
 
+// A profiled step on the device: its kernels on the device's events (inside the recorded
+// time, each with a duration), the copies by direction with their bytes.
+TEST(CudaTensor, AProfilerTimesDeviceKernelsByEventsAndRecordsCopies) {
+  TG_REQUIRE_GPU();
+  const Tensor a = Tensor::randn({256, 128}), b = Tensor::randn({128, 64});
+  Profiler prof;
+  const Tensor da = a.to(kGpu), db = b.to(kGpu);
+  const Tensor y = relu(matmul(da, db)).to(Device::cpu());
+  prof.stop();
+  int gemms = 0, copies = 0;
+  for (const ProfileEvent& e : prof.events()) {
+    if (e.kind == ProfileEvent::Kind::kernel) {
+      EXPECT_EQ(std::string(e.device), "cuda");
+      EXPECT_GT(e.end_us, e.start_us) << e.name;
+      EXPECT_LE(e.end_us, prof.wall_ms() * 1000.0 + 1.0) << e.name;
+      gemms += e.name == "gemm";
+    }
+    if (e.kind == ProfileEvent::Kind::copy) {
+      ++copies;
+      EXPECT_GT(e.bytes, 0);
+    }
+  }
+  EXPECT_EQ(gemms, 1);
+  EXPECT_EQ(copies, 3);
+  EXPECT_EQ(y.size(0), 256);
+}
+
 TEST(CudaTensor, AGraphOfMostOpKindsGivesTheCpuValuesAndGradients) {
   TG_REQUIRE_GPU();
   Generator g(11);
