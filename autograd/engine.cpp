@@ -15,9 +15,7 @@
 // Everything runs under grad mode = create_graph: with it, the backward formulas (written
 // with differentiable ops) record a graph of their own, and second derivatives follow.
 #include <atomic>
-#include <optional>
 #include <queue>
-#include <string>
 #include <vector>
 
 #include "tilegrad/autograd/node.hpp"
@@ -84,9 +82,7 @@ void run_backward(const Tensor& root, const Tensor& grad_output, bool retain_gra
     std::vector<Tensor> inputs;
     if (grad.defined()) {
       BackwardScope scope;
-      std::optional<ProfileScope> prof;
-      if (profiling()) [[unlikely]]
-        prof.emplace(ProfileEvent::Kind::backward, std::string("backward:") + node->name());
+      const ProfileScope prof(ProfileEvent::Kind::backward, "backward:", node->name());
       inputs = node->backward(grad);
     }
     if (anomaly_enabled())

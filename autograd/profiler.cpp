@@ -3,8 +3,6 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
 #include <sstream>
@@ -17,6 +15,7 @@
 #include "tilegrad/cuda/runtime.hpp"
 #include "tilegrad/kernels/cost.hpp"
 #include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/files.hpp"
 
 namespace tg {
 
@@ -57,9 +56,7 @@ std::mutex g_owner;  // held from a Profiler's start to its stop: one at a time
 struct ThreadState {
   std::uint64_t generation = 0;
   int track = 0;
-  std::vector<std::int64_t> open;       // indices of open scopes, innermost last
-  std::vector<std::string> module_path;  // paths of the open module scopes
-  int backward = 0;                      // open backward scopes
+  std::vector<std::int64_t> open;  // indices of open scopes, innermost last
   const char* caller = "";
 };
 thread_local ThreadState t_state;
@@ -78,17 +75,31 @@ ThreadState& here(Recorder& r) {
   return s;
 }
 
-// Begins a scope on this thread; returns its index, or -1 when not recording.
+// The innermost open scope of `kind` on this thread, or null. With g_mu held.
+const ProfileEvent* innermost(const Recorder& r, const ThreadState& s, ProfileEvent::Kind kind) {
+  for (auto it = s.open.rbegin(); it != s.open.rend(); ++it)
+    if (r.events[std::size_t(*it)].kind == kind) return &r.events[std::size_t(*it)];
+  return nullptr;
+}
+
+// An event's place: this thread's track, inside its innermost open scope.
+void place(ProfileEvent& ev, const ThreadState& s) {
+  ev.thread = s.track;
+  ev.depth = int(s.open.size());
+  ev.parent = s.open.empty() ? -1 : s.open.back();
+}
+
+// Begins a scope on this thread; returns its index, or -1 when not recording. A module's
+// name becomes its path under the innermost open module.
 std::int64_t begin_event(ProfileEvent ev, std::uint64_t* generation) {
   std::lock_guard<std::mutex> lock(g_mu);
   Recorder* r = g_rec;
   if (!r) return -1;
   *generation = r->generation;
   ThreadState& s = here(*r);
-  if (ev.kind == ProfileEvent::Kind::backward) ++s.backward;
-  ev.thread = s.track;
-  ev.depth = int(s.open.size());
-  ev.parent = s.open.empty() ? -1 : s.open.back();
+  if (ev.kind == ProfileEvent::Kind::module)
+    if (const ProfileEvent* parent = innermost(*r, s, ProfileEvent::Kind::module)) ev.name = parent->name + "." + ev.name;
+  place(ev, s);
   ev.start_us = ev.end_us = r->now_us();
   const auto index = std::int64_t(r->events.size());
   r->events.push_back(std::move(ev));
@@ -103,12 +114,7 @@ void end_event(std::int64_t index, std::uint64_t generation) {
   if (!r || index < 0 || r->generation != generation || std::size_t(index) >= r->events.size()) return;
   r->events[std::size_t(index)].end_us = r->now_us();
   ThreadState& s = here(*r);
-  if (!s.open.empty() && s.open.back() == index) {
-    s.open.pop_back();
-    const ProfileEvent::Kind kind = r->events[std::size_t(index)].kind;
-    if (kind == ProfileEvent::Kind::module && !s.module_path.empty()) s.module_path.pop_back();
-    if (kind == ProfileEvent::Kind::backward && s.backward > 0) --s.backward;
-  }
+  if (!s.open.empty() && s.open.back() == index) s.open.pop_back();
 }
 
 // A finished kernel call, recorded under one lock: a leaf inside this thread's open
@@ -127,7 +133,7 @@ void record_kernel(const char* name, bool cuda, const char* dtype, const OpCost&
   ev.kind = ProfileEvent::Kind::kernel;
   ev.name = name;
   ev.caller = s.caller;
-  ev.in_backward = s.backward > 0;
+  ev.in_backward = innermost(*r, s, ProfileEvent::Kind::backward) != nullptr;
   ev.device = cuda ? "cuda" : "cpu";
   ev.dtype = dtype;
   ev.flops = cost.flops;
@@ -135,9 +141,7 @@ void record_kernel(const char* name, bool cuda, const char* dtype, const OpCost&
   for (int i = 0; i < 4; ++i) ev.dims[i] = cost.dims[i];
   ev.rank = cost.rank;
   ev.layout = cost.layout;
-  ev.thread = s.track;
-  ev.depth = int(s.open.size());
-  ev.parent = s.open.empty() ? -1 : s.open.back();
+  place(ev, s);
   ev.start_us = std::chrono::duration<double, std::micro>(t0 - r->t0).count();
   ev.end_us = std::chrono::duration<double, std::micro>(t1 - r->t0).count();
   const std::size_t index = r->events.size();
@@ -205,49 +209,6 @@ std::string csv_field(const std::string& s) {
   std::string out = "\"";
   for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
   return out + "\"";
-}
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += char(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += char(c);
-    }
-  }
-  return out + "\"";
-}
-
-// Writes `text` to path through a temporary file in the same directory, renamed over
-// path once complete: a reader never sees half a file.
-void write_whole(const char* op, const std::string& path, const std::string& text) {
-  TG_CHECK(!path.empty(), op, "path", "expected a file name, got an empty one");
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    TG_CHECK(f.good(), op, "path", "cannot open ", tmp, " for writing");
-    f.write(text.data(), std::streamsize(text.size()));
-    f.flush();
-    if (!f.good()) {
-      f.close();
-      std::error_code ignored;
-      std::filesystem::remove(tmp, ignored);
-      detail::throw_error(op, "path", "could not write all ", text.size(), " bytes to ", tmp);
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::error_code ignored;
-    std::filesystem::remove(tmp, ignored);
-    detail::throw_error(op, "path", "cannot rename ", tmp, " to ", path, ": ", ec.message());
-  }
 }
 
 // A table row's name, calls and times (us in all, against wall_us recorded).
@@ -484,7 +445,7 @@ void Profiler::write_csv(const std::string& path, const Roofline& roof, bool by_
   }
   for (const ProfileRow& r : op_rows(roof, by_shape)) put("op", r);
   for (const ProfileRow& r : module_rows()) put("module", r);
-  write_whole("Profiler::write_csv", path, out.str());
+  write_file_atomic(path, out.str(), "Profiler::write_csv");
 }
 
 void Profiler::write_chrome_trace(const std::string& path) const {
@@ -496,7 +457,7 @@ void Profiler::write_chrome_trace(const std::string& path) const {
   for (const ProfileEvent& e : evs) tracks = std::max(tracks, e.thread + 1);
   for (int t = 0; t < tracks; ++t) {
     out << (first ? "" : ",") << "\n{\"name\":\"thread_name\",\"ph\":\"M\",\"pid\":1,\"tid\":" << t
-        << ",\"args\":{\"name\":" << json_string("thread " + std::to_string(t)) << "}}";
+        << ",\"args\":{\"name\":" << json_quote("thread " + std::to_string(t)) << "}}";
     first = false;
   }
   bool gpu = false;
@@ -506,37 +467,27 @@ void Profiler::write_chrome_trace(const std::string& path) const {
         << ",\"args\":{\"name\":\"cuda stream\"}}";
   for (const ProfileEvent& e : evs) {
     const bool on_gpu = e.kind == ProfileEvent::Kind::kernel && std::string_view(e.device) == "cuda";
-    out << ",\n{\"name\":" << json_string(e.name) << ",\"cat\":" << json_string(profile_kind_name(e.kind))
+    out << ",\n{\"name\":" << json_quote(e.name) << ",\"cat\":" << json_quote(profile_kind_name(e.kind))
         << ",\"ph\":\"X\",\"pid\":1,\"tid\":" << (on_gpu ? tracks : e.thread) << ",\"ts\":" << fixed(e.start_us, 3)
         << ",\"dur\":" << fixed(std::max(0.0, e.end_us - e.start_us), 3);
     if (e.kind == ProfileEvent::Kind::kernel)
-      out << ",\"args\":{\"caller\":" << json_string(e.caller) << ",\"backward\":" << (e.in_backward ? "true" : "false") << ",\"device\":" << json_string(e.device)
-          << ",\"dtype\":" << json_string(e.dtype) << ",\"shape\":" << json_string(e.shape())
+      out << ",\"args\":{\"caller\":" << json_quote(e.caller) << ",\"backward\":" << (e.in_backward ? "true" : "false") << ",\"device\":" << json_quote(e.device)
+          << ",\"dtype\":" << json_quote(e.dtype) << ",\"shape\":" << json_quote(e.shape())
           << ",\"flops\":" << fixed(e.flops, 0)
           << ",\"bytes\":" << fixed(e.bytes, 0) << "}";
     out << "}";
   }
   out << "\n]}\n";
-  write_whole("Profiler::write_chrome_trace", path, out.str());
+  write_file_atomic(path, out.str(), "Profiler::write_chrome_trace");
 }
 
-ProfileScope::ProfileScope(ProfileEvent::Kind kind, std::string name, double bytes) {
+ProfileScope::ProfileScope(ProfileEvent::Kind kind, std::string_view name, std::string_view detail, double bytes) {
   if (!profiling()) return;
   ProfileEvent ev;
   ev.kind = kind;
+  ev.name.reserve(name.size() + detail.size());
+  ev.name.append(name).append(detail);
   ev.bytes = bytes;
-  ev.device = "cpu";
-  if (kind == ProfileEvent::Kind::module) {
-    std::lock_guard<std::mutex> lock(g_mu);
-    Recorder* r = g_rec;
-    if (!r) return;
-    ThreadState& s = here(*r);
-    std::string path = s.module_path.empty() ? name : s.module_path.back() + "." + name;
-    s.module_path.push_back(path);
-    ev.name = std::move(path);
-  } else {
-    ev.name = std::move(name);
-  }
   index_ = begin_event(std::move(ev), &generation_);
 }
 

@@ -29,6 +29,7 @@
 #include <atomic>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "tilegrad/kernels/types.hpp"
@@ -120,7 +121,8 @@ class Profiler {
 // A scope of the caller's own, recorded while a Profiler runs; nothing otherwise.
 class ProfileScope {
  public:
-  ProfileScope(ProfileEvent::Kind kind, std::string name, double bytes = 0);
+  // Named name + detail (built only while a Profiler records); bytes: a copy's.
+  ProfileScope(ProfileEvent::Kind kind, std::string_view name, std::string_view detail = {}, double bytes = 0);
   ~ProfileScope();
   ProfileScope(const ProfileScope&) = delete;
   ProfileScope& operator=(const ProfileScope&) = delete;
@@ -131,7 +133,7 @@ class ProfileScope {
 };
 
 // `auto r = tg::profile_range("eval");` names everything until r leaves scope.
-inline ProfileScope profile_range(std::string name) { return ProfileScope(ProfileEvent::Kind::range, std::move(name)); }
+inline ProfileScope profile_range(std::string_view name) { return ProfileScope(ProfileEvent::Kind::range, name); }
 
 namespace profiler_detail {
 // Remembers the autograd op about to dispatch a kernel on this thread (detail::table_for).

@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 #include <numeric>
-#include <optional>
 #include <ostream>
 #include <sstream>
 
@@ -336,10 +335,12 @@ Tensor Tensor::clone() const {
 Tensor Tensor::contiguous() const { return is_contiguous() ? *this : clone(); }
 
 namespace {
-// A copy's row in a profile: its direction.
-const char* copy_name(Device from, Device to) {
-  if (from.is_cpu()) return "copy host -> device";
-  return to.is_cpu() ? "copy device -> host" : "copy device -> device";
+// bytes from src on `from` to dst on `to` (one of them a device), a profile's copy row
+// named by its direction.
+void transfer(void* dst, Device to, const void* src, Device from, std::size_t bytes) {
+  const char* name = from.is_cpu() ? "copy host -> device" : to.is_cpu() ? "copy device -> host" : "copy device -> device";
+  const ProfileScope prof(ProfileEvent::Kind::copy, name, {}, double(bytes));
+  cuda::copy_bytes(dst, !to.is_cpu(), src, !from.is_cpu(), bytes);
 }
 }  // namespace
 
@@ -347,13 +348,7 @@ Tensor Tensor::to(Device d) const {
   if (d == device()) return *this;
   const Tensor src = contiguous();
   Tensor out = make_tensor(sizes(), dtype(), d);
-  {
-    const std::size_t bytes = std::size_t(numel()) * dtype_size(dtype());
-    std::optional<ProfileScope> prof;
-    if (profiling()) [[unlikely]]
-      prof.emplace(ProfileEvent::Kind::copy, copy_name(device(), d), double(bytes));
-    cuda::copy_bytes(out.raw_data(), !d.is_cpu(), src.raw_data(), !device().is_cpu(), bytes);
-  }
+  transfer(out.raw_data(), d, src.raw_data(), device(), std::size_t(numel()) * dtype_size(dtype()));
   if (needs_graph({this})) {
     auto n = std::make_shared<ToDeviceBackward>();
     n->from = device();
@@ -486,11 +481,7 @@ Tensor& Tensor::copy_(const Tensor& src) {
       src.is_contiguous() && is_contiguous()) {
     // Across devices, like for like: the bytes in one transfer (no staging tensor), for
     // every dtype (i64 targets too: a batch copied into a CUDA graph's inputs).
-    const std::size_t bytes = std::size_t(numel()) * dtype_size(dtype());
-    std::optional<ProfileScope> prof;
-    if (profiling()) [[unlikely]]
-      prof.emplace(ProfileEvent::Kind::copy, copy_name(src.device(), device()), double(bytes));
-    cuda::copy_bytes(raw_data(), !device().is_cpu(), src.raw_data(), !src.device().is_cpu(), bytes);
+    transfer(raw_data(), device(), src.raw_data(), src.device(), std::size_t(numel()) * dtype_size(dtype()));
     bump(*this);
     return *this;
   }

@@ -115,28 +115,32 @@ OpCost layer_norm_backward_cost(index_t rows, index_t cols, const T*, index_t, c
   return {12.0 * d(rows) * d(cols), double(sizeof(T)) * (3.0 * d(rows) * d(cols) + per_col * d(cols) + 2.0 * d(rows)), {rows, cols, 0, 0}, 2};
 }
 
+namespace cost_detail {
+// Attention over dims: per_dot FLOPs per (query, visible key, head-dim element), and
+// q_tensors tensors of (B, H, Sq, D) and k_tensors of (B, Hkv, Sk, D) moved once each,
+// plus the mask (an upper bound: every score) and the log-sum-exp row.
+inline OpCost attention_cost(const AttentionDims& m, bool causal, double per_dot, double q_tensors,
+                             double k_tensors, bool mask, bool lse, std::size_t elem) {
+  const double heads = d(m.batch) * d(m.heads);
+  const double elements = q_tensors * heads * d(m.seq_q) * d(m.head_dim) +
+                          k_tensors * d(m.batch) * d(m.kv_heads) * d(m.seq_k) * d(m.head_dim) +
+                          (mask ? heads * d(m.seq_q) * d(m.seq_k) : 0.0) + (lse ? heads * d(m.seq_q) : 0.0);
+  return {per_dot * heads * visible_pairs(m.seq_q, m.seq_k, causal) * d(m.head_dim), double(elem) * elements,
+          {m.batch * m.heads, m.seq_q, m.seq_k, m.head_dim}, 4};
+}
+}  // namespace cost_detail
+
+// Forward: S = QK^T and O = PV (4 a dot element); Q read, O written, K and V read.
 template <class T>
 OpCost attention_forward_cost(const AttentionForwardArgs<T>& a) {
-  using cost_detail::d;
-  const AttentionDims& m = a.dims;
-  const double heads = d(m.batch) * d(m.heads);
-  const double pairs = cost_detail::visible_pairs(m.seq_q, m.seq_k, a.causal);
-  const double q_o = 2.0 * heads * d(m.seq_q) * d(m.head_dim);             // Q read, O written
-  const double k_v = 2.0 * d(m.batch) * d(m.kv_heads) * d(m.seq_k) * d(m.head_dim);
-  const double mask = a.mask.data ? heads * d(m.seq_q) * d(m.seq_k) : 0.0;  // an upper bound
-  const double lse = a.lse ? heads * d(m.seq_q) : 0.0;
-  return {4.0 * heads * pairs * d(m.head_dim), double(sizeof(T)) * (q_o + k_v + mask + lse), {m.batch * m.heads, m.seq_q, m.seq_k, m.head_dim}, 4};
+  return cost_detail::attention_cost(a.dims, a.causal, 4.0, 2.0, 2.0, a.mask.data != nullptr, a.lse != nullptr,
+                                     sizeof(T));
 }
+// Backward: S again, dV, dP, dQ and dK (10); Q, O, dO read and dQ written, K and V read
+// and dK, dV written, the saved log-sum-exp read.
 template <class T>
 OpCost attention_backward_cost(const AttentionBackwardArgs<T>& a) {
-  using cost_detail::d;
-  const AttentionDims& m = a.dims;
-  const double heads = d(m.batch) * d(m.heads);
-  const double pairs = cost_detail::visible_pairs(m.seq_q, m.seq_k, a.causal);
-  const double q_side = 4.0 * heads * d(m.seq_q) * d(m.head_dim);  // Q, O, dO read, dQ written
-  const double k_side = 4.0 * d(m.batch) * d(m.kv_heads) * d(m.seq_k) * d(m.head_dim);  // K, V; dK, dV
-  const double mask = a.mask.data ? heads * d(m.seq_q) * d(m.seq_k) : 0.0;
-  return {10.0 * heads * pairs * d(m.head_dim), double(sizeof(T)) * (q_side + k_side + mask + heads * d(m.seq_q)), {m.batch * m.heads, m.seq_q, m.seq_k, m.head_dim}, 4};
+  return cost_detail::attention_cost(a.dims, a.causal, 10.0, 4.0, 4.0, a.mask.data != nullptr, true, sizeof(T));
 }
 
 template <class T>

@@ -12,6 +12,8 @@
 #include <utility>
 #include <vector>
 
+#include "tilegrad/kernels/files.hpp"
+
 namespace tg::nn {
 
 struct JsonMember;  // a key and its value, defined below (a pair would need Json complete)
@@ -35,9 +37,8 @@ struct JsonMember {
 // Parses one value spanning the whole text (surrounding whitespace allowed). `what`
 // names the document in errors ("header of model.safetensors").
 Json parse_json(std::string_view text, const std::string& what);
-// A JSON string literal for s (quotes and escapes added). s must be UTF-8: a JSON
-// text is (RFC 8259, 8.1), and callers check it with utf8_error first.
-std::string json_quote(std::string_view s);
+// A JSON string literal for s (kernels/files.hpp).
+using tg::json_quote;
 // Where s stops being well-formed UTF-8 (an overlong form, a surrogate, a code point
 // past U+10FFFF, a stray or missing continuation byte): the byte offset, or npos.
 std::size_t utf8_error(std::string_view s);

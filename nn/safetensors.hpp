@@ -15,6 +15,7 @@
 #include <map>
 #include <string>
 
+#include "tilegrad/kernels/files.hpp"
 #include "tilegrad/nn/module.hpp"
 
 namespace tg::nn {
@@ -26,10 +27,7 @@ StateDict load_safetensors(const std::string& path, Metadata* metadata = nullptr
 // The same from bytes in memory (load_safetensors reads the file, then calls this).
 StateDict parse_safetensors(const std::string& bytes, const std::string& what, Metadata* metadata = nullptr);
 
-// Writes bytes to path atomically: a temporary file beside it (path.tmp.PID.N), written
-// and fsynced, renamed over path, the directory fsynced. A crash at any point leaves the
-// old file or the new one, never a mix (a killed writer may leave its temporary file); a
-// failed write (a full disk, a file size limit) throws tg::Error and leaves the old file.
-void write_file_atomic(const std::string& path, const std::string& bytes);
+// Writes bytes to path atomically (kernels/files.hpp).
+using tg::write_file_atomic;
 
 }  // namespace tg::nn

@@ -169,7 +169,8 @@ constexpr Arch<double> kPortableF64 = portable_arch<double>();
 
 }  // namespace
 
-// The generic packers (gemm_impl.hpp): the portable path's, and any path's partial panels.
+// The generic packer (gemm_impl.hpp; B's panels are those of op(B)^T): the portable
+// path's, and any path's partial panels.
 template <class T, int MR>
 void pack_a_portable(Trans ta, const T* A, index_t lda, index_t rows, index_t kc, T* out) {
   for (index_t i0 = 0; i0 < rows; i0 += MR) {
@@ -182,24 +183,12 @@ void pack_a_portable(Trans ta, const T* A, index_t lda, index_t rows, index_t kc
   }
 }
 
-template <class T, int NR>
-void pack_b_portable(Trans tb, const T* B, index_t ldb, index_t kc, index_t cols, T* out) {
-  for (index_t j0 = 0; j0 < cols; j0 += NR) {
-    for (index_t k = 0; k < kc; ++k)
-      for (int c = 0; c < NR; ++c) {
-        const index_t j = j0 + c;
-        out[k * NR + c] = j < cols ? (tb == Trans::N ? B[k * ldb + j] : B[j * ldb + k]) : T(0);
-      }
-    out += kc * NR;
-  }
-}
 
 template void pack_a_portable<float, 4>(Trans, const float*, index_t, index_t, index_t, float*);
 template void pack_a_portable<double, 4>(Trans, const double*, index_t, index_t, index_t, double*);
 template void pack_a_portable<float, 8>(Trans, const float*, index_t, index_t, index_t, float*);
-template void pack_b_portable<float, 8>(Trans, const float*, index_t, index_t, index_t, float*);
-template void pack_b_portable<double, 8>(Trans, const double*, index_t, index_t, index_t, double*);
-template void pack_b_portable<float, 12>(Trans, const float*, index_t, index_t, index_t, float*);
+template void pack_a_portable<double, 8>(Trans, const double*, index_t, index_t, index_t, double*);
+template void pack_a_portable<float, 12>(Trans, const float*, index_t, index_t, index_t, float*);
 
 Blocking blocking_for(const CacheSizes& c, int mr, int nr, std::size_t elem) {
   constexpr index_t kL1KcFloor = 256;  // below this, a tile's C traffic is no longer noise

@@ -248,13 +248,7 @@ void edge_rx64(index_t kc, const float* a, index_t a_rs, index_t a_ks, const flo
     }
   }
   const RowEpilogue rows(e, n);
-  for (int r = 0; r < R; ++r) {
-    if (n == kNR) {
-      store_row<true>(c + r * ldc, acc[r], rows, e.bias);
-    } else {
-      store_row<false>(c + r * ldc, acc[r], rows, e.bias);
-    }
-  }
+  for (int r = 0; r < R; ++r) store_row<false>(c + r * ldc, acc[r], rows, e.bias);  // masks: n <= 64
 }
 
 // C[0:m, 0:n] = epilogue(A (6 x kc) * B panel (kc x 64)). A is read in place: element

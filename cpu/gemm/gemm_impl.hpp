@@ -99,12 +99,16 @@ struct Arch {
 
 // The packers in plain C++ (gemm.cpp), with Arch::pack_a's and pack_b's contracts for an
 // MR-row or NR-column panel, zero-padded: the portable path's, and the partial panels of
-// paths whose own packers vectorize only whole ones. Instantiated for (float, double) x
-// the portable 4 x 8, and float 8 x 12 (the NEON path).
+// paths whose own packers vectorize only whole ones. Instantiated for widths 4 and 8
+// (float and double: the portable 4 x 8) and float 12 (the NEON path's B).
 template <class T, int MR>
 void pack_a_portable(Trans ta, const T* A, index_t lda, index_t rows, index_t kc, T* out);
+// B's NR-column panels are the NR-row panels of op(B)^T: the same packer, the other
+// transpose.
 template <class T, int NR>
-void pack_b_portable(Trans tb, const T* B, index_t ldb, index_t kc, index_t cols, T* out);
+void pack_b_portable(Trans tb, const T* B, index_t ldb, index_t kc, index_t cols, T* out) {
+  pack_a_portable<T, NR>(tb == Trans::N ? Trans::T : Trans::N, B, ldb, cols, kc, out);
+}
 
 // Problems at or under this many multiply-adds go to Arch::small.
 inline constexpr double kSmallMacs = 16.0 * 16 * 16;
