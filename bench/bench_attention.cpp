@@ -3,12 +3,15 @@
 // threads Kokkos has), and our GEMM at 1024^3 for the FLOP-rate ratio;
 // PyTorch's rows come from scripts/peers/torch-bench attention.
 //
-// Rows (B = 1, H = 8, D = 64, Sq = Sk = S; layout (b, h, s, d)):
-//   attention_fwd/<impl>/1x8xSxSx64[/causal]/threads:<n>      impl: tilegrad, unfused, kokkos
-//   attention_fwdbwd/<impl>/1x8xSxSx64[/causal]/threads:<n>   forward, then backward
-//   gemm/tilegrad/1024x1024x1024/nn/threads:<n>               the rate to compare with
-// S = 256, 512, 1024, 2048; with TG_BENCH_SLOW=1 also 4096, 8192 and a fused-only
-// 1x8x16384x16384x64 forward (its scores would need 8 GiB).
+// Rows (Sq = Sk = S; layout (b, h, s, d)):
+//   attention_fwd/<impl>/BxHxSxSxD[/causal]/threads:<n>      impl: tilegrad, unfused, kokkos
+//   attention_fwdbwd/<impl>/BxHxSxSxD[/causal]/threads:<n>   forward, then backward
+//   gemm/tilegrad/1024x1024x1024/nn/threads:<n>              the rate to compare with
+// Long sequences: B = 1, H = 8, D = 64, S = 256, 512, 1024, 2048; with TG_BENCH_SLOW=1
+// also 4096, 8192 and a fused-only 1x8x16384x16384x64 forward (its scores would need
+// 8 GiB). Small models' batches of short sequences, causal: 16x4x64x64x16 (the
+// character transformer of examples/tiny_transformer: batch 16, 4 heads of 16, context
+// 64) and 8x6x256x256x64 (a character GPT of 6 heads of 64 over a context of 256).
 //
 // FLOP convention: 4 S_q S_k D per head for the forward (two products of 2 S_q S_k D),
 // 14 S_q S_k D for forward + backward (the backward's five products, the FlashAttention
@@ -35,14 +38,23 @@
 namespace tg::bench {
 namespace {
 
-constexpr index_t kHeads = 8, kDim = 64;
+// Batch, heads, sequence length (queries and keys), head dim.
+struct Geometry {
+  index_t B, H, S, D;
+  index_t heads() const { return B * H; }
+  std::string name() const {
+    return std::to_string(B) + "x" + std::to_string(H) + "x" + std::to_string(S) + "x" + std::to_string(S) + "x" +
+           std::to_string(D);
+  }
+};
 
 struct Data {
-  index_t S;
+  Geometry g;
+  index_t S, D;
   std::vector<float> q, k, v, o, d_o, dq, dk, dv, lse;
-  explicit Data(index_t s)
-      : S(s), q(std::size_t(kHeads * s * kDim)), k(q.size()), v(q.size()), o(q.size()), d_o(q.size()),
-        dq(q.size()), dk(q.size()), dv(q.size()), lse(std::size_t(kHeads * s)) {
+  explicit Data(const Geometry& geo)
+      : g(geo), S(geo.S), D(geo.D), q(std::size_t(geo.heads() * geo.S * geo.D)), k(q.size()), v(q.size()),
+        o(q.size()), d_o(q.size()), dq(q.size()), dk(q.size()), dv(q.size()), lse(std::size_t(geo.heads() * geo.S)) {
     fill_uniform(q.data(), std::int64_t(q.size()), 1, -1, 1);
     fill_uniform(k.data(), std::int64_t(q.size()), 2, -1, 1);
     fill_uniform(v.data(), std::int64_t(q.size()), 3, -1, 1);
@@ -50,12 +62,12 @@ struct Data {
   }
   template <class T>
   View4<T> view(T* p) const {
-    return {p, kHeads * S * kDim, S * kDim, kDim, 1};
+    return {p, g.H * S * D, S * D, D, 1};
   }
   AttentionForwardArgs<float> fwd(bool causal) {
     AttentionForwardArgs<float> a;
-    a.dims = {1, kHeads, kHeads, S, S, kDim};
-    a.scale = float(1 / std::sqrt(double(kDim)));
+    a.dims = {g.B, g.H, g.H, S, S, D};
+    a.scale = float(1 / std::sqrt(double(D)));
     a.causal = causal;
     a.q = view<const float>(q.data()), a.k = view<const float>(k.data()), a.v = view<const float>(v.data());
     a.o = view(o.data());
@@ -64,8 +76,8 @@ struct Data {
   }
   AttentionBackwardArgs<float> bwd(bool causal) {
     AttentionBackwardArgs<float> a;
-    a.dims = {1, kHeads, kHeads, S, S, kDim};
-    a.scale = float(1 / std::sqrt(double(kDim)));
+    a.dims = {g.B, g.H, g.H, S, S, D};
+    a.scale = float(1 / std::sqrt(double(D)));
     a.causal = causal;
     a.q = view<const float>(q.data()), a.k = view<const float>(k.data()), a.v = view<const float>(v.data());
     a.o = view<const float>(o.data()), a.d_o = view<const float>(d_o.data());
@@ -100,35 +112,35 @@ const Backend kOurs{&ours_gemm, [](index_t r, index_t c, const float* x, float* 
 struct Unfused {
   const Backend& be;
   std::vector<float> p, dp;
-  Unfused(const Backend& b, index_t S) : be(b), p(std::size_t(kHeads * S * S)), dp(std::size_t(S * S)) {}
+  Unfused(const Backend& b, const Geometry& g) : be(b), p(std::size_t(g.heads() * g.S * g.S)), dp(std::size_t(g.S * g.S)) {}
   void forward(Data& d, bool causal) {
-    const index_t S = d.S;
-    const float scale = float(1 / std::sqrt(double(kDim)));
-    for (index_t h = 0; h < kHeads; ++h) {
+    const index_t S = d.S, D = d.D;
+    const float scale = float(1 / std::sqrt(double(D)));
+    for (index_t h = 0; h < d.g.heads(); ++h) {
       float* ph = p.data() + h * S * S;
-      const float *q = d.q.data() + h * S * kDim, *k = d.k.data() + h * S * kDim, *v = d.v.data() + h * S * kDim;
-      be.gemm(Trans::N, Trans::T, S, S, kDim, scale, q, kDim, k, kDim, 0.0f, ph, S);
+      const float *q = d.q.data() + h * S * D, *k = d.k.data() + h * S * D, *v = d.v.data() + h * S * D;
+      be.gemm(Trans::N, Trans::T, S, S, D, scale, q, D, k, D, 0.0f, ph, S);
       if (causal)
         for (index_t i = 0; i < S; ++i)
           for (index_t j = i + 1; j < S; ++j) ph[i * S + j] = -std::numeric_limits<float>::infinity();
       be.softmax_fwd(S, S, ph, ph);
-      be.gemm(Trans::N, Trans::N, S, kDim, S, 1.0f, ph, S, v, kDim, 0.0f, d.o.data() + h * S * kDim, kDim);
+      be.gemm(Trans::N, Trans::N, S, D, S, 1.0f, ph, S, v, D, 0.0f, d.o.data() + h * S * D, D);
     }
   }
   void backward(Data& d) {
-    const index_t S = d.S;
-    const float scale = float(1 / std::sqrt(double(kDim)));
-    for (index_t h = 0; h < kHeads; ++h) {
+    const index_t S = d.S, D = d.D;
+    const float scale = float(1 / std::sqrt(double(D)));
+    for (index_t h = 0; h < d.g.heads(); ++h) {
       const float* ph = p.data() + h * S * S;
-      const index_t off = h * S * kDim;
-      be.gemm(Trans::T, Trans::N, S, kDim, S, 1.0f, ph, S, d.d_o.data() + off, kDim, 0.0f, d.dv.data() + off, kDim);
-      be.gemm(Trans::N, Trans::T, S, S, kDim, 1.0f, d.d_o.data() + off, kDim, d.v.data() + off, kDim, 0.0f, dp.data(),
+      const index_t off = h * S * D;
+      be.gemm(Trans::T, Trans::N, S, D, S, 1.0f, ph, S, d.d_o.data() + off, D, 0.0f, d.dv.data() + off, D);
+      be.gemm(Trans::N, Trans::T, S, S, D, 1.0f, d.d_o.data() + off, D, d.v.data() + off, D, 0.0f, dp.data(),
               S);
       be.softmax_bwd(S, S, ph, dp.data(), dp.data());
-      be.gemm(Trans::N, Trans::N, S, kDim, S, scale, dp.data(), S, d.k.data() + off, kDim, 0.0f, d.dq.data() + off,
-              kDim);
-      be.gemm(Trans::T, Trans::N, S, kDim, S, scale, dp.data(), S, d.q.data() + off, kDim, 0.0f, d.dk.data() + off,
-              kDim);
+      be.gemm(Trans::N, Trans::N, S, D, S, scale, dp.data(), S, d.k.data() + off, D, 0.0f, d.dq.data() + off,
+              D);
+      be.gemm(Trans::T, Trans::N, S, D, S, scale, dp.data(), S, d.q.data() + off, D, 0.0f, d.dk.data() + off,
+              D);
     }
   }
   double bytes() const { return double(p.size() + dp.size()) * sizeof(float); }
@@ -151,19 +163,19 @@ const Backend* kokkos_backend() {
   return b;
 }
 
-void run(benchmark::State& state, index_t S, bool causal, const Backend* unfused, bool backward, int threads) {
+void run(benchmark::State& state, const Geometry& g, bool causal, const Backend* unfused, bool backward, int threads) {
   set_threads(threads);
-  Data d(S);
+  Data d(g);
   double work = 0;
   if (!unfused) {
-    work = double(cpu::attention_workspace_bytes(kDim, threads));
+    work = double(cpu::attention_workspace_bytes(g.D, threads));
     for (auto _ : state) {
       cpu::attention_forward(d.fwd(causal));
       if (backward) cpu::attention_backward(d.bwd(causal));
       benchmark::ClobberMemory();
     }
   } else {
-    Unfused u(*unfused, S);
+    Unfused u(*unfused, g);
     work = u.bytes();
     for (auto _ : state) {
       u.forward(d, causal);
@@ -171,8 +183,8 @@ void run(benchmark::State& state, index_t S, bool causal, const Backend* unfused
       benchmark::ClobberMemory();
     }
   }
-  const double pairs = double(kHeads) * visible_pairs(S, causal);
-  set_rates(state, (backward ? 14.0 : 4.0) * pairs * double(kDim), 0, threads);
+  const double pairs = double(g.heads()) * visible_pairs(g.S, causal);
+  set_rates(state, (backward ? 14.0 : 4.0) * pairs * double(g.D), 0, threads);
   state.counters["work_MiB"] = work / (1 << 20);
 }
 
@@ -199,26 +211,32 @@ const bool kRegistered = [] {
                                  [t](benchmark::State& s) { gemm_1024(s, t); })
         ->UseRealTime()
         ->Unit(benchmark::kMillisecond);
+    std::vector<std::pair<Geometry, bool>> cases;  // (shape, causal)
+    for (index_t S : seqs)
+      for (bool causal : {false, true}) cases.push_back({{1, 8, S, 64}, causal});
+    cases.push_back({{16, 4, 64, 16}, true});
+    cases.push_back({{8, 6, 256, 64}, true});
     for (bool backward : {false, true})
-      for (index_t S : seqs)
-        for (bool causal : {false, true}) {
-          std::vector<std::pair<std::string, const Backend*>> impls = {{"tilegrad", nullptr}};
-          if (S <= 4096) impls.push_back({"unfused", &kOurs});  // 8 x 8192^2 x 4 B = 2 GiB of scores: fused only
-          // The portable composition on Kokkos's execution space (Serial in Debian: one
-          // thread, and seconds per call past 1024).
-          if (kokkos_backend() && S <= 1024 && t <= peers::max_threads("kokkos")) impls.push_back({"kokkos", kokkos_backend()});
-          for (const auto& [impl, backend] : impls) {
-            const std::string name = std::string(backward ? "attention_fwdbwd/" : "attention_fwd/") + impl + "/1x8x" +
-                                     std::to_string(S) + "x" + std::to_string(S) + "x64" + (causal ? "/causal" : "") + th;
-            const Backend* be = backend;
-            benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run(s, S, causal, be, backward, t); })
-                ->UseRealTime()
-                ->Unit(benchmark::kMillisecond);
-          }
+      for (const auto& [g, causal] : cases) {
+        std::vector<std::pair<std::string, const Backend*>> impls = {{"tilegrad", nullptr}};
+        if (g.S <= 4096) impls.push_back({"unfused", &kOurs});  // 8 x 8192^2 x 4 B = 2 GiB of scores: fused only
+        // The portable composition on Kokkos's execution space (Serial in Debian: one
+        // thread, and seconds per call past 1024).
+        if (kokkos_backend() && g.S <= 1024 && t <= peers::max_threads("kokkos")) impls.push_back({"kokkos", kokkos_backend()});
+        for (const auto& [impl, backend] : impls) {
+          const std::string name = std::string(backward ? "attention_fwdbwd/" : "attention_fwd/") + impl + "/" +
+                                   g.name() + (causal ? "/causal" : "") + th;
+          const Backend* be = backend;
+          const Geometry geo = g;
+          const bool c = causal;
+          benchmark::RegisterBenchmark(name.c_str(), [=](benchmark::State& s) { run(s, geo, c, be, backward, t); })
+              ->UseRealTime()
+              ->Unit(benchmark::kMillisecond);
         }
+      }
     if (slow)
       benchmark::RegisterBenchmark(("attention_fwd/tilegrad/1x8x16384x16384x64" + th).c_str(),
-                                   [t](benchmark::State& s) { run(s, 16384, false, nullptr, false, t); })
+                                   [t](benchmark::State& s) { run(s, {1, 8, 16384, 64}, false, nullptr, false, t); })
           ->UseRealTime()
           ->Unit(benchmark::kMillisecond)
           ->Iterations(1);

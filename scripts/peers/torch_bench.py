@@ -328,7 +328,8 @@ def train_rows():
 
 
 def attention_rows(seqs):
-    """softmax(Q K^T / sqrt(d)) V with autograd, (1, 8, S, 64), as bench_attention's rows.
+    """softmax(Q K^T / sqrt(d)) V with autograd, (1, 8, S, 64) for each S of seqs and the
+    small models' causal (16, 4, 64, 16) and (8, 6, 256, 64), as bench_attention's rows.
 
     Two forms: the composition (rows .../pytorch/...), what users of torch 1.13 (Debian
     12) write, causal masks by masked_fill of the upper triangle; and, where torch has it
@@ -336,14 +337,13 @@ def attention_rows(seqs):
     .../pytorch_sdpa/...), whose CPU kernel is a fused flash-attention one. FLOPs as
     bench_attention counts them (visible pairs only).
     """
-    heads, dim = 8, 64
     sdpa_fn = getattr(torch.nn.functional, "scaled_dot_product_attention", None)
 
-    def make(S, causal, backward, sdpa):
+    def make(B, heads, S, dim, causal, backward, sdpa):
         def setup():
             g = torch.Generator().manual_seed(7)
-            q, k, v = (torch.rand(1, heads, S, dim, generator=g) * 2 - 1 for _ in range(3))
-            dout = torch.rand(1, heads, S, dim, generator=g) * 2 - 1
+            q, k, v = (torch.rand(B, heads, S, dim, generator=g) * 2 - 1 for _ in range(3))
+            dout = torch.rand(B, heads, S, dim, generator=g) * 2 - 1
             hidden = torch.triu(torch.ones(S, S, dtype=torch.bool), diagonal=1) if causal else None
             scale = 1 / dim ** 0.5
             if backward:
@@ -378,15 +378,16 @@ def attention_rows(seqs):
             return run, check
         return setup
 
+    cases = [((1, 8, S, 64), causal) for S in seqs for causal in (False, True)]
+    cases += [((16, 4, 64, 16), True), ((8, 6, 256, 64), True)]
     for backward in (False, True):
-        for S in seqs:
-            for causal in (False, True):
-                for sdpa in (False, True) if sdpa_fn else (False,):
-                    pairs = heads * (S * (S + 1) / 2 if causal else S * S)
-                    impl = "pytorch_sdpa" if sdpa else "pytorch"
-                    name = (f"attention_{'fwdbwd' if backward else 'fwd'}/{impl}/1x8x{S}x{S}x64" +
-                            ("/causal" if causal else ""))
-                    yield name, 0, (14 if backward else 4) * pairs * dim, make(S, causal, backward, sdpa)
+        for (B, heads, S, dim), causal in cases:
+            for sdpa in (False, True) if sdpa_fn else (False,):
+                pairs = B * heads * (S * (S + 1) / 2 if causal else S * S)
+                impl = "pytorch_sdpa" if sdpa else "pytorch"
+                name = (f"attention_{'fwdbwd' if backward else 'fwd'}/{impl}/{B}x{heads}x{S}x{S}x{dim}" +
+                        ("/causal" if causal else ""))
+                yield name, 0, (14 if backward else 4) * pairs * dim, make(B, heads, S, dim, causal, backward, sdpa)
 
 
 def optimizer_rows():
