@@ -24,12 +24,13 @@
 #include <string>
 #include <vector>
 
-#include "tilegrad/autograd/autograd.hpp"
 #include "bench/peers/peers.hpp"
+#include "tilegrad/autograd/autograd.hpp"
+#include "tilegrad/cuda/activation.hpp"
 #include "tilegrad/cuda/gemm.hpp"
-#include "tilegrad/cuda/kernels.hpp"
 #include "tilegrad/cuda/ops.hpp"
 #include "tilegrad/cuda/runtime.hpp"
+#include "tilegrad/cuda/softmax.hpp"
 #include "tilegrad/kernels/half.hpp"
 #include "tilegrad/nn/nn.hpp"
 

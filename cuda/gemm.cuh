@@ -21,7 +21,7 @@
 
 #include <cstdint>
 
-#include "tilegrad/cuda/act.cuh"
+#include "tilegrad/cuda/activation_math.cuh"
 #include "tilegrad/cuda/mma.cuh"
 #include "tilegrad/kernels/activation.hpp"
 

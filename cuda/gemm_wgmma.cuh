@@ -12,7 +12,7 @@
 
 #include <cstdint>
 
-#include "tilegrad/cuda/act.cuh"
+#include "tilegrad/cuda/activation_math.cuh"
 #include "tilegrad/cuda/gemm_wgmma.hpp"
 #include "tilegrad/cuda/mma.cuh"  // TG_DYNAMIC_SHARED
 

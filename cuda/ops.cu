@@ -32,12 +32,13 @@
 #include <cmath>
 #include <cstdint>
 
+#include "tilegrad/cuda/activation.hpp"
 #include "tilegrad/cuda/check.cuh"
 #include "tilegrad/cuda/gemm.hpp"
-#include "tilegrad/cuda/kernels.hpp"
 #include "tilegrad/cuda/launch.cuh"
 #include "tilegrad/cuda/ops.cuh"
 #include "tilegrad/cuda/ops.hpp"
+#include "tilegrad/cuda/softmax.hpp"
 #include "tilegrad/kernels/buffer.hpp"
 #include "tilegrad/kernels/error.hpp"
 

@@ -1,5 +1,5 @@
 // The CUDA backend's op table (kernels/ops.hpp) and the entries cuda/ops.cu adds to those
-// of cuda/gemm.hpp and cuda/kernels.hpp: every op autograd's tensors need, in f32, with
+// of cuda/gemm.hpp, cuda/activation.hpp and cuda/softmax.hpp: every op autograd's tensors need, in f32, with
 // the CPU kernels' signatures, on device pointers, queued on the current stream (no
 // host synchronization). f64 entries throw tg::Error (f32 only on CUDA). Plain C++: callers need no nvcc.
 // Without CUDA in the build every entry throws.
