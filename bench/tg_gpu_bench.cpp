@@ -27,6 +27,7 @@
 #include "bench/peers/peers.hpp"
 #include "tilegrad/autograd/autograd.hpp"
 #include "tilegrad/cuda/activation.hpp"
+#include "tilegrad/cuda/cross_entropy.hpp"
 #include "tilegrad/cuda/gemm.hpp"
 #include "tilegrad/cuda/ops.hpp"
 #include "tilegrad/cuda/runtime.hpp"

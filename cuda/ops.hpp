@@ -1,7 +1,7 @@
 // The CUDA backend's op table (kernels/ops.hpp) and the entries cuda/ops.cu adds to those
-// of cuda/gemm.hpp, cuda/activation.hpp and cuda/softmax.hpp: every op autograd's tensors need, in f32, with
-// the CPU kernels' signatures, on device pointers, queued on the current stream (no
-// host synchronization). f64 entries throw tg::Error (f32 only on CUDA). Plain C++: callers need no nvcc.
+// of cuda/gemm.hpp, cuda/activation.hpp, cuda/softmax.hpp and cuda/cross_entropy.hpp:
+// every op autograd's tensors need, in f32, with the CPU kernels' signatures, on device
+// pointers, queued on the current stream (no host synchronization). f64 entries throw tg::Error (f32 only on CUDA). Plain C++: callers need no nvcc.
 // Without CUDA in the build every entry throws.
 #pragma once
 
@@ -30,16 +30,6 @@ void layer_norm_forward(index_t rows, index_t cols, const float* x, index_t ldx,
 void layer_norm_backward(index_t rows, index_t cols, const float* x, index_t ldx, const float* dy, index_t lddy,
                          const float* gamma, const float* mean, const float* rstd, double eps, float* dx, index_t lddx,
                          float* dgamma, float* dbeta);
-// The targets live on the device and are not read by the host: a target outside
-// [0, classes) that is not ignore_index gives a NaN loss for its row (and no gradient
-// from the target term) instead of a tg::Error.
-void cross_entropy_forward(index_t rows, index_t classes, const float* logits, index_t ld, const index_t* target,
-                           index_t ignore_index, double smoothing, float* loss, float* lse);
-void cross_entropy_backward(index_t rows, index_t classes, const float* logits, index_t ld, const index_t* target,
-                            index_t ignore_index, double smoothing, const float* lse, const float* dloss,
-                            float* dlogits, index_t ldd);
-// out[0] = the number of targets != ignore_index, as a float (the mean's divisor).
-void count_targets(index_t n, const index_t* target, index_t ignore_index, float* out);
 void random(Random kind, index_t n, float* y, double a, double b, std::uint64_t seed, std::uint64_t offset);
 void dropout(index_t n, const float* x, float* y, double p, std::uint64_t seed, std::uint64_t offset);
 // Fused attention (cuda/attention.cu), FP32: forward for head dims up to 256, backward

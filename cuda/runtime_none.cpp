@@ -1,6 +1,7 @@
 // cuda/runtime.hpp for builds without CUDA (TG_CUDA=OFF or no nvcc): no devices, and a
 // reason that says so. Nothing here needs the CUDA toolkit.
 #include "tilegrad/cuda/activation.hpp"
+#include "tilegrad/cuda/cross_entropy.hpp"
 #include "tilegrad/cuda/gemm.hpp"
 #include "tilegrad/cuda/ops.hpp"
 #include "tilegrad/cuda/runtime.hpp"

@@ -35,4 +35,11 @@ __device__ __forceinline__ T block_all(T v, T none, WarpOp warp) {
 __device__ __forceinline__ float block_sum(float v) { return block_all(v, 0.0f, warp_sum<float>); }
 __device__ __forceinline__ double block_sum(double v) { return block_all(v, 0.0, warp_sum<double>); }
 
+// A sum over a group of kGroup threads: a warp (32) or the 256-thread block.
+template <int kGroup, class T>
+__device__ __forceinline__ T group_sum(T v) {
+  if constexpr (kGroup == 32) return warp_sum(v);
+  else return block_sum(v);
+}
+
 }  // namespace tg::cuda

@@ -2,7 +2,7 @@
 // ops on random strided, permuted, padded and broadcast N-D views (the gaps hold NaN and
 // must stay NaN); reductions over every kind of (outer, n, inner) view, long ones
 // included (the chunked path); layer norm forward and backward (warp and block
-// kernels); fused cross-entropy with ignored rows, smoothing and a bad target; Philox
+// kernels); Philox
 // random draws and dropout (the CPU's bits); multi-tensor SGD and Adam over more slots
 // than one launch takes; fused attention forward and backward (GQA, causal, masks with
 // -inf, two layouts, head dims 1-256, the backward to 128). Outputs poisoned with NaN. Runs where a GPU exists (the first
@@ -20,6 +20,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "tilegrad/cuda/cross_entropy.hpp"
 #include "tilegrad/cuda/gemm.hpp"
 #include "tilegrad/cuda/ops.hpp"
 #include "tilegrad/cuda/runtime.hpp"
@@ -214,46 +215,6 @@ TEST(CudaOps, LayerNormForwardAndBackwardMatchTheReference) {
       dx.data = ddx.download(dx.data.size());
       t.check_backward(dx, ddg.download(std::size_t(cols)), ddb.download(std::size_t(cols)));
     }
-}
-
-// ---- cross entropy ----
-
-TEST(CudaOps, CrossEntropyMatchesTheReferenceWithIgnoredRowsAndSmoothing) {
-  TG_REQUIRE_GPU();
-  TG_TEST_RNG(rng);
-  const index_t class_counts[] = {1, 2, 10, 33, 1000, 1024, 1025, 5000};
-  for (index_t classes : class_counts)
-    for (double smoothing : {0.0, 0.1}) {
-      const testing::CrossEntropyCase t(rng, classes, smoothing, 1, 60);
-      const index_t rows = t.rows, ignore = t.kIgnore;
-      SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(classes) + " smoothing " + std::to_string(smoothing));
-      Dev dz(t.z.data), dloss(std::vector<float>(std::size_t(rows), kNaN)), dlse(std::vector<float>(2 * std::size_t(rows), kNaN));
-      DevIdx dt(t.target);
-      cuda::cross_entropy_forward(rows, classes, dz.ptr(), t.ld, dt.ptr(), ignore, smoothing, dloss.ptr(), dlse.ptr());
-      t.check_forward(dloss.download(std::size_t(rows)), dlse.download(2 * std::size_t(rows)));
-
-      Dev dup(t.up), dgrad(std::vector<float>(t.dz_ref.data.size(), kNaN));
-      cuda::cross_entropy_backward(rows, classes, dz.ptr(), t.ld, dt.ptr(), ignore, smoothing, dlse.ptr(), dup.ptr(),
-                                   dgrad.ptr(), t.ld);
-      testing::Mat<float> g(rows, classes, t.ld);
-      g.data = dgrad.download(g.data.size());
-      t.check_backward(g);
-
-      Dev count(std::vector<float>(1, kNaN));
-      cuda::count_targets(rows, dt.ptr(), ignore, count.ptr());
-      EXPECT_EQ(count.download(1)[0], float(t.kept));
-    }
-}
-
-TEST(CudaOps, CrossEntropyTurnsABadTargetIntoNaNForItsRowOnly) {
-  TG_REQUIRE_GPU();
-  const std::vector<float> z = {1, 2, 3, 4, 5, 6};
-  Dev dz(z), loss(std::vector<float>(2, 0)), lse(std::vector<float>(4, 0));
-  DevIdx t(std::vector<index_t>{1, 7});
-  cuda::cross_entropy_forward(2, 3, dz.ptr(), 3, t.ptr(), -100, 0.0, loss.ptr(), lse.ptr());
-  const std::vector<float> l = loss.download(2);
-  EXPECT_TRUE(std::isfinite(l[0]));
-  EXPECT_TRUE(std::isnan(l[1]));
 }
 
 // ---- random, dropout ----

@@ -3,6 +3,7 @@
 #include "tilegrad/autograd/detail.hpp"
 #include "tilegrad/autograd/node.hpp"
 #include "tilegrad/autograd/ops.hpp"
+#include "tilegrad/cuda/cross_entropy.hpp"
 #include "tilegrad/cuda/ops.hpp"
 
 namespace tg {
