@@ -1,12 +1,12 @@
-// The CUDA kernels of cuda/ops.cu against the double references of kernels/: elementwise
-// ops on random strided, permuted, padded and broadcast N-D views (the gaps hold NaN and
-// must stay NaN); reductions over every kind of (outer, n, inner) view, long ones
-// included (the chunked path); layer norm forward and backward (warp and block
-// kernels); Philox
-// random draws and dropout (the CPU's bits); multi-tensor SGD and Adam over more slots
-// than one launch takes; fused attention forward and backward (GQA, causal, masks with
-// -inf, two layouts, head dims 1-256, the backward to 128). Outputs poisoned with NaN. Runs where a GPU exists (the first
-// test runs everywhere: the table itself needs no device).
+// The CUDA op table and the small ops (cuda/elementwise.cu, reduce.cu, random.cu,
+// optimizer.cu) and the fused attention (cuda/attention.cu, attention_bf16.cu) against
+// the double references of kernels/: elementwise ops on random strided, permuted, padded
+// and broadcast N-D views (the gaps hold NaN and must stay NaN); reductions over every
+// kind of (outer, n, inner) view, long ones included (the chunked path); Philox random
+// draws and dropout (the CPU's bits); multi-tensor SGD and Adam over more slots than one
+// launch takes; fused attention forward and backward (GQA, causal, masks with -inf, two
+// layouts, head dims 1-256, the backward to 128). Outputs poisoned with NaN. Runs where a
+// GPU exists (the first test runs everywhere: the table itself needs no device).
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -186,35 +186,6 @@ TEST(CudaOps, ReduceMaxAndSumPropagateNaN) {
     cuda::reduce(r, 1, 20000, 1, dx.ptr(), 0, 1, 1, dy.ptr(), 1, 1);
     EXPECT_TRUE(std::isnan(dy.download(1)[0])) << reduce_name(r);
   }
-}
-
-// ---- layer norm ----
-
-TEST(CudaOps, LayerNormForwardAndBackwardMatchTheReference) {
-  TG_REQUIRE_GPU();
-  TG_TEST_RNG(rng);
-  const index_t widths[] = {1, 7, 32, 33, 100, 257, 512, 1000, 1024, 1025, 2048, 5000, 9000};
-  for (index_t cols : widths)
-    for (bool affine : {true, false}) {
-      const testing::LayerNormCase t(rng, cols, affine, 70);
-      const index_t rows = t.rows;
-      SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols) + (affine ? " affine" : ""));
-      Dev dxv(t.x.data), dyv(std::vector<float>(t.y_ref.data.size(), kNaN)), dg(t.gamma), db(t.beta);
-      Dev dmean(std::vector<float>(std::size_t(rows), kNaN)), drstd(std::vector<float>(std::size_t(rows), kNaN));
-      cuda::layer_norm_forward(rows, cols, dxv.ptr(), t.ldx, affine ? dg.ptr() : nullptr, affine ? db.ptr() : nullptr,
-                               t.eps, dyv.ptr(), t.ldy, dmean.ptr(), drstd.ptr());
-      testing::Mat<float> y(rows, cols, t.ldy);
-      y.data = dyv.download(y.data.size());
-      t.check_forward(y, dmean.download(std::size_t(rows)), drstd.download(std::size_t(rows)));
-
-      Dev ddy(t.dy.data), ddx(std::vector<float>(t.dx_ref.data.size(), kNaN));
-      Dev ddg(std::vector<float>(std::size_t(cols), kNaN)), ddb(std::vector<float>(std::size_t(cols), kNaN));
-      cuda::layer_norm_backward(rows, cols, dxv.ptr(), t.ldx, ddy.ptr(), t.ldy, affine ? dg.ptr() : nullptr, dmean.ptr(),
-                                drstd.ptr(), t.eps, ddx.ptr(), t.ldx, ddg.ptr(), ddb.ptr());
-      testing::Mat<float> dx(rows, cols, t.ldx);
-      dx.data = ddx.download(dx.data.size());
-      t.check_backward(dx, ddg.download(std::size_t(cols)), ddb.download(std::size_t(cols)));
-    }
 }
 
 // ---- random, dropout ----

@@ -1,11 +1,10 @@
-// The kernels of cuda/ops.cu (cuda/ops.cuh), their own source, run on the CPU by the SIMT
-// emulator (tests/simt), launched by the same host-side plans as on the GPU (collapse,
-// plan_reduce, ln_plan, multi_tensor), against the references of kernels/ with the GPU
-// test's bounds (test_cuda_ops): elementwise ops on random strided and broadcast N-D views
-// in the flat (16-byte and scalar) and N-D kernels; sum / mean / max over (outer, n,
-// inner) views in the row, column and chunked kernels; layer norm forward and backward
-// (every register width of the warp and block kernels, the three-pass kernels, dgamma /
-// dbeta); Philox draws and
+// The small ops' kernels (cuda/elementwise.cuh, reduce.cuh, random.cuh, optimizer.cuh,
+// convert.cuh), their own source, run on the CPU by the SIMT emulator (tests/simt),
+// launched by the same host-side plans as on the GPU (collapse, plan_reduce,
+// multi_tensor), against the references of kernels/ with the GPU test's bounds
+// (test_cuda_ops): elementwise ops on random strided and broadcast N-D views in the flat
+// (16-byte and scalar) and N-D kernels; sum / mean / max over (outer, n, inner) views in
+// the row, column and chunked kernels; Philox draws and
 // dropout (the CPU's bits); SGD and Adam over more slots than one launch takes, also with
 // live scalars; dtype conversions (cuda/convert.cuh) between f32, bf16 and f16 against
 // kernels/half.hpp's scalar functions bit for bit, dense and strided. Grids smaller than
@@ -13,7 +12,10 @@
 #include "tests/simt/simt.hpp"
 // The kernels, compiled for the host against the emulator.
 #include "tilegrad/cuda/convert.cuh"
-#include "tilegrad/cuda/ops.cuh"
+#include "tilegrad/cuda/elementwise.cuh"
+#include "tilegrad/cuda/optimizer.cuh"
+#include "tilegrad/cuda/random.cuh"
+#include "tilegrad/cuda/reduce.cuh"
 
 #include <gtest/gtest.h>
 
@@ -34,13 +36,20 @@
 #include "tilegrad/kernels/reduce.hpp"
 #include "tests/support/nd.hpp"
 #include "tests/support/op_cases.hpp"
+#include "tests/support/simt_reduce.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
 namespace {
 
-namespace ok = cuda::opk;
-using ok::i64;
+// The small ops' kernel namespaces, under one name.
+namespace ok {
+using namespace cuda::elementwise_kernels;
+using namespace cuda::optimizer_kernels;
+using namespace cuda::random_kernels;
+using namespace cuda::reduce_kernels;
+}  // namespace ok
+using i64 = std::int64_t;
 using testing::all_near;
 constexpr float kNaN = testing::kPoison<float>;
 
@@ -153,32 +162,6 @@ TEST(SimtOps, CollapseMergesOnlyWhatEveryOperandHasContiguous) {
 
 // ---- reductions ----
 
-// launch_reduce's sequence, on the emulator: plan_reduce's kernel over chunks (partials in
-// a host workspace), then reduce_chunks.
-template <class Op, class Loader>
-void emulate_reduce(bool mean, i64 outer, i64 n, i64 inner, Loader load, float* y, i64 yo, i64 yi, int sms) {
-  if (outer == 0 || inner == 0) return;
-  const ok::ReducePlan plan = ok::plan_reduce(outer, n, inner, sms);
-  ok::Out out{y, yo, yi, nullptr, mean, n, outer, inner};
-  std::vector<double> ws;
-  if (plan.chunks > 1) {
-    ws.assign(std::size_t(plan.chunks * outer * inner), std::nan(""));
-    out.y = nullptr, out.part = ws.data();
-  }
-  const unsigned gz = unsigned(plan.chunks);
-  if (plan.rows && plan.warp_rows)
-    launch({unsigned((outer + 7) / 8), gz, 1}, 256, 1, [&] { ok::reduce_rows<32, Op>(outer, n, plan.chunk_len, load, out); });
-  else if (plan.rows)
-    launch({unsigned(outer), gz, 1}, 256, 1, [&] { ok::reduce_rows<256, Op>(outer, n, plan.chunk_len, load, out); });
-  else  // fewer blocks along outer than outputs: the o loop goes round
-    launch({unsigned((inner + 31) / 32), unsigned(std::min<i64>(outer, 3)), gz}, 32, 8,
-           [&] { ok::reduce_cols<Op>(outer, n, inner, plan.chunk_len, load, out); });
-  if (plan.chunks > 1) {
-    const ok::Out final_out{y, yo, yi, nullptr, mean, n, outer, inner};
-    launch(small_grid(outer * inner), 64, 1, [&] { ok::reduce_chunks<Op>(outer, inner, int(plan.chunks), ws.data(), final_out); });
-  }
-}
-
 TEST(SimtOps, ReduceMatchesTheReferenceInEveryKernelAndChunking) {
   TG_TEST_RNG(rng);
   struct Case {
@@ -208,8 +191,8 @@ TEST(SimtOps, ReduceMatchesTheReferenceInEveryKernelAndChunking) {
       std::vector<float> want(ny, kNaN), got(ny, kNaN);
       reduce_ref<float>(r, c.outer, c.n, c.inner, x.data(), xs_o, xs_n, xs_i, want.data(), ys_o, ys_i);
       const ok::ViewLoader load{x.data(), xs_o, xs_n, xs_i};
-      if (r == Reduce::max) emulate_reduce<ok::MaxOp>(false, c.outer, c.n, c.inner, load, got.data(), ys_o, ys_i, sms);
-      else emulate_reduce<ok::SumOp>(r == Reduce::mean, c.outer, c.n, c.inner, load, got.data(), ys_o, ys_i, sms);
+      if (r == Reduce::max) testing::emulate_reduce<ok::MaxOp>(false, c.outer, c.n, c.inner, load, got.data(), ys_o, ys_i, sms);
+      else testing::emulate_reduce<ok::SumOp>(r == Reduce::mean, c.outer, c.n, c.inner, load, got.data(), ys_o, ys_i, sms);
       chunked += c.outer > 0 && c.inner > 0 && ok::plan_reduce(c.outer, c.n, c.inner, sms).chunks > 1;
       // test_cuda_ops's bound: max exact; sums accumulate in double (one float rounding),
       // plus 2e-7 n absolute for sums that cancel.
@@ -233,57 +216,12 @@ TEST(SimtOps, ReduceMaxAndSumPropagateNaNAcrossChunks) {
   for (Reduce r : {Reduce::sum, Reduce::max}) {
     float y = 0.0f;
     ASSERT_GT(ok::plan_reduce(1, 20000, 1, 132).chunks, 1);
-    if (r == Reduce::max) emulate_reduce<ok::MaxOp>(false, 1, 20000, 1, load, &y, 1, 1, 132);
-    else emulate_reduce<ok::SumOp>(false, 1, 20000, 1, load, &y, 1, 1, 132);
+    if (r == Reduce::max) testing::emulate_reduce<ok::MaxOp>(false, 1, 20000, 1, load, &y, 1, 1, 132);
+    else testing::emulate_reduce<ok::SumOp>(false, 1, 20000, 1, load, &y, 1, 1, 132);
     EXPECT_TRUE(std::isnan(y)) << reduce_name(r);
   }
 }
 
-// ---- layer norm ----
-
-TEST(SimtOps, LayerNormForwardAndBackwardMatchTheReference) {
-  TG_TEST_RNG(rng);
-  // Every register width of the warp kernels, the block-per-row register kernels (1025-8192
-  // columns: 8, 16, 32 values per thread) and the three-pass kernels past 8192.
-  const index_t widths[] = {1, 7, 32, 33, 64, 100, 128, 257, 512, 1000, 1024, 1025, 2048, 3000, 4097, 8192, 9000};
-  for (index_t cols : widths)
-    for (bool affine : {true, false}) {
-      const testing::LayerNormCase t(rng, cols, affine, 20);
-      const index_t rows = t.rows, ldx = t.ldx, ldy = t.ldy;
-      SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols) + (affine ? " affine" : ""));
-      const float *x = t.x.ptr(), *dy = t.dy.ptr(), *g = t.g(), *b = t.b();
-      auto y = testing::poisoned_mat<float>(rows, cols, ldy);
-      std::vector<float> mean(std::size_t(rows), kNaN), rstd(std::size_t(rows), kNaN);
-      const int r = int(rows), c = int(cols);
-      // cuda::layer_norm_forward's choice: with_ln_regs (ln_plan) and ln_blocks.
-      auto fwd = [&]<int kGroup, int kPer>() {
-        launch({ok::ln_blocks(kGroup, rows), 1, 1}, 256, 1, [&] {
-          ok::ln_fwd_regs<kGroup, kPer>(r, c, x, ldx, g, b, t.eps, y.ptr(), ldy, mean.data(), rstd.data());
-        });
-      };
-      if (!ok::with_ln_regs(c, fwd))
-        launch({unsigned(rows), 1, 1}, 256, 1,
-               [&] { ok::ln_fwd_block(c, x, ldx, g, b, t.eps, y.ptr(), ldy, mean.data(), rstd.data()); });
-      t.check_forward(y, mean, rstd);
-
-      auto dx = testing::poisoned_mat<float>(rows, cols, ldx);
-      auto bwd = [&]<int kGroup, int kPer>() {
-        launch({ok::ln_blocks(kGroup, rows), 1, 1}, 256, 1, [&] {
-          ok::ln_bwd_regs<kGroup, kPer>(r, c, x, ldx, dy, ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx);
-        });
-      };
-      if (!ok::with_ln_regs(c, bwd))
-        launch({unsigned(rows), 1, 1}, 256, 1,
-               [&] { ok::ln_bwd_block(c, x, ldx, dy, ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx); });
-      // dgamma, dbeta: column sums over the rows (the reductions' column kernel).
-      std::vector<float> dgamma(std::size_t(cols), kNaN), dbeta(std::size_t(cols), kNaN);
-      const int sms = rng.coin() ? 2 : 132;
-      emulate_reduce<ok::SumOp>(false, 1, rows, cols, ok::DGammaLoader{x, dy, mean.data(), rstd.data(), ldx, ldy},
-                                dgamma.data(), 0, 1, sms);
-      emulate_reduce<ok::SumOp>(false, 1, rows, cols, ok::ViewLoader{dy, 0, ldy, 1}, dbeta.data(), 0, 1, sms);
-      t.check_backward(dx, dgamma, dbeta);
-    }
-}
 
 // ---- random, dropout ----
 

@@ -1,0 +1,79 @@
+// The layer norm kernels (cuda/layer_norm.cuh), their own source, run on the CPU by the
+// SIMT emulator (tests/simt), launched by the same host-side plan as on the GPU (ln_plan,
+// with_ln_regs), against the double reference with the GPU test's bounds
+// (test_cuda_layer_norm): forward and backward at every register width of the warp and
+// block kernels and in the three-pass kernels, dgamma and dbeta through the reductions'
+// column kernel. Outputs NaN-poisoned.
+#include "tests/simt/simt.hpp"
+// The kernels, compiled for the host against the emulator.
+#include "tilegrad/cuda/layer_norm.cuh"
+#include "tilegrad/cuda/reduce.cuh"
+
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "tests/support/op_cases.hpp"
+#include "tests/support/simt_reduce.hpp"
+#include "tests/support/testing.hpp"
+
+namespace tg {
+namespace {
+
+namespace lk = cuda::layer_norm_kernels;
+namespace rk = cuda::reduce_kernels;
+constexpr float kNaN = testing::kPoison<float>;
+
+void launch(simt::Dim3 grid, unsigned threads_x, unsigned threads_y, const std::function<void()>& k) {
+  simt::launch(grid, {threads_x, threads_y, 1}, 0, k);
+}
+
+TEST(SimtLayerNorm, LayerNormForwardAndBackwardMatchTheReference) {
+  TG_TEST_RNG(rng);
+  // Every register width of the warp kernels, the block-per-row register kernels (1025-8192
+  // columns: 8, 16, 32 values per thread) and the three-pass kernels past 8192.
+  const index_t widths[] = {1, 7, 32, 33, 64, 100, 128, 257, 512, 1000, 1024, 1025, 2048, 3000, 4097, 8192, 9000};
+  for (index_t cols : widths)
+    for (bool affine : {true, false}) {
+      const testing::LayerNormCase t(rng, cols, affine, 20);
+      const index_t rows = t.rows, ldx = t.ldx, ldy = t.ldy;
+      SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols) + (affine ? " affine" : ""));
+      const float *x = t.x.ptr(), *dy = t.dy.ptr(), *g = t.g(), *b = t.b();
+      auto y = testing::poisoned_mat<float>(rows, cols, ldy);
+      std::vector<float> mean(std::size_t(rows), kNaN), rstd(std::size_t(rows), kNaN);
+      const int r = int(rows), c = int(cols);
+      // cuda::layer_norm_forward's choice: with_ln_regs (ln_plan) and ln_blocks.
+      auto fwd = [&]<int kGroup, int kPer>() {
+        launch({lk::ln_blocks(kGroup, rows), 1, 1}, 256, 1, [&] {
+          lk::ln_fwd_regs<kGroup, kPer>(r, c, x, ldx, g, b, t.eps, y.ptr(), ldy, mean.data(), rstd.data());
+        });
+      };
+      if (!lk::with_ln_regs(c, fwd))
+        launch({unsigned(rows), 1, 1}, 256, 1,
+               [&] { lk::ln_fwd_block(c, x, ldx, g, b, t.eps, y.ptr(), ldy, mean.data(), rstd.data()); });
+      t.check_forward(y, mean, rstd);
+
+      auto dx = testing::poisoned_mat<float>(rows, cols, ldx);
+      auto bwd = [&]<int kGroup, int kPer>() {
+        launch({lk::ln_blocks(kGroup, rows), 1, 1}, 256, 1, [&] {
+          lk::ln_bwd_regs<kGroup, kPer>(r, c, x, ldx, dy, ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx);
+        });
+      };
+      if (!lk::with_ln_regs(c, bwd))
+        launch({unsigned(rows), 1, 1}, 256, 1,
+               [&] { lk::ln_bwd_block(c, x, ldx, dy, ldy, g, mean.data(), rstd.data(), dx.ptr(), ldx); });
+      // dgamma, dbeta: column sums over the rows (the reductions' column kernel).
+      std::vector<float> dgamma(std::size_t(cols), kNaN), dbeta(std::size_t(cols), kNaN);
+      const int sms = rng.coin() ? 2 : 132;
+      testing::emulate_reduce<rk::SumOp>(false, 1, rows, cols, lk::DGammaLoader{x, dy, mean.data(), rstd.data(), ldx, ldy},
+                                dgamma.data(), 0, 1, sms);
+      testing::emulate_reduce<rk::SumOp>(false, 1, rows, cols, rk::ViewLoader{dy, 0, ldy, 1}, dbeta.data(), 0, 1, sms);
+      t.check_backward(dx, dgamma, dbeta);
+    }
+}
+
+}  // namespace
+}  // namespace tg
