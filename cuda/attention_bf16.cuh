@@ -1,6 +1,6 @@
 // The kernels of fused attention on 16-bit tensor cores, bf16 or (kF16) f16 (FlashAttention-2
 // with mma.sync m16n8k16): the forward, then the backward further
-// down. Written without a GPU (cuda/NOTES.md, "BF16 attention", step 2). The forward:
+// down. Written without a GPU (cuda/notes/attention.md, "BF16 attention", step 2). The forward:
 //   - a block of 8 warps owns 128 query rows of one (batch, head), 16 per warp (every
 //     K/V tile brought in serves 128 rows: half the L2 traffic of 64-row blocks); its Q
 //     tile comes in once and stays in registers as mma A fragments (ldmatrix);

@@ -4,7 +4,7 @@
 // contract as cuda/attention_bf16.cuh's forward (GQA, bottom-right causal, an additive
 // 16-bit mask with any non-negative strides, fully masked rows give O = 0 and lse = -inf,
 // head dims 8 to 128 in steps of 8, 64 and 128 compiled); written without a GPU
-// (cuda/NOTES.md, "Attention forward on wgmma").
+// (cuda/notes/attention.md, "Attention forward on wgmma").
 //   - a block of 2 warpgroups and a warp owns 128 query rows of one (batch, head): the
 //     warpgroups each own 64 rows, one thread of the warp issues the TMA copies;
 //   - Q comes in once by TMA (4-D maps over (d, s, h, b): any strides that are multiples of
@@ -217,7 +217,7 @@ __global__ void __maxnreg__(224)
     const std::uint32_t k_at = stages_at + s * attn_stage_bytes<kD>(), v_at = k_at + attn_k_bytes<kD>();
     barrier_wait(full_at + 8 * s, (t / kAttnStages) & 1);
     // The stage's 128 keys in two halves of 64 (S as 64 x 64: 32 accumulators next to O's
-    // kD / 2; S of 64 x 128 spilled, cuda/NOTES.md); the online softmax takes each half as
+    // kD / 2; S of 64 x 128 spilled, cuda/notes/attention.md); the online softmax takes each half as
     // a tile of its own.
 #pragma unroll 1
     for (int half = 0; half < 2; ++half) {

@@ -82,7 +82,7 @@ Args checked_args(const char* op, Trans ta, Trans tb, index_t M, index_t N, inde
 // 256 x 784 over a batch of 8192 is 14 tiles for 132 SMs): slices of K in their own
 // blocks, about two per SM in all, each at least 512 deep. K >= 1024: 1024^3 is 64 tiles,
 // half the H200's SMs idle, 0.53x cuBLAS measured in step 1; two slices fill them for
-// ~3 us of partial sums: predicted ~0.9x, cuda/NOTES.md. The slices before rounding.
+// ~3 us of partial sums: predicted ~0.9x, cuda/notes/gemm.md. The slices before rounding.
 index_t split_slices(index_t tiles, index_t K, index_t sms) {
   if (tiles >= sms || K < 1024) return 1;
   return std::min<index_t>((2 * sms + tiles - 1) / tiles, K / 512);
@@ -280,7 +280,7 @@ const char* gemm_kernel_name(GemmKernel kernel) {
   return "?";
 }
 
-// auto's table (cuda/NOTES.md, "Configurations by shape"): tile128 (step 1, measured 0.81x
+// auto's table (cuda/notes/gemm.md, "Configurations by shape"): tile128 (step 1, measured 0.81x
 // cuBLAS on large squares) wherever its blocks, split-K's slices counted, cover at least
 // half the SMs; tile64 where they do not (the MLP step at batch 1024: its forward is 16
 // tiles of 128 for 132 SMs, 64 of 64; its weight gradient 14 x 2 slices, 52 x 2).

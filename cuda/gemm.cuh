@@ -1,4 +1,4 @@
-// SGEMM from scratch, step 1 (cuda/NOTES.md): 128 x 128 block tiles, 8-deep k steps,
+// SGEMM from scratch, step 1 (cuda/notes/gemm.md): 128 x 128 block tiles, 8-deep k steps,
 // 256 threads each holding an 8 x 8 accumulator tile in registers (2-D register
 // blocking), the A tile stored k-major in shared memory (transposed on the way in) so
 // that a thread's 8 rows are two 128-bit shared loads, 128-bit global loads when the

@@ -1,7 +1,7 @@
 // The CUDA SGEMM's entry: the CPU gemm's contract (kernels/gemm.hpp: row-major
 // C = act(alpha op(A) op(B) + beta C + bias), beta == 0 never reads C) with device
 // pointers, asynchronous on the current stream. Written here from
-// scratch (cuda/gemm.cu, cuda/NOTES.md); cuBLAS serves only as test oracle and peer.
+// scratch (cuda/gemm.cu, cuda/notes/gemm.md); cuBLAS serves only as test oracle and peer.
 // Plain C++: callers need no nvcc. Without CUDA in the build it throws tg::Error.
 #pragma once
 
@@ -31,7 +31,7 @@ void gemm(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, cons
 //             requirements: kept to measure each step;
 //   auto      TG_CUDA_HALF_GEMM=wgmma|mma_sync|mma_sync_ring (TF32: TG_CUDA_TF32_GEMM=wgmma)
 //             if set, else mma_sync: the Hopper kernel becomes auto's choice on sm_90 once
-//             scripts/gpu-check has run it on one (cuda/NOTES.md), falling back to
+//             scripts/gpu-check has run it on one (cuda/notes/gemm.md), falling back to
 //             mma_sync where it does not apply.
 enum class HalfGemmPath : int {
   auto_select = -1,
@@ -79,7 +79,7 @@ void gemm_f16(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, 
 // sm_90a binary loaded); false without a device.
 bool half_gemm_wgmma_available();
 
-// The kernel configurations (cuda/NOTES.md). gemm() picks one by shape
+// The kernel configurations (cuda/notes/gemm.md). gemm() picks one by shape
 // (gemm_kernel_for; TG_CUDA_GEMM_KERNEL=0|1|2|3 forces one for every shape, for
 // re-tuning on a GPU); the tests and the GPU benchmarks run each.
 //   tile128             step 1: 128 x 128 tiles, a 16 x 16 thread grid of 8 x 8 outputs

@@ -5,7 +5,7 @@
 // for sm_90a only (its own target: wgmma and the tensor memory accelerator exist on that
 // architecture alone) and used where the device is compute
 // capability 9.0 and the kernel's binary loaded; everywhere else gemm.cu's mma.sync kernel
-// serves. Step 1 (cuda/NOTES.md):
+// serves. Step 1 (cuda/notes/gemm.md):
 //   - 128 x 128 block tiles, k tiles of one 128-byte row (64 16-bit values, 32 TF32),
 //     a ring of 4 shared-memory stages (32 KiB each: A's and B's tiles);
 //   - one thread issues the TMA copies (cp.async.bulk.tensor, 128-byte swizzle, the
