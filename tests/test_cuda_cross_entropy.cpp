@@ -20,21 +20,10 @@
 namespace tg {
 namespace {
 
-#define TG_REQUIRE_GPU()                                                             \
-  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
-
 using Dev = testing::DeviceVec;
 constexpr float kNaN = testing::kPoison<float>;
 
-// A device array of class indices.
-struct DevIdx {
-  Buffer buf;
-  explicit DevIdx(const std::vector<index_t>& host)
-      : buf(std::max<std::size_t>(host.size(), 1) * sizeof(index_t), Device::cuda(0)) {
-    if (!host.empty()) cuda::copy_bytes(buf.data(), true, host.data(), false, host.size() * sizeof(index_t));
-  }
-  const index_t* ptr() const { return static_cast<const index_t*>(buf.data()); }
-};
+using DevIdx = testing::DeviceIdx;
 
 TEST(CudaCrossEntropy, CrossEntropyMatchesTheReferenceWithIgnoredRowsAndSmoothing) {
   TG_REQUIRE_GPU();

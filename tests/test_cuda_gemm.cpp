@@ -27,9 +27,6 @@
 namespace tg {
 namespace {
 
-#define TG_REQUIRE_GPU()                                                             \
-  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
-
 using testing::DeviceVec;
 
 TEST(CudaGemm, MatchesTheReferenceOnRandomShapesTransposesAndEpilogues) {

@@ -16,9 +16,6 @@
 namespace tg {
 namespace {
 
-#define TG_REQUIRE_GPU()                                                             \
-  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
-
 using Dev = testing::DeviceVec;
 constexpr float kNaN = testing::kPoison<float>;
 

@@ -8,12 +8,10 @@
 
 #include "tilegrad/cuda/runtime.hpp"
 #include "tilegrad/kernels/buffer.hpp"
+#include "tests/support/device_vec.hpp"
 
 namespace tg::cuda {
 namespace {
-
-#define TG_REQUIRE_GPU()                                                             \
-  if (device_count() == 0) GTEST_SKIP() << "no CUDA device: " << unavailable_reason()
 
 TEST(CudaSmoke, QueriesEveryDevice) {
   TG_REQUIRE_GPU();

@@ -20,9 +20,6 @@
 namespace tg {
 namespace {
 
-#define TG_REQUIRE_GPU()                                                             \
-  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
-
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
 using Dev = testing::DeviceVec;

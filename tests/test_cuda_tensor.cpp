@@ -18,13 +18,11 @@
 #include "tilegrad/cuda/runtime.hpp"
 #include "tilegrad/kernels/error.hpp"
 #include "tilegrad/nn/nn.hpp"
+#include "tests/support/device_vec.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
 namespace {
-
-#define TG_REQUIRE_GPU()                                                             \
-  if (cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda::unavailable_reason()
 
 const Device kGpu = Device::cuda(0);
 

@@ -15,17 +15,18 @@
 #include <vector>
 
 #include "tilegrad/kernels/activation.hpp"
+#include "tests/support/simt_launch.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
 namespace {
 
+using testing::launch;
+using testing::small_grid;
+
 namespace ak = cuda::activation_kernels;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-void launch(unsigned blocks_x, unsigned blocks_y, unsigned threads, std::size_t shared, const std::function<void()>& k) {
-  simt::launch({blocks_x, blocks_y, 1}, {threads, 1, 1}, shared, k);
-}
 
 TEST(SimtActivation, ActivationsMatchTheReferenceInBothKernels) {
   TG_TEST_RNG(rng);

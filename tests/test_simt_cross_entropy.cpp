@@ -16,21 +16,18 @@
 #include <vector>
 
 #include "tests/support/op_cases.hpp"
+#include "tests/support/simt_launch.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
 namespace {
 
+using testing::launch;
+using testing::small_grid;
+
 namespace ck = cuda::cross_entropy_kernels;
 using ck::i64;
 constexpr float kNaN = testing::kPoison<float>;
-
-void launch(simt::Dim3 grid, unsigned threads_x, unsigned threads_y, const std::function<void()>& k) {
-  simt::launch(grid, {threads_x, threads_y, 1}, 0, k);
-}
-// A grid-stride loop's grid for n items, kept small (at most 3 blocks of 64 threads): the
-// loops go round.
-simt::Dim3 small_grid(i64 n) { return {unsigned(std::clamp<i64>((n + 63) / 64, 1, 3)), 1, 1}; }
 
 TEST(SimtCrossEntropy, CrossEntropyMatchesTheReferenceWithIgnoredRowsSmoothingAndABadTarget) {
   TG_TEST_RNG(rng);

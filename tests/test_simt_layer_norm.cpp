@@ -17,19 +17,18 @@
 #include <vector>
 
 #include "tests/support/op_cases.hpp"
-#include "tests/support/simt_reduce.hpp"
+#include "tests/support/simt_launch.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
 namespace {
 
+using testing::launch;
+using testing::small_grid;
+
 namespace lk = cuda::layer_norm_kernels;
 namespace rk = cuda::reduce_kernels;
 constexpr float kNaN = testing::kPoison<float>;
-
-void launch(simt::Dim3 grid, unsigned threads_x, unsigned threads_y, const std::function<void()>& k) {
-  simt::launch(grid, {threads_x, threads_y, 1}, 0, k);
-}
 
 TEST(SimtLayerNorm, LayerNormForwardAndBackwardMatchTheReference) {
   TG_TEST_RNG(rng);

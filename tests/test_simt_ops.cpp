@@ -36,11 +36,14 @@
 #include "tilegrad/kernels/reduce.hpp"
 #include "tests/support/nd.hpp"
 #include "tests/support/op_cases.hpp"
-#include "tests/support/simt_reduce.hpp"
+#include "tests/support/simt_launch.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
 namespace {
+
+using testing::launch;
+using testing::small_grid;
 
 // The small ops' kernel namespaces, under one name.
 namespace ok {
@@ -53,12 +56,6 @@ using i64 = std::int64_t;
 using testing::all_near;
 constexpr float kNaN = testing::kPoison<float>;
 
-void launch(simt::Dim3 grid, unsigned threads_x, unsigned threads_y, const std::function<void()>& k) {
-  simt::launch(grid, {threads_x, threads_y, 1}, 0, k);
-}
-// A grid-stride loop's grid for n items, kept small (at most 3 blocks of 64 threads): the
-// loops go round.
-simt::Dim3 small_grid(i64 n) { return {unsigned(std::clamp<i64>((n + 63) / 64, 1, 3)), 1, 1}; }
 
 // ---- elementwise ----
 

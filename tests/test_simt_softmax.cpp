@@ -17,17 +17,18 @@
 #include <vector>
 
 #include "tilegrad/kernels/softmax.hpp"
+#include "tests/support/simt_launch.hpp"
 #include "tests/support/testing.hpp"
 
 namespace tg {
 namespace {
 
+using testing::launch;
+using testing::small_grid;
+
 namespace rk = cuda::softmax_kernels;
 constexpr float kInf = std::numeric_limits<float>::infinity();
 
-void launch(unsigned blocks_x, unsigned blocks_y, unsigned threads, std::size_t shared, const std::function<void()>& k) {
-  simt::launch({blocks_x, blocks_y, 1}, {threads, 1, 1}, shared, k);
-}
 
 // One softmax kernel family: fwd(log, x, y) and bwd(log, y, dy, dx) over rows x cols, ld.
 struct SoftmaxKernels {

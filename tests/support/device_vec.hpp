@@ -1,4 +1,5 @@
-// A host vector mirrored in a device Buffer (cuda:0), for the GPU tests.
+// A host vector mirrored in a device Buffer (cuda:0), and the skip every GPU test starts
+// with where there is no device.
 #pragma once
 
 #include <algorithm>
@@ -6,6 +7,10 @@
 
 #include "tilegrad/cuda/runtime.hpp"
 #include "tilegrad/kernels/buffer.hpp"
+
+// Skips the test, with the reason, where no CUDA device can be used (in a gtest body).
+#define TG_REQUIRE_GPU() \
+  if (::tg::cuda::device_count() == 0) GTEST_SKIP() << "no CUDA device: " << ::tg::cuda::unavailable_reason()
 
 namespace tg::testing {
 
@@ -21,6 +26,16 @@ struct DeviceVec {
     if (n) cuda::copy_bytes(out.data(), false, buf.data(), true, n * sizeof(float));
     return out;
   }
+};
+
+// A device array of class indices (the cross-entropy targets).
+struct DeviceIdx {
+  Buffer buf;
+  explicit DeviceIdx(const std::vector<index_t>& host)
+      : buf(std::max<std::size_t>(host.size(), 1) * sizeof(index_t), Device::cuda(0)) {
+    if (!host.empty()) cuda::copy_bytes(buf.data(), true, host.data(), false, host.size() * sizeof(index_t));
+  }
+  const index_t* ptr() const { return static_cast<const index_t*>(buf.data()); }
 };
 
 }  // namespace tg::testing
