@@ -22,7 +22,6 @@ namespace tg {
 namespace {
 
 using testing::launch;
-using testing::small_grid;
 
 namespace ak = cuda::activation_kernels;
 constexpr float kInf = std::numeric_limits<float>::infinity();

@@ -24,7 +24,6 @@ namespace tg {
 namespace {
 
 using testing::launch;
-using testing::small_grid;
 
 namespace lk = cuda::layer_norm_kernels;
 namespace rk = cuda::reduce_kernels;

@@ -24,7 +24,6 @@ namespace tg {
 namespace {
 
 using testing::launch;
-using testing::small_grid;
 
 namespace rk = cuda::softmax_kernels;
 constexpr float kInf = std::numeric_limits<float>::infinity();
