@@ -85,6 +85,20 @@ inline F8 mantissa_of(F8 a) {
   return _mm256_castsi256_ps(_mm256_or_si256(m, _mm256_set1_epi32(0x3f800000)));
 }
 
+// Quarter octaves (vec_scalar.hpp): a's top eleven bits, and a sixteen-entry table read
+// as two eight-entry VPERMPS (each uses the low three bits of a lane's index) and a
+// blend on the fourth bit (bit 24 of a, shifted to the sign for BLENDVPS).
+inline F8 quarter_octave_floor(F8 a) {
+  return _mm256_castsi256_ps(_mm256_and_si256(_mm256_castps_si256(a.v), _mm256_set1_epi32(int(0xffe00000u))));
+}
+inline F8 lookup_quarter_octave(const float (&t)[16], F8 a) {
+  const __m256i bits = _mm256_castps_si256(a.v);
+  const __m256i k = _mm256_srli_epi32(bits, 21);
+  const __m256 lo = _mm256_permutevar8x32_ps(_mm256_loadu_ps(t), k);
+  const __m256 hi = _mm256_permutevar8x32_ps(_mm256_loadu_ps(t + 8), k);
+  return _mm256_blendv_ps(lo, hi, _mm256_castsi256_ps(_mm256_slli_epi32(bits, 7)));
+}
+
 // Non-temporal store (p 32-byte aligned): for outputs far larger than the caches, it
 // skips the read-for-ownership a normal store costs. stream_fence() before the data is
 // handed on.

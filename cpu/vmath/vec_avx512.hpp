@@ -81,6 +81,15 @@ inline Z16 mantissa_of(Z16 a) {
   return _mm512_castsi512_ps(_mm512_or_si512(m, _mm512_set1_epi32(0x3f800000)));
 }
 
+// Quarter octaves (vec_scalar.hpp): a's top eleven bits, and a sixteen-entry table read
+// by one VPERMPS (it uses the low four bits of each lane's index).
+inline Z16 quarter_octave_floor(Z16 a) {
+  return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a.v), _mm512_set1_epi32(int(0xffe00000u))));
+}
+inline Z16 lookup_quarter_octave(const float (&t)[16], Z16 a) {
+  return _mm512_permutexvar_ps(_mm512_srli_epi32(_mm512_castps_si512(a.v), 21), _mm512_loadu_ps(t));
+}
+
 // Non-temporal store, p 64-byte aligned (see vec_avx2.hpp).
 inline void store_stream(float* p, Z16 v) { _mm512_stream_ps(p, v.v); }
 // Stores the first n (< 16) lanes: one masked store (lanes past n are not touched).

@@ -88,6 +88,19 @@ inline N4 mantissa_of(N4 a) {
   return vreinterpretq_f32_u32(vorrq_u32(m, vdupq_n_u32(0x3f800000u)));
 }
 
+// Quarter octaves (vec_scalar.hpp): a's top eleven bits, and a sixteen-entry table (64
+// bytes, four registers) read by one TBL on byte indices 4k + {0, 1, 2, 3}.
+inline N4 quarter_octave_floor(N4 a) {
+  return vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(a.v), vdupq_n_u32(0xffe00000u)));
+}
+inline N4 lookup_quarter_octave(const float (&t)[16], N4 a) {
+  const uint32x4_t k = vandq_u32(vshrq_n_u32(vreinterpretq_u32_f32(a.v), 21), vdupq_n_u32(15));
+  const uint32x4_t bytes = vmlaq_u32(vdupq_n_u32(0x03020100u), k, vdupq_n_u32(0x04040404u));
+  const auto* p = reinterpret_cast<const std::uint8_t*>(t);
+  const uint8x16x4_t table = {{vld1q_u8(p), vld1q_u8(p + 16), vld1q_u8(p + 32), vld1q_u8(p + 48)}};
+  return vreinterpretq_f32_u8(vqtbl4q_u8(table, vreinterpretq_u8_u32(bytes)));
+}
+
 // No cache-bypassing store is worth its ordering rules here: an ordinary store.
 inline void store_stream(float* p, N4 v) { vst1q_f32(p, v.v); }
 // Stores the first n (< 4) lanes; lanes past n are not touched.

@@ -64,6 +64,12 @@ inline F1 pow2_int(F1 n) {
   return std::bit_cast<float>(std::uint32_t(int(n.v) + 127) << 23);
 }
 inline F1 exponent_of(F1 a) { return float(int(std::bit_cast<std::uint32_t>(a.v) >> 23) - 127); }
+// Quarter octaves, for piecewise polynomials (vmath's mills_table): the float with a's
+// sign, exponent and top two mantissa bits (a rounded toward zero to a quarter of its
+// octave), and t[k] for k = bits 21-24 of a (the exponent's low two bits and those two
+// mantissa bits: sixteen consecutive quarter octaves, [1, 16) for positive a).
+inline F1 quarter_octave_floor(F1 a) { return std::bit_cast<float>(std::bit_cast<std::uint32_t>(a.v) & 0xffe00000u); }
+inline F1 lookup_quarter_octave(const float (&t)[16], F1 a) { return t[(std::bit_cast<std::uint32_t>(a.v) >> 21) & 15u]; }
 inline F1 mantissa_of(F1 a) {
   return std::bit_cast<float>((std::bit_cast<std::uint32_t>(a.v) & 0x007fffffu) | 0x3f800000u);
 }

@@ -124,6 +124,12 @@ TG_P16_CALL1(mantissa_of)
 #undef TG_P16_CALL2
 #undef TG_P16_CALL3
 
+inline P16 quarter_octave_floor(P16 a) {
+  return detail::lanes([&](int i) { return quarter_octave_floor(F1(a.v[i])).v; });
+}
+inline P16 lookup_quarter_octave(const float (&t)[16], P16 a) {
+  return detail::lanes([&](int i) { return lookup_quarter_octave(t, F1(a.v[i])).v; });
+}
 inline P16 select(PM16 m, P16 a, P16 b) { return detail::lanes([&](int i) { return m.m[i] ? a.v[i] : b.v[i]; }); }
 inline PM16 is_nan(P16 a) { return detail::mask_lanes([&](int i) { return is_nan(F1(a.v[i])).m; }); }
 

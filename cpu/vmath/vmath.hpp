@@ -57,6 +57,16 @@ constexpr double kMillsH[] = {0.19947343107197685, 0.19939322516333768, 0.150712
                               0.04131434891872094, -0.024343026501377152, -0.20289946266750183,
                               0.025446315380128034, 0.3756314331028055, -0.39057079832433123,
                               0.12643385153457881};
+// m(a) = Phi(-a) e^(a^2/2) on the sixteen quarter octaves of s = a + 1 (mills_table):
+// kMillsT[i][k] is c_i of interval k (scripts/fit-vmath mills-table).
+constexpr float kMillsT[7][16] = {
+    {0.2615783f, 0.20578067f, 0.168102f, 0.14133133f, 0.12151395f, 0.09441064f, 0.0769193f, 0.06477931f, 0.05589348f, 0.04379879f, 0.03597489f, 0.030509414f, 0.5f, 0.4140321f, 0.34961882f, 0.30023247f},
+    {-0.13736396f, -0.090271264f, -0.06273827f, -0.04561395f, -0.034400396f, -0.021299707f, -0.014345753f, -0.010266393f, -0.0076878904f, -0.004753178f, -0.003218494f, -0.0023198917f, -0.39894226f, -0.29543424f, -0.22413287f, -0.17376794f},
+    {0.06210598f, 0.035186473f, 0.021312572f, 0.013648165f, 0.009155713f, 0.004605749f, 0.0025952242f, 0.001590461f, 0.0010389754f, 0.000510062f, 0.0002857197f, 0.00017540797f, 0.24999945f, 0.17008649f, 0.11877605f, 0.084953174f},
+    {-0.025071433f, -0.012492134f, -0.006702464f, -0.0038303977f, -0.0023067796f, -0.00095785875f, -0.00045623883f, -0.00024110578f, -0.0001377953f, -5.4086784e-05f, -2.5159128e-05f, -1.3184916e-05f, -0.13296762f, -0.0842974f, -0.05491132f, -0.036682364f},
+    {0.009172674f, 0.004082039f, 0.0019654795f, 0.001013344f, 0.0005452305f, 0.00019022201f, 7.7511606e-05f, 3.56139e-05f, 1.7590044e-05f, 5.597425e-06f, 2.1792475e-06f, 9.795749e-07f, 0.062348343f, 0.037174396f, 0.022788104f, 0.014337307f},
+    {-0.0029125782f, -0.0011797877f, -0.0005182497f, -0.0002444868f, -0.00011114033f, -3.3601536e-05f, -1.1989446e-05f, -4.8745737e-06f, -1.9473478e-06f, -5.2047113e-07f, -1.7375393e-07f, -6.8143684e-08f, -0.025685137f, -0.014528176f, -0.008450491f, -0.005046758f},
+    {0.0006087545f, 0.00023089259f, 9.500753e-05f, 4.2023636e-05f, 1.4067334e-05f, 3.85922e-06f, 1.254926e-06f, 4.6728766e-07f, 1.3160451e-07f, 3.124581e-08f, 9.36293e-09f, 3.326773e-09f, 0.0076146857f, 0.004141083f, 0.0023155224f, 0.0013293058f}};
 constexpr double kGeluTanhK2 = 1.5957691216057308;  // 2 sqrt(2 / pi): y = 2u
 constexpr double kGeluTanhC = 0.044715;
 }  // namespace k
@@ -311,27 +321,6 @@ TG_VMATH_INLINE V erf(V x) {
   return select(a <= V(0.75f), central, select(is_nan(x), x, outer));
 }
 
-// gelu'(x) = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi), with one exponential
-// E = e^(-a^2/2), a = min(15, |x|), for both terms. |x| <= 1: the central Phi and
-// x E / sqrt(2 pi). Beyond, Phi(-a) = E m (m the Mills part), so with
-// w = m - a / sqrt(2 pi):
-//   x < -1: Phi(x) + x phi(x) = E w, formed as (w (1 + te)) 2^n, rounded once;
-//   x > 1:  1 - Phi(-a) + a phi(a) = 1 - E w.
-// At the clamp E w is below every float: past |x| = 15 (and at +-inf) the derivative
-// comes out as 1 or -0, as it is to float precision. NaN lanes: the caller restores them.
-template <class V>
-TG_VMATH_INLINE V gelu_erf_grad(V x) {
-  const V a = abs(x), ac = min(V(15.0f), a);  // NaN: min keeps it
-  const ExpParts<V> e = exp_neg_half_square(ac);
-  const V phi_c = fma(x, horner(ac * ac, k::kPhiE), V(0.5f));  // ac = |x| where used
-  const V central = fma(x * V(k::kInvSqrt2Pi), mul_pow2(e.p(), e.n), phi_c);
-  if (all(a <= V(1.0f))) return central;
-  const TailParts<V> t = normal_tail(ac, e);
-  const V w = fnma(ac, V(k::kInvSqrt2Pi), t.m);
-  const V ew = t.scaled(fma(w, t.te, w));
-  return select(a <= V(1.0f), central, select(x < V(0.0f), ew, V(1.0f) - ew));
-}
-
 // r, except the limits at x = -inf and +inf (where inf * 0 would make NaN).
 template <class V>
 TG_VMATH_INLINE V with_limits(V x, V r, float at_neg_inf, float at_pos_inf) {
@@ -339,22 +328,55 @@ TG_VMATH_INLINE V with_limits(V x, V r, float at_neg_inf, float at_pos_inf) {
   return select(x == -inf, V(at_neg_inf), select(x == inf, V(at_pos_inf), r));
 }
 
-// gelu(x) = x Phi(x); beyond |x| = 1 from the tail r = Phi(-|x|): x < -1 as
-// (x t h(t) p) 2^n, rounded once; x > 1 as x - x r. Below x = -15 the tail is clamped
-// there and x with it: the product is below every float, a signed zero. A vector whose
-// lanes are all finite skips the selects for NaN and the infinite limits.
+// m(a) = Phi(-a) e^(a^2/2) for a in [0, 14.5]: on each quarter octave of s = a + 1 a
+// polynomial of degree 6 in r = a - a0, its coefficients read from kMillsT by s's bits
+// (lookup_quarter_octave). a0 = s's quarter-octave floor minus 1, and both differences
+// are exact (a0 >= a / 2 where a0 > 0: Sterbenz); where s rounded up to the next
+// interval r is a hair below 0, inside the fit's reach. About 1 ulp: the fit 0.08, the
+// float evaluation the rest (scripts/fit-vmath mills-table).
+template <class V>
+TG_VMATH_INLINE V mills_table(V a) {
+  const V s = a + V(1.0f);
+  const V r = a - (quarter_octave_floor(s) - V(1.0f));
+  V acc = lookup_quarter_octave(k::kMillsT[6], s);
+  for (int i = 5; i >= 0; --i) acc = fma(acc, r, lookup_quarter_octave(k::kMillsT[i], s));
+  return acc;
+}
+
+// gelu(x) = x Phi(x) from r = Phi(-|x|) = e^(-a^2/2) m(a), a = |x|, for every x (no
+// central branch: each lane does the same work whatever its neighbours hold): x <= 0 as
+// (x m (1 + te)) 2^n, rounded once; x > 0 as x - x r, one FMA. Below x = -14.5 the tail
+// is clamped there and x with it: the product, under 1e-46, rounds to -0 as the exact
+// value does. A vector whose lanes are all finite skips the selects for NaN and the
+// infinite limits.
 template <class V>
 TG_VMATH_INLINE V gelu_erf(V x) {
-  const V a = abs(x), ac = min(V(15.0f), a);  // NaN: min keeps it
-  const V central = x * fma(x, horner(ac * ac, k::kPhiE), V(0.5f));  // ac = |x| where used
-  if (all(a <= V(1.0f))) return central;
-  const TailParts<V> t = normal_tail(ac, exp_neg_half_square(ac));
-  const typename V::Mask neg = x < V(0.0f);
-  const V v = select(neg, max(V(-15.0f), x) * t.m, t.m);
-  const V r = t.scaled(fma(v, t.te, v));  // x Phi(x) where x < -1, Phi(-x) where x > 1
-  const V outer = select(neg, r, fnma(x, r, x));
-  if (!any(is_nan(x - x))) return select(a <= V(1.0f), central, outer);  // NaN for NaN, +-inf
-  return select(a <= V(1.0f), central, select(is_nan(x), x, with_limits(x, outer, -0.0f, __builtin_inff())));
+  const V ac = min(V(14.5f), abs(x));  // NaN: min keeps it
+  const ExpParts<V> e = exp_neg_half_square(ac);
+  const V m = mills_table(ac);
+  const typename V::Mask neg = x <= V(0.0f);  // -0 and +0 keep their sign through x m
+  const V v = select(neg, max(V(-14.5f), x) * m, m);
+  const V r = times_pow2(fma(v, e.t, v), e.n, !any(ac > V(13.0f)));
+  const V out = select(neg, r, fnma(x, r, x));
+  if (!any(is_nan(x - x))) return out;  // NaN for NaN, +-inf
+  return select(is_nan(x), x, with_limits(x, out, -0.0f, __builtin_inff()));
+}
+
+// gelu'(x) = Phi(x) + x phi(x), phi(x) = e^(-x^2/2) / sqrt(2 pi), from one exponential
+// E = e^(-a^2/2) and the table's m (mills_table), a = min(14.5, |x|): Phi(-a) = E m and
+// a phi(a) = E a / sqrt(2 pi), so with w = m - a / sqrt(2 pi)
+//   x <= 0: Phi(x) + x phi(x) = E w, formed as (w (1 + te)) 2^n, rounded once;
+//   x > 0:  1 - Phi(-a) + a phi(a) = 1 - E w.
+// w cancels where the derivative crosses zero (x = -0.75179), to within an ulp of m,
+// the larger term's size. Past the clamp E w is below every float: the derivative
+// comes out as 1 or -0, as it is to float precision. NaN lanes: the caller restores them.
+template <class V>
+TG_VMATH_INLINE V gelu_erf_grad(V x) {
+  const V ac = min(V(14.5f), abs(x));  // NaN: min keeps it
+  const ExpParts<V> e = exp_neg_half_square(ac);
+  const V w = fnma(ac, V(k::kInvSqrt2Pi), mills_table(ac));
+  const V ew = times_pow2(fma(w, e.t, w), e.n, !any(ac > V(13.0f)));
+  return select(x <= V(0.0f), ew, V(1.0f) - ew);
 }
 
 // y = k x (1 + c x^2) as hi + lo in float-float arithmetic (each product split exactly
