@@ -43,10 +43,6 @@ constexpr float kExpQ[] = {0.49999999552860608f, 0.16666577319915851f, 0.0416668
 // tanh: x + x^3 p(x^2), |x| <= 0.625.
 constexpr float kTanhP[] = {-0.33333333172298618f, 0.13333303576871486f, -0.053959263624177259f,
                             0.021768947458646413f, -0.0083440293625300921f, 0.0022928303306421539f};
-// Normal CDF: 1/2 + x e(x^2), |x| <= 1.
-constexpr float kPhiE[] = {0.39894228039705887f, -0.06649037964399597f, 0.0099735502932449868f,
-                           -0.0011872879984273349f, 0.00011531931911798688f,
-                           -9.2731411589339163e-06f, 5.3684644558221997e-07f};
 // erf: x E(x^2), |x| <= 0.75.
 constexpr float kErfE[] = {1.1283791670678003f, -0.37612638427558576f, 0.11283778252403141f,
                            -0.026864742519014218f, 0.0052166899794962723f,
@@ -284,23 +280,6 @@ TG_VMATH_INLINE ExpParts<V> exp_neg_half_square(V x) {
   const V l = lo * V(-0.5f);
   e.t = fma(e.t, l, e.t + l);  // (1 + t)(1 - lo/2)
   return e;
-}
-
-// Phi(-a) for a in [1, 15] as (m (1 + te)) 2^n: m = t h(t) the normal part, e^(-a^2/2)
-// = (1 + te) 2^n. Kept apart so callers multiply into m first, apply (1 + te) by an
-// fma (unrounded) and 2^n last: one multiply while every lane's 2^n is normal (a <= 13),
-// scale2 otherwise (equal wherever the result is normal).
-template <class V>
-struct TailParts {
-  V m, te, n;
-  bool normal;
-  TG_VMATH_INLINE V scaled(V v) const { return times_pow2(v, n, normal); }
-};
-// ac = min(15, |x|); e = exp_neg_half_square(ac), which the caller may need apart (the
-// gelu_erf derivative's central lanes).
-template <class V>
-TG_VMATH_INLINE TailParts<V> normal_tail(V ac, const ExpParts<V>& e) {
-  return {mills_part(ac, k::kMillsH), e.t, e.n, !any(ac > V(13.0f))};
 }
 
 // erf(x) = x E(x^2) for |x| <= 0.75; beyond, sign(x) (1 - erfc|x|) with
