@@ -8,6 +8,12 @@
 
 namespace tg::cpu {
 
+float* attention_workspace(std::size_t bytes) {
+  auto* p = static_cast<float*>(std::aligned_alloc(64, bytes));
+  TG_CHECK(p != nullptr, "attention", "workspace", "cannot allocate ", bytes, " bytes");
+  return p;
+}
+
 TG_ATTENTION_PATH(portable, simd::F1, gemm_impl::arch_portable_f32())
 
 std::size_t attention_workspace_bytes(index_t head_dim, int threads) {

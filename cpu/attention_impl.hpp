@@ -48,6 +48,13 @@
 #include "tilegrad/kernels/error.hpp"
 
 namespace tg::cpu {
+
+// A 64-byte aligned block of `bytes` (a multiple of 64) from std::aligned_alloc, or a
+// tg::Error naming the attention's workspace. Defined once, in the portable unit
+// (attention.cpp): its error path formats a message, code that no ISA unit may
+// instantiate with its own flags (tests/isa_units_check.py).
+float* attention_workspace(std::size_t bytes);
+
 namespace {  // internal linkage: one copy per path's unit (docs/design.md)
 namespace attn_impl {
 
@@ -358,8 +365,7 @@ struct Workspace {
   std::unique_ptr<float, decltype(&std::free)> p{nullptr, &std::free};
   explicit Workspace(index_t floats) {
     const std::size_t bytes = (std::size_t(std::max<index_t>(floats, 16)) * sizeof(float) + 63) / 64 * 64;
-    p.reset(static_cast<float*>(std::aligned_alloc(64, bytes)));
-    TG_CHECK(p != nullptr, "attention", "workspace", "cannot allocate ", bytes, " bytes");
+    p.reset(attention_workspace(bytes));
   }
   float* get() const { return p.get(); }
 };

@@ -38,7 +38,9 @@ struct View4 {
   T* data = nullptr;
   index_t sb = 0, sh = 0, ss = 0, sd = 0;
 
-  T& at(index_t b, index_t h, index_t s, index_t d) const {
+  // Always inlined: an out-of-line copy compiled in an AVX-512 unit could be the one
+  // the linker keeps for every path (tests/isa_units_check.py).
+  [[gnu::always_inline]] T& at(index_t b, index_t h, index_t s, index_t d) const {
     return data[b * sb + h * sh + s * ss + d * sd];
   }
 };
