@@ -4,6 +4,9 @@
 # tilegrad::tilegrad and one per layer) and tilegrad.pc. `cpack -G DEB` in the build
 # folder makes a .deb of the same files. tests/consumer builds a project against each.
 include(CMakePackageConfigHelpers)
+if(TG_HAVE_DIST)
+  list(APPEND TG_LAYERS dist)  # installed, exported as tilegrad::dist
+endif()
 
 # Installed names: libtilegrad_<layer>.{a,so}; exported targets tilegrad::<layer>.
 foreach(layer IN LISTS TG_LAYERS)
@@ -14,7 +17,11 @@ endforeach()
 set_target_properties(tilegrad PROPERTIES EXPORT_NAME tilegrad)
 
 set(TG_CMAKE_DIR "${CMAKE_INSTALL_LIBDIR}/cmake/tilegrad")
-install(TARGETS tg_kernels tg_cpu tg_cuda tg_autograd tg_nn tilegrad
+set(TG_INSTALL_TARGETS tg_kernels tg_cpu tg_cuda tg_autograd tg_nn tilegrad)
+if(TG_HAVE_DIST)
+  list(APPEND TG_INSTALL_TARGETS tg_dist)
+endif()
+install(TARGETS ${TG_INSTALL_TARGETS}
         EXPORT tilegradTargets
         ARCHIVE DESTINATION "${CMAKE_INSTALL_LIBDIR}"
         LIBRARY DESTINATION "${CMAKE_INSTALL_LIBDIR}"

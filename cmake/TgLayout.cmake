@@ -5,9 +5,11 @@
 # show through, nothing is copied), and <build>/include/tilegrad/version.hpp is
 # generated from cmake/version.hpp.in.
 set(TG_LAYERS kernels cpu cuda autograd nn)
+# dist/ is a layer where MPI is found (dist/CMakeLists.txt); its headers' link is made
+# either way.
 set(TG_INCLUDE_ROOT "${PROJECT_BINARY_DIR}/include")
 file(MAKE_DIRECTORY "${TG_INCLUDE_ROOT}/tilegrad")
-foreach(layer IN LISTS TG_LAYERS)
+foreach(layer IN LISTS TG_LAYERS ITEMS dist)
   set(link "${TG_INCLUDE_ROOT}/tilegrad/${layer}")
   if(NOT IS_SYMLINK "${link}")
     file(REMOVE_RECURSE "${link}")

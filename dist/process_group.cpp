@@ -1,0 +1,382 @@
+// ProcessGroup over MPI: non-blocking collectives (MPI_Iallreduce, MPI_Ibcast,
+// MPI_Iallgather, MPI_Ireduce_scatter_block) completed by Work, every wait under a
+// deadline, the arguments compared across ranks first.
+#include "tilegrad/dist/process_group.hpp"
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <cstdlib>
+#include <limits>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "tilegrad/autograd/modes.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/half.hpp"
+
+namespace tg::dist {
+namespace {
+
+// An MPI return code other than MPI_SUCCESS as a tg::Error (the communicators return
+// errors instead of aborting: MPI_ERRORS_RETURN).
+void check_mpi(int rc, const char* op, const char* what) {
+  if (rc == MPI_SUCCESS) return;
+  char text[MPI_MAX_ERROR_STRING];
+  int len = 0;
+  MPI_Error_string(rc, text, &len);
+  TG_CHECK(false, op, what, "MPI failed: ", std::string(text, std::size_t(len)));
+}
+
+// bf16 sums: each pair added in float and rounded once (MPI has no bf16 type).
+void bf16_sum(void* in, void* inout, int* len, MPI_Datatype*) {
+  const auto* a = static_cast<const std::uint16_t*>(in);
+  auto* b = static_cast<std::uint16_t*>(inout);
+  for (int i = 0; i < *len; ++i) b[i] = bf16_bits_from_float(float_from_bf16_bits(a[i]) + float_from_bf16_bits(b[i]));
+}
+
+// MPI_Init_thread on first use, MPI_Finalize at exit when we initialized it (a program
+// that initialized MPI itself finalizes it too).
+MPI_Op g_bf16_sum = MPI_OP_NULL;
+void ensure_mpi() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    int inited = 0;
+    MPI_Initialized(&inited);
+    if (!inited) {
+      int provided = 0;
+      check_mpi(MPI_Init_thread(nullptr, nullptr, MPI_THREAD_SERIALIZED, &provided), "dist.world", "MPI_Init_thread");
+      std::atexit([] {
+        int finalized = 0;
+        MPI_Finalized(&finalized);
+        if (!finalized) MPI_Finalize();
+      });
+    }
+    check_mpi(MPI_Op_create(&bf16_sum, 1, &g_bf16_sum), "dist.world", "MPI_Op_create");
+  });
+}
+
+// Completes `request`, or throws tg::Error after `timeout`. Polls with MPI_Test (MPI_Wait
+// cannot time out): spins briefly, then yields, then sleeps in steps that grow to a
+// millisecond, so a long wait costs little CPU. The request stays active after a timeout.
+void wait_request(MPI_Request& request, const char* op, std::chrono::milliseconds timeout) {
+  const auto start = std::chrono::steady_clock::now(), deadline = start + timeout;
+  for (int spins = 0;; ++spins) {
+    int flag = 0;
+    check_mpi(MPI_Test(&request, &flag, MPI_STATUS_IGNORE), op, "MPI_Test");
+    if (flag) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (now >= deadline) {
+      const double waited = std::chrono::duration<double>(now - start).count();
+      int rank = 0;
+      MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+      TG_CHECK(false, op, "timeout", "rank ", rank, " waited ", waited,
+               " s for the other ranks (one that did not make this call, threw, or died); "
+               "the collective stays pending: wait() again, or end the job");
+    }
+    if (spins < 1000) continue;
+    if (spins < 2000) {
+      std::this_thread::yield();
+    } else {
+      std::this_thread::sleep_for(std::chrono::microseconds(std::min(1000, spins - 2000 + 10)));
+    }
+  }
+}
+
+bool mpi_live() {
+  int finalized = 0;
+  MPI_Finalized(&finalized);
+  return !finalized;
+}
+
+enum class Kind : std::int64_t { all_reduce = 1, broadcast, all_gather, reduce_scatter, barrier };
+
+const char* op_name(Kind k) {
+  switch (k) {
+    case Kind::all_reduce: return "dist.all_reduce";
+    case Kind::broadcast: return "dist.broadcast";
+    case Kind::all_gather: return "dist.all_gather";
+    case Kind::reduce_scatter: return "dist.reduce_scatter";
+    case Kind::barrier: return "dist.barrier";
+  }
+  return "dist";
+}
+
+}  // namespace
+
+struct ProcessGroup::Comm {
+  MPI_Comm comm = MPI_COMM_NULL;
+  int rank = 0, size = 1;
+  ~Comm() {
+    if (comm != MPI_COMM_NULL && mpi_live()) MPI_Comm_free(&comm);
+  }
+};
+
+struct Work::State {
+  MPI_Request request = MPI_REQUEST_NULL;
+  const char* op = "dist";
+  std::chrono::milliseconds timeout{};
+  bool done = false;
+  // After completion: divide by the rank count (avg) over `out`.
+  Tensor out;
+  int divide_by = 0;
+  Tensor keep_in;  // the input buffer MPI reads until completion
+  void finish() {
+    done = true;
+    if (divide_by > 1) {
+      const index_t n = out.numel();
+      const double d = double(divide_by);
+      switch (out.dtype()) {
+        case DType::f32: {
+          float* p = out.data<float>();
+          for (index_t i = 0; i < n; ++i) p[i] = p[i] / float(d);
+          break;
+        }
+        case DType::f64: {
+          double* p = out.data<double>();
+          for (index_t i = 0; i < n; ++i) p[i] /= d;
+          break;
+        }
+        default: {
+          auto* p = static_cast<std::uint16_t*>(out.raw_data());
+          for (index_t i = 0; i < n; ++i) p[i] = bf16_bits_from_float(float_from_bf16_bits(p[i]) / float(d));
+        }
+      }
+    }
+    out = Tensor();
+    keep_in = Tensor();
+  }
+};
+
+bool Work::completed() const { return !s_ || s_->done; }
+
+bool Work::test() {
+  if (completed()) return true;
+  int flag = 0;
+  check_mpi(MPI_Test(&s_->request, &flag, MPI_STATUS_IGNORE), s_->op, "MPI_Test");
+  if (flag) s_->finish();
+  return flag != 0;
+}
+
+void Work::wait() {
+  if (completed()) return;
+  wait_request(s_->request, s_->op, s_->timeout);
+  s_->finish();
+}
+
+ProcessGroup ProcessGroup::world(Options options) {
+  ensure_mpi();
+  auto c = std::make_shared<Comm>();
+  check_mpi(MPI_Comm_dup(MPI_COMM_WORLD, &c->comm), "dist.world", "MPI_Comm_dup");
+  MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
+  MPI_Comm_rank(c->comm, &c->rank);
+  MPI_Comm_size(c->comm, &c->size);
+  return ProcessGroup(std::move(c), options);
+}
+
+ProcessGroup ProcessGroup::duplicate() const { return duplicate(options_); }
+
+ProcessGroup ProcessGroup::duplicate(Options options) const {
+  auto c = std::make_shared<Comm>();
+  check_mpi(MPI_Comm_dup(comm_->comm, &c->comm), "dist.duplicate", "MPI_Comm_dup");
+  MPI_Comm_set_errhandler(c->comm, MPI_ERRORS_RETURN);
+  c->rank = comm_->rank;
+  c->size = comm_->size;
+  return ProcessGroup(std::move(c), options);
+}
+
+int ProcessGroup::rank() const { return comm_->rank; }
+int ProcessGroup::size() const { return comm_->size; }
+const Options& ProcessGroup::options() const { return options_; }
+
+namespace {
+
+// What a rank was given, compared across ranks: the maximum and the minimum of each
+// field (one MPI_MAX all-reduce of the fields and their negations) agree only where
+// every rank passed the same.
+struct Signature {
+  Kind kind;
+  DType dtype;
+  std::int64_t count, root, op;
+};
+
+void check_same(MPI_Comm comm, const Signature& s, std::chrono::milliseconds timeout) {
+  const char* op = op_name(s.kind);
+  std::int64_t v[5] = {std::int64_t(s.kind), std::int64_t(s.dtype), s.count, s.root, s.op};
+  std::int64_t both[10], r[10];
+  for (int i = 0; i < 5; ++i) both[i] = v[i], both[5 + i] = -v[i];
+  MPI_Request request = MPI_REQUEST_NULL;
+  check_mpi(MPI_Iallreduce(both, r, 10, MPI_INT64_T, MPI_MAX, comm, &request), op, "MPI_Iallreduce");
+  wait_request(request, op, timeout);
+  const char* names[5] = {"collective", "dtype", "tensor", "root", "op"};
+  for (int i = 0; i < 5; ++i) {
+    const std::int64_t hi = r[i], lo = -r[5 + i];
+    if (hi == lo) continue;
+    std::ostringstream what;
+    if (i == 0) {
+      what << "the ranks called different collectives (this rank " << op << ")";
+    } else if (i == 1) {
+      what << "expected the same dtype on every rank; this rank has " << dtype_name(s.dtype);
+    } else if (i == 2) {
+      what << "expected the same element count on every rank; this rank has " << s.count << ", the ranks range "
+           << lo << " to " << hi;
+    } else if (i == 3) {
+      what << "expected the same root on every rank; this rank has " << s.root << ", the ranks range " << lo << " to "
+           << hi;
+    } else {
+      what << "expected the same reduction on every rank";
+    }
+    TG_CHECK(false, op, names[i], what.str());
+  }
+}
+
+MPI_Datatype reduce_type(DType t, const char* op, const char* arg) {
+  switch (t) {
+    case DType::f32: return MPI_FLOAT;
+    case DType::f64: return MPI_DOUBLE;
+    case DType::bf16: return MPI_UINT16_T;
+    default: break;
+  }
+  TG_CHECK(false, op, arg, "expected f32, f64 or bf16, got ", dtype_name(t));
+  return MPI_DATATYPE_NULL;
+}
+
+void check_tensor(const Tensor& t, const char* op, const char* arg, bool written) {
+  TG_CHECK(t.defined(), op, arg, "expected a tensor, got an undefined one");
+  TG_CHECK(t.device().type == DeviceType::cpu, op, arg,
+           "expected a CPU tensor (CUDA tensors take the NCCL backend, not in this build)");
+  TG_CHECK(t.is_contiguous(), op, arg, "expected a contiguous tensor (call contiguous() first)");
+  if (written) {
+    TG_CHECK(!(t.requires_grad() && grad_enabled()), op, arg,
+             "is written in place and requires grad: call it under NoGradGuard");
+  }
+}
+
+int count_of(index_t n, const char* op, const char* arg) {
+  TG_CHECK(n <= index_t(std::numeric_limits<int>::max()), op, arg, "expected at most 2^31 - 1 elements, got ", n);
+  return int(n);
+}
+
+bool overlap(const Tensor& a, const Tensor& b) {
+  const auto* pa = static_cast<const char*>(a.raw_data());
+  const auto* pb = static_cast<const char*>(b.raw_data());
+  const index_t na = a.numel() * index_t(dtype_size(a.dtype())), nb = b.numel() * index_t(dtype_size(b.dtype()));
+  return na > 0 && nb > 0 && pa < pb + nb && pb < pa + na;
+}
+
+void bump(const Tensor& t) {
+  if (t.impl().storage) ++t.impl().storage->version;
+}
+
+}  // namespace
+
+Work ProcessGroup::all_reduce(const Tensor& t, ReduceOp op, bool async) {
+  constexpr const char* name = "dist.all_reduce";
+  check_tensor(t, name, "tensor", true);
+  const MPI_Datatype type = reduce_type(t.dtype(), name, "tensor");
+  const int n = count_of(t.numel(), name, "tensor");
+  if (options_.check_args) check_same(comm_->comm, {Kind::all_reduce, t.dtype(), n, -1, std::int64_t(op)}, options_.timeout);
+  auto s = std::make_shared<Work::State>();
+  s->op = name;
+  s->timeout = options_.timeout;
+  s->out = t;
+  s->divide_by = op == ReduceOp::avg ? comm_->size : 0;
+  bump(t);
+  const MPI_Op mop = t.dtype() == DType::bf16 ? g_bf16_sum : MPI_SUM;
+  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, t.raw_data(), n, type, mop, comm_->comm, &s->request), name, "MPI_Iallreduce");
+  Work w(std::move(s));
+  if (!async) w.wait();
+  return w;
+}
+
+Work ProcessGroup::broadcast(const Tensor& t, int root, bool async) {
+  constexpr const char* name = "dist.broadcast";
+  check_tensor(t, name, "tensor", true);
+  TG_CHECK(root >= 0 && root < comm_->size, name, "root", "expected a rank in [0, ", comm_->size, "), got ", root);
+  const index_t bytes = t.numel() * index_t(dtype_size(t.dtype()));
+  const int n = count_of(bytes, name, "tensor");
+  if (options_.check_args) check_same(comm_->comm, {Kind::broadcast, t.dtype(), t.numel(), root, 0}, options_.timeout);
+  auto s = std::make_shared<Work::State>();
+  s->op = name;
+  s->timeout = options_.timeout;
+  bump(t);
+  s->out = t;
+  check_mpi(MPI_Ibcast(t.raw_data(), n, MPI_BYTE, root, comm_->comm, &s->request), name, "MPI_Ibcast");
+  Work w(std::move(s));
+  if (!async) w.wait();
+  return w;
+}
+
+Work ProcessGroup::all_gather(const Tensor& out, const Tensor& in, bool async) {
+  constexpr const char* name = "dist.all_gather";
+  check_tensor(in, name, "in", false);
+  check_tensor(out, name, "out", true);
+  TG_CHECK(out.dtype() == in.dtype(), name, "out", "expected in's dtype ", dtype_name(in.dtype()), ", got ",
+           dtype_name(out.dtype()));
+  TG_CHECK(out.numel() == in.numel() * comm_->size, name, "out", "expected size() * in.numel() = ",
+           in.numel() * comm_->size, " elements, got ", out.numel());
+  const int n = count_of(in.numel() * index_t(dtype_size(in.dtype())), name, "in");
+  count_of(out.numel() * index_t(dtype_size(out.dtype())), name, "out");
+  if (options_.check_args) check_same(comm_->comm, {Kind::all_gather, in.dtype(), in.numel(), -1, 0}, options_.timeout);
+  auto s = std::make_shared<Work::State>();
+  s->op = name;
+  s->timeout = options_.timeout;
+  bump(out);
+  s->out = out;
+  s->keep_in = in;
+  // MPI forbids the input inside the output unless it is this rank's block, passed as
+  // MPI_IN_PLACE.
+  const bool in_place = in.raw_data() == static_cast<char*>(out.raw_data()) + std::ptrdiff_t(n) * comm_->rank;
+  TG_CHECK(in_place || !overlap(in, out), name, "in",
+           "expected a buffer apart from out's, or exactly this rank's block of it");
+  check_mpi(MPI_Iallgather(in_place ? MPI_IN_PLACE : in.raw_data(), n, MPI_BYTE, out.raw_data(), n, MPI_BYTE,
+                           comm_->comm, &s->request),
+            name, "MPI_Iallgather");
+  Work w(std::move(s));
+  if (!async) w.wait();
+  return w;
+}
+
+Work ProcessGroup::reduce_scatter(const Tensor& out, const Tensor& in, ReduceOp op, bool async) {
+  constexpr const char* name = "dist.reduce_scatter";
+  check_tensor(in, name, "in", false);
+  check_tensor(out, name, "out", true);
+  TG_CHECK(out.dtype() == in.dtype(), name, "out", "expected in's dtype ", dtype_name(in.dtype()), ", got ",
+           dtype_name(out.dtype()));
+  TG_CHECK(in.numel() == out.numel() * comm_->size, name, "in", "expected size() * out.numel() = ",
+           out.numel() * comm_->size, " elements, got ", in.numel());
+  TG_CHECK(!overlap(in, out), name, "out", "expected a buffer apart from in's, got an overlapping one");
+  const MPI_Datatype type = reduce_type(in.dtype(), name, "in");
+  const int n = count_of(out.numel(), name, "out");
+  count_of(in.numel(), name, "in");
+  if (options_.check_args) {
+    check_same(comm_->comm, {Kind::reduce_scatter, in.dtype(), out.numel(), -1, std::int64_t(op)}, options_.timeout);
+  }
+  auto s = std::make_shared<Work::State>();
+  s->op = name;
+  s->timeout = options_.timeout;
+  s->out = out;
+  s->keep_in = in;
+  s->divide_by = op == ReduceOp::avg ? comm_->size : 0;
+  bump(out);
+  const MPI_Op mop = in.dtype() == DType::bf16 ? g_bf16_sum : MPI_SUM;
+  check_mpi(MPI_Ireduce_scatter_block(in.raw_data(), out.raw_data(), n, type, mop, comm_->comm, &s->request), name,
+            "MPI_Ireduce_scatter_block");
+  Work w(std::move(s));
+  if (!async) w.wait();
+  return w;
+}
+
+void ProcessGroup::barrier() {
+  constexpr const char* name = "dist.barrier";
+  if (options_.check_args) check_same(comm_->comm, {Kind::barrier, DType::f32, 0, -1, 0}, options_.timeout);
+  auto s = std::make_shared<Work::State>();
+  s->op = name;
+  s->timeout = options_.timeout;
+  check_mpi(MPI_Ibarrier(comm_->comm, &s->request), name, "MPI_Ibarrier");
+  Work(std::move(s)).wait();
+}
+
+}  // namespace tg::dist

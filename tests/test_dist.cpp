@@ -1,0 +1,320 @@
+// dist::ProcessGroup under `mpirun -np N` (CTest runs it with N = 2): every collective,
+// every dtype, sizes 0, 1, odd and 10^6, against references each rank computes for all
+// ranks from the seeds the ranks share; asynchronous handles completed out of order;
+// mismatched arguments across ranks and a rank that arrives late, as errors on every
+// rank instead of hangs.
+//
+// Every rank runs every test and makes the same collectives in the same order whatever
+// its assertions find (EXPECT, never an early return between collectives), so one rank's
+// failure cannot leave the other waiting.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "tests/support/testing.hpp"
+#include "tilegrad/autograd/modes.hpp"
+#include "tilegrad/autograd/tensor.hpp"
+#include "tilegrad/dist/process_group.hpp"
+#include "tilegrad/kernels/error.hpp"
+#include "tilegrad/kernels/half.hpp"
+
+namespace tg {
+namespace {
+
+using dist::ProcessGroup;
+using dist::ReduceOp;
+using dist::Work;
+
+ProcessGroup& group() {
+  static ProcessGroup pg = ProcessGroup::world({std::chrono::seconds(60), true});
+  return pg;
+}
+
+// One seed for the test on every rank: rank 0's, broadcast.
+std::uint64_t shared_seed() {
+  testing::Rng rng = testing::Rng::for_current_test();
+  Tensor s = make_tensor(std::vector<index_t>{1}, DType::i64, Device::cpu());
+  s.data<std::int64_t>()[0] = std::int64_t(rng.seed() >> 1);
+  group().broadcast(s, 0);
+  return std::uint64_t(s.data<std::int64_t>()[0]);
+}
+
+// Rank r's data for a draw: values from (seed, r), as doubles, rounded to the dtype.
+std::vector<double> values(std::uint64_t seed, int r, index_t n, DType t) {
+  testing::Rng rng(seed * 7919 + std::uint64_t(r) * 104729 + std::uint64_t(n));
+  std::vector<double> v(static_cast<std::size_t>(n));
+  for (double& x : v) {
+    x = rng.uniform(-4, 4);
+    if (t == DType::f32) x = double(float(x));
+    if (t == DType::bf16) x = double(float_from_bf16_bits(bf16_bits_from_float(float(x))));
+    if (t == DType::f16) x = double(float_from_f16_bits(f16_bits_from_float(float(x))));
+    if (t == DType::i64) x = std::round(x * 1000);
+  }
+  return v;
+}
+
+Tensor tensor_of(const std::vector<double>& v, DType t) {
+  Tensor x = make_tensor(std::vector<index_t>{index_t(v.size())}, t, Device::cpu());
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    switch (t) {
+      case DType::f32: x.data<float>()[i] = float(v[i]); break;
+      case DType::f64: x.data<double>()[i] = v[i]; break;
+      case DType::bf16: static_cast<std::uint16_t*>(x.raw_data())[i] = bf16_bits_from_float(float(v[i])); break;
+      case DType::f16: static_cast<std::uint16_t*>(x.raw_data())[i] = f16_bits_from_float(float(v[i])); break;
+      case DType::i64: x.data<std::int64_t>()[i] = std::int64_t(v[i]); break;
+    }
+  }
+  return x;
+}
+
+double at(const Tensor& x, index_t i) {
+  switch (x.dtype()) {
+    case DType::f32: return double(x.data<float>()[i]);
+    case DType::f64: return x.data<double>()[i];
+    case DType::bf16: return double(float_from_bf16_bits(static_cast<const std::uint16_t*>(x.raw_data())[i]));
+    case DType::f16: return double(float_from_f16_bits(static_cast<const std::uint16_t*>(x.raw_data())[i]));
+    case DType::i64: return double(x.data<std::int64_t>()[i]);
+  }
+  return 0;
+}
+
+// All bits set: NaN in every floating dtype, -1 in i64.
+Tensor poisoned(index_t n, DType t) {
+  Tensor x = make_tensor(std::vector<index_t>{n}, t, Device::cpu());
+  if (n > 0) std::memset(x.raw_data(), 0xff, std::size_t(n) * dtype_size(t));
+  return x;
+}
+
+// The unit roundoff of a dtype's sums.
+double unit(DType t) { return t == DType::f64 ? 0x1p-53 : t == DType::f32 ? 0x1p-24 : 0x1p-8; }
+
+// Checks got[i] against the exact sum (or mean) over ranks of their data at element
+// base + i, within the error of N - 1 rounded additions (any order) plus the division.
+// Returns the number of elements out of bounds.
+index_t mismatches(const Tensor& got, std::uint64_t seed, index_t n_per_rank, index_t base, DType t, ReduceOp op) {
+  const int N = group().size();
+  std::vector<std::vector<double>> all;
+  for (int r = 0; r < N; ++r) all.push_back(values(seed, r, n_per_rank, t));
+  index_t bad = 0;
+  for (index_t i = 0; i < got.numel(); ++i) {
+    double exact = 0, mag = 0;
+    for (int r = 0; r < N; ++r) exact += all[std::size_t(r)][std::size_t(base + i)], mag += std::fabs(all[std::size_t(r)][std::size_t(base + i)]);
+    double tol = double(N) * unit(t) * mag;
+    if (op == ReduceOp::avg) exact /= N, tol = tol / N + 2 * unit(t) * std::fabs(exact);
+    const double g = at(got, i);
+    if (!(std::fabs(g - exact) <= tol)) ++bad;
+  }
+  return bad;
+}
+
+const std::vector<index_t> kSizes = {0, 1, 1001, 1000000};
+
+TEST(Dist, AllReduceEveryDtypeSizeAndOp) {
+  const std::uint64_t seed = shared_seed();
+  for (DType t : {DType::f32, DType::f64, DType::bf16})
+    for (index_t n : kSizes)
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg}) {
+        Tensor x = tensor_of(values(seed, group().rank(), n, t), t);
+        const std::uint64_t v0 = x.version();
+        group().all_reduce(x, op);
+        EXPECT_GT(x.version(), v0);
+        EXPECT_EQ(mismatches(x, seed, n, 0, t, op), 0) << "n " << n << " dtype " << int(t) << " op " << int(op);
+      }
+}
+
+TEST(Dist, AllReduceGivesTheSameBitsOnEveryRank) {
+  const std::uint64_t seed = shared_seed();
+  const index_t n = 4099;
+  Tensor x = tensor_of(values(seed, group().rank(), n, DType::f32), DType::f32);
+  group().all_reduce(x);
+  // Every rank's result, gathered: all equal to rank 0's.
+  Tensor all = poisoned(n * group().size(), DType::f32);
+  group().all_gather(all, x);
+  index_t differ = 0;
+  for (int r = 1; r < group().size(); ++r)
+    differ += index_t(std::memcmp(all.data<float>(), all.data<float>() + r * n, std::size_t(n) * 4) != 0);
+  EXPECT_EQ(differ, 0);
+}
+
+TEST(Dist, BroadcastEveryDtypeFromEveryRoot) {
+  const std::uint64_t seed = shared_seed();
+  for (DType t : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i64})
+    for (index_t n : kSizes)
+      for (int root = 0; root < group().size(); ++root) {
+        Tensor x = tensor_of(values(seed, group().rank(), n, t), t);
+        group().broadcast(x, root);
+        const std::vector<double> want = values(seed, root, n, t);
+        index_t bad = 0;
+        for (index_t i = 0; i < n; ++i) bad += at(x, i) != want[std::size_t(i)];
+        EXPECT_EQ(bad, 0) << "n " << n << " root " << root;
+      }
+}
+
+TEST(Dist, AllGatherEveryDtypeAndInPlace) {
+  const std::uint64_t seed = shared_seed();
+  const int N = group().size(), me = group().rank();
+  for (DType t : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i64})
+    for (index_t n : kSizes)
+      for (bool in_place : {false, true}) {
+        Tensor out = poisoned(n * N, t);
+        Tensor in = tensor_of(values(seed, me, n, t), t);
+        if (in_place) {  // this rank's block of out, as a view
+          Tensor block = make_view(out, Shape{n}, n * me);
+          if (n > 0) std::memcpy(block.raw_data(), in.raw_data(), std::size_t(n) * dtype_size(t));
+          in = block;
+        }
+        group().all_gather(out, in);
+        index_t bad = 0;
+        for (int r = 0; r < N; ++r) {
+          const std::vector<double> want = values(seed, r, n, t);
+          for (index_t i = 0; i < n; ++i) bad += at(out, r * n + i) != want[std::size_t(i)];
+        }
+        EXPECT_EQ(bad, 0) << "n " << n << (in_place ? " in place" : "");
+      }
+}
+
+TEST(Dist, ReduceScatterEveryDtypeSizeAndOp) {
+  const std::uint64_t seed = shared_seed();
+  const int N = group().size(), me = group().rank();
+  for (DType t : {DType::f32, DType::f64, DType::bf16})
+    for (index_t n : kSizes)
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg}) {
+        Tensor in = tensor_of(values(seed, me, n * N, t), t);
+        Tensor out = poisoned(n, t);
+        group().reduce_scatter(out, in, op);
+        EXPECT_EQ(mismatches(out, seed, n * N, n * me, t, op), 0) << "n " << n;
+      }
+}
+
+TEST(Dist, AsyncHandlesCompleteInAnyOrder) {
+  const std::uint64_t seed = shared_seed();
+  const int N = group().size(), me = group().rank();
+  const index_t n = 100003;
+  Tensor a = tensor_of(values(seed, me, n, DType::f32), DType::f32);
+  Tensor b = tensor_of(values(seed + 1, me, n, DType::f64), DType::f64);
+  Tensor g_in = tensor_of(values(seed + 2, me, n, DType::f32), DType::f32), g_out = poisoned(n * N, DType::f32);
+  Work wa = group().all_reduce(a, ReduceOp::sum, true);
+  Work wb = group().all_reduce(b, ReduceOp::avg, true);
+  Work wg = group().all_gather(g_out, g_in, true);
+  // Driven by test() on the last one, then waited on in reverse order.
+  while (!wg.test()) {
+  }
+  wb.wait();
+  wa.wait();
+  wa.wait();  // again: returns at once
+  EXPECT_TRUE(wa.completed() && wb.completed() && wg.completed());
+  EXPECT_EQ(mismatches(a, seed, n, 0, DType::f32, ReduceOp::sum), 0);
+  EXPECT_EQ(mismatches(b, seed + 1, n, 0, DType::f64, ReduceOp::avg), 0);
+  index_t bad = 0;
+  for (int r = 0; r < N; ++r) {
+    const std::vector<double> want = values(seed + 2, r, n, DType::f32);
+    for (index_t i = 0; i < n; ++i) bad += at(g_out, r * n + i) != want[std::size_t(i)];
+  }
+  EXPECT_EQ(bad, 0);
+}
+
+// The error's op and argument, or "no error".
+template <class F>
+std::string error_of(F f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.op() + " " + e.arg();
+  }
+  return "no error";
+}
+
+TEST(Dist, ArgumentsThatDifferAcrossRanksFailOnEveryRank) {
+  const int me = group().rank();
+  // Element counts: 5 on rank 0, 6 elsewhere.
+  Tensor x = make_tensor(std::vector<index_t>{me == 0 ? 5 : 6}, DType::f32, Device::cpu());
+  x.fill_(1);
+  EXPECT_EQ(error_of([&] { group().all_reduce(x); }), "dist.all_reduce tensor");
+  // Dtypes.
+  Tensor y = make_tensor(std::vector<index_t>{4}, me == 0 ? DType::f32 : DType::f64, Device::cpu());
+  y.fill_(1);
+  EXPECT_EQ(error_of([&] { group().all_reduce(y); }), "dist.all_reduce dtype");
+  // Roots.
+  Tensor z = make_tensor(std::vector<index_t>{4}, DType::f32, Device::cpu());
+  EXPECT_EQ(error_of([&] { group().broadcast(z, me == 0 ? 0 : group().size() - 1); }),
+            group().size() > 1 ? "dist.broadcast root" : "no error");
+  // Different collectives.
+  EXPECT_EQ(error_of([&] {
+              if (me == 0) {
+                group().all_reduce(z);
+              } else {
+                group().broadcast(z, 0);
+              }
+            }),
+            group().size() > 1 ? std::string(me == 0 ? "dist.all_reduce" : "dist.broadcast") + " collective"
+                               : "no error");
+  // And the group still works afterwards.
+  z.fill_(1);
+  group().all_reduce(z);
+  EXPECT_EQ(at(z, 3), double(group().size()));
+}
+
+TEST(Dist, LocalArgumentErrorsNameTheArgument) {
+  Tensor x = make_tensor(std::vector<index_t>{4, 6}, DType::f32, Device::cpu());
+  x.fill_(1);
+  EXPECT_EQ(error_of([&] { group().all_reduce(x.transpose(0, 1)); }), "dist.all_reduce tensor");
+  Tensor i = make_tensor(std::vector<index_t>{4}, DType::i64, Device::cpu());
+  EXPECT_EQ(error_of([&] { group().all_reduce(i); }), "dist.all_reduce tensor");
+  EXPECT_EQ(error_of([&] { group().broadcast(x, group().size()); }), "dist.broadcast root");
+  Tensor small = make_tensor(std::vector<index_t>{3}, DType::f32, Device::cpu());
+  EXPECT_EQ(error_of([&] { group().all_gather(small, x); }), "dist.all_gather out");
+  EXPECT_EQ(error_of([&] { group().reduce_scatter(x, x); }),
+            group().size() == 1 ? "dist.reduce_scatter out" : "dist.reduce_scatter in");
+  EXPECT_EQ(error_of([&] { group().all_reduce(Tensor()); }), "dist.all_reduce tensor");
+  Tensor w = make_tensor(std::vector<index_t>{4}, DType::f32, Device::cpu());
+  w.fill_(0);
+  w.requires_grad_(true);
+  EXPECT_EQ(error_of([&] { group().broadcast(w, 0); }), "dist.broadcast tensor");
+  {
+    NoGradGuard no_grad;
+    EXPECT_EQ(error_of([&] { group().broadcast(w, 0); }), "no error");
+  }
+}
+
+TEST(Dist, ARankThatArrivesLateTimesOutThenCompletes) {
+  // On a group of its own with a short timeout: rank 0 starts an all-reduce the others
+  // join only after a barrier on the main group, which rank 0 reaches after its wait
+  // has timed out. The timed-out collective then completes when waited on again.
+  ProcessGroup g = group().duplicate({std::chrono::milliseconds(200), false});
+  const int me = group().rank();
+  Tensor x = make_tensor(std::vector<index_t>{1000}, DType::f32, Device::cpu());
+  x.fill_(1);
+  if (me == 0) {
+    Work w = g.all_reduce(x, ReduceOp::sum, true);
+    const std::string e = error_of([&] { w.wait(); });
+    EXPECT_EQ(e, group().size() > 1 ? "dist.all_reduce timeout" : "no error");
+    group().barrier();
+    w.wait();
+  } else {
+    group().barrier();
+    g.all_reduce(x);
+  }
+  EXPECT_EQ(at(x, 999), double(group().size()));
+}
+
+}  // namespace
+}  // namespace tg
+
+// Under mpirun: MPI starts with the first group; every rank runs the same tests, and
+// only rank 0 prints progress (a failure prints on the rank that saw it).
+int main(int argc, char** argv) {
+  ::testing::InitGoogleTest(&argc, argv);
+  const int rank = tg::group().rank();
+  if (rank != 0) {
+    ::testing::TestEventListeners& listeners = ::testing::UnitTest::GetInstance()->listeners();
+    delete listeners.Release(listeners.default_result_printer());
+  }
+  const int rc = RUN_ALL_TESTS();
+  if (rank != 0 && rc != 0) std::fprintf(stderr, "test_dist: rank %d had failures\n", rank);
+  return rc;
+}
