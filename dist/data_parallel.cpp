@@ -1,0 +1,221 @@
+// DataParallel: the parameters' broadcast and check, the gradient buckets, their hooks
+// and their all-reduces (dist/data_parallel.hpp).
+#include "tilegrad/dist/data_parallel.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <string>
+#include <unordered_map>
+
+#include "tilegrad/autograd/modes.hpp"
+#include "tilegrad/kernels/error.hpp"
+
+namespace tg::dist {
+
+namespace {
+constexpr const char* kOp = "dist.DataParallel";
+
+struct Bucket {
+  std::vector<int> params;      // indices into State::params
+  std::vector<index_t> offset;  // each parameter's first element in flat
+  Tensor flat;                  // the bucket's gradients, contiguous
+  int ready = 0;                // parameters whose gradient is in flat this step
+  bool started = false;
+  Work work;
+};
+
+// FNV-1a over bytes: a fingerprint of the parameters, compared across ranks.
+std::uint64_t fnv(std::uint64_t h, const void* p, std::size_t n) {
+  const auto* b = static_cast<const unsigned char*>(p);
+  for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+Tensor i64_tensor(index_t n) { return make_tensor(std::vector<index_t>{n}, DType::i64, Device::cpu()); }
+
+}  // namespace
+
+struct DataParallel::State {
+  ProcessGroup group;    // the user's: construction's broadcasts and checks
+  ProcessGroup buckets;  // a duplicate without the per-call argument check (the layout is
+                         // checked once, at construction)
+  std::vector<Tensor> params;
+  std::unordered_map<const TensorImpl*, int> index;  // parameter -> its index
+  std::vector<int> bucket_of;
+  std::vector<char> ready;  // per parameter, this step
+  std::vector<Bucket> bs;
+  int next = 0;  // the next bucket to start
+  std::size_t waiting = 0;  // parameters still without their gradient this step
+  int started_in_backward = 0, last_started_in_backward = 0;
+  bool no_sync = false;
+
+  State(const ProcessGroup& g) : group(g), buckets(g.duplicate(Options{g.options().timeout, false})) {}
+
+  void start_ready_buckets() {
+    while (next < int(bs.size()) && bs[std::size_t(next)].ready == int(bs[std::size_t(next)].params.size())) {
+      Bucket& b = bs[std::size_t(next++)];
+      b.work = buckets.all_reduce(b.flat, ReduceOp::avg, true);
+      b.started = true;
+    }
+  }
+
+  // A parameter's gradient (or zeros, g undefined) into its bucket's slot.
+  void put(int p, const Tensor& g) {
+    Bucket& b = bs[std::size_t(bucket_of[std::size_t(p)])];
+    std::size_t k = 0;
+    while (b.params[k] != p) ++k;
+    const Tensor& param = params[std::size_t(p)];
+    Tensor slot = make_view(b.flat, Shape(param.sizes()), b.offset[k]);
+    NoGradGuard no_grad;
+    if (g.defined()) {
+      slot.copy_(g);
+    } else {
+      slot.zero_();
+    }
+    ready[std::size_t(p)] = 1;
+    ++b.ready;
+    --waiting;
+  }
+
+  void on_gradient(const Tensor& leaf) {
+    if (no_sync) return;
+    const auto it = index.find(leaf.impl_ptr().get());
+    if (it == index.end() || ready[std::size_t(it->second)]) return;
+    put(it->second, leaf.grad());
+    const int before = next;
+    start_ready_buckets();
+    if (waiting > 0) started_in_backward += next - before;  // backward has more to do
+  }
+};
+
+DataParallel::DataParallel(std::shared_ptr<nn::Module> module, const ProcessGroup& group, DataParallelOptions options)
+    : module_(std::move(module)) {
+  TG_CHECK(module_ != nullptr, kOp, "module", "expected a module, got null");
+  TG_CHECK(options.bucket_mib > 0, kOp, "bucket_mib", "expected a positive size, got ", options.bucket_mib);
+  s_ = std::make_shared<State>(group);
+  State& s = *s_;
+  s.params = module_->parameters();
+  for (std::size_t i = 0; i < s.params.size(); ++i) {
+    const Tensor& p = s.params[i];
+    const std::string which = "parameter " + std::to_string(i);
+    TG_CHECK(p.device().type == DeviceType::cpu, kOp, "module",
+             which, " is on a CUDA device: CUDA tensors take the NCCL backend, not in this build");
+    TG_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, kOp, "module", which, " is ",
+             dtype_name(p.dtype()), ": expected f32 or f64");
+    TG_CHECK(p.is_contiguous(), kOp, "module", which, " is not contiguous");
+    s.index.emplace(p.impl_ptr().get(), int(i));
+  }
+
+  // The same parameter list on every rank: count, then each one's size and dtype, as a
+  // fingerprint gathered from every rank.
+  std::uint64_t layout = fnv(0xcbf29ce484222325ull, nullptr, 0);
+  for (const Tensor& p : s.params) {
+    const std::int64_t d[2] = {std::int64_t(p.dtype()), std::int64_t(p.numel())};
+    layout = fnv(layout, d, sizeof d);
+  }
+  const int N = group.size();
+  auto same_everywhere = [&](std::uint64_t v, const char* what) {
+    Tensor mine = i64_tensor(1), all = i64_tensor(N);
+    std::memcpy(mine.raw_data(), &v, 8);
+    s.group.all_gather(all, mine);
+    for (int r = 0; r < N; ++r)
+      TG_CHECK(std::memcmp(all.data<std::int64_t>() + r, &v, 8) == 0, kOp, "module", "rank ", r,
+               " has different ", what, " from rank ", group.rank());
+  };
+  same_everywhere(layout, "parameters (their count, sizes or dtypes)");
+
+  // Rank 0's values everywhere, then checked.
+  {
+    NoGradGuard no_grad;
+    for (const Tensor& p : s.params) s.group.broadcast(p, 0);
+    if (options.broadcast_buffers)
+      for (auto& [name, b] : module_->named_buffers()) s.group.broadcast(b, 0);
+  }
+  std::uint64_t values = 0xcbf29ce484222325ull;
+  for (const Tensor& p : s.params) values = fnv(values, p.raw_data(), std::size_t(p.numel()) * dtype_size(p.dtype()));
+  same_everywhere(values, "parameter values after the broadcast");
+
+  // Buckets: reverse registration order, a new one at the size cap or a dtype change.
+  const auto cap = index_t(options.bucket_mib * 1024 * 1024);
+  s.bucket_of.assign(s.params.size(), -1);
+  s.ready.assign(s.params.size(), 0);
+  s.waiting = s.params.size();
+  index_t bytes = 0;
+  for (int i = int(s.params.size()) - 1; i >= 0; --i) {
+    const Tensor& p = s.params[std::size_t(i)];
+    const index_t pb = p.numel() * index_t(dtype_size(p.dtype()));
+    const bool fresh = s.bs.empty() || (bytes + pb > cap && !s.bs.back().params.empty()) ||
+                       s.params[std::size_t(s.bs.back().params.front())].dtype() != p.dtype();
+    if (fresh) {
+      s.bs.emplace_back();
+      bytes = 0;
+    }
+    Bucket& b = s.bs.back();
+    b.offset.push_back(b.params.empty() ? 0 : b.offset.back() + s.params[std::size_t(b.params.back())].numel());
+    b.params.push_back(i);
+    s.bucket_of[std::size_t(i)] = int(s.bs.size()) - 1;
+    bytes += pb;
+  }
+  for (Bucket& b : s.bs) {
+    const Tensor& last = s.params[std::size_t(b.params.back())];
+    b.flat = make_tensor(std::vector<index_t>{b.offset.back() + last.numel()}, last.dtype(), Device::cpu());
+  }
+
+  // The hooks hold the state weakly: after this object is gone they do nothing.
+  const std::weak_ptr<State> weak = s_;
+  for (const Tensor& p : s.params)
+    p.register_post_accumulate_grad_hook([weak](const Tensor& leaf) {
+      if (const std::shared_ptr<State> st = weak.lock()) st->on_gradient(leaf);
+    });
+}
+
+DataParallel::~DataParallel() = default;
+
+const ProcessGroup& DataParallel::group() const { return s_->group; }
+
+void DataParallel::synchronize() {
+  State& s = *s_;
+  if (s.no_sync) return;
+  s.last_started_in_backward = s.started_in_backward;
+  s.started_in_backward = 0;
+  // Parameters without a gradient this step add zeros; then every bucket starts, in order.
+  for (std::size_t p = 0; p < s.params.size(); ++p)
+    if (!s.ready[p]) s.put(int(p), Tensor());
+  s.start_ready_buckets();
+  for (Bucket& b : s.bs) {
+    b.work.wait();
+    NoGradGuard no_grad;
+    for (std::size_t k = 0; k < b.params.size(); ++k) {
+      const Tensor& param = s.params[std::size_t(b.params[k])];
+      Tensor avg = make_view(b.flat, Shape(param.sizes()), b.offset[k]);
+      Tensor g = param.grad();
+      if (g.defined() && g.is_contiguous() && g.dtype() == avg.dtype()) {
+        g.copy_(avg);
+      } else {
+        Tensor fresh = make_tensor(param.sizes(), param.dtype(), Device::cpu());
+        fresh.copy_(avg);
+        Tensor handle = param;
+        handle.set_grad(fresh);
+      }
+    }
+    b.ready = 0;
+    b.started = false;
+  }
+  std::fill(s.ready.begin(), s.ready.end(), 0);
+  s.waiting = s.params.size();
+  s.next = 0;
+}
+
+std::vector<std::vector<int>> DataParallel::buckets() const {
+  std::vector<std::vector<int>> out;
+  for (const Bucket& b : s_->bs) out.push_back(b.params);
+  return out;
+}
+
+int DataParallel::started_during_backward() const { return s_->last_started_in_backward; }
+
+DataParallel::NoSync::NoSync(DataParallel& d) : d_(&d), saved_(d.s_->no_sync) { d.s_->no_sync = true; }
+DataParallel::NoSync::~NoSync() { d_->s_->no_sync = saved_; }
+
+}  // namespace tg::dist
