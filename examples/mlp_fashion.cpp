@@ -9,6 +9,7 @@
 //   build/examples/mlp_fashion --quick             # 2 epochs (scripts/run)
 //   build/examples/mlp_fashion --out DIR           # DIR/checkpoint.safetensors each epoch
 //   build/examples/mlp_fashion --resume DIR/checkpoint.safetensors
+//   OMP_NUM_THREADS=1 mpirun -np 2 build/examples/mlp_fashion --dist   # two ranks
 // Options: --data DIR (the four IDX files), --batch 128, --lr 1e-3, --limit N (first N
 // training images, for tests), --stop-after N (stop after epoch N as if interrupted; the
 // schedule still spans --epochs), --target ACC (stop after the first epoch whose test
@@ -19,7 +20,10 @@
 // for every full batch, the schedule's rate and AdamW's step count read on the device;
 // not with --amp f16, whose scaler decides on the host whether to skip a step), --profile
 // FILE (steps 6-25 of the first epoch recorded by tg::Profiler: FILE a Chrome trace, its
-// .csv the tables, which are also printed; examples/profile.hpp). Ends with
+// .csv the tables, which are also printed; examples/profile.hpp), --dist (a rank of an
+// mpirun job, in builds with MPI: dist::DataParallel, each rank 1/N of every batch of
+// --batch, so the run is the single process's with the gradient summed in another order;
+// rank 0 prints and checkpoints, every rank resumes). Ends with
 // `result test_accuracy=... macro_f1=... epochs=... seconds=... samples_per_s=... seconds_to_88=...`.
 #include <chrono>
 #include <cstdio>
@@ -29,6 +33,9 @@
 #include "examples/common.hpp"
 #include "examples/profile.hpp"
 #include "tilegrad/nn/nn.hpp"
+#ifdef TG_HAVE_DIST
+#include "tilegrad/dist/data_parallel.hpp"
+#endif
 
 using namespace tg;
 
@@ -65,8 +72,9 @@ int main(int argc, char** argv) {
   const examples::Args args = examples::parse_args(
       argc, argv,
       " [--quick] [--resume FILE] [--data DIR] [--batch N] [--lr X] [--limit N] [--stop-after N] [--target ACC] "
-      "[--amp bf16|f16] [--cuda-graph] [--profile FILE]",
-      {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after=", "target=", "amp=", "cuda-graph", "profile="},
+      "[--amp bf16|f16] [--cuda-graph] [--profile FILE] [--dist]",
+      {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after=", "target=", "amp=", "cuda-graph", "profile=",
+       "dist"},
       /*devices=*/true);
   const DType amp = args.amp();
   const bool graphed = args.has("cuda-graph");
@@ -76,6 +84,27 @@ int main(int argc, char** argv) {
                                    : "");
     return 2;
   }
+  // --dist: one rank of an `mpirun -np N` job (dist::DataParallel): each rank trains on
+  // its part of every global batch of --batch; only rank 0 prints and writes checkpoints.
+  const bool distributed = args.has("dist");
+  int rank = 0, ranks = 1;
+#ifdef TG_HAVE_DIST
+  std::unique_ptr<dist::ProcessGroup> group;
+  if (distributed) {
+    if (!args.device.is_cpu() || amp == DType::f16 || graphed) {
+      std::fprintf(stderr, "mlp_fashion: --dist trains on the CPU, without --amp f16 and --cuda-graph\n");
+      return 2;
+    }
+    group = std::make_unique<dist::ProcessGroup>(dist::ProcessGroup::world());
+    rank = group->rank(), ranks = group->size();
+    if (rank != 0 && !std::freopen("/dev/null", "w", stdout)) return 1;  // progress from rank 0 only
+  }
+#else
+  if (distributed) {
+    std::fprintf(stderr, "mlp_fashion: --dist needs a build with MPI (dist/: libopenmpi-dev)\n");
+    return 2;
+  }
+#endif
   const int epochs = args.epochs > 0 ? args.epochs : args.has("quick") ? 2 : 15;
   const index_t batch = args.count("batch", 128, 1, index_t(1) << 20);
   const double lr = args.number("lr", 1e-3);
@@ -91,10 +120,12 @@ int main(int argc, char** argv) {
   std::vector<index_t> truth;
   for (std::int64_t v : data.test_y.to_vector<std::int64_t>()) truth.push_back(index_t(v));
   std::printf("mlp_fashion: %lld training and %lld test images, MLP 784-256-256-10, AdamW lr %g, batch %lld, %d epochs, "
-              "%d threads, %s%s, %s\n",
+              "%d threads, %s%s, %s",
               static_cast<long long>(train.size()), static_cast<long long>(truth.size()), lr,
               static_cast<long long>(batch), epochs, cpu::num_threads(), args.device.str().c_str(),
               graphed ? " (CUDA graph)" : "", examples::Args::amp_name(amp));
+  if (distributed) std::printf(", %d ranks (%lld rows of each batch a rank)", ranks, static_cast<long long>(batch / ranks));
+  std::printf("\n");
 
   Generator gen(args.seed);
   Mlp model(&gen);
@@ -104,6 +135,7 @@ int main(int argc, char** argv) {
   scaling.enabled = amp == DType::f16;  // bf16 has f32's range: no scaling
   nn::GradScaler scaler(scaling);
   nn::DataLoader loader(train, batch, true, args.seed);
+  if (distributed) loader.set_shard(rank, ranks);
   const index_t steps_per_epoch = loader.batches();
   const index_t warmup = std::min<index_t>(steps_per_epoch, 500);  // the schedule counts steps
   nn::LinearWarmup sched(opt, warmup, 0.1,
@@ -115,6 +147,11 @@ int main(int argc, char** argv) {
     std::printf("resumed from %s after epoch %d\n", args.get("resume", "").c_str(), first_epoch);
   }
 
+#ifdef TG_HAVE_DIST
+  // The model stays on this stack; DataParallel holds it by a handle that does not own it.
+  std::unique_ptr<dist::DataParallel> ddp;
+  if (distributed) ddp = std::make_unique<dist::DataParallel>(std::shared_ptr<nn::Module>(&model, [](nn::Module*) {}), *group);
+#endif
   // One training step on (x, y), on the device.
   auto train_step = [&](const Tensor& x, const Tensor& y) {
     Tensor loss;
@@ -124,6 +161,9 @@ int main(int argc, char** argv) {
     }
     opt.zero_grad();
     scaler.scale(loss).backward();
+#ifdef TG_HAVE_DIST
+    if (ddp) ddp->synchronize();  // .grad = the ranks' average: the global batch's gradient
+#endif
     scaler.step(opt);  // without scaling: opt.step()
     return loss;
   };
@@ -174,6 +214,9 @@ int main(int argc, char** argv) {
       profile.after_step();
       if (k % 20 == 0 && bar.active()) bar.update(k, "loss " + std::to_string(loss.item()).substr(0, 6));
     }
+#ifdef TG_HAVE_DIST
+    if (group) group->all_reduce(total);  // the epoch's loss over every rank's rows
+#endif
     const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     train_seconds += secs;
     profile.finish();  // reports once the recorded steps are done (or the epoch ends first)
@@ -184,8 +227,11 @@ int main(int argc, char** argv) {
                   report.accuracy, double(train.size()) / secs);
     bar.finish(msg);
     if (!bar.active()) std::printf("epoch %d/%d  %s  %.1f s\n", e + 1, epochs, msg, secs);
-    if (!args.out.empty())
+    if (!args.out.empty() && rank == 0)
       nn::save_checkpoint(args.out + "/checkpoint.safetensors", {&model, &opt, &sched, &gen}, {{"epoch", double(e + 1)}});
+#ifdef TG_HAVE_DIST
+    if (group) group->barrier();  // the checkpoint is complete before any rank goes on
+#endif
     if (report.accuracy >= target) break;
   }
   if (first_epoch >= stop) report = nn::classification_report(truth, predict(model, data.test_x), 10);
@@ -201,6 +247,7 @@ int main(int argc, char** argv) {
       .add("samples_per_s", train_seconds > 0 ? trained / train_seconds : 0)
       .add("seconds_to_88", seconds_to_88)
       .add("skipped_steps", double(scaler.skipped_steps()))
+      .add("ranks", double(ranks))
       .print();
   return 0;
 }

@@ -81,6 +81,14 @@ void DataLoader::set_epoch(index_t epoch) {
   }
 }
 
+void DataLoader::set_shard(int rank, int ranks) {
+  TG_CHECK(ranks >= 1, "DataLoader::set_shard", "ranks", "expected >= 1, got ", ranks);
+  TG_CHECK(rank >= 0 && rank < ranks, "DataLoader::set_shard", "rank", "expected a rank in [0, ", ranks, "), got ", rank);
+  TG_CHECK(batch_size_ >= ranks, "DataLoader::set_shard", "ranks", "expected at most batch_size = ", batch_size_,
+           " ranks (each needs a row of every batch), got ", ranks);
+  rank_ = rank, ranks_ = ranks;
+}
+
 DataLoader::Iterator DataLoader::begin() {
   set_epoch(epoch_ + 1);
   return {this, 0};
@@ -89,8 +97,9 @@ DataLoader::Iterator DataLoader::begin() {
 Batch DataLoader::batch(index_t b) const {
   TG_CHECK(b >= 0 && b < batches(), "DataLoader::batch", "b", "expected a batch in [0, ", batches(), "), got ", b);
   const ProfileScope scope(ProfileEvent::Kind::data, "DataLoader.batch");
-  const index_t start = b * batch_size_, count = std::min(batch_size_, data_.size() - start);
-  const index_t* rows = order_.data() + start;
+  const index_t start = b * batch_size_, global = std::min(batch_size_, data_.size() - start);
+  const index_t first = global * rank_ / ranks_, count = global * (rank_ + 1) / ranks_ - first;
+  const index_t* rows = order_.data() + start + first;
   return {gather_rows(data_.x(), rows, count), gather_rows(data_.y(), rows, count), count};
 }
 

@@ -39,6 +39,13 @@ class DataLoader {
   DataLoader(const TensorDataset& data, index_t batch_size, bool shuffle = false, std::uint64_t seed = 0,
              bool drop_last = false);
   index_t batches() const;     // per epoch
+  // Data-parallel sharding (dist::DataParallel): every rank makes the same loader (same
+  // seed: the same permutation each epoch) and takes part `rank` of `ranks` of each global
+  // batch, rows [rank g / ranks, (rank + 1) g / ranks) of its g rows, so the ranks' parts
+  // are disjoint and together are the batch. Batch::size is then the part's size; a last
+  // partial batch splits into parts that differ by at most one row (drop_last avoids it).
+  // batch_size must be at least `ranks`.
+  void set_shard(int rank, int ranks);
   void set_epoch(index_t epoch);  // the permutation of that epoch (called by begin() with the next one)
   index_t epoch() const { return epoch_; }
   Batch batch(index_t b) const;  // the b-th batch of the current epoch
@@ -64,6 +71,7 @@ class DataLoader {
   bool shuffle_, drop_last_;
   std::uint64_t seed_;
   index_t epoch_ = -1;
+  int rank_ = 0, ranks_ = 1;
   std::vector<index_t> order_;
 };
 

@@ -299,6 +299,45 @@ TEST(Data, LoaderCoversEveryRowOnceAndShufflesReproducibly) {
   EXPECT_NE(second, first_epoch);  // the next epoch is another permutation
 }
 
+// Sharded loaders (one per rank, same seed): each global batch's parts are disjoint, in
+// order, and together are the unsharded loader's batch; a last partial batch of 3 rows
+// splits 1 / 2 over two ranks.
+TEST(Data, ShardsPartitionEveryBatchAcrossRanks) {
+  std::vector<float> xv(23);
+  std::vector<std::int64_t> yv(23);
+  for (int i = 0; i < 23; ++i) xv[std::size_t(i)] = float(i), yv[std::size_t(i)] = i;
+  const TensorDataset ds(Tensor::from_vector(xv, {23, 1}), Tensor::from_vector(yv, {23}));
+  for (int ranks : {1, 2, 3, 5}) {
+    DataLoader whole(ds, 5, true, 7);
+    std::vector<DataLoader> parts;
+    for (int r = 0; r < ranks; ++r) {
+      parts.emplace_back(ds, 5, true, 7);
+      parts.back().set_shard(r, ranks);
+    }
+    for (index_t epoch = 0; epoch < 2; ++epoch) {
+      whole.set_epoch(epoch);
+      for (DataLoader& p : parts) p.set_epoch(epoch);
+      for (index_t b = 0; b < whole.batches(); ++b) {
+        std::vector<std::int64_t> joined;
+        for (DataLoader& p : parts) {
+          const Batch part = p.batch(b);
+          const auto y = part.y.to_vector<std::int64_t>();
+          EXPECT_EQ(index_t(y.size()), part.size);
+          joined.insert(joined.end(), y.begin(), y.end());
+        }
+        EXPECT_EQ(joined, whole.batch(b).y.to_vector<std::int64_t>()) << ranks << " ranks, batch " << b;
+      }
+    }
+  }
+  DataLoader last(ds, 5, false), other(ds, 5, false);
+  last.set_shard(0, 2), other.set_shard(1, 2);
+  EXPECT_EQ(last.batch(4).size, 1);
+  EXPECT_EQ(other.batch(4).size, 2);
+  DataLoader bad(ds, 5, false);
+  EXPECT_THROW(bad.set_shard(0, 6), Error);
+  EXPECT_THROW(bad.set_shard(2, 2), Error);
+}
+
 TEST(Data, SplitsAndScalers) {
   Generator g(7);
   const Tensor x = Tensor::randn({100, 3}, {}, &g) * 5.0 + 2.0;
