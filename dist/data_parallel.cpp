@@ -86,6 +86,9 @@ struct DataParallel::State {
     const int before = next;
     start_ready_buckets();
     if (waiting > 0) started_in_backward += next - before;  // backward has more to do
+    // OpenMPI moves a non-blocking collective along only inside MPI calls: each hook
+    // drives the buckets in flight once.
+    for (int k = 0; k < next; ++k) bs[std::size_t(k)].work.test();
   }
 };
 

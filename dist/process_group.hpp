@@ -19,11 +19,16 @@
 // (the collective, dtype, element count, root and op) with one small all-reduce, so a
 // rank that passes a different shape or dtype gets a tg::Error naming the argument on
 // every rank instead of a hang or a silent mix of buffers (Options::check_args turns it
-// off). Every wait has a deadline (Options::timeout): a rank that never arrives (it
-// skipped the call, threw, or died) ends the wait with a tg::Error on the ranks that
-// did, naming the collective and the time waited. Such a collective stays pending in
-// MPI: its Work may be waited on again should the late rank come; a program that gives
-// up ends the job (exit with an error: mpirun then stops the other ranks).
+// off). Every rank makes a collective the same way, blocking or asynchronous: MPI never
+// matches the one with the other (the check catches that too).
+//
+// Every collective has a deadline (Options::timeout) for a rank that never arrives (it
+// skipped the call, threw, or died). A blocking call is MPI's blocking collective
+// (the fastest), which cannot time out: a watchdog thread ends the job at the deadline
+// with a message naming the collective, the rank and the time waited (MPI_Abort; mpirun
+// then stops every rank). An asynchronous call's Work::wait throws a tg::Error instead;
+// the collective stays pending in MPI, and may be waited on again should the late rank
+// come.
 //
 // Threads: MPI is called only from the thread that made the group (MPI_THREAD_SERIALIZED
 // is requested; OpenMP regions in the kernels never call MPI). Progress of an

@@ -108,7 +108,10 @@ index_t mismatches(const Tensor& got, std::uint64_t seed, index_t n_per_rank, in
   index_t bad = 0;
   for (index_t i = 0; i < got.numel(); ++i) {
     double exact = 0, mag = 0;
-    for (int r = 0; r < N; ++r) exact += all[std::size_t(r)][std::size_t(base + i)], mag += std::fabs(all[std::size_t(r)][std::size_t(base + i)]);
+    for (int r = 0; r < N; ++r) {
+      const double v = all[std::size_t(r)][std::size_t(base + i)];
+      exact += v, mag += std::fabs(v);
+    }
     double tol = double(N) * unit(t) * mag;
     if (op == ReduceOp::avg) exact /= N, tol = tol / N + 2 * unit(t) * std::fabs(exact);
     const double g = at(got, i);
@@ -258,6 +261,9 @@ TEST(Dist, ArgumentsThatDifferAcrossRanksFailOnEveryRank) {
             }),
             group().size() > 1 ? std::string(me == 0 ? "dist.all_reduce" : "dist.broadcast") + " collective"
                                : "no error");
+  // Blocking on rank 0, asynchronous elsewhere: MPI would never match them.
+  EXPECT_EQ(error_of([&] { group().all_reduce(z, ReduceOp::sum, me != 0).wait(); }),
+            group().size() > 1 ? "dist.all_reduce collective" : "no error");
   // And the group still works afterwards.
   z.fill_(1);
   group().all_reduce(z);
@@ -302,7 +308,7 @@ TEST(Dist, ARankThatArrivesLateTimesOutThenCompletes) {
     w.wait();
   } else {
     group().barrier();
-    g.all_reduce(x);
+    g.all_reduce(x, ReduceOp::sum, true).wait();  // asynchronous too: MPI matches like with like
   }
   EXPECT_EQ(at(x, 999), double(group().size()));
 }
@@ -445,6 +451,19 @@ TEST(DistDataParallel, ParametersThatDifferInShapeAcrossRanksAreAnError) {
 // Under mpirun: MPI starts with the first group; every rank runs the same tests, and
 // only rank 0 prints progress (a failure prints on the rank that saw it).
 int main(int argc, char** argv) {
+  // --late-rank (CTest dist_watchdog): rank 0 makes a blocking all-reduce the others never
+  // join; its watchdog must end the job with a message after the 1 s timeout.
+  if (argc > 1 && std::string(argv[1]) == "--late-rank") {
+    tg::dist::ProcessGroup g = tg::dist::ProcessGroup::world({std::chrono::seconds(1), true});
+    if (g.rank() == 0) {
+      tg::Tensor x = tg::Tensor::ones(std::vector<tg::index_t>{4});
+      g.all_reduce(x);
+      std::fprintf(stderr, "test_dist: the all-reduce returned without the other ranks\n");
+    } else {
+      std::this_thread::sleep_for(std::chrono::seconds(60));
+    }
+    return 0;
+  }
   ::testing::InitGoogleTest(&argc, argv);
   const int rank = tg::group().rank();
   if (rank != 0) {
