@@ -327,6 +327,19 @@ int count_of(index_t n, const char* op, const char* arg) {
   return int(n);
 }
 
+// The tensors of all_gather and reduce_scatter: in read, out written, the same dtype, and
+// `big` (out or in) size() times `small`'s elements.
+void check_in_out(const char* name, const Tensor& in, const Tensor& out, bool out_is_big, int size) {
+  check_tensor(in, name, "in", false);
+  check_tensor(out, name, "out", true);
+  TG_CHECK(out.dtype() == in.dtype(), name, "out", "expected in's dtype ", dtype_name(in.dtype()), ", got ",
+           dtype_name(out.dtype()));
+  const Tensor& big = out_is_big ? out : in;
+  const Tensor& small = out_is_big ? in : out;
+  TG_CHECK(big.numel() == small.numel() * size, name, out_is_big ? "out" : "in", "expected size() * ",
+           out_is_big ? "in" : "out", ".numel() = ", small.numel() * size, " elements, got ", big.numel());
+}
+
 bool overlap(const Tensor& a, const Tensor& b) {
   const auto* pa = static_cast<const char*>(a.raw_data());
   const auto* pb = static_cast<const char*>(b.raw_data());
@@ -336,6 +349,23 @@ bool overlap(const Tensor& a, const Tensor& b) {
 
 void bump(const Tensor& t) {
   if (t.impl().storage) ++t.impl().storage->version;
+}
+
+// Runs a collective the caller's way: blocking, MPI's blocking call under the watchdog,
+// then the Work's completion (an avg's division) at once; asynchronous, the non-blocking
+// call, completed by Work::wait or test.
+template <class Blocking, class NonBlocking>
+void run(Work::State& s, bool async, std::chrono::milliseconds timeout, Blocking blocking, const char* blocking_name,
+         NonBlocking nonblocking, const char* nonblocking_name) {
+  if (async) {
+    check_mpi(nonblocking(&s.request), s.op, nonblocking_name);
+    return;
+  }
+  {
+    const Watched watched(s.op, timeout);
+    check_mpi(blocking(), s.op, blocking_name);
+  }
+  s.finish();
 }
 
 }  // namespace
@@ -355,15 +385,12 @@ Work ProcessGroup::all_reduce(const Tensor& t, ReduceOp op, bool async) {
   s->divide_by = op == ReduceOp::avg ? comm_->size : 0;
   bump(t);
   const MPI_Op mop = t.dtype() == DType::bf16 ? g_bf16_sum : MPI_SUM;
-  if (!async) {
-    {
-      const Watched watched(name, options_.timeout);
-      check_mpi(MPI_Allreduce(MPI_IN_PLACE, t.raw_data(), n, type, mop, comm_->comm), name, "MPI_Allreduce");
-    }
-    s->finish();
-    return Work(std::move(s));
-  }
-  check_mpi(MPI_Iallreduce(MPI_IN_PLACE, t.raw_data(), n, type, mop, comm_->comm, &s->request), name, "MPI_Iallreduce");
+  MPI_Comm comm = comm_->comm;
+  void* data = t.raw_data();
+  run(
+      *s, async, options_.timeout, [&] { return MPI_Allreduce(MPI_IN_PLACE, data, n, type, mop, comm); },
+      "MPI_Allreduce", [&](MPI_Request* r) { return MPI_Iallreduce(MPI_IN_PLACE, data, n, type, mop, comm, r); },
+      "MPI_Iallreduce");
   return Work(std::move(s));
 }
 
@@ -381,26 +408,16 @@ Work ProcessGroup::broadcast(const Tensor& t, int root, bool async) {
   s->timeout = options_.timeout;
   bump(t);
   s->out = t;
-  if (!async) {
-    {
-      const Watched watched(name, options_.timeout);
-      check_mpi(MPI_Bcast(t.raw_data(), n, MPI_BYTE, root, comm_->comm), name, "MPI_Bcast");
-    }
-    s->finish();
-    return Work(std::move(s));
-  }
-  check_mpi(MPI_Ibcast(t.raw_data(), n, MPI_BYTE, root, comm_->comm, &s->request), name, "MPI_Ibcast");
+  MPI_Comm comm = comm_->comm;
+  run(
+      *s, async, options_.timeout, [&] { return MPI_Bcast(t.raw_data(), n, MPI_BYTE, root, comm); }, "MPI_Bcast",
+      [&](MPI_Request* r) { return MPI_Ibcast(t.raw_data(), n, MPI_BYTE, root, comm, r); }, "MPI_Ibcast");
   return Work(std::move(s));
 }
 
 Work ProcessGroup::all_gather(const Tensor& out, const Tensor& in, bool async) {
   constexpr const char* name = "dist.all_gather";
-  check_tensor(in, name, "in", false);
-  check_tensor(out, name, "out", true);
-  TG_CHECK(out.dtype() == in.dtype(), name, "out", "expected in's dtype ", dtype_name(in.dtype()), ", got ",
-           dtype_name(out.dtype()));
-  TG_CHECK(out.numel() == in.numel() * comm_->size, name, "out", "expected size() * in.numel() = ",
-           in.numel() * comm_->size, " elements, got ", out.numel());
+  check_in_out(name, in, out, true, comm_->size);
   const int n = count_of(in.numel() * index_t(dtype_size(in.dtype())), name, "in");
   count_of(out.numel() * index_t(dtype_size(out.dtype())), name, "out");
   if (options_.check_args) {
@@ -418,27 +435,18 @@ Work ProcessGroup::all_gather(const Tensor& out, const Tensor& in, bool async) {
   TG_CHECK(in_place || !overlap(in, out), name, "in",
            "expected a buffer apart from out's, or exactly this rank's block of it");
   const void* send = in_place ? MPI_IN_PLACE : in.raw_data();
-  if (!async) {
-    {
-      const Watched watched(name, options_.timeout);
-      check_mpi(MPI_Allgather(send, n, MPI_BYTE, out.raw_data(), n, MPI_BYTE, comm_->comm), name, "MPI_Allgather");
-    }
-    s->finish();
-    return Work(std::move(s));
-  }
-  check_mpi(MPI_Iallgather(send, n, MPI_BYTE, out.raw_data(), n, MPI_BYTE, comm_->comm, &s->request), name,
-            "MPI_Iallgather");
+  MPI_Comm comm = comm_->comm;
+  run(
+      *s, async, options_.timeout, [&] { return MPI_Allgather(send, n, MPI_BYTE, out.raw_data(), n, MPI_BYTE, comm); },
+      "MPI_Allgather",
+      [&](MPI_Request* r) { return MPI_Iallgather(send, n, MPI_BYTE, out.raw_data(), n, MPI_BYTE, comm, r); },
+      "MPI_Iallgather");
   return Work(std::move(s));
 }
 
 Work ProcessGroup::reduce_scatter(const Tensor& out, const Tensor& in, ReduceOp op, bool async) {
   constexpr const char* name = "dist.reduce_scatter";
-  check_tensor(in, name, "in", false);
-  check_tensor(out, name, "out", true);
-  TG_CHECK(out.dtype() == in.dtype(), name, "out", "expected in's dtype ", dtype_name(in.dtype()), ", got ",
-           dtype_name(out.dtype()));
-  TG_CHECK(in.numel() == out.numel() * comm_->size, name, "in", "expected size() * out.numel() = ",
-           out.numel() * comm_->size, " elements, got ", in.numel());
+  check_in_out(name, in, out, false, comm_->size);
   TG_CHECK(!overlap(in, out), name, "out", "expected a buffer apart from in's, got an overlapping one");
   const MPI_Datatype type = reduce_type(in.dtype(), name, "in");
   const int n = count_of(out.numel(), name, "out");
@@ -455,17 +463,13 @@ Work ProcessGroup::reduce_scatter(const Tensor& out, const Tensor& in, ReduceOp 
   s->divide_by = op == ReduceOp::avg ? comm_->size : 0;
   bump(out);
   const MPI_Op mop = in.dtype() == DType::bf16 ? g_bf16_sum : MPI_SUM;
-  if (!async) {
-    {
-      const Watched watched(name, options_.timeout);
-      check_mpi(MPI_Reduce_scatter_block(in.raw_data(), out.raw_data(), n, type, mop, comm_->comm), name,
-                "MPI_Reduce_scatter_block");
-    }
-    s->finish();
-    return Work(std::move(s));
-  }
-  check_mpi(MPI_Ireduce_scatter_block(in.raw_data(), out.raw_data(), n, type, mop, comm_->comm, &s->request), name,
-            "MPI_Ireduce_scatter_block");
+  MPI_Comm comm = comm_->comm;
+  run(
+      *s, async, options_.timeout,
+      [&] { return MPI_Reduce_scatter_block(in.raw_data(), out.raw_data(), n, type, mop, comm); },
+      "MPI_Reduce_scatter_block",
+      [&](MPI_Request* r) { return MPI_Ireduce_scatter_block(in.raw_data(), out.raw_data(), n, type, mop, comm, r); },
+      "MPI_Ireduce_scatter_block");
   return Work(std::move(s));
 }
 
