@@ -2,10 +2,12 @@
 # The examples end to end: same seed and threads give the same output to the last digit
 # (timings stripped; mlp_fashion under f16 autocast with loss scaling too), and mlp_fashion resumed from a checkpoint ends where an
 # uninterrupted run ends; --profile writes a trace, a CSV and a table whose rows add up
-# to the time measured around the recorded steps, and changes no digit of the output.
-# Exit 77 (skipped) when the Fashion-MNIST files are absent.
+# to the time measured around the recorded steps, and changes no digit of the output;
+# mlp_fashion --dist under two ranks (mpirun) reaches the single process's accuracy and
+# resumes from the checkpoint rank 0 wrote exactly where its uninterrupted run ends.
+# Exit 77 (skipped) when the Fashion-MNIST files are absent (or, for dist, MPI).
 #
-#   tests/examples.sh BUILD_DIR reproducible|resume|profile
+#   tests/examples.sh BUILD_DIR reproducible|resume|profile|dist
 set -euo pipefail
 build="$1" what="$2"
 ex="$build/examples"
@@ -85,5 +87,28 @@ PY
     fi
     echo "examples: --profile writes a trace and tables that add up to the measured steps"
     ;;
-  *) echo "usage: $0 BUILD_DIR reproducible|resume|profile" >&2; exit 2 ;;
+  dist)
+    have_data || { echo "no Fashion-MNIST files: skipped"; exit 77; }
+    command -v mpirun > /dev/null || { echo "no mpirun: skipped"; exit 77; }
+    export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
+    export OMPI_MCA_btl_vader_single_copy_mechanism=none
+    two=(mpirun -np 2 --oversubscribe "$ex/mlp_fashion" --dist)
+    args=(--limit 3000 --epochs 3)
+    status=0
+    "${two[@]}" "${args[@]}" 2>"$tmp/err" | strip | grep -E "^epoch 3/3|^result" > "$tmp/straight" || status=$?
+    if grep -q "needs a build with MPI" "$tmp/err"; then echo "built without MPI: skipped"; exit 77; fi
+    [ "$status" -eq 0 ] || { cat "$tmp/err"; exit 1; }
+    "${two[@]}" "${args[@]}" --stop-after 2 --out "$tmp/ck" > /dev/null 2>&1
+    "${two[@]}" "${args[@]}" --resume "$tmp/ck/checkpoint.safetensors" 2>/dev/null | strip |
+      grep -E "^epoch 3/3|^result" > "$tmp/resumed"
+    diff "$tmp/straight" "$tmp/resumed"
+    grep -q "ranks=2" "$tmp/straight"
+    # One process on the whole batch: the same training up to summation order.
+    "$ex/mlp_fashion" --threads 1 "${args[@]}" 2>/dev/null | grep "^result" > "$tmp/one"
+    acc() { sed -E 's/.*test_accuracy=([0-9.]+).*/\1/' "$1"; }
+    python3 -c "import sys; a, b = map(float, sys.argv[1:]); assert abs(a - b) <= 0.005, (a, b)" \
+      "$(acc "$tmp/one")" "$(grep "^result" "$tmp/straight" | sed -E 's/.*test_accuracy=([0-9.]+).*/\1/')"
+    echo "examples: two ranks train as one process does and resume where they left off"
+    ;;
+  *) echo "usage: $0 BUILD_DIR reproducible|resume|profile|dist" >&2; exit 2 ;;
 esac
