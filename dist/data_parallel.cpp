@@ -17,15 +17,14 @@ namespace {
 constexpr const char* kOp = "dist.DataParallel";
 
 struct Bucket {
-  std::vector<int> params;      // indices into State::params
-  std::vector<index_t> offset;  // each parameter's first element in flat
-  Tensor flat;                  // the bucket's gradients, contiguous
-  int ready = 0;                // parameters whose gradient is in flat this step
-  bool started = false;
+  std::vector<int> params;  // indices into State::params
+  Tensor flat;              // the bucket's gradients, contiguous
+  int ready = 0;            // parameters whose gradient is in flat this step
   Work work;
 };
 
 // FNV-1a over bytes: a fingerprint of the parameters, compared across ranks.
+constexpr std::uint64_t kFnvBasis = 0xcbf29ce484222325ull;
 std::uint64_t fnv(std::uint64_t h, const void* p, std::size_t n) {
   const auto* b = static_cast<const unsigned char*>(p);
   for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
@@ -42,8 +41,9 @@ struct DataParallel::State {
                          // checked once, at construction)
   std::vector<Tensor> params;
   std::unordered_map<const TensorImpl*, int> index;  // parameter -> its index
-  std::vector<int> bucket_of;
-  std::vector<char> ready;  // per parameter, this step
+  std::vector<int> bucket_of;     // per parameter: its bucket
+  std::vector<index_t> offset_of;  // per parameter: its first element in the bucket's flat
+  std::vector<char> ready;         // per parameter, this step
   std::vector<Bucket> bs;
   int next = 0;  // the next bucket to start
   std::size_t waiting = 0;  // parameters still without their gradient this step
@@ -56,17 +56,19 @@ struct DataParallel::State {
     while (next < int(bs.size()) && bs[std::size_t(next)].ready == int(bs[std::size_t(next)].params.size())) {
       Bucket& b = bs[std::size_t(next++)];
       b.work = buckets.all_reduce(b.flat, ReduceOp::avg, true);
-      b.started = true;
     }
+  }
+
+  // Parameter p's slot in its bucket's flat buffer, shaped like p.
+  Tensor slot(int p) const {
+    return make_view(bs[std::size_t(bucket_of[std::size_t(p)])].flat, Shape(params[std::size_t(p)].sizes()),
+                     offset_of[std::size_t(p)]);
   }
 
   // A parameter's gradient (or zeros, g undefined) into its bucket's slot.
   void put(int p, const Tensor& g) {
     Bucket& b = bs[std::size_t(bucket_of[std::size_t(p)])];
-    std::size_t k = 0;
-    while (b.params[k] != p) ++k;
-    const Tensor& param = params[std::size_t(p)];
-    Tensor slot = make_view(b.flat, Shape(param.sizes()), b.offset[k]);
+    Tensor slot = this->slot(p);
     NoGradGuard no_grad;
     if (g.defined()) {
       slot.copy_(g);
@@ -112,7 +114,7 @@ DataParallel::DataParallel(std::shared_ptr<nn::Module> module, const ProcessGrou
 
   // The same parameter list on every rank: count, then each one's size and dtype, as a
   // fingerprint gathered from every rank.
-  std::uint64_t layout = fnv(0xcbf29ce484222325ull, nullptr, 0);
+  std::uint64_t layout = kFnvBasis;
   for (const Tensor& p : s.params) {
     const std::int64_t d[2] = {std::int64_t(p.dtype()), std::int64_t(p.numel())};
     layout = fnv(layout, d, sizeof d);
@@ -135,34 +137,36 @@ DataParallel::DataParallel(std::shared_ptr<nn::Module> module, const ProcessGrou
     if (options.broadcast_buffers)
       for (auto& [name, b] : module_->named_buffers()) s.group.broadcast(b, 0);
   }
-  std::uint64_t values = 0xcbf29ce484222325ull;
+  std::uint64_t values = kFnvBasis;
   for (const Tensor& p : s.params) values = fnv(values, p.raw_data(), std::size_t(p.numel()) * dtype_size(p.dtype()));
   same_everywhere(values, "parameter values after the broadcast");
 
   // Buckets: reverse registration order, a new one at the size cap or a dtype change.
   const auto cap = index_t(options.bucket_mib * 1024 * 1024);
   s.bucket_of.assign(s.params.size(), -1);
+  s.offset_of.assign(s.params.size(), 0);
   s.ready.assign(s.params.size(), 0);
   s.waiting = s.params.size();
   index_t bytes = 0;
   for (int i = int(s.params.size()) - 1; i >= 0; --i) {
     const Tensor& p = s.params[std::size_t(i)];
     const index_t pb = p.numel() * index_t(dtype_size(p.dtype()));
-    const bool fresh = s.bs.empty() || (bytes + pb > cap && !s.bs.back().params.empty()) ||
+    const bool fresh = s.bs.empty() || bytes + pb > cap ||
                        s.params[std::size_t(s.bs.back().params.front())].dtype() != p.dtype();
     if (fresh) {
       s.bs.emplace_back();
       bytes = 0;
     }
     Bucket& b = s.bs.back();
-    b.offset.push_back(b.params.empty() ? 0 : b.offset.back() + s.params[std::size_t(b.params.back())].numel());
+    s.offset_of[std::size_t(i)] = bytes / index_t(dtype_size(p.dtype()));  // one dtype a bucket
     b.params.push_back(i);
     s.bucket_of[std::size_t(i)] = int(s.bs.size()) - 1;
     bytes += pb;
   }
   for (Bucket& b : s.bs) {
     const Tensor& last = s.params[std::size_t(b.params.back())];
-    b.flat = make_tensor(std::vector<index_t>{b.offset.back() + last.numel()}, last.dtype(), Device::cpu());
+    b.flat = make_tensor(std::vector<index_t>{s.offset_of[std::size_t(b.params.back())] + last.numel()}, last.dtype(),
+                         Device::cpu());
   }
 
   // The hooks hold the state weakly: after this object is gone they do nothing.
@@ -189,9 +193,9 @@ void DataParallel::synchronize() {
   for (Bucket& b : s.bs) {
     b.work.wait();
     NoGradGuard no_grad;
-    for (std::size_t k = 0; k < b.params.size(); ++k) {
-      const Tensor& param = s.params[std::size_t(b.params[k])];
-      Tensor avg = make_view(b.flat, Shape(param.sizes()), b.offset[k]);
+    for (int p : b.params) {
+      const Tensor& param = s.params[std::size_t(p)];
+      const Tensor avg = s.slot(p);
       Tensor g = param.grad();
       if (g.defined() && g.is_contiguous() && g.dtype() == avg.dtype()) {
         g.copy_(avg);
@@ -203,7 +207,6 @@ void DataParallel::synchronize() {
       }
     }
     b.ready = 0;
-    b.started = false;
   }
   std::fill(s.ready.begin(), s.ready.end(), 0);
   s.waiting = s.params.size();

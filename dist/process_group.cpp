@@ -82,9 +82,7 @@ void wait_request(MPI_Request& request, const char* op, std::chrono::millisecond
     const auto now = clock::now();
     if (now >= deadline) {
       const double waited = std::chrono::duration<double>(now - start).count();
-      int rank = 0;
-      MPI_Comm_rank(MPI_COMM_WORLD, &rank);
-      TG_CHECK(false, op, "timeout", "rank ", rank, " waited ", waited,
+      TG_CHECK(false, op, "timeout", "rank ", g_world_rank, " waited ", waited,
                " s for the other ranks (one that did not make this call, threw, or died); "
                "the collective stays pending: wait() again, or end the job");
     }
@@ -347,8 +345,19 @@ bool overlap(const Tensor& a, const Tensor& b) {
   return na > 0 && nb > 0 && pa < pb + nb && pb < pa + na;
 }
 
-void bump(const Tensor& t) {
-  if (t.impl().storage) ++t.impl().storage->version;
+// A collective's Work before it starts: named by its kind, the group's deadline, `out`
+// (written: its version bumped, as an in-place op's) divided by `divide_by` on completion
+// when above 1, and `in` kept alive until then.
+std::shared_ptr<Work::State> make_state(Kind kind, std::chrono::milliseconds timeout, const Tensor& out,
+                                        const Tensor& in = {}, int divide_by = 0) {
+  auto s = std::make_shared<Work::State>();
+  s->op = op_name(kind);
+  s->timeout = timeout;
+  s->out = out;
+  s->keep_in = in;
+  s->divide_by = divide_by;
+  if (out.impl().storage) ++out.impl().storage->version;
+  return s;
 }
 
 // Runs a collective the caller's way: blocking, MPI's blocking call under the watchdog,
@@ -371,19 +380,14 @@ void run(Work::State& s, bool async, std::chrono::milliseconds timeout, Blocking
 }  // namespace
 
 Work ProcessGroup::all_reduce(const Tensor& t, ReduceOp op, bool async) {
-  constexpr const char* name = "dist.all_reduce";
+  const char* name = op_name(Kind::all_reduce);
   check_tensor(t, name, "tensor", true);
   const MPI_Datatype type = reduce_type(t.dtype(), name, "tensor");
   const int n = count_of(t.numel(), name, "tensor");
   if (options_.check_args) {
     check_same(comm_->comm, {Kind::all_reduce, t.dtype(), n, -1, std::int64_t(op)}, options_.timeout, async);
   }
-  auto s = std::make_shared<Work::State>();
-  s->op = name;
-  s->timeout = options_.timeout;
-  s->out = t;
-  s->divide_by = op == ReduceOp::avg ? comm_->size : 0;
-  bump(t);
+  auto s = make_state(Kind::all_reduce, options_.timeout, t, {}, op == ReduceOp::avg ? comm_->size : 0);
   const MPI_Op mop = t.dtype() == DType::bf16 ? g_bf16_sum : MPI_SUM;
   MPI_Comm comm = comm_->comm;
   void* data = t.raw_data();
@@ -395,7 +399,7 @@ Work ProcessGroup::all_reduce(const Tensor& t, ReduceOp op, bool async) {
 }
 
 Work ProcessGroup::broadcast(const Tensor& t, int root, bool async) {
-  constexpr const char* name = "dist.broadcast";
+  const char* name = op_name(Kind::broadcast);
   check_tensor(t, name, "tensor", true);
   TG_CHECK(root >= 0 && root < comm_->size, name, "root", "expected a rank in [0, ", comm_->size, "), got ", root);
   const index_t bytes = t.numel() * index_t(dtype_size(t.dtype()));
@@ -403,11 +407,7 @@ Work ProcessGroup::broadcast(const Tensor& t, int root, bool async) {
   if (options_.check_args) {
     check_same(comm_->comm, {Kind::broadcast, t.dtype(), t.numel(), root, 0}, options_.timeout, async);
   }
-  auto s = std::make_shared<Work::State>();
-  s->op = name;
-  s->timeout = options_.timeout;
-  bump(t);
-  s->out = t;
+  auto s = make_state(Kind::broadcast, options_.timeout, t);
   MPI_Comm comm = comm_->comm;
   run(
       *s, async, options_.timeout, [&] { return MPI_Bcast(t.raw_data(), n, MPI_BYTE, root, comm); }, "MPI_Bcast",
@@ -416,24 +416,19 @@ Work ProcessGroup::broadcast(const Tensor& t, int root, bool async) {
 }
 
 Work ProcessGroup::all_gather(const Tensor& out, const Tensor& in, bool async) {
-  constexpr const char* name = "dist.all_gather";
+  const char* name = op_name(Kind::all_gather);
   check_in_out(name, in, out, true, comm_->size);
   const int n = count_of(in.numel() * index_t(dtype_size(in.dtype())), name, "in");
   count_of(out.numel() * index_t(dtype_size(out.dtype())), name, "out");
-  if (options_.check_args) {
-    check_same(comm_->comm, {Kind::all_gather, in.dtype(), in.numel(), -1, 0}, options_.timeout, async);
-  }
-  auto s = std::make_shared<Work::State>();
-  s->op = name;
-  s->timeout = options_.timeout;
-  bump(out);
-  s->out = out;
-  s->keep_in = in;
   // MPI forbids the input inside the output unless it is this rank's block, passed as
   // MPI_IN_PLACE.
   const bool in_place = in.raw_data() == static_cast<char*>(out.raw_data()) + std::ptrdiff_t(n) * comm_->rank;
   TG_CHECK(in_place || !overlap(in, out), name, "in",
            "expected a buffer apart from out's, or exactly this rank's block of it");
+  if (options_.check_args) {
+    check_same(comm_->comm, {Kind::all_gather, in.dtype(), in.numel(), -1, 0}, options_.timeout, async);
+  }
+  auto s = make_state(Kind::all_gather, options_.timeout, out, in);
   const void* send = in_place ? MPI_IN_PLACE : in.raw_data();
   MPI_Comm comm = comm_->comm;
   run(
@@ -445,7 +440,7 @@ Work ProcessGroup::all_gather(const Tensor& out, const Tensor& in, bool async) {
 }
 
 Work ProcessGroup::reduce_scatter(const Tensor& out, const Tensor& in, ReduceOp op, bool async) {
-  constexpr const char* name = "dist.reduce_scatter";
+  const char* name = op_name(Kind::reduce_scatter);
   check_in_out(name, in, out, false, comm_->size);
   TG_CHECK(!overlap(in, out), name, "out", "expected a buffer apart from in's, got an overlapping one");
   const MPI_Datatype type = reduce_type(in.dtype(), name, "in");
@@ -455,13 +450,7 @@ Work ProcessGroup::reduce_scatter(const Tensor& out, const Tensor& in, ReduceOp 
     check_same(comm_->comm, {Kind::reduce_scatter, in.dtype(), out.numel(), -1, std::int64_t(op)}, options_.timeout,
                async);
   }
-  auto s = std::make_shared<Work::State>();
-  s->op = name;
-  s->timeout = options_.timeout;
-  s->out = out;
-  s->keep_in = in;
-  s->divide_by = op == ReduceOp::avg ? comm_->size : 0;
-  bump(out);
+  auto s = make_state(Kind::reduce_scatter, options_.timeout, out, in, op == ReduceOp::avg ? comm_->size : 0);
   const MPI_Op mop = in.dtype() == DType::bf16 ? g_bf16_sum : MPI_SUM;
   MPI_Comm comm = comm_->comm;
   run(
@@ -474,7 +463,7 @@ Work ProcessGroup::reduce_scatter(const Tensor& out, const Tensor& in, ReduceOp 
 }
 
 void ProcessGroup::barrier() {
-  constexpr const char* name = "dist.barrier";
+  const char* name = op_name(Kind::barrier);
   if (options_.check_args) check_same(comm_->comm, {Kind::barrier, DType::f32, 0, -1, 0}, options_.timeout, false);
   const Watched watched(name, options_.timeout);
   check_mpi(MPI_Barrier(comm_->comm), name, "MPI_Barrier");

@@ -230,7 +230,7 @@ int main(int argc, char** argv) {
     if (!args.out.empty() && rank == 0)
       nn::save_checkpoint(args.out + "/checkpoint.safetensors", {&model, &opt, &sched, &gen}, {{"epoch", double(e + 1)}});
 #ifdef TG_HAVE_DIST
-    if (group) group->barrier();  // the checkpoint is complete before any rank goes on
+    if (group && !args.out.empty()) group->barrier();  // the checkpoint is whole before any rank goes on
 #endif
     if (report.accuracy >= target) break;
   }

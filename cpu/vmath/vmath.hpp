@@ -322,6 +322,25 @@ TG_VMATH_INLINE V mills_table(V a) {
   return acc;
 }
 
+// The normal tail shared by gelu_erf and its derivative, at a = min(14.5, |x|) (NaN:
+// min keeps it): E = e^(-a^2/2) = (1 + t) 2^n and m(a) (mills_table), so Phi(-a) = E m.
+// scaled(v) = v (1 + t) 2^n rounded once: one multiply while every lane's 2^n is normal
+// (a <= 13), scale2 otherwise (equal wherever the result is normal). Past the clamp every
+// product it forms is below the smallest float.
+template <class V>
+struct NormalTail {
+  V a, m;
+  ExpParts<V> e;
+  bool normal;
+  TG_VMATH_INLINE V scaled(V v) const { return times_pow2(fma(v, e.t, v), e.n, normal); }
+};
+constexpr float kNormalTailClamp = 14.5f;
+template <class V>
+TG_VMATH_INLINE NormalTail<V> normal_tail(V x) {
+  const V a = min(V(kNormalTailClamp), abs(x));
+  return {a, mills_table(a), exp_neg_half_square(a), !any(a > V(13.0f))};
+}
+
 // gelu(x) = x Phi(x) from r = Phi(-|x|) = e^(-a^2/2) m(a), a = |x|, for every x (no
 // central branch: each lane does the same work whatever its neighbours hold): x <= 0 as
 // (x m (1 + te)) 2^n, rounded once; x > 0 as x - x r, one FMA. Below x = -14.5 the tail
@@ -330,12 +349,10 @@ TG_VMATH_INLINE V mills_table(V a) {
 // infinite limits.
 template <class V>
 TG_VMATH_INLINE V gelu_erf(V x) {
-  const V ac = min(V(14.5f), abs(x));  // NaN: min keeps it
-  const ExpParts<V> e = exp_neg_half_square(ac);
-  const V m = mills_table(ac);
+  const NormalTail<V> t = normal_tail(x);
   const typename V::Mask neg = x <= V(0.0f);  // -0 and +0 keep their sign through x m
-  const V v = select(neg, max(V(-14.5f), x) * m, m);
-  const V r = times_pow2(fma(v, e.t, v), e.n, !any(ac > V(13.0f)));
+  const V v = select(neg, max(V(-kNormalTailClamp), x) * t.m, t.m);
+  const V r = t.scaled(v);
   const V out = select(neg, r, fnma(x, r, x));
   if (!any(is_nan(x - x))) return out;  // NaN for NaN, +-inf
   return select(is_nan(x), x, with_limits(x, out, -0.0f, __builtin_inff()));
@@ -351,10 +368,8 @@ TG_VMATH_INLINE V gelu_erf(V x) {
 // comes out as 1 or -0, as it is to float precision. NaN lanes: the caller restores them.
 template <class V>
 TG_VMATH_INLINE V gelu_erf_grad(V x) {
-  const V ac = min(V(14.5f), abs(x));  // NaN: min keeps it
-  const ExpParts<V> e = exp_neg_half_square(ac);
-  const V w = fnma(ac, V(k::kInvSqrt2Pi), mills_table(ac));
-  const V ew = times_pow2(fma(w, e.t, w), e.n, !any(ac > V(13.0f)));
+  const NormalTail<V> t = normal_tail(x);
+  const V ew = t.scaled(fnma(t.a, V(k::kInvSqrt2Pi), t.m));
   return select(x <= V(0.0f), ew, V(1.0f) - ew);
 }
 
