@@ -5,10 +5,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include "tilegrad/cpu/activation.hpp"
 #include "tilegrad/cpu/isa.hpp"
 #include "tilegrad/cpu/parallel.hpp"
+#include "tilegrad/cpu/vmath/vec_pair.hpp"
 #include "tilegrad/cpu/vmath/vec_scalar.hpp"
 #include "tilegrad/cpu/vmath/vmath.hpp"
 
@@ -17,6 +19,12 @@ namespace {  // internal linkage: one copy per path's unit (docs/design.md)
 namespace act_impl {
 
 inline constexpr index_t kParallelElems = index_t(1) << 15;
+
+// The transcendental kinds run two vectors at a time where the lane type pairs
+// (vec_pair.hpp); relu and leaky_relu are a few operations, bound by memory.
+template <class V, Act kKind>
+inline constexpr bool kPaired = !std::is_same_v<typename simd::Paired<V>::type, V> &&
+                                kKind != Act::none && kKind != Act::relu && kKind != Act::leaky_relu;
 
 // One row segment: y = f(x + bias). kStream: non-temporal stores once y is aligned.
 template <class V, Act kKind, bool kBias, bool kStream>
@@ -27,6 +35,23 @@ void forward_segment(index_t n, const float* x, const float* bias, float* y, V s
     for (; j < n && (reinterpret_cast<std::uintptr_t>(y + j) & (L * sizeof(float) - 1)) != 0; ++j) {
       const float b = kBias ? bias[j] : 0.0f;
       y[j] = vmath::activate<kKind>(simd::F1(x[j] + b), simd::F1(slope_f)).v;
+    }
+  }
+  if constexpr (kPaired<V, kKind>) {
+    using W = typename simd::Paired<V>::type;
+    constexpr int LW = W::kLanes;
+    const W slope_w(slope_f);
+    for (; j + LW <= n; j += LW) {
+      prefetch_ahead(x + j);
+      prefetch_ahead(x + j + L);
+      W v = W::load(x + j);
+      if constexpr (kBias) v = v + W::load(bias + j);
+      v = vmath::activate<kKind>(v, slope_w);
+      if constexpr (kStream) {
+        simd::store_stream(y + j, v);
+      } else {
+        v.store(y + j);
+      }
     }
   }
   for (; j + L <= n; j += L) {
@@ -50,9 +75,22 @@ void forward_segment(index_t n, const float* x, const float* bias, float* y, V s
 
 template <class V, Act kKind, bool kBias>
 void backward_segment(index_t n, const float* x, const float* bias, const float* dy, float* dx,
-                      V slope) {
+                      V slope, float slope_f) {
   constexpr int L = V::kLanes;
   index_t j = 0;
+  if constexpr (kPaired<V, kKind>) {
+    using W = typename simd::Paired<V>::type;
+    const W slope_w(slope_f);
+    for (; j + W::kLanes <= n; j += W::kLanes) {
+      prefetch_ahead(x + j);
+      prefetch_ahead(x + j + L);
+      prefetch_ahead(dy + j);
+      prefetch_ahead(dy + j + L);
+      W v = W::load(x + j);
+      if constexpr (kBias) v = v + W::load(bias + j);
+      (W::load(dy + j) * vmath::activate_grad<kKind>(v, slope_w)).store(dx + j);
+    }
+  }
   for (; j + L <= n; j += L) {
     prefetch_ahead(x + j);
     prefetch_ahead(dy + j);
@@ -104,9 +142,9 @@ void backward(index_t rows, index_t cols, const float* x, index_t ldx, const flo
   for_each_range(rows, cols, kParallelElems, [&](index_t i, index_t j0, index_t j1) {
     const float* bi = bias ? bias + j0 : nullptr;
     if (bias) {
-      backward_segment<V, kKind, true>(j1 - j0, x + i * ldx + j0, bi, dy + i * lddy + j0, dx + i * lddx + j0, s);
+      backward_segment<V, kKind, true>(j1 - j0, x + i * ldx + j0, bi, dy + i * lddy + j0, dx + i * lddx + j0, s, slope);
     } else {
-      backward_segment<V, kKind, false>(j1 - j0, x + i * ldx + j0, bi, dy + i * lddy + j0, dx + i * lddx + j0, s);
+      backward_segment<V, kKind, false>(j1 - j0, x + i * ldx + j0, bi, dy + i * lddy + j0, dx + i * lddx + j0, s, slope);
     }
   });
 }

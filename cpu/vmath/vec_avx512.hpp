@@ -11,6 +11,8 @@
 
 #include <cstdint>
 
+#include "tilegrad/cpu/vmath/vec_pair.hpp"
+
 namespace tg::cpu::simd {
 
 struct K16 {  // one bit per lane
@@ -108,5 +110,11 @@ inline float reduce_max(Z16 v) {  // NaN lanes are not guaranteed to win: check 
   x = _mm_max_ps(x, _mm_movehl_ps(x, x));
   return _mm_cvtss_f32(_mm_max_ss(x, _mm_movehdup_ps(x)));
 }
+
+// 32 registers hold two chains of the vector math: its loops run on pairs.
+template <>
+struct Paired<Z16> {
+  using type = Pair<Z16>;
+};
 
 }  // namespace tg::cpu::simd

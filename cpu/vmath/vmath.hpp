@@ -177,12 +177,15 @@ TG_VMATH_INLINE V log(V x) {
 //   y <  0: x e / (1 + e)
 // 1 + e is kept exact as den + den_lo (Fast2Sum: e <= 1), and the quotient is one
 // division corrected by an FMA residual: inv = 1 / den, c = 1 - inv (den + den_lo), so
-// 1 / (1 + e) = inv (1 + c). Then x inv (1 + c) and x inv (1 + t)(1 + c) 2^n, the 2^n
-// applied last. While every lane's e is normal (|y| <= 87) 2^n is one multiply; a vector
-// with a larger |y| applies it by scale2 (rounded once, as sigmoid(-100) is subnormal),
-// and since scale2 equals the multiply wherever the result is normal, every lane gets the
-// same value whichever way its vector went. Beyond |y| = 174 the negative side is a
-// signed zero. Max error: sigmoid 1.2 ulp, silu 1.6 (the product with x).
+// q = inv (1 + c) = 1 / (1 + e) to within half an ulp. Then x q, or x (q (1 + t)) 2^n
+// with 2^n applied last: while every lane's e is normal (|y| <= 87) 2^n is one multiply
+// (2^0 on the positive side); a vector with a larger |y| applies it by scale2 (rounded
+// once, as sigmoid(-100) is subnormal), and since scale2 equals the multiply wherever the
+// result is normal, every lane gets the same value whichever way its vector went. Beyond
+// |y| = 174 the negative side is a signed zero. ylo matters on the negative side only,
+// where the result's relative error is y's absolute one; on the positive side it would
+// move 1 + e by under a quarter of an ulp. Max error: sigmoid 1.2 ulp, silu 1.6 (the
+// product with x).
 // kLo = false: ylo is zero and its correction is skipped (sigmoid, silu). kNan = false:
 // the caller knows yhi has no NaN lane (an all-finite x), and its handling is skipped
 // (the same values for such lanes).
@@ -196,8 +199,8 @@ TG_VMATH_INLINE V mul_sigmoid(V x, V yhi, V ylo) {
   const ExpParts<V> e = exp_parts(kNan ? select(nan, V(0.0f), -a) : -a);
   V t = e.t;
   if constexpr (kLo) {
-    const V lo_ok = select(abs(ylo) < V(1.0f), ylo, V(0.0f));  // drop inf - inf, NaN
-    const V lo = select(neg, lo_ok, -lo_ok);                    // e^-a (1 - ylo) or e^y (1 + ylo)
+    // e^y (1 + ylo) where y < 0; ylo dropped where it is not small (inf - inf, NaN).
+    const V lo = select(neg & (abs(ylo) < V(1.0f)), ylo, V(0.0f));
     t = fma(e.t, lo, e.t + lo);
   }
   const bool normal = !any(a > V(87.0f));
@@ -206,12 +209,12 @@ TG_VMATH_INLINE V mul_sigmoid(V x, V yhi, V ylo) {
   const V den_lo = (V(1.0f) - den) + ev;
   const V inv = V(1.0f) / den;
   const V c = fnma(inv, den_lo, fnma(inv, den, V(1.0f)));
-  const V pos = x * fma(inv, c, inv);
-  const V s = fma(t, c, t + c);  // (1 + t)(1 + c) - 1
-  V negr = times_pow2(x * fma(inv, s, inv), e.n, normal);
-  if (!normal) negr = select(abs(yhi) >= V(174.0f), x * V(0.0f), negr);
-  if constexpr (!kNan) return select(neg, negr, pos);
-  return select(nan, yhi, select(neg, negr, pos));
+  const V q = fma(inv, c, inv);
+  const V f = x * select(neg, fma(q, t, q), q);
+  V r = times_pow2(f, select(neg, e.n, V(0.0f)), normal);
+  if (!normal) r = select(neg & (abs(yhi) >= V(174.0f)), x * V(0.0f), r);
+  if constexpr (!kNan) return r;
+  return select(nan, yhi, r);
 }
 
 template <class V>
@@ -373,28 +376,26 @@ TG_VMATH_INLINE V gelu_erf_grad(V x) {
   return select(x <= V(0.0f), ew, V(1.0f) - ew);
 }
 
-// y = k x (1 + c x^2) as hi + lo in float-float arithmetic (each product split exactly
-// by an FMA, the sum 1 + c x^2 by Fast2Sum, k and c as float pairs): hi + lo within
-// ~2^-44 of y, where a float y would be off by up to half an ulp of y, which exp turns
-// into hundreds of ulp at |y| ~ 100. Plain float operations on every path, so every
-// path gives the same bits (the double-precision evaluation this replaced took 8
-// conversions and ~29 uops a 16-lane vector; this is 20 single-uop operations).
+// y = x (k + kc x^2) as hi + lo in float-float arithmetic (x^2 and each product split
+// exactly by an FMA, the sum k + kc x^2 by Fast2Sum, k and kc as float pairs): hi + lo
+// within ~2^-44 of y, where a float y would be off by up to half an ulp of y, which exp
+// turns into hundreds of ulp at |y| ~ 100. Plain float operations on every path, so
+// every path gives the same bits (16 operations).
 // Where x^2 overflows lo is NaN and hi +-inf: mul_sigmoid drops such a lo.
 template <class V>
 TG_VMATH_INLINE V cubic_arg_ff(V x, double k, double c, V& lo) {
+  const double kc = k * c;
   const float kh = float(k), kl = float(k - double(kh));
-  const float ch = float(c), cl = float(c - double(ch));
+  const float ch = float(kc), cl = float(kc - double(ch));
   const V s = x * x;
   const V s_lo = fms(x, x, s);  // x^2 = s + s_lo
   const V t = V(ch) * s;
-  const V t_lo = fma(V(cl), s, fma(V(ch), s_lo, fms(V(ch), s, t)));  // c x^2 = t + t_lo
-  const V big = max(V(1.0f), t), small = min(V(1.0f), t);
+  const V t_lo = fma(V(cl), s, fma(V(ch), s_lo, fms(V(ch), s, t)));  // kc x^2 = t + t_lo
+  const V big = max(V(kh), t), small = min(V(kh), t);
   const V w = big + small;
-  const V w_lo = ((big - w) + small) + t_lo;  // 1 + c x^2 = w + w_lo
-  const V z = x * w;
-  const V z_lo = fma(x, w_lo, fms(x, w, z));  // x (1 + c x^2) = z + z_lo
-  const V y = V(kh) * z;
-  lo = fma(V(kl), z, fma(V(kh), z_lo, fms(V(kh), z, y)));
+  const V w_lo = ((big - w) + small) + (t_lo + V(kl));  // k + kc x^2 = w + w_lo
+  const V y = x * w;
+  lo = fma(x, w_lo, fms(x, w, y));  // x (w + w_lo) = y + lo
   return y;
 }
 
