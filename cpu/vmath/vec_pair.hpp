@@ -7,7 +7,8 @@
 // start every cycle. Each lane computes exactly what V computes: the same operations in
 // the same order, so the same bits. For the 32-register AVX-512 file (two halves of the
 // whole live state fit); with AVX2's 16 registers the doubled state spills
-// (cpu/vmath/NOTES.md).
+// (cpu/vmath/NOTES.md). The tests' P16 (vec_wide.hpp) pairs too, so the paired loops
+// run on every machine.
 #pragma once
 
 namespace tg::cpu::simd {
@@ -90,7 +91,6 @@ TG_PAIR_COMPARE(operator>=)
 TG_PAIR_COMPARE(operator==)
 TG_PAIR_UNARY(round_int)
 TG_PAIR_UNARY(pow2_int)
-TG_PAIR_BINARY(mul_pow2)
 TG_PAIR_UNARY(exponent_of)
 TG_PAIR_UNARY(mantissa_of)
 TG_PAIR_UNARY(quarter_octave_floor)
@@ -106,6 +106,16 @@ inline typename Pair<V>::Mask is_nan(Pair<V> a) {
 template <class V>
 inline Pair<V> select(typename Pair<V>::Mask m, Pair<V> a, Pair<V> b) {
   return {select(m.lo, a.lo, b.lo), select(m.hi, a.hi, b.hi)};
+}
+// v 2^n rounded once: the lane type's own mul_pow2 where it has one (Z16: VSCALEFPS),
+// else the multiply vmath's generic one does (the same bits either way).
+template <class V>
+inline Pair<V> mul_pow2(Pair<V> v, Pair<V> n) {
+  if constexpr (requires { mul_pow2(v.lo, n.lo); }) {
+    return {mul_pow2(v.lo, n.lo), mul_pow2(v.hi, n.hi)};
+  } else {
+    return {v.lo * pow2_int(n.lo), v.hi * pow2_int(n.hi)};
+  }
 }
 template <class V>
 inline Pair<V> lookup_quarter_octave(const float (&t)[16], Pair<V> a) {

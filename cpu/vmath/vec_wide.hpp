@@ -5,6 +5,7 @@
 // through this type wherever the machine lacks AVX-512. Not fast, and not meant to be.
 #pragma once
 
+#include "tilegrad/cpu/vmath/vec_pair.hpp"
 #include "tilegrad/cpu/vmath/vec_scalar.hpp"
 
 namespace tg::cpu::simd {
@@ -148,5 +149,11 @@ inline float reduce_max(P16 v) {
     for (int i = 0; i < w; ++i) v.v[i] = max(F1(v.v[i]), F1(v.v[i + w])).v;
   return v.v[0];
 }
+
+// Paired as Z16 is, so the paired loops run in the tests on every machine.
+template <>
+struct Paired<P16> {
+  using type = Pair<P16>;
+};
 
 }  // namespace tg::cpu::simd
