@@ -3,12 +3,11 @@
 #include "tilegrad/dist/data_parallel.hpp"
 
 #include <algorithm>
-#include <cstdint>
-#include <cstring>
 #include <string>
 #include <unordered_map>
 
 #include "tilegrad/autograd/modes.hpp"
+#include "tilegrad/dist/replicate.hpp"
 #include "tilegrad/kernels/error.hpp"
 
 namespace tg::dist {
@@ -22,16 +21,6 @@ struct Bucket {
   int ready = 0;            // parameters whose gradient is in flat this step
   Work work;
 };
-
-// FNV-1a over bytes: a fingerprint of the parameters, compared across ranks.
-constexpr std::uint64_t kFnvBasis = 0xcbf29ce484222325ull;
-std::uint64_t fnv(std::uint64_t h, const void* p, std::size_t n) {
-  const auto* b = static_cast<const unsigned char*>(p);
-  for (std::size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 0x100000001b3ull;
-  return h;
-}
-
-Tensor i64_tensor(index_t n) { return make_tensor(std::vector<index_t>{n}, DType::i64, Device::cpu()); }
 
 }  // namespace
 
@@ -101,45 +90,11 @@ DataParallel::DataParallel(std::shared_ptr<nn::Module> module, const ProcessGrou
   s_ = std::make_shared<State>(group);
   State& s = *s_;
   s.params = module_->parameters();
-  for (std::size_t i = 0; i < s.params.size(); ++i) {
-    const Tensor& p = s.params[i];
-    const std::string which = "parameter " + std::to_string(i);
-    TG_CHECK(p.device().type == DeviceType::cpu, kOp, "module",
-             which, " is on a CUDA device: CUDA tensors take the NCCL backend, not in this build");
-    TG_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, kOp, "module", which, " is ",
-             dtype_name(p.dtype()), ": expected f32 or f64");
-    TG_CHECK(p.is_contiguous(), kOp, "module", which, " is not contiguous");
-    s.index.emplace(p.impl_ptr().get(), int(i));
-  }
-
-  // The same parameter list on every rank: count, then each one's size and dtype, as a
-  // fingerprint gathered from every rank.
-  std::uint64_t layout = kFnvBasis;
-  for (const Tensor& p : s.params) {
-    const std::int64_t d[2] = {std::int64_t(p.dtype()), std::int64_t(p.numel())};
-    layout = fnv(layout, d, sizeof d);
-  }
-  const int N = group.size();
-  auto same_everywhere = [&](std::uint64_t v, const char* what) {
-    Tensor mine = i64_tensor(1), all = i64_tensor(N);
-    std::memcpy(mine.raw_data(), &v, 8);
-    s.group.all_gather(all, mine);
-    for (int r = 0; r < N; ++r)
-      TG_CHECK(std::memcmp(all.data<std::int64_t>() + r, &v, 8) == 0, kOp, "module", "rank ", r,
-               " has different ", what, " from rank ", group.rank());
-  };
-  same_everywhere(layout, "parameters (their count, sizes or dtypes)");
-
-  // Rank 0's values everywhere, then checked.
-  {
-    NoGradGuard no_grad;
-    for (const Tensor& p : s.params) s.group.broadcast(p, 0);
-    if (options.broadcast_buffers)
-      for (auto& [name, b] : module_->named_buffers()) s.group.broadcast(b, 0);
-  }
-  std::uint64_t values = kFnvBasis;
-  for (const Tensor& p : s.params) values = fnv(values, p.raw_data(), std::size_t(p.numel()) * dtype_size(p.dtype()));
-  same_everywhere(values, "parameter values after the broadcast");
+  for (std::size_t i = 0; i < s.params.size(); ++i) s.index.emplace(s.params[i].impl_ptr().get(), int(i));
+  std::vector<Tensor> buffers;
+  if (options.broadcast_buffers)
+    for (auto& [name, b] : module_->named_buffers()) buffers.push_back(b);
+  replicate_parameters(s.group, s.params, buffers, kOp, "module");
 
   // Buckets: reverse registration order, a new one at the size cap or a dtype change.
   const auto cap = index_t(options.bucket_mib * 1024 * 1024);
