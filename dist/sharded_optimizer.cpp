@@ -71,7 +71,7 @@ struct ShardedOptimizer::State {
 };
 
 ShardedOptimizer::ShardedOptimizer(std::vector<Tensor> params, const ProcessGroup& group, const Factory& make)
-    : s_(std::make_unique<State>(group)) {
+    : nn::Optimizer(params, 0), s_(std::make_unique<State>(group)) {
   State& s = *s_;
   TG_CHECK(bool(make), kOp, "make", "expected an optimizer factory, got none");
   s.params = std::move(params);
@@ -96,6 +96,7 @@ ShardedOptimizer::ShardedOptimizer(std::vector<Tensor> params, const ProcessGrou
   TG_CHECK(s.inner != nullptr, kOp, "make", "the factory returned no optimizer");
   TG_CHECK(s.inner->params().size() == 1 && s.inner->params()[0].impl_ptr() == s.param_shard.impl_ptr(), kOp,
            "make", "expected the factory's optimizer over the one shard tensor it was given");
+  lr_ = s.inner->lr();
 }
 
 ShardedOptimizer::~ShardedOptimizer() = default;
@@ -119,14 +120,12 @@ void ShardedOptimizer::step() {
   s.read_shard();
   Tensor handle = s.param_shard;
   handle.set_grad(s.grad_shard);
+  if (s.inner->lr() != lr_) s.inner->set_lr(lr_);
   s.inner->step();
+  steps_ = s.inner->steps();
   // 3. Every rank's shard into every rank's parameters.
   s.comm.all_gather(s.flat, s.param_shard);
   for (std::size_t i = 0; i < s.params.size(); ++i) s.params[i].copy_(s.slot(s.flat, i));
-}
-
-void ShardedOptimizer::zero_grad() {
-  for (Tensor& p : s_->params) p.set_grad({});
 }
 
 void ShardedOptimizer::set_max_grad_norm(double max_norm) {
@@ -135,17 +134,14 @@ void ShardedOptimizer::set_max_grad_norm(double max_norm) {
 }
 double ShardedOptimizer::last_grad_norm() const { return s_->last_norm; }
 
-double ShardedOptimizer::lr() const { return s_->inner->lr(); }
-void ShardedOptimizer::set_lr(double lr) { s_->inner->set_lr(lr); }
-index_t ShardedOptimizer::steps() const { return s_->inner->steps(); }
 nn::Optimizer& ShardedOptimizer::inner() { return *s_->inner; }
-const std::vector<Tensor>& ShardedOptimizer::params() const { return s_->params; }
 index_t ShardedOptimizer::shard_begin() const { return s_->begin(); }
 index_t ShardedOptimizer::shard_end() const { return s_->begin() + s_->shard; }
 index_t ShardedOptimizer::total_elements() const { return s_->n; }
 
 nn::StateDict ShardedOptimizer::state_dict() const {
   State& s = *s_;
+  if (s.inner->lr() != lr_) s.inner->set_lr(lr_);  // a rate set since the last step
   nn::StateDict inner = s.inner->state_dict();
   // The inner optimizer's buffer names, in a fixed order on every rank (a map's).
   nn::StateDict out;
@@ -207,6 +203,8 @@ void ShardedOptimizer::load_state_dict(const nn::StateDict& state) {
     inner["state.0." + name] = shard;
   }
   s.inner->load_state_dict(inner);
+  lr_ = s.inner->lr();
+  steps_ = s.inner->steps();
 }
 
 }  // namespace tg::dist

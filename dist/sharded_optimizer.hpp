@@ -1,5 +1,7 @@
 // Optimizer state sharded across the ranks (ZeRO stage 1, as DeepSpeed's and llm.c's):
-// every rank holds the whole model, but only 1/N of the optimizer's state.
+// every rank holds the whole model, but only 1/N of the optimizer's state. An
+// nn::Optimizer, so the schedulers, GradScaler and nn::save_checkpoint take it as they
+// take the optimizer inside it.
 //
 //   auto model = ...;                                   // the same model on every rank
 //   dist::ShardedOptimizer opt(model->parameters(), pg, [](std::vector<Tensor> shard) {
@@ -48,17 +50,17 @@
 
 namespace tg::dist {
 
-class ShardedOptimizer {
+class ShardedOptimizer : public nn::Optimizer {
  public:
   using Factory = std::function<std::unique_ptr<nn::Optimizer>(std::vector<Tensor> shard)>;
-  // params: CPU, contiguous, one dtype (f32 or f64), the same list on every rank.
+  // params: CPU, contiguous, one dtype (f32 or f64), the same list on every rank. The
+  // learning rate is the inner optimizer's, and set_lr() sets it there from the next step.
   ShardedOptimizer(std::vector<Tensor> params, const ProcessGroup& group, const Factory& make);
-  ~ShardedOptimizer();
+  ~ShardedOptimizer() override;
   ShardedOptimizer(const ShardedOptimizer&) = delete;
   ShardedOptimizer& operator=(const ShardedOptimizer&) = delete;
 
-  void step();        // collective (above)
-  void zero_grad();   // every parameter's .grad to none
+  void step() override;  // collective (above)
   // From the next step() on, scale the averaged gradients by max_norm / (norm + 1e-6)
   // when their global L2 norm exceeds max_norm (nn::clip_grad_norm's rule, applied
   // between the reduce-scatter and the shard's update). 0 turns it off.
@@ -67,22 +69,21 @@ class ShardedOptimizer {
   // only while a max norm is set; NaN otherwise).
   double last_grad_norm() const;
 
-  double lr() const;
-  void set_lr(double lr);
-  index_t steps() const;
   nn::Optimizer& inner();  // the shard's optimizer
-  const std::vector<Tensor>& params() const;
-
   // This rank's elements of the flat layout: [begin, end) (the shard may reach into the
   // padding past the last parameter).
   index_t shard_begin() const;
   index_t shard_end() const;
   index_t total_elements() const;  // n, without padding
 
-  nn::StateDict state_dict() const;                 // collective: every rank gets the whole state
-  void load_state_dict(const nn::StateDict& state);  // local: keeps this rank's shard
+  nn::StateDict state_dict() const override;                 // collective: every rank gets the whole state
+  void load_state_dict(const nn::StateDict& state) override;  // local: keeps this rank's shard
 
   struct State;  // dist/sharded_optimizer.cpp
+
+ protected:
+  int buffer_count() const override { return 0; }  // the state is the inner optimizer's
+  const char* buffer_name(int) const override { return ""; }
 
  private:
   std::unique_ptr<State> s_;

@@ -10,6 +10,7 @@
 //   build/examples/mlp_fashion --out DIR           # DIR/checkpoint.safetensors each epoch
 //   build/examples/mlp_fashion --resume DIR/checkpoint.safetensors
 //   OMP_NUM_THREADS=1 mpirun -np 2 build/examples/mlp_fashion --dist   # two ranks
+//   OMP_NUM_THREADS=1 mpirun -np 2 build/examples/mlp_fashion --dist --shard-optimizer
 // Options: --data DIR (the four IDX files), --batch 128, --lr 1e-3, --limit N (first N
 // training images, for tests), --stop-after N (stop after epoch N as if interrupted; the
 // schedule still spans --epochs), --target ACC (stop after the first epoch whose test
@@ -23,18 +24,24 @@
 // .csv the tables, which are also printed; examples/profile.hpp), --dist (a rank of an
 // mpirun job, in builds with MPI: dist::DataParallel, each rank 1/N of every batch of
 // --batch, so the run is the single process's with the gradient summed in another order;
-// rank 0 prints and checkpoints, every rank resumes). Ends with
+// rank 0 prints and checkpoints, every rank resumes), --shard-optimizer (with --dist:
+// AdamW's state sharded across the ranks, dist::ShardedOptimizer, in place of
+// DataParallel: the same updates, 1/N of the state a rank). Ends with
 // `result test_accuracy=... macro_f1=... epochs=... seconds=... samples_per_s=... seconds_to_88=...`.
 #include <chrono>
 #include <cstdio>
+#include <map>
 #include <memory>
+#include <string>
 
 #include "tilegrad/cuda/runtime.hpp"
 #include "examples/common.hpp"
 #include "examples/profile.hpp"
 #include "tilegrad/nn/nn.hpp"
 #ifdef TG_HAVE_DIST
+#include "tilegrad/dist/checkpoint.hpp"
 #include "tilegrad/dist/data_parallel.hpp"
+#include "tilegrad/dist/sharded_optimizer.hpp"
 #endif
 
 using namespace tg;
@@ -72,9 +79,9 @@ int main(int argc, char** argv) {
   const examples::Args args = examples::parse_args(
       argc, argv,
       " [--quick] [--resume FILE] [--data DIR] [--batch N] [--lr X] [--limit N] [--stop-after N] [--target ACC] "
-      "[--amp bf16|f16] [--cuda-graph] [--profile FILE] [--dist]",
+      "[--amp bf16|f16] [--cuda-graph] [--profile FILE] [--dist [--shard-optimizer]]",
       {"quick", "resume=", "data=", "batch=", "lr=", "limit=", "stop-after=", "target=", "amp=", "cuda-graph", "profile=",
-       "dist"},
+       "dist", "shard-optimizer"},
       /*devices=*/true);
   const DType amp = args.amp();
   const bool graphed = args.has("cuda-graph");
@@ -86,7 +93,13 @@ int main(int argc, char** argv) {
   }
   // --dist: one rank of an `mpirun -np N` job (dist::DataParallel): each rank trains on
   // its part of every global batch of --batch; only rank 0 prints and writes checkpoints.
-  const bool distributed = args.has("dist");
+  // --shard-optimizer: AdamW's state sharded across the ranks (dist::ShardedOptimizer,
+  // ZeRO stage 1) in place of DataParallel's all-reduce.
+  const bool distributed = args.has("dist"), sharded = args.has("shard-optimizer");
+  if (sharded && !distributed) {
+    std::fprintf(stderr, "mlp_fashion: --shard-optimizer needs --dist\n");
+    return 2;
+  }
   int rank = 0, ranks = 1;
 #ifdef TG_HAVE_DIST
   std::unique_ptr<dist::ProcessGroup> group;
@@ -130,7 +143,15 @@ int main(int argc, char** argv) {
   Generator gen(args.seed);
   Mlp model(&gen);
   model.to(args.device);  // the parameters (and so the optimizer's state) live on --device
-  nn::AdamW opt(model.parameters(), lr, 0.9, 0.999, 1e-8, 1e-4);
+  auto adamw = [&](std::vector<Tensor> params) {
+    return std::make_unique<nn::AdamW>(std::move(params), lr, 0.9, 0.999, 1e-8, 1e-4);
+  };
+  std::unique_ptr<nn::Optimizer> optimizer;
+#ifdef TG_HAVE_DIST
+  if (sharded) optimizer = std::make_unique<dist::ShardedOptimizer>(model.parameters(), *group, adamw);
+#endif
+  if (!optimizer) optimizer = adamw(model.parameters());
+  nn::Optimizer& opt = *optimizer;
   nn::GradScalerOptions scaling;
   scaling.enabled = amp == DType::f16;  // bf16 has f32's range: no scaling
   nn::GradScaler scaler(scaling);
@@ -150,7 +171,8 @@ int main(int argc, char** argv) {
 #ifdef TG_HAVE_DIST
   // The model stays on this stack; DataParallel holds it by a handle that does not own it.
   std::unique_ptr<dist::DataParallel> ddp;
-  if (distributed) ddp = std::make_unique<dist::DataParallel>(std::shared_ptr<nn::Module>(&model, [](nn::Module*) {}), *group);
+  if (distributed && !sharded)
+    ddp = std::make_unique<dist::DataParallel>(std::shared_ptr<nn::Module>(&model, [](nn::Module*) {}), *group);
 #endif
   // One training step on (x, y), on the device.
   auto train_step = [&](const Tensor& x, const Tensor& y) {
@@ -227,11 +249,16 @@ int main(int argc, char** argv) {
                   report.accuracy, double(train.size()) / secs);
     bar.finish(msg);
     if (!bar.active()) std::printf("epoch %d/%d  %s  %.1f s\n", e + 1, epochs, msg, secs);
-    if (!args.out.empty() && rank == 0)
-      nn::save_checkpoint(args.out + "/checkpoint.safetensors", {&model, &opt, &sched, &gen}, {{"epoch", double(e + 1)}});
+    if (!args.out.empty()) {
+      const std::string path = args.out + "/checkpoint.safetensors";
+      const std::map<std::string, double> extra = {{"epoch", double(e + 1)}};
 #ifdef TG_HAVE_DIST
-    if (group && !args.out.empty()) group->barrier();  // the checkpoint is whole before any rank goes on
+      if (group) {
+        dist::save_checkpoint(*group, path, {&model, &opt, &sched, &gen}, extra);  // rank 0 writes, all wait
+      } else
 #endif
+        nn::save_checkpoint(path, {&model, &opt, &sched, &gen}, extra);
+    }
     if (report.accuracy >= target) break;
   }
   if (first_epoch >= stop) report = nn::classification_report(truth, predict(model, data.test_x), 10);

@@ -23,11 +23,16 @@ StateDict under(const std::string& prefix, const StateDict& all) {
 }
 }  // namespace
 
-void save_checkpoint(const std::string& path, const TrainingState& state, const std::map<std::string, double>& extra) {
+void save_checkpoint(const std::string& path, const TrainingState& state, const std::map<std::string, double>& extra,
+                     const StateDict* optimizer_state) {
   TG_CHECK(state.model != nullptr, "save_checkpoint", "state", "expected a model");
   StateDict all;
   with_prefix("model.", state.model->state_dict(), all);
-  if (state.optimizer) with_prefix("optimizer.", state.optimizer->state_dict(), all);
+  if (optimizer_state) {
+    with_prefix("optimizer.", *optimizer_state, all);
+  } else if (state.optimizer) {
+    with_prefix("optimizer.", state.optimizer->state_dict(), all);
+  }
   if (state.scheduler) with_prefix("scheduler.", state.scheduler->state_dict(), all);
   if (state.generator) {
     all["rng.seed"] = i64(state.generator->seed());

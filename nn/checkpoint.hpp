@@ -19,8 +19,10 @@ struct TrainingState {
   Generator* generator = nullptr;   // optional (dropout, data order)
 };
 
+// optimizer_state: the optimizer's state_dict() already made, written in its place
+// (dist::save_checkpoint makes it on every rank first); null: made here.
 void save_checkpoint(const std::string& path, const TrainingState& state,
-                     const std::map<std::string, double>& extra = {});
+                     const std::map<std::string, double>& extra = {}, const StateDict* optimizer_state = nullptr);
 // Restores every part present in `state`; returns the extra values.
 std::map<std::string, double> load_checkpoint(const std::string& path, const TrainingState& state);
 

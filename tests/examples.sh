@@ -4,7 +4,8 @@
 # uninterrupted run ends; --profile writes a trace, a CSV and a table whose rows add up
 # to the time measured around the recorded steps, and changes no digit of the output;
 # mlp_fashion --dist under two ranks (mpirun) reaches the single process's accuracy and
-# resumes from the checkpoint rank 0 wrote exactly where its uninterrupted run ends.
+# resumes from the checkpoint rank 0 wrote exactly where its uninterrupted run ends, with
+# DataParallel and with the sharded optimizer (the same digits either way).
 # Exit 77 (skipped) when the Fashion-MNIST files are absent (or, for dist, MPI).
 #
 #   tests/examples.sh BUILD_DIR reproducible|resume|profile|dist
@@ -103,6 +104,18 @@ PY
       grep -E "^epoch 3/3|^result" > "$tmp/resumed"
     diff "$tmp/straight" "$tmp/resumed"
     grep -q "ranks=2" "$tmp/straight"
+    # --shard-optimizer: the same averages (a two-rank sum is one addition, in either
+    # order) and the same elementwise AdamW on each shard, so the same digits; it resumes
+    # from its gathered checkpoint, and that checkpoint resumes DataParallel too.
+    "${two[@]}" --shard-optimizer "${args[@]}" 2>/dev/null | strip | grep -E "^epoch 3/3|^result" > "$tmp/sharded"
+    diff "$tmp/straight" "$tmp/sharded"
+    "${two[@]}" --shard-optimizer "${args[@]}" --stop-after 2 --out "$tmp/cks" > /dev/null 2>&1
+    "${two[@]}" --shard-optimizer "${args[@]}" --resume "$tmp/cks/checkpoint.safetensors" 2>/dev/null | strip |
+      grep -E "^epoch 3/3|^result" > "$tmp/sharded_resumed"
+    diff "$tmp/straight" "$tmp/sharded_resumed"
+    "${two[@]}" "${args[@]}" --resume "$tmp/cks/checkpoint.safetensors" 2>/dev/null | strip |
+      grep -E "^epoch 3/3|^result" > "$tmp/unsharded_resumed"
+    diff "$tmp/straight" "$tmp/unsharded_resumed"
     # One process on the whole batch: the same training up to summation order.
     "$ex/mlp_fashion" --threads 1 "${args[@]}" 2>/dev/null | grep "^result" > "$tmp/one"
     acc() { sed -E 's/.*test_accuracy=([0-9.]+).*/\1/' "$1"; }

@@ -12,7 +12,9 @@
 #include <chrono>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -20,10 +22,12 @@
 #include "tilegrad/autograd/modes.hpp"
 #include "tilegrad/autograd/ops.hpp"
 #include "tilegrad/autograd/tensor.hpp"
+#include "tilegrad/dist/checkpoint.hpp"
 #include "tilegrad/dist/data_parallel.hpp"
 #include "tilegrad/dist/process_group.hpp"
 #include "tilegrad/dist/sharded_optimizer.hpp"
 #include "tilegrad/nn/layers.hpp"
+#include "tilegrad/nn/checkpoint.hpp"
 #include "tilegrad/nn/loss.hpp"
 #include "tilegrad/nn/optim.hpp"
 #include "tilegrad/kernels/error.hpp"
@@ -578,11 +582,12 @@ TEST(DistShardedOptimizer, StateDictGathersAndReshards) {
 }
 
 TEST(DistShardedOptimizer, BadArgumentsAreErrors) {
-  std::vector<Tensor> mixed = {Tensor::ones(std::vector<index_t>{3}),
-                               Tensor::ones(std::vector<index_t>{2}, TensorOptions().with_dtype(DType::f64))};
+  std::vector<Tensor> mixed = {
+      Tensor::ones(std::vector<index_t>{3}, TensorOptions().with_requires_grad()),
+      Tensor::ones(std::vector<index_t>{2}, TensorOptions().with_dtype(DType::f64).with_requires_grad())};
   EXPECT_EQ(error_of([&] { dist::ShardedOptimizer opt(mixed, group(), factory(Opt::sgd)); }),
             "dist.ShardedOptimizer params");
-  std::vector<Tensor> one = {Tensor::ones(std::vector<index_t>{3})};
+  std::vector<Tensor> one = {Tensor::ones(std::vector<index_t>{3}, TensorOptions().with_requires_grad())};
   EXPECT_EQ(error_of([&] { dist::ShardedOptimizer opt(one, group(), nullptr); }), "dist.ShardedOptimizer make");
   dist::ShardedOptimizer opt(one, group(), factory(Opt::sgd));
   EXPECT_EQ(error_of([&] { opt.set_max_grad_norm(-1); }), "dist.ShardedOptimizer max_norm");
@@ -590,6 +595,41 @@ TEST(DistShardedOptimizer, BadArgumentsAreErrors) {
                        {"steps", Tensor::zeros(std::vector<index_t>{1})},
                        {"state.4.momentum", Tensor::ones(std::vector<index_t>{3})}};
   EXPECT_EQ(error_of([&] { opt.load_state_dict(bad); }), "dist.ShardedOptimizer state");
+}
+
+// dist::save_checkpoint: rank 0 writes the gathered state and every rank resumes from it;
+// a file rank 0 cannot write is an error on every rank, not a hang.
+TEST(DistCheckpoint, RankZeroWritesEveryRankResumesAndFailuresReachEveryRank) {
+  const std::uint64_t seed = shared_seed();
+  const int me = group().rank();
+  ShardedRun run{small_mlp(seed), nullptr};
+  run.opt = std::make_unique<dist::ShardedOptimizer>(run.model->parameters(), group(), factory(Opt::adamw));
+  train_steps(seed, 0, 3, *run.model, nullptr, 0, &run);
+  // One directory for every rank: rank 0's name, broadcast.
+  Tensor tag = make_tensor(std::vector<index_t>{1}, DType::i64, Device::cpu());
+  tag.data<std::int64_t>()[0] = std::int64_t(seed % 1000000007);
+  group().broadcast(tag, 0);
+  const std::string path = ::testing::TempDir() + "tg_dist_ck_" + std::to_string(tag.data<std::int64_t>()[0]) + ".safetensors";
+  dist::save_checkpoint(group(), path, {run.model.get(), run.opt.get(), nullptr, nullptr}, {{"step", 3.0}});
+
+  ShardedRun resumed{small_mlp(seed + 3), nullptr};
+  resumed.opt = std::make_unique<dist::ShardedOptimizer>(resumed.model->parameters(), group(), factory(Opt::adamw));
+  const auto extra = nn::load_checkpoint(path, {resumed.model.get(), resumed.opt.get(), nullptr, nullptr});
+  EXPECT_EQ(extra.at("step"), 3.0);
+  EXPECT_EQ(resumed.opt->steps(), 3);
+  train_steps(seed, 3, 6, *run.model, nullptr, 0, &run);
+  train_steps(seed, 3, 6, *resumed.model, nullptr, 0, &resumed);
+  EXPECT_EQ(max_rel_diff(resumed.model->parameters(), run.model->parameters()), 0.0);
+  group().barrier();  // every rank has read the file
+  if (me == 0) std::remove(path.c_str());
+
+  const std::string e = error_of([&] {
+    dist::save_checkpoint(group(), "/nonexistent-dir/ck.safetensors", {run.model.get(), run.opt.get(), nullptr, nullptr});
+  });
+  EXPECT_NE(e, "no error");
+  if (me != 0) {
+    EXPECT_EQ(e, "dist.save_checkpoint path");
+  }
 }
 
 }  // namespace
