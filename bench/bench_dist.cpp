@@ -12,6 +12,9 @@
 //                                          + AdamW; one OpenMP thread a rank
 //   ddp_step/mlp784/<b>/nosync/ranks:<n>   the same without communication (no_sync): what
 //                                          the step would cost if all-reduce were free
+//   zero_step/mlp784/<b>/ranks:<n>         the same step with dist::ShardedOptimizer (AdamW's
+//                                          state sharded: reduce-scatter after backward,
+//                                          the shard's update, all-gather) instead of DDP
 //   local_step/mlp784/<b>/threads:1       the whole batch on rank 0 alone on one thread
 //                                          (the other ranks wait), the single-process peer
 //
@@ -30,6 +33,7 @@
 #include "tilegrad/autograd/ops.hpp"
 #include "tilegrad/cpu/ops.hpp"
 #include "tilegrad/dist/data_parallel.hpp"
+#include "tilegrad/dist/sharded_optimizer.hpp"
 #include "tilegrad/nn/layers.hpp"
 #include "tilegrad/nn/loss.hpp"
 #include "tilegrad/nn/optim.hpp"
@@ -112,6 +116,25 @@ void ddp_step(benchmark::State& st) {
   st.SetItemsProcessed(global * st.iterations());
 }
 
+// The step with the optimizer state sharded (ZeRO-1): no hooks, no overlap; the
+// reduce-scatter and all-gather after backward.
+void zero_step(benchmark::State& st) {
+  const index_t global = st.range(0), local = global / group().size();
+  Generator g(1);
+  auto model = mlp(&g);
+  dist::ShardedOptimizer opt(model->parameters(), group(), [](std::vector<Tensor> shard) {
+    return std::make_unique<nn::AdamW>(std::move(shard), 1e-3);
+  });
+  const Batch b = batch_of(local);
+  for (auto _ : st) {
+    opt.zero_grad();
+    cross_entropy((*model)(b.x), b.y).backward();
+    opt.step();
+  }
+  st.counters["state_elems"] = double(opt.shard_end() - opt.shard_begin());
+  st.SetItemsProcessed(global * st.iterations());
+}
+
 // The whole batch on rank 0 with range(1) threads; the other ranks wait in an
 // asynchronous all-reduce that rank 0 joins at the end, testing it once a millisecond
 // and sleeping between (a blocking MPI call would spin on a core rank 0's threads need).
@@ -159,6 +182,8 @@ void register_all() {
     }
     benchmark::RegisterBenchmark(("ddp_step/mlp784/" + bs + "/nosync" + ranks).c_str(), ddp_step)
         ->Args({batch, 25 * 1024, 1})->Iterations(iters)->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark(("zero_step/mlp784/" + bs + ranks).c_str(), zero_step)
+        ->Args({batch})->Iterations(iters)->UseRealTime()->Unit(benchmark::kMillisecond);
     // One thread only: under mpirun a rank is bound to one core (OpenMPI's default for
     // two ranks), and unbound, its second thread competed with the waiting rank (21 ms
     // at batch 1024 against 12 on one thread). The two-thread single process is

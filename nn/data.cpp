@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstring>
@@ -67,18 +68,38 @@ DataLoader::DataLoader(const TensorDataset& data, index_t batch_size, bool shuff
 }
 
 index_t DataLoader::batches() const {
-  const index_t n = data_.size();
+  const index_t n = index_t(order_.size());
   return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
 void DataLoader::set_epoch(index_t epoch) {
   epoch_ = epoch;
+  const index_t n = data_.size();
   if (shuffle_) {
-    order_ = permutation(data_.size(), seed_, std::uint64_t(epoch));
-  } else if (index_t(order_.size()) != data_.size()) {
-    order_.resize(std::size_t(data_.size()));
+    order_ = permutation(n, seed_, std::uint64_t(epoch));
+  } else {
+    order_.resize(std::size_t(n));
     std::iota(order_.begin(), order_.end(), index_t(0));
   }
+  if (sample_ranks_ > 1) {
+    const index_t N = sample_ranks_;
+    const index_t per = remainder_ == Remainder::drop ? n / N : (n + N - 1) / N;
+    std::vector<index_t> mine(static_cast<std::size_t>(per));
+    // Element rank + k N of the permutation, padded cyclically past its end.
+    for (index_t k = 0; k < per; ++k) mine[std::size_t(k)] = order_[std::size_t((sample_rank_ + k * N) % n)];
+    order_ = std::move(mine);
+  }
+}
+
+void DataLoader::set_sampler(int rank, int ranks, Remainder remainder) {
+  TG_CHECK(ranks >= 1, "DataLoader::set_sampler", "ranks", "expected >= 1, got ", ranks);
+  TG_CHECK(rank >= 0 && rank < ranks, "DataLoader::set_sampler", "rank", "expected a rank in [0, ", ranks, "), got ",
+           rank);
+  TG_CHECK(ranks_ == 1, "DataLoader::set_sampler", "ranks", "this loader already splits each batch (set_shard)");
+  sample_rank_ = rank, sample_ranks_ = ranks, remainder_ = remainder;
+  const index_t e = epoch_;
+  set_epoch(std::max<index_t>(e, 0));
+  epoch_ = e;
 }
 
 void DataLoader::set_shard(int rank, int ranks) {
@@ -86,6 +107,7 @@ void DataLoader::set_shard(int rank, int ranks) {
   TG_CHECK(rank >= 0 && rank < ranks, "DataLoader::set_shard", "rank", "expected a rank in [0, ", ranks, "), got ", rank);
   TG_CHECK(batch_size_ >= ranks, "DataLoader::set_shard", "ranks", "expected at most batch_size = ", batch_size_,
            " ranks (each needs a row of every batch), got ", ranks);
+  TG_CHECK(sample_ranks_ == 1, "DataLoader::set_shard", "ranks", "this loader already samples a part (set_sampler)");
   rank_ = rank, ranks_ = ranks;
 }
 
@@ -97,7 +119,7 @@ DataLoader::Iterator DataLoader::begin() {
 Batch DataLoader::batch(index_t b) const {
   TG_CHECK(b >= 0 && b < batches(), "DataLoader::batch", "b", "expected a batch in [0, ", batches(), "), got ", b);
   const ProfileScope scope(ProfileEvent::Kind::data, "DataLoader.batch");
-  const index_t start = b * batch_size_, global = std::min(batch_size_, data_.size() - start);
+  const index_t start = b * batch_size_, global = std::min(batch_size_, index_t(order_.size()) - start);
   const index_t first = global * rank_ / ranks_, count = global * (rank_ + 1) / ranks_ - first;
   const index_t* rows = order_.data() + start + first;
   return {gather_rows(data_.x(), rows, count), gather_rows(data_.y(), rows, count), count};

@@ -46,6 +46,16 @@ class DataLoader {
   // partial batch splits into parts that differ by at most one row (drop_last avoids it).
   // batch_size must be at least `ranks`.
   void set_shard(int rank, int ranks);
+  // Data-parallel sampling (PyTorch's DistributedSampler): every rank makes the same
+  // loader (same seed) and takes part `rank` of `ranks` of each epoch's permutation, its
+  // elements rank, rank + ranks, rank + 2 ranks, ...; batch_size is then each rank's
+  // batch. The ranks' parts are disjoint and of one size, so every rank runs the same
+  // number of batches. The remainder n mod ranks: `pad` repeats the permutation's first
+  // elements until every rank has ceil(n / ranks) (those samples are seen twice that
+  // epoch), `drop` leaves the permutation's last n mod ranks out (each rank has
+  // floor(n / ranks); another epoch, other samples are left out). Not with set_shard.
+  enum class Remainder { pad, drop };
+  void set_sampler(int rank, int ranks, Remainder remainder = Remainder::pad);
   void set_epoch(index_t epoch);  // the permutation of that epoch (called by begin() with the next one)
   index_t epoch() const { return epoch_; }
   Batch batch(index_t b) const;  // the b-th batch of the current epoch
@@ -71,8 +81,10 @@ class DataLoader {
   bool shuffle_, drop_last_;
   std::uint64_t seed_;
   index_t epoch_ = -1;
-  int rank_ = 0, ranks_ = 1;
-  std::vector<index_t> order_;
+  int rank_ = 0, ranks_ = 1;  // set_shard's
+  int sample_rank_ = 0, sample_ranks_ = 1;  // set_sampler's
+  Remainder remainder_ = Remainder::pad;
+  std::vector<index_t> order_;  // the epoch's rows for this loader (its part, with set_sampler)
 };
 
 // A synthetic linear regression problem, as scikit-learn's make_regression: X (n, d)

@@ -338,6 +338,71 @@ TEST(Data, ShardsPartitionEveryBatchAcrossRanks) {
   EXPECT_THROW(bad.set_shard(2, 2), Error);
 }
 
+// Sampling loaders (one per rank, same seed): each epoch, rank r holds elements r, r + N,
+// ... of the unsharded loader's permutation; the parts are disjoint and of one size
+// (pad: every sample at least once, the first n mod N... of the permutation twice; drop:
+// n - n mod N distinct samples), every rank runs the same number of batches, and the
+// parts change with the epoch. n = 23 against 1, 2, 3, 5 ranks and 30 (more ranks than
+// samples: pad repeats the permutation).
+TEST(Data, SamplerGivesEachRankAnEqualDisjointPartOfThePermutation) {
+  std::vector<float> xv(23);
+  std::vector<std::int64_t> yv(23);
+  for (int i = 0; i < 23; ++i) xv[std::size_t(i)] = float(i), yv[std::size_t(i)] = i;
+  const TensorDataset ds(Tensor::from_vector(xv, {23, 1}), Tensor::from_vector(yv, {23}));
+  const index_t n = 23;
+  for (auto rem : {DataLoader::Remainder::pad, DataLoader::Remainder::drop})
+    for (int ranks : {1, 2, 3, 5, 30}) {
+      const bool pad = rem == DataLoader::Remainder::pad;
+      const index_t per = pad ? (n + ranks - 1) / ranks : n / ranks;
+      DataLoader whole(ds, 1000, true, 7);
+      std::vector<DataLoader> parts;
+      for (int r = 0; r < ranks; ++r) {
+        parts.emplace_back(ds, 4, true, 7);
+        parts.back().set_sampler(r, ranks, rem);
+      }
+      std::vector<std::int64_t> previous;
+      for (index_t epoch = 0; epoch < 2; ++epoch) {
+        whole.set_epoch(epoch);
+        const auto perm = whole.batch(0).y.to_vector<std::int64_t>();
+        std::vector<std::int64_t> seen;
+        for (int r = 0; r < ranks; ++r) {
+          DataLoader& p = parts[std::size_t(r)];
+          p.set_epoch(epoch);
+          EXPECT_EQ(p.batches(), (per + 3) / 4);
+          std::vector<std::int64_t> mine;
+          for (index_t b = 0; b < p.batches(); ++b) {
+            const auto y = p.batch(b).y.to_vector<std::int64_t>();
+            mine.insert(mine.end(), y.begin(), y.end());
+          }
+          ASSERT_EQ(index_t(mine.size()), per) << ranks << " ranks";
+          for (index_t k = 0; k < per; ++k)
+            EXPECT_EQ(mine[std::size_t(k)], perm[std::size_t((r + k * ranks) % n)]) << ranks << " ranks, rank " << r;
+          seen.insert(seen.end(), mine.begin(), mine.end());
+        }
+        std::vector<std::int64_t> distinct = seen;
+        std::sort(distinct.begin(), distinct.end());
+        distinct.erase(std::unique(distinct.begin(), distinct.end()), distinct.end());
+        // pad: every sample; drop: n - n mod N samples, each once.
+        EXPECT_EQ(index_t(distinct.size()), pad ? n : n - n % ranks) << ranks << " ranks";
+        if (!pad) {
+          EXPECT_EQ(distinct.size(), seen.size());
+        }
+        if (ranks > 1 && per > 0 && epoch == 1) {
+          EXPECT_NE(seen, previous);  // another epoch, another split
+        }
+        previous = seen;
+      }
+    }
+  DataLoader a(ds, 4, true, 7);
+  a.set_shard(0, 2);
+  EXPECT_THROW(a.set_sampler(0, 2), Error);
+  DataLoader b(ds, 4, true, 7);
+  EXPECT_THROW(b.set_sampler(3, 3), Error);
+  EXPECT_THROW(b.set_sampler(0, 0), Error);
+  b.set_sampler(1, 2);
+  EXPECT_THROW(b.set_shard(0, 2), Error);
+}
+
 TEST(Data, SplitsAndScalers) {
   Generator g(7);
   const Tensor x = Tensor::randn({100, 3}, {}, &g) * 5.0 + 2.0;
