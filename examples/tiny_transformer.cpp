@@ -12,17 +12,26 @@
 // --heads N (4), --layers N (2), --lr X (3e-3), --sample N (200 characters), --profile FILE
 // (steps 6-25 recorded by tg::Profiler: examples/profile.hpp), --amp bf16|f16
 // (mixed precision: the Linear layers under AutocastGuard, f32 master weights; f16 with
-// nn::GradScaler, unscaled before the gradient clipping).
+// nn::GradScaler, unscaled before the gradient clipping), --dist (a rank of an mpirun
+// job, in builds with MPI: dist::DataParallel; every rank draws the same global batch of
+// --batch windows and trains on its part of it, so the run is the single process's with
+// the gradient summed in another order; the clipping sees the averaged gradient; rank 0
+// prints).
+//   OMP_NUM_THREADS=1 mpirun -np 2 build/examples/tiny_transformer --dist
 // Ends with `result train_loss=... val_loss=... steps=... seconds=... tokens_per_s=...`.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <memory>
 #include <random>
 
 #include "examples/common.hpp"
 #include "examples/profile.hpp"
 #include "tilegrad/nn/nn.hpp"
+#ifdef TG_HAVE_DIST
+#include "tilegrad/dist/data_parallel.hpp"
+#endif
 
 using namespace tg;
 
@@ -84,8 +93,8 @@ int main(int argc, char** argv) {
   const examples::Args args = examples::parse_args(
       int(rest.size()), rest.data(),
       " [FILE] [--steps N] [--batch N] [--context N] [--embed N] [--heads N] [--layers N] [--lr X] [--sample N] "
-      "[--amp bf16|f16] [--profile FILE]",
-      {"steps=", "batch=", "context=", "embed=", "heads=", "layers=", "lr=", "sample=", "amp=", "profile="},
+      "[--amp bf16|f16] [--profile FILE] [--dist]",
+      {"steps=", "batch=", "context=", "embed=", "heads=", "layers=", "lr=", "sample=", "amp=", "profile=", "dist"},
       /*devices=*/true);
   const DType amp = args.amp();
   const Device dev = args.device;
@@ -95,6 +104,32 @@ int main(int argc, char** argv) {
   const index_t heads = args.count("heads", 4, 1, 1024), layers = args.count("layers", 2, 1, 1024);
   const double lr = args.number("lr", 3e-3);
   const index_t sample_len = args.count("sample", 200, 0, index_t(1) << 24);
+  const bool distributed = args.has("dist");
+  int rank = 0, ranks = 1;
+#ifdef TG_HAVE_DIST
+  std::unique_ptr<dist::ProcessGroup> group;
+  if (distributed) {
+    if (!dev.is_cpu() || amp == DType::f16) {
+      std::fprintf(stderr, "tiny_transformer: --dist trains on the CPU, without --amp f16\n");
+      return 2;
+    }
+    group = std::make_unique<dist::ProcessGroup>(dist::ProcessGroup::world());
+    rank = group->rank(), ranks = group->size();
+    if (batch < ranks) {
+      std::fprintf(stderr, "tiny_transformer: --batch %lld is fewer windows than the %d ranks\n",
+                   static_cast<long long>(batch), ranks);
+      return 2;
+    }
+    if (rank != 0 && !std::freopen("/dev/null", "w", stdout)) return 1;  // progress from rank 0 only
+  }
+#else
+  if (distributed) {
+    std::fprintf(stderr, "tiny_transformer: --dist needs a build with MPI (dist/: libopenmpi-dev)\n");
+    return 2;
+  }
+#endif
+  // This rank's windows of each global batch: [part_begin, part_end).
+  const index_t part_begin = batch * rank / ranks, part_end = batch * (rank + 1) / ranks;
 
   nn::CharCorpus corpus;
   try {
@@ -121,6 +156,11 @@ int main(int argc, char** argv) {
   CharModel model(vocab, T, embed, heads, layers, &gen);
   model.to(dev);  // the parameters (and the optimizer's state) live on --device
   nn::AdamW opt(model.parameters(), lr, 0.9, 0.99, 1e-8, 0.01);
+#ifdef TG_HAVE_DIST
+  // The model stays on this stack; DataParallel holds it by a handle that does not own it.
+  std::unique_ptr<dist::DataParallel> ddp;
+  if (group) ddp = std::make_unique<dist::DataParallel>(std::shared_ptr<nn::Module>(&model, [](nn::Module*) {}), *group);
+#endif
   nn::GradScalerOptions scaling;
   scaling.enabled = amp == DType::f16;  // bf16 has f32's range: no scaling
   nn::GradScaler scaler(scaling);
@@ -137,7 +177,10 @@ int main(int argc, char** argv) {
     for (index_t s = 0; s < steps; ++s) {
       profile.before_step();
       std::vector<index_t> starts;
-      for (index_t b = 0; b < batch; ++b) starts.push_back(train_pos(rng));
+      for (index_t b = 0; b < batch; ++b) {
+        const index_t at = train_pos(rng);  // every rank draws the whole batch: the same stream
+        if (b >= part_begin && b < part_end) starts.push_back(at);
+      }
       Tensor loss;
       {
         AutocastGuard autocast(amp);  // f32: off
@@ -146,15 +189,25 @@ int main(int argc, char** argv) {
       }
       opt.zero_grad();
       scaler.scale(loss).backward();
+#ifdef TG_HAVE_DIST
+      if (ddp) ddp->synchronize();  // .grad = the ranks' average: the global batch's gradient
+#endif
       scaler.unscale(opt);  // the clipping sees the true gradients
       nn::clip_grad_norm(model.parameters(), 1.0);
       scaler.step(opt);     // without scaling: opt.step()
-      total += loss.item();
+      total += loss.item() * double(part_end - part_begin) / double(batch);  // this rank's share of the batch mean
       profile.after_step();
     }
     seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     profile.finish();
     NoGradGuard no_grad;
+#ifdef TG_HAVE_DIST
+    if (group) {  // the ranks' shares summed: the global batches' mean loss
+      Tensor t = Tensor::full({1}, total, TensorOptions().with_dtype(DType::f64));
+      group->all_reduce(t);
+      total = t.item();
+    }
+#endif
     last_train = total / double(steps);
     last_val = loss_of(model, ids, val_starts, T, dev);
     std::printf("round %d/%d  steps %lld  train loss %.4f  val loss %.4f  (uniform: %.4f)\n", r + 1, rounds,

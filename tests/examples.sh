@@ -5,7 +5,8 @@
 # to the time measured around the recorded steps, and changes no digit of the output;
 # mlp_fashion --dist under two ranks (mpirun) reaches the single process's accuracy and
 # resumes from the checkpoint rank 0 wrote exactly where its uninterrupted run ends, with
-# DataParallel and with the sharded optimizer (the same digits either way).
+# DataParallel and with the sharded optimizer (the same digits either way);
+# tiny_transformer --dist reaches the single process's losses.
 # Exit 77 (skipped) when the Fashion-MNIST files are absent (or, for dist, MPI).
 #
 #   tests/examples.sh BUILD_DIR reproducible|resume|profile|dist
@@ -121,6 +122,16 @@ PY
     acc() { sed -E 's/.*test_accuracy=([0-9.]+).*/\1/' "$1"; }
     python3 -c "import sys; a, b = map(float, sys.argv[1:]); assert abs(a - b) <= 0.005, (a, b)" \
       "$(acc "$tmp/one")" "$(grep "^result" "$tmp/straight" | sed -E 's/.*test_accuracy=([0-9.]+).*/\1/')"
+    # tiny_transformer --dist: each rank its part of the same global batches; the losses
+    # are the single process's up to summation order (4 decimals printed).
+    t_args=(--epochs 2 --steps 10 --sample 0)
+    mpirun -np 2 --oversubscribe "$ex/tiny_transformer" --dist "${t_args[@]}" 2>/dev/null | grep "^result" > "$tmp/t2"
+    "$ex/tiny_transformer" --threads 1 "${t_args[@]}" 2>/dev/null | grep "^result" > "$tmp/t1"
+    loss() { sed -E "s/.*$2=([0-9.]+).*/\1/" "$1"; }
+    for k in train_loss val_loss; do
+      python3 -c "import sys; a, b = map(float, sys.argv[1:]); assert abs(a - b) <= 1e-3, (a, b)" \
+        "$(loss "$tmp/t1" $k)" "$(loss "$tmp/t2" $k)"
+    done
     echo "examples: two ranks train as one process does and resume where they left off"
     ;;
   *) echo "usage: $0 BUILD_DIR reproducible|resume|profile|dist" >&2; exit 2 ;;
