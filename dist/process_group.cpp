@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "tilegrad/autograd/modes.hpp"
+#include "tilegrad/dist/nccl_comm.hpp"
 #include "tilegrad/kernels/error.hpp"
 #include "tilegrad/kernels/half.hpp"
 
@@ -170,6 +171,21 @@ const char* op_name(Kind k) {
 struct ProcessGroup::Comm {
   MPI_Comm comm = MPI_COMM_NULL;
   int rank = 0, size = 1;
+  // CUDA tensors' communicator, made by the first collective on them (every rank makes
+  // that call: the arguments' check compares the devices' kind first).
+  std::shared_ptr<detail::NcclComm> nccl;
+  detail::NcclComm& nccl_for(const Tensor& t, const char* op) {
+    const int device = t.device().index;
+    if (!nccl) {
+      MPI_Comm c = comm;
+      nccl = std::make_shared<detail::NcclComm>(rank, size, device, [c, op](void* id, std::size_t bytes) {
+        check_mpi(MPI_Bcast(id, int(bytes), MPI_BYTE, 0, c), op, "MPI_Bcast");
+      });
+    }
+    TG_CHECK(nccl->device() == device, op, "tensor", "expected the tensors on cuda:", nccl->device(),
+             ", the device of this group's first CUDA collective, got cuda:", device);
+    return *nccl;
+  }
   ~Comm() {
     if (comm != MPI_COMM_NULL && mpi_live()) MPI_Comm_free(&comm);
   }
@@ -177,6 +193,10 @@ struct ProcessGroup::Comm {
 
 struct Work::State {
   MPI_Request request = MPI_REQUEST_NULL;
+  // CUDA tensors: the collective's end event on the NCCL stream (see nccl_comm.hpp).
+  std::shared_ptr<detail::NcclComm> nccl;
+  void* event = nullptr;
+  ~State() { detail::NcclComm::release(event); }
   const char* op = "dist";
   std::chrono::milliseconds timeout{};
   bool done = false;
@@ -215,6 +235,11 @@ bool Work::completed() const { return !s_ || s_->done; }
 
 bool Work::test() {
   if (completed()) return true;
+  if (s_->nccl) {  // finished on the device: the current stream may read the output at once
+    if (!s_->nccl->finished(s_->event, s_->op)) return false;
+    s_->finish();
+    return true;
+  }
   int flag = 0;
   check_mpi(MPI_Test(&s_->request, &flag, MPI_STATUS_IGNORE), s_->op, "MPI_Test");
   if (flag) s_->finish();
@@ -223,6 +248,12 @@ bool Work::test() {
 
 void Work::wait() {
   if (completed()) return;
+  if (s_->nccl) {  // stream-ordered: the current stream waits, the host does not
+    s_->nccl->finished(s_->event, s_->op);  // NCCL's asynchronous errors, if any
+    detail::NcclComm::current_stream_waits(s_->event);
+    s_->finish();
+    return;
+  }
   wait_request(s_->request, s_->op, s_->timeout);
   s_->finish();
 }
@@ -261,6 +292,7 @@ struct Signature {
   Kind kind;
   DType dtype;
   std::int64_t count, root, op;
+  bool cuda = false;  // the tensors' device kind: MPI on one rank and NCCL on another never match
 };
 
 // The collective and whether it is asynchronous go in one field: MPI never matches a
@@ -268,7 +300,8 @@ struct Signature {
 // async and another without would wait forever.
 void check_same(MPI_Comm comm, const Signature& s, std::chrono::milliseconds timeout, bool async) {
   const char* op = op_name(s.kind);
-  std::int64_t v[5] = {std::int64_t(s.kind) * 2 + (async ? 1 : 0), std::int64_t(s.dtype), s.count, s.root, s.op};
+  std::int64_t v[5] = {std::int64_t(s.kind) * 2 + (async ? 1 : 0), std::int64_t(s.dtype) * 2 + (s.cuda ? 1 : 0),
+                       s.count, s.root, s.op};
   std::int64_t both[10], r[10];
   for (int i = 0; i < 5; ++i) both[i] = v[i], both[5 + i] = -v[i];
   {
@@ -284,7 +317,8 @@ void check_same(MPI_Comm comm, const Signature& s, std::chrono::milliseconds tim
       what << "the ranks called different collectives, or the same one blocking on some ranks and asynchronous "
               "on others (this rank " << op << (async ? ", asynchronous" : ", blocking") << ")";
     } else if (i == 1) {
-      what << "expected the same dtype on every rank; this rank has " << dtype_name(s.dtype);
+      what << "expected the same dtype and device kind on every rank; this rank has " << dtype_name(s.dtype)
+           << (s.cuda ? " on a CUDA device" : " on the CPU");
     } else if (i == 2) {
       what << "expected the same element count on every rank; this rank has " << s.count << ", the ranks range "
            << lo << " to " << hi;
@@ -311,7 +345,7 @@ MPI_Datatype reduce_type(DType t, const char* op, const char* arg) {
 
 void check_tensor(const Tensor& t, const char* op, const char* arg, bool written) {
   TG_CHECK(t.defined(), op, arg, "expected a tensor, got an undefined one");
-  TG_CHECK(t.device().type == DeviceType::cpu, op, arg,
+  TG_CHECK(t.device().type == DeviceType::cpu || detail::nccl_built(), op, arg,
            "expected a CPU tensor (CUDA tensors take the NCCL backend, not in this build)");
   TG_CHECK(t.is_contiguous(), op, arg, "expected a contiguous tensor (call contiguous() first)");
   if (written) {
@@ -332,6 +366,8 @@ void check_in_out(const char* name, const Tensor& in, const Tensor& out, bool ou
   check_tensor(out, name, "out", true);
   TG_CHECK(out.dtype() == in.dtype(), name, "out", "expected in's dtype ", dtype_name(in.dtype()), ", got ",
            dtype_name(out.dtype()));
+  TG_CHECK(out.device() == in.device(), name, "out", "expected in's device ", in.device().str(), ", got ",
+           out.device().str());
   const Tensor& big = out_is_big ? out : in;
   const Tensor& small = out_is_big ? in : out;
   TG_CHECK(big.numel() == small.numel() * size, name, out_is_big ? "out" : "in", "expected size() * ",
@@ -377,6 +413,20 @@ void run(Work::State& s, bool async, std::chrono::milliseconds timeout, Blocking
   s.finish();
 }
 
+// A collective on CUDA tensors: `call` queues it on the group's NCCL stream and returns
+// its end event; a blocking call makes the current stream wait for it at once (stream
+// order, no host wait), an asynchronous one at Work::wait.
+template <class Call>
+void run_nccl(Work::State& s, ProcessGroup::Comm& c, const Tensor& t, bool async, Call call) {
+  detail::NcclComm& nccl = c.nccl_for(t, s.op);
+  s.event = call(nccl);
+  s.nccl = c.nccl;
+  if (!async) {
+    detail::NcclComm::current_stream_waits(s.event);
+    s.finish();
+  }
+}
+
 }  // namespace
 
 Work ProcessGroup::all_reduce(const Tensor& t, ReduceOp op, bool async) {
@@ -384,10 +434,17 @@ Work ProcessGroup::all_reduce(const Tensor& t, ReduceOp op, bool async) {
   check_tensor(t, name, "tensor", true);
   const MPI_Datatype type = reduce_type(t.dtype(), name, "tensor");
   const int n = count_of(t.numel(), name, "tensor");
+  const bool cuda = !t.device().is_cpu();
   if (options_.check_args) {
-    check_same(comm_->comm, {Kind::all_reduce, t.dtype(), n, -1, std::int64_t(op)}, options_.timeout, async);
+    check_same(comm_->comm, {Kind::all_reduce, t.dtype(), n, -1, std::int64_t(op), cuda}, options_.timeout, async);
   }
-  auto s = make_state(Kind::all_reduce, options_.timeout, t, {}, op == ReduceOp::avg ? comm_->size : 0);
+  auto s = make_state(Kind::all_reduce, options_.timeout, t, {}, op == ReduceOp::avg && !cuda ? comm_->size : 0);
+  if (cuda) {
+    run_nccl(*s, *comm_, t, async, [&](detail::NcclComm& c) {
+      return c.all_reduce(t.raw_data(), t.numel(), t.dtype(), op == ReduceOp::avg, name);
+    });
+    return Work(std::move(s));
+  }
   const MPI_Op mop = t.dtype() == DType::bf16 ? g_bf16_sum : MPI_SUM;
   MPI_Comm comm = comm_->comm;
   void* data = t.raw_data();
@@ -404,10 +461,15 @@ Work ProcessGroup::broadcast(const Tensor& t, int root, bool async) {
   TG_CHECK(root >= 0 && root < comm_->size, name, "root", "expected a rank in [0, ", comm_->size, "), got ", root);
   const index_t bytes = t.numel() * index_t(dtype_size(t.dtype()));
   const int n = count_of(bytes, name, "tensor");
+  const bool cuda = !t.device().is_cpu();
   if (options_.check_args) {
-    check_same(comm_->comm, {Kind::broadcast, t.dtype(), t.numel(), root, 0}, options_.timeout, async);
+    check_same(comm_->comm, {Kind::broadcast, t.dtype(), t.numel(), root, 0, cuda}, options_.timeout, async);
   }
   auto s = make_state(Kind::broadcast, options_.timeout, t);
+  if (cuda) {
+    run_nccl(*s, *comm_, t, async, [&](detail::NcclComm& c) { return c.broadcast(t.raw_data(), bytes, root, name); });
+    return Work(std::move(s));
+  }
   MPI_Comm comm = comm_->comm;
   run(
       *s, async, options_.timeout, [&] { return MPI_Bcast(t.raw_data(), n, MPI_BYTE, root, comm); }, "MPI_Bcast",
@@ -425,10 +487,16 @@ Work ProcessGroup::all_gather(const Tensor& out, const Tensor& in, bool async) {
   const bool in_place = in.raw_data() == static_cast<char*>(out.raw_data()) + std::ptrdiff_t(n) * comm_->rank;
   TG_CHECK(in_place || !overlap(in, out), name, "in",
            "expected a buffer apart from out's, or exactly this rank's block of it");
+  const bool cuda = !in.device().is_cpu();
   if (options_.check_args) {
-    check_same(comm_->comm, {Kind::all_gather, in.dtype(), in.numel(), -1, 0}, options_.timeout, async);
+    check_same(comm_->comm, {Kind::all_gather, in.dtype(), in.numel(), -1, 0, cuda}, options_.timeout, async);
   }
   auto s = make_state(Kind::all_gather, options_.timeout, out, in);
+  if (cuda) {  // NCCL takes this rank's block of out as in, as MPI_IN_PLACE
+    run_nccl(*s, *comm_, in, async,
+             [&](detail::NcclComm& c) { return c.all_gather(in.raw_data(), out.raw_data(), n, name); });
+    return Work(std::move(s));
+  }
   const void* send = in_place ? MPI_IN_PLACE : in.raw_data();
   MPI_Comm comm = comm_->comm;
   run(
@@ -446,11 +514,19 @@ Work ProcessGroup::reduce_scatter(const Tensor& out, const Tensor& in, ReduceOp 
   const MPI_Datatype type = reduce_type(in.dtype(), name, "in");
   const int n = count_of(out.numel(), name, "out");
   count_of(in.numel(), name, "in");
+  const bool cuda = !in.device().is_cpu();
   if (options_.check_args) {
-    check_same(comm_->comm, {Kind::reduce_scatter, in.dtype(), out.numel(), -1, std::int64_t(op)}, options_.timeout,
-               async);
+    check_same(comm_->comm, {Kind::reduce_scatter, in.dtype(), out.numel(), -1, std::int64_t(op), cuda},
+               options_.timeout, async);
   }
-  auto s = make_state(Kind::reduce_scatter, options_.timeout, out, in, op == ReduceOp::avg ? comm_->size : 0);
+  auto s = make_state(Kind::reduce_scatter, options_.timeout, out, in,
+                      op == ReduceOp::avg && !cuda ? comm_->size : 0);
+  if (cuda) {
+    run_nccl(*s, *comm_, in, async, [&](detail::NcclComm& c) {
+      return c.reduce_scatter(in.raw_data(), out.raw_data(), out.numel(), in.dtype(), op == ReduceOp::avg, name);
+    });
+    return Work(std::move(s));
+  }
   const MPI_Op mop = in.dtype() == DType::bf16 ? g_bf16_sum : MPI_SUM;
   MPI_Comm comm = comm_->comm;
   run(

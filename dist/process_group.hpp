@@ -1,4 +1,5 @@
-// Collectives between processes: a ProcessGroup over MPI for CPU tensors.
+// Collectives between processes: a ProcessGroup over MPI for CPU tensors, and over NCCL
+// for CUDA tensors where the build has CUDA and NCCL (dist/nccl_comm.hpp).
 //
 // Every process of an `mpirun -np N` job makes ProcessGroup::world() and then calls the
 // same collectives in the same order, as with MPI itself or torch.distributed:
@@ -9,8 +10,16 @@
 //   ... backward continues ...
 //   w.wait();
 //
-// Tensors: CPU, contiguous; the reductions take f32, f64 and bf16 (bf16 adds in float and
-// rounds each partial sum once), broadcast and all_gather any dtype. A collective writes
+// Tensors: contiguous; the reductions take f32, f64 and bf16 (bf16 adds in float and
+// rounds each partial sum once), broadcast and all_gather any dtype. CPU tensors go over
+// MPI. CUDA tensors go over NCCL, bootstrapped through MPI by the group's first
+// collective on them (rank 0's unique id broadcast), one device a rank: stream-ordered
+// on a communication stream of the group's own, after the caller's current stream's
+// work; a blocking call makes the current stream wait for it (the host does not), an
+// asynchronous one at Work::wait, and Work::test asks the device (no host waits in a
+// step). The deadline below applies to CPU collectives; a CUDA one that never completes
+// shows as a stream that never drains (NCCL's asynchronous errors are read by test()
+// and wait()). A collective writes
 // its output in place and bumps the storage's version, like an in-place op; a tensor
 // that requires grad is refused while grad mode is on (wrap parameter broadcasts in
 // NoGradGuard, as DDP does).

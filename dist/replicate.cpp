@@ -30,7 +30,8 @@ void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params
     const Tensor& p = params[i];
     const std::string which = "parameter " + std::to_string(i);
     TG_CHECK(p.device().type == DeviceType::cpu, op, arg,
-             which, " is on a CUDA device: CUDA tensors take the NCCL backend, not in this build");
+             which, " is on a CUDA device: expected CPU parameters (ProcessGroup's collectives take CUDA tensors, "
+             "over NCCL; the data-parallel wrappers do not yet)");
     TG_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, op, arg, which, " is ",
              dtype_name(p.dtype()), ": expected f32 or f64");
     TG_CHECK(p.is_contiguous(), op, arg, which, " is not contiguous");

@@ -22,6 +22,7 @@
 #include "tilegrad/autograd/modes.hpp"
 #include "tilegrad/autograd/ops.hpp"
 #include "tilegrad/autograd/tensor.hpp"
+#include "tilegrad/cuda/runtime.hpp"
 #include "tilegrad/dist/checkpoint.hpp"
 #include "tilegrad/dist/data_parallel.hpp"
 #include "tilegrad/dist/process_group.hpp"
@@ -629,6 +630,57 @@ TEST(DistCheckpoint, RankZeroWritesEveryRankResumesAndFailuresReachEveryRank) {
   EXPECT_NE(e, "no error");
   if (me != 0) {
     EXPECT_EQ(e, "dist.save_checkpoint path");
+  }
+}
+
+// ---- CUDA tensors (NCCL) ----
+
+// Every collective on CUDA tensors against the same references as the CPU's, where every
+// rank has a device of its own (NCCL refuses two ranks on one device): rank r on device
+// r mod the devices it sees. The decision to skip is the same on every rank (the fewest
+// devices any rank sees). Stream-ordered: the copies back to the host come after the
+// collectives on the current stream.
+TEST(DistNccl, CollectivesOnCudaTensorsMatchTheReference) {
+  const int N = group().size(), me = group().rank();
+  Tensor mine = tensor_of({double(cuda::device_count())}, DType::f64), counts = poisoned(N, DType::f64);
+  group().all_gather(counts, mine);
+  int fewest = cuda::device_count();
+  for (int r = 0; r < N; ++r) fewest = std::min(fewest, int(at(counts, r)));
+  if (fewest < N) {
+    GTEST_SKIP() << "a device per rank needed: " << N << " ranks, " << fewest << " devices ("
+                 << (cuda::device_count() == 0 ? cuda::unavailable_reason() : std::string("too few")) << ")";
+  }
+  const Device dev = Device::cuda(me % cuda::device_count());
+  const Device host = Device::cpu();
+  const std::uint64_t seed = shared_seed();
+  for (DType t : {DType::f32, DType::f64, DType::bf16})
+    for (index_t n : kSizes)
+      for (ReduceOp op : {ReduceOp::sum, ReduceOp::avg}) {
+        Tensor x = tensor_of(values(seed, me, n, t), t).to(dev);
+        group().all_reduce(x, op);
+        EXPECT_EQ(mismatches(x.to(host), seed, n, 0, t, op), 0) << "all_reduce n " << n;
+        Tensor in = tensor_of(values(seed, me, n * N, t), t).to(dev), out = poisoned(n, t).to(dev);
+        group().reduce_scatter(out, in, op);
+        EXPECT_EQ(mismatches(out.to(host), seed, n * N, n * me, t, op), 0) << "reduce_scatter n " << n;
+      }
+  for (index_t n : kSizes) {
+    Tensor b = tensor_of(values(seed, me, n, DType::f32), DType::f32).to(dev);
+    group().broadcast(b, N - 1);
+    const Tensor got = b.to(host);
+    const std::vector<double> want = values(seed, N - 1, n, DType::f32);
+    index_t bad = 0;
+    for (index_t i = 0; i < n; ++i) bad += at(got, i) != want[std::size_t(i)];
+    EXPECT_EQ(bad, 0) << "broadcast n " << n;
+    Tensor out = poisoned(n * N, DType::f32).to(dev), in = tensor_of(values(seed + 1, me, n, DType::f32), DType::f32);
+    Work w = group().all_gather(out, in.to(dev), true);
+    w.wait();  // the current stream waits
+    const Tensor all = out.to(host);
+    bad = 0;
+    for (int r = 0; r < N; ++r) {
+      const std::vector<double> v = values(seed + 1, r, n, DType::f32);
+      for (index_t i = 0; i < n; ++i) bad += at(all, r * n + i) != v[std::size_t(i)];
+    }
+    EXPECT_EQ(bad, 0) << "all_gather n " << n;
   }
 }
 
