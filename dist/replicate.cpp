@@ -24,16 +24,16 @@ Tensor i64_tensor(index_t n) { return make_tensor(std::vector<index_t>{n}, DType
 
 }  // namespace
 
-void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params,
-                          const std::vector<Tensor>& buffers, const char* op, const char* arg) {
+void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params, const std::vector<Tensor>& buffers,
+                          const char* op, const char* arg) {
   for (std::size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     const std::string which = "parameter " + std::to_string(i);
-    TG_CHECK(p.device().type == DeviceType::cpu, op, arg,
-             which, " is on a CUDA device: expected CPU parameters (ProcessGroup's collectives take CUDA tensors, "
+    TG_CHECK(p.device().type == DeviceType::cpu, op, arg, which,
+             " is on a CUDA device: expected CPU parameters (ProcessGroup's collectives take CUDA tensors, "
              "over NCCL; the data-parallel wrappers do not yet)");
-    TG_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, op, arg, which, " is ",
-             dtype_name(p.dtype()), ": expected f32 or f64");
+    TG_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, op, arg, which, " is ", dtype_name(p.dtype()),
+             ": expected f32 or f64");
     TG_CHECK(p.is_contiguous(), op, arg, which, " is not contiguous");
   }
 
@@ -50,8 +50,8 @@ void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params
     std::memcpy(mine.raw_data(), &v, 8);
     group.all_gather(all, mine);
     for (int r = 0; r < N; ++r)
-      TG_CHECK(std::memcmp(all.data<std::int64_t>() + r, &v, 8) == 0, op, arg, "rank ", r, " has different ",
-               what, " from rank ", group.rank());
+      TG_CHECK(std::memcmp(all.data<std::int64_t>() + r, &v, 8) == 0, op, arg, "rank ", r, " has different ", what,
+               " from rank ", group.rank());
   };
   same_everywhere(layout, "parameters (their count, sizes or dtypes)");
 

@@ -11,7 +11,7 @@
 
 namespace tg::dist {
 
-void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params,
-                          const std::vector<Tensor>& buffers, const char* op, const char* arg);
+void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params, const std::vector<Tensor>& buffers,
+                          const char* op, const char* arg);
 
 }  // namespace tg::dist

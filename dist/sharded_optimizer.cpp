@@ -28,8 +28,7 @@ bool parse_state_key(const std::string& key, std::size_t& i, std::string& name) 
   const std::size_t dot = key.find('.', 6);
   if (dot == std::string::npos || dot == 6) return false;
   const std::string num = key.substr(6, dot - 6);
-  if (!std::all_of(num.begin(), num.end(), [](char c) { return c >= '0' && c <= '9'; }) || num.size() > 9)
-    return false;
+  if (!std::all_of(num.begin(), num.end(), [](char c) { return c >= '0' && c <= '9'; }) || num.size() > 9) return false;
   i = std::size_t(std::stoul(num));
   name = key.substr(dot + 1);
   return !name.empty();
@@ -43,8 +42,8 @@ struct ShardedOptimizer::State {
   std::vector<Tensor> params;
   std::vector<index_t> offset;  // per parameter: its first element in the flat layout
   DType dtype = DType::f32;
-  index_t n = 0, shard = 0;     // elements without padding; a shard's
-  Tensor flat;                  // N * shard elements: gradients in, parameters out
+  index_t n = 0, shard = 0;  // elements without padding; a shard's
+  Tensor flat;               // N * shard elements: gradients in, parameters out
   Tensor param_shard, grad_shard;
   std::unique_ptr<nn::Optimizer> inner;
   double max_norm = 0, last_norm = std::numeric_limits<double>::quiet_NaN();
@@ -94,8 +93,8 @@ ShardedOptimizer::ShardedOptimizer(std::vector<Tensor> params, const ProcessGrou
   s.param_shard.requires_grad_(true);
   s.inner = make({s.param_shard});
   TG_CHECK(s.inner != nullptr, kOp, "make", "the factory returned no optimizer");
-  TG_CHECK(s.inner->params().size() == 1 && s.inner->params()[0].impl_ptr() == s.param_shard.impl_ptr(), kOp,
-           "make", "expected the factory's optimizer over the one shard tensor it was given");
+  TG_CHECK(s.inner->params().size() == 1 && s.inner->params()[0].impl_ptr() == s.param_shard.impl_ptr(), kOp, "make",
+           "expected the factory's optimizer over the one shard tensor it was given");
   lr_ = s.inner->lr();
 }
 

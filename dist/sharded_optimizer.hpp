@@ -76,7 +76,7 @@ class ShardedOptimizer : public nn::Optimizer {
   index_t shard_end() const;
   index_t total_elements() const;  // n, without padding
 
-  nn::StateDict state_dict() const override;                 // collective: every rank gets the whole state
+  nn::StateDict state_dict() const override;                  // collective: every rank gets the whole state
   void load_state_dict(const nn::StateDict& state) override;  // local: keeps this rank's shard
 
   struct State;  // dist/sharded_optimizer.cpp

@@ -18,15 +18,25 @@ struct PairMask {
   M lo, hi;
 };
 template <class M>
-inline PairMask<M> operator&(PairMask<M> a, PairMask<M> b) { return {a.lo & b.lo, a.hi & b.hi}; }
+inline PairMask<M> operator&(PairMask<M> a, PairMask<M> b) {
+  return {a.lo & b.lo, a.hi & b.hi};
+}
 template <class M>
-inline PairMask<M> operator|(PairMask<M> a, PairMask<M> b) { return {a.lo | b.lo, a.hi | b.hi}; }
+inline PairMask<M> operator|(PairMask<M> a, PairMask<M> b) {
+  return {a.lo | b.lo, a.hi | b.hi};
+}
 template <class M>
-inline PairMask<M> operator!(PairMask<M> a) { return {!a.lo, !a.hi}; }
+inline PairMask<M> operator!(PairMask<M> a) {
+  return {!a.lo, !a.hi};
+}
 template <class M>
-inline bool any(PairMask<M> a) { return any(a.lo | a.hi); }
+inline bool any(PairMask<M> a) {
+  return any(a.lo | a.hi);
+}
 template <class M>
-inline bool all(PairMask<M> a) { return all(a.lo & a.hi); }
+inline bool all(PairMask<M> a) {
+  return all(a.lo & a.hi);
+}
 
 template <class V>
 struct Pair {
@@ -51,25 +61,25 @@ inline void store_stream(float* p, Pair<V> v) {
 }
 
 // Every lane-wise operation of the lane types, lifted: f(a, b) = {f(a.lo, b.lo), f(a.hi, b.hi)}.
-#define TG_PAIR_UNARY(name)                 \
-  template <class V>                        \
-  inline Pair<V> name(Pair<V> a) {          \
-    return {name(a.lo), name(a.hi)};        \
+#define TG_PAIR_UNARY(name)          \
+  template <class V>                 \
+  inline Pair<V> name(Pair<V> a) {   \
+    return {name(a.lo), name(a.hi)}; \
   }
-#define TG_PAIR_BINARY(name)                       \
-  template <class V>                               \
-  inline Pair<V> name(Pair<V> a, Pair<V> b) {      \
-    return {name(a.lo, b.lo), name(a.hi, b.hi)};   \
+#define TG_PAIR_BINARY(name)                     \
+  template <class V>                             \
+  inline Pair<V> name(Pair<V> a, Pair<V> b) {    \
+    return {name(a.lo, b.lo), name(a.hi, b.hi)}; \
   }
-#define TG_PAIR_TERNARY(name)                                      \
-  template <class V>                                               \
-  inline Pair<V> name(Pair<V> a, Pair<V> b, Pair<V> c) {           \
-    return {name(a.lo, b.lo, c.lo), name(a.hi, b.hi, c.hi)};       \
+#define TG_PAIR_TERNARY(name)                                \
+  template <class V>                                         \
+  inline Pair<V> name(Pair<V> a, Pair<V> b, Pair<V> c) {     \
+    return {name(a.lo, b.lo, c.lo), name(a.hi, b.hi, c.hi)}; \
   }
-#define TG_PAIR_COMPARE(name)                                          \
-  template <class V>                                                   \
-  inline typename Pair<V>::Mask name(Pair<V> a, Pair<V> b) {           \
-    return {name(a.lo, b.lo), name(a.hi, b.hi)};                       \
+#define TG_PAIR_COMPARE(name)                                \
+  template <class V>                                         \
+  inline typename Pair<V>::Mask name(Pair<V> a, Pair<V> b) { \
+    return {name(a.lo, b.lo), name(a.hi, b.hi)};             \
   }
 TG_PAIR_BINARY(operator+)
 TG_PAIR_BINARY(operator-)
