@@ -197,10 +197,62 @@ TypedOps<T> profiled_ops() {
   return t;
 }
 
+// The same for the 16-bit entries (kernels/ops.hpp's HalfOps), which only the CUDA
+// table serves: each recorded under its op's name with its dtype, and its cost; null
+// where the CUDA table's is (a build without CUDA).
+template <auto kMember, class Name, class Sig>
+struct ProfiledHalf;
+template <auto kMember, class Name, class... A>
+struct ProfiledHalf<kMember, Name, void (*)(A...)> {
+  static void call(A... a) {
+    const bool on_device = !cuda::capturing();
+    void* start = on_device ? cuda::record_timing_event() : nullptr;
+    const Clock::time_point t0 = Clock::now();
+    (cuda::ops().half.*kMember)(a...);
+    const Clock::time_point t1 = Clock::now();
+    void* end = on_device ? cuda::record_timing_event() : nullptr;
+    record_kernel(Name::value, true, Name::dtype, Name::cost(a...), t0, t1, start, end);
+  }
+};
+
+struct Name_gemm_bf16 {
+  static constexpr const char* value = "gemm";
+  static constexpr const char* dtype = "bf16";
+  static constexpr auto cost = &gemm16_cost;
+};
+struct Name_gemm_f16 : Name_gemm_bf16 {
+  static constexpr const char* dtype = "f16";
+};
+template <class H, bool kBackward>
+struct NameAttention {
+  static constexpr const char* value = kBackward ? "attention_backward" : "attention_forward";
+  static constexpr const char* dtype = std::is_same_v<H, bfloat16> ? "bf16" : "f16";
+  template <class Args>
+  static OpCost cost(const Args& a, const float*) {
+    if constexpr (kBackward)
+      return attention_backward_cost(a);
+    else
+      return attention_forward_cost(a);
+  }
+};
+using Name_attention_forward_bf16 = NameAttention<bfloat16, false>;
+using Name_attention_backward_bf16 = NameAttention<bfloat16, true>;
+using Name_attention_forward_f16 = NameAttention<float16, false>;
+using Name_attention_backward_f16 = NameAttention<float16, true>;
+
+HalfOps profiled_half() {
+  HalfOps t;
+#define TG_PROFILED_HALF(name) \
+  if (cuda::ops().half.name) t.name = &ProfiledHalf<&HalfOps::name, Name_##name, HalfSignatures::name>::call;
+  TG_HALF_OPS(TG_PROFILED_HALF)
+#undef TG_PROFILED_HALF
+  return t;
+}
+
 template <bool kCuda>
 const OpTable& profiled_table() {
   static const OpTable table{kCuda ? "profiled cuda" : "profiled cpu", profiled_ops<float, kCuda>(),
-                             profiled_ops<double, kCuda>()};
+                             profiled_ops<double, kCuda>(), kCuda ? profiled_half() : HalfOps{}};
   return table;
 }
 

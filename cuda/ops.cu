@@ -1,5 +1,6 @@
 // The CUDA op table (kernels/ops.hpp's OpTable): each op's f32 entry, from the files
-// that hold it (cuda/<op>.hpp and .cu, the kernels in cuda/<op>.cuh); f64 entries throw.
+// that hold it (cuda/<op>.hpp and .cu, the kernels in cuda/<op>.cuh), and the 16-bit
+// GEMM and attention (HalfOps); f64 entries throw.
 #include "tilegrad/cuda/ops.hpp"
 #include "tilegrad/kernels/error.hpp"
 
@@ -43,8 +44,36 @@ constexpr TypedOps<float> cuda_f32() {
   return t;
 }
 
+// The tensor cores' 16-bit entries (kernels/ops.hpp's HalfOps), each kernel's default path.
+constexpr HalfOps cuda_half() {
+  HalfOps t;
+  t.gemm_bf16 = [](Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A,
+                   index_t lda, const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc,
+                   const GemmEpilogue<float>& ep) {
+    gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  };
+  t.gemm_f16 = [](Trans ta, Trans tb, index_t M, index_t N, index_t K, float alpha, const std::uint16_t* A, index_t lda,
+                  const std::uint16_t* B, index_t ldb, float beta, float* C, index_t ldc,
+                  const GemmEpilogue<float>& ep) {
+    gemm_f16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ep);
+  };
+  t.attention_forward_bf16 = [](const AttentionForwardArgs<bfloat16>& a, float* lse) {
+    attention_forward_bf16(a, lse);
+  };
+  t.attention_backward_bf16 = [](const AttentionBackwardArgs<bfloat16>& a, const float* lse) {
+    attention_backward_bf16(a, lse);
+  };
+  t.attention_forward_f16 = [](const AttentionForwardArgs<float16>& a, float* lse) { attention_forward_f16(a, lse); };
+  t.attention_backward_f16 = [](const AttentionBackwardArgs<float16>& a, const float* lse) {
+    attention_backward_f16(a, lse);
+  };
+  return t;
+}
 
-constexpr OpTable kCuda{"cuda", cuda_f32(), failing_ops<double, &no_f64>()};
+constexpr OpTable kCuda{"cuda", cuda_f32(), failing_ops<double, &no_f64>(), cuda_half()};
+#if !defined(TG_SANITIZED)  // as TG_ASSERT_COMPLETE (kernels/ops.hpp)
+static_assert(kCuda.half.gemm_bf16 != nullptr && kCuda.half.all_or_none(), "the cuda table lacks a 16-bit entry");
+#endif
 TG_ASSERT_COMPLETE(kCuda, "the cuda table lacks an op of TG_OPS");
 
 }  // namespace

@@ -131,6 +131,19 @@ inline OpCost attention_cost(const AttentionDims& m, bool causal, double per_dot
 }  // namespace cost_detail
 
 // Forward: S = QK^T and O = PV (4 a dot element); Q read, O written, K and V read.
+// The 16-bit GEMM (kernels/ops.hpp's HalfOps): A and B 2 bytes an element, C f32.
+inline OpCost gemm16_cost(Trans ta, Trans tb, index_t M, index_t N, index_t K, float, const std::uint16_t*, index_t,
+                          const std::uint16_t*, index_t, float beta, float*, index_t, const GemmEpilogue<float>& ep) {
+  using cost_detail::d;
+  const double c_reads = beta != 0.0f ? 2.0 : 1.0;
+  static constexpr const char* kLayouts[4] = {"nn", "nt", "tn", "tt"};
+  return {2.0 * d(M) * d(N) * d(K),
+          2.0 * (d(M) * d(K) + d(K) * d(N)) + 4.0 * (c_reads * d(M) * d(N) + (ep.bias ? d(N) : 0.0)),
+          {M, N, K, 0},
+          3,
+          kLayouts[(ta == Trans::T ? 2 : 0) + (tb == Trans::T ? 1 : 0)]};
+}
+
 template <class T>
 OpCost attention_forward_cost(const AttentionForwardArgs<T>& a) {
   return cost_detail::attention_cost(a.dims, a.causal, 4.0, 2.0, 2.0, a.mask.data != nullptr, a.lse != nullptr,

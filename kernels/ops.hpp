@@ -10,6 +10,7 @@
 // in every backend's table (the static_asserts list what is missing).
 #pragma once
 
+#include <cstdint>
 #include <type_traits>
 
 #include "tilegrad/kernels/activation.hpp"
@@ -17,6 +18,7 @@
 #include "tilegrad/kernels/cross_entropy.hpp"
 #include "tilegrad/kernels/elementwise.hpp"
 #include "tilegrad/kernels/gemm.hpp"
+#include "tilegrad/kernels/half.hpp"
 #include "tilegrad/kernels/layer_norm.hpp"
 #include "tilegrad/kernels/optimizer.hpp"
 #include "tilegrad/kernels/random.hpp"
@@ -100,10 +102,49 @@ struct TypedOps {
   }
 };
 
+// The 16-bit entries: bf16 or f16 operands (the GEMM's as their bits, std::uint16_t)
+// with f32 accumulation; the GEMM writes f32 (cuda/gemm.hpp's contract, every transpose),
+// the attention 16-bit outputs and an f32 log-sum-exp (cuda/attention.hpp's). The tensor
+// cores serve them: the CUDA table fills them, the CPU tables leave them null, and
+// autograd widens 16-bit operands to f32 and takes the f32 entries where they are null.
+struct HalfSignatures {
+  using gemm_bf16 = void (*)(Trans, Trans, index_t, index_t, index_t, float, const std::uint16_t*, index_t,
+                             const std::uint16_t*, index_t, float, float*, index_t, const GemmEpilogue<float>&);
+  using gemm_f16 = gemm_bf16;
+  using attention_forward_bf16 = void (*)(const AttentionForwardArgs<bfloat16>&, float* lse);
+  using attention_backward_bf16 = void (*)(const AttentionBackwardArgs<bfloat16>&, const float* lse);
+  using attention_forward_f16 = void (*)(const AttentionForwardArgs<float16>&, float* lse);
+  using attention_backward_f16 = void (*)(const AttentionBackwardArgs<float16>&, const float* lse);
+};
+
+#define TG_HALF_OPS(X)       \
+  X(gemm_bf16)               \
+  X(gemm_f16)                \
+  X(attention_forward_bf16)  \
+  X(attention_backward_bf16) \
+  X(attention_forward_f16)   \
+  X(attention_backward_f16)
+
+struct HalfOps {
+#define TG_HALF_MEMBER(name) HalfSignatures::name name = nullptr;
+  TG_HALF_OPS(TG_HALF_MEMBER)
+#undef TG_HALF_MEMBER
+
+  // Every entry set (a table that serves 16-bit at all serves all of it), or none.
+  constexpr bool all_or_none() const {
+    int set = 0, total = 0;
+#define TG_HALF_COUNT(name) set += name != nullptr ? 1 : 0, ++total;
+    TG_HALF_OPS(TG_HALF_COUNT)
+#undef TG_HALF_COUNT
+    return set == 0 || set == total;
+  }
+};
+
 struct OpTable {
   const char* name = "";  // "reference", "cpu-avx2", "cpu-scalar", "cuda"
   TypedOps<float> f32;
   TypedOps<double> f64;
+  HalfOps half = {};  // the tensor cores' 16-bit entries: the CUDA table's only
 
   template <class T> const TypedOps<T>& get() const {
     static_assert(std::is_same_v<T, float> || std::is_same_v<T, double>);

@@ -56,6 +56,21 @@ TEST(CudaOps, TheTableIsCompleteAndF64IsAClearError) {
   EXPECT_EQ(t.f32.attention_backward, &cuda::attention_backward);
 }
 
+// The 16-bit GEMM and attention go through the table too: the CUDA table serves every
+// entry where CUDA is built, the reference none (the CPU paths' tables: test_isa.cpp).
+TEST(CudaOps, OnlyTheCudaTableServesTheSixteenBitEntries) {
+  int set = 0, total = 0;
+#define TG_COUNT_HALF(name) set += cuda::ops().half.name != nullptr ? 1 : 0, ++total;
+  TG_HALF_OPS(TG_COUNT_HALF)
+#undef TG_COUNT_HALF
+  EXPECT_EQ(set, cuda::built() ? total : 0);
+  int reference_set = 0;
+#define TG_COUNT_REF_HALF(name) reference_set += reference_ops().half.name != nullptr ? 1 : 0;
+  TG_HALF_OPS(TG_COUNT_REF_HALF)
+#undef TG_COUNT_REF_HALF
+  EXPECT_EQ(reference_set, 0);
+}
+
 // ---- elementwise ----
 
 std::vector<index_t> random_sizes(Rng& rng) { return testing::random_nd_sizes(rng, 100, 5000, 200000); }

@@ -100,6 +100,19 @@ TEST(CpuOps, EveryPathHasACompleteTable) {
   EXPECT_TRUE(reference_ops().complete());
 }
 
+// No CPU path serves the tensor cores' 16-bit entries: autograd widens 16-bit operands
+// to f32 where they are null (kernels/ops.hpp's HalfOps).
+TEST(CpuOps, NoPathServesTheSixteenBitEntries) {
+  for (Isa isa : supported_isas()) {
+    const OpTable& t = ops(isa);
+    int set = 0;
+#define TG_COUNT_HALF(name) set += t.half.name != nullptr ? 1 : 0;
+    TG_HALF_OPS(TG_COUNT_HALF)
+#undef TG_COUNT_HALF
+    EXPECT_EQ(set, 0) << t.name;
+  }
+}
+
 TEST(Threads, SetAndQuery) {
   const int before = num_threads();
   set_num_threads(1);

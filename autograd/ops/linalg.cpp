@@ -23,7 +23,7 @@ GemmOperand as_gemm(index_t rows, index_t cols, index_t s0, index_t s1) {
 }
 
 // y (M x N, f32) = a (M x K) @ b (K x N) for 2-D 16-bit operands on a GPU, on its tensor
-// cores: cuda::gemm_bf16 / gemm_f16 take each operand with contiguous rows or contiguous
+// cores: the op table's gemm_bf16 / gemm_f16 take each operand with contiguous rows or contiguous
 // columns, as it lies (a Linear layer's forward x W^T, and its backward's g W and g^T x,
 // need no copy); other strides are copied first. Undefined for other ranks.
 Tensor tensor_core_matmul(const Tensor& a, const Tensor& b) {
@@ -51,8 +51,10 @@ Tensor tensor_core_matmul(const Tensor& a, const Tensor& b) {
   const auto* pa = static_cast<const std::uint16_t*>(a.raw_data());
   const auto* pb = static_cast<const std::uint16_t*>(b.raw_data());
   const index_t ldc = std::max<index_t>(N, 1);
-  if (a.dtype() == DType::bf16) cuda::gemm_bf16(ta, tb, M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, y.data<float>(), ldc);
-  else cuda::gemm_f16(ta, tb, M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, y.data<float>(), ldc);
+  const HalfOps& half = detail::table_for("matmul", a.device()).half;
+  const HalfSignatures::gemm_bf16 gemm = a.dtype() == DType::bf16 ? half.gemm_bf16 : half.gemm_f16;
+  if (!gemm) return {};  // no tensor cores in this table: the caller widens to f32
+  gemm(ta, tb, M, N, K, 1.0f, pa, lda, pb, ldb, 0.0f, y.data<float>(), ldc, {});
   return y;
 }
 

@@ -30,6 +30,14 @@ Rows as_rows(const Tensor& x) {
   return r;
 }
 
+// A 16-bit entry of the op table (kernels/ops.hpp's HalfOps), or a tg::Error where the
+// table serves none (only the CUDA table serves them, and only CUDA tensors come here).
+template <class F>
+F half_entry(F f, const char* op) {
+  if (!f) detail::throw_error(op, "device", "no 16-bit kernels for this device");
+  return f;
+}
+
 void no_double_backward(const char* op) {
   TG_CHECK(!grad_enabled(), op, "create_graph",
            "this fused op has no double backward (its backward is a fused kernel, not differentiable ops)");
@@ -226,9 +234,9 @@ struct AttentionBackward final : Node {
       if (mv.defined()) a.mask = view4<T, const T>(mv);
       a.dq = view4<T, T>(dq), a.dk = view4<T, T>(dk), a.dv = view4<T, T>(dv);
       if constexpr (std::is_same_v<T, bfloat16>) {
-        cuda::attention_backward_bf16(a, lv.data<float>());
+        half_entry(detail::table_for(op, qv.device()).half.attention_backward_bf16, op)(a, lv.data<float>());
       } else if constexpr (std::is_same_v<T, float16>) {
-        cuda::attention_backward_f16(a, lv.data<float>());
+        half_entry(detail::table_for(op, qv.device()).half.attention_backward_f16, op)(a, lv.data<float>());
       } else {
         a.lse = lv.data<T>();
         detail::table_for(op, qv.device()).get<T>().attention_backward(a);
@@ -377,8 +385,11 @@ Tensor scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tens
       a.q = view4<T16, const T16>(qh), a.k = view4<T16, const T16>(kh), a.v = view4<T16, const T16>(vh);
       a.o = view4<T16, T16>(o16);
       if (mh.defined()) a.mask = view4<T16, const T16>(mh);
-      if constexpr (std::is_same_v<T16, float16>) cuda::attention_forward_f16(a, lse.data<float>());
-      else cuda::attention_forward_bf16(a, lse.data<float>());
+      const HalfOps& half = detail::table_for(op, q.device()).half;
+      if constexpr (std::is_same_v<T16, float16>)
+        half_entry(half.attention_forward_f16, op)(a, lse.data<float>());
+      else
+        half_entry(half.attention_forward_bf16, op)(a, lse.data<float>());
     });
     if (needs_graph({&qh, &kh, &vh})) {
       auto n = std::make_shared<AttentionBackward>();
