@@ -49,12 +49,11 @@ struct Geometry {
 };
 
 struct Data {
-  Geometry g;
-  index_t S, D;
+  Geometry g;  // its S and D are the sequence length and head dimension of every array
   std::vector<float> q, k, v, o, d_o, dq, dk, dv, lse;
   explicit Data(const Geometry& geo)
-      : g(geo), S(geo.S), D(geo.D), q(std::size_t(geo.heads() * geo.S * geo.D)), k(q.size()), v(q.size()),
-        o(q.size()), d_o(q.size()), dq(q.size()), dk(q.size()), dv(q.size()), lse(std::size_t(geo.heads() * geo.S)) {
+      : g(geo), q(std::size_t(geo.heads() * geo.S * geo.D)), k(q.size()), v(q.size()), o(q.size()), d_o(q.size()),
+        dq(q.size()), dk(q.size()), dv(q.size()), lse(std::size_t(geo.heads() * geo.S)) {
     fill_uniform(q.data(), std::int64_t(q.size()), 1, -1, 1);
     fill_uniform(k.data(), std::int64_t(q.size()), 2, -1, 1);
     fill_uniform(v.data(), std::int64_t(q.size()), 3, -1, 1);
@@ -62,12 +61,12 @@ struct Data {
   }
   template <class T>
   View4<T> view(T* p) const {
-    return {p, g.H * S * D, S * D, D, 1};
+    return {p, g.H * g.S * g.D, g.S * g.D, g.D, 1};
   }
   AttentionForwardArgs<float> fwd(bool causal) {
     AttentionForwardArgs<float> a;
-    a.dims = {g.B, g.H, g.H, S, S, D};
-    a.scale = float(1 / std::sqrt(double(D)));
+    a.dims = {g.B, g.H, g.H, g.S, g.S, g.D};
+    a.scale = float(1 / std::sqrt(double(g.D)));
     a.causal = causal;
     a.q = view<const float>(q.data()), a.k = view<const float>(k.data()), a.v = view<const float>(v.data());
     a.o = view(o.data());
@@ -76,8 +75,8 @@ struct Data {
   }
   AttentionBackwardArgs<float> bwd(bool causal) {
     AttentionBackwardArgs<float> a;
-    a.dims = {g.B, g.H, g.H, S, S, D};
-    a.scale = float(1 / std::sqrt(double(D)));
+    a.dims = {g.B, g.H, g.H, g.S, g.S, g.D};
+    a.scale = float(1 / std::sqrt(double(g.D)));
     a.causal = causal;
     a.q = view<const float>(q.data()), a.k = view<const float>(k.data()), a.v = view<const float>(v.data());
     a.o = view<const float>(o.data()), a.d_o = view<const float>(d_o.data());
@@ -114,7 +113,7 @@ struct Unfused {
   std::vector<float> p, dp;
   Unfused(const Backend& b, const Geometry& g) : be(b), p(std::size_t(g.heads() * g.S * g.S)), dp(std::size_t(g.S * g.S)) {}
   void forward(Data& d, bool causal) {
-    const index_t S = d.S, D = d.D;
+    const index_t S = d.g.S, D = d.g.D;
     const float scale = float(1 / std::sqrt(double(D)));
     for (index_t h = 0; h < d.g.heads(); ++h) {
       float* ph = p.data() + h * S * S;
@@ -128,7 +127,7 @@ struct Unfused {
     }
   }
   void backward(Data& d) {
-    const index_t S = d.S, D = d.D;
+    const index_t S = d.g.S, D = d.g.D;
     const float scale = float(1 / std::sqrt(double(D)));
     for (index_t h = 0; h < d.g.heads(); ++h) {
       const float* ph = p.data() + h * S * S;
