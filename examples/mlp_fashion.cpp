@@ -36,6 +36,7 @@
 
 #include "tilegrad/cuda/runtime.hpp"
 #include "examples/common.hpp"
+#include "examples/dist.hpp"
 #include "examples/profile.hpp"
 #include "tilegrad/nn/nn.hpp"
 #ifdef TG_HAVE_DIST
@@ -100,23 +101,17 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "mlp_fashion: --shard-optimizer needs --dist\n");
     return 2;
   }
-  int rank = 0, ranks = 1;
-#ifdef TG_HAVE_DIST
-  std::unique_ptr<dist::ProcessGroup> group;
+  examples::DistJob job;
   if (distributed) {
     if (!args.device.is_cpu() || amp == DType::f16 || graphed) {
       std::fprintf(stderr, "mlp_fashion: --dist trains on the CPU, without --amp f16 and --cuda-graph\n");
       return 2;
     }
-    group = std::make_unique<dist::ProcessGroup>(dist::ProcessGroup::world());
-    rank = group->rank(), ranks = group->size();
-    if (rank != 0 && !std::freopen("/dev/null", "w", stdout)) return 1;  // progress from rank 0 only
+    if (const int status = examples::join_dist("mlp_fashion", job)) return status;
   }
-#else
-  if (distributed) {
-    std::fprintf(stderr, "mlp_fashion: --dist needs a build with MPI (dist/: libopenmpi-dev)\n");
-    return 2;
-  }
+  const int rank = job.rank, ranks = job.ranks;
+#ifdef TG_HAVE_DIST
+  dist::ProcessGroup* group = job.group.get();
 #endif
   const int epochs = args.epochs > 0 ? args.epochs : args.has("quick") ? 2 : 15;
   const index_t batch = args.count("batch", 128, 1, index_t(1) << 20);

@@ -27,6 +27,7 @@
 #include <random>
 
 #include "examples/common.hpp"
+#include "examples/dist.hpp"
 #include "examples/profile.hpp"
 #include "tilegrad/nn/nn.hpp"
 #ifdef TG_HAVE_DIST
@@ -105,28 +106,22 @@ int main(int argc, char** argv) {
   const double lr = args.number("lr", 3e-3);
   const index_t sample_len = args.count("sample", 200, 0, index_t(1) << 24);
   const bool distributed = args.has("dist");
-  int rank = 0, ranks = 1;
-#ifdef TG_HAVE_DIST
-  std::unique_ptr<dist::ProcessGroup> group;
+  examples::DistJob job;
   if (distributed) {
     if (!dev.is_cpu() || amp == DType::f16) {
       std::fprintf(stderr, "tiny_transformer: --dist trains on the CPU, without --amp f16\n");
       return 2;
     }
-    group = std::make_unique<dist::ProcessGroup>(dist::ProcessGroup::world());
-    rank = group->rank(), ranks = group->size();
-    if (batch < ranks) {
-      std::fprintf(stderr, "tiny_transformer: --batch %lld is fewer windows than the %d ranks\n",
-                   static_cast<long long>(batch), ranks);
-      return 2;
-    }
-    if (rank != 0 && !std::freopen("/dev/null", "w", stdout)) return 1;  // progress from rank 0 only
+    if (const int status = examples::join_dist("tiny_transformer", job)) return status;
   }
-#else
-  if (distributed) {
-    std::fprintf(stderr, "tiny_transformer: --dist needs a build with MPI (dist/: libopenmpi-dev)\n");
+  const int rank = job.rank, ranks = job.ranks;
+  if (batch < ranks) {
+    std::fprintf(stderr, "tiny_transformer: --batch %lld is fewer windows than the %d ranks\n",
+                 static_cast<long long>(batch), ranks);
     return 2;
   }
+#ifdef TG_HAVE_DIST
+  dist::ProcessGroup* group = job.group.get();
 #endif
   // This rank's windows of each global batch: [part_begin, part_end).
   const index_t part_begin = batch * rank / ranks, part_end = batch * (rank + 1) / ranks;
