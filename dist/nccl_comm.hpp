@@ -53,8 +53,8 @@ class NcclComm {
  private:
   void* begin(const char* op);  // the comm stream after the current stream's work
   void* end(const char* op);
-  void* comm_ = nullptr;    // ncclComm_t
-  void* stream_ = nullptr;  // cudaStream_t
+  [[maybe_unused]] void* comm_ = nullptr;    // ncclComm_t (unused where built without NCCL)
+  [[maybe_unused]] void* stream_ = nullptr;  // cudaStream_t
   int device_ = 0;
 };
 
