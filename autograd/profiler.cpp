@@ -160,6 +160,19 @@ const char* dtype_of() {
   return std::is_same_v<T, float> ? "f32" : "f64";
 }
 
+// One kernel call recorded: host times around it, device events on a GPU (outside a
+// graph capture), then its cost and the record.
+template <class Call, class Cost>
+void timed_kernel(const char* name, bool on_cuda, const char* dtype, Call call, Cost cost) {
+  const bool on_device = on_cuda && !cuda::capturing();
+  void* start = on_device ? cuda::record_timing_event() : nullptr;
+  const Clock::time_point t0 = Clock::now();
+  call();
+  const Clock::time_point t1 = Clock::now();
+  void* end = on_device ? cuda::record_timing_event() : nullptr;
+  record_kernel(name, on_cuda, dtype, cost(), t0, t1, start, end);
+}
+
 // The profiling table's entry for one op: records the kernel (caller, cost, time) around
 // the entry of the table it wraps (the CPU's selected path, or CUDA's).
 template <class T, bool kCuda, auto kMember, auto kCost, class Name, class Sig>
@@ -168,14 +181,8 @@ template <class T, bool kCuda, auto kMember, auto kCost, class Name, class... A>
 struct Profiled<T, kCuda, kMember, kCost, Name, void (*)(A...)> {
   static void call(A... a) {
     const TypedOps<T>& inner = (kCuda ? cuda::ops() : cpu::ops()).template get<T>();
-    const bool on_device = kCuda && !cuda::capturing();
-    void* start = on_device ? cuda::record_timing_event() : nullptr;
-    const Clock::time_point t0 = Clock::now();
-    (inner.*kMember)(a...);
-    const Clock::time_point t1 = Clock::now();
-    void* end = on_device ? cuda::record_timing_event() : nullptr;
-    const OpCost cost = kCost(a...);
-    record_kernel(Name::value, kCuda, dtype_of<T>(), cost, t0, t1, start, end);
+    timed_kernel(
+        Name::value, kCuda, dtype_of<T>(), [&] { (inner.*kMember)(a...); }, [&] { return kCost(a...); });
   }
 };
 
@@ -205,13 +212,8 @@ struct ProfiledHalf;
 template <auto kMember, class Name, class... A>
 struct ProfiledHalf<kMember, Name, void (*)(A...)> {
   static void call(A... a) {
-    const bool on_device = !cuda::capturing();
-    void* start = on_device ? cuda::record_timing_event() : nullptr;
-    const Clock::time_point t0 = Clock::now();
-    (cuda::ops().half.*kMember)(a...);
-    const Clock::time_point t1 = Clock::now();
-    void* end = on_device ? cuda::record_timing_event() : nullptr;
-    record_kernel(Name::value, true, Name::dtype, Name::cost(a...), t0, t1, start, end);
+    timed_kernel(
+        Name::value, true, Name::dtype, [&] { (cuda::ops().half.*kMember)(a...); }, [&] { return Name::cost(a...); });
   }
 };
 

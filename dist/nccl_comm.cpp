@@ -71,9 +71,15 @@ NcclComm::NcclComm(int rank, int size, int device, const std::function<void(void
   cudaStream_t s = nullptr;
   check_cuda(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), op, "cudaStreamCreateWithFlags");
   stream_ = s;
+  cudaEvent_t ready = nullptr;
+  const cudaError_t e = cudaEventCreateWithFlags(&ready, cudaEventDisableTiming);
+  if (e != cudaSuccess) cudaStreamDestroy(s);
+  check_cuda(e, op, "cudaEventCreate");
+  ready_ = ready;
   ncclComm_t c = nullptr;
   const ncclResult_t r = ncclCommInitRank(&c, size, id, rank);
   if (r != ncclSuccess) {
+    cudaEventDestroy(ready);
     cudaStreamDestroy(s);
     check_nccl(r, op, "ncclCommInitRank");
   }
@@ -83,15 +89,16 @@ NcclComm::NcclComm(int rank, int size, int device, const std::function<void(void
 NcclComm::~NcclComm() {
   const OnDevice on(device_);
   if (comm_) ncclCommDestroy(static_cast<ncclComm_t>(comm_));
+  if (ready_) cudaEventDestroy(static_cast<cudaEvent_t>(ready_));
   if (stream_) cudaStreamDestroy(static_cast<cudaStream_t>(stream_));
 }
 
+// One event serves every call: a stream's wait takes the event's state when the wait is
+// queued, so recording it again for the next call does not move an earlier wait.
 void* NcclComm::begin(const char* op) {
-  cudaEvent_t ready = nullptr;
-  check_cuda(cudaEventCreateWithFlags(&ready, cudaEventDisableTiming), op, "cudaEventCreate");
+  auto* ready = static_cast<cudaEvent_t>(ready_);
   check_cuda(cudaEventRecord(ready, static_cast<cudaStream_t>(cuda::current_stream())), op, "cudaEventRecord");
   check_cuda(cudaStreamWaitEvent(static_cast<cudaStream_t>(stream_), ready, 0), op, "cudaStreamWaitEvent");
-  cudaEventDestroy(ready);  // released once the wait is queued
   return stream_;
 }
 

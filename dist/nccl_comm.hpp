@@ -55,6 +55,7 @@ class NcclComm {
   void* end(const char* op);
   [[maybe_unused]] void* comm_ = nullptr;    // ncclComm_t (unused where built without NCCL)
   [[maybe_unused]] void* stream_ = nullptr;  // cudaStream_t
+  [[maybe_unused]] void* ready_ = nullptr;   // cudaEvent_t: the caller's stream before each call
   int device_ = 0;
 };
 

@@ -104,9 +104,15 @@ void ShardedOptimizer::step() {
   State& s = *s_;
   NoGradGuard no_grad;
   // 1. Gradients laid out flat (zeros for none and for the padding), averaged, scattered.
-  s.flat.zero_();
-  for (std::size_t i = 0; i < s.params.size(); ++i)
-    if (const Tensor g = s.params[i].grad(); g.defined()) s.slot(s.flat, i).copy_(g);
+  for (std::size_t i = 0; i < s.params.size(); ++i) {
+    Tensor slot = s.slot(s.flat, i);
+    if (const Tensor g = s.params[i].grad(); g.defined()) {
+      slot.copy_(g);
+    } else {
+      slot.zero_();
+    }
+  }
+  if (s.flat.numel() > s.n) s.flat.slice(0, s.n, s.flat.numel()).zero_();  // the padding (all_gather wrote it)
   s.comm.reduce_scatter(s.grad_shard, s.flat, ReduceOp::avg);
   if (s.max_norm > 0) {
     Tensor sq = Tensor::zeros({1}, TensorOptions().with_dtype(DType::f64));

@@ -337,10 +337,11 @@ Tensor rows_of(const std::vector<double>& v, index_t cols, index_t r0, index_t r
   return t;
 }
 
-enum class Opt { sgd, adamw };
+enum class Opt { sgd, adamw, sgd_plain };
 
 std::unique_ptr<nn::Optimizer> make_opt(Opt o, const std::vector<Tensor>& params) {
   if (o == Opt::sgd) return std::make_unique<nn::SGD>(params, 0.05, 0.9);
+  if (o == Opt::sgd_plain) return std::make_unique<nn::SGD>(params, 0.05);  // no momentum, no decay
   return std::make_unique<nn::AdamW>(params, 1e-3);
 }
 
@@ -580,6 +581,27 @@ TEST(DistShardedOptimizer, StateDictGathersAndReshards) {
     EXPECT_EQ(std::memcmp(a[p].raw_data(), b[p].raw_data(), std::size_t(a[p].numel()) * sizeof(float)), 0)
         << "parameter " << p;
   EXPECT_LT(max_rel_diff(plain->parameters(), run.model->parameters()), 1e-6);
+}
+
+// A parameter with no gradient in a step adds zeros, whatever the flat layout held before
+// (the last step's gathered parameters): under plain SGD it does not move.
+TEST(DistShardedOptimizer, AParameterWithoutAGradientStaysPut) {
+  auto model = std::make_shared<nn::Sequential>(std::vector<std::shared_ptr<nn::Module>>{
+      std::make_shared<nn::Linear>(3, 5, true), std::make_shared<nn::Linear>(3, 7, true)});
+  dist::ShardedOptimizer opt(model->parameters(), group(), factory(Opt::sgd_plain));
+  auto* first = dynamic_cast<nn::Linear*>(model->named_children()[0].second.get());
+  auto* second = dynamic_cast<nn::Linear*>(model->named_children()[1].second.get());
+  ASSERT_TRUE(first && second);
+  const Tensor x = Tensor::ones(std::vector<index_t>{2, 3});
+  opt.zero_grad();
+  (sum((*first)(x)) + sum((*second)(x))).backward();
+  opt.step();  // both used: the flat layout now holds every parameter
+  const std::vector<double> before = second->weight.to_vector<double>();
+  opt.zero_grad();
+  sum((*first)(x)).backward();  // the second layer gets no gradient
+  opt.step();
+  EXPECT_EQ(second->weight.to_vector<double>(), before);
+  EXPECT_FALSE(second->weight.grad().defined());
 }
 
 TEST(DistShardedOptimizer, BadArgumentsAreErrors) {
