@@ -161,10 +161,14 @@ IdxArray read_idx(const std::string& path) {
     TG_CHECK(total <= (index_t(1) << 32), "read_idx", "path", path, ": the dims hold more than 4 GiB");
   }
   // Grown as the data arrives, not allocated from the header: dims that promise 4 GiB
-  // in a file of a few bytes are a truncation error, not a 4 GiB allocation.
-  constexpr std::size_t kChunk = std::size_t(1) << 24;
-  for (std::size_t got = 0; got < std::size_t(total);) {
-    const std::size_t n = std::min(kChunk, std::size_t(total) - got);
+  // in a file of a few bytes are a truncation error, not a 4 GiB allocation. The reads
+  // start at 64 KiB and double up to 16 MiB, so a short file costs a short buffer (a
+  // fixed 16 MiB first read zeroed and faulted in 16 MiB for every truncated file) and a
+  // long one is still read in O(log n) resizes.
+  std::size_t chunk = std::size_t(1) << 16;
+  constexpr std::size_t kMaxChunk = std::size_t(1) << 24;
+  for (std::size_t got = 0; got < std::size_t(total); chunk = std::min(2 * chunk, kMaxChunk)) {
+    const std::size_t n = std::min(chunk, std::size_t(total) - got);
     a.bytes.resize(got + n);
     const int r = gzread(f.get(), a.bytes.data() + got, unsigned(n));
     TG_CHECK(r > 0, "read_idx", "path", path, ": truncated: the data needs ", total, " bytes, the file ends after ",

@@ -155,6 +155,30 @@ TEST(Idx, ReadsPlainAndGzipAndRejectsCorruptFiles) {
             std::string::npos);
 }
 
+// The payload is read in growing pieces (64 KiB, then doubling): sizes around the piece
+// boundaries and well past them, plain and gzip, fresh random bytes each time, and each
+// size truncated by one byte.
+TEST(Idx, ReadsPayloadsAcrossItsGrowingReads) {
+  TempDir dir;
+  std::mt19937 rng(std::random_device{}());
+  const index_t k64 = index_t(1) << 16;
+  for (const index_t n : {k64 - 1, k64, k64 + 1, 3 * k64, 3 * k64 + 7, 20 * k64 + 13}) {
+    std::vector<unsigned char> data(static_cast<std::size_t>(n));
+    for (unsigned char& b : data) b = static_cast<unsigned char>(rng());
+    const std::string good = idx_bytes({n}, data);
+    for (const std::string& path : {dir.write("big.idx", good), gzip(dir.file("big.idx.gz"), good)}) {
+      const IdxArray a = read_idx(path);
+      EXPECT_EQ(a.dims, (std::vector<index_t>{n}));
+      EXPECT_TRUE(a.bytes == data) << path << " of " << n << " bytes";
+    }
+    const std::string cut = good.substr(0, good.size() - 1);
+    for (const std::string& path : {dir.write("cut.idx", cut), gzip(dir.file("cut.idx.gz"), cut)}) {
+      const std::string e = error_of([&] { read_idx(path); });
+      EXPECT_NE(e.find("ends after " + std::to_string(n - 1)), std::string::npos) << e;
+    }
+  }
+}
+
 // ---- safetensors ----
 std::string le64(std::uint64_t n) {
   std::string s(8, '\0');
