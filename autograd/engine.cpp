@@ -8,7 +8,9 @@
 //      node (every edge into it delivered), the most recently created first (as PyTorch:
 //      gradients of late ops are consumed, and freed, early), run its hooks and its
 //      backward, and hand each input's gradient to the node behind that edge, summing
-//      when several arrive. Leaves' AccumulateGrad nodes add into .grad.
+//      when several arrive. Leaves' AccumulateGrad nodes add into .grad; they count as
+//      the latest of all, so a leaf's .grad (and its post-accumulate hooks) is done as
+//      soon as its gradient is complete, not after the rest of the walk.
 //   3. Without retain_graph each node drops its saved tensors after its backward: the
 //      activations of a training step are freed as the backward pass goes.
 //

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <source_location>
 #include <string>
@@ -71,10 +72,16 @@ class Node {
   std::string describe() const;  // "MulBackward at file.cpp:12, inputs (2, 3), (3)"
 };
 
-// The sink of a leaf that requires grad: accumulates into its .grad.
+// The sink of a leaf that requires grad: accumulates into its .grad. Its sequence is the
+// largest there is, so the engine runs it the moment its gradient is complete, before the
+// backward of any op still waiting (as PyTorch orders its AccumulateGrad): the leaf's
+// post-accumulate hooks then fire while backward still has the earlier layers to do,
+// which is when a data-parallel bucket's all-reduce has to start to overlap them.
 class AccumulateGrad final : public Node {
  public:
-  explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : leaf_(leaf) {}
+  explicit AccumulateGrad(const std::shared_ptr<TensorImpl>& leaf) : leaf_(leaf) {
+    sequence = std::numeric_limits<std::uint64_t>::max();
+  }
   const char* name() const override { return "AccumulateGrad"; }
   std::vector<Tensor> backward(const Tensor& grad) override;
   std::shared_ptr<TensorImpl> leaf() const { return leaf_.lock(); }

@@ -89,6 +89,27 @@ TEST(Autograd, HooksInspectAndReplaceGradients) {
   EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{6, 6}));
 }
 
+// A leaf's gradient is accumulated the moment it is complete: in y = sum((x * a) * w),
+// w's .grad (and its post-accumulate hook) is done before the backward of x * a, the op
+// created earlier, runs (its hook is called first thing when it does). Without that the
+// leaves waited for every op node, and a data-parallel bucket could start only when
+// backward had ended.
+TEST(Autograd, LeafGradientsAreAccumulatedAsSoonAsTheyAreComplete) {
+  const Tensor x = Tensor::full({3}, 1.5, f64_grad()), w = Tensor::full({3}, 2.0, f64_grad());
+  const Tensor h = x * 3.0;
+  std::vector<std::string> order;
+  h.register_hook([&](const Tensor&) {
+    order.push_back("h");
+    return Tensor();
+  });
+  w.register_post_accumulate_grad_hook([&](const Tensor&) { order.push_back("w"); });
+  x.register_post_accumulate_grad_hook([&](const Tensor&) { order.push_back("x"); });
+  sum(h * w).backward();
+  EXPECT_EQ(order, (std::vector<std::string>{"w", "h", "x"}));
+  EXPECT_EQ(w.grad().to_vector<double>(), (std::vector<double>{4.5, 4.5, 4.5}));
+  EXPECT_EQ(x.grad().to_vector<double>(), (std::vector<double>{6, 6, 6}));
+}
+
 TEST(Autograd, NoGradRecordsNothingAndDetachStopsGradients) {
   const Tensor x = Tensor::full({2}, 1.0, f64_grad());
   {
