@@ -10,6 +10,9 @@
 //   ddp_step/mlp784/<b>/ranks:<n>/bucket_mib:<m>   MLP 784-256-256-10, global batch b split
 //                                          over the ranks, forward + backward + synchronize
 //                                          + AdamW; one OpenMP thread a rank
+//   ddp_step/mlp784/<b>/ranks:<n>/bucket_mib:<m>/progress_thread   the same over a group
+//                                          with a progress thread (the buckets' all-reduces
+//                                          run on it while backward goes on)
 //   ddp_step/mlp784/<b>/nosync/ranks:<n>   the same without communication (no_sync): what
 //                                          the step would cost if all-reduce were free
 //   zero_step/mlp784/<b>/ranks:<n>         the same step with dist::ShardedOptimizer (AdamW's
@@ -89,12 +92,14 @@ Batch batch_of(index_t rows) {
 }
 
 // The data-parallel step; range(0) the global batch, range(1) the bucket size in KiB,
-// range(2) 1 for no_sync.
+// range(2) 1 for no_sync, range(3) 1 for a group with a progress thread.
 void ddp_step(benchmark::State& st) {
   const index_t global = st.range(0), local = global / group().size();
   Generator g(1);
   auto model = mlp(&g);
-  dist::DataParallel ddp(model, group(), {double(st.range(1)) / 1024.0, true});
+  dist::Options options = group().options();
+  options.progress_thread = st.range(3) != 0;
+  dist::DataParallel ddp(model, group().duplicate(options), {double(st.range(1)) / 1024.0, true});
   nn::AdamW opt(model->parameters(), 1e-3);
   const Batch b = batch_of(local);
   const bool nosync = st.range(2) != 0;
@@ -178,10 +183,22 @@ void register_all() {
     for (std::int64_t kib : {25 * 1024, 256}) {
       const std::string mib = std::to_string(double(kib) / 1024).substr(0, 5);
       benchmark::RegisterBenchmark(("ddp_step/mlp784/" + bs + ranks + "/bucket_mib:" + mib).c_str(), ddp_step)
-          ->Args({batch, kib, 0})->Iterations(iters)->UseRealTime()->Unit(benchmark::kMillisecond);
+          ->Args({batch, kib, 0, 0})
+          ->Iterations(iters)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
+      benchmark::RegisterBenchmark(
+          ("ddp_step/mlp784/" + bs + ranks + "/bucket_mib:" + mib + "/progress_thread").c_str(), ddp_step)
+          ->Args({batch, kib, 0, 1})
+          ->Iterations(iters)
+          ->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
     }
     benchmark::RegisterBenchmark(("ddp_step/mlp784/" + bs + "/nosync" + ranks).c_str(), ddp_step)
-        ->Args({batch, 25 * 1024, 1})->Iterations(iters)->UseRealTime()->Unit(benchmark::kMillisecond);
+        ->Args({batch, 25 * 1024, 1, 0})
+        ->Iterations(iters)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark(("zero_step/mlp784/" + bs + ranks).c_str(), zero_step)
         ->Args({batch})->Iterations(iters)->UseRealTime()->Unit(benchmark::kMillisecond);
     // One thread only: under mpirun a rank is bound to one core (OpenMPI's default for

@@ -39,7 +39,11 @@ struct DataParallel::State {
   int started_in_backward = 0, last_started_in_backward = 0;
   bool no_sync = false;
 
-  State(const ProcessGroup& g) : group(g), buckets(g.duplicate(Options{g.options().timeout, false})) {}
+  State(const ProcessGroup& g) : group(g), buckets(g.duplicate(unchecked(g.options()))) {}
+  static Options unchecked(Options o) {
+    o.check_args = false;
+    return o;
+  }
 
   void start_ready_buckets() {
     while (next < int(bs.size()) && bs[std::size_t(next)].ready == int(bs[std::size_t(next)].params.size())) {

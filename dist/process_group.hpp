@@ -39,9 +39,21 @@
 // the collective stays pending in MPI, and may be waited on again should the late rank
 // come.
 //
-// Threads: MPI is called only from the thread that made the group (MPI_THREAD_SERIALIZED
-// is requested; OpenMP regions in the kernels never call MPI). Progress of an
-// asynchronous collective happens inside MPI calls: Work::test() drives it.
+// Progress: MPI (OpenMPI's non-blocking collectives, at least) moves an asynchronous
+// collective along only inside MPI calls. By default those are the caller's: Work::test()
+// drives it, and while the caller computes for milliseconds without one, the collective
+// waits. With Options::progress_thread the group has a thread of its own that makes every
+// one of its collectives, in the order they were called, each as MPI's blocking
+// collective: an asynchronous one then runs while the caller computes (what overlaps a
+// data-parallel all-reduce with backward), and Work::test() only looks. That thread needs
+// a core to run on beside the caller's compute, and MPI_THREAD_MULTIPLE (requested at
+// initialization; a group that asks for the thread where MPI does not provide it is an
+// error). Its asynchronous collectives' deadline: Work::wait throws at the timeout, as
+// without the thread, and the job ends (MPI_Abort) if the collective is still not done
+// after as long again (at least 10 s more): that thread cannot leave a blocking MPI call.
+//
+// Threads otherwise: a group is used by one thread at a time; OpenMP regions in the
+// kernels never call MPI.
 #pragma once
 
 #include <chrono>
@@ -59,6 +71,8 @@ struct Options {
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};
   // Compare the arguments across ranks before each collective (one 64-byte all-reduce).
   bool check_args = true;
+  // Make this group's collectives on a thread of its own (see "Progress" above).
+  bool progress_thread = false;
 };
 
 // The handle of a collective: complete when made by a blocking call.

@@ -41,10 +41,27 @@ using dist::ProcessGroup;
 using dist::ReduceOp;
 using dist::Work;
 
+// The collectives' tests run twice (DistCollectives below): with the caller driving MPI's
+// progress, and on a group with a progress thread. Every other test uses the first.
+bool g_progress_thread = false;
+
 ProcessGroup& group() {
   static ProcessGroup pg = ProcessGroup::world({std::chrono::seconds(60), true});
+  if (g_progress_thread) {
+    static ProcessGroup threaded = pg.duplicate({std::chrono::seconds(60), true, true});
+    return threaded;
+  }
   return pg;
 }
+
+class DistCollectives : public ::testing::TestWithParam<bool> {
+ protected:
+  void SetUp() override {
+    group();  // both groups made in the same order on every rank
+    g_progress_thread = GetParam();
+  }
+  void TearDown() override { g_progress_thread = false; }
+};
 
 // One seed for the test on every rank: rank 0's, broadcast.
 std::uint64_t shared_seed() {
@@ -128,7 +145,7 @@ index_t mismatches(const Tensor& got, std::uint64_t seed, index_t n_per_rank, in
 
 const std::vector<index_t> kSizes = {0, 1, 1001, 1000000};
 
-TEST(Dist, AllReduceEveryDtypeSizeAndOp) {
+TEST_P(DistCollectives, AllReduceEveryDtypeSizeAndOp) {
   const std::uint64_t seed = shared_seed();
   for (DType t : {DType::f32, DType::f64, DType::bf16})
     for (index_t n : kSizes)
@@ -141,7 +158,7 @@ TEST(Dist, AllReduceEveryDtypeSizeAndOp) {
       }
 }
 
-TEST(Dist, AllReduceGivesTheSameBitsOnEveryRank) {
+TEST_P(DistCollectives, AllReduceGivesTheSameBitsOnEveryRank) {
   const std::uint64_t seed = shared_seed();
   const index_t n = 4099;
   Tensor x = tensor_of(values(seed, group().rank(), n, DType::f32), DType::f32);
@@ -155,7 +172,7 @@ TEST(Dist, AllReduceGivesTheSameBitsOnEveryRank) {
   EXPECT_EQ(differ, 0);
 }
 
-TEST(Dist, BroadcastEveryDtypeFromEveryRoot) {
+TEST_P(DistCollectives, BroadcastEveryDtypeFromEveryRoot) {
   const std::uint64_t seed = shared_seed();
   for (DType t : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i64})
     for (index_t n : kSizes)
@@ -169,7 +186,7 @@ TEST(Dist, BroadcastEveryDtypeFromEveryRoot) {
       }
 }
 
-TEST(Dist, AllGatherEveryDtypeAndInPlace) {
+TEST_P(DistCollectives, AllGatherEveryDtypeAndInPlace) {
   const std::uint64_t seed = shared_seed();
   const int N = group().size(), me = group().rank();
   for (DType t : {DType::f32, DType::f64, DType::bf16, DType::f16, DType::i64})
@@ -192,7 +209,7 @@ TEST(Dist, AllGatherEveryDtypeAndInPlace) {
       }
 }
 
-TEST(Dist, ReduceScatterEveryDtypeSizeAndOp) {
+TEST_P(DistCollectives, ReduceScatterEveryDtypeSizeAndOp) {
   const std::uint64_t seed = shared_seed();
   const int N = group().size(), me = group().rank();
   for (DType t : {DType::f32, DType::f64, DType::bf16})
@@ -205,7 +222,7 @@ TEST(Dist, ReduceScatterEveryDtypeSizeAndOp) {
       }
 }
 
-TEST(Dist, AsyncHandlesCompleteInAnyOrder) {
+TEST_P(DistCollectives, AsyncHandlesCompleteInAnyOrder) {
   const std::uint64_t seed = shared_seed();
   const int N = group().size(), me = group().rank();
   const index_t n = 100003;
@@ -243,7 +260,7 @@ std::string error_of(F f) {
   return "no error";
 }
 
-TEST(Dist, ArgumentsThatDifferAcrossRanksFailOnEveryRank) {
+TEST_P(DistCollectives, ArgumentsThatDifferAcrossRanksFailOnEveryRank) {
   const int me = group().rank();
   // Element counts: 5 on rank 0, 6 elsewhere.
   Tensor x = make_tensor(std::vector<index_t>{me == 0 ? 5 : 6}, DType::f32, Device::cpu());
@@ -267,16 +284,17 @@ TEST(Dist, ArgumentsThatDifferAcrossRanksFailOnEveryRank) {
             }),
             group().size() > 1 ? std::string(me == 0 ? "dist.all_reduce" : "dist.broadcast") + " collective"
                                : "no error");
-  // Blocking on rank 0, asynchronous elsewhere: MPI would never match them.
+  // Blocking on rank 0, asynchronous elsewhere: MPI would never match them. A progress
+  // thread makes both as the blocking call, so there they match.
   EXPECT_EQ(error_of([&] { group().all_reduce(z, ReduceOp::sum, me != 0).wait(); }),
-            group().size() > 1 ? "dist.all_reduce collective" : "no error");
+            group().size() > 1 && !GetParam() ? "dist.all_reduce collective" : "no error");
   // And the group still works afterwards.
   z.fill_(1);
   group().all_reduce(z);
   EXPECT_EQ(at(z, 3), double(group().size()));
 }
 
-TEST(Dist, LocalArgumentErrorsNameTheArgument) {
+TEST_P(DistCollectives, LocalArgumentErrorsNameTheArgument) {
   Tensor x = make_tensor(std::vector<index_t>{4, 6}, DType::f32, Device::cpu());
   x.fill_(1);
   EXPECT_EQ(error_of([&] { group().all_reduce(x.transpose(0, 1)); }), "dist.all_reduce tensor");
@@ -298,11 +316,11 @@ TEST(Dist, LocalArgumentErrorsNameTheArgument) {
   }
 }
 
-TEST(Dist, ARankThatArrivesLateTimesOutThenCompletes) {
+TEST_P(DistCollectives, ARankThatArrivesLateTimesOutThenCompletes) {
   // On a group of its own with a short timeout: rank 0 starts an all-reduce the others
   // join only after a barrier on the main group, which rank 0 reaches after its wait
   // has timed out. The timed-out collective then completes when waited on again.
-  ProcessGroup g = group().duplicate({std::chrono::milliseconds(200), false});
+  ProcessGroup g = group().duplicate({std::chrono::milliseconds(200), false, GetParam()});
   const int me = group().rank();
   Tensor x = make_tensor(std::vector<index_t>{1000}, DType::f32, Device::cpu());
   x.fill_(1);
@@ -319,6 +337,44 @@ TEST(Dist, ARankThatArrivesLateTimesOutThenCompletes) {
   EXPECT_EQ(at(x, 999), double(group().size()));
 }
 
+INSTANTIATE_TEST_SUITE_P(, DistCollectives, ::testing::Bool(), [](const ::testing::TestParamInfo<bool>& i) {
+  return i.param ? "progress_thread" : "caller";
+});
+
+// A progress thread completes an asynchronous collective while its caller makes no MPI
+// call at all. Rank 0 starts an all-reduce of 4 MiB (past the size MPI sends eagerly, so
+// no rank can finish it alone) and then only watches the file system, with no MPI call,
+// until rank 1 has waited the all-reduce to its end and left a marker file. Without the
+// thread, rank 1's wait would not return until rank 0 entered MPI again (the test fails
+// then, at its 30 s deadline).
+TEST(DistProgressThread, CompletesACollectiveWhileTheCallerMakesNoMpiCall) {
+  const std::uint64_t seed = shared_seed();
+  ProcessGroup g = group().duplicate({std::chrono::seconds(60), true, true});
+  const int me = group().rank(), N = group().size();
+  const std::string marker = "/tmp/tg_test_dist_progress_" + std::to_string(seed);
+  const index_t n = index_t(1) << 20;
+  Tensor x = tensor_of(values(seed, me, n, DType::f32), DType::f32);
+  Work w = g.all_reduce(x, ReduceOp::sum, true);
+  bool seen = N < 2;
+  if (me == 0) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (!seen && std::chrono::steady_clock::now() < deadline) {
+      if (std::FILE* f = std::fopen(marker.c_str(), "r")) {
+        std::fclose(f);
+        seen = true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  } else if (me == 1) {
+    w.wait();
+    if (std::FILE* f = std::fopen(marker.c_str(), "w")) std::fclose(f);
+  }
+  EXPECT_TRUE(me != 0 || seen) << "rank 1 did not finish the all-reduce while rank 0 made no MPI call";
+  w.wait();
+  EXPECT_EQ(mismatches(x, seed, n, 0, DType::f32, ReduceOp::sum), 0);
+  group().barrier();
+  if (me == 0) std::remove(marker.c_str());
+}
 
 // ---- DataParallel ----
 
@@ -362,45 +418,49 @@ double max_rel_diff(const std::vector<Tensor>& a, const std::vector<Tensor>& b) 
 // single process sums 64, then the halves are added): a few ulp a step, 1.2e-7 to 2.4e-7
 // of the parameters' size after 20 steps in the runs so far, against a bound of 1e-6.
 // With accumulation each rank's half goes as two micro-batches of 16, the first under
-// no_sync.
+// no_sync. Over a group with a progress thread as well (the buckets' all-reduces then run
+// on it).
 TEST(DistDataParallel, TwoRanksOnHalvesMatchOneProcessOnTheWholeBatch) {
   const std::uint64_t seed = shared_seed();
   const int N = group().size(), me = group().rank();
   const index_t per = 32, batch = per * N;  // 64 on two ranks
-  for (Opt o : {Opt::sgd, Opt::adamw})
-    for (bool accumulate : {false, true}) {
-      auto ref = small_mlp(seed);
-      // Rank 0's model starts as the reference; the others differ until the broadcast.
-      auto model = small_mlp(me == 0 ? seed : seed + 1 + std::uint64_t(me));
-      dist::DataParallel ddp(model, group(), {0.002, true});  // small buckets: several of them
-      auto ref_opt = make_opt(o, ref->parameters()), opt = make_opt(o, model->parameters());
-      nn::MSELoss mse;
-      for (int step = 0; step < 20; ++step) {
-        const std::vector<double> x = values(seed + 100 + std::uint64_t(step), 0, batch * 16, DType::f32);
-        const std::vector<double> y = values(seed + 200 + std::uint64_t(step), 0, batch * 4, DType::f32);
-        ref_opt->zero_grad();
-        mse((*ref)(rows_of(x, 16, 0, batch)), rows_of(y, 4, 0, batch)).backward();
-        ref_opt->step();
+  for (bool threaded : {false, true})
+    for (Opt o : {Opt::sgd, Opt::adamw})
+      for (bool accumulate : {false, true}) {
+        auto ref = small_mlp(seed);
+        // Rank 0's model starts as the reference; the others differ until the broadcast.
+        auto model = small_mlp(me == 0 ? seed : seed + 1 + std::uint64_t(me));
+        const ProcessGroup pg = threaded ? group().duplicate({std::chrono::seconds(60), true, true}) : group();
+        dist::DataParallel ddp(model, pg, {0.002, true});  // small buckets: several of them
+        auto ref_opt = make_opt(o, ref->parameters()), opt = make_opt(o, model->parameters());
+        nn::MSELoss mse;
+        for (int step = 0; step < 20; ++step) {
+          const std::vector<double> x = values(seed + 100 + std::uint64_t(step), 0, batch * 16, DType::f32);
+          const std::vector<double> y = values(seed + 200 + std::uint64_t(step), 0, batch * 4, DType::f32);
+          ref_opt->zero_grad();
+          mse((*ref)(rows_of(x, 16, 0, batch)), rows_of(y, 4, 0, batch)).backward();
+          ref_opt->step();
 
-        opt->zero_grad();
-        const index_t r0 = me * per;
-        if (accumulate) {
-          const index_t half = per / 2;
-          {
-            auto no_sync = ddp.no_sync();
-            (mse(ddp(rows_of(x, 16, r0, r0 + half)), rows_of(y, 4, r0, r0 + half)) * 0.5).backward();
+          opt->zero_grad();
+          const index_t r0 = me * per;
+          if (accumulate) {
+            const index_t half = per / 2;
+            {
+              auto no_sync = ddp.no_sync();
+              (mse(ddp(rows_of(x, 16, r0, r0 + half)), rows_of(y, 4, r0, r0 + half)) * 0.5).backward();
+            }
+            (mse(ddp(rows_of(x, 16, r0 + half, r0 + per)), rows_of(y, 4, r0 + half, r0 + per)) * 0.5).backward();
+          } else {
+            mse(ddp(rows_of(x, 16, r0, r0 + per)), rows_of(y, 4, r0, r0 + per)).backward();
           }
-          (mse(ddp(rows_of(x, 16, r0 + half, r0 + per)), rows_of(y, 4, r0 + half, r0 + per)) * 0.5).backward();
-        } else {
-          mse(ddp(rows_of(x, 16, r0, r0 + per)), rows_of(y, 4, r0, r0 + per)).backward();
+          ddp.synchronize();
+          opt->step();
         }
-        ddp.synchronize();
-        opt->step();
+        const double d = max_rel_diff(model->parameters(), ref->parameters());
+        EXPECT_LT(d, 1e-6) << (o == Opt::sgd ? "SGD" : "AdamW") << (accumulate ? " with no_sync" : "")
+                           << (threaded ? " with a progress thread" : "");
+        EXPECT_GT(ddp.buckets().size(), 2u);
       }
-      const double d = max_rel_diff(model->parameters(), ref->parameters());
-      EXPECT_LT(d, 1e-6) << (o == Opt::sgd ? "SGD" : "AdamW") << (accumulate ? " with no_sync" : "");
-      EXPECT_GT(ddp.buckets().size(), 2u);
-    }
 }
 
 // The overlap is real: with small buckets, the buckets of the last layers start their
