@@ -32,6 +32,23 @@ struct DGammaLoader {
   }
 };
 
+// A row's statistics again in double, where the float ones are not finite: a row of finite
+// values past ~1e19, whose (x - mean)^2 overflows float, would otherwise get an infinite
+// variance, rstd 0 and outputs 0 (the CPU kernel does the same; a row with an infinity or
+// a NaN keeps its inf or NaN statistics either way). `each(f)` calls f on the thread's
+// values; `sum` is the group's sum, which every thread of the group reaches together
+// (the condition is the group's: its sums are shared).
+template <class Each, class Sum>
+__device__ __forceinline__ void ln_stats_in_double(int cols, float eps, Each each, Sum sum, float& mu, float& rs) {
+  double s = 0;
+  each([&](float v) { s += double(v); });
+  const double m = sum(s) / double(cols);
+  double q = 0;
+  each([&](float v) { q += (double(v) - m) * (double(v) - m); });
+  mu = float(m);
+  rs = float(1.0 / sqrt(sum(q) / double(cols) + double(eps)));
+}
+
 // A group of kGroup threads per row (a warp, 8 rows per 256-thread block; or the block),
 // the row in registers, kPer values per thread (column t * kGroup + lane in register t):
 // x is read once.
@@ -49,14 +66,24 @@ __global__ void ln_fwd_regs(int rows, int cols, const float* x, i64 ldx, const f
     v[t] = c < cols ? xr[c] : 0.0f;
     s += v[t];
   }
-  const float mu = group_sum<kGroup>(s) / float(cols);
+  float mu = group_sum<kGroup>(s) / float(cols);
   float q = 0.0f;
 #pragma unroll
   for (int t = 0; t < kPer; ++t) {
     const float d = t * kGroup + lane < cols ? v[t] - mu : 0.0f;
     q += d * d;
   }
-  const float rs = 1.0f / sqrtf(group_sum<kGroup>(q) / float(cols) + eps);
+  q = group_sum<kGroup>(q);
+  float rs = 1.0f / sqrtf(q / float(cols) + eps);
+  if (!isfinite(q) || !isfinite(mu)) {
+    const auto each = [&](auto f) {
+#pragma unroll
+      for (int t = 0; t < kPer; ++t)
+        if (t * kGroup + lane < cols) f(v[t]);
+    };
+    ln_stats_in_double(
+        cols, eps, each, [](double d) { return group_sum<kGroup>(d); }, mu, rs);
+  }
   float* yr = y + i64(r) * ldy;
 #pragma unroll
   for (int t = 0; t < kPer; ++t) {
@@ -76,13 +103,21 @@ __global__ void ln_fwd_block(int cols, const float* x, i64 ldx, const float* gam
   const float* xr = x + i64(blockIdx.x) * ldx;
   float s = 0.0f;
   for (int c = threadIdx.x; c < cols; c += blockDim.x) s += xr[c];
-  const float mu = block_sum(s) / float(cols);
+  float mu = block_sum(s) / float(cols);
   float q = 0.0f;
   for (int c = threadIdx.x; c < cols; c += blockDim.x) {
     const float d = xr[c] - mu;
     q += d * d;
   }
-  const float rs = 1.0f / sqrtf(block_sum(q) / float(cols) + eps);
+  q = block_sum(q);
+  float rs = 1.0f / sqrtf(q / float(cols) + eps);
+  if (!isfinite(q) || !isfinite(mu)) {
+    const auto each = [&](auto f) {
+      for (int c = threadIdx.x; c < cols; c += blockDim.x) f(xr[c]);
+    };
+    ln_stats_in_double(
+        cols, eps, each, [](double d) { return block_sum(d); }, mu, rs);
+  }
   float* yr = y + i64(blockIdx.x) * ldy;
   for (int c = threadIdx.x; c < cols; c += blockDim.x)
     yr[c] = (xr[c] - mu) * rs * (gamma ? gamma[c] : 1.0f) + (beta ? beta[c] : 0.0f);

@@ -198,6 +198,7 @@ T __shfl_xor_sync(unsigned /*mask*/, T v, int lane_mask) {
 inline float atomicAdd(float* p, float v) { return ::tg::simt::atomic_add(p, v); }
 inline float __log2f(float x) { return std::log2(x); }
 inline float __expf(float x) { return std::exp(x); }
+using std::isfinite;
 using std::isinf;
 using std::isnan;
 using std::max;
