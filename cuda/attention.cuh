@@ -213,12 +213,14 @@ __global__ void __launch_bounds__(kThreads, 1) attention_fwd(Fwd a) {
       }
       row_max = row_max16(row_max);
       const float m_new = fmaxf(m[i], row_max);
-      // exp(-inf - -inf) would be NaN: a row that has seen nothing keeps m = -inf, p = 0.
+      // exp(-inf - -inf) would be NaN: a row that has seen nothing keeps m = -inf, p = 0,
+      // except for a NaN score, which fmaxf passed over: its p stays NaN, and so do l and
+      // the row (a NaN row, not a masked row of zeros).
       const float alpha = m_new == kNegInf ? 1.0f : __expf(m[i] - m_new);
       float sum = 0.0f;
 #pragma unroll
       for (int j = 0; j < 4; ++j) {
-        const float p = m_new == kNegInf ? 0.0f : __expf(s[i][j] - m_new);
+        const float p = m_new != kNegInf ? __expf(s[i][j] - m_new) : s[i][j] != s[i][j] ? s[i][j] : 0.0f;
         ps[(4 * ty + i) * kTile + 16 * j + tx] = p;
         sum += p;
       }
@@ -230,19 +232,22 @@ __global__ void __launch_bounds__(kThreads, 1) attention_fwd(Fwd a) {
     __syncthreads();
     accumulate<kD>(ps, vs_it, kD, ty, tx, o);  // O += P V over this tile's keys
   }
-  // O = o / l, lse = m + log l; a row that saw no key: O = 0, lse = -inf.
+  // O = o / l, lse = m + log l; a row that saw no key: O = 0 (written as such: its
+  // accumulator holds 0 * v, NaN where v is infinite), lse = -inf; a NaN row (l NaN): NaN.
   float* og = a.o.data + i64(b) * a.o.sb + i64(h) * a.o.sh;
 #pragma unroll
   for (int i = 0; i < 4; ++i) {
     const int qi = q0 + 4 * ty + i;
     if (qi >= a.Sq) continue;
-    const float inv = l[i] > 0.0f ? 1.0f / l[i] : 0.0f;
+    const bool masked = l[i] == 0.0f;
+    const float inv = l[i] > 0.0f ? 1.0f / l[i] : l[i];  // NaN stays NaN
 #pragma unroll
     for (int c = 0; c < kC; ++c) {
       const int d = tx + 16 * c;
-      if (d < a.D) og[i64(qi) * a.o.ss + i64(d) * a.o.sd] = o[i][c] * inv;
+      if (d < a.D) og[i64(qi) * a.o.ss + i64(d) * a.o.sd] = masked ? 0.0f : o[i][c] * inv;
     }
-    if (a.lse && tx == 0) a.lse[(i64(b) * a.H + h) * a.Sq + qi] = l[i] > 0.0f ? m[i] + logf(l[i]) : kNegInf;
+    if (a.lse && tx == 0)
+      a.lse[(i64(b) * a.H + h) * a.Sq + qi] = l[i] > 0.0f ? m[i] + logf(l[i]) : masked ? kNegInf : l[i];
   }
 }
 
@@ -293,7 +298,9 @@ __device__ __forceinline__ void prob(const Bwd& a, int b, int h, int qi, int kj,
     if (a.mask.data) x += a.mask.data[i64(b) * a.mask.sb + i64(h) * a.mask.sh + i64(qi) * a.mask.ss + i64(kj) * a.mask.sd];
     p = __expf(x - lse);
   }
-  ds = p * (dov - dvec);
+  // A key the row does not see (and every key of a fully masked row) gets no gradient,
+  // even where dO.v is infinite (0 * inf would be NaN).
+  ds = seen ? p * (dov - dvec) : 0.0f;
 }
 
 template <int kD>

@@ -317,13 +317,15 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_16(Fwd16 f) {
     }
     __syncthreads();  // every warp is done with this tile's buffers before tile it + 2 lands there
   }
-  // The rows' sums across their quad; O = acc / l (0 for a fully masked row), lse.
+  // The rows' sums across their quad; O = acc / l, lse. A fully masked row (l = 0) is 0,
+  // written as such (its accumulator holds 0 * v, NaN where v is infinite), lse -inf; a
+  // row with a NaN score (l NaN) is NaN.
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
   }
-  const float inv[2] = {l[0] > 0 ? 1.0f / l[0] : 0.0f, l[1] > 0 ? 1.0f / l[1] : 0.0f};
+  const float inv[2] = {l[0] > 0 ? 1.0f / l[0] : l[0], l[1] > 0 ? 1.0f / l[1] : l[1]};
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (row[r] >= f.Sq) continue;
@@ -331,8 +333,10 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_16(Fwd16 f) {
 #pragma unroll
     for (int n = 0; n < kD / 8; ++n)
       if (8 * n < f.D)
-        *reinterpret_cast<unsigned*>(out + 8 * n) = pack16<kF16>(acc[n][2 * r] * inv[r], acc[n][2 * r + 1] * inv[r]);
-    if (f.lse && t == 0) f.lse[(i64(b) * f.H + h) * f.Sq + row[r]] = l[r] > 0 ? (m[r] + __log2f(l[r])) * kLn2 : kNegInf;
+        *reinterpret_cast<unsigned*>(out + 8 * n) =
+            l[r] == 0 ? 0u : pack16<kF16>(acc[n][2 * r] * inv[r], acc[n][2 * r + 1] * inv[r]);
+    if (f.lse && t == 0)
+      f.lse[(i64(b) * f.H + h) * f.Sq + row[r]] = l[r] > 0 ? (m[r] + __log2f(l[r])) * kLn2 : l[r] == 0 ? kNegInf : l[r];
   }
 }
 
@@ -513,7 +517,7 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_kv_16(Bwd16 f) {
         float x = p[n][e] * sl - l * kLog2e;
         if (mask && !hidden) x += mask_log2<kF16>(f.mask, mask, i, j);
         p[n][e] = hidden ? 0.0f : ex2_approx(x);
-        dp[n][e] = p[n][e] * (dp[n][e] - ds[qi]);
+        dp[n][e] = hidden ? 0.0f : p[n][e] * (dp[n][e] - ds[qi]);  // no 0 * inf where dO.v is infinite
       }
     if constexpr (kAtomicDq) {  // this warp's 16 rows of dS^T, rounded as dK's product takes them
 #pragma unroll
@@ -599,7 +603,7 @@ __global__ void __launch_bounds__(kThreads) attention_bwd_q_16(Bwd16 f) {
         float x = p[n][e] * sl - lse2[r];
         if (mask && !hidden) x += mask_log2<kF16>(f.mask, mask, row[r], j);
         p[n][e] = hidden ? 0.0f : ex2_approx(x);
-        dp[n][e] = p[n][e] * (dp[n][e] - dd[r]);  // dS
+        dp[n][e] = hidden ? 0.0f : p[n][e] * (dp[n][e] - dd[r]);  // dS; no 0 * inf where dO.v is infinite
       }
 #pragma unroll
     for (int kk = 0; kk < kKeys / 16; ++kk) {

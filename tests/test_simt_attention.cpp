@@ -532,5 +532,186 @@ TEST(SimtAttention, Fp32KernelsMatchTheReference) {
   }
 }
 
+// The elements of `got` that break with the reference: NaN where it is NaN, the same
+// infinity where it is infinite, else within tol (1 + |ref|).
+template <class T>
+int contract_mismatches(const std::vector<T>& got, const std::vector<double>& ref, double tol) {
+  int bad = 0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const double x = double(got[i]), r = ref[i];
+    const bool ok = std::isnan(r)   ? std::isnan(x)
+                    : std::isinf(r) ? x == r
+                                    : std::fabs(x - r) <= tol * (1 + std::fabs(r));
+    bad += ok ? 0 : 1;
+  }
+  return bad;
+}
+
+// Where a NaN or an infinity meets the mask, the fp32 kernels keep the contract of
+// kernels/attention.hpp as the CPU kernels do (cases the ops fuzzer found on the CPU):
+//   row 0: fully masked, beside a value row holding +inf: o = 0, lse = -inf, zero dQ;
+//   row 1: one key masked, the masked key's value row holding +inf: o NaN where that
+//          component is (0 * inf), as IEEE arithmetic forms it;
+//   row 2: every key masked but one whose mask is NaN (a NaN score): o and lse NaN;
+//   row 3: a plain row.
+// Against the double reference element by element: NaN where it is NaN, else close.
+TEST(SimtAttention, Fp32KernelsKeepTheContractWhereNaNAndInfinityMeetTheMask) {
+  TG_TEST_RNG(rng);
+  namespace a32 = cuda::attn32;
+  AttentionDims d;
+  d.batch = 1, d.heads = 1, d.kv_heads = 1, d.seq_q = 4, d.seq_k = 5, d.head_dim = 16;
+  const index_t D = d.head_dim, Sq = d.seq_q, Sk = d.seq_k;
+  std::vector<float> q = testing::random_vec<float>(rng, Sq * D), k = testing::random_vec<float>(rng, Sk * D),
+                     v = testing::random_vec<float>(rng, Sk * D), g = testing::random_vec<float>(rng, Sq * D);
+  v[std::size_t(2 * D + 3)] = kInf;  // key 2's value, component 3
+  std::vector<float> mask = testing::random_vec<float>(rng, Sq * Sk, -2, 2);
+  for (index_t j = 0; j < Sk; ++j) mask[std::size_t(0 * Sk + j)] = -kInf;  // row 0: all masked
+  mask[std::size_t(1 * Sk + 2)] = -kInf;                                   // row 1: key 2 masked
+  for (index_t j = 0; j < Sk; ++j) mask[std::size_t(2 * Sk + j)] = j == 4 ? std::nanf("") : -kInf;  // row 2
+  auto widen = [](const std::vector<float>& f) { return std::vector<double>(f.begin(), f.end()); };
+  const std::vector<double> qd = widen(q), kd = widen(k), vd = widen(v), gd = widen(g), md = widen(mask);
+  auto view = [&](auto* p, index_t n) { return View4<std::remove_pointer_t<decltype(p)>>{p, n * D, n * D, D, 1}; };
+  const float scale = float(1 / std::sqrt(double(D)));
+  std::vector<double> o_ref(q.size()), lse_ref(static_cast<std::size_t>(Sq));
+  AttentionForwardArgs<double> ra;
+  ra.dims = d, ra.scale = scale, ra.causal = false;
+  ra.q = view(qd.data(), Sq), ra.k = view(kd.data(), Sk), ra.v = view(vd.data(), Sk);
+  ra.mask = {md.data(), 0, 0, Sk, 1}, ra.o = view(o_ref.data(), Sq), ra.lse = lse_ref.data();
+  attention_forward_ref<double>(ra);
+
+  EXPECT_EQ(o_ref[0], 0.0);  // the contract, as the reference has it
+  EXPECT_TRUE(std::isnan(o_ref[std::size_t(1 * D + 3)]) && std::isnan(lse_ref[2]) && lse_ref[0] == -kInf);
+
+  std::vector<float> o(q.size(), std::nanf("")), lse(static_cast<std::size_t>(Sq), std::nanf(""));
+  const View4<const float> mv{mask.data(), 0, 0, Sk, 1};
+  a32::Fwd f{1,
+             1,
+             1,
+             int(Sq),
+             int(Sk),
+             int(D),
+             scale,
+             false,
+             view(static_cast<const float*>(q.data()), Sq),
+             view(static_cast<const float*>(k.data()), Sk),
+             view(static_cast<const float*>(v.data()), Sk),
+             mv,
+             view(o.data(), Sq),
+             lse.data(),
+             false};
+  simt::launch({1, 1, 1}, {a32::kThreads, 1, 1}, a32::smem_bytes<32>(), [&] { a32::attention_fwd<32>(f); });
+  EXPECT_EQ(contract_mismatches(o, o_ref, 1e-5), 0) << "O";
+  EXPECT_EQ(contract_mismatches(lse, lse_ref, 1e-5), 0) << "lse";
+
+  std::vector<double> dq_ref(q.size()), dk_ref(k.size()), dv_ref(v.size());
+  AttentionBackwardArgs<double> rb;
+  rb.dims = d, rb.scale = scale, rb.causal = false, rb.q = ra.q, rb.k = ra.k, rb.v = ra.v, rb.mask = ra.mask;
+  rb.o = view(static_cast<const double*>(o_ref.data()), Sq), rb.d_o = view(static_cast<const double*>(gd.data()), Sq);
+  rb.lse = lse_ref.data(), rb.dq = view(dq_ref.data(), Sq), rb.dk = view(dk_ref.data(), Sk);
+  rb.dv = view(dv_ref.data(), Sk);
+  attention_backward_ref<double>(rb);
+  std::vector<float> dq(q.size(), std::nanf("")), dk(k.size(), std::nanf("")), dv(v.size(), std::nanf(""));
+  std::vector<float> dvec(std::size_t(Sq) + 1, std::nanf(""));
+  const View4<const float> ov = view(static_cast<const float*>(o.data()), Sq);
+  const View4<const float> gv = view(static_cast<const float*>(g.data()), Sq);
+  simt::launch({1, 1, 1}, {256, 1, 1}, 0,
+               [&] { a32::attention_bwd_dot(int(Sq), 1, int(Sq), int(D), ov, gv, dvec.data()); });
+  const a32::Bwd w{1,
+                   1,
+                   1,
+                   int(Sq),
+                   int(Sk),
+                   int(D),
+                   scale,
+                   false,
+                   f.q,
+                   f.k,
+                   f.v,
+                   ov,
+                   gv,
+                   mv,
+                   lse.data(),
+                   dvec.data(),
+                   view(dq.data(), Sq),
+                   view(dk.data(), Sk),
+                   view(dv.data(), Sk)};
+  simt::launch({1, 1, 1}, {a32::kThreads, 1, 1}, a32::bwd_smem_bytes<32>(), [&] { a32::attention_bwd_kv<32>(w); });
+  simt::launch({1, 1, 1}, {a32::kThreads, 1, 1}, a32::bwd_smem_bytes<32>(), [&] { a32::attention_bwd_q<32>(w); });
+  for (index_t c = 0; c < D; ++c) EXPECT_EQ(dq[std::size_t(c)], 0.0f) << "dQ of the fully masked row, " << c;
+  EXPECT_EQ(contract_mismatches(dq, dq_ref, 1e-4), 0) << "dQ";
+  EXPECT_EQ(contract_mismatches(dk, dk_ref, 1e-4), 0) << "dK";
+  EXPECT_EQ(contract_mismatches(dv, dv_ref, 1e-4), 0) << "dV";
+}
+
+// The same contract in the 16-bit kernels (mma.sync forward and both backward paths, the
+// Hopper forward): the cases of the fp32 test above, on inputs rounded to bf16 and f16.
+TEST(SimtAttention, SixteenBitKernelsKeepTheContractWhereNaNAndInfinityMeetTheMask) {
+  TG_TEST_RNG(rng);
+  for (const bool f16 : {false, true}) {
+    AttentionDims shape;
+    shape.batch = 1, shape.heads = 1, shape.kv_heads = 1, shape.seq_q = 4, shape.seq_k = 5, shape.head_dim = 64;
+    Case16 cs(rng, shape, f16, false, false, true);  // row 0 of the mask is all -inf
+    SCOPED_TRACE(cs.what());
+    const index_t D = 64, Sk = 5;
+    auto bits = [&](float x) { return f16 ? f16_bits_from_float(x) : bf16_bits_from_float(x); };
+    auto set_mask = [&](index_t i, index_t j, float x) {
+      cs.mask_bits[std::size_t(i * Sk + j)] = bits(x), cs.mask_values[std::size_t(i * Sk + j)] = double(x);
+    };
+    cs.v.bits[std::size_t(2 * D + 3)] = bits(kInf), cs.v.values[std::size_t(2 * D + 3)] = double(kInf);
+    set_mask(1, 2, -kInf);
+    for (index_t j = 0; j < Sk; ++j) set_mask(2, j, j == 4 ? std::nanf("") : -kInf);
+    attention_forward_ref<double>(cs.ra);  // again, on the changed inputs
+    ASSERT_TRUE(std::isnan(cs.lse_ref[2]) && std::isnan(cs.o_ref[std::size_t(D + 3)]) && cs.o_ref[3] == 0.0);
+    f16 ? run_forward<64, true>(cs.f) : run_forward<64, false>(cs.f);
+    EXPECT_EQ(contract_mismatches(cs.q.decoded(cs.o), cs.o_ref, 2e-2), 0) << "O";
+    EXPECT_EQ(contract_mismatches(cs.lse, cs.lse_ref, 1e-5), 0) << "lse";
+
+    const Tensor16 g(rng, 1, 1, 4, D, false, f16);
+    std::vector<double> dq_ref(cs.q.values.size()), dk_ref(cs.k.values.size()), dv_ref(cs.v.values.size());
+    AttentionBackwardArgs<double> rb;
+    rb.dims = cs.d, rb.scale = cs.scale, rb.causal = false, rb.q = cs.ra.q, rb.k = cs.ra.k, rb.v = cs.ra.v;
+    rb.mask = cs.ra.mask, rb.o = cs.q.view<const double>(cs.o_ref.data());
+    rb.d_o = g.view<const double>(g.values.data()), rb.lse = cs.lse_ref.data();
+    rb.dq = cs.q.view<double>(dq_ref.data()), rb.dk = cs.k.view<double>(dk_ref.data());
+    rb.dv = cs.v.view<double>(dv_ref.data());
+    attention_backward_ref<double>(rb);
+    for (const bool atomic : {false, true}) {
+      std::vector<u16> dq(cs.q.bits.size(), 0x7fc0), dk(cs.k.bits.size(), 0x7fc0), dv(cs.v.bits.size(), 0x7fc0);
+      std::vector<float> dd(cs.lse.size() + 1, std::nanf("")), acc(cs.q.bits.size() + 1, std::nanf(""));
+      a16::Bwd16 b{1,
+                   1,
+                   1,
+                   4,
+                   int(Sk),
+                   int(D),
+                   cs.scale,
+                   false,
+                   cs.f.q,
+                   cs.f.k,
+                   cs.f.v,
+                   cs.q.view<const u16>(cs.o.data()),
+                   g.view<const u16>(g.bits.data()),
+                   cs.f.mask,
+                   cs.q.view<u16>(dq.data()),
+                   cs.k.view<u16>(dk.data()),
+                   cs.v.view<u16>(dv.data()),
+                   cs.lse.data(),
+                   dd.data()};
+      if (atomic) b.dq_acc = acc.data();
+      f16 ? run_backward<64, true>(b, dd.data()) : run_backward<64, false>(b, dd.data());
+      const std::vector<double> gq = cs.q.decoded(dq);
+      for (index_t c = 0; c < D; ++c) EXPECT_EQ(gq[std::size_t(c)], 0.0) << "dQ of the fully masked row, " << c;
+      EXPECT_EQ(contract_mismatches(gq, dq_ref, 2e-2), 0) << "dQ" << (atomic ? ", atomic path" : "");
+      EXPECT_EQ(contract_mismatches(cs.k.decoded(dk), dk_ref, 2e-2), 0) << "dK" << (atomic ? ", atomic path" : "");
+      EXPECT_EQ(contract_mismatches(cs.v.decoded(dv), dv_ref, 2e-2), 0) << "dV" << (atomic ? ", atomic path" : "");
+    }
+
+    std::fill(cs.o.begin(), cs.o.end(), u16(0x7fc0)), std::fill(cs.lse.begin(), cs.lse.end(), std::nanf(""));
+    f16 ? run_forward_wgmma<64, true>(cs.f) : run_forward_wgmma<64, false>(cs.f);
+    EXPECT_EQ(contract_mismatches(cs.q.decoded(cs.o), cs.o_ref, 2e-2), 0) << "O, Hopper forward";
+    EXPECT_EQ(contract_mismatches(cs.lse, cs.lse_ref, 1e-5), 0) << "lse, Hopper forward";
+  }
+}
+
 }  // namespace
 }  // namespace tg
