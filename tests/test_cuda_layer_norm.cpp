@@ -4,6 +4,7 @@
 // with NaN. Runs where a GPU exists; skips elsewhere.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,33 @@ TEST(CudaLayerNorm, LayerNormForwardAndBackwardMatchTheReference) {
       dx.data = ddx.download(dx.data.size());
       t.check_backward(dx, ddg.download(std::size_t(cols)), ddb.download(std::size_t(cols)));
     }
+}
+
+// Rows of finite values past ~1e19, whose (x - mean)^2 overflows float, normalize as the
+// double reference does in the warp, block-register and three-pass kernels (the float
+// statistics gave rstd 0 and outputs 0): the emulator's test of the same source, on the GPU.
+TEST(CudaLayerNorm, RowsOfHugeFiniteValuesNormalize) {
+  TG_REQUIRE_GPU();
+  TG_TEST_RNG(rng);
+  for (const index_t cols : {index_t(3), index_t(64), index_t(1000), index_t(3000), index_t(9000)}) {
+    const index_t rows = 6;
+    SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols));
+    testing::Mat<float> x = testing::random_mat<float>(rng, rows, cols, cols, -2, 2);
+    for (index_t i = 0; i < rows; ++i)
+      x.at(i, rng.integer(0, cols - 1)) = float((i % 2 ? -1 : 1) * rng.uniform(1e20, 3e38));
+    testing::Mat<double> xd(rows, cols, cols), ref(rows, cols, cols);
+    for (index_t i = 0; i < rows; ++i)
+      for (index_t j = 0; j < cols; ++j) xd.at(i, j) = x.at(i, j);
+    layer_norm_forward_ref<double>(rows, cols, xd.ptr(), cols, nullptr, nullptr, 1e-5, ref.ptr(), cols, nullptr,
+                                   nullptr);
+    Dev dxv(x.data), dyv(std::vector<float>(x.data.size(), kNaN));
+    cuda::layer_norm_forward(rows, cols, dxv.ptr(), cols, nullptr, nullptr, 1e-5, dyv.ptr(), cols, nullptr, nullptr);
+    const std::vector<float> y = dyv.download(x.data.size());
+    for (index_t i = 0; i < rows; ++i)
+      for (index_t j = 0; j < cols; ++j)
+        ASSERT_NEAR(y[std::size_t(i * cols + j)], ref.at(i, j), 1e-5 * (1 + std::fabs(ref.at(i, j))))
+            << "at " << i << "," << j;
+  }
 }
 
 }  // namespace
