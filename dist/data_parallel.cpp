@@ -98,7 +98,8 @@ DataParallel::DataParallel(std::shared_ptr<nn::Module> module, const ProcessGrou
   std::vector<Tensor> buffers;
   if (options.broadcast_buffers)
     for (auto& [name, b] : module_->named_buffers()) buffers.push_back(b);
-  replicate_parameters(s.group, s.params, buffers, kOp, "module");
+  replicate_parameters(s.group, s.params, buffers, kOp, "module", /*allow_cuda=*/true);
+  const Device device = s.params.empty() ? Device::cpu() : s.params[0].device();
 
   // Buckets: reverse registration order, a new one at the size cap or a dtype change.
   const auto cap = index_t(options.bucket_mib * 1024 * 1024);
@@ -125,7 +126,7 @@ DataParallel::DataParallel(std::shared_ptr<nn::Module> module, const ProcessGrou
   for (Bucket& b : s.bs) {
     const Tensor& last = s.params[std::size_t(b.params.back())];
     b.flat = make_tensor(std::vector<index_t>{s.offset_of[std::size_t(b.params.back())] + last.numel()}, last.dtype(),
-                         Device::cpu());
+                         device);
   }
 
   // The hooks hold the state weakly: after this object is gone they do nothing.
@@ -159,7 +160,7 @@ void DataParallel::synchronize() {
       if (g.defined() && g.is_contiguous() && g.dtype() == avg.dtype()) {
         g.copy_(avg);
       } else {
-        Tensor fresh = make_tensor(param.sizes(), param.dtype(), Device::cpu());
+        Tensor fresh = make_tensor(param.sizes(), param.dtype(), param.device());
         fresh.copy_(avg);
         Tensor handle = param;
         handle.set_grad(fresh);

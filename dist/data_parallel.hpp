@@ -27,7 +27,11 @@
 //   behaviour).
 // - no_sync(): backward accumulates into .grad locally and starts nothing; the first
 //   backward after it reduces the accumulated sum (gradient accumulation).
-// Parameters: CPU, f32 or f64, the same list and shapes on every rank (checked).
+// Parameters: f32 or f64, the same list and shapes on every rank (checked), on the CPU
+// (MPI) or all on one CUDA device a rank (NCCL: the buckets live on that device, their
+// all-reduces are ordered against the current stream by events, and synchronize() makes
+// the current stream wait, not the host; compiled in every CUDA build, not yet run on a
+// GPU).
 #pragma once
 
 #include <cstddef>

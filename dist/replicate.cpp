@@ -25,13 +25,15 @@ Tensor i64_tensor(index_t n) { return make_tensor(std::vector<index_t>{n}, DType
 }  // namespace
 
 void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params, const std::vector<Tensor>& buffers,
-                          const char* op, const char* arg) {
+                          const char* op, const char* arg, bool allow_cuda) {
   for (std::size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     const std::string which = "parameter " + std::to_string(i);
-    TG_CHECK(p.device().type == DeviceType::cpu, op, arg, which,
-             " is on a CUDA device: expected CPU parameters (ProcessGroup's collectives take CUDA tensors, "
-             "over NCCL; the data-parallel wrappers do not yet)");
+    TG_CHECK(allow_cuda || p.device().type == DeviceType::cpu, op, arg, which,
+             " is on a CUDA device: expected CPU parameters (DataParallel takes CUDA ones; this wrapper does not "
+             "yet)");
+    TG_CHECK(p.device() == params[0].device(), op, arg, which, " is on ", p.device().str(), ", parameter 0 on ",
+             params[0].device().str(), ": expected every parameter on one device");
     TG_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, op, arg, which, " is ", dtype_name(p.dtype()),
              ": expected f32 or f64");
     TG_CHECK(p.is_contiguous(), op, arg, which, " is not contiguous");
@@ -41,7 +43,7 @@ void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params
   // fingerprint gathered from every rank.
   std::uint64_t layout = kFnvBasis;
   for (const Tensor& p : params) {
-    const std::int64_t d[2] = {std::int64_t(p.dtype()), std::int64_t(p.numel())};
+    const std::int64_t d[3] = {std::int64_t(p.dtype()), std::int64_t(p.numel()), std::int64_t(p.device().type)};
     layout = fnv(layout, d, sizeof d);
   }
   const int N = group.size();
@@ -53,7 +55,7 @@ void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params
       TG_CHECK(std::memcmp(all.data<std::int64_t>() + r, &v, 8) == 0, op, arg, "rank ", r, " has different ", what,
                " from rank ", group.rank());
   };
-  same_everywhere(layout, "parameters (their count, sizes or dtypes)");
+  same_everywhere(layout, "parameters (their count, sizes, dtypes or device kind)");
 
   // Rank 0's values everywhere, then checked.
   {
@@ -62,7 +64,10 @@ void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params
     for (const Tensor& b : buffers) group.broadcast(b, 0);
   }
   std::uint64_t values = kFnvBasis;
-  for (const Tensor& p : params) values = fnv(values, p.raw_data(), std::size_t(p.numel()) * dtype_size(p.dtype()));
+  for (const Tensor& p : params) {
+    const Tensor host = p.device().is_cpu() ? p : p.detach().to(Device::cpu());
+    values = fnv(values, host.raw_data(), std::size_t(host.numel()) * dtype_size(host.dtype()));
+  }
   same_everywhere(values, "parameter values after the broadcast");
 }
 

@@ -1,7 +1,9 @@
 // One model's parameters made equal on every rank of a group, as DataParallel and
-// ShardedOptimizer start: checked to be CPU, f32 or f64 and contiguous, the same list
-// (count, sizes, dtypes) on every rank, then rank 0's values broadcast and checked equal
-// everywhere, bit for bit. Errors are tg::Errors naming `op` and `arg`, on every rank.
+// ShardedOptimizer start: checked to be f32 or f64 and contiguous, on the CPU (or, with
+// `allow_cuda`, all on one CUDA device: their collectives go over NCCL), the same list
+// (count, sizes, dtypes, device kind) on every rank, then rank 0's values broadcast and
+// checked equal everywhere, bit for bit. Errors are tg::Errors naming `op` and `arg`, on
+// every rank.
 #pragma once
 
 #include <vector>
@@ -12,6 +14,6 @@
 namespace tg::dist {
 
 void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params, const std::vector<Tensor>& buffers,
-                          const char* op, const char* arg);
+                          const char* op, const char* arg, bool allow_cuda = false);
 
 }  // namespace tg::dist
