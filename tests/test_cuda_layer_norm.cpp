@@ -4,7 +4,6 @@
 // with NaN. Runs where a GPU exists; skips elsewhere.
 #include <gtest/gtest.h>
 
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -54,23 +53,16 @@ TEST(CudaLayerNorm, RowsOfHugeFiniteValuesNormalize) {
   TG_REQUIRE_GPU();
   TG_TEST_RNG(rng);
   for (const index_t cols : {index_t(3), index_t(64), index_t(1000), index_t(3000), index_t(9000)}) {
-    const index_t rows = 6;
+    const testing::LayerNormCase t(rng, cols, false, 6, /*huge=*/true);
+    const index_t rows = t.rows;
     SCOPED_TRACE(std::to_string(rows) + " x " + std::to_string(cols));
-    testing::Mat<float> x = testing::random_mat<float>(rng, rows, cols, cols, -2, 2);
-    for (index_t i = 0; i < rows; ++i)
-      x.at(i, rng.integer(0, cols - 1)) = float((i % 2 ? -1 : 1) * rng.uniform(1e20, 3e38));
-    testing::Mat<double> xd(rows, cols, cols), ref(rows, cols, cols);
-    for (index_t i = 0; i < rows; ++i)
-      for (index_t j = 0; j < cols; ++j) xd.at(i, j) = x.at(i, j);
-    layer_norm_forward_ref<double>(rows, cols, xd.ptr(), cols, nullptr, nullptr, 1e-5, ref.ptr(), cols, nullptr,
-                                   nullptr);
-    Dev dxv(x.data), dyv(std::vector<float>(x.data.size(), kNaN));
-    cuda::layer_norm_forward(rows, cols, dxv.ptr(), cols, nullptr, nullptr, 1e-5, dyv.ptr(), cols, nullptr, nullptr);
-    const std::vector<float> y = dyv.download(x.data.size());
-    for (index_t i = 0; i < rows; ++i)
-      for (index_t j = 0; j < cols; ++j)
-        ASSERT_NEAR(y[std::size_t(i * cols + j)], ref.at(i, j), 1e-5 * (1 + std::fabs(ref.at(i, j))))
-            << "at " << i << "," << j;
+    Dev dxv(t.x.data), dyv(std::vector<float>(t.y_ref.data.size(), kNaN));
+    Dev dmean(std::vector<float>(std::size_t(rows), kNaN)), drstd(std::vector<float>(std::size_t(rows), kNaN));
+    cuda::layer_norm_forward(rows, cols, dxv.ptr(), t.ldx, nullptr, nullptr, t.eps, dyv.ptr(), t.ldy, dmean.ptr(),
+                             drstd.ptr());
+    testing::Mat<float> y(rows, cols, t.ldy);
+    y.data = dyv.download(y.data.size());
+    t.check_forward(y, dmean.download(std::size_t(rows)), drstd.download(std::size_t(rows)));
   }
 }
 

@@ -412,6 +412,40 @@ double max_rel_diff(const std::vector<Tensor>& a, const std::vector<Tensor>& b) 
   return diff / mag;
 }
 
+// 20 steps: `ref` on the whole global batch of each step (on the CPU), and this rank's
+// half through `ddp` (its model on `dev`), as one micro-batch or, with `accumulate`, two
+// of which the first runs under no_sync.
+void train_ddp(std::uint64_t seed, nn::Module& ref, nn::Optimizer& ref_opt, dist::DataParallel& ddp, nn::Optimizer& opt,
+               bool accumulate, Device dev) {
+  const int N = group().size(), me = group().rank();
+  const index_t per = 32, batch = per * N;  // 64 on two ranks
+  nn::MSELoss mse;
+  for (int step = 0; step < 20; ++step) {
+    const std::vector<double> x = values(seed + 100 + std::uint64_t(step), 0, batch * 16, DType::f32);
+    const std::vector<double> y = values(seed + 200 + std::uint64_t(step), 0, batch * 4, DType::f32);
+    ref_opt.zero_grad();
+    mse(ref(rows_of(x, 16, 0, batch)), rows_of(y, 4, 0, batch)).backward();
+    ref_opt.step();
+
+    opt.zero_grad();
+    auto part = [&](index_t a, index_t b, double weight) {
+      (mse(ddp(rows_of(x, 16, a, b).to(dev)), rows_of(y, 4, a, b).to(dev)) * weight).backward();
+    };
+    const index_t r0 = me * per;
+    if (accumulate) {
+      {
+        auto no_sync = ddp.no_sync();
+        part(r0, r0 + per / 2, 0.5);
+      }
+      part(r0 + per / 2, r0 + per, 0.5);
+    } else {
+      part(r0, r0 + per, 1.0);
+    }
+    ddp.synchronize();
+    opt.step();
+  }
+}
+
 // Two ranks training on disjoint halves of each global batch of 64 end where one process
 // training on the whole batch does: the ranks' mean gradients averaged are the whole
 // batch's mean gradient, up to float summation order (the GEMMs sum 32 rows where the
@@ -422,8 +456,7 @@ double max_rel_diff(const std::vector<Tensor>& a, const std::vector<Tensor>& b) 
 // on it).
 TEST(DistDataParallel, TwoRanksOnHalvesMatchOneProcessOnTheWholeBatch) {
   const std::uint64_t seed = shared_seed();
-  const int N = group().size(), me = group().rank();
-  const index_t per = 32, batch = per * N;  // 64 on two ranks
+  const int me = group().rank();
   for (bool threaded : {false, true})
     for (Opt o : {Opt::sgd, Opt::adamw})
       for (bool accumulate : {false, true}) {
@@ -433,29 +466,7 @@ TEST(DistDataParallel, TwoRanksOnHalvesMatchOneProcessOnTheWholeBatch) {
         const ProcessGroup pg = threaded ? group().duplicate({std::chrono::seconds(60), true, true}) : group();
         dist::DataParallel ddp(model, pg, {0.002, true});  // small buckets: several of them
         auto ref_opt = make_opt(o, ref->parameters()), opt = make_opt(o, model->parameters());
-        nn::MSELoss mse;
-        for (int step = 0; step < 20; ++step) {
-          const std::vector<double> x = values(seed + 100 + std::uint64_t(step), 0, batch * 16, DType::f32);
-          const std::vector<double> y = values(seed + 200 + std::uint64_t(step), 0, batch * 4, DType::f32);
-          ref_opt->zero_grad();
-          mse((*ref)(rows_of(x, 16, 0, batch)), rows_of(y, 4, 0, batch)).backward();
-          ref_opt->step();
-
-          opt->zero_grad();
-          const index_t r0 = me * per;
-          if (accumulate) {
-            const index_t half = per / 2;
-            {
-              auto no_sync = ddp.no_sync();
-              (mse(ddp(rows_of(x, 16, r0, r0 + half)), rows_of(y, 4, r0, r0 + half)) * 0.5).backward();
-            }
-            (mse(ddp(rows_of(x, 16, r0 + half, r0 + per)), rows_of(y, 4, r0 + half, r0 + per)) * 0.5).backward();
-          } else {
-            mse(ddp(rows_of(x, 16, r0, r0 + per)), rows_of(y, 4, r0, r0 + per)).backward();
-          }
-          ddp.synchronize();
-          opt->step();
-        }
+        train_ddp(seed, *ref, *ref_opt, ddp, *opt, accumulate, Device::cpu());
         const double d = max_rel_diff(model->parameters(), ref->parameters());
         EXPECT_LT(d, 1e-6) << (o == Opt::sgd ? "SGD" : "AdamW") << (accumulate ? " with no_sync" : "")
                            << (threaded ? " with a progress thread" : "");
@@ -776,29 +787,16 @@ TEST(DistNccl, CollectivesOnCudaTensorsMatchTheReference) {
 // where one process on the CPU training on the whole batch does: 20 steps of SGD with
 // momentum, within 1e-5 of the parameters' size (the GPU's GEMMs sum in another order).
 TEST(DistNccl, DataParallelOnCudaParametersMatchesOneProcess) {
-  const int N = group().size(), me = group().rank();
+  const int me = group().rank();
   if (const std::string why = no_device_per_rank(); !why.empty()) GTEST_SKIP() << why;
   const Device dev = Device::cuda(me % cuda::device_count());
   const std::uint64_t seed = shared_seed();
-  const index_t per = 32, batch = per * N;
   auto ref = small_mlp(seed);
   auto model = small_mlp(me == 0 ? seed : seed + 1 + std::uint64_t(me));
   model->to(dev);
   dist::DataParallel ddp(model, group(), {0.002, true});
   auto ref_opt = make_opt(Opt::sgd, ref->parameters()), opt = make_opt(Opt::sgd, model->parameters());
-  nn::MSELoss mse;
-  for (int step = 0; step < 20; ++step) {
-    const std::vector<double> x = values(seed + 100 + std::uint64_t(step), 0, batch * 16, DType::f32);
-    const std::vector<double> y = values(seed + 200 + std::uint64_t(step), 0, batch * 4, DType::f32);
-    ref_opt->zero_grad();
-    mse((*ref)(rows_of(x, 16, 0, batch)), rows_of(y, 4, 0, batch)).backward();
-    ref_opt->step();
-    opt->zero_grad();
-    const index_t r0 = me * per;
-    mse(ddp(rows_of(x, 16, r0, r0 + per).to(dev)), rows_of(y, 4, r0, r0 + per).to(dev)).backward();
-    ddp.synchronize();
-    opt->step();
-  }
+  train_ddp(seed, *ref, *ref_opt, ddp, *opt, false, dev);
   std::vector<Tensor> got;
   for (const Tensor& p : model->parameters()) got.push_back(p.detach().to(Device::cpu()));
   EXPECT_LT(max_rel_diff(got, ref->parameters()), 1e-5);

@@ -25,22 +25,18 @@ struct LayerNormCase {
   Mat<double> y_ref, dx_ref;
   std::vector<double> mean_ref, rstd_ref, dgamma_ref, dbeta_ref;
 
-  LayerNormCase(Rng& rng, index_t cols_, bool affine_, index_t max_rows)
-      : rows(rng.integer(1, max_rows)),
-        cols(cols_),
-        ldx(random_ld(rng, cols_)),
-        ldy(random_ld(rng, cols_)),
-        affine(affine_),
-        x(random_mat<float>(rng, rows, cols, ldx, -2, 3)),
-        dy(random_mat<float>(rng, rows, cols, ldy)),
-        gamma(random_vec<float>(rng, cols, 0.5, 1.5)),
-        beta(random_vec<float>(rng, cols)),
-        y_ref(poisoned_mat<double>(rows, cols, ldy)),
-        dx_ref(poisoned_mat<double>(rows, cols, ldx)),
-        mean_ref(static_cast<std::size_t>(rows)),
-        rstd_ref(static_cast<std::size_t>(rows)),
-        dgamma_ref(static_cast<std::size_t>(cols)),
-        dbeta_ref(static_cast<std::size_t>(cols)) {
+  // `huge`: one value a row of either sign in U(1e20, 3e38), finite values whose
+  // (x - mean)^2 overflows float.
+  LayerNormCase(Rng& rng, index_t cols_, bool affine_, index_t max_rows, bool huge = false)
+      : rows(rng.integer(1, max_rows)), cols(cols_), ldx(random_ld(rng, cols_)), ldy(random_ld(rng, cols_)),
+        affine(affine_), x(random_mat<float>(rng, rows, cols, ldx, -2, 3)), dy(random_mat<float>(rng, rows, cols, ldy)),
+        gamma(random_vec<float>(rng, cols, 0.5, 1.5)), beta(random_vec<float>(rng, cols)),
+        y_ref(poisoned_mat<double>(rows, cols, ldy)), dx_ref(poisoned_mat<double>(rows, cols, ldx)),
+        mean_ref(static_cast<std::size_t>(rows)), rstd_ref(static_cast<std::size_t>(rows)),
+        dgamma_ref(static_cast<std::size_t>(cols)), dbeta_ref(static_cast<std::size_t>(cols)) {
+    if (huge)
+      for (index_t i = 0; i < rows; ++i)
+        x.at(i, rng.integer(0, cols - 1)) = float((i % 2 ? -1 : 1) * rng.uniform(1e20, 3e38));
     const std::vector<double> xd(x.data.begin(), x.data.end()), dyd(dy.data.begin(), dy.data.end());
     const std::vector<double> gd(gamma.begin(), gamma.end()), bd(beta.begin(), beta.end());
     layer_norm_forward_ref<double>(rows, cols, xd.data(), ldx, affine ? gd.data() : nullptr, affine ? bd.data() : nullptr,
