@@ -76,11 +76,26 @@ void forward_segment(index_t n, const float* x, const float* bias, float* y, V s
   }
 }
 
-template <class V, Act kKind, bool kBias>
-void backward_segment(index_t n, const float* x, const float* bias, const float* dy, float* dx,
-                      V slope, float slope_f) {
+// One row segment: dx = dy f'(x + bias). kStream: non-temporal stores once dx is aligned
+// (as the forward's y).
+template <class V, Act kKind, bool kBias, bool kStream>
+void backward_segment(index_t n, const float* x, const float* bias, const float* dy, float* dx, V slope,
+                      float slope_f) {
   constexpr int L = V::kLanes;
   index_t j = 0;
+  if constexpr (kStream) {  // one lane at a time up to the vector's alignment (32 or 64 bytes)
+    for (; j < n && (reinterpret_cast<std::uintptr_t>(dx + j) & (L * sizeof(float) - 1)) != 0; ++j) {
+      const float b = kBias ? bias[j] : 0.0f;
+      dx[j] = (simd::F1(dy[j]) * vmath::activate_grad<kKind>(simd::F1(x[j] + b), simd::F1(slope_f))).v;
+    }
+  }
+  auto put = [&](auto g) {
+    if constexpr (kStream) {
+      simd::store_stream(dx + j, g);
+    } else {
+      g.store(dx + j);
+    }
+  };
   if constexpr (kPaired<V, kKind>) {
     using W = typename simd::Paired<V>::type;
     const W slope_w(slope_f);
@@ -91,7 +106,7 @@ void backward_segment(index_t n, const float* x, const float* bias, const float*
       prefetch_ahead(dy + j + L);
       W v = W::load(x + j);
       if constexpr (kBias) v = v + W::load(bias + j);
-      (W::load(dy + j) * vmath::activate_grad<kKind>(v, slope_w)).store(dx + j);
+      put(W::load(dy + j) * vmath::activate_grad<kKind>(v, slope_w));
     }
   }
   for (; j + L <= n; j += L) {
@@ -99,7 +114,7 @@ void backward_segment(index_t n, const float* x, const float* bias, const float*
     prefetch_ahead(dy + j);
     V v = V::load(x + j);
     if constexpr (kBias) v = v + V::load(bias + j);
-    (V::load(dy + j) * vmath::activate_grad<kKind>(v, slope)).store(dx + j);
+    put(V::load(dy + j) * vmath::activate_grad<kKind>(v, slope));
   }
   if (j < n) {
     const int r = int(n - j);
@@ -109,19 +124,23 @@ void backward_segment(index_t n, const float* x, const float* bias, const float*
   }
 }
 
+// Non-temporal stores skip the read-for-ownership of the output's lines, but also leave
+// it out of cache: worth it only when it would not stay there anyway (more than half of
+// L3). Measured (2 threads, relu forward): on Zen 4 (32 MB L3), 16M floats 1.3-2x faster
+// streamed, 4M floats (16 MB) 54 GB/s streamed against 82-102 cached. The L3 counted is
+// at most 64 MiB: a larger one is a hypervisor describing a whole socket's cache, which a
+// VM shares with other tenants (a 2-vCPU Sapphire Rapids-class VM reports 480 MiB):
+// there, 16M floats ran 1.2x (relu), 1.05-1.1x (sigmoid, silu) and 1.2-1.3x (tanh)
+// faster streamed, 4M floats 6-18% slower.
+inline bool stream_output(index_t elems) {
+  const std::size_t l3 = std::min<std::size_t>(cache_sizes().l3, std::size_t(64) << 20);
+  return std::size_t(elems) * sizeof(float) > l3 / 2;
+}
+
 template <class V, Act kKind>
 void forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* bias, float* y,
              index_t ldy, float slope) {
-  // Non-temporal stores skip the read-for-ownership of y's lines, but also leave y out of
-  // cache: worth it only when y would not stay there anyway (more than half of L3).
-  // Measured (2 threads, relu): on Zen 4 (32 MB L3), 16M floats 1.3-2x faster streamed,
-  // 4M floats (16 MB) 54 GB/s streamed against 82-102 cached. The L3 counted is at most
-  // 64 MiB: a larger one is a hypervisor describing a whole socket's cache, which a VM
-  // shares with other tenants (a 2-vCPU Sapphire Rapids-class VM reports 480 MiB): there,
-  // 16M floats ran 1.2x (relu), 1.05-1.1x (sigmoid, silu) and 1.2-1.3x (tanh) faster
-  // streamed, 4M floats 6-18% slower.
-  const std::size_t l3 = std::min<std::size_t>(cache_sizes().l3, std::size_t(64) << 20);
-  const bool stream = std::size_t(rows * cols) * sizeof(float) > l3 / 2;
+  const bool stream = stream_output(rows * cols);
   const V s(slope);
   for_each_range(rows, cols, kParallelElems, [&](index_t i, index_t j0, index_t j1) {
     const float* xi = x + i * ldx + j0;
@@ -141,15 +160,20 @@ void forward(index_t rows, index_t cols, const float* x, index_t ldx, const floa
 template <class V, Act kKind>
 void backward(index_t rows, index_t cols, const float* x, index_t ldx, const float* bias,
               const float* dy, index_t lddy, float* dx, index_t lddx, float slope) {
+  const bool stream = stream_output(rows * cols);
   const V s(slope);
   for_each_range(rows, cols, kParallelElems, [&](index_t i, index_t j0, index_t j1) {
-    const float* bi = bias ? bias + j0 : nullptr;
+    const float *bi = bias ? bias + j0 : nullptr, *xi = x + i * ldx + j0, *dyi = dy + i * lddy + j0;
+    float* dxi = dx + i * lddx + j0;
     if (bias) {
-      backward_segment<V, kKind, true>(j1 - j0, x + i * ldx + j0, bi, dy + i * lddy + j0, dx + i * lddx + j0, s, slope);
+      stream ? backward_segment<V, kKind, true, true>(j1 - j0, xi, bi, dyi, dxi, s, slope)
+             : backward_segment<V, kKind, true, false>(j1 - j0, xi, bi, dyi, dxi, s, slope);
     } else {
-      backward_segment<V, kKind, false>(j1 - j0, x + i * ldx + j0, bi, dy + i * lddy + j0, dx + i * lddx + j0, s, slope);
+      stream ? backward_segment<V, kKind, false, true>(j1 - j0, xi, bi, dyi, dxi, s, slope)
+             : backward_segment<V, kKind, false, false>(j1 - j0, xi, bi, dyi, dxi, s, slope);
     }
   });
+  if (stream) V::stream_fence();
 }
 
 // The kind chosen once, outside every loop.

@@ -203,7 +203,7 @@ TEST(Activation, EveryPathMatchesTheReference) {
 }
 
 // Large outputs take the non-temporal store path (over half of the L3, which counts
-// at most 64 MiB: so over 32 MiB on any machine): same results.
+// at most 64 MiB: so over 32 MiB on any machine), forward and backward: same results.
 TEST(Activation, StreamingStoresOnLargeOutputs) {
   TG_TEST_RNG(rng);
   const index_t n = (index_t(33) << 20) / 4 + 5;  // 33 MiB + 20 bytes, unaligned tail
@@ -214,6 +214,20 @@ TEST(Activation, StreamingStoresOnLargeOutputs) {
     act_forward_ref<float>({Act::gelu_tanh}, 1, n, x.data(), n, nullptr, ref.data(), n);
     EXPECT_TRUE(testing::rel_close(y.data() + 1, n, ref.data(), n, 1, n, kForwardTol)) << impl.name;
     EXPECT_TRUE(std::isnan(y[0])) << impl.name;
+  }
+  // The backward's dx the same way: a memory-bound kind and a paired one, misaligned.
+  const std::vector<float> dy = testing::random_vec<float>(rng, n);
+  for (const Act a : {Act::relu, Act::silu}) {
+    std::vector<float> dref(n);
+    act_backward_ref<float>({a}, 1, n, x.data(), n, nullptr, dy.data(), n, dref.data(), n);
+    for (const Impl& impl : testing::cpu_implementations()) {
+      if (impl.threads != 2) continue;
+      std::vector<float> dx(n + 1, testing::kPoison<float>);
+      impl.ops->act_backward({a}, 1, n, x.data(), n, nullptr, dy.data(), n, dx.data() + 1, n);
+      EXPECT_TRUE(testing::rel_close(dx.data() + 1, n, dref.data(), n, 1, n, kBackwardTol))
+          << impl.name << " " << act_name(a);
+      EXPECT_TRUE(std::isnan(dx[0])) << impl.name;
+    }
   }
 }
 
