@@ -199,6 +199,18 @@ constexpr int smem_fwd() {
 // P = 2^(s - use) subtracts per row and, in keep, the rescale of the old terms, which the
 // caller applies to its O accumulators. Both 16-bit forwards (this file's and
 // cuda/attention_wgmma.cuh's) take their softmax from here.
+// A finished row, from its running maximum m and sum l (base 2, l summed over the quad):
+// the output's scale 1/l and lse. Both 16-bit forwards end their rows with it. A fully
+// masked row (l = 0) is `masked`: written as 0 (its accumulator holds 0 * v, NaN where v
+// is infinite), lse -inf; a row with a NaN score (l NaN) is NaN, scale and lse alike.
+struct RowEnd {
+  float inv, lse;
+  bool masked;
+};
+__device__ __forceinline__ RowEnd row_end(float m, float l) {
+  return {l > 0 ? 1.0f / l : l, l > 0 ? (m + __log2f(l)) * kLn2 : l == 0 ? kNegInf : l, l == 0};
+}
+
 struct SoftmaxStep {
   float use[2], keep[2];
 };
@@ -317,26 +329,23 @@ __global__ void __launch_bounds__(kFwdThreads) attention_fwd_16(Fwd16 f) {
     }
     __syncthreads();  // every warp is done with this tile's buffers before tile it + 2 lands there
   }
-  // The rows' sums across their quad; O = acc / l, lse. A fully masked row (l = 0) is 0,
-  // written as such (its accumulator holds 0 * v, NaN where v is infinite), lse -inf; a
-  // row with a NaN score (l NaN) is NaN.
+  // The rows' sums across their quad; O = acc / l, lse (row_end).
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 2);
   }
-  const float inv[2] = {l[0] > 0 ? 1.0f / l[0] : l[0], l[1] > 0 ? 1.0f / l[1] : l[1]};
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (row[r] >= f.Sq) continue;
+    const RowEnd end = row_end(m[r], l[r]);
     u16* out = head(f.o, b, h) + i64(row[r]) * f.o.ss + 2 * t;
 #pragma unroll
     for (int n = 0; n < kD / 8; ++n)
       if (8 * n < f.D)
         *reinterpret_cast<unsigned*>(out + 8 * n) =
-            l[r] == 0 ? 0u : pack16<kF16>(acc[n][2 * r] * inv[r], acc[n][2 * r + 1] * inv[r]);
-    if (f.lse && t == 0)
-      f.lse[(i64(b) * f.H + h) * f.Sq + row[r]] = l[r] > 0 ? (m[r] + __log2f(l[r])) * kLn2 : l[r] == 0 ? kNegInf : l[r];
+            end.masked ? 0u : pack16<kF16>(acc[n][2 * r] * end.inv, acc[n][2 * r + 1] * end.inv);
+    if (f.lse && t == 0) f.lse[(i64(b) * f.H + h) * f.Sq + row[r]] = end.lse;
   }
 }
 

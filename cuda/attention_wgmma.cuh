@@ -274,9 +274,7 @@ __global__ void __maxnreg__(224)
     }
     if (tid % 128 == 0) barrier_arrive(empty_at + 8 * s);  // this warpgroup is done with the stage
   }
-  // The rows' sums across their quad; O = acc / l, lse. A fully masked row (l = 0) is 0,
-  // written as such (its accumulator holds 0 * v, NaN where v is infinite), lse -inf; a
-  // row with a NaN score (l NaN) is NaN.
+  // The rows' sums across their quad; O = acc / l, lse (attn16::row_end).
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     l[r] += __shfl_xor_sync(0xffffffffu, l[r], 1);
@@ -285,17 +283,14 @@ __global__ void __maxnreg__(224)
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
     if (row[r] >= f.Sq) continue;
-    const float inv = l[r] > 0 ? 1.0f / l[r] : l[r];
+    const attn16::RowEnd end = attn16::row_end(m[r], l[r]);
     std::uint16_t* out = attn16::head(f.o, b, h) + (long long)row[r] * f.o.ss + 2 * t4;
 #pragma unroll
     for (int j = 0; j < kD / 8; ++j)
       if (8 * j < f.D)
         *reinterpret_cast<unsigned*>(out + 8 * j) =
-            l[r] == 0 ? 0u : attn16::pack16<kF16Type>(o[4 * j + 2 * r] * inv, o[4 * j + 2 * r + 1] * inv);
-    if (f.lse && t4 == 0)
-      f.lse[((long long)b * f.H + h) * f.Sq + row[r]] = l[r] > 0    ? (m[r] + __log2f(l[r])) * attn16::kLn2
-                                                        : l[r] == 0 ? attn16::kNegInf
-                                                                    : l[r];
+            end.masked ? 0u : attn16::pack16<kF16Type>(o[4 * j + 2 * r] * end.inv, o[4 * j + 2 * r + 1] * end.inv);
+    if (f.lse && t4 == 0) f.lse[((long long)b * f.H + h) * f.Sq + row[r]] = end.lse;
   }
 #else
   (void)map_q, (void)map_k, (void)map_vt, (void)f;

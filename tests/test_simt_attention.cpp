@@ -532,19 +532,14 @@ TEST(SimtAttention, Fp32KernelsMatchTheReference) {
   }
 }
 
-// The elements of `got` that break with the reference: NaN where it is NaN, the same
-// infinity where it is infinite, else within tol (1 + |ref|).
-template <class T>
-int contract_mismatches(const std::vector<T>& got, const std::vector<double>& ref, double tol) {
-  int bad = 0;
-  for (std::size_t i = 0; i < ref.size(); ++i) {
-    const double x = double(got[i]), r = ref[i];
-    const bool ok = std::isnan(r)   ? std::isnan(x)
-                    : std::isinf(r) ? x == r
-                                    : std::fabs(x - r) <= tol * (1 + std::fabs(r));
-    bad += ok ? 0 : 1;
-  }
-  return bad;
+// The elementwise check (testing::elementwise_close: both NaN, the same infinity, or
+// within tol (1 + |want|)) of a flat output; 16-bit outputs decoded are exact in float.
+::testing::AssertionResult agrees(const std::vector<float>& got, const std::vector<double>& want, double tol) {
+  const index_t n = index_t(want.size());
+  return testing::elementwise_close(got, want, 1, n, n, tol);
+}
+::testing::AssertionResult agrees(const std::vector<double>& got, const std::vector<double>& want, double tol) {
+  return agrees(std::vector<float>(got.begin(), got.end()), want, tol);
 }
 
 // Where a NaN or an infinity meets the mask, the fp32 kernels keep the contract of
@@ -600,8 +595,8 @@ TEST(SimtAttention, Fp32KernelsKeepTheContractWhereNaNAndInfinityMeetTheMask) {
              lse.data(),
              false};
   simt::launch({1, 1, 1}, {a32::kThreads, 1, 1}, a32::smem_bytes<32>(), [&] { a32::attention_fwd<32>(f); });
-  EXPECT_EQ(contract_mismatches(o, o_ref, 1e-5), 0) << "O";
-  EXPECT_EQ(contract_mismatches(lse, lse_ref, 1e-5), 0) << "lse";
+  EXPECT_TRUE(agrees(o, o_ref, 1e-5)) << "O";
+  EXPECT_TRUE(agrees(lse, lse_ref, 1e-5)) << "lse";
 
   std::vector<double> dq_ref(q.size()), dk_ref(k.size()), dv_ref(v.size());
   AttentionBackwardArgs<double> rb;
@@ -638,9 +633,9 @@ TEST(SimtAttention, Fp32KernelsKeepTheContractWhereNaNAndInfinityMeetTheMask) {
   simt::launch({1, 1, 1}, {a32::kThreads, 1, 1}, a32::bwd_smem_bytes<32>(), [&] { a32::attention_bwd_kv<32>(w); });
   simt::launch({1, 1, 1}, {a32::kThreads, 1, 1}, a32::bwd_smem_bytes<32>(), [&] { a32::attention_bwd_q<32>(w); });
   for (index_t c = 0; c < D; ++c) EXPECT_EQ(dq[std::size_t(c)], 0.0f) << "dQ of the fully masked row, " << c;
-  EXPECT_EQ(contract_mismatches(dq, dq_ref, 1e-4), 0) << "dQ";
-  EXPECT_EQ(contract_mismatches(dk, dk_ref, 1e-4), 0) << "dK";
-  EXPECT_EQ(contract_mismatches(dv, dv_ref, 1e-4), 0) << "dV";
+  EXPECT_TRUE(agrees(dq, dq_ref, 1e-4)) << "dQ";
+  EXPECT_TRUE(agrees(dk, dk_ref, 1e-4)) << "dK";
+  EXPECT_TRUE(agrees(dv, dv_ref, 1e-4)) << "dV";
 }
 
 // The same contract in the 16-bit kernels (mma.sync forward and both backward paths, the
@@ -663,8 +658,8 @@ TEST(SimtAttention, SixteenBitKernelsKeepTheContractWhereNaNAndInfinityMeetTheMa
     attention_forward_ref<double>(cs.ra);  // again, on the changed inputs
     ASSERT_TRUE(std::isnan(cs.lse_ref[2]) && std::isnan(cs.o_ref[std::size_t(D + 3)]) && cs.o_ref[3] == 0.0);
     f16 ? run_forward<64, true>(cs.f) : run_forward<64, false>(cs.f);
-    EXPECT_EQ(contract_mismatches(cs.q.decoded(cs.o), cs.o_ref, 2e-2), 0) << "O";
-    EXPECT_EQ(contract_mismatches(cs.lse, cs.lse_ref, 1e-5), 0) << "lse";
+    EXPECT_TRUE(agrees(cs.q.decoded(cs.o), cs.o_ref, 2e-2)) << "O";
+    EXPECT_TRUE(agrees(cs.lse, cs.lse_ref, 1e-5)) << "lse";
 
     const Tensor16 g(rng, 1, 1, 4, D, false, f16);
     std::vector<double> dq_ref(cs.q.values.size()), dk_ref(cs.k.values.size()), dv_ref(cs.v.values.size());
@@ -701,15 +696,15 @@ TEST(SimtAttention, SixteenBitKernelsKeepTheContractWhereNaNAndInfinityMeetTheMa
       f16 ? run_backward<64, true>(b, dd.data()) : run_backward<64, false>(b, dd.data());
       const std::vector<double> gq = cs.q.decoded(dq);
       for (index_t c = 0; c < D; ++c) EXPECT_EQ(gq[std::size_t(c)], 0.0) << "dQ of the fully masked row, " << c;
-      EXPECT_EQ(contract_mismatches(gq, dq_ref, 2e-2), 0) << "dQ" << (atomic ? ", atomic path" : "");
-      EXPECT_EQ(contract_mismatches(cs.k.decoded(dk), dk_ref, 2e-2), 0) << "dK" << (atomic ? ", atomic path" : "");
-      EXPECT_EQ(contract_mismatches(cs.v.decoded(dv), dv_ref, 2e-2), 0) << "dV" << (atomic ? ", atomic path" : "");
+      EXPECT_TRUE(agrees(gq, dq_ref, 2e-2)) << "dQ" << (atomic ? ", atomic path" : "");
+      EXPECT_TRUE(agrees(cs.k.decoded(dk), dk_ref, 2e-2)) << "dK" << (atomic ? ", atomic path" : "");
+      EXPECT_TRUE(agrees(cs.v.decoded(dv), dv_ref, 2e-2)) << "dV" << (atomic ? ", atomic path" : "");
     }
 
     std::fill(cs.o.begin(), cs.o.end(), u16(0x7fc0)), std::fill(cs.lse.begin(), cs.lse.end(), std::nanf(""));
     f16 ? run_forward_wgmma<64, true>(cs.f) : run_forward_wgmma<64, false>(cs.f);
-    EXPECT_EQ(contract_mismatches(cs.q.decoded(cs.o), cs.o_ref, 2e-2), 0) << "O, Hopper forward";
-    EXPECT_EQ(contract_mismatches(cs.lse, cs.lse_ref, 1e-5), 0) << "lse, Hopper forward";
+    EXPECT_TRUE(agrees(cs.q.decoded(cs.o), cs.o_ref, 2e-2)) << "O, Hopper forward";
+    EXPECT_TRUE(agrees(cs.lse, cs.lse_ref, 1e-5)) << "lse, Hopper forward";
   }
 }
 
