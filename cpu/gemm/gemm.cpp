@@ -80,6 +80,16 @@ void gemm_part(const Arch<T>& arch, const Blocking& blk, T* bbuf, T* abuf, Trans
   // puts every k of a tile in the same L1 set (2048x64x64 tn: 72 GFLOP/s in place
   // against 106 packed), so such A is packed.
   const bool direct_a = arch.direct_a && N <= 256 && (ta == Trans::N || (lda * index_t(sizeof(T))) % 4096 != 0);
+  // A row-major op(B) is read in place, whole panels of it, by kernels that can
+  // (Arch::kernel_b_rows), when this part of C has few rows: each B panel then serves
+  // at most 256 / MR tiles, too few to pay for the read-and-write pass that packing it
+  // costs (128x784x256 nn: ~5% of the call on one thread; NOTES.md). Taller parts keep
+  // the packed panel, one contiguous stream per tile (512^3: 2-3% slower in place). A
+  // B whose rows are a multiple of 4 KiB apart is packed: its rows would share a few
+  // cache sets.
+  static const char* env_db = std::getenv("TG_GEMM_DIRECT_B");
+  const index_t db_rows = env_db ? std::atol(env_db) : 256;
+  const bool direct_b = arch.kernel_b_rows && tb == Trans::N && M <= db_rows && (ldb * index_t(sizeof(T))) % 4096 != 0;
 
   for (index_t jc = 0; jc < N; jc += nc) {
     const index_t ncur = std::min(nc, N - jc);
@@ -90,7 +100,8 @@ void gemm_part(const Arch<T>& arch, const Blocking& blk, T* bbuf, T* abuf, Trans
       e.alpha = alpha;
       e.beta = pc == 0 ? beta : T(1);
       if (last) e.act = ep.act;
-      arch.pack_b(tb, b_at(pc, jc), ldb, kcur, ncur, bbuf);
+      const index_t whole = direct_b ? ncur / nr * nr : 0;
+      if (whole < ncur) arch.pack_b(tb, b_at(pc, jc + whole), ldb, kcur, ncur - whole, bbuf);
       for (index_t ic = 0; ic < M; ic += mc) {
         const index_t mcur = std::min(mc, M - ic);
         // op(A) read in place, whole tiles of mr rows at a time (rows of A, or columns of
@@ -99,15 +110,21 @@ void gemm_part(const Arch<T>& arch, const Blocking& blk, T* bbuf, T* abuf, Trans
         arch.pack_a(ta, a_at(ic + full, pc), lda, mcur - full, kcur, abuf);
         for (index_t jr = 0; jr < ncur; jr += nr) {
           e.bias = last && ep.bias ? ep.bias + jc + jr : nullptr;
-          const T* bp = bbuf + jr * kcur;
           T* cp = C + ic * ldc + jc + jr;
           const int n = int(std::min(nr, ncur - jr));
+          const bool b_rows = jr < whole;
+          const T* bp = b_rows ? b_at(pc, jc + jr) : bbuf + (jr - whole) * kcur;
+          auto tile = [&](const T* a, index_t a_rs, index_t a_ks, T* c, int m) {
+            if (b_rows)
+              arch.kernel_b_rows(kcur, a, a_rs, a_ks, bp, ldb, c, ldc, m, n, e);
+            else
+              arch.kernel(kcur, a, a_rs, a_ks, bp, c, ldc, m, n, e);
+          };
           index_t ir = 0;
           for (; ir < full; ir += mr)
-            arch.kernel(kcur, a_at(ic + ir, pc), ta == Trans::N ? lda : 1, ta == Trans::N ? 1 : lda, bp,
-                        cp + ir * ldc, ldc, int(mr), n, e);
+            tile(a_at(ic + ir, pc), ta == Trans::N ? lda : 1, ta == Trans::N ? 1 : lda, cp + ir * ldc, int(mr));
           for (; ir < mcur; ir += mr)
-            arch.kernel(kcur, abuf + (ir - full) * kcur, 1, mr, bp, cp + ir * ldc, ldc, int(std::min(mr, mcur - ir)), n, e);
+            tile(abuf + (ir - full) * kcur, 1, mr, cp + ir * ldc, int(std::min(mr, mcur - ir)));
         }
       }
     }

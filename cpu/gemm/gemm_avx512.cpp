@@ -81,20 +81,58 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
   "vfmadd231ps %%zmm1, %%" reg ", %[c" #r "1]\n\t"                                       \
   "vfmadd231ps %%zmm2, %%" reg ", %[c" #r "2]\n\t"                                       \
   "vfmadd231ps %%zmm3, %%" reg ", %[c" #r "3]\n\t"
-#define TG_LOAD_B(boff)                                                                 \
-  "vmovups " #boff "(%%rdx), %%zmm0\n\t"                                                 \
-  "vmovups " #boff "+64(%%rdx), %%zmm1\n\t"                                              \
-  "vmovups " #boff "+128(%%rdx), %%zmm2\n\t"                                             \
-  "vmovups " #boff "+192(%%rdx), %%zmm3\n\t"
+// B's 64 floats of one k at the address `baddr` (a displacement and a base, e.g.
+// "256(%%rdx)" or "(%%rdx,%%r13,2)"): the four loads at baddr + 0, 64, 128 and 192.
+#define TG_LOAD_B(baddr) \
+  "vmovups " baddr       \
+  ", %%zmm0\n\t"         \
+  "vmovups 64+" baddr    \
+  ", %%zmm1\n\t"         \
+  "vmovups 128+" baddr   \
+  ", %%zmm2\n\t"         \
+  "vmovups 192+" baddr ", %%zmm3\n\t"
 // One k step: B's 64 floats loaded, then the six rows' broadcasts (A's values at the
-// addresses r0-r5) and FMAs, the broadcasts alternating between zmm4 and zmm5.
-#define TG_STEP(boff, r0, r1, r2, r3, r4, r5)                                           \
-  TG_LOAD_B(boff)                                                                       \
-  TG_ROW(r0, "zmm4", 0)                                                                 \
-  TG_ROW(r1, "zmm5", 1)                                                                 \
-  TG_ROW(r2, "zmm4", 2)                                                                 \
-  TG_ROW(r3, "zmm5", 3)                                                                 \
-  TG_ROW(r4, "zmm4", 4)                                                                 \
+// addresses r0-r5) and FMAs, the broadcasts alternating between zmm4 and zmm5. `boff`
+// is the k step's place in a group of four (0-3): on a packed panel the displacement
+// 256 boff from %%rdx; on rows of a row-major B read in place (ldb bytes apart, in
+// %%r13), %%rdx + boff ldb, where %%r14 = %%rdx + 3 ldb (TG_B_ROWS). TG_B_AT picks.
+#define TG_B_PACKED_0 "0(%%rdx)"
+#define TG_B_PACKED_1 "256(%%rdx)"
+#define TG_B_PACKED_2 "512(%%rdx)"
+#define TG_B_PACKED_3 "768(%%rdx)"
+#define TG_B_ROWS_0 "0(%%rdx)"
+#define TG_B_ROWS_1 "0(%%rdx,%%r13,1)"
+#define TG_B_ROWS_2 "0(%%rdx,%%r13,2)"
+#define TG_B_ROWS_3 "0(%%r14)"
+// After four k steps and after one: B's pointers move on.
+#define TG_B_PACKED_NEXT4 "add $1024, %%rdx\n\t"
+#define TG_B_PACKED_NEXT1 "add $256, %%rdx\n\t"
+#define TG_B_ROWS_NEXT4  \
+  "add %%r15, %%rdx\n\t" \
+  "add %%r15, %%r14\n\t"
+#define TG_B_ROWS_NEXT1  \
+  "add %%r13, %%rdx\n\t" \
+  "add %%r13, %%r14\n\t"
+// Before the loops: r13 = ldb, r14 = b + 3 ldb, r15 = 4 ldb (bytes).
+#define TG_B_PACKED_SETUP ""
+#define TG_B_ROWS_SETUP            \
+  "mov 80(%[loop]), %%r13\n\t"     \
+  "lea (%%rdx,%%r13,2), %%r14\n\t" \
+  "add %%r13, %%r14\n\t"           \
+  "lea (,%%r13,4), %%r15\n\t"
+// The registers that mode takes besides the packed one's.
+#define TG_B_PACKED_CLOBBERS
+#define TG_B_ROWS_CLOBBERS , "r13", "r14", "r15"
+// TG_B_MODE (PACKED or ROWS) is defined before each use of the kernel's assembly below.
+#define TG_B_CAT_(mode, what) TG_B_##mode##_##what
+#define TG_B_CAT(mode, what) TG_B_CAT_(mode, what)
+#define TG_STEP(boff, r0, r1, r2, r3, r4, r5) \
+  TG_LOAD_B(TG_B_CAT(TG_B_MODE, boff))        \
+  TG_ROW(r0, "zmm4", 0)                       \
+  TG_ROW(r1, "zmm5", 1)                       \
+  TG_ROW(r2, "zmm4", 2)                       \
+  TG_ROW(r3, "zmm5", 3)                       \
+  TG_ROW(r4, "zmm4", 4)                       \
   TG_ROW(r5, "zmm5", 5)
 // A packed panel (6 floats per k): every address a displacement from %%rax and %%rdx, so
 // four unrolled steps cost one pointer add each for A and B. Integer adds issue on the
@@ -126,14 +164,14 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
 // through L1 during the loop and would evict lines fetched at its start; and the C +=
 // epilogue of a K block after the first reads the tile, as the first one's stores
 // write it.
-#define TG_K_LOOPS(four, one)                                                           \
+#define TG_K_LOOPS(four, one) \
   "mov 16(%[loop]), %%r8\n\t" /* k4 before the C prefetch */                             \
   "test %%r8, %%r8\n\t"                                                                  \
   "jz 2f\n\t"                                                                            \
   ".p2align 5\n"                                                                          \
   "1:\n\t"                                                                               \
   four                                                                                  \
-  "add $1024, %%rdx\n\t"                                                                 \
+  TG_B_CAT(TG_B_MODE, NEXT4)                                                            \
   "dec %%r8\n\t"                                                                         \
   "jnz 1b\n"                                                                              \
   "2:\n\t"                                                                               \
@@ -157,7 +195,7 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
   ".p2align 5\n"                                                                          \
   "5:\n\t"                                                                               \
   four                                                                                  \
-  "add $1024, %%rdx\n\t"                                                                 \
+  TG_B_CAT(TG_B_MODE, NEXT4)                                                            \
   "dec %%r8\n\t"                                                                         \
   "jnz 5b\n"                                                                              \
   "6:\n\t"                                                                               \
@@ -166,7 +204,7 @@ inline void store_row(float* c, const __m512 (&acc)[kNV], const RowEpilogue& r, 
   "jz 4f\n"                                                                               \
   "3:\n\t"                                                                               \
   one                                                                                   \
-  "add $256, %%rdx\n\t"                                                                  \
+  TG_B_CAT(TG_B_MODE, NEXT1)                                                            \
   "dec %%r8\n\t"                                                                         \
   "jnz 3b\n"                                                                              \
   "4:\n\t"
@@ -181,11 +219,12 @@ struct KLoop {
   index_t ldc;     // in bytes
   index_t rows;    // of C to prefetch (none when 0)
   index_t k4_late; // groups of 4 after C's prefetch
+  index_t ldb;     // B's k stride in bytes when its rows are read in place
 };
 static_assert(offsetof(KLoop, a) == 0 && offsetof(KLoop, b) == 8 && offsetof(KLoop, k4) == 16 &&
                   offsetof(KLoop, k1) == 24 && offsetof(KLoop, rs) == 32 && offsetof(KLoop, ks) == 40 &&
                   offsetof(KLoop, c) == 48 && offsetof(KLoop, ldc) == 56 && offsetof(KLoop, rows) == 64 &&
-                  offsetof(KLoop, k4_late) == 72,
+                  offsetof(KLoop, k4_late) == 72 && offsetof(KLoop, ldb) == 80,
               "the assembly reads KLoop by these offsets");
 constexpr index_t kLateGroups = 8;
 
@@ -195,8 +234,8 @@ constexpr index_t kLateGroups = 8;
 // floats apart) into 6 NV accumulators; with NV = 1 two sets alternate over k, so that
 // 12 chains, not 6, cover the FMA latency. Per k: NV loads of B and 6 broadcasts of A.
 template <int NV>
-void edge_6xn(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, float* c, index_t ldc, int m,
-              int n, const TileEpilogue<float>& e) {
+void edge_6xn(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, index_t b_ks, float* c,
+              index_t ldc, int m, int n, const TileEpilogue<float>& e) {
   constexpr int kSets = NV == 1 ? 2 : 1;
   __m512 acc[kSets][kMR][NV];
   for (auto& set : acc)
@@ -205,7 +244,7 @@ void edge_6xn(index_t kc, const float* a, index_t a_rs, index_t a_ks, const floa
   index_t k = 0;
   for (; k + kSets <= kc; k += kSets)
     for (int s = 0; s < kSets; ++s) {
-      const float* bk = b + (k + s) * kNR;
+      const float* bk = b + (k + s) * b_ks;
       __m512 bv[NV];
       for (int v = 0; v < NV; ++v) bv[v] = _mm512_loadu_ps(bk + 16 * v);
       for (int r = 0; r < kMR; ++r) {
@@ -215,7 +254,7 @@ void edge_6xn(index_t kc, const float* a, index_t a_rs, index_t a_ks, const floa
     }
   for (; k < kc; ++k) {
     for (int v = 0; v < NV; ++v) {
-      const __m512 bv = _mm512_loadu_ps(b + k * kNR + 16 * v);
+      const __m512 bv = _mm512_loadu_ps(b + k * b_ks + 16 * v);
       for (int r = 0; r < kMR; ++r) acc[0][r][v] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * a_rs + k * a_ks]), bv, acc[0][r][v]);
     }
   }
@@ -233,13 +272,13 @@ void edge_6xn(index_t kc, const float* a, index_t a_rs, index_t a_ks, const floa
 // them (the same bits for those rows). Per k: 4 loads of B, R broadcasts, 4R FMAs; at
 // R <= 2 the B panel's 256 bytes a k from L2, not the FMAs, set its pace.
 template <int R>
-void edge_rx64(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, float* c, index_t ldc,
-               int n, const TileEpilogue<float>& e) {
+void edge_rx64(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, index_t b_ks, float* c,
+               index_t ldc, int n, const TileEpilogue<float>& e) {
   __m512 acc[R][kNV];
   for (auto& row : acc)
     for (__m512& v : row) v = _mm512_setzero_ps();
   for (index_t k = 0; k < kc; ++k) {
-    const float* bk = b + k * kNR;
+    const float* bk = b + k * b_ks;
     __m512 bv[kNV];
     for (int v = 0; v < kNV; ++v) bv[v] = _mm512_loadu_ps(bk + 16 * v);
     for (int r = 0; r < R; ++r) {
@@ -251,16 +290,20 @@ void edge_rx64(index_t kc, const float* a, index_t a_rs, index_t a_ks, const flo
   for (int r = 0; r < R; ++r) store_row<false>(c + r * ldc, acc[r], rows, e.bias);  // masks: n <= 64
 }
 
-// C[0:m, 0:n] = epilogue(A (6 x kc) * B panel (kc x 64)). A is read in place: element
-// (r, k) at a[r * a_rs + k * a_ks] (a packed panel: a_rs = 1, a_ks = 6; rows of a
-// row-major A: a_rs = lda, a_ks = 1). All 6 rows may be read.
-void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, float* c,
-                      index_t ldc, int m, int n, const TileEpilogue<float>& e) {
-  if (n <= 16) return edge_6xn<1>(kc, a, a_rs, a_ks, b, c, ldc, m, n, e);
-  if (n <= 32) return edge_6xn<2>(kc, a, a_rs, a_ks, b, c, ldc, m, n, e);
-  if (m == 1) return edge_rx64<1>(kc, a, a_rs, a_ks, b, c, ldc, n, e);
-  if (m == 2) return edge_rx64<2>(kc, a, a_rs, a_ks, b, c, ldc, n, e);
-  if (m == 3) return edge_rx64<3>(kc, a, a_rs, a_ks, b, c, ldc, n, e);
+// C[0:m, 0:n] = epilogue(A (6 x kc) * B (kc x 64)). A is read in place: element (r, k)
+// at a[r * a_rs + k * a_ks] (a packed panel: a_rs = 1, a_ks = 6; rows of a row-major A:
+// a_rs = lda, a_ks = 1). All 6 rows may be read. B's row k is the 64 floats at
+// b + k b_ks: a packed panel (kRowsB false, b_ks = 64) or, with kRowsB, rows of a
+// row-major op(B) read in place (b_ks = ldb), where the driver passes only whole
+// panels: all 64 columns are read.
+template <bool kRowsB>
+void kernel_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, index_t b_ks, float* c,
+                 index_t ldc, int m, int n, const TileEpilogue<float>& e) {
+  if (n <= 16) return edge_6xn<1>(kc, a, a_rs, a_ks, b, b_ks, c, ldc, m, n, e);
+  if (n <= 32) return edge_6xn<2>(kc, a, a_rs, a_ks, b, b_ks, c, ldc, m, n, e);
+  if (m == 1) return edge_rx64<1>(kc, a, a_rs, a_ks, b, b_ks, c, ldc, n, e);
+  if (m == 2) return edge_rx64<2>(kc, a, a_rs, a_ks, b, b_ks, c, ldc, n, e);
+  if (m == 3) return edge_rx64<3>(kc, a, a_rs, a_ks, b, b_ks, c, ldc, n, e);
   // The k loop is inline assembly, as on the AVX2 path (GCC spills in the intrinsics
   // version of such loops; cpu/gemm/NOTES.md). The accumulators are outputs zeroed by
   // the assembly itself (24 in-out operands would exceed the asm operand limit of 30),
@@ -272,8 +315,17 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
   register __m512 c40 asm("zmm24"), c41 asm("zmm25"), c42 asm("zmm26"), c43 asm("zmm27");
   register __m512 c50 asm("zmm28"), c51 asm("zmm29"), c52 asm("zmm30"), c53 asm("zmm31");
   const index_t k4 = kc / 4, late = std::min(k4, kLateGroups);
-  const KLoop loop{a, b, k4 - late, kc % 4, a_rs * index_t(sizeof(float)), a_ks * index_t(sizeof(float)),
-                   c, ldc * index_t(sizeof(float)), m, late};
+  const KLoop loop{a,
+                   b,
+                   k4 - late,
+                   kc % 4,
+                   a_rs * index_t(sizeof(float)),
+                   a_ks * index_t(sizeof(float)),
+                   c,
+                   ldc * index_t(sizeof(float)),
+                   m,
+                   late,
+                   b_ks * index_t(sizeof(float))};
 #define TG_ZERO_ACC                                                                                  \
   "vpxord %[c00], %[c00], %[c00]\n\t"                                                                  \
   "vmovaps %[c00], %[c01]\n\t" "vmovaps %[c00], %[c02]\n\t" "vmovaps %[c00], %[c03]\n\t"             \
@@ -293,36 +345,51 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
 // One k loop in assembly: the accumulators zeroed, A's and B's pointers loaded, `setup`
 // (the A addressing's registers), the loops of `four` and `one` steps. The clobbers are
 // every scratch register any of the loops uses.
-#define TG_KERNEL_ASM(setup, four, one)                                                              \
-  asm volatile(TG_ZERO_ACC "mov 0(%[loop]), %%rax\n\t" /* a */ "mov 8(%[loop]), %%rdx\n\t" /* b */ setup \
-               TG_K_LOOPS(four, one)                                                                  \
-               : TG_ACC_OUTPUTS                                                                       \
-               : [loop] "r"(&loop)                                                                    \
-               : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", \
-                 "xmm5", "cc", "memory")
-  if (a_rs == 1 && a_ks == kMR) {  // a packed panel
-    TG_KERNEL_ASM("",
-                  TG_P_STEP(0, 0, 4, 8, 12, 16, 20) TG_P_STEP(256, 24, 28, 32, 36, 40, 44)
-                      TG_P_STEP(512, 48, 52, 56, 60, 64, 68) TG_P_STEP(768, 72, 76, 80, 84, 88, 92) "add $96, %%rax\n\t",
-                  TG_P_STEP(0, 0, 4, 8, 12, 16, 20) "add $24, %%rax\n\t");
-  } else if (a_ks == 1) {  // rows of a row-major A read in place
-    TG_KERNEL_ASM("mov 32(%[loop]), %%r9\n\t"                            /* rs */
-                  "lea (%%rax,%%r9,2), %%r11\n\t" "add %%r9, %%r11\n\t", /* r11 = a + 3 rs */
-                  TG_R_STEP(0, 0) TG_R_STEP(256, 4) TG_R_STEP(512, 8) TG_R_STEP(768, 12)
-                      "add $16, %%rax\n\t" "add $16, %%r11\n\t",
-                  TG_R_STEP(0, 0) "add $4, %%rax\n\t" "add $4, %%r11\n\t");
-  } else if (a_rs == 1) {  // columns of a row-major matrix read in place as A's rows
-    TG_KERNEL_ASM("mov 40(%[loop]), %%r10\n\t"      /* ks */
-                  "lea (%%rax,%%r10,1), %%r11\n\t"  /* r11 = a + ks */
-                  "lea (,%%r10,4), %%r12\n\t",      /* r12 = 4 ks */
-                  TG_C_STEP(0, "(%%rax)") TG_C_STEP(256, "(%%rax,%%r10,1)") TG_C_STEP(512, "(%%rax,%%r10,2)")
-                      TG_C_STEP(768, "(%%r11,%%r10,2)") "add %%r12, %%rax\n\t" "add %%r12, %%r11\n\t",
-                  TG_C_STEP(0, "(%%rax)") "add %%r10, %%rax\n\t" "add %%r10, %%r11\n\t");
-  } else {  // rows of A read in place, any strides
-    TG_KERNEL_ASM("mov 32(%[loop]), %%r9\n\t" "mov 40(%[loop]), %%r10\n\t"  /* rs, ks */
-                  "lea (%%rax,%%r9,2), %%r11\n\t" "add %%r9, %%r11\n\t",     /* r11 = a + 3 rs */
-                  TG_S_STEP(0) TG_S_STEP(256) TG_S_STEP(512) TG_S_STEP(768), TG_S_STEP(0));
+#define TG_KERNEL_ASM(setup, four, one)                                                                              \
+  asm volatile(TG_ZERO_ACC                                                                                           \
+               "mov 0(%[loop]), %%rax\n\t" /* a */ "mov 8(%[loop]), %%rdx\n\t" /* b */ setup TG_B_CAT(               \
+                   TG_B_MODE, SETUP) TG_K_LOOPS(four, one)                                                           \
+               : TG_ACC_OUTPUTS                                                                                      \
+               : [loop] "r"(&loop)                                                                                   \
+               : "rax", "rcx", "rdx", "rsi", "rdi", "r8", "r9", "r10", "r11", "r12", "xmm0", "xmm1", "xmm2", "xmm3", \
+                 "xmm4", "xmm5", "cc", "memory" TG_B_CAT(TG_B_MODE, CLOBBERS))
+// The four A addressings, each with the B addressing of TG_B_MODE: a packed panel;
+// rows of a row-major A read in place (r9 = rs, r11 = a + 3 rs); columns of a
+// row-major matrix read in place as A's rows (r10 = ks, r11 = a + ks, r12 = 4 ks);
+// rows of A read in place at any strides (r9 = rs, r10 = ks, r11 = a + 3 rs).
+// clang-format off
+#define TG_KERNEL_A_MODES                                                                                              \
+  if (a_rs == 1 && a_ks == kMR) {                                                                                      \
+    TG_KERNEL_ASM("",                                                                                                  \
+                  TG_P_STEP(0, 0, 4, 8, 12, 16, 20) TG_P_STEP(1, 24, 28, 32, 36, 40, 44)                               \
+                      TG_P_STEP(2, 48, 52, 56, 60, 64, 68) TG_P_STEP(3, 72, 76, 80, 84, 88, 92) "add $96, %%rax\n\t",  \
+                  TG_P_STEP(0, 0, 4, 8, 12, 16, 20) "add $24, %%rax\n\t");                                             \
+  } else if (a_ks == 1) {                                                                                              \
+    TG_KERNEL_ASM("mov 32(%[loop]), %%r9\n\t" "lea (%%rax,%%r9,2), %%r11\n\t" "add %%r9, %%r11\n\t",                   \
+                  TG_R_STEP(0, 0) TG_R_STEP(1, 4) TG_R_STEP(2, 8) TG_R_STEP(3, 12)                                     \
+                      "add $16, %%rax\n\t" "add $16, %%r11\n\t",                                                       \
+                  TG_R_STEP(0, 0) "add $4, %%rax\n\t" "add $4, %%r11\n\t");                                            \
+  } else if (a_rs == 1) {                                                                                              \
+    TG_KERNEL_ASM("mov 40(%[loop]), %%r10\n\t" "lea (%%rax,%%r10,1), %%r11\n\t" "lea (,%%r10,4), %%r12\n\t",           \
+                  TG_C_STEP(0, "(%%rax)") TG_C_STEP(1, "(%%rax,%%r10,1)") TG_C_STEP(2, "(%%rax,%%r10,2)")              \
+                      TG_C_STEP(3, "(%%r11,%%r10,2)") "add %%r12, %%rax\n\t" "add %%r12, %%r11\n\t",                   \
+                  TG_C_STEP(0, "(%%rax)") "add %%r10, %%rax\n\t" "add %%r10, %%r11\n\t");                              \
+  } else {                                                                                                             \
+    TG_KERNEL_ASM("mov 32(%[loop]), %%r9\n\t" "mov 40(%[loop]), %%r10\n\t"                                             \
+                  "lea (%%rax,%%r9,2), %%r11\n\t" "add %%r9, %%r11\n\t",                                               \
+                  TG_S_STEP(0) TG_S_STEP(1) TG_S_STEP(2) TG_S_STEP(3), TG_S_STEP(0));                                  \
   }
+  // clang-format on
+  if constexpr (kRowsB) {
+#define TG_B_MODE ROWS
+    TG_KERNEL_A_MODES
+#undef TG_B_MODE
+  } else {
+#define TG_B_MODE PACKED
+    TG_KERNEL_A_MODES
+#undef TG_B_MODE
+  }
+#undef TG_KERNEL_A_MODES
 #undef TG_KERNEL_ASM
 #undef TG_ZERO_ACC
 #undef TG_ACC_OUTPUTS
@@ -366,9 +433,19 @@ void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, co
     for (int i = 0; i < m; ++i) store_row<false>(c + i * ldc, acc[i], r, e.bias);
   }
 }
+void gemm_avx512_6x64(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, float* c, index_t ldc,
+                      int m, int n, const TileEpilogue<float>& e) {
+  kernel_6x64<false>(kc, a, a_rs, a_ks, b, kNR, c, ldc, m, n, e);
+}
+void gemm_avx512_6x64_b_rows(index_t kc, const float* a, index_t a_rs, index_t a_ks, const float* b, index_t ldb,
+                             float* c, index_t ldc, int m, int n, const TileEpilogue<float>& e) {
+  kernel_6x64<true>(kc, a, a_rs, a_ks, b, ldb, c, ldc, m, n, e);
+}
 #undef TG_ROW
 #undef TG_STEP
 #undef TG_LOAD_B
+#undef TG_B_CAT
+#undef TG_B_CAT_
 #undef TG_P_STEP
 #undef TG_S_STEP
 #undef TG_R_STEP
@@ -437,9 +514,18 @@ void activate_avx512(Activation act, float* c, index_t ldc, index_t rows, index_
 
 const Arch<float>& arch_avx512_f32() {
   static_assert(kMR == 6, "the A packer is the AVX2 path's 6-row one");
-  static const Arch<float> arch{"avx512",        kMR, kNR, arch_avx2_f32().pack_a, &pack_b_avx512, &gemm_avx512_6x64,
-                                arch_avx2_f32().small, &activate_avx512, &blocking_of<kMR, kNR, float>,
-                                16};  // edge_6xn<1>
+  static const Arch<float> arch{"avx512",
+                                kMR,
+                                kNR,
+                                arch_avx2_f32().pack_a,
+                                &pack_b_avx512,
+                                &gemm_avx512_6x64,
+                                arch_avx2_f32().small,
+                                &activate_avx512,
+                                &blocking_of<kMR, kNR, float>,
+                                16,  // edge_6xn<1>
+                                true,
+                                &gemm_avx512_6x64_b_rows};
   return arch;
 }
 

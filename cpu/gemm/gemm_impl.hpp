@@ -43,7 +43,8 @@ struct TileEpilogue {
 //   MC: the A block (MC x KC) in the L2 ways the B micro-panel leaves, at most 3/4 of
 //       them (the rest for B's block streaming through);
 //   NC: the B block (KC x NC) in half of this core's share of L3.
-// KC a multiple of 8, MC of MR, NC of NR. TG_GEMM_KC / TG_GEMM_MC override (experiments).
+// KC a multiple of 8, MC of MR, NC of NR. TG_GEMM_KC / TG_GEMM_MC override (experiments),
+// as TG_GEMM_DIRECT_B does the most rows of C for which gemm_part reads op(B) in place.
 struct Blocking {
   index_t mc, kc, nc;
 };
@@ -95,6 +96,11 @@ struct Arch {
   // kernels broadcast each element from memory): the driver then skips packing A for
   // products with few B panels. Kernels that need A packed for their loads say false.
   bool direct_a = true;
+  // The micro-kernel reading B's rows in place from a row-major op(B): row k of the
+  // panel is the nr floats at b + k ldb, all of them read (the driver passes whole
+  // panels only); otherwise as `kernel`. nullptr where the path has none: B is packed.
+  void (*kernel_b_rows)(index_t kc, const T* a, index_t a_rs, index_t a_ks, const T* b, index_t ldb, T* c, index_t ldc,
+                        int m, int n, const TileEpilogue<T>& e) = nullptr;
 };
 
 // The packers in plain C++ (gemm.cpp), with Arch::pack_a's and pack_b's contracts for an
