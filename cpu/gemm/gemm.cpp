@@ -73,13 +73,17 @@ void gemm_part(const Arch<T>& arch, const Blocking& blk, T* bbuf, T* abuf, Trans
   const index_t mc = balanced(M, blk.mc, mr);
   auto a_at = [&](index_t i, index_t p) { return ta == Trans::N ? A + i * lda + p : A + p * lda + i; };
   auto b_at = [&](index_t p, index_t j) { return tb == Trans::N ? B + p * ldb + j : B + j * ldb + p; };
-  // A row-major op(A) is read in place when its block meets few B panels (N <= 256:
-  // at most 16 of 16 columns); beyond that the packed single stream is faster than six
-  // row streams (measured: +6% at 512x64x512, +1% at 256^3, -4% at 1024^3; NOTES.md).
-  // Transposed A read in place walks down A's columns: a stride of a multiple of 4 KiB
-  // puts every k of a tile in the same L1 set (2048x64x64 tn: 72 GFLOP/s in place
-  // against 106 packed), so such A is packed.
-  const bool direct_a = arch.direct_a && N <= 256 && (ta == Trans::N || (lda * index_t(sizeof(T))) % 4096 != 0);
+  // op(A) is read in place when its block meets few B panels. A row-major op(A), six
+  // row streams a tile, up to N = 256 (16 panels of 16 columns; beyond that the packed
+  // single stream is faster: +6% at 512x64x512, +1% at 256^3, -4% at 1024^3 on the
+  // AVX2 path; on the AVX-512 path 256x1024x1024 nn lost 1-6% read in place). A
+  // transposed op(A) walks down A's columns, one strided stream a tile, up to 16 B
+  // panels whatever their width (AVX-512, 64 columns: 256x784x1024 tn 5-10% faster in
+  // place; AVX2, 16 columns: 49 panels at N = 784 lost 11%; NOTES.md). A stride of a
+  // multiple of 4 KiB would put every k of such a tile in the same L1 set (2048x64x64
+  // tn: 72 GFLOP/s in place against 106 packed), so such A is packed.
+  const bool direct_a =
+      arch.direct_a && (ta == Trans::N ? N <= 256 : ceil_div(N, nr) <= 16 && (lda * index_t(sizeof(T))) % 4096 != 0);
   // A row-major op(B) is read in place, whole panels of it, by kernels that can
   // (Arch::kernel_b_rows), when this part of C has few rows: each B panel then serves
   // at most 256 / MR tiles, too few to pay for the read-and-write pass that packing it
