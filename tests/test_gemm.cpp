@@ -315,6 +315,36 @@ TEST(Gemm, ThreadCountDoesNotChangeAnyBit) {
   }
 }
 
+// A row-major B read in place (a part of C with few rows, on paths with kernel_b_rows)
+// gives the bits of the packed panel: the first M rows computed alone against the same
+// rows of a product too tall to read B in place, one thread, B with a partial last panel
+// and a leading dimension past N, several K blocks, the general epilogue.
+TEST(Gemm, BReadInPlaceHasTheBitsOfPackedB) {
+  ThreadsGuard guard;
+  cpu::set_num_threads(1);
+  TG_TEST_RNG(rng);
+  for (cpu::Isa isa : cpu::supported_isas()) {
+    for (Trans ta : {Trans::N, Trans::T}) {
+      const index_t M = rng.integer(1, 256), tall = 600, N = rng.integer(65, 300), K = rng.integer(300, 900);
+      const index_t lda = ta == Trans::N ? K : tall, ldb = N + rng.integer(1, 9);
+      Mat<float> a = ta == Trans::N ? random_mat<float>(rng, tall, K, lda) : random_mat<float>(rng, K, tall, lda);
+      Mat<float> b = random_mat<float>(rng, K, N, ldb);
+      Mat<float> c_short = random_mat<float>(rng, tall, N, N), c_tall = c_short;
+      std::vector<float> bias(static_cast<std::size_t>(N));
+      for (float& v : bias) v = float(rng.uniform(-1, 1));
+      const GemmEpilogue<float> ep{bias.data(), {Act::relu, 0.0f}};
+      const auto& f = cpu::ops(isa).f32;
+      f.gemm(ta, Trans::N, M, N, K, 0.5f, a.ptr(), lda, b.ptr(), ldb, 0.25f, c_short.ptr(), N, ep);
+      f.gemm(ta, Trans::N, tall, N, K, 0.5f, a.ptr(), lda, b.ptr(), ldb, 0.25f, c_tall.ptr(), N, ep);
+      for (index_t i = 0; i < M; ++i)
+        for (index_t j = 0; j < N; ++j)
+          ASSERT_EQ(c_short.at(i, j), c_tall.at(i, j))
+              << cpu::isa_name(isa) << (ta == Trans::N ? " nn" : " tn") << " M " << M << " N " << N << " K " << K
+              << " at " << i << "," << j;
+    }
+  }
+}
+
 // A row's bits do not depend on the tile it falls in: the last rows of M = 6q + r (a
 // short last tile, which the AVX-512 path runs as an r x 64 block for r <= 3) against
 // the same rows inside whole tiles of a taller product, with the general epilogue.

@@ -82,18 +82,13 @@ void gemm_part(const Arch<T>& arch, const Blocking& blk, T* bbuf, T* abuf, Trans
   // place; AVX2, 16 columns: 49 panels at N = 784 lost 11%; NOTES.md). A stride of a
   // multiple of 4 KiB would put every k of such a tile in the same L1 set (2048x64x64
   // tn: 72 GFLOP/s in place against 106 packed), so such A is packed.
-  const bool direct_a =
-      arch.direct_a && (ta == Trans::N ? N <= 256 : ceil_div(N, nr) <= 16 && (lda * index_t(sizeof(T))) % 4096 != 0);
+  auto sets_aliased = [](index_t ld) { return (ld * index_t(sizeof(T))) % 4096 == 0; };
+  const bool direct_a = arch.direct_a && (ta == Trans::N ? N <= 256 : ceil_div(N, nr) <= 16 && !sets_aliased(lda));
   // A row-major op(B) is read in place, whole panels of it, by kernels that can
-  // (Arch::kernel_b_rows), when this part of C has few rows: each B panel then serves
-  // at most 256 / MR tiles, too few to pay for the read-and-write pass that packing it
-  // costs (128x784x256 nn: ~5% of the call on one thread; NOTES.md). Taller parts keep
-  // the packed panel, one contiguous stream per tile (512^3: 2-3% slower in place). A
-  // B whose rows are a multiple of 4 KiB apart is packed: its rows would share a few
-  // cache sets.
-  static const char* env_db = std::getenv("TG_GEMM_DIRECT_B");
-  const index_t db_rows = env_db ? std::atol(env_db) : 256;
-  const bool direct_b = arch.kernel_b_rows && tb == Trans::N && M <= db_rows && (ldb * index_t(sizeof(T))) % 4096 != 0;
+  // (Arch::kernel_b_rows), when this part of C has few rows (Blocking::direct_b_rows:
+  // 128x784x256 nn ~5% faster on one thread; 512^3 2-3% slower, so taller parts keep
+  // the packed panel, one contiguous stream a tile). B with aliased rows is packed.
+  const bool direct_b = arch.kernel_b_rows && tb == Trans::N && M <= blk.direct_b_rows && !sets_aliased(ldb);
 
   for (index_t jc = 0; jc < N; jc += nc) {
     const index_t ncur = std::min(nc, N - jc);
@@ -246,7 +241,10 @@ Blocking blocking_for(const CacheSizes& c, int mr, int nr, std::size_t elem) {
   static const char* env_mc = std::getenv("TG_GEMM_MC");
   if (env_kc) kc = std::max<index_t>(16, std::atol(env_kc));
   if (env_mc) mc = std::max<index_t>(mr, std::atol(env_mc) / mr * mr);
-  return {mc, kc, nc};
+  Blocking b{mc, kc, nc};
+  static const char* env_db = std::getenv("TG_GEMM_DIRECT_B");
+  if (env_db) b.direct_b_rows = std::atol(env_db);
+  return b;
 }
 
 template <class T>

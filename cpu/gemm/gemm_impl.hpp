@@ -43,10 +43,14 @@ struct TileEpilogue {
 //   MC: the A block (MC x KC) in the L2 ways the B micro-panel leaves, at most 3/4 of
 //       them (the rest for B's block streaming through);
 //   NC: the B block (KC x NC) in half of this core's share of L3.
-// KC a multiple of 8, MC of MR, NC of NR. TG_GEMM_KC / TG_GEMM_MC override (experiments),
-// as TG_GEMM_DIRECT_B does the most rows of C for which gemm_part reads op(B) in place.
+// KC a multiple of 8, MC of MR, NC of NR. TG_GEMM_KC / TG_GEMM_MC / TG_GEMM_DIRECT_B
+// override (experiments).
 struct Blocking {
   index_t mc, kc, nc;
+  // The most rows of a thread's part of C for which a row-major op(B) is read in place
+  // (Arch::kernel_b_rows) instead of packed: each B panel then serves at most this many
+  // / MR tiles, too few to pay for packing it (cpu/gemm/NOTES.md, step 17).
+  index_t direct_b_rows = 256;
 };
 Blocking blocking_for(const CacheSizes& caches, int mr, int nr, std::size_t elem);
 
