@@ -7,9 +7,11 @@
 #   tests/consumer.sh BUILD CXX deb       `cpack -G DEB` in BUILD, the .deb unpacked with
 #                                         dpkg-deb; the same two builds against it
 #   tests/consumer.sh BUILD CXX subdir    the checkout as a subproject (add_subdirectory,
-#                                         as FetchContent does), shared libraries (the
-#                                         other modes use BUILD's, static by default),
-#                                         CUDA off to keep it short
+#                                         as FetchContent does) in a Debug build (the
+#                                         library builds and runs unoptimized too, in
+#                                         half the Release build's time), shared
+#                                         libraries (the other modes use BUILD's, static
+#                                         by default), CUDA off to keep it short
 set -euo pipefail
 build=$(cd "$1" && pwd) cxx=$2 mode=$3
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -62,7 +64,7 @@ case $mode in
     ;;
   subdir)
     step "add_subdirectory($src)"
-    cmake -S "$src/tests/consumer" -B "$work/sub" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_COMPILER="$cxx" \
+    cmake -S "$src/tests/consumer" -B "$work/sub" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER="$cxx" \
       -DTILEGRAD_SOURCE="$src" -DTG_CUDA=OFF -DBUILD_SHARED_LIBS=ON >"$work/cmake.log" 2>&1 || { cat "$work/cmake.log"; exit 1; }
     cmake --build "$work/sub" >"$work/build.log" 2>&1 || { cat "$work/build.log"; exit 1; }
     # A subproject builds the library only: no tests, benchmarks or examples of its own.
