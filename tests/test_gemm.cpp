@@ -410,11 +410,12 @@ double term_scale(Trans ta, Trans tb, index_t M, index_t N, index_t K, float alp
   return std::sqrt(total);
 }
 
-// One shape on one path in every transpose, with each of `betas` (0: C poisoned, never
-// read), a padded ldc and `alpha`, against the reference within the term-scale bound;
-// epilogue(bias) picks each call's bias and activation.
+// One shape in every transpose, with each of `betas` (0: C poisoned, never read), a
+// padded ldc and `alpha`, on every path of `impls` (each at its thread count) against the
+// reference within the term-scale bound; each case's data and reference are made once for
+// all the paths. epilogue(bias) picks each case's bias and activation.
 template <class MakeEpilogue>
-void check_every_layout(const Impl& impl, testing::Rng& rng, index_t M, index_t N, index_t K, float alpha,
+void check_every_layout(const std::vector<Impl>& impls, testing::Rng& rng, index_t M, index_t N, index_t K, float alpha,
                         std::initializer_list<float> betas, MakeEpilogue&& epilogue) {
   for (Trans ta : {Trans::N, Trans::T})
     for (Trans tb : {Trans::N, Trans::T})
@@ -422,34 +423,44 @@ void check_every_layout(const Impl& impl, testing::Rng& rng, index_t M, index_t 
         Mat<float> a = stored(rng, ta, M, K), b = stored(rng, tb, K, N);
         std::vector<float> bias = testing::random_vec<float>(rng, N);
         const index_t ldc = random_ld(rng, N);
-        Mat<float> ours = beta == 0 ? poisoned_mat<float>(M, N, ldc) : random_mat<float>(rng, M, N, ldc);
-        Mat<float> ref = ours;
-        const double floor = term_scale(ta, tb, M, N, K, alpha, a, b, beta, ours, bias);
+        const Mat<float> c0 = beta == 0 ? poisoned_mat<float>(M, N, ldc) : random_mat<float>(rng, M, N, ldc);
+        Mat<float> ref = c0;
+        const double floor = term_scale(ta, tb, M, N, K, alpha, a, b, beta, c0, bias);
         const GemmEpilogue<float> ep = epilogue(bias);
         gemm_ref<float>(ta, tb, M, N, K, alpha, a.ptr(), a.ld, b.ptr(), b.ld, beta, ref.ptr(), ldc, ep);
-        impl.ops->gemm(ta, tb, M, N, K, alpha, a.ptr(), a.ld, b.ptr(), b.ld, beta, ours.ptr(), ldc, ep);
-        EXPECT_TRUE(rel_close(ours, ref, gemm_tolerance(K), floor))
-            << impl.name << " threads " << impl.threads << " " << M << "x" << N << "x" << K << " ta=" << int(ta)
-            << " tb=" << int(tb) << " beta=" << beta << " " << act_name(ep.act.kind) << (ep.bias ? " +bias" : "");
-        EXPECT_TRUE(ours.padding_untouched()) << impl.name << " " << M << "x" << N << "x" << K;
+        for (const Impl& impl : impls) {
+          cpu::set_num_threads(impl.threads);
+          Mat<float> ours = c0;
+          impl.ops->gemm(ta, tb, M, N, K, alpha, a.ptr(), a.ld, b.ptr(), b.ld, beta, ours.ptr(), ldc, ep);
+          EXPECT_TRUE(rel_close(ours, ref, gemm_tolerance(K), floor))
+              << impl.name << " threads " << impl.threads << " " << M << "x" << N << "x" << K << " ta=" << int(ta)
+              << " tb=" << int(tb) << " beta=" << beta << " " << act_name(ep.act.kind) << (ep.bias ? " +bias" : "");
+          EXPECT_TRUE(ours.padding_untouched()) << impl.name << " " << M << "x" << N << "x" << K;
+        }
       }
 }
 
 TEST(Gemm, TinyMlpShapesInEveryLayout) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
-  for (const Impl& impl : implementations()) {
-    cpu::set_num_threads(impl.threads);
-    for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{10, 10, 1}, {10, 1, 10}, {128, 10, 1}, {1, 1, 1},
-                           {1, 257, 3}, {33, 1, 7}, {17, 9, 2},
-                           // GEMV shapes over kSmallMacs that the unpacked loops serve too
-                           {1024, 1, 10}, {1, 10, 1024}, {1, 300, 200}, {4000, 1, 16}, {1, 1, 5000},
-                           // and just past kSkinnyMacs, back on the packed path
-                           {1, 257, 256}})
-      check_every_layout(impl, rng, M, N, K, 1.5f, {0.0f, 0.5f}, [](const std::vector<float>& bias) {
-        return GemmEpilogue<float>{bias.data(), {Act::relu}};
-      });
-  }
+  for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{10, 10, 1},
+                         {10, 1, 10},
+                         {128, 10, 1},
+                         {1, 1, 1},
+                         {1, 257, 3},
+                         {33, 1, 7},
+                         {17, 9, 2},
+                         // GEMV shapes over kSmallMacs that the unpacked loops serve too
+                         {1024, 1, 10},
+                         {1, 10, 1024},
+                         {1, 300, 200},
+                         {4000, 1, 16},
+                         {1, 1, 5000},
+                         // and just past kSkinnyMacs, back on the packed path
+                         {1, 257, 256}})
+    check_every_layout(implementations(), rng, M, N, K, 1.5f, {0.0f, 0.5f}, [](const std::vector<float>& bias) {
+      return GemmEpilogue<float>{bias.data(), {Act::relu}};
+    });
 }
 
 // A narrow, tall C (N at most 4 on the AVX2 and AVX-512 paths) is computed as
@@ -457,21 +468,20 @@ TEST(Gemm, TinyMlpShapesInEveryLayout) {
 // applied there; and a panel of at most 32 live columns (N up to 32, or N = 784: twelve
 // 64-wide panels and 16) runs the AVX-512 path's narrow blocks. Every transpose, beta
 // zero (C poisoned) or not, padded ldc, 1 and 2 threads, random activations with and
-// without bias.
+// without bias. Two random shapes for each N.
 TEST(Gemm, NarrowTallProductsAndNarrowLastPanelsInEveryLayout) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
-  for (const Impl& impl : implementations()) {
-    cpu::set_num_threads(impl.threads);
+  for (int draw = 0; draw < 2; ++draw)
     for (index_t N : {1, 2, 3, 4, 7, 10, 16, 80, 96, 784}) {
       const index_t M = std::vector<index_t>{32, 97, 128, 301, 1024}[std::size_t(rng.integer(0, 4))];
       const index_t K = rng.integer(1, 300);
-      check_every_layout(impl, rng, N >= 80 ? rng.integer(7, 40) : M, N, K, 1.5f, {0.0f, 0.5f},
-                         [&rng](const std::vector<float>& bias) {
-        return GemmEpilogue<float>{rng.coin() ? bias.data() : nullptr, {kActs[rng.integer(0, 7)], 0.1f}};
-      });
+      check_every_layout(
+          implementations(), rng, N >= 80 ? rng.integer(7, 40) : M, N, K, 1.5f, {0.0f, 0.5f},
+          [&rng](const std::vector<float>& bias) {
+            return GemmEpilogue<float>{rng.coin() ? bias.data() : nullptr, {kActs[rng.integer(0, 7)], 0.1f}};
+          });
     }
-  }
 }
 
 // Scaled products with C = alpha AB or C += alpha AB and no bias or activation (the
@@ -481,13 +491,10 @@ TEST(Gemm, NarrowTallProductsAndNarrowLastPanelsInEveryLayout) {
 TEST(Gemm, ScaledProductsWithoutEpilogueOnWholeTiles) {
   ThreadsGuard guard;
   TG_TEST_RNG(rng);
-  for (const Impl& impl : implementations()) {
-    cpu::set_num_threads(impl.threads);
-    for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{12, 64, 64}, {48, 128, 129}, {54, 192, 700}})
-      for (float alpha : {2.5f, -0.75f})
-        check_every_layout(impl, rng, M, N, K, alpha, {0.0f, 1.0f},
-                           [](const std::vector<float>&) { return GemmEpilogue<float>{}; });
-  }
+  for (auto [M, N, K] : {std::tuple<index_t, index_t, index_t>{12, 64, 64}, {48, 128, 129}, {54, 192, 700}})
+    for (float alpha : {2.5f, -0.75f})
+      check_every_layout(implementations(), rng, M, N, K, alpha, {0.0f, 1.0f},
+                         [](const std::vector<float>&) { return GemmEpilogue<float>{}; });
 }
 
 // Regression: the per-thread packing buffer was sized by balanced(rows), which is not
