@@ -69,10 +69,17 @@ inline index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
 //   bc  keys per block: the br x bc score tile and the K micro-panel (D x nr) that the
 //       QK^T product reuses across the tile's row panels share L1, one way left for the
 //       rest (ways counted as in the GEMM's gemm_impl::blocking_for); a panel larger
-//       than half of L1 is streamed from L2 whatever the tile and is not counted. A
-//       multiple of nr and of 16 (the widest lane count), in [lcm(nr, 16), 512]. With
-//       head dim 64: 128 on a 48 KiB 12-way L1 with the 6x64 micro-kernel and on a
-//       32 KiB 8-way one with the 6x16, where it was tuned by hand first;
+//       than half of L1 is streamed from L2 whatever the tile and is not counted. Where
+//       that leaves the tile under two micro-panels' width (a 16 KiB panel, 6x64 at head
+//       dim 64, on a 32 KiB L1: one 64-key panel), the per-block costs (each row's max
+//       and sum, O's rescale, the C update of the PV product) would be spread over too
+//       few keys: the panel streams from L2, as the GEMM's B micro-panel does when its L1
+//       model falls under its floor, and the block is sized for L2 instead, the K and V
+//       blocks (2 bc D) in an eighth of it. A multiple of nr and of 16 (the widest lane
+//       count), in [lcm(nr, 16), 512]. With head dim 64: 128 on a 48 KiB 12-way L1 with
+//       the 6x64 micro-kernel and on a 32 KiB 8-way one with the 6x16, where it was tuned
+//       by hand first; 256 with the 6x64 on the 32 KiB L1 and 1 MiB L2 of Zen 4 (64 by
+//       the L1 model, 4-7% slower forward there);
 //   bro the most query rows of a forward work unit: up to 32 score tiles, each K and V
 //       block packed once for them (the packing was 8.5% of the forward at 4 tiles, 4%
 //       at 16); fewer where Q packed, the output accumulator and the two packed blocks
@@ -92,7 +99,9 @@ inline Tiles tiles_for(const CacheSizes& c, int mr, int nr, index_t D) {
   const index_t panel = D * index_t(nr);  // a K micro-panel larger than half of L1 streams from L2 anyway
   const index_t usable = l1 * (ways - 1) / ways - (panel <= l1 / 2 ? panel : 0);
   const index_t step = std::lcm(index_t(nr), index_t(16));
-  t.bc = std::clamp<index_t>(std::max<index_t>(usable, 0) / t.br / step * step, step, std::max<index_t>(512 / step * step, step));
+  const index_t cap = std::max<index_t>(512 / step * step, step);
+  const index_t fit = std::max<index_t>(usable, 0) / t.br / step * step;
+  t.bc = fit >= 2 * step ? std::min(fit, cap) : std::clamp<index_t>(l2 / 8 / (2 * D) / step * step, step, cap);
   t.bro = 32 * t.br;
   while (t.bro > t.br && 2 * t.bro * D + 2 * t.bc * D > l2 / 2) t.bro -= t.br;
   t.brb = 2 * t.br;
