@@ -45,8 +45,19 @@ inline void merge(Stats& a, double nb, double mean_b, double m2_b) {
   a.n = n;
 }
 
+// A row length and its reciprocals, worked out once a call: the statistics and rstd
+// take products by 1 / n where a short row's four divisions and square root queued on
+// the one divider (8192 x 64 in L2: 23.0 -> 20.1 ns a row on Zen 4, avx512;
+// cpu/NOTES.md).
+struct RowLength {
+  index_t n;
+  float inv_f;
+  double inv;
+  explicit RowLength(index_t len) : n(len), inv_f(1.0f / float(len)), inv(1.0 / double(len)) {}
+};
+
 template <class V, int kRows>
-void short_rows_stats(index_t n, const float* x, index_t ldx, Stats* out);
+void short_rows_stats(const RowLength& len, const float* x, index_t ldx, Stats* out);
 
 // A row's statistics in double, two passes: for the rare row whose float sums overflow
 // (|x| past ~1e19, where (x - mean)^2 exceeds the float range) though its values are
@@ -66,7 +77,7 @@ Stats row_stats(index_t n, const float* x) {
   constexpr int L = V::kLanes;
   Stats st;
   if (n <= kGroupCols) {  // the grouped path's arithmetic, so a row's result never
-    short_rows_stats<V, 1>(n, x, 0, &st);  // depends on how rows fell into groups
+    short_rows_stats<V, 1>(RowLength(n), x, 0, &st);  // depends on how rows fell into groups
     return st;
   }
   const bool one_block = n <= kBlock;  // the block's statistics are the row's: no merge
@@ -121,8 +132,9 @@ Stats row_stats(index_t n, const float* x) {
 // once it can. row_stats uses it with kRows = 1 for short rows, so grouped or not a
 // row gets the same bits.
 template <class V, int kRows>
-void short_rows_stats(index_t n, const float* x, index_t ldx, Stats* out) {
+void short_rows_stats(const RowLength& len, const float* x, index_t ldx, Stats* out) {
   constexpr int L = V::kLanes;
+  const index_t n = len.n;
   const index_t full = n / L * L;
   const int r = int(n - full);
   V s[kRows];
@@ -131,11 +143,8 @@ void short_rows_stats(index_t n, const float* x, index_t ldx, Stats* out) {
     for (int k = 0; k < kRows; ++k) s[k] = s[k] + V::load(x + k * ldx + j);
   if (r)
     for (int k = 0; k < kRows; ++k) s[k] = s[k] + V::load_partial(x + k * ldx + full, r);
-  // Products by 1 / n where the row's divisions were: with the forward's rstd, a short
-  // row's four divisions and square root queued on the one divider (8192 x 64 in L2:
-  // 23.0 -> 20.1 ns a row on Zen 4, avx512; cpu/NOTES.md).
-  const float inv_nf = 1.0f / float(n);
-  const double nb = double(n), inv_nb = 1.0 / nb;
+  const float inv_nf = len.inv_f;
+  const double nb = double(n), inv_nb = len.inv;
   float mean_b[kRows];
   V mv[kRows], c[kRows], q[kRows];
   for (int k = 0; k < kRows; ++k) {
@@ -186,18 +195,18 @@ template <class V>
 void forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma,
              const float* beta, double eps, float* y, index_t ldy, float* mean, float* rstd) {
   constexpr int kGroup = 4;
-  const double inv_cols = 1.0 / double(cols);
+  const RowLength len(cols);
   for_each_rows(rows, cols, kParallelElems, [&](index_t i0, index_t i1) {
     Stats group[kGroup];
     for (index_t i = i0; i < i1; ++i) {
       const float* xi = x + i * ldx;
       float* yi = y + i * ldy;
       const index_t g = (i - i0) % kGroup;
-      if (cols <= kGroupCols && g == 0 && i + kGroup <= i1) short_rows_stats<V, kGroup>(cols, xi, ldx, group);
+      if (cols <= kGroupCols && g == 0 && i + kGroup <= i1) short_rows_stats<V, kGroup>(len, xi, ldx, group);
       const bool grouped = cols <= kGroupCols && i - g + kGroup <= i1;
       Stats st = grouped ? group[g] : row_stats<V>(cols, xi);
       if (!std::isfinite(st.m2) || !std::isfinite(st.mean)) st = row_stats_double(cols, xi);
-      const double rs = 1.0 / std::sqrt(st.m2 * inv_cols + double(eps));
+      const double rs = 1.0 / std::sqrt(st.m2 * len.inv + double(eps));
       if (mean) mean[i] = float(st.mean);
       if (rstd) rstd[i] = float(rs);
       // x - mean with the mean as hi + lo: a row whose spread is far below its mean
