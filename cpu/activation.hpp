@@ -42,8 +42,9 @@ void act_backward_portable(Activation act, index_t rows, index_t cols, const flo
                            float* dx, index_t lddx);
 
 // Elementwise math over contiguous arrays, per path, for tests and benchmarks of the
-// functions themselves (exp, log, tanh, sigmoid, erf): y[i] = f(x[i]).
-enum class MathFn : int { exp, log, tanh, sigmoid, erf };
+// functions themselves (exp, log, tanh, sigmoid, erf, and the attention's 2^x, which is
+// defined for x <= 0 and applied to -|x|): y[i] = f(x[i]).
+enum class MathFn : int { exp, log, tanh, sigmoid, erf, exp2_nonpositive };
 using MathArrayFn = void (*)(MathFn fn, index_t n, const float* x, float* y);
 void math_array_avx2(MathFn fn, index_t n, const float* x, float* y);
 void math_array_avx512(MathFn fn, index_t n, const float* x, float* y);

@@ -212,6 +212,7 @@ void math_array(MathFn fn, index_t n, const float* x, float* y) {
         case MathFn::tanh: return vmath::tanh(v);
         case MathFn::sigmoid: return vmath::sigmoid(v);
         case MathFn::erf: return vmath::erf(v);
+        case MathFn::exp2_nonpositive: return vmath::exp2_nonpositive(-abs(v));
       }
       return v;
     };

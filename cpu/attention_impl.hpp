@@ -11,7 +11,10 @@
 // an L1-resident br x bc tile, the mask
 // added, then per row the online softmax (running max m and sum l; the partial output
 // rescaled by exp(m_old - m_new) when the max grows), and O += P V by the micro-kernel
-// again. With a causal mask the blocks wholly above the diagonal are never visited, and
+// again. The scores are kept in base 2 (scale log2 e in the QK^T product, the mask times
+// log2 e), so that each probability is one vmath::exp2_nonpositive, whose reduction is a
+// rounding and whose polynomial is shorter than e^x's; m is in base 2 and lse is
+// converted back, m ln 2 + log l. With a causal mask the blocks wholly above the diagonal are never visited, and
 // in a block that straddles it a score tile forms only the columns its last row sees,
 // masking the rest of the triangle element by element. At the end O /= l and
 // lse = m + log l; a row that saw no key (l = 0) gives O = 0, lse = -inf.
@@ -59,6 +62,8 @@ namespace {  // internal linkage: one copy per path's unit (docs/design.md)
 namespace attn_impl {
 
 inline constexpr float kInf = std::numeric_limits<float>::infinity();
+inline constexpr double kLog2e = 1.4426950408889634;
+inline constexpr float kLn2 = 0.69314718055994531f;
 
 inline index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
 
@@ -208,18 +213,20 @@ void tile_gemm_inplace(const Arch& arch, Trans ta, index_t m, index_t n, index_t
   }
 }
 
-// Adds the mask and the causal -inf to the scores of rows [i0, i0 + br) x keys
-// [j0, j0 + bc) (s: br rows of stride lds); off = Sk - Sq (bottom-right causal alignment).
+// Adds the mask, in base 2 (times log2 e), and the causal -inf to the scores of rows
+// [i0, i0 + br) x keys [j0, j0 + bc) (s: br rows of stride lds); off = Sk - Sq
+// (bottom-right causal alignment).
 inline void mask_scores(const View4<const float>& mask, bool causal, index_t b, index_t h, index_t i0, index_t br,
                         index_t j0, index_t bc, index_t off, float* s, index_t lds) {
+  const float log2e = float(kLog2e);
   if (mask.data)
     for (index_t i = 0; i < br; ++i) {
       const float* mrow = &mask.at(b, h, i0 + i, j0);
       float* si = s + i * lds;
       if (mask.sd == 1)
-        for (index_t j = 0; j < bc; ++j) si[j] += mrow[j];
+        for (index_t j = 0; j < bc; ++j) si[j] += mrow[j] * log2e;
       else
-        for (index_t j = 0; j < bc; ++j) si[j] += mrow[j * mask.sd];
+        for (index_t j = 0; j < bc; ++j) si[j] += mrow[j * mask.sd] * log2e;
     }
   if (causal && j0 + bc - 1 > i0 + off)  // the block straddles the diagonal
     for (index_t i = 0; i < br; ++i) {
@@ -240,21 +247,21 @@ float row_max(const float* x, index_t n) {
   return r;
 }
 
-// x[j] = exp(x[j] - m) for j < n, returns their sum (m finite).
+// x[j] = 2^(x[j] - m) for j < n, returns their sum (m finite).
 template <class V>
-float exp_row(float* x, index_t n, float m) {
+float exp2_row(float* x, index_t n, float m) {
   constexpr int L = V::kLanes;
   const V mv(m);
   V sum(0.0f);
   index_t j = 0;
   for (; j + L <= n; j += L) {
-    const V p = vmath::exp_nonpositive(V::load(x + j) - mv);
+    const V p = vmath::exp2_nonpositive(V::load(x + j) - mv);
     p.store(x + j);
     sum = sum + p;
   }
   float r = reduce_add(sum);
   for (; j < n; ++j) {
-    const float p = vmath::exp_nonpositive(simd::F1(x[j] - m)).v;
+    const float p = vmath::exp2_nonpositive(simd::F1(x[j] - m)).v;
     x[j] = p;
     r += p;
   }
@@ -279,7 +286,7 @@ float row_dot(const float* x, const float* y, index_t n) {
   return float(s);
 }
 
-// f[i] = exp(m_old[i] - m_new[i]) for i < n (m_new >= m_old): 0 where m_old = -inf,
+// f[i] = 2^(m_old[i] - m_new[i]) for i < n (m_new >= m_old): 0 where m_old = -inf,
 // 1 where m_new = -inf (the row has seen nothing yet; its factor is not used).
 template <class V>
 void rescale_factors(const float* m_old, const float* m_new, float* f, index_t n) {
@@ -287,9 +294,9 @@ void rescale_factors(const float* m_old, const float* m_new, float* f, index_t n
   index_t i = 0;
   for (; i + L <= n; i += L) {
     const V mo = V::load(m_old + i), mv = V::load(m_new + i);
-    vmath::exp_nonpositive(select(mv == V(-kInf), V(0.0f), mo - mv)).store(f + i);
+    vmath::exp2_nonpositive(select(mv == V(-kInf), V(0.0f), mo - mv)).store(f + i);
   }
-  for (; i < n; ++i) f[i] = m_new[i] == -kInf ? 1.0f : vmath::exp_nonpositive(simd::F1(m_old[i] - m_new[i])).v;
+  for (; i < n; ++i) f[i] = m_new[i] == -kInf ? 1.0f : vmath::exp2_nonpositive(simd::F1(m_old[i] - m_new[i])).v;
 }
 
 template <class V>
@@ -311,6 +318,7 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
   const index_t D = d.head_dim, br = std::min(rows, d.seq_q - i0), off = d.seq_k - d.seq_q;
   const index_t kh = h / (d.heads / d.kv_heads);
   float *s = ws + L.s, *o = ws + L.o, *m = ws + L.m, *l = ws + L.l;
+  const float scale2 = float(a.scale * kLog2e);  // scores in base 2
   auto [q, ldq] = rows_of(a.q, b, h, i0, br, D, ws + L.g);
   arch.pack_a(Trans::N, q, ldq, br, D, ws + L.qa);  // kBr is a multiple of mr: sub-tile t starts at t kBr D
   std::fill(o, o + br * D, 0.0f);
@@ -329,7 +337,7 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
       if (a.causal && i0 + t0 + tr - 1 + off < j0) continue;  // the sub-tile sees none of the block
       // Causal: only the block's columns that the sub-tile's last row sees are formed.
       const index_t bct = a.causal ? std::min(bc, i0 + t0 + tr + off - j0) : bc;
-      tile_gemm(arch, tr, bct, D, ws + L.qa + t0 * D, ws + L.kb, D, s, kBc, float(a.scale), 0.0f);
+      tile_gemm(arch, tr, bct, D, ws + L.qa + t0 * D, ws + L.kb, D, s, kBc, scale2, 0.0f);
       mask_scores(a.mask, a.causal, b, h, i0 + t0, tr, j0, bct, off, s, kBc);
       // The online softmax in three passes over the sub-tile's rows, each row
       // independent of the others within a pass (no row waits on the previous one's
@@ -350,7 +358,7 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
           std::fill(si, si + bct, 0.0f);
           continue;
         }
-        const float sum = exp_row<V>(si, bct, mn[i]);
+        const float sum = exp2_row<V>(si, bct, mn[i]);
         if (rs[i] != 1.0f) scale_row<V>(o + r * D, D, rs[i]);
         l[r] = l[r] * rs[i] + sum;
         m[r] = mn[i];
@@ -358,8 +366,8 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
       tile_gemm_inplace(arch, Trans::N, tr, D, bct, s, kBc, ws + L.vb, bc, o + t0 * D, D, 1.0f, 1.0f, ws + L.pa);
     }
   }
-  // O / l, by vectors where the output's head dim is contiguous, and lse = m + log l in
-  // lanes, a vector of rows a log (the last one partial).
+  // O / l, by vectors where the output's head dim is contiguous, and lse = m ln 2 + log l
+  // (m in base 2) in lanes, a vector of rows a log (the last one partial).
   // Scalar, with a std::log a row, this loop took ~3% of a short head's forward
   // (16x4x64x64x16, cpu/NOTES.md).
   constexpr int Ln = V::kLanes;
@@ -382,7 +390,7 @@ void forward_tile(const Arch& arch, const AttentionForwardArgs<float>& a, index_
   if (a.lse) {
     float* lse = a.lse + (b * d.heads + h) * d.seq_q + i0;
     auto lse_of = [](V lv, V mv) {
-      return select(lv > V(0.0f), mv + vmath::log(lv), select(is_nan(lv), lv, V(-kInf)));
+      return select(lv > V(0.0f), fma(mv, V(kLn2), vmath::log(lv)), select(is_nan(lv), lv, V(-kInf)));
     };
     index_t i = 0;
     for (; i + Ln <= br; i += Ln) lse_of(V::load(l + i), V::load(m + i)).store(lse + i);
@@ -455,6 +463,7 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
     for (index_t i = 0; i < d.seq_q; ++i)
       for (index_t c = 0; c < D; ++c) a.dq.at(b, h, i, c) = 0.0f;
   float *p = ws + L.p, *ds = ws + L.ds, *dk = ws + L.dk, *dv = ws + L.dv, *di = ws + L.di;
+  const float scale2 = float(a.scale * kLog2e);  // scores in base 2, as the forward's
   for (index_t j0 = 0; j0 < d.seq_k; j0 += kBc) {
     const index_t bc = std::min(kBc, d.seq_k - j0);
     {
@@ -493,11 +502,11 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
         for (index_t i = 0; i < br; ++i) di[i] = row_dot<V>(g + i * ldg, o + i * ldo, D);  // D_i = dO_i . O_i
         // Causal: only the block's columns that the tile's last row sees take part.
         const index_t bct = a.causal ? std::min(bc, i0 + br + off - j0) : bc;
-        // P = exp(scale Q K^T + mask - lse), 0 where masked or the row sees nothing.
+        // P = 2^(log2 e (scale Q K^T + mask - lse)), 0 where masked or the row sees nothing.
         if (q_rows)  // the tail buffer: qa, unused when Q is read in place
-          tile_gemm_inplace(arch, Trans::N, br, bct, D, q, ldq, ws + L.kb, D, p, kBc, float(a.scale), 0.0f, ws + L.qa);
+          tile_gemm_inplace(arch, Trans::N, br, bct, D, q, ldq, ws + L.kb, D, p, kBc, scale2, 0.0f, ws + L.qa);
         else
-          tile_gemm(arch, br, bct, D, ws + L.qa, ws + L.kb, D, p, kBc, float(a.scale), 0.0f);
+          tile_gemm(arch, br, bct, D, ws + L.qa, ws + L.kb, D, p, kBc, scale2, 0.0f);
         mask_scores(a.mask, a.causal, b, h, i0, br, j0, bct, off, p, kBc);
         for (index_t i = 0; i < br; ++i) {
           float* pi = p + i * kBc;
@@ -506,7 +515,7 @@ void backward_unit(const Arch& arch, const AttentionBackwardArgs<float>& a, inde
             std::fill(pi, pi + bct, 0.0f);
             continue;
           }
-          exp_row<V>(pi, bct, li);
+          exp2_row<V>(pi, bct, float(double(li) * kLog2e));
         }
         // dS = P (dO V^T - D)
         if (o_rows)

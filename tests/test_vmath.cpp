@@ -6,7 +6,8 @@
 // whose error (~1e-16 relative) is far below a float ulp. The ulp error of a float
 // result f against the exact value d is |f - d| / ulp(d), ulp(d) being the spacing of
 // floats at |d| (2^-149 for subnormals). Bounds: exp, sigmoid, tanh 2 ulp; log 2 ulp;
-// erf and the gelus 4 ulp; silu 3 ulp (cpu/vmath/NOTES.md has the measured maxima).
+// erf and the gelus 4 ulp; silu and the attention's exp2 3 ulp (cpu/vmath/NOTES.md has
+// the measured maxima).
 #include <gtest/gtest.h>
 
 #include "tilegrad/cpu/omp.hpp"
@@ -95,6 +96,12 @@ std::vector<Fn> functions(const MathPath& path) {
       {"tanh", 2, math(cpu::MathFn::tanh), [](double x) { return std::tanh(x); }},
       {"sigmoid", 2, math(cpu::MathFn::sigmoid), ref(Act::sigmoid)},
       {"erf", 4, math(cpu::MathFn::erf), [](double x) { return std::erf(x); }},
+      // 2^t for t = -|x|, 0 below -126 (the attention's probabilities in base 2).
+      {"exp2 (x <= 0)", 3, math(cpu::MathFn::exp2_nonpositive),
+       [](double x) {
+         const double t = -std::fabs(x);
+         return t < -126 ? 0.0 : std::exp2(t);
+       }},
       {"gelu_erf", 4, act(Act::gelu_erf), ref(Act::gelu_erf)},
       {"gelu_tanh", 4, act(Act::gelu_tanh), ref(Act::gelu_tanh)},
       {"silu", 3, act(Act::silu), ref(Act::silu)},
@@ -197,16 +204,32 @@ TEST(Vmath, SpecialValues) {
     float x, expected;
   };
   const Case cases[] = {
-      {cpu::MathFn::exp, kInf, kInf},       {cpu::MathFn::exp, -kInf, 0},
-      {cpu::MathFn::exp, -0.0f, 1},         {cpu::MathFn::exp, 88.73f, kInf},
-      {cpu::MathFn::exp, -104.0f, 0},       {cpu::MathFn::exp, 1e30f, kInf},
-      {cpu::MathFn::log, 0.0f, -kInf},      {cpu::MathFn::log, -0.0f, -kInf},
-      {cpu::MathFn::log, kInf, kInf},       {cpu::MathFn::log, 1.0f, 0},
-      {cpu::MathFn::tanh, kInf, 1},         {cpu::MathFn::tanh, -kInf, -1},
-      {cpu::MathFn::tanh, 30.0f, 1},        {cpu::MathFn::tanh, -0.0f, -0.0f},
-      {cpu::MathFn::sigmoid, kInf, 1},      {cpu::MathFn::sigmoid, -kInf, 0},
-      {cpu::MathFn::sigmoid, 0.0f, 0.5f},   {cpu::MathFn::erf, kInf, 1},
-      {cpu::MathFn::erf, -kInf, -1},        {cpu::MathFn::erf, -0.0f, -0.0f},
+      {cpu::MathFn::exp, kInf, kInf},
+      {cpu::MathFn::exp, -kInf, 0},
+      {cpu::MathFn::exp, -0.0f, 1},
+      {cpu::MathFn::exp, 88.73f, kInf},
+      {cpu::MathFn::exp, -104.0f, 0},
+      {cpu::MathFn::exp, 1e30f, kInf},
+      {cpu::MathFn::log, 0.0f, -kInf},
+      {cpu::MathFn::log, -0.0f, -kInf},
+      {cpu::MathFn::log, kInf, kInf},
+      {cpu::MathFn::log, 1.0f, 0},
+      {cpu::MathFn::tanh, kInf, 1},
+      {cpu::MathFn::tanh, -kInf, -1},
+      {cpu::MathFn::tanh, 30.0f, 1},
+      {cpu::MathFn::tanh, -0.0f, -0.0f},
+      {cpu::MathFn::sigmoid, kInf, 1},
+      {cpu::MathFn::sigmoid, -kInf, 0},
+      {cpu::MathFn::sigmoid, 0.0f, 0.5f},
+      {cpu::MathFn::erf, kInf, 1},
+      {cpu::MathFn::erf, -kInf, -1},
+      {cpu::MathFn::erf, -0.0f, -0.0f},
+      {cpu::MathFn::exp2_nonpositive, -kInf, 0},
+      {cpu::MathFn::exp2_nonpositive, -0.0f, 1},
+      {cpu::MathFn::exp2_nonpositive, -1.0f, 0.5f},
+      {cpu::MathFn::exp2_nonpositive, -126.0f, 0x1p-126f},
+      {cpu::MathFn::exp2_nonpositive, -126.5f, 0},
+      {cpu::MathFn::exp2_nonpositive, -1e30f, 0},
   };
   for (const MathPath& path : math_paths()) {
     auto math = path.math;
@@ -217,7 +240,8 @@ TEST(Vmath, SpecialValues) {
       EXPECT_EQ(y, c.expected) << "fn " << int(c.fn) << " at " << c.x << " on " << isa_label;
       EXPECT_EQ(std::signbit(y), std::signbit(c.expected)) << "fn " << int(c.fn) << " at " << c.x;
     }
-    for (cpu::MathFn fn : {cpu::MathFn::exp, cpu::MathFn::log, cpu::MathFn::tanh, cpu::MathFn::sigmoid, cpu::MathFn::erf}) {
+    for (cpu::MathFn fn : {cpu::MathFn::exp, cpu::MathFn::log, cpu::MathFn::tanh, cpu::MathFn::sigmoid,
+                           cpu::MathFn::erf, cpu::MathFn::exp2_nonpositive}) {
       float y = 0;
       math(fn, 1, &nan, &y);
       EXPECT_TRUE(std::isnan(y)) << "fn " << int(fn) << " of NaN on " << isa_label;
