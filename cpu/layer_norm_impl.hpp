@@ -3,7 +3,9 @@
 // Not a public header.
 //
 // Forward, per row: the statistics in one pass over memory, in blocks of 2048 that sit
-// in L1 (rows up to 1024 four at a time, interleaved): each block's mean and centred sum of squares (two passes over the block),
+// in L1 (rows up to 256 floats in groups: sixteen at a time with one transposing fold
+// for their horizontal sums on AVX-512, else four interleaved): each block's mean and
+// centred sum of squares (two passes over the block),
 // merged into the row's in double by Chan, Golub & LeVeque's pairwise update (no
 // cancellation, unlike E[x^2] - E[x]^2); then y = (x - mean) rstd gamma + beta.
 // Backward, per row: sum(g) and sum(g xhat), g = dy gamma, xhat from the saved mean
@@ -171,6 +173,61 @@ void short_rows_stats(const RowLength& len, const float* x, index_t ldx, Stats* 
   }
 }
 
+// Lane types with reduce_add_each (lane k of the result is simd::reduce_add(v[k]), the
+// same bits, for all lanes at once: AVX-512's transposing fold, and the portable 16-lane
+// type) take short rows a vector's lanes at a time (wide_rows_stats); the others four.
+template <class V>
+inline constexpr bool kHasReduceAddEach = requires(const V* v) { reduce_add_each(v); };
+
+// short_rows_stats for as many rows as V has lanes: the same operations on
+// each row, in the same order, so the same bits, but the three horizontal sums of every
+// row (the sum, the deviations' sum and their squares) formed for all rows at once by
+// reduce_add_each. Row by row, those sums took 3 x 8 dependent shuffles and adds of the ~80
+// operations a 64-float row costs.
+template <class V>
+void wide_rows_stats(const RowLength& len, const float* x, index_t ldx, Stats* out) {
+  constexpr int L = V::kLanes;
+  const index_t n = len.n;
+  const index_t full = n / L * L;
+  const int r = int(n - full);
+  V part[L];
+  for (int k = 0; k < L; ++k) {
+    const float* xk = x + k * ldx;
+    V s(0.0f);
+    for (index_t j = 0; j < full; j += L) s = s + V::load(xk + j);
+    if (r) s = s + V::load_partial(xk + full, r);
+    part[k] = s;
+  }
+  float mean_b[L];
+  (reduce_add_each(part) * V(len.inv_f)).store(mean_b);
+  V dev[L];
+  for (int k = 0; k < L; ++k) {
+    const float* xk = x + k * ldx;
+    const V mv(mean_b[k]);
+    V c(0.0f), q(0.0f);
+    for (index_t j = 0; j < full; j += L) {
+      const V d = V::load(xk + j) - mv;
+      c = c + d;
+      q = fma(d, d, q);
+    }
+    if (r) {
+      const V d = V::load_partial_fill(xk + full, r, mean_b[k]) - mv;
+      c = c + d;
+      q = fma(d, d, q);
+    }
+    dev[k] = c;
+    part[k] = q;
+  }
+  float cs[L], qs[L];
+  reduce_add_each(dev).store(cs);
+  reduce_add_each(part).store(qs);
+  const double nb = double(n), inv_nb = len.inv;
+  for (int k = 0; k < L; ++k) {
+    const double c = double(cs[k]);
+    out[k] = {double(mean_b[k]) + c * inv_nb, double(qs[k]) - c * c * inv_nb, nb};
+  }
+}
+
 // y = ((x - mean_hi) - mean_lo) rstd gamma + beta over one row; the affine parts chosen
 // at compile time (a branch per vector doubled the loop's instructions).
 template <class V, bool kGamma, bool kBeta>
@@ -194,17 +251,34 @@ void normalize_row(index_t n, const float* x, const float* gamma, const float* b
 template <class V>
 void forward(index_t rows, index_t cols, const float* x, index_t ldx, const float* gamma,
              const float* beta, double eps, float* y, index_t ldy, float* mean, float* rstd) {
-  constexpr int kGroup = 4;
+  // Short rows go in groups: of V's lane count where it has reduce_add_each
+  // (wide_rows_stats), of 4, then one at a time; every way gives a row the same bits.
+  constexpr int kWide = kHasReduceAddEach<V> ? V::kLanes : 4;
   const RowLength len(cols);
   for_each_rows(rows, cols, kParallelElems, [&](index_t i0, index_t i1) {
-    Stats group[kGroup];
+    Stats group[kWide];
+    index_t g0 = i0, gn = 0;  // the group's first row and its row count (0: no group)
     for (index_t i = i0; i < i1; ++i) {
       const float* xi = x + i * ldx;
       float* yi = y + i * ldy;
-      const index_t g = (i - i0) % kGroup;
-      if (cols <= kGroupCols && g == 0 && i + kGroup <= i1) short_rows_stats<V, kGroup>(len, xi, ldx, group);
-      const bool grouped = cols <= kGroupCols && i - g + kGroup <= i1;
-      Stats st = grouped ? group[g] : row_stats<V>(cols, xi);
+      if (cols <= kGroupCols && i >= g0 + gn) {
+        g0 = i;
+        gn = 0;
+        if constexpr (kWide > 4) {
+          if (i + kWide <= i1) {
+            wide_rows_stats<V>(len, xi, ldx, group);
+            gn = kWide;
+          }
+        }
+        if (gn == 0) {
+          gn = i + 4 <= i1 ? 4 : 1;
+          if (gn == 4)
+            short_rows_stats<V, 4>(len, xi, ldx, group);
+          else
+            short_rows_stats<V, 1>(len, xi, 0, group);
+        }
+      }
+      Stats st = cols <= kGroupCols ? group[i - g0] : row_stats<V>(cols, xi);
       if (!std::isfinite(st.m2) || !std::isfinite(st.mean)) st = row_stats_double(cols, xi);
       const double rs = 1.0 / std::sqrt(st.m2 * len.inv + double(eps));
       if (mean) mean[i] = float(st.mean);

@@ -259,6 +259,37 @@ TEST(LayerNorm, ForwardIsTheSameBitsOnOneAndTwoThreads) {
   }
 }
 
+// Short rows take their statistics in groups (of the lane count, of four, or alone), and
+// each grouping must give a row the same bits: a block of rows normalized at once against
+// each row normalized alone, on every path, on one thread (the groups then start at row 0).
+TEST(LayerNorm, ARowGetsTheSameBitsInAnyGroup) {
+  ThreadsGuard guard;
+  cpu::set_num_threads(1);
+  TG_TEST_RNG(rng);
+  for (const OpTable* table : testing::cpu_tables()) {
+    for (index_t cols : {index_t(1), index_t(7), index_t(16), index_t(17), index_t(64), index_t(100), index_t(256)}) {
+      const index_t rows = rng.integer(17, 80);
+      Mat<float> x = random_mat<float>(rng, rows, cols, random_ld(rng, cols), -3, 5);
+      std::vector<float> gamma = testing::random_vec<float>(rng, cols, 0.5, 1.5),
+                         beta = testing::random_vec<float>(rng, cols);
+      Mat<float> y = poisoned_mat<float>(rows, cols, cols), y1 = poisoned_mat<float>(rows, cols, cols);
+      std::vector<float> mean(rows, testing::kPoison<float>), rstd(rows, testing::kPoison<float>);
+      std::vector<float> mean1(rows, testing::kPoison<float>), rstd1(rows, testing::kPoison<float>);
+      table->f32.layer_norm_forward(rows, cols, x.ptr(), x.ld, gamma.data(), beta.data(), 1e-5f, y.ptr(), y.ld,
+                                    mean.data(), rstd.data());
+      for (index_t i = 0; i < rows; ++i)
+        table->f32.layer_norm_forward(1, cols, x.ptr() + i * x.ld, x.ld, gamma.data(), beta.data(), 1e-5f,
+                                      y1.ptr() + i * y1.ld, y1.ld, &mean1[i], &rstd1[i]);
+      const std::string what = std::string(table->name) + " " + std::to_string(rows) + "x" + std::to_string(cols);
+      for (index_t i = 0; i < rows; ++i)
+        ASSERT_EQ(0, std::memcmp(y.ptr() + i * y.ld, y1.ptr() + i * y1.ld, std::size_t(cols) * sizeof(float)))
+            << what << " row " << i;
+      EXPECT_EQ(0, std::memcmp(mean.data(), mean1.data(), mean.size() * sizeof(float))) << what << " mean";
+      EXPECT_EQ(0, std::memcmp(rstd.data(), rstd1.data(), rstd.size() * sizeof(float))) << what << " rstd";
+    }
+  }
+}
+
 TEST(LayerNorm, PublicEntriesCheckTheirArguments) {
   std::vector<float> x(32), y(32), mean(4), rstd(4);
   EXPECT_NO_THROW(cpu::layer_norm_forward(4, 8, x.data(), 8, nullptr, nullptr, 1e-5f, y.data(), 8, mean.data(), rstd.data()));

@@ -104,6 +104,25 @@ inline float reduce_add(Z16 v) {
   x = _mm_add_ps(x, _mm_movehl_ps(x, x));
   return _mm_cvtss_f32(_mm_add_ss(x, _mm_movehdup_ps(x)));
 }
+// Sixteen horizontal sums at once: lane k of the result is reduce_add(v[k]), the same
+// bits (the same pairs added: lane i with i + 8, then i + 4, i + 2, i + 1), by a
+// transposing fold: each level adds two vectors' halves side by side, so the 16 sums
+// take 15 adds and 31 shuffles where 16 reduce_adds take 64 operations, each a chain.
+inline Z16 reduce_add_each(const Z16* v) {
+  __m512 h[8], q[4], e[2];
+  for (int i = 0; i < 8; ++i)  // 256-bit halves: rows 2i, 2i + 1 side by side
+    h[i] = _mm512_add_ps(_mm512_shuffle_f32x4(v[2 * i].v, v[2 * i + 1].v, 0x44),
+                         _mm512_shuffle_f32x4(v[2 * i].v, v[2 * i + 1].v, 0xEE));
+  for (int i = 0; i < 4; ++i)  // 128-bit halves: quarter j holds row 4i + j
+    q[i] = _mm512_add_ps(_mm512_shuffle_f32x4(h[2 * i], h[2 * i + 1], 0x88),
+                         _mm512_shuffle_f32x4(h[2 * i], h[2 * i + 1], 0xDD));
+  for (int i = 0; i < 2; ++i)  // 64-bit halves: quarter j holds rows j, 4 + j (of 8i)
+    e[i] =
+        _mm512_add_ps(_mm512_shuffle_ps(q[2 * i], q[2 * i + 1], 0x44), _mm512_shuffle_ps(q[2 * i], q[2 * i + 1], 0xEE));
+  // 32-bit halves: lane 4j + t holds row 4t + j; the permute puts row k in lane k.
+  const __m512 s = _mm512_add_ps(_mm512_shuffle_ps(e[0], e[1], 0x88), _mm512_shuffle_ps(e[0], e[1], 0xDD));
+  return _mm512_permutexvar_ps(_mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15), s);
+}
 inline float reduce_max(Z16 v) {  // NaN lanes are not guaranteed to win: check NaN apart
   const __m256 h = _mm256_max_ps(_mm512_castps512_ps256(v.v), _mm512_extractf32x8_ps(v.v, 1));
   __m128 x = _mm_max_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps(h, 1));

@@ -144,6 +144,13 @@ inline float reduce_add(P16 v) {
     for (int i = 0; i < w; ++i) v.v[i] = v.v[i] + v.v[i + w];
   return v.v[0];
 }
+// Lane k = reduce_add(v[k]): Z16's transposing fold, whose pairs are reduce_add's, as
+// sixteen plain reductions (the layer norm's 16-row groups run on any CPU through it).
+inline P16 reduce_add_each(const P16* v) {
+  P16 out;
+  for (int k = 0; k < 16; ++k) out.v[k] = reduce_add(v[k]);
+  return out;
+}
 inline float reduce_max(P16 v) {
   for (int w = 8; w >= 1; w /= 2)
     for (int i = 0; i < w; ++i) v.v[i] = max(F1(v.v[i]), F1(v.v[i + w])).v;
