@@ -98,7 +98,7 @@ DataParallel::DataParallel(std::shared_ptr<nn::Module> module, const ProcessGrou
   std::vector<Tensor> buffers;
   if (options.broadcast_buffers)
     for (auto& [name, b] : module_->named_buffers()) buffers.push_back(b);
-  replicate_parameters(s.group, s.params, buffers, kOp, "module", /*allow_cuda=*/true);
+  replicate_parameters(s.group, s.params, buffers, kOp, "module");
   const Device device = s.params.empty() ? Device::cpu() : s.params[0].device();
 
   // Buckets: reverse registration order, a new one at the size cap or a dtype change.

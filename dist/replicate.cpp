@@ -25,13 +25,10 @@ Tensor i64_tensor(index_t n) { return make_tensor(std::vector<index_t>{n}, DType
 }  // namespace
 
 void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params, const std::vector<Tensor>& buffers,
-                          const char* op, const char* arg, bool allow_cuda) {
+                          const char* op, const char* arg) {
   for (std::size_t i = 0; i < params.size(); ++i) {
     const Tensor& p = params[i];
     const std::string which = "parameter " + std::to_string(i);
-    TG_CHECK(allow_cuda || p.device().type == DeviceType::cpu, op, arg, which,
-             " is on a CUDA device: expected CPU parameters (DataParallel takes CUDA ones; this wrapper does not "
-             "yet)");
     TG_CHECK(p.device() == params[0].device(), op, arg, which, " is on ", p.device().str(), ", parameter 0 on ",
              params[0].device().str(), ": expected every parameter on one device");
     TG_CHECK(p.dtype() == DType::f32 || p.dtype() == DType::f64, op, arg, which, " is ", dtype_name(p.dtype()),

@@ -1,6 +1,6 @@
 // One model's parameters made equal on every rank of a group, as DataParallel and
-// ShardedOptimizer start: checked to be f32 or f64 and contiguous, on the CPU (or, with
-// `allow_cuda`, all on one CUDA device: their collectives go over NCCL), the same list
+// ShardedOptimizer start: checked to be f32 or f64 and contiguous, all on one device (the
+// CPU, or a CUDA device: their collectives then go over NCCL), the same list
 // (count, sizes, dtypes, device kind) on every rank, then rank 0's values broadcast and
 // checked equal everywhere, bit for bit. Errors are tg::Errors naming `op` and `arg`, on
 // every rank.
@@ -14,6 +14,6 @@
 namespace tg::dist {
 
 void replicate_parameters(ProcessGroup& group, const std::vector<Tensor>& params, const std::vector<Tensor>& buffers,
-                          const char* op, const char* arg, bool allow_cuda = false);
+                          const char* op, const char* arg);
 
 }  // namespace tg::dist

@@ -20,7 +20,9 @@ namespace tg::dist {
 namespace {
 constexpr const char* kOp = "dist.ShardedOptimizer";
 
-Tensor flat_tensor(index_t n, DType t) { return Tensor::zeros({n}, TensorOptions().with_dtype(t)); }
+Tensor flat_tensor(index_t n, DType t, Device d) {
+  return Tensor::zeros({n}, TensorOptions().with_dtype(t).with_device(d));
+}
 
 // "state.<i>.<name>" -> i and name; false for other keys.
 bool parse_state_key(const std::string& key, std::size_t& i, std::string& name) {
@@ -42,8 +44,9 @@ struct ShardedOptimizer::State {
   std::vector<Tensor> params;
   std::vector<index_t> offset;  // per parameter: its first element in the flat layout
   DType dtype = DType::f32;
-  index_t n = 0, shard = 0;  // elements without padding; a shard's
-  Tensor flat;               // N * shard elements: gradients in, parameters out
+  Device device = Device::cpu();  // the parameters', where the flat arrays and the shard's state live
+  index_t n = 0, shard = 0;       // elements without padding; a shard's
+  Tensor flat;                    // N * shard elements: gradients in, parameters out
   Tensor param_shard, grad_shard;
   std::unique_ptr<nn::Optimizer> inner;
   double max_norm = 0, last_norm = std::numeric_limits<double>::quiet_NaN();
@@ -74,8 +77,9 @@ ShardedOptimizer::ShardedOptimizer(std::vector<Tensor> params, const ProcessGrou
   State& s = *s_;
   TG_CHECK(bool(make), kOp, "make", "expected an optimizer factory, got none");
   s.params = std::move(params);
+  // One device for all (checked there); CUDA parameters' collectives run over NCCL.
   replicate_parameters(s.group, s.params, {}, kOp, "params");
-  if (!s.params.empty()) s.dtype = s.params[0].dtype();
+  if (!s.params.empty()) s.dtype = s.params[0].dtype(), s.device = s.params[0].device();
   for (std::size_t i = 0; i < s.params.size(); ++i) {
     TG_CHECK(s.params[i].dtype() == s.dtype, kOp, "params", "parameter ", i, " is ", dtype_name(s.params[i].dtype()),
              " where parameter 0 is ", dtype_name(s.dtype), ": expected one dtype");
@@ -84,12 +88,12 @@ ShardedOptimizer::ShardedOptimizer(std::vector<Tensor> params, const ProcessGrou
   }
   const index_t N = group.size();
   s.shard = (s.n + N - 1) / N;
-  s.flat = flat_tensor(N * s.shard, s.dtype);
-  s.grad_shard = flat_tensor(s.shard, s.dtype);
+  s.flat = flat_tensor(N * s.shard, s.dtype, s.device);
+  s.grad_shard = flat_tensor(s.shard, s.dtype, s.device);
   // The shard the inner optimizer updates: this rank's elements of the (equal)
   // parameters, read from them at each step, so that parameters loaded or changed
   // between steps are the ones stepped.
-  s.param_shard = flat_tensor(s.shard, s.dtype);
+  s.param_shard = flat_tensor(s.shard, s.dtype, s.device);
   s.param_shard.requires_grad_(true);
   s.inner = make({s.param_shard});
   TG_CHECK(s.inner != nullptr, kOp, "make", "the factory returned no optimizer");
@@ -172,7 +176,7 @@ nn::StateDict ShardedOptimizer::state_dict() const {
              counts.data<std::int64_t>()[r], " state buffers where rank ", s.group.rank(), " has ", names.size());
   NoGradGuard no_grad;
   for (const std::string& name : names) {
-    Tensor all = flat_tensor(s.flat.numel(), s.dtype);
+    Tensor all = flat_tensor(s.flat.numel(), s.dtype, s.device);
     s.group.all_gather(all, inner.at("state.0." + name).reshape({s.shard}));
     for (std::size_t i = 0; i < s.params.size(); ++i) {
       Tensor t = make_tensor(s.params[i].sizes(), s.dtype, Device::cpu());
@@ -199,11 +203,11 @@ void ShardedOptimizer::load_state_dict(const nn::StateDict& state) {
     TG_CHECK(t.numel() == s.params[i].numel(), kOp, "state", "key ", key, " has ", t.numel(),
              " elements where parameter ", i, " has ", s.params[i].numel());
     Tensor& flat = flats[name];
-    if (!flat.defined()) flat = flat_tensor(s.flat.numel(), s.dtype);
+    if (!flat.defined()) flat = flat_tensor(s.flat.numel(), s.dtype, s.device);
     s.slot(flat, i).copy_(t.reshape(s.params[i].sizes()));
   }
   for (auto& [name, flat] : flats) {
-    Tensor shard = make_tensor(std::vector<index_t>{s.shard}, s.dtype, Device::cpu());
+    Tensor shard = make_tensor(std::vector<index_t>{s.shard}, s.dtype, s.device);
     shard.copy_(s.mine(flat));
     inner["state.0." + name] = shard;
   }

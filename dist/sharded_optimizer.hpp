@@ -53,8 +53,10 @@ namespace tg::dist {
 class ShardedOptimizer : public nn::Optimizer {
  public:
   using Factory = std::function<std::unique_ptr<nn::Optimizer>(std::vector<Tensor> shard)>;
-  // params: CPU, contiguous, one dtype (f32 or f64), the same list on every rank. The
-  // learning rate is the inner optimizer's, and set_lr() sets it there from the next step.
+  // params: contiguous, one dtype (f32 or f64), on one device (the CPU, whose collectives
+  // run over MPI, or a CUDA device, over NCCL: the flat arrays and the shard's optimizer
+  // state then live on that device), the same list on every rank. The learning rate is
+  // the inner optimizer's, and set_lr() sets it there from the next step.
   ShardedOptimizer(std::vector<Tensor> params, const ProcessGroup& group, const Factory& make);
   ~ShardedOptimizer() override;
   ShardedOptimizer(const ShardedOptimizer&) = delete;
