@@ -7,17 +7,16 @@
 // Forward (FlashAttention-2, Dao 2023, Algorithm 1): one work unit is bro query rows of
 // one (batch, head), their Q packed once; key/value blocks of bc rows stream past it,
 // each packed once for the unit and used by its br-row score tiles in turn (Tiles:
-// sizes from the micro-kernel and the caches): S = scale Q K^T by the micro-kernel into
-// an L1-resident br x bc tile, the mask
-// added, then per row the online softmax (running max m and sum l; the partial output
-// rescaled by exp(m_old - m_new) when the max grows), and O += P V by the micro-kernel
-// again. The scores are kept in base 2 (scale log2 e in the QK^T product, the mask times
-// log2 e), so that each probability is one vmath::exp2_nonpositive, whose reduction is a
-// rounding and whose polynomial is shorter than e^x's; m is in base 2 and lse is
-// converted back, m ln 2 + log l. With a causal mask the blocks wholly above the diagonal are never visited, and
-// in a block that straddles it a score tile forms only the columns its last row sees,
-// masking the rest of the triangle element by element. At the end O /= l and
-// lse = m + log l; a row that saw no key (l = 0) gives O = 0, lse = -inf.
+// sizes from the micro-kernel and the caches): S = scale log2(e) Q K^T by the
+// micro-kernel into a br x bc tile, the mask (times log2 e) added, then per row the online
+// softmax in base 2 (running max m and sum l; the partial output rescaled by
+// 2^(m_old - m_new) when the max grows; each probability one vmath::exp2_nonpositive,
+// whose reduction is a rounding and whose polynomial is shorter than e^x's), and
+// O += P V by the micro-kernel again. With a causal mask the blocks wholly above the
+// diagonal are never visited, and in a block that straddles it a score tile forms only
+// the columns its last row sees, masking the rest of the triangle element by element. At
+// the end O /= l and lse = m ln 2 + log l (natural units, as the contract has it); a row
+// that saw no key (l = 0) gives O = 0, lse = -inf.
 //
 // Backward (Algorithm 2, recomputing P from lse): one work unit is a (batch, key/value
 // head): it owns dK and dV of that head and dQ of the query heads that share it, so no
@@ -26,7 +25,8 @@
 // packed, dK and dV accumulated in the workspace; for each query head of the group and
 // each query tile that sees the block: S and P from lse, dP = dO V^T, dS = P (dP - D)
 // with D = rowsum(dO o O), dV += P^T dO, dK += dS^T Q, dQ += scale dS K (read-modify-write
-// into dQ, zeroed when the unit starts). Five micro-kernel GEMMs per tile pair.
+// into dQ, zeroed when the unit starts). Five micro-kernel GEMMs per tile pair. P in base 2
+// as in the forward: 2^(log2 e (S - lse)).
 //
 // Memory: the workspace (attention_workspace_bytes) holds per thread the packed tiles
 // and the score tile: it depends on the head dim and the thread count, never on the

@@ -200,7 +200,7 @@ void wide_rows_stats(const RowLength& len, const float* x, index_t ldx, Stats* o
   }
   float mean_b[L];
   (reduce_add_each(part) * V(len.inv_f)).store(mean_b);
-  V dev[L];
+  V dev[L], sq[L];
   for (int k = 0; k < L; ++k) {
     const float* xk = x + k * ldx;
     const V mv(mean_b[k]);
@@ -216,11 +216,11 @@ void wide_rows_stats(const RowLength& len, const float* x, index_t ldx, Stats* o
       q = fma(d, d, q);
     }
     dev[k] = c;
-    part[k] = q;
+    sq[k] = q;
   }
   float cs[L], qs[L];
   reduce_add_each(dev).store(cs);
-  reduce_add_each(part).store(qs);
+  reduce_add_each(sq).store(qs);
   const double nb = double(n), inv_nb = len.inv;
   for (int k = 0; k < L; ++k) {
     const double c = double(cs[k]);
@@ -255,6 +255,9 @@ void forward(index_t rows, index_t cols, const float* x, index_t ldx, const floa
   // (wide_rows_stats), of 4, then one at a time; every way gives a row the same bits.
   constexpr int kWide = kHasReduceAddEach<V> ? V::kLanes : 4;
   const RowLength len(cols);
+  // Rows a multiple of 2 KiB apart would put sixteen rows' lines into at most two L1 sets
+  // each (8 ways): such strides keep the groups of four.
+  const bool wide = (std::size_t(ldx) * sizeof(float)) % 2048 != 0;
   for_each_rows(rows, cols, kParallelElems, [&](index_t i0, index_t i1) {
     Stats group[kWide];
     index_t g0 = i0, gn = 0;  // the group's first row and its row count (0: no group)
@@ -265,7 +268,7 @@ void forward(index_t rows, index_t cols, const float* x, index_t ldx, const floa
         g0 = i;
         gn = 0;
         if constexpr (kWide > 4) {
-          if (i + kWide <= i1) {
+          if (wide && i + kWide <= i1) {
             wide_rows_stats<V>(len, xi, ldx, group);
             gn = kWide;
           }
