@@ -41,6 +41,7 @@
 #include <cstdlib>
 #include <limits>
 #include <memory>
+#include <numbers>
 #include <numeric>
 
 #include "tilegrad/cpu/gemm/gemm_impl.hpp"
@@ -62,8 +63,8 @@ namespace {  // internal linkage: one copy per path's unit (docs/design.md)
 namespace attn_impl {
 
 inline constexpr float kInf = std::numeric_limits<float>::infinity();
-inline constexpr double kLog2e = 1.4426950408889634;
-inline constexpr float kLn2 = 0.69314718055994531f;
+inline constexpr double kLog2e = std::numbers::log2e;
+inline constexpr float kLn2 = std::numbers::ln2_v<float>;
 
 inline index_t round_up(index_t x, index_t m) { return (x + m - 1) / m * m; }
 
